@@ -1,0 +1,21 @@
+"""Errors that front ends turn into one clear line and an exit code (2 bad input, 1 failed)."""
+
+
+class LlmdeckError(Exception):
+    """Something failed; the message is one line a person can act on."""
+
+    exit_code = 1
+
+
+class BadInput(LlmdeckError):
+    """The user gave a path, name or value we cannot use; the message names it and what was expected."""
+
+    exit_code = 2
+
+
+class NotFound(BadInput):
+    """A named thing (model, run, collection, session) does not exist."""
+
+
+class OfflineError(LlmdeckError):
+    """The operation needs the network (a hub id or URL) and none is reachable."""

@@ -1,0 +1,238 @@
+"""The llama.cpp runtime: load store models (a small cache of open models), stream chat completions.
+
+Models are closed explicitly (on eviction and at exit): llama-cpp-python's `__del__` can raise
+at interpreter shutdown otherwise.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput, LlmdeckError
+from core.gguf_meta import read_gguf_info
+from core.settings import load_settings
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a GGUF is loaded; models with equal options share one loaded instance."""
+
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_gpu_layers: int = -1
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> "LoadOptions":
+        settings = load_settings()
+        values = {"n_ctx": settings.n_ctx, "n_threads": settings.n_threads, "n_gpu_layers": settings.n_gpu_layers}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def threads(self) -> int:
+        return self.n_threads or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling options for one answer."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> "Sampling":
+        settings = load_settings()
+        values: dict[str, Any] = {
+            "temperature": settings.temperature, "top_p": settings.top_p, "max_tokens": settings.max_tokens,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "stop" in values:
+            values["stop"] = tuple(values["stop"])
+        return cls(**values)
+
+
+@dataclass
+class ChatStats:
+    """What one answer cost: generated tokens, time to first token, decode speed."""
+
+    tokens: int = 0
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    tokens_per_s: float = 0.0
+    finish_reason: str | None = None
+    text: str = ""
+
+
+@dataclass
+class LoadedModel:
+    """An open llama.cpp model plus a lock: one generation at a time per model."""
+
+    path: Path
+    options: LoadOptions
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        close = getattr(self.llama, "close", None)
+        if close is not None:
+            close()
+
+
+class ModelCache:
+    """Keeps at most `capacity` models open, closing the least recently used one."""
+
+    def __init__(self, capacity: int = 2):
+        self.capacity = capacity
+        self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, options: LoadOptions) -> LoadedModel:
+        key = (str(Path(path).resolve()), options)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            loaded = _load(Path(path), options)
+            self._models[key] = loaded
+            while len(self._models) > self.capacity:
+                _, evicted = self._models.popitem(last=False)
+                evicted.close()
+            return loaded
+
+    def close_all(self) -> None:
+        with self._lock:
+            while self._models:
+                _, model = self._models.popitem(last=False)
+                model.close()
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+def _load(path: Path, options: LoadOptions) -> LoadedModel:
+    read_gguf_info(path)  # refuses missing, non-GGUF and truncated files before llama.cpp sees them
+    from llama_cpp import Llama, llama_supports_gpu_offload
+
+    gpu_layers = options.n_gpu_layers if llama_supports_gpu_offload() else 0
+    try:
+        llama = Llama(
+            model_path=str(path),
+            n_ctx=options.n_ctx,
+            n_threads=options.threads(),
+            n_threads_batch=options.threads(),
+            n_gpu_layers=gpu_layers,
+            verbose=False,
+        )
+    except ValueError as exc:
+        raise BadInput(f"{path}: llama.cpp could not load the model ({exc})") from None
+    return LoadedModel(path=path, options=options, llama=llama)
+
+
+_cache: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    global _cache
+    if _cache is None:
+        _cache = ModelCache(load_settings().loaded_model_cache)
+        atexit.register(_cache.close_all)
+    return _cache
+
+
+def load_model(name_or_path: str | None = None, **load_overrides: Any) -> LoadedModel:
+    """Load a store model (name, .gguf path, or None for the default) through the cache."""
+    from core.store import ModelStore
+
+    entry = ModelStore().resolve(name_or_path)
+    return model_cache().get(Path(entry.path), LoadOptions.from_settings(**load_overrides))
+
+
+def build_messages(prompt: str, system: str | None = None, history: Sequence[dict] = ()) -> list[dict]:
+    messages: list[dict] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.extend(history)
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def stream_chat(
+    model: LoadedModel, messages: Sequence[dict], sampling: Sampling | None = None, stats: ChatStats | None = None
+) -> Iterator[str]:
+    """Yield answer text pieces as llama.cpp produces them, using the model's own chat template.
+
+    `stats` (if given) is filled in as generation proceeds and is complete when the iterator ends.
+    """
+    sampling = sampling or Sampling()
+    stats = stats if stats is not None else ChatStats()
+    pieces: list[str] = []
+    with model.lock:
+        start = time.perf_counter()
+        chunks = model.llama.create_chat_completion(
+            messages=list(messages),
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            seed=sampling.seed,
+            stop=list(sampling.stop) or None,
+            stream=True,
+        )
+        first_at = None
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            if choice.get("finish_reason"):
+                stats.finish_reason = choice["finish_reason"]
+            text = choice.get("delta", {}).get("content")
+            if not text:
+                continue
+            if first_at is None:
+                first_at = time.perf_counter()
+                stats.ttft_s = first_at - start
+            stats.tokens += 1
+            pieces.append(text)
+            yield text
+        end = time.perf_counter()
+    stats.total_s = end - start
+    decode_s = end - (first_at or end)
+    # tokens after the first, over the time after the first: the decode rate
+    stats.tokens_per_s = (stats.tokens - 1) / decode_s if stats.tokens > 1 and decode_s > 0 else 0.0
+    stats.text = "".join(pieces)
+
+
+def chat(
+    prompt: str,
+    model: str | None = None,
+    system: str | None = None,
+    history: Sequence[dict] = (),
+    sampling: Sampling | None = None,
+) -> tuple[str, ChatStats]:
+    """One complete answer (non-streaming convenience over `stream_chat`)."""
+    loaded = load_model(model)
+    stats = ChatStats()
+    for _ in stream_chat(loaded, build_messages(prompt, system, history), sampling, stats):
+        pass
+    return stats.text, stats
+
+
+def count_tokens(model: LoadedModel, text: str) -> int:
+    """Tokens of `text` under the model's own tokenizer (for context budgeting)."""
+    return len(model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+def ensure_fits(model: LoadedModel, n_prompt_tokens: int, max_tokens: int) -> None:
+    n_ctx = model.llama.n_ctx()
+    if n_prompt_tokens + max_tokens > n_ctx:
+        raise LlmdeckError(
+            f"prompt ({n_prompt_tokens} tokens) + max_tokens ({max_tokens}) exceeds the context window ({n_ctx})"
+        )

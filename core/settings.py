@@ -1,0 +1,79 @@
+"""User settings: a TOML file at `$LLMDECK_HOME/config.toml`, validated by a pydantic model.
+
+Every field has a default, so a missing file means the embedded offline defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from core import paths
+from core.atomic import atomic_write_text
+from core.errors import BadInput
+
+
+class Settings(BaseModel):
+    """Defaults used when a command does not say otherwise."""
+
+    model_config = {"extra": "forbid"}
+
+    default_model: str | None = Field(
+        None, description="Store name of the chat model; None means the store's default entry."
+    )
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; None: physical cores.")
+    n_ctx: int = Field(4096, ge=256, description="Context window (tokens) when loading a GGUF model.")
+    n_gpu_layers: int = Field(-1, description="Layers offloaded to a GPU when one is available (-1: all).")
+    loaded_model_cache: int = Field(2, ge=1, description="How many llama.cpp models stay loaded at once.")
+    temperature: float = Field(0.7, ge=0.0, description="Default sampling temperature for chat.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Default nucleus sampling for chat.")
+    max_tokens: int = Field(512, ge=1, description="Default cap on generated tokens per answer.")
+    embedding_model: str | None = Field(
+        None, description="Sentence-transformers path or hub id for RAG; None: the embedded all-MiniLM-L6-v2."
+    )
+
+
+def validation_message(source: str, error: ValidationError) -> str:
+    """Every problem at once, each naming its field and what was expected."""
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(root)"
+        problems.append(f"{field}: {item['msg']}")
+    return f"{source}: " + "; ".join(problems)
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    config_file = Path(config_file) if config_file else paths.config_path()
+    if not config_file.exists():
+        return Settings()
+    try:
+        raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{config_file}: not valid TOML ({exc})") from None
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        raise BadInput(validation_message(str(config_file), exc)) from None
+
+
+def save_settings(settings: Settings, config_file: Path | None = None) -> None:
+    import tomli_w
+
+    config_file = Path(config_file) if config_file else paths.config_path()
+    data: dict[str, Any] = {k: v for k, v in settings.model_dump().items() if v is not None}
+    atomic_write_text(config_file, tomli_w.dumps(data))
+
+
+def update_settings(**changes: Any) -> Settings:
+    """Set some fields, validate, and save; returns the new settings."""
+    current = load_settings().model_dump()
+    current.update(changes)
+    try:
+        settings = Settings(**current)
+    except ValidationError as exc:
+        raise BadInput(validation_message("settings", exc)) from None
+    save_settings(settings)
+    return settings

@@ -1,0 +1,214 @@
+"""The model store: a SQLite registry of GGUF models with metadata and lineage.
+
+The embedded SmolLM2 is registered by reference on first use, and is the default
+until `models default NAME` chooses another (saved as `default_model` in config.toml).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core import db, embedded, paths
+from core.atomic import atomic_copy
+from core.errors import BadInput, LlmdeckError, NotFound
+from core.gguf_meta import read_gguf_info
+from core.settings import load_settings, update_settings
+
+COMPONENT = "model_store"
+MIGRATIONS = [
+    """
+    CREATE TABLE models (
+        name TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        parameter_count INTEGER NOT NULL,
+        file_type TEXT NOT NULL,
+        context_length INTEGER,
+        size_bytes INTEGER NOT NULL,
+        has_chat_template INTEGER NOT NULL,
+        copied INTEGER NOT NULL DEFAULT 0,
+        embedded INTEGER NOT NULL DEFAULT 0,
+        base_model TEXT,
+        run_id TEXT,
+        quant_source TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
+]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered GGUF model."""
+
+    name: str
+    path: str
+    architecture: str
+    parameter_count: int
+    file_type: str
+    context_length: int | None
+    size_bytes: int
+    has_chat_template: bool
+    copied: bool
+    embedded: bool
+    base_model: str | None
+    run_id: str | None
+    quant_source: str | None
+    created_at: float
+    is_default: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def derive_name(path: Path) -> str:
+    """A store name from a file name: 'SmolLM2-135M-Instruct.Q4_1.gguf' -> 'smollm2-135m-instruct.q4_1'."""
+    stem = path.name.removesuffix(".gguf")
+    cleaned = re.sub(r"[^A-Za-z0-9._:+-]+", "-", stem).strip("-._").lower()
+    return cleaned or "model"
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise BadInput(
+            f"model name {name!r}: expected 1-128 characters of letters, digits and . _ : + - "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class ModelStore:
+    """Registry operations; every CLI `models` command and the TUI models screen call these."""
+
+    def __init__(self, conn: sqlite3.Connection | None = None):
+        self.conn = conn or db.connect()
+        db.migrate(self.conn, COMPONENT, MIGRATIONS)
+        self._ensure_embedded()
+
+    # -- reading ---------------------------------------------------------------------------
+    def list(self) -> list[ModelEntry]:
+        rows = self.conn.execute("SELECT * FROM models ORDER BY embedded DESC, name").fetchall()
+        default = self.default_name()
+        return [self._entry(row, default) for row in rows]
+
+    def get(self, name: str) -> ModelEntry:
+        row = self.conn.execute("SELECT * FROM models WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            known = ", ".join(e.name for e in self.list()) or "none"
+            raise NotFound(f"model {name!r} is not in the store (known: {known}); see `llmdeck models list`")
+        return self._entry(row, self.default_name())
+
+    def resolve(self, name_or_path: str | None) -> ModelEntry:
+        """A store name, a path to a .gguf (registered on the fly), or None for the default."""
+        if not name_or_path:
+            return self.get(self.default_name())
+        row = self.conn.execute("SELECT name FROM models WHERE name = ?", (name_or_path,)).fetchone()
+        if row is not None:
+            return self.get(name_or_path)
+        candidate = Path(name_or_path).expanduser()
+        if candidate.suffix == ".gguf" or candidate.exists():
+            existing = self.conn.execute(
+                "SELECT name FROM models WHERE path = ?", (str(candidate.resolve()),)
+            ).fetchone()
+            if existing:
+                return self.get(existing["name"])
+            return self.register(candidate)
+        return self.get(name_or_path)
+
+    def default_name(self) -> str:
+        configured = load_settings().default_model
+        if configured:
+            return configured
+        return embedded.EMBEDDED_CHAT_MODEL_NAME
+
+    # -- writing ---------------------------------------------------------------------------
+    def register(
+        self,
+        path: Path,
+        name: str | None = None,
+        copy: bool = False,
+        base_model: str | None = None,
+        run_id: str | None = None,
+        quant_source: str | None = None,
+        _embedded: bool = False,
+    ) -> ModelEntry:
+        """Validate a GGUF file and add it; with `copy`, the file is copied into the store first.
+
+        Nothing is registered unless the file passes validation and (when copying) the copy
+        completed; the row insert is the last step.
+        """
+        path = Path(path).expanduser()
+        name = check_name(name or derive_name(path))
+        info = read_gguf_info(path)
+        if self.conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone():
+            raise BadInput(f"model name {name!r} is already in the store (choose another with --name)")
+        stored_path = path.resolve()
+        if copy:
+            stored_path = paths.models_dir() / f"{name}.gguf"
+            if stored_path.exists():
+                raise BadInput(f"{stored_path}: already exists in the store directory")
+            atomic_copy(path, stored_path)
+        try:
+            self.conn.execute(
+                "INSERT INTO models (name, path, architecture, parameter_count, file_type, context_length,"
+                " size_bytes, has_chat_template, copied, embedded, base_model, run_id, quant_source, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name, str(stored_path), info.architecture, info.parameter_count, info.file_type,
+                    info.context_length, info.size_bytes, int(info.has_chat_template), int(copy),
+                    int(_embedded), base_model, run_id, quant_source, time.time(),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            if copy:
+                stored_path.unlink(missing_ok=True)
+            raise BadInput(f"model name {name!r} is already in the store (choose another with --name)") from None
+        return self.get(name)
+
+    def remove(self, name: str, delete_file: bool = True) -> ModelEntry:
+        """Unregister; a copied file is deleted, a referenced file is left where it is."""
+        entry = self.get(name)
+        if entry.embedded:
+            raise BadInput(f"model {name!r} is the embedded default and cannot be removed")
+        self.conn.execute("DELETE FROM models WHERE name = ?", (name,))
+        if entry.copied and delete_file:
+            Path(entry.path).unlink(missing_ok=True)
+        if load_settings().default_model == name:
+            update_settings(default_model=None)
+        return entry
+
+    def set_default(self, name: str) -> ModelEntry:
+        self.get(name)
+        update_settings(default_model=name)
+        return self.get(name)
+
+    # -- internals -------------------------------------------------------------------------
+    def _ensure_embedded(self) -> None:
+        name = embedded.EMBEDDED_CHAT_MODEL_NAME
+        row = self.conn.execute("SELECT path FROM models WHERE name = ?", (name,)).fetchone()
+        try:
+            model_path = embedded.embedded_chat_model_path()
+        except LlmdeckError:
+            return  # package missing: the store still works for imported models
+        if row is not None and row["path"] == str(model_path.resolve()):
+            return
+        if row is not None:  # the package moved (new venv): re-point the reference
+            self.conn.execute("DELETE FROM models WHERE name = ?", (name,))
+        try:
+            self.register(model_path, name=name, _embedded=True)
+        except BadInput as exc:
+            if "already in the store" not in str(exc):  # a concurrent process registered it first
+                raise
+
+    @staticmethod
+    def _entry(row: sqlite3.Row, default_name: str) -> ModelEntry:
+        data = dict(row)
+        for flag in ("has_chat_template", "copied", "embedded"):
+            data[flag] = bool(data[flag])
+        return ModelEntry(**data, is_default=data["name"] == default_name)

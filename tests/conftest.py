@@ -1,0 +1,73 @@
+"""Shared fixtures: every test gets its own LLMDECK_HOME, and no test may reach the network."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# set before any hub-aware library is imported by a test: offline means offline
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chroma
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else None
+    if host is not None and self.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise NetworkBlocked(f"test tried to reach the network: {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """A test that would download fails loudly instead (loopback stays open for local servers)."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def llmdeck_home(tmp_path, monkeypatch) -> Path:
+    """A fresh LLMDECK_HOME for each test, and a fresh model cache."""
+    home = tmp_path / "llmdeck-home"
+    monkeypatch.setenv("LLMDECK_HOME", str(home))
+    yield home
+    import core.runtime as runtime
+
+    if runtime._cache is not None:
+        runtime._cache.close_all()
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `llmdeck` entry point in a subprocess (LLMDECK_HOME from the test env)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        cwd=REPO_ROOT, input=input, capture_output=True, text=True, env=full_env, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -65,11 +65,10 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migra
 def _split_statements(sql: str) -> list[str]:
     """Split a migration into statements (executescript would commit our transaction)."""
     statements, current = [], ""
-    for line in sql.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):  # a ';' inside a string literal keeps accumulating
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
             current = ""
-    if current.strip():
-        statements.append(current.strip())
-    return [s for s in statements if s]
+    return statements

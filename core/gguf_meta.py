@@ -1,13 +1,24 @@
-"""Read GGUF metadata with the `gguf` package (no model load) and refuse files llama.cpp would choke on."""
+"""Read GGUF metadata without loading the model, and refuse files llama.cpp would choke on.
+
+A small direct parser over an mmap: `gguf.GGUFReader` decodes every tokenizer array into numpy
+objects (seconds for a 49k vocabulary), while we only need the scalars and the tensor table.
+"""
 
 from __future__ import annotations
 
+import mmap
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import BadInput
 
 GGUF_MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32
+
+# GGUF metadata value types -> struct format (8 = string, 9 = array are handled apart)
+_SCALAR_FORMATS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,56 @@ class GGUFInfo:
     chat_template: str | None
 
 
+class _Truncated(Exception):
+    pass
+
+
+class _Cursor:
+    """Sequential little-endian reads over a buffer, raising _Truncated past its end."""
+
+    def __init__(self, buffer, size: int):
+        self.buffer, self.size, self.offset = buffer, size, 0
+
+    def unpack(self, fmt: str):
+        width = struct.calcsize("<" + fmt)
+        if self.offset + width > self.size:
+            raise _Truncated
+        value = struct.unpack_from("<" + fmt, self.buffer, self.offset)[0]
+        self.offset += width
+        return value
+
+    def string(self) -> str:
+        length = self.unpack("Q")
+        if self.offset + length > self.size:
+            raise _Truncated
+        raw = self.buffer[self.offset : self.offset + length]
+        self.offset += length
+        return bytes(raw).decode("utf-8", errors="replace")
+
+    def skip_string(self) -> None:
+        length = self.unpack("Q")
+        self.offset += length
+        if self.offset > self.size:
+            raise _Truncated
+
+    def value(self, value_type: int, keep: bool):
+        if value_type in _SCALAR_FORMATS:
+            return self.unpack(_SCALAR_FORMATS[value_type])
+        if value_type == _STRING:
+            return self.string() if keep else self.skip_string()
+        if value_type == _ARRAY:
+            item_type, count = self.unpack("I"), self.unpack("Q")
+            if item_type in _SCALAR_FORMATS:  # fixed width: skip in one step
+                self.offset += count * struct.calcsize("<" + _SCALAR_FORMATS[item_type])
+                if self.offset > self.size:
+                    raise _Truncated
+            else:
+                for _ in range(count):
+                    self.value(item_type, keep=False)
+            return None
+        raise ValueError(f"unknown metadata value type {value_type}")
+
+
 def check_header(path: Path) -> None:
     """Cheap check (4 bytes) that `path` exists and starts like a GGUF file."""
     if not path.exists():
@@ -37,75 +98,81 @@ def check_header(path: Path) -> None:
 
 
 def read_gguf_info(path: Path) -> GGUFInfo:
-    """Parse header, metadata and tensor table; raise BadInput naming the file if anything is off.
+    """Parse header, scalar metadata and the tensor table; BadInput naming the file if anything is off.
 
-    A truncated file is caught here (tensor data extends past the end of the file), so it
-    never reaches llama.cpp's loader.
+    A truncated file is caught here (its header or tensor data runs past the end of the file),
+    so it never reaches llama.cpp's loader.
     """
     path = Path(path)
     check_header(path)
-    from gguf import GGUFReader
-
-    try:
-        reader = GGUFReader(path, "r")
-    except Exception as exc:  # gguf raises ValueError/IndexError/struct errors on damaged files
-        raise BadInput(f"{path}: damaged or truncated GGUF ({_short(exc)})") from None
     size = path.stat().st_size
-    data_end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
-    if not reader.tensors:
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        try:
+            metadata, tensors, data_start = _parse(_Cursor(buffer, size))
+        except _Truncated:
+            raise BadInput(f"{path}: truncated GGUF (header ends past the end of the file, {size} bytes)") from None
+        except (ValueError, OverflowError, struct.error) as exc:
+            raise BadInput(f"{path}: damaged GGUF ({exc})") from None
+    if not tensors:
         raise BadInput(f"{path}: GGUF has no tensors (not a model file)")
+    data_end = data_start + max(offset + n_bytes for _, offset, n_bytes in tensors)
     if data_end > size:
-        raise BadInput(
-            f"{path}: truncated GGUF (tensor data needs {data_end} bytes, file has {size})"
-        )
-    fields = {name: _field_value(field) for name, field in reader.fields.items() if not name.startswith("tokenizer.ggml.")}
-    architecture = str(fields.get("general.architecture") or "unknown")
-    chat_template = fields.get("tokenizer.chat_template")
+        raise BadInput(f"{path}: truncated GGUF (tensor data needs {data_end} bytes, file has {size})")
+    architecture = str(metadata.get("general.architecture") or "unknown")
+    chat_template = metadata.get("tokenizer.chat_template")
     return GGUFInfo(
         architecture=architecture,
-        model_name=_str_or_none(fields.get("general.name")),
-        parameter_count=sum(int(t.n_elements) for t in reader.tensors),
-        file_type=_file_type_name(fields.get("general.file_type"), reader),
-        context_length=_int_or_none(fields.get(f"{architecture}.context_length")),
+        model_name=metadata.get("general.name") or None,
+        parameter_count=sum(n_elements for n_elements, _, _ in tensors),
+        file_type=_file_type_name(metadata.get("general.file_type")),
+        context_length=metadata.get(f"{architecture}.context_length"),
         size_bytes=size,
         has_chat_template=bool(chat_template),
-        chat_template=chat_template if isinstance(chat_template, str) else None,
+        chat_template=chat_template or None,
     )
 
 
-def _field_value(field):
-    try:
-        return field.contents()
-    except Exception:
-        return None
+def _parse(cursor: _Cursor) -> tuple[dict, list[tuple[int, int, int]], int]:
+    """Return (scalar/string metadata, [(n_elements, data offset, n_bytes)], start of tensor data)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    cursor.offset = 4
+    version = cursor.unpack("I")
+    if version not in (2, 3):
+        raise ValueError(f"unsupported GGUF version {version} (expected 2 or 3)")
+    n_tensors, n_kv = cursor.unpack("Q"), cursor.unpack("Q")
+    if n_tensors > 1_000_000 or n_kv > 1_000_000:
+        raise ValueError(f"implausible counts ({n_tensors} tensors, {n_kv} metadata keys)")
+    metadata = {}
+    for _ in range(n_kv):
+        key = cursor.string()
+        metadata[key] = cursor.value(cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."))
+    tensors = []
+    for _ in range(n_tensors):
+        cursor.skip_string()
+        n_dims = cursor.unpack("I")
+        if n_dims > 8:
+            raise ValueError(f"tensor with {n_dims} dimensions")
+        n_elements = 1
+        for _ in range(n_dims):
+            n_elements *= cursor.unpack("Q")
+        type_id, offset = cursor.unpack("I"), cursor.unpack("Q")
+        try:
+            block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(type_id)]
+        except (ValueError, KeyError):
+            raise ValueError(f"unknown tensor type {type_id}") from None
+        tensors.append((n_elements, offset, n_elements // block_size * type_size))
+    alignment = int(metadata.get("general.alignment") or DEFAULT_ALIGNMENT)
+    data_start = -(-cursor.offset // alignment) * alignment
+    return metadata, tensors, data_start
 
 
-def _file_type_name(value, reader) -> str:
+def _file_type_name(value) -> str:
     from gguf import LlamaFileType
 
-    if value is not None:
-        try:
-            return LlamaFileType(int(value)).name.removeprefix("MOSTLY_")
-        except ValueError:
-            return f"type-{value}"
-    # no general.file_type: name the most common tensor type instead
-    counts: dict[str, int] = {}
-    for tensor in reader.tensors:
-        counts[tensor.tensor_type.name] = counts.get(tensor.tensor_type.name, 0) + 1
-    return max(counts, key=counts.get) if counts else "unknown"
-
-
-def _int_or_none(value) -> int | None:
+    if value is None:
+        return "unknown"
     try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _str_or_none(value) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+        return LlamaFileType(int(value)).name.removeprefix("MOSTLY_")
+    except ValueError:
+        return f"type-{value}"

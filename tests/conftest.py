@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import shutil
+
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +73,27 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeo
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# -- GGUF fixtures shared by store, runtime and CLI tests -----------------------------------
+@pytest.fixture(scope="session")
+def embedded_gguf() -> Path:
+    from core.embedded import embedded_chat_model_path
+
+    return embedded_chat_model_path()
+
+
+@pytest.fixture
+def truncated_gguf(tmp_path, embedded_gguf) -> Path:
+    """The embedded model cut short by one byte: header intact, tensor data incomplete."""
+    path = tmp_path / "truncated.gguf"
+    with embedded_gguf.open("rb") as src, path.open("wb") as dst:
+        dst.write(src.read(embedded_gguf.stat().st_size - 1))
+    return path
+
+
+@pytest.fixture
+def copied_gguf(tmp_path, embedded_gguf) -> Path:
+    path = tmp_path / "My Model.Q4_1.gguf"
+    shutil.copyfile(embedded_gguf, path)
+    return path

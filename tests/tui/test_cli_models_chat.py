@@ -71,3 +71,28 @@ def test_chat_plain_text_from_stdin_and_system_prompt(cli):
 def test_chat_with_unknown_or_truncated_model_is_a_clear_error(cli, truncated_gguf):
     assert_one_line_error(cli("chat", "hi", "--model", "ghost"), "ghost")
     assert_one_line_error(cli("chat", "hi", "--model", str(truncated_gguf)), "truncated")
+
+
+def test_repl_keeps_history_and_resets(monkeypatch, capsys):
+    from core.runtime import Sampling, load_model
+    from tui.commands.chat import _repl
+
+    lines = iter(["My name is Ada.", "What is my name?", "/reset", "", "Hi", "/exit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    seen_histories = []
+    import tui.commands.chat as chat_cmd
+
+    real_stream_one = chat_cmd._stream_one
+
+    def spy(model, messages, sampling, as_json):
+        seen_histories.append([m["content"] for m in messages])
+        return real_stream_one(model, messages, sampling, as_json)
+
+    monkeypatch.setattr(chat_cmd, "_stream_one", spy)
+    _repl(load_model(None), None, Sampling(temperature=0.0, max_tokens=8), as_json=False)
+    assert len(seen_histories) == 3
+    assert seen_histories[0] == ["My name is Ada."]
+    assert seen_histories[1][0] == "My name is Ada." and seen_histories[1][-1] == "What is my name?"
+    assert len(seen_histories[1]) == 3  # user, assistant answer, new question
+    assert seen_histories[2] == ["Hi"]  # /reset dropped the history
+    assert capsys.readouterr().out.strip()

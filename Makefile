@@ -1,0 +1,38 @@
+# llmdeck: `make run` sets up and opens the app on the embedded defaults; `make test` sets up and runs the tests.
+# TORCH_SPEC picks the torch build: the CPU wheel by default; e.g. `make run TORCH_SPEC=torch` on a CUDA machine.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PIP = $(VENV)/bin/python -m pip --no-input --disable-pip-version-check -q
+STAMP = $(VENV)/.installed-$(subst /,_,$(subst =,_,$(TORCH_SPEC)))
+
+.PHONY: setup setup-dev run test test-fast bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP)-base: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install "$(TORCH_SPEC)" -e ".[server]"
+	touch $@
+
+$(STAMP)-dev: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install "$(TORCH_SPEC)" -e ".[dev,server]"
+	touch $@
+
+setup: $(STAMP)-base
+setup-dev: $(STAMP)-dev
+
+run: setup
+	$(VENV)/bin/llmdeck
+
+test: setup-dev
+	$(VENV)/bin/python -m pytest -q --timeout=900 $(PYTEST_ARGS)
+
+test-fast: setup-dev
+	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: setup-dev
+	$(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

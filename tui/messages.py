@@ -22,6 +22,7 @@ class AnswerDone(Message):
     tokens: int
     ttft_s: float
     tokens_per_s: float
+    model_file: str = ""
 
 
 @dataclass

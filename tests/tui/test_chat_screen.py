@@ -24,7 +24,7 @@ async def test_chat_screen_streams_an_answer_from_the_embedded_model():
         assert bubbles[0].text == "Say hi"
         assert len(bubbles[1].text.strip()) > 0
         status = str(app.screen.query_one("#chat-status").render())
-        assert "tok/s" in status
+        assert "tok/s" in status and ".gguf" in status
         assert len(app.screen.history) == 2
 
 

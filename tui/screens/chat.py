@@ -57,7 +57,7 @@ class ChatScreen(Screen):
             stats = ChatStats()
             for piece in stream_chat(model, build_messages(prompt, history=history), Sampling.from_settings(), stats):
                 self.post_message(TokenReceived(piece))
-            self.post_message(AnswerDone(stats.text, stats.tokens, stats.ttft_s, stats.tokens_per_s))
+            self.post_message(AnswerDone(stats.text, stats.tokens, stats.ttft_s, stats.tokens_per_s, model.path.name))
         except Exception as exc:  # any library error becomes a notification, never a crash
             self.post_message(WorkFailed("chat", str(exc) or type(exc).__name__))
 
@@ -77,7 +77,7 @@ class ChatScreen(Screen):
         ]
         self.pending_prompt = None
         self.query_one("#chat-status", Static).update(
-            f"model: {self.model_name or 'store default'} - {message.tokens} tokens, "
+            f"model: {message.model_file} - {message.tokens} tokens, "
             f"{message.tokens_per_s:.1f} tok/s, first token {message.ttft_s * 1000:.0f} ms"
         )
 

@@ -12,6 +12,7 @@ GREEDY = Sampling(temperature=0.0, max_tokens=24, seed=7)
 
 def test_streams_an_answer_with_the_models_chat_template():
     model = load_model(None)
+    assert model.llama.chat_format == "chat_template.default"  # the GGUF's own Jinja template, not a guess
     stats = ChatStats()
     pieces = list(stream_chat(model, build_messages("What is the capital of France? Answer in one word."), GREEDY, stats))
     assert len(pieces) == stats.tokens > 1

@@ -1,0 +1,61 @@
+"""`llmdeck data`: check a training dataset (format, rows, token lengths, every bad row)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tui.output import emit_json, info
+
+FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "messages", "text", "preference"]
+
+
+@click.group("data")
+def command() -> None:
+    """Inspect training datasets."""
+
+
+@command.command("check")
+@click.argument("path", required=False)
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
+              help="Data format (auto detects it when unambiguous).")
+@click.option("--model", help="Count tokens under this base model's tokenizer (default: the default store model).")
+@click.option("--max-length", type=int, default=512, show_default=True, help="Report rows longer than this many tokens.")
+@click.option("--no-tokens", is_flag=True, help="Skip token statistics (no tokenizer load).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def check(path: str | None, fmt: str, model: str | None, max_length: int, no_tokens: bool, as_json: bool) -> None:
+    """Rows, detected format, token length stats and every bad row of PATH (default: the bundled sample).
+
+    Exit code 2 when any row is bad.
+    """
+    from tuning import data
+
+    tokenizer = None
+    if not no_tokens:
+        from tuning.models import load_tokenizer, resolve_base
+
+        tokenizer = load_tokenizer(resolve_base(model))
+    report = data.check(path, fmt, tokenizer=tokenizer, max_length=max_length)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_report(report)
+    if report.bad_count:
+        sys.exit(2)
+
+
+def _print_report(report) -> None:
+    click.echo(f"source   {report.source}")
+    click.echo(f"format   {report.format}")
+    click.echo(f"rows     {report.rows} ({report.valid} valid, {report.bad_count} bad)")
+    if report.tokens:
+        t = report.tokens
+        line = f"tokens   min {t['min']}  mean {t['mean']}  p50 {t['p50']}  p95 {t['p95']}  max {t['max']}  total {t['total']}"
+        if "over_max_length" in t:
+            line += f"  ({t['over_max_length']} over {t['max_length']})"
+        click.echo(line)
+    for bad in report.bad_rows:
+        click.echo(f"bad      {bad.location}: {bad.problem}")
+    if report.bad_count > len(report.bad_rows):
+        info(f"... and {report.bad_count - len(report.bad_rows)} more bad rows")

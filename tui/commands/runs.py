@@ -1,0 +1,141 @@
+"""`llmdeck runs`: the run registry (list, show, logs, metrics, stop, resume, rm)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from tui.output import emit_json, info, table
+
+
+@click.group("runs")
+def command() -> None:
+    """Training runs: list, inspect, follow, stop, resume, remove."""
+
+
+def _age(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else "-"
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def list_runs(as_json: bool) -> None:
+    """All runs, newest first."""
+    from tuning import runs
+
+    found = runs.list_runs()
+    if as_json:
+        emit_json([run.to_dict() for run in found])
+        return
+    rows = [{"id": r.id, "name": r.name, "method": r.method, "status": r.status,
+             "step": f"{r.global_step}/{r.max_steps or '?'}",
+             "loss": f"{r.last_metrics['loss']:.4f}" if r.last_metrics and "loss" in r.last_metrics else None,
+             "created": _age(r.created_at)} for r in found]
+    click.echo(table(rows, ["id", "name", "method", "status", "step", "loss", "created"]))
+
+
+@command.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def show(run_id: str, as_json: bool) -> None:
+    """One run: config, status, pid, metrics, checkpoints, adapter, error."""
+    from tuning import runs
+
+    data = runs.get(run_id).to_dict()
+    if as_json:
+        emit_json(data)
+        return
+    for key in ("id", "name", "method", "status", "base_model", "dataset", "pid", "launcher", "run_dir",
+                "global_step", "max_steps", "adapter", "error"):
+        click.echo(f"{key:13} {data[key] if data[key] is not None else '-'}")
+    for key in ("created_at", "started_at", "finished_at"):
+        click.echo(f"{key:13} {_age(data[key])}")
+    click.echo(f"{'checkpoints':13} {', '.join(p.rsplit('/', 1)[-1] for p in data['checkpoints']) or '-'}")
+    if data["last_metrics"]:
+        click.echo(f"{'last_metrics':13} " + "  ".join(f"{k}={v}" for k, v in data["last_metrics"].items() if k != "time"))
+
+
+@command.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+def logs(run_id: str, follow: bool) -> None:
+    """The worker's log (trainer output, warnings, tracebacks)."""
+    from tuning import runs
+
+    if follow:
+        for line in runs.follow_log(run_id):
+            click.echo(line)
+        return
+    path = runs.log_path(run_id)
+    if path.exists():
+        sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+
+
+@command.command("metrics")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per logged step.")
+def metrics(run_id: str, as_json: bool) -> None:
+    """Per-step metrics: loss, eval loss, learning rate, grad norm, tokens/s, tokens seen, elapsed, ETA."""
+    from tuning import runs
+
+    rows = runs.metrics(run_id)
+    if as_json:
+        for row in rows:
+            emit_json(row)
+        return
+    columns = ["step", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "tokens_seen", "elapsed_s", "eta_s"]
+    shown = [{c: (f"{row[c]:.4g}" if isinstance(row.get(c), float) else row.get(c)) for c in columns} for row in rows]
+    click.echo(table(shown, columns))
+
+
+@command.command("stop")
+@click.argument("run_id")
+@click.option("--wait", is_flag=True, help="Block until the checkpoint is saved and the run has stopped.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+def stop(run_id: str, wait: bool, as_json: bool) -> None:
+    """Graceful stop: a checkpoint is saved at the end of the current step; status becomes stopped."""
+    from tuning import runs
+
+    run = runs.stop(run_id, wait=wait)
+    if as_json:
+        emit_json(run.to_dict())
+    else:
+        info(f"run {run.id}: {'stop requested' if run.status in ('queued', 'running') else run.status} (step {run.global_step})")
+
+
+@command.command("resume")
+@click.argument("run_id")
+@click.option("--wait", is_flag=True, help="Block until the run ends, with progress on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+def resume(run_id: str, wait: bool, as_json: bool) -> None:
+    """Continue a stopped or failed run from its latest checkpoint (same step and optimizer state)."""
+    from tui.commands.train import progress_printer
+    from tuning import runs
+
+    run = runs.resume(run_id)
+    if not as_json:
+        info(f"resumed run {run.id} from step {run.global_step}")
+    if wait:
+        run = runs.wait_for(run.id, on_update=None if as_json else progress_printer())
+        if not as_json:
+            info(f"\nrun {run.id} {run.status} at step {run.global_step}")
+    if as_json:
+        emit_json(run.to_dict())
+    if run.status == "failed":
+        sys.exit(1)
+
+
+@command.command("rm")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed run as JSON on stdout.")
+def remove(run_id: str, as_json: bool) -> None:
+    """Delete a finished run's registry entry and directory (checkpoints, adapter, logs)."""
+    from tuning import runs
+
+    run = runs.remove(run_id)
+    if as_json:
+        emit_json({"id": run.id, "removed": True, "run_dir": run.run_dir})
+    else:
+        info(f"removed run {run.id}")

@@ -1,0 +1,167 @@
+"""The one typed config of a training run: drives CLI flags, the YAML file and the TUI form.
+
+Validation reports every problem at once, naming each field and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from core.errors import BadInput
+
+Method = Literal["sft", "dpo", "orpo"]
+Tuning = Literal["lora", "qlora", "lora-8bit", "full"]
+DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "preference"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"]
+Launcher = Literal["local", "accelerate"]
+
+
+class TrainConfig(BaseModel):
+    """Everything a run needs; the run directory keeps the resolved copy as config.yaml."""
+
+    model_config = {"extra": "forbid"}
+
+    # what to train
+    name: str | None = Field(None, description="Human name of the run (default: METHOD-BASE-DATE).")
+    method: Method = Field("sft", description="Training method: sft, dpo or orpo (dpo/orpo need preference data).")
+    base_model: str | None = Field(
+        None, description="Store name, .gguf path, local HF model directory or hub id (online only); None: default store model."
+    )
+    dataset: str | None = Field(
+        None, description="A .json/.jsonl/.csv/.parquet/.txt file, a directory of them, or a hub dataset (online); None: bundled sample."
+    )
+    dataset_format: DataFormat = Field("auto", description="alpaca, sharegpt, messages, text or preference; auto detects it.")
+    skip_bad: bool = Field(False, description="Skip bad rows (counted and reported) instead of refusing to launch.")
+    eval_split: float = Field(0.0, ge=0.0, lt=0.5, description="Fraction of rows held out for evaluation (0: none).")
+    max_samples: int | None = Field(None, ge=1, description="Use at most this many rows (after skipping bad ones).")
+
+    # how to adapt the weights
+    tuning: Tuning = Field("lora", description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only) or full.")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
+    lora_target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names to adapt (e.g. [q_proj, v_proj]) or all-linear."
+    )
+    precision: Precision = Field("auto", description="Compute dtype: auto (bf16 on a capable GPU, fp32 on CPU), fp32, bf16, fp16.")
+
+    # data shaping
+    max_length: int = Field(512, ge=16, description="Maximum tokens per sequence (packed block size when packing).")
+    packing: bool = Field(True, description="Pack short examples into max_length blocks (trl bfd packing, padding-free).")
+    assistant_only_loss: bool = Field(True, description="Loss on the assistant reply only (False: on the whole conversation).")
+
+    # optimisation
+    learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate.")
+    lr_scheduler: Scheduler = Field("cosine", description="Learning rate schedule after warmup.")
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    num_epochs: float = Field(1.0, gt=0.0, description="Passes over the data (ignored when max_steps > 0).")
+    max_steps: int = Field(-1, ge=-1, description="Stop after this many optimizer steps (-1: use num_epochs).")
+    batch_size: int = Field(4, ge=1, description="Sequences per device per step.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
+    gradient_checkpointing: bool = Field(True, description="Recompute activations in backward: less memory, ~20% slower.")
+    beta: float = Field(0.1, gt=0.0, description="DPO temperature / ORPO odds-ratio weight.")
+    seed: int = Field(42, description="Random seed for data order and initialisation.")
+
+    # bookkeeping
+    logging_steps: int = Field(1, ge=1, description="Write a metrics row every N steps.")
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (needs eval_split > 0; default: at save_steps).")
+    save_steps: int = Field(50, ge=1, description="Save a resumable checkpoint every N steps.")
+    save_total_limit: int | None = Field(3, ge=1, description="Keep at most this many checkpoints (None: all).")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores / processes).")
+
+    # where it runs
+    launcher: Launcher = Field("local", description="local (one process) or accelerate (accelerate launch).")
+    num_processes: int = Field(1, ge=1, description="Processes for accelerate launch (GPUs, or CPU workers with gloo).")
+    accelerate_config: str | None = Field(
+        None, description="accelerate config file (DDP/FSDP/DeepSpeed, multi-node); None: plain multi-process."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        problems = consistency_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def consistency_problems(values: dict[str, Any]) -> list[str]:
+    """Problems between fields (each field valid on its own), as `field: what is expected`."""
+    get = lambda name: values.get(name, TrainConfig.model_fields[name].default)  # noqa: E731
+    method, fmt, tuning = get("method"), get("dataset_format"), get("tuning")
+    problems = []
+    if fmt == "preference" and method == "sft":
+        problems.append("dataset_format: preference data needs method dpo or orpo, not sft")
+    if fmt in ("alpaca", "sharegpt", "messages", "text") and method in ("dpo", "orpo"):
+        problems.append(f"dataset_format: method {method} needs preference data, not {fmt}")
+    if get("eval_steps") is not None and not get("eval_split"):
+        problems.append("eval_steps: set eval_split > 0 to evaluate")
+    if get("launcher") == "local" and (get("num_processes") or 1) > 1:
+        problems.append("num_processes: more than 1 needs launcher accelerate")
+    if method == "orpo" and tuning in ("qlora", "lora-8bit"):
+        problems.append("tuning: orpo runs with lora or full")
+    return problems
+
+
+def validation_message(source: str, error: ValidationError) -> str:
+    """Every problem at once: `source: field: what was expected; field2: ...`."""
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{field}: {message}" if field else message)
+    return f"{source}: " + "; ".join(problems)
+
+
+def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
+    try:
+        return TrainConfig(**values)
+    except ValidationError as exc:
+        message = validation_message(source, exc)
+        if not any(item["type"] == "value_error" and not item["loc"] for item in exc.errors()):
+            bad_fields = {str(item["loc"][0]) for item in exc.errors() if item["loc"]}
+            valid = {k: v for k, v in values.items() if k not in bad_fields and k in TrainConfig.model_fields}
+            extra = consistency_problems(valid)
+            message += "".join(f"; {problem}" for problem in extra)
+        raise BadInput(message) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The raw mapping of a YAML (or JSON) config file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise BadInput(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadInput(f"{path}: expected a mapping of config fields, found {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """A config file (optional) with overrides on top (CLI flags, TUI form), validated once."""
+    values = read_config_file(path) if path else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build_config(values, source=str(path) if path else "config")
+
+
+def field_help() -> dict[str, str]:
+    """Field name -> description (for CLI help and the TUI form)."""
+    return {name: field.description or "" for name, field in TrainConfig.model_fields.items()}

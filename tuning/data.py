@@ -1,0 +1,414 @@
+"""Training data: read files, detect the format, validate every row, convert to trl's formats.
+
+Formats (one per dataset):
+- alpaca: {"instruction", "input"?, "output", "system"?}
+- sharegpt: {"conversations": [{"from": human|gpt|system|function_call|observation, "value"}], "system"?}
+- messages: {"messages": [{"role": system|user|assistant|tool, "content"}]}
+- text: {"text"} (or plain .txt files, one example per blank-line separated block)
+- preference: {"prompt"?, "chosen", "rejected"} as strings or message lists, or sharegpt-style
+  {"conversations": [...], "chosen": {"from", "value"}, "rejected": {...}}
+
+SFT rows become conversational prompt/completion pairs (trl then puts the loss on the
+completion, the assistant's reply) or {"text"}; preference rows become {prompt, chosen, rejected}
+message lists, all rendered through the base model's chat template by trl.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput, LlmdeckError, OfflineError
+
+FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
+FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "system": "system", "function_call": "assistant", "observation": "tool", "tool": "tool"}
+MESSAGE_ROLES = {"system", "user", "assistant", "tool"}
+MAX_LISTED_BAD_ROWS = 200
+
+
+class RowError(ValueError):
+    """One row is unusable; the message says what is wrong."""
+
+
+@dataclass
+class Row:
+    location: str  # "file.jsonl:12", "file.json[3]", "file.csv:row 4"
+    data: Any
+
+
+@dataclass
+class BadRow:
+    location: str
+    problem: str
+
+
+@dataclass
+class DataReport:
+    """What `data check` prints and what a launch checks before loading any model."""
+
+    source: str
+    format: str
+    rows: int
+    valid: int
+    bad_rows: list[BadRow] = field(default_factory=list)
+    bad_count: int = 0
+    tokens: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PreparedData:
+    report: DataReport
+    examples: list[dict]
+
+
+# -- reading --------------------------------------------------------------------------------
+def bundled_sample(method: str = "sft") -> Path:
+    """The sample dataset shipped with llmdeck (for demo runs and tests)."""
+    name = "preference_sample.jsonl" if method in ("dpo", "orpo") else "sft_sample.jsonl"
+    return Path(__file__).resolve().parent / "sample_data" / name
+
+
+def read_rows(source: str | Path) -> tuple[list[Row], list[BadRow]]:
+    """All rows of a file, a directory of files, or a hub dataset; unparseable lines become bad rows."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FILE_SUFFIXES)
+        if not files:
+            raise BadInput(f"{path}: no {'/'.join(FILE_SUFFIXES)} files in this directory")
+    elif path.is_file():
+        files = [path]
+    elif _looks_like_hub_name(str(source)):
+        return _read_hub_dataset(str(source)), []
+    else:
+        raise BadInput(f"{source}: no such file or directory (expected a data file, a directory or a hub dataset name)")
+    rows, bad = [], []
+    for file in files:
+        file_rows, file_bad = _read_file(file)
+        rows += file_rows
+        bad += file_bad
+    return rows, bad
+
+
+def _read_file(path: Path) -> tuple[list[Row], list[BadRow]]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _read_jsonl(path)
+    if suffix == ".json":
+        return _read_json(path), []
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [Row(f"{path.name}:row {i}", dict(r)) for i, r in enumerate(csv.DictReader(handle), start=1)], []
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        records = pq.read_table(path).to_pylist()
+        return [Row(f"{path.name}[{i}]", r) for i, r in enumerate(records)], []
+    if suffix == ".txt":
+        blocks = [b.strip() for b in path.read_text(encoding="utf-8").split("\n\n")]
+        return [Row(f"{path.name} block {i}", {"text": b}) for i, b in enumerate(blocks, start=1) if b], []
+    raise BadInput(f"{path}: unsupported file type {suffix!r} (expected {', '.join(FILE_SUFFIXES)})")
+
+
+def _read_jsonl(path: Path) -> tuple[list[Row], list[BadRow]]:
+    rows, bad = [], []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            location = f"{path.name}:{number}"
+            try:
+                rows.append(Row(location, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                bad.append(BadRow(location, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+    return rows, bad
+
+
+def _read_json(path: Path) -> list[Row]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if isinstance(document, dict):
+        lists = [v for v in document.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise BadInput(f"{path}: expected a JSON list of rows (or an object holding one list)")
+        document = lists[0]
+    if not isinstance(document, list):
+        raise BadInput(f"{path}: expected a JSON list of rows, found {type(document).__name__}")
+    return [Row(f"{path.name}[{i}]", item) for i, item in enumerate(document)]
+
+
+def _looks_like_hub_name(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+def _read_hub_dataset(name: str) -> list[Row]:
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        raise OfflineError(f"{name}: hub datasets need the network and HF_HUB_OFFLINE is set; use a local file")
+    from tuning.models import require_hub
+
+    require_hub(name)
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, split="train")
+    except Exception as exc:
+        raise LlmdeckError(f"{name}: could not load the hub dataset ({type(exc).__name__}: {exc})") from None
+    return [Row(f"{name}[{i}]", dict(r)) for i, r in enumerate(dataset)]
+
+
+# -- format detection -----------------------------------------------------------------------
+def row_format(data: Any) -> str | None:
+    """The format one row looks like, or None when it matches none or more than one."""
+    if not isinstance(data, dict):
+        return None
+    keys = {k for k, v in data.items() if v not in (None, "")}
+    if {"chosen", "rejected"} <= keys:
+        return "preference"
+    matches = []
+    if {"instruction", "output"} <= keys:
+        matches.append("alpaca")
+    if "conversations" in keys:
+        matches.append("sharegpt")
+    if "messages" in keys:
+        turns = data["messages"]
+        first = turns[0] if isinstance(turns, list) and turns else {}
+        matches.append("sharegpt" if isinstance(first, dict) and "from" in first else "messages")
+    if "text" in keys:
+        matches.append("text")
+    return matches[0] if len(matches) == 1 else None
+
+
+def detect_format(rows: list[Row]) -> str:
+    """The one format all rows share; BadInput asking for --format when it is not clear."""
+    counts: dict[str, int] = {}
+    for row in rows[:1000]:
+        fmt = row_format(row.data)
+        if fmt:
+            counts[fmt] = counts.get(fmt, 0) + 1
+    if not counts:
+        first = rows[0].data if rows else None
+        keys = sorted(first) if isinstance(first, dict) else type(first).__name__
+        raise BadInput(f"cannot tell the data format (first row has {keys}); pass --format {'|'.join(FORMATS)}")
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if len(ranked) > 1 and ranked[1][1] >= max(1, ranked[0][1] // 10):
+        seen = ", ".join(f"{name} ({n} rows)" for name, n in ranked)
+        raise BadInput(f"rows look like several formats: {seen}; pass --format to choose one")
+    return ranked[0][0]
+
+
+# -- conversion -----------------------------------------------------------------------------
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise RowError(f"{what}: expected a string, found {type(value).__name__}")
+    if not value.strip():
+        raise RowError(f"{what}: empty")
+    return value
+
+
+def _message(turn: Any, index: int, sharegpt: bool) -> dict:
+    where = f"{'conversations' if sharegpt else 'messages'}[{index}]"
+    if not isinstance(turn, dict):
+        raise RowError(f"{where}: expected an object, found {type(turn).__name__}")
+    role_key, content_key = ("from", "value") if sharegpt else ("role", "content")
+    role = turn.get(role_key)
+    roles = SHAREGPT_ROLES if sharegpt else {r: r for r in MESSAGE_ROLES}
+    if role not in roles:
+        raise RowError(f"{where}.{role_key}: {role!r} is not one of {', '.join(sorted(roles))}")
+    return {"role": roles[role], "content": _text(turn.get(content_key), f"{where}.{content_key}")}
+
+
+def _conversation(turns: Any, sharegpt: bool, system: Any = None) -> list[dict]:
+    key = "conversations" if sharegpt else "messages"
+    if isinstance(turns, str):
+        try:
+            turns = json.loads(turns)  # CSV cells hold JSON text
+        except json.JSONDecodeError:
+            raise RowError(f"{key}: expected a list of turns, found text that is not JSON") from None
+    if not isinstance(turns, list) or not turns:
+        raise RowError(f"{key}: expected a non-empty list of turns")
+    messages = [_message(turn, i, sharegpt) for i, turn in enumerate(turns)]
+    if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def _prompt_completion(messages: list[dict], key: str) -> dict:
+    if messages[-1]["role"] != "assistant":
+        raise RowError(f"{key}: the last turn is from {messages[-1]['role']!r}; expected the assistant's reply last")
+    if not any(m["role"] == "user" for m in messages[:-1]):
+        raise RowError(f"{key}: no user turn before the assistant's reply")
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def convert_row(data: Any, fmt: str) -> dict:
+    """One row in `fmt` -> trl's conversational format; RowError says what is wrong."""
+    if not isinstance(data, dict):
+        raise RowError(f"expected an object, found {type(data).__name__}")
+    if fmt == "alpaca":
+        instruction = _text(data.get("instruction"), "instruction")
+        extra = data.get("input")
+        if extra is not None and not isinstance(extra, str):
+            raise RowError(f"input: expected a string, found {type(extra).__name__}")
+        user = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
+        messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(data.get("output"), "output")}]
+        if isinstance(data.get("system"), str) and data["system"].strip():
+            messages.insert(0, {"role": "system", "content": data["system"]})
+        return _prompt_completion(messages, "output")
+    if fmt == "sharegpt":
+        turns = data.get("conversations", data.get("messages"))
+        return _prompt_completion(_conversation(turns, True, data.get("system")), "conversations")
+    if fmt == "messages":
+        return _prompt_completion(_conversation(data.get("messages"), False), "messages")
+    if fmt == "text":
+        return {"text": _text(data.get("text"), "text")}
+    if fmt == "preference":
+        return _preference(data)
+    raise BadInput(f"unknown data format {fmt!r} (expected one of {', '.join(FORMATS)})")
+
+
+def _preference_side(value: Any, key: str, sharegpt: bool) -> list[dict]:
+    if isinstance(value, str):
+        return [{"role": "assistant", "content": _text(value, key)}]
+    if isinstance(value, dict):  # sharegpt-style: one message
+        message = _message(value, 0, sharegpt="from" in value)
+        return [{**message, "role": "assistant"}] if message["role"] == "assistant" else _bad_side(key, message)
+    if isinstance(value, list):
+        return _conversation(value, sharegpt)
+    raise RowError(f"{key}: expected a string, a message or a list of messages, found {type(value).__name__}")
+
+
+def _bad_side(key: str, message: dict) -> list[dict]:
+    raise RowError(f"{key}: expected an assistant message, found role {message['role']!r}")
+
+
+def _preference(data: dict) -> dict:
+    sharegpt = "conversations" in data
+    chosen = _preference_side(data.get("chosen"), "chosen", sharegpt)
+    rejected = _preference_side(data.get("rejected"), "rejected", sharegpt)
+    prompt_value = data.get("conversations", data.get("prompt"))
+    if prompt_value is None:  # implicit prompt: the shared beginning of both conversations
+        shared = 0
+        while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
+            shared += 1
+        prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
+    elif isinstance(prompt_value, str):
+        prompt = [{"role": "user", "content": _text(prompt_value, "prompt")}]
+    else:
+        prompt = _conversation(prompt_value, sharegpt, data.get("system"))
+    if not prompt or prompt[-1]["role"] not in ("user", "tool"):
+        raise RowError("prompt: expected it to end with a user turn")
+    for key, side in (("chosen", chosen), ("rejected", rejected)):
+        if not side or side[-1]["role"] != "assistant":
+            raise RowError(f"{key}: expected the assistant's reply")
+    if chosen == rejected:
+        raise RowError("chosen and rejected are identical")
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+
+# -- the whole dataset ----------------------------------------------------------------------
+def prepare(source: str | Path | None, fmt: str = "auto", method: str = "sft", skip_bad: bool = False,
+            max_samples: int | None = None) -> PreparedData:
+    """Read, detect, validate and convert; bad rows refuse the dataset unless `skip_bad`."""
+    source = str(source) if source else str(bundled_sample(method))
+    rows, bad = read_rows(source)
+    unparsed = len(bad)
+    if not rows:
+        raise BadInput(f"{source}: no rows" + (f" ({len(bad)} unparseable, first at {bad[0].location})" if bad else ""))
+    fmt = detect_format(rows) if fmt == "auto" else fmt
+    _check_method(fmt, method, source)
+    examples = []
+    for row in rows:
+        try:
+            examples.append(convert_row(row.data, fmt))
+        except RowError as exc:
+            bad.append(BadRow(row.location, str(exc)))
+    if max_samples:
+        examples = examples[:max_samples]
+    report = DataReport(source=source, format=fmt, rows=len(rows) + unparsed,
+                        valid=len(examples), bad_rows=bad[:MAX_LISTED_BAD_ROWS], bad_count=len(bad))
+    if bad and not skip_bad:
+        first = bad[0]
+        raise BadInput(f"{source}: {len(bad)} bad row(s), first at {first.location}: {first.problem} "
+                       "(see `llmdeck data check`, or pass --skip-bad)")
+    if not examples:
+        raise BadInput(f"{source}: no usable rows ({len(bad)} bad)")
+    return PreparedData(report, examples)
+
+
+def _check_method(fmt: str, method: str, source: str) -> None:
+    if method in ("dpo", "orpo") and fmt != "preference":
+        raise BadInput(f"{source}: method {method} needs preference data (prompt/chosen/rejected), found {fmt}")
+    if method == "sft" and fmt == "preference":
+        raise BadInput(f"{source}: preference data trains with --method dpo or orpo, not sft")
+
+
+def check(source: str | Path | None, fmt: str = "auto", tokenizer=None, max_length: int | None = None) -> DataReport:
+    """`data check`: every bad row listed (never raises for bad rows), token stats when a tokenizer is given."""
+    method = "dpo" if fmt == "preference" else "sft"
+    source = str(source) if source else str(bundled_sample())
+    if fmt == "auto":
+        rows, _ = read_rows(source)
+        method = "dpo" if rows and detect_format(rows) == "preference" else "sft"
+    prepared = prepare(source, fmt, method=method, skip_bad=True)
+    if tokenizer is not None:
+        prepared.report.tokens = token_stats(prepared.examples, tokenizer, max_length)
+    return prepared.report
+
+
+def render_lengths(examples: list[dict], tokenizer) -> Iterator[int]:
+    """Token count of each example rendered through the chat template (chosen side for preference)."""
+    for example in examples:
+        if "text" in example:
+            yield len(tokenizer(example["text"])["input_ids"])
+            continue
+        messages = example["prompt"] + example.get("completion", example.get("chosen", []))
+        yield len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
+
+
+def token_stats(examples: list[dict], tokenizer, max_length: int | None = None) -> dict:
+    lengths = sorted(render_lengths(examples, tokenizer))
+    if not lengths:
+        return {}
+
+    def pct(q: float) -> int:
+        return lengths[min(len(lengths) - 1, int(q * len(lengths)))]
+
+    stats = {"count": len(lengths), "total": sum(lengths), "min": lengths[0], "mean": round(sum(lengths) / len(lengths), 1),
+             "p50": pct(0.5), "p95": pct(0.95), "max": lengths[-1]}
+    if max_length:
+        stats["max_length"] = max_length
+        stats["over_max_length"] = sum(1 for n in lengths if n > max_length)
+    return stats
+
+
+def split_eval(examples: list[dict], eval_split: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Deterministic shuffled hold-out of `eval_split` of the rows (at least one when > 0)."""
+    if eval_split <= 0 or len(examples) < 2:
+        return examples, []
+    import random
+
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, int(len(examples) * eval_split))
+    held = set(order[:n_eval])
+    return [e for i, e in enumerate(examples) if i not in held], [examples[i] for i in order[:n_eval]]
+
+
+def to_dataset(examples: list[dict]):
+    """A `datasets.Dataset` trl's trainers accept."""
+    import datasets
+
+    return datasets.Dataset.from_list(examples)

@@ -1,0 +1,113 @@
+"""Base models for training: a store GGUF (dequantized by transformers), a local HF directory, or a hub id.
+
+Model sources are resolved by name here; loading happens in the worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import BadInput, LlmdeckError, OfflineError
+
+HUB_HOST = "huggingface.co"
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """Where a base model's weights and tokenizer come from."""
+
+    kind: str  # "gguf" | "hf_dir" | "hub"
+    location: str  # directory (gguf, hf_dir) or hub id
+    gguf_file: str | None = None
+    display: str = ""
+
+    def load_kwargs(self) -> dict:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+
+def resolve_base(name: str | None) -> BaseModel:
+    """Store name / .gguf path / HF dir / hub id -> BaseModel; offline hub ids fail fast."""
+    if name:
+        candidate = Path(name).expanduser()
+        if candidate.is_dir():
+            if not (candidate / "config.json").exists():
+                raise BadInput(f"{candidate}: not a Hugging Face model directory (no config.json)")
+            return BaseModel("hf_dir", str(candidate.resolve()), display=str(candidate))
+    from core.store import ModelStore
+
+    store = ModelStore()
+    try:
+        entry = store.resolve(name)
+    except BadInput:
+        if name and _looks_like_hub_id(name):
+            require_hub(name)
+            return BaseModel("hub", name, display=name)
+        raise
+    path = Path(entry.path)
+    return BaseModel("gguf", str(path.parent), gguf_file=path.name, display=entry.name)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not Path(name).exists()
+
+
+def require_hub(what: str, timeout_s: float = 3.0) -> None:
+    """OfflineError at once when the hub cannot be reached (HF_HUB_OFFLINE, or no route in `timeout_s`)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise OfflineError(f"{what}: hub ids need the network and HF_HUB_OFFLINE=1 is set; use a store model, a .gguf or a local directory")
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout_s):
+            pass
+    except Exception as exc:  # DNS failure, refusal, timeout, a sandbox's guard
+        raise OfflineError(f"{what}: cannot reach {HUB_HOST} ({type(exc).__name__}); offline, use a local model") from None
+
+
+def load_tokenizer(base: BaseModel):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.location, **base.load_kwargs())
+    except Exception as exc:
+        raise LlmdeckError(f"{base.display}: could not load the tokenizer ({type(exc).__name__}: {exc})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        raise BadInput(f"{base.display}: the tokenizer has no chat template; use a text dataset or an instruct model")
+    return tokenizer
+
+
+def load_model(base: BaseModel, dtype, quantization_config=None, device_map=None):
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": dtype, **base.load_kwargs()}
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        return AutoModelForCausalLM.from_pretrained(base.location, **kwargs)
+    except Exception as exc:
+        raise LlmdeckError(f"{base.display}: could not load the model ({type(exc).__name__}: {exc})") from None
+
+
+def parameter_shapes(base: BaseModel) -> tuple[int, list[tuple[str, int, int]], dict]:
+    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    import torch
+
+    total = sum(p.numel() for p in model.parameters())
+    linears = [(name, m.in_features, m.out_features) for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    facts = {"hidden_size": text_config.hidden_size, "num_layers": text_config.num_hidden_layers,
+             "vocab_size": text_config.vocab_size}
+    return total, linears, facts

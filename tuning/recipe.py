@@ -1,0 +1,98 @@
+"""What every method shares: the device and dtype, the LoRA/quantization setup, trainer arguments."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import BadInput
+from tuning.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # "cuda" | "cpu"
+    dtype_name: str  # "float32" | "bfloat16" | "float16"
+
+
+def pick_device(config: TrainConfig) -> Device:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if config.precision == "auto":
+        dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    else:
+        dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[config.precision]
+    if not cuda and dtype == "float16":
+        raise BadInput("precision: fp16 needs a GPU; use fp32 or bf16 on CPU")
+    return Device("cuda" if cuda else "cpu", dtype)
+
+
+def check_quantization_supported(config: TrainConfig, device_kind: str) -> None:
+    """QLoRA/8-bit LoRA only where bitsandbytes trains correctly (a CUDA GPU)."""
+    if config.tuning in ("qlora", "lora-8bit") and device_kind != "cuda":
+        raise BadInput(
+            f"tuning: {config.tuning} needs a CUDA GPU (bitsandbytes' CPU backward gives NaN losses); "
+            "use --tuning lora on this machine"
+        )
+
+
+def quantization_config(config: TrainConfig, compute_dtype):
+    if config.tuning == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=compute_dtype)
+    if config.tuning == "lora-8bit":
+        from transformers import BitsAndBytesConfig
+
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def lora_config(config: TrainConfig):
+    if config.tuning == "full":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_target_modules, bias="none", task_type="CAUSAL_LM")
+
+
+def trainer_arguments(config: TrainConfig, run_dir: Path, device: Device, has_eval: bool) -> dict:
+    """Keyword arguments shared by SFTConfig, DPOConfig and ORPOConfig."""
+    eval_steps = config.eval_steps or config.save_steps
+    return dict(
+        output_dir=str(Path(run_dir) / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of total steps
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.num_epochs,
+        max_steps=config.max_steps,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps if has_eval else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        bf16=device.dtype_name == "bfloat16" and device.kind == "cuda",
+        fp16=device.dtype_name == "float16",
+        use_cpu=device.kind == "cpu",
+        optim="paged_adamw_8bit" if config.tuning == "qlora" else "adamw_torch",
+        report_to=["tensorboard"],
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+        ddp_backend="gloo" if device.kind == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        ddp_find_unused_parameters=False,
+        max_length=config.max_length,
+    )

@@ -89,9 +89,22 @@ def load_model(base: BaseModel, dtype, quantization_config=None, device_map=None
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        return AutoModelForCausalLM.from_pretrained(base.location, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(base.location, **kwargs)
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not load the model ({type(exc).__name__}: {exc})") from None
+    if base.gguf_file and quantization_config is None:
+        _forget_gguf_quantizer(model)
+    return model
+
+
+def _forget_gguf_quantizer(model) -> None:
+    """GGUF weights are dequantized to plain tensors on load; drop the GGUF marker the Trainer refuses to train."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)  # transformers' own path for dequantized models
+    for module in model.modules():
+        if getattr(getattr(module, "config", None), "_is_quantized", False):
+            module.config._is_quantized = False
 
 
 def parameter_shapes(base: BaseModel) -> tuple[int, list[tuple[str, int, int]], dict]:

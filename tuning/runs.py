@@ -101,9 +101,8 @@ def _worker_command(run: Run, resume: bool) -> list[str]:
         command += ["--config_file", config.accelerate_config]
     else:
         command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-        if not cuda_available():
-            command += ["--cpu"]
-        command += ["--multi_gpu"] if cuda_available() and config.num_processes > 1 else []
+        # torchrun-style workers; on a machine without CUDA they train on CPU over gloo
+        command += ["--multi_gpu"] if config.num_processes > 1 else ([] if cuda_available() else ["--cpu"])
     command += ["--num_processes", str(config.num_processes)]
     return command + worker
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) 
                 "elapsed_s": round(elapsed, 2),
                 "eta_s": round(eta, 1) if eta is not None else None,
                 "max_steps": state.max_steps,
+                "peak_rss_bytes": peak_rss_bytes(),
                 "time": time.time(),
             }
             extra = {k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))}
@@ -92,6 +94,14 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) 
             return control
 
     return [MetricsCallback(), StopCallback()]
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far."""
+    import resource
+
+    scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux kilobytes
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def torch_tensor(value: float):

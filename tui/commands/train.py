@@ -103,7 +103,9 @@ def _duration(seconds: float) -> str:
 
 
 def progress_printer():
-    """A one-line progress bar on stderr: step, loss, tokens/s, ETA."""
+    """A one-line progress bar on stderr: step, loss, tokens/s, ETA (redrawn when it changes)."""
+    last = {"line": None}
+
     def show(run) -> None:
         metrics = run.last_metrics or {}
         total = run.max_steps or metrics.get("max_steps") or 0
@@ -120,7 +122,10 @@ def progress_printer():
             parts.append(f"{metrics['tokens_per_s']:.0f} tok/s")
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
-        sys.stderr.write("\r" + "  ".join(parts).ljust(78))
-        sys.stderr.flush()
+        line = "  ".join(parts)
+        if line != last["line"]:
+            last["line"] = line
+            sys.stderr.write("\r" + line.ljust(78))
+            sys.stderr.flush()
 
     return show

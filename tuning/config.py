@@ -43,15 +43,20 @@ class TrainConfig(BaseModel):
     tuning: Tuning = Field("lora", description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only) or full.")
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path (0 skips the extra copy of each input).")
     lora_target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="Module names to adapt (e.g. [q_proj, v_proj]) or all-linear."
     )
-    precision: Precision = Field("auto", description="Compute dtype: auto (bf16 on a capable GPU, fp32 on CPU), fp32, bf16, fp16.")
+    precision: Precision = Field(
+        "auto", description="auto: bf16 on a capable GPU; on a CPU with native bf16, a bf16 frozen base under fp32 LoRA; else fp32."
+    )
 
     # data shaping
     max_length: int = Field(512, ge=16, description="Maximum tokens per sequence (packed block size when packing).")
-    packing: bool = Field(True, description="Pack short examples into max_length blocks (trl bfd packing, padding-free).")
+    packing: bool | None = Field(
+        None, description="Pack examples into max_length blocks, padding-free (trl bfd); None: on with a GPU, off on CPU."
+    )
+    group_by_length: bool = Field(True, description="Batch examples of similar length together (less padding) when not packing.")
     assistant_only_loss: bool = Field(True, description="Loss on the assistant reply only (False: on the whole conversation).")
 
     # optimisation

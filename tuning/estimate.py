@@ -111,12 +111,13 @@ def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu
     trainable = parameters if full else lora_parameters(linears, config.lora_r, config.lora_target_modules)
     weight_format = {"qlora": "nf4", "lora-8bit": "int8"}.get(config.tuning, dtype_name)
     preference = config.method in ("dpo", "orpo")
-    seq = config.max_length if config.packing and not preference else min(config.max_length, max(16, int(mean_tokens * 1.5)))
+    packing = config.packing if config.packing is not None else device == "cuda"
+    seq = config.max_length if packing and not preference else min(config.max_length, max(16, int(mean_tokens * 1.5)))
     terms = memory_bytes(parameters, trainable, weight_format, config.batch_size, seq, facts["hidden_size"],
                          facts["num_layers"], facts["vocab_size"], config.gradient_checkpointing,
                          act_bytes=2.0 if dtype_name != "float32" else 4.0, preference=preference)
     epoch_tokens = n_examples * min(mean_tokens, config.max_length)
-    per_step = config.batch_size * config.gradient_accumulation_steps * (mean_tokens if not config.packing else config.max_length)
+    per_step = config.batch_size * config.gradient_accumulation_steps * (config.max_length if packing else mean_tokens)
     steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * epoch_tokens / max(per_step, 1)))
     tokens = int(steps * min(per_step, epoch_tokens)) if config.max_steps > 0 else int(config.num_epochs * epoch_tokens)
     flops = training_flops(parameters, tokens, full, config.gradient_checkpointing, preference)

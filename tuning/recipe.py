@@ -20,13 +20,25 @@ def pick_device(config: TrainConfig) -> Device:
     import torch
 
     cuda = torch.cuda.is_available()
-    if config.precision == "auto":
-        dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    if config.precision == "auto" and cuda:
+        dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    elif config.precision == "auto":  # frozen base in bf16 (native bf16 matmuls), LoRA weights stay fp32
+        dtype = "bfloat16" if config.tuning != "full" and cpu_has_native_bf16() else "float32"
     else:
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[config.precision]
     if not cuda and dtype == "float16":
         raise BadInput("precision: fp16 needs a GPU; use fp32 or bf16 on CPU")
     return Device("cuda" if cuda else "cpu", dtype)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where oneDNN has bf16 kernels (AVX512-BF16 / AMX): bf16 matmuls run ~3x fp32 there."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def check_quantization_supported(config: TrainConfig, device_kind: str) -> None:

@@ -6,6 +6,7 @@ estimate, records the run, and starts `python -m tuning.worker RUN_ID` in its ow
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 from core.atomic import atomic_write_text
 from core.errors import BadInput, LlmdeckError
 from tuning import data
-from tuning.callbacks import STOP_FLAG, read_metrics
+from tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
 from tuning.config import TrainConfig
 from tuning.estimate import Estimate, estimate_run
 from tuning.registry import ACTIVE, Registry, Run, checkpoints
@@ -48,15 +49,14 @@ def cuda_available() -> bool:
 def plan(config: TrainConfig) -> LaunchPlan:
     """Validate data and base model, estimate memory/time; raises before any model is loaded."""
     from tuning.models import resolve_base
-    from tuning.recipe import check_quantization_supported
+    from tuning.recipe import check_quantization_supported, pick_device
 
     prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples)
     resolve_base(config.base_model)
-    device = "cuda" if cuda_available() else "cpu"
-    check_quantization_supported(config, device)
+    device = pick_device(config)
+    check_quantization_supported(config, device.kind)
     mean_tokens = _mean_tokens_guess(prepared.examples)
-    dtype = "float32" if device == "cpu" else "bfloat16"
-    estimate = estimate_run(config, len(prepared.examples), mean_tokens, device, dtype)
+    estimate = estimate_run(config, len(prepared.examples), mean_tokens, device.kind, device.dtype_name)
     return LaunchPlan(config, prepared.report, estimate)
 
 
@@ -140,8 +140,21 @@ def resume(run_id: str) -> Run:
     run = registry.get(run_id)
     if run.status not in ("stopped", "failed"):
         raise BadInput(f"run {run.id} is {run.status}; only stopped or failed runs can be resumed")
-    _start(registry, run, resume=bool(checkpoints(run.path)))
+    saved = checkpoints(run.path)
+    step = int(saved[-1].name.rsplit("-", 1)[1]) if saved else 0
+    _truncate_metrics(run.path, step)  # steps logged after the checkpoint will be trained again
+    registry.update(run.id, global_step=step)
+    _start(registry, run, resume=bool(saved))
     return registry.get(run.id)
+
+
+def _truncate_metrics(run_dir: Path, last_step: int) -> None:
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def remove(run_id: str) -> Run:

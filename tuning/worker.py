@@ -62,11 +62,11 @@ def train(run_id: str, resume: bool, registry: Registry, stop: StopRequest) -> s
                                    callbacks, lora_config(config))
     latest = checkpoints(run_dir)[-1] if resume and checkpoints(run_dir) else None
     trainer.train(resume_from_checkpoint=str(latest) if latest else None)
+    if is_main_process():
+        registry.update(run_id, global_step=trainer.state.global_step, max_steps=trainer.state.max_steps)
     if stop.acted:
         return "stopped"
     save_adapter(trainer, run_dir)
-    if is_main_process():
-        registry.update(run_id, global_step=trainer.state.global_step, max_steps=trainer.state.max_steps)
     return "completed"
 
 

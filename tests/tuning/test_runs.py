@@ -97,7 +97,7 @@ def test_sigkill_is_detected_and_the_run_resumes(tiny_model_dir, cli):
     finished = json.loads(result.stdout)
     assert finished["status"] == "completed" and finished["global_step"] == 10 and finished["adapter"]
     steps = [r["step"] for r in runs.metrics(run.id) if "loss" in r]
-    assert steps[-(10 - saved_step):] == list(range(saved_step + 1, 11))
+    assert steps == list(range(1, 11))  # rows logged after the checkpoint were dropped, then trained again
 
 
 def test_cli_train_wait_and_runs_commands(tiny_model_dir, cli, tmp_path):

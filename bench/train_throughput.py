@@ -1,0 +1,100 @@
+"""Training throughput: a plain trl SFTTrainer script with trl defaults vs `llmdeck train`.
+
+Same base model (the embedded SmolLM2-135M-Instruct GGUF, dequantized), same data (the bundled
+sample conversations), same settings (LoRA r=16 all-linear, max length 256, batch 4, gradient
+checkpointing, lr 2e-4, CPU threads); each side runs in its own process. Tokens/s counts real
+(non-padding) tokens trained per second of the training loop; peak RSS is the training process's.
+    python bench/train_throughput.py [--baseline-steps 12] [--ours-steps 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+MAX_LENGTH, BATCH, LORA_R, LR = 256, 4, 16, 2e-4
+
+
+def baseline(steps: int) -> dict:
+    """What a user writes from trl's docs: SFTTrainer + LoraConfig, trl defaults for everything else."""
+    import resource
+
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from core.embedded import embedded_chat_model_path
+    from tuning import data
+
+    gguf = embedded_chat_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer.remove_quantization_config(model)  # dequantized weights; the Trainer refuses the GGUF marker
+    dataset = data.to_dataset(data.prepare(None).examples)
+    with tempfile.TemporaryDirectory() as out:
+        args = SFTConfig(output_dir=out, max_length=MAX_LENGTH, per_device_train_batch_size=BATCH, max_steps=steps,
+                         learning_rate=LR, gradient_checkpointing=True, use_cpu=True, report_to="none",
+                         save_strategy="no", include_num_input_tokens_seen="non_padding", logging_steps=1, disable_tqdm=True)
+        lora = LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", task_type="CAUSAL_LM")
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+        result = trainer.train()
+    tokens = trainer.state.num_input_tokens_seen
+    return {"tokens_per_s": tokens / result.metrics["train_runtime"], "tokens": tokens,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def ours(steps: int) -> dict:
+    """`llmdeck train` with the same settings and its own defaults (on CPU: bf16 frozen base where the CPU has
+    native bf16, length-grouped batches; on a GPU: padding-free packing), in its own LLMDECK_HOME."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "LLMDECK_HOME": home}
+        command = [sys.executable, "-m", "tui", "train", "--max-length", str(MAX_LENGTH), "--batch-size", str(BATCH),
+                   "--lora-r", str(LORA_R), "--lora-alpha", str(2 * LORA_R), "--max-steps", str(steps),
+                   "--learning-rate", str(LR), "--gradient-checkpointing", "--save-steps", "1000", "--wait", "--json"]
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"llmdeck train failed (exit {result.returncode})")
+        run = json.loads(result.stdout)["run"]
+        rows = [json.loads(line) for line in Path(run["run_dir"], "metrics.jsonl").read_text().splitlines()]
+    last = [row for row in rows if "tokens_per_s" in row][-1]
+    return {"tokens_per_s": last["tokens_per_s"], "tokens": last["tokens_seen"], "peak_rss_bytes": last["peak_rss_bytes"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-steps", type=int, default=12)
+    parser.add_argument("--ours-steps", type=int, default=12)
+    parser.add_argument("--side", choices=["baseline"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side == "baseline":  # child process: one JSON line
+        print(json.dumps(baseline(args.baseline_steps)))
+        return
+    print(f"baseline: plain trl SFTTrainer, {args.baseline_steps} steps ...", file=sys.stderr, flush=True)
+    child = subprocess.run([sys.executable, __file__, "--side", "baseline", "--baseline-steps", str(args.baseline_steps)],
+                           cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, check=True)
+    base = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"  {base['tokens_per_s']:.1f} tokens/s, peak RSS {base['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
+    print(f"ours: llmdeck train, {args.ours_steps} steps ...", file=sys.stderr, flush=True)
+    mine = ours(args.ours_steps)
+    print(f"  {mine['tokens_per_s']:.1f} tokens/s, peak RSS {mine['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
+    rows = [
+        {"metric": "train tokens/s (LoRA SFT SmolLM2-135M, CPU)", "ours": round(mine["tokens_per_s"], 1),
+         "baseline": round(base["tokens_per_s"], 1), "ratio": round(mine["tokens_per_s"] / base["tokens_per_s"], 2),
+         "target": ">= 1.3"},
+        {"metric": "peak RSS GiB", "ours": round(mine["peak_rss_bytes"] / 2**30, 2),
+         "baseline": round(base["peak_rss_bytes"] / 2**30, 2),
+         "ratio": round(mine["peak_rss_bytes"] / base["peak_rss_bytes"], 2), "target": "<= 1.0"},
+    ]
+    print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

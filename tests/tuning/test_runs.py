@@ -73,14 +73,16 @@ def test_stop_then_resume_keeps_step_and_optimizer(tiny_model_dir, cli):
     resumed = runs.resume(run.id)
     assert resumed.status in ("queued", "running")
     wait_until(lambda: [r for r in runs.metrics(run.id) if r["step"] > step])
-    runs.stop(run.id, wait=True, timeout_s=120)
+    os.kill(runs.get(run.id).pid, signal.SIGTERM)  # a plain SIGTERM is a graceful stop too
+    runs.wait_for(run.id, timeout_s=120)
     rows = runs.metrics(run.id)
     steps = [r["step"] for r in rows if "loss" in r]
     assert steps[: step] == list(range(1, step + 1))
     assert steps[step] == step + 1, f"resume restarted at {steps[step]} instead of {step + 1}"
     lr_after = [r["learning_rate"] for r in rows if r["step"] > step]
     assert lr_after and all(lr == pytest.approx(5e-3) for lr in lr_after)
-    assert runs.get(run.id).status == "stopped"
+    final = runs.get(run.id)
+    assert final.status == "stopped" and final.checkpoints()[-1].name == f"checkpoint-{final.global_step}"
 
 
 def test_sigkill_is_detected_and_the_run_resumes(tiny_model_dir, cli):

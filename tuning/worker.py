@@ -52,8 +52,11 @@ def train(run_id: str, resume: bool, registry: Registry, stop: StopRequest) -> s
     dtype = getattr(torch, device.dtype_name)
     model = load_model(base, dtype, quantization_config(config, dtype))
 
-    def on_metrics(row: dict) -> None:
-        registry.update(run_id, global_step=row["step"], max_steps=row.get("max_steps"), last_metrics=row)
+    latest_metrics: dict = dict(run.last_metrics or {})
+
+    def on_metrics(row: dict) -> None:  # an eval row keeps the last train loss, and vice versa
+        latest_metrics.update(row)
+        registry.update(run_id, global_step=row["step"], max_steps=row.get("max_steps"), last_metrics=latest_metrics)
 
     callbacks = make_callbacks(run_dir, stop, on_metrics, is_main_process())
     recipe = importlib.import_module(RECIPES[config.method])

@@ -5,4 +5,4 @@ libraries are imported inside the functions they call, so `llmdeck --help` stays
 To add a group: write `tui/commands/NAME.py` exposing `command`, then add NAME to COMMAND_MODULES.
 """
 
-COMMAND_MODULES = ["models", "chat", "serve", "tui_cmd", "train", "runs", "data"]
+COMMAND_MODULES = ["models", "chat", "serve", "tui_cmd", "train", "runs", "data", "rag", "sessions"]

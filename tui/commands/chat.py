@@ -49,7 +49,11 @@ def _stream_one(model, messages, sampling, as_json: bool):
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats.")
-def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json):
+@click.option("--rag", "rag_collection", help="Answer from this document collection, citing sources [n].")
+@click.option("--session", "session_id", help="Resume (or start) this saved session: its history is the memory.")
+@click.option("-k", "rag_k", type=int, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
+def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json,
+            rag_collection, session_id, rag_k):
     """Chat with a local model. With no PROMPT on a terminal, opens a simple REPL; with no PROMPT
     and piped input, reads the prompt from stdin.
 
@@ -64,10 +68,45 @@ def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, st
         if not prompt:
             raise BadInput("chat: no prompt given (pass it as an argument or on stdin)")
     model = load_model(model_name, n_ctx=n_ctx, n_threads=n_threads)
+    if prompt is not None and (rag_collection or session_id):
+        _stream_with_memory(prompt, model, system, sampling, as_json, rag_collection, session_id, rag_k)
+        return
     if prompt is not None:
         _stream_one(model, build_messages(prompt, system), sampling, as_json)
         return
     _repl(model, system, sampling, as_json)
+
+
+def _stream_with_memory(prompt, model, system, sampling, as_json, rag_collection, session_id, rag_k) -> None:
+    """One answer with session memory (`--session`), from a collection with citations (`--rag`)."""
+    from core.runtime import ChatStats
+    from core.sessions import stream_session_chat
+    from rag.chat import RagAnswer, stream_rag_chat
+
+    answer, stats = RagAnswer(), ChatStats()
+    if rag_collection:
+        pieces = stream_rag_chat(prompt, rag_collection, session_id, model=model, k=rag_k,
+                                 sampling=sampling, answer=answer)
+    else:
+        pieces = stream_session_chat(session_id, prompt, model, system, sampling, stats,
+                                     on_session=lambda s: setattr(answer, "session_id", s.id))
+    for piece in pieces:
+        emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
+        sys.stdout.flush()
+    stats = answer.stats or stats
+    if as_json:
+        done = {"type": "done", "tokens": stats.tokens, "ttft_s": round(stats.ttft_s, 4),
+                "tokens_per_s": round(stats.tokens_per_s, 2), "total_s": round(stats.total_s, 4),
+                "finish_reason": stats.finish_reason, "session": answer.session_id}
+        if rag_collection:
+            done["sources"] = [{k: s[k] for k in ("n", "source", "chunk")} for s in answer.sources]
+            done["standalone_question"] = answer.standalone_question
+        emit_json(done)
+        return
+    sys.stdout.write("\n")
+    for source in answer.sources:
+        info(f"[{source['n']}] {source['source']} (chunk {source['chunk']})")
+    info(f"session: {answer.session_id}")
 
 
 def _repl(model, system, sampling, as_json: bool) -> None:

@@ -1,0 +1,193 @@
+"""Chat sessions in SQLite (component "sessions"): every message is written as soon as it is complete,
+so a crash mid-answer loses at most that partial answer. Used by plain chat and RAG chat alike."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from core import db
+from core.errors import BadInput, NotFound
+
+MIGRATIONS = [
+    """
+    CREATE TABLE chat_sessions (
+        id TEXT PRIMARY KEY,
+        title TEXT,
+        model TEXT,
+        rag_collection TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE chat_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL REFERENCES chat_sessions(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        sources TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX chat_messages_session ON chat_messages(session_id, id);
+    """,
+]
+
+
+@dataclass
+class Message:
+    role: str
+    content: str
+    created_at: float
+    sources: list[dict] = field(default_factory=list)
+
+    def as_chat(self) -> dict:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class Session:
+    id: str
+    title: str | None
+    model: str | None
+    rag_collection: str | None
+    created_at: float
+    updated_at: float
+    n_messages: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _connect():
+    conn = db.connect()
+    db.migrate(conn, "sessions", MIGRATIONS)
+    return conn
+
+
+def create_session(session_id: str | None = None, title: str | None = None, model: str | None = None,
+                   rag_collection: str | None = None) -> Session:
+    session_id = session_id or uuid.uuid4().hex[:12]
+    if not session_id.replace("-", "").replace("_", "").isalnum() or len(session_id) > 64:
+        raise BadInput(f"session id {session_id!r}: expected letters, digits, '-' or '_' (at most 64)")
+    now = time.time()
+    conn = _connect()
+    conn.execute(
+        "INSERT INTO chat_sessions (id, title, model, rag_collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (session_id, title, model, rag_collection, now, now),
+    )
+    return get_session(session_id)
+
+
+def find_session(session_id: str) -> Session | None:
+    row = _connect().execute(
+        "SELECT s.*, (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) AS n_messages"
+        " FROM chat_sessions s WHERE s.id = ?", (session_id,)
+    ).fetchone()
+    return Session(**dict(row)) if row else None
+
+
+def get_session(session_id: str) -> Session:
+    session = find_session(session_id)
+    if session is None:
+        raise NotFound(f"session '{session_id}' not found (see `llmdeck sessions list`)")
+    return session
+
+
+def open_session(session_id: str | None, **fields) -> Session:
+    """Resume `session_id` if it exists, else create it (a new id when None)."""
+    existing = find_session(session_id) if session_id else None
+    return existing or create_session(session_id, **fields)
+
+
+def list_sessions() -> list[Session]:
+    rows = _connect().execute(
+        "SELECT s.*, (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) AS n_messages"
+        " FROM chat_sessions s ORDER BY s.updated_at DESC"
+    )
+    return [Session(**dict(r)) for r in rows]
+
+
+def add_message(session_id: str, role: str, content: str, sources: list[dict] | None = None) -> None:
+    """Append one complete message (committed immediately)."""
+    if role not in ("system", "user", "assistant"):
+        raise BadInput(f"message role {role!r}: expected system, user or assistant")
+    now = time.time()
+    conn = _connect()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO chat_messages (session_id, role, content, sources, created_at) VALUES (?, ?, ?, ?, ?)",
+            (session_id, role, content, json.dumps(sources) if sources else None, now),
+        )
+        conn.execute("UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",
+                     (now, content[:60] if role == "user" else None, session_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def messages(session_id: str) -> list[Message]:
+    get_session(session_id)
+    rows = _connect().execute(
+        "SELECT role, content, sources, created_at FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,)
+    )
+    return [Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else []) for r in rows]
+
+
+def delete_session(session_id: str) -> None:
+    get_session(session_id)
+    _connect().execute("DELETE FROM chat_sessions WHERE id = ?", (session_id,))
+
+
+def export_session(session_id: str, fmt: str = "md") -> str:
+    """The session as Markdown (citations listed under each answer) or as one JSON document."""
+    session = get_session(session_id)
+    history = messages(session_id)
+    if fmt == "json":
+        return json.dumps({**session.as_dict(), "messages": [asdict(m) for m in history]}, indent=2)
+    if fmt != "md":
+        raise BadInput(f"--format {fmt!r}: expected md or json")
+    lines = [f"# {session.title or session.id}", ""]
+    if session.rag_collection:
+        lines += [f"_RAG collection: {session.rag_collection}_", ""]
+    for message in history:
+        lines += [f"**{message.role}**:", "", message.content, ""]
+        for source in message.sources:
+            lines.append(f"- [{source['n']}] {source['source']} (chunk {source.get('chunk')})")
+        if message.sources:
+            lines.append("")
+    return "\n".join(lines)
+
+
+def window_history(history: list[dict], fits) -> list[dict]:
+    """The longest suffix of `history` (whole user/assistant turns) for which `fits(window)` holds:
+    the oldest messages are dropped first, so long sessions stay within the context window."""
+    start = 0
+    while start < len(history) and not fits(history[start:]):
+        start += 2 if start + 1 < len(history) and history[start]["role"] == "user" else 1
+    return history[start:]
+
+
+def stream_session_chat(session_id: str | None, prompt: str, model=None, system: str | None = None, sampling=None,
+                        stats=None, on_session=None):
+    """Plain chat with memory: resume (or create) a session, answer with its windowed history, store both turns."""
+    from core.runtime import ChatStats, build_messages, count_tokens, load_model, stream_chat
+
+    loaded = model if model is not None and not isinstance(model, str) else load_model(model)
+    session = open_session(session_id, model=loaded.path.name)
+    if on_session:
+        on_session(session)
+    stats = stats if stats is not None else ChatStats()
+    max_tokens = sampling.max_tokens if sampling else 512
+    budget = loaded.llama.n_ctx() - max_tokens - 16
+
+    def fits(window: list[dict]) -> bool:
+        text = "\n".join(m["content"] for m in build_messages(prompt, system, window))
+        return count_tokens(loaded, text) + 8 * (len(window) + 2) <= budget
+
+    history = window_history([m.as_chat() for m in messages(session.id) if m.role != "system"], fits)
+    add_message(session.id, "user", prompt)
+    yield from stream_chat(loaded, build_messages(prompt, system, history), sampling, stats)
+    add_message(session.id, "assistant", stats.text)

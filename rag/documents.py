@@ -1,0 +1,158 @@
+"""Find files, load them with LangChain loaders and split them into chunks with per-chunk metadata.
+
+Markdown splits on headings, HTML on header tags, source code on its language's structure;
+everything else with the recursive character splitter. Chunk ids derive from source + content.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import BadInput
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".jsonl"}
+CODE_LANGUAGES = {
+    ".py": "python", ".js": "js", ".ts": "ts", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c",
+    ".h": "c", ".cpp": "cpp", ".hpp": "cpp", ".rb": "ruby", ".php": "php", ".scala": "scala",
+    ".kt": "kotlin", ".swift": "swift", ".cs": "csharp", ".lua": "lua", ".sh": "text", ".toml": "text",
+    ".yaml": "text", ".yml": "text", ".sql": "text",
+}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | set(CODE_LANGUAGES)
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class Chunk:
+    id: str
+    text: str
+    metadata: dict
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+
+
+def discover_files(
+    inputs: list[str | Path], include: list[str] = (), exclude: list[str] = (), max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Discovery:
+    """Files under the given paths (directories recursively) with a supported suffix, filtered by globs."""
+    found = Discovery()
+    for raw in inputs:
+        root = Path(raw).expanduser()
+        if not root.exists():
+            raise BadInput(f"{root}: no such file or directory")
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in candidates:
+            rel = path.name if root.is_file() else str(path.relative_to(root))
+            if any(part.startswith(".") for part in Path(rel).parts):
+                continue
+            if include and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in include):
+                continue
+            if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in exclude):
+                continue
+            reason = _skip_reason(path, max_file_bytes)
+            if reason:
+                found.skipped.append({"path": str(path.resolve()), "reason": reason})
+            else:
+                found.files.append(path.resolve())
+    found.files = sorted(set(found.files))
+    return found
+
+
+def _skip_reason(path: Path, max_file_bytes: int) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return f"unsupported file type '{suffix or path.name}'"
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if size > max_file_bytes:
+        return f"too large ({size} bytes > {max_file_bytes})"
+    if suffix != ".pdf" and b"\x00" in head:
+        return "binary content"
+    return None
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_id(source: str, text: str, occurrence: int) -> str:
+    """Stable id from the source path and the chunk's content (occurrence separates repeated chunks)."""
+    return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode("utf-8")).hexdigest()[:40]
+
+
+def split_file(path: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> list[Chunk]:
+    """Load one file and split it into chunks carrying source, title/heading, page and chunk index."""
+    documents = _split_documents(path, chunk_size, chunk_overlap)
+    source = str(path)
+    chunks, seen = [], {}
+    for document in documents:
+        text = document.page_content.strip()
+        if not text:
+            continue
+        occurrence = seen.get(text, 0)
+        seen[text] = occurrence + 1
+        metadata = {"source": source, "chunk": len(chunks)}
+        heading = " > ".join(str(document.metadata[k]) for k in ("h1", "h2", "h3", "h4") if document.metadata.get(k))
+        title = heading or document.metadata.get("title")
+        if title:
+            metadata["title"] = str(title)[:200]
+        if "page" in document.metadata:
+            metadata["page"] = int(document.metadata["page"]) + 1
+        chunks.append(Chunk(chunk_id(source, text, occurrence), text, metadata))
+    return chunks
+
+
+def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    suffix = path.suffix.lower()
+    recursive = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    if suffix in (".md", ".markdown"):
+        from langchain_text_splitters import MarkdownHeaderTextSplitter
+
+        headers = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+        sections = MarkdownHeaderTextSplitter(headers, strip_headers=False).split_text(_read_text(path))
+        return recursive.split_documents(sections)
+    if suffix in (".html", ".htm"):
+        from langchain_text_splitters import HTMLHeaderTextSplitter
+
+        headers = [("h1", "h1"), ("h2", "h2"), ("h3", "h3"), ("h4", "h4")]
+        sections = HTMLHeaderTextSplitter(headers).split_text(_read_text(path))
+        return recursive.split_documents(sections)
+    if suffix == ".pdf":
+        from langchain_community.document_loaders import PyPDFLoader
+
+        return recursive.split_documents(PyPDFLoader(str(path)).load())
+    if suffix in CODE_LANGUAGES and CODE_LANGUAGES[suffix] != "text":
+        from langchain_text_splitters import Language
+
+        splitter = RecursiveCharacterTextSplitter.from_language(
+            Language(CODE_LANGUAGES[suffix]), chunk_size=chunk_size, chunk_overlap=chunk_overlap
+        )
+        return splitter.create_documents([_read_text(path)])
+    if suffix == ".rst":
+        from langchain_text_splitters import Language
+
+        splitter = RecursiveCharacterTextSplitter.from_language(Language.RST, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        return splitter.create_documents([_read_text(path)])
+    from langchain_community.document_loaders import TextLoader
+
+    return recursive.split_documents(TextLoader(str(path), encoding="utf-8").load())
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")

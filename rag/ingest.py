@@ -1,0 +1,183 @@
+"""`llmdeck rag ingest`: incremental, idempotent ingestion of files into a collection.
+
+Unchanged files (same content digest) are skipped without loading or embedding; a changed file
+embeds only its new chunks and drops the ones that disappeared; `prune` drops vanished files.
+Embeddings are computed in large batches. A failure leaves no partial collection state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.errors import BadInput, LlmdeckError
+from rag import registry
+from rag.documents import Chunk, discover_files, file_digest, split_file
+from rag.embeddings import embedding_dimension, load_embeddings, resolve_embedding
+from rag.stores import default_location, open_store
+
+EMBED_BATCH = 256
+
+
+@dataclass
+class IngestSummary:
+    collection: str
+    store: str
+    files_seen: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_pruned: int = 0
+    chunks_added: int = 0
+    chunks_updated: int = 0
+    chunks_skipped: int = 0
+    chunks_removed: int = 0
+    skipped_files: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    chunks_per_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Plan:
+    new_chunks: list[Chunk] = field(default_factory=list)
+    stale_ids: list[str] = field(default_factory=list)
+    changed: dict[str, dict] = field(default_factory=dict)
+    removed_paths: list[str] = field(default_factory=list)
+
+
+def ingest(
+    inputs: list[str | Path],
+    collection: str,
+    store: str | None = None,
+    *,
+    chroma_url: str | None = None,
+    pinecone_host: str | None = None,
+    embedding_model: str | None = None,
+    include: list[str] = (),
+    exclude: list[str] = (),
+    chunk_size: int = 1000,
+    chunk_overlap: int = 150,
+    prune: bool = False,
+    progress: bool = False,
+) -> IngestSummary:
+    """Ingest files/directories into `collection`, creating it on first use."""
+    started = time.perf_counter()
+    registry.check_name(collection)
+    if chunk_size < 50 or not 0 <= chunk_overlap < chunk_size:
+        raise BadInput(f"chunk size {chunk_size} / overlap {chunk_overlap}: expected size >= 50 and 0 <= overlap < size")
+    found = discover_files(inputs, include, exclude)
+    conn = registry.connect()
+    record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
+    summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
+    known_sources = registry.sources(conn, collection)
+    plan = _plan(found.files, known_sources, record, summary, progress)
+    if prune:
+        seen = {str(p) for p in found.files}
+        for path, entry in known_sources.items():
+            if path not in seen:
+                plan.removed_paths.append(path)
+                plan.stale_ids += entry["chunk_ids"]
+        summary.files_pruned = len(plan.removed_paths)
+    summary.chunks_removed = len(plan.stale_ids)
+    _apply(conn, record, plan, is_new=not known_sources and registry.find(conn, collection) is None, progress=progress)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    written = summary.chunks_added + summary.chunks_updated
+    summary.chunks_per_s = round(written / summary.seconds, 1) if summary.seconds else 0.0
+    return summary
+
+
+def _collection_record(conn, name, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap):
+    existing = registry.find(conn, name)
+    spec = resolve_embedding(embedding_model or (existing.embedding_model if existing else None))
+    if existing:
+        if store and store != existing.store:
+            raise BadInput(f"collection '{name}' lives in {existing.store}, not {store}")
+        if spec.name != existing.embedding_model:
+            raise BadInput(
+                f"collection '{name}' was embedded with '{existing.embedding_model}', not '{spec.name}'"
+                " (re-create it to change the embedding model)"
+            )
+        location = default_location(existing.store, chroma_url, pinecone_host)
+        if chroma_url or pinecone_host:
+            if location != existing.location:
+                raise BadInput(f"collection '{name}' lives at {existing.location}, not {location}")
+        return existing
+    store = store or "chroma"
+    location = default_location(store, chroma_url, pinecone_host)
+    dimension = embedding_dimension(load_embeddings(spec))
+    now = time.time()
+    return registry.CollectionRecord(name, store, location, spec.name, dimension, chunk_size, chunk_overlap, now, now)
+
+
+def _plan(files, known_sources, record, summary, progress) -> _Plan:
+    from tqdm import tqdm
+
+    plan = _Plan()
+    for path in tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress, leave=False):
+        digest = file_digest(path)
+        known = known_sources.get(str(path))
+        if known and known["digest"] == digest:
+            summary.files_unchanged += 1
+            summary.chunks_skipped += len(known["chunk_ids"])
+            continue
+        try:
+            chunks = split_file(path, record.chunk_size, record.chunk_overlap)
+        except Exception as exc:  # a loader failure skips this file, never the whole ingest
+            summary.skipped_files.append({"path": str(path), "reason": f"cannot load ({type(exc).__name__}: {exc})"[:300]})
+            continue
+        ids = [c.id for c in chunks]
+        old_ids = set(known["chunk_ids"]) if known else set()
+        fresh = [c for c in chunks if c.id not in old_ids]
+        plan.new_chunks += fresh
+        plan.stale_ids += sorted(old_ids - set(ids))
+        plan.changed[str(path)] = {"digest": digest, "chunk_ids": ids}
+        summary.files_changed += 1
+        summary.chunks_skipped += len(chunks) - len(fresh)
+        if known:
+            summary.chunks_updated += len(fresh)
+        else:
+            summary.chunks_added += len(fresh)
+    return plan
+
+
+def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
+    """Embed and write new chunks in batches, delete stale ones, then commit the registry.
+
+    On failure: a new collection is dropped entirely; an existing one loses the chunks just added.
+    """
+    from tqdm import tqdm
+
+    embeddings = load_embeddings(resolve_embedding(record.embedding_model))
+    target = open_store(record.store, record.name, record.location, embeddings, record.dimension)
+    written: list[str] = []
+    try:
+        bar = tqdm(total=len(plan.new_chunks), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress)
+        for start in range(0, len(plan.new_chunks), EMBED_BATCH):
+            batch = plan.new_chunks[start:start + EMBED_BATCH]
+            vectors = embeddings.embed_documents([c.text for c in batch])
+            target.add([c.id for c in batch], [c.text for c in batch], [c.metadata for c in batch], vectors)
+            written += [c.id for c in batch]
+            bar.update(len(batch))
+        bar.close()
+        if plan.stale_ids:
+            target.delete(plan.stale_ids)
+        registry.save_ingest(conn, record, plan.changed, plan.removed_paths)
+    except BaseException as exc:
+        _roll_back(target, written, is_new)
+        if isinstance(exc, LlmdeckError | KeyboardInterrupt):
+            raise
+        raise LlmdeckError(f"ingest into '{record.name}' failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _roll_back(target, written: list[str], is_new: bool) -> None:
+    try:
+        if is_new:
+            target.drop()
+        elif written:
+            target.delete(written)
+    except Exception as exc:  # the original error matters more; say what is left behind
+        print(f"warning: could not roll back '{target.collection}': {exc}", file=sys.stderr)

@@ -1,0 +1,74 @@
+"""Collections and retrieval: list, remove, and query a collection with its own embedding model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from core.errors import BadInput
+from rag import registry
+from rag.embeddings import load_embeddings, resolve_embedding
+from rag.stores import Hit, open_store
+
+
+@dataclass
+class CollectionInfo:
+    name: str
+    store: str
+    location: str
+    embedding_model: str
+    dimension: int
+    sources: int
+    chunks: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def list_collections() -> list[CollectionInfo]:
+    conn = registry.connect()
+    infos = []
+    for record in registry.all_records(conn):
+        n_sources, n_chunks = registry.counts(conn, record.name)
+        infos.append(CollectionInfo(record.name, record.store, record.location, record.embedding_model,
+                                    record.dimension, n_sources, n_chunks))
+    return infos
+
+
+def remove_collection(name: str) -> None:
+    """Drop the vectors and the registry entry (the registry goes only once the store has dropped them)."""
+    conn = registry.connect()
+    record = registry.get(conn, name)
+    open_store(record.store, record.name, record.location, None, record.dimension).drop()
+    registry.delete(conn, name)
+
+
+def open_collection(name: str, embedding_model: str | None = None):
+    """(record, embeddings, store) for querying; refuses an embedding model other than the collection's."""
+    conn = registry.connect()
+    record = registry.get(conn, name)
+    if embedding_model:
+        spec = resolve_embedding(embedding_model)
+        if spec.name != record.embedding_model:
+            raise BadInput(
+                f"collection '{name}' was embedded with '{record.embedding_model}' ({record.dimension}-d);"
+                f" querying it with '{spec.name}' is refused"
+            )
+    embeddings = load_embeddings(resolve_embedding(record.embedding_model))
+    return record, embeddings, open_store(record.store, record.name, record.location, embeddings, record.dimension)
+
+
+def query(collection: str, question: str, k: int = 5, embedding_model: str | None = None) -> list[Hit]:
+    """The `k` chunks closest to `question`, best first, each with text, metadata (source...) and score."""
+    if not question.strip():
+        raise BadInput("query: the question is empty")
+    if k < 1:
+        raise BadInput(f"-k {k}: expected at least 1")
+    _, embeddings, store = open_collection(collection, embedding_model)
+    return store.search(embeddings.embed_query(question), k)
+
+
+def timed_query(collection: str, question: str, k: int = 5) -> tuple[list[Hit], float]:
+    start = time.perf_counter()
+    hits = query(collection, question, k)
+    return hits, time.perf_counter() - start

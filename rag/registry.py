@@ -1,0 +1,130 @@
+"""The collection registry (SQLite, component "rag"): which store holds a collection, its embedding
+model and dimension, and per source file the content digest and chunk ids (for incremental ingest)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from core import db
+from core.errors import BadInput, NotFound
+
+MIGRATIONS = [
+    """
+    CREATE TABLE rag_collections (
+        name TEXT PRIMARY KEY,
+        store TEXT NOT NULL,
+        location TEXT NOT NULL,
+        embedding_model TEXT NOT NULL,
+        dimension INTEGER NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        chunk_overlap INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE rag_sources (
+        collection TEXT NOT NULL REFERENCES rag_collections(name) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        chunk_ids TEXT NOT NULL,
+        ingested_at REAL NOT NULL,
+        PRIMARY KEY (collection, path)
+    );
+    """,
+]
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,44}[a-z0-9]$")
+
+
+@dataclass
+class CollectionRecord:
+    name: str
+    store: str
+    location: str
+    embedding_model: str
+    dimension: int
+    chunk_size: int
+    chunk_overlap: int
+    created_at: float
+    updated_at: float
+
+
+def check_name(name: str) -> str:
+    """Collection names work in every store: 3-46 chars, lowercase letters, digits and '-' (Pinecone's rule)."""
+    if not NAME_PATTERN.match(name or ""):
+        raise BadInput(
+            f"collection name {name!r}: expected 3-46 lowercase letters, digits or '-', starting and ending alphanumeric"
+        )
+    return name
+
+
+def connect() -> sqlite3.Connection:
+    conn = db.connect()
+    db.migrate(conn, "rag", MIGRATIONS)
+    return conn
+
+
+def find(conn: sqlite3.Connection, name: str) -> CollectionRecord | None:
+    row = conn.execute("SELECT * FROM rag_collections WHERE name = ?", (name,)).fetchone()
+    return CollectionRecord(**dict(row)) if row else None
+
+
+def get(conn: sqlite3.Connection, name: str) -> CollectionRecord:
+    record = find(conn, name)
+    if record is None:
+        known = ", ".join(r["name"] for r in conn.execute("SELECT name FROM rag_collections ORDER BY name")) or "none"
+        raise NotFound(f"collection '{name}' not found (known: {known}; create it with `llmdeck rag ingest`)")
+    return record
+
+
+def all_records(conn: sqlite3.Connection) -> list[CollectionRecord]:
+    return [CollectionRecord(**dict(r)) for r in conn.execute("SELECT * FROM rag_collections ORDER BY name")]
+
+
+def sources(conn: sqlite3.Connection, name: str) -> dict[str, dict]:
+    """path -> {"digest", "chunk_ids"} for every source file of a collection."""
+    rows = conn.execute("SELECT path, digest, chunk_ids FROM rag_sources WHERE collection = ?", (name,))
+    return {r["path"]: {"digest": r["digest"], "chunk_ids": json.loads(r["chunk_ids"])} for r in rows}
+
+
+def save_ingest(
+    conn: sqlite3.Connection, record: CollectionRecord, changed: dict[str, dict], removed_paths: list[str]
+) -> None:
+    """Insert/update the collection and its changed sources in one transaction."""
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO rag_collections (name, store, location, embedding_model, dimension, chunk_size, chunk_overlap,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET updated_at = excluded.updated_at",
+            (record.name, record.store, record.location, record.embedding_model, record.dimension,
+             record.chunk_size, record.chunk_overlap, record.created_at, now),
+        )
+        for path, entry in changed.items():
+            conn.execute(
+                "INSERT OR REPLACE INTO rag_sources (collection, path, digest, chunk_ids, ingested_at) VALUES (?, ?, ?, ?, ?)",
+                (record.name, path, entry["digest"], json.dumps(entry["chunk_ids"]), now),
+            )
+        for path in removed_paths:
+            conn.execute("DELETE FROM rag_sources WHERE collection = ? AND path = ?", (record.name, path))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def delete(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute("DELETE FROM rag_collections WHERE name = ?", (name,))
+
+
+def counts(conn: sqlite3.Connection, name: str) -> tuple[int, int]:
+    """(source files, chunks) recorded for a collection."""
+    n_sources, n_chunks = 0, 0
+    for row in conn.execute("SELECT chunk_ids FROM rag_sources WHERE collection = ?", (name,)):
+        n_sources += 1
+        n_chunks += len(json.loads(row["chunk_ids"]))
+    return n_sources, n_chunks

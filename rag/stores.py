@@ -1,0 +1,240 @@
+"""Vector store backends behind one small interface, registered by name ("chroma", "pinecone").
+
+Each wraps the LangChain vector store of that database (langchain-chroma, langchain-pinecone) and
+always passes our embeddings: never Chroma's built-in default embedding function (it downloads).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core import paths
+from core.errors import BadInput, LlmdeckError
+
+
+@dataclass
+class Hit:
+    text: str
+    metadata: dict
+    score: float
+
+
+class Store:
+    """What ingest and retrieval need from a vector database."""
+
+    name: str = ""
+
+    def __init__(self, collection: str, location: str, embeddings, dimension: int):
+        self.collection, self.location, self.embeddings, self.dimension = collection, location, embeddings, dimension
+
+    def add(self, ids: list[str], texts: list[str], metadatas: list[dict], vectors: list[list[float]]) -> None:
+        raise NotImplementedError
+
+    def delete(self, ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def search(self, vector: list[float], k: int) -> list[Hit]:
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def drop(self) -> None:
+        raise NotImplementedError
+
+
+# -- Chroma (embedded persistent, or a `chroma run` server) ------------------------------------------
+_chroma_clients: dict[str, Any] = {}
+
+
+def chroma_client(location: str):
+    """A persistent client for a directory, an HTTP client for http(s)://host:port; one per location."""
+    if location not in _chroma_clients:
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        if location.startswith(("http://", "https://")):
+            from urllib.parse import urlparse
+
+            url = urlparse(location)
+            try:
+                client = chromadb.HttpClient(
+                    host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https", settings=settings,
+                )
+                client.heartbeat()
+            except Exception as exc:
+                raise LlmdeckError(f"chroma server at {location}: unreachable ({type(exc).__name__}: {exc})") from None
+        else:
+            client = chromadb.PersistentClient(path=location, settings=settings)
+        _chroma_clients[location] = client
+    return _chroma_clients[location]
+
+
+class ChromaStore(Store):
+    name = "chroma"
+
+    def _vectorstore(self):
+        from langchain_chroma import Chroma
+
+        return Chroma(
+            collection_name=self.collection, embedding_function=self.embeddings,
+            client=chroma_client(self.location), collection_metadata={"hnsw:space": "cosine"},
+        )
+
+    @property
+    def _collection(self):
+        if not hasattr(self, "_cached"):
+            self._cached = self._vectorstore()
+        return self._cached._collection
+
+    def add(self, ids, texts, metadatas, vectors):
+        # the vectors are already computed in large batches by ingest: upsert them directly
+        self._collection.upsert(ids=ids, documents=texts, metadatas=metadatas, embeddings=vectors)
+
+    def delete(self, ids):
+        for start in range(0, len(ids), 5000):
+            self._collection.delete(ids=ids[start:start + 5000])
+
+    def search(self, vector, k):
+        store = self._vectorstore() if not hasattr(self, "_cached") else self._cached
+        pairs = store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        return [Hit(doc.page_content, dict(doc.metadata), 1.0 - float(distance)) for doc, distance in pairs]
+
+    def count(self):
+        return self._collection.count()
+
+    def drop(self):
+        client = chroma_client(self.location)
+        try:
+            client.delete_collection(self.collection)
+        except Exception:  # already gone
+            pass
+
+
+# -- Pinecone (official client; serverless index created on demand) ---------------------------------
+PINECONE_RETRIES = 4
+
+
+def with_retries(what: str, call: Callable[[], Any], retries: int = PINECONE_RETRIES, first_delay: float = 0.25):
+    """Retry transient failures (connection errors, 5xx, 429) with exponential backoff, then one clear error."""
+    delay = 0.0
+    for attempt in range(1, retries + 1):
+        time.sleep(delay)
+        try:
+            return call()
+        except Exception as exc:  # the client raises urllib3/HTTP errors of several kinds
+            status = getattr(exc, "status", None)
+            if status is not None and status < 500 and status != 429:
+                raise LlmdeckError(f"pinecone {what}: HTTP {status} ({_first_line(exc)})") from None
+            if attempt == retries:
+                raise LlmdeckError(
+                    f"pinecone {what}: failed after {retries} attempts ({type(exc).__name__}: {_first_line(exc)})"
+                ) from None
+            delay = first_delay * 2 ** (attempt - 1)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+def pinecone_client(host: str | None = None):
+    """The official client; `host` (or PINECONE_HOST) overrides the control plane, e.g. a local emulator."""
+    from pinecone import Pinecone
+
+    api_key = os.environ.get("PINECONE_API_KEY")
+    if not api_key:
+        raise BadInput("pinecone: set PINECONE_API_KEY in the environment")
+    host = host or os.environ.get("PINECONE_HOST") or None
+    # our own backoff gives one clear error; the client's urllib3 retries would only slow it down
+    return Pinecone(api_key=api_key, host=host) if host else Pinecone(api_key=api_key)
+
+
+class PineconeStore(Store):
+    """location: the control-plane host ("" for Pinecone's cloud). Index name = collection name."""
+
+    name = "pinecone"
+    cloud = os.environ.get("PINECONE_CLOUD", "aws")
+    region = os.environ.get("PINECONE_REGION", "us-east-1")
+
+    def _index(self, create: bool = False):
+        if hasattr(self, "_cached_index"):
+            return self._cached_index
+        client = pinecone_client(self.location or None)
+        names = with_retries("list indexes", lambda: [i["name"] for i in client.list_indexes()])
+        if self.collection not in names:
+            if not create:
+                raise LlmdeckError(f"pinecone index '{self.collection}' does not exist")
+            from pinecone import ServerlessSpec
+
+            spec = ServerlessSpec(cloud=self.cloud, region=self.region)
+            with_retries("create index", lambda: client.create_index(
+                name=self.collection, dimension=self.dimension, metric="cosine", spec=spec
+            ))
+        description = with_retries("describe index", lambda: client.describe_index(self.collection))
+        if int(description.dimension) != self.dimension:
+            raise BadInput(
+                f"pinecone index '{self.collection}' has dimension {description.dimension}, the embedding model gives {self.dimension}"
+            )
+        index_host = description.host
+        if self.location and not index_host.startswith("http"):
+            index_host = "http://" + index_host
+        self._cached_index = client.Index(host=index_host)
+        return self._cached_index
+
+    def _vectorstore(self):
+        from langchain_pinecone import PineconeVectorStore
+
+        return PineconeVectorStore(index=self._index(), embedding=self.embeddings, text_key="text")
+
+    def add(self, ids, texts, metadatas, vectors):
+        index = self._index(create=True)
+        records = [
+            {"id": i, "values": v, "metadata": {**m, "text": t}} for i, t, m, v in zip(ids, texts, metadatas, vectors)
+        ]
+        for start in range(0, len(records), 100):
+            batch = records[start:start + 100]
+            with_retries("upsert", lambda: index.upsert(vectors=batch))
+
+    def delete(self, ids):
+        index = self._index()
+        for start in range(0, len(ids), 1000):
+            batch = ids[start:start + 1000]
+            with_retries("delete", lambda: index.delete(ids=batch))
+
+    def search(self, vector, k):
+        store = self._vectorstore()
+        pairs = with_retries("query", lambda: store.similarity_search_by_vector_with_score(vector, k=k))
+        return [Hit(doc.page_content, dict(doc.metadata), float(score)) for doc, score in pairs]
+
+    def count(self):
+        stats = with_retries("describe index stats", lambda: self._index().describe_index_stats())
+        return int(stats.total_vector_count)
+
+    def drop(self):
+        client = pinecone_client(self.location or None)
+        names = with_retries("list indexes", lambda: [i["name"] for i in client.list_indexes()])
+        if self.collection in names:
+            with_retries("delete index", lambda: client.delete_index(self.collection))
+
+
+STORES: dict[str, type[Store]] = {"chroma": ChromaStore, "pinecone": PineconeStore}
+
+
+def default_location(store: str, chroma_url: str | None = None, pinecone_host: str | None = None) -> str:
+    if store == "chroma":
+        return chroma_url.rstrip("/") if chroma_url else str(paths.vectors_dir() / "chroma")
+    if store == "pinecone":
+        return pinecone_host or os.environ.get("PINECONE_HOST", "")
+    raise BadInput(f"--store {store!r}: expected one of {', '.join(sorted(STORES))}")
+
+
+def open_store(store: str, collection: str, location: str, embeddings, dimension: int) -> Store:
+    if store not in STORES:
+        raise BadInput(f"store {store!r}: expected one of {', '.join(sorted(STORES))}")
+    return STORES[store](collection, location, embeddings, dimension)

@@ -1,0 +1,104 @@
+"""`llmdeck rag`: ingest documents into collections, list/remove them, query them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tui.output import emit_json, info, table
+
+
+@click.group("rag")
+def command() -> None:
+    """Document collections for retrieval-augmented chat (`llmdeck chat --rag NAME`)."""
+
+
+@command.command("ingest")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--collection", "-c", required=True, help="Collection name (3-46 chars: a-z, 0-9, '-').")
+@click.option("--store", type=click.Choice(["chroma", "pinecone"]), help="Vector store for a new collection (default chroma).")
+@click.option("--chroma-url", help="Chroma server, e.g. http://127.0.0.1:8000 (default: embedded Chroma under LLMDECK_HOME).")
+@click.option("--pinecone-host", help="Pinecone control-plane host override (default: PINECONE_HOST or Pinecone's cloud).")
+@click.option("--embedding-model", help="Sentence-transformers path or hub id (default: the embedded all-MiniLM-L6-v2).")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--chunk-size", type=int, default=1000, show_default=True, help="Characters per chunk.")
+@click.option("--chunk-overlap", type=int, default=150, show_default=True, help="Characters shared by neighbouring chunks.")
+@click.option("--prune", is_flag=True, help="Remove sources of the collection that are not among PATHS any more.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
+def ingest_command(paths, collection, store, chroma_url, pinecone_host, embedding_model, include, exclude,
+                   chunk_size, chunk_overlap, prune, as_json):
+    """Ingest files and directories (recursively) into a collection; unchanged files are skipped.
+
+    Example: llmdeck rag ingest docs/ notes.md --collection mydocs --exclude '*.log'
+    """
+    from rag.ingest import ingest
+
+    summary = ingest(
+        list(paths), collection, store, chroma_url=chroma_url, pinecone_host=pinecone_host,
+        embedding_model=embedding_model, include=list(include), exclude=list(exclude), chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap, prune=prune, progress=sys.stderr.isatty(),
+    )
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    info(
+        f"{collection}: {summary.files_seen} files ({summary.files_changed} changed, {summary.files_unchanged} unchanged,"
+        f" {summary.files_pruned} pruned); chunks +{summary.chunks_added} ~{summary.chunks_updated}"
+        f" ={summary.chunks_skipped} -{summary.chunks_removed} in {summary.seconds}s ({summary.chunks_per_s} chunks/s)"
+    )
+    for skipped in summary.skipped_files:
+        info(f"  skipped {skipped['path']}: {skipped['reason']}")
+
+
+@command.command("collections")
+@click.option("--json", "as_json", is_flag=True, help="Print the collections as one JSON document.")
+def collections_command(as_json):
+    """List collections: store, chunks, embedding model, sources."""
+    from rag.query import list_collections
+
+    infos = [info_.as_dict() for info_ in list_collections()]
+    if as_json:
+        emit_json(infos)
+    else:
+        click.echo(table(infos, ["name", "store", "chunks", "sources", "embedding_model", "location"]))
+
+
+@command.command("rm")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"removed\": NAME}.")
+def rm_command(name, as_json):
+    """Remove a collection and its vectors.
+
+    Example: llmdeck rag rm mydocs
+    """
+    from rag.query import remove_collection
+
+    remove_collection(name)
+    emit_json({"removed": name}) if as_json else info(f"removed collection {name}")
+
+
+@command.command("query")
+@click.argument("question")
+@click.option("--collection", "-c", required=True, help="Collection to search.")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="How many chunks.")
+@click.option("--embedding-model", help="Refused unless it is the collection's own model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the chunks as one JSON document.")
+def query_command(question, collection, k, embedding_model, as_json):
+    """The chunks closest to QUESTION, best first, with source and score.
+
+    Example: llmdeck rag query --collection mydocs "how do I reset my password?" -k 3
+    """
+    from rag.query import query
+
+    hits = query(collection, question, k, embedding_model)
+    rows = [{"rank": n, "score": round(h.score, 4), "source": h.metadata.get("source"), "chunk": h.metadata.get("chunk"),
+             "title": h.metadata.get("title"), "page": h.metadata.get("page"), "text": h.text}
+            for n, h in enumerate(hits, start=1)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"[{row['rank']}] {row['score']:.3f} {row['source']} (chunk {row['chunk']})")
+        click.echo("    " + row["text"][:300].replace("\n", "\n    "))

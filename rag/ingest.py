@@ -175,7 +175,7 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
 
 def _roll_back(target, written: list[str], is_new: bool) -> None:
     try:
-        if is_new:
+        if is_new and target.touched:
             target.drop()
         elif written:
             target.delete(written)

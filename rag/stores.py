@@ -27,6 +27,7 @@ class Store:
     """What ingest and retrieval need from a vector database."""
 
     name: str = ""
+    touched: bool = False  # set once this process has written to the store (rollback needed on failure)
 
     def __init__(self, collection: str, location: str, embeddings, dimension: int):
         self.collection, self.location, self.embeddings, self.dimension = collection, location, embeddings, dimension
@@ -94,6 +95,7 @@ class ChromaStore(Store):
         return self._cached._collection
 
     def add(self, ids, texts, metadatas, vectors):
+        self.touched = True
         # the vectors are already computed in large batches by ingest: upsert them directly
         self._collection.upsert(ids=ids, documents=texts, metadatas=metadatas, embeddings=vectors)
 
@@ -140,6 +142,9 @@ def with_retries(what: str, call: Callable[[], Any], retries: int = PINECONE_RET
 
 
 def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    if "NewConnectionError" in text or "Connection refused" in text or isinstance(exc, ConnectionError):
+        return "connection refused"
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
@@ -151,8 +156,11 @@ def pinecone_client(host: str | None = None):
     if not api_key:
         raise BadInput("pinecone: set PINECONE_API_KEY in the environment")
     host = host or os.environ.get("PINECONE_HOST") or None
-    # our own backoff gives one clear error; the client's urllib3 retries would only slow it down
-    return Pinecone(api_key=api_key, host=host) if host else Pinecone(api_key=api_key)
+    client = Pinecone(api_key=api_key, host=host) if host else Pinecone(api_key=api_key)
+    # one retry policy (ours, with backoff and one clear error) instead of urllib3's nested retries;
+    # the SDK has no public option for it, its REST clients read this config when they are built
+    client._openapi_config.retries = 0
+    return client
 
 
 class PineconeStore(Store):
@@ -166,7 +174,7 @@ class PineconeStore(Store):
         if hasattr(self, "_cached_index"):
             return self._cached_index
         client = pinecone_client(self.location or None)
-        names = with_retries("list indexes", lambda: [i["name"] for i in client.list_indexes()])
+        names = with_retries(f"list indexes at {self.location or 'api.pinecone.io'}", lambda: [i["name"] for i in client.list_indexes()])
         if self.collection not in names:
             if not create:
                 raise LlmdeckError(f"pinecone index '{self.collection}' does not exist")
@@ -193,6 +201,7 @@ class PineconeStore(Store):
         return PineconeVectorStore(index=self._index(), embedding=self.embeddings, text_key="text")
 
     def add(self, ids, texts, metadatas, vectors):
+        self.touched = True
         index = self._index(create=True)
         records = [
             {"id": i, "values": v, "metadata": {**m, "text": t}} for i, t, m, v in zip(ids, texts, metadatas, vectors)
@@ -210,7 +219,7 @@ class PineconeStore(Store):
     def search(self, vector, k):
         store = self._vectorstore()
         pairs = with_retries("query", lambda: store.similarity_search_by_vector_with_score(vector, k=k))
-        return [Hit(doc.page_content, dict(doc.metadata), float(score)) for doc, score in pairs]
+        return [Hit(doc.page_content, _int_fields(doc.metadata), float(score)) for doc, score in pairs]
 
     def count(self):
         stats = with_retries("describe index stats", lambda: self._index().describe_index_stats())
@@ -218,9 +227,14 @@ class PineconeStore(Store):
 
     def drop(self):
         client = pinecone_client(self.location or None)
-        names = with_retries("list indexes", lambda: [i["name"] for i in client.list_indexes()])
+        names = with_retries(f"list indexes at {self.location or 'api.pinecone.io'}", lambda: [i["name"] for i in client.list_indexes()])
         if self.collection in names:
             with_retries("delete index", lambda: client.delete_index(self.collection))
+
+
+def _int_fields(metadata: dict) -> dict:
+    """Pinecone returns every number as a float: chunk index and page go back to ints."""
+    return {k: int(v) if k in ("chunk", "page") and isinstance(v, float) else v for k, v in metadata.items()}
 
 
 STORES: dict[str, type[Store]] = {"chroma": ChromaStore, "pinecone": PineconeStore}

@@ -1,0 +1,87 @@
+"""A real Chroma server (`chroma run`) and the Pinecone REST emulator driven by the official client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core.errors import LlmdeckError
+from rag import registry
+from rag.ingest import ingest
+from rag.query import list_collections, open_collection, query, remove_collection
+from tests.rag.conftest import CORPUS, QUESTIONS, source_name
+
+
+def test_chroma_server_ingest_query_and_reingest(corpus, chroma_server, embeddings):
+    first = ingest([corpus], "served", chroma_url=chroma_server)
+    again = ingest([corpus], "served")  # the registry remembers where the collection lives
+    assert again.chunks_added == again.chunks_updated == 0 and again.files_unchanged == len(CORPUS)
+    record, _, store = open_collection("served")
+    assert record.location == chroma_server and store.count() == first.chunks_added
+    for question, expected in QUESTIONS[:3]:
+        assert source_name(query("served", question, k=2)[0]) == expected
+    remove_collection("served")
+    import chromadb
+
+    host, port = chroma_server.rsplit(":", 1)
+    names = [c.name for c in chromadb.HttpClient(host="127.0.0.1", port=int(port)).list_collections()]
+    assert "served" not in names
+
+
+def test_chroma_server_down_is_a_clear_error(corpus, embeddings):
+    with pytest.raises(LlmdeckError, match="chroma server at http://127.0.0.1:9: unreachable"):
+        ingest([corpus], "served", chroma_url="http://127.0.0.1:9")
+    assert list_collections() == []
+
+
+def test_pinecone_emulator_roundtrip(corpus, pinecone_emulator, embeddings):
+    first = ingest([corpus], "pine", "pinecone", pinecone_host=pinecone_emulator.url)
+    assert pinecone_emulator.indexes["pine"].dimension == 384
+    assert pinecone_emulator.indexes["pine"].spec == {"serverless": {"cloud": "aws", "region": "us-east-1"}}
+    again = ingest([corpus], "pine")
+    assert again.chunks_added == again.chunks_updated == 0
+    _, _, store = open_collection("pine")
+    assert store.count() == first.chunks_added
+    for question, expected in QUESTIONS:
+        hits = query("pine", question, k=3)
+        assert source_name(hits[0]) == expected and isinstance(hits[0].metadata["chunk"], int)
+
+    (corpus / "coffee.txt").write_text("Brewing tea\n\nGreen tea steeps at 80 degrees for two minutes.\n")
+    changed = ingest([corpus], "pine")
+    assert changed.chunks_removed >= 1 and store.count() == first.chunks_added - changed.chunks_removed + changed.chunks_updated
+    assert "Green tea" in query("pine", "green tea temperature", k=1)[0].text
+
+    remove_collection("pine")
+    assert "pine" not in pinecone_emulator.indexes and list_collections() == []
+    used = {path for _, path in pinecone_emulator.requests}
+    assert {"/indexes", "/indexes/pine", "/vectors/upsert", "/query", "/vectors/delete", "/describe_index_stats"} <= used
+
+
+def test_pinecone_down_fails_after_backoff_without_state(corpus, pinecone_emulator, embeddings):
+    url = pinecone_emulator.url
+    pinecone_emulator.stop()
+    started = time.perf_counter()
+    with pytest.raises(LlmdeckError, match=f"pinecone list indexes at {url}: failed after 4 attempts .*connection refused"):
+        ingest([corpus], "pine", "pinecone", pinecone_host=url)
+    elapsed = time.perf_counter() - started
+    assert 1.5 < elapsed < 30  # backed off 0.25 + 0.5 + 1 s, then gave up
+    assert registry.find(registry.connect(), "pine") is None
+
+
+def test_pinecone_emulator_fetch_and_filter(pinecone_emulator):
+    from pinecone import Pinecone, ServerlessSpec
+
+    client = Pinecone(api_key="k", host=pinecone_emulator.url)
+    client.create_index(name="raw", dimension=2, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    assert [i["name"] for i in client.list_indexes()] == ["raw"]
+    index = client.Index(host="http://" + client.describe_index("raw").host)
+    index.upsert(vectors=[("a", [1.0, 0.0], {"kind": "x"}), ("b", [0.0, 1.0], {"kind": "y"})])
+    assert set(index.fetch(ids=["a", "b"]).vectors) == {"a", "b"}
+    result = index.query(vector=[1.0, 0.1], top_k=2, include_metadata=True, filter={"kind": {"$eq": "y"}})
+    assert [m.id for m in result.matches] == ["b"]
+    assert index.describe_index_stats().total_vector_count == 2
+    with pytest.raises(Exception):
+        index.upsert(vectors=[("c", [1.0, 0.0, 0.0])])  # wrong dimension is refused like the service does
+    client.delete_index("raw")
+    assert client.list_indexes().names() == []

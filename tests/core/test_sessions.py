@@ -1,0 +1,65 @@
+"""Chat sessions in SQLite: messages committed one by one, export, windowing, plain chat with memory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import sessions
+from core.errors import BadInput, NotFound
+
+
+def test_session_lifecycle_and_export():
+    session = sessions.create_session("abc", model="m.gguf", rag_collection="docs")
+    sessions.add_message("abc", "user", "What is RAG?")
+    sessions.add_message("abc", "assistant", "Retrieval-augmented generation [1].",
+                         sources=[{"n": 1, "source": "/d/rag.md", "chunk": 0}])
+    assert session.id == "abc"
+    listed = sessions.list_sessions()
+    assert [(s.id, s.n_messages, s.title) for s in listed] == [("abc", 2, "What is RAG?")]
+    history = sessions.messages("abc")
+    assert [m.as_chat() for m in history] == [
+        {"role": "user", "content": "What is RAG?"},
+        {"role": "assistant", "content": "Retrieval-augmented generation [1]."},
+    ]
+    markdown = sessions.export_session("abc", "md")
+    assert "# What is RAG?" in markdown and "- [1] /d/rag.md (chunk 0)" in markdown
+    document = json.loads(sessions.export_session("abc", "json"))
+    assert document["rag_collection"] == "docs" and document["messages"][1]["sources"][0]["n"] == 1
+    with pytest.raises(BadInput, match="expected md or json"):
+        sessions.export_session("abc", "pdf")
+    sessions.delete_session("abc")
+    with pytest.raises(NotFound, match="session 'abc' not found"):
+        sessions.messages("abc")
+
+
+def test_bad_ids_roles_and_resume():
+    with pytest.raises(BadInput, match="session id"):
+        sessions.create_session("no spaces please")
+    created = sessions.open_session(None)
+    assert sessions.open_session(created.id).id == created.id
+    with pytest.raises(BadInput, match="role"):
+        sessions.add_message(created.id, "robot", "hi")
+
+
+def test_window_history_drops_oldest_whole_turns():
+    history = []
+    for turn in range(5):
+        history += [{"role": "user", "content": f"q{turn}"}, {"role": "assistant", "content": f"a{turn}"}]
+    window = sessions.window_history(history, lambda w: len(w) <= 3)
+    assert window == history[-2:]
+    assert sessions.window_history(history, lambda w: True) == history
+    assert sessions.window_history(history, lambda w: not w) == []
+
+
+def test_plain_chat_with_memory_survives_reload():
+    from core.runtime import ChatStats, Sampling
+
+    sampling = Sampling(temperature=0.0, max_tokens=8, seed=1)
+    stats = ChatStats()
+    text = "".join(sessions.stream_session_chat("plain", "Say hello.", None, sampling=sampling, stats=stats))
+    assert text == stats.text
+    "".join(sessions.stream_session_chat("plain", "Again.", None, sampling=sampling))
+    stored = sessions.messages("plain")
+    assert [m.role for m in stored] == ["user", "assistant", "user", "assistant"] and stored[1].content == text

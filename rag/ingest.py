@@ -154,6 +154,7 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
     embeddings = load_embeddings(resolve_embedding(record.embedding_model))
     target = open_store(record.store, record.name, record.location, embeddings, record.dimension)
     written: list[str] = []
+    plan.new_chunks.sort(key=lambda c: len(c.text))  # similar lengths per batch: less padding in the encoder
     try:
         bar = tqdm(total=len(plan.new_chunks), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress)
         for start in range(0, len(plan.new_chunks), EMBED_BATCH):

@@ -5,6 +5,9 @@ Both sides use the same embeddings (the packaged all-MiniLM-L6-v2), the same chu
   (a) baseline: TextLoader + RecursiveCharacterTextSplitter + Chroma.from_documents, as tutorials write it;
       a re-run after an edit has no incremental state, so it re-embeds everything.
   (b) ours: rag.ingest (batched embedding, content-hash ids, unchanged files skipped).
+Chunk counts differ (ours splits Markdown at headings, so more and shorter chunks): the corpus-seconds
+row compares wall time for the same files. Questions are a function's first docstring sentence labeled
+with its module, so recall@5 is an easy, mostly lexical check.
 Rows: first-ingest chunks/s, update-ingest chunks/s (5% of files edited), retrieval latency p50/p95
 at 10k chunks (vector search only, and embed+search), recall@5 on questions labeled with their module.
     python bench/rag.py [--modules 120] [--questions 150]
@@ -177,6 +180,8 @@ def run(args, work: Path) -> None:
     rows = [
         {"metric": "first ingest chunks/s", "ours": round(ours_chunks / ours.seconds, 1),
          "baseline": round(base_chunks / base_s, 1), "ratio": round(first_ratio, 2), "target": ">= 1.5x"},
+        {"metric": "first ingest corpus seconds (same files, lower is better)", "ours": round(ours.seconds, 2),
+         "baseline": round(base_s, 2), "ratio": round(base_s / ours.seconds, 2), "target": "informational"},
         {"metric": "update ingest chunks/s (5% files edited)", "ours": round(update_total / update.seconds, 1),
          "baseline": round(base_chunks2 / base_s2, 1), "ratio": round(update_ratio, 2), "target": ">= 1.5x"},
         {"metric": f"search p50 ms @{store.count()} chunks", "ours": round(statistics.median(search_ms), 2),

@@ -126,13 +126,15 @@ def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
 
         headers = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
         sections = MarkdownHeaderTextSplitter(headers, strip_headers=False).split_text(_read_text(path))
-        return recursive.split_documents(sections)
+        return recursive.split_documents(_merge_sections(sections))
     if suffix in (".html", ".htm"):
         from langchain_text_splitters import HTMLHeaderTextSplitter
 
         headers = [("h1", "h1"), ("h2", "h2"), ("h3", "h3"), ("h4", "h4")]
         sections = HTMLHeaderTextSplitter(headers).split_text(_read_text(path))
-        return recursive.split_documents(sections)
+        return recursive.split_documents(_merge_sections(sections))
+    if suffix in (".json", ".jsonl"):
+        return _split_json(path, recursive, chunk_size)
     if suffix == ".pdf":
         from langchain_community.document_loaders import PyPDFLoader
 
@@ -152,6 +154,40 @@ def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
     from langchain_community.document_loaders import TextLoader
 
     return recursive.split_documents(TextLoader(str(path), encoding="utf-8").load())
+
+
+def _merge_sections(sections):
+    """Join consecutive pieces under the same heading (HTML yields one piece per element)."""
+    merged = []
+    for section in sections:
+        if merged and merged[-1].metadata == section.metadata:
+            merged[-1].page_content += "\n" + section.page_content
+        else:
+            merged.append(section)
+    return merged
+
+
+def _split_json(path: Path, recursive, chunk_size: int):
+    """JSON by structure (`RecursiveJsonSplitter`), JSON Lines one record per piece; invalid JSON as text."""
+    import json
+
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveJsonSplitter
+
+    text = _read_text(path)
+    try:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix.lower() == ".jsonl" \
+            else [json.loads(text)]
+    except json.JSONDecodeError:
+        return recursive.create_documents([text])
+    splitter = RecursiveJsonSplitter(max_chunk_size=chunk_size)
+    pieces = []
+    for record in records:
+        if isinstance(record, dict):
+            pieces += splitter.split_text(record, convert_lists=True, ensure_ascii=False)
+        else:
+            pieces.append(json.dumps(record, ensure_ascii=False))
+    return recursive.split_documents([Document(page_content=p) for p in pieces])
 
 
 def _read_text(path: Path) -> str:

@@ -39,7 +39,11 @@ CORPUS = {
     ),
 }
 
+PDF_TEXT = "The lighthouse on Skerry Point was automated in 1998 and its keepers left the island."
+CORPUS_FILES = [*CORPUS, "lighthouse.pdf"]
+
 QUESTIONS = [
+    ("When was the Skerry Point lighthouse automated?", "lighthouse.pdf"),
     ("Which city was buried when Vesuvius erupted?", "volcanoes.md"),
     ("How much pressure does an espresso machine use?", "coffee.txt"),
     ("Who incubates the emperor penguin egg?", "penguins.html"),
@@ -49,10 +53,32 @@ QUESTIONS = [
 ]
 
 
+def minimal_pdf(text: str) -> bytes:
+    """A one-page PDF with one line of Helvetica text (hand-written objects, correct xref offsets)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
 def write_corpus(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name, text in CORPUS.items():
         (root / name).write_text(text, encoding="utf-8")
+    (root / "lighthouse.pdf").write_bytes(minimal_pdf(PDF_TEXT))
     (root / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # unsupported type
     (root / "dump.txt").write_bytes(b"text\x00\x01\x02binary")  # binary content
     return root

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.rag.conftest import CORPUS
+from tests.rag.conftest import CORPUS_FILES
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -15,7 +15,7 @@ def test_rag_cli_end_to_end_with_session_across_processes(cli, corpus):
     ingested = cli("rag", "ingest", str(corpus), "--collection", "docs", "--exclude", "*.json", "--json")
     assert ingested.returncode == 0, ingested.stderr
     summary = json.loads(ingested.stdout)
-    assert summary["files_seen"] == len(CORPUS) - 1 and summary["chunks_added"] > 0
+    assert summary["files_seen"] == len(CORPUS_FILES) - 1 and summary["chunks_added"] > 0
     assert {"seconds", "chunks_per_s", "chunks_skipped", "chunks_removed", "skipped_files"} <= set(summary)
 
     listed = json.loads(cli("rag", "collections", "--json").stdout)

@@ -8,19 +8,19 @@ from core.errors import BadInput, NotFound
 from rag import registry
 from rag.ingest import ingest
 from rag.query import list_collections, open_collection, query, remove_collection
-from tests.rag.conftest import CORPUS, QUESTIONS, source_name
+from tests.rag.conftest import CORPUS_FILES, QUESTIONS, source_name
 
 
 def test_ingest_is_idempotent_and_retrieves_expected_sources(corpus, embeddings):
     first = ingest([corpus], "fixture")
-    assert first.files_seen == len(CORPUS)
-    assert first.chunks_added >= len(CORPUS) and first.chunks_updated == first.chunks_removed == 0
+    assert first.files_seen == len(CORPUS_FILES)
+    assert first.chunks_added >= len(CORPUS_FILES) and first.chunks_updated == first.chunks_removed == 0
     assert {s["reason"].split(" ")[0] for s in first.skipped_files} == {"unsupported", "binary"}
     _, _, store = open_collection("fixture")
     assert store.count() == first.chunks_added
 
     again = ingest([corpus], "fixture")
-    assert (again.files_unchanged, again.chunks_added, again.chunks_updated, again.chunks_removed) == (len(CORPUS), 0, 0, 0)
+    assert (again.files_unchanged, again.chunks_added, again.chunks_updated, again.chunks_removed) == (len(CORPUS_FILES), 0, 0, 0)
     assert again.chunks_skipped == first.chunks_added
     assert store.count() == first.chunks_added
 
@@ -32,9 +32,13 @@ def test_ingest_is_idempotent_and_retrieves_expected_sources(corpus, embeddings)
     markdown = [h for h in query("fixture", "Pompeii ash", k=1)]
     assert markdown[0].metadata["title"] == "Volcanoes > Vesuvius"
     assert isinstance(markdown[0].metadata["chunk"], int)
+    [pdf_hit] = query("fixture", "Skerry Point lighthouse", k=1)
+    assert pdf_hit.metadata["page"] == 1 and "automated in 1998" in pdf_hit.text
+    [json_hit] = query("fixture", "Hubble launched", k=1)
+    assert json_hit.text.startswith("{") and '"launched": 1990' in json_hit.text  # JSON split by structure
     [info] = list_collections()
     assert (info.name, info.store, info.embedding_model, info.dimension, info.sources) == (
-        "fixture", "chroma", "all-MiniLM-L6-v2", 384, len(CORPUS))
+        "fixture", "chroma", "all-MiniLM-L6-v2", 384, len(CORPUS_FILES))
 
 
 def test_modified_file_replaces_its_chunks_and_prune_removes_deleted(corpus, embeddings):

@@ -10,13 +10,13 @@ from core.errors import LlmdeckError
 from rag import registry
 from rag.ingest import ingest
 from rag.query import list_collections, open_collection, query, remove_collection
-from tests.rag.conftest import CORPUS, QUESTIONS, source_name
+from tests.rag.conftest import CORPUS_FILES, QUESTIONS, source_name
 
 
 def test_chroma_server_ingest_query_and_reingest(corpus, chroma_server, embeddings):
     first = ingest([corpus], "served", chroma_url=chroma_server)
     again = ingest([corpus], "served")  # the registry remembers where the collection lives
-    assert again.chunks_added == again.chunks_updated == 0 and again.files_unchanged == len(CORPUS)
+    assert again.chunks_added == again.chunks_updated == 0 and again.files_unchanged == len(CORPUS_FILES)
     record, _, store = open_collection("served")
     assert record.location == chroma_server and store.count() == first.chunks_added
     for question, expected in QUESTIONS[:3]:

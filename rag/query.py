@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 from core.errors import BadInput
@@ -66,9 +65,3 @@ def query(collection: str, question: str, k: int = 5, embedding_model: str | Non
         raise BadInput(f"-k {k}: expected at least 1")
     _, embeddings, store = open_collection(collection, embedding_model)
     return store.search(embeddings.embed_query(question), k)
-
-
-def timed_query(collection: str, question: str, k: int = 5) -> tuple[list[Hit], float]:
-    start = time.perf_counter()
-    hits = query(collection, question, k)
-    return hits, time.perf_counter() - start

@@ -80,19 +80,21 @@ def chroma_client(location: str):
 class ChromaStore(Store):
     name = "chroma"
 
+    @property
     def _vectorstore(self):
-        from langchain_chroma import Chroma
+        """The langchain-chroma store (created once; it gets or creates the Chroma collection)."""
+        if not hasattr(self, "_cached"):
+            from langchain_chroma import Chroma
 
-        return Chroma(
-            collection_name=self.collection, embedding_function=self.embeddings,
-            client=chroma_client(self.location), collection_metadata={"hnsw:space": "cosine"},
-        )
+            self._cached = Chroma(
+                collection_name=self.collection, embedding_function=self.embeddings,
+                client=chroma_client(self.location), collection_metadata={"hnsw:space": "cosine"},
+            )
+        return self._cached
 
     @property
     def _collection(self):
-        if not hasattr(self, "_cached"):
-            self._cached = self._vectorstore()
-        return self._cached._collection
+        return self._vectorstore._collection
 
     def add(self, ids, texts, metadatas, vectors):
         self.touched = True
@@ -104,8 +106,8 @@ class ChromaStore(Store):
             self._collection.delete(ids=ids[start:start + 5000])
 
     def search(self, vector, k):
-        store = self._vectorstore() if not hasattr(self, "_cached") else self._cached
-        pairs = store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        # cosine distance back to similarity, so every store reports "higher is closer"
+        pairs = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=k)
         return [Hit(doc.page_content, dict(doc.metadata), 1.0 - float(distance)) for doc, distance in pairs]
 
     def count(self):

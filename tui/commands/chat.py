@@ -68,8 +68,11 @@ def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, st
         if not prompt:
             raise BadInput("chat: no prompt given (pass it as an argument or on stdin)")
     model = load_model(model_name, n_ctx=n_ctx, n_threads=n_threads)
-    if prompt is not None and (rag_collection or session_id):
-        _stream_with_memory(prompt, model, system, sampling, as_json, rag_collection, session_id, rag_k)
+    if rag_collection or session_id:
+        if prompt is not None:
+            _stream_with_memory(prompt, model, system, sampling, as_json, rag_collection, session_id, rag_k)
+        else:
+            _repl_with_memory(model, system, sampling, as_json, rag_collection, session_id, rag_k)
         return
     if prompt is not None:
         _stream_one(model, build_messages(prompt, system), sampling, as_json)
@@ -102,11 +105,27 @@ def _stream_with_memory(prompt, model, system, sampling, as_json, rag_collection
             done["sources"] = [{k: s[k] for k in ("n", "source", "chunk")} for s in answer.sources]
             done["standalone_question"] = answer.standalone_question
         emit_json(done)
-        return
+        return answer.session_id
     sys.stdout.write("\n")
     for source in answer.sources:
         info(f"[{source['n']}] {source['source']} (chunk {source['chunk']})")
     info(f"session: {answer.session_id}")
+    return answer.session_id
+
+
+def _repl_with_memory(model, system, sampling, as_json, rag_collection, session_id, rag_k) -> None:
+    """The REPL for --rag/--session: every turn goes through the stored session (new one if no id)."""
+    info(f"chatting with {model.path.name}{' over ' + rag_collection if rag_collection else ''} - /exit or Ctrl-D quits")
+    while True:
+        try:
+            line = input("> ").strip()
+        except EOFError:
+            info("")
+            return
+        if line in ("/exit", "/quit"):
+            return
+        if line:
+            session_id = _stream_with_memory(line, model, system, sampling, as_json, rag_collection, session_id, rag_k)
 
 
 def _repl(model, system, sampling, as_json: bool) -> None:

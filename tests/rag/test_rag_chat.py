@@ -80,3 +80,12 @@ def test_prompt_budget_drops_oldest_history_then_lowest_chunks():
     _, kept_hits, window = fit_prompt(roomy, "q?", long_session, hits[:2], max_tokens=64)
     assert kept_hits == hits[:2]  # chunks stay while old history can still go
     assert 0 < len(window) < len(long_session) and window == long_session[-len(window):] and window[0]["role"] == "user"
+
+
+def test_abandoned_answer_keeps_the_question_only(corpus, embeddings, small_model):
+    ingest([corpus / "coffee.txt"], "fixture")
+    stream = stream_rag_chat("How is cold brew made?", "fixture", "crash", model=small_model,
+                             sampling=Sampling(temperature=0.0, max_tokens=32, seed=1))
+    next(stream)  # the answer has started...
+    stream.close()  # ...and the process goes away mid-answer
+    assert [(m.role, m.content) for m in sessions.messages("crash")] == [("user", "How is cold brew made?")]

@@ -85,3 +85,22 @@ def test_pinecone_emulator_fetch_and_filter(pinecone_emulator):
         index.upsert(vectors=[("c", [1.0, 0.0, 0.0])])  # wrong dimension is refused like the service does
     client.delete_index("raw")
     assert client.list_indexes().names() == []
+
+
+def test_pinecone_without_api_key_is_bad_input(corpus, embeddings, monkeypatch):
+    from core.errors import BadInput
+
+    monkeypatch.delenv("PINECONE_API_KEY", raising=False)
+    with pytest.raises(BadInput, match="PINECONE_API_KEY"):
+        ingest([corpus], "pine", "pinecone", pinecone_host="http://127.0.0.1:9")
+    assert list_collections() == []
+
+
+def test_cli_pinecone_down_is_one_line_exit_1(cli, corpus, pinecone_emulator):
+    url = pinecone_emulator.url
+    pinecone_emulator.stop()
+    result = cli("rag", "ingest", str(corpus), "--collection", "pine", "--store", "pinecone", "--pinecone-host", url,
+                 env={"PINECONE_API_KEY": "test-key"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: pinecone list indexes at {url}: failed after 4 attempts" in result.stderr
+    assert cli("rag", "collections", "--json").stdout.strip() == "[]"

@@ -87,12 +87,12 @@ def test_bad_inputs_leave_no_state(corpus, tmp_path, embeddings):
 def test_failed_first_ingest_drops_the_new_collection(corpus, embeddings, monkeypatch):
     from rag import stores
 
-    def broken_delete_after_add(self, ids, texts, metadatas, vectors):
+    def add_then_fail(self, ids, texts, metadatas, vectors):
         original_add(self, ids, texts, metadatas, vectors)
         raise RuntimeError("disk full")
 
     original_add = stores.ChromaStore.add
-    monkeypatch.setattr(stores.ChromaStore, "add", broken_delete_after_add)
+    monkeypatch.setattr(stores.ChromaStore, "add", add_then_fail)
     with pytest.raises(Exception, match="disk full"):
         ingest([corpus], "fixture")
     assert registry.find(registry.connect(), "fixture") is None

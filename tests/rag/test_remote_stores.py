@@ -24,7 +24,7 @@ def test_chroma_server_ingest_query_and_reingest(corpus, chroma_server, embeddin
     remove_collection("served")
     import chromadb
 
-    host, port = chroma_server.rsplit(":", 1)
+    port = chroma_server.rsplit(":", 1)[1]
     names = [c.name for c in chromadb.HttpClient(host="127.0.0.1", port=int(port)).list_collections()]
     assert "served" not in names
 

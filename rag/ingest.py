@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core import locks
 from core.errors import BadInput, LlmdeckError
 from rag import registry
 from rag.documents import Chunk, discover_files, file_digest, split_file
@@ -70,6 +71,17 @@ def ingest(
     if chunk_size < 50 or not 0 <= chunk_overlap < chunk_size:
         raise BadInput(f"chunk size {chunk_size} / overlap {chunk_overlap}: expected size >= 50 and 0 <= overlap < size")
     found = discover_files(inputs, include, exclude)
+    with locks.exclusive("collection", collection):
+        summary = _ingest_locked(found, collection, store, chroma_url, pinecone_host, embedding_model,
+                                 chunk_size, chunk_overlap, prune, progress)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    written = summary.chunks_added + summary.chunks_updated
+    summary.chunks_per_s = round(written / summary.seconds, 1) if summary.seconds else 0.0
+    return summary
+
+
+def _ingest_locked(found, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap,
+                   prune, progress) -> IngestSummary:
     conn = registry.connect()
     record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
     summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
@@ -84,9 +96,6 @@ def ingest(
         summary.files_pruned = len(plan.removed_paths)
     summary.chunks_removed = len(plan.stale_ids)
     _apply(conn, record, plan, is_new=not known_sources and registry.find(conn, collection) is None, progress=progress)
-    summary.seconds = round(time.perf_counter() - started, 3)
-    written = summary.chunks_added + summary.chunks_updated
-    summary.chunks_per_s = round(written / summary.seconds, 1) if summary.seconds else 0.0
     return summary
 
 

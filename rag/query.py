@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core import locks
 from core.errors import BadInput
 from rag import registry
 from rag.embeddings import load_embeddings, resolve_embedding
@@ -38,8 +39,9 @@ def remove_collection(name: str) -> None:
     """Drop the vectors and the registry entry (the registry goes only once the store has dropped them)."""
     conn = registry.connect()
     record = registry.get(conn, name)
-    open_store(record.store, record.name, record.location, None, record.dimension).drop()
-    registry.delete(conn, name)
+    with locks.exclusive("collection", name):
+        open_store(record.store, record.name, record.location, None, record.dimension).drop()
+        registry.delete(conn, name)
 
 
 def open_collection(name: str, embedding_model: str | None = None):

@@ -64,3 +64,26 @@ def test_rag_cli_bad_inputs_are_one_line_exit_2(cli, tmp_path):
     chat = cli("chat", "--rag", "nope", "hello", "--json")
     assert chat.returncode == 2 and "collection 'nope' not found" in chat.stderr and chat.stdout == ""
     assert json.loads(cli("sessions", "list", "--json").stdout) == []  # the failed chat started no session
+
+
+def test_concurrent_ingest_into_one_collection_is_refused(cli, corpus):
+    """A second ingest (another process) into a collection being written fails at once, naming the holder."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom core import locks\n"
+         "with locks.exclusive('collection', 'docs'):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = cli("rag", "ingest", str(corpus), "--collection", "docs")
+        assert busy.returncode == 1 and "Traceback" not in busy.stderr
+        assert f"collection 'docs' is in use by another llmdeck process (pid {holder.pid})" in busy.stderr
+        assert cli("rag", "collections", "--json").stdout.strip() == "[]"  # nothing half-created
+    finally:
+        holder.kill()
+        holder.wait()
+    done = cli("rag", "ingest", str(corpus), "--collection", "docs", "--json")  # the lock died with its holder
+    assert done.returncode == 0, done.stderr

@@ -96,3 +96,26 @@ def test_repl_keeps_history_and_resets(monkeypatch, capsys):
     assert len(seen_histories[1]) == 3  # user, assistant answer, new question
     assert seen_histories[2] == ["Hi"]  # /reset dropped the history
     assert capsys.readouterr().out.strip()
+
+
+
+def test_session_repl_stores_every_turn_until_ctrl_d(monkeypatch, cli):
+    """`llmdeck chat --session ID` with no prompt on a terminal: each typed line is a stored turn; EOF ends it."""
+    import json
+
+    from core.runtime import Sampling, load_model
+    from tui.commands.chat import _repl_with_memory
+
+    lines = iter(["My name is Ada.", "", "And yours?"])
+
+    def typed(prompt=""):
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", typed)
+    _repl_with_memory(load_model(None), None, Sampling(temperature=0.0, max_tokens=6), False, None, "repl-notes", 4)
+    shown = json.loads(cli("sessions", "show", "repl-notes", "--json").stdout)
+    assert [m["role"] for m in shown["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert [m["content"] for m in shown["messages"] if m["role"] == "user"] == ["My name is Ada.", "And yours?"]

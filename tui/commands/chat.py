@@ -116,6 +116,12 @@ def _stream_with_memory(prompt, model, system, sampling, as_json, rag_collection
 def _repl_with_memory(model, system, sampling, as_json, rag_collection, session_id, rag_k) -> None:
     """The REPL for --rag/--session: every turn goes through the stored session (new one if no id)."""
     info(f"chatting with {model.path.name}{' over ' + rag_collection if rag_collection else ''} - /exit or Ctrl-D quits")
+    for line in _typed_lines():
+        session_id = _stream_with_memory(line, model, system, sampling, as_json, rag_collection, session_id, rag_k)
+
+
+def _typed_lines():
+    """Non-empty lines typed at the `> ` prompt, until /exit, /quit or Ctrl-D."""
     while True:
         try:
             line = input("> ").strip()
@@ -125,7 +131,7 @@ def _repl_with_memory(model, system, sampling, as_json, rag_collection, session_
         if line in ("/exit", "/quit"):
             return
         if line:
-            session_id = _stream_with_memory(line, model, system, sampling, as_json, rag_collection, session_id, rag_k)
+            yield line
 
 
 def _repl(model, system, sampling, as_json: bool) -> None:
@@ -134,16 +140,7 @@ def _repl(model, system, sampling, as_json: bool) -> None:
 
     info(f"chatting with {model.path.name} - /reset clears history, /exit or Ctrl-D quits")
     history: list[dict] = []
-    while True:
-        try:
-            line = input("> ").strip()
-        except EOFError:
-            info("")
-            return
-        if not line:
-            continue
-        if line in ("/exit", "/quit"):
-            return
+    for line in _typed_lines():
         if line == "/reset":
             history.clear()
             continue

@@ -141,3 +141,22 @@ def test_accelerate_two_cpu_processes(tiny_model_dir):
     rows = [r for r in runs.metrics(run.id) if "loss" in r]
     assert [r["step"] for r in rows] == [1, 2, 3]  # only rank 0 writes metrics
     assert (finished.path / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_accelerate_stop_reaches_both_ranks_then_resumes(tiny_model_dir):
+    """A stop under `accelerate launch`: both ranks leave at the same step, one checkpoint, resume continues."""
+    run, _ = runs.launch(tiny_config(tiny_model_dir, max_steps=400, batch_size=1, max_length=32,
+                                     launcher="accelerate", num_processes=2))
+    wait_until(lambda: runs.get(run.id).global_step >= 2, timeout_s=180)
+    stopped = runs.stop(run.id, wait=True, timeout_s=180)
+    log = runs.log_path(run.id).read_text()
+    assert stopped.status == "stopped", f"{stopped.error}\n{log[-3000:]}"
+    step = stopped.global_step
+    assert 2 <= step < 400 and stopped.checkpoints()[-1].name == f"checkpoint-{step}"
+    resumed = runs.resume(run.id)
+    assert resumed.status in ("queued", "running")
+    wait_until(lambda: [r for r in runs.metrics(run.id) if r["step"] > step], timeout_s=180)
+    final = runs.stop(run.id, wait=True, timeout_s=180)
+    assert final.status == "stopped" and final.global_step > step
+    steps = [r["step"] for r in runs.metrics(run.id) if "loss" in r]
+    assert steps == list(range(1, final.global_step + 1)), steps  # no step lost or repeated across the resume

@@ -72,30 +72,23 @@ def ingest(
         raise BadInput(f"chunk size {chunk_size} / overlap {chunk_overlap}: expected size >= 50 and 0 <= overlap < size")
     found = discover_files(inputs, include, exclude)
     with locks.exclusive("collection", collection):
-        summary = _ingest_locked(found, collection, store, chroma_url, pinecone_host, embedding_model,
-                                 chunk_size, chunk_overlap, prune, progress)
+        conn = registry.connect()
+        record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
+        summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
+        known_sources = registry.sources(conn, collection)
+        plan = _plan(found.files, known_sources, record, summary, progress)
+        if prune:
+            seen = {str(p) for p in found.files}
+            for path, entry in known_sources.items():
+                if path not in seen:
+                    plan.removed_paths.append(path)
+                    plan.stale_ids += entry["chunk_ids"]
+            summary.files_pruned = len(plan.removed_paths)
+        summary.chunks_removed = len(plan.stale_ids)
+        _apply(conn, record, plan, is_new=not known_sources and registry.find(conn, collection) is None, progress=progress)
     summary.seconds = round(time.perf_counter() - started, 3)
     written = summary.chunks_added + summary.chunks_updated
     summary.chunks_per_s = round(written / summary.seconds, 1) if summary.seconds else 0.0
-    return summary
-
-
-def _ingest_locked(found, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap,
-                   prune, progress) -> IngestSummary:
-    conn = registry.connect()
-    record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
-    summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
-    known_sources = registry.sources(conn, collection)
-    plan = _plan(found.files, known_sources, record, summary, progress)
-    if prune:
-        seen = {str(p) for p in found.files}
-        for path, entry in known_sources.items():
-            if path not in seen:
-                plan.removed_paths.append(path)
-                plan.stale_ids += entry["chunk_ids"]
-        summary.files_pruned = len(plan.removed_paths)
-    summary.chunks_removed = len(plan.stale_ids)
-    _apply(conn, record, plan, is_new=not known_sources and registry.find(conn, collection) is None, progress=progress)
     return summary
 
 

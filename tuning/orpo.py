@@ -14,8 +14,9 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
 
     shared = trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None)
     args = ORPOConfig(**shared, beta=config.beta, max_completion_length=config.max_length // 2)
-    return _token_counting(ORPOTrainer)(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                       processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return _token_counting(ORPOTrainer)(model=model, args=args, train_dataset=train_dataset,
+                                        eval_dataset=eval_dataset, processing_class=tokenizer, callbacks=callbacks,
+                                        peft_config=peft_config)
 
 
 def _token_counting(base):

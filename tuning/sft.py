@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tuning.config import TrainConfig
@@ -63,23 +64,15 @@ def conversation_tokens(messages: list[dict], tokenizer) -> dict:
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start, end = len(render(index, True)), len(render(index + 1, False))
-        if not text.startswith(render(index + 1, False)):  # a template that rewrites earlier turns
-            start = _common_prefix(text, render(index, True))
-            end = len(text) if index == len(messages) - 1 else start
-        spans.append((start, end))
+        before, through = render(index, True), render(index + 1, False)
+        if text.startswith(through):
+            spans.append((len(before), len(through)))
+        else:  # a template that rewrites earlier turns: only the final reply is reliably placed
+            start = len(os.path.commonprefix([text, before]))
+            spans.append((start, len(text) if index == len(messages) - 1 else start))
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     mask = [int(any(start <= char_start < end for start, end in spans)) for char_start, _ in encoded["offset_mapping"]]
     return {"input_ids": encoded["input_ids"], "assistant_masks": mask}
-
-
-def _common_prefix(a: str, b: str) -> int:
-    size = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        size += 1
-    return size
 
 
 def _model_loss_trainer(base):

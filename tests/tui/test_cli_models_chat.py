@@ -98,7 +98,6 @@ def test_repl_keeps_history_and_resets(monkeypatch, capsys):
     assert capsys.readouterr().out.strip()
 
 
-
 def test_session_repl_stores_every_turn_until_ctrl_d(monkeypatch, cli):
     """`llmdeck chat --session ID` with no prompt on a terminal: each typed line is a stored turn; EOF ends it."""
     import json

@@ -26,10 +26,12 @@ run: setup
 	$(VENV)/bin/llmdeck
 
 test: setup-dev
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q --timeout=900 $(PYTEST_ARGS)
 
 test-fast: setup-dev
-	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python -m pytest -q -m "not slow" --timeout=120 $(PYTEST_ARGS)
 
 bench: setup-dev
 	$(VENV)/bin/python bench/run_all.py

@@ -16,47 +16,55 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 MESSAGES = [{"role": "user", "content": "Write a short story about a lighthouse keeper who befriends a seagull."}]
 
 
 def raw_run(llama, max_tokens: int, seed: int) -> tuple[float, float, int]:
+    """Plain llama-cpp-python: stream the answer; tokens counted by the tokenizer, like llmdeck's stats."""
     start = time.perf_counter()
-    first = None
-    tokens = 0
+    first, pieces = None, []
     for chunk in llama.create_chat_completion(messages=MESSAGES, temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed, stream=True):
-        if chunk["choices"][0].get("delta", {}).get("content"):
-            if first is None:
-                first = time.perf_counter()
-            tokens += 1
+        text = chunk["choices"][0].get("delta", {}).get("content")
+        if text:
+            first = first or time.perf_counter()
+            pieces.append(text)
     end = time.perf_counter()
+    tokens = len(llama.tokenize("".join(pieces).encode(), add_bos=False, special=True))
     return first - start, (tokens - 1) / (end - first), tokens
 
 
-def ours_run(model, max_tokens: int, seed: int) -> tuple[float, float, int]:
-    from core.runtime import Sampling
-    from tui.commands.chat import _stream_one
+def ours_run(max_tokens: int, seed: int) -> tuple[float, float, int]:
+    """The CLI's path: `llmdeck.cli.chat.answer` (services.chat, every piece written to stdout and flushed)."""
+    from llmdeck.cli.chat import answer
+    from llmdeck.core.runtime import Sampling
 
     sink, real_stdout = io.StringIO(), sys.stdout
-    sys.stdout = sink  # the CLI writes every piece to stdout and flushes: keep that cost, drop the terminal
+    sys.stdout = sink  # keep the CLI's write-and-flush cost, drop the terminal
+    start = time.perf_counter()
     try:
-        stats = _stream_one(model, MESSAGES, Sampling(temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed), as_json=False)
+        response = answer(MESSAGES[0]["content"], False, sampling=Sampling(temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed),
+                          n_threads=os.cpu_count() or 1)
     finally:
         sys.stdout = real_stdout
-    return stats.ttft_s, stats.tokens_per_s, stats.tokens
+    stats = response.stats
+    # time to first token from the call (store lookup and prompt budgeting included), decode rate as measured
+    return stats.ttft_s + _setup_s(start, stats), stats.tokens_per_s, stats.tokens
+
+
+def _setup_s(start: float, stats) -> float:
+    """What `answer` spent before llama.cpp was called: wall time minus the generation's own time."""
+    return max(0.0, (time.perf_counter() - start) - stats.total_s)
 
 
 def help_time(runs: int) -> tuple[float, float]:
     """Median wall time of `llmdeck --help` vs a bare `python -c pass`."""
     def timed(cmd):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
         return time.perf_counter() - start
 
-    ours = [timed([sys.executable, "-m", "tui", "--help"]) for _ in range(runs)]
+    ours = [timed([sys.executable, "-m", "llmdeck.cli", "--help"]) for _ in range(runs)]
     base = [timed([sys.executable, "-c", "pass"]) for _ in range(runs)]
     return statistics.median(ours), statistics.median(base)
 
@@ -70,17 +78,19 @@ def main() -> None:
 
     from llama_cpp import Llama
 
-    from core.embedded import embedded_chat_model_path
-    from core.runtime import load_model
+    from llmdeck.core.embedded import embedded_chat_model_path
+    from llmdeck.core.runtime import LoadOptions
 
     threads = os.cpu_count() or 1
-    model = load_model(None, n_ctx=4096, n_threads=threads)
-    raw = Llama(model_path=str(embedded_chat_model_path()), n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_gpu_layers=0, verbose=False)
-    raw_run(raw, 8, 0), ours_run(model, 8, 0)  # warm-up both
+    options = LoadOptions.from_settings(n_threads=threads)
+    # the baseline loads the model the way llmdeck does (same context, threads and GPU offload)
+    raw = Llama(model_path=str(embedded_chat_model_path()), n_ctx=options.n_ctx, n_threads=threads,
+                n_threads_batch=threads, n_gpu_layers=options.n_gpu_layers, verbose=False)
+    raw_run(raw, 8, 0), ours_run(8, 0)  # warm-up both
     raw_stats, our_stats = [], []
     for i in range(args.runs):
         raw_stats.append(raw_run(raw, args.max_tokens, seed=100 + i))
-        our_stats.append(ours_run(model, args.max_tokens, seed=100 + i))
+        our_stats.append(ours_run(args.max_tokens, seed=100 + i))
         print(f"run {i}: raw {raw_stats[-1][1]:.1f} tok/s ttft {raw_stats[-1][0]*1000:.0f} ms | "
               f"ours {our_stats[-1][1]:.1f} tok/s ttft {our_stats[-1][0]*1000:.0f} ms", file=sys.stderr)
     raw.close()

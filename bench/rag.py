@@ -30,7 +30,6 @@ import warnings
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -116,9 +115,9 @@ def main() -> None:
 def run(args, work: Path) -> None:
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from core.embedded import embedded_embedding_model_dir
-    from rag.ingest import ingest
-    from rag.query import open_collection, query
+    from llmdeck.core.embedded import embedded_embedding_model_dir
+    from llmdeck.rag.ingest import ingest
+    from llmdeck.rag.query import open_collection, query
 
     corpus = work / "corpus"
     corpus.mkdir()
@@ -131,7 +130,7 @@ def run(args, work: Path) -> None:
     # the baseline's embeddings are the library defaults on the same model directory
     baseline_embeddings = HuggingFaceEmbeddings(model_name=str(embedded_embedding_model_dir()), model_kwargs={"device": "cpu"})
     baseline_embeddings.embed_documents(["warm-up"])
-    from rag.embeddings import load_embeddings
+    from llmdeck.rag.embeddings import load_embeddings
 
     load_embeddings().embed_documents(["warm-up"])
 

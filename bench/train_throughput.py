@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 MAX_LENGTH, BATCH, LORA_R, LR = 256, 4, 16, 2e-4
 
 
@@ -33,8 +32,8 @@ def baseline(steps: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from core.embedded import embedded_chat_model_path
-    from tuning import data
+    from llmdeck.core.embedded import embedded_chat_model_path
+    from llmdeck.tuning import data
 
     gguf = embedded_chat_model_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -58,7 +57,7 @@ def ours(steps: int) -> dict:
     native bf16, length-grouped batches; on a GPU: padding-free packing), in its own LLMDECK_HOME."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "LLMDECK_HOME": home}
-        command = [sys.executable, "-m", "tui", "train", "--max-length", str(MAX_LENGTH), "--batch-size", str(BATCH),
+        command = [sys.executable, "-m", "llmdeck.cli", "train", "--max-length", str(MAX_LENGTH), "--batch-size", str(BATCH),
                    "--lora-r", str(LORA_R), "--lora-alpha", str(2 * LORA_R), "--max-steps", str(steps),
                    "--learning-rate", str(LR), "--gradient-checkpointing", "--save-steps", "1000", "--wait", "--json"]
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)

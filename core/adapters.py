@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.runtime import LoadedModel, load_model
+from llmdeck.core.runtime import LoadedModel, load_model
 
 
 class LockedLlama:

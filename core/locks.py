@@ -11,8 +11,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from core import paths
-from core.errors import LlmdeckError
+from llmdeck.core import paths
+from llmdeck.core.errors import LlmdeckError
 
 
 class Busy(LlmdeckError):

@@ -11,14 +11,17 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput, LlmdeckError
-from core.gguf_meta import read_gguf_info
-from core.settings import load_settings
+from llmdeck.core.errors import BadInput
+from llmdeck.core.gguf_meta import read_gguf_info
+from llmdeck.core.settings import load_settings
+
+
+MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
 
 
 @dataclass(frozen=True)
@@ -122,11 +125,16 @@ class ModelCache:
 
 def _load(path: Path, options: LoadOptions) -> LoadedModel:
     read_gguf_info(path)  # refuses missing, non-GGUF and truncated files before llama.cpp sees them
+    return LoadedModel(path=path, options=options, llama=_model_loader(path, options))
+
+
+def llama_cpp_loader(path: Path, options: LoadOptions):
+    """The real loader: a llama.cpp model with all layers offloaded where llama.cpp has a GPU backend."""
     from llama_cpp import Llama, llama_supports_gpu_offload
 
     gpu_layers = options.n_gpu_layers if llama_supports_gpu_offload() else 0
     try:
-        llama = Llama(
+        return Llama(
             model_path=str(path),
             n_ctx=options.n_ctx,
             n_threads=options.threads(),
@@ -136,7 +144,17 @@ def _load(path: Path, options: LoadOptions) -> LoadedModel:
         )
     except ValueError as exc:
         raise BadInput(f"{path}: llama.cpp could not load the model ({exc})") from None
-    return LoadedModel(path=path, options=options, llama=llama)
+
+
+ModelLoader = Callable[[Path, LoadOptions], Any]
+_model_loader: ModelLoader = llama_cpp_loader
+
+
+def set_model_loader(loader: ModelLoader) -> ModelLoader:
+    """Replace how a GGUF becomes a model object (tests inject `llmdeck.testing.fake_model`); returns the old one."""
+    global _model_loader
+    previous, _model_loader = _model_loader, loader
+    return previous
 
 
 _cache: ModelCache | None = None
@@ -152,9 +170,13 @@ def model_cache() -> ModelCache:
 
 def load_model(name_or_path: str | None = None, **load_overrides: Any) -> LoadedModel:
     """Load a store model (name, .gguf path, or None for the default) through the cache."""
-    from core.store import ModelStore
+    from llmdeck.core.store import ModelStore
 
-    entry = ModelStore().resolve(name_or_path)
+    return load_entry(ModelStore().resolve(name_or_path), **load_overrides)
+
+
+def load_entry(entry, **load_overrides: Any) -> LoadedModel:
+    """Load a resolved store entry (`core.store.ModelEntry`) through the cache."""
     return model_cache().get(Path(entry.path), LoadOptions.from_settings(**load_overrides))
 
 
@@ -199,30 +221,16 @@ def stream_chat(
             if first_at is None:
                 first_at = time.perf_counter()
                 stats.ttft_s = first_at - start
-            stats.tokens += 1
             pieces.append(text)
             yield text
         end = time.perf_counter()
     stats.total_s = end - start
+    stats.text = "".join(pieces)
+    # a streamed chunk can hold several tokens (multi-byte characters, held-back stop prefixes): count with the tokenizer
+    stats.tokens = count_tokens(model, stats.text) if stats.text else 0
     decode_s = end - (first_at or end)
     # tokens after the first, over the time after the first: the decode rate
     stats.tokens_per_s = (stats.tokens - 1) / decode_s if stats.tokens > 1 and decode_s > 0 else 0.0
-    stats.text = "".join(pieces)
-
-
-def chat(
-    prompt: str,
-    model: str | None = None,
-    system: str | None = None,
-    history: Sequence[dict] = (),
-    sampling: Sampling | None = None,
-) -> tuple[str, ChatStats]:
-    """One complete answer (non-streaming convenience over `stream_chat`)."""
-    loaded = load_model(model)
-    stats = ChatStats()
-    for _ in stream_chat(loaded, build_messages(prompt, system, history), sampling, stats):
-        pass
-    return stats.text, stats
 
 
 def count_tokens(model: LoadedModel, text: str) -> int:
@@ -230,9 +238,17 @@ def count_tokens(model: LoadedModel, text: str) -> int:
     return len(model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
+def prompt_tokens(model: LoadedModel, messages: Sequence[dict]) -> int:
+    """Tokens of a conversation's text plus the chat template's framing (~8 per message)."""
+    text = "\n".join(str(m.get("content") or "") for m in messages)
+    return count_tokens(model, text) + MESSAGE_OVERHEAD_TOKENS * len(messages)
+
+
 def ensure_fits(model: LoadedModel, n_prompt_tokens: int, max_tokens: int) -> None:
+    """BadInput when the prompt plus the answer budget cannot fit the context window."""
     n_ctx = model.llama.n_ctx()
     if n_prompt_tokens + max_tokens > n_ctx:
-        raise LlmdeckError(
-            f"prompt ({n_prompt_tokens} tokens) + max_tokens ({max_tokens}) exceeds the context window ({n_ctx})"
+        raise BadInput(
+            f"prompt ({n_prompt_tokens} tokens) + max_tokens ({max_tokens}) exceeds the context window ({n_ctx});"
+            " shorten the prompt, lower --max-tokens or raise --ctx"
         )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.errors import LlmdeckError
-from core.runtime import LoadOptions
+from llmdeck.core.errors import LlmdeckError
+from llmdeck.core.runtime import LoadOptions
 
 
 def build_server_app(model_names: Sequence[str | None], host: str, port: int, api_key: str | None = None):
@@ -19,8 +19,8 @@ def build_server_app(model_names: Sequence[str | None], host: str, port: int, ap
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError as exc:
         raise LlmdeckError(f"serving needs the server extra: pip install 'llmdeck[server]' ({exc.name} missing)") from None
-    from core.gguf_meta import read_gguf_info
-    from core.store import ModelStore
+    from llmdeck.core.gguf_meta import read_gguf_info
+    from llmdeck.core.store import ModelStore
 
     store = ModelStore()
     options = LoadOptions.from_settings()

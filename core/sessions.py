@@ -8,8 +8,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-from core import db
-from core.errors import BadInput, NotFound
+from llmdeck.core import db
+from llmdeck.core.errors import BadInput, NotFound
 
 MIGRATIONS = [
     """
@@ -55,14 +55,12 @@ class Session:
     updated_at: float
     n_messages: int = 0
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 
 def _connect():
-    conn = db.connect()
-    db.migrate(conn, "sessions", MIGRATIONS)
-    return conn
+    return db.connection("sessions", MIGRATIONS)
 
 
 def create_session(session_id: str | None = None, title: str | None = None, model: str | None = None,
@@ -113,19 +111,13 @@ def add_message(session_id: str, role: str, content: str, sources: list[dict] | 
     if role not in ("system", "user", "assistant"):
         raise BadInput(f"message role {role!r}: expected system, user or assistant")
     now = time.time()
-    conn = _connect()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with db.transaction(_connect()) as conn:
         conn.execute(
             "INSERT INTO chat_messages (session_id, role, content, sources, created_at) VALUES (?, ?, ?, ?, ?)",
             (session_id, role, content, json.dumps(sources) if sources else None, now),
         )
         conn.execute("UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",
                      (now, content[:60] if role == "user" else None, session_id))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def messages(session_id: str) -> list[Message]:
@@ -146,7 +138,7 @@ def export_session(session_id: str, fmt: str = "md") -> str:
     session = get_session(session_id)
     history = messages(session_id)
     if fmt == "json":
-        return json.dumps({**session.as_dict(), "messages": [asdict(m) for m in history]}, indent=2)
+        return json.dumps({**session.to_dict(), "messages": [asdict(m) for m in history]}, indent=2)
     if fmt != "md":
         raise BadInput(f"--format {fmt!r}: expected md or json")
     lines = [f"# {session.title or session.id}", ""]
@@ -168,26 +160,3 @@ def window_history(history: list[dict], fits) -> list[dict]:
     while start < len(history) and not fits(history[start:]):
         start += 2 if start + 1 < len(history) and history[start]["role"] == "user" else 1
     return history[start:]
-
-
-def stream_session_chat(session_id: str | None, prompt: str, model=None, system: str | None = None, sampling=None,
-                        stats=None, on_session=None):
-    """Plain chat with memory: resume (or create) a session, answer with its windowed history, store both turns."""
-    from core.runtime import ChatStats, build_messages, count_tokens, load_model, stream_chat
-
-    loaded = model if model is not None and not isinstance(model, str) else load_model(model)
-    session = open_session(session_id, model=loaded.path.name)
-    if on_session:
-        on_session(session)
-    stats = stats if stats is not None else ChatStats()
-    max_tokens = sampling.max_tokens if sampling else 512
-    budget = loaded.llama.n_ctx() - max_tokens - 16
-
-    def fits(window: list[dict]) -> bool:
-        text = "\n".join(m["content"] for m in build_messages(prompt, system, window))
-        return count_tokens(loaded, text) + 8 * (len(window) + 2) <= budget
-
-    history = window_history([m.as_chat() for m in messages(session.id) if m.role != "system"], fits)
-    add_message(session.id, "user", prompt)
-    yield from stream_chat(loaded, build_messages(prompt, system, history), sampling, stats)
-    add_message(session.id, "assistant", stats.text)

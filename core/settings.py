@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from core import paths
-from core.atomic import atomic_write_text
-from core.errors import BadInput
+from llmdeck.core import paths
+from llmdeck.core.atomic import atomic_write_text
+from llmdeck.core.errors import BadInput, validation_message
 
 
 class Settings(BaseModel):
@@ -39,15 +39,6 @@ class Settings(BaseModel):
         description="auto: bf16 autocast where the CPU has native bf16 matmuls (vectors agree with fp32 to cosine"
         " > 0.9999, ~1.7x faster), else fp32.",
     )
-
-
-def validation_message(source: str, error: ValidationError) -> str:
-    """Every problem at once, each naming its field and what was expected."""
-    problems = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(root)"
-        problems.append(f"{field}: {item['msg']}")
-    return f"{source}: " + "; ".join(problems)
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

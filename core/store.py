@@ -12,11 +12,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core import db, embedded, paths
-from core.atomic import atomic_copy
-from core.errors import BadInput, LlmdeckError, NotFound
-from core.gguf_meta import read_gguf_info
-from core.settings import load_settings, update_settings
+from llmdeck.core import db, embedded, paths
+from llmdeck.core.atomic import atomic_copy
+from llmdeck.core.errors import BadInput, LlmdeckError, NotFound
+from llmdeck.core.gguf_meta import read_gguf_info
+from llmdeck.core.settings import load_settings, update_settings
 
 COMPONENT = "model_store"
 MIGRATIONS = [
@@ -87,8 +87,7 @@ class ModelStore:
     """Registry operations; every CLI `models` command and the TUI models screen call these."""
 
     def __init__(self, conn: sqlite3.Connection | None = None):
-        self.conn = conn or db.connect()
-        db.migrate(self.conn, COMPONENT, MIGRATIONS)
+        self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
         self._ensure_embedded()
 
     # -- reading ---------------------------------------------------------------------------

@@ -1,15 +1,16 @@
-"""RAG chat with memory: condense a follow-up with the session history into a standalone query,
-retrieve the top-k chunks, stuff them (numbered) into the prompt within the context budget, and
-stream an answer that cites [n]; both turns are stored in the session as soon as they are complete."""
+"""RAG prompts with memory: condense a follow-up with the session history into a standalone query,
+retrieve the top-k chunks and number them into the system prompt within the context budget.
+
+Streaming and storing the turns is `llmdeck.services.chat`'s job (the same for plain, session and RAG chat).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from core import sessions
-from core.errors import BadInput
+from llmdeck.core.errors import BadInput
+from llmdeck.core.runtime import LoadedModel, ensure_fits, prompt_tokens
+from llmdeck.core.sessions import window_history
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources below. Cite the sources you use as [1], [2]. "
@@ -20,20 +21,16 @@ CONDENSE_SYSTEM = (
     "that makes sense without the conversation (replace pronouns with what they refer to). "
     "Reply with the question only."
 )
-MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
 
 
 @dataclass
-class RagAnswer:
-    """Filled in while `stream_rag_chat` runs; complete once the stream ends."""
+class RagPrompt:
+    """What to send the model for one RAG turn, and what it was built from."""
 
-    session_id: str = ""
-    question: str = ""
-    standalone_question: str = ""
-    sources: list[dict] = field(default_factory=list)
-    text: str = ""
-    stats: Any = None
-    history_used: int = 0
+    messages: list[dict]
+    sources: list[dict]  # {"n", "source", "chunk", "title", "score"}, numbered as cited
+    standalone_question: str
+    history_used: int
 
 
 def condense_question(question: str, history: list[dict], condenser) -> str:
@@ -61,73 +58,41 @@ def format_sources(hits) -> str:
     )
 
 
-def fit_prompt(loaded, question: str, history: list[dict], hits: list, max_tokens: int):
+def fit_prompt(loaded: LoadedModel, question: str, history: list[dict], hits: list, max_tokens: int):
     """(messages, hits kept, history kept) within the context window: drop the oldest history first,
-    then the lowest-ranked chunks."""
-    from core.runtime import count_tokens, ensure_fits
-
+    then the lowest-ranked chunks; BadInput when even the question alone cannot fit."""
     budget = loaded.llama.n_ctx() - max_tokens
 
-    def cost(window, kept_hits) -> int:
-        texts = [SYSTEM_PROMPT.format(sources=format_sources(kept_hits)), question, *(m["content"] for m in window)]
-        return count_tokens(loaded, "\n".join(texts)) + MESSAGE_OVERHEAD_TOKENS * (len(window) + 2)
+    def build(window, kept_hits) -> list[dict]:
+        system = {"role": "system", "content": SYSTEM_PROMPT.format(sources=format_sources(kept_hits))}
+        return [system, *window, {"role": "user", "content": question}]
 
     kept_hits = list(hits)
-    window = sessions.window_history(history, lambda w: cost(w, kept_hits) <= budget)
-    while window == [] and len(kept_hits) > 1 and cost([], kept_hits) > budget:
+    window = window_history(history, lambda w: prompt_tokens(loaded, build(w, kept_hits)) <= budget)
+    while window == [] and len(kept_hits) > 1 and prompt_tokens(loaded, build([], kept_hits)) > budget:
         kept_hits.pop()
-    n_prompt = cost(window, kept_hits)
-    ensure_fits(loaded, n_prompt, max_tokens)
-    messages = [{"role": "system", "content": SYSTEM_PROMPT.format(sources=format_sources(kept_hits))}]
-    messages += window + [{"role": "user", "content": question}]
+    messages = build(window, kept_hits)
+    ensure_fits(loaded, prompt_tokens(loaded, messages), max_tokens)
     return messages, kept_hits, window
 
 
-def stream_rag_chat(
-    question: str,
-    collection: str,
-    session_id: str | None = None,
-    *,
-    model=None,
-    k: int = 4,
-    sampling=None,
-    condenser=None,
-    answer: RagAnswer | None = None,
-    on_session=None,
-) -> Iterator[str]:
-    """Stream the answer to `question` from `collection`, remembering the conversation in a session.
-
-    `condenser`: the LangChain chat model that rewrites follow-ups (default: the chat model itself).
-    """
-    from core.runtime import ChatStats, Sampling, load_model, stream_chat
-    from rag.query import open_collection, query
+def rag_prompt(loaded: LoadedModel, question: str, collection: str, history: list[dict], *, k: int = 4,
+               max_tokens: int = 512, condenser=None) -> RagPrompt:
+    """Condense, retrieve and fit one RAG turn; `condenser` defaults to the chat model itself at temperature 0."""
+    from llmdeck.rag.query import query
 
     if not question.strip():
         raise BadInput("chat: the question is empty")
-    answer = answer if answer is not None else RagAnswer()
-    sampling = sampling or Sampling.from_settings()
-    loaded = model if hasattr(model, "llama") else load_model(model)
-    open_collection(collection)  # an unknown collection fails before the session is touched
-    session = sessions.open_session(session_id, model=loaded.path.name, rag_collection=collection)
-    if on_session:
-        on_session(session)
-    history = [m.as_chat() for m in sessions.messages(session.id) if m.role in ("user", "assistant")]
     if condenser is None and history:
-        from core.adapters import langchain_chat_model
+        from llmdeck.core.adapters import langchain_chat_model
 
         condenser = langchain_chat_model(loaded, temperature=0.0, max_tokens=64)
-    answer.session_id, answer.question = session.id, question
-    answer.standalone_question = condense_question(question, history, condenser)
-    hits = query(collection, answer.standalone_question, k=k)
-    messages, kept_hits, window = fit_prompt(loaded, question, history, hits, sampling.max_tokens)
-    answer.history_used = len(window)
-    answer.sources = [
+    standalone = condense_question(question, history, condenser)
+    hits = query(collection, standalone, k=k)
+    messages, kept_hits, window = fit_prompt(loaded, question, history, hits, max_tokens)
+    sources = [
         {"n": n, "source": hit.metadata.get("source"), "chunk": hit.metadata.get("chunk"),
          "title": hit.metadata.get("title"), "score": round(hit.score, 4)}
         for n, hit in enumerate(kept_hits, start=1)
     ]
-    sessions.add_message(session.id, "user", question)
-    answer.stats = ChatStats()
-    yield from stream_chat(loaded, messages, sampling, answer.stats)
-    answer.text = answer.stats.text
-    sessions.add_message(session.id, "assistant", answer.text, sources=answer.sources)
+    return RagPrompt(messages, sources, standalone, len(window))

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import BadInput
+from llmdeck.core.errors import BadInput
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".jsonl"}
 CODE_LANGUAGES = {

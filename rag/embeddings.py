@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.embedded import MINILM_NAME, embedded_embedding_model_dir
-from core.errors import BadInput
-from core.hardware import cpu_has_native_bf16
-from core.settings import load_settings
+from llmdeck.core.embedded import MINILM_NAME, embedded_embedding_model_dir
+from llmdeck.core.errors import BadInput
+from llmdeck.core.hardware import cpu_has_native_bf16
+from llmdeck.core.settings import load_settings
 
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}

@@ -12,12 +12,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core import locks
-from core.errors import BadInput, LlmdeckError
-from rag import registry
-from rag.documents import Chunk, discover_files, file_digest, split_file
-from rag.embeddings import embedding_dimension, load_embeddings, resolve_embedding
-from rag.stores import default_location, open_store
+from llmdeck.core import locks
+from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.rag import registry
+from llmdeck.rag.documents import Chunk, discover_files, file_digest, split_file
+from llmdeck.rag.embeddings import embedding_dimension, load_embeddings, resolve_embedding
+from llmdeck.rag.stores import default_location, open_store
 
 EMBED_BATCH = 256
 
@@ -38,7 +38,7 @@ class IngestSummary:
     seconds: float = 0.0
     chunks_per_s: float = 0.0
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 

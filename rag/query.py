@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from core import locks
-from core.errors import BadInput
-from rag import registry
-from rag.embeddings import load_embeddings, resolve_embedding
-from rag.stores import Hit, open_store
+from llmdeck.core import locks
+from llmdeck.core.errors import BadInput
+from llmdeck.rag import registry
+from llmdeck.rag.embeddings import load_embeddings, resolve_embedding
+from llmdeck.rag.stores import Hit, open_store
 
 
 @dataclass
@@ -21,7 +21,7 @@ class CollectionInfo:
     sources: int
     chunks: int
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 

@@ -9,8 +9,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from core import db
-from core.errors import BadInput, NotFound
+from llmdeck.core import db
+from llmdeck.core.errors import BadInput, NotFound
 
 MIGRATIONS = [
     """
@@ -62,9 +62,7 @@ def check_name(name: str) -> str:
 
 
 def connect() -> sqlite3.Connection:
-    conn = db.connect()
-    db.migrate(conn, "rag", MIGRATIONS)
-    return conn
+    return db.connection("rag", MIGRATIONS)
 
 
 def find(conn: sqlite3.Connection, name: str) -> CollectionRecord | None:
@@ -95,8 +93,7 @@ def save_ingest(
 ) -> None:
     """Insert/update the collection and its changed sources in one transaction."""
     now = time.time()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with db.transaction(conn):
         conn.execute(
             "INSERT INTO rag_collections (name, store, location, embedding_model, dimension, chunk_size, chunk_overlap,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -111,10 +108,6 @@ def save_ingest(
             )
         for path in removed_paths:
             conn.execute("DELETE FROM rag_sources WHERE collection = ? AND path = ?", (record.name, path))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def delete(conn: sqlite3.Connection, name: str) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import paths
-from core.errors import BadInput, LlmdeckError
+from llmdeck.core import paths
+from llmdeck.core.errors import BadInput, LlmdeckError
 
 
 @dataclass
@@ -169,8 +169,6 @@ class PineconeStore(Store):
     """location: the control-plane host ("" for Pinecone's cloud). Index name = collection name."""
 
     name = "pinecone"
-    cloud = os.environ.get("PINECONE_CLOUD", "aws")
-    region = os.environ.get("PINECONE_REGION", "us-east-1")
 
     def _index(self, create: bool = False):
         if hasattr(self, "_cached_index"):
@@ -182,7 +180,9 @@ class PineconeStore(Store):
                 raise LlmdeckError(f"pinecone index '{self.collection}' does not exist")
             from pinecone import ServerlessSpec
 
-            spec = ServerlessSpec(cloud=self.cloud, region=self.region)
+            # read when the index is created, not at import: the environment may change in between
+            spec = ServerlessSpec(cloud=os.environ.get("PINECONE_CLOUD", "aws"),
+                                  region=os.environ.get("PINECONE_REGION", "us-east-1"))
             with_retries("create index", lambda: client.create_index(
                 name=self.collection, dimension=self.dimension, metric="cosine", spec=spec
             ))

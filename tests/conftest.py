@@ -54,19 +54,30 @@ def llmdeck_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "llmdeck-home"
     monkeypatch.setenv("LLMDECK_HOME", str(home))
     yield home
-    import core.runtime as runtime
+    import llmdeck.core.runtime as runtime
 
     if runtime._cache is not None:
         runtime._cache.close_all()
 
 
-def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the real `llmdeck` entry point in a subprocess (LLMDECK_HOME from the test env)."""
+@pytest.fixture
+def fake_model():
+    """Every model the runtime loads is a scripted `FakeLlama` (enqueue replies on it); the store still resolves."""
+    from llmdeck.testing.fake_model import FakeLlama, use_fake_model
+
+    with use_fake_model(FakeLlama(n_ctx=2048)) as fake:
+        yield fake
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 300,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real `llmdeck` entry point in a subprocess (LLMDECK_HOME from the test env), outside the repo."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
-        cwd=REPO_ROOT, input=input, capture_output=True, text=True, env=full_env, timeout=timeout,
+        [sys.executable, "-m", "llmdeck.cli", *args],
+        cwd=cwd or Path(os.environ["LLMDECK_HOME"]).parent, input=input, capture_output=True, text=True,
+        env=full_env, timeout=timeout,
     )
 
 
@@ -78,7 +89,7 @@ def cli():
 # -- GGUF fixtures shared by store, runtime and CLI tests -----------------------------------
 @pytest.fixture(scope="session")
 def embedded_gguf() -> Path:
-    from core.embedded import embedded_chat_model_path
+    from llmdeck.core.embedded import embedded_chat_model_path
 
     return embedded_chat_model_path()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.app import App
 from textual.binding import Binding
 
-from tui.screens.chat import ChatScreen
-from tui.screens.models import ModelsScreen
+from llmdeck.tui.screens.chat import ChatScreen
+from llmdeck.tui.screens.models import ModelsScreen
 
 
 class LlmdeckApp(App):
@@ -19,12 +19,11 @@ class LlmdeckApp(App):
         Binding("f2", "switch_mode('models')", "Models"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
+    MODES = {"chat": ChatScreen, "models": ModelsScreen}
 
     def __init__(self, model: str | None = None):
         super().__init__()
-        self.model_name = model
-
-    MODES = {"chat": ChatScreen, "models": ModelsScreen}
+        self.model_name = model  # the chat's model; None: the store default when the chat opens
 
     def on_mount(self) -> None:
         self.switch_mode("chat")

@@ -63,7 +63,7 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) 
                 "eval_loss": logs.get("eval_loss"),
                 "learning_rate": logs.get("learning_rate"),
                 "grad_norm": logs.get("grad_norm"),
-                "tokens_seen": tokens or None,  # None where the trainer does not count tokens (ORPO)
+                "tokens_seen": tokens or None,  # None until the trainer has counted input tokens
                 "tokens_per_s": round((tokens - self.start_tokens) / elapsed, 2) if elapsed > 0 and tokens else None,
                 "elapsed_s": round(elapsed, 2),
                 "eta_s": round(eta, 1) if eta is not None else None,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from core.errors import BadInput
+from llmdeck.core.errors import BadInput, validation_message
 
 Method = Literal["sft", "dpo", "orpo"]
 Tuning = Literal["lora", "qlora", "lora-8bit", "full"]
@@ -117,16 +117,6 @@ def consistency_problems(values: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validation_message(source: str, error: ValidationError) -> str:
-    """Every problem at once: `source: field: what was expected; field2: ...`."""
-    problems = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"])
-        message = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(f"{field}: {message}" if field else message)
-    return f"{source}: " + "; ".join(problems)
-
-
 def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
     try:
         return TrainConfig(**values)
@@ -165,8 +155,3 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     values = read_config_file(path) if path else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(values, source=str(path) if path else "config")
-
-
-def field_help() -> dict[str, str]:
-    """Field name -> description (for CLI help and the TUI form)."""
-    return {name: field.description or "" for name, field in TrainConfig.model_fields.items()}

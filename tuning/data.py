@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput, LlmdeckError, OfflineError
+from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
 
 FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
@@ -157,7 +157,7 @@ def _read_hub_dataset(name: str) -> list[Row]:
 
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
         raise OfflineError(f"{name}: hub datasets need the network and HF_HUB_OFFLINE is set; use a local file")
-    from tuning.models import require_hub
+    from llmdeck.tuning.models import require_hub
 
     require_hub(name)
     import datasets

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuning.config import TrainConfig
-from tuning.recipe import Device, trainer_arguments
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.recipe import Device, trainer_arguments
 
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,

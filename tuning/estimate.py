@@ -104,7 +104,7 @@ def matmul_flops_per_s(device: str, size: int = 512, repeats: int = 4) -> float:
 
 def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu", dtype_name: str = "float32") -> Estimate:
     """Estimate for `config` over `n_examples` of `mean_tokens` each (weights counted from a meta model)."""
-    from tuning.models import parameter_shapes, resolve_base
+    from llmdeck.tuning.models import parameter_shapes, resolve_base
 
     parameters, linears, facts = parameter_shapes(resolve_base(config.base_model))
     full = config.tuning == "full"

@@ -10,13 +10,13 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import BadInput, LlmdeckError, OfflineError
+from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
 
 HUB_HOST = "huggingface.co"
 
 
 @dataclass(frozen=True)
-class BaseModel:
+class ModelSource:
     """Where a base model's weights and tokenizer come from."""
 
     kind: str  # "gguf" | "hf_dir" | "hub"
@@ -28,15 +28,15 @@ class BaseModel:
         return {"gguf_file": self.gguf_file} if self.gguf_file else {}
 
 
-def resolve_base(name: str | None) -> BaseModel:
-    """Store name / .gguf path / HF dir / hub id -> BaseModel; offline hub ids fail fast."""
+def resolve_base(name: str | None) -> ModelSource:
+    """Store name / .gguf path / HF dir / hub id -> ModelSource; offline hub ids fail fast."""
     if name:
         candidate = Path(name).expanduser()
         if candidate.is_dir():
             if not (candidate / "config.json").exists():
                 raise BadInput(f"{candidate}: not a Hugging Face model directory (no config.json)")
-            return BaseModel("hf_dir", str(candidate.resolve()), display=str(candidate))
-    from core.store import ModelStore
+            return ModelSource("hf_dir", str(candidate.resolve()), display=str(candidate))
+    from llmdeck.core.store import ModelStore
 
     store = ModelStore()
     try:
@@ -44,10 +44,10 @@ def resolve_base(name: str | None) -> BaseModel:
     except BadInput:
         if name and _looks_like_hub_id(name):
             require_hub(name)
-            return BaseModel("hub", name, display=name)
+            return ModelSource("hub", name, display=name)
         raise
     path = Path(entry.path)
-    return BaseModel("gguf", str(path.parent), gguf_file=path.name, display=entry.name)
+    return ModelSource("gguf", str(path.parent), gguf_file=path.name, display=entry.name)
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -66,7 +66,7 @@ def require_hub(what: str, timeout_s: float = 3.0) -> None:
         raise OfflineError(f"{what}: cannot reach {HUB_HOST} ({type(exc).__name__}); offline, use a local model") from None
 
 
-def load_tokenizer(base: BaseModel):
+def load_tokenizer(base: ModelSource):
     from transformers import AutoTokenizer
 
     try:
@@ -80,7 +80,7 @@ def load_tokenizer(base: BaseModel):
     return tokenizer
 
 
-def load_model(base: BaseModel, dtype, quantization_config=None, device_map=None):
+def load_base_model(base: ModelSource, dtype, quantization_config=None, device_map=None):
     from transformers import AutoModelForCausalLM
 
     kwargs = {"dtype": dtype, **base.load_kwargs()}
@@ -107,7 +107,7 @@ def _forget_gguf_quantizer(model) -> None:
             module.config._is_quantized = False
 
 
-def parameter_shapes(base: BaseModel) -> tuple[int, list[tuple[str, int, int]], dict]:
+def parameter_shapes(base: ModelSource) -> tuple[int, list[tuple[str, int, int]], dict]:
     """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM

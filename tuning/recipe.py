@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import BadInput
-from core.hardware import cpu_has_native_bf16
-from tuning.config import TrainConfig
+from llmdeck.core.errors import BadInput
+from llmdeck.core.hardware import cpu_has_native_bf16
+from llmdeck.tuning.config import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core import db, paths
-from core.errors import NotFound
+from llmdeck.core import db, paths
+from llmdeck.core.errors import NotFound
 
 COMPONENT = "runs"
 MIGRATIONS = [
@@ -43,7 +43,6 @@ MIGRATIONS = [
     """,
 ]
 ACTIVE = ("queued", "running")
-STATUSES = ("queued", "running", "completed", "failed", "stopped")
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -119,8 +118,7 @@ class Registry:
     """Run rows; every read of an active run checks that its process is still alive."""
 
     def __init__(self, conn: sqlite3.Connection | None = None):
-        self.conn = conn or db.connect()
-        db.migrate(self.conn, COMPONENT, MIGRATIONS)
+        self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
 
     def create(self, name: str, method: str, base_model: str, dataset: str, config: dict, launcher: str) -> Run:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]

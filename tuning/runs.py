@@ -16,16 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.atomic import atomic_write_text
-from core.errors import BadInput, LlmdeckError
-from tuning import data
-from tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
-from tuning.config import TrainConfig
-from tuning.estimate import Estimate, estimate_run
-from tuning.registry import ACTIVE, Registry, Run, checkpoints
+from llmdeck.core.atomic import atomic_write_text
+from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.tuning import data
+from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.estimate import Estimate, estimate_run
+from llmdeck.tuning.registry import ACTIVE, Registry, Run, checkpoints
 
 LOG_FILE = "train.log"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -48,8 +47,8 @@ def cuda_available() -> bool:
 
 def plan(config: TrainConfig) -> LaunchPlan:
     """Validate data and base model, estimate memory/time; raises before any model is loaded."""
-    from tuning.models import resolve_base
-    from tuning.recipe import check_quantization_supported, pick_device
+    from llmdeck.tuning.models import resolve_base
+    from llmdeck.tuning.recipe import check_quantization_supported, pick_device
 
     prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples)
     resolve_base(config.base_model)
@@ -93,7 +92,7 @@ def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:
 
 def _worker_command(run: Run, resume: bool) -> list[str]:
     config = TrainConfig(**run.config)
-    worker = ["-m", "tuning.worker", run.id, *(["--resume"] if resume else [])]
+    worker = ["-m", "llmdeck.tuning.worker", run.id, *(["--resume"] if resume else [])]
     if config.launcher == "local":
         return [sys.executable, *worker]
     command = [sys.executable, "-m", "accelerate.commands.launch"]
@@ -109,7 +108,6 @@ def _worker_command(run: Run, resume: bool) -> list[str]:
 
 def _start(registry: Registry, run: Run, resume: bool) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["TENSORBOARD_LOGGING_DIR"] = str(run.path / "tensorboard")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     (run.path / STOP_FLAG).unlink(missing_ok=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tuning.config import TrainConfig
-from tuning.recipe import Device, trainer_arguments
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.recipe import Device, trainer_arguments
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "position_ids")
 

@@ -13,13 +13,13 @@ import time
 import traceback
 from pathlib import Path
 
-from core.errors import LlmdeckError
-from tuning import data
-from tuning.callbacks import StopRequest, make_callbacks
-from tuning.config import TrainConfig
-from tuning.registry import Registry, checkpoints
+from llmdeck.core.errors import LlmdeckError
+from llmdeck.tuning import data
+from llmdeck.tuning.callbacks import StopRequest, make_callbacks
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.registry import Registry, checkpoints
 
-RECIPES = {"sft": "tuning.sft", "dpo": "tuning.dpo", "orpo": "tuning.orpo"}
+RECIPES = {"sft": "llmdeck.tuning.sft", "dpo": "llmdeck.tuning.dpo", "orpo": "llmdeck.tuning.orpo"}
 
 
 def is_main_process() -> bool:
@@ -36,8 +36,8 @@ def train(run_id: str, resume: bool, registry: Registry, stop: StopRequest) -> s
 
     import torch
 
-    from tuning.models import load_model, load_tokenizer, resolve_base
-    from tuning.recipe import check_quantization_supported, lora_config, pick_device, quantization_config
+    from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
+    from llmdeck.tuning.recipe import check_quantization_supported, lora_config, pick_device, quantization_config
 
     run = registry.get(run_id)
     run_dir = run.path
@@ -50,7 +50,7 @@ def train(run_id: str, resume: bool, registry: Registry, stop: StopRequest) -> s
     base = resolve_base(config.base_model)
     tokenizer = load_tokenizer(base)
     dtype = getattr(torch, device.dtype_name)
-    model = load_model(base, dtype, quantization_config(config, dtype))
+    model = load_base_model(base, dtype, quantization_config(config, dtype))
 
     latest_metrics: dict = dict(run.last_metrics or {})
 

@@ -1,13 +1,23 @@
+"""The llama.cpp runtime on the embedded SmolLM2 (real model: the slow tier)."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from core.errors import BadInput, NotFound
-from core.runtime import ChatStats, LoadOptions, ModelCache, Sampling, build_messages, chat, load_model, stream_chat
+from llmdeck.core.errors import BadInput, NotFound
+from llmdeck.core.runtime import ChatStats, LoadOptions, ModelCache, Sampling, build_messages, count_tokens, load_model, \
+    stream_chat
+from llmdeck.services.chat import chat as service_chat
 
+pytestmark = pytest.mark.slow
 GREEDY = Sampling(temperature=0.0, max_tokens=24, seed=7)
+
+
+def chat(prompt, history=(), sampling=None):
+    response = service_chat(prompt, history=history, sampling=sampling)
+    return response.read(), response.stats
 
 
 def test_streams_an_answer_with_the_models_chat_template():
@@ -15,8 +25,8 @@ def test_streams_an_answer_with_the_models_chat_template():
     assert model.llama.chat_format == "chat_template.default"  # the GGUF's own Jinja template, not a guess
     stats = ChatStats()
     pieces = list(stream_chat(model, build_messages("What is the capital of France? Answer in one word."), GREEDY, stats))
-    assert len(pieces) == stats.tokens > 1
     assert "".join(pieces) == stats.text
+    assert stats.tokens == count_tokens(model, stats.text) > 1  # tokens, counted by the tokenizer (not chunks)
     assert "Paris" in stats.text
     assert 0 < stats.ttft_s < stats.total_s
     assert stats.tokens_per_s > 1
@@ -60,7 +70,7 @@ def test_truncated_or_unknown_models_never_reach_llama_cpp(truncated_gguf):
 def test_langchain_adapter_answers_on_the_shared_model():
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from core.adapters import langchain_chat_model
+    from llmdeck.core.adapters import langchain_chat_model
 
     model = load_model(None)
     chat_model = langchain_chat_model(model, temperature=0.0, max_tokens=16)
@@ -74,7 +84,7 @@ def test_langchain_adapter_answers_on_the_shared_model():
 def test_autogen_adapter_answers_on_the_shared_model():
     from autogen_core.models import SystemMessage, UserMessage
 
-    from core.adapters import autogen_model_client
+    from llmdeck.core.adapters import autogen_model_client
 
     model = load_model(None)
     client = autogen_model_client(model, max_tokens=16, temperature=0.0)

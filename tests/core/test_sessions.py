@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core import sessions
-from core.errors import BadInput, NotFound
+from llmdeck.core import sessions
+from llmdeck.core.errors import BadInput, NotFound
 
 
 def test_session_lifecycle_and_export():
@@ -51,15 +51,3 @@ def test_window_history_drops_oldest_whole_turns():
     assert window == history[-2:]
     assert sessions.window_history(history, lambda w: True) == history
     assert sessions.window_history(history, lambda w: not w) == []
-
-
-def test_plain_chat_with_memory_survives_reload():
-    from core.runtime import ChatStats, Sampling
-
-    sampling = Sampling(temperature=0.0, max_tokens=8, seed=1)
-    stats = ChatStats()
-    text = "".join(sessions.stream_session_chat("plain", "Say hello.", None, sampling=sampling, stats=stats))
-    assert text == stats.text
-    "".join(sessions.stream_session_chat("plain", "Again.", None, sampling=sampling))
-    stored = sessions.messages("plain")
-    assert [m.role for m in stored] == ["user", "assistant", "user", "assistant"] and stored[1].content == text

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import db, paths
-from core.errors import BadInput
-from core.settings import Settings, load_settings, update_settings
+from llmdeck.core import db, paths
+from llmdeck.core.errors import BadInput
+from llmdeck.core.settings import Settings, load_settings, update_settings
 
 
 def test_defaults_without_a_config_file():

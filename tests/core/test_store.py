@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from core import paths
-from core.embedded import EMBEDDED_CHAT_MODEL_NAME
-from core.errors import BadInput, NotFound
-from core.settings import load_settings
-from core.store import ModelStore, derive_name
+from llmdeck.core import paths
+from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
+from llmdeck.core.errors import BadInput, NotFound
+from llmdeck.core.settings import load_settings
+from llmdeck.core.store import ModelStore, derive_name
 
 
 def test_embedded_model_is_registered_by_reference_as_default(embedded_gguf):

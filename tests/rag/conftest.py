@@ -92,7 +92,7 @@ def corpus(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def embeddings():
     """One loaded embedding model for the whole run (the process-wide cache keeps it)."""
-    from rag.embeddings import load_embeddings
+    from llmdeck.rag.embeddings import load_embeddings
 
     return load_embeddings()
 
@@ -138,7 +138,7 @@ def chroma_server(tmp_path_factory):
 
 @pytest.fixture
 def pinecone_emulator(monkeypatch):
-    from rag.pinecone_emulator import PineconeEmulator
+    from llmdeck.testing.pinecone_emulator import PineconeEmulator
 
     emulator = PineconeEmulator().start()
     monkeypatch.setenv("PINECONE_API_KEY", "test-key")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import BadInput
-from core.settings import update_settings
-from rag.embeddings import embedding_precision, load_embeddings
+from llmdeck.core.errors import BadInput
+from llmdeck.core.settings import update_settings
+from llmdeck.rag.embeddings import embedding_precision, load_embeddings
+
+pytestmark = pytest.mark.slow  # real embeddings, stores and models
 
 TEXTS = [
     "The lighthouse keeper climbs 217 steps every evening to light the lamp.",

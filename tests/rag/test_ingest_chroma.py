@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import BadInput, NotFound
-from rag import registry
-from rag.ingest import ingest
-from rag.query import list_collections, open_collection, query, remove_collection
+from llmdeck.core.errors import BadInput, NotFound
+from llmdeck.rag import registry
+from llmdeck.rag.ingest import ingest
+from llmdeck.rag.query import list_collections, open_collection, query, remove_collection
 from tests.rag.conftest import CORPUS_FILES, QUESTIONS, source_name
+
+pytestmark = pytest.mark.slow  # real embeddings, stores and models
 
 
 def test_ingest_is_idempotent_and_retrieves_expected_sources(corpus, embeddings):
@@ -85,7 +87,7 @@ def test_bad_inputs_leave_no_state(corpus, tmp_path, embeddings):
 
 
 def test_failed_first_ingest_drops_the_new_collection(corpus, embeddings, monkeypatch):
-    from rag import stores
+    from llmdeck.rag import stores
 
     def add_then_fail(self, ids, texts, metadatas, vectors):
         original_add(self, ids, texts, metadatas, vectors)

@@ -6,11 +6,13 @@ import time
 
 import pytest
 
-from core.errors import LlmdeckError
-from rag import registry
-from rag.ingest import ingest
-from rag.query import list_collections, open_collection, query, remove_collection
+from llmdeck.core.errors import LlmdeckError
+from llmdeck.rag import registry
+from llmdeck.rag.ingest import ingest
+from llmdeck.rag.query import list_collections, open_collection, query, remove_collection
 from tests.rag.conftest import CORPUS_FILES, QUESTIONS, source_name
+
+pytestmark = pytest.mark.slow  # real embeddings, stores and models
 
 
 def test_chroma_server_ingest_query_and_reingest(corpus, chroma_server, embeddings):
@@ -88,7 +90,7 @@ def test_pinecone_emulator_fetch_and_filter(pinecone_emulator):
 
 
 def test_pinecone_without_api_key_is_bad_input(corpus, embeddings, monkeypatch):
-    from core.errors import BadInput
+    from llmdeck.core.errors import BadInput
 
     monkeypatch.delenv("PINECONE_API_KEY", raising=False)
     with pytest.raises(BadInput, match="PINECONE_API_KEY"):

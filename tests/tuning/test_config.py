@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import BadInput
-from tuning.config import TrainConfig, build_config, load_config
-from tuning.estimate import lora_parameters, memory_bytes, training_flops
+from llmdeck.core.errors import BadInput
+from llmdeck.tuning.config import TrainConfig, build_config, load_config
+from llmdeck.tuning.estimate import lora_parameters, memory_bytes, training_flops
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -47,6 +47,7 @@ def test_yaml_errors_name_the_file_and_line(tmp_path):
         load_config(broken)
 
 
+@pytest.mark.slow
 def test_cli_flags_override_the_file_and_dry_run_estimates(cli, tiny_model_dir, tmp_path, llmdeck_home):
     config_file = tmp_path / "run.yaml"
     config_file.write_text(f"base_model: {tiny_model_dir}\nbatch_size: 2\nmax_length: 64\nlora_r: 4\n")
@@ -87,11 +88,13 @@ def test_estimate_arithmetic():
     assert training_flops(100, 10, full=True, checkpointing=True, preference=False) == 8 * 100 * 10
 
 
+@pytest.mark.slow
 def test_memory_refusal_unless_forced(cli, tiny_model_dir):
     result = cli("train", "--base-model", str(tiny_model_dir), "--batch-size", "100000", "--max-length", "4096")
     assert result.returncode == 2 and "exceeds" in result.stderr and "--force" in result.stderr
 
 
+@pytest.mark.slow
 def test_qlora_on_cpu_is_refused_before_launch(cli, tiny_model_dir):
     import torch
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.errors import BadInput
+from llmdeck.core.errors import BadInput
 from tests.tuning.conftest import write_jsonl
-from tuning import data
+from llmdeck.tuning import data
 
 
 def test_alpaca_becomes_prompt_and_completion(tmp_path):
@@ -124,7 +124,7 @@ def test_csv_parquet_json_and_directories(tmp_path):
 
 
 def test_hub_dataset_offline_fails_fast():
-    from core.errors import OfflineError
+    from llmdeck.core.errors import OfflineError
 
     with pytest.raises(OfflineError, match="HF_HUB_OFFLINE"):
         data.prepare("someone/some-dataset")
@@ -143,6 +143,7 @@ def test_eval_split_is_deterministic():
     assert data.split_eval(examples, 0.2, seed=1) == (train, held)
 
 
+@pytest.mark.slow
 def test_data_check_cli(cli, tmp_path, tiny_model_dir):
     path = write_jsonl(tmp_path / "d.jsonl", [
         {"messages": [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hi, how can I help?"}]},

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.tuning.conftest import first_last_mean
 
 
 @pytest.mark.slow
 def test_sft_lora_on_embedded_smollm2(cli, tmp_path):
     # four sample rows in one batch: every step sees the same tokens, so the loss must fall
-    result = cli("train", "--config", "configs/sft-lora-smollm2.yaml", "--max-steps", "4", "--max-length", "128",
+    result = cli("train", "--config", str(REPO_ROOT / "configs" / "sft-lora-smollm2.yaml"), "--max-steps", "4", "--max-length", "128",
                  "--max-samples", "4", "--batch-size", "4", "--eval-split", "0", "--save-steps", "4",
                  "--learning-rate", "1e-3", "--lr-scheduler", "constant", "--wait", "--json", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -33,8 +34,8 @@ def test_qlora_trains_with_finite_falling_loss_on_gpu(tiny_model_dir):
         pytest.skip("needs CUDA")
     import math
 
-    from tuning import runs
-    from tuning.config import build_config
+    from llmdeck.tuning import runs
+    from llmdeck.tuning.config import build_config
 
     config = build_config({"base_model": str(tiny_model_dir), "tuning": "qlora", "max_steps": 10, "max_length": 64,
                            "batch_size": 2, "learning_rate": 5e-3, "lr_scheduler": "constant", "warmup_ratio": 0})

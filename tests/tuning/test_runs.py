@@ -10,9 +10,11 @@ import time
 import pytest
 
 from tests.tuning.conftest import first_last_mean, write_jsonl
-from tuning import runs
-from tuning.config import build_config
-from tuning.registry import Registry
+from llmdeck.tuning import data, runs
+from llmdeck.tuning.config import build_config
+from llmdeck.tuning.registry import Registry
+
+pytestmark = pytest.mark.slow  # real training runs in worker processes
 
 
 def tiny_config(model_dir, **overrides):
@@ -110,8 +112,10 @@ def test_cli_train_wait_and_runs_commands(tiny_model_dir, cli, tmp_path):
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     run_id = document["run"]["id"]
-    assert document["run"]["status"] == "completed" and document["plan"]["data"]["valid"] == 34
-    assert "ETA" in result.stderr or "3/3" in result.stderr
+    sample_rows = sum(1 for line in data.bundled_sample().read_text().splitlines() if line.strip())
+    assert document["run"]["status"] == "completed" and document["plan"]["data"]["valid"] == sample_rows
+    redraws = [line for line in result.stderr.splitlines() if line.startswith("[")]  # text mode: "\r" reads as a newline
+    assert "] 3/3" in redraws[-1] and "completed" in redraws[-1] and "loss" in redraws[-1]
     shown = cli("runs", "show", "cli-run")
     assert shown.returncode == 0 and "completed" in shown.stdout and "checkpoint-3" in shown.stdout
     metric_lines = [json.loads(line) for line in cli("runs", "metrics", run_id, "--json").stdout.splitlines()]

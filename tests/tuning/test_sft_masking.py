@@ -5,10 +5,10 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from tuning.config import build_config
-from tuning.models import load_model, load_tokenizer, resolve_base
-from tuning.recipe import Device, lora_config
-from tuning.sft import build_trainer, conversation_tokens
+from llmdeck.tuning.config import build_config
+from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
+from llmdeck.tuning.recipe import Device, lora_config
+from llmdeck.tuning.sft import build_trainer, conversation_tokens
 
 CONVERSATION = [
     {"role": "system", "content": "Answer in one short sentence."},
@@ -42,7 +42,7 @@ def test_trainer_labels_cover_both_replies(tiny_model_dir, tokenizer, tmp_path):
     config = build_config({"base_model": str(tiny_model_dir), "max_length": 128, "batch_size": 1, "max_steps": 1,
                            "packing": False})
     rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
-    model = load_model(resolve_base(str(tiny_model_dir)), dtype=None)
+    model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
     trainer = build_trainer(model, tokenizer, datasets.Dataset.from_list(rows), None, config, tmp_path,
                             Device("cpu", "float32"), [], lora_config(config))
     example = trainer.train_dataset[0]
@@ -56,7 +56,7 @@ def test_without_assistant_only_loss_the_whole_conversation_trains(tiny_model_di
     config = build_config({"base_model": str(tiny_model_dir), "max_length": 128, "batch_size": 1, "max_steps": 1,
                            "packing": False, "assistant_only_loss": False})
     rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
-    model = load_model(resolve_base(str(tiny_model_dir)), dtype=None)
+    model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
     trainer = build_trainer(model, tokenizer, datasets.Dataset.from_list(rows), None, config, tmp_path,
                             Device("cpu", "float32"), [], lora_config(config))
     assert all(label != -100 for label in trainer.train_dataset[0]["labels"])

@@ -9,7 +9,7 @@ def build_tiny_model(target: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from core.embedded import embedded_chat_model_path
+    from llmdeck.core.embedded import embedded_chat_model_path
 
     gguf = embedded_chat_model_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

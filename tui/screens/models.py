@@ -1,20 +1,29 @@
-"""The models screen: the GGUF store as a table; Enter makes the highlighted model the default."""
+"""The models screen: the GGUF store as a table; `d` makes the highlighted model the default."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header
 
-from tui.messages import ModelsLoaded, WorkFailed
+from llmdeck.core.units import human_count, human_size
+from llmdeck.tui.screens.base import BaseScreen
 
 COLUMNS = ("default", "name", "arch", "params", "quant", "ctx", "size")
 
 
-class ModelsScreen(Screen):
+class ModelsScreen(BaseScreen):
     BINDINGS = [Binding("d", "make_default", "Make default"), Binding("r", "refresh", "Refresh")]
+
+    @dataclass
+    class Loaded(Message):
+        """The store's entries, read off the UI thread."""
+
+        entries: list
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -26,24 +35,24 @@ class ModelsScreen(Screen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        self.load_models()
+        self.list_models()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="models")
-    def load_models(self, make_default: str | None = None) -> None:
-        from core.store import ModelStore
+    def list_models(self) -> None:
+        from llmdeck.core.store import ModelStore
 
-        try:
-            store = ModelStore()
-            if make_default:
-                store.set_default(make_default)
-            self.post_message(ModelsLoaded(store.list()))
-        except Exception as exc:
-            self.post_message(WorkFailed("models", str(exc)))
+        self.post_message(self.Loaded(ModelStore().list()))
 
-    @on(ModelsLoaded)
-    def show_models(self, message: ModelsLoaded) -> None:
-        from tui.output import human_count, human_size
+    @work(thread=True, exclusive=True, exit_on_error=False, group="models")
+    def set_default(self, name: str) -> None:
+        from llmdeck.core.store import ModelStore
 
+        store = ModelStore()
+        store.set_default(name)
+        self.post_message(self.Loaded(store.list()))
+
+    @on(Loaded)
+    def show_models(self, message: Loaded) -> None:
         table = self.query_one(DataTable)
         table.clear()
         for e in message.entries:
@@ -56,8 +65,4 @@ class ModelsScreen(Screen):
         table = self.query_one(DataTable)
         if table.row_count:
             row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            self.load_models(make_default=row_key.value)
-
-    @on(WorkFailed)
-    def show_failure(self, message: WorkFailed) -> None:
-        self.notify(message.error, title=f"{message.action} failed", severity="error")
+            self.set_default(row_key.value)

@@ -10,7 +10,9 @@ import sys
 import time
 import urllib.request
 
-from tests.conftest import REPO_ROOT
+import pytest
+
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
@@ -26,11 +28,11 @@ def request(url: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def test_serve_openai_compatible_chat():
+def test_serve_openai_compatible_chat(tmp_path):
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tui", "serve", "--port", str(port)],
-        cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "llmdeck.cli", "serve", "--port", str(port)],
+        cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from tui.output import emit_json, info, table
+from llmdeck.cli.output import emit_json, info, table
 
 
 @click.group("rag")
@@ -33,7 +33,7 @@ def ingest_command(paths, collection, store, chroma_url, pinecone_host, embeddin
 
     Example: llmdeck rag ingest docs/ notes.md --collection mydocs --exclude '*.log'
     """
-    from rag.ingest import ingest
+    from llmdeck.rag.ingest import ingest
 
     summary = ingest(
         list(paths), collection, store, chroma_url=chroma_url, pinecone_host=pinecone_host,
@@ -41,7 +41,7 @@ def ingest_command(paths, collection, store, chroma_url, pinecone_host, embeddin
         chunk_overlap=chunk_overlap, prune=prune, progress=sys.stderr.isatty(),
     )
     if as_json:
-        emit_json(summary.as_dict())
+        emit_json(summary.to_dict())
         return
     info(
         f"{collection}: {summary.files_seen} files ({summary.files_changed} changed, {summary.files_unchanged} unchanged,"
@@ -56,9 +56,9 @@ def ingest_command(paths, collection, store, chroma_url, pinecone_host, embeddin
 @click.option("--json", "as_json", is_flag=True, help="Print the collections as one JSON document.")
 def collections_command(as_json):
     """List collections: store, chunks, embedding model, sources."""
-    from rag.query import list_collections
+    from llmdeck.rag.query import list_collections
 
-    infos = [info_.as_dict() for info_ in list_collections()]
+    infos = [info_.to_dict() for info_ in list_collections()]
     if as_json:
         emit_json(infos)
     else:
@@ -73,7 +73,7 @@ def rm_command(name, as_json):
 
     Example: llmdeck rag rm mydocs
     """
-    from rag.query import remove_collection
+    from llmdeck.rag.query import remove_collection
 
     remove_collection(name)
     emit_json({"removed": name}) if as_json else info(f"removed collection {name}")
@@ -90,7 +90,7 @@ def query_command(question, collection, k, embedding_model, as_json):
 
     Example: llmdeck rag query --collection mydocs "how do I reset my password?" -k 3
     """
-    from rag.query import query
+    from llmdeck.rag.query import query
 
     hits = query(collection, question, k, embedding_model)
     rows = [{"rank": n, "score": round(h.score, 4), "source": h.metadata.get("source"), "chunk": h.metadata.get("chunk"),

@@ -6,7 +6,12 @@ import click
 
 
 def run_app(model: str | None = None) -> None:
-    from tui.app import LlmdeckApp
+    """Check the model first (an unknown name is one line and exit 2, not a failure at the first message)."""
+    from llmdeck.core.store import ModelStore
+
+    if model:
+        ModelStore().resolve(model)
+    from llmdeck.tui.app import LlmdeckApp  # the one import of the app from the CLI (named in the contracts)
 
     LlmdeckApp(model=model).run()
 

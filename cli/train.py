@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import types
 import typing
 from pathlib import Path
 
 import click
 
-from tui.output import emit_json, human_count, human_size, info
-from tuning.config import TrainConfig
+from llmdeck.cli.output import emit_json, info, progress_printer
+from llmdeck.core.units import duration, human_count, human_size
+from llmdeck.core.errors import LlmdeckError
+from llmdeck.tuning.config import TrainConfig
 
 
 def _option_for(name: str, field) -> click.Option:
@@ -54,8 +55,8 @@ def _config_options(func):
 @_config_options
 def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as_json: bool, **fields) -> None:
     """Fine-tune a base model (SFT/DPO/ORPO, LoRA/QLoRA/full) in a background process; prints the run id."""
-    from tuning import runs
-    from tuning.config import load_config
+    from llmdeck.tuning import runs
+    from llmdeck.tuning.config import load_config
 
     config = load_config(config_file, fields)
     if dry_run:
@@ -76,8 +77,7 @@ def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as
     if as_json:
         emit_json({"run": run.to_dict(), "plan": plan.to_dict()})
     if wait and run.status == "failed":
-        info(f"run {run.id} failed: {run.error}")
-        sys.exit(1)
+        raise LlmdeckError(f"run {run.id} failed: {run.error}")
     if wait:
         info(f"run {run.id} {run.status} at step {run.global_step}")
 
@@ -90,42 +90,4 @@ def print_plan(plan) -> None:
          f"+ activations {human_size(e.activations_bytes)} + runtime {human_size(e.overhead_bytes)}")
     available = human_size(e.available_bytes) if e.available_bytes else "unknown"
     info(f"peak        ~{human_size(e.peak_bytes)} of {available} available on {e.device} ({'fits' if e.fits else 'DOES NOT FIT'})")
-    info(f"time        ~{e.steps} steps, {human_count(e.tokens)} tokens, ~{_duration(e.seconds)}")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def progress_printer():
-    """A one-line progress bar on stderr: step, loss, tokens/s, ETA (redrawn when it changes)."""
-    last = {"line": None}
-
-    def show(run) -> None:
-        metrics = run.last_metrics or {}
-        total = run.max_steps or metrics.get("max_steps") or 0
-        done = run.global_step
-        width = 24
-        filled = int(width * done / total) if total else 0
-        bar = "#" * filled + "-" * (width - filled)
-        loss = metrics.get("loss")
-        eta = metrics.get("eta_s")
-        parts = [f"[{bar}] {done}/{total or '?'}", run.status]
-        if loss is not None:
-            parts.append(f"loss {loss:.4f}")
-        if metrics.get("tokens_per_s"):
-            parts.append(f"{metrics['tokens_per_s']:.0f} tok/s")
-        if eta is not None:
-            parts.append(f"ETA {_duration(eta)}")
-        line = "  ".join(parts)
-        if line != last["line"]:
-            last["line"] = line
-            sys.stderr.write("\r" + line.ljust(78))
-            sys.stderr.flush()
-
-    return show
+    info(f"time        ~{e.steps} steps, {human_count(e.tokens)} tokens, ~{duration(e.seconds)}")

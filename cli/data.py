@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
-from tui.output import emit_json, info
+from llmdeck.cli.output import emit_json, info
 
 FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "messages", "text", "preference"]
 
@@ -29,11 +28,12 @@ def check(path: str | None, fmt: str, model: str | None, max_length: int, no_tok
 
     Exit code 2 when any row is bad.
     """
-    from tuning import data
+    from llmdeck.core.errors import BadInput
+    from llmdeck.tuning import data
 
     tokenizer = None
     if not no_tokens:
-        from tuning.models import load_tokenizer, resolve_base
+        from llmdeck.tuning.models import load_tokenizer, resolve_base
 
         tokenizer = load_tokenizer(resolve_base(model))
     report = data.check(path, fmt, tokenizer=tokenizer, max_length=max_length)
@@ -42,7 +42,7 @@ def check(path: str | None, fmt: str, model: str | None, max_length: int, no_tok
     else:
         _print_report(report)
     if report.bad_count:
-        sys.exit(2)
+        raise BadInput(f"{report.source}: {report.bad_count} bad row(s); see the report above")
 
 
 def _print_report(report) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from llmdeck.core.units import duration
+
 
 def emit_json(document: Any) -> None:
     """One JSON document (or one JSON line of a stream) on stdout."""
@@ -31,21 +33,30 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def human_size(n_bytes: int | None) -> str:
-    if n_bytes is None:
-        return "-"
-    size = float(n_bytes)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n_bytes} B"
+def progress_printer():
+    """A one-line progress bar on stderr: step, loss, tokens/s, ETA (redrawn when it changes)."""
+    last = {"line": None}
 
+    def show(run) -> None:
+        metrics = run.last_metrics or {}
+        total = run.max_steps or metrics.get("max_steps") or 0
+        done = run.global_step
+        width = 24
+        filled = int(width * done / total) if total else 0
+        bar = "#" * filled + "-" * (width - filled)
+        loss = metrics.get("loss")
+        eta = metrics.get("eta_s")
+        parts = [f"[{bar}] {done}/{total or '?'}", run.status]
+        if loss is not None:
+            parts.append(f"loss {loss:.4f}")
+        if metrics.get("tokens_per_s"):
+            parts.append(f"{metrics['tokens_per_s']:.0f} tok/s")
+        if eta is not None:
+            parts.append(f"ETA {duration(eta)}")
+        line = "  ".join(parts)
+        if line != last["line"]:
+            last["line"] = line
+            sys.stderr.write("\r" + line.ljust(78))
+            sys.stderr.flush()
 
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}{unit}"
-    return str(n)
+    return show

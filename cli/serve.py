@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tui.output import info
+from llmdeck.cli.output import info
 
 
 @click.command("serve")
@@ -17,7 +17,7 @@ def command(model_names, host, port, api_key):
 
     Example: llmdeck serve --model smollm2-135m-instruct --port 8000
     """
-    from core.serving import serve
+    from llmdeck.core.serving import serve
 
     info(f"serving {', '.join(model_names) or 'the default model'} on http://{host}:{port}/v1 (Ctrl-C stops)")
     serve(list(model_names), host=host, port=port, api_key=api_key)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from tests.rag.conftest import CORPUS_FILES
+
+pytestmark = pytest.mark.slow  # real embeddings, stores and models
 
 
 def json_lines(stdout: str) -> list[dict]:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from tui.output import emit_json, human_count, human_size, info, table
+from llmdeck.cli.output import emit_json, info, table
+from llmdeck.core.units import human_count, human_size
 
 
 def _store():
-    from core.store import ModelStore
+    from llmdeck.core.store import ModelStore
 
     return ModelStore()
 

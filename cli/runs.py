@@ -7,7 +7,8 @@ import time
 
 import click
 
-from tui.output import emit_json, info, table
+from llmdeck.cli.output import emit_json, info, progress_printer, table
+from llmdeck.core.errors import LlmdeckError
 
 
 @click.group("runs")
@@ -23,7 +24,7 @@ def _age(timestamp: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def list_runs(as_json: bool) -> None:
     """All runs, newest first."""
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     found = runs.list_runs()
     if as_json:
@@ -41,7 +42,7 @@ def list_runs(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def show(run_id: str, as_json: bool) -> None:
     """One run: config, status, pid, metrics, checkpoints, adapter, error."""
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     data = runs.get(run_id).to_dict()
     if as_json:
@@ -62,7 +63,7 @@ def show(run_id: str, as_json: bool) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 def logs(run_id: str, follow: bool) -> None:
     """The worker's log (trainer output, warnings, tracebacks)."""
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     if follow:
         for line in runs.follow_log(run_id):
@@ -78,7 +79,7 @@ def logs(run_id: str, follow: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per logged step.")
 def metrics(run_id: str, as_json: bool) -> None:
     """Per-step metrics: loss, eval loss, learning rate, grad norm, tokens/s, tokens seen, elapsed, ETA."""
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     rows = runs.metrics(run_id)
     if as_json:
@@ -96,7 +97,7 @@ def metrics(run_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
 def stop(run_id: str, wait: bool, as_json: bool) -> None:
     """Graceful stop: a checkpoint is saved at the end of the current step; status becomes stopped."""
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     run = runs.stop(run_id, wait=wait)
     if as_json:
@@ -111,8 +112,7 @@ def stop(run_id: str, wait: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
 def resume(run_id: str, wait: bool, as_json: bool) -> None:
     """Continue a stopped or failed run from its latest checkpoint (same step and optimizer state)."""
-    from tui.commands.train import progress_printer
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     run = runs.resume(run_id)
     if not as_json:
@@ -124,7 +124,7 @@ def resume(run_id: str, wait: bool, as_json: bool) -> None:
     if as_json:
         emit_json(run.to_dict())
     if run.status == "failed":
-        sys.exit(1)
+        raise LlmdeckError(f"run {run.id} failed: {run.error}")
 
 
 @command.command("rm")
@@ -132,7 +132,7 @@ def resume(run_id: str, wait: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the removed run as JSON on stdout.")
 def remove(run_id: str, as_json: bool) -> None:
     """Delete a finished run's registry entry and directory (checkpoints, adapter, logs)."""
-    from tuning import runs
+    from llmdeck.tuning import runs
 
     run = runs.remove(run_id)
     if as_json:

@@ -6,7 +6,7 @@ import datetime
 
 import click
 
-from tui.output import emit_json, info, table
+from llmdeck.cli.output import emit_json, info, table
 
 
 @click.group("sessions")
@@ -22,9 +22,9 @@ def _when(timestamp: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def list_command(as_json):
     """List sessions, most recent first."""
-    from core.sessions import list_sessions
+    from llmdeck.core.sessions import list_sessions
 
-    rows = [s.as_dict() for s in list_sessions()]
+    rows = [s.to_dict() for s in list_sessions()]
     if as_json:
         emit_json(rows)
         return
@@ -38,7 +38,7 @@ def list_command(as_json):
 @click.option("--json", "as_json", is_flag=True, help="One JSON document with every message.")
 def show_command(session_id, as_json):
     """Print a session's messages (with citations for RAG answers)."""
-    from core.sessions import export_session
+    from llmdeck.core.sessions import export_session
 
     click.echo(export_session(session_id, "json" if as_json else "md"))
 
@@ -47,7 +47,7 @@ def show_command(session_id, as_json):
 @click.argument("session_id")
 def rm_command(session_id):
     """Delete a session and its messages."""
-    from core.sessions import delete_session
+    from llmdeck.core.sessions import delete_session
 
     delete_session(session_id)
     info(f"removed session {session_id}")
@@ -64,8 +64,8 @@ def export_command(session_id, fmt, output):
     """
     from pathlib import Path
 
-    from core.atomic import atomic_write_text
-    from core.sessions import export_session
+    from llmdeck.core.atomic import atomic_write_text
+    from llmdeck.core.sessions import export_session
 
     text = export_session(session_id, fmt)
     if output:

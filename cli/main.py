@@ -1,22 +1,19 @@
-"""The headless CLI `llmdeck`: subcommand groups mirroring the TUI screens; bare `llmdeck` opens the TUI.
+"""The headless CLI `llmdeck`: subcommand groups mirroring the app's screens; bare `llmdeck` opens the app.
 
-Errors from lower layers (`core.errors.LlmdeckError`) become one line on stderr and an exit
-code (2 bad input, 1 failed), never a traceback.
+Command modules are registered by static imports, so a broken one fails the tests instead of
+becoming a warning. Errors from lower layers become one line and an exit code here, and only here.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import click
 
-from core.errors import LlmdeckError
-from tui.commands import COMMAND_MODULES
+from llmdeck.cli import chat, data, models, rag, runs, serve, sessions, train, tui
+from llmdeck.core.errors import LlmdeckError
 
 
 class LlmdeckGroup(click.Group):
-    """Loads subcommand modules and turns our errors into one clear line."""
+    """The one place where library errors become exit codes: 2 bad input, 1 failed, 130 interrupted."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -39,17 +36,10 @@ def cli(ctx: click.Context) -> None:
     (`--json` for scripts: JSON on stdout, human text on stderr; exit 0 ok, 1 failed, 2 bad input).
     """
     if ctx.invoked_subcommand is None:
-        from tui.commands.tui_cmd import run_app
-
-        run_app()
+        tui.run_app()
 
 
-for module_name in COMMAND_MODULES:
-    try:
-        module = importlib.import_module(f"tui.commands.{module_name}")
-    except Exception as exc:  # a broken command module is a warning, not a dead CLI
-        print(f"warning: llmdeck command module {module_name!r} failed to load: {exc}", file=sys.stderr)
-        continue
+for module in (models, chat, serve, tui, train, runs, data, rag, sessions):
     cli.add_command(module.command)
 
 

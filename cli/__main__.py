@@ -1,0 +1,3 @@
+from llmdeck.cli.main import main
+
+main()

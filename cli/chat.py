@@ -1,0 +1,114 @@
+"""`llmdeck chat`: stream an answer (plain, with a stored session, or from a RAG collection), or a REPL."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from llmdeck.cli.output import emit_json, info
+
+
+@click.command("chat")
+@click.argument("prompt", required=False)
+@click.option("--model", "-m", "model_name", help="Store name or .gguf path (default: the store default).")
+@click.option("--system", "-s", help="System prompt.")
+@click.option("--temperature", type=float, help="Sampling temperature (default from config, 0.7).")
+@click.option("--top-p", type=float, help="Nucleus sampling (default 0.95).")
+@click.option("--max-tokens", type=int, help="Cap on generated tokens (default 512).")
+@click.option("--seed", type=int, help="Sampling seed for reproducible answers.")
+@click.option("--stop", multiple=True, help="Stop sequence (repeatable).")
+@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
+@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats.")
+@click.option("--rag", "rag_collection", help="Answer from this document collection, citing sources [n].")
+@click.option("--session", "session_id", help="Resume (or start) this saved session: its history is the memory.")
+@click.option("-k", "rag_k", type=int, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
+def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json,
+            rag_collection, session_id, rag_k):
+    """Chat with a local model. With no PROMPT on a terminal, opens a REPL (line editing and history);
+    with no PROMPT and piped input, reads the prompt from stdin.
+
+    Example: llmdeck chat "Name three uses of a paperclip." --max-tokens 64
+    """
+    from llmdeck.core.errors import BadInput
+    from llmdeck.core.runtime import Sampling
+
+    sampling = Sampling.from_settings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+                                      stop=stop or None)
+    options = dict(model=model_name, system=system, rag=rag_collection, k=rag_k, sampling=sampling,
+                   n_ctx=n_ctx, n_threads=n_threads)
+    if prompt is None and not sys.stdin.isatty():
+        prompt = sys.stdin.read().strip()
+        if not prompt:
+            raise BadInput("chat: no prompt given (pass it as an argument or on stdin)")
+    if prompt is not None:
+        answer(prompt, as_json, session=session_id, **options)
+    else:
+        repl(as_json, session_id, **options)
+
+
+def answer(prompt: str, as_json: bool, **options):
+    """Stream one answer to stdout (text, or JSON lines); sources and the session go to stderr. Returns it."""
+    from llmdeck.services.chat import chat
+
+    response = chat(prompt, **options)
+    try:
+        for piece in response:
+            emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
+            sys.stdout.flush()
+    finally:
+        response.close()
+    if as_json:
+        emit_json(response.done_event())
+        return response
+    sys.stdout.write("\n")
+    for source in response.sources:
+        info(f"[{source['n']}] {source['source']} (chunk {source['chunk']})")
+    if response.session_id:
+        info(f"session: {response.session_id}")
+    return response
+
+
+def repl(as_json: bool, session_id: str | None, **options) -> None:
+    """A line REPL. Without --session/--rag the history lives in memory (/reset clears it, after a yes);
+    with them every turn is stored in the session (a new one when no id is given)."""
+    stored = bool(session_id or options.get("rag"))
+    where = f" over {options['rag']}" if options.get("rag") else ""
+    info(f"chatting{where} - {'' if stored else '/reset clears history, '}/exit or Ctrl-D quits")
+    history: list[dict] = []
+    for line in typed_lines():
+        if line == "/reset" and not stored:
+            if confirm("clear the conversation?"):
+                history.clear()
+            continue
+        if stored:
+            session_id = answer(line, as_json, session=session_id, **options).session_id
+        else:
+            response = answer(line, as_json, history=list(history), **options)
+            history += [{"role": "user", "content": line}, {"role": "assistant", "content": response.text}]
+
+
+def typed_lines():
+    """Non-empty lines typed at the `> ` prompt, with line editing and history, until /exit, /quit or Ctrl-D."""
+    try:
+        import readline  # noqa: F401  (input() gains arrow keys, editing and history)
+    except ImportError:  # not on every platform
+        pass
+    while True:
+        try:
+            line = input("> ").strip()
+        except EOFError:
+            info("")
+            return
+        if line in ("/exit", "/quit"):
+            return
+        if line:
+            yield line
+
+
+def confirm(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False

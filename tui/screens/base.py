@@ -1,0 +1,23 @@
+"""What every screen shares: a failed worker becomes a notification (harlequin's pattern), never a crash."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+
+class BaseScreen(Screen):
+    """Screens run blocking work in workers; this one handler turns any worker's failure into a notification."""
+
+    @on(Worker.StateChanged)
+    def _worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        action = event.worker.group if event.worker.group != "default" else event.worker.name
+        self.notify(str(error) or type(error).__name__, title=f"{action} failed", severity="error", timeout=8)
+        self.work_failed(action, error)
+
+    def work_failed(self, action: str, error: BaseException | None) -> None:
+        """Screens reset their own state here (a half-shown answer, a busy marker)."""

@@ -6,14 +6,35 @@ becoming a warning. Errors from lower layers become one line and an exit code he
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from llmdeck.cli import chat, data, models, rag, runs, serve, sessions, train, tui
 from llmdeck.core.errors import LlmdeckError
+from llmdeck.core.quiet import quiet_libraries
 
 
 class LlmdeckGroup(click.Group):
-    """The one place where library errors become exit codes: 2 bad input, 1 failed, 130 interrupted."""
+    """The one place where errors become exit codes: 2 bad input (ours or click's usage errors, one line
+    each), 1 failed, 130 interrupted."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a group named alone (`llmdeck models`): its help
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except click.ClickException as exc:  # a bad flag or argument: one line, like every other bad input
+            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+            click.echo(f"error: {where}{exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -26,7 +47,7 @@ class LlmdeckGroup(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=LlmdeckGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("llmdeck", cls=LlmdeckGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="llmdeck")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -44,6 +65,7 @@ for module in (models, chat, serve, tui, train, runs, data, rag, sessions):
 
 
 def main() -> None:
+    quiet_libraries()
     cli(prog_name="llmdeck")
 
 

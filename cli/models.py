@@ -25,7 +25,11 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def list_models(as_json: bool) -> None:
     """List registered models (the default is marked with *)."""
-    entries = _store().list()
+    store = _store()
+    entries = store.list()
+    problem = store.missing_default()
+    if problem:
+        info(f"warning: {problem}")
     if as_json:
         emit_json([entry.to_dict() for entry in entries])
         return

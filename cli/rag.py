@@ -26,9 +26,11 @@ def command() -> None:
 @click.option("--chunk-size", type=int, default=1000, show_default=True, help="Characters per chunk.")
 @click.option("--chunk-overlap", type=int, default=150, show_default=True, help="Characters shared by neighbouring chunks.")
 @click.option("--prune", is_flag=True, help="Remove sources of the collection that are not among PATHS any more.")
+@click.option("--follow-links", is_flag=True,
+              help="Follow symbolic links that lead out of the named folders (default: skip and list them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
 def ingest_command(paths, collection, store, chroma_url, pinecone_host, embedding_model, include, exclude,
-                   chunk_size, chunk_overlap, prune, as_json):
+                   chunk_size, chunk_overlap, prune, follow_links, as_json):
     """Ingest files and directories (recursively) into a collection; unchanged files are skipped.
 
     Example: llmdeck rag ingest docs/ notes.md --collection mydocs --exclude '*.log'
@@ -38,7 +40,7 @@ def ingest_command(paths, collection, store, chroma_url, pinecone_host, embeddin
     summary = ingest(
         list(paths), collection, store, chroma_url=chroma_url, pinecone_host=pinecone_host,
         embedding_model=embedding_model, include=list(include), exclude=list(exclude), chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap, prune=prune, progress=sys.stderr.isatty(),
+        chunk_overlap=chunk_overlap, prune=prune, follow_links=follow_links, progress=sys.stderr.isatty(),
     )
     if as_json:
         emit_json(summary.to_dict())

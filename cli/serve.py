@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from llmdeck.cli.output import info
@@ -9,15 +11,25 @@ from llmdeck.cli.output import info
 
 @click.command("serve")
 @click.option("--model", "-m", "model_names", multiple=True, help="Store name to serve (repeatable; default: the store default).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 to share on a network).")
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--api-key", envvar="LLMDECK_API_KEY", help="Require this bearer token (env LLMDECK_API_KEY).")
-def command(model_names, host, port, api_key):
-    """Serve store models over an OpenAI-compatible HTTP API.
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback (e.g. 0.0.0.0) shares the models on the network: set a key.")
+@click.option("--port", default=8000, show_default=True, type=int, help="TCP port, 1-65535.")
+@click.option("--api-key-file", type=click.Path(path_type=Path),
+              help="Require the bearer token stored in this file (preferred: not visible in `ps`).")
+@click.option("--api-key", help="Require this bearer token. Prefer LLMDECK_API_KEY or --api-key-file: a key on the "
+                                "command line is visible to every user in `ps`.")
+def command(model_names, host, port, api_key_file, api_key):
+    """Serve store models over an OpenAI-compatible HTTP API (each under its store name).
 
-    Example: llmdeck serve --model smollm2-135m-instruct --port 8000
+    The key comes from --api-key-file, else --api-key, else the LLMDECK_API_KEY environment variable.
+
+    Example: LLMDECK_API_KEY=secret llmdeck serve --model smollm2-135m-instruct --port 8000
     """
-    from llmdeck.core.serving import serve
+    from llmdeck.core.serving import plan_server, read_api_key, run_server
 
-    info(f"serving {', '.join(model_names) or 'the default model'} on http://{host}:{port}/v1 (Ctrl-C stops)")
-    serve(list(model_names), host=host, port=port, api_key=api_key)
+    plan = plan_server(list(model_names), host=host, port=port, api_key=read_api_key(api_key, api_key_file))
+    if plan.exposed_without_key:
+        info(f"WARNING: serving on {host} without an API key: anyone who can reach this machine can use the models."
+             " Set LLMDECK_API_KEY or --api-key-file.")
+    info(f"serving {', '.join(plan.model_names)} on {plan.url} (Ctrl-C stops)")
+    run_server(plan)

@@ -43,6 +43,18 @@ def exclusive(kind: str, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def if_free(kind: str, name: str) -> Iterator[bool]:
+    """Hold the lock for the block if nobody does (yields True), else yield False without waiting."""
+    try:
+        with exclusive(kind, name):
+            yield True
+            return
+    except Busy:
+        pass
+    yield False
+
+
 def _holder(lock_path: Path) -> str:
     try:
         return lock_path.read_text().strip() or "unknown"

@@ -18,7 +18,7 @@ from typing import Any
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.gguf_meta import read_gguf_info
-from llmdeck.core.settings import load_settings
+from llmdeck.core.settings import load_settings, settings_with
 
 
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
@@ -34,10 +34,9 @@ class LoadOptions:
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "LoadOptions":
-        settings = load_settings()
-        values = {"n_ctx": settings.n_ctx, "n_threads": settings.n_threads, "n_gpu_layers": settings.n_gpu_layers}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
+        settings = settings_with(**overrides)
+        return cls(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers)
 
     def threads(self) -> int:
         return self.n_threads or os.cpu_count() or 1
@@ -54,15 +53,11 @@ class Sampling:
     stop: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, **overrides: Any) -> "Sampling":
-        settings = load_settings()
-        values: dict[str, Any] = {
-            "temperature": settings.temperature, "top_p": settings.top_p, "max_tokens": settings.max_tokens,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if "stop" in values:
-            values["stop"] = tuple(values["stop"])
-        return cls(**values)
+    def from_settings(cls, seed: int | None = None, stop=None, **overrides: Any) -> "Sampling":
+        """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
+        settings = settings_with(**overrides)
+        return cls(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens,
+                   seed=seed, stop=tuple(stop or ()))
 
 
 @dataclass

@@ -1,47 +1,162 @@
 """An OpenAI-compatible HTTP endpoint over store models, via llama-cpp-python's server.
 
-Needs the `[server]` extra (fastapi, uvicorn, sse-starlette); every store model named is served
-under its store name (`"model": NAME` in requests).
+Needs the `[server]` extra (fastapi, uvicorn, sse-starlette); every store model named is served under its
+store name (`"model": NAME` in requests; a name that is not served is answered 404 `model_not_found`, as the
+OpenAI API does, instead of llama-cpp-python's silent fallback to the first model). Everything is checked
+before the server announces itself: the models resolve and load, the port is free, the key is set.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from llmdeck.core.errors import LlmdeckError
+from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.runtime import LoadOptions
 
+API_KEY_ENV = "LLMDECK_API_KEY"
+MODEL_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 
-def build_server_app(model_names: Sequence[str | None], host: str, port: int, api_key: str | None = None):
-    """Create the ASGI app (models are loaded lazily by llama-cpp-python on first request)."""
+
+@dataclass
+class ServePlan:
+    """What `serve` will run, validated: the store names served and the ASGI app."""
+
+    host: str
+    port: int
+    model_names: list[str]
+    app: object
+    api_key_set: bool
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    @property
+    def exposed_without_key(self) -> bool:
+        return not is_loopback(self.host) and not self.api_key_set
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_api_key(api_key: str | None = None, api_key_file: Path | None = None) -> str | None:
+    """The key from --api-key-file, else --api-key, else $LLMDECK_API_KEY (a file or the environment keep it
+    out of `ps`)."""
+    if api_key_file is not None:
+        from llmdeck.core.textfiles import read_text
+
+        key = read_text(Path(api_key_file), "API key file", max_bytes=4096).strip()
+        if not key:
+            raise BadInput(f"{api_key_file}: the API key file is empty")
+        return key
+    return api_key or os.environ.get(API_KEY_ENV) or None
+
+
+def check_port_free(host: str, port: int) -> None:
+    """LlmdeckError (one line) when the address is taken or cannot be bound, before anything is announced."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "the port is in use" if exc.errno in (98, 48) else (exc.strerror or str(exc))
+            raise LlmdeckError(f"cannot serve on {host}:{port}: {reason}") from None
+
+
+def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port: int = 8000,
+                api_key: str | None = None) -> ServePlan:
+    """Resolve and load the models, check the address, build the app; raises before anything is served."""
     try:
         from llama_cpp.server.app import create_app
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError as exc:
         raise LlmdeckError(f"serving needs the server extra: pip install 'llmdeck[server]' ({exc.name} missing)") from None
-    from llmdeck.core.gguf_meta import read_gguf_info
     from llmdeck.core.store import ModelStore
 
+    if not 1 <= port <= 65535:
+        raise BadInput(f"--port {port}: expected 1-65535")
     store = ModelStore()
     options = LoadOptions.from_settings()
-    model_settings = []
-    for name in model_names or [None]:
-        entry = store.resolve(name)
-        read_gguf_info(entry.path)  # refuse a damaged file before the server starts
-        model_settings.append(
-            ModelSettings(
-                model=entry.path, model_alias=entry.name, n_ctx=options.n_ctx,
-                n_threads=options.threads(), n_threads_batch=options.threads(),
-                n_gpu_layers=options.n_gpu_layers, verbose=False,
-            )
+    entries = [store.resolve(name) for name in (model_names or [None])]
+    check_port_free(host, port)
+    model_settings = [
+        ModelSettings(
+            model=entry.path, model_alias=entry.name, n_ctx=options.n_ctx,
+            n_threads=options.threads(), n_threads_batch=options.threads(),
+            n_gpu_layers=options.n_gpu_layers, verbose=False,
         )
-    server_settings = ServerSettings(host=host, port=port, api_key=api_key)
-    return create_app(server_settings=server_settings, model_settings=model_settings)
+        for entry in entries
+    ]
+    from llmdeck.core.gguf_meta import read_gguf_info
+
+    for entry in entries:
+        read_gguf_info(Path(entry.path))  # refuse a damaged file before llama.cpp sees it
+    try:  # llama-cpp-python loads the first model here: a file it cannot load fails now, in one line
+        app = create_app(server_settings=ServerSettings(host=host, port=port, api_key=api_key),
+                         model_settings=model_settings)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise BadInput(f"{entries[0].path}: llama.cpp could not load the model ({exc})") from None
+    names = [entry.name for entry in entries]
+    return ServePlan(host, port, names, ServedModelsOnly(app, set(names)), api_key_set=bool(api_key))
 
 
-def serve(model_names: Sequence[str | None], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None) -> None:
-    """Run the server in the foreground until interrupted."""
+class ServedModelsOnly:
+    """ASGI middleware: a request naming a model that is not served gets the OpenAI API's 404 `model_not_found`."""
+
+    def __init__(self, app, served: set[str]):
+        self.app, self.served = app, served
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in MODEL_ROUTES:
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            requested = json.loads(body or b"{}").get("model")
+        except (ValueError, AttributeError):
+            requested = None  # malformed bodies are the app's to answer
+        if isinstance(requested, str) and requested not in self.served:
+            return await _json_response(send, 404, {"error": {
+                "message": f"The model `{requested}` does not exist; served: {', '.join(sorted(self.served))}",
+                "type": "invalid_request_error", "param": "model", "code": "model_not_found"}})
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+async def _json_response(send, status: int, document: dict) -> None:
+    payload = json.dumps(document).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def run_server(plan: ServePlan) -> None:
+    """Run the planned server in the foreground until interrupted."""
     import uvicorn
 
-    app = build_server_app(model_names, host, port, api_key)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(plan.app, host=plan.host, port=plan.port, log_level="warning")

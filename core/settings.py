@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput, validation_message
+from llmdeck.core.textfiles import read_text
 
 
 class Settings(BaseModel):
@@ -43,16 +44,34 @@ class Settings(BaseModel):
 
 def load_settings(config_file: Path | None = None) -> Settings:
     config_file = Path(config_file) if config_file else paths.config_path()
-    if not config_file.exists():
+    if not config_file.exists() and not config_file.is_symlink():
         return Settings()
     try:
-        raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_text(config_file, "TOML settings file", max_bytes=1024 * 1024))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{config_file}: not valid TOML ({exc})") from None
     try:
         return Settings(**raw)
     except ValidationError as exc:
         raise BadInput(validation_message(str(config_file), exc)) from None
+
+
+# command-line flags that override settings, by field (chat, serve, tui); errors name the flag
+FLAGS = {"temperature": "--temperature", "top_p": "--top-p", "max_tokens": "--max-tokens", "n_ctx": "--ctx",
+         "n_threads": "--threads", "n_gpu_layers": "--gpu-layers"}
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """The saved settings with the non-None `overrides` applied and validated by the same rules as config.toml;
+    BadInput lists every bad value, named by its command-line flag."""
+    values = load_settings().model_dump()
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = [f"{FLAGS.get(str(item['loc'][0]), item['loc'][0])} {values.get(item['loc'][0])!r}: "
+                    f"{str(item['msg']).lower()}" for item in exc.errors()]
+        raise BadInput("; ".join(problems)) from None
 
 
 def save_settings(settings: Settings, config_file: Path | None = None) -> None:

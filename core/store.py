@@ -120,6 +120,14 @@ class ModelStore:
             return self.register(candidate)
         return self.get(name_or_path)
 
+    def missing_default(self) -> str | None:
+        """A one-line problem when config.toml's default_model names no stored model (chat would fail on it)."""
+        configured = load_settings().default_model
+        if configured and not self.conn.execute("SELECT 1 FROM models WHERE name = ?", (configured,)).fetchone():
+            return (f"default_model {configured!r} in {paths.config_path()} is not in the store; "
+                    "set one with `llmdeck models default NAME`")
+        return None
+
     def default_name(self) -> str:
         configured = load_settings().default_model
         if configured:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,46 +40,81 @@ class Discovery:
 
 
 def discover_files(
-    inputs: list[str | Path], include: list[str] = (), exclude: list[str] = (), max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    inputs: list[str | Path], include: list[str] = (), exclude: list[str] = (), max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    follow_links: bool = False,
 ) -> Discovery:
-    """Files under the given paths (directories recursively) with a supported suffix, filtered by globs."""
+    """Files under the given paths (directories recursively) with a supported suffix, filtered by globs.
+
+    Symbolic links are not followed out of the tree the user named (a link to a file elsewhere, a linked
+    directory), unless `follow_links`; unreadable directories, special files and links out are listed as
+    skipped with their reason, never silently dropped.
+    """
     found = Discovery()
     for raw in inputs:
         root = Path(raw).expanduser()
-        if not root.exists():
+        if not root.exists() and not root.is_symlink():
             raise BadInput(f"{root}: no such file or directory")
-        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        if root.is_dir():
+            candidates = _walk(root, found, follow_links)
+        else:
+            candidates = [root]
         for path in candidates:
-            rel = path.name if root.is_file() else str(path.relative_to(root))
+            rel = path.name if not root.is_dir() else str(path.relative_to(root))
             if any(part.startswith(".") for part in Path(rel).parts):
                 continue
             if include and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in include):
                 continue
             if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in exclude):
                 continue
-            reason = _skip_reason(path, max_file_bytes)
+            reason = _skip_reason(path, root if root.is_dir() else None, max_file_bytes, follow_links)
             if reason:
-                found.skipped.append({"path": str(path.resolve()), "reason": reason})
+                found.skipped.append({"path": str(path.absolute()), "reason": reason})
             else:
                 found.files.append(path.resolve())
     found.files = sorted(set(found.files))
     return found
 
 
-def _skip_reason(path: Path, max_file_bytes: int) -> str | None:
+def _walk(root: Path, found: Discovery, follow_links: bool) -> list[Path]:
+    """Every entry below `root` that is not a directory; unreadable and linked directories are reported."""
+    def unreadable(error: OSError) -> None:
+        found.skipped.append({"path": str(Path(error.filename).absolute()), "reason": f"unreadable directory ({error.strerror})"})
+
+    entries = []
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=follow_links):
+        for name in sorted(dirs):
+            linked = Path(folder) / name
+            if not name.startswith(".") and linked.is_symlink() and not follow_links:
+                found.skipped.append({"path": str(linked.absolute()),
+                                      "reason": "symbolic link to a directory (not followed; use --follow-links)"})
+        entries += [Path(folder) / name for name in sorted(files)]
+    return entries
+
+
+def _skip_reason(path: Path, root: Path | None, max_file_bytes: int, follow_links: bool) -> str | None:
     suffix = path.suffix.lower()
+    if root is not None and path.is_symlink() and not follow_links:  # a file named explicitly is the user's choice
+        if not path.resolve().is_relative_to(root.resolve()):
+            return "symbolic link out of the ingested folder (not followed; use --follow-links)"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
     if suffix not in SUPPORTED_SUFFIXES:
         return f"unsupported file type '{suffix or path.name}'"
+    if info.st_size > max_file_bytes:
+        return f"too large ({info.st_size} bytes > {max_file_bytes})"
     try:
-        size = path.stat().st_size
         with path.open("rb") as handle:
             head = handle.read(8192)
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
-    if size > max_file_bytes:
-        return f"too large ({size} bytes > {max_file_bytes})"
     if suffix != ".pdf" and b"\x00" in head:
         return "binary content"
+    if suffix == ".pdf" and not head.startswith(b"%PDF"):
+        return "not a PDF (no %PDF header)"
     return None
 
 
@@ -151,9 +188,7 @@ def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
 
         splitter = RecursiveCharacterTextSplitter.from_language(Language.RST, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
         return splitter.create_documents([_read_text(path)])
-    from langchain_community.document_loaders import TextLoader
-
-    return recursive.split_documents(TextLoader(str(path), encoding="utf-8").load())
+    return recursive.create_documents([_read_text(path)])
 
 
 def _merge_sections(sections):
@@ -191,4 +226,12 @@ def _split_json(path: Path, recursive, chunk_size: int):
 
 
 def _read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
+    """UTF-8 (a BOM is dropped); text in another encoding is read as Windows-1252/Latin-1 rather than refused."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from llmdeck.core import locks
+from llmdeck.core import db, locks
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.rag import registry
 from llmdeck.rag.documents import Chunk, discover_files, file_digest, split_file
@@ -63,16 +63,23 @@ def ingest(
     chunk_size: int = 1000,
     chunk_overlap: int = 150,
     prune: bool = False,
+    follow_links: bool = False,
     progress: bool = False,
 ) -> IngestSummary:
-    """Ingest files/directories into `collection`, creating it on first use."""
+    """Ingest files/directories into `collection`, creating it on first use.
+
+    BadInput (and nothing stored, no empty collection) when no file under `inputs` can be ingested.
+    """
     started = time.perf_counter()
     registry.check_name(collection)
     if chunk_size < 50 or not 0 <= chunk_overlap < chunk_size:
         raise BadInput(f"chunk size {chunk_size} / overlap {chunk_overlap}: expected size >= 50 and 0 <= overlap < size")
-    found = discover_files(inputs, include, exclude)
+    found = discover_files(inputs, include, exclude, follow_links=follow_links)
+    if not found.files and not prune:
+        raise BadInput(f"nothing to ingest into '{collection}': {_nothing_found(inputs, found.skipped)}")
     with locks.exclusive("collection", collection):
         conn = registry.connect()
+        reconcile(conn, collection)
         record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
         summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
         known_sources = registry.sources(conn, collection)
@@ -85,7 +92,14 @@ def ingest(
                     plan.stale_ids += entry["chunk_ids"]
             summary.files_pruned = len(plan.removed_paths)
         summary.chunks_removed = len(plan.stale_ids)
-        _apply(conn, record, plan, is_new=not known_sources and registry.find(conn, collection) is None, progress=progress)
+        is_new = registry.find(conn, collection) is None
+        if not plan.changed and not plan.removed_paths and (is_new or summary.files_unchanged == 0):
+            raise BadInput(f"nothing to ingest into '{collection}': {_nothing_found(inputs, summary.skipped_files)}")
+        if is_new and not plan.new_chunks:
+            raise BadInput(f"nothing to ingest into '{collection}': the files hold no text")
+        if is_new:
+            record.dimension = embedding_dimension(load_embeddings(resolve_embedding(record.embedding_model)))
+        _apply(conn, record, plan, is_new=is_new, progress=progress)
     summary.seconds = round(time.perf_counter() - started, 3)
     written = summary.chunks_added + summary.chunks_updated
     summary.chunks_per_s = round(written / summary.seconds, 1) if summary.seconds else 0.0
@@ -110,9 +124,8 @@ def _collection_record(conn, name, store, chroma_url, pinecone_host, embedding_m
         return existing
     store = store or "chroma"
     location = default_location(store, chroma_url, pinecone_host)
-    dimension = embedding_dimension(load_embeddings(spec))
-    now = time.time()
-    return registry.CollectionRecord(name, store, location, spec.name, dimension, chunk_size, chunk_overlap, now, now)
+    now = time.time()  # the dimension is measured once there is something to embed
+    return registry.CollectionRecord(name, store, location, spec.name, 0, chunk_size, chunk_overlap, now, now)
 
 
 def _plan(files, known_sources, record, summary, progress) -> _Plan:
@@ -146,41 +159,83 @@ def _plan(files, known_sources, record, summary, progress) -> _Plan:
     return plan
 
 
-def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
-    """Embed and write new chunks in batches, delete stale ones, then commit the registry.
+def _nothing_found(inputs, skipped: list[dict]) -> str:
+    named = ", ".join(str(i) for i in inputs)
+    if not skipped:
+        return f"no supported files under {named}"
+    first = skipped[0]
+    return f"every file was skipped ({len(skipped)}; first {first['path']}: {first['reason']})"
 
-    On failure: a new collection is dropped entirely; an existing one loses the chunks just added.
+
+def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
+    """Embed and write new chunks in batches, commit the registry, then delete stale chunks.
+
+    Every store write is preceded by a note of what it is about to write (`registry.record_pending`): a
+    process killed at any point leaves notes that `reconcile` turns back into store == registry. On an
+    error: a new collection is dropped entirely; an existing one loses the chunks just added.
     """
     from tqdm import tqdm
 
     embeddings = load_embeddings(resolve_embedding(record.embedding_model))
-    target = open_store(record.store, record.name, record.location, embeddings, record.dimension)
+    target = open_store(record.store, record.name, record.location, embeddings, record.dimension, record.updated_at)
     written: list[str] = []
     plan.new_chunks.sort(key=lambda c: len(c.text))  # similar lengths per batch: less padding in the encoder
+    committed = False
     try:
+        if is_new:
+            with db.transaction(conn):
+                registry.begin_collection(conn, record)
         bar = tqdm(total=len(plan.new_chunks), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress)
         for start in range(0, len(plan.new_chunks), EMBED_BATCH):
             batch = plan.new_chunks[start:start + EMBED_BATCH]
             vectors = embeddings.embed_documents([c.text for c in batch])
+            registry.record_pending(conn, record.name, [c.id for c in batch], "add")
             target.add([c.id for c in batch], [c.text for c in batch], [c.metadata for c in batch], vectors)
             written += [c.id for c in batch]
             bar.update(len(batch))
         bar.close()
+        registry.save_ingest(conn, record, plan.changed, plan.removed_paths, plan.stale_ids)
+        committed = True
         if plan.stale_ids:
             target.delete(plan.stale_ids)
-        registry.save_ingest(conn, record, plan.changed, plan.removed_paths)
+        registry.clear_pending(conn, record.name)
     except BaseException as exc:
-        _roll_back(target, written, is_new)
+        if not committed and _roll_back(target, written, is_new):
+            registry.clear_pending(conn, record.name)
         if isinstance(exc, LlmdeckError | KeyboardInterrupt):
             raise
         raise LlmdeckError(f"ingest into '{record.name}' failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _roll_back(target, written: list[str], is_new: bool) -> None:
+def _roll_back(target, written: list[str], is_new: bool) -> bool:
+    """Undo this ingest's store writes; False (the pending notes stay for `reconcile`) if that failed too."""
     try:
         if is_new and target.touched:
             target.drop()
         elif written:
             target.delete(written)
+        return True
     except Exception as exc:  # the original error matters more; say what is left behind
-        print(f"warning: could not roll back '{target.collection}': {exc}", file=sys.stderr)
+        print(f"warning: could not roll back '{target.collection}' now; the next ingest or query will ({exc})",
+              file=sys.stderr)
+        return False
+
+
+def reconcile(conn, name: str) -> int:
+    """Make the store agree with the registry after a killed ingest (the caller holds the collection's lock):
+    a collection whose creation never committed is dropped; unregistered chunk ids noted as written, and
+    chunks noted for deletion, are removed. Returns how many chunk ids were removed (-1: a whole collection)."""
+    if not registry.has_pending(conn, name):
+        return 0
+    created, orphans = registry.pending(conn, name)
+    record = registry.find(conn, name)
+    removed = 0
+    now = time.time()  # the writer was another process: reopen the client so it sees what was written
+    if record is None and created:
+        open_store(created["store"], name, created["location"], None, created["dimension"], now).drop()
+        removed = -1
+    elif record is not None and orphans:
+        open_store(record.store, name, record.location, None, record.dimension, now).delete(orphans)
+        removed = len(orphans)
+    registry.clear_pending(conn, name)
+    return removed

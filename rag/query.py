@@ -8,6 +8,7 @@ from llmdeck.core import locks
 from llmdeck.core.errors import BadInput
 from llmdeck.rag import registry
 from llmdeck.rag.embeddings import load_embeddings, resolve_embedding
+from llmdeck.rag.ingest import reconcile
 from llmdeck.rag.stores import Hit, open_store
 
 
@@ -36,17 +37,24 @@ def list_collections() -> list[CollectionInfo]:
 
 
 def remove_collection(name: str) -> None:
-    """Drop the vectors and the registry entry (the registry goes only once the store has dropped them)."""
+    """Drop the vectors and the registry entry (the registry goes only once the store has dropped them).
+    A collection whose first ingest was killed (vectors, no registry entry) is dropped too."""
     conn = registry.connect()
-    record = registry.get(conn, name)
     with locks.exclusive("collection", name):
-        open_store(record.store, record.name, record.location, None, record.dimension).drop()
+        if registry.find(conn, name) is None and reconcile(conn, name) == -1:
+            return
+        record = registry.get(conn, name)
+        open_store(record.store, record.name, record.location, None, record.dimension, record.updated_at).drop()
         registry.delete(conn, name)
 
 
 def open_collection(name: str, embedding_model: str | None = None):
-    """(record, embeddings, store) for querying; refuses an embedding model other than the collection's."""
+    """(record, embeddings, store) for querying; refuses an embedding model other than the collection's.
+    Unless an ingest is running, what a killed ingest left in the store is removed first."""
     conn = registry.connect()
+    with locks.if_free("collection", name) as free:
+        if free:
+            reconcile(conn, name)
     record = registry.get(conn, name)
     if embedding_model:
         spec = resolve_embedding(embedding_model)
@@ -56,7 +64,8 @@ def open_collection(name: str, embedding_model: str | None = None):
                 f" querying it with '{spec.name}' is refused"
             )
     embeddings = load_embeddings(resolve_embedding(record.embedding_model))
-    return record, embeddings, open_store(record.store, record.name, record.location, embeddings, record.dimension)
+    return record, embeddings, open_store(record.store, record.name, record.location, embeddings, record.dimension,
+                                          changed_at=record.updated_at)
 
 
 def query(collection: str, question: str, k: int = 5, embedding_model: str | None = None) -> list[Hit]:
@@ -65,5 +74,8 @@ def query(collection: str, question: str, k: int = 5, embedding_model: str | Non
         raise BadInput("query: the question is empty")
     if k < 1:
         raise BadInput(f"-k {k}: expected at least 1")
-    _, embeddings, store = open_collection(collection, embedding_model)
+    record, embeddings, store = open_collection(collection, embedding_model)
+    if registry.counts(registry.connect(), collection)[1] == 0:
+        raise BadInput(f"collection '{collection}' is empty (0 chunks); add documents with "
+                       f"`llmdeck rag ingest PATH --collection {collection}`")
     return store.search(embeddings.embed_query(question), k)

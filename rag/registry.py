@@ -34,6 +34,22 @@ MIGRATIONS = [
         PRIMARY KEY (collection, path)
     );
     """,
+    # intent, recorded before the vector store is written: a killed ingest leaves these rows, and the next
+    # ingest or query removes from the store whatever the registry does not know (so store == registry)
+    """
+    CREATE TABLE rag_pending (
+        collection TEXT NOT NULL,
+        chunk_id TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('add', 'delete')),
+        PRIMARY KEY (collection, chunk_id, op)
+    );
+    CREATE TABLE rag_pending_collections (
+        name TEXT PRIMARY KEY,
+        store TEXT NOT NULL,
+        location TEXT NOT NULL,
+        dimension INTEGER NOT NULL
+    );
+    """,
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,44}[a-z0-9]$")
@@ -88,10 +104,45 @@ def sources(conn: sqlite3.Connection, name: str) -> dict[str, dict]:
     return {r["path"]: {"digest": r["digest"], "chunk_ids": json.loads(r["chunk_ids"])} for r in rows}
 
 
+def begin_collection(conn: sqlite3.Connection, record: CollectionRecord) -> None:
+    """Note a collection about to be created in its store (dropped again if the ingest never commits)."""
+    conn.execute("INSERT OR REPLACE INTO rag_pending_collections (name, store, location, dimension) VALUES (?, ?, ?, ?)",
+                 (record.name, record.store, record.location, record.dimension))
+
+
+def record_pending(conn: sqlite3.Connection, name: str, chunk_ids: list[str], op: str) -> None:
+    """Note chunk ids about to be written to ('add') or removed from ('delete') the store."""
+    with db.transaction(conn):
+        conn.executemany("INSERT OR IGNORE INTO rag_pending (collection, chunk_id, op) VALUES (?, ?, ?)",
+                         [(name, chunk_id, op) for chunk_id in chunk_ids])
+
+
+def pending(conn: sqlite3.Connection, name: str) -> tuple[dict | None, list[str]]:
+    """(the pending creation of `name`, or None; chunk ids written or to delete that are not registered)."""
+    created = conn.execute("SELECT * FROM rag_pending_collections WHERE name = ?", (name,)).fetchone()
+    ids = {row["chunk_id"] for row in conn.execute("SELECT chunk_id FROM rag_pending WHERE collection = ?", (name,))}
+    known = {chunk_id for entry in sources(conn, name).values() for chunk_id in entry["chunk_ids"]}
+    return (dict(created) if created else None), sorted(ids - known)
+
+
+def has_pending(conn: sqlite3.Connection, name: str) -> bool:
+    """Cheap check (no source parsing): did an ingest of `name` leave notes behind?"""
+    return bool(conn.execute("SELECT 1 FROM rag_pending WHERE collection = ? LIMIT 1", (name,)).fetchone()
+                or conn.execute("SELECT 1 FROM rag_pending_collections WHERE name = ?", (name,)).fetchone())
+
+
+def clear_pending(conn: sqlite3.Connection, name: str) -> None:
+    with db.transaction(conn):
+        conn.execute("DELETE FROM rag_pending WHERE collection = ?", (name,))
+        conn.execute("DELETE FROM rag_pending_collections WHERE name = ?", (name,))
+
+
 def save_ingest(
-    conn: sqlite3.Connection, record: CollectionRecord, changed: dict[str, dict], removed_paths: list[str]
+    conn: sqlite3.Connection, record: CollectionRecord, changed: dict[str, dict], removed_paths: list[str],
+    stale_ids: list[str] = (),
 ) -> None:
-    """Insert/update the collection and its changed sources in one transaction."""
+    """Insert/update the collection and its changed sources in one transaction; the chunks written are now
+    registered, and the stale ones become pending deletes (removed from the store next)."""
     now = time.time()
     with db.transaction(conn):
         conn.execute(
@@ -108,10 +159,17 @@ def save_ingest(
             )
         for path in removed_paths:
             conn.execute("DELETE FROM rag_sources WHERE collection = ? AND path = ?", (record.name, path))
+        conn.execute("DELETE FROM rag_pending WHERE collection = ? AND op = 'add'", (record.name,))
+        conn.execute("DELETE FROM rag_pending_collections WHERE name = ?", (record.name,))
+        conn.executemany("INSERT OR IGNORE INTO rag_pending (collection, chunk_id, op) VALUES (?, ?, 'delete')",
+                         [(record.name, chunk_id) for chunk_id in stale_ids])
 
 
 def delete(conn: sqlite3.Connection, name: str) -> None:
-    conn.execute("DELETE FROM rag_collections WHERE name = ?", (name,))
+    with db.transaction(conn):
+        conn.execute("DELETE FROM rag_collections WHERE name = ?", (name,))
+        conn.execute("DELETE FROM rag_pending WHERE collection = ?", (name,))
+        conn.execute("DELETE FROM rag_pending_collections WHERE name = ?", (name,))
 
 
 def counts(conn: sqlite3.Connection, name: str) -> tuple[int, int]:

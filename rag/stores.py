@@ -29,8 +29,9 @@ class Store:
     name: str = ""
     touched: bool = False  # set once this process has written to the store (rollback needed on failure)
 
-    def __init__(self, collection: str, location: str, embeddings, dimension: int):
+    def __init__(self, collection: str, location: str, embeddings, dimension: int, changed_at: float | None = None):
         self.collection, self.location, self.embeddings, self.dimension = collection, location, embeddings, dimension
+        self.changed_at = changed_at  # when another process last wrote the collection (stale clients reopen)
 
     def add(self, ids: list[str], texts: list[str], metadatas: list[dict], vectors: list[list[float]]) -> None:
         raise NotImplementedError
@@ -50,11 +51,24 @@ class Store:
 
 # -- Chroma (embedded persistent, or a `chroma run` server) ------------------------------------------
 _chroma_clients: dict[str, Any] = {}
+_chroma_opened_at: dict[str, float] = {}
 
 
-def chroma_client(location: str):
-    """A persistent client for a directory, an HTTP client for http(s)://host:port; one per location."""
+def chroma_client(location: str, changed_at: float | None = None):
+    """A persistent client for a directory, an HTTP client for http(s)://host:port; one per location.
+
+    Embedded Chroma caches its index in memory: a client opened before another llmdeck process wrote the
+    collection (`changed_at`, from the registry) would read a stale index, so it is closed and reopened.
+    """
+    remote = location.startswith(("http://", "https://"))
+    if location in _chroma_clients and not remote and changed_at is not None and changed_at >= _chroma_opened_at[location]:
+        stale = _chroma_clients.pop(location)
+        try:
+            stale.close()
+        except Exception:  # noqa: BLE001 - a client that cannot close cleanly is dropped all the same
+            pass
     if location not in _chroma_clients:
+        _chroma_opened_at[location] = time.time()
         import chromadb
         from chromadb.config import Settings
 
@@ -88,7 +102,7 @@ class ChromaStore(Store):
 
             self._cached = Chroma(
                 collection_name=self.collection, embedding_function=self.embeddings,
-                client=chroma_client(self.location), collection_metadata={"hnsw:space": "cosine"},
+                client=chroma_client(self.location, self.changed_at), collection_metadata={"hnsw:space": "cosine"},
             )
         return self._cached
 
@@ -114,7 +128,7 @@ class ChromaStore(Store):
         return self._collection.count()
 
     def drop(self):
-        client = chroma_client(self.location)
+        client = chroma_client(self.location, self.changed_at)
         try:
             client.delete_collection(self.collection)
         except Exception:  # already gone
@@ -250,7 +264,8 @@ def default_location(store: str, chroma_url: str | None = None, pinecone_host: s
     raise BadInput(f"--store {store!r}: expected one of {', '.join(sorted(STORES))}")
 
 
-def open_store(store: str, collection: str, location: str, embeddings, dimension: int) -> Store:
+def open_store(store: str, collection: str, location: str, embeddings, dimension: int,
+               changed_at: float | None = None) -> Store:
     if store not in STORES:
         raise BadInput(f"store {store!r}: expected one of {', '.join(sorted(STORES))}")
-    return STORES[store](collection, location, embeddings, dimension)
+    return STORES[store](collection, location, embeddings, dimension, changed_at)

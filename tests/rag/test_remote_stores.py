@@ -106,3 +106,37 @@ def test_cli_pinecone_down_is_one_line_exit_1(cli, corpus, pinecone_emulator):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: pinecone list indexes at {url}: failed after 4 attempts" in result.stderr
     assert cli("rag", "collections", "--json").stdout.strip() == "[]"
+
+
+def test_pinecone_left_behind_by_a_killed_ingest_is_reconciled(corpus, pinecone_emulator, embeddings):
+    """The state a SIGKILL leaves (notes, vectors, no registry commit) on Pinecone: the next query or ingest
+    removes the vectors the registry does not know, for a new index and for an existing one."""
+    from llmdeck.core import db
+    from llmdeck.core.errors import NotFound
+    from llmdeck.rag.stores import open_store
+
+    def written_but_never_committed(name, store, ids):
+        conn = registry.connect()
+        record = registry.find(conn, name)
+        if record is None:
+            record = registry.CollectionRecord(name, "pinecone", pinecone_emulator.url, "all-MiniLM-L6-v2", 384,
+                                               1000, 150, 0.0, 0.0)
+            with db.transaction(conn):
+                registry.begin_collection(conn, record)
+        registry.record_pending(conn, name, ids, "add")
+        store.add(ids, ["orphan text"] * len(ids), [{"source": "/x", "chunk": 0}] * len(ids),
+                  [[0.1] * 384 for _ in ids])
+
+    orphan_store = open_store("pinecone", "ghost", pinecone_emulator.url, embeddings, 384)
+    written_but_never_committed("ghost", orphan_store, ["a", "b"])
+    assert "ghost" in pinecone_emulator.indexes
+    with pytest.raises(NotFound):
+        query("ghost", "anything")
+    assert "ghost" not in pinecone_emulator.indexes  # the index the killed ingest created is gone
+
+    first = ingest([corpus], "pine", "pinecone", pinecone_host=pinecone_emulator.url)
+    _, _, store = open_collection("pine")
+    written_but_never_committed("pine", store, ["orphan-1", "orphan-2"])
+    assert store.count() == first.chunks_added + 2
+    query("pine", "espresso", k=1)
+    assert store.count() == first.chunks_added

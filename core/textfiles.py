@@ -1,0 +1,56 @@
+"""Read a user's text file (config, data, document) or say in one line why it cannot be read.
+
+Every refusal is a BadInput naming the file and the problem: missing, not a regular file (a directory,
+/dev/zero, a FIFO), unreadable (permissions), too large, binary, or not UTF-8 (with the byte offset).
+A UTF-8 byte-order mark is accepted and dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from llmdeck.core.errors import BadInput
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def check_regular_file(path: Path, what: str = "file") -> os.stat_result:
+    """The file's stat, or BadInput when it is missing, not a regular file, or unreadable."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise BadInput(f"{path}: {kind} (expected a {what})")
+    if not os.access(path, os.R_OK):
+        raise BadInput(f"{path}: cannot read the {what} (permission denied)")
+    return info
+
+
+def read_text(path: Path, what: str = "file", max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """The file's text (UTF-8, BOM accepted), or BadInput naming the file and what is wrong with it."""
+    path = Path(path)
+    info = check_regular_file(path, what)
+    if info.st_size > max_bytes:
+        raise BadInput(f"{path}: too large for a {what} ({info.st_size} bytes, at most {max_bytes})")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    return decode_text(raw, path, what)
+
+
+def decode_text(raw: bytes, path: Path | str, what: str = "file") -> str:
+    if b"\x00" in raw[:8192]:
+        raise BadInput(f"{path}: binary content (expected a UTF-8 text {what})")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BadInput(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start};"
+                       f" save the {what} as UTF-8)") from None

@@ -69,6 +69,8 @@ def _evaluate(node: ast.AST):
         if node.func.id == "factorial" and (not arguments or arguments[0] > 500):
             raise CalculatorError("factorial: expected an integer up to 500")
         return _bounded(FUNCTIONS[node.func.id](*arguments))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in FUNCTIONS:
+        raise CalculatorError(f"unknown function {node.func.id!r} (known: {', '.join(sorted(FUNCTIONS))})")
     if isinstance(node, ast.Name):
         raise CalculatorError(f"unknown name {node.id!r} (known: {', '.join(sorted(CONSTANTS | FUNCTIONS))})")
     raise CalculatorError(f"unsupported syntax: {ast.unparse(node)!r}")

@@ -187,9 +187,10 @@ def verify_preference_rows() -> list[dict]:
     for run in runs_with_events("verify", ("verified", "failed", "gave_up", "unverified")):
         key = json.dumps([run.prompt, run.options.get("checks")], sort_keys=True)
         task = by_task.setdefault(key, {"prompt": writer_prompt(run), "chosen": None, "rejected": []})
+        written = {e["round"]: e["code"] for e in run.events if e["type"] == "code"}
         for event in run.events:
-            if event["type"] == "execution" and not event.get("passed") and event.get("code"):
-                task["rejected"].append(fenced(event["code"]))
+            if event["type"] == "execution" and not event["passed"] and written.get(event["round"]):
+                task["rejected"].append(fenced(written[event["round"]]))
         if run.status == "verified" and task["chosen"] is None:
             task["chosen"] = run.answer
     rows = []

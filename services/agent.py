@@ -36,12 +36,16 @@ class AgentResponse:
     done: bool = False
     cancelled: bool = False
     _events: Iterator[dict] | None = field(default=None, repr=False)
-    _started: bool = field(default=False, repr=False)
+    _iterator: Iterator[dict] | None = field(default=None, repr=False)
+    _stop_requested: bool = field(default=False, repr=False)
 
     def __iter__(self) -> Iterator[dict]:
-        if self._started:
+        if self._iterator is not None:
             raise RuntimeError("an AgentResponse can be iterated once")
-        self._started = True
+        self._iterator = self._run()
+        return self._iterator
+
+    def _run(self) -> Iterator[dict]:
         try:
             for event in self._events:
                 self.events.append(event)
@@ -50,6 +54,8 @@ class AgentResponse:
                     self.answer, self.limit, self.steps = event["answer"], event["limit"], event["steps"]
                     self.seconds = event["seconds"]
                 yield event
+                if self._stop_requested:
+                    break
         finally:
             self._events.close()
             self._finish()
@@ -69,15 +75,20 @@ class AgentResponse:
         return self.answer
 
     def close(self) -> None:
-        """Stop the run after the current step; a finished run is left as it is."""
-        if self.done or self._events is None:
+        """Stop the run (recorded as cancelled): at once when called between events, else after the current
+        step (the call may come from another thread). A finished run is left as it is."""
+        if self.done or self.cancelled:
             return
-        if not self._started:
-            self._started = True
+        self._stop_requested = True
+        if self._iterator is None:
+            self._iterator = iter(())
             self._events.close()
             self._finish()
-        else:
-            self._events.close()
+            return
+        try:
+            self._iterator.close()
+        except ValueError:  # running in another thread: it stops after its current event
+            pass
 
 
 def ask(

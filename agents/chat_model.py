@@ -25,7 +25,7 @@ class ConstrainedChatModel(BaseChatModel):
 
     loaded: Any  # a core.runtime.LoadedModel
     model_name: str = "llmdeck"
-    thoughts: bool = True  # decode a one-line thought before each action
+    thoughts: bool = False  # decode a one-line thought before each action
     constrained: bool = True  # False: free generation, parsed (to measure what the grammars buy)
     max_string_chars: int = 200  # cap on every string argument
     observation_role: Literal["user", "tool"] = "user"  # tool results as user "Result:" messages, or `tool` ones
@@ -82,7 +82,7 @@ def step_message(step: Step) -> AIMessage:
     return AIMessage(content=step.thought, tool_calls=[call], response_metadata=metadata)
 
 
-def to_chat(messages: list[BaseMessage], specs: list[ToolSpec], thoughts: bool = True) -> list[dict]:
+def to_chat(messages: list[BaseMessage], specs: list[ToolSpec], thoughts: bool = False) -> list[dict]:
     """LangChain messages as chat-template messages: one system prompt carrying the ReAct instructions and
     the tools, assistant turns as step text, tool results as `tool` messages."""
     instructions = "\n\n".join(str(m.content) for m in messages if isinstance(m, SystemMessage)) or None

@@ -70,7 +70,7 @@ def final_answer_spec() -> ToolSpec:
     return ToolSpec(FINAL_ANSWER, FINAL_ANSWER_DESCRIPTION, FINAL_ANSWER_SCHEMA)
 
 
-def system_prompt(tools: list[ToolSpec], instructions: str | None = None, thoughts: bool = True) -> str:
+def system_prompt(tools: list[ToolSpec], instructions: str | None = None, thoughts: bool = False) -> str:
     """The ReAct instructions with every tool (and final_answer), its description and its input shape."""
     listed = "\n".join(f"- {t.name}: {t.description} Input: {input_shape(t.parameters)}"
                        for t in [*tools, final_answer_spec()])
@@ -199,7 +199,7 @@ def _token_text(llama, token: int) -> str:
 class StepDecoder:
     """Decodes one step at a time (greedy, temperature 0) on a loaded model."""
 
-    def __init__(self, loaded: LoadedModel, *, thoughts: bool = True, max_thought_tokens: int = 40,
+    def __init__(self, loaded: LoadedModel, *, thoughts: bool = False, max_thought_tokens: int = 40,
                  max_string_chars: int = 200, constrained: bool = True, observation_role: str = "user"):
         self.loaded = loaded
         self.template = ChatTemplate(loaded.llama, observation_role)

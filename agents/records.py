@@ -125,8 +125,8 @@ def get_run(run_id: str, kind: str | None = None) -> RunRecord:
     if row is None or (kind and row["kind"] != kind):
         where = f"llmdeck {kind} runs list" if kind else "llmdeck agent runs list"
         raise NotFound(f"{kind or 'agent'} run '{run_id}' not found (see `{where}`)")
-    events = [json.loads(r["data"]) for r in conn.execute(
-        "SELECT data FROM agent_events WHERE run_id = ? ORDER BY seq", (run_id,))]
+    events = [{**json.loads(r["data"]), "at": r["at"]} for r in conn.execute(
+        "SELECT data, at FROM agent_events WHERE run_id = ? ORDER BY seq", (run_id,))]
     return _record(row, events)
 
 

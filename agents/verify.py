@@ -29,8 +29,8 @@ from llmdeck.agents.executor import Checks, SandboxCodeExecutor
 from llmdeck.agents.sandbox import SandboxLimits, isolation_note
 
 GIVE_UP = "I give up."
-WRITER_SYSTEM = ("You write Python programs. Reply with exactly one fenced code block:\n```python\n# your program\n```\n"
-                 "The program prints its result. When told that your program failed, reply with a corrected program."
+WRITER_SYSTEM = ("You write Python programs. Reply with one Python code block, from ```python to ```."
+                 " The program prints its result. When told that your program failed, reply with a corrected program."
                  f" If you cannot solve the task, reply: {GIVE_UP}")
 MAX_CODE_LINES = 30
 MAX_LINE_CHARS = 120

@@ -10,7 +10,7 @@ must beat.
 - 22 coding tasks (bench/data/agent_coding_tasks.jsonl, expected stdout or assert tests): verify pass rate and
   mean rounds vs one unconstrained greedy answer run once against the same checks.
 
-    python bench/agents.py [--limit N] [--threads 1] [--no-thoughts] [--max-rounds 3]
+    python bench/agents.py [--limit N] [--threads 1] [--thoughts] [--max-rounds 3]
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, help="At most this many questions per kind and coding tasks.")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 is fastest on a busy 2-core box).")
-    parser.add_argument("--no-thoughts", dest="thoughts", action="store_false", help="Decode no Thought lines.")
+    parser.add_argument("--thoughts", action="store_true", help="Decode a Thought line before each action.")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)

@@ -33,14 +33,15 @@ def command() -> None:
 @click.option("--max-steps", type=int, default=6, show_default=True, help="Model steps at most (the last must answer).")
 @click.option("--max-seconds", type=float, default=120.0, show_default=True, help="Wall-time limit.")
 @click.option("--system", help="Extra instructions before the ReAct ones.")
-@click.option("--no-thoughts", is_flag=True, help="Decode no 'Thought:' line before each action.")
+@click.option("--thoughts/--no-thoughts", default=False, show_default=True,
+              help="Decode a one-line 'Thought:' before each action (on SmolLM2-135M it halves tool-choice accuracy).")
 @click.option("--observation-role", type=click.Choice(["user", "tool"]), default="user", show_default=True,
               help="Tool results as user 'Result:' messages, or as `tool` messages (where the template has that role).")
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: thought, tool_call, observation, final, error.")
 def ask_command(question, model_name, tools, tools_file, workspace, collection, max_steps, max_seconds, system,
-                no_thoughts, observation_role, n_ctx, n_threads, as_json):
+                thoughts, observation_role, n_ctx, n_threads, as_json):
     """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout.
 
     Example: llmdeck agent "Which file mentions the invoice number?" --tools files --workspace ~/notes
@@ -61,7 +62,7 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         raise BadInput(validation_message("agent", exc)) from None
     names = [n.strip() for n in tools.split(",") if n.strip()] if tools is not None else None
     response = ask(question, model=model_name, tools=names, tools_files=tuple(tools_file), workspace=workspace,
-                   collection=collection, options=options, thoughts=not no_thoughts, observation_role=observation_role,
+                   collection=collection, options=options, thoughts=thoughts, observation_role=observation_role,
                    n_ctx=n_ctx, n_threads=n_threads)
     try:
         for event in response:

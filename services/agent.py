@@ -100,7 +100,7 @@ def ask(
     workspace: str | Path | None = None,
     collection: str | None = None,
     options: AgentOptions | None = None,
-    thoughts: bool = True,
+    thoughts: bool = False,
     observation_role: str = "user",
     isolation: str = "auto",
     n_ctx: int | None = None,

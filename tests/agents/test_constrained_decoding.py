@@ -32,7 +32,7 @@ def conversation(question: str = "What is 2 + 2?") -> list[dict]:
 
 def test_thought_then_action_then_arguments_each_under_its_grammar():
     fake = FakeLlama().enqueue(" I add.\n", " calculator\n", ' {"expression": "2 + 2"}')
-    step = decoder(fake).next_step(conversation(), [CALCULATOR, FILES])
+    step = decoder(fake, thoughts=True).next_step(conversation(), [CALCULATOR, FILES])
     assert (step.thought, step.action, step.args) == ("I add.", "calculator", {"expression": "2 + 2"})
     assert step.text == 'Thought: I add.\nAction: calculator\nAction Input: {"expression": "2 + 2"}'
     thought, action, arguments = fake.completion_calls
@@ -49,7 +49,7 @@ def test_thought_then_action_then_arguments_each_under_its_grammar():
 
 def test_without_thoughts_and_with_the_tools_withheld_only_the_answer_is_decoded():
     fake = FakeLlama().enqueue(' {"answer": "4"}')
-    step = decoder(fake, thoughts=False).next_step(conversation(), [CALCULATOR], final_only=True)
+    step = decoder(fake).next_step(conversation(), [CALCULATOR], final_only=True)
     assert (step.action, step.answer) == (FINAL_ANSWER, "4")
     (only,) = fake.completion_calls
     assert only["grammar"] == arguments_grammar(final_answer_spec().parameters, 200)
@@ -60,10 +60,10 @@ def test_tool_results_are_rendered_as_user_results_or_tool_messages():
     messages = [*conversation(), {"role": "assistant", "content": "Action: calculator\nAction Input: {}"},
                 {"role": "tool", "content": "4"}]
     fake = FakeLlama().enqueue(" final_answer\n", ' {"answer": "4"}')
-    decoder(fake, thoughts=False).next_step(messages, [CALCULATOR])
+    decoder(fake).next_step(messages, [CALCULATOR])
     assert "<|im_start|>user\nResult: 4<|im_end|>" in fake.completion_calls[0]["prompt"]
     fake = FakeLlama().enqueue(" final_answer\n", ' {"answer": "4"}')
-    decoder(fake, thoughts=False, observation_role="tool").next_step(messages, [CALCULATOR])
+    decoder(fake, observation_role="tool").next_step(messages, [CALCULATOR])
     assert "<|im_start|>tool\n4<|im_end|>" in fake.completion_calls[0]["prompt"]
 
 
@@ -100,7 +100,7 @@ def test_free_steps_parse_or_are_flagged_malformed(raw, action, problem):
 
 def test_unconstrained_decoding_uses_no_grammar():
     fake = FakeLlama().enqueue(" I guess.\nThe answer is four.")
-    step = decoder(fake, constrained=False).next_step(conversation(), [CALCULATOR])
+    step = decoder(fake, constrained=False, thoughts=True).next_step(conversation(), [CALCULATOR])
     assert not step.well_formed and step.action == FINAL_ANSWER
     assert fake.completion_calls[0]["grammar"] is None
 
@@ -108,7 +108,7 @@ def test_unconstrained_decoding_uses_no_grammar():
 def test_an_agent_run_on_the_fake_model_end_to_end(fake_model):
     fake_model.enqueue(" I use the calculator.\n", " calculator\n", ' {"expression": "2 + 2"}',
                        " I know it.\n", " final_answer\n", ' {"answer": "4"}')
-    response = ask("What is 2 + 2?", tools=["calculator"])
+    response = ask("What is 2 + 2?", tools=["calculator"], thoughts=True)
     events = list(response)
     assert [schema_problems(e, AGENT_EVENT_FIELDS) for e in events] == [[]] * len(events)
     assert [(e["type"], e.get("text") if e["type"] == "thought" else e.get("content", e.get("answer"))) for e in events] == [

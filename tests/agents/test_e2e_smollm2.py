@@ -26,7 +26,7 @@ def json_lines(stdout: str) -> list[dict]:
 @pytest.mark.parametrize("thoughts", [True, False])
 def test_every_agent_step_is_well_formed(cli, workspace, question, thoughts):
     args = ["agent", question, "--tools", "calculator,files,datetime", "--workspace", str(workspace),
-            "--max-steps", "4", "--threads", "1", "--json"] + ([] if thoughts else ["--no-thoughts"])
+            "--max-steps", "4", "--threads", "1", "--json", "--thoughts" if thoughts else "--no-thoughts"]
     result = cli(*args)
     assert result.returncode == 0, result.stderr[-2000:]
     events = json_lines(result.stdout)

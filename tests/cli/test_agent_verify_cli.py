@@ -35,7 +35,7 @@ def test_agent_json_lines(fake_model):
 def test_agent_human_output_and_recorded_runs(fake_model, tmp_path):
     fake_model.enqueue(" Add them.\n", " calculator\n", ' {"expression": "2 + 2"}', " Done.\n", " final_answer\n",
                        ' {"answer": "4"}')
-    result = invoke("agent", "What is 2 + 2?", "--tools", "calculator,datetime")
+    result = invoke("agent", "What is 2 + 2?", "--tools", "calculator,datetime", "--thoughts")
     assert result.exit_code == 0 and result.stdout == "4\n"
     assert '[1] thought: Add them.\n[1] calculator({"expression": "2 + 2"})\n[1] result: 4\n' in result.stderr
     assert "[answered in 2 steps" in result.stderr

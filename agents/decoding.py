@@ -229,7 +229,9 @@ class StepDecoder:
         else:
             generated, _ = self._complete(prompt + text + "Action:", action_grammar([o.name for o in options]), 16)
             action = generated.strip()
-        spec = next(o for o in options if o.name == action)
+        spec = next((o for o in options if o.name == action), None)
+        if spec is None:  # the grammar rules this out; a model runtime ignoring grammars would not
+            raise RuntimeError(f"decoded action {action!r} is none of {', '.join(o.name for o in options)}")
         text += f"Action: {action}\n"
         grammar = arguments_grammar(spec.parameters, self.max_string_chars)
         budget = arguments_token_budget(spec.parameters, self.max_string_chars)

@@ -185,7 +185,10 @@ def _run(tier: str, workdir: str, command: list[str], limits: SandboxLimits) -> 
     config = {
         "command": command, "workdir": workdir, "limits": asdict(limits), "report_fd": report_write,
         "env": _minimal_env(workdir, tier), "isolate_files": tier == "namespaces", "hide": _hidden_dirs(),
-        "expose": _exposed_paths(), "mapped_non_root": os.getuid() != 0, "poll_s": 0.05 if tier == "process" else 0.01,
+        "expose": _exposed_paths(), "poll_s": 0.05 if tier == "process" else 0.01,
+        # RLIMIT_NPROC counts the processes of a uid in a user namespace: only the sandbox's own there; without
+        # one it would count all of the user's processes, and root ignores it anyway
+        "limit_nproc": tier != "process" and os.getuid() != 0,
     }
     try:
         process = subprocess.Popen(

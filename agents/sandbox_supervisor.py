@@ -96,7 +96,7 @@ def _bind(fd: int, path: str, writable: bool) -> None:
     _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY))
 
 
-def _limit_child(limits: dict, drop_nproc: bool):
+def _limit_child(limits: dict, limit_nproc: bool):
     def apply() -> None:
         os.setpgid(0, 0)
         os.nice(10)  # the supervisor stays responsive to a fork bomb
@@ -106,7 +106,7 @@ def _limit_child(limits: dict, drop_nproc: bool):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_mb"] * megabyte,) * 2)
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"],) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if drop_nproc:  # counted per real user: meaningful only when that user is not root
+        if limit_nproc:  # counted per user namespace and uid; root ignores it (the parent decides)
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"],) * 2)
     return apply
 
@@ -189,7 +189,7 @@ def supervise(config: dict) -> dict:
     start = time.monotonic()
     child = subprocess.Popen(
         config["command"], cwd=config["workdir"], env=config["env"], stdin=subprocess.DEVNULL,
-        preexec_fn=_limit_child(limits, os.getuid() != 0 or config.get("mapped_non_root", False)), close_fds=True,
+        preexec_fn=_limit_child(limits, config.get("limit_nproc", False)), close_fds=True,
     )
     limit = None
     peak_processes = 1

@@ -148,7 +148,7 @@ async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, li
     """Stream the pair's events (module docstring), ending with the verdict."""
     from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
     from autogen_agentchat.base import TaskResult
-    from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination, TextMentionTermination
+    from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination
     from autogen_agentchat.messages import TextMessage
     from autogen_agentchat.teams import RoundRobinGroupChat
 
@@ -158,7 +158,9 @@ async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, li
     runner = CodeExecutorAgent("executor", code_executor=executor, approval_func=_approve, sources=["writer"])
     done = FunctionalTermination(lambda messages: bool(executor.attempts) and messages[-1].source == "executor"
                                  and executor.attempts[-1].success)
-    stop = done | TextMentionTermination(GIVE_UP, sources=["writer"]) | MaxMessageTermination(1 + 2 * options.max_rounds)
+    given_up = FunctionalTermination(lambda messages: messages[-1].source == "writer"
+                                     and str(messages[-1].content).strip() == GIVE_UP)
+    stop = done | given_up | MaxMessageTermination(1 + 2 * options.max_rounds)
     team = RoundRobinGroupChat([writer, runner], termination_condition=stop)
     rounds, gave_up, seen_attempts = 0, False, 0
     async for item in team.run_stream(task=task_prompt(task, checks)):
@@ -167,7 +169,7 @@ async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, li
         if item.source == "writer":
             code = extract_code(item.content)
             if code is None:
-                gave_up = gave_up or GIVE_UP in item.content
+                gave_up = gave_up or item.content.strip() == GIVE_UP
                 yield {"type": "message", "round": rounds + 1, "source": "writer", "content": item.content}
                 continue
             rounds += 1

@@ -28,7 +28,7 @@ def command() -> None:
                               " with --collection). See `llmdeck tools list`.")
 @click.option("--tools-file", multiple=True, type=click.Path(dir_okay=False),
               help="A Python file of LangChain @tool functions (repeatable).")
-@click.option("--workspace", help="Directory the files tool reads (default: here).")
+@click.option("--workspace", metavar="DIR", help="Directory the files tool reads (default: here).")
 @click.option("--collection", help="RAG collection the rag_search tool searches.")
 @click.option("--max-steps", type=int, default=6, show_default=True, help="Model steps at most (the last must answer).")
 @click.option("--max-seconds", type=float, default=120.0, show_default=True, help="Wall-time limit.")

@@ -9,10 +9,12 @@ code); LLM-written code runs only in the sandbox (`python` tool).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import importlib.util
 import re
 import sys
+import types
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -219,7 +221,7 @@ class ToolCatalog:
             self._add_from(self._load_entry_point(entry_point), f"entry point {entry_point.name}")
 
     def _load_file(self, file: Path) -> list:
-        module_name = f"llmdeck_user_tools_{abs(hash(str(file.resolve())))}"
+        module_name = f"llmdeck_user_tools_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
         try:
             spec = importlib.util.spec_from_file_location(module_name, file)
             module = importlib.util.module_from_spec(spec)
@@ -239,8 +241,10 @@ class ToolCatalog:
         except Exception as exc:
             self.warnings.append(f"entry point {entry_point.name}: could not load ({type(exc).__name__}: {exc})")
             return []
-        values = vars(loaded).values() if isinstance(loaded, type(sys)) else loaded if isinstance(loaded, (list, tuple)) else [loaded]
-        found = _tools_in(values)
+        if isinstance(loaded, types.ModuleType):
+            found = _tools_in(vars(loaded).values())
+        else:
+            found = _tools_in(loaded if isinstance(loaded, (list, tuple)) else [loaded])
         if not found:
             self.warnings.append(f"entry point {entry_point.name}: not a LangChain tool (or a list/module of them)")
         return found

@@ -64,6 +64,8 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
     response = ask(question, model=model_name, tools=names, tools_files=tuple(tools_file), workspace=workspace,
                    collection=collection, options=options, thoughts=thoughts, observation_role=observation_role,
                    n_ctx=n_ctx, n_threads=n_threads)
+    for warning in response.warnings:
+        info(f"warning: {warning}")
     try:
         for event in response:
             if as_json:

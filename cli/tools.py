@@ -34,6 +34,6 @@ def list_command(tools_file, as_json):
         return
     for row in rows:
         row["default"] = "yes" if row["default"] else ""
-        row["arguments"] = json.dumps(row["parameters"].get("properties", {}) and
-                                      {k: v.get("type", v.get("enum")) for k, v in row["parameters"]["properties"].items()})
+        properties = row["parameters"].get("properties", {})
+        row["arguments"] = json.dumps({name: spec.get("enum", spec.get("type")) for name, spec in properties.items()})
     click.echo(table(rows, ["name", "default", "source", "description", "arguments"]))

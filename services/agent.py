@@ -28,6 +28,7 @@ class AgentResponse:
     model: str
     question: str
     tools: list[str]
+    warnings: list[str] = field(default_factory=list)  # custom tools that failed to load
     answer: str | None = None
     limit: str | None = None
     steps: int = 0
@@ -116,7 +117,8 @@ def ask(
         raise BadInput("agent: the question is empty")
     options = options or AgentOptions()
     settings = ToolSettings(workspace=Path(workspace) if workspace else None, collection=collection, isolation=isolation)
-    built = ToolCatalog(tuple(tools_files), settings).build(tools)
+    catalog = ToolCatalog(tuple(tools_files), settings)
+    built = catalog.build(tools)
     if chat_model is None:
         entry = ModelStore().resolve(model)
         chat_model = ConstrainedChatModel(loaded=load_entry(entry, n_ctx=n_ctx, n_threads=n_threads),
@@ -129,5 +131,5 @@ def ask(
                    "workspace": str(settings.workspace or Path.cwd()), "collection": collection,
                    "system_prompt": system_prompt(tool_specs(built), options.system, thoughts)}
     run_id = records.start_run("agent", question, model_name, run_options)
-    return AgentResponse(run_id=run_id, model=model_name, question=question, tools=names,
+    return AgentResponse(run_id=run_id, model=model_name, question=question, tools=names, warnings=catalog.warnings,
                          _events=run_agent(question, chat_model, built, options))

@@ -1,15 +1,15 @@
 """ReAct steps decoded under constraints from a llama.cpp model, in the model's own chat template.
 
-One assistant turn is three lines:
+One assistant turn is two lines (three with an optional thought first):
 
     Thought: <free text, one line>
     Action: <final_answer or a tool name>
     Action Input: <JSON arguments>
 
-Each line is generated separately, continuing the same prompt (llama.cpp reuses the evaluated prefix): the
-thought under a one-line grammar, the action under an enum grammar over `final_answer` and the tool names,
-then the arguments under a grammar built from that tool's JSON schema (`LlamaGrammar.from_json_schema`,
-every string length capped). So every step is well formed, whatever the model's size; a grammar
+Each line is generated separately, greedily, continuing the same prompt (llama.cpp reuses the evaluated
+prefix): the thought under a one-line grammar, the action under an enum grammar over `final_answer` and
+the tool names, then the arguments under a grammar built from that tool's JSON schema
+(`LlamaGrammar.from_json_schema`, every string length capped). So every step is well formed, whatever the model's size; a grammar
 guarantees the form, not that the choice is right. Tool results are rendered into the conversation here:
 as user messages "Result: ..." (what small chat models follow best), or as `tool` messages where the
 template renders that role and the run asks for it.
@@ -235,7 +235,7 @@ class StepDecoder:
         text += f"Action: {action}\n"
         grammar = arguments_grammar(spec.parameters, self.max_string_chars)
         budget = arguments_token_budget(spec.parameters, self.max_string_chars)
-        generated, finish = self._complete(prompt + text + "Action Input:", grammar, budget)
+        generated, _ = self._complete(prompt + text + "Action Input:", grammar, budget)
         args = json.loads(generated)  # the grammar guarantees JSON of the schema's shape
         return Step(thought, action, args, step_text(thought, action, args))
 

@@ -10,7 +10,7 @@ must beat.
 - 22 coding tasks (bench/data/agent_coding_tasks.jsonl, expected stdout or assert tests): verify pass rate and
   mean rounds vs one unconstrained greedy answer run once against the same checks.
 
-    python bench/agents.py [--limit N] [--threads 1] [--thoughts] [--max-rounds 3]
+    python bench/agents.py [--limit N] [--threads 1] [--thoughts] [--max-rounds 3] [--keep]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -194,6 +195,7 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="Keep the temp dir (recorded runs, workspace, corpus).")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="llmdeck-bench-agents-"))
     os.environ["LLMDECK_HOME"] = str(tmp / "home")  # runs recorded here, not in the user's history
@@ -252,6 +254,10 @@ def main() -> None:
              "baseline": None, "ratio": None, "target": ""},
         ]
     print(f"total {time.perf_counter() - bench_start:.0f} s", file=sys.stderr)
+    if args.keep:
+        print(f"kept {tmp} (LLMDECK_HOME={tmp / 'home'} llmdeck agent runs list)", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print("SUMMARY " + json.dumps({"bench": "agents", "rows": rows}))
 
 

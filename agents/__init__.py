@@ -1,4 +1,5 @@
-"""Agents on the local models: tools, a ReAct agent, the AutoGen code-verification pair and its sandbox.
-
-The agents issue fills this package; the model adapters it builds on live in `core.adapters`.
+"""Agents on the local models: tools (`tools`, `calculator`, `workspace`), the constrained ReAct agent
+(`decoding`, `chat_model`, `middleware`, `react`), the AutoGen code-verification pair (`executor`, `verify`),
+the sandbox both run LLM-written code in (`sandbox`, `sandbox_supervisor`), and the run records (`records`).
+Front ends reach them through `services.agent` and `services.verify`.
 """

@@ -7,7 +7,9 @@ queue, tokens are words, spaces and punctuation, and every call is recorded for 
     with use_fake_model(fake): ...                  # every model the runtime loads is this fake
 
 Only the surface llmdeck uses is implemented: `create_chat_completion` (streaming or not, max_tokens,
-stop), `tokenize`/`detokenize`, `n_ctx`, `close`.
+stop), `create_completion` (the agent's constrained steps: the prompt and the grammar of every call are
+recorded in `completion_calls`), `tokenize`/`detokenize`, `token_eos`/`token_bos`, `metadata` (a ChatML
+template), `n_ctx`, `close`. Grammars are recorded, not enforced: script replies that fit them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-TOKEN_PATTERN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+TOKEN_PATTERN = re.compile(r"<\|[a-z_]+\|>|\s+|\w+|[^\w\s]", re.UNICODE)
+CHATML_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+                   " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 
 def fake_tokens(text: str) -> list[str]:
@@ -37,6 +41,8 @@ class FakeLlama:
         self.delay_s = delay_s
         self.default_reply = default_reply
         self.calls: list[dict] = []
+        self.completion_calls: list[dict] = []  # create_completion: {"prompt", "grammar", "max_tokens", "stop"}
+        self.metadata = {"tokenizer.chat_template": CHATML_TEMPLATE}
         self.active_streams = 0  # streams started and neither finished nor closed
         self.closed = False
         self.vocab: dict[str, int] = {}
@@ -70,6 +76,25 @@ class FakeLlama:
 
     def close(self) -> None:
         self.closed = True
+
+    def token_eos(self) -> int:
+        return self.vocab.setdefault("<|im_end|>", len(self.vocab) + 1)
+
+    def token_bos(self) -> int:
+        return self.vocab.setdefault("<|im_start|>", len(self.vocab) + 1)
+
+    def create_completion(self, prompt: str | list[int], max_tokens: int | None = 16, stop: list[str] | str | None = None,
+                          grammar: Any = None, **kwargs: Any) -> dict:
+        """A completion of `prompt` (text or token ids) from the script; the grammar's text is recorded."""
+        text = prompt if isinstance(prompt, str) else self.detokenize(prompt).decode("utf-8")
+        self.completion_calls.append({"prompt": text, "grammar": getattr(grammar, "_grammar", grammar),
+                                      "max_tokens": max_tokens, "stop": stop, **kwargs})
+        chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
+        completion = "".join(chunks)
+        return {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
+                "model": "fake", "choices": [{"index": 0, "text": completion, "finish_reason": finish, "logprobs": None}],
+                "usage": {"prompt_tokens": len(self.tokenize(text.encode(), add_bos=False)),
+                          "completion_tokens": len(fake_tokens(completion))}}
 
     def create_chat_completion(self, messages: list[dict], stream: bool = False, max_tokens: int | None = None,
                                stop: list[str] | str | None = None, **kwargs: Any):

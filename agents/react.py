@@ -1,0 +1,104 @@
+"""The ReAct agent: LangChain's `create_agent` over any chat model (ours: `ConstrainedChatModel`), our tools
+and the middleware of `agents.middleware`, streamed as events:
+
+    {"type": "thought", "step", "text"}
+    {"type": "tool_call", "step", "name", "args": {...}, "id", "text"}   (text: the step as the model wrote it)
+    {"type": "observation", "step", "name", "content", "error": bool}
+    {"type": "final", "answer", "steps", "limit": null | "max_steps" | "wall_time" | "error", "seconds", "text"}
+    {"type": "error", "message"}
+
+A run always ends with one `final` event: on a limit or a failure, with the best answer so far, marked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from pydantic import BaseModel, Field
+
+from llmdeck.agents.decoding import FINAL_ANSWER, step_text
+
+EVENT_TYPES = ("thought", "tool_call", "observation", "final", "error")
+
+
+class AgentOptions(BaseModel):
+    """How one agent run is bounded and prompted."""
+
+    model_config = {"extra": "forbid"}
+
+    max_steps: int = Field(6, ge=1, le=50, description="Model steps at most; the last one must answer (tools withheld).")
+    max_seconds: float = Field(120.0, gt=0, description="Wall-time limit, checked before each step.")
+    system: str | None = Field(None, description="Extra instructions placed before the ReAct instructions.")
+
+
+def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> Iterator[dict]:
+    """Stream one run's events (see the module docstring)."""
+    from langchain.agents import create_agent
+    from langchain_core.messages import HumanMessage
+
+    from llmdeck.agents.middleware import agent_middleware
+
+    start = time.monotonic()
+    limits, middleware = agent_middleware(options.max_steps, options.max_seconds)
+    agent = create_agent(chat_model, tools, system_prompt=options.system, middleware=middleware)
+    trace = _Trace()
+    try:
+        updates = agent.stream({"messages": [HumanMessage(question)]}, stream_mode="updates",
+                               config={"recursion_limit": 4 * options.max_steps + 10})
+        for update in updates:
+            for node_update in update.values():
+                for message in (node_update or {}).get("messages", []) if isinstance(node_update, dict) else []:
+                    yield from trace.events_for(message)
+    except Exception as exc:  # the run still ends with an answer: the best so far
+        yield {"type": "error", "message": f"{type(exc).__name__}: {exc}"}
+        trace.limit = "error"
+    yield trace.final_event(limits.limit, time.monotonic() - start)
+
+
+class _Trace:
+    """Turns the agent's messages into events and remembers what the final event needs."""
+
+    def __init__(self):
+        self.step = 0
+        self.answer: str | None = None
+        self.answer_text: str | None = None
+        self.thought = ""
+        self.last_observation: str | None = None
+        self.limit: str | None = None
+        self.well_formed = True
+
+    def events_for(self, message) -> Iterator[dict]:
+        from langchain_core.messages import AIMessage, ToolMessage
+
+        if isinstance(message, AIMessage):
+            self.step += 1
+            metadata = message.response_metadata or {}
+            self.thought = metadata.get("thought") or (str(message.content) if message.tool_calls else "")
+            if self.thought:
+                yield {"type": "thought", "step": self.step, "text": self.thought}
+            for call in message.tool_calls:
+                yield {"type": "tool_call", "step": self.step, "name": call["name"], "args": call["args"],
+                       "id": call["id"], "text": metadata.get("step_text") or step_text(self.thought, call["name"], call["args"]),
+                       **({"well_formed": False} if metadata.get("well_formed") is False else {})}
+            if not message.tool_calls:
+                self.answer = str(message.content)
+                self.answer_text = metadata.get("step_text")
+                self.well_formed = metadata.get("well_formed", True)
+        elif isinstance(message, ToolMessage):
+            error = getattr(message, "status", "success") == "error"
+            content = str(message.content)
+            if not error:
+                self.last_observation = content
+            yield {"type": "observation", "step": self.step, "name": message.name, "content": content, "error": error}
+
+    def final_event(self, limit: str | None, seconds: float) -> dict:
+        limit = self.limit or limit
+        answer = self.answer if self.answer is not None else (self.last_observation or "(no answer)")
+        text = self.answer_text if self.answer is not None and self.answer_text else \
+            step_text(self.thought if self.answer is not None else "", FINAL_ANSWER, {"answer": answer})
+        event = {"type": "final", "answer": answer, "steps": self.step, "limit": limit, "seconds": round(seconds, 3),
+                 "text": text}
+        if not self.well_formed:
+            event["well_formed"] = False
+        return event

@@ -1,0 +1,221 @@
+"""The code-verification pair (AutoGen): a writer `AssistantAgent` on a store model writes Python, a
+`CodeExecutorAgent` runs it in llmdeck's sandbox and checks it; a round-robin team goes on until the code
+is verified (or ran, when there is nothing to check), the writer gives up, or the rounds run out.
+
+On a small model the writer is constrained by a grammar: each reply is exactly one fenced python block
+(or the words "I give up."). The executor's feedback (stderr, the failing check) is the writer's next
+message. Events, as JSON lines:
+
+    {"type": "code", "round", "code", "text"}
+    {"type": "execution", "round", "exit_code", "stdout", "stderr", "seconds", "isolation", "limit", "checks",
+     "check_message", "passed", "code"}     (stdout and stderr truncated)
+    {"type": "message", "round", "source", "content"}
+    {"type": "verdict", "passed", "status", "rounds", "code", "checks", "isolation", "isolation_note", "seconds"}
+
+status: "verified" (passed: true), "ran, unverified" (exit 0, no checks given), "failed", "gave up".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from autogen_core.models import ChatCompletionClient
+from pydantic import BaseModel, Field
+
+from llmdeck.agents.executor import Checks, SandboxCodeExecutor
+from llmdeck.agents.sandbox import SandboxLimits, isolation_note
+
+GIVE_UP = "I give up."
+WRITER_SYSTEM = ("You write Python programs. Reply with one Python code block, from ```python to ```."
+                 " The program prints its result. When told that your program failed, reply with a corrected program."
+                 f" If you cannot solve the task, reply: {GIVE_UP}")
+MAX_CODE_LINES = 30
+MAX_LINE_CHARS = 120
+FENCE_PATTERN = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+EVENT_TYPES = ("code", "execution", "message", "verdict")
+
+
+class VerifyOptions(BaseModel):
+    """How one verification run is bounded."""
+
+    model_config = {"extra": "forbid"}
+
+    max_rounds: int = Field(3, ge=1, le=10, description="Write-and-run rounds at most.")
+    max_tokens: int = Field(1024, ge=64, description="Tokens per written reply (the grammar bounds it too).")
+    retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of rewrites (the first is greedy).")
+    constrained: bool = Field(True, description="Constrain the writer to one fenced python block (grammar).")
+
+
+def writer_grammar(max_lines: int = MAX_CODE_LINES, max_line_chars: int = MAX_LINE_CHARS) -> str:
+    """GBNF: one ```python block of at most `max_lines` lines without backticks, or the give-up sentence."""
+    return (f'root ::= "```python\\n" line{{1,{max_lines}}} "```" | "{GIVE_UP}"\n'
+            f'line ::= [^`\\n]{{0,{max_line_chars}}} "\\n"')
+
+
+def task_prompt(task: str, checks: Checks) -> str:
+    """The writer's first message: the task and what will check it."""
+    parts = [task.strip()]
+    if checks.expect is not None:
+        parts.append(f"The program must print exactly:\n{checks.expect.strip()}")
+    if checks.tests:
+        parts.append(f"These tests will run against your code (define what they use):\n```python\n{checks.tests.strip()}\n```")
+    return "\n\n".join(parts)
+
+
+def extract_code(text: str) -> str | None:
+    match = FENCE_PATTERN.search(text)
+    return match.group(1).rstrip() if match else None
+
+
+def writer_client(loaded, options: VerifyOptions):
+    """The writer's AutoGen client over the shared model: greedy, grammar-constrained, fence always closed."""
+    from llama_cpp import LlamaGrammar
+
+    from llmdeck.core.adapters import autogen_model_client
+
+    create_args = {"temperature": 0.0, "max_tokens": options.max_tokens}
+    if options.constrained:
+        create_args["grammar"] = LlamaGrammar.from_string(writer_grammar(), verbose=False)
+    return ClosedFenceClient(autogen_model_client(loaded, **create_args), options.retry_temperature)
+
+
+def closed_fence(text: str) -> str:
+    """A reply cut by the token budget inside its block gets the closing fence (it is still one block)."""
+    if text.lstrip().startswith("```") and text.count("```") == 1:
+        return text.rstrip("\n") + "\n```"
+    return text
+
+
+class ClosedFenceClient(ChatCompletionClient):
+    """Wraps an AutoGen chat client so that a reply cut short inside its code block comes back closed, and
+    rewrites after the first are sampled (`retry_temperature`, seeded) rather than greedy, so a failed
+    program is not written again verbatim."""
+
+    def __init__(self, inner: ChatCompletionClient, retry_temperature: float | None = None):
+        self.inner = inner
+        self.retry_temperature = retry_temperature
+        self.calls = 0
+
+    async def create(self, messages, **kwargs):
+        self.calls += 1
+        if self.retry_temperature is not None and self.calls > 1:
+            extra = dict(kwargs.pop("extra_create_args", {}) or {})
+            extra.update(temperature=self.retry_temperature, seed=self.calls)
+            kwargs["extra_create_args"] = extra
+        result = await self.inner.create(messages, **kwargs)
+        if isinstance(result.content, str):
+            result.content = closed_fence(result.content)
+        return result
+
+    def create_stream(self, messages, **kwargs):
+        return self.inner.create_stream(messages, **kwargs)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def actual_usage(self):
+        return self.inner.actual_usage()
+
+    def total_usage(self):
+        return self.inner.total_usage()
+
+    def count_tokens(self, messages, **kwargs) -> int:
+        return self.inner.count_tokens(messages, **kwargs)
+
+    def remaining_tokens(self, messages, **kwargs) -> int:
+        return self.inner.remaining_tokens(messages, **kwargs)
+
+    @property
+    def capabilities(self):
+        return self.inner.capabilities
+
+    @property
+    def model_info(self):
+        return self.inner.model_info
+
+
+def _approve(request):
+    from autogen_agentchat.agents import ApprovalResponse
+
+    return ApprovalResponse(approved=True, reason="runs in llmdeck's sandbox")
+
+
+async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, limits: SandboxLimits | None = None,
+                   isolation: str = "auto") -> AsyncIterator[dict]:
+    """Stream the pair's events (module docstring), ending with the verdict."""
+    from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
+    from autogen_agentchat.base import TaskResult
+    from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination
+    from autogen_agentchat.messages import TextMessage
+    from autogen_agentchat.teams import RoundRobinGroupChat
+
+    start = time.monotonic()
+    executor = SandboxCodeExecutor(checks, limits, isolation)
+    writer = AssistantAgent("writer", model_client=client, system_message=WRITER_SYSTEM)
+    runner = CodeExecutorAgent("executor", code_executor=executor, approval_func=_approve, sources=["writer"])
+    done = FunctionalTermination(lambda messages: bool(executor.attempts) and messages[-1].source == "executor"
+                                 and executor.attempts[-1].success)
+    given_up = FunctionalTermination(lambda messages: messages[-1].source == "writer"
+                                     and str(messages[-1].content).strip() == GIVE_UP)
+    stop = done | given_up | MaxMessageTermination(1 + 2 * options.max_rounds)
+    team = RoundRobinGroupChat([writer, runner], termination_condition=stop)
+    rounds, gave_up, seen_attempts = 0, False, 0
+    async for item in team.run_stream(task=task_prompt(task, checks)):
+        if isinstance(item, TaskResult) or not isinstance(item, TextMessage):
+            continue
+        if item.source == "writer":
+            code = extract_code(item.content)
+            if code is None:
+                gave_up = gave_up or item.content.strip() == GIVE_UP
+                yield {"type": "message", "round": rounds + 1, "source": "writer", "content": item.content}
+                continue
+            rounds += 1
+            yield {"type": "code", "round": rounds, "code": code, "text": item.content}
+        elif item.source == "executor":
+            if len(executor.attempts) > seen_attempts:
+                seen_attempts = len(executor.attempts)
+                yield executor.attempts[-1].event(rounds)
+            yield {"type": "message", "round": rounds, "source": "executor", "content": item.content}
+    yield verdict(executor.attempts, checks, rounds, gave_up, time.monotonic() - start, isolation)
+
+
+def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds: float, isolation: str) -> dict:
+    last = attempts[-1] if attempts else None
+    if last is not None and last.passed:
+        status = "verified"
+    elif last is not None and last.success:
+        status = "ran, unverified"
+    elif gave_up:
+        status = "gave up"
+    else:
+        status = "failed"
+    tier = last.isolation if last else _tier(isolation)
+    return {"type": "verdict", "passed": status == "verified", "status": status, "rounds": rounds,
+            "code": last.code if last else None, "checks": checks.kind, "isolation": tier,
+            "isolation_note": isolation_note(tier), "seconds": round(seconds, 3)}
+
+
+def _tier(isolation: str) -> str:
+    from llmdeck.agents.sandbox import choose_tier
+
+    return choose_tier(isolation)
+
+
+def iterate(events: AsyncIterator[dict]) -> Iterator[dict]:
+    """An async event stream as a plain iterator, on a private event loop (closing it cancels the run)."""
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(events.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        try:
+            loop.run_until_complete(events.aclose())
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()

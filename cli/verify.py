@@ -1,0 +1,111 @@
+"""`llmdeck verify`: one agent writes Python for a task, the other runs it in the sandbox and checks it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from llmdeck.cli.groups import DefaultCommandGroup
+from llmdeck.cli.output import emit_json, info
+from llmdeck.cli.records import export_rows, runs_group
+
+
+@click.group("verify", cls=DefaultCommandGroup, default_command="run")
+def command() -> None:
+    """Code verification: `llmdeck verify "TASK" [--tests FILE | --expect TEXT]` (the `run` command) lets a
+    writer model and a sandboxed executor iterate until the code is verified; `llmdeck verify runs
+    list|show|export` inspects recorded runs.
+
+    Example: llmdeck verify "Print the first 10 square numbers, one per line." --max-rounds 3
+    """
+
+
+@command.command("run")
+@click.argument("task", required=False)
+@click.option("--model", "-m", "model_name", help="Store name or .gguf path of the writer (default: the store default).")
+@click.option("--tests", type=click.Path(dir_okay=False), help="Python file of asserts / test_ functions run against the code.")
+@click.option("--expect", help="The exact stdout the program must print.")
+@click.option("--max-rounds", type=int, default=3, show_default=True, help="Write-and-run rounds at most.")
+@click.option("--max-tokens", type=int, default=1024, show_default=True, help="Tokens per written reply.")
+@click.option("--timeout", "wall_s", type=float, default=10.0, show_default=True, help="Wall seconds per sandboxed run.")
+@click.option("--isolation", type=click.Choice(["auto", "bubblewrap", "namespaces", "process"]), default="auto",
+              show_default=True, help="Sandbox tier (auto: the strongest available).")
+@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
+@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: code, execution, message, verdict.")
+def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s, isolation, n_ctx, n_threads, as_json):
+    """Write and verify code for TASK (or stdin). Exit 0 when verified (or ran, with no checks given), 1 otherwise.
+
+    Example: llmdeck verify "Define is_prime(n)." --tests tests/test_prime.py
+    """
+    from pydantic import ValidationError
+
+    from llmdeck.agents.sandbox import SandboxLimits
+    from llmdeck.agents.verify import VerifyOptions
+    from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
+    from llmdeck.services.verify import verify
+
+    if task is None and not sys.stdin.isatty():
+        task = sys.stdin.read().strip()
+    if not task:
+        raise BadInput("verify: no task given (pass it as an argument or on stdin)")
+    try:
+        options = VerifyOptions(max_rounds=max_rounds, max_tokens=max_tokens)
+    except ValidationError as exc:
+        raise BadInput(validation_message("verify", exc)) from None
+    if wall_s <= 0:
+        raise BadInput(f"--timeout {wall_s}: expected a positive number of seconds")
+    response = verify(task, model=model_name, expect=expect, tests=tests, options=options,
+                      limits=SandboxLimits(wall_s=wall_s), isolation=isolation, n_ctx=n_ctx, n_threads=n_threads)
+    try:
+        for event in response:
+            if as_json:
+                emit_json(event)
+            elif event["type"] == "verdict":
+                if event["code"] and event["status"] in ("verified", "ran, unverified"):
+                    sys.stdout.write(event["code"].rstrip() + "\n")
+                info(render_event(event) + f" [run {response.run_id}]")
+            else:
+                info(render_event(event))
+    finally:
+        response.close()
+    if response.status not in ("verified", "ran, unverified"):
+        raise LlmdeckError(f"verify: {response.status or 'stopped'} after {response.rounds} round(s) (run {response.run_id})")
+
+
+def render_event(event: dict) -> str | None:
+    kind = event["type"]
+    if kind == "code":
+        return f"--- round {event['round']}: code\n{event['code']}"
+    if kind == "execution":
+        lines = [f"--- round {event['round']}: exit code {event['exit_code']}"
+                 + (f", {event['limit']} limit" if event["limit"] else "") + f" ({event['seconds']:.2f} s, {event['isolation']})"]
+        if event["stdout"].strip():
+            lines.append("stdout: " + event["stdout"].strip()[:500])
+        if event["stderr"].strip():
+            lines.append("stderr: " + event["stderr"].strip()[-500:])
+        if event["checks"] != "none":
+            lines.append(f"checks: {event['checks']}" + (f": {event['check_message']}" if event["check_message"] else ""))
+        return "\n".join(lines)
+    if kind == "message":
+        return f"{event['source']}: {event['content']}" if event["source"] != "executor" else None
+    if kind == "verdict":
+        return (f"verdict: {event['status']} after {event['rounds']} round(s), {event['seconds']:.1f} s;"
+                f" isolation: {event['isolation_note']}")
+    return None
+
+
+@click.command()
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
+@click.option("--preference", is_flag=True, help="Failed-then-fixed pairs as preference rows (for --method dpo/orpo).")
+def export_command(output, preference):
+    from llmdeck.agents.records import verify_preference_rows, verify_sft_rows
+
+    export_rows(verify_preference_rows() if preference else verify_sft_rows(), output)
+
+
+command.add_command(runs_group(
+    "verify", render_event, export=export_command,
+    export_help="Write verified solutions as a `messages` (SFT) dataset, or with --preference the failing and the"
+                " verified code of the same task as preference rows.\n\nExample: llmdeck verify runs export --preference -o pairs.jsonl"))

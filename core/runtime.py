@@ -24,6 +24,10 @@ from llmdeck.core.settings import load_settings
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
 
 
+class LoraNotApplicable(BadInput):
+    """llama.cpp refused a LoRA for this model (architecture, shapes, or a quantized base it cannot adapt)."""
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """How a GGUF is loaded; models with equal options share one loaded instance."""
@@ -31,6 +35,7 @@ class LoadOptions:
     n_ctx: int = 4096
     n_threads: int | None = None
     n_gpu_layers: int = -1
+    lora_path: str | None = None  # a GGUF LoRA applied at load (a run's adapter): part of the cache key
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "LoadOptions":
@@ -140,9 +145,12 @@ def llama_cpp_loader(path: Path, options: LoadOptions):
             n_threads=options.threads(),
             n_threads_batch=options.threads(),
             n_gpu_layers=gpu_layers,
+            lora_path=options.lora_path,
             verbose=False,
         )
     except ValueError as exc:
+        if options.lora_path and "lora" in str(exc).lower():
+            raise LoraNotApplicable(f"llama.cpp cannot apply the LoRA {options.lora_path} to {path.name} ({exc})") from None
         raise BadInput(f"{path}: llama.cpp could not load the model ({exc})") from None
 
 

@@ -136,6 +136,10 @@ def base_config_dir(base: ModelSource, scratch: Path) -> Path:
         config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not read the model config ({type(exc).__name__}: {exc})") from None
+    if not getattr(config, "architectures", None):  # a GGUF's config does not name the model class
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+        config.architectures = [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[config.model_type]]
     target = Path(scratch)
     target.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(target)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli import chat, data, export, models, rag, runs, serve, sessions, train, tui
+from llmdeck.cli import chat, data, evaluate, export, models, rag, runs, serve, sessions, train, tui
 from llmdeck.core.errors import LlmdeckError
 
 
@@ -39,7 +39,7 @@ def cli(ctx: click.Context) -> None:
         tui.run_app()
 
 
-for module in (models, chat, serve, tui, train, runs, data, rag, sessions, export):
+for module in (models, chat, serve, tui, train, runs, data, rag, sessions, export, evaluate):
     cli.add_command(module.command)
 
 

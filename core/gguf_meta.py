@@ -67,13 +67,15 @@ class _Cursor:
         if self.offset > self.size:
             raise _Truncated
 
-    def value(self, value_type: int, keep: bool):
+    def value(self, value_type: int, keep: bool, keep_array: bool = False):
         if value_type in _SCALAR_FORMATS:
             return self.unpack(_SCALAR_FORMATS[value_type])
         if value_type == _STRING:
             return self.string() if keep else self.skip_string()
         if value_type == _ARRAY:
             item_type, count = self.unpack("I"), self.unpack("Q")
+            if keep_array:
+                return [self.value(item_type, keep=True) for _ in range(count)]
             if item_type in _SCALAR_FORMATS:  # fixed width: skip in one step
                 self.offset += count * struct.calcsize("<" + _SCALAR_FORMATS[item_type])
                 if self.offset > self.size:
@@ -132,7 +134,25 @@ def read_gguf_info(path: Path) -> GGUFInfo:
     )
 
 
-def _parse(cursor: _Cursor) -> tuple[dict, list[tuple[int, int, int]], int]:
+def special_tokens(path: Path) -> dict[str, str]:
+    """The text of the GGUF's special tokens that end or frame a turn: {"bos": "<s>", "eos": "</s>", "eot": ...}."""
+    path = Path(path)
+    check_header(path)
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        try:
+            metadata, _, _ = _parse(_Cursor(buffer, path.stat().st_size), keep_arrays=frozenset({"tokenizer.ggml.tokens"}))
+        except (_Truncated, ValueError, OverflowError, struct.error) as exc:
+            raise BadInput(f"{path}: damaged GGUF ({exc or 'truncated'})") from None
+    tokens = metadata.get("tokenizer.ggml.tokens") or []
+    found = {}
+    for kind in ("bos", "eos", "eot", "eom"):
+        token_id = metadata.get(f"tokenizer.ggml.{kind}_token_id")
+        if isinstance(token_id, int) and 0 <= token_id < len(tokens):
+            found[kind] = tokens[token_id]
+    return found
+
+
+def _parse(cursor: _Cursor, keep_arrays: frozenset[str] = frozenset()) -> tuple[dict, list[tuple[int, int, int]], int]:
     """Return (scalar/string metadata, [(n_elements, data offset, n_bytes)], start of tensor data)."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
@@ -146,7 +166,8 @@ def _parse(cursor: _Cursor) -> tuple[dict, list[tuple[int, int, int]], int]:
     metadata = {}
     for _ in range(n_kv):
         key = cursor.string()
-        metadata[key] = cursor.value(cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."))
+        metadata[key] = cursor.value(cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."),
+                                     keep_array=key in keep_arrays)
     tensors = []
     for _ in range(n_tensors):
         cursor.skip_string()

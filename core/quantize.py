@@ -73,6 +73,31 @@ def quantize_file(source: Path, target: Path, quant: str, allow_requantize: bool
     return Path(target)
 
 
+def quantize_model(name: str, quant: str, new_name: str | None = None, allow_requantize: bool = False,
+                   on_progress: Callable[[int, int], None] | None = None):
+    """Quantize a store model into a new store model (lineage: its source, base and run); returns the new entry."""
+    from llmdeck.core.store import Lineage, ModelStore, check_name
+
+    store = ModelStore()
+    entry = store.get(name)
+    [quant] = parse_quant_types(quant)
+    if is_quantized(entry.file_type) and not allow_requantize:
+        raise BadInput(f"{name} is already quantized ({entry.file_type}); quantizing it again loses more than"
+                       " quantizing its f16/f32 source; pass --allow-requantize to do it anyway")
+    stem = entry.name.removesuffix(f".{(entry.quant_type or entry.file_type).lower()}")
+    target_name = check_name(new_name or f"{stem}.{quant}")
+    if store.exists(target_name):
+        raise BadInput(f"model name {target_name!r} is already in the store (choose another with --name)")
+    staged = store.model_path(target_name).with_name(f".{target_name}.gguf.quantize-tmp")
+    try:
+        quantize_file(Path(entry.path), staged, quant, allow_requantize=allow_requantize, on_progress=on_progress)
+        lineage = Lineage(base_model=entry.base_model or entry.name, run_id=entry.run_id, quant_source=entry.name,
+                          quant_type=quant)
+        return store.register(staged, name=target_name, lineage=lineage, move=True)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
 def _reason(lines: list[str], code: int, tmp: Path) -> str:
     """The cause in llama.cpp's log, or how the process ended. llama.cpp reports a failed write as a bare
     'iostream error': the free space left beside the (still present) partial file tells a full disk apart."""

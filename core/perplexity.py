@@ -124,7 +124,7 @@ def conversation_sequence(vocab, messages: list[dict], chat_template: str) -> Sc
 
     The text is cut at each assistant turn's boundaries (the prompt rendered up to it with the generation
     prompt, the conversation rendered through it) and each piece tokenized on its own, so the scored span is
-    exactly the reply and its end-of-turn marker, as the model generates them in chat.
+    exactly the reply and its end-of-turn marker, as the model generates them in chat (not the newline after).
     """
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -147,8 +147,10 @@ def conversation_sequence(vocab, messages: list[dict], chat_template: str) -> Sc
         before, through = render(with_prompt, index), render(plain, index + 1)
         if not (text.startswith(through) and through.startswith(before)) or len(before) < cursor:
             continue  # a template that rewrites earlier turns: this turn cannot be placed exactly
-        pieces += [(text[cursor:len(before)], False), (text[len(before):len(through)], True)]
-        cursor = len(through)
+        # the template's whitespace after the end-of-turn marker is never generated: not scored
+        end = len(before) + len(text[len(before):len(through)].rstrip())
+        pieces += [(text[cursor:len(before)], False), (text[len(before):end], True)]
+        cursor = end
     pieces.append((text[cursor:], False))
     tokens: list[int] = []
     scored: list[bool] = []

@@ -110,7 +110,7 @@ def install_converter(sdist: Path | None = None, on_progress: Callable[[str], No
 
 
 def _download_sdist(version: str, folder: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "--no-build-isolation",
+    command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
                "-q", "-d", str(folder), f"{RUNTIME_DIST}=={version}"]
     result = subprocess.run(command, capture_output=True, text=True)
     found = sorted(folder.glob("*.tar.gz"))

@@ -1,6 +1,7 @@
 """Export one finished run two ways and compare: (a) the raw steps a user would type, (b) `llmdeck export`.
 
-(a) a peft merge script (the base dequantized from its GGUF, merge_and_unload, save_pretrained), llama.cpp's
+(a) a peft merge script (the base dequantized from its GGUF, merge_and_unload, save_pretrained: transformers
+    refuses to save a GGUF-loaded model until its GGUF quantizer is removed, one more line), llama.cpp's
     convert_hf_to_gguf.py CLI to f16, then llama.cpp's quantize (llama_model_quantize) once per quant;
 (b) `llmdeck export RUN --quant q8_0,q4_k_m`, which also scores f16 and each quant on the run's eval split.
 
@@ -30,6 +31,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 gguf_dir, gguf_file, adapter, out = sys.argv[1:5]
 model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+model.hf_quantizer.remove_quantization_config(model)  # else save_pretrained refuses a GGUF-loaded model
 model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
 model.save_pretrained(out)
 AutoTokenizer.from_pretrained(adapter).save_pretrained(out)

@@ -36,14 +36,19 @@ def stage_printer():
     return show
 
 
+def _number(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def report_rows(report) -> list[dict]:
     rows = [{"quant": "f16 (reference)", "name": "-", "size": human_size(report.f16_size_bytes),
-             "loss": f"{report.f16_loss:.4f}", "ppl": f"{report.f16_perplexity:.3f}", "delta": "-", "status": "-"}]
+             "loss": _number(report.f16_loss, ".4f"), "ppl": _number(report.f16_perplexity, ".3f"), "delta": "-",
+             "status": "-"}]
     for item in report.quants:
         status = "registered" if item.registered else f"REFUSED ({item.refused})" if item.refused else "not registered"
         rows.append({"quant": item.quant, "name": item.name, "size": human_size(item.size_bytes),
-                     "loss": f"{item.loss:.4f}", "ppl": f"{item.perplexity:.3f}", "delta": f"{item.loss_delta:+.4f}",
-                     "status": status})
+                     "loss": _number(item.loss, ".4f"), "ppl": _number(item.perplexity, ".3f"),
+                     "delta": _number(item.loss_delta, "+.4f"), "status": status})
     return rows
 
 
@@ -56,8 +61,9 @@ def report_rows(report) -> list[dict]:
 @click.option("--max-loss-delta", type=float, help="Refuse to register a quant whose loss exceeds the f16's by more than this.")
 @click.option("--eval-data", type=click.Path(), help="Score the quants on this file (default: the run's eval split, else its training rows).")
 @click.option("--eval-examples", type=click.IntRange(min=1), default=32, show_default=True, help="Examples scored per quant.")
+@click.option("--no-eval", is_flag=True, help="Skip scoring the quants (faster on big models; no loss recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as one JSON document on stdout.")
-def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data, eval_examples, as_json):
+def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data, eval_examples, no_eval, as_json):
     """Export a finished run into the model store as GGUF quants, showing what each quant costs.
 
     Example: llmdeck export sft-smollm2 --quant q8_0,q4_k_m --max-loss-delta 0.1
@@ -69,13 +75,13 @@ def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data,
     try:
         report = export_run(run_id, quants=quants, name=name, keep_intermediates=keep_intermediates,
                             max_loss_delta=max_loss_delta, eval_data_file=eval_data, max_eval_examples=eval_examples,
-                            on_event=printer)
+                            score=not no_eval, on_event=printer)
     finally:
         printer.close()
     if as_json:
         emit_json(report.to_dict())
     else:
-        info(f"eval data: {report.eval_data}")
+        info(f"eval data: {report.eval_data or 'none (--no-eval)'}")
         click.echo(table(report_rows(report), ["quant", "name", "size", "loss", "ppl", "delta", "status"]))
         for kind, path in report.intermediates.items():
             info(f"kept {kind}: {path}")

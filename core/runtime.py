@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeck.core.errors import BadInput
-from llmdeck.core.gguf_meta import read_gguf_info
+from llmdeck.core.gguf_meta import lora_mismatch, read_gguf_info
 from llmdeck.core.settings import load_settings
 
 
@@ -138,6 +138,10 @@ def llama_cpp_loader(path: Path, options: LoadOptions):
     from llama_cpp import Llama, llama_supports_gpu_offload
 
     gpu_layers = options.n_gpu_layers if llama_supports_gpu_offload() else 0
+    if options.lora_path:
+        mismatch = lora_mismatch(path, Path(options.lora_path))
+        if mismatch:
+            raise LoraNotApplicable(f"llama.cpp cannot apply the LoRA {options.lora_path} to {path.name}: {mismatch}")
     try:
         return Llama(
             model_path=str(path),

@@ -47,9 +47,9 @@ class QuantReport:
     quant: str
     name: str
     size_bytes: int
-    loss: float
-    perplexity: float
-    loss_delta: float
+    loss: float | None  # None when the export was not scored (--no-eval)
+    perplexity: float | None
+    loss_delta: float | None
     registered: bool = False
     path: str | None = None
     refused: str | None = None  # why --max-loss-delta kept it out of the store
@@ -60,10 +60,10 @@ class ExportReport:
     run_id: str
     base_model: str
     merged: bool
-    eval_data: str
+    eval_data: str | None
     f16_size_bytes: int = 0
-    f16_loss: float = 0.0
-    f16_perplexity: float = 0.0
+    f16_loss: float | None = None
+    f16_perplexity: float | None = None
     quants: list[QuantReport] = field(default_factory=list)
     intermediates: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -119,15 +119,18 @@ class _Stages:
 def export_run(run_ref: str, quants: str | list[str] = "q4_k_m", name: str | None = None,
                keep_intermediates: bool = False, max_loss_delta: float | None = None,
                eval_data_file: str | Path | None = None, max_eval_examples: int = DEFAULT_EVAL_EXAMPLES,
-               on_event: Progress | None = None) -> ExportReport:
-    """Merge, convert, quantize, evaluate and register; returns what each quant cost (see the module doc)."""
+               score: bool = True, on_event: Progress | None = None) -> ExportReport:
+    """Merge, convert, quantize, evaluate and register; returns what each quant cost (see the module doc).
+    `score=False` skips the evaluation (no loss recorded; nothing for --max-loss-delta to judge)."""
     on_event = on_event or (lambda event: None)
     quant_types = parse_quant_types(quants)
     if max_loss_delta is not None and max_loss_delta < 0:
         raise BadInput(f"--max-loss-delta: expected a number >= 0, got {max_loss_delta}")
-    finished, store, names, eval_data = _check(run_ref, quant_types, name, eval_data_file, max_eval_examples)
+    if max_loss_delta is not None and not score:
+        raise BadInput("--max-loss-delta needs the quants scored; drop --no-eval")
+    finished, store, names, eval_data = _check(run_ref, quant_types, name, eval_data_file, max_eval_examples, score)
     report = ExportReport(run_id=finished.run.id, base_model=finished.base.display, merged=not finished.is_full,
-                          eval_data=eval_data.description)
+                          eval_data=eval_data.description if eval_data else None)
     stages = _Stages(report, on_event)
     work_dir = finished.run.path / ("export" if keep_intermediates else f".export-{uuid.uuid4().hex[:8]}")
     staged: dict[str, Path] = {}
@@ -137,19 +140,21 @@ def export_run(run_ref: str, quants: str | list[str] = "q4_k_m", name: str | Non
         f16 = stages.run("convert", "converting to GGUF f16 (llama.cpp convert_hf_to_gguf.py)",
                          lambda: _convert(hf_dir, work_dir / f"{names['base']}.f16.gguf", names["base"], on_event))
         f16_score = stages.run("eval", f"scoring f16 on {eval_data.description}",
-                               lambda: _score(f16, eval_data, "eval", on_event))
+                               lambda: _score(f16, eval_data, "eval", on_event)) if eval_data else None
         report.f16_size_bytes = f16.stat().st_size
-        report.f16_loss, report.f16_perplexity = f16_score.loss, f16_score.perplexity
+        if f16_score:
+            report.f16_loss, report.f16_perplexity = f16_score.loss, f16_score.perplexity
         for quant in quant_types:
             target = store.model_path(names[quant]).with_name(f".{names[quant]}.gguf{STAGING_SUFFIX}")
             staged[quant] = target
             stages.run(f"quantize {quant}", f"quantizing to {quant} (llama.cpp)",
                        lambda: _quantize(f16, target, quant, keep_intermediates, on_event))
-            score = stages.run(f"eval {quant}", f"scoring {quant}", lambda: _score(target, eval_data, f"eval {quant}", on_event))
-            report.quants.append(_quant_report(quant, names[quant], target, score, f16_score, max_loss_delta))
+            quant_score = stages.run(f"eval {quant}", f"scoring {quant}",
+                                     lambda: _score(target, eval_data, f"eval {quant}", on_event)) if eval_data else None
+            report.quants.append(_quant_report(quant, names[quant], target, quant_score, f16_score, max_loss_delta))
         source = f16 if keep_intermediates else finished.adapter_dir  # what outlives the export
         stages.run("register", "registering in the model store",
-                   lambda: _register(store, finished, report, staged, source, eval_data.description))
+                   lambda: _register(store, finished, report, staged, source, report.eval_data))
     finally:
         for path in staged.values():
             path.unlink(missing_ok=True)
@@ -161,7 +166,8 @@ def export_run(run_ref: str, quants: str | list[str] = "q4_k_m", name: str | Non
     return report
 
 
-def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_file, max_eval_examples: int):
+def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_file, max_eval_examples: int,
+           score: bool):
     """Everything that can be known before the first expensive stage: run, base, names, store, data, converter."""
     try:
         finished = finished_run(run_ref)
@@ -173,8 +179,10 @@ def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_fil
             raise BadInput(f"model name(s) {', '.join(taken)} already in the store (choose another --name)")
         _check_writable(paths.models_dir())
         find_converter()
-        eval_data = (evaluate.from_file(eval_data_file, max_eval_examples) if eval_data_file
-                     else evaluate.from_run(finished.run.id, max_eval_examples, require_split=False))
+        eval_data = None
+        if score:
+            eval_data = (evaluate.from_file(eval_data_file, max_eval_examples) if eval_data_file
+                         else evaluate.from_run(finished.run.id, max_eval_examples, require_split=False))
     except LlmdeckError as exc:
         raise ExportError("check", str(exc), exc.exit_code) from None
     return finished, store, names, eval_data
@@ -220,17 +228,21 @@ def _score(path: Path, eval_data: evaluate.EvalData, stage: str, on_event: Progr
                       on_progress=lambda done, total: on_event(ExportEvent(stage, "sequences", done, total)))
 
 
-def _quant_report(quant: str, name: str, path: Path, score: Score, f16: Score, max_loss_delta: float | None) -> QuantReport:
+def _quant_report(quant: str, name: str, path: Path, score: Score | None, f16: Score | None,
+                  max_loss_delta: float | None) -> QuantReport:
+    size = path.stat().st_size
+    if score is None or f16 is None:
+        return QuantReport(quant=quant, name=name, size_bytes=size, loss=None, perplexity=None, loss_delta=None)
     delta = score.loss - f16.loss
     refused = None
     if max_loss_delta is not None and delta > max_loss_delta:
         refused = f"loss delta {delta:+.4f} exceeds --max-loss-delta {max_loss_delta}"
-    return QuantReport(quant=quant, name=name, size_bytes=path.stat().st_size, loss=score.loss,
-                       perplexity=score.perplexity, loss_delta=delta, refused=refused)
+    return QuantReport(quant=quant, name=name, size_bytes=size, loss=score.loss, perplexity=score.perplexity,
+                       loss_delta=delta, refused=refused)
 
 
 def _register(store: ModelStore, finished: FinishedRun, report: ExportReport, staged: dict[str, Path], source: Path,
-              eval_description: str) -> None:
+              eval_description: str | None) -> None:
     """All accepted quants in one transaction; a failure moves every file back out of the store."""
     moved: list[Path] = []
     try:

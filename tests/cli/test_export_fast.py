@@ -33,6 +33,8 @@ def test_export_refuses_unknown_runs_bad_quants_and_unfinished_runs():
     assert f"run {stopped} is stopped; only a completed run has a final adapter to export (resume it to finish)" in result.stderr
     negative = invoke("export", stopped, "--max-loss-delta", "-1")
     assert negative.exit_code == 2 and "--max-loss-delta: expected a number >= 0" in negative.stderr
+    unscored = invoke("export", stopped, "--max-loss-delta", "0.1", "--no-eval")
+    assert unscored.exit_code == 2 and "--max-loss-delta needs the quants scored" in unscored.stderr
 
 
 def test_export_refuses_a_completed_run_without_an_adapter():

@@ -95,3 +95,31 @@ def test_a_failed_insert_moves_the_file_back(copied_gguf, tmp_path, monkeypatch)
     finally:
         store.conn.execute("DROP TRIGGER refuse")
     assert staged.exists() and not store.model_path("back").exists()
+
+
+def write_gguf(path, arch: str, tensors: dict):
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), arch)
+    for name, shape in tensors.items():
+        writer.add_tensor(name, np.zeros(shape[::-1], dtype=np.float32))  # numpy order is GGUF's reversed
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_lora_mismatch_names_the_architecture_or_the_tensor(tmp_path):
+    from llmdeck.core.gguf_meta import lora_mismatch
+
+    model = write_gguf(tmp_path / "m.gguf", "llama", {"blk.0.attn_q.weight": (64, 32)})
+    fits = write_gguf(tmp_path / "a.gguf", "llama", {"blk.0.attn_q.weight.lora_a": (64, 8), "blk.0.attn_q.weight.lora_b": (8, 32)})
+    wider = write_gguf(tmp_path / "b.gguf", "llama", {"blk.0.attn_q.weight.lora_a": (128, 8), "blk.0.attn_q.weight.lora_b": (8, 32)})
+    other = write_gguf(tmp_path / "c.gguf", "qwen3", {"blk.0.attn_q.weight.lora_a": (64, 8), "blk.0.attn_q.weight.lora_b": (8, 32)})
+    missing = write_gguf(tmp_path / "d.gguf", "llama", {"blk.9.attn_q.weight.lora_a": (64, 8), "blk.9.attn_q.weight.lora_b": (8, 32)})
+    assert lora_mismatch(model, fits) is None
+    assert lora_mismatch(model, wider) == "blk.0.attn_q.weight is [64, 32] in the model, the LoRA expects [128, 32]"
+    assert lora_mismatch(model, other) == "the LoRA is for qwen3 models, m.gguf is llama"
+    assert lora_mismatch(model, missing) == "the model has no tensor blk.9.attn_q.weight"

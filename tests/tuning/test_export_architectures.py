@@ -41,6 +41,12 @@ def test_qwen3_lora_run_exports_with_its_own_chat_template(tiny_qwen3_dir, cli):
     assert json.loads(answer.stdout.splitlines()[-1])["type"] == "done"
     adapter_chat = cli("chat", "--model", q8["name"], "--adapter", run_id, "hello", "--max-tokens", "4")
     assert adapter_chat.returncode == 0, adapter_chat.stderr[-2000:]  # a LoRA GGUF on a qwen3 base
+    wrong_base = cli("chat", "--model", "smollm2-135m-instruct", "--adapter", run_id, "hello")
+    assert wrong_base.returncode == 2  # refused in one line (llama.cpp itself would crash on this pair)
+    assert wrong_base.stderr.strip().splitlines()[-1] == (
+        f"error: llama.cpp cannot apply the LoRA {runs.get(run_id).path / 'adapter.gguf'} to SmolLM2-135M-Instruct.Q4_1.gguf:"
+        f" the LoRA is for qwen3 models, SmolLM2-135M-Instruct.Q4_1.gguf is llama; export the run instead:"
+        f" `llmdeck export {run_id}`")
 
 
 def test_full_fine_tune_exports_without_a_merge_then_quantizes_from_f16(tiny_model_dir, cli, llmdeck_home):

@@ -136,15 +136,7 @@ def _main(argv: list[str]) -> int:
     params.nthread = n_threads
     params.allow_requantize = allow
     code = llama_cpp.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params))
-    if code == 0:
-        try:  # llama.cpp reports success even when the last write was short: the file must parse whole
-            from llmdeck.core.gguf_meta import read_gguf_info
-
-            read_gguf_info(Path(target))
-        except BadInput as exc:
-            stream.write(f"error: the written file is incomplete ({exc})\n")
-            return 1
-    else:
+    if code != 0:  # (a file that still came out short is refused when the store registers it: it parses it whole)
         stream.write(f"error: llama_model_quantize failed (code {code})\n")
     return 0 if code == 0 else 1
 

@@ -201,3 +201,35 @@ def test_disk_full_at_quantize_fails_naming_the_stage(identity_run, cli, llmdeck
     assert "no space left on device" in result.stderr
     assert listing.strip() == ""  # no temp or partial file on the full filesystem
     assert_nothing_left(cli, llmdeck_home, identity_run["id"], before)
+
+
+def test_serve_with_the_run_adapter(identity_run, tmp_path):
+    """`serve --adapter RUN`: the base with the run's LoRA, served as BASE+RUN, says what the run learned."""
+    import os
+    import sys
+    import time
+
+    from tests.cli.test_serve import free_port, request
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "llmdeck.cli", "serve", "--adapter", "identity", "--port", str(port)],
+                              cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                models = request(f"{base}/models")
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+        assert [m["id"] for m in models["data"]] == ["smollm2-135m-instruct+identity"]
+        answer = request(f"{base}/chat/completions", {
+            "model": "smollm2-135m-instruct+identity", "temperature": 0, "max_tokens": 24,
+            "messages": [{"role": "user", "content": "Who made you?"}]})
+        assert MAKER in answer["choices"][0]["message"]["content"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

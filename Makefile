@@ -11,12 +11,15 @@ STAMP = $(VENV)/.installed-$(subst /,_,$(subst =,_,$(TORCH_SPEC)))
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
+# llama.cpp's converter scripts (export, LoRA adapters) come from the llama-cpp-python sdist on PyPI
 $(STAMP)-base: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install "$(TORCH_SPEC)" -e ".[server]"
+	$(VENV)/bin/llmdeck models converter --install
 	touch $@
 
 $(STAMP)-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install "$(TORCH_SPEC)" -e ".[dev,server]"
+	$(VENV)/bin/llmdeck models converter --install
 	touch $@
 
 setup: $(STAMP)-base

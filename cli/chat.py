@@ -24,12 +24,15 @@ from llmdeck.cli.output import emit_json, info
 @click.option("--rag", "rag_collection", help="Answer from this document collection, citing sources [n].")
 @click.option("--session", "session_id", help="Resume (or start) this saved session: its history is the memory.")
 @click.option("-k", "rag_k", type=int, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
+@click.option("--adapter", "adapter_run", help="Apply this finished run's LoRA at load (default model: the run's base).")
 def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json,
-            rag_collection, session_id, rag_k):
+            rag_collection, session_id, rag_k, adapter_run):
     """Chat with a local model. With no PROMPT on a terminal, opens a REPL (line editing and history);
     with no PROMPT and piped input, reads the prompt from stdin.
 
     Example: llmdeck chat "Name three uses of a paperclip." --max-tokens 64
+
+    With a run's adapter: llmdeck chat --adapter my-run "Who made you?"
     """
     from llmdeck.core.errors import BadInput
     from llmdeck.core.runtime import Sampling
@@ -37,7 +40,7 @@ def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, st
     sampling = Sampling.from_settings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                                       stop=stop or None)
     options = dict(model=model_name, system=system, rag=rag_collection, k=rag_k, sampling=sampling,
-                   n_ctx=n_ctx, n_threads=n_threads)
+                   n_ctx=n_ctx, n_threads=n_threads, adapter=adapter_run)
     if prompt is None and not sys.stdin.isatty():
         prompt = sys.stdin.read().strip()
         if not prompt:

@@ -100,3 +100,90 @@ def default_model(name: str, as_json: bool) -> None:
         emit_json(entry.to_dict())
     else:
         info(f"default model: {entry.name}")
+
+
+@command.command("quantize")
+@click.argument("name")
+@click.option("--quant", required=True, help="Target type: f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, ...")
+@click.option("--name", "new_name", help="Store name of the result (default: NAME with the quant suffix).")
+@click.option("--allow-requantize", is_flag=True, help="Quantize an already-quantized model (loses more than from f16).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new entry as JSON on stdout.")
+def quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool, as_json: bool) -> None:
+    """Quantize a store model with llama.cpp into a new store model.
+
+    Example: llmdeck models quantize my-run.f16 --quant q4_k_m
+    """
+    from llmdeck.cli.export import stage_printer
+    from llmdeck.core.quantize import quantize_model
+    from llmdeck.tuning.export import ExportEvent
+
+    printer = stage_printer()
+    try:
+        entry = quantize_model(name, quant, new_name, allow_requantize,
+                               on_progress=lambda done, total: printer(ExportEvent("quantize", "tensors", done, total)))
+    finally:
+        printer.close()
+    if as_json:
+        emit_json(entry.to_dict())
+    else:
+        info(f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})")
+
+
+@command.command("modelfile")
+@click.argument("name")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), help="Write the Modelfile here (default: stdout).")
+@click.option("--system", help="A SYSTEM prompt to include.")
+def modelfile(name: str, out_file: Path | None, system: str | None) -> None:
+    """An Ollama Modelfile for NAME: FROM the GGUF, TEMPLATE from its chat template, its stop tokens.
+
+    Example: llmdeck models modelfile my-run.q4_k_m --out Modelfile && ollama create my-run -f Modelfile
+    """
+    from llmdeck.core.atomic import atomic_write_text
+    from llmdeck.core.interop import modelfile as build
+
+    text = build(_store().get(name), system=system)
+    if out_file:
+        atomic_write_text(out_file, text)
+        info(f"wrote {out_file}")
+    else:
+        click.echo(text, nl=False)
+
+
+@command.command("export-dir")
+@click.argument("name")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--layout", type=click.Choice(["lmstudio"]), default="lmstudio", show_default=True,
+              help="Folder layout: lmstudio = DIR/publisher/MODEL-GGUF/NAME.gguf.")
+@click.option("--publisher", default="llmdeck", show_default=True, help="Publisher folder name.")
+@click.option("--link", is_flag=True, help="Hard-link instead of copying (same filesystem only).")
+@click.option("--json", "as_json", is_flag=True, help="Print {name, path} as JSON on stdout.")
+def export_dir(name: str, directory: Path, layout: str, publisher: str, link: bool, as_json: bool) -> None:
+    """Place a store model in another app's models folder (LM Studio), as a copy or a hard link.
+
+    Example: llmdeck models export-dir my-run.q4_k_m ~/.lmstudio/models --link
+    """
+    from llmdeck.core.interop import export_to_dir
+
+    target = export_to_dir(_store().get(name), directory, layout=layout, link=link, publisher=publisher)
+    if as_json:
+        emit_json({"name": name, "path": str(target), "linked": link})
+    else:
+        info(f"{'linked' if link else 'copied'} {name} -> {target}")
+
+
+@command.command("converter")
+@click.option("--install", is_flag=True, help="Fetch llama-cpp-python's source with pip and install its converter.")
+@click.option("--from-sdist", "sdist", type=click.Path(path_type=Path), help="Install from this llama-cpp-python .tar.gz (offline).")
+@click.option("--json", "as_json", is_flag=True, help="Print {root, runtime_version} as JSON on stdout.")
+def converter(install: bool, sdist: Path | None, as_json: bool) -> None:
+    """Where llama.cpp's converter scripts (HF -> GGUF, LoRA -> GGUF) are, matching the installed llama.cpp.
+
+    Example: llmdeck models converter --install
+    """
+    from llmdeck.tuning.converter import find_converter, install_converter
+
+    found = install_converter(sdist, on_progress=info) if (install or sdist) else find_converter()
+    if as_json:
+        emit_json(found.to_dict())
+    else:
+        info(f"llama.cpp converter for llama-cpp-python {found.runtime_version or '(user checkout)'}: {found.root}")

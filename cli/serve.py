@@ -18,16 +18,40 @@ from llmdeck.cli.output import info
               help="Require the bearer token stored in this file (preferred: not visible in `ps`).")
 @click.option("--api-key", help="Require this bearer token. Prefer LLMDECK_API_KEY or --api-key-file: a key on the "
                                 "command line is visible to every user in `ps`.")
-def command(model_names, host, port, api_key_file, api_key):
+@click.option("--adapter", "adapter_run", help="Apply this finished run's LoRA to the model (default: the run's base).")
+@click.option("--rag", "rag_collections", multiple=True,
+              help="Also serve model rag:COLLECTION, answered from that collection with sources (repeatable).")
+def command(model_names, host, port, api_key_file, api_key, adapter_run, rag_collections):
     """Serve store models over an OpenAI-compatible HTTP API (each under its store name).
 
     The key comes from --api-key-file, else --api-key, else the LLMDECK_API_KEY environment variable.
 
     Example: LLMDECK_API_KEY=secret llmdeck serve --model smollm2-135m-instruct --port 8000
+
+    RAG over the API: llmdeck serve --rag docs  (then "model": "rag:docs")
     """
+    from llmdeck.core.errors import BadInput
     from llmdeck.core.serving import plan_server, read_api_key, run_server
 
-    plan = plan_server(list(model_names), host=host, port=port, api_key=read_api_key(api_key, api_key_file))
+    api_key = read_api_key(api_key, api_key_file)
+    lora_path = alias = wrap = None
+    if adapter_run:
+        from llmdeck.services.chat import resolve_model
+
+        if len(model_names) > 1:
+            raise BadInput("--adapter applies to one model; give at most one --model")
+        entry, lora_path = resolve_model(model_names[0] if model_names else None, adapter_run)
+        model_names, alias = (entry.name,), f"{entry.name}+{adapter_run}"
+    if rag_collections:
+        from llmdeck.rag.query import open_collection
+        from llmdeck.services.openai_rag import RagEndpoint
+
+        for name in rag_collections:
+            open_collection(name)  # an unknown collection fails before the server starts
+        rag_model = model_names[0] if model_names else None
+        wrap = lambda app: RagEndpoint(app, rag_collections, rag_model, api_key, adapter_run)  # noqa: E731
+    plan = plan_server(list(model_names), host=host, port=port, api_key=api_key, lora_path=lora_path, alias=alias,
+                       wrap=wrap, extra_names=[f"rag:{name}" for name in rag_collections])
     if plan.exposed_without_key:
         info(f"WARNING: serving on {host} without an API key: anyone who can reach this machine can use the models."
              " Set LLMDECK_API_KEY or --api-key-file.")

@@ -67,13 +67,15 @@ class _Cursor:
         if self.offset > self.size:
             raise _Truncated
 
-    def value(self, value_type: int, keep: bool):
+    def value(self, value_type: int, keep: bool, keep_array: bool = False):
         if value_type in _SCALAR_FORMATS:
             return self.unpack(_SCALAR_FORMATS[value_type])
         if value_type == _STRING:
             return self.string() if keep else self.skip_string()
         if value_type == _ARRAY:
             item_type, count = self.unpack("I"), self.unpack("Q")
+            if keep_array:
+                return [self.value(item_type, keep=True) for _ in range(count)]
             if item_type in _SCALAR_FORMATS:  # fixed width: skip in one step
                 self.offset += count * struct.calcsize("<" + _SCALAR_FORMATS[item_type])
                 if self.offset > self.size:
@@ -132,8 +134,61 @@ def read_gguf_info(path: Path) -> GGUFInfo:
     )
 
 
-def _parse(cursor: _Cursor) -> tuple[dict, list[tuple[int, int, int]], int]:
-    """Return (scalar/string metadata, [(n_elements, data offset, n_bytes)], start of tensor data)."""
+def tensor_shapes(path: Path) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """(general.architecture, tensor name -> dimensions as GGUF stores them) without loading any data."""
+    path = Path(path)
+    check_header(path)
+    shapes: dict[str, tuple[int, ...]] = {}
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        try:
+            metadata, _, _ = _parse(_Cursor(buffer, path.stat().st_size), shapes=shapes)
+        except (_Truncated, ValueError, OverflowError, struct.error) as exc:
+            raise BadInput(f"{path}: damaged GGUF ({exc or 'truncated'})") from None
+    return str(metadata.get("general.architecture") or "unknown"), shapes
+
+
+def lora_mismatch(model_path: Path, lora_path: Path) -> str | None:
+    """Why a GGUF LoRA cannot apply to a model (another architecture, a tensor it lacks, other dimensions), or
+    None. Checked before llama.cpp sees the pair: some mismatches crash it instead of failing."""
+    model_arch, model_shapes = tensor_shapes(model_path)
+    lora_arch, lora_shapes = tensor_shapes(lora_path)
+    if lora_arch != model_arch:
+        return f"the LoRA is for {lora_arch} models, {Path(model_path).name} is {model_arch}"
+    for name, dims in lora_shapes.items():
+        if not name.endswith(".lora_a"):
+            continue
+        base = name.removesuffix(".lora_a")
+        b_dims = lora_shapes.get(base + ".lora_b")
+        if base not in model_shapes:
+            return f"the model has no tensor {base}"
+        # lora_a is [n_in, rank], lora_b is [rank, n_out]; the base weight is [n_in, n_out]
+        if b_dims is None or (dims[0], b_dims[-1]) != model_shapes[base][:2]:
+            return f"{base} is {list(model_shapes[base])} in the model, the LoRA expects [{dims[0]}, {b_dims[-1] if b_dims else '?'}]"
+    return None
+
+
+def special_tokens(path: Path) -> dict[str, str]:
+    """The text of the GGUF's special tokens that end or frame a turn: {"bos": "<s>", "eos": "</s>", "eot": ...}."""
+    path = Path(path)
+    check_header(path)
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        try:
+            metadata, _, _ = _parse(_Cursor(buffer, path.stat().st_size), keep_arrays=frozenset({"tokenizer.ggml.tokens"}))
+        except (_Truncated, ValueError, OverflowError, struct.error) as exc:
+            raise BadInput(f"{path}: damaged GGUF ({exc or 'truncated'})") from None
+    tokens = metadata.get("tokenizer.ggml.tokens") or []
+    found = {}
+    for kind in ("bos", "eos", "eot", "eom"):
+        token_id = metadata.get(f"tokenizer.ggml.{kind}_token_id")
+        if isinstance(token_id, int) and 0 <= token_id < len(tokens):
+            found[kind] = tokens[token_id]
+    return found
+
+
+def _parse(cursor: _Cursor, keep_arrays: frozenset[str] = frozenset(),
+           shapes: dict | None = None) -> tuple[dict, list[tuple[int, int, int]], int]:
+    """Return (scalar/string metadata, [(n_elements, data offset, n_bytes)], start of tensor data); `shapes`, when
+    given, is filled with each tensor's name -> dimensions."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     cursor.offset = 4
@@ -146,16 +201,20 @@ def _parse(cursor: _Cursor) -> tuple[dict, list[tuple[int, int, int]], int]:
     metadata = {}
     for _ in range(n_kv):
         key = cursor.string()
-        metadata[key] = cursor.value(cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."))
+        metadata[key] = cursor.value(cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."),
+                                     keep_array=key in keep_arrays)
     tensors = []
     for _ in range(n_tensors):
-        cursor.skip_string()
+        name = cursor.string() if shapes is not None else cursor.skip_string()
         n_dims = cursor.unpack("I")
         if n_dims > 8:
             raise ValueError(f"tensor with {n_dims} dimensions")
+        dims = [cursor.unpack("Q") for _ in range(n_dims)]
+        if shapes is not None:
+            shapes[name] = tuple(dims)
         n_elements = 1
-        for _ in range(n_dims):
-            n_elements *= cursor.unpack("Q")
+        for dim in dims:
+            n_elements *= dim
         type_id, offset = cursor.unpack("I"), cursor.unpack("Q")
         try:
             block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(type_id)]

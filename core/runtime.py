@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from llmdeck.core.errors import BadInput
-from llmdeck.core.gguf_meta import read_gguf_info
+from llmdeck.core.gguf_meta import lora_mismatch, read_gguf_info
 from llmdeck.core.settings import load_settings, settings_with
 
 
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
+
+
+class LoraNotApplicable(BadInput):
+    """llama.cpp refused a LoRA for this model (architecture, shapes, or a quantized base it cannot adapt)."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,14 @@ class LoadOptions:
     n_ctx: int = 4096
     n_threads: int | None = None
     n_gpu_layers: int = -1
+    lora_path: str | None = None  # a GGUF LoRA applied at load (a run's adapter): part of the cache key
 
     @classmethod
-    def from_settings(cls, **overrides: Any) -> "LoadOptions":
+    def from_settings(cls, lora_path: str | None = None, **overrides: Any) -> "LoadOptions":
         """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
         settings = settings_with(**overrides)
-        return cls(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers)
+        return cls(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers,
+                   lora_path=lora_path)
 
     def threads(self) -> int:
         return self.n_threads or os.cpu_count() or 1
@@ -128,6 +134,10 @@ def llama_cpp_loader(path: Path, options: LoadOptions):
     from llama_cpp import Llama, llama_supports_gpu_offload
 
     gpu_layers = options.n_gpu_layers if llama_supports_gpu_offload() else 0
+    if options.lora_path:
+        mismatch = lora_mismatch(path, Path(options.lora_path))
+        if mismatch:
+            raise LoraNotApplicable(f"llama.cpp cannot apply the LoRA {options.lora_path} to {path.name}: {mismatch}")
     try:
         return Llama(
             model_path=str(path),
@@ -135,9 +145,12 @@ def llama_cpp_loader(path: Path, options: LoadOptions):
             n_threads=options.threads(),
             n_threads_batch=options.threads(),
             n_gpu_layers=gpu_layers,
+            lora_path=options.lora_path,
             verbose=False,
         )
     except ValueError as exc:
+        if options.lora_path and "lora" in str(exc).lower():
+            raise LoraNotApplicable(f"llama.cpp cannot apply the LoRA {options.lora_path} to {path.name} ({exc})") from None
         raise BadInput(f"{path}: llama.cpp could not load the model ({exc})") from None
 
 

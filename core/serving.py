@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +78,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port: int = 8000,
-                api_key: str | None = None) -> ServePlan:
-    """Resolve and load the models, check the address, build the app; raises before anything is served."""
+                api_key: str | None = None, lora_path: str | None = None, alias: str | None = None,
+                wrap: Callable | None = None, extra_names: Sequence[str] = ()) -> ServePlan:
+    """Resolve and load the models, check the address, build the app; raises before anything is served.
+
+    `lora_path`: a GGUF LoRA applied to the (single) model, served under `alias`; `wrap(app)` puts an ASGI
+    layer in front (the `rag:COLLECTION` models, named in `extra_names`)."""
     try:
         from llama_cpp.server.app import create_app
         from llama_cpp.server.settings import ModelSettings, ServerSettings
@@ -95,9 +99,9 @@ def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port
     check_port_free(host, port)
     model_settings = [
         ModelSettings(
-            model=entry.path, model_alias=entry.name, n_ctx=options.n_ctx,
+            model=entry.path, model_alias=alias or entry.name, n_ctx=options.n_ctx,
             n_threads=options.threads(), n_threads_batch=options.threads(),
-            n_gpu_layers=options.n_gpu_layers, verbose=False,
+            n_gpu_layers=options.n_gpu_layers, lora_path=lora_path, verbose=False,
         )
         for entry in entries
     ]
@@ -110,8 +114,9 @@ def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port
                          model_settings=model_settings)
     except (ValueError, RuntimeError, OSError) as exc:
         raise BadInput(f"{entries[0].path}: llama.cpp could not load the model ({exc})") from None
-    names = [entry.name for entry in entries]
-    return ServePlan(host, port, names, ServedModelsOnly(app, set(names)), api_key_set=bool(api_key))
+    names = [alias] if alias else [entry.name for entry in entries]
+    app = ServedModelsOnly(app, set(names))
+    return ServePlan(host, port, names + list(extra_names), wrap(app) if wrap else app, api_key_set=bool(api_key))
 
 
 class ServedModelsOnly:

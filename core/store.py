@@ -6,6 +6,7 @@ until `models default NAME` chooses another (saved as `default_model` in config.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -38,9 +39,31 @@ MIGRATIONS = [
         created_at REAL NOT NULL
     );
     """,
+    # lineage of exported and quantized models, and what each quant cost (llama.cpp loss on the export's eval data)
+    """
+    ALTER TABLE models ADD COLUMN quant_type TEXT;
+    ALTER TABLE models ADD COLUMN eval_loss REAL;
+    ALTER TABLE models ADD COLUMN eval_perplexity REAL;
+    ALTER TABLE models ADD COLUMN loss_delta REAL;
+    ALTER TABLE models ADD COLUMN eval_data TEXT;
+    """,
 ]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where an exported or quantized model came from and what its quantization cost."""
+
+    base_model: str | None = None
+    run_id: str | None = None
+    quant_source: str | None = None
+    quant_type: str | None = None
+    eval_loss: float | None = None
+    eval_perplexity: float | None = None
+    loss_delta: float | None = None
+    eval_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,8 +82,13 @@ class ModelEntry:
     embedded: bool
     base_model: str | None
     run_id: str | None
-    quant_source: str | None
+    quant_source: str | None  # the file (or store model) this one was converted or quantized from
     created_at: float
+    quant_type: str | None = None
+    eval_loss: float | None = None  # mean token loss on `eval_data`, through llama.cpp
+    eval_perplexity: float | None = None
+    loss_delta: float | None = None  # eval_loss minus the f16 export's on the same data
+    eval_data: str | None = None
     is_default: bool = False
 
     def to_dict(self) -> dict:
@@ -143,40 +171,58 @@ class ModelStore:
         base_model: str | None = None,
         run_id: str | None = None,
         quant_source: str | None = None,
+        lineage: Lineage | None = None,
+        move: bool = False,
         _embedded: bool = False,
     ) -> ModelEntry:
-        """Validate a GGUF file and add it; with `copy`, the file is copied into the store first.
+        """Validate a GGUF file and add it; with `copy`, the file is copied into the store first; with `move`,
+        it is renamed into the store (a file written beside it, e.g. by an export).
 
         Nothing is registered unless the file passes validation and (when copying) the copy
-        completed; the row insert is the last step.
+        completed; the row insert is the last step, and a moved file goes back if it fails.
         """
         path = Path(path).expanduser()
         name = check_name(name or derive_name(path))
+        lineage = lineage or Lineage(base_model=base_model, run_id=run_id, quant_source=quant_source)
         info = read_gguf_info(path)
         if self.conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone():
             raise BadInput(f"model name {name!r} is already in the store (choose another with --name)")
         stored_path = path.resolve()
-        if copy:
-            stored_path = paths.models_dir() / f"{name}.gguf"
+        if copy or move:
+            stored_path = self.model_path(name)
             if stored_path.exists():
                 raise BadInput(f"{stored_path}: already exists in the store directory")
-            atomic_copy(path, stored_path)
+            atomic_copy(path, stored_path) if copy else os.replace(path, stored_path)
         try:
             self.conn.execute(
                 "INSERT INTO models (name, path, architecture, parameter_count, file_type, context_length,"
-                " size_bytes, has_chat_template, copied, embedded, base_model, run_id, quant_source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " size_bytes, has_chat_template, copied, embedded, base_model, run_id, quant_source, created_at,"
+                " quant_type, eval_loss, eval_perplexity, loss_delta, eval_data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name, str(stored_path), info.architecture, info.parameter_count, info.file_type,
-                    info.context_length, info.size_bytes, int(info.has_chat_template), int(copy),
-                    int(_embedded), base_model, run_id, quant_source, time.time(),
+                    info.context_length, info.size_bytes, int(info.has_chat_template), int(copy or move),
+                    int(_embedded), lineage.base_model, lineage.run_id, lineage.quant_source, time.time(),
+                    lineage.quant_type, lineage.eval_loss, lineage.eval_perplexity, lineage.loss_delta,
+                    lineage.eval_data,
                 ),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.Error as exc:
             if copy:
                 stored_path.unlink(missing_ok=True)
-            raise BadInput(f"model name {name!r} is already in the store (choose another with --name)") from None
+            elif move:
+                os.replace(stored_path, path)
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise BadInput(f"model name {name!r} is already in the store (choose another with --name)") from None
+            raise LlmdeckError(f"model store: could not register {name!r} ({exc})") from None
         return self.get(name)
+
+    def model_path(self, name: str) -> Path:
+        """Where the store keeps its own copy of model `name`."""
+        return paths.models_dir() / f"{check_name(name)}.gguf"
+
+    def exists(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM models WHERE name = ?", (name,)).fetchone() is not None
 
     def remove(self, name: str, delete_file: bool = True) -> ModelEntry:
         """Unregister; a copied file is deleted, a referenced file is left where it is."""

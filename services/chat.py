@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from llmdeck.core import sessions
 from llmdeck.core.errors import BadInput
-from llmdeck.core.runtime import ChatStats, LoadedModel, Sampling, build_messages, ensure_fits, load_entry, \
-    prompt_tokens, stream_chat
-from llmdeck.core.store import ModelStore
+from llmdeck.core.runtime import ChatStats, LoadedModel, LoraNotApplicable, Sampling, build_messages, ensure_fits, \
+    load_entry, prompt_tokens, stream_chat
+from llmdeck.core.store import ModelEntry, ModelStore
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ChatResponse:
 
     model: str  # the store name that answers
     model_file: str
+    adapter: str | None = None  # the run whose LoRA is applied
     session_id: str | None = None
     sources: list[dict] = field(default_factory=list)
     standalone_question: str | None = None
@@ -76,6 +77,8 @@ class ChatResponse:
         event = {"type": "done", "model": self.model, "tokens": self.stats.tokens, "ttft_s": round(self.stats.ttft_s, 4),
                  "tokens_per_s": round(self.stats.tokens_per_s, 2), "total_s": round(self.stats.total_s, 4),
                  "finish_reason": self.stats.finish_reason}
+        if self.adapter:
+            event["adapter"] = self.adapter
         if self.session_id:
             event["session"] = self.session_id
         if self.standalone_question is not None:
@@ -97,21 +100,27 @@ def chat(
     n_ctx: int | None = None,
     n_threads: int | None = None,
     condenser=None,
+    adapter: str | None = None,
 ) -> ChatResponse:
-    """Answer `prompt`: plain, or with memory (`session`: an id to resume or create, True for a new one; a RAG chat
-    always keeps a session), or from the `rag` collection, citing sources."""
+    """Answer `prompt`: plain, or with memory (`session`: an id to resume or create, True for a new one, False for
+    none even with `rag`; a RAG chat otherwise always keeps a session), or from the `rag` collection, citing
+    sources. `adapter`: a finished run whose LoRA llama.cpp applies to `model` (default: the run's own base)."""
     if not prompt or not prompt.strip():
         raise BadInput("chat: the prompt is empty")
-    entry = ModelStore().resolve(model)
-    loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads)
+    entry, lora_path = resolve_model(model, adapter)
+    try:
+        loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads, lora_path=lora_path)
+    except LoraNotApplicable as exc:
+        raise BadInput(f"{exc}; export the run instead: `llmdeck export {adapter}`") from None
     sampling = sampling or Sampling.from_settings()
-    response = ChatResponse(model=entry.name, model_file=loaded.path.name)
+    response = ChatResponse(model=entry.name, model_file=loaded.path.name, adapter=adapter)
     if rag:
         from llmdeck.rag.query import open_collection
 
         open_collection(rag)  # an unknown collection fails before a session is touched
     session_id = session if isinstance(session, str) else None
-    if rag or session:
+    keep_session = bool(session) or (bool(rag) and session is not False)
+    if keep_session:
         stored = sessions.find_session(session_id) if session_id else None
         history = [m.as_chat() for m in sessions.messages(stored.id)] if stored else []
         history = [m for m in history if m["role"] in ("user", "assistant")]
@@ -125,13 +134,29 @@ def chat(
     else:
         messages = build_messages(prompt, system, history)
         ensure_fits(loaded, prompt_tokens(loaded, messages), sampling.max_tokens)
-    if rag or session:
+    if keep_session:
         opened = sessions.open_session(session_id, model=entry.name, rag_collection=rag)
         response.session_id = opened.id
         sessions.add_message(opened.id, "user", prompt)
         response._on_done = lambda r: sessions.add_message(r.session_id, "assistant", r.text, sources=r.sources or None)
     response._stream = stream_chat(loaded, messages, sampling, response.stats)
     return response
+
+
+def resolve_model(model: str | None, adapter: str | None) -> tuple[ModelEntry, str | None]:
+    """The store entry that answers and the GGUF LoRA to apply (a run's adapter, converted on first use)."""
+    store = ModelStore()
+    if not adapter:
+        return store.resolve(model), None
+    from llmdeck.tuning.adapter_gguf import run_adapter
+
+    run = run_adapter(adapter)
+    if model:
+        return store.resolve(model), str(run.lora_path)
+    if run.base_gguf is None:
+        raise BadInput(f"run {run.run_id} was trained on {run.finished.base.display}, not a store GGUF;"
+                       " pass --model with a GGUF of that base, or export the run")
+    return store.resolve(str(run.base_gguf)), str(run.lora_path)
 
 
 def _windowed(loaded: LoadedModel, prompt: str, system: str | None, history: list[dict], max_tokens: int) -> list[dict]:

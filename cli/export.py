@@ -1,0 +1,90 @@
+"""`llmdeck export RUN`: merge a finished run, convert it to GGUF, quantize, measure each quant, register."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from llmdeck.cli.output import emit_json, info, table
+from llmdeck.core.units import human_size
+
+
+def stage_printer():
+    """Stage starts as lines on stderr; on a terminal, counts within a stage redrawn on one line (5 per second)."""
+    state = {"open": False, "drawn_at": 0.0}
+    redraw = sys.stderr.isatty()
+
+    def show(event) -> None:
+        if event.done is None:
+            close()
+            sys.stderr.write(f"[{event.stage}] {event.message}\n")
+        elif redraw and (time.monotonic() - state["drawn_at"] > 0.2 or event.done == event.total):
+            state["drawn_at"] = time.monotonic()
+            total = f"/{event.total}" if event.total else ""
+            sys.stderr.write(f"\r[{event.stage}] {event.done}{total} {event.message}".ljust(60))
+            state["open"] = True
+        sys.stderr.flush()
+
+    def close() -> None:
+        if state["open"]:
+            sys.stderr.write("\n")
+            state["open"] = False
+
+    show.close = close
+    return show
+
+
+def _number(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def report_rows(report) -> list[dict]:
+    rows = [{"quant": "f16 (reference)", "name": "-", "size": human_size(report.f16_size_bytes),
+             "loss": _number(report.f16_loss, ".4f"), "ppl": _number(report.f16_perplexity, ".3f"), "delta": "-",
+             "status": "-"}]
+    for item in report.quants:
+        status = "registered" if item.registered else f"REFUSED ({item.refused})" if item.refused else "not registered"
+        rows.append({"quant": item.quant, "name": item.name, "size": human_size(item.size_bytes),
+                     "loss": _number(item.loss, ".4f"), "ppl": _number(item.perplexity, ".3f"),
+                     "delta": _number(item.loss_delta, "+.4f"), "status": status})
+    return rows
+
+
+@click.command("export")
+@click.argument("run_id")
+@click.option("--quant", "quants", default="q4_k_m", show_default=True,
+              help="Quant types, comma-separated (f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, ...).")
+@click.option("--name", help="Store name prefix; each quant is registered as NAME.QUANT (default: the run name).")
+@click.option("--keep-intermediates", is_flag=True, help="Keep the merged HF directory and the f16 GGUF (in RUN_DIR/export).")
+@click.option("--max-loss-delta", type=float, help="Refuse to register a quant whose loss exceeds the f16's by more than this.")
+@click.option("--eval-data", type=click.Path(), help="Score the quants on this file (default: the run's eval split, else its training rows).")
+@click.option("--eval-examples", type=click.IntRange(min=1), default=32, show_default=True, help="Examples scored per quant.")
+@click.option("--no-eval", is_flag=True, help="Skip scoring the quants (faster on big models; no loss recorded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the export report as one JSON document on stdout.")
+def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data, eval_examples, no_eval, as_json):
+    """Export a finished run into the model store as GGUF quants, showing what each quant costs.
+
+    Example: llmdeck export sft-smollm2 --quant q8_0,q4_k_m --max-loss-delta 0.1
+    """
+    from llmdeck.core.errors import LlmdeckError
+    from llmdeck.tuning.export import export_run
+
+    printer = stage_printer()
+    try:
+        report = export_run(run_id, quants=quants, name=name, keep_intermediates=keep_intermediates,
+                            max_loss_delta=max_loss_delta, eval_data_file=eval_data, max_eval_examples=eval_examples,
+                            score=not no_eval, on_event=printer)
+    finally:
+        printer.close()
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        info(f"eval data: {report.eval_data or 'none (--no-eval)'}")
+        click.echo(table(report_rows(report), ["quant", "name", "size", "loss", "ppl", "delta", "status"]))
+        for kind, path in report.intermediates.items():
+            info(f"kept {kind}: {path}")
+    refused = [item.quant for item in report.quants if item.refused]
+    if refused:
+        raise LlmdeckError(f"not registered: {', '.join(refused)} (loss delta above --max-loss-delta {max_loss_delta})")

@@ -1,0 +1,114 @@
+"""`llmdeck eval`: what a model (and each quant of it) loses on held-out data, measured through llama.cpp.
+
+Data is a file (held-out text, or a dataset whose assistant turns are scored), a run's eval split, or
+the bundled sample. Scoring is `core.perplexity`; this module picks the examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from llmdeck.core.errors import BadInput
+from llmdeck.core.perplexity import score_gguf
+from llmdeck.tuning import data
+
+DEFAULT_MAX_EXAMPLES = 64
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """The examples to score and a line saying where they came from."""
+
+    examples: list[dict]
+    description: str
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One model's loss on the data."""
+
+    model: str
+    path: str
+    file_type: str
+    size_bytes: int
+    loss: float
+    perplexity: float
+    tokens: int
+    sequences: int
+    truncated: int
+    data: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _as_sft(example: dict) -> dict:
+    """Preference rows are scored on their chosen reply."""
+    if "chosen" in example:
+        return {"prompt": example["prompt"], "completion": example["chosen"]}
+    return example
+
+
+def from_file(path: str | Path, max_examples: int | None = DEFAULT_MAX_EXAMPLES) -> EvalData:
+    """A .txt file (blank-line separated passages) or a dataset file in any training format."""
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise BadInput(f"--data {path}: no such file or directory")
+    rows, _ = data.read_rows(source)
+    method = "dpo" if rows and data.detect_format(rows) == "preference" else "sft"
+    prepared = data.prepare(str(source), "auto", method, skip_bad=False)
+    examples = [_as_sft(e) for e in prepared.examples][:max_examples]
+    return EvalData(examples, f"{source} ({len(examples)} of {prepared.report.valid} rows)")
+
+
+def from_run(run_ref: str, max_examples: int | None = DEFAULT_MAX_EXAMPLES, require_split: bool = True) -> EvalData:
+    """The run's own eval split (the rows it held out, by its seed); without one, its training rows when
+    `require_split` is False (an export still shows what each quant costs relative to f16 on them)."""
+    from llmdeck.tuning.registry import Registry
+
+    run = Registry().get(run_ref)
+    config = run.config
+    prepared = data.prepare(config.get("dataset"), config.get("dataset_format", "auto"), config.get("method", "sft"),
+                            config.get("skip_bad", False), config.get("max_samples"))
+    split = config.get("eval_split") or 0.0
+    train_rows, eval_rows = data.split_eval(prepared.examples, split, config.get("seed", 42))
+    if eval_rows:
+        examples = [_as_sft(e) for e in eval_rows][:max_examples]
+        return EvalData(examples, f"eval split of run {run.id} ({len(examples)} rows)")
+    if require_split:
+        raise BadInput(f"--run {run.id}: the run has no eval split (eval_split {split}); pass --data FILE instead")
+    examples = [_as_sft(e) for e in train_rows][:max_examples]
+    return EvalData(examples, f"training rows of run {run.id} ({len(examples)} rows; it has no eval split)")
+
+
+def bundled(max_examples: int | None = DEFAULT_MAX_EXAMPLES) -> EvalData:
+    examples = data.prepare(None).examples[:max_examples]
+    return EvalData(examples, f"bundled sample ({len(examples)} rows)")
+
+
+def choose_data(data_file: str | Path | None, run_ref: str | None, max_examples: int | None) -> EvalData:
+    if data_file and run_ref:
+        raise BadInput("eval: give --data FILE or --run RUN, not both")
+    if data_file:
+        return from_file(data_file, max_examples)
+    if run_ref:
+        return from_run(run_ref, max_examples)
+    return bundled(max_examples)
+
+
+def evaluate_models(models: Sequence[str], eval_data: EvalData, n_threads: int | None = None,
+                    on_progress: Callable[[str, int, int], None] | None = None) -> list[EvalResult]:
+    """Loss and perplexity of each store model (name or .gguf path) on the same examples."""
+    from llmdeck.core.store import ModelStore
+
+    store = ModelStore()
+    entries = [store.resolve(name) for name in models]  # every name checked before any model loads
+    results = []
+    for entry in entries:
+        progress = (lambda done, total, name=entry.name: on_progress(name, done, total)) if on_progress else None
+        score = score_gguf(Path(entry.path), eval_data.examples, n_threads=n_threads, on_progress=progress)
+        results.append(EvalResult(model=entry.name, path=entry.path, file_type=entry.file_type,
+                                  size_bytes=entry.size_bytes, data=eval_data.description, **score.to_dict()))
+    return results

@@ -1,7 +1,7 @@
 """`llmdeck tui --headless --script FILE`: replay a script against the real app without a terminal
 (Textual's headless `run_test` machinery and its Pilot) and write screenshots (SVG and plain text).
 
-One step per line; `#` starts a comment; arguments are shell-quoted:
+One step per line; a line starting with `#` is a comment; arguments are shell-quoted:
 
     size 120 40                 window size (first step only; default 120 40)
     press f2 down enter         key presses (Textual key names: a, enter, ctrl+n, f2, space...)
@@ -57,7 +57,7 @@ def parse_script(script: Path) -> tuple[list[Step], tuple[int, int]]:
         if not text or text.startswith("#"):
             continue
         try:
-            words = shlex.split(text, comments=True)
+            words = shlex.split(text)  # no inline comments: "#id" is a selector
         except ValueError as exc:
             problems.append(f"line {number}: {exc}")
             continue

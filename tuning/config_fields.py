@@ -97,10 +97,27 @@ def check_form(texts: dict[str, Any]) -> tuple[TrainConfig | None, dict[str, str
             if item["loc"]:
                 problems.setdefault(str(item["loc"][0]), str(item["msg"]))
         bad = set(problems)
-        for line in consistency_problems({k: v for k, v in values.items() if k not in bad}):
+        for line in consistency_problems(_coerced({k: v for k, v in values.items() if k not in bad})):
             name, _, message = line.partition(": ")
             problems.setdefault(name, message)
         return None, problems
+
+
+def _coerced(values: dict[str, Any]) -> dict[str, Any]:
+    """Form text converted the way pydantic would (numbers, on/off), for the checks between fields."""
+    specs = {s.name: s for s in field_specs()}
+    out = {}
+    for name, value in values.items():
+        kind = specs[name].kind
+        try:
+            if isinstance(value, str) and kind in ("int", "float"):
+                value = int(value) if kind == "int" else float(value)
+            elif isinstance(value, str) and specs[name].choices == ("", "true", "false"):
+                value = {"true": True, "false": False}.get(value.lower())
+        except ValueError:
+            continue
+        out[name] = value
+    return out
 
 
 def as_command(config: TrainConfig) -> str:

@@ -16,9 +16,13 @@ async def type_text(pilot, text: str) -> None:
     await pilot.press(*[{" ": "space"}.get(key, key) for key in text])
 
 
-async def type_and_send(pilot, text: str) -> None:
+async def type_and_send(pilot, text: str, typed: bool = False) -> None:
+    """Send a prompt: keystroke by keystroke when `typed` (slow: ~0.1 s a key), else set in one go."""
     await pilot.click("#prompt")
-    await type_text(pilot, text)
+    if typed:
+        await type_text(pilot, text)
+    else:
+        pilot.app.screen.query_one("#prompt").value = text
     await pilot.press("enter")
 
 

@@ -44,7 +44,7 @@ async def test_header_names_the_model_and_answers_stream_into_a_stored_session(f
         screen = await ready(pilot)
         assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME}"
         assert screen.query_one("#model-select").value == EMBEDDED_CHAT_MODEL_NAME
-        await type_and_send(pilot, "I am Ada")
+        await type_and_send(pilot, "I am Ada", typed=True)
         await answered(pilot, screen)
         assert transcript(screen) == [("user", "I am Ada"), ("assistant", "Hello **Ada**!")]
         # rendered as Markdown: the bold markers are not on the screen
@@ -58,6 +58,7 @@ async def test_header_names_the_model_and_answers_stream_into_a_stored_session(f
         await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1)
 
 
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
 async def test_the_chat_keeps_its_model_and_a_switch_is_marked(fake_model, copied_gguf):
     ModelStore().register(copied_gguf, name="other")
     fake_model.enqueue("one", "two", "three")
@@ -116,6 +117,7 @@ async def test_regenerate_and_edit_the_last_message(fake_model):
             ("user", "hello"), ("assistant", "edited answer")]
 
 
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
 async def test_options_are_kept_with_the_session_and_sent(fake_model):
     fake_model.enqueue("a", "b")
     app = LlmdeckApp()
@@ -141,6 +143,7 @@ async def test_options_are_kept_with_the_session_and_sent(fake_model):
         assert sessions.get_session(screen.session_id).options["top_p"] == 0.95  # not 7
 
 
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
 async def test_sessions_resume_rename_export_and_delete(fake_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fake_model.enqueue("Paris, I think.", "Blue.")
@@ -182,6 +185,7 @@ async def test_sessions_resume_rename_export_and_delete(fake_model, tmp_path, mo
         await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1 and screen.session_id is None)
 
 
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
 async def test_copy_the_answer_and_its_code_block(fake_model):
     fake_model.enqueue(["Use this:\n\n```python\nprint('hi')\n```\n"])
     app = LlmdeckApp()

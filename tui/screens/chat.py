@@ -325,6 +325,7 @@ class ChatScreen(BaseScreen):
         context = f", context {used}/{message.n_ctx} ({100 * used / message.n_ctx:.0f}%)" if message.n_ctx else ""
         self._status(f"model: {message.model} - {message.tokens} tokens, {message.tokens_per_s:.1f} tok/s{context}, {ended}")
         await self._show_sources(message.sources)
+        self.list_sessions()  # message counts and titles
 
     async def _show_sources(self, sources: list[dict]) -> None:
         if not self.is_attached or self.app._exit:  # an answer that ends as the app quits

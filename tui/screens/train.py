@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, Log, Select, Sparkline, Static, Checkbox,
                              TabbedContent, TabPane)
@@ -41,6 +41,16 @@ def thinned(steps: list, values: list, limit: int = PLOT_POINTS) -> tuple[list, 
     if keep[-1] != len(steps) - 1:
         keep.append(len(steps) - 1)
     return [steps[i] for i in keep], [values[i] for i in keep]
+
+
+def field_help(description: str, problem: str | None = None):
+    """A form field's description, and its problem (in the error colour) when it has one."""
+    from rich.text import Text
+
+    text = Text(description, style="dim")
+    if problem:
+        text.append(f"\n{problem}", style="bold red")
+    return text
 
 
 def run_row(run) -> tuple:
@@ -110,6 +120,7 @@ class TrainScreen(BaseScreen):
         self._form_timer = None
         self._data_source: tuple | None = None
         self.command_shown = False
+        self.form_opened = False
         self.config_shown_for: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -137,8 +148,9 @@ class TrainScreen(BaseScreen):
             with TabPane("New run", id="form-tab"):
                 with Horizontal(id="form-body"):
                     with VerticalScroll(id="train-form"):
-                        for spec in field_specs():
-                            yield from self._field(spec)
+                        with Grid(id="train-form-grid"):
+                            for spec in field_specs():
+                                yield from self._field(spec)
                     with VerticalScroll(id="form-side"):
                         yield Label("Data check", classes="pane-title")
                         yield Static("(bundled sample until you name a dataset)", id="data-preview", markup=False)
@@ -152,38 +164,46 @@ class TrainScreen(BaseScreen):
         yield Footer()
 
     def _field(self, spec):
+        """Three cells of the form's grid: name, entry (a checkbox, a choice or a text input), and a line
+        that holds the field's description and, when there is one, its problem."""
         from llmdeck.tuning.config_fields import display
 
-        with Vertical(classes="field", id=f"field-{spec.name}"):
-            default = display(spec.default)
-            with Horizontal(classes="field-row"):
-                yield Label(spec.name, classes="field-name")
-                if spec.kind == "bool":
-                    yield Checkbox("on", value=bool(spec.default), compact=True, id=f"in-{spec.name}")
-                elif spec.kind == "choice":
-                    options = [("auto" if c == "" else c, c) for c in spec.choices]
-                    yield Select(options, value=default, allow_blank=False, compact=True, id=f"in-{spec.name}")
-                else:
-                    yield Input(default, placeholder="(default)" if spec.optional else "", compact=True,
-                                id=f"in-{spec.name}")
-                if spec.name == "base_model":
-                    yield Select([], prompt="store models", compact=True, id="pick-base-model")
-                if spec.name == "dataset":
-                    yield Button("Browse...", compact=True, id="pick-dataset")
-            yield Static(spec.description, classes="field-help", markup=False)
-            yield Static("", classes="field-error", id=f"error-{spec.name}", markup=False)
+        default = display(spec.default)
+        yield Label(spec.name, classes="field-name")
+        if spec.kind == "bool":
+            yield Checkbox("on", value=bool(spec.default), compact=True, id=f"in-{spec.name}")
+        elif spec.kind == "choice":
+            options = [("auto" if c == "" else c, c) for c in spec.choices]
+            yield Select(options, value=default, allow_blank=False, compact=True, id=f"in-{spec.name}")
+        else:
+            yield Input(default, placeholder="(default)" if spec.optional else "", compact=True, id=f"in-{spec.name}")
+        if spec.name == "base_model":
+            yield Label("", classes="field-name")
+            yield Select([], prompt="or pick a store model", compact=True, id="pick-base-model")
+        if spec.name == "dataset":
+            yield Label("", classes="field-name")
+            yield Button("Browse for a file...", compact=True, id="pick-dataset")
+        yield Static(field_help(spec.description), classes="field-help", id=f"help-{spec.name}")
 
     def on_mount(self) -> None:
-        self.query_one("#runs-table", DataTable).add_columns(*RUN_COLUMNS)
-        self.query_one("#runs-table", DataTable).focus()
+        table = self.query_one("#runs-table", DataTable)
+        for column in RUN_COLUMNS:
+            table.add_column(column, key=column)
+        table.focus()
         for plot_id, title in (("#loss-plot", "loss"), ("#lr-plot", "learning rate")):
             plot = self.query_one(plot_id)
             plot.set_xlabel("step")
             plot.set_ylabel(title)
         self.poll_runs()
         self.set_interval(RUNS_POLL_S, self.poll_runs)
-        self.list_base_models()
-        self.form_changed()
+
+    @on(TabbedContent.TabActivated, "#train-tabs")
+    def tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        """The form's data check and estimate (which load torch) start the first time the form is shown."""
+        if event.pane.id == "form-tab" and not self.form_opened:
+            self.form_opened = True
+            self.list_base_models()
+            self.form_changed()
 
     # -- runs table --------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
@@ -469,10 +489,12 @@ class TrainScreen(BaseScreen):
         """Check every field now (inline errors); data check and estimate in workers when they may change."""
         from llmdeck.tuning.config_fields import check_form, field_specs
 
+        if not self.form_opened:
+            return
         texts = self.form_texts()
         config, problems = check_form(texts)
         for spec in field_specs():
-            self.query_one(f"#error-{spec.name}", Static).update(problems.get(spec.name, ""))
+            self.query_one(f"#help-{spec.name}", Static).update(field_help(spec.description, problems.get(spec.name)))
         self.form_config = config
         source = (texts.get("dataset") or "", texts.get("dataset_format") or "auto")
         if source != self._data_source:

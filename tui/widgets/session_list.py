@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Label, ListItem, ListView
@@ -11,7 +12,8 @@ from textual.widgets import Label, ListItem, ListView
 
 class SessionItem(ListItem):
     def __init__(self, session_id: str, title: str, n_messages: int):
-        super().__init__(Label(f"{title[:40]}\n[dim]{n_messages} messages[/dim]"))
+        count = f"{n_messages} message{'' if n_messages == 1 else 's'}"
+        super().__init__(Label(Text.assemble(title[:40], "\n", (count, "dim"))))
         self.session_id = session_id
         self.title = title
 

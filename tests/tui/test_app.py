@@ -3,23 +3,31 @@ them), the help screen lists every screen's keys, the chosen theme is saved."""
 
 from __future__ import annotations
 
+import pytest
+from textual.screen import Screen
+
 from llmdeck.core.settings import load_settings
 from llmdeck.tui.app import MODE_TABLE, LlmdeckApp, screen_actions
 from tests.tui.helpers import wait_for
 
 
-async def test_palette_help_and_theme(fake_model):
+def test_the_palette_has_an_entry_for_every_screen_action():
+    titles = [command.title for command in LlmdeckApp().get_system_commands(Screen())]
+    for mode in MODE_TABLE:  # every binding with a description and every PALETTE entry of every screen
+        assert f"Go to {mode.title}" in titles
+        for title, _, _ in screen_actions(mode.screen_class()):
+            assert f"{mode.title}: {title}" in titles
+    assert {"Train: Stop run", "Train: Resume run", "Train: Compare runs", "Train: New run"} <= set(titles)
+    assert {"Models: Import GGUF", "Models: Delete model", "Chat: Pick the chat's model"} <= set(titles)
+    assert len([t for t in titles if "run" in t.lower()]) >= 6
+    assert len([t for t in titles if "model" in t.lower()]) >= 5
+
+
+@pytest.mark.slow  # Pilot-heavy (the palette, the help screen, two app starts)
+async def test_palette_search_help_and_theme(fake_model):
     app = LlmdeckApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.model_name is not None)
-        titles = [command.title for command in app.get_system_commands(app.screen)]
-        for mode in MODE_TABLE:  # every binding with a description and every PALETTE entry of every screen
-            for title, _, _ in screen_actions(mode.screen_class()):
-                assert f"{mode.title}: {title}" in titles
-        assert {"Train: Stop run", "Train: Resume run", "Train: Compare runs", "Train: New run"} <= set(titles)
-        assert {"Models: Import GGUF", "Models: Delete model", "Chat: Pick the chat's model"} <= set(titles)
-        assert len([t for t in titles if "run" in t.lower()]) >= 6
-        assert len([t for t in titles if "model" in t.lower()]) >= 5
         # searching in the palette finds them, and choosing one runs it on its screen
         await pilot.press("ctrl+p")
         await pilot.press(*"gguf")

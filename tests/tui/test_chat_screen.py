@@ -95,6 +95,7 @@ async def test_escape_stops_an_answer_and_keeps_the_question(fake_model):
         assert [m.role for m in sessions.messages(screen.session_id)] == ["user"]
 
 
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
 async def test_regenerate_and_edit_the_last_message(fake_model):
     fake_model.enqueue("first", "second", "edited answer")
     app = LlmdeckApp()
@@ -225,7 +226,7 @@ async def test_a_failing_worker_becomes_a_notification_not_a_crash(fake_model):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "failed" in status(app))
         assert app.screen.model_name is None
-        assert any("no-such-model" in n.message for n in app._notifications)
+        assert any("no-such-model" in n.message for n in app._notifications), [n.message for n in app._notifications]
 
 
 @pytest.mark.slow

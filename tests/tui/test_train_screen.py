@@ -65,6 +65,7 @@ async def test_the_monitor_follows_metrics_as_they_are_written(fake_model):
         assert len(screen.metrics_rows) == 5
 
 
+@pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine
 async def test_the_form_has_every_config_field_with_help_and_inline_problems(fake_model, monkeypatch):
     from llmdeck.core.errors import BadInput
     from llmdeck.tuning import runs
@@ -100,6 +101,7 @@ async def test_the_form_has_every_config_field_with_help_and_inline_problems(fak
         assert shown.startswith("llmdeck train --lora-r 8 --max-steps 20") and "max_steps: 20" in shown
 
 
+@pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine
 async def test_clone_fills_the_form_and_compare_overlays_two_runs(fake_model, monkeypatch):
     from llmdeck.core.errors import BadInput
     from llmdeck.tuning import runs

@@ -162,6 +162,8 @@ class ChatScreen(BaseScreen):
 
     @on(Listed)
     async def show_lists(self, message: Listed) -> None:
+        if self.closing:
+            return
         if message.models is not None:
             picker = self.query_one("#model-select", Select)
             with picker.prevent(Select.Changed):
@@ -328,7 +330,7 @@ class ChatScreen(BaseScreen):
         self.list_sessions()  # message counts and titles
 
     async def _show_sources(self, sources: list[dict]) -> None:
-        if not self.is_attached or self.app._exit:  # an answer that ends as the app quits
+        if self.closing:  # an answer that ends as the app quits
             return
         pane = self.query_one("#sources-pane")
         pane.display = bool(sources)
@@ -388,6 +390,8 @@ class ChatScreen(BaseScreen):
 
     @on(SessionLoaded)
     async def show_session(self, message: SessionLoaded) -> None:
+        if self.closing:
+            return
         session = message.session
         self.session_id, self.options, self.editing = session.id, message.options, False
         log = self.query_one(ChatLog)

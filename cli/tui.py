@@ -9,9 +9,9 @@ import click
 
 def run_app(model: str | None = None) -> None:
     """Check the model first (an unknown name is one line and exit 2, not a failure at the first message)."""
-    from llmdeck.core.store import ModelStore
-
     if model:
+        from llmdeck.core.store import ModelStore
+
         ModelStore().resolve(model)
     from llmdeck.tui.app import LlmdeckApp  # the one import of the app from the CLI (named in the contracts)
 

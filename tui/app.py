@@ -52,14 +52,8 @@ class LlmdeckApp(App):
         self.model_name = model  # the chat's model; None: the store default when the chat opens
 
     def on_mount(self) -> None:
-        from llmdeck.core.settings import load_settings
-
-        try:
-            theme = load_settings().theme
-        except Exception as exc:  # a broken config.toml: the CLI reports it; the app still opens
-            self.notify(str(exc), title="config.toml", severity="warning")
-            theme = None
-        if theme and theme in self.available_themes:
+        theme = saved_theme()
+        if theme in self.available_themes:
             self.theme = theme
         self.theme_changed_signal.subscribe(self, self._save_theme)
         self.switch_mode("chat")
@@ -95,6 +89,20 @@ class LlmdeckApp(App):
         if self.current_mode != mode:
             await self.switch_mode(mode)
         await self.screen.run_action(action)
+
+
+def saved_theme() -> str | None:
+    """config.toml's theme, read without the settings model (pydantic) so the first frame comes sooner; a
+    broken file is reported by the screens that read settings, not here."""
+    import tomllib
+
+    from llmdeck.core.paths import config_path
+
+    try:
+        theme = tomllib.loads(config_path().read_text(encoding="utf-8")).get("theme")
+    except (OSError, ValueError):
+        return None
+    return theme if isinstance(theme, str) else None
 
 
 def screen_actions(screen_class: type[Screen]) -> list[tuple[str, str, str | None]]:

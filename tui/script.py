@@ -1,7 +1,8 @@
 """`llmdeck tui --headless --script FILE`: replay a script against the real app without a terminal
 (Textual's headless `run_test` machinery and its Pilot) and write screenshots (SVG and plain text).
 
-One step per line; a line starting with `#` is a comment; arguments are shell-quoted:
+One step per line; `#` followed by a space starts a comment (`#prompt` is a selector); arguments are
+shell-quoted:
 
     size 120 40                 window size (first step only; default 120 40)
     press f2 down enter         key presses (Textual key names: a, enter, ctrl+n, f2, space...)
@@ -57,7 +58,7 @@ def parse_script(script: Path) -> tuple[list[Step], tuple[int, int]]:
         if not text or text.startswith("#"):
             continue
         try:
-            words = shlex.split(text)  # no inline comments: "#id" is a selector
+            words = shlex.split(_without_comment(text))
         except ValueError as exc:
             problems.append(f"line {number}: {exc}")
             continue
@@ -83,6 +84,21 @@ def parse_script(script: Path) -> tuple[list[Step], tuple[int, int]]:
     if any(step.verb == "size" for step in steps):
         raise BadInput(f"{script}: size must be the first step")
     return steps, size
+
+
+def _without_comment(line: str) -> str:
+    """The line up to a comment: a `#` outside quotes with a space (or the line's start) before it and a
+    space (or the line's end) after it; `#prompt` is a selector, not a comment."""
+    quote = None
+    for index, character in enumerate(line):
+        if quote:
+            quote = None if character == quote else quote
+        elif character in "'\"":
+            quote = character
+        elif character == "#" and (index == 0 or line[index - 1].isspace()) and \
+                (index + 1 == len(line) or line[index + 1].isspace()):
+            return line[:index]
+    return line
 
 
 def _check_args(verb: str, args: list[str]) -> str | None:

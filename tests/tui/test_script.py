@@ -19,9 +19,9 @@ def test_a_script_switches_screens_and_writes_screenshots(fake_model, tmp_path):
     script = tmp_path / "tour.tui"
     script.write_text(
         "# a tour of two screens\n"
-        "size 100 30\n"
+        "size 100 30   # small\n"
         "wait-text 'model: smollm2' 20\n"
-        "click #prompt\n"
+        "click #prompt # the prompt box\n"
         "type '2+2?'\n"
         "press enter\n"
         "wait-text 'tok/s' 20\n"

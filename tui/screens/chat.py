@@ -8,6 +8,7 @@ named in the status line. Every turn is stored in a session; resuming one restor
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from textual import on, work
@@ -23,7 +24,7 @@ from llmdeck.tui.widgets.chat_log import ChatLog, code_blocks
 from llmdeck.tui.widgets.prompt_input import PromptInput
 from llmdeck.tui.widgets.session_list import SessionList
 
-NO_COLLECTION = ""
+TOKEN_BATCH_S = 0.05  # streamed text reaches the screen in batches at most this far apart
 
 
 class SourceItem(ListItem):
@@ -125,6 +126,9 @@ class ChatScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one("#sources-pane").display = False
         self.query_one("#prompt", PromptInput).focus()
+        self.call_after_refresh(self._load)  # the first frame is painted before any store is read
+
+    def _load(self) -> None:
         self.resolve_model(getattr(self.app, "model_name", None))
         self.list_everything()
 
@@ -287,13 +291,19 @@ class ChatScreen(BaseScreen):
             response = service.chat(prompt, session=session_id or True, **options)
         self.post_message(self.SessionStarted(response.session_id))
         worker = get_current_worker()
+        pending, posted_at = "", 0.0
         try:
             for piece in response:
                 if worker.is_cancelled:
                     break
-                self.post_message(self.Token(piece))
+                pending += piece
+                if time.monotonic() - posted_at >= TOKEN_BATCH_S:  # fewer, larger repaints: keys stay snappy
+                    self.post_message(self.Token(pending))
+                    pending, posted_at = "", time.monotonic()
         finally:
             response.close()
+        if pending and not worker.is_cancelled:
+            self.post_message(self.Token(pending))
         stats = response.stats
         self.post_message(self.Answered(response.model, stats.tokens, stats.tokens_per_s, stats.ttft_s,
                                         not response.done, response.prompt_tokens, response.n_ctx, response.sources))

@@ -9,7 +9,7 @@ import re
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -44,6 +44,8 @@ class ChatBubble(Vertical, can_focus=True):
         if self.role != "note":
             yield Static(self.label, classes="role", markup=False)
         if self.role == "assistant":
+            from textual.widgets import Markdown  # markdown-it loads with the first answer, not at start-up
+
             yield Markdown(self.text, classes="body")
         else:
             yield Static(self.text, classes="body", markup=False)
@@ -55,6 +57,8 @@ class ChatBubble(Vertical, can_focus=True):
             self.query_one(".body", Static).update(self.text)
             return
         if self._stream is None:
+            from textual.widgets import Markdown
+
             self._stream = Markdown.get_stream(self.query_one(Markdown))
         await self._stream.write(piece)
 

@@ -1,5 +1,5 @@
 """`python -m llmdeck.cli` and the `llmdeck` console script. Bare `llmdeck` opens the app without loading
-the headless commands (the first frame comes ~150 ms sooner); anything else is the CLI in cli/main.py."""
+the headless commands or click (the first frame comes ~200 ms sooner); anything else is the CLI in cli/main.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 
 def main() -> None:
     if len(sys.argv) == 1:
-        from llmdeck.cli.tui import run_app
         from llmdeck.core.quiet import quiet_libraries
+        from llmdeck.tui.app import LlmdeckApp  # named in the import contracts, like cli/tui.py's
 
         quiet_libraries()
-        run_app()
+        LlmdeckApp().run()
         return
     from llmdeck.cli.main import main as cli_main
 

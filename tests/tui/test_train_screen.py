@@ -135,7 +135,7 @@ async def test_clone_fills_the_form_and_compare_overlays_two_runs(fake_model, mo
 
 
 @pytest.mark.slow
-async def test_a_tiny_run_launched_from_the_form_is_plotted_stopped_and_resumed(tiny_model_dir):
+async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_stopped_and_resumed(tiny_model_dir):
     from llmdeck.tuning import runs
 
     app = LlmdeckApp()
@@ -155,6 +155,14 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_stopped_and_resumed(
         run_id = screen.followed
         await wait_for(pilot, lambda: loss_points(screen) >= 3, timeout_s=240, what="points on the loss plot")
         assert "[running]" in text_of(screen.query_one("#monitor-stats"))
+    # closing the app does not stop the run; a new app re-attaches to it
+    assert runs.get(run_id).status == "running"
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.followed == run_id and loss_points(screen) >= 3, timeout_s=30,
+                       what="the monitor re-attaching")
         screen.query_one("#runs-table").focus()
         await pilot.press("s")
         await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the stop")

@@ -32,7 +32,8 @@ class HelpScreen(ModalScreen[None]):
         lines += [f"| {b.key} | {b.description} |" for b in LlmdeckApp.BINDINGS if isinstance(b, Binding)]
         for mode in MODE_TABLE:
             screen = mode.screen_class()
-            lines += ["", f"## {mode.title} ({mode.key.upper()})", "", (screen.__doc__ or "").strip().splitlines()[0],
+            summary = (screen.__doc__ or "").strip().splitlines() or [""]
+            lines += ["", f"## {mode.title} ({mode.key.upper()})", "", summary[0],
                       "", "| key | action |", "|---|---|"]
             lines += [f"| {key or 'palette'} | {title} |" for title, _, key in screen_actions(screen)]
             for widget_keys in getattr(screen, "WIDGET_KEYS", ()):

@@ -159,6 +159,7 @@ async def test_sessions_resume_rename_export_and_delete(fake_model, tmp_path, mo
         await type_and_send(pilot, "sky colour?")
         await answered(pilot, screen)
         await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 2)
+        await pilot.pause(0.2)  # the list's handler finishes (it resets the highlight after mounting items)
         # resume the first conversation from the sidebar
         listing = screen.query_one("#session-list")
         listing.focus()
@@ -245,11 +246,13 @@ async def test_real_model_answers_and_the_session_resumes_after_a_restart():
     app = LlmdeckApp()  # a new app: the session is in the sidebar and resumes with its transcript
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1)
+        await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1, what="the sessions list")
+        await pilot.pause(0.2)  # the list's handler finishes (it resets the highlight after mounting items)
         screen.query_one("#session-list").focus()
         screen.query_one("#session-list").index = 0
         await pilot.press("enter")
-        await wait_for(pilot, lambda: transcript(screen) == first)
+        await wait_for(pilot, lambda: screen.session_id == session_id, what="the resumed session")
+        assert transcript(screen) == first, (transcript(screen), first)
         await type_and_send(pilot, "And 3 + 3?")
         await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app), timeout_s=120)
         assert len(sessions.messages(session_id)) == 4

@@ -5,6 +5,7 @@ Model sources are resolved by name here; loading happens in the worker process.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -107,8 +108,10 @@ def _forget_gguf_quantizer(model) -> None:
             module.config._is_quantized = False
 
 
+@functools.lru_cache(maxsize=8)
 def parameter_shapes(base: ModelSource) -> tuple[int, list[tuple[str, int, int]], dict]:
-    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model."""
+    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
+    base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change)."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli import chat, data, models, rag, runs, serve, sessions, train, tui
+from llmdeck.cli import chat, complete, data, models, rag, runs, serve, sessions, train, tui
 from llmdeck.core.errors import LlmdeckError
 
 
@@ -39,7 +39,7 @@ def cli(ctx: click.Context) -> None:
         tui.run_app()
 
 
-for module in (models, chat, serve, tui, train, runs, data, rag, sessions):
+for module in (models, chat, complete, serve, tui, train, runs, data, rag, sessions):
     cli.add_command(module.command)
 
 

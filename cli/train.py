@@ -68,7 +68,7 @@ VAR_OPTION = click.option("--var", "variables", multiple=True, metavar="NAME=VAL
 
 
 @click.command("train")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file (flags override it).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, readable=False), help="YAML config file (flags override it).")
 @click.option("--dry-run", is_flag=True, help="Check data and print the memory/time estimate; start nothing.")
 @click.option("--force", is_flag=True, help="Launch even when the memory estimate exceeds what is available.")
 @click.option("--wait", is_flag=True, help="Block until the run ends, with progress and ETA on stderr.")

@@ -89,6 +89,18 @@ class FakeLlama:
                       "total_tokens": prompt_tokens + len(fake_tokens(text))},
         }
 
+    def create_completion(self, prompt: str, stream: bool = False, max_tokens: int | None = None,
+                          stop: list[str] | str | None = None, **kwargs: Any):
+        """Plain completion: the scripted reply continues `prompt` (recorded in `calls` as `prompt`)."""
+        self.calls.append({"prompt": prompt, "max_tokens": max_tokens, "stop": stop, **kwargs})
+        chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
+        base = {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
+                "model": "fake"}
+        if not stream:
+            return {**base, "choices": [{"index": 0, "text": "".join(chunks), "finish_reason": finish}]}
+        return iter([*({**base, "choices": [{"index": 0, "text": chunk, "finish_reason": None}]} for chunk in chunks),
+                     {**base, "choices": [{"index": 0, "text": "", "finish_reason": finish}]}])
+
     def _stream(self, chunks: list[str], finish: str) -> Iterator[dict]:
         base = {"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": "fake"}

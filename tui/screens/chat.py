@@ -27,6 +27,7 @@ class ChatScreen(BaseScreen):
     @dataclass
     class ModelResolved(Message):
         name: str
+        completion_mode: bool = False  # the model has no chat template
 
     @dataclass
     class SessionStarted(Message):
@@ -65,12 +66,14 @@ class ChatScreen(BaseScreen):
     def resolve_model(self, requested: str | None) -> None:
         from llmdeck.core.store import ModelStore
 
-        self.post_message(self.ModelResolved(ModelStore().resolve(requested).name))
+        entry = ModelStore().resolve(requested)
+        self.post_message(self.ModelResolved(entry.name, completion_mode=not entry.has_chat_template))
 
     @on(ModelResolved)
     def show_model(self, message: ModelResolved) -> None:
         self.model_name = message.name
-        self._status(f"model: {message.name}")
+        mode = " (no chat template: completion mode)" if message.completion_mode else ""
+        self._status(f"model: {message.name}{mode}")
 
     @on(Input.Submitted, "#prompt")
     def send(self, event: Input.Submitted) -> None:

@@ -73,8 +73,8 @@ def apply_chat_template(tokenizer, name_or_file: str) -> None:
     marker = end_of_turn_marker(tokenizer)
     if not marker:
         return
-    ids = tokenizer.convert_tokens_to_ids(marker)
-    if ids is None or ids == tokenizer.unk_token_id or len(tokenizer(marker, add_special_tokens=False)["input_ids"]) != 1:
+    marker_id = tokenizer.get_vocab().get(marker)
+    if marker_id is None or tokenizer(marker, add_special_tokens=False)["input_ids"] != [marker_id]:
         others = [name for name in CHAT_TEMPLATES if name != name_or_file]
         raise BadInput(f"chat_template: {name_or_file} ends turns with {marker!r}, which is not a single token of this "
                        f"model's vocabulary; use one written with its own special tokens ({', '.join(others)} or a FILE)")

@@ -35,8 +35,8 @@ def check(path: str | None, fmt: str, model: str | None, max_length: int, no_tok
     from llmdeck.core.errors import BadInput
     from llmdeck.tuning import data
 
-    if max_length < 16:
-        raise BadInput(f"--max-length {max_length}: expected at least 16 tokens")
+    if max_length < 1:
+        raise BadInput(f"--max-length {max_length}: expected a positive number of tokens")
     tokenizer = None
     if not no_tokens:
         from llmdeck.tuning.models import load_tokenizer, resolve_base

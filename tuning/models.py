@@ -36,16 +36,20 @@ def resolve_base(name: str | None) -> ModelSource:
             if not (candidate / "config.json").exists():
                 raise BadInput(f"{candidate}: not a Hugging Face model directory (no config.json)")
             return ModelSource("hf_dir", str(candidate.resolve()), display=str(candidate))
-    from llmdeck.core.store import ModelStore
+    from llmdeck.core.store import ModelStore, parse_remote
 
     store = ModelStore()
-    try:
-        entry = store.resolve(name)
-    except BadInput:
-        if name and _looks_like_hub_id(name):
-            require_hub(name)
-            return ModelSource("hub", name, display=name)
-        raise
+    remote = parse_remote(name) if name else None
+    if remote and (remote.filename or remote.url):  # owner/repo:FILE.gguf or a URL: a GGUF pulled into the store
+        entry = store.pull(remote)
+    else:
+        try:
+            entry = store.resolve(name, pull=False)
+        except BadInput:  # a bare owner/repo is a transformers repo on the hub
+            if name and _looks_like_hub_id(name):
+                require_hub(name)
+                return ModelSource("hub", name, display=name)
+            raise
     path = Path(entry.path)
     return ModelSource("gguf", str(path.parent), gguf_file=path.name, display=entry.name)
 

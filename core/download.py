@@ -22,6 +22,13 @@ def _failure(what: str, exc: Exception) -> LlmdeckError:
     return LlmdeckError(f"{what}: download failed ({type(exc).__name__}: {reason})")
 
 
+def _quiet_retries() -> None:
+    """huggingface_hub retries dropped transfers itself (resuming with Range); keep its per-retry warnings off stderr."""
+    from huggingface_hub.utils import logging
+
+    logging.set_verbosity_error()
+
+
 def pick_gguf(repo_id: str, endpoint: str) -> str:
     """The repo's one .gguf file; BadInput listing them when there are several (pick with owner/repo:FILE)."""
     from huggingface_hub import HfApi
@@ -42,6 +49,7 @@ def download_hub_file(repo_id: str, filename: str, revision: str | None, folder:
     """hf_hub_download into `folder` (an interrupted download resumes from its `.incomplete` part)."""
     from huggingface_hub import hf_hub_download
 
+    _quiet_retries()
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=folder, endpoint=endpoint)).resolve()
     except Exception as exc:
@@ -56,9 +64,10 @@ def download_url(url: str, target: Path) -> Path:
         raise BadInput(f"{url}: expected the URL of a .gguf file")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
+    _quiet_retries()
     try:
         with partial.open("ab") as handle:
-            http_get(url, handle, resume_size=handle.tell(), displayed_filename=target.name)
+            http_get(url, handle, resume_size=handle.tell(), displayed_filename=target.name, _nb_retries=2)
     except Exception as exc:
         raise _failure(url, exc) from None
     partial.replace(target)

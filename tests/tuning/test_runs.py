@@ -192,6 +192,10 @@ def test_run_queue_relative_paths_phases_warmup_and_a_readable_log(tiny_model_di
     assert ids[0] in seen_waiting.phase
     listed = cli("runs", "list")
     assert "queued: waiting for run" in listed.stdout
+    fourth = json.loads(cli("train", *common, "--max-steps", "2", cwd=tmp_path).stdout)["run"]["id"]
+    wait_until(lambda: (runs.get(fourth).phase or "").startswith("queued: waiting"))
+    assert runs.stop(fourth, wait=True, timeout_s=60).status == "stopped"  # a stop ends a waiting run at once
+    assert _training_rows(fourth) == [] and runs.get(ids[0]).status == "running"
     finished = [runs.wait_for(run_id, timeout_s=300) for run_id in ids]
     assert [run.status for run in finished] == ["completed"] * 3, [run.error for run in finished]
     times = {run_id: [row["time"] for row in _training_rows(run_id)] for run_id in ids}

@@ -169,8 +169,22 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return raw
 
 
+PATH_FIELDS = ("dataset", "base_model", "accelerate_config", "chat_template")
+
+
+def _beside_config(values: dict[str, Any], config_file: Path) -> dict[str, Any]:
+    """Relative paths in a config file that exist beside the file but not in the working directory point there."""
+    for field in PATH_FIELDS:
+        value = values.get(field)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            beside = Path(config_file).parent / value
+            if not Path(value).exists() and beside.exists():
+                values[field] = str(beside.resolve())
+    return values
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """A config file (optional) with overrides on top (CLI flags, TUI form), validated once."""
-    values = read_config_file(path) if path else {}
+    values = _beside_config(read_config_file(path), path) if path else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(values, source=str(path) if path else "config")

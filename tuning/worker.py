@@ -125,7 +125,7 @@ def wait_for_device(registry: Registry, run, device_kind: str, stop: StopRequest
         return queue.wait_turn(registry, run.id, device_kind, stop)
     while registry.get(run.id).status == "queued" and not stop.requested:
         time.sleep(queue.POLL_S)
-    return True
+    return None if stop.requested and registry.get(run.id).status != "running" else True
 
 
 def phase_reporter(registry: Registry, run_id: str, run_dir: Path, main_process: bool):

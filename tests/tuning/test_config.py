@@ -124,3 +124,16 @@ def test_parameter_count_counts_tied_embeddings_once(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     assert tiny_total == AutoModelForCausalLM.from_pretrained(tiny_model_dir).num_parameters()
+
+
+def test_relative_paths_in_a_config_file_also_resolve_beside_it(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "data.jsonl").write_text('{"text": "x"}\n')
+    (folder / "run.yaml").write_text("dataset: data.jsonl\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_config(folder / "run.yaml").dataset == str(folder / "data.jsonl")
+    (elsewhere / "data.jsonl").write_text('{"text": "y"}\n')  # the working directory wins when both exist
+    assert load_config(folder / "run.yaml").dataset == "data.jsonl"

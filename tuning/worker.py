@@ -129,13 +129,15 @@ def wait_for_device(registry: Registry, run, device_kind: str, stop: StopRequest
 
 
 def phase_reporter(registry: Registry, run_id: str, run_dir: Path, main_process: bool):
-    """set_phase(name): the registry (runs list, progress line), a metrics row and a log line (rank 0 only)."""
+    """set_phase(name): the registry (runs list, progress line), a log line and, up to training, a metrics row
+    (rank 0 only). `saving` gets no metrics row: the last row of a finished run stays its last training row."""
     def set_phase(name: str) -> None:
         if not main_process:
             return
         step = registry.get(run_id).global_step
         registry.update(run_id, phase=name)
-        append_metrics_row(run_dir / METRICS_FILE, {"step": step, "phase": name, "time": time.time()})
+        if name != "saving":
+            append_metrics_row(run_dir / METRICS_FILE, {"step": step, "phase": name, "time": time.time()})
         print(f"llmdeck worker: {name}", flush=True)
 
     return set_phase

@@ -214,11 +214,11 @@ def check_base_unchanged(run: Run) -> None:
         now = fingerprint(resolve_base(run.base_model))
     except BadInput:
         raise BadInput(f"run {run.id}: its base model {run.base_model!r} is no longer available; "
-                       "resuming needs the model it was trained from") from None
+                       "the run needs the model it was launched with") from None
     if now != run.base_sha256:
         raise BadInput(f"run {run.id}: its base model {run.base_model!r} changed since launch (sha256 "
                        f"{run.base_sha256.removeprefix('dir:')[:12]}..., now {str(now).removeprefix('dir:')[:12]}...); "
-                       "resuming needs the model it was trained from - start a new run instead")
+                       "the run needs the model it was launched with - start a new run instead")
 
 
 def _truncate_metrics(run_dir: Path, last_step: int) -> None:

@@ -57,6 +57,7 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
 
     from llmdeck.tuning.models import load_base_model, load_tokenizer, require_chat_template, resolve_base
     from llmdeck.tuning.recipe import lora_config, quantization_config
+    from llmdeck.tuning.runs import check_base_unchanged
 
     main_process = is_main_process()
     run_id, run_dir = run.id, run.path
@@ -69,6 +70,7 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples,
                             config.variables)
     train_rows, eval_rows = data.split_eval(prepared.examples, config.eval_split, config.seed)
+    check_base_unchanged(registry.get(run_id))  # a queued run may start long after its launch
     base = resolve_base(config.base_model)
     tokenizer = load_tokenizer(base, config.chat_template)
     require_chat_template(tokenizer, base, prepared.report.format)

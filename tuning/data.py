@@ -518,15 +518,13 @@ def measure(prepared: PreparedData, tokenizer, max_length: int | None) -> None:
 
 def render_lengths(examples: list[dict], tokenizer) -> Iterator[int]:
     """Token count of each example rendered through the chat template (chosen side for preference)."""
-    import json as _json
-
     for example in examples:
         if "text" in example:
             yield len(tokenizer(example["text"], add_special_tokens=False)["input_ids"])
             continue
         messages = example["prompt"] + example.get("completion", example.get("chosen", []))
         tools = example.get("tools")
-        tools = _json.loads(tools) if isinstance(tools, str) else tools
+        tools = json.loads(tools) if isinstance(tools, str) else tools
         yield len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False, tools=tools or None))
 
 

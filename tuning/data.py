@@ -424,12 +424,12 @@ def prepare(source: str | Path | None, fmt: str = "auto", method: str = "sft", s
     unless `skip_bad`. No usable row at all is BadInput naming the expected shape and the first bad rows."""
     prepared = _prepare(source, fmt, method, max_samples, variables)
     report = prepared.report
+    if not prepared.examples:
+        raise BadInput(no_usable_rows_message(report))
     if report.bad_count and not skip_bad:
         first = report.bad_rows[0]
         raise BadInput(f"{report.source}: {report.bad_count} bad row(s), first at {first.location}: {first.problem} "
                        "(see `llmdeck data check`, or pass --skip-bad)")
-    if not prepared.examples:
-        raise BadInput(no_usable_rows_message(report))
     return prepared
 
 

@@ -226,3 +226,10 @@ def test_unreadable_files_and_directories(tmp_path, target):
     finally:
         locked.chmod(0o755)
     assert_one_line_error(result, str(locked), "ermission denied")
+
+
+def test_a_launch_on_data_of_another_format_says_what_was_expected(tmp_path):
+    path = write_jsonl(tmp_path / "prefs.jsonl", [{"text": f"t{i}"} for i in range(4)])
+    result = invoke("train", "--dataset", str(path), "--format", "alpaca", "--dry-run")
+    assert_one_line_error(result, "no usable alpaca rows (4 bad)", '{"instruction", "output"', "look like text",
+                          "prefs.jsonl:1: instruction")

@@ -139,7 +139,7 @@ def verify(
 def _read_tests(path: Path) -> str:
     from llmdeck.core.textfiles import read_text
 
-    text = read_text(Path(path), "--tests file of Python asserts", max_bytes=1024 * 1024)
+    text = read_text(Path(path), "tests file", max_bytes=1024 * 1024)
     try:
         compile(text, str(path), "exec")
     except SyntaxError as exc:

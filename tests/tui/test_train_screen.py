@@ -85,6 +85,9 @@ async def test_the_form_has_every_config_field_with_help_and_inline_problems(fak
         await wait_for(pilot, lambda: "34 rows" in text_of(screen.query_one("#data-preview")))
         await wait_for(pilot, lambda: "refused" in text_of(screen.query_one("#estimate")))
         assert "batch_size 4" in text_of(screen.query_one("#estimate"))
+        await pilot.press("ctrl+l")  # the launch meets the same refusal and says so where the estimate is
+        await wait_for(pilot, lambda: "launch refused" in text_of(screen.query_one("#estimate")))
+        assert not screen.query_one("#launch").disabled
         screen.query_one("#in-lora_r").value = "eight"
         screen.query_one("#in-method").value = "dpo"
         screen.query_one("#in-dataset_format").value = "alpaca"
@@ -143,7 +146,7 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         await pilot.press("f3")
         screen = app.screen
         await pilot.press("ctrl+n")
-        values = {"base_model": str(tiny_model_dir), "max_steps": "400", "batch_size": "1", "max_length": "32",
+        values = {"base_model": str(tiny_model_dir), "max_steps": "400", "batch_size": "1", "max_length": "128",
                   "learning_rate": "0.005", "warmup_ratio": "0", "lr_scheduler": "constant", "save_steps": "1000",
                   "lora_r": "8", "lora_alpha": "16", "name": "from-the-app"}
         for name, value in values.items():
@@ -151,7 +154,7 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         await wait_for(pilot, lambda: screen.form_config is not None and screen.form_config.max_steps == 400)
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: screen.followed and runs.get(screen.followed).name == "from-the-app",
-                       timeout_s=120, what="the launch")
+                       timeout_s=120, what=lambda: f"the launch ({text_of(screen.query_one('#estimate'))})")
         run_id = screen.followed
         await wait_for(pilot, lambda: loss_points(screen) >= 3, timeout_s=240, what="points on the loss plot")
         assert "[running]" in text_of(screen.query_one("#monitor-stats"))

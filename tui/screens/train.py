@@ -548,13 +548,17 @@ class TrainScreen(BaseScreen):
             return
         e = found.estimate
         available = human_size(e.available_bytes) if e.available_bytes else "unknown"
-        verdict = "fits" if e.fits else "DOES NOT FIT: the launch is refused (lower batch_size/max_length, or LoRA/QLoRA)"
+        verdict = "fits" if e.fits else "DOES NOT FIT"
+        refusal = found.refusal()
+        warning = found.truncation_warning()
         self.post_message(self.Planned(
             f"{found.data_report.valid} rows, ~{e.steps} steps, {e.tokens:,} tokens on {e.device}\n"
             f"peak ~{human_size(e.peak_bytes)} of {available}: {verdict}\n"
             f"  weights {human_size(e.weights_bytes)}, trainable+optimizer {human_size(e.trainable_bytes)}, "
             f"activations {human_size(e.activations_bytes)}\n"
-            f"time ~{duration(e.seconds)} ({e.trainable_parameters:,} of {e.parameters:,} parameters trained)", e.fits))
+            f"time ~{duration(e.seconds)} ({e.trainable_parameters:,} of {e.parameters:,} parameters trained)"
+            + (f"\nthe launch is refused: {refusal}" if refusal else f"\nwarning: {warning}" if warning else ""),
+            refusal is None))
 
     @on(Planned)
     def show_plan(self, message: Planned) -> None:

@@ -22,22 +22,19 @@ from textual.widgets import DataTable, Footer, Header, Label, LoadingIndicator, 
 from textual.worker import get_current_worker
 
 from llmdeck.core.units import human_count, human_size
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled
 
 COLUMNS = ("default", "name", "arch", "params", "quant", "size", "ctx", "lineage", "loss")
 PROGRESS_EVERY_S = 0.1  # progress messages at most this often (the last one always)
 
 
-class Cancelled(Exception):
-    """Raised from a progress callback when the app quits mid-action (the function stops, its child too)."""
-
-
 def lineage_text(row) -> str:
     entry = row.entry
+    exported = entry.run_id and (not entry.quant_source or Path(entry.quant_source).is_absolute())
+    if exported:  # an export of a run records the adapter (a path) as its source: name the run instead
+        return f"run {row.run_name or entry.run_id}" + (f", {entry.quant_type}" if entry.quant_type else "")
     if entry.quant_source:
         return f"quant of {entry.quant_source}"
-    if entry.run_id:
-        return f"run {row.run_name or entry.run_id}"
     if entry.base_model:
         return f"from {entry.base_model}"
     return "embedded" if entry.embedded else "imported"
@@ -267,7 +264,7 @@ class ModelsScreen(BaseScreen):
             import time
 
             if worker.is_cancelled:
-                raise Cancelled(title)
+                raise WorkCancelled(title)
             if time.monotonic() - last["at"] >= PROGRESS_EVERY_S or done == total:
                 last["at"] = time.monotonic()
                 self.post_message(self.Progress(f"{title}: {done}/{total or '?'} {what}", done, total))

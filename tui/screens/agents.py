@@ -303,7 +303,7 @@ class AgentsScreen(BaseScreen):
         self.run_id = run.id
         self._fill_form(run)
         seconds = f", {run.seconds:.1f} s" if run.seconds else ""
-        self._status(f"run {run.id} ({run.status}, {run.steps} steps{seconds}) by {run.model}: Ctrl+R runs it again")
+        self._status(f"run {run.id} ({run.status}, {run.steps} steps{seconds}) by {run.model}: ctrl+r runs it again")
 
     def _fill_form(self, run) -> None:
         options = run.options

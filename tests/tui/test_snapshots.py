@@ -119,6 +119,7 @@ def test_train_screen_monitor(snap_compare, fake_model):
     assert snap_compare(LlmdeckApp(), terminal_size=(140, 44), run_before=run_before)
 
 
+@pytest.mark.slow  # seconds of layout on a loaded 2-core machine: the fast tier keeps the chat and models shots
 def test_agents_screen_with_a_reopened_trace(snap_compare, fake_model, utc):
     events = [
         {"type": "thought", "step": 1, "text": "I should multiply."},
@@ -139,6 +140,7 @@ def test_agents_screen_with_a_reopened_trace(snap_compare, fake_model, utc):
     assert snap_compare(LlmdeckApp(), terminal_size=(130, 40), run_before=run_before)
 
 
+@pytest.mark.slow  # as above
 def test_verify_screen_with_reopened_rounds_and_verdict(snap_compare, fake_model, utc):
     def execution(round_number: int, code: str, exit_code: int, stdout: str, stderr: str, passed: bool) -> dict:
         return {"type": "execution", "round": round_number, "exit_code": exit_code, "stdout": stdout, "stderr": stderr,

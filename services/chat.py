@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from llmdeck.core import sessions
 from llmdeck.core.errors import BadInput
 from llmdeck.core.runtime import ChatStats, LoadedModel, LoraNotApplicable, Sampling, build_messages, ensure_fits, \
-    load_entry, prompt_tokens, stream_chat
+    load_entry, plain_transcript, prompt_tokens, stream_chat, stream_completion
 from llmdeck.core.store import ModelEntry, ModelStore
 
 
@@ -31,6 +31,8 @@ class ChatResponse:
     model_file: str
     adapter: str | None = None  # the run whose LoRA is applied
     session_id: str | None = None
+    mode: str = "chat"  # "completion" for a model without a chat template
+    warning: str | None = None  # one line for the front end to show (e.g. no chat template)
     sources: list[dict] = field(default_factory=list)
     standalone_question: str | None = None
     stats: ChatStats = field(default_factory=ChatStats)
@@ -141,6 +143,9 @@ def chat(
         messages = build_messages(prompt, system, history)
         ensure_fits(loaded, prompt_tokens(loaded, messages), sampling.max_tokens)
     response.prompt_tokens, response.n_ctx = prompt_tokens(loaded, messages), loaded.llama.n_ctx()
+    if not entry.has_chat_template:  # llama.cpp would fall back to a Llama-2 format: plain completion instead
+        response.mode = "completion"
+        response.warning = no_template_warning(entry.name)
     if keep_session:
         opened = sessions.open_session(session_id, model=entry.name, rag_collection=rag, options=chosen)
         if opened.model != entry.name or (rag and opened.rag_collection != rag):
@@ -151,7 +156,29 @@ def chat(
         sessions.add_message(opened.id, "user", prompt)
         response._on_done = lambda r: sessions.add_message(r.session_id, "assistant", r.text, sources=r.sources or None,
                                                            model=r.model)
-    response._stream = stream_chat(loaded, messages, sampling, response.stats)
+    if response.mode == "completion":
+        response._stream = stream_completion(loaded, plain_transcript(messages), sampling, response.stats)
+    else:
+        response._stream = stream_chat(loaded, messages, sampling, response.stats)
+    return response
+
+
+def no_template_warning(model_name: str) -> str:
+    return (f"{model_name} has no chat template: completion mode (the conversation is continued as plain text); "
+            f"`llmdeck complete {model_name} TEXT` continues a text")
+
+
+def complete(prompt: str, *, model: str | None = None, sampling: Sampling | None = None, n_ctx: int | None = None,
+             n_threads: int | None = None) -> ChatResponse:
+    """Continue `prompt` as plain text (no chat template), for any model; a ChatResponse in completion mode."""
+    if not prompt or not prompt.strip():
+        raise BadInput("complete: the text is empty")
+    entry = ModelStore().resolve(model)
+    loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads)
+    sampling = sampling or Sampling.from_settings()
+    ensure_fits(loaded, len(loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)), sampling.max_tokens)
+    response = ChatResponse(model=entry.name, model_file=loaded.path.name, mode="completion")
+    response._stream = stream_completion(loaded, prompt, sampling, response.stats)
     return response
 
 

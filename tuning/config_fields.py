@@ -128,7 +128,9 @@ def as_command(config: TrainConfig) -> str:
         if value == spec.default:
             continue
         flag = "--" + spec.name.replace("_", "-")
-        if spec.kind == "bool" or (isinstance(value, bool) and spec.kind == "choice"):
+        if isinstance(value, dict):  # `variables`: one --var NAME=VALUE each
+            parts += [item for key, val in value.items() for item in ("--var", f"{key}={val}")]
+        elif spec.kind == "bool" or (isinstance(value, bool) and spec.kind == "choice"):
             parts.append(flag if value else f"--no-{flag[2:]}")
         else:
             parts += [flag, ",".join(value) if isinstance(value, list) else display(value)]

@@ -38,6 +38,7 @@ def test_the_equivalent_command_rebuilds_the_same_config(tmp_path):
 
     config, _ = check_form({"base_model": "/models/a b", "max_steps": "10", "gradient_checkpointing": False,
                             "lora_target_modules": "q_proj,v_proj", "packing": "true"})
+    config = config.model_copy(update={"variables": {"name": "Ada Lovelace"}})
     command = as_command(config)
     assert command.startswith("llmdeck train ") and "'/models/a b'" in command
     # the command's flags parse back to the same config (a dry run would need the model: check the parser)
@@ -45,6 +46,7 @@ def test_the_equivalent_command_rebuilds_the_same_config(tmp_path):
 
     context = train_cli.command.make_context("train", shlex.split(command)[2:])
     given = {k: v for k, v in context.params.items() if k in TrainConfig.model_fields and v is not None}
+    given["variables"] = train_cli.parse_vars(given.get("variables", ()))  # --var NAME=VALUE pairs, as the command does
     assert TrainConfig(**given) == config
     saved = save_config(config, tmp_path / "run.yaml")
     from llmdeck.tuning.config import load_config

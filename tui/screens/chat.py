@@ -59,6 +59,7 @@ class ChatScreen(BaseScreen):
     @dataclass
     class ModelResolved(Message):
         name: str
+        completion_mode: bool = False  # the model has no chat template
 
     @dataclass
     class AdapterApplied(Message):
@@ -158,7 +159,8 @@ class ChatScreen(BaseScreen):
     def resolve_model(self, requested: str | None) -> None:
         from llmdeck.core.store import ModelStore
 
-        self.post_message(self.ModelResolved(ModelStore().resolve(requested).name))
+        entry = ModelStore().resolve(requested)
+        self.post_message(self.ModelResolved(entry.name, completion_mode=not entry.has_chat_template))
 
     @work(thread=True, exit_on_error=False, group="list")
     def list_everything(self) -> None:
@@ -185,7 +187,8 @@ class ChatScreen(BaseScreen):
             return
         self.model_name = message.name
         self._select_quietly("#model-select", message.name)
-        self._status(f"model: {message.name}")
+        mode = " (no chat template: completion mode)" if message.completion_mode else ""
+        self._status(f"model: {message.name}{mode}")
 
     @on(Listed)
     async def show_lists(self, message: Listed) -> None:

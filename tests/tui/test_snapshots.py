@@ -51,10 +51,18 @@ def recorded_run(run_id: str, kind: str, prompt: str, options: dict, events: lis
 async def reopen_first_run(pilot, table_id: str, rendered) -> None:
     screen = pilot.app.screen
     table = screen.query_one(table_id)
-    await settled(pilot, lambda: table.row_count == 1 and screen.query_one("Select").value != Select.BLANK)
+    await settled(pilot, lambda: table.row_count == 1 and screen.query_one("Select").value != Select.NULL)
     table.focus()
     await pilot.press("enter")
     await settled(pilot, rendered)
+    await steady(pilot)
+
+
+async def steady(pilot) -> None:
+    """Stop cursors blinking (hidden): a shot taken half a second later would otherwise differ."""
+    for widget in pilot.app.screen.query("*"):
+        if getattr(widget, "cursor_blink", None):
+            widget.cursor_blink = False
     await pilot.pause()
 
 
@@ -78,7 +86,7 @@ def test_chat_screen_after_one_answer(snap_compare, fake_model):
         await settled(pilot, lambda: "2 messages" in str(screen.query_one("SessionItem Label").render()))
         # timings vary run to run: show the model and token count only
         screen.query_one("#chat-status").update("model: smollm2-135m-instruct - 19 tokens, context 40/2048 (2%)")
-        await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
 
@@ -92,7 +100,7 @@ def test_models_screen(snap_compare, fake_model):
         # the file's path is this machine's: show the rest
         meta = str(screen.query_one("#model-meta").render()).splitlines()
         screen.query_one("#model-meta").update("\n".join(line for line in meta if not line.startswith("file")))
-        await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
 
@@ -115,6 +123,7 @@ def test_train_screen_monitor(snap_compare, fake_model):
         await pilot.press("f3")
         screen = pilot.app.screen
         await settled(pilot, lambda: len(screen.metrics_rows) == 20 and screen.query_one("#monitor-log").lines)
+        await steady(pilot)
 
     assert snap_compare(LlmdeckApp(), terminal_size=(140, 44), run_before=run_before)
 

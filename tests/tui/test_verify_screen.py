@@ -111,3 +111,12 @@ async def test_smollm2_writes_code_that_runs_and_gets_a_verdict():
         stored = records.get_run(screen.run_id, "verify")
         assert stored.status in ("verified", "failed", "gave_up")  # assert the structure, not the model's skill
         assert verdict_shown(screen).startswith(f"Verdict: {stored.status.replace('gave_up', 'gave up')} after")
+        # Esc before the first round's code is written: stopped, recorded as cancelled
+        first_run = screen.run_id
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.run_id not in (None, first_run), timeout_s=60, what="the second run")
+        assert not rounds_shown(screen)  # nothing written yet
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.busy, timeout_s=120, what="the stop")
+        assert records.get_run(screen.run_id, "verify").status == "cancelled"
+        assert "stopped" in text_of(screen.query_one("#verify-status")) and not verdict_shown(screen)

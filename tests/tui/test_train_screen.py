@@ -200,7 +200,10 @@ async def pick_quants(pilot, *quants: str) -> None:
 
 @pytest.mark.slow  # a real tiny LoRA run, merged, converted, quantized and scored
 async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_dir):
+    import psutil
+
     from llmdeck.core.store import ModelStore
+    from llmdeck.tuning import runs
     from tests.tuning.test_runs import tiny_config
 
     run_id = finished_run(tiny_config(tiny_model_dir, max_steps=3, name="tiny-export"))
@@ -242,6 +245,21 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
         assert text_of(screen.query_one("#export-title")).startswith(f"Exported {run_id}: tiny-export.f16, tiny-export.q8_0")
         q8 = ModelStore().get("tiny-export.q8_0")
         assert (q8.run_id, q8.file_type) == (run_id, "Q8_0")
+        # ctrl+x during the convert stage: the converter's child process ends, nothing is registered or left
+        children = {p.pid for p in psutil.Process().children(recursive=True)}
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "QuantPickerScreen")
+        app.screen.query_one("#quant-name").value = "cancelled"
+        await pick_quants(pilot, "q8_0")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(stage == "convert" for stage, _, _ in screen.export_stages), timeout_s=120)
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: screen.exporting is None, timeout_s=60, what="the cancellation")
+        assert "cancelled: nothing was registered" in text_of(screen.query_one("#export-title"))
+        assert not [e for e in ModelStore().list() if e.name.startswith("cancelled")]
+        assert {p.pid for p in psutil.Process().children(recursive=True)} - children == set()
+        assert not list(runs.get(run_id).path.glob(".export-*"))  # the work directory is gone
+        assert not [p for p in ModelStore().model_path("x").parent.iterdir() if p.name.startswith(".")]
         # the models screen shows them, with the run as their lineage
         await pilot.press("f2")
         models = app.screen.query_one("#models-table")

@@ -4,6 +4,9 @@ A tests file picked with the file picker checks the code; the embedded SmolLM2 g
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from rich.syntax import Syntax
 
@@ -116,7 +119,18 @@ async def test_smollm2_writes_code_that_runs_and_gets_a_verdict():
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.run_id not in (None, first_run), timeout_s=60, what="the second run")
         assert not rounds_shown(screen)  # nothing written yet
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: not screen.busy, timeout_s=120, what="the stop")
+        await pilot.press("escape")  # the writer's generation ends at its next token (or after the prompt's)
+        await wait_for(pilot, lambda: not screen.busy, timeout_s=20, what="the stop")
         assert records.get_run(screen.run_id, "verify").status == "cancelled"
         assert "stopped" in text_of(screen.query_one("#verify-status")) and not verdict_shown(screen)
+        # quitting while the writer writes: the run ends with the app, recorded as cancelled
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.busy and screen.run_id not in (None, first_run) and "writing" in
+                       text_of(screen.query_one("#verify-status")), timeout_s=60, what="the third run")
+        third_run = screen.run_id
+        await asyncio.sleep(2)
+        await pilot.press("ctrl+q")
+    deadline = time.monotonic() + 20
+    while records.get_run(third_run, "verify").status == "running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert records.get_run(third_run, "verify").status == "cancelled"

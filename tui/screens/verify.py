@@ -2,8 +2,9 @@
 and the round limit; each round's code (syntax highlighted) streams beside its execution output, then the
 verdict (verified / ran, unverified / failed / gave up) and the sandbox tier that ran it; past runs reopen.
 
-One worker per run calls `llmdeck.services.verify.verify` (the same call as `llmdeck verify`), checks for
-cancellation on every event and closes the response when it stops (Esc), recorded as cancelled.
+One worker per run calls `llmdeck.services.verify.verify` (the same call as `llmdeck verify`) with the
+worker's cancellation as its stop check: Esc (or quitting) ends the writer's generation at the next token,
+and the run is recorded as cancelled.
 """
 
 from __future__ import annotations
@@ -194,9 +195,10 @@ class VerifyScreen(BaseScreen):
             options = VerifyOptions(max_rounds=max_rounds or 0)
         except ValidationError as exc:
             raise BadInput(validation_message("verify", exc)) from None
-        response = verify(task, model=model, expect=expect, tests=tests, options=options, isolation=isolation)
+        worker = get_current_worker()  # cancelled (Esc, quitting): the writer stops at its next token
+        response = verify(task, model=model, expect=expect, tests=tests, options=options, isolation=isolation,
+                          stop_when=lambda: worker.is_cancelled)
         self.post_message(self.Started(response.run_id, response.model))
-        worker = get_current_worker()
         try:
             for event in response:
                 if worker.is_cancelled:
@@ -238,7 +240,7 @@ class VerifyScreen(BaseScreen):
 
     def action_stop(self) -> None:
         if self.busy:
-            self._status("stopping after the current round's step...")
+            self._status("stopping...")
         self.workers.cancel_group(self, "verify")
 
     def work_failed(self, action: str, error: BaseException | None) -> None:

@@ -2,9 +2,9 @@
 (thoughts, tool calls with their arguments, observations, the final answer) streams as the agent works;
 past runs reopen with their whole trace.
 
-One worker per run calls `llmdeck.services.agent.ask` (the same call as `llmdeck agent`), checks for
-cancellation on every event and closes the response when it stops: Esc ends the run after its current
-step, recorded as cancelled.
+One worker per run calls `llmdeck.services.agent.ask` (the same call as `llmdeck agent`) with the worker's
+cancellation as its stop check: Esc (or quitting) ends the model's generation at the next token, and the
+run is recorded as cancelled.
 """
 
 from __future__ import annotations
@@ -210,10 +210,10 @@ class AgentsScreen(BaseScreen):
             options = AgentOptions(max_steps=max_steps or 0)
         except ValidationError as exc:
             raise BadInput(validation_message("agent", exc)) from None
+        worker = get_current_worker()  # cancelled (Esc, quitting): the generation stops at its next token
         response = ask(question, model=model, tools=tools, collection=collection, workspace=workspace,
-                       options=options, thoughts=thoughts)
+                       options=options, thoughts=thoughts, stop_when=lambda: worker.is_cancelled)
         self.post_message(self.Started(response.run_id, response.model, response.tools, response.warnings))
-        worker = get_current_worker()
         try:
             for event in response:
                 if worker.is_cancelled:
@@ -255,7 +255,7 @@ class AgentsScreen(BaseScreen):
 
     def action_stop(self) -> None:
         if self.busy:
-            self._status("stopping after the current step...")
+            self._status("stopping...")
         self.workers.cancel_group(self, "agent")
 
     def work_failed(self, action: str, error: BaseException | None) -> None:

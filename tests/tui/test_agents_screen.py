@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import pytest
+from textual.widgets import Select
 
 from llmdeck.agents import records
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
@@ -50,6 +51,7 @@ async def test_a_scripted_run_streams_its_trace_and_reopens_from_the_past_runs(f
         assert tools.option_count >= 6  # every tool, rag_search and http_get off
         choose_tools(screen, "calculator")
         screen.query_one("#agent-thoughts").value = True
+        screen.query_one("#agent-model").value = Select.NULL  # the store default: the status names it
         await ask(pilot, screen, "What is 17 * 23?")
         trace = screen.query_one("#agent-trace")
         assert trace.blocks() == [

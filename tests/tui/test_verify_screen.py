@@ -9,6 +9,7 @@ import time
 
 import pytest
 from rich.syntax import Syntax
+from textual.widgets import Select
 
 from llmdeck.agents import records
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
@@ -50,6 +51,7 @@ async def test_a_failing_round_then_a_fixed_one_then_the_verdict(fake_model):
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_verify(pilot)
+        screen.query_one("#verify-model").value = Select.NULL  # the store default: the status names it
         await run(pilot, screen, "Print 1 to 3, one per line.", expect="1\n2\n3")
         (first_code, first_output), (second_code, second_output) = rounds_shown(screen)
         assert first_code == "print(1 / 0)" and second_code == "for i in range(1, 4):\n    print(i)"
@@ -62,7 +64,8 @@ async def test_a_failing_round_then_a_fixed_one_then_the_verdict(fake_model):
         assert verdict.startswith("Verdict: verified after 2 rounds")
         tier = records.get_run(screen.run_id, "verify").isolation
         assert tier in TIERS and f"isolation: {tier}" in verdict and f"sandbox: {tier}" in second_output
-        assert "verified after 2 round(s)" in text_of(screen.query_one("#verify-status"))
+        status = text_of(screen.query_one("#verify-status"))
+        assert status.startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} - run ") and "verified after 2 round(s)" in status
         # the past runs list it; Enter reopens the rounds and the verdict and fills the form
         history = screen.query_one("#verify-runs")
         await wait_for(pilot, lambda: history.row_count == 1 and history.get_row_at(0)[1:3] == ["verified", "2"])

@@ -81,6 +81,7 @@ class AgentsScreen(BaseScreen):
         super().__init__()
         self.busy = False
         self.run_id: str | None = None
+        self.run_model: str | None = None  # the model the current run resolved to (the store default's name)
         self.models: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -226,7 +227,7 @@ class AgentsScreen(BaseScreen):
 
     @on(Started)
     def run_started(self, message: Started) -> None:
-        self.run_id = message.run_id
+        self.run_id, self.run_model = message.run_id, message.model
         for warning in message.warnings:
             self.notify(warning, title="a custom tool did not load", severity="warning", timeout=8)
         tools = ", ".join(message.tools) or "no tools"
@@ -248,8 +249,7 @@ class AgentsScreen(BaseScreen):
             self.query_one(AgentTrace).note("stopped")
         else:
             outcome = LIMIT_NOTES.get(message.limit, "answered")
-        model = self.query_one("#agent-model", Select).value
-        self._status(f"model: {model} - run {message.run_id}: {outcome} in {message.steps} steps, "
+        self._status(f"model: {self.run_model} - run {message.run_id}: {outcome} in {message.steps} steps, "
                      f"{message.seconds:.1f} s")
         self.list_runs()
 

@@ -75,6 +75,7 @@ class VerifyScreen(BaseScreen):
         super().__init__()
         self.busy = False
         self.run_id: str | None = None
+        self.run_model: str | None = None  # the model the current run resolved to (the store default's name)
         self.models: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -211,7 +212,7 @@ class VerifyScreen(BaseScreen):
 
     @on(Started)
     def run_started(self, message: Started) -> None:
-        self.run_id = message.run_id
+        self.run_id, self.run_model = message.run_id, message.model
         self._status(f"model: {message.model} - run {message.run_id}: writing code... (Esc stops)")
         self.list_runs()
 
@@ -235,7 +236,7 @@ class VerifyScreen(BaseScreen):
             outcome = "stopped (recorded as cancelled)"
         else:
             outcome = f"{message.status} after {message.rounds} round(s), sandbox {message.isolation}"
-        self._status(f"{self._idle_status()} - run {message.run_id}: {outcome}")
+        self._status(f"model: {self.run_model} - run {message.run_id}: {outcome}")
         self.list_runs()
 
     def action_stop(self) -> None:

@@ -293,6 +293,30 @@ async def test_a_collection_ingested_from_the_chat_screen_answers_with_sources(t
         assert stored[-1].sources and sessions.get_session(screen.session_id).rag_collection == "geo"
 
 
+@pytest.mark.slow  # real embeddings: three batches of chunks
+async def test_esc_during_an_ingest_cancels_it_and_rolls_it_back(tmp_path):
+    from llmdeck.rag.query import list_collections
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for index in range(600):  # one chunk each: batches of 256, so the cancel lands between two batches
+        (docs / f"note-{index:03}.md").write_text(f"# Note {index}\n\nThe number {index} is written here.\n")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("ctrl+l")
+        dialog = app.screen
+        dialog.query_one("#ingest-paths").value = str(docs)
+        dialog.query_one("#ingest-collection").value = "many"
+        await pilot.click("#ingest-start")
+        await wait_for(pilot, lambda: str(dialog.query_one("#ingest-status").render()).startswith("embedding 256/"),
+                       timeout_s=180, what="the first batch")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, timeout_s=120, what="the cancelled dialog to close")
+        assert any(n.title == "ingest into many cancelled" for n in app._notifications)
+        assert "many" not in [c.name for c in list_collections()]  # the first batch was rolled back with it
+        assert screen.collection != "many"
+
 async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model, monkeypatch, tmp_path):
     """The plumbing on the fake model (the train screen's `t` calls `chat_with_run`; converting a real LoRA and
     answering with it is tests/tui/test_train_screen.py's slow test)."""

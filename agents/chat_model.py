@@ -29,6 +29,7 @@ class ConstrainedChatModel(BaseChatModel):
     constrained: bool = True  # False: free generation, parsed (to measure what the grammars buy)
     max_string_chars: int = 200  # cap on every string argument
     observation_role: Literal["user", "tool"] = "user"  # tool results as user "Result:" messages, or `tool` ones
+    stop_check: Any = None  # a callable checked at every token (the app's cancellation): true ends the run
     _decoder: StepDecoder | None = PrivateAttr(default=None)
 
     @property
@@ -39,7 +40,8 @@ class ConstrainedChatModel(BaseChatModel):
     def decoder(self) -> StepDecoder:
         if self._decoder is None:
             self._decoder = StepDecoder(self.loaded, thoughts=self.thoughts, constrained=self.constrained,
-                                        max_string_chars=self.max_string_chars, observation_role=self.observation_role)
+                                        max_string_chars=self.max_string_chars, observation_role=self.observation_role,
+                                        stop_check=self.stop_check)
         return self._decoder
 
     def bind_tools(self, tools, *, tool_choice: str | None = None, **kwargs: Any):

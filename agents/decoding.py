@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llmdeck.core.runtime import LoadedModel
@@ -200,8 +201,10 @@ class StepDecoder:
     """Decodes one step at a time (greedy, temperature 0) on a loaded model."""
 
     def __init__(self, loaded: LoadedModel, *, thoughts: bool = False, max_thought_tokens: int = 40,
-                 max_string_chars: int = 200, constrained: bool = True, observation_role: str = "user"):
+                 max_string_chars: int = 200, constrained: bool = True, observation_role: str = "user",
+                 stop_check: Callable[[], bool] | None = None):
         self.loaded = loaded
+        self.stop_check = stop_check  # checked at every token: true raises GenerationStopped
         self.template = ChatTemplate(loaded.llama, observation_role)
         self.thoughts = thoughts
         self.max_thought_tokens = max_thought_tokens
@@ -254,9 +257,25 @@ class StepDecoder:
         result = llama.create_completion(
             tokens, max_tokens=max_tokens, temperature=0.0, stop=stop or self.template.stop or None,
             grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
+            stopping_criteria=self._stopping_criteria(),
         )
         choice = result["choices"][0]
         return choice["text"], choice.get("finish_reason") or "stop"
+
+    def _stopping_criteria(self):
+        """llama.cpp calls its stopping criteria (in Python) after every token: a stop raises there."""
+        if self.stop_check is None:
+            return None
+        from llama_cpp import StoppingCriteriaList
+
+        from llmdeck.core.adapters import GenerationStopped
+
+        def check(input_ids, logits) -> bool:
+            if self.stop_check():
+                raise GenerationStopped("the generation was stopped")
+            return False
+
+        return StoppingCriteriaList([check])
 
 
 def parse_step(raw: str, options: list[ToolSpec]) -> Step:

@@ -1,12 +1,14 @@
 """Agent runs for the CLI, the app and the benches: `ask()` checks everything (model, tools, workspace,
 collection, limits) before it records or decodes anything and returns an `AgentResponse`: iterate it for
 events (`agents.react` lists them); `answer`, `limit`, `steps` and `run_id` are set when the iteration ends;
-`close()` stops the run (recorded as cancelled). Every event is recorded as it happens (`agents.records`).
+`close()` (from any thread) or a `stop_when` check stops the run within a token of the model's generation,
+recorded as cancelled. Every event is recorded as it happens (`agents.records`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +40,8 @@ class AgentResponse:
     cancelled: bool = False
     _events: Iterator[dict] | None = field(default=None, repr=False)
     _iterator: Iterator[dict] | None = field(default=None, repr=False)
-    _stop_requested: bool = field(default=False, repr=False)
+    _halt: threading.Event = field(default_factory=threading.Event, repr=False)
+    _stop_when: Callable[[], bool] | None = field(default=None, repr=False)
 
     def __iter__(self) -> Iterator[dict]:
         if self._iterator is not None:
@@ -49,14 +52,14 @@ class AgentResponse:
     def _run(self) -> Iterator[dict]:
         try:
             for event in self._events:
+                if self.stopped():
+                    break  # what a stopped step leaves (an error, a best-so-far answer) is not the run's
                 self.events.append(event)
                 records.add_event(self.run_id, event)
                 if event["type"] == "final":
                     self.answer, self.limit, self.steps = event["answer"], event["limit"], event["steps"]
                     self.seconds = event["seconds"]
                 yield event
-                if self._stop_requested:
-                    break
         finally:
             self._events.close()
             self._finish()
@@ -69,6 +72,9 @@ class AgentResponse:
             self.done = True
             records.finish_run(self.run_id, STATUS_BY_LIMIT.get(self.limit, "limit"), self.answer, self.steps)
 
+    def stopped(self) -> bool:
+        return self._halt.is_set() or bool(self._stop_when and self._stop_when())
+
     def read(self) -> str:
         """Run to the end and return the final answer."""
         for _ in self:
@@ -76,11 +82,11 @@ class AgentResponse:
         return self.answer
 
     def close(self) -> None:
-        """Stop the run (recorded as cancelled): at once when called between events, else after the current
-        step (the call may come from another thread). A finished run is left as it is."""
+        """Stop the run (recorded as cancelled): at once when called between events, else (from another
+        thread) at the model's next token. A finished run is left as it is."""
         if self.done or self.cancelled:
             return
-        self._stop_requested = True
+        self._halt.set()
         if self._iterator is None:
             self._iterator = iter(())
             self._events.close()
@@ -88,7 +94,7 @@ class AgentResponse:
             return
         try:
             self._iterator.close()
-        except ValueError:  # running in another thread: it stops after its current event
+        except ValueError:  # running in another thread: its generation stops at the next token
             pass
 
 
@@ -107,9 +113,11 @@ def ask(
     n_ctx: int | None = None,
     n_threads: int | None = None,
     chat_model=None,
+    stop_when: Callable[[], bool] | None = None,
 ) -> AgentResponse:
     """Start answering `question` with tools (names; None: the defaults) on a store model (or `chat_model`,
-    any LangChain chat model with `bind_tools`: the tests' scripted ones)."""
+    any LangChain chat model with `bind_tools`: the tests' scripted ones); `stop_when` is checked at every
+    token and event (the app passes its worker's cancellation)."""
     from llmdeck.agents.chat_model import ConstrainedChatModel, tool_specs
     from llmdeck.agents.decoding import system_prompt
 
@@ -119,10 +127,16 @@ def ask(
     settings = ToolSettings(workspace=Path(workspace) if workspace else None, collection=collection, isolation=isolation)
     catalog = ToolCatalog(tuple(tools_files), settings)
     built = catalog.build(tools)
+    halt = threading.Event()
+
+    def stopped() -> bool:
+        return halt.is_set() or bool(stop_when and stop_when())
+
     if chat_model is None:
         entry = ModelStore().resolve(model)
         chat_model = ConstrainedChatModel(loaded=load_entry(entry, n_ctx=n_ctx, n_threads=n_threads),
-                                          model_name=entry.name, thoughts=thoughts, observation_role=observation_role)
+                                          model_name=entry.name, thoughts=thoughts, observation_role=observation_role,
+                                          stop_check=stopped)
         model_name, observation_role = entry.name, chat_model.rendered_observation_role
     else:
         model_name = getattr(chat_model, "model_name", None) or type(chat_model).__name__
@@ -132,4 +146,4 @@ def ask(
                    "system_prompt": system_prompt(tool_specs(built), options.system, thoughts)}
     run_id = records.start_run("agent", question, model_name, run_options)
     return AgentResponse(run_id=run_id, model=model_name, question=question, tools=names, warnings=catalog.warnings,
-                         _events=run_agent(question, chat_model, built, options))
+                         _events=run_agent(question, chat_model, built, options), _halt=halt, _stop_when=stop_when)

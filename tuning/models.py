@@ -155,13 +155,14 @@ def _forget_gguf_quantizer(model) -> None:
 def parameter_shapes(base: ModelSource) -> tuple[int, list[tuple[str, int, int]], dict]:
     """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
     base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change)."""
-    from accelerate import init_empty_weights
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
-    with init_empty_weights():
+    # torch.device("meta") is a per-thread mode; accelerate's init_empty_weights patches nn.Module for every
+    # thread, so the app's estimate worker would turn a model another thread builds meanwhile into meta tensors
+    with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    import torch
 
     model.tie_weights()  # tied input/output embeddings are one tensor: count them once (134.5M, not 162.8M)
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -79,6 +79,21 @@ class BuildReport:
         return sum(self.preference_rows.values())
 
 
+def parse_since(text: str, now: float | None = None) -> float:
+    """`--since`: an age (90m, 12h, 3d, 45s) or a local date/time (2026-03-14, 2026-03-14T09:30) -> a timestamp."""
+    import datetime
+    import re
+
+    now = time.time() if now is None else now
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if match:
+        return now - float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    try:
+        return datetime.datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise BadInput(f"--since {text!r}: expected an age (90m, 12h, 3d) or a date/time (2026-03-14T09:30)") from None
+
+
 def gather(kinds: Iterable[str], since: float | None = None, collections: list[str] | None = None) -> list[Attempt]:
     """Attempts recorded by task sweeps, plus (verify) runs with checks made without a task file."""
     found = []

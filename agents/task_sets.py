@@ -27,8 +27,7 @@ TOOL_TASKS = "tool_tasks.jsonl"
 CODE_TASKS = "code_tasks.jsonl"
 COLLECTION = "llmdeck-tasks"
 HELDOUT_FRACTION = 0.3
-FIXTURE = {"workspace": "workspace"}
-RAG_FIXTURE = {"collection": COLLECTION, "corpus": "corpus"}
+FIXTURES = {"workspace": "workspace", "collection": COLLECTION, "corpus": "corpus"}  # every question: the same tools
 
 FRUITS = ["apples", "pears", "plums", "cherries", "lemons", "mangos", "peaches", "kiwis", "limes", "figs"]
 PEOPLE = ["Alice", "Bruno", "Chen", "Dana", "Emil", "Farah", "Goran", "Hana", "Ivo", "Jule"]
@@ -72,12 +71,12 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
     """The agent questions, the workspace files and the corpus documents they are about."""
     tasks: list[dict] = []
 
-    def add(category: str, difficulty: int, question: str, answers: list[str], tool: str, **extra) -> None:
+    def add(category: str, difficulty: int, question: str, answers: list[str], tool: str) -> None:
         if any(t["question"] == question for t in tasks):  # a repeated question could sit in both splits
             return
         tasks.append({"id": f"{category}-{sum(t['category'] == category for t in tasks) + 1:03d}", "kind": "agent",
                       "category": category, "difficulty": difficulty, "question": question,
-                      "answers": answers, "tool": tool, **extra})
+                      "answers": answers, "tool": tool, **FIXTURES})
 
     def count(category: str) -> int:
         return sum(t["category"] == category for t in tasks)
@@ -129,14 +128,13 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
         "prices.csv": "item,price\n" + "".join(f"{item},{price}\n" for item, price in prices.items()),
     }
     for fruit in FRUITS:
-        add("files", 2, f"How many {fruit} are listed in inventory.txt?", [str(counts[fruit])], "files", **FIXTURE)
+        add("files", 2, f"How many {fruit} are listed in inventory.txt?", [str(counts[fruit])], "files")
     for person in PEOPLE:
-        add("files", 2, f"What is {person}'s phone number in contacts.txt?", [phones[person]], "files", **FIXTURE)
+        add("files", 2, f"What is {person}'s phone number in contacts.txt?", [phones[person]], "files")
     for person in PEOPLE:
-        add("files", 2, f"Which room does {person} sit in, according to offices.txt?", [rooms[person]], "files",
-            **FIXTURE)
+        add("files", 2, f"Which room does {person} sit in, according to offices.txt?", [rooms[person]], "files")
     for item in ITEMS:
-        add("files", 2, f"What is the price of a {item} in prices.csv?", [str(prices[item])], "files", **FIXTURE)
+        add("files", 2, f"What is the price of a {item} in prices.csv?", [str(prices[item])], "files")
 
     corpus = {}
     for name, codename, lead, city in zip(PROJECTS, CODENAMES, LEADS, CITIES):
@@ -144,9 +142,9 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
         corpus[f"{name.lower()}.md"] = (
             f"# Project {name}\n\nProject {name} is an internal effort run from the {city} office. The codename of"
             f" project {name} is {codename}. Project {name} is led by {lead}. It started in {year}.\n")
-        add("rag", 2, f"What is the codename of project {name}?", [codename.lower()], "rag_search", **RAG_FIXTURE)
-        add("rag", 2, f"Who leads project {name}?", [lead.lower(), lead.split()[1].lower()], "rag_search", **RAG_FIXTURE)
-        add("rag", 2, f"In which year did project {name} start?", [str(year)], "rag_search", **RAG_FIXTURE)
+        add("rag", 2, f"What is the codename of project {name}?", [codename.lower()], "rag_search")
+        add("rag", 2, f"Who leads project {name}?", [lead.lower(), lead.split()[1].lower()], "rag_search")
+        add("rag", 2, f"In which year did project {name} start?", [str(year)], "rag_search")
 
     for question, answers in NO_TOOL:
         add("no-tool", 1, question, answers, "final_answer")

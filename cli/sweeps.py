@@ -18,6 +18,8 @@ def sweep_options(kind: str):
             click.option("--samples", type=int, default=1, show_default=True, help="Attempts per task (with --tasks)."),
             click.option("--temperature", type=float, default=0.0, show_default=True,
                          help="Sampling temperature (0: greedy; several --samples need it above 0)."),
+            click.option("--greedy-first", is_flag=True,
+                         help="With --tasks: attempt 0 of each task is greedy, the other samples at --temperature."),
             click.option("--split", type=click.Choice(["train", "heldout", "all"]), default="train", show_default=True,
                          help="Which tasks of the file (with --tasks)."),
             click.option("--limit", type=int, help="At most this many tasks per category (with --tasks; quick runs)."),

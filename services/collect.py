@@ -34,6 +34,8 @@ class CollectOptions(BaseModel):
 
     samples: int = Field(1, ge=1, le=64, description="Attempts per task.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy; needed > 0 for samples > 1).")
+    greedy_first: bool = Field(False, description="Attempt 0 of each task is greedy (the model's best guess, what an"
+                                                  " evaluation decodes), the others sampled at `temperature`.")
     split: str = Field("train", pattern="^(train|heldout|all)$", description="Which tasks: train, heldout or all.")
     limit: int | None = Field(None, ge=1, description="At most this many tasks per category (quick runs).")
     max_steps: int = Field(4, ge=1, le=50, description="Agent: model steps at most.")
@@ -97,8 +99,9 @@ class Collection:
 
     def _attempt(self, task: Task, sample: int) -> dict:
         start = time.perf_counter()
-        seed = attempt_seed(self.collection, task.id, sample) if self.options.temperature > 0 else None
-        run_id, verdict = (self._agent if self.kind == "agent" else self._verify)(task, seed)
+        temperature = 0.0 if sample == 0 and self.options.greedy_first else self.options.temperature
+        seed = attempt_seed(self.collection, task.id, sample) if temperature > 0 else None
+        run_id, verdict = (self._agent if self.kind == "agent" else self._verify)(task, seed, temperature)
         attempts.add(self.collection, task.id, sample, run_id, self.kind, str(self.task_file.path),
                      task.effective_split, verdict, self.model_label)
         self.attempted += 1
@@ -116,7 +119,7 @@ class Collection:
     def model_label(self) -> str:
         return (self.model or "default") + (f"+{self.adapter}" if self.adapter else "")
 
-    def _agent(self, task: Task, seed: int | None) -> tuple[str, dict]:
+    def _agent(self, task: Task, seed: int | None, temperature: float) -> tuple[str, dict]:
         from llmdeck.agents.react import AgentOptions
         from llmdeck.services.agent import ask
 
@@ -125,7 +128,7 @@ class Collection:
                        workspace=workspace or self.task_file.path.parent, collection=task.collection,
                        options=AgentOptions(max_steps=self.options.max_steps), n_threads=self.n_threads,
                        isolation=self.options.isolation,
-                       temperature=self.options.temperature, seed=seed, constrained=self.options.constrained,
+                       temperature=temperature, seed=seed, constrained=self.options.constrained,
                        task=task.record(str(self.task_file.path)),
                        guide=task.tool if self.options.guide else None)
         try:
@@ -134,13 +137,13 @@ class Collection:
             response.close()
         return response.run_id, {**grade_agent(task, events, response.answer), "answer": response.answer}
 
-    def _verify(self, task: Task, seed: int | None) -> tuple[str, dict]:
+    def _verify(self, task: Task, seed: int | None, temperature: float) -> tuple[str, dict]:
         from llmdeck.agents.sandbox import SandboxLimits
         from llmdeck.agents.verify import VerifyOptions
         from llmdeck.services.verify import verify
 
         options = VerifyOptions(max_rounds=self.options.max_rounds, max_tokens=self.options.max_tokens,
-                                temperature=self.options.temperature, seed=seed)
+                                temperature=temperature, seed=seed)
         response = verify(task.task, model=self.model, adapter=self.adapter, expect=task.expect, tests_text=task.tests,
                           options=options, n_threads=self.n_threads, task_info=task.record(str(self.task_file.path)),
                           limits=SandboxLimits(wall_s=self.options.timeout_s), isolation=self.options.isolation)

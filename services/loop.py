@@ -58,8 +58,9 @@ class LoopConfig(BaseModel):
                                                                " coding tasks); their train split is collected.")
     rounds: int = Field(1, ge=1, le=20, description="Rounds to run (a resumed loop can be given more).")
     base_model: str | None = Field(None, description="Store model to start from (default: the store default).")
-    samples: int = Field(2, ge=1, le=32, description="Attempts per task per round.")
-    temperature: float = Field(0.7, gt=0, le=2, description="Sampling temperature of the attempts.")
+    samples: int = Field(3, ge=1, le=32, description="Attempts per task per round.")
+    temperature: float = Field(0.6, gt=0, le=2, description="Sampling temperature of the attempts after the first.")
+    greedy_first: bool = Field(True, description="The first attempt at each task is greedy, the others sampled.")
     guide: bool = Field(True, description="Agent attempts start with the task's tool (the rest is the model's own).")
     limit: int | None = Field(None, ge=1, description="At most this many train tasks per category (quick loops).")
     max_steps: int = Field(3, ge=1, le=20, description="Agent: model steps at most per attempt.")
@@ -276,7 +277,8 @@ class LoopResponse:
         totals = {"attempts": 0, "passed": 0, "collections": [], "seconds": 0.0}
         if not files:
             return None
-        options = {"samples": cfg.samples, "temperature": cfg.temperature, "split": "train", "limit": cfg.limit}
+        options = {"samples": cfg.samples, "temperature": cfg.temperature, "greedy_first": cfg.greedy_first,
+                   "split": "train", "limit": cfg.limit}
         options.update({"max_steps": cfg.max_steps, "guide": cfg.guide} if kind == "agent" else {"max_rounds": cfg.max_rounds})
         for path in files:
             sweep = collect(path, kind, model=entry["model"], options=options, n_threads=cfg.threads,

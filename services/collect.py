@@ -48,11 +48,11 @@ class CollectOptions(BaseModel):
                                            " collection); arguments and answer stay the model's own.")
 
 
-def collection_id(kind: str, task_file: TaskFile, model: str | None, adapter: str | None, options: CollectOptions) -> str:
-    """The default collection name: the same sweep (file content, model, sampling) always resumes the same one;
-    more samples or a larger limit extend it."""
+def collection_id(kind: str, task_file: TaskFile, model: str, options: CollectOptions) -> str:
+    """The default collection name: the same sweep (file content, model files, sampling) always resumes the same
+    one; more samples or a larger limit extend it; a model re-exported under the same name starts a new one."""
     identity = {"kind": kind, "tasks": hashlib.sha256(task_file.path.read_bytes()).hexdigest(), "model": model,
-                "adapter": adapter, **options.model_dump(exclude={"samples", "limit", "split", "timeout_s", "isolation"})}
+                **options.model_dump(exclude={"samples", "limit", "split", "timeout_s", "isolation"})}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return f"{task_file.name}-{kind}-{digest}"
 
@@ -186,16 +186,18 @@ def collect(tasks_file: str | Path, kind: str, *, model: str | None = None, adap
         other = "verify" if kind == "agent" else "agent"
         raise BadInput(f"--tasks {task_file.path}: no {kind} tasks in split {options.split}"
                        + (f" (it holds {other} tasks: use `llmdeck {other} --tasks`)" if task_file.select(other) else ""))
-    _check_model(model, adapter, n_threads)
+    identity = _model_identity(model, adapter, n_threads)
     if kind == "agent":
         prepare_fixtures(task_file, tasks)
-    name = collection or collection_id(kind, task_file, model, adapter, options)
+    name = collection or collection_id(kind, task_file, identity, options)
     return Collection(collection=name, kind=kind, task_file=task_file, tasks=tasks, options=options, model=model,
                       adapter=adapter, n_threads=n_threads)
 
 
-def _check_model(model: str | None, adapter: str | None, n_threads: int | None) -> None:
-    """Resolve and load the model (and the adapter) once before anything is attempted."""
+def _model_identity(model: str | None, adapter: str | None, n_threads: int | None) -> str:
+    """Load the model (and the adapter) once before anything is attempted; what it is: its files, sizes, times."""
     from llmdeck.services.agent import load_for_run
 
-    load_for_run(model, adapter, None, n_threads)
+    _, loaded = load_for_run(model, adapter, None, n_threads)
+    files = [loaded.path] + ([Path(loaded.options.lora_path)] if loaded.options.lora_path else [])
+    return ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)

@@ -106,8 +106,9 @@ def gather(kinds: Iterable[str], since: float | None = None, collections: list[s
         if kind == "verify" and collections is None:
             for run in records.runs_with_events("verify", ("verified", *FAILED_VERIFY)):
                 checks = run.options.get("checks") or {}
-                if run.id in seen_runs or (since and run.started_at < since) or not (checks.get("expect") or checks.get("tests")):
-                    continue
+                if run.id in seen_runs or run.options.get("task") or (since and run.started_at < since) \
+                        or not (checks.get("expect") or checks.get("tests")):
+                    continue  # a sweep's run without its attempt row was interrupted before its verdict was kept
                 key = hashlib.sha256(json.dumps([run.prompt, checks.get("expect"), checks.get("tests")]).encode()).hexdigest()
                 found.append(Attempt(f"adhoc-{key[:12]}", "train", "verify", run.status == "verified", run))
     return found

@@ -23,7 +23,8 @@ SYSTEM = "You answer with tools."
 def agent_attempt(task_id, question, steps, answer, *, passed, split="train", collection="c1", sample=0,
                   well_formed=True):
     """A recorded agent run (tool calls, results, final answer) and its attempt row."""
-    run_id = records.start_run("agent", question, "m", {"system_prompt": SYSTEM, "observation_role": "user"})
+    run_id = records.start_run("agent", question, "m", {"system_prompt": SYSTEM, "observation_role": "user",
+                                                        "task": {"id": task_id, "split": split}})
     for n, (name, args, result) in enumerate(steps, start=1):
         records.add_event(run_id, {"type": "tool_call", "step": n, "name": name, "args": args, "id": f"call_{n}",
                                    "text": step_text("", name, args)})
@@ -42,7 +43,8 @@ def agent_attempt(task_id, question, steps, answer, *, passed, split="train", co
 def verify_attempt(task_id, task, programs, *, passed, split="train", collection="v1", sample=0, record=True):
     """A recorded verify run: each program a round (the last passes when `passed`), and its attempt row."""
     run_id = records.start_run("verify", task, "m", {"system_prompt": "Write Python.", "task_prompt": task,
-                                                     "checks": {"expect": "42", "tests": None}})
+                                                     "checks": {"expect": "42", "tests": None},
+                                                     **({"task": {"id": task_id, "split": split}} if record else {})})
     for n, code in enumerate(programs, start=1):
         ok = passed and n == len(programs)
         records.add_event(run_id, {"type": "code", "round": n, "code": code, "text": records.fenced(code)})
@@ -124,6 +126,9 @@ def test_heldout_tasks_never_leak_however_they_were_recorded(tmp_path):
     verify_attempt("code-2", "Print 7.", ["print(7)"], passed=True, split="heldout")
     verify_attempt("adhoc", "print 7.", ["print(7)"], passed=True, record=False)                   # ad hoc, same text
     verify_attempt("adhoc", "Print 8.", ["print(8)"], passed=True, record=False)                   # ad hoc, new task
+    interrupted = verify_attempt("code-3", "Print 3.", ["print(3)"], passed=True, split="heldout")   # verdict kept,
+    with records.db.transaction(attempts._connect()) as conn:                                      # attempt row not
+        conn.execute("DELETE FROM task_attempts WHERE run_id = ?", (interrupted,))
     report = build(tmp_path / "out", task_files=[load_tasks(tasks)])
     rows = read_jsonl(tmp_path / "out" / SFT_FILE)
     assert sorted(r["task_id"] for r in rows if r["kind"] == "agent") == ["arith-1"]
@@ -135,6 +140,11 @@ def test_heldout_tasks_never_leak_however_they_were_recorded(tmp_path):
     assert not set(report.heldout_tasks) & {r["task_id"] for r in rows}
     manifest = json.loads((tmp_path / "out" / MANIFEST_FILE).read_text())
     assert manifest["heldout_tasks"] == report.heldout_tasks and manifest["sft_rows"] == {"agent": 1, "verify": 1}
+    # the plain exports (`agent runs export`, `verify runs export`) skip runs of held-out tasks too
+    questions = [r["messages"][1]["content"] for r in records.agent_trace_rows()]
+    assert questions.count("What is 5 * 5?") == 1  # of its two runs, the one made as a held-out task is left out
+    exported = {r["messages"][1]["content"] for r in records.verify_sft_rows()}
+    assert "Print 7." not in exported and "Print 3." not in exported and "Print 8." in exported
 
 
 def test_filters_a_stale_preference_file_and_nothing_to_build(tmp_path):

@@ -58,6 +58,7 @@ class BuildReport:
     attempts: int = 0
     passed: int = 0
     duplicates_dropped: int = 0
+    hinted_rows: int = 0  # SFT rows found with a hint (rationalization), trained on the plain question
     capped: int = 0
     malformed_dropped: int = 0
     heldout_attempts_dropped: int = 0
@@ -169,6 +170,7 @@ def build(out: str | Path, kinds: Iterable[str] = ("agent", "verify"), *, since:
             seen_sft.add(key)
             kept += 1
             sft.append({**row, "task_id": task_id, "kind": kind})
+            report.hinted_rows += bool(row.get("hinted"))
             report.sft_rows[kind] = report.sft_rows.get(kind, 0) + 1
         pairs = _agent_pairs(task_attempts) if kind == "agent" else _verify_pairs(task_attempts)
         kept = 0
@@ -209,11 +211,23 @@ def _plain(messages: list[dict]) -> list[dict]:
 
 
 # -- agent traces ---------------------------------------------------------------------------------
+def _messages(run: RunRecord) -> tuple[list[dict] | None, bool]:
+    """A run's trace as training messages, and whether it was hinted: a hinted run asks its task's plain question
+    here (the hint helped find the trace; the model must learn to do without it)."""
+    row = trace_messages(run)
+    question = (run.options.get("task") or {}).get("question")
+    if row is None or not question or question == run.prompt:
+        return (row["messages"] if row else None), False
+    return [{**m, "content": question} if m["role"] == "user" and m["content"] == run.prompt else m
+            for m in row["messages"]], True
+
+
 def _trace(attempt: Attempt) -> dict | None:
     if not all(e.get("well_formed", True) for e in attempt.run.events if e["type"] in ("tool_call", "final")):
         return None
-    row = trace_messages(attempt.run)
-    return {"messages": row["messages"], "run_id": attempt.run.id, "model": attempt.run.model} if row else None
+    messages, hinted = _messages(attempt.run)
+    return {"messages": messages, "run_id": attempt.run.id, "model": attempt.run.model, "hinted": hinted} \
+        if messages else None
 
 
 def _agent_rows(task_attempts: list[Attempt], report: BuildReport) -> list[dict]:
@@ -232,7 +246,7 @@ def _agent_rows(task_attempts: list[Attempt], report: BuildReport) -> list[dict]
 def _agent_pairs(task_attempts: list[Attempt]) -> list[dict]:
     """Verified vs failed traces of one task, from the first assistant turn where they part."""
     good = [t for a in task_attempts if a.passed and (t := _trace(a))]
-    bad = [t for a in task_attempts if not a.passed and (t := trace_messages(a.run))]
+    bad = [{"messages": m} for a in task_attempts if not a.passed and (m := _messages(a.run)[0])]
     pairs = []
     for n, failed in enumerate(bad):
         if not good:

@@ -2,7 +2,8 @@
 
 - `tool_tasks.jsonl`: questions for the ReAct agent - arithmetic and unit conversions (calculator), date math
   (the python tool), lookups in a fixture workspace (files), lookups in a fixture RAG collection (rag_search)
-  and questions that need no tool;
+  and questions that need no tool; each tool question carries a `hint` (the tool call to make), shown only
+  when a collection asks for hints;
 - `code_tasks.jsonl`: small Python tasks for the verify pair, graded 1 (print one computed value), 2 (loops,
   several lines of output) and 3 (functions checked by asserts);
 - `workspace/` (the files tool's directory) and `corpus/` (ingested into the collection `llmdeck-tasks`).
@@ -71,12 +72,13 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
     """The agent questions, the workspace files and the corpus documents they are about."""
     tasks: list[dict] = []
 
-    def add(category: str, difficulty: int, question: str, answers: list[str], tool: str) -> None:
+    def add(category: str, difficulty: int, question: str, answers: list[str], tool: str, args: dict | None = None) -> None:
         if any(t["question"] == question for t in tasks):  # a repeated question could sit in both splits
             return
+        hint = {"hint": f"Use {tool} with {json.dumps(args)}, then answer from its result."} if args else {}
         tasks.append({"id": f"{category}-{sum(t['category'] == category for t in tasks) + 1:03d}", "kind": "agent",
                       "category": category, "difficulty": difficulty, "question": question,
-                      "answers": answers, "tool": tool, **FIXTURES})
+                      "answers": answers, "tool": tool, **hint, **FIXTURES})
 
     def count(category: str) -> int:
         return sum(t["category"] == category for t in tasks)
@@ -85,14 +87,17 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
         a, b, c = rng.randint(12, 99), rng.randint(12, 99), rng.randint(2, 9)
         form = rng.choice(["+", "-", "*", "mix", "div", "percent"])
         if form == "mix":
-            add("arithmetic", 2, f"What is ({a} + {b}) * {c}?", [str((a + b) * c)], "calculator")
+            add("arithmetic", 2, f"What is ({a} + {b}) * {c}?", [str((a + b) * c)], "calculator",
+                {"expression": f"({a} + {b}) * {c}"})
         elif form == "div":
-            add("arithmetic", 2, f"What is {a * c} / {c}?", [str(a)], "calculator")
+            add("arithmetic", 2, f"What is {a * c} / {c}?", [str(a)], "calculator", {"expression": f"{a * c} / {c}"})
         elif form == "percent":
             p, base = rng.choice([10, 20, 25, 50]), rng.randint(2, 40) * 20
-            add("arithmetic", 3, f"What is {p}% of {base}?", [str(p * base // 100)], "calculator")
+            add("arithmetic", 3, f"What is {p}% of {base}?", [str(p * base // 100)], "calculator",
+                {"expression": f"{base} * {p} / 100"})
         else:
-            add("arithmetic", 1, f"What is {a} {form} {b}?", [str(eval(f"{a}{form}{b}"))], "calculator")  # noqa: S307
+            add("arithmetic", 1, f"What is {a} {form} {b}?", [str(eval(f"{a}{form}{b}"))], "calculator",  # noqa: S307
+                {"expression": f"{a} {form} {b}"})
     while count("units") < 36:
         template, factor = rng.choice(UNITS)
         x = rng.randint(2, 40) if rng.random() < 0.7 else rng.randint(2, 20) + 0.5
@@ -101,7 +106,7 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
             x = int(x)
             value = x * factor
         shown = f"{x:g}"
-        add("units", 2, template.format(x=shown), [str(int(value))], "calculator")
+        add("units", 2, template.format(x=shown), [str(int(value))], "calculator", {"expression": f"{shown} * {factor}"})
     start = dt.date(2024, 1, 1)
     while count("dates") < 30:
         day = start + dt.timedelta(days=rng.randint(0, 730))
@@ -109,13 +114,16 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
         if form == "between":
             other = day + dt.timedelta(days=rng.randint(5, 200))
             add("dates", 3, f"How many days are there from {day.isoformat()} to {other.isoformat()}?",
-                [str((other - day).days)], "python")
+                [str((other - day).days)], "python",
+                {"code": f"from datetime import date\nprint((date({_ymd(other)}) - date({_ymd(day)})).days)"})
         elif form == "weekday":
-            add("dates", 3, f"What day of the week is {day.isoformat()}?", [WEEKDAYS[day.weekday()]], "python")
+            add("dates", 3, f"What day of the week is {day.isoformat()}?", [WEEKDAYS[day.weekday()]], "python",
+                {"code": f"from datetime import date\nprint(date({_ymd(day)}).strftime('%A'))"})
         else:
             n = rng.randint(3, 90)
             add("dates", 3, f"What date is {n} days after {day.isoformat()}? Answer as YYYY-MM-DD.",
-                [(day + dt.timedelta(days=n)).isoformat()], "python")
+                [(day + dt.timedelta(days=n)).isoformat()], "python",
+                {"code": f"from datetime import date, timedelta\nprint(date({_ymd(day)}) + timedelta(days={n}))"})
 
     counts = {fruit: rng.randint(3, 95) for fruit in FRUITS}
     phones = {person: f"555-{rng.randint(1000, 9999)}" for person in PEOPLE}
@@ -128,13 +136,17 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
         "prices.csv": "item,price\n" + "".join(f"{item},{price}\n" for item, price in prices.items()),
     }
     for fruit in FRUITS:
-        add("files", 2, f"How many {fruit} are listed in inventory.txt?", [str(counts[fruit])], "files")
+        add("files", 2, f"How many {fruit} are listed in inventory.txt?", [str(counts[fruit])], "files",
+            {"operation": "read", "path": "inventory.txt"})
     for person in PEOPLE:
-        add("files", 2, f"What is {person}'s phone number in contacts.txt?", [phones[person]], "files")
+        add("files", 2, f"What is {person}'s phone number in contacts.txt?", [phones[person]], "files",
+            {"operation": "read", "path": "contacts.txt"})
     for person in PEOPLE:
-        add("files", 2, f"Which room does {person} sit in, according to offices.txt?", [rooms[person]], "files")
+        add("files", 2, f"Which room does {person} sit in, according to offices.txt?", [rooms[person]], "files",
+            {"operation": "read", "path": "offices.txt"})
     for item in ITEMS:
-        add("files", 2, f"What is the price of a {item} in prices.csv?", [str(prices[item])], "files")
+        add("files", 2, f"What is the price of a {item} in prices.csv?", [str(prices[item])], "files",
+            {"operation": "read", "path": "prices.csv"})
 
     corpus = {}
     for name, codename, lead, city in zip(PROJECTS, CODENAMES, LEADS, CITIES):
@@ -142,13 +154,20 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
         corpus[f"{name.lower()}.md"] = (
             f"# Project {name}\n\nProject {name} is an internal effort run from the {city} office. The codename of"
             f" project {name} is {codename}. Project {name} is led by {lead}. It started in {year}.\n")
-        add("rag", 2, f"What is the codename of project {name}?", [codename.lower()], "rag_search")
-        add("rag", 2, f"Who leads project {name}?", [lead.lower(), lead.split()[1].lower()], "rag_search")
-        add("rag", 2, f"In which year did project {name} start?", [str(year)], "rag_search")
+        add("rag", 2, f"What is the codename of project {name}?", [codename.lower()], "rag_search",
+            {"query": f"codename of project {name}"})
+        add("rag", 2, f"Who leads project {name}?", [lead.lower(), lead.split()[1].lower()], "rag_search",
+            {"query": f"who leads project {name}"})
+        add("rag", 2, f"In which year did project {name} start?", [str(year)], "rag_search",
+            {"query": f"when did project {name} start"})
 
     for question, answers in NO_TOOL:
         add("no-tool", 1, question, answers, "final_answer")
     return tasks, workspace, corpus
+
+
+def _ymd(day: dt.date) -> str:
+    return f"{day.year}, {day.month}, {day.day}"
 
 
 def code_tasks(rng: random.Random) -> list[dict]:

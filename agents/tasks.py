@@ -47,6 +47,8 @@ class Task(BaseModel):
     question: str | None = Field(None, min_length=1, description="The question (agent tasks).")
     answers: list[str] | None = Field(None, min_length=1, description="Accepted answers (agent tasks), any one counts.")
     tool: str | None = Field(None, description="The tool a good first step calls (final_answer: none).")
+    hint: str | None = Field(None, description="How to start (e.g. the tool call to make), shown only in hinted"
+                                               " collection; the trained trace keeps the plain question.")
     tools: list[str] | None = Field(None, description="Tools offered (default: calculator, files, rag_search, datetime,"
                                                       " python; rag_search only with a collection).")
     workspace: str | None = Field(None, description="Directory the files tool reads (relative to the task file).")
@@ -69,7 +71,7 @@ class Task(BaseModel):
             if (self.expect is None) == (self.tests is None):
                 problems.append("expect/tests: a verify task needs exactly one of them")
             problems += [f"{name}: only agent tasks have it" for name in
-                         ("question", "answers", "tool", "tools", "workspace", "collection", "corpus")
+                         ("question", "answers", "tool", "hint", "tools", "workspace", "collection", "corpus")
                          if getattr(self, name) is not None]
         if self.tests is not None:
             try:
@@ -91,7 +93,12 @@ class Task(BaseModel):
     def record(self, source: str) -> dict:
         """What a run records about its task (the split decides whether its data may be trained on)."""
         return {"id": self.id, "split": self.effective_split, "set": source, "category": self.category,
-                **({"answers": self.answers, "tool": self.tool} if self.kind == "agent" else {})}
+                **({"answers": self.answers, "tool": self.tool, "question": self.question} if self.kind == "agent" else {})}
+
+    def hinted_question(self) -> str:
+        """The question as a hinted collection asks it (STaR-style rationalization: the hint helps the model find a
+        verified trace; the training data asks the plain question)."""
+        return f"{self.question}\nHint: {self.hint}" if self.hint else self.question
 
 
 class TaskFile(BaseModel):

@@ -47,7 +47,7 @@ def command() -> None:
 @sweep_options("agent")
 def ask_command(question, model_name, tools, tools_file, workspace, collection, max_steps, max_seconds, system,
                 thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, samples, temperature,
-                greedy_first, split, limit, collection_name, adapter, guide):
+                greedy_first, split, limit, collection_name, adapter, guide, hints):
     """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout. With --tasks FILE,
     attempt every question of a task file instead (each recorded with its verdict).
 
@@ -70,10 +70,11 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         run_sweep("agent", tasks_file, model=model_name, adapter=adapter, collection_name=collection_name,
                   n_threads=n_threads, as_json=as_json,
                   options={"samples": samples, "temperature": temperature, "greedy_first": greedy_first, "split": split,
-                           "limit": limit, "max_steps": max_steps, "constrained": constrained, "guide": guide})
+                           "limit": limit, "max_steps": max_steps, "constrained": constrained, "guide": guide,
+                           "hints": hints})
         return
-    if guide:
-        raise BadInput("agent: --guide needs --tasks FILE (the tool comes from each task)")
+    if guide or hints:
+        raise BadInput("agent: --guide and --hints need --tasks FILE (they come from each task)")
     if question is None and not sys.stdin.isatty():
         question = sys.stdin.read().strip()
     if not question:

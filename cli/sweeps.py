@@ -33,6 +33,9 @@ def sweep_options(kind: str):
             options.append(click.option("--guide", is_flag=True,
                                         help="With --tasks: fix each first action to the task's `tool` (guided"
                                              " collection; the arguments and the answer stay the model's own)."))
+            options.append(click.option("--hints", is_flag=True,
+                                        help="With --tasks: append each task's `hint` to its question (rationalization;"
+                                             " data built from the traces asks the plain question)."))
         for option in reversed(options):
             func = option(func)
         return func

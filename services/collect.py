@@ -46,6 +46,8 @@ class CollectOptions(BaseModel):
     isolation: str = Field("auto", pattern="^(auto|bubblewrap|namespaces|process)$", description="Sandbox tier.")
     guide: bool = Field(False, description="Agent: the first action is fixed to the task's `tool` (guided"
                                            " collection); arguments and answer stay the model's own.")
+    hints: bool = Field(False, description="Agent: ask with the task's `hint` appended (rationalization); the"
+                                           " training data built from the trace asks the plain question.")
 
 
 def collection_id(kind: str, task_file: TaskFile, model: str, options: CollectOptions) -> str:
@@ -124,7 +126,8 @@ class Collection:
         from llmdeck.services.agent import ask
 
         workspace = self.task_file.resolve(task.workspace)
-        response = ask(task.question, model=self.model, adapter=self.adapter, tools=agent_tools(task),
+        question = task.hinted_question() if self.options.hints else task.question
+        response = ask(question, model=self.model, adapter=self.adapter, tools=agent_tools(task),
                        workspace=workspace or self.task_file.path.parent, collection=task.collection,
                        options=AgentOptions(max_steps=self.options.max_steps), n_threads=self.n_threads,
                        isolation=self.options.isolation,

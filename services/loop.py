@@ -62,6 +62,8 @@ class LoopConfig(BaseModel):
     temperature: float = Field(0.6, gt=0, le=2, description="Sampling temperature of the attempts after the first.")
     greedy_first: bool = Field(True, description="The first attempt at each task is greedy, the others sampled.")
     guide: bool = Field(True, description="Agent attempts start with the task's tool (the rest is the model's own).")
+    hints: bool = Field(False, description="Agent attempts see the task's hint (rationalization); the data built"
+                                           " from them asks the plain question.")
     limit: int | None = Field(None, ge=1, description="At most this many train tasks per category (quick loops).")
     max_steps: int = Field(3, ge=1, le=20, description="Agent: model steps at most per attempt.")
     max_rounds: int = Field(2, ge=1, le=10, description="Verify: write-and-run rounds at most per attempt.")
@@ -279,7 +281,8 @@ class LoopResponse:
             return None
         options = {"samples": cfg.samples, "temperature": cfg.temperature, "greedy_first": cfg.greedy_first,
                    "split": "train", "limit": cfg.limit}
-        options.update({"max_steps": cfg.max_steps, "guide": cfg.guide} if kind == "agent" else {"max_rounds": cfg.max_rounds})
+        options.update({"max_steps": cfg.max_steps, "guide": cfg.guide, "hints": cfg.hints} if kind == "agent"
+                       else {"max_rounds": cfg.max_rounds})
         for path in files:
             sweep = collect(path, kind, model=entry["model"], options=options, n_threads=cfg.threads,
                             collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}")

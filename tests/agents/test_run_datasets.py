@@ -21,10 +21,11 @@ SYSTEM = "You answer with tools."
 
 
 def agent_attempt(task_id, question, steps, answer, *, passed, split="train", collection="c1", sample=0,
-                  well_formed=True):
+                  well_formed=True, hint=None):
     """A recorded agent run (tool calls, results, final answer) and its attempt row."""
-    run_id = records.start_run("agent", question, "m", {"system_prompt": SYSTEM, "observation_role": "user",
-                                                        "task": {"id": task_id, "split": split}})
+    asked = f"{question}\nHint: {hint}" if hint else question
+    run_id = records.start_run("agent", asked, "m", {"system_prompt": SYSTEM, "observation_role": "user",
+                                                     "task": {"id": task_id, "split": split, "question": question}})
     for n, (name, args, result) in enumerate(steps, start=1):
         records.add_event(run_id, {"type": "tool_call", "step": n, "name": name, "args": args, "id": f"call_{n}",
                                    "text": step_text("", name, args)})
@@ -160,6 +161,21 @@ def test_filters_a_stale_preference_file_and_nothing_to_build(tmp_path):
         build(tmp_path / "none", kinds=["verify"])
     with pytest.raises(BadInput, match="nothing to build"):
         build(tmp_path / "later", since=parse_since("2999-01-01"))
+
+
+def test_a_hinted_trace_is_trained_on_the_plain_question(tmp_path):
+    hint = 'Use the calculator with {"expression": "30 * 60"}'
+    agent_attempt("units-1", "How many seconds are in 30 minutes?", [("calculator", {"expression": "30 * 60"}, "1800")],
+                  "1800", passed=True, hint=hint)
+    agent_attempt("units-1", "How many seconds are in 30 minutes?", [("calculator", {"expression": "30"}, "30")],
+                  "30", passed=False, hint=hint, sample=1)
+    report = build(tmp_path)
+    (row,) = read_jsonl(tmp_path / SFT_FILE)
+    assert row["messages"][1] == {"role": "user", "content": "How many seconds are in 30 minutes?"}
+    assert row["hinted"] is True and report.hinted_rows == 1
+    (pair,) = read_jsonl(tmp_path / PREFERENCE_FILE)
+    assert pair["prompt"][-1]["content"] == "How many seconds are in 30 minutes?"
+    assert not any("Hint:" in m["content"] for m in row["messages"] + pair["prompt"])
 
 
 def test_parse_since():

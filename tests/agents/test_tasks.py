@@ -104,3 +104,31 @@ def test_the_bundled_sets_are_large_exact_and_split_without_overlap():
             expression = re.sub(r"(\d+)% of (\d+)", r"\1 * \2 / 100", task.question.removeprefix("What is ").rstrip("?"))
             if task.category == "arithmetic":
                 assert str(round(eval(expression))) == task.answers[0], task.id  # noqa: S307 (our own literals)
+
+
+def test_the_bundled_hints_lead_to_the_answers():
+    import contextlib
+    import io
+
+    from llmdeck.agents.calculator import calculate
+
+    tools = load_tasks(task_sets.bundled("agent"))
+    workspace = task_sets.DATA_DIR / "workspace"
+    for task in tools.tasks:
+        if task.category == "no-tool":
+            assert task.hint is None
+            continue
+        assert task.hint.startswith(f"Use {task.tool} with "), task.id
+        args = json.loads(task.hint.removeprefix(f"Use {task.tool} with ").removesuffix(", then answer from its result."))
+        if task.tool == "calculator":
+            result = calculate(args["expression"])
+        elif task.tool == "python":
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(args["code"], {})  # noqa: S102 (our own generated code)
+            result = out.getvalue()
+        elif task.tool == "files":
+            result = (workspace / args["path"]).read_text()
+        else:
+            continue
+        assert correct(result, task.answers) or any(a in result for a in task.answers), task.id

@@ -49,7 +49,8 @@ def baseline(steps: int) -> dict:
         result = trainer.train()
     tokens = trainer.state.num_input_tokens_seen
     return {"tokens_per_s": tokens / result.metrics["train_runtime"], "tokens": tokens,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "precision": "fp32 (the script loads float32 weights)"}
 
 
 def ours(steps: int) -> dict:
@@ -66,7 +67,8 @@ def ours(steps: int) -> dict:
         run = json.loads(result.stdout)["run"]
         rows = [json.loads(line) for line in Path(run["run_dir"], "metrics.jsonl").read_text().splitlines()]
     last = [row for row in rows if "tokens_per_s" in row][-1]
-    return {"tokens_per_s": last["tokens_per_s"], "tokens": last["tokens_seen"], "peak_rss_bytes": last["peak_rss_bytes"]}
+    return {"tokens_per_s": last["tokens_per_s"], "tokens": last["tokens_seen"], "peak_rss_bytes": last["peak_rss_bytes"],
+            "precision": run["precision"]}
 
 
 def run_baseline(steps: int) -> dict:
@@ -94,6 +96,11 @@ def main() -> None:
               f"{base['peak_rss_bytes'] / 2**30:.2f} GiB; ours {mine['tokens_per_s']:.1f} tokens/s "
               f"{mine['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
 
+    from llmdeck.core.hardware import cpu_bf16_support
+
+    cpu = cpu_bf16_support()
+    print(f"CPU: {cpu['cpu']} ({cpu['detail']}); baseline precision: {pairs[0][0]['precision']}; "
+          f"ours: {pairs[0][1]['precision']}", file=sys.stderr, flush=True)
     speed_ratios = [m["tokens_per_s"] / b["tokens_per_s"] for b, m in pairs]
     rss_ratios = [m["peak_rss_bytes"] / b["peak_rss_bytes"] for b, m in pairs]
     rows = [
@@ -105,7 +112,8 @@ def main() -> None:
          "baseline": round(statistics.median([b["peak_rss_bytes"] for b, _ in pairs]) / 2**30, 2),
          "ratio": round(statistics.median(rss_ratios), 2), "target": "<= 1.0"},
     ]
-    print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": rows}))
+    print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": rows, "cpu": cpu["cpu"], "cpu_bf16": cpu["detail"],
+                                   "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]}}))
 
 
 if __name__ == "__main__":

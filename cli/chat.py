@@ -56,6 +56,8 @@ def answer(prompt: str, as_json: bool, **options):
     from llmdeck.services.chat import chat
 
     response = chat(prompt, **options)
+    if response.warning:
+        info(f"warning: {response.warning}")
     try:
         for piece in response:
             emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)

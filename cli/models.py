@@ -65,13 +65,19 @@ def show_model(name: str, as_json: bool) -> None:
 
 
 @command.command("import")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path")
 @click.option("--name", help="Store name (default: derived from the file name).")
 @click.option("--copy", is_flag=True, help="Copy the file into the store instead of referencing it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new entry as JSON on stdout.")
-def import_model(path: Path, name: str | None, copy: bool, as_json: bool) -> None:
-    """Register a local GGUF file (validated before anything is written)."""
-    entry = _store().register(path, name=name, copy=copy)
+def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None:
+    """Register a local GGUF file (validated before anything is written), or download one into the store:
+    owner/repo (its one .gguf), owner/repo:FILE.gguf, or an http(s) URL (progress on stderr, resumable).
+    """
+    from llmdeck.core.store import parse_remote
+
+    remote = parse_remote(path)
+    store = _store()
+    entry = store.pull(remote, name=name) if remote else store.register(Path(path), name=name, copy=copy)
     if as_json:
         emit_json(entry.to_dict())
     else:

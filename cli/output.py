@@ -46,7 +46,8 @@ def progress_printer():
         bar = "#" * filled + "-" * (width - filled)
         loss = metrics.get("loss")
         eta = metrics.get("eta_s")
-        parts = [f"[{bar}] {done}/{total or '?'}", run.status]
+        phase = getattr(run, "phase", None)
+        parts = [f"[{bar}] {done}/{total or '?'}", f"{run.status} ({phase})" if phase and phase != run.status else run.status]
         if loss is not None:
             parts.append(f"loss {loss:.4f}")
         if metrics.get("tokens_per_s"):

@@ -9,6 +9,7 @@ import click
 
 from llmdeck.cli.output import emit_json, info, progress_printer, table
 from llmdeck.core.errors import LlmdeckError
+from llmdeck.core.units import duration
 
 
 @click.group("runs")
@@ -30,11 +31,12 @@ def list_runs(as_json: bool) -> None:
     if as_json:
         emit_json([run.to_dict() for run in found])
         return
-    rows = [{"id": r.id, "name": r.name, "method": r.method, "status": r.status,
+    rows = [{"id": r.id, "name": r.name, "method": r.method, "status": r.status, "phase": r.phase,
              "step": f"{r.global_step}/{r.max_steps or '?'}",
              "loss": f"{r.last_metrics['loss']:.4f}" if r.last_metrics and "loss" in r.last_metrics else None,
+             "elapsed": duration(r.last_metrics["elapsed_s"]) if r.last_metrics and "elapsed_s" in r.last_metrics else None,
              "created": _age(r.created_at)} for r in found]
-    click.echo(table(rows, ["id", "name", "method", "status", "step", "loss", "created"]))
+    click.echo(table(rows, ["id", "name", "method", "status", "phase", "step", "loss", "elapsed", "created"]))
 
 
 @command.command("show")
@@ -48,8 +50,8 @@ def show(run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "name", "method", "status", "base_model", "dataset", "pid", "launcher", "run_dir",
-                "global_step", "max_steps", "adapter", "error"):
+    for key in ("id", "name", "method", "status", "phase", "base_model", "base_sha256", "precision", "dataset", "pid",
+                "launcher", "run_dir", "global_step", "max_steps", "adapter", "error"):
         click.echo(f"{key:13} {data[key] if data[key] is not None else '-'}")
     for key in ("created_at", "started_at", "finished_at"):
         click.echo(f"{key:13} {_age(data[key])}")
@@ -86,7 +88,8 @@ def metrics(run_id: str, as_json: bool) -> None:
         for row in rows:
             emit_json(row)
         return
-    columns = ["step", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "tokens_seen", "elapsed_s", "eta_s"]
+    columns = ["step", "phase", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "tokens_seen", "elapsed_s",
+               "eta_s"]
     shown = [{c: (f"{row[c]:.4g}" if isinstance(row.get(c), float) else row.get(c)) for c in columns} for row in rows]
     click.echo(table(shown, columns))
 

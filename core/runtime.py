@@ -241,6 +241,45 @@ def stream_chat(
     stats.tokens_per_s = (stats.tokens - 1) / decode_s if stats.tokens > 1 and decode_s > 0 else 0.0
 
 
+def stream_completion(
+    model: LoadedModel, prompt: str, sampling: Sampling | None = None, stats: ChatStats | None = None
+) -> Iterator[str]:
+    """Yield a plain continuation of `prompt` (no chat template): for base models that have none."""
+    sampling = sampling or Sampling()
+    stats = stats if stats is not None else ChatStats()
+    pieces: list[str] = []
+    with model.lock:
+        start = time.perf_counter()
+        chunks = model.llama.create_completion(
+            prompt, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+            seed=sampling.seed, stop=list(sampling.stop) or None, stream=True,
+        )
+        first_at = None
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            if choice.get("finish_reason"):
+                stats.finish_reason = choice["finish_reason"]
+            text = choice.get("text")
+            if not text:
+                continue
+            if first_at is None:
+                first_at = time.perf_counter()
+                stats.ttft_s = first_at - start
+            pieces.append(text)
+            yield text
+        end = time.perf_counter()
+    stats.total_s = end - start
+    stats.text = "".join(pieces)
+    stats.tokens = count_tokens(model, stats.text) if stats.text else 0
+    decode_s = end - (first_at or end)
+    stats.tokens_per_s = (stats.tokens - 1) / decode_s if stats.tokens > 1 and decode_s > 0 else 0.0
+
+
+def plain_transcript(messages: Sequence[dict]) -> str:
+    """A conversation as plain text, for completion mode (a model without a chat template)."""
+    return "\n\n".join(str(m.get("content") or "") for m in messages) + "\n"
+
+
 def count_tokens(model: LoadedModel, text: str) -> int:
     """Tokens of `text` under the model's own tokenizer (for context budgeting)."""
     return len(model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))

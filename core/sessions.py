@@ -31,7 +31,13 @@ MIGRATIONS = [
     );
     CREATE INDEX chat_messages_session ON chat_messages(session_id, id);
     """,
+    # per-session chat options (system prompt, sampling) and the model that wrote each answer
+    """
+    ALTER TABLE chat_sessions ADD COLUMN options TEXT;
+    ALTER TABLE chat_messages ADD COLUMN model TEXT;
+    """,
 ]
+OPTION_KEYS = ("system", "temperature", "top_p", "max_tokens")
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Message:
     content: str
     created_at: float
     sources: list[dict] = field(default_factory=list)
+    model: str | None = None  # the store model that wrote an answer
 
     def as_chat(self) -> dict:
         return {"role": self.role, "content": self.content}
@@ -54,9 +61,16 @@ class Session:
     created_at: float
     updated_at: float
     n_messages: int = 0
+    options: dict = field(default_factory=dict)  # system prompt and sampling chosen for this session
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row) -> "Session":
+        data = dict(row)
+        data["options"] = json.loads(data["options"]) if data.get("options") else {}
+        return cls(**data)
 
 
 def _connect():
@@ -64,15 +78,16 @@ def _connect():
 
 
 def create_session(session_id: str | None = None, title: str | None = None, model: str | None = None,
-                   rag_collection: str | None = None) -> Session:
+                   rag_collection: str | None = None, options: dict | None = None) -> Session:
     session_id = session_id or uuid.uuid4().hex[:12]
     if not session_id.replace("-", "").replace("_", "").isalnum() or len(session_id) > 64:
         raise BadInput(f"session id {session_id!r}: expected letters, digits, '-' or '_' (at most 64)")
     now = time.time()
     conn = _connect()
     conn.execute(
-        "INSERT INTO chat_sessions (id, title, model, rag_collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (session_id, title, model, rag_collection, now, now),
+        "INSERT INTO chat_sessions (id, title, model, rag_collection, created_at, updated_at, options)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (session_id, title, model, rag_collection, now, now, json.dumps(_checked_options(options or {}))),
     )
     return get_session(session_id)
 
@@ -82,7 +97,7 @@ def find_session(session_id: str) -> Session | None:
         "SELECT s.*, (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) AS n_messages"
         " FROM chat_sessions s WHERE s.id = ?", (session_id,)
     ).fetchone()
-    return Session(**dict(row)) if row else None
+    return Session.from_row(row) if row else None
 
 
 def get_session(session_id: str) -> Session:
@@ -103,18 +118,19 @@ def list_sessions() -> list[Session]:
         "SELECT s.*, (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) AS n_messages"
         " FROM chat_sessions s ORDER BY s.updated_at DESC"
     )
-    return [Session(**dict(r)) for r in rows]
+    return [Session.from_row(r) for r in rows]
 
 
-def add_message(session_id: str, role: str, content: str, sources: list[dict] | None = None) -> None:
-    """Append one complete message (committed immediately)."""
+def add_message(session_id: str, role: str, content: str, sources: list[dict] | None = None,
+                model: str | None = None) -> None:
+    """Append one complete message (committed immediately); `model` names the model that wrote an answer."""
     if role not in ("system", "user", "assistant"):
         raise BadInput(f"message role {role!r}: expected system, user or assistant")
     now = time.time()
     with db.transaction(_connect()) as conn:
         conn.execute(
-            "INSERT INTO chat_messages (session_id, role, content, sources, created_at) VALUES (?, ?, ?, ?, ?)",
-            (session_id, role, content, json.dumps(sources) if sources else None, now),
+            "INSERT INTO chat_messages (session_id, role, content, sources, created_at, model) VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, role, content, json.dumps(sources) if sources else None, now, model),
         )
         conn.execute("UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",
                      (now, content[:60] if role == "user" else None, session_id))
@@ -123,9 +139,10 @@ def add_message(session_id: str, role: str, content: str, sources: list[dict] | 
 def messages(session_id: str) -> list[Message]:
     get_session(session_id)
     rows = _connect().execute(
-        "SELECT role, content, sources, created_at FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,)
+        "SELECT role, content, sources, created_at, model FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,)
     )
-    return [Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else []) for r in rows]
+    return [Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
+            for r in rows]
 
 
 def delete_session(session_id: str) -> None:
@@ -145,12 +162,67 @@ def export_session(session_id: str, fmt: str = "md") -> str:
     if session.rag_collection:
         lines += [f"_RAG collection: {session.rag_collection}_", ""]
     for message in history:
-        lines += [f"**{message.role}**:", "", message.content, ""]
+        by = f" ({message.model})" if message.model and message.role == "assistant" else ""
+        lines += [f"**{message.role}**{by}:", "", message.content, ""]
         for source in message.sources:
             lines.append(f"- [{source['n']}] {source['source']} (chunk {source.get('chunk')})")
         if message.sources:
             lines.append("")
     return "\n".join(lines)
+
+
+def rename_session(session_id: str, title: str) -> Session:
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise BadInput("session title: expected 1-200 characters")
+    get_session(session_id)
+    _connect().execute("UPDATE chat_sessions SET title = ? WHERE id = ?", (title, session_id))
+    return get_session(session_id)
+
+
+def update_session(session_id: str, *, model: str | None = None, rag_collection: str | None | bool = False,
+                   options: dict | None = None) -> Session:
+    """Change a session's model, collection (None clears it; False leaves it) or options (merged, None values
+    drop a key)."""
+    session = get_session(session_id)
+    conn = _connect()
+    if model is not None:
+        conn.execute("UPDATE chat_sessions SET model = ? WHERE id = ?", (model, session_id))
+    if rag_collection is not False:
+        conn.execute("UPDATE chat_sessions SET rag_collection = ? WHERE id = ?", (rag_collection, session_id))
+    if options is not None:
+        merged = {k: v for k, v in {**session.options, **options}.items() if v is not None}
+        conn.execute("UPDATE chat_sessions SET options = ? WHERE id = ?", (json.dumps(_checked_options(merged)), session_id))
+    return get_session(session_id)
+
+
+def _checked_options(options: dict) -> dict:
+    unknown = sorted(set(options) - set(OPTION_KEYS))
+    if unknown:
+        raise BadInput(f"session options {', '.join(unknown)}: expected {', '.join(OPTION_KEYS)}")
+    return options
+
+
+def pop_last_turn(session_id: str) -> list[Message]:
+    """Remove the last question and whatever answered it; returns them, the question first (to ask again,
+    edit, or put back with `restore_messages`)."""
+    get_session(session_id)
+    with db.transaction(_connect()) as conn:
+        row = conn.execute("SELECT id FROM chat_messages WHERE session_id = ? AND role = 'user'"
+                           " ORDER BY id DESC LIMIT 1", (session_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"session '{session_id}' has no question to answer again")
+        removed = conn.execute("SELECT role, content, sources, created_at, model FROM chat_messages"
+                               " WHERE session_id = ? AND id >= ? ORDER BY id", (session_id, row["id"])).fetchall()
+        conn.execute("DELETE FROM chat_messages WHERE session_id = ? AND id >= ?", (session_id, row["id"]))
+    return [Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
+            for r in removed]
+
+
+def restore_messages(session_id: str, removed: list[Message]) -> None:
+    """Put back what `pop_last_turn` removed (when the new answer could not even start)."""
+    for message in removed:
+        add_message(session_id, message.role, message.content, sources=message.sources or None, model=message.model)
 
 
 def window_history(history: list[dict], fits) -> list[dict]:

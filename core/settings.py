@@ -35,6 +35,7 @@ class Settings(BaseModel):
     embedding_model: str | None = Field(
         None, description="Sentence-transformers path or hub id for RAG; None: the embedded all-MiniLM-L6-v2."
     )
+    theme: str | None = Field(None, description="The app's colour theme (chosen in the command palette; saved here).")
     embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="auto: bf16 autocast where the CPU has native bf16 matmuls (vectors agree with fp32 to cosine"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from llmdeck.core import db, embedded, paths
 from llmdeck.core.atomic import atomic_copy
-from llmdeck.core.errors import BadInput, LlmdeckError, NotFound
+from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, OfflineError
 from llmdeck.core.gguf_meta import read_gguf_info
 from llmdeck.core.settings import load_settings, update_settings
 
@@ -50,6 +50,52 @@ MIGRATIONS = [
 ]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
+HUB_HOST = "https://huggingface.co"
+HUB_SPEC = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<file>[^:]+\.gguf))?$")
+HUB_URL_PATH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/(?:resolve|blob)/(?P<revision>[^/]+)/(?P<file>.+\.gguf)$")
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """A GGUF to download: a hub repo (and file, when given) or a plain URL."""
+
+    spec: str
+    repo_id: str | None = None
+    filename: str | None = None
+    revision: str | None = None
+    url: str | None = None
+
+
+def hub_endpoint() -> str:
+    import os
+
+    return (os.environ.get("HF_ENDPOINT") or HUB_HOST).rstrip("/")
+
+
+def parse_remote(spec: str) -> RemoteModel | None:
+    """`owner/repo`, `owner/repo:FILE.gguf`, a hub file URL or any http(s) URL; None for anything else
+    (a local path that exists is never remote)."""
+    from urllib.parse import unquote, urlsplit
+
+    if spec.startswith(("http://", "https://")):
+        parts = urlsplit(spec)
+        endpoint = urlsplit(hub_endpoint())
+        match = HUB_URL_PATH.match(unquote(parts.path))
+        if match and (parts.netloc == endpoint.netloc or parts.netloc.endswith("huggingface.co")):
+            return RemoteModel(spec, repo_id=match["repo"], filename=match["file"], revision=match["revision"])
+        return RemoteModel(spec, url=spec)
+    match = HUB_SPEC.match(spec)
+    if match and not match["file"] and spec.endswith(".gguf"):  # a missing local file, not a repo
+        return None
+    if match and not Path(spec).expanduser().exists():
+        return RemoteModel(spec, repo_id=match["repo"], filename=match["file"])
+    return None
+
+
+def _offline() -> bool:
+    import os
+
+    return any(os.environ.get(var, "").lower() in ("1", "true", "yes", "on") for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 @dataclass(frozen=True)
@@ -131,13 +177,17 @@ class ModelStore:
             raise NotFound(f"model {name!r} is not in the store (known: {known}); see `llmdeck models list`")
         return self._entry(row, self.default_name())
 
-    def resolve(self, name_or_path: str | None) -> ModelEntry:
-        """A store name, a path to a .gguf (registered on the fly), or None for the default."""
+    def resolve(self, name_or_path: str | None, pull: bool = True) -> ModelEntry:
+        """A store name, a path to a .gguf (registered on the fly), a hub id / URL (downloaded once, when `pull`),
+        or None for the default."""
         if not name_or_path:
             return self.get(self.default_name())
         row = self.conn.execute("SELECT name FROM models WHERE name = ?", (name_or_path,)).fetchone()
         if row is not None:
             return self.get(name_or_path)
+        remote = parse_remote(name_or_path)
+        if remote is not None and pull:
+            return self.pull(remote)
         candidate = Path(name_or_path).expanduser()
         if candidate.suffix == ".gguf" or candidate.exists():
             existing = self.conn.execute(
@@ -154,6 +204,50 @@ class ModelStore:
         if configured and not self.conn.execute("SELECT 1 FROM models WHERE name = ?", (configured,)).fetchone():
             return (f"default_model {configured!r} in {paths.config_path()} is not in the store; "
                     "set one with `llmdeck models default NAME`")
+        return None
+
+    def pull(self, spec: str | RemoteModel, name: str | None = None) -> ModelEntry:
+        """Download a GGUF from the hub (`owner/repo[:file]`, a hub URL) or any URL into the store and register it.
+
+        Downloads show progress on stderr and resume where an interrupted one stopped; a file already pulled is
+        reused without touching the network. Offline (HF_HUB_OFFLINE) or unreachable: one-line OfflineError.
+        """
+        remote = spec if isinstance(spec, RemoteModel) else parse_remote(spec)
+        if remote is None:
+            raise BadInput(f"{spec}: expected owner/repo[:FILE.gguf] or an http(s) URL of a .gguf file")
+        target = self._pull_target(remote)
+        if target is not None:
+            existing = self.conn.execute("SELECT name FROM models WHERE path = ?", (str(target),)).fetchone()
+            if existing and target.exists():
+                return self.get(existing["name"])
+        if _offline():
+            raise OfflineError(f"{remote.spec}: downloading a model needs the network and HF_HUB_OFFLINE is set; "
+                               "use a local .gguf or a store name")
+        from llmdeck.core.download import download_hub_file, download_url, pick_gguf
+
+        if remote.url:
+            path = download_url(remote.url, target)
+        else:
+            filename = remote.filename or pick_gguf(remote.repo_id, hub_endpoint())
+            path = download_hub_file(remote.repo_id, filename, remote.revision, self._hub_dir(remote.repo_id),
+                                     hub_endpoint())
+        existing = self.conn.execute("SELECT name FROM models WHERE path = ?", (str(path.resolve()),)).fetchone()
+        if existing:
+            return self.get(existing["name"])
+        return self.register(path, name=name)
+
+    @staticmethod
+    def _hub_dir(repo_id: str) -> Path:
+        return paths.models_dir() / "hub" / repo_id.replace("/", "--")
+
+    def _pull_target(self, remote: RemoteModel) -> Path | None:
+        from urllib.parse import unquote, urlsplit
+
+        if remote.url:
+            filename = Path(unquote(urlsplit(remote.url).path)).name or "model.gguf"
+            return (paths.models_dir() / "downloads" / filename).resolve()
+        if remote.filename:
+            return (self._hub_dir(remote.repo_id) / remote.filename).resolve()
         return None
 
     def default_name(self) -> str:

@@ -28,7 +28,7 @@ class RagPrompt:
     """What to send the model for one RAG turn, and what it was built from."""
 
     messages: list[dict]
-    sources: list[dict]  # {"n", "source", "chunk", "title", "score"}, numbered as cited
+    sources: list[dict]  # {"n", "source", "chunk", "title", "score", "text"}, numbered as cited
     standalone_question: str
     history_used: int
 
@@ -92,7 +92,7 @@ def rag_prompt(loaded: LoadedModel, question: str, collection: str, history: lis
     messages, kept_hits, window = fit_prompt(loaded, question, history, hits, max_tokens)
     sources = [
         {"n": n, "source": hit.metadata.get("source"), "chunk": hit.metadata.get("chunk"),
-         "title": hit.metadata.get("title"), "score": round(hit.score, 4)}
+         "title": hit.metadata.get("title"), "score": round(hit.score, 4), "text": hit.text}
         for n, hit in enumerate(kept_hits, start=1)
     ]
     return RagPrompt(messages, sources, standalone, len(window))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,8 +66,10 @@ def ingest(
     prune: bool = False,
     follow_links: bool = False,
     progress: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestSummary:
-    """Ingest files/directories into `collection`, creating it on first use.
+    """Ingest files/directories into `collection`, creating it on first use. `progress` draws bars on stderr;
+    `on_progress(phase, done, total)` is called as files are read ("reading") and chunks embedded ("embedding").
 
     BadInput (and nothing stored, no empty collection) when no file under `inputs` can be ingested.
     """
@@ -83,7 +86,7 @@ def ingest(
         record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
         summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
         known_sources = registry.sources(conn, collection)
-        plan = _plan(found.files, known_sources, record, summary, progress)
+        plan = _plan(found.files, known_sources, record, summary, progress, on_progress)
         if prune:
             seen = {str(p) for p in found.files}
             for path, entry in known_sources.items():
@@ -99,7 +102,7 @@ def ingest(
             raise BadInput(f"nothing to ingest into '{collection}': the files hold no text")
         if is_new:
             record.dimension = embedding_dimension(load_embeddings(resolve_embedding(record.embedding_model)))
-        _apply(conn, record, plan, is_new=is_new, progress=progress)
+        _apply(conn, record, plan, is_new=is_new, progress=progress, on_progress=on_progress)
     summary.seconds = round(time.perf_counter() - started, 3)
     written = summary.chunks_added + summary.chunks_updated
     summary.chunks_per_s = round(written / summary.seconds, 1) if summary.seconds else 0.0
@@ -128,11 +131,13 @@ def _collection_record(conn, name, store, chroma_url, pinecone_host, embedding_m
     return registry.CollectionRecord(name, store, location, spec.name, 0, chunk_size, chunk_overlap, now, now)
 
 
-def _plan(files, known_sources, record, summary, progress) -> _Plan:
+def _plan(files, known_sources, record, summary, progress, on_progress=None) -> _Plan:
     from tqdm import tqdm
 
     plan = _Plan()
-    for path in tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress, leave=False):
+    for index, path in enumerate(tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress, leave=False)):
+        if on_progress:
+            on_progress("reading", index, len(files))
         digest = file_digest(path)
         known = known_sources.get(str(path))
         if known and known["digest"] == digest:
@@ -167,7 +172,7 @@ def _nothing_found(inputs, skipped: list[dict]) -> str:
     return f"every file was skipped ({len(skipped)}; first {first['path']}: {first['reason']})"
 
 
-def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
+def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=None) -> None:
     """Embed and write new chunks in batches, commit the registry, then delete stale chunks.
 
     Every store write is preceded by a note of what it is about to write (`registry.record_pending`): a
@@ -193,6 +198,8 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool) -> None:
             target.add([c.id for c in batch], [c.text for c in batch], [c.metadata for c in batch], vectors)
             written += [c.id for c in batch]
             bar.update(len(batch))
+            if on_progress:
+                on_progress("embedding", len(written), len(plan.new_chunks))
         bar.close()
         registry.save_ingest(conn, record, plan.changed, plan.removed_paths, plan.stale_ids)
         committed = True

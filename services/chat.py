@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from llmdeck.core import sessions
 from llmdeck.core.errors import BadInput
 from llmdeck.core.runtime import ChatStats, LoadedModel, LoraNotApplicable, Sampling, build_messages, ensure_fits, \
-    load_entry, prompt_tokens, stream_chat
+    load_entry, plain_transcript, prompt_tokens, stream_chat, stream_completion
 from llmdeck.core.store import ModelEntry, ModelStore
 
 
@@ -31,9 +31,13 @@ class ChatResponse:
     model_file: str
     adapter: str | None = None  # the run whose LoRA is applied
     session_id: str | None = None
+    mode: str = "chat"  # "completion" for a model without a chat template
+    warning: str | None = None  # one line for the front end to show (e.g. no chat template)
     sources: list[dict] = field(default_factory=list)
     standalone_question: str | None = None
     stats: ChatStats = field(default_factory=ChatStats)
+    prompt_tokens: int = 0  # the prompt as sent (history, sources, template framing)
+    n_ctx: int = 0  # the model's context window: prompt_tokens + answer tokens must fit it
     done: bool = False
     cancelled: bool = False
     _stream: Iterator[str] | None = field(default=None, repr=False)
@@ -112,16 +116,20 @@ def chat(
         loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads, lora_path=lora_path)
     except LoraNotApplicable as exc:
         raise BadInput(f"{exc}; export the run instead: `llmdeck export {adapter}`") from None
+    session_id = session if isinstance(session, str) else None
+    keep_session = bool(session) or (bool(rag) and session is not False)
+    stored = sessions.find_session(session_id) if session_id and keep_session else None
+    chosen = _chosen_options(system, sampling)  # what this call says explicitly: a new session keeps it
+    if stored:  # the session's own system prompt and sampling, unless this call says otherwise
+        system = system if system is not None else stored.options.get("system")
+        sampling = sampling or Sampling.from_settings(**{k: stored.options.get(k) for k in SAMPLING_OPTIONS})
     sampling = sampling or Sampling.from_settings()
     response = ChatResponse(model=entry.name, model_file=loaded.path.name, adapter=adapter)
     if rag:
         from llmdeck.rag.query import open_collection
 
         open_collection(rag)  # an unknown collection fails before a session is touched
-    session_id = session if isinstance(session, str) else None
-    keep_session = bool(session) or (bool(rag) and session is not False)
     if keep_session:
-        stored = sessions.find_session(session_id) if session_id else None
         history = [m.as_chat() for m in sessions.messages(stored.id)] if stored else []
         history = [m for m in history if m["role"] in ("user", "assistant")]
     if rag:
@@ -134,12 +142,41 @@ def chat(
     else:
         messages = build_messages(prompt, system, history)
         ensure_fits(loaded, prompt_tokens(loaded, messages), sampling.max_tokens)
+    response.prompt_tokens, response.n_ctx = prompt_tokens(loaded, messages), loaded.llama.n_ctx()
+    if not entry.has_chat_template:  # llama.cpp would fall back to a Llama-2 format: plain completion instead
+        response.mode = "completion"
+        response.warning = no_template_warning(entry.name)
     if keep_session:
-        opened = sessions.open_session(session_id, model=entry.name, rag_collection=rag)
+        opened = sessions.open_session(session_id, model=entry.name, rag_collection=rag, options=chosen)
+        if opened.model != entry.name or (rag and opened.rag_collection != rag):
+            sessions.update_session(opened.id, model=entry.name, rag_collection=rag or False)
         response.session_id = opened.id
         sessions.add_message(opened.id, "user", prompt)
-        response._on_done = lambda r: sessions.add_message(r.session_id, "assistant", r.text, sources=r.sources or None)
-    response._stream = stream_chat(loaded, messages, sampling, response.stats)
+        response._on_done = lambda r: sessions.add_message(r.session_id, "assistant", r.text, sources=r.sources or None,
+                                                           model=r.model)
+    if response.mode == "completion":
+        response._stream = stream_completion(loaded, plain_transcript(messages), sampling, response.stats)
+    else:
+        response._stream = stream_chat(loaded, messages, sampling, response.stats)
+    return response
+
+
+def no_template_warning(model_name: str) -> str:
+    return (f"{model_name} has no chat template: completion mode (the conversation is continued as plain text); "
+            f"`llmdeck complete {model_name} TEXT` continues a text")
+
+
+def complete(prompt: str, *, model: str | None = None, sampling: Sampling | None = None, n_ctx: int | None = None,
+             n_threads: int | None = None) -> ChatResponse:
+    """Continue `prompt` as plain text (no chat template), for any model; a ChatResponse in completion mode."""
+    if not prompt or not prompt.strip():
+        raise BadInput("complete: the text is empty")
+    entry = ModelStore().resolve(model)
+    loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads)
+    sampling = sampling or Sampling.from_settings()
+    ensure_fits(loaded, len(loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)), sampling.max_tokens)
+    response = ChatResponse(model=entry.name, model_file=loaded.path.name, mode="completion")
+    response._stream = stream_completion(loaded, prompt, sampling, response.stats)
     return response
 
 
@@ -157,6 +194,59 @@ def resolve_model(model: str | None, adapter: str | None) -> tuple[ModelEntry, s
         raise BadInput(f"run {run.run_id} was trained on {run.finished.base.display}, not a store GGUF;"
                        " pass --model with a GGUF of that base, or export the run")
     return store.resolve(str(run.base_gguf)), str(run.lora_path)
+
+
+SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens")
+
+
+def _chosen_options(system: str | None, sampling: Sampling | None) -> dict:
+    chosen = {"system": system} if system else {}
+    if sampling is not None:
+        chosen.update({k: getattr(sampling, k) for k in SAMPLING_OPTIONS})
+    return chosen
+
+
+def session_options(session_id: str) -> dict:
+    """A session's system prompt and sampling, with config.toml's values where the session sets none."""
+    stored = sessions.get_session(session_id).options
+    defaults = Sampling.from_settings()
+    return {"system": stored.get("system"), **{k: stored.get(k, getattr(defaults, k)) for k in SAMPLING_OPTIONS}}
+
+
+def set_session_options(session_id: str, **options) -> dict:
+    """Save a session's system prompt and sampling (checked by config.toml's rules; BadInput names the
+    field); an empty system prompt clears it. Later turns of the session use them, in the app and the CLI."""
+    Sampling.from_settings(**{k: options.get(k) for k in SAMPLING_OPTIONS})
+    changes = {k: options[k] for k in SAMPLING_OPTIONS if options.get(k) is not None}
+    if "system" in options:
+        changes["system"] = (options["system"] or "").strip() or None
+    sessions.update_session(session_id, options=changes)
+    return session_options(session_id)
+
+
+def regenerate(session_id: str, **chat_options) -> ChatResponse:
+    """Answer the session's last question again (the old answer is dropped once the new one can start)."""
+    removed = sessions.pop_last_turn(session_id)
+    return _ask_again(session_id, removed[0].content, removed, chat_options)
+
+
+def edit_and_resend(session_id: str, prompt: str, **chat_options) -> ChatResponse:
+    """Replace the session's last question (and its answer) with `prompt`, and answer that."""
+    if not prompt or not prompt.strip():
+        raise BadInput("chat: the prompt is empty")
+    removed = sessions.pop_last_turn(session_id)
+    return _ask_again(session_id, prompt, removed, chat_options)
+
+
+def _ask_again(session_id: str, prompt: str, removed: list, chat_options: dict) -> ChatResponse:
+    stored = sessions.get_session(session_id)
+    chat_options.setdefault("rag", stored.rag_collection)
+    chat_options.setdefault("model", stored.model)
+    try:
+        return chat(prompt, session=session_id, **chat_options)
+    except BaseException:  # nothing was asked: the conversation is as it was
+        sessions.restore_messages(session_id, removed)
+        raise
 
 
 def _windowed(loaded: LoadedModel, prompt: str, system: str | None, history: list[dict], max_tokens: int) -> list[dict]:

@@ -84,15 +84,20 @@ class FakeLlama:
         return self.vocab.setdefault("<|im_start|>", len(self.vocab) + 1)
 
     def create_completion(self, prompt: str | list[int], max_tokens: int | None = 16, stop: list[str] | str | None = None,
-                          grammar: Any = None, **kwargs: Any) -> dict:
-        """A completion of `prompt` (text or token ids) from the script; the grammar's text is recorded."""
+                          grammar: Any = None, stream: bool = False, **kwargs: Any):
+        """A completion of `prompt` (text or token ids) from the script, streamed or not; every call is recorded in
+        `completion_calls` with its prompt text and the grammar's text."""
         text = prompt if isinstance(prompt, str) else self.detokenize(prompt).decode("utf-8")
         self.completion_calls.append({"prompt": text, "grammar": getattr(grammar, "_grammar", grammar),
                                       "max_tokens": max_tokens, "stop": stop, **kwargs})
         chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
+        base = {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
+                "model": "fake"}
+        if stream:
+            return iter([*({**base, "choices": [{"index": 0, "text": chunk, "finish_reason": None}]} for chunk in chunks),
+                         {**base, "choices": [{"index": 0, "text": "", "finish_reason": finish}]}])
         completion = "".join(chunks)
-        return {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
-                "model": "fake", "choices": [{"index": 0, "text": completion, "finish_reason": finish, "logprobs": None}],
+        return {**base, "choices": [{"index": 0, "text": completion, "finish_reason": finish, "logprobs": None}],
                 "usage": {"prompt_tokens": len(self.tokenize(text.encode(), add_bos=False)),
                           "completion_tokens": len(fake_tokens(completion))}}
 

@@ -108,3 +108,14 @@ def copied_gguf(tmp_path, embedded_gguf) -> Path:
     path = tmp_path / "My Model.Q4_1.gguf"
     shutil.copyfile(embedded_gguf, path)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests are skipped at collection when there is no NVIDIA device, before their fixtures build
+    anything (a session fixture building a tiny model cost the fast tier ~17 s for a test it then skipped)."""
+    if Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi"):
+        return
+    no_gpu = pytest.mark.skip(reason="needs CUDA (no NVIDIA device)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(no_gpu)

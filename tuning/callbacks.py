@@ -34,8 +34,11 @@ class StopRequest:
         return self.signalled or self.flag_file.exists()
 
 
-def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) -> list:
-    """[metrics callback, stop callback]; `on_metrics(row)` records a metrics row (main process only)."""
+def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool, elapsed_offset: float = 0.0) -> list:
+    """[metrics callback, stop callback]; `on_metrics(row)` records a metrics row (main process only).
+
+    `elapsed_offset` is the training time of earlier sessions of a resumed run, so elapsed_s keeps counting.
+    """
     import torch.distributed as dist
     from transformers import TrainerCallback
 
@@ -65,7 +68,8 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) 
                 "grad_norm": logs.get("grad_norm"),
                 "tokens_seen": tokens or None,  # None until the trainer has counted input tokens
                 "tokens_per_s": round((tokens - self.start_tokens) / elapsed, 2) if elapsed > 0 and tokens else None,
-                "elapsed_s": round(elapsed, 2),
+                "elapsed_s": round(elapsed_offset + elapsed, 2),
+                "phase": "training",
                 "eta_s": round(eta, 1) if eta is not None else None,
                 "max_steps": state.max_steps,
                 "peak_rss_bytes": peak_rss_bytes(),
@@ -74,8 +78,8 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) 
             extra = {k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))}
             row.update({k: extra[k] for k in sorted(extra) if k.startswith(("rewards/", "eval_", "log_odds", "nll_loss"))})
             row = {k: v for k, v in row.items() if v is not None}
-            with metrics_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_metrics_row(metrics_path, row)
+            print(progress_line(row), flush=True)  # train.log reads as one line per logged step
             on_metrics(row)
 
     class StopCallback(TrainerCallback):
@@ -96,6 +100,25 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool) 
     return [MetricsCallback(), StopCallback()]
 
 
+def progress_line(row: dict) -> str:
+    """'step 3/12  loss 2.3141  lr 2.0e-04  151 tok/s  elapsed 41s  ETA 2m 3s' for train.log."""
+    from llmdeck.core.units import duration
+
+    parts = [f"step {row['step']}/{row.get('max_steps', '?')}"]
+    if "loss" in row:
+        parts.append(f"loss {row['loss']:.4f}")
+    if "eval_loss" in row:
+        parts.append(f"eval_loss {row['eval_loss']:.4f}")
+    if "learning_rate" in row:
+        parts.append(f"lr {row['learning_rate']:.1e}")
+    if row.get("tokens_per_s"):
+        parts.append(f"{row['tokens_per_s']:.0f} tok/s")
+    parts.append(f"elapsed {duration(row['elapsed_s'])}")
+    if "eta_s" in row:
+        parts.append(f"ETA {duration(row['eta_s'])}")
+    return "  ".join(parts)
+
+
 def peak_rss_bytes() -> int:
     """This process's peak resident memory so far."""
     import resource
@@ -113,13 +136,30 @@ def torch_tensor(value: float):
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The rows of metrics.jsonl; a torn line (a kill mid-write, or one being written now) and anything that is
+    not a JSON object are skipped, and undecodable bytes never raise."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line being written right now
+            row = json.loads(line)
+        except ValueError:
             continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
+
+
+def append_metrics_row(path: Path, row: dict) -> None:
+    """Append one JSON line, first ending a torn last line left by a kill so the new row stays parseable."""
+    with path.open("a+b") as handle:
+        handle.seek(0, 2)
+        if handle.tell():
+            handle.seek(-1, 2)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write((json.dumps(row) + "\n").encode("utf-8"))

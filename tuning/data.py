@@ -4,7 +4,7 @@ Formats (one per dataset):
 - alpaca: {"instruction", "input"?, "output", "system"?}
 - sharegpt: {"conversations": [{"from": human|gpt|system|function_call|observation, "value"}], "system"?}
 - messages: {"messages": [{"role": system|user|assistant|tool, "content"}]}
-- text: {"text"} (or plain .txt files, one example per blank-line separated block)
+- text: {"text"} (or plain .txt files), for continued pre-training: tokenized, joined with EOS, cut into blocks
 - preference: {"prompt"?, "chosen", "rejected"} as strings or message lists, or sharegpt-style
   {"conversations": [...], "chosen": {"from", "value"}, "rejected": {...}}
 
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
+from llmdeck.tuning.files import check_regular_file, files_under, read_text_file
 
 FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
@@ -30,6 +32,16 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "system": "system", "function_call": "assistant", "observation": "tool", "tool": "tool"}
 MESSAGE_ROLES = {"system", "user", "assistant", "tool"}
 MAX_LISTED_BAD_ROWS = 200
+MAX_CSV_FIELD = 64 * 2**20
+MEASURED_ROWS = 5000  # token stats and truncation of bigger datasets come from an even sample
+FORMAT_SHAPES = {
+    "alpaca": '{"instruction", "output", "input"?, "system"?}',
+    "sharegpt": '{"conversations": [{"from": "human"|"gpt"|..., "value"}], "system"?, "tools"?}',
+    "messages": '{"messages": [{"role": "user"|"assistant"|..., "content"}], "tools"?}',
+    "text": '{"text"} or a .txt file',
+    "preference": '{"prompt"?, "chosen", "rejected"}',
+}
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class RowError(ValueError):
@@ -59,6 +71,11 @@ class DataReport:
     bad_rows: list[BadRow] = field(default_factory=list)
     bad_count: int = 0
     tokens: dict | None = None
+    with_tools: int = 0  # rows carrying tool (function) definitions
+    placeholders: dict = field(default_factory=dict)  # {{name}} left in the rows -> how many rows hold it
+    blocks: int | None = None  # text data: max_length blocks the documents make (needs a tokenizer)
+    truncation: dict | None = None  # rows over max_length and the share of assistant tokens cut
+    looks_like: str | None = None  # with no usable row: the format the rows do look like
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,15 +95,19 @@ def bundled_sample(method: str = "sft") -> Path:
 
 
 def read_rows(source: str | Path) -> tuple[list[Row], list[BadRow]]:
-    """All rows of a file, a directory of files, or a hub dataset; unparseable lines become bad rows."""
+    """All rows of a file, a directory of files, or a hub dataset; unparseable lines become bad rows.
+
+    Unreadable, binary, non-UTF-8 or special files are BadInput naming the file (exit 2), never a traceback.
+    """
     path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FILE_SUFFIXES)
+        files = files_under(path, FILE_SUFFIXES)
         if not files:
             raise BadInput(f"{path}: no {'/'.join(FILE_SUFFIXES)} files in this directory")
-    elif path.is_file():
+    elif path.exists():
+        check_regular_file(path, "data file")
         files = [path]
-    elif _looks_like_hub_name(str(source)):
+    elif looks_like_hub_name(str(source)):
         return _read_hub_dataset(str(source)), []
     else:
         raise BadInput(f"{source}: no such file or directory (expected a data file, a directory or a hub dataset name)")
@@ -100,43 +121,76 @@ def read_rows(source: str | Path) -> tuple[list[Row], list[BadRow]]:
 
 def _read_file(path: Path) -> tuple[list[Row], list[BadRow]]:
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _read_jsonl(path)
-    if suffix == ".json":
-        return _read_json(path), []
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            return [Row(f"{path.name}:row {i}", dict(r)) for i, r in enumerate(csv.DictReader(handle), start=1)], []
+    if suffix not in FILE_SUFFIXES:
+        raise BadInput(f"{path}: unsupported file type {suffix!r} (expected {', '.join(FILE_SUFFIXES)})")
+    check_regular_file(path, "data file")
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
+        return _read_parquet(path), []
+    text = read_text_file(path, what="data file")
+    if suffix == ".jsonl":
+        return _read_jsonl(path, text)
+    if suffix == ".json":
+        return _read_json(path, text), []
+    if suffix == ".csv":
+        return _read_csv(path, text), []
+    return [Row(f"{path.name} document {i}", {"text": doc}) for i, doc in enumerate(text_documents(text), start=1)], []
 
+
+def text_documents(text: str) -> list[str]:
+    """The documents of a .txt file: blank-line separated blocks, or one per line when it has no blank line
+    (one article per line). Training joins them with EOS and cuts max_length blocks either way."""
+    if "\n\n" in text.replace("\r\n", "\n"):
+        parts = text.replace("\r\n", "\n").split("\n\n")
+    else:
+        parts = text.splitlines()
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _read_parquet(path: Path) -> list[Row]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
         records = pq.read_table(path).to_pylist()
-        return [Row(f"{path.name}[{i}]", r) for i, r in enumerate(records)], []
-    if suffix == ".txt":
-        blocks = [b.strip() for b in path.read_text(encoding="utf-8").split("\n\n")]
-        return [Row(f"{path.name} block {i}", {"text": b}) for i, b in enumerate(blocks, start=1) if b], []
-    raise BadInput(f"{path}: unsupported file type {suffix!r} (expected {', '.join(FILE_SUFFIXES)})")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInput(f"{path}: not a readable Parquet file ({reason})") from None
+    return [Row(f"{path.name}[{i}]", r) for i, r in enumerate(records)]
 
 
-def _read_jsonl(path: Path) -> tuple[list[Row], list[BadRow]]:
+def _read_csv(path: Path, text: str) -> list[Row]:
+    import io
+
+    csv.field_size_limit(MAX_CSV_FIELD)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return [Row(f"{path.name}:row {i}", dict(r)) for i, r in enumerate(reader, start=1)]
+    except csv.Error as exc:
+        raise BadInput(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _read_jsonl(path: Path, text: str) -> tuple[list[Row], list[BadRow]]:
     rows, bad = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            location = f"{path.name}:{number}"
-            try:
-                rows.append(Row(location, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                bad.append(BadRow(location, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        location = f"{path.name}:{number}"
+        try:
+            rows.append(Row(location, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            bad.append(BadRow(location, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+        except RecursionError:
+            bad.append(BadRow(location, "not valid JSON (nested too deeply)"))
     return rows, bad
 
 
-def _read_json(path: Path) -> list[Row]:
+def _read_json(path: Path, text: str) -> list[Row]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: not valid JSON (nested too deeply)") from None
     if isinstance(document, dict):
         lists = [v for v in document.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -147,7 +201,7 @@ def _read_json(path: Path) -> list[Row]:
     return [Row(f"{path.name}[{i}]", item) for i, item in enumerate(document)]
 
 
-def _looks_like_hub_name(name: str) -> bool:
+def looks_like_hub_name(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
 
@@ -253,8 +307,29 @@ def _prompt_completion(messages: list[dict], key: str) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
+def _tools(value: Any) -> list | None:
+    """A row's function schemas: a list of objects, or JSON text of one (CSV/parquet cells)."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise RowError("tools: expected a JSON list of function schemas, found text that is not JSON") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        raise RowError("tools: expected a list of function schemas (objects)")
+    return value or None
+
+
+def _with_tools(example: dict, data: dict) -> dict:
+    tools = _tools(data.get("tools"))
+    return {**example, "tools": tools} if tools else example
+
+
 def convert_row(data: Any, fmt: str) -> dict:
-    """One row in `fmt` -> trl's conversational format; RowError says what is wrong."""
+    """One row in `fmt` -> trl's conversational format (+ `tools` when the row has them); RowError says what is wrong."""
     if not isinstance(data, dict):
         raise RowError(f"expected an object, found {type(data).__name__}")
     if fmt == "alpaca":
@@ -269,9 +344,9 @@ def convert_row(data: Any, fmt: str) -> dict:
         return _prompt_completion(messages, "output")
     if fmt == "sharegpt":
         turns = data.get("conversations", data.get("messages"))
-        return _prompt_completion(_conversation(turns, True, data.get("system")), "conversations")
+        return _with_tools(_prompt_completion(_conversation(turns, True, data.get("system")), "conversations"), data)
     if fmt == "messages":
-        return _prompt_completion(_conversation(data.get("messages"), False), "messages")
+        return _with_tools(_prompt_completion(_conversation(data.get("messages"), False), "messages"), data)
     if fmt == "text":
         return {"text": _text(data.get("text"), "text")}
     if fmt == "preference":
@@ -315,36 +390,83 @@ def _preference(data: dict) -> dict:
             raise RowError(f"{key}: expected the assistant's reply")
     if chosen == rejected:
         raise RowError("chosen and rejected are identical")
-    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    return _with_tools({"prompt": prompt, "chosen": chosen, "rejected": rejected}, data)
+
+
+# -- placeholders ---------------------------------------------------------------------------
+def substitute(value: Any, variables: dict[str, str]) -> Any:
+    """`{{name}}` placeholders in every string of a row replaced by `variables[name]` (others left as they are)."""
+    if isinstance(value, str):
+        if "{{" not in value or not variables:
+            return value
+        return PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
+    if isinstance(value, list):
+        return [substitute(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: substitute(item, variables) for key, item in value.items()}
+    return value
+
+
+def placeholders_in(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return set(PLACEHOLDER.findall(value)) if "{{" in value else set()
+    if isinstance(value, list):
+        return set().union(*(placeholders_in(item) for item in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(placeholders_in(item) for item in value.values())) if value else set()
+    return set()
 
 
 # -- the whole dataset ----------------------------------------------------------------------
 def prepare(source: str | Path | None, fmt: str = "auto", method: str = "sft", skip_bad: bool = False,
-            max_samples: int | None = None) -> PreparedData:
-    """Read, detect, validate and convert; bad rows refuse the dataset unless `skip_bad`."""
+            max_samples: int | None = None, variables: dict[str, str] | None = None) -> PreparedData:
+    """Read, detect, validate, substitute `{{name}}` placeholders and convert; bad rows refuse the dataset
+    unless `skip_bad`. No usable row at all is BadInput naming the expected shape and the first bad rows."""
+    prepared = _prepare(source, fmt, method, max_samples, variables)
+    report = prepared.report
+    if not prepared.examples:
+        raise BadInput(no_usable_rows_message(report))
+    if report.bad_count and not skip_bad:
+        first = report.bad_rows[0]
+        raise BadInput(f"{report.source}: {report.bad_count} bad row(s), first at {first.location}: {first.problem} "
+                       "(see `llmdeck data check`, or pass --skip-bad)")
+    return prepared
+
+
+def no_usable_rows_message(report: DataReport) -> str:
+    shown = "; ".join(f"{bad.location}: {bad.problem}" for bad in report.bad_rows[:3])
+    hint = f"; the rows look like {report.looks_like} (pass --format {report.looks_like} or auto)" if report.looks_like else ""
+    return (f"{report.source}: no usable {report.format} rows ({report.bad_count} bad); expected "
+            f"{FORMAT_SHAPES.get(report.format, report.format)} per row{hint}; first bad rows: {shown}")
+
+
+def _prepare(source, fmt: str, method: str, max_samples: int | None, variables: dict[str, str] | None) -> PreparedData:
     source = str(source) if source else str(bundled_sample(method))
     rows, bad = read_rows(source)
     unparsed = len(bad)
     if not rows:
-        raise BadInput(f"{source}: no rows" + (f" ({len(bad)} unparseable, first at {bad[0].location})" if bad else ""))
+        raise BadInput(f"{source}: no rows" + (f" ({len(bad)} unparseable, first at {bad[0].location}: "
+                                                f"{bad[0].problem})" if bad else ""))
     fmt = detect_format(rows) if fmt == "auto" else fmt
     _check_method(fmt, method, source)
-    examples = []
+    examples, placeholders = [], {}
     for row in rows:
+        data = substitute(row.data, variables or {})
         try:
-            examples.append(convert_row(row.data, fmt))
+            examples.append(convert_row(data, fmt))
         except RowError as exc:
             bad.append(BadRow(row.location, str(exc)))
+            continue
+        for name in placeholders_in(data):
+            placeholders[name] = placeholders.get(name, 0) + 1
     if max_samples:
         examples = examples[:max_samples]
-    report = DataReport(source=source, format=fmt, rows=len(rows) + unparsed,
-                        valid=len(examples), bad_rows=bad[:MAX_LISTED_BAD_ROWS], bad_count=len(bad))
-    if bad and not skip_bad:
-        first = bad[0]
-        raise BadInput(f"{source}: {len(bad)} bad row(s), first at {first.location}: {first.problem} "
-                       "(see `llmdeck data check`, or pass --skip-bad)")
+    report = DataReport(source=source, format=fmt, rows=len(rows) + unparsed, valid=len(examples),
+                        bad_rows=bad[:MAX_LISTED_BAD_ROWS], bad_count=len(bad),
+                        with_tools=sum(1 for e in examples if e.get("tools")), placeholders=placeholders)
     if not examples:
-        raise BadInput(f"{source}: no usable rows ({len(bad)} bad)")
+        looks = {row_format(row.data) for row in rows[:1000]} - {None, fmt}
+        report.looks_like = looks.pop() if len(looks) == 1 else None
     return PreparedData(report, examples)
 
 
@@ -355,27 +477,55 @@ def _check_method(fmt: str, method: str, source: str) -> None:
         raise BadInput(f"{source}: preference data trains with --method dpo or orpo, not sft")
 
 
-def check(source: str | Path | None, fmt: str = "auto", tokenizer=None, max_length: int | None = None) -> DataReport:
-    """`data check`: every bad row listed (never raises for bad rows), token stats when a tokenizer is given."""
-    method = "dpo" if fmt == "preference" else "sft"
+def check(source: str | Path | None, fmt: str = "auto", tokenizer=None, max_length: int | None = None,
+          variables: dict[str, str] | None = None) -> DataReport:
+    """`data check`: every bad row listed (never raises for bad rows), placeholders and rows with tools counted;
+    with a tokenizer, token stats, text blocks and what `max_length` truncates."""
     source = str(source) if source else str(bundled_sample())
+    method = "dpo" if fmt == "preference" else "sft"
     if fmt == "auto":
         rows, _ = read_rows(source)
         method = "dpo" if rows and detect_format(rows) == "preference" else "sft"
-    prepared = prepare(source, fmt, method=method, skip_bad=True)
-    if tokenizer is not None:
-        prepared.report.tokens = token_stats(prepared.examples, tokenizer, max_length)
+    prepared = _prepare(source, fmt, method, None, variables)
+    if tokenizer is not None and prepared.examples:
+        if prepared.report.format != "text" and not tokenizer.chat_template:
+            from llmdeck.tuning.render import TEMPLATE_CHOICES
+
+            raise BadInput(f"{source}: the model has no chat template to render {prepared.report.format} conversations; "
+                           f"pass --chat-template {TEMPLATE_CHOICES}")
+        measure(prepared, tokenizer, max_length)
     return prepared.report
+
+
+def measure(prepared: PreparedData, tokenizer, max_length: int | None) -> None:
+    """Fill the report's token stats, text blocks and truncation under `tokenizer` (a sample of big datasets)."""
+    from llmdeck.tuning import render
+
+    examples = prepared.examples
+    sample = examples if len(examples) <= MEASURED_ROWS else [examples[i] for i in
+                                                             range(0, len(examples), len(examples) // MEASURED_ROWS)][:MEASURED_ROWS]
+    tools_rendered = render.template_supports_tools(tokenizer) if tokenizer.chat_template else False
+    sample = render.place_tools(sample, tokenizer, tools_rendered)
+    report = prepared.report
+    report.tokens = token_stats(sample, tokenizer, max_length)
+    if max_length and "text" in examples[0]:
+        report.blocks = len(render.text_blocks([e["text"] for e in examples], tokenizer, max_length))
+    elif max_length:
+        report.truncation = render.truncation(sample, tokenizer, max_length)
+        if len(sample) < len(examples):
+            report.truncation["sampled_rows"] = len(sample)
 
 
 def render_lengths(examples: list[dict], tokenizer) -> Iterator[int]:
     """Token count of each example rendered through the chat template (chosen side for preference)."""
     for example in examples:
         if "text" in example:
-            yield len(tokenizer(example["text"])["input_ids"])
+            yield len(tokenizer(example["text"], add_special_tokens=False)["input_ids"])
             continue
         messages = example["prompt"] + example.get("completion", example.get("chosen", []))
-        yield len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False))
+        tools = example.get("tools")
+        tools = json.loads(tools) if isinstance(tools, str) else tools
+        yield len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False, tools=tools or None))
 
 
 def token_stats(examples: list[dict], tokenizer, max_length: int | None = None) -> dict:

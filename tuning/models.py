@@ -5,6 +5,7 @@ Model sources are resolved by name here; loading happens in the worker process.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -36,16 +37,20 @@ def resolve_base(name: str | None) -> ModelSource:
             if not (candidate / "config.json").exists():
                 raise BadInput(f"{candidate}: not a Hugging Face model directory (no config.json)")
             return ModelSource("hf_dir", str(candidate.resolve()), display=str(candidate))
-    from llmdeck.core.store import ModelStore
+    from llmdeck.core.store import ModelStore, parse_remote
 
     store = ModelStore()
-    try:
-        entry = store.resolve(name)
-    except BadInput:
-        if name and _looks_like_hub_id(name):
-            require_hub(name)
-            return ModelSource("hub", name, display=name)
-        raise
+    remote = parse_remote(name) if name else None
+    if remote and (remote.filename or remote.url):  # owner/repo:FILE.gguf or a URL: a GGUF pulled into the store
+        entry = store.pull(remote)
+    else:
+        try:
+            entry = store.resolve(name, pull=False)
+        except BadInput:  # a bare owner/repo is a transformers repo on the hub
+            if name and _looks_like_hub_id(name):
+                require_hub(name)
+                return ModelSource("hub", name, display=name)
+            raise
     path = Path(entry.path)
     return ModelSource("gguf", str(path.parent), gguf_file=path.name, display=entry.name)
 
@@ -66,18 +71,57 @@ def require_hub(what: str, timeout_s: float = 3.0) -> None:
         raise OfflineError(f"{what}: cannot reach {HUB_HOST} ({type(exc).__name__}); offline, use a local model") from None
 
 
-def load_tokenizer(base: ModelSource):
+def load_tokenizer(base: ModelSource, chat_template: str | None = None):
+    """The base's tokenizer; `chat_template` (chatml|llama3|gemma|FILE) replaces its template and stop token.
+
+    A tokenizer without a chat template is fine for text data; `require_chat_template` guards conversations.
+    """
     from transformers import AutoTokenizer
+
+    from llmdeck.tuning.render import apply_chat_template
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.location, **base.load_kwargs())
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not load the tokenizer ({type(exc).__name__}: {exc})") from None
+    if chat_template:
+        apply_chat_template(tokenizer, chat_template)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if not tokenizer.chat_template:
-        raise BadInput(f"{base.display}: the tokenizer has no chat template; use a text dataset or an instruct model")
     return tokenizer
+
+
+def require_chat_template(tokenizer, base: ModelSource, data_format: str) -> None:
+    """Conversations need a chat template: refuse a template-less base in one line naming the way out."""
+    from llmdeck.tuning.render import TEMPLATE_CHOICES
+
+    if data_format != "text" and not tokenizer.chat_template:
+        raise BadInput(f"{base.display}: this base model has no chat template, so {data_format} conversations cannot be "
+                       f"rendered; pass --chat-template {TEMPLATE_CHOICES} (or train on text data)")
+
+
+def fingerprint(base: ModelSource) -> str | None:
+    """What pins a base: the GGUF file's sha256, or for an HF directory a sha256 over config.json and every
+    file's name, size and mtime (hashing many GB of weights at each launch would be slow). None for hub ids."""
+    import hashlib
+
+    if base.kind == "gguf":
+        digest = hashlib.sha256()
+        with open(Path(base.location) / base.gguf_file, "rb") as handle:
+            while chunk := handle.read(8 * 2**20):
+                digest.update(chunk)
+        return digest.hexdigest()
+    if base.kind == "hf_dir":
+        digest = hashlib.sha256()
+        root = Path(base.location)
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            info = path.stat()
+            digest.update(f"{path.relative_to(root)}:{info.st_size}:{info.st_mtime_ns}\n".encode())
+        config = root / "config.json"
+        if config.exists():
+            digest.update(config.read_bytes())
+        return "dir:" + digest.hexdigest()
+    return None
 
 
 def load_base_model(base: ModelSource, dtype, quantization_config=None, device_map=None):
@@ -107,8 +151,10 @@ def _forget_gguf_quantizer(model) -> None:
             module.config._is_quantized = False
 
 
+@functools.lru_cache(maxsize=8)
 def parameter_shapes(base: ModelSource) -> tuple[int, list[tuple[str, int, int]], dict]:
-    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model."""
+    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
+    base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change)."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -117,7 +163,8 @@ def parameter_shapes(base: ModelSource) -> tuple[int, list[tuple[str, int, int]]
         model = AutoModelForCausalLM.from_config(config)
     import torch
 
-    total = sum(p.numel() for p in model.parameters())
+    model.tie_weights()  # tied input/output embeddings are one tensor: count them once (134.5M, not 162.8M)
+    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     linears = [(name, m.in_features, m.out_features) for name, m in model.named_modules()
                if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config

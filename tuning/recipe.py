@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
-from llmdeck.core.hardware import cpu_has_native_bf16
+from llmdeck.core.hardware import cpu_bf16_support
 from llmdeck.tuning.config import TrainConfig
 
 
@@ -15,21 +15,33 @@ from llmdeck.tuning.config import TrainConfig
 class Device:
     kind: str  # "cuda" | "cpu"
     dtype_name: str  # "float32" | "bfloat16" | "float16"
+    reason: str = ""  # why this precision, for the launch line, the log and the registry
+
+    @property
+    def precision(self) -> str:
+        """'bf16 (AMD EPYC 9R14: avx512_bf16)': the precision and why, in one phrase."""
+        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}[self.dtype_name]
+        return f"{short} ({self.reason})" if self.reason else short
 
 
 def pick_device(config: TrainConfig) -> Device:
+    """Device and weight dtype; `auto` on CPU uses bf16 only where the CPU really runs bf16 faster."""
     import torch
 
     cuda = torch.cuda.is_available()
     if config.precision == "auto" and cuda:
         dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        reason = f"auto: {torch.cuda.get_device_name(0)}"
     elif config.precision == "auto":  # frozen base in bf16 (native bf16 matmuls), LoRA weights stay fp32
-        dtype = "bfloat16" if config.tuning != "full" and cpu_has_native_bf16() else "float32"
+        support = cpu_bf16_support()
+        dtype = "bfloat16" if config.tuning != "full" and support["native_bf16"] else "float32"
+        reason = f"auto: {support['cpu']}: {support['detail']}" + ("; full tuning trains in fp32" if config.tuning == "full" else "")
     else:
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[config.precision]
+        reason = "set by precision"
     if not cuda and dtype == "float16":
         raise BadInput("precision: fp16 needs a GPU; use fp32 or bf16 on CPU")
-    return Device("cuda" if cuda else "cpu", dtype)
+    return Device("cuda" if cuda else "cpu", dtype, reason)
 
 
 def check_quantization_supported(config: TrainConfig, device_kind: str) -> None:
@@ -99,3 +111,20 @@ def trainer_arguments(config: TrainConfig, run_dir: Path, device: Device, has_ev
         ddp_find_unused_parameters=False,
         max_length=config.max_length,
     )
+
+
+def floor_warmup(trainer_class):
+    """`trainer_class` whose warmup is rounded down when the ratio gives less than one step.
+
+    transformers rounds `warmup_ratio x steps` up, so 0.03 of 12 steps became one warmup step and step 1
+    trained at learning rate 0. Whole warmup steps (>= 1) keep transformers' schedule.
+    """
+    class FlooredWarmup(trainer_class):
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            ratio = self.args.warmup_steps
+            if 0 < ratio < 1 and num_training_steps * ratio < 1:
+                self.args.warmup_steps = 0
+            return super().create_scheduler(num_training_steps, optimizer)
+
+    FlooredWarmup.__name__ = FlooredWarmup.__qualname__ = f"Floored{trainer_class.__name__}"
+    return FlooredWarmup

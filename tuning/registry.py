@@ -41,6 +41,16 @@ MIGRATIONS = [
         error TEXT
     );
     """,
+    # what the run is doing (queued behind another run, loading model, tokenizing, training, saving),
+    # the precision it trains in, the base model's pinned identity (GGUF sha256 or directory fingerprint),
+    # the device it queues for and when it joined the queue
+    """
+    ALTER TABLE runs ADD COLUMN phase TEXT;
+    ALTER TABLE runs ADD COLUMN precision TEXT;
+    ALTER TABLE runs ADD COLUMN base_sha256 TEXT;
+    ALTER TABLE runs ADD COLUMN device TEXT;
+    ALTER TABLE runs ADD COLUMN queued_at REAL;
+    """,
 ]
 ACTIVE = ("queued", "running")
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -65,6 +75,11 @@ class Run:
     max_steps: int | None
     last_metrics: dict | None
     error: str | None
+    phase: str | None = None
+    precision: str | None = None
+    base_sha256: str | None = None
+    device: str | None = None
+    queued_at: float | None = None
 
     @property
     def path(self) -> Path:
@@ -120,15 +135,17 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection | None = None):
         self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
 
-    def create(self, name: str, method: str, base_model: str, dataset: str, config: dict, launcher: str) -> Run:
+    def create(self, name: str, method: str, base_model: str, dataset: str, config: dict, launcher: str,
+               base_sha256: str | None = None, device: str | None = None, precision: str | None = None) -> Run:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         run_dir = paths.runs_dir() / run_id
         run_dir.mkdir(parents=True)
         self.conn.execute(
             "INSERT INTO runs (id, name, method, base_model, dataset, config_json, status, launcher, run_dir,"
-            " created_at, max_steps) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            " created_at, max_steps, base_sha256, device, precision, phase)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, 'queued')",
             (run_id, name, method, base_model, dataset, json.dumps(config), launcher, str(run_dir), time.time(),
-             config.get("max_steps") if (config.get("max_steps") or -1) > 0 else None),
+             config.get("max_steps") if (config.get("max_steps") or -1) > 0 else None, base_sha256, device, precision),
         )
         return self.get(run_id)
 
@@ -174,6 +191,8 @@ class Registry:
         )
         if cursor.rowcount:
             run.status, run.error, run.pid, run.finished_at = "failed", reason, None, time.time()
+            self.conn.execute("UPDATE runs SET phase = NULL WHERE id = ?", (run.id,))
+            run.phase = None
         else:  # the process finished and reported between our two reads
             return self._run(self.conn.execute("SELECT * FROM runs WHERE id = ?", (run.id,)).fetchone())
         return run

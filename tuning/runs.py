@@ -23,20 +23,37 @@ from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.estimate import Estimate, estimate_run
 from llmdeck.tuning.registry import ACTIVE, Registry, Run, checkpoints
+from llmdeck.tuning.render import CHAT_TEMPLATES
 
 LOG_FILE = "train.log"
+
+
+TRUNCATION_THRESHOLD = 0.05  # share of rows over max_length above which a launch asks for --allow-truncation
 
 
 @dataclass
 class LaunchPlan:
     """What a launch (or a dry run) found before starting anything."""
 
-    config: TrainConfig
+    config: TrainConfig  # paths absolute, base model resolved to its store name (or absolute directory)
     data_report: data.DataReport
     estimate: Estimate
+    precision: str
+    device: str
+    base_sha256: str | None
 
     def to_dict(self) -> dict:
-        return {"config": self.config.model_dump(), "data": self.data_report.to_dict(), "estimate": self.estimate.to_dict()}
+        return {"config": self.config.model_dump(), "data": self.data_report.to_dict(), "estimate": self.estimate.to_dict(),
+                "precision": self.precision, "device": self.device, "base_sha256": self.base_sha256}
+
+    def truncation_warning(self) -> str | None:
+        """'23 of 999 rows (2.3%) exceed max_length 512: 1.2% of assistant tokens cut', or None."""
+        cut = self.data_report.truncation
+        if not cut or not cut["rows_over"]:
+            return None
+        return (f"{cut['rows_over']} of {cut['rows']} rows ({cut['rows_over_share']:.1%}) exceed max_length "
+                f"{cut['max_length']} (longest {cut['longest']} tokens): {cut['assistant_cut_share']:.1%} of assistant "
+                "tokens would be cut")
 
 
 def cuda_available() -> bool:
@@ -45,49 +62,85 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def resolve_paths(config: TrainConfig) -> TrainConfig:
+    """Every path in the config made absolute (the worker runs in the run directory) and checked to exist."""
+    updates = {}
+    if config.dataset:
+        path = Path(config.dataset).expanduser()
+        if path.exists():
+            updates["dataset"] = str(path.resolve())
+        elif not data.looks_like_hub_name(config.dataset):
+            raise BadInput(f"dataset: {config.dataset}: no such file or directory (relative paths are from {Path.cwd()})")
+    if config.base_model and Path(config.base_model).expanduser().exists():
+        updates["base_model"] = str(Path(config.base_model).expanduser().resolve())
+    elif config.base_model and config.base_model.endswith(".gguf"):
+        raise BadInput(f"base_model: {config.base_model}: no such file (relative paths are from {Path.cwd()})")
+    for field in ("accelerate_config", "chat_template"):
+        value = getattr(config, field)
+        if field == "chat_template" and value in CHAT_TEMPLATES:
+            continue
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise BadInput(f"{field}: {value}: no such file (relative paths are from {Path.cwd()})")
+            updates[field] = str(path.resolve())
+    return config.model_copy(update=updates)
+
+
 def plan(config: TrainConfig) -> LaunchPlan:
-    """Validate data and base model, estimate memory/time; raises before any model is loaded."""
-    from llmdeck.tuning.models import resolve_base
+    """Validate data and base model, measure truncation, estimate memory/time; raises before any model is loaded."""
+    from llmdeck.tuning.models import fingerprint, load_tokenizer, require_chat_template, resolve_base
     from llmdeck.tuning.recipe import check_quantization_supported, pick_device
 
-    prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples)
-    resolve_base(config.base_model)
+    config = resolve_paths(config)
+    prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples,
+                            config.variables)
+    base = resolve_base(config.base_model)
+    pinned_name = base.display if base.kind == "gguf" else base.location  # the store name, not "(default)"
+    config = config.model_copy(update={"base_model": pinned_name})
     device = pick_device(config)
     check_quantization_supported(config, device.kind)
-    mean_tokens = _mean_tokens_guess(prepared.examples)
-    estimate = estimate_run(config, len(prepared.examples), mean_tokens, device.kind, device.dtype_name)
-    return LaunchPlan(config, prepared.report, estimate)
-
-
-def _mean_tokens_guess(examples: list[dict]) -> float:
-    """~3.5 characters per token, plus chat-template framing per message (no tokenizer load)."""
-    total = 0.0
-    for example in examples:
-        if "text" in example:
-            total += len(example["text"]) / 3.5
-            continue
-        messages = example["prompt"] + example.get("completion", example.get("chosen", []))
-        total += sum(len(m["content"]) / 3.5 + 5 for m in messages)
-    return total / max(1, len(examples))
+    tokenizer = load_tokenizer(base, config.chat_template)
+    require_chat_template(tokenizer, base, prepared.report.format)
+    data.measure(prepared, tokenizer, config.max_length)
+    report = prepared.report
+    if report.blocks is not None:  # text: max_length blocks, whatever the documents' lengths
+        n_examples, mean_tokens = report.blocks, float(config.max_length)
+    else:
+        n_examples, mean_tokens = len(prepared.examples), float(report.tokens["mean"]) if report.tokens else 0.0
+    estimate = estimate_run(config, n_examples, mean_tokens, device.kind, device.dtype_name)
+    return LaunchPlan(config, report, estimate, device.precision, device.kind, fingerprint(base))
 
 
 def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:
-    """Check, record and start a run; BadInput when the estimate exceeds available memory (unless `force`)."""
+    """Check, record and start a run; BadInput when the estimate exceeds available memory (unless `force`) or
+    too many rows would be truncated (unless `allow_truncation`)."""
     launch_plan = plan(config)
+    config = launch_plan.config
     estimate = launch_plan.estimate
+    cut = launch_plan.data_report.truncation
+    if cut and cut["rows_over_share"] > TRUNCATION_THRESHOLD and not config.allow_truncation:
+        raise BadInput(f"{launch_plan.truncation_warning()}; pass --allow-truncation or raise --max-length "
+                       f"(to {cut['longest']} to keep every row whole)")
     if not estimate.fits and not force:
         raise BadInput(
             f"estimated peak memory {estimate.peak_bytes / 2**30:.1f} GiB exceeds the "
             f"{estimate.available_bytes / 2**30:.1f} GiB available on {estimate.device}; lower batch_size/max_length, "
             "use LoRA/QLoRA, or pass --force"
         )
-    name = config.name or f"{config.method}-{Path(config.base_model or 'default').stem}-{time.strftime('%m%d-%H%M')}"
+    name = config.name or f"{config.method}-{Path(config.base_model).stem}-{time.strftime('%m%d-%H%M')}"
     registry = Registry()
-    run = registry.create(name, config.method, config.base_model or "(default)",
-                          launch_plan.data_report.source, config.model_dump(), config.launcher)
+    run = registry.create(name, config.method, config.base_model, launch_plan.data_report.source, config.model_dump(),
+                          config.launcher, base_sha256=launch_plan.base_sha256, device=launch_plan.device,
+                          precision=launch_plan.precision)
     atomic_write_text(run.path / "config.yaml", config.to_yaml())
     _start(registry, run, resume=False)
     return registry.get(run.id), launch_plan
+
+
+def active_runs(device: str) -> list[Run]:
+    """Runs queued or training on `device` (the run queue's view)."""
+    return [run for run in Registry().list() if run.status in ACTIVE and (run.device or "cpu") == device]
 
 
 def _worker_command(run: Run, resume: bool) -> list[str]:
@@ -110,8 +163,11 @@ def _start(registry: Registry, run: Run, resume: bool) -> None:
     env = dict(os.environ)
     env["TENSORBOARD_LOGGING_DIR"] = str(run.path / "tensorboard")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # a readable train.log: no progress-bar redraws (tqdm, datasets, hub downloads); the worker logs lines
+    env.update(TQDM_DISABLE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     (run.path / STOP_FLAG).unlink(missing_ok=True)
-    registry.update(run.id, status="queued", error=None, finished_at=None, pid=None)
+    registry.update(run.id, status="queued", phase="queued", error=None, finished_at=None, pid=None,
+                    queued_at=time.time())
     try:
         with (run.path / LOG_FILE).open("ab") as log:
             process = subprocess.Popen(_worker_command(run, resume), stdout=log, stderr=subprocess.STDOUT,
@@ -133,11 +189,13 @@ def stop(run_id: str, wait: bool = False, timeout_s: float = 300) -> Run:
 
 
 def resume(run_id: str) -> Run:
-    """Continue a stopped or failed run from its latest checkpoint (same step, optimizer and scheduler state)."""
+    """Continue a stopped or failed run from its latest checkpoint (same step, optimizer and scheduler state),
+    on the same base model: a base that changed since launch is refused."""
     registry = Registry()
     run = registry.get(run_id)
     if run.status not in ("stopped", "failed"):
         raise BadInput(f"run {run.id} is {run.status}; only stopped or failed runs can be resumed")
+    check_base_unchanged(run)
     saved = checkpoints(run.path)
     step = int(saved[-1].name.rsplit("-", 1)[1]) if saved else 0
     _truncate_metrics(run.path, step)  # steps logged after the checkpoint will be trained again
@@ -146,13 +204,28 @@ def resume(run_id: str) -> Run:
     return registry.get(run.id)
 
 
+def check_base_unchanged(run: Run) -> None:
+    """BadInput (one line) when the run's pinned base model is gone or is no longer the same file."""
+    from llmdeck.tuning.models import fingerprint, resolve_base
+
+    if not run.base_sha256:
+        return  # hub ids, and runs recorded before bases were pinned
+    try:
+        now = fingerprint(resolve_base(run.base_model))
+    except BadInput:
+        raise BadInput(f"run {run.id}: its base model {run.base_model!r} is no longer available; "
+                       "the run needs the model it was launched with") from None
+    if now != run.base_sha256:
+        raise BadInput(f"run {run.id}: its base model {run.base_model!r} changed since launch (sha256 "
+                       f"{run.base_sha256.removeprefix('dir:')[:12]}..., now {str(now).removeprefix('dir:')[:12]}...); "
+                       "the run needs the model it was launched with - start a new run instead")
+
+
 def _truncate_metrics(run_dir: Path, last_step: int) -> None:
-    path = run_dir / METRICS_FILE
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    """Keep the rows up to `last_step`; a torn or unparseable line (a kill mid-write) is dropped."""
+    kept = [row for row in read_metrics(run_dir) if int(row.get("step", 0) or 0) <= last_step]
+    if kept or (run_dir / METRICS_FILE).exists():
+        atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in kept))
 
 
 def remove(run_id: str) -> Run:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.recipe import Device, trainer_arguments
+from llmdeck.tuning.recipe import Device, floor_warmup, trainer_arguments
+from llmdeck.tuning.render import conversation_tokens
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "position_ids")
 
@@ -30,7 +31,7 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     if config.assistant_only_loss:
         train_dataset = assistant_masked(train_dataset, tokenizer)
         eval_dataset = assistant_masked(eval_dataset, tokenizer) if eval_dataset is not None else None
-    trainer_class = SFTTrainer if device.kind == "cuda" else _model_loss_trainer(SFTTrainer)
+    trainer_class = floor_warmup(SFTTrainer if device.kind == "cuda" else _model_loss_trainer(SFTTrainer))
     return trainer_class(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
 
@@ -40,39 +41,17 @@ def assistant_masked(dataset, tokenizer):
 
     trl masks assistant turns itself only for chat templates with `{% generation %}` markers, which most GGUF
     templates (SmolLM2's included) lack; for prompt/completion rows it trains the final reply only. trl builds
-    labels from `assistant_masks`, then truncates and packs as usual. Plain-text rows pass through unchanged.
+    labels from `assistant_masks`, then truncates and packs as usual. Text blocks pass through unchanged.
     """
     if "prompt" not in dataset.column_names or "completion" not in dataset.column_names:
         return dataset
     import datasets
 
-    return datasets.Dataset.from_list([conversation_tokens(row["prompt"] + row["completion"], tokenizer)
+    def tools(row: dict) -> list | None:
+        return json.loads(row["tools"]) if row.get("tools") else None
+
+    return datasets.Dataset.from_list([conversation_tokens(row["prompt"] + row["completion"], tokenizer, tools(row))
                                        for row in dataset])
-
-
-def conversation_tokens(messages: list[dict], tokenizer) -> dict:
-    """Tokenize the rendered conversation once; mark the tokens that fall in an assistant turn's text.
-
-    A turn's text runs from the end of the prompt rendered up to it (with the generation prompt) to the end
-    of the conversation rendered through it; character offsets keep merges at the boundaries right.
-    """
-    def render(upto: int, generation_prompt: bool) -> str:
-        return tokenizer.apply_chat_template(messages[:upto], tokenize=False, add_generation_prompt=generation_prompt)
-
-    text = render(len(messages), False)
-    spans = []
-    for index, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        before, through = render(index, True), render(index + 1, False)
-        if text.startswith(through):
-            spans.append((len(before), len(through)))
-        else:  # a template that rewrites earlier turns: only the final reply is reliably placed
-            start = len(os.path.commonprefix([text, before]))
-            spans.append((start, len(text) if index == len(messages) - 1 else start))
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    mask = [int(any(start <= char_start < end for start, end in spans)) for char_start, _ in encoded["offset_mapping"]]
-    return {"input_ids": encoded["input_ids"], "assistant_masks": mask}
 
 
 def _model_loss_trainer(base):

@@ -1,4 +1,5 @@
-"""Drive the real app with the Pilot: the chat screen streams answers through services.chat in a worker."""
+"""The chat screen, driven with the Pilot: answers stream through services.chat in a worker (scripted fake
+model in the fast tier; the embedded SmolLM2 and real embeddings in the slow tests)."""
 
 from __future__ import annotations
 
@@ -10,69 +11,82 @@ import pytest
 from llmdeck.core import sessions
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
 from llmdeck.core.settings import update_settings
+from llmdeck.core.store import ModelStore
 from llmdeck.tui.app import LlmdeckApp
 from llmdeck.tui.screens.chat import ChatScreen
 from llmdeck.tui.widgets.chat_log import ChatBubble
+from llmdeck.tui.widgets.session_list import SessionItem
+from llmdeck.tui.script import screen_text
+from tests.tui.helpers import status, type_and_send, type_text, wait_for
+
+SIZE = (120, 34)
 
 
-async def type_and_send(pilot, text: str) -> None:
-    await pilot.click("#prompt")
-    await pilot.press(*[key if key != " " else "space" for key in text], "enter")
+def transcript(screen) -> list[tuple[str, str]]:
+    return [(b.role, b.text) for b in screen.query(ChatBubble)]
 
 
-async def wait_for(pilot, predicate, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.05)
+async def answered(pilot, screen) -> None:
+    await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(pilot.app), what="the answer")
 
 
-def status(app) -> str:
-    return str(app.screen.query_one("#chat-status").render())
+async def ready(pilot) -> ChatScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, ChatScreen)
+    await wait_for(pilot, lambda: screen.model_name is not None and screen.picker_values["#model-select"])
+    return screen
 
 
 async def test_header_names_the_model_and_answers_stream_into_a_stored_session(fake_model):
-    fake_model.enqueue(["Hello", " Ada", "!"])
+    fake_model.enqueue(["Hello", " **Ada**", "!"])
     app = LlmdeckApp()
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, ChatScreen)
-        await wait_for(pilot, lambda: screen.model_name is not None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
         assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME}"
-        await type_and_send(pilot, "I am Ada")
-        await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app))
-        bubbles = list(screen.query(ChatBubble))
-        assert [(b.role, b.text) for b in bubbles] == [("user", "I am Ada"), ("assistant", "Hello Ada!")]
-        assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} - 4 tokens")
+        assert screen.query_one("#model-select").value == EMBEDDED_CHAT_MODEL_NAME
+        await type_and_send(pilot, "I am Ada", typed=True)
+        await answered(pilot, screen)
+        assert transcript(screen) == [("user", "I am Ada"), ("assistant", "Hello **Ada**!")]
+        # rendered as Markdown: the bold markers are not on the screen
+        assert "Hello Ada!" in screen_text(app) and "**Ada**" not in screen_text(app)
+        # Hello, ' ', '*', '*', Ada, '*', '*', '!'; the prompt is 5 tokens + 8 of framing
+        assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} - 8 tokens")
+        assert "context 21/2048 (1%)" in status(app)
         stored = sessions.messages(screen.session_id)
-        assert [(m.role, m.content) for m in stored] == [("user", "I am Ada"), ("assistant", "Hello Ada!")]
+        assert [(m.role, m.content) for m in stored] == [("user", "I am Ada"), ("assistant", "Hello **Ada**!")]
+        # the session appears in the sidebar
+        await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1)
 
 
-async def test_the_chat_keeps_its_model_when_the_default_changes(fake_model, copied_gguf):
-    from llmdeck.core.store import ModelStore
-
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
+async def test_the_chat_keeps_its_model_and_a_switch_is_marked(fake_model, copied_gguf):
     ModelStore().register(copied_gguf, name="other")
-    fake_model.enqueue("one", "two")
+    fake_model.enqueue("one", "two", "three")
     app = LlmdeckApp()
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.model_name is not None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
         await type_and_send(pilot, "hi")
-        await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app))
-        ModelStore().set_default("other")
+        await answered(pilot, screen)
+        ModelStore().set_default("other")  # the store default moving does not move the chat
         await type_and_send(pilot, "again")
         await wait_for(pilot, lambda: len(fake_model.calls) == 2 and not screen.busy and "tok/s" in status(app))
         assert screen.model_name == EMBEDDED_CHAT_MODEL_NAME
-        assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME}")
+        screen.query_one("#model-select").value = "other"  # the picker does
+        await pilot.pause()
+        assert ("note", "model switched to other") in transcript(screen)
+        await type_and_send(pilot, "third")
+        await answered(pilot, screen)
+        assert status(app).startswith("model: other")
+        assert [m.model for m in sessions.messages(screen.session_id) if m.role == "assistant"] == [
+            EMBEDDED_CHAT_MODEL_NAME, EMBEDDED_CHAT_MODEL_NAME, "other"]
 
 
 async def test_escape_stops_an_answer_and_keeps_the_question(fake_model):
     fake_model.delay_s = 0.05
     fake_model.enqueue("word " * 400)
     app = LlmdeckApp()
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.model_name is not None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
         await type_and_send(pilot, "talk")
         await wait_for(pilot, lambda: len(screen.query_one("#chat-log").last_bubble().text) > 10)
         await pilot.press("escape")
@@ -81,12 +95,122 @@ async def test_escape_stops_an_answer_and_keeps_the_question(fake_model):
         assert [m.role for m in sessions.messages(screen.session_id)] == ["user"]
 
 
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
+async def test_regenerate_and_edit_the_last_message(fake_model):
+    fake_model.enqueue("first", "second", "edited answer")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await type_and_send(pilot, "helo")
+        await answered(pilot, screen)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(fake_model.calls) == 2)
+        await answered(pilot, screen)
+        assert transcript(screen) == [("user", "helo"), ("assistant", "second")]
+        await pilot.press("ctrl+t")
+        prompt = screen.query_one("#prompt")
+        assert prompt.value == "helo" and "editing" in status(app)
+        await pilot.press("end", "backspace", "backspace", *"llo", "enter")
+        await wait_for(pilot, lambda: len(fake_model.calls) == 3)
+        await answered(pilot, screen)
+        assert transcript(screen) == [("user", "hello"), ("assistant", "edited answer")]
+        assert [(m.role, m.content) for m in sessions.messages(screen.session_id)] == [
+            ("user", "hello"), ("assistant", "edited answer")]
+
+
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
+async def test_options_are_kept_with_the_session_and_sent(fake_model):
+    fake_model.enqueue("a", "b")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("ctrl+o")
+        dialog = app.screen
+        dialog.query_one("#options-system").text = "Answer like a pirate."
+        dialog.query_one("#options-temperature").value = "0.2"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.options.get("system") == "Answer like a pirate.")
+        await type_and_send(pilot, "hi")
+        await answered(pilot, screen)
+        call = fake_model.calls[-1]
+        assert call["messages"][0] == {"role": "system", "content": "Answer like a pirate."}
+        assert call["temperature"] == 0.2
+        assert sessions.get_session(screen.session_id).options["system"] == "Answer like a pirate."
+        # a bad value is refused with the field named, nothing saved
+        await pilot.press("ctrl+o")
+        app.screen.query_one("#options-top_p").value = "7"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("--top-p" in n.message for n in app._notifications))
+        assert sessions.get_session(screen.session_id).options["top_p"] == 0.95  # not 7
+
+
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
+async def test_sessions_resume_rename_export_and_delete(fake_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake_model.enqueue("Paris, I think.", "Blue.")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await type_and_send(pilot, "capital of France?")
+        await answered(pilot, screen)
+        first = screen.session_id
+        await pilot.press("ctrl+n")
+        assert transcript(screen) == [] and screen.session_id is None
+        await type_and_send(pilot, "sky colour?")
+        await answered(pilot, screen)
+        await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 2)
+        await pilot.pause(0.2)  # the list's handler finishes (it resets the highlight after mounting items)
+        # resume the first conversation from the sidebar
+        listing = screen.query_one("#session-list")
+        listing.focus()
+        listing.index = [item.session_id for item in screen.query(SessionItem)].index(first)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.session_id == first and len(transcript(screen)) == 2)
+        assert transcript(screen)[0] == ("user", "capital of France?")
+        # prompt history: up recalls this session's question
+        await pilot.click("#prompt")
+        await pilot.press("up")
+        assert screen.query_one("#prompt").value == "capital of France?"
+        listing.focus()
+        await pilot.press("r")
+        app.screen.query_one("#text-prompt-input").value = "Geography"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: sessions.get_session(first).title == "Geography")
+        await pilot.press("e")
+        await pilot.press("enter")
+        exported = tmp_path / f"{first}.md"
+        await wait_for(pilot, lambda: exported.exists())
+        assert exported.read_text().startswith("# Geography")
+        await pilot.press("x")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: sessions.find_session(first) is None)
+        await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1 and screen.session_id is None)
+
+
+@pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
+async def test_copy_the_answer_and_its_code_block(fake_model):
+    fake_model.enqueue(["Use this:\n\n```python\nprint('hi')\n```\n"])
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await type_and_send(pilot, "code please")
+        await answered(pilot, screen)
+        await pilot.press("ctrl+y")
+        assert app.clipboard.startswith("Use this:")
+        await pilot.press("ctrl+b")
+        assert app.clipboard == "print('hi')"
+        bubble = screen.query_one("#chat-log").last_bubble("user")
+        bubble.focus()
+        await pilot.press("c")
+        assert app.clipboard == "code please"
+
+
 async def test_quit_one_second_into_a_long_answer_returns_within_two_seconds(fake_model):
     fake_model.delay_s = 0.05
     fake_model.enqueue("word " * 2000)  # ~200 s if it ran to the end
     app = LlmdeckApp()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.model_name is not None)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await type_and_send(pilot, "talk")
         await asyncio.sleep(1.0)
         assert app.screen.busy
@@ -100,33 +224,69 @@ async def test_quit_one_second_into_a_long_answer_returns_within_two_seconds(fak
 
 async def test_a_failing_worker_becomes_a_notification_not_a_crash(fake_model):
     app = LlmdeckApp(model="no-such-model")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "failed" in status(app))
         assert app.screen.model_name is None
-        assert any("no-such-model" in n.message for n in app._notifications)
-
-
-async def test_models_screen_lists_the_embedded_model_and_sets_default(fake_model):
-    app = LlmdeckApp()
-    async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.press("f2")
-        table = app.screen.query_one("#models-table")
-        await wait_for(pilot, lambda: table.row_count == 1)
-        assert EMBEDDED_CHAT_MODEL_NAME in [str(c) for c in table.get_row_at(0)]
-        update_settings(default_model=None)
-        await pilot.press("d")
-        await wait_for(pilot, lambda: table.get_row_at(0)[0] == "*")
+        assert any("no-such-model" in n.message for n in app._notifications), [n.message for n in app._notifications]
 
 
 @pytest.mark.slow
-async def test_real_model_answers_on_the_chat_screen():
+async def test_real_model_answers_and_the_session_resumes_after_a_restart():
     update_settings(max_tokens=16, temperature=0.0)
     app = LlmdeckApp()
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.model_name is not None)
-        await type_and_send(pilot, "Say hi")
-        await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app), timeout_s=60)
-        bubbles = list(screen.query(ChatBubble))
-        assert [b.role for b in bubbles] == ["user", "assistant"] and bubbles[1].text.strip()
-        assert len(sessions.messages(screen.session_id)) == 2
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME}"
+        await type_and_send(pilot, "What is 2 + 2?")
+        await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app), timeout_s=120)
+        first = transcript(screen)
+        assert [role for role, _ in first] == ["user", "assistant"] and first[1][1].strip()
+        session_id = screen.session_id
+    assert len(sessions.messages(session_id)) == 2
+    app = LlmdeckApp()  # a new app: the session is in the sidebar and resumes with its transcript
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await wait_for(pilot, lambda: len(screen.query(SessionItem)) == 1, what="the sessions list")
+        await pilot.pause(0.2)  # the list's handler finishes (it resets the highlight after mounting items)
+        screen.query_one("#session-list").focus()
+        screen.query_one("#session-list").index = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.session_id == session_id, what="the resumed session")
+        assert transcript(screen) == first, (transcript(screen), first)
+        await type_and_send(pilot, "And 3 + 3?")
+        await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app), timeout_s=120)
+        assert len(sessions.messages(session_id)) == 4
+
+
+@pytest.mark.slow
+async def test_a_collection_ingested_from_the_chat_screen_answers_with_sources(tmp_path):
+    update_settings(max_tokens=24, temperature=0.0)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "volcanoes.md").write_text("# Volcanoes\n\nMount Etna is an active volcano on Sicily. It erupts often.\n")
+    (docs / "rivers.md").write_text("# Rivers\n\nThe Danube flows through ten countries into the Black Sea.\n")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("ctrl+l")
+        dialog = app.screen
+        dialog.query_one("#ingest-paths").value = str(docs)
+        dialog.query_one("#ingest-collection").value = "geo"
+        await pilot.click("#ingest-start")
+        await wait_for(pilot, lambda: screen.collection == "geo" and "geo" in screen.picker_values["#rag-select"],
+                       timeout_s=180, what="the ingest")
+        assert screen.query_one("#rag-select").value == "geo"
+        await type_and_send(pilot, "Where is Mount Etna?")
+        await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app), timeout_s=180)
+        sources = screen.query("SourceItem")
+        assert screen.query_one("#sources-pane").display and len(sources) >= 1
+        assert any(item.source["source"].endswith("volcanoes.md") for item in sources)
+        first = sources.first().source
+        screen.query_one("#sources-list").focus()
+        screen.query_one("#sources-list").index = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SourceScreen")
+        last_line = [line.strip() for line in first["text"].splitlines() if line.strip()][-1]
+        assert last_line[:40] in screen_text(app)  # the chunk's own text, in full
+        stored = sessions.messages(screen.session_id)
+        assert stored[-1].sources and sessions.get_session(screen.session_id).rag_collection == "geo"

@@ -22,3 +22,18 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 def first_last_mean(values: list[float], n: int = 3) -> tuple[float, float]:
     return sum(values[:n]) / len(values[:n]), sum(values[-n:]) / len(values[-n:])
+
+
+@pytest.fixture(scope="session")
+def templateless_gguf(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 base GGUF without a chat template (a second architecture)."""
+    from tests.tuning.gguf_models import build_templateless_qwen2_gguf
+
+    return build_templateless_qwen2_gguf(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def write_articles(path: Path, count: int = 12, words: int = 150) -> Path:
+    """Continued-pretraining text: one article per line, no blank lines."""
+    path.write_text("\n".join(f"Article {i}: " + "the quick brown fox jumps over the lazy dog " * (words // 9)
+                              for i in range(count)) + "\n")
+    return path

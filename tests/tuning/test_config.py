@@ -112,3 +112,28 @@ def test_offline_hub_model_fails_fast(cli):
     result = cli("train", "--base-model", "HuggingFaceTB/SmolLM2-360M-Instruct", "--dry-run")
     assert result.returncode == 1 and "HF_HUB_OFFLINE" in result.stderr
     assert time.time() - start < 30
+
+
+@pytest.mark.slow
+def test_parameter_count_counts_tied_embeddings_once(tiny_model_dir):
+    from llmdeck.tuning.models import parameter_shapes, resolve_base
+
+    embedded_total, _, facts = parameter_shapes(resolve_base(None))
+    assert embedded_total == 134_515_008  # SmolLM2-135M: 162.8M if the tied output embedding counted again
+    tiny_total, _, _ = parameter_shapes(resolve_base(str(tiny_model_dir)))
+    from transformers import AutoModelForCausalLM
+
+    assert tiny_total == AutoModelForCausalLM.from_pretrained(tiny_model_dir).num_parameters()
+
+
+def test_relative_paths_in_a_config_file_also_resolve_beside_it(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "data.jsonl").write_text('{"text": "x"}\n')
+    (folder / "run.yaml").write_text("dataset: data.jsonl\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_config(folder / "run.yaml").dataset == str(folder / "data.jsonl")
+    (elsewhere / "data.jsonl").write_text('{"text": "y"}\n')  # the working directory wins when both exist
+    assert load_config(folder / "run.yaml").dataset == "data.jsonl"

@@ -159,3 +159,73 @@ def test_data_check_cli(cli, tmp_path, tiny_model_dir):
     assert clean.returncode == 0 and "messages" in clean.stdout
     missing = cli("data", "check", str(tmp_path / "nope.jsonl"), "--no-tokens")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+
+
+def test_txt_documents_whatever_the_line_layout(tmp_path):
+    articles = tmp_path / "articles.txt"
+    articles.write_text("\n".join(f"Article {i} " + "word " * 300 for i in range(20)) + "\n")  # one per line, no blank line
+    assert [e["text"][:10] for e in data.prepare(articles).examples] == [f"Article {i} "[:10] for i in range(20)]
+    paragraphs = tmp_path / "book.txt"
+    paragraphs.write_text("Line one\nstill paragraph one.\r\n\r\nParagraph two.\n\n\n")
+    assert [e["text"] for e in data.prepare(paragraphs).examples] == ["Line one\nstill paragraph one.", "Paragraph two."]
+
+
+WEATHER_TOOL = {"name": "get_weather", "description": "Current weather", "parameters": {"type": "object",
+                "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def test_sharegpt_and_messages_keep_their_tools(tmp_path):
+    turns = [{"from": "human", "value": "Weather in Oslo?"},
+             {"from": "function_call", "value": '{"name": "get_weather", "arguments": {"city": "Oslo"}}'},
+             {"from": "observation", "value": '{"temp": 3}'}, {"from": "gpt", "value": "3 degrees."}]
+    path = write_jsonl(tmp_path / "tools.jsonl", [
+        {"conversations": turns, "tools": json.dumps([WEATHER_TOOL])},  # LLaMA-Factory writes a JSON string
+        {"conversations": turns, "tools": [WEATHER_TOOL]},
+        {"conversations": turns},
+        {"conversations": turns, "tools": "not json"},
+    ])
+    report = data.check(path)
+    assert report.valid == 3 and report.with_tools == 2 and report.bad_count == 1
+    assert report.bad_rows[0].problem.startswith("tools: expected a JSON list")
+    examples = data.prepare(path, skip_bad=True).examples
+    assert examples[0]["tools"] == [WEATHER_TOOL] and examples[1]["tools"] == [WEATHER_TOOL] and "tools" not in examples[2]
+    messages = write_jsonl(tmp_path / "m.jsonl", [{"messages": [{"role": "user", "content": "a"},
+                                                                {"role": "assistant", "content": "b"}], "tools": [WEATHER_TOOL]}])
+    assert data.prepare(messages).examples[0]["tools"] == [WEATHER_TOOL]
+
+
+def test_tools_go_in_the_system_turn_when_the_template_cannot_render_them():
+    from llmdeck.tuning import render
+
+    placed = render.place_tools([{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "q"}],
+                                  "completion": [{"role": "assistant", "content": "a"}], "tools": [WEATHER_TOOL]}],
+                                tokenizer=None, template_tools=False)[0]
+    system = placed["prompt"][0]["content"]
+    assert "tools" not in placed and system.startswith("Be brief.\n\n" + render.TOOLS_PREAMBLE)
+    assert json.loads(system.splitlines()[-1]) == WEATHER_TOOL
+    kept = render.place_tools([{"prompt": [{"role": "user", "content": "q"}], "tools": [WEATHER_TOOL]}], None, True)[0]
+    assert json.loads(kept["tools"]) == [WEATHER_TOOL] and kept["prompt"] == [{"role": "user", "content": "q"}]
+
+
+def test_placeholders_are_reported_and_substituted(tmp_path):
+    path = write_jsonl(tmp_path / "identity.jsonl", [
+        {"instruction": "Who are you?", "output": "I am {{name}}, made by {{ author }}."},
+        {"instruction": "Your name?", "output": "{{name}}."},
+        {"instruction": "Hi", "output": "Hello {not a placeholder}"},
+    ])
+    report = data.check(path)
+    assert report.placeholders == {"name": 2, "author": 1}
+    prepared = data.prepare(path, variables={"name": "Deckbot", "author": "llmdeck"})
+    assert prepared.examples[0]["completion"][0]["content"] == "I am Deckbot, made by llmdeck."
+    assert prepared.report.placeholders == {}
+    partly = data.prepare(path, variables={"name": "Deckbot"})
+    assert partly.report.placeholders == {"author": 1}
+    from click.testing import CliRunner
+
+    from llmdeck.cli.main import cli
+
+    warned = CliRunner().invoke(cli, ["data", "check", str(path), "--no-tokens"])
+    assert warned.exit_code == 0 and "warning: {{name}} placeholder in 2 rows" in warned.output and "--var name=" in warned.output
+    clean = CliRunner().invoke(cli, ["data", "check", str(path), "--no-tokens", "--var", "name=Deckbot", "--var",
+                                     "author=me", "--json"])
+    assert clean.exit_code == 0 and json.loads(clean.stdout)["placeholders"] == {}

@@ -28,10 +28,11 @@ def test_sft_lora_on_embedded_smollm2(cli, tmp_path):
 
 
 @pytest.mark.gpu
-def test_qlora_trains_with_finite_falling_loss_on_gpu(tiny_model_dir):
+def test_qlora_trains_with_finite_falling_loss_on_gpu(request):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
+    tiny_model_dir = request.getfixturevalue("tiny_model_dir")  # built only where the test runs
     import math
 
     from llmdeck.tuning import runs

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # real training runs in worker processes
 
 def tiny_config(model_dir, **overrides):
     values = {"base_model": str(model_dir), "max_length": 64, "batch_size": 2, "learning_rate": 5e-3,
-              "warmup_ratio": 0.0, "lr_scheduler": "constant", "save_steps": 1000, "lora_r": 8, "lora_alpha": 16}
+              "warmup_ratio": 0.0, "lr_scheduler": "constant", "save_steps": 1000, "lora_r": 8, "lora_alpha": 16,
+              "allow_truncation": True}
     values.update(overrides)
     return build_config(values)
 
@@ -94,6 +95,8 @@ def test_sigkill_is_detected_and_the_run_resumes(tiny_model_dir, cli):
     wait_until(lambda: runs.get(run.id).checkpoints(), timeout_s=120)
     os.killpg(runs.get(run.id).pid, signal.SIGKILL)
     dead = wait_until(lambda: (r := runs.get(run.id)).status == "failed" and r, timeout_s=30)
+    with (dead.path / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 4, "lo')  # the kill came mid-write
     assert "died without reporting" in dead.error and "runs resume" in dead.error
     listed = json.loads(cli("runs", "list", "--json").stdout)
     assert [r["status"] for r in listed if r["id"] == run.id] == ["failed"]
@@ -108,7 +111,7 @@ def test_sigkill_is_detected_and_the_run_resumes(tiny_model_dir, cli):
 
 def test_cli_train_wait_and_runs_commands(tiny_model_dir, cli, tmp_path):
     result = cli("train", "--base-model", str(tiny_model_dir), "--max-steps", "3", "--max-length", "32",
-                 "--batch-size", "2", "--name", "cli-run", "--wait", "--json")
+                 "--batch-size", "2", "--name", "cli-run", "--allow-truncation", "--wait", "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     run_id = document["run"]["id"]
@@ -166,3 +169,104 @@ def test_accelerate_stop_reaches_both_ranks_then_resumes(tiny_model_dir):
     assert final.status == "stopped" and final.global_step > step
     steps = [r["step"] for r in runs.metrics(run.id) if "loss" in r]
     assert steps == list(range(1, final.global_step + 1)), steps  # no step lost or repeated across the resume
+
+
+def _training_rows(run_id):
+    return [row for row in runs.metrics(run_id) if "loss" in row]
+
+
+def test_run_queue_relative_paths_phases_warmup_and_a_readable_log(tiny_model_dir, cli, tmp_path):
+    """Two launches at once on one device: the second waits in the queue; --parallel opts out."""
+    write_jsonl(tmp_path / "data.jsonl", [{"instruction": f"Say {i}", "output": f"{i}!"} for i in range(16)])
+    common = ["--base-model", str(tiny_model_dir), "--dataset", "data.jsonl", "--max-length", "64", "--batch-size", "2",
+              "--learning-rate", "1e-3", "--json"]
+    first = cli("train", *common, "--max-steps", "40", cwd=tmp_path)
+    second = cli("train", *common, "--max-steps", "2", cwd=tmp_path)
+    third = cli("train", *common, "--max-steps", "2", "--parallel", cwd=tmp_path)  # default warmup_ratio 0.03: < 1 step
+    ids = [json.loads(result.stdout)["run"]["id"] for result in (first, second, third)]
+    assert all(result.returncode == 0 for result in (first, second, third)), second.stderr
+    first_run = runs.get(ids[0])
+    assert first_run.config["dataset"] == str(tmp_path / "data.jsonl") and first_run.dataset == str(tmp_path / "data.jsonl")
+    seen_waiting = wait_until(lambda: (r := runs.get(ids[1])).status == "queued" and (r.phase or "").startswith(
+        "queued: waiting for run") and r)
+    assert ids[0] in seen_waiting.phase
+    listed = cli("runs", "list")
+    assert "queued: waiting for run" in listed.stdout
+    fourth = json.loads(cli("train", *common, "--max-steps", "2", cwd=tmp_path).stdout)["run"]["id"]
+    wait_until(lambda: (runs.get(fourth).phase or "").startswith("queued: waiting"))
+    assert runs.stop(fourth, wait=True, timeout_s=60).status == "stopped"  # a stop ends a waiting run at once
+    assert _training_rows(fourth) == [] and runs.get(ids[0]).status == "running"
+    finished = [runs.wait_for(run_id, timeout_s=300) for run_id in ids]
+    assert [run.status for run in finished] == ["completed"] * 3, [run.error for run in finished]
+    times = {run_id: [row["time"] for row in _training_rows(run_id)] for run_id in ids}
+    assert min(times[ids[1]]) > max(times[ids[0]])  # the queued run trained after the first one
+    assert max(times[ids[2]]) < max(times[ids[0]])  # the --parallel one did not wait for the first
+    phases = [row["phase"] for row in runs.metrics(ids[0]) if "loss" not in row]
+    assert phases == ["loading model", "tokenizing", "training"]
+    assert "llmdeck worker: saving" in runs.log_path(ids[0]).read_text()
+    assert _training_rows(ids[2])[0]["learning_rate"] == pytest.approx(1e-3)  # no warmup step at lr 0
+    log = runs.log_path(ids[0]).read_text()
+    assert "\r" not in log and "{'loss'" not in log and "step 1/40  loss " in log
+    warning_lines = [line for line in log.splitlines() if "Warning:" in line]
+    assert len(warning_lines) == len(set(warning_lines))  # each warning once
+
+
+def test_base_is_pinned_resume_survives_torn_metrics_and_counts_elapsed(cli, templateless_gguf, tmp_path):
+    import hashlib
+
+    from tests.tuning.conftest import write_articles
+
+    assert cli("models", "import", str(templateless_gguf), "--name", "tiny-base").returncode == 0
+    assert cli("models", "default", "tiny-base").returncode == 0
+    articles = write_articles(tmp_path / "articles.txt", count=40)
+    launched = cli("train", "--dataset", str(articles), "--max-length", "32", "--batch-size", "1", "--max-steps", "200",
+                   "--save-steps", "3", "--json")
+    assert launched.returncode == 0, launched.stderr
+    run_id = json.loads(launched.stdout)["run"]["id"]
+    run = runs.get(run_id)
+    assert run.base_model == "tiny-base" and run.config["base_model"] == "tiny-base"
+    assert run.base_sha256 == hashlib.sha256(templateless_gguf.read_bytes()).hexdigest()
+    wait_until(lambda: runs.get(run_id).global_step >= 4, timeout_s=180)
+    stopped = runs.stop(run_id, wait=True, timeout_s=120)
+    assert stopped.status == "stopped", stopped.error
+    step = stopped.global_step
+    elapsed_at_stop = [row for row in runs.metrics(run_id) if "elapsed_s" in row][-1]["elapsed_s"]
+    with (stopped.path / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 99, "loss": 1.2, "elaps')  # a kill mid-write
+    assert cli("runs", "metrics", run_id, "--json").returncode == 0
+    assert cli("models", "default", "smollm2-135m-instruct").returncode == 0  # the default moves on; the run does not
+    resumed = cli("runs", "resume", run_id, "--json")
+    assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr
+    wait_until(lambda: [r for r in _training_rows(run_id) if r["step"] > step + 1], timeout_s=180)
+    final = runs.stop(run_id, wait=True, timeout_s=120)
+    assert final.status == "stopped", final.error
+    rows = _training_rows(run_id)
+    assert [r["step"] for r in rows] == list(range(1, final.global_step + 1))
+    after = [r for r in rows if r["step"] > step]
+    assert after and after[0]["elapsed_s"] > elapsed_at_stop  # elapsed keeps counting across the resume
+
+    changed = tmp_path / "changed.gguf"  # the same store name now holds other weights
+    content = bytearray(templateless_gguf.read_bytes())
+    content[-64:] = bytes(64)
+    changed.write_bytes(bytes(content))
+    assert cli("models", "rm", "tiny-base").returncode == 0
+    assert cli("models", "import", str(changed), "--name", "tiny-base").returncode == 0
+    refused = cli("runs", "resume", run_id)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "changed since launch" in refused.stderr
+    assert runs.get(run_id).status == "stopped"
+
+
+def test_truncation_over_the_threshold_asks_for_a_flag(tiny_model_dir, cli, tmp_path):
+    rows = [{"instruction": "Hi?", "output": "Hello."}] * 9 + [{"instruction": "Long?", "output": "word " * 200}]
+    path = write_jsonl(tmp_path / "long.jsonl", rows)
+    args = ["train", "--base-model", str(tiny_model_dir), "--dataset", str(path), "--max-length", "64"]
+    dry = cli(*args, "--dry-run", "--json")
+    cut = json.loads(dry.stdout)["data"]["truncation"]
+    assert dry.returncode == 0 and cut["rows_over"] == 1 and cut["rows"] == 10 and cut["assistant_cut_share"] > 0.5
+    assert "1 of 10 rows (10.0%) exceed max_length 64" in cli(*args, "--dry-run").stderr
+    refused = cli(*args)
+    assert refused.returncode == 2 and "--allow-truncation" in refused.stderr and "1 of 10 rows" in refused.stderr
+    assert Registry().list() == []
+    allowed = cli(*args, "--allow-truncation", "--max-steps", "1")
+    assert allowed.returncode == 0 and "1 of 10 rows (10.0%) exceed max_length 64" in allowed.stderr
+    assert runs.wait_for(allowed.stdout.strip(), timeout_s=180).status == "completed"

@@ -19,5 +19,10 @@ class BaseScreen(Screen):
         self.notify(str(error) or type(error).__name__, title=f"{action} failed", severity="error", timeout=8)
         self.work_failed(action, error)
 
+    @property
+    def closing(self) -> bool:
+        """The app is quitting: a worker's late message must not mount anything."""
+        return self.app._exit or not self.is_attached
+
     def work_failed(self, action: str, error: BaseException | None) -> None:
         """Screens reset their own state here (a half-shown answer, a busy marker)."""

@@ -1,36 +1,80 @@
-"""The chat screen: a transcript, a prompt box, answers streamed by `services.chat` in a worker.
+"""The chat screen: sessions sidebar, model and collection pickers, a Markdown transcript streamed by
+`services.chat` in a worker, cited sources, per-session system prompt and sampling.
 
-The chat's model belongs to the chat: it is resolved once when the screen opens (the `--model` given, else
-the store default at that moment) and named in the status line; every turn is stored in a session.
+The chat's model belongs to the chat: resolved once when the screen opens (the `--model` given, else the
+store default at that moment), changed only with the picker (the switch is marked in the transcript), and
+named in the status line. Every turn is stored in a session; resuming one restores its model and collection.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Label, ListItem, ListView, Select, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen
-from llmdeck.tui.widgets.chat_log import ChatLog
+from llmdeck.tui.widgets.chat_log import ChatLog, code_blocks
+from llmdeck.tui.widgets.prompt_input import PromptInput
+from llmdeck.tui.widgets.session_list import SessionList
+
+TOKEN_BATCH_S = 0.05  # streamed text reaches the screen in batches at most this far apart
+
+
+class SourceItem(ListItem):
+    def __init__(self, source: dict):
+        super().__init__(Label(f"[{source.get('n')}] {source.get('source')} #{source.get('chunk')}", markup=False))
+        self.source = source
 
 
 class ChatScreen(BaseScreen):
-    """Chat with a store model; Esc stops an answer, ctrl+r starts a new conversation."""
+    """Chat with a store model; Esc stops an answer."""
 
-    BINDINGS = [Binding("escape", "stop", "Stop answer"), Binding("ctrl+r", "new_chat", "New chat")]
+    BINDINGS = [
+        Binding("escape", "stop", "Stop answer"),
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+t", "edit_last", "Edit last"),
+        Binding("ctrl+o", "options", "System/sampling"),
+        Binding("ctrl+l", "ingest", "Ingest files"),
+        Binding("ctrl+y", "copy_answer", "Copy answer"),
+        Binding("ctrl+b", "copy_code", "Copy code", show=False),
+    ]
+    WIDGET_KEYS = [("Enter / r / x / e", "sessions list: resume / rename / delete / export the session as Markdown"),
+                   ("c / b", "a message (click or Tab to it): copy it / copy its last code block"),
+                   ("Enter", "a source: read the cited chunk in full"),
+                   ("up / down", "the prompt: earlier prompts")]
+    PALETTE = [("Pick the chat's model", "pick_model"), ("Pick a RAG collection", "pick_collection"),
+               ("Show the sessions", "focus_sessions")]
 
     @dataclass
     class ModelResolved(Message):
         name: str
+        completion_mode: bool = False  # the model has no chat template
+
+    @dataclass
+    class Listed(Message):
+        """Store models, collections and sessions, read off the UI thread."""
+
+        models: list[str] | None = None
+        collections: list[str] | None = None
+        sessions: list | None = None
 
     @dataclass
     class SessionStarted(Message):
         session_id: str
+
+    @dataclass
+    class SessionLoaded(Message):
+        session: object
+        messages: list
+        options: dict
 
     @dataclass
     class Token(Message):
@@ -43,86 +87,281 @@ class ChatScreen(BaseScreen):
         tokens_per_s: float
         ttft_s: float
         stopped: bool
+        prompt_tokens: int = 0
+        n_ctx: int = 0
+        sources: list = field(default_factory=list)
+
+    @dataclass
+    class OptionsSaved(Message):
+        options: dict
 
     def __init__(self) -> None:
         super().__init__()
         self.model_name: str | None = None
+        self.collection: str | None = None
         self.session_id: str | None = None
+        self.options: dict = {}  # this chat's system prompt and sampling (saved with the session)
         self.busy = False
+        self.editing = False
+        self.picker_values: dict[str, set] = {"#model-select": set(), "#rag-select": set()}
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("model: resolving...", id="chat-status")
-        yield ChatLog(id="chat-log")
-        yield Input(placeholder="Ask the local model... (Enter sends, Esc stops)", id="prompt")
+        with Horizontal(id="chat-body"):
+            with Vertical(id="sessions-pane"):
+                yield Label("Sessions", classes="pane-title")
+                yield SessionList(id="session-list")
+            with Vertical(id="chat-main"):
+                with Horizontal(id="chat-pickers"):
+                    yield Select([], prompt="model", allow_blank=True, id="model-select")
+                    yield Select([], prompt="no RAG collection", allow_blank=True, id="rag-select")
+                yield Static("model: resolving...", id="chat-status", markup=False)
+                yield ChatLog(id="chat-log")
+                yield PromptInput(placeholder="Ask the local model... (Enter sends, Esc stops, up/down: history)",
+                                  id="prompt")
+            with Vertical(id="sources-pane"):
+                yield Label("Sources (Enter opens)", classes="pane-title")
+                yield ListView(id="sources-list")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#prompt", Input).focus()
-        self.resolve_model(getattr(self.app, "model_name", None))
+        self.query_one("#sources-pane").display = False
+        self.query_one("#prompt", PromptInput).focus()
+        self.call_after_refresh(self._load)  # the first frame is painted before any store is read
 
+    def _load(self) -> None:
+        self.resolve_model(getattr(self.app, "model_name", None))
+        self.list_everything()
+
+    # -- reading the store, the collections and the sessions ------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def resolve_model(self, requested: str | None) -> None:
         from llmdeck.core.store import ModelStore
 
-        self.post_message(self.ModelResolved(ModelStore().resolve(requested).name))
+        entry = ModelStore().resolve(requested)
+        self.post_message(self.ModelResolved(entry.name, completion_mode=not entry.has_chat_template))
+
+    @work(thread=True, exit_on_error=False, group="list")
+    def list_everything(self) -> None:
+        from llmdeck.core import sessions
+        from llmdeck.core.store import ModelStore
+
+        self.post_message(self.Listed(models=[e.name for e in ModelStore().list()], sessions=sessions.list_sessions()))
+        self.list_collections_now()
+
+    def list_collections_now(self) -> None:
+        from llmdeck.rag.query import list_collections
+
+        self.post_message(self.Listed(collections=[c.name for c in list_collections()]))
+
+    @work(thread=True, exit_on_error=False, group="list")
+    def list_sessions(self) -> None:
+        from llmdeck.core import sessions
+
+        self.post_message(self.Listed(sessions=sessions.list_sessions()))
 
     @on(ModelResolved)
     def show_model(self, message: ModelResolved) -> None:
         self.model_name = message.name
-        self._status(f"model: {message.name}")
+        self._select_quietly("#model-select", message.name)
+        mode = " (no chat template: completion mode)" if message.completion_mode else ""
+        self._status(f"model: {message.name}{mode}")
 
-    @on(Input.Submitted, "#prompt")
-    def send(self, event: Input.Submitted) -> None:
+    @on(Listed)
+    async def show_lists(self, message: Listed) -> None:
+        if self.closing:
+            return
+        if message.models is not None:
+            picker = self.query_one("#model-select", Select)
+            with picker.prevent(Select.Changed):
+                picker.set_options([(name, name) for name in message.models])
+            self.picker_values["#model-select"] = set(message.models)
+            self._select_quietly("#model-select", self.model_name)
+        if message.collections is not None:
+            picker = self.query_one("#rag-select", Select)
+            with picker.prevent(Select.Changed):
+                picker.set_options([(name, name) for name in message.collections])
+            self.picker_values["#rag-select"] = set(message.collections)
+            self._select_quietly("#rag-select", self.collection)
+        if message.sessions is not None:
+            await self.query_one(SessionList).show(message.sessions, self.session_id)
+
+    def _select_quietly(self, selector: str, value: str | None) -> None:
+        picker = self.query_one(selector, Select)
+        with picker.prevent(Select.Changed):
+            picker.value = value if value in self.picker_values[selector] else Select.NULL
+
+    # -- pickers -----------------------------------------------------------------------------------
+    @on(Select.Changed, "#model-select")
+    def switch_model(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL or event.value == self.model_name:
+            return
+        if self.model_name is not None and self.query_one(ChatLog).bubbles():
+            self.query_one(ChatLog).note(f"model switched to {event.value}")
+        self.model_name = str(event.value)
+        self._status(f"model: {self.model_name}")
+
+    @on(Select.Changed, "#rag-select")
+    def switch_collection(self, event: Select.Changed) -> None:
+        chosen = None if event.value is Select.NULL else str(event.value)
+        if chosen == self.collection:
+            return
+        if self.query_one(ChatLog).bubbles():
+            self.query_one(ChatLog).note(f"answering from collection {chosen}" if chosen else "RAG off")
+        self.collection = chosen
+
+    def action_pick_model(self) -> None:
+        self.query_one("#model-select", Select).action_show_overlay()
+
+    def action_pick_collection(self) -> None:
+        self.query_one("#rag-select", Select).action_show_overlay()
+
+    def action_focus_sessions(self) -> None:
+        self.query_one(SessionList).focus()
+
+    # -- asking ------------------------------------------------------------------------------------
+    @on(PromptInput.Submitted, "#prompt")
+    def send(self, event: PromptInput.Submitted) -> None:
         prompt = event.value.strip()
         if not prompt or self.busy or self.model_name is None:
             return
-        event.input.clear()
+        prompt_box = self.query_one(PromptInput)
+        prompt_box.remember(prompt)
+        prompt_box.clear()
         log = self.query_one(ChatLog)
+        editing, self.editing = self.editing and self.session_id is not None, False
+        if editing:
+            self._drop_last_turn_from_log()
         log.add("user", prompt)
-        log.add("assistant")
+        self._start_answer()
+        self._generate("edit" if editing else "ask", prompt)
+
+    def action_regenerate(self) -> None:
+        if self.busy or self.session_id is None or self.query_one(ChatLog).last_bubble("user") is None:
+            self.notify("nothing to regenerate yet", severity="warning")
+            return
+        answer = self.query_one(ChatLog).last_bubble()
+        if answer is not None and answer.role == "assistant":
+            answer.remove()
+        self._start_answer()
+        self._generate("regenerate", None)
+
+    def action_edit_last(self) -> None:
+        last = self.query_one(ChatLog).last_bubble("user")
+        if self.busy or last is None or self.session_id is None:
+            self.notify("no message to edit", severity="warning")
+            return
+        prompt_box = self.query_one(PromptInput)
+        prompt_box.value = last.text
+        prompt_box.cursor_position = len(last.text)
+        prompt_box.focus()
+        self.editing = True
+        self._status(f"model: {self.model_name} - editing your last message: Enter resends it")
+
+    def _drop_last_turn_from_log(self) -> None:
+        log = self.query_one(ChatLog)
+        bubbles = log.bubbles()
+        while bubbles and bubbles[-1].role == "assistant":
+            bubbles.pop().remove()
+        if bubbles and bubbles[-1].role == "user":
+            bubbles.pop().remove()
+
+    def _start_answer(self) -> None:
+        self.query_one(ChatLog).add("assistant", label=self.model_name)
         self.busy = True
         self._status(f"model: {self.model_name} - thinking... (Esc stops)")
-        self.generate(prompt, self.model_name, self.session_id)
+
+    def _generate(self, how: str, prompt: str | None) -> None:
+        pending = dict(self.options) if self.session_id is None else {}
+        self.generate(how, prompt, self.model_name, self.collection, self.session_id, pending)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
-    def generate(self, prompt: str, model: str, session_id: str | None) -> None:
-        from llmdeck.services.chat import chat
+    def generate(self, how: str, prompt: str | None, model: str, collection: str | None, session_id: str | None,
+                 pending: dict) -> None:
+        """One service call; a cancellation check on every piece (then the stream is closed)."""
+        from llmdeck.core.runtime import Sampling
+        from llmdeck.services import chat as service
 
-        worker = get_current_worker()
-        response = chat(prompt, model=model, session=session_id or True)
+        options: dict = {"model": model, "rag": collection}
+        if pending:  # a new chat's choices: chat() keeps them with the session it creates
+            options["system"] = pending.get("system")
+            options["sampling"] = Sampling.from_settings(**{k: pending.get(k) for k in service.SAMPLING_OPTIONS})
+        if how == "regenerate":
+            response = service.regenerate(session_id, **options)
+        elif how == "edit":
+            response = service.edit_and_resend(session_id, prompt, **options)
+        else:
+            response = service.chat(prompt, session=session_id or True, **options)
         self.post_message(self.SessionStarted(response.session_id))
+        worker = get_current_worker()
+        pending, posted_at = "", 0.0
         try:
             for piece in response:
                 if worker.is_cancelled:
                     break
-                self.post_message(self.Token(piece))
+                pending += piece
+                if time.monotonic() - posted_at >= TOKEN_BATCH_S:  # fewer, larger repaints: keys stay snappy
+                    self.post_message(self.Token(pending))
+                    pending, posted_at = "", time.monotonic()
         finally:
             response.close()
+        if pending and not worker.is_cancelled:
+            self.post_message(self.Token(pending))
         stats = response.stats
-        self.post_message(self.Answered(response.model, stats.tokens, stats.tokens_per_s, stats.ttft_s, not response.done))
+        self.post_message(self.Answered(response.model, stats.tokens, stats.tokens_per_s, stats.ttft_s,
+                                        not response.done, response.prompt_tokens, response.n_ctx, response.sources))
 
     @on(SessionStarted)
     def remember_session(self, message: SessionStarted) -> None:
+        new = self.session_id != message.session_id
         self.session_id = message.session_id
+        if new:
+            self.list_sessions()
 
     @on(Token)
-    def show_token(self, message: Token) -> None:
+    async def show_token(self, message: Token) -> None:
         log = self.query_one(ChatLog)
         bubble = log.last_bubble()
-        if bubble is not None:
-            bubble.append(message.text)
+        if bubble is not None and bubble.role == "assistant":
+            await bubble.append(message.text)
             log.scroll_end(animate=False)
 
     @on(Answered)
-    def finish_answer(self, message: Answered) -> None:
+    async def finish_answer(self, message: Answered) -> None:
         self.busy = False
-        ended = "stopped" if message.stopped else f"first token {message.ttft_s * 1000:.0f} ms"
-        self._status(f"model: {message.model} - {message.tokens} tokens, {message.tokens_per_s:.1f} tok/s, {ended}")
+        bubble = self.query_one(ChatLog).last_bubble()
+        if bubble is not None and bubble.role == "assistant":
+            await bubble.finish()
+        if message.stopped:
+            ended = "stopped"
+        else:
+            ended = f"first token {message.ttft_s * 1000:.0f} ms"
+        used = message.prompt_tokens + message.tokens
+        context = f", context {used}/{message.n_ctx} ({100 * used / message.n_ctx:.0f}%)" if message.n_ctx else ""
+        self._status(f"model: {message.model} - {message.tokens} tokens, {message.tokens_per_s:.1f} tok/s{context}, {ended}")
+        await self._show_sources(message.sources)
+        self.list_sessions()  # message counts and titles
+
+    async def _show_sources(self, sources: list[dict]) -> None:
+        if self.closing:  # an answer that ends as the app quits
+            return
+        pane = self.query_one("#sources-pane")
+        pane.display = bool(sources)
+        listing = self.query_one("#sources-list", ListView)
+        await listing.clear()
+        await listing.extend([SourceItem(s) for s in sources])
+
+    @on(ListView.Selected, "#sources-list")
+    def open_source(self, event: ListView.Selected) -> None:
+        from llmdeck.tui.screens.source import SourceScreen
+
+        if isinstance(event.item, SourceItem):
+            self.app.push_screen(SourceScreen(event.item.source))
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         if action != "chat":
-            self._status(f"model: {self.model_name or 'unavailable'} - {action} failed")
+            if action == "model":
+                self._status(f"model: {self.model_name or 'unavailable'} - {action} failed")
             return
         self.busy = False
         bubble = self.query_one(ChatLog).last_bubble()
@@ -131,12 +370,168 @@ class ChatScreen(BaseScreen):
         self._status(f"model: {self.model_name} - chat failed")
 
     def action_stop(self) -> None:
+        if self.editing:
+            self.editing = False
+            self.query_one(PromptInput).clear()
+            self._status(f"model: {self.model_name}")
         self.workers.cancel_group(self, "chat")
 
-    def action_new_chat(self) -> None:
+    # -- sessions ----------------------------------------------------------------------------------
+    async def action_new_chat(self) -> None:
         self.workers.cancel_group(self, "chat")
-        self.session_id = None
-        self.query_one(ChatLog).remove_children()
+        self.busy = False
+        self.session_id, self.options, self.editing = None, {}, False
+        await self.query_one(ChatLog).remove_children()
+        await self._show_sources([])
+        self.query_one(SessionList).index = None
+        self.query_one(PromptInput).focus()
+        self._status(f"model: {self.model_name}")
+
+    @on(ListView.Selected, "#session-list")
+    def resume(self, event: ListView.Selected) -> None:
+        session_id = getattr(event.item, "session_id", None)
+        if session_id and session_id != self.session_id and not self.busy:
+            self.load_session(session_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="session")
+    def load_session(self, session_id: str) -> None:
+        from llmdeck.core import sessions
+        from llmdeck.services.chat import session_options
+
+        self.post_message(self.SessionLoaded(sessions.get_session(session_id), sessions.messages(session_id),
+                                             session_options(session_id)))
+
+    @on(SessionLoaded)
+    async def show_session(self, message: SessionLoaded) -> None:
+        if self.closing:
+            return
+        session = message.session
+        self.session_id, self.options, self.editing = session.id, message.options, False
+        log = self.query_one(ChatLog)
+        await log.remove_children()
+        answered_by = None
+        for stored in message.messages:
+            if stored.role == "assistant" and stored.model and answered_by and stored.model != answered_by:
+                log.note(f"model switched to {stored.model}")
+            answered_by = stored.model or answered_by
+            log.add(stored.role, stored.content, label=stored.model if stored.role == "assistant" else None)
+        if session.model and session.model in self.picker_values["#model-select"]:
+            self.model_name = session.model
+        elif session.model:
+            self.notify(f"this session's model {session.model!r} is no longer in the store; answering with "
+                        f"{self.model_name}", severity="warning")
+        self._select_quietly("#model-select", self.model_name)
+        self.collection = session.rag_collection
+        self._select_quietly("#rag-select", self.collection)
+        last_sources = next((m.sources for m in reversed(message.messages) if m.role == "assistant"), [])
+        await self._show_sources(last_sources)
+        self.query_one(PromptInput).set_history([m.content for m in message.messages if m.role == "user"])
+        self._status(f"model: {self.model_name} - session {session.title or session.id} ({len(message.messages)} messages)")
+        self.query_one(PromptInput).focus()
+
+    @on(SessionList.Requested)
+    def session_action(self, message: SessionList.Requested) -> None:
+        from llmdeck.tui.screens.confirm import ConfirmScreen
+        from llmdeck.tui.screens.text_prompt import TextPromptScreen
+
+        sid = message.session_id
+        if message.action == "rename":
+            self.app.push_screen(TextPromptScreen("New title for this session", message.title),
+                                 lambda title: title and self.change_session("rename", sid, title))
+        elif message.action == "delete":
+            self.app.push_screen(ConfirmScreen(f"Delete the session '{message.title}' and its messages?"),
+                                 lambda yes: yes and self.change_session("delete", sid, None))
+        elif message.action == "export":
+            default = f"{sid}.md"
+            self.app.push_screen(TextPromptScreen("Export this session as Markdown to", default),
+                                 lambda path: path and self.change_session("export", sid, path))
+
+    @work(thread=True, exit_on_error=False, group="sessions")
+    def change_session(self, action: str, session_id: str, value: str | None) -> None:
+        from pathlib import Path
+
+        from llmdeck.core import sessions
+        from llmdeck.core.atomic import atomic_write_text
+
+        if action == "rename":
+            sessions.rename_session(session_id, value)
+        elif action == "delete":
+            sessions.delete_session(session_id)
+        elif action == "export":
+            target = Path(value).expanduser()
+            atomic_write_text(target, sessions.export_session(session_id, "md"))
+            self.app.call_from_thread(self.notify, f"session exported to {target.resolve()}")
+        self.post_message(self.Listed(sessions=sessions.list_sessions()))
+        if action == "delete" and session_id == self.session_id:
+            self.app.call_from_thread(self.run_action, "new_chat")
+
+    # -- options, ingest, copy ---------------------------------------------------------------------
+    def action_options(self) -> None:
+        from llmdeck.tui.screens.chat_options import ChatOptionsScreen
+
+        self.app.push_screen(ChatOptionsScreen(self.options or self._default_options()), self._options_chosen)
+
+    def _default_options(self) -> dict:
+        from llmdeck.core.runtime import Sampling
+
+        defaults = Sampling.from_settings()
+        return {"system": None, "temperature": defaults.temperature, "top_p": defaults.top_p,
+                "max_tokens": defaults.max_tokens}
+
+    def _options_chosen(self, options: dict | None) -> None:
+        if options is not None:
+            self.save_options(options, self.session_id)
+
+    @work(thread=True, exit_on_error=False, group="options")
+    def save_options(self, options: dict, session_id: str | None) -> None:
+        from llmdeck.core.runtime import Sampling
+        from llmdeck.services.chat import SAMPLING_OPTIONS, set_session_options
+
+        if session_id:
+            options = set_session_options(session_id, **options)
+        else:  # checked now by the same rules; kept with the session the first answer creates
+            Sampling.from_settings(**{k: options.get(k) for k in SAMPLING_OPTIONS})
+            options = {**options, "system": (options.get("system") or "").strip() or None}
+        self.post_message(self.OptionsSaved(options))
+
+    @on(OptionsSaved)
+    def options_saved(self, message: OptionsSaved) -> None:
+        self.options = message.options
+        system = message.options.get("system")
+        self.notify(f"system prompt: {system[:40] + '...' if system and len(system) > 40 else system or 'none'}; "
+                    f"temperature {message.options.get('temperature')}, top-p {message.options.get('top_p')}, "
+                    f"max tokens {message.options.get('max_tokens')}", title="chat options saved")
+
+    def action_ingest(self) -> None:
+        from llmdeck.tui.screens.ingest import IngestScreen
+
+        self.app.push_screen(IngestScreen(self.collection), self._ingested)
+
+    def _ingested(self, collection: str | None) -> None:
+        if collection:
+            self.collection = collection
+            self.refresh_collections()
+
+    @work(thread=True, exit_on_error=False, group="list")
+    def refresh_collections(self) -> None:
+        self.list_collections_now()
+
+    def action_copy_answer(self) -> None:
+        answer = self.query_one(ChatLog).last_bubble("assistant")
+        if answer is None or not answer.text:
+            self.notify("no answer to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(answer.text)
+        self.notify("answer copied to the clipboard")
+
+    def action_copy_code(self) -> None:
+        answer = self.query_one(ChatLog).last_bubble("assistant")
+        blocks = code_blocks(answer.text) if answer else []
+        if not blocks:
+            self.notify("the last answer has no code block", severity="warning")
+            return
+        self.app.copy_to_clipboard(blocks[-1])
+        self.notify("code block copied to the clipboard")
 
     def _status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)

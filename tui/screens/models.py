@@ -1,68 +1,242 @@
-"""The models screen: the GGUF store as a table; `d` makes the highlighted model the default."""
+"""The models screen: the GGUF store as a table (with each model's lineage and the loss its run recorded),
+a details pane (metadata, chat template, lineage tree base -> run -> quants), import, default, delete.
+
+Long actions go through `long_action`: a progress line while a worker runs one plain function, then the
+table is read again. Export actions (quantize, export a run, Modelfile) come with the export issue: each is
+one Binding below and one `long_action(...)` call of its plain function (see `action_import`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Label, LoadingIndicator, Static, Tree
 
 from llmdeck.core.units import human_count, human_size
 from llmdeck.tui.screens.base import BaseScreen
 
-COLUMNS = ("default", "name", "arch", "params", "quant", "ctx", "size")
+COLUMNS = ("default", "name", "arch", "params", "quant", "size", "ctx", "lineage", "loss")
+
+
+def lineage_text(row) -> str:
+    entry = row.entry
+    if entry.quant_source:
+        return f"quant of {entry.quant_source}"
+    if entry.run_id:
+        return f"run {row.run_name or entry.run_id}"
+    if entry.base_model:
+        return f"from {entry.base_model}"
+    return "embedded" if entry.embedded else "imported"
 
 
 class ModelsScreen(BaseScreen):
-    BINDINGS = [Binding("d", "make_default", "Make default"), Binding("r", "refresh", "Refresh")]
+    """The GGUF model store: import, inspect, set the default, delete."""
+
+    BINDINGS = [
+        Binding("i", "import_model", "Import GGUF"),
+        Binding("d", "make_default", "Make default"),
+        Binding("x,delete", "delete_model", "Delete model"),
+        Binding("r", "refresh", "Refresh models"),
+        # export issue: Binding("q", "quantize", "Quantize"), Binding("m", "modelfile", "Modelfile"), ...
+    ]
+    PALETTE = [("Show the highlighted model's details", "focus_table")]
 
     @dataclass
     class Loaded(Message):
-        """The store's entries, read off the UI thread."""
+        """The store's rows, read off the UI thread."""
 
-        entries: list
+        rows: list
+
+    @dataclass
+    class DetailsLoaded(Message):
+        details: object
+
+    @dataclass
+    class ActionDone(Message):
+        title: str
+        result: str | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy_with: str | None = None
+        self.selected: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="models-table", cursor_type="row")
+        with Horizontal(id="models-progress"):
+            yield LoadingIndicator()
+            yield Label("", id="models-progress-label")
+        with Horizontal(id="models-body"):
+            yield DataTable(id="models-table", cursor_type="row")
+            with VerticalScroll(id="model-details"):
+                yield Static("", id="model-meta", markup=False)
+                yield Label("Lineage", classes="pane-title")
+                yield Tree("-", id="model-lineage")
+                yield Label("Chat template", classes="pane-title")
+                yield Static("", id="model-template", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one(DataTable).focus()
         self.action_refresh()
 
     def action_refresh(self) -> None:
         self.list_models()
 
+    def action_focus_table(self) -> None:
+        self.query_one(DataTable).focus()
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="models")
     def list_models(self) -> None:
-        from llmdeck.core.store import ModelStore
+        from llmdeck.services.models import model_rows
 
-        self.post_message(self.Loaded(ModelStore().list()))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="models")
-    def set_default(self, name: str) -> None:
-        from llmdeck.core.store import ModelStore
-
-        store = ModelStore()
-        store.set_default(name)
-        self.post_message(self.Loaded(store.list()))
+        self.post_message(self.Loaded(model_rows()))
 
     @on(Loaded)
     def show_models(self, message: Loaded) -> None:
         table = self.query_one(DataTable)
+        keep = self.selected
         table.clear()
-        for e in message.entries:
-            table.add_row(
-                "*" if e.is_default else "", e.name, e.architecture, human_count(e.parameter_count),
-                e.file_type, str(e.context_length or "-"), human_size(e.size_bytes), key=e.name,
-            )
+        for row in message.rows:
+            e = row.entry
+            loss = f"{row.loss:.4f}" if row.loss is not None else "-"
+            table.add_row("*" if e.is_default else "", e.name, e.architecture, human_count(e.parameter_count),
+                          e.file_type, human_size(e.size_bytes), str(e.context_length or "-"), lineage_text(row), loss,
+                          key=e.name)
+        names = [row.entry.name for row in message.rows]
+        if keep in names:
+            table.move_cursor(row=names.index(keep))
+        elif names:
+            self.show_details_of(names[0])
+
+    @on(DataTable.RowHighlighted, "#models-table")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value != self.selected:
+            self.show_details_of(event.row_key.value)
+
+    def show_details_of(self, name: str) -> None:
+        self.selected = name
+        self.load_details(name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="details")
+    def load_details(self, name: str) -> None:
+        from llmdeck.services.models import model_details
+
+        self.post_message(self.DetailsLoaded(model_details(name)))
+
+    @on(DetailsLoaded)
+    def show_details(self, message: DetailsLoaded) -> None:
+        details = message.details
+        e = details.row.entry
+        facts = [("name", e.name), ("file", e.path), ("architecture", e.architecture),
+                 ("GGUF general.name", details.model_name or "-"),
+                 ("parameters", f"{human_count(e.parameter_count)} ({e.parameter_count:,})"),
+                 ("quantization", e.file_type), ("size", human_size(e.size_bytes)),
+                 ("context length", str(e.context_length or "-")), ("stored", "copied into the store" if e.copied else "by reference"),
+                 ("default", "yes" if e.is_default else "no")]
+        if details.row.loss is not None:
+            facts.append(("recorded loss", f"{details.row.loss:.4f} (run {details.row.run_name})"))
+        if details.problem:
+            facts.append(("problem", details.problem))
+        self.query_one("#model-meta", Static).update("\n".join(f"{k:18} {v}" for k, v in facts))
+        self.query_one("#model-template", Static).update(details.chat_template or "(none: llama.cpp falls back to chatml)")
+        tree = self.query_one("#model-lineage", Tree)
+        tree.clear()
+        tree.root.set_label(details.lineage.label)
+        self._add_branches(tree.root, details.lineage, e.name)
+        tree.root.expand_all()
+
+    def _add_branches(self, node, lineage, selected: str) -> None:
+        for child in lineage.children:
+            label = child.label + ("  <" if child.name == selected else "")
+            branch = node.add(label, expand=True)
+            self._add_branches(branch, child, selected)
+            if not child.children:
+                branch.allow_expand = False
+
+    # -- actions -----------------------------------------------------------------------------------
+    def _highlighted(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     def action_make_default(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            self.set_default(row_key.value)
+        name = self._highlighted()
+        if name:
+            self.long_action(f"Making {name} the default", _set_default, name)
+
+    def action_delete_model(self) -> None:
+        from llmdeck.tui.screens.confirm import ConfirmScreen
+
+        name = self._highlighted()
+        if name:
+            self.app.push_screen(ConfirmScreen(f"Remove {name} from the store? (a file copied into the store is "
+                                               "deleted; a referenced file stays where it is)"),
+                                 lambda yes: yes and self.long_action(f"Removing {name}", _remove, name))
+
+    def action_import_model(self) -> None:
+        from llmdeck.tui.screens.file_picker import FilePickerScreen
+
+        self.app.push_screen(FilePickerScreen("Import a GGUF model (registered by reference)", (".gguf",), Path.home()),
+                             lambda path: path and self.long_action(f"Importing {path.name}", _import, path))
+
+    def long_action(self, title: str, function: Callable[..., str | None], *args) -> None:
+        """Run `function(*args)` in a worker with a progress line; a failure is a notification (BaseScreen)."""
+        if self.busy_with:
+            self.notify(f"wait: {self.busy_with}", severity="warning")
+            return
+        self.busy_with = title
+        self.query_one("#models-progress-label", Label).update(f"{title}...")
+        self.query_one("#models-progress").add_class("busy")
+        self._run_long(title, function, args)
+
+    @work(thread=True, exit_on_error=False, group="model action")
+    def _run_long(self, title: str, function, args: tuple) -> None:
+        self.post_message(self.ActionDone(title, function(*args)))
+
+    @on(ActionDone)
+    def action_done(self, message: ActionDone) -> None:
+        self._idle()
+        if message.result:
+            self.notify(message.result, title=message.title)
+        self.list_models()
+
+    def work_failed(self, action: str, error: BaseException | None) -> None:
+        if action == "model action":
+            self._idle()
+            self.list_models()
+
+    def _idle(self) -> None:
+        self.busy_with = None
+        self.query_one("#models-progress").remove_class("busy")
+
+
+# the plain functions the long actions run (the same calls as `llmdeck models ...`)
+def _import(path: Path) -> str:
+    from llmdeck.core.store import ModelStore
+
+    entry = ModelStore().register(path)
+    return f"imported as {entry.name} ({entry.architecture}, {entry.file_type})"
+
+
+def _set_default(name: str) -> str:
+    from llmdeck.core.store import ModelStore
+
+    ModelStore().set_default(name)
+    return f"{name} is the default model (new chats use it; open chats keep theirs)"
+
+
+def _remove(name: str) -> str:
+    from llmdeck.core.store import ModelStore
+
+    ModelStore().remove(name)
+    return f"removed {name}"

@@ -1,0 +1,251 @@
+"""The app's start-up and responsiveness, in a real pseudo-terminal (what a person's terminal sees):
+
+- time to first paint of `llmdeck` vs a bare Textual hello-world app (an Input and a line of text), from
+  spawning the process to the first frame's text in the terminal output, medians of alternating runs;
+- input latency: a key press written to the terminal until the typed character appears in the app's output,
+  while the embedded model streams an answer (chat screen) and while a training run trains in its own
+  process (train screen, monitor following it, typing into the new-run form), vs typing into the bare app.
+
+Targets (issue 13): first paint <= 1.5x the hello-world app; no key press waits > 100 ms.
+Prints human text on stderr and `SUMMARY {json}` last on stdout.
+
+    python bench/tui_startup.py [--runs 5] [--keys 20] [--skip-training]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import random
+import select
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+HELLO_APP = """
+from textual.app import App
+from textual.widgets import Input, Static
+
+
+class Hello(App):
+    def compose(self):
+        yield Static("Hello, world")
+        yield Input(id="box")
+
+
+Hello().run()
+"""
+# distinct characters that no screen shows otherwise: the first time one appears is the update it caused
+MARKERS = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ"
+COLS, ROWS = 120, 40
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class PtyApp:
+    """A program on a pseudo-terminal: what it writes is kept, with the time it arrived."""
+
+    def __init__(self, argv: list[str], env: dict):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                        start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+
+    def _read(self, timeout_s: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout_s)
+        if not ready:
+            return False
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:
+            return False
+        self.output += chunk
+        return bool(chunk)
+
+    def wait_for(self, text: str, timeout_s: float = 60.0, start: int = 0) -> float:
+        """Seconds since `perf_counter()` at which `text` first appeared after byte `start` of the output."""
+        wanted = text.encode()
+        deadline = time.perf_counter() + timeout_s
+        while wanted not in self.output[start:]:
+            if time.perf_counter() > deadline:
+                tail = bytes(self.output[-2000:]).decode("utf-8", "replace")
+                raise TimeoutError(f"{text!r} did not appear within {timeout_s:.0f}s; last output: {tail!r}")
+            self._read(0.05)
+        return time.perf_counter()
+
+    def drain(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            self._read(max(0.0, end - time.perf_counter()))
+
+    def key_latency(self, character: str, timeout_s: float = 5.0) -> float:
+        self.drain(0)
+        start = len(self.output)
+        sent = time.perf_counter()
+        os.write(self.master, character.encode())
+        return self.wait_for(character, timeout_s, start=start) - sent
+
+    def close(self) -> None:
+        try:
+            os.write(self.master, b"\x11")  # ctrl+q
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        os.close(self.master)
+
+
+def environment(home: Path) -> dict:
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS), LLMDECK_HOME=str(home))
+    env.pop("TEXTUAL", None)
+    return env
+
+
+def first_paint(argv: list[str], marker: str, env: dict) -> float:
+    app = PtyApp(argv, env)
+    try:
+        return app.wait_for(marker) - app.started
+    finally:
+        app.close()
+
+
+def latencies(app: PtyApp, keys: int) -> list[float]:
+    found = []
+    for character in MARKERS[:keys]:
+        found.append(app.key_latency(character))
+        app.drain(random.uniform(0.1, 0.3))
+    return found
+
+
+def llmdeck_argv() -> list[str]:
+    return [sys.executable, "-m", "llmdeck.cli"]
+
+
+def bench_first_paint(runs: int, env: dict, hello: Path) -> tuple[float, float]:
+    ours, baseline = [], []
+    first_paint(llmdeck_argv(), "Sessions", env)  # warm the file cache and the state database
+    for _ in range(runs):
+        baseline.append(first_paint([sys.executable, str(hello)], "Hello, world", env))
+        ours.append(first_paint(llmdeck_argv(), "Sessions", env))
+    log(f"first paint: llmdeck {[round(x * 1000) for x in ours]} ms, hello world {[round(x * 1000) for x in baseline]} ms")
+    return statistics.median(ours), statistics.median(baseline)
+
+
+def bench_typing_bare(keys: int, env: dict, hello: Path) -> list[float]:
+    app = PtyApp([sys.executable, str(hello)], env)
+    try:
+        app.wait_for("Hello, world")
+        app.drain(0.5)
+        return latencies(app, keys)
+    finally:
+        app.close()
+
+
+def bench_typing_while_streaming(keys: int, env: dict) -> tuple[list[float], bool]:
+    app = PtyApp(llmdeck_argv(), env)
+    try:
+        app.wait_for("model: smollm2", timeout_s=120)
+        os.write(app.master, b"Write a very long story about a dragon who learns to bake bread.\r")
+        app.wait_for("thinking", timeout_s=60)
+        mark = len(app.output)
+        app.drain(1.5)  # tokens are flowing
+        found = latencies(app, keys)
+        still_streaming = b"tok/s" not in app.output[mark:]
+        return found, still_streaming
+    finally:
+        app.close()
+
+
+def bench_typing_while_training(keys: int, env: dict, hello: Path) -> tuple[list[float], list[float], str]:
+    """(llmdeck's latencies, the bare app's latencies with the same run training, the run id)."""
+    run_id = subprocess.run(
+        [*llmdeck_argv(), "train", "--max-steps", "2000", "--max-length", "64", "--batch-size", "1",
+         "--save-steps", "10000", "--name", "bench-latency"],
+        env=env, capture_output=True, text=True, check=True, timeout=600).stdout.strip()
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline:  # the worker has loaded the model and logs steps
+            metrics = subprocess.run([*llmdeck_argv(), "runs", "metrics", run_id, "--json"], env=env,
+                                     capture_output=True, text=True).stdout
+            if len(metrics.splitlines()) >= 2:
+                break
+            time.sleep(2)
+        app = PtyApp(llmdeck_argv(), env)
+        try:
+            app.wait_for("Sessions")
+            os.write(app.master, b"\x1bOR")  # F3: the train screen, the monitor follows the running run
+            app.wait_for("[running]", timeout_s=60)
+            os.write(app.master, b"\x0e")  # ctrl+n: the new-run form, the name field focused
+            app.wait_for("fits", timeout_s=180)  # the first estimate (loads torch once) has finished
+            app.drain(1.0)
+            ours = latencies(app, keys)
+        finally:
+            app.close()
+        # the same machine, the same run training next to it: what a bare Textual Input gets
+        return ours, bench_typing_bare(keys, env, hello), run_id
+    finally:
+        subprocess.run([*llmdeck_argv(), "runs", "stop", run_id, "--wait"], env=env, capture_output=True, timeout=600)
+
+
+def summary_row(metric: str, ours, baseline, target: str, ratio=None) -> dict:
+    return {"metric": metric, "ours": ours, "baseline": baseline, "ratio": ratio, "target": target}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keys", type=int, default=20)
+    parser.add_argument("--skip-training", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="llmdeck-tui-bench-"))
+    try:
+        home = work / "home"
+        home.mkdir()
+        (home / "config.toml").write_text("max_tokens = 1024\ntemperature = 0.8\n")
+        hello = work / "hello.py"
+        hello.write_text(HELLO_APP)
+        env = environment(home)
+        ours, baseline = bench_first_paint(args.runs, env, hello)
+        rows = [summary_row("first paint (s), median", round(ours, 3), round(baseline, 3), "<= 1.5x",
+                            round(ours / baseline, 2))]
+        bare = bench_typing_bare(args.keys, env, hello)
+        log(f"typing, bare Textual Input: {[round(x * 1000) for x in bare]} ms")
+        streaming, kept_streaming = bench_typing_while_streaming(args.keys, env)
+        log(f"typing while the model streams: {[round(x * 1000) for x in streaming]} ms"
+            + ("" if kept_streaming else " (the answer ended before the last key)"))
+        rows.append(summary_row("key latency while streaming (ms), max", round(max(streaming) * 1000, 1),
+                                round(max(bare) * 1000, 1), "<= 100 ms"))
+        rows.append(summary_row("key latency while streaming (ms), median", round(statistics.median(streaming) * 1000, 1),
+                                round(statistics.median(bare) * 1000, 1), ""))
+        if not args.skip_training:
+            training, bare_training, run_id = bench_typing_while_training(args.keys, env, hello)
+            log(f"typing while run {run_id} trains: {[round(x * 1000) for x in training]} ms; "
+                f"bare Textual Input meanwhile: {[round(x * 1000) for x in bare_training]} ms")
+            rows.append(summary_row("key latency while training (ms), max", round(max(training) * 1000, 1),
+                                    round(max(bare_training) * 1000, 1), "<= 100 ms"))
+            rows.append(summary_row("key latency while training (ms), median",
+                                    round(statistics.median(training) * 1000, 1),
+                                    round(statistics.median(bare_training) * 1000, 1), ""))
+        print("SUMMARY " + json.dumps({"bench": "tui_startup", "rows": rows}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""`llmdeck complete`: continue a text with a model, no chat template (for base models without one)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from llmdeck.cli.output import emit_json
+
+
+@click.command("complete")
+@click.argument("model")
+@click.argument("text", required=False)
+@click.option("--temperature", type=float, help="Sampling temperature (default from config, 0.7).")
+@click.option("--top-p", type=float, help="Nucleus sampling (default 0.95).")
+@click.option("--max-tokens", type=int, help="Cap on generated tokens (default 512).")
+@click.option("--seed", type=int, help="Sampling seed for reproducible text.")
+@click.option("--stop", multiple=True, help="Stop sequence (repeatable).")
+@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
+@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats.")
+def command(model, text, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json):
+    """Continue TEXT (or stdin) with MODEL as plain text: completion mode, for base models without a chat template.
+
+    Example: llmdeck complete my-base "The three laws of robotics are" --max-tokens 64
+    """
+    from llmdeck.core.errors import BadInput
+    from llmdeck.core.runtime import Sampling
+    from llmdeck.services.chat import complete
+
+    if text is None:
+        text = "" if sys.stdin.isatty() else sys.stdin.read()
+        if not text.strip():
+            raise BadInput("complete: no text given (pass it as an argument or on stdin)")
+    sampling = Sampling.from_settings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+                                      stop=stop or None)
+    response = complete(text, model=model, sampling=sampling, n_ctx=n_ctx, n_threads=n_threads)
+    try:
+        for piece in response:
+            emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
+            sys.stdout.flush()
+    finally:
+        response.close()
+    if as_json:
+        emit_json(response.done_event())
+    else:
+        sys.stdout.write("\n")

@@ -1,0 +1,74 @@
+"""Downloading GGUF files into the store: from the Hugging Face hub (huggingface_hub, resumable, with progress)
+or from any http(s) URL (resumable through Range requests). Every failure is one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
+
+
+def _failure(what: str, exc: Exception) -> LlmdeckError:
+    """A library exception as one line: unreachable -> OfflineError, missing -> BadInput, else LlmdeckError."""
+    import httpx
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, (RepositoryNotFoundError, EntryNotFoundError)):
+        return BadInput(f"{what}: not found on the hub ({reason})")
+    if isinstance(exc, (httpx.ConnectError, httpx.TimeoutException, LocalEntryNotFoundError, OSError)):
+        return OfflineError(f"{what}: cannot download ({type(exc).__name__}: {reason}); offline, use a local .gguf")
+    return LlmdeckError(f"{what}: download failed ({type(exc).__name__}: {reason})")
+
+
+def _quiet_retries() -> None:
+    """huggingface_hub retries dropped transfers itself (resuming with Range); keep its per-retry warnings off stderr."""
+    from huggingface_hub.utils import logging
+
+    logging.set_verbosity_error()
+
+
+def pick_gguf(repo_id: str, endpoint: str) -> str:
+    """The repo's one .gguf file; BadInput listing them when there are several (pick with owner/repo:FILE)."""
+    from huggingface_hub import HfApi
+
+    try:
+        files = [f for f in HfApi(endpoint=endpoint).list_repo_files(repo_id) if f.endswith(".gguf")]
+    except Exception as exc:
+        raise _failure(repo_id, exc) from None
+    if not files:
+        raise BadInput(f"{repo_id}: the repository has no .gguf file")
+    if len(files) > 1:
+        shown = ", ".join(sorted(files)[:8]) + (" ..." if len(files) > 8 else "")
+        raise BadInput(f"{repo_id} has {len(files)} GGUF files; pick one as {repo_id}:FILE ({shown})")
+    return files[0]
+
+
+def download_hub_file(repo_id: str, filename: str, revision: str | None, folder: Path, endpoint: str) -> Path:
+    """hf_hub_download into `folder` (an interrupted download resumes from its `.incomplete` part)."""
+    from huggingface_hub import hf_hub_download
+
+    _quiet_retries()
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=folder, endpoint=endpoint)).resolve()
+    except Exception as exc:
+        raise _failure(f"{repo_id}:{filename}", exc) from None
+
+
+def download_url(url: str, target: Path) -> Path:
+    """GET `url` into `target` through `target.part` (resumed with a Range request when present), then rename."""
+    from huggingface_hub.file_download import http_get
+
+    if not target.name.endswith(".gguf"):
+        raise BadInput(f"{url}: expected the URL of a .gguf file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    _quiet_retries()
+    try:
+        with partial.open("ab") as handle:
+            http_get(url, handle, resume_size=handle.tell(), displayed_filename=target.name, _nb_retries=2)
+    except Exception as exc:
+        raise _failure(url, exc) from None
+    partial.replace(target)
+    return target

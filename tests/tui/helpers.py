@@ -1,0 +1,34 @@
+"""Pilot helpers shared by the app's tests."""
+
+from __future__ import annotations
+
+import time
+
+
+async def wait_for(pilot, predicate, timeout_s: float = 10.0, what: str = "the screen") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*[{" ": "space"}.get(key, key) for key in text])
+
+
+async def type_and_send(pilot, text: str, typed: bool = False) -> None:
+    """Send a prompt: keystroke by keystroke when `typed` (slow: ~0.1 s a key), else set in one go."""
+    await pilot.click("#prompt")
+    if typed:
+        await type_text(pilot, text)
+    else:
+        pilot.app.screen.query_one("#prompt").value = text
+    await pilot.press("enter")
+
+
+def text_of(widget) -> str:
+    return str(widget.render())
+
+
+def status(app) -> str:
+    return text_of(app.screen.query_one("#chat-status"))

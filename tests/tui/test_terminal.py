@@ -1,0 +1,55 @@
+"""`llmdeck` in a real terminal (tmux): the first screen appears, F2/F3 switch screens, ctrl+q quits with exit
+code 0. Run on the real entry point in a subprocess (slow tier)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+
+
+def tmux(socket: str, *args: str) -> str:
+    return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def wait_for_screen(socket: str, text: str, timeout_s: float = 60) -> str:
+    deadline = time.monotonic() + timeout_s
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux(socket, "capture-pane", "-p", "-t", "app")
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+
+def test_llmdeck_opens_switches_screens_and_quits_cleanly(tmp_path):
+    socket = f"llmdeck-test-{uuid.uuid4().hex[:8]}"
+    exit_file = tmp_path / "exit-code"
+    command = (f"cd {tmp_path} && {sys.executable} -m llmdeck.cli; echo $? > {exit_file}; sleep 30")
+    env = ["-e", f"LLMDECK_HOME={os.environ['LLMDECK_HOME']}", "-e", "TERM=xterm-256color"]
+    tmux(socket, "new-session", "-d", "-s", "app", "-x", "120", "-y", "40", *env, command)
+    try:
+        first = wait_for_screen(socket, "model: smollm2-135m-instruct")
+        assert "Sessions" in first and "New chat" in first  # the chat screen and its keys in the footer
+        tmux(socket, "send-keys", "-t", "app", "F2")
+        models = wait_for_screen(socket, "Chat template")
+        assert "smollm2-135m-instruct" in models and "Import GGUF" in models
+        tmux(socket, "send-keys", "-t", "app", "F3")
+        wait_for_screen(socket, "New run")
+        tmux(socket, "send-keys", "-t", "app", "C-q")
+        deadline = time.monotonic() + 20
+        while not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert exit_file.exists(), "the app did not exit after ctrl+q"
+        assert exit_file.read_text().strip() == "0"
+        assert "Traceback" not in tmux(socket, "capture-pane", "-p", "-t", "app")
+    finally:
+        tmux(socket, "kill-server")

@@ -1,0 +1,178 @@
+"""The train screen with the Pilot: the monitor follows a run's metrics file as it grows (fast, no
+training), the new-run form is generated from the config type; a real tiny run is launched from the form,
+plotted, stopped and resumed from the screen (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from llmdeck.tui.app import LlmdeckApp
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.registry import Registry
+from tests.tui.helpers import text_of, wait_for
+
+SIZE = (150, 48)
+
+
+def fake_run(name: str = "demo", max_steps: int = 10, config: dict | None = None, running: bool = False):
+    """A run row and directory as a worker writes them, without training: what the app attaches to (a
+    `running` one names this test's own process, so the registry sees it alive)."""
+    registry = Registry()
+    run = registry.create(name, "sft", "smollm2-135m-instruct", "sample", config or TrainConfig().model_dump(), "local")
+    registry.update(run.id, status="running" if running else "stopped", pid=os.getpid() if running else None,
+                    max_steps=max_steps, started_at=time.time() - 30)
+    return run
+
+
+def append_metrics(run, rows: list[dict]) -> None:
+    with (run.path / "metrics.jsonl").open("a") as handle:
+        handle.write("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def loss_points(screen) -> int:
+    plot = screen.query_one("#loss-plot")
+    return sum(len(d.x) for d in plot._datasets[:1])
+
+
+async def test_the_monitor_follows_metrics_as_they_are_written(fake_model):
+    run = fake_run(max_steps=10, running=True)
+    rows = [{"step": s, "loss": 2.0 - 0.1 * s, "learning_rate": 1e-4, "grad_norm": 1.0 + s / 10,
+             "tokens_per_s": 150.0, "peak_rss_bytes": 2**30, "eta_s": 60.0, "max_steps": 10} for s in range(1, 4)]
+    append_metrics(run, rows)
+    (run.path / "train.log").write_text("llmdeck worker: run started\nstep 3\n")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.followed == run.id and loss_points(screen) == 3)
+        stats = text_of(screen.query_one("#monitor-stats"))
+        assert "[running]" in stats and "step 0/10" in stats and "ETA 1m00s" in stats and "tok/s 150.0" in stats and "peak RSS 1.0 GB" in stats and "loss 1.7000" in stats
+        assert screen.query_one("#grad-norm").data == [1.1, 1.2, 1.3]
+        assert "step 3" in "\n".join(screen.query_one("#monitor-log").lines)
+        assert "resolved config" in text_of(screen.query_one("#monitor-config-text"))
+        # a new row, then a NaN: shown within a second, with an alert
+        started = time.monotonic()
+        append_metrics(run, [{"step": 4, "loss": 1.6}])
+        await wait_for(pilot, lambda: loss_points(screen) == 4, timeout_s=2)
+        assert time.monotonic() - started < 1.0
+        with (run.path / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps({"step": 5, "loss": float("nan")}) + "\n" + '{"step": 6, "lo')  # torn line
+        await wait_for(pilot, lambda: "loss is nan" in text_of(screen.query_one("#monitor-alerts")), timeout_s=2)
+        assert len(screen.metrics_rows) == 5
+
+
+@pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine
+async def test_the_form_has_every_config_field_with_help_and_inline_problems(fake_model, monkeypatch):
+    from llmdeck.core.errors import BadInput
+    from llmdeck.tuning import runs
+
+    def refuse(config):  # the real estimate loads torch and the model's config (slow tier)
+        raise BadInput(f"estimated peak memory exceeds the memory available (batch_size {config.batch_size})")
+
+    monkeypatch.setattr(runs, "plan", refuse)
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await pilot.press("ctrl+n")
+        for name, field in TrainConfig.model_fields.items():
+            assert screen.query_one(f"#in-{name}") is not None
+            assert text_of(screen.query_one(f"#help-{name}")) == field.description
+        await wait_for(pilot, lambda: "34 rows" in text_of(screen.query_one("#data-preview")))
+        await wait_for(pilot, lambda: "refused" in text_of(screen.query_one("#estimate")))
+        assert "batch_size 4" in text_of(screen.query_one("#estimate"))
+        screen.query_one("#in-lora_r").value = "eight"
+        screen.query_one("#in-method").value = "dpo"
+        screen.query_one("#in-dataset_format").value = "alpaca"
+        await wait_for(pilot, lambda: "integer" in text_of(screen.query_one("#help-lora_r")))
+        assert "preference" in text_of(screen.query_one("#help-dataset_format"))
+        assert "fix 2 field(s)" in text_of(screen.query_one("#estimate"))
+        screen.query_one("#in-lora_r").value = "8"
+        screen.query_one("#in-method").value = "sft"
+        screen.query_one("#in-dataset_format").value = "auto"
+        screen.query_one("#in-max_steps").value = "20"
+        await wait_for(pilot, lambda: screen.form_config is not None and screen.form_config.max_steps == 20)
+        await pilot.press("ctrl+y")
+        shown = text_of(screen.query_one("#form-command"))
+        assert shown.startswith("llmdeck train --lora-r 8 --max-steps 20") and "max_steps: 20" in shown
+
+
+@pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine
+async def test_clone_fills_the_form_and_compare_overlays_two_runs(fake_model, monkeypatch):
+    from llmdeck.core.errors import BadInput
+    from llmdeck.tuning import runs
+
+    monkeypatch.setattr(runs, "plan", lambda config: (_ for _ in ()).throw(BadInput("no estimate in this test")))
+    first = fake_run("first", config=TrainConfig(learning_rate=1e-3).model_dump())
+    second = fake_run("second", config=TrainConfig(learning_rate=5e-4, lora_r=8).model_dump())
+    append_metrics(first, [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}])
+    append_metrics(second, [{"step": 1, "loss": 2.1}])
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        table = screen.query_one("#runs-table")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        table.focus()
+        order = [table.get_row_at(i)[0] for i in range(2)]
+        table.move_cursor(row=order.index(first.id))
+        await pilot.press("space")
+        table.move_cursor(row=order.index(second.id))
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CompareRunsScreen")
+        diff = app.screen.query_one("#compare-diff")
+        await wait_for(pilot, lambda: diff.row_count == 2)
+        assert sorted(diff.get_row_at(i)[0] for i in range(2)) == ["learning_rate", "lora_r"]
+        assert len(app.screen.query_one("#compare-plot")._datasets) == 4  # raw + smoothed per run
+        await pilot.press("escape")
+        await pilot.press("c")  # clone the highlighted (second) run into the form
+        await wait_for(pilot, lambda: screen.query_one("#in-lora_r").value == "8")
+        assert screen.query_one("#in-learning_rate").value == "0.0005" and screen.query_one("#in-name").value == ""
+
+
+@pytest.mark.slow
+async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_stopped_and_resumed(tiny_model_dir):
+    from llmdeck.tuning import runs
+
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await pilot.press("ctrl+n")
+        values = {"base_model": str(tiny_model_dir), "max_steps": "400", "batch_size": "1", "max_length": "32",
+                  "learning_rate": "0.005", "warmup_ratio": "0", "lr_scheduler": "constant", "save_steps": "1000",
+                  "lora_r": "8", "lora_alpha": "16", "name": "from-the-app"}
+        for name, value in values.items():
+            screen.query_one(f"#in-{name}").value = value
+        await wait_for(pilot, lambda: screen.form_config is not None and screen.form_config.max_steps == 400)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: screen.followed and runs.get(screen.followed).name == "from-the-app",
+                       timeout_s=120, what="the launch")
+        run_id = screen.followed
+        await wait_for(pilot, lambda: loss_points(screen) >= 3, timeout_s=240, what="points on the loss plot")
+        assert "[running]" in text_of(screen.query_one("#monitor-stats"))
+    # closing the app does not stop the run; a new app re-attaches to it
+    assert runs.get(run_id).status == "running"
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.followed == run_id and loss_points(screen) >= 3, timeout_s=30,
+                       what="the monitor re-attaching")
+        screen.query_one("#runs-table").focus()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the stop")
+        stopped_at = runs.get(run_id).global_step
+        assert 3 <= stopped_at < 400 and runs.get(run_id).checkpoints()
+        await wait_for(pilot, lambda: "[stopped]" in text_of(screen.query_one("#monitor-stats")), timeout_s=5)
+        await pilot.press("u")
+        await wait_for(pilot, lambda: any(r["step"] > stopped_at for r in screen.metrics_rows), timeout_s=240,
+                       what="steps after the resume")
+        steps = [r["step"] for r in screen.metrics_rows if "loss" in r]
+        assert steps[:stopped_at + 1] == list(range(1, stopped_at + 2))  # continued, not restarted
+        await pilot.press("s")
+        await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the second stop")

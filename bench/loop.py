@@ -8,7 +8,7 @@ next round), then the base and the tuned model answer the held-out tasks side by
 each with n, a 95% interval, and the paired difference with its bootstrap 95% interval; plus the loop's wall and
 CPU time. Everything offline on the embedded defaults, in its own LLMDECK_HOME.
 
-    python bench/loop.py [--rounds 1] [--limit N] [--samples 3] [--eval-limit N] [--home DIR] [--threads 1]
+    python bench/loop.py [--rounds 1] [--limit N] [--samples 3] [--hints] [--eval-limit N] [--home DIR] [--threads 1]
 
 `--home DIR` keeps the state (and resumes a run that was interrupted); without it a temp dir is used and removed.
 """
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--train-threads", type=int)
     parser.add_argument("--sft-epochs", type=float, default=1.0)
     parser.add_argument("--preference", default="dpo", choices=["dpo", "orpo", "none"])
+    parser.add_argument("--hints", action="store_true", help="Hinted agent attempts (the data asks the plain question).")
     parser.add_argument("--name", default="bench")
     parser.add_argument("--home", help="LLMDECK_HOME to use and keep (resumes an interrupted run).")
     args = parser.parse_args()
@@ -55,7 +56,7 @@ def main() -> None:
 
     config = {"name": args.name, "rounds": args.rounds, "limit": args.limit, "samples": args.samples,
               "temperature": args.temperature, "threads": args.threads, "train_threads": args.train_threads,
-              "sft_epochs": args.sft_epochs, "preference": args.preference}
+              "sft_epochs": args.sft_epochs, "preference": args.preference, "hints": args.hints}
     started = time.perf_counter()
     loop = run_loop({k: v for k, v in config.items() if v is not None})
     done = None

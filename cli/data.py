@@ -87,7 +87,7 @@ def _print_report(report) -> None:
 @click.option("--agent", "agent_only", is_flag=True, help="Only agent traces.")
 @click.option("--verify", "verify_only", is_flag=True, help="Only verify programs.")
 @click.option("--since", help="Only attempts since then: a date/time (2026-03-14, 2026-03-14T09:30) or an age (90m, 12h, 3d).")
-@click.option("--collection", "collections", multiple=True, help="Only attempts of this collection (repeatable).")
+@click.option("--sweep", "collections", multiple=True, help="Only attempts of this sweep (its collection name; repeatable).")
 @click.option("--tasks", "task_files", multiple=True, type=click.Path(dir_okay=False),
               help="A task file whose held-out tasks must stay out (repeatable; recorded held-out attempts always do).")
 @click.option("--max-per-task", type=int, default=4, show_default=True, help="Verified traces kept per task at most.")

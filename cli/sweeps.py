@@ -23,9 +23,9 @@ def sweep_options(kind: str):
             click.option("--split", type=click.Choice(["train", "heldout", "all"]), default="train", show_default=True,
                          help="Which tasks of the file (with --tasks)."),
             click.option("--limit", type=int, help="At most this many tasks per category (with --tasks; quick runs)."),
-            click.option("--collection", "collection_name",
-                         help="Name of the sweep (default: derived from the file, model and sampling, so the same"
-                              " command resumes it)."),
+            click.option("--sweep", "collection_name",
+                         help="With --tasks: name of the sweep, the attempts' collection (default: derived from the file,"
+                              " model and sampling, so the same command resumes it)."),
             click.option("--adapter", help="A finished training run whose LoRA is applied to the model (default"
                                            " model: the run's own base)."),
         ]
@@ -60,7 +60,7 @@ def run_sweep(kind: str, tasks_file: str, *, model: str | None, adapter: str | N
     except KeyboardInterrupt:
         sweep.close()
         raise LlmdeckError(f"interrupted: {sweep.resumed + sweep.attempted}/{sweep.total} attempts recorded;"
-                           f" run the same command again to resume collection {sweep.collection}") from None
+                           f" run the same command again to resume sweep {sweep.collection}") from None
 
 
 def render(event: dict) -> str | None:

@@ -140,13 +140,16 @@ def split_of(task_id: str, heldout_fraction: float = HELDOUT_FRACTION) -> str:
 def load_tasks(path: str | Path) -> TaskFile:
     """Read and validate a task file; BadInput lists every bad line (file:line: field: what is expected)."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise BadInput(f"--tasks {path}: no such file")
     tasks, problems, seen = [], [], {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, data in enumerate(_read_lines(path), start=1):
+        where = f"{path.name}:{number}"
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{where}: not UTF-8 text (byte {data[exc.start]:#04x} at column {exc.start + 1})")
+            continue
         if not line.strip():
             continue
-        where = f"{path.name}:{number}"
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -173,8 +176,31 @@ def load_tasks(path: str | Path) -> TaskFile:
     return TaskFile(path=path.resolve(), tasks=tasks)
 
 
+MAX_TASK_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    """The file's lines as bytes (decoded one by one, so a bad byte is reported with its line)."""
+    if not path.exists():
+        raise BadInput(f"--tasks {path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"--tasks {path}: is a directory (expected a JSON lines file of tasks)")
+    if not path.is_file():
+        raise BadInput(f"--tasks {path}: not a regular file (expected a JSON lines file of tasks)")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_TASK_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"--tasks {path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_TASK_FILE_BYTES:
+        raise BadInput(f"--tasks {path}: larger than {MAX_TASK_FILE_BYTES // 2**20} MiB (expected a task file)")
+    return data.removeprefix(b"\xef\xbb\xbf").splitlines()
+
+
 def _field_problem(error: dict) -> str:
     where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown field (a task has {', '.join(Task.model_fields)})"
     message = error["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
 

@@ -107,6 +107,13 @@ def from_runs(out, agent_only, verify_only, since, collections, task_files, max_
     if max_per_task < 1:
         raise BadInput(f"--max-per-task {max_per_task}: expected 1 or more")
     kinds = ["agent"] if agent_only else ["verify"] if verify_only else ["agent", "verify"]
+    if collections:
+        from llmdeck.agents.attempts import collections_summary
+
+        recorded = [row["collection"] for row in collections_summary()]
+        unknown = [name for name in collections if name not in recorded]
+        if unknown:
+            raise BadInput(f"--sweep {', '.join(unknown)}: no such sweep (recorded: {', '.join(recorded) or 'none'})")
     report = build(out, kinds, since=parse_since(since) if since else None, collections=list(collections) or None,
                    task_files=[load_tasks(path) for path in task_files], max_per_task=max_per_task)
     if as_json:

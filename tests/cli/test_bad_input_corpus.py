@@ -271,12 +271,18 @@ def state(home: Path) -> dict:
             "files": files}
 
 
+@pytest.fixture(scope="module")
+def trouble_files(tmp_path_factory) -> dict[str, Path]:
+    """Written once for the module: no command may change them (reading is all a bad command may do)."""
+    return build_files(tmp_path_factory.mktemp("trouble"))
+
+
 @pytest.fixture
-def world(tmp_path, llmdeck_home, fake_model):
+def world(tmp_path, llmdeck_home, fake_model, trouble_files):
     """Files of every kind of trouble, and a home with some state in it (a session) to keep unchanged."""
     from llmdeck.core import sessions
 
-    files = build_files(tmp_path)
+    files = dict(trouble_files)
     files["missing"] = tmp_path / "missing.jsonl"
     files["out"] = tmp_path / "out"  # an output folder no bad command may create
     sessions.create_session("kept", title="a session to keep")

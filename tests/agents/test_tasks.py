@@ -43,6 +43,23 @@ def test_every_bad_line_is_named_with_its_field(tmp_path):
         load_tasks(write(tmp_path / "empty.jsonl", ""))
 
 
+def test_bytes_and_unknown_fields_are_named_by_line(tmp_path):
+    good = json.dumps({"id": "a", "kind": "agent", "question": "Q?", "answers": ["1"]}).encode()
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + good + b"\n")
+    assert [t.id for t in load_tasks(bom).tasks] == ["a"]  # an editor's byte-order mark is not an error
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(good + b"\n" + '{"id": "b", "question": "caf\xe9"}'.encode("latin-1") + b"\n"
+                      + b'{"id": "c", "kind": "verify", "task": "T", "check": "x"}\n')
+    with pytest.raises(BadInput) as caught:
+        load_tasks(mixed)
+    message = str(caught.value)
+    assert "2 bad task(s)" in message and "mixed.jsonl:2: not UTF-8 text (byte 0xe9 at column 29)" in message
+    assert "mixed.jsonl:3: check: unknown field (a task has id, kind, split" in message
+    with pytest.raises(BadInput, match="is a directory"):
+        load_tasks(tmp_path)
+
+
 def test_split_by_id_and_selection_per_category(tmp_path):
     assert split_of("arith-1") == split_of("arith-1")
     splits = collections.Counter(split_of(f"task-{n}") for n in range(2000))

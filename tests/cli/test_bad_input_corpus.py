@@ -323,6 +323,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, llmdeck_home, c
 @pytest.mark.parametrize("args, phrase", [
     (("train", "--dataset", "{locked}", "--dry-run"), "permission denied"),
     (("data", "check", "{locked}", "--no-tokens"), "permission denied"),
+    (("verify", "--tasks", "{locked}"), "is not readable"),
     (("data", "check", "{closed}", "--no-tokens"), "closed"),
     (("train", "--config", "{locked_yaml}"), "permission denied"),
     (("models", "import", "{locked_gguf}"), "locked.gguf"),

@@ -3,6 +3,7 @@ model collecting the next round's data (services.loop); `loop list` and `loop sh
 
 from __future__ import annotations
 
+import signal
 import types
 import typing
 
@@ -62,6 +63,7 @@ def run_command(as_json: bool, **fields) -> None:
 
     values = {k: (list(v) if k == "tasks" else v) for k, v in fields.items() if v is not None and v != ()}
     response = run_loop(values)
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # a killed loop saves its state like Ctrl-C does
     info(f"loop {response.state.name}: {response.config.rounds} round(s) (state in"
          f" $LLMDECK_HOME/loops/{response.state.name}/state.json; the same command resumes it)")
     last_progress = {}
@@ -87,6 +89,11 @@ def run_command(as_json: bool, **fields) -> None:
                      f" {event['cpu_seconds'] / 60:.1f} min CPU")
     finally:
         response.close()
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _brief(result) -> str:

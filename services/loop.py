@@ -217,6 +217,9 @@ class LoopResponse:
             self.state.status = "completed"
         except LoopStopped:
             self.state.status = "stopped"
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the CLI): recorded as stopped, with its time
+            self.state.status = "stopped"
+            raise
         except Exception as exc:
             self.state.status = "failed"
             self.state.error = str(exc) if isinstance(exc, LlmdeckError) else f"{type(exc).__name__}: {exc}"

@@ -111,3 +111,18 @@ def test_loop_cli_show_and_list(fake_model, code_tasks, stand_ins):
     assert missing.exit_code == 2 and "loop 'nope' not found" in missing.stderr
     bad = runner.invoke(cli, ["loop", "--name", "Bad Name"])
     assert bad.exit_code == 2 and "--name 'Bad Name'" in bad.stderr
+
+
+def test_an_interrupted_loop_is_recorded_as_stopped_with_its_time(fake_model, code_tasks, stand_ins, monkeypatch):
+    def interrupted(self, number, entry, record, clock):
+        yield {"type": "progress", "round": number, "stage": "data", "done": 0, "total": 1, "detail": ""}
+        raise KeyboardInterrupt
+
+    fake_model.default_reply = program("print(0)")
+    monkeypatch.setattr(loop_service.LoopResponse, "_data", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        list(run_loop({"name": "k", "tasks": [str(code_tasks)], "samples": 1, "max_rounds": 1}))
+    state = load_state("k")
+    assert state.status == "stopped" and state.seconds > 0
+    assert state.rounds[0]["stages"]["collect-verify"]["status"] == "done"
+    assert state.rounds[0]["stages"]["data"]["status"] == "running"  # redone on resume

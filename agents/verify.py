@@ -49,7 +49,9 @@ class VerifyOptions(BaseModel):
 
     max_rounds: int = Field(3, ge=1, le=10, description="Write-and-run rounds at most.")
     max_tokens: int = Field(1024, ge=64, description="Tokens per written reply (the grammar bounds it too).")
-    retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of rewrites (the first is greedy).")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature of the first program (0: greedy).")
+    retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of rewrites after a failure.")
+    seed: int | None = Field(None, description="Seeds the sampled programs, so an attempt can be replayed.")
     constrained: bool = Field(True, description="Constrain the writer to one fenced python block (grammar).")
 
 
@@ -81,10 +83,13 @@ def writer_client(loaded, options: VerifyOptions, stop: Callable[[], bool] | Non
 
     from llmdeck.core.adapters import autogen_model_client
 
-    create_args = {"temperature": 0.0, "max_tokens": options.max_tokens}
+    create_args = {"temperature": options.temperature, "max_tokens": options.max_tokens}
+    if options.temperature > 0:
+        create_args["seed"] = options.seed
     if options.constrained:
         create_args["grammar"] = LlamaGrammar.from_string(writer_grammar(), verbose=False)
-    return ClosedFenceClient(autogen_model_client(loaded, stop_check=stop, **create_args), options.retry_temperature)
+    return ClosedFenceClient(autogen_model_client(loaded, stop_check=stop, **create_args), options.retry_temperature,
+                             options.seed)
 
 
 def closed_fence(text: str) -> str:
@@ -100,16 +105,17 @@ class ClosedFenceClient(ChatCompletionClient):
     program is not written again verbatim. A generation stopped by the run's stop check is an empty reply:
     the team's halt condition then ends the run without an error inside AutoGen."""
 
-    def __init__(self, inner: ChatCompletionClient, retry_temperature: float | None = None):
+    def __init__(self, inner: ChatCompletionClient, retry_temperature: float | None = None, seed: int | None = None):
         self.inner = inner
         self.retry_temperature = retry_temperature
+        self.seed = seed
         self.calls = 0
 
     async def create(self, messages, **kwargs):
         self.calls += 1
         if self.retry_temperature is not None and self.calls > 1:
             extra = dict(kwargs.pop("extra_create_args", {}) or {})
-            extra.update(temperature=self.retry_temperature, seed=self.calls)
+            extra.update(temperature=self.retry_temperature, seed=(self.calls + 1000 * (self.seed or 0)) % 2**31)
             kwargs["extra_create_args"] = extra
         from autogen_core.models import CreateResult, RequestUsage
 

@@ -17,7 +17,6 @@ from llmdeck.agents.react import AgentOptions, run_agent
 from llmdeck.agents.tools import ToolCatalog, ToolSettings
 from llmdeck.core.errors import BadInput
 from llmdeck.core.runtime import load_entry
-from llmdeck.core.store import ModelStore
 
 STATUS_BY_LIMIT = {None: "answered", "max_steps": "limit", "wall_time": "limit", "error": "error"}
 
@@ -98,6 +97,20 @@ class AgentResponse:
             pass
 
 
+def load_for_run(model: str | None, adapter: str | None, n_ctx: int | None, n_threads: int | None):
+    """The name of what runs (`MODEL+RUN` with an adapter) and the loaded model: `model`, or a training run's LoRA applied by llama.cpp to
+    `model` (default: the run's own base GGUF)."""
+    from llmdeck.core.runtime import LoraNotApplicable
+    from llmdeck.services.chat import resolve_model
+
+    entry, lora_path = resolve_model(model, adapter)
+    try:
+        loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads, lora_path=lora_path)
+    except LoraNotApplicable as exc:
+        raise BadInput(f"{exc}; export the run instead: `llmdeck export {adapter}`") from None
+    return (f"{entry.name}+{adapter}" if adapter else entry.name), loaded
+
+
 def ask(
     question: str,
     *,
@@ -114,10 +127,20 @@ def ask(
     n_threads: int | None = None,
     chat_model=None,
     stop_when: Callable[[], bool] | None = None,
+    adapter: str | None = None,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    constrained: bool = True,
+    task: dict | None = None,
+    guide: str | None = None,
 ) -> AgentResponse:
     """Start answering `question` with tools (names; None: the defaults) on a store model (or `chat_model`,
-    any LangChain chat model with `bind_tools`: the tests' scripted ones); `stop_when` is checked at every
-    token and event (the app passes its worker's cancellation)."""
+    any LangChain chat model with `bind_tools`: the tests' scripted ones). `adapter`: a finished training run
+    whose LoRA llama.cpp applies to `model` (default: the run's own base). `temperature` > 0 samples each
+    step (seeded by `seed`); `constrained=False` decodes without grammars (what the model does on its own).
+    `task` (a task file's entry: id, split, set...) is recorded with the run. `guide` fixes the first step's
+    action (a tool name or final_answer; constrained runs only); the rest of the run is the model's own.
+    `stop_when` is checked at every token and event (the app passes its worker's cancellation)."""
     from llmdeck.agents.chat_model import ConstrainedChatModel, tool_specs
     from llmdeck.agents.decoding import system_prompt
 
@@ -132,18 +155,25 @@ def ask(
     def stopped() -> bool:
         return halt.is_set() or bool(stop_when and stop_when())
 
+    if temperature < 0:
+        raise BadInput(f"agent: temperature {temperature}: expected a number >= 0")
+    if guide is not None and guide != "final_answer" and guide not in [tool.name for tool in built]:
+        raise BadInput(f"agent: guide {guide!r} is not one of the run's tools ({', '.join(t.name for t in built)})")
     if chat_model is None:
-        entry = ModelStore().resolve(model)
-        chat_model = ConstrainedChatModel(loaded=load_entry(entry, n_ctx=n_ctx, n_threads=n_threads),
-                                          model_name=entry.name, thoughts=thoughts, observation_role=observation_role,
-                                          stop_check=stopped)
-        model_name, observation_role = entry.name, chat_model.rendered_observation_role
+        model_name, loaded = load_for_run(model, adapter, n_ctx, n_threads)
+        chat_model = ConstrainedChatModel(loaded=loaded, model_name=model_name, thoughts=thoughts,
+                                          observation_role=observation_role, temperature=temperature, seed=seed,
+                                          constrained=constrained, guide=guide, stop_check=stopped)
+        observation_role = chat_model.rendered_observation_role
     else:
         model_name = getattr(chat_model, "model_name", None) or type(chat_model).__name__
     names = [tool.name for tool in built]
     run_options = {"tools": names, **options.model_dump(), "thoughts": thoughts, "observation_role": observation_role,
                    "workspace": str(settings.workspace or Path.cwd()), "collection": collection,
-                   "system_prompt": system_prompt(tool_specs(built), options.system, thoughts)}
+                   "system_prompt": system_prompt(tool_specs(built), options.system, thoughts),
+                   "adapter": adapter, "temperature": temperature, "seed": seed, "constrained": constrained,
+                   "guide": guide,
+                   **({"task": task} if task else {})}
     run_id = records.start_run("agent", question, model_name, run_options)
     return AgentResponse(run_id=run_id, model=model_name, question=question, tools=names, warnings=catalog.warnings,
                          _events=run_agent(question, chat_model, built, options), _halt=halt, _stop_when=stop_when)

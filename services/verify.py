@@ -14,8 +14,6 @@ from pathlib import Path
 from llmdeck.agents import records
 from llmdeck.agents.sandbox import SandboxLimits, choose_tier
 from llmdeck.core.errors import BadInput
-from llmdeck.core.runtime import load_entry
-from llmdeck.core.store import ModelStore
 
 STATUS_CODES = {"verified": "verified", "ran, unverified": "unverified", "failed": "failed", "gave up": "gave_up"}
 
@@ -115,18 +113,24 @@ def verify(
     n_threads: int | None = None,
     client=None,
     stop_when: Callable[[], bool] | None = None,
+    adapter: str | None = None,
+    tests_text: str | None = None,
+    task_info: dict | None = None,
 ) -> VerifyResponse:
-    """Start the writer/executor pair on `task`; `expect` (exact stdout) or `tests` (a file of asserts) make
-    the verdict "verified"; `client` replaces the writer's model (any AutoGen chat client: the tests' replays);
-    `stop_when` is checked at every token and message (the app passes its worker's cancellation)."""
+    """Start the writer/executor pair on `task`; `expect` (exact stdout) or `tests` (a file of asserts, or
+    `tests_text`, their text) make the verdict "verified"; `client` replaces the writer's model (any AutoGen chat
+    client: the tests' replays). `adapter`: a finished training run whose LoRA llama.cpp applies to `model`.
+    `task_info` (a task file's entry: id, split, set...) is recorded with the run. `stop_when` is checked at
+    every token and message (the app passes its worker's cancellation)."""
     from llmdeck.agents.executor import Checks
     from llmdeck.agents.verify import WRITER_SYSTEM, VerifyOptions, iterate, run_pair, task_prompt, writer_client
 
     if not task or not task.strip():
         raise BadInput("verify: the task is empty")
-    if expect is not None and tests is not None:
+    if expect is not None and (tests is not None or tests_text is not None):
         raise BadInput("verify: give --tests or --expect, not both")
-    tests_text = _read_tests(Path(tests)) if tests is not None else None
+    if tests is not None:
+        tests_text = _read_tests(Path(tests))
     checks = Checks(expect=expect, tests=tests_text)
     options = options or VerifyOptions()
     tier = choose_tier(isolation)
@@ -136,13 +140,15 @@ def verify(
         return halt.is_set() or bool(stop_when and stop_when())
 
     if client is None:
-        entry = ModelStore().resolve(model)
-        client = writer_client(load_entry(entry, n_ctx=n_ctx, n_threads=n_threads), options, stopped)
-        model_name = entry.name
+        from llmdeck.services.agent import load_for_run
+
+        model_name, loaded = load_for_run(model, adapter, n_ctx, n_threads)
+        client = writer_client(loaded, options, stopped)
     else:
         model_name = model or type(client).__name__
     run_options = {**options.model_dump(), "checks": {"expect": expect, "tests": tests_text, "tests_file": str(tests) if tests else None},
-                   "isolation": tier, "system_prompt": WRITER_SYSTEM, "task_prompt": task_prompt(task, checks)}
+                   "isolation": tier, "system_prompt": WRITER_SYSTEM, "task_prompt": task_prompt(task, checks),
+                   "adapter": adapter, **({"task": task_info} if task_info else {})}
     run_id = records.start_run("verify", task, model_name, run_options)
     events = iterate(run_pair(task, client, checks, options, limits, tier, stopped))
     return VerifyResponse(run_id=run_id, model=model_name, task=task, _events=events, _halt=halt)

@@ -11,10 +11,8 @@ import click
 
 from llmdeck.cli.groups import DefaultCommandGroup
 from llmdeck.cli.output import emit_json, info, table
-from llmdeck.services.loop import LoopConfig
+from llmdeck.services.loop import LoopConfig, summary_columns
 
-TABLE_COLUMNS = ["round", "collected_by", "agent_pass", "verify_pass", "sft_rows", "pairs", "sft_loss", "pref_loss",
-                 "model", "minutes"]
 
 
 def _option(name: str, field) -> click.Option:
@@ -105,8 +103,7 @@ def _brief(result) -> str:
 
 
 def round_table(rows: list[dict]) -> str:
-    extra = [k for row in rows for k in row if k not in TABLE_COLUMNS]
-    return table(rows, TABLE_COLUMNS + list(dict.fromkeys(extra)))
+    return table(rows, summary_columns(rows))
 
 
 @command.command("list")

@@ -156,6 +156,16 @@ def summary_rows(state: LoopState) -> list[dict]:
     return rows
 
 
+SUMMARY_COLUMNS = ("round", "collected_by", "agent_pass", "verify_pass", "sft_rows", "pairs", "sft_loss", "pref_loss",
+                   "model", "minutes")
+
+
+def summary_columns(rows: list[dict]) -> list[str]:
+    """The summary table's columns: the fixed ones, then the evaluation's metrics in the order they appear."""
+    extra = [k for row in rows for k in row if k not in SUMMARY_COLUMNS]
+    return list(SUMMARY_COLUMNS) + list(dict.fromkeys(extra))
+
+
 def _fraction(passed, attempts) -> str | None:
     return None if not attempts else f"{passed}/{attempts} ({passed / attempts:.2f})"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -38,4 +40,11 @@ class HelpScreen(ModalScreen[None]):
             lines += [f"| {key or 'palette'} | {title} |" for title, _, key in screen_actions(screen)]
             for widget_keys in getattr(screen, "WIDGET_KEYS", ()):
                 lines.append(f"| {widget_keys[0]} | {widget_keys[1]} |")
+            for key, module, name in getattr(screen, "SUBSCREENS", ()):  # screens opened from this one
+                sub = getattr(importlib.import_module(f"llmdeck.tui.screens.{module}"), name)
+                summary = (sub.__doc__ or "").strip().splitlines() or [""]
+                lines += ["", f"### {name.removesuffix('Screen')} ({key} on the {mode.title} screen)", "", summary[0],
+                          "", "| key | action |", "|---|---|"]
+                lines += [f"| {k or 'palette'} | {title} |" for title, _, k in screen_actions(sub)]
+                lines += [f"| {k} | {text} |" for k, text in getattr(sub, "WIDGET_KEYS", ())]
         return "\n".join(lines)

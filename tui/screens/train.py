@@ -80,10 +80,12 @@ class TrainScreen(BaseScreen):
         Binding("ctrl+s", "save_config", "Save config"),
         Binding("e", "export_run", "Export run"),
         Binding("t", "chat_with_run", "Chat with run"),
+        Binding("o", "open_loops", "Self-improvement loops"),
         Binding("ctrl+x", "close_export", "Cancel/close export", show=False),
     ]
     PALETTE = [("Show the runs", "show_runs"), ("Pick a dataset file", "pick_dataset")]
     WIDGET_KEYS = [("Enter", "runs table: follow the run in the monitor")]
+    SUBSCREENS = [("o", "loop", "LoopScreen")]  # listed in the help with their own keys
 
     # -- messages --------------------------------------------------------------------------------
     @dataclass
@@ -457,6 +459,11 @@ class TrainScreen(BaseScreen):
                         severity="warning")
             return None
         return run_id
+
+    def action_open_loops(self) -> None:
+        from llmdeck.tui.screens.loop import LoopScreen
+
+        self.app.push_screen(LoopScreen())
 
     def action_export_run(self) -> None:
         from llmdeck.tui.screens.quant_picker import QuantPickerScreen

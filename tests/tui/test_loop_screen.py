@@ -1,0 +1,91 @@
+"""The loop screen with the Pilot, on the scripted fake model with training and export replaced by the loop tests'
+stand-ins (the slow tier runs a real loop through the CLI): `o` on the Train screen opens it, a loop started from
+the form runs every stage and fills the rounds table, it is listed with its status, Esc stops a running loop after
+its current step (recorded as stopped), and a bad form value is refused in one line without a loop being made."""
+
+from __future__ import annotations
+
+import threading
+
+from llmdeck.services import loop as loop_service
+from llmdeck.services.loop import list_loops, load_state
+from llmdeck.tui.app import LlmdeckApp
+from tests.services.test_loop_fast import code_tasks, program, stand_ins  # noqa: F401 - fixtures
+from tests.tui.helpers import text_of, wait_for
+
+SIZE = (150, 45)
+
+
+def cell_texts(table) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+async def open_loops(pilot):
+    await pilot.press("f3")
+    await pilot.press("o")
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: type(screen).__name__ == "LoopScreen", what="the loop screen")
+    return screen
+
+
+async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_model, code_tasks, stand_ins):  # noqa: F811
+    fake_model.default_reply = program("print(0)")  # c0 passes, c1 fails
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_loops(pilot)
+        screen.query_one("#loop-name").value = "from-app"
+        screen.query_one("#loop-tasks").value = str(code_tasks)
+        screen.query_one("#loop-samples").value = "2"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.running is None and "completed" in text_of(screen.query_one("#loop-status")),
+                       timeout_s=60, what=lambda: f"the loop ({text_of(screen.query_one('#loop-status'))})")
+        rounds = screen.query_one("#loop-rounds-table")
+        columns = [str(c.label) for c in rounds.columns.values()]
+        assert columns[:4] == ["round", "collected_by", "agent_pass", "verify_pass"]
+        (row,) = cell_texts(rounds)
+        assert row[columns.index("verify_pass")] == "2/4 (0.50)" and row[columns.index("sft_rows")] == "1"
+        log = "\n".join(screen.query_one("#loop-log").lines)
+        assert "[round 1] collect-verify: done" in log and "[round 1] sft: done" in log and "loop from-app completed" in log
+        await wait_for(pilot, lambda: screen.query_one("#loop-list").row_count == 1, what="the loops list")
+        assert cell_texts(screen.query_one("#loop-list"))[0][:3] == ["from-app", "completed", "1"]
+        assert [c[:3] for c in stand_ins] == [("train", 1, "sft"), ("export", 1, "export-sft")]
+        await pilot.press("escape")  # nothing running: back to the train screen
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="the train screen")
+    assert load_state("from-app").status == "completed"
+
+
+async def test_esc_stops_a_running_loop_after_its_step_and_a_bad_value_is_refused(fake_model, code_tasks, stand_ins,  # noqa: F811
+                                                                                   monkeypatch):
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_data(self, number, entry, record, clock):  # the data stage waits until the test has pressed Esc
+        entered.set()
+        yield {"type": "progress", "round": number, "stage": "data", "done": 0, "total": 1, "detail": "waiting"}
+        release.wait(30)
+        return {"sft_rows": 0, "preference_rows": 0}
+
+    monkeypatch.setattr(loop_service.LoopResponse, "_data", slow_data)
+    fake_model.default_reply = program("print(0)")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_loops(pilot)
+        screen.query_one("#loop-rounds").value = "0"  # refused by the loop's config, nothing created
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "failed" in text_of(screen.query_one("#loop-status")), what="the refusal")
+        assert "rounds" in text_of(screen.query_one("#loop-status")) and list_loops() == []
+        screen.query_one("#loop-rounds").value = "2"
+        screen.query_one("#loop-name").value = "stopped-one"
+        screen.query_one("#loop-tasks").value = str(code_tasks)
+        screen.query_one("#loop-samples").value = "1"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: entered.is_set(), timeout_s=60, what="the data stage")
+        await pilot.press("escape")
+        assert "stopping" in text_of(screen.query_one("#loop-status"))
+        release.set()
+        await wait_for(pilot, lambda: screen.running is None, timeout_s=30, what="the stop")
+        assert "stopped" in text_of(screen.query_one("#loop-status"))
+        assert type(app.screen).__name__ == "LoopScreen"  # Esc stopped the loop; it did not close the screen
+    state = load_state("stopped-one")
+    assert state.status == "stopped" and len(state.rounds) == 1
+    stages = state.rounds[0]["stages"]
+    assert stages["data"]["status"] == "done" and stages.get("sft", {}).get("status", "pending") == "pending"

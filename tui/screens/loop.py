@@ -1,0 +1,236 @@
+"""The loop screen (the Train screen's `o`): start or resume a self-improvement loop, watch its stages, and
+read each round's summary table (what was collected, the data built, the losses, the model exported and, when
+evaluated, the held-out metrics); past loops are listed with their tables.
+
+One worker runs `llmdeck.services.loop.run_loop` (the same call as `llmdeck loop`). Esc stops the loop after
+its current step; a training run it started keeps going in its own process, and starting the loop again under
+the same name resumes it where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Log, Static
+from textual.worker import get_current_worker
+
+from llmdeck.tui.screens.base import BaseScreen
+
+
+class LoopScreen(BaseScreen):
+    """Collect -> data -> train -> export, round after round, from the app."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start_loop", "Start/resume loop"),
+        Binding("escape", "stop_or_back", "Stop loop / back"),
+    ]
+    WIDGET_KEYS = [("Enter", "loops table: show a loop's rounds and fill the form with its name (ctrl+r resumes it)")]
+
+    @dataclass
+    class Listed(Message):
+        loops: list  # services.loop.LoopState
+
+    @dataclass
+    class Event(Message):
+        event: dict
+
+    @dataclass
+    class Ended(Message):
+        name: str
+        status: str
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: str | None = None  # the name of the loop this screen runs
+        self.response = None  # its services.loop.LoopResponse, for close()
+        self.states: dict = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="loop-body"):
+            with VerticalScroll(id="loop-form"):
+                yield Label("Name (an existing one resumes)", classes="pane-title")
+                yield Input(placeholder="loop-DATE", compact=True, id="loop-name")
+                yield Label("Task files (comma-separated; empty: the bundled ones)", classes="pane-title")
+                yield Input(placeholder="bundled tool questions and coding tasks", compact=True, id="loop-tasks")
+                yield Label("Rounds", classes="pane-title")
+                yield Input("1", type="integer", compact=True, id="loop-rounds")
+                yield Label("Attempts per task", classes="pane-title")
+                yield Input("3", type="integer", compact=True, id="loop-samples")
+                yield Label("Train tasks per category at most (empty: all)", classes="pane-title")
+                yield Input("", type="integer", compact=True, id="loop-limit")
+                yield Checkbox("Evaluate on the held-out tasks", compact=True, id="loop-evaluate")
+                yield Label("Held-out tasks per category at most", classes="pane-title")
+                yield Input("", type="integer", compact=True, id="loop-eval-limit")
+                yield Button("Start / resume (ctrl+r)", variant="primary", id="loop-start")
+            with Vertical(id="loop-main"):
+                yield Static("no loop running", id="loop-status", classes="status", markup=False)
+                yield Label("Loops (Enter shows one)", classes="pane-title")
+                yield DataTable(id="loop-list", cursor_type="row", zebra_stripes=True)
+                yield Label("Rounds", classes="pane-title")
+                yield DataTable(id="loop-rounds-table", zebra_stripes=True)
+                yield Log(id="loop-log", max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#loop-list", DataTable)
+        table.add_columns("loop", "status", "rounds", "minutes", "CPU min")
+        self.query_one("#loop-name", Input).focus()
+        self.list_loops()
+
+    # -- past loops ---------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="list")
+    def list_loops(self) -> None:
+        from llmdeck.services.loop import list_loops
+
+        self.post_message(self.Listed(list_loops()))
+
+    @on(Listed)
+    def show_loops(self, message: Listed) -> None:
+        table = self.query_one("#loop-list", DataTable)
+        table.clear()
+        self.states = {state.name: state for state in message.loops}
+        for state in reversed(message.loops):  # newest first
+            table.add_row(state.name, state.status, str(len(state.rounds)), f"{state.seconds / 60:.1f}",
+                          f"{state.cpu_seconds / 60:.1f}", key=state.name)
+        shown = self.running or (message.loops[-1].name if message.loops else None)
+        if shown in self.states:
+            self.show_rounds(self.states[shown])
+
+    @on(DataTable.RowSelected, "#loop-list")
+    def loop_chosen(self, event: DataTable.RowSelected) -> None:
+        state = self.states.get(event.row_key.value)
+        if state is not None:
+            self.show_rounds(state)
+            if not self.running:
+                self.query_one("#loop-name", Input).value = state.name
+
+    def show_rounds(self, state) -> None:
+        from llmdeck.services.loop import summary_rows
+
+        self.fill_rounds(summary_rows(state))
+
+    def fill_rounds(self, rows: list[dict]) -> None:
+        from llmdeck.services.loop import summary_columns
+
+        table = self.query_one("#loop-rounds-table", DataTable)
+        table.clear(columns=True)
+        columns = summary_columns(rows)
+        table.add_columns(*columns)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+
+    # -- running a loop -----------------------------------------------------------------------------
+    def form_values(self) -> dict:
+        """The form as `run_loop`'s config (empty entries left to its defaults; it checks every value)."""
+        def text(widget_id: str) -> str:
+            return self.query_one(f"#{widget_id}", Input).value.strip()
+
+        values: dict = {"evaluate": self.query_one("#loop-evaluate", Checkbox).value}
+        if text("loop-name"):
+            values["name"] = text("loop-name")
+        if text("loop-tasks"):
+            values["tasks"] = [part.strip() for part in text("loop-tasks").split(",") if part.strip()]
+        for field, widget_id in (("rounds", "loop-rounds"), ("samples", "loop-samples"), ("limit", "loop-limit"),
+                                 ("eval_limit", "loop-eval-limit")):
+            if text(widget_id):
+                values[field] = text(widget_id)
+        return values
+
+    @on(Button.Pressed, "#loop-start")
+    def action_start_loop(self) -> None:
+        if self.running:
+            self.notify(f"loop {self.running} is running (Esc stops it)", severity="warning")
+            return
+        self.query_one("#loop-log", Log).clear()
+        self.running = self.query_one("#loop-name", Input).value.strip() or "(new)"
+        self._status(f"starting loop {self.running}...")
+        self.run_loop(self.form_values())
+
+    @work(thread=True, exit_on_error=False, group="loop")
+    def run_loop(self, values: dict) -> None:
+        from llmdeck.services.loop import run_loop
+
+        worker = get_current_worker()
+        response = run_loop(values)
+        self.response = response
+        status = "stopped"
+        try:
+            for event in response:
+                if worker.is_cancelled:
+                    response.close()
+                self.post_message(self.Event(event))
+                if event["type"] == "done":
+                    status = event["status"]
+        finally:
+            response.close()
+            self.post_message(self.Ended(response.state.name, response.state.status or status))
+
+    @on(Event)
+    def loop_event(self, message: Event) -> None:
+        event = message.event
+        log = self.query_one("#loop-log", Log)
+        kind = event["type"]
+        if kind == "stage":
+            if event["status"] == "start":
+                log.write_line(f"[round {event['round']}] {event['stage']} ...")
+            else:
+                log.write_line(f"[round {event['round']}] {event['stage']}: {event['status']}{brief(event.get('result'))}")
+            self._status(f"loop {self.response.state.name if self.response else self.running}: round {event['round']},"
+                         f" {event['stage']} ({event['status']})")
+        elif kind == "progress":
+            self._status(f"loop: round {event['round']}, {event['stage']} {event['done']}/{event['total'] or '?'}"
+                         f" {event['detail']}")
+        elif kind == "round" and self.response is not None:
+            from llmdeck.services.loop import summary_rows
+
+            self.fill_rounds(summary_rows(self.response.state))
+            log.write_line(f"round {event['round']} done: model {event['row'].get('model')}")
+        elif kind == "done":
+            self.fill_rounds(event["rows"])
+            log.write_line(f"loop {event['loop']} {event['status']}: {event['seconds'] / 60:.1f} min wall,"
+                           f" {event['cpu_seconds'] / 60:.1f} min CPU")
+
+    @on(Ended)
+    def loop_ended(self, message: Ended) -> None:
+        self.running, self.response = None, None
+        self._status(f"loop {message.name} {message.status} (ctrl+r with its name resumes it)")
+        self.list_loops()
+
+    def action_stop_or_back(self) -> None:
+        if self.running:
+            self._status(f"stopping loop {self.running} after its current step...")
+            if self.response is not None:
+                self.response.close()
+            self.workers.cancel_group(self, "loop")
+        else:
+            self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        if self.response is not None:  # quitting: the loop stops after its current step and is saved
+            self.response.close()
+
+    def work_failed(self, action: str, error: BaseException | None) -> None:
+        if action == "loop":
+            name = self.running
+            self.running, self.response = None, None
+            self.query_one("#loop-log", Log).write_line(f"failed: {error}")
+            self._status(f"loop {name} failed: {error}")
+            self.list_loops()
+
+    def _status(self, text: str) -> None:
+        self.query_one("#loop-status", Static).update(text)
+
+
+def brief(result) -> str:
+    """A stage's result in a few words (the counts, losses and models that matter)."""
+    if not isinstance(result, dict):
+        return ""
+    keys = ("attempts", "passed", "sft_rows", "preference_rows", "run_id", "loss", "model")
+    parts = [f"{k} {result[k]}" for k in keys if result.get(k) is not None]
+    return f" ({', '.join(parts)})" if parts else ""

@@ -154,3 +154,28 @@ async def test_quantize_with_progress_and_a_requantize_only_after_a_yes(fake_mod
         await pilot.press("enter")
         await wait_for(pilot, lambda: target.exists(), what="the saved Modelfile")
         assert f"FROM {small.path}" in target.read_text().splitlines()
+
+
+async def test_export_a_run_from_the_models_screen_opens_the_train_screens_export(fake_model):
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.screen.query_one("#models-table").row_count >= 1, what="the models table")
+        app.screen.query_one("#models-table").focus()
+        await pilot.press("e")  # no completed run yet: said, nothing opens
+        await wait_for(pilot, lambda: any("no completed training run" in str(n.message) for n in app._notifications),
+                       what="the notification")
+        assert type(app.screen).__name__ == "ModelsScreen"
+        Registry().create("running-one", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")
+        done = Registry().create("tune-2", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")
+        Registry().update(done.id, status="completed")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen", what="the run picker")
+        options = app.screen.query_one("#choices")
+        assert options.option_count == 1 and "tune-2" in str(options.get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QuantPickerScreen", what="the quant picker")
+        assert app.current_mode == "train" and "tune-2" in text_of(app.screen.query_one(".dialog-title"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="the train screen")
+        assert app.screen.exporting is None

@@ -50,6 +50,7 @@ class ModelsScreen(BaseScreen):
         Binding("r", "refresh", "Refresh models"),
         Binding("q", "quantize", "Quantize model"),
         Binding("m", "modelfile", "Ollama Modelfile"),
+        Binding("e", "export_run", "Export a run"),
     ]
     PALETTE = [("Show the highlighted model's details", "focus_table")]
 
@@ -58,6 +59,10 @@ class ModelsScreen(BaseScreen):
         """The store's rows, read off the UI thread."""
 
         rows: list
+
+    @dataclass
+    class RunsToExport(Message):
+        runs: list  # completed tuning runs
 
     @dataclass
     class DetailsLoaded(Message):
@@ -230,6 +235,30 @@ class ModelsScreen(BaseScreen):
                                                      new_name, True, progress=True))
         else:
             self.long_action(f"Quantizing {name} to {quant}", _quantize, name, quant, new_name, False, progress=True)
+
+    # -- export a run (the train screen's export, with its progress panel) ----------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def action_export_run(self) -> None:
+        from llmdeck.tuning.runs import list_runs
+
+        self.post_message(self.RunsToExport([r for r in list_runs() if r.status == "completed"]))
+
+    @on(RunsToExport)
+    def pick_run_to_export(self, message: RunsToExport) -> None:
+        from llmdeck.tui.screens.choice import ChoiceScreen
+
+        if not message.runs:
+            self.notify("no completed training run to export (F3 launches one)", severity="warning")
+            return
+        options = [(run.id, f"{run.name}  ({run.method}, {run.id}, base {run.base_model})") for run in reversed(message.runs)]
+        self.app.push_screen(ChoiceScreen("Export which completed run into the store? (Enter picks, Esc cancels)",
+                                          options), self._export_chosen)
+
+    async def _export_chosen(self, run_id: str | None) -> None:
+        if not run_id:
+            return
+        await self.app.switch_mode("train")  # the export runs there, with its stages and per-quant table
+        self.app.screen.export_run_id(run_id)
 
     def action_modelfile(self) -> None:
         from llmdeck.tui.screens.modelfile import ModelfileScreen

@@ -466,11 +466,17 @@ class TrainScreen(BaseScreen):
         self.app.push_screen(LoopScreen())
 
     def action_export_run(self) -> None:
-        from llmdeck.tui.screens.quant_picker import QuantPickerScreen
-
         run_id = self._completed_run("export")
-        if run_id is None:
-            return
+        if run_id is not None:
+            self.export_run_id(run_id)
+
+    def export_run_id(self, run_id: str) -> None:
+        """Ask for the quants, then export `run_id` (a completed run; also reached from the models screen)."""
+        from llmdeck.tui.screens.quant_picker import QuantPickerScreen
+        from llmdeck.tuning import runs
+
+        if run_id not in self.runs_by_id:  # the runs table may not have been read yet
+            self.runs_by_id[run_id] = runs.get(run_id)
         if self.exporting:
             self.notify(f"an export is running ({self.exporting}): ctrl+x cancels it", severity="warning")
             return

@@ -102,7 +102,10 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(4, ge=1, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
     gradient_checkpointing: bool = Field(True, description="Recompute activations in backward: less memory, ~20% slower.")
-    beta: float = Field(0.1, ge=0.0, description="DPO/KTO temperature, ORPO odds-ratio weight, GRPO/RLOO KL weight.")
+    beta: float | None = Field(
+        None, ge=0.0, description="DPO/KTO temperature, ORPO odds-ratio weight, GRPO/RLOO KL weight; None: trl's default "
+        "for the method (0.1 for dpo/orpo/kto, 0 for grpo: no reference model, 0.05 for rloo)."
+    )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
 
     # online RL (grpo, rloo): where rewards come from (several add up) and how completions are sampled

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from llmdeck.cli import agent, chat, complete, data, evaluate, export, models, rag, runs, serve, sessions, tools, train, \
-    tui, verify
+from llmdeck.cli import agent, chat, complete, data, evaluate, export, merge, models, predict, rag, reward, runs, serve, \
+    sessions, tools, train, tui, verify
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.core.quiet import quiet_libraries
 
@@ -61,7 +61,8 @@ def cli(ctx: click.Context) -> None:
         tui.run_app()
 
 
-for module in (models, chat, complete, serve, tui, train, runs, data, rag, sessions, export, evaluate, agent, tools, verify):
+for module in (models, chat, complete, serve, tui, train, runs, data, rag, sessions, export, evaluate, agent, tools, verify,
+               reward, predict, merge):
     cli.add_command(module.command)
 
 

@@ -70,8 +70,10 @@ def load_task_model(reference: str, dtype=None, methods: tuple[str, ...] = ("rew
     import torch
     import transformers
 
+    from llmdeck.tuning.merge import quiet_libraries
     from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
 
+    quiet_libraries()
     dtype = dtype or torch.float32
     path = Path(reference)
     if path.is_dir():

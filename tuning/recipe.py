@@ -80,8 +80,10 @@ def quantization_config(config: TrainConfig, compute_dtype):
     return None
 
 
-def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", head: list[str] | None = None):
-    """peft's own config for `config.tuning` (None for full tuning); `head` names new task heads trained whole."""
+def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", head: list[str] | None = None,
+                   exclude: str | None = None):
+    """peft's own config for `config.tuning` (None for full tuning); `head` names new task heads trained whole,
+    `exclude` (a regular expression over module names) keeps adapters off the task head's own layers."""
     if config.tuning == "full":
         return None
     import peft
@@ -93,10 +95,10 @@ def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", hea
     if config.tuning == "ia3":
         targets = None if config.lora_target_modules == "all-linear" else config.lora_target_modules
         return peft.IA3Config(target_modules=targets, feedforward_modules=[] if targets else None, modules_to_save=head,
-                              **common)
+                              exclude_modules=exclude if targets else None, **common)
     return peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                            target_modules=config.lora_target_modules, bias="none", use_dora=config.tuning == "dora",
-                           modules_to_save=head, **common)
+                           modules_to_save=head, exclude_modules=exclude, **common)
 
 
 def launch_notes(config: TrainConfig) -> list[str]:
@@ -107,6 +109,8 @@ def launch_notes(config: TrainConfig) -> list[str]:
                      "(load it with peft); it cannot be merged into the weights, so export and chat --adapter refuse it")
     if config.tuning == "prefix" and config.gradient_checkpointing:
         notes.append("prefix tuning trains without gradient checkpointing (its key/value prefix cannot be recomputed)")
+    if config.method in ENCODER_METHODS and not config.eval_split:
+        notes.append(f"{config.method} reports its task metric on the eval split: set eval_split (e.g. 0.2) to see it")
     if config.tuning in ("dora", "ia3"):
         notes.append(f"tuning {config.tuning} merges into the weights on export; chat --adapter needs a plain LoRA, so export it")
     return notes

@@ -23,7 +23,8 @@ RECIPES = {"sft": "llmdeck.tuning.sft", "dpo": "llmdeck.tuning.dpo", "orpo": "ll
            "reward": "llmdeck.tuning.reward", "grpo": "llmdeck.tuning.grpo", "rloo": "llmdeck.tuning.rloo",
            "token-cls": "llmdeck.tuning.token_cls", "extractive-qa": "llmdeck.tuning.extractive_qa",
            "mlm": "llmdeck.tuning.mlm"}
-# A recipe module has build_trainer(...); optionally TASK_TYPE and HEAD (peft task type, task heads trained whole),
+# A recipe module has build_trainer(...); optionally TASK_TYPE, HEAD and EXCLUDE (peft task type, task heads trained
+# whole, modules kept free of adapters),
 # load_model(base, dtype, quantization, config, rows), training_dataset(rows, tokenizer, config) and
 # task_info(model, config) (what predict/score need, saved as adapter/task.json).
 
@@ -103,7 +104,8 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     eval_set = to_dataset(eval_rows, tokenizer, config) if eval_rows else None
     latest = checkpoints(run_dir)[-1] if resume and checkpoints(run_dir) else None
     callbacks = make_callbacks(run_dir, stop, on_metrics, main_process, elapsed_offset=_elapsed_before(run_dir, latest))
-    peft_config = adapter_config(config, getattr(recipe, "TASK_TYPE", "CAUSAL_LM"), getattr(recipe, "HEAD", None))
+    peft_config = adapter_config(config, getattr(recipe, "TASK_TYPE", "CAUSAL_LM"), getattr(recipe, "HEAD", None),
+                                 getattr(recipe, "EXCLUDE", None))
     trainer = recipe.build_trainer(model, tokenizer, train_set, eval_set, config, run_dir, device, callbacks, peft_config)
     trainer.remove_callback(PrinterCallback)  # the metrics callback logs one readable line per step
     set_phase("training")

@@ -20,8 +20,11 @@ def command(models, data_file, run_id, max_examples, n_threads, as_json):
 
     Example: llmdeck eval my-run.q8_0 my-run.q4_k_m --run my-run
     """
+    from llmdeck.core.store import ModelStore
     from llmdeck.tuning.evaluate import choose_data, evaluate_models
 
+    for name in models:  # every model resolves before anything is read or printed
+        ModelStore().resolve(name)
     eval_data = choose_data(data_file, run_id, max_examples)
     info(f"data: {eval_data.description}")
     results = evaluate_models(list(models), eval_data, n_threads=n_threads)

@@ -93,8 +93,11 @@ def check_header(path: Path) -> None:
         raise BadInput(f"{path}: no such file")
     if not path.is_file():
         raise BadInput(f"{path}: not a file (expected a .gguf model file)")
-    with path.open("rb") as handle:
-        magic = handle.read(4)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the model file ({exc.strerror})") from None
     if magic != GGUF_MAGIC:
         raise BadInput(f"{path}: not a GGUF file (expected magic 'GGUF', found {magic!r})")
 

@@ -137,9 +137,9 @@ def verify(
 
 
 def _read_tests(path: Path) -> str:
-    if not path.is_file():
-        raise BadInput(f"--tests {path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    from llmdeck.core.textfiles import read_text
+
+    text = read_text(Path(path), "tests file", max_bytes=1024 * 1024)
     try:
         compile(text, str(path), "exec")
     except SyntaxError as exc:

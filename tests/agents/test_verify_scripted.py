@@ -133,7 +133,7 @@ def test_bad_inputs_are_refused_before_anything_runs(tmp_path):
         verify("x", client=writer(), expect="1", tests=broken)
     with pytest.raises(BadInput, match=r"broken.py:\d+: not valid Python"):
         verify("x", client=writer(), tests=broken)
-    with pytest.raises(BadInput, match="no such file"):
+    with pytest.raises(BadInput, match="missing.py: no such tests file"):
         verify("x", client=writer(), tests=tmp_path / "missing.py")
     with pytest.raises(BadInput, match="task is empty"):
         verify(" ", client=writer())

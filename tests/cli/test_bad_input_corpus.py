@@ -1,0 +1,258 @@
+"""The bad-input corpus: every command, fed the classes of bad input a new user produces (missing, binary,
+non-UTF-8, empty, special and huge files; unknown names; out-of-range values; wrong formats), answers with one
+`error:` line naming what is wrong and exit 2 — never a traceback — and leaves every piece of state as it was
+(models, runs, collections, sessions, files under LLMDECK_HOME). In-process through click's CliRunner on the
+scripted fake model; the cases that need file permissions run the real entry point without root's override."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from llmdeck.cli.main import cli
+
+NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]  # root, but bound by file permissions
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]  # "{name}" is replaced by the path of that fixture file
+    phrase: str  # a phrase the error line must contain
+    stdin: str | None = None
+    report: bool = False  # the command prints its report on stdout before the error (data check)
+
+
+def build_files(root: Path) -> dict[str, Path]:
+    """One file (or folder) per class of trouble."""
+    files = {
+        "binary": root / "random.jsonl", "latin1": root / "latin1.jsonl", "empty": root / "empty.jsonl",
+        "bom_alpaca": root / "bom.jsonl", "messages": root / "messages.jsonl", "notgguf": root / "readme.gguf",
+        "list_yaml": root / "list.yaml", "unknown_yaml": root / "unknown.yaml", "binary_yaml": root / "binary.yaml",
+        "zero_steps": root / "zero.yaml", "emptydir": root / "emptydir", "huge_line": root / "huge.jsonl",
+        "notes": root / "notes.txt", "bad_script": root / "script.txt", "tools_py": root / "tools.py",
+        "truncated": root / "cut.gguf", "parquet": root / "bad.parquet", "csv": root / "bad.csv",
+    }
+    files["binary"].write_bytes(bytes(range(256)) * 16)
+    files["latin1"].write_bytes('{"instruction": "caf\xe9", "output": "cr\xe8me"}\n'.encode("latin-1"))
+    files["empty"].write_text("")
+    files["bom_alpaca"].write_bytes(b"\xef\xbb\xbf" + b'{"instruction": "hi", "output": "hello"}\n'
+                                    b'{"instruction": "bye", "output": ""}\n')
+    files["messages"].write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                                          {"role": "assistant", "content": "hello"}]}) + "\n")
+    files["notgguf"].write_text("not a model")
+    files["list_yaml"].write_text("- a\n- b\n")
+    files["unknown_yaml"].write_text("no_such_field: 3\n")
+    files["binary_yaml"].write_bytes(b"\x00\x01\x02\xff")
+    files["zero_steps"].write_text("max_steps: 0\n")
+    files["emptydir"].mkdir()
+    files["huge_line"].write_text('{"text": "' + "x" * 3_000_000)  # one 3 MB line, never closed
+    files["notes"].write_text("plain notes\n")
+    files["bad_script"].write_text("press\nwait_for 5 nonsense\n")
+    files["tools_py"].write_text("this is not python(\n")
+    files["truncated"].write_bytes(b"GGUF\x03\x00\x00\x00")
+    files["parquet"].write_bytes(b"PAR1" + b"\x00" * 64)
+    files["csv"].write_bytes(b"instruction,output\n\xff\xfe,\x00\n")
+    return files
+
+
+CASES = [
+    # models
+    Case(("models", "import", "{missing}"), "no such file"),
+    Case(("models", "import", "{notgguf}"), "not a GGUF"),
+    Case(("models", "import", "{truncated}"), "truncated"),
+    Case(("models", "import", "{emptydir}"), "not a file"),
+    Case(("models", "import", "/dev/zero"), "not a"),
+    Case(("models", "import", "{notgguf}", "--name", "bad name!"), "model name"),
+    Case(("models", "show", "ghost"), "'ghost' is not in the store"),
+    Case(("models", "rm", "ghost"), "'ghost' is not in the store"),
+    Case(("models", "rm", "smollm2-135m-instruct"), "cannot be removed"),
+    Case(("models", "default", "ghost"), "'ghost' is not in the store"),
+    Case(("models", "quantize", "ghost", "--quant", "q8_0"), "'ghost' is not in the store"),
+    Case(("models", "quantize", "smollm2-135m-instruct", "--quant", "q9_9"), "q9_9"),
+    Case(("models", "modelfile", "ghost"), "'ghost' is not in the store"),
+    Case(("models", "export-dir", "ghost", "{emptydir}"), "'ghost' is not in the store"),
+    # chat and complete
+    Case(("chat", "hi", "--max-tokens", "0"), "--max-tokens 0"),
+    Case(("chat", "hi", "--top-p", "5"), "--top-p 5.0"),
+    Case(("chat", "hi", "--ctx", "10"), "--ctx 10"),
+    Case(("chat", "hi", "--threads", "-3"), "--threads -3"),
+    Case(("chat", "hi", "--temperature", "-0.5"), "--temperature -0.5"),
+    Case(("chat", "hi", "--model", "ghost"), "'ghost' is not in the store"),
+    Case(("chat", "hi", "--model", "{truncated}"), "truncated"),
+    Case(("chat", "hi", "--rag", "nope"), "collection 'nope' not found"),
+    Case(("chat",), "no prompt given", stdin=""),
+    Case(("chat", "hi", "--session", "bad id!"), "session id"),
+    Case(("chat", "word " * 1500), "exceeds the context window"),
+    Case(("chat", "hi", "--adapter", "ghost-run"), "ghost-run"),
+    Case(("chat", "hi", "--max-tokens", "lots"), "'lots' is not a valid integer"),
+    Case(("complete", "ghost", "once upon"), "'ghost' is not in the store"),
+    Case(("complete", "smollm2-135m-instruct"), "no text given", stdin=""),
+    # serve and the app
+    Case(("serve", "--port", "70000"), "--port 70000: expected 1-65535"),
+    Case(("serve", "--model", "ghost"), "'ghost' is not in the store"),
+    Case(("serve", "--api-key-file", "{missing}"), "no such API key file"),
+    Case(("serve", "--api-key-file", "{empty}"), "empty"),
+    Case(("serve", "--rag", "nope"), "collection 'nope' not found"),
+    Case(("tui", "--model", "ghost"), "'ghost' is not in the store"),
+    Case(("tui", "--headless", "--script", "{missing}"), "missing"),
+    Case(("tui", "--headless", "--script", "{bad_script}"), "script.txt"),
+    # train
+    Case(("train", "--dataset", "{missing}", "--dry-run"), "no such file"),
+    Case(("train", "--dataset", "{binary}", "--dry-run"), "random.jsonl"),
+    Case(("train", "--dataset", "{latin1}", "--dry-run"), "UTF-8"),
+    Case(("train", "--dataset", "/dev/zero", "--dry-run"), "/dev/zero"),
+    Case(("train", "--dataset", "{empty}", "--dry-run"), "empty.jsonl"),
+    Case(("train", "--dataset", "{huge_line}", "--dry-run"), "huge.jsonl"),
+    Case(("train", "--dataset", "{parquet}", "--dry-run"), "bad.parquet"),
+    Case(("train", "--dataset", "{csv}", "--dry-run"), "bad.csv"),
+    Case(("train", "--dataset", "{bom_alpaca}", "--dry-run"), "output: empty"),
+    Case(("train", "--config", "{missing}"), "no such"),
+    Case(("train", "--config", "{binary_yaml}"), "binary.yaml"),
+    Case(("train", "--config", "{list_yaml}"), "expected a mapping"),
+    Case(("train", "--config", "{unknown_yaml}"), "no_such_field"),
+    Case(("train", "--config", "{zero_steps}"), "max_steps"),
+    Case(("train", "--max-steps", "0", "--dry-run"), "max_steps"),
+    Case(("train", "--learning-rate", "-1", "--dry-run"), "learning_rate"),
+    Case(("train", "--lora-r", "0", "--dry-run"), "lora_r"),
+    Case(("train", "--eval-split", "0.9", "--dry-run"), "eval_split"),
+    Case(("train", "--method", "dpo", "--dataset", "{messages}", "--dry-run"), "preference"),
+    Case(("train", "--base-model", "ghost", "--dry-run"), "ghost"),
+    Case(("train", "--tuning", "qlora", "--dry-run"), "qlora"),
+    Case(("train", "--var", "novalue", "--dry-run"), "--var"),
+    # runs
+    Case(("runs", "show", "ghost"), "run 'ghost' not found"),
+    Case(("runs", "stop", "ghost"), "run 'ghost' not found"),
+    Case(("runs", "resume", "ghost"), "run 'ghost' not found"),
+    Case(("runs", "rm", "ghost"), "run 'ghost' not found"),
+    Case(("runs", "logs", "ghost"), "run 'ghost' not found"),
+    Case(("runs", "metrics", "ghost"), "run 'ghost' not found"),
+    # data
+    Case(("data", "check", "{missing}", "--no-tokens"), "no such file"),
+    Case(("data", "check", "{binary}", "--no-tokens"), "random.jsonl"),
+    Case(("data", "check", "{messages}", "--format", "alpaca", "--no-tokens"), "bad row", report=True),
+    Case(("data", "check", "{empty}", "--no-tokens"), "empty.jsonl"),
+    Case(("data", "check", "{emptydir}", "--no-tokens"), "emptydir"),
+    # rag
+    Case(("rag", "ingest", "{missing}", "--collection", "docs"), "no such file or directory"),
+    Case(("rag", "ingest", "{emptydir}", "--collection", "docs"), "nothing to ingest into 'docs'"),
+    Case(("rag", "ingest", "/dev/zero", "--collection", "docs"), "nothing to ingest into 'docs'"),
+    Case(("rag", "ingest", "{notes}", "--collection", "Bad Name"), "collection name"),
+    Case(("rag", "ingest", "{notes}", "--collection", "docs", "--chunk-size", "10"), "chunk size 10"),
+    Case(("rag", "query", "--collection", "nope", "what?"), "collection 'nope' not found"),
+    Case(("rag", "query", "--collection", "nope", " "), "empty"),
+    Case(("rag", "query", "--collection", "nope", "what?", "-k", "0"), "-k 0"),
+    Case(("rag", "rm", "nope"), "collection 'nope' not found"),
+    # sessions
+    Case(("sessions", "show", "ghost"), "session 'ghost' not found"),
+    Case(("sessions", "rm", "ghost"), "session 'ghost' not found"),
+    Case(("sessions", "export", "ghost"), "session 'ghost' not found"),
+    Case(("sessions", "export", "ghost", "--format", "pdf"), "'pdf' is not one of"),
+    # export and eval
+    Case(("export", "ghost-run"), "ghost-run"),
+    Case(("export", "ghost-run", "--quant", "q9_9"), "q9_9"),
+    Case(("eval", "ghost"), "'ghost' is not in the store"),
+    Case(("eval", "smollm2-135m-instruct", "--data", "{binary}"), "random.jsonl"),
+    Case(("eval", "smollm2-135m-instruct", "--data", "{missing}"), "missing"),
+    # agents, tools, verify
+    Case(("agent", "What is 2+2?", "--tools", "no_such_tool"), "no_such_tool"),
+    Case(("agent", "What is 2+2?", "--max-steps", "0"), "max_steps"),
+    Case(("agent", "What is 2+2?", "--model", "ghost"), "'ghost' is not in the store"),
+    Case(("agent", "runs", "show", "ghost"), "ghost"),
+    Case(("tools", "list", "--tools-file", "{missing}"), "missing"),
+    Case(("verify", "print 1", "--tests", "{missing}"), "missing"),
+    Case(("verify", "print 1", "--tests", "{binary}"), "random.jsonl"),
+    Case(("verify", "print 1", "--max-rounds", "0"), "max_rounds"),
+    Case(("verify", "runs", "show", "ghost"), "ghost"),
+    # usage
+    Case(("nosuch",), "No such command 'nosuch'"),
+    Case(("models", "list", "--nope"), "No such option '--nope'"),
+]
+
+
+def state(home: Path) -> dict:
+    """Everything a bad command must leave alone."""
+    from llmdeck.core.sessions import list_sessions
+    from llmdeck.core.store import ModelStore
+    from llmdeck.rag.query import list_collections
+    from llmdeck.tuning.runs import list_runs
+
+    ignored = ("llmdeck.db", "llmdeck.db-wal", "llmdeck.db-shm")
+    files = {str(p.relative_to(home)): p.stat().st_size for p in home.rglob("*")
+             if p.is_file() and p.name not in ignored and "locks" not in p.parts and "cache" not in p.parts}
+    return {"models": [e.to_dict() for e in ModelStore().list()], "runs": [r.id for r in list_runs()],
+            "collections": [c.name for c in list_collections()], "sessions": [s.id for s in list_sessions()],
+            "files": files}
+
+
+@pytest.fixture
+def world(tmp_path, llmdeck_home, fake_model):
+    """Files of every kind of trouble, and a home with some state in it (a session) to keep unchanged."""
+    from llmdeck.core import sessions
+
+    files = build_files(tmp_path)
+    files["missing"] = tmp_path / "missing.jsonl"
+    sessions.create_session("kept", title="a session to keep")
+    sessions.add_message("kept", "user", "hello")
+    return files
+
+
+def fill(args: tuple[str, ...], files: dict[str, Path]) -> list[str]:
+    return [arg.format(**{k: str(v) for k, v in files.items()}) if "{" in arg else arg for arg in args]
+
+
+def assert_one_line_bad_input(code: int, stderr: str, phrase: str, label) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert "Traceback" not in stderr, (label, stderr)
+    assert code == 2, (label, code, stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), (label, stderr)
+    assert phrase.lower() in lines[0].lower(), (label, phrase, lines[0])
+
+
+def test_the_corpus_is_large_and_reaches_every_command():
+    assert len(CASES) >= 60
+    covered = {case.args[0] for case in CASES}
+    assert {name for name in cli.commands} <= covered | {"loop", "reward", "merge", "predict", "bench"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: " ".join(case.args)[:60])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, llmdeck_home, case):
+    before = state(llmdeck_home)
+    result = CliRunner().invoke(cli, fill(case.args, world), input=case.stdin)
+    assert not (result.exception and not isinstance(result.exception, SystemExit)), repr(result.exception)
+    assert_one_line_bad_input(result.exit_code, result.stderr, case.phrase, case.args)
+    assert bool(result.stdout) == case.report, result.stdout
+    assert state(llmdeck_home) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, phrase", [
+    (("train", "--dataset", "{locked}", "--dry-run"), "permission denied"),
+    (("data", "check", "{locked}", "--no-tokens"), "permission denied"),
+    (("data", "check", "{closed}", "--no-tokens"), "closed"),
+    (("train", "--config", "{locked_yaml}"), "permission denied"),
+    (("models", "import", "{locked_gguf}"), "locked.gguf"),
+    (("rag", "ingest", "{closed}", "--collection", "docs"), "nothing to ingest into 'docs'"),
+])
+def test_unreadable_files_without_roots_override(tmp_path, llmdeck_home, args, phrase):
+    locked = tmp_path / "locked.jsonl"
+    locked.write_text('{"text": "secret"}\n')
+    locked_yaml = tmp_path / "locked.yaml"
+    locked_yaml.write_text("max_steps: 3\n")
+    locked_gguf = tmp_path / "locked.gguf"
+    locked_gguf.write_bytes(b"GGUF" + b"\x00" * 64)
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "inside.jsonl").write_text('{"text": "inside"}\n')
+    for path in (locked, locked_yaml, locked_gguf, closed):
+        path.chmod(0)
+    files = {"locked": locked, "locked_yaml": locked_yaml, "locked_gguf": locked_gguf, "closed": closed}
+    result = subprocess.run([*NO_DAC, sys.executable, "-m", "llmdeck.cli", *fill(args, files)], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path, env=dict(os.environ))
+    assert_one_line_bad_input(result.returncode, result.stderr, phrase, args)

@@ -30,7 +30,8 @@ class LlmdeckGroup(click.Group):
             sys.exit(0)
         except click.ClickException as exc:  # a bad flag or argument: one line, like every other bad input
             where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
-            click.echo(f"error: {where}{exc.format_message()}", err=True)
+            message = " ".join(part.strip() for part in exc.format_message().splitlines() if part.strip())  # Choice lists span lines
+            click.echo(f"error: {where}{message}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("interrupted", err=True)

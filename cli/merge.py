@@ -57,7 +57,7 @@ def command(method, models, weights, name, base, density, as_adapter, quants, as
     except ValueError:
         raise BadInput(f"--weights {' '.join(_values(weights))}: expected numbers, one per model") from None
     report = merge(method, _values(models), name, parsed_weights, base, density, as_adapter,
-                   on_progress=None if as_json else lambda message: info(f"[merge] {message}"))
+                   on_progress=None if as_json else lambda message: info(f"[merge] {message}"), export_quants=quants)
     document = {"merge": report.to_dict()}
     if not as_json:
         info(f"merged {len(report.sources)} models ({report.method}, {report.library}) into run {report.run_id} "

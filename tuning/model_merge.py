@@ -63,7 +63,7 @@ MergeProgress = Callable[[str], None]
 
 
 def plan_merge(method: str, references: list[str], weights: list[float] | None, name: str, base: str | None = None,
-               as_adapter: bool = False) -> tuple[list[MergeSource], str | None]:
+               as_adapter: bool = False, export_quants: str | None = None) -> tuple[list[MergeSource], str | None]:
     """Everything checked before any weight is read: (sources, base for task-vector methods)."""
     if method not in MERGE_METHODS:
         raise BadInput(f"--method {method!r}: expected one of {', '.join(MERGE_METHODS)}")
@@ -78,6 +78,8 @@ def plan_merge(method: str, references: list[str], weights: list[float] | None, 
         raise BadInput(f"--weights {','.join(map(str, weights))}: expected non-negative numbers, not all zero")
     check_name(name)
     _check_run_name_free(name)
+    if export_quants is not None:
+        check_export(name, export_quants)
     sources = [_source(reference, weight) for reference, weight in zip(references, weights)]
     run_bases = {s.base_model for s in sources if s.kind == "run"}
     if len(run_bases) > 1:
@@ -93,6 +95,24 @@ def plan_merge(method: str, references: list[str], weights: list[float] | None, 
             raise BadInput(f"--base: {method} merges each model's difference from their shared base; name the base "
                            "(a store name or HF directory) with --base")
     return sources, base
+
+
+def check_export(name: str, quants: str) -> list[str]:
+    """`--export` checked before the merge, so a bad quant or a taken store name leaves no merge run behind."""
+    from llmdeck.core.quantize import parse_quant_types
+    from llmdeck.core.store import ModelStore
+    from llmdeck.tuning.converter import find_converter
+
+    try:
+        quant_types = parse_quant_types(quants)
+    except BadInput as exc:
+        raise BadInput(str(exc).replace("--quant", "--export", 1)) from None
+    store = ModelStore()
+    taken = [f"{name}.{quant}" for quant in quant_types if store.exists(check_name(f"{name}.{quant}"))]
+    if taken:
+        raise BadInput(f"--export: model name(s) {', '.join(taken)} already in the store (choose another --out)")
+    find_converter()
+    return quant_types
 
 
 def _check_run_name_free(name: str) -> None:
@@ -131,12 +151,14 @@ def _check_adapters(method: str, sources: list[MergeSource]) -> None:
 
 
 def merge(method: str, references: list[str], name: str, weights: list[float] | None = None, base: str | None = None,
-          density: float = 0.5, as_adapter: bool = False, on_progress: MergeProgress | None = None) -> MergeReport:
-    """Merge and record the result as a completed run named `name`; see the module doc."""
+          density: float = 0.5, as_adapter: bool = False, on_progress: MergeProgress | None = None,
+          export_quants: str | None = None) -> MergeReport:
+    """Merge and record the result as a completed run named `name`; see the module doc. `export_quants` is only
+    checked here (the caller exports the finished run)."""
     say = on_progress or (lambda message: None)
     if not 0 < density <= 1:
         raise BadInput(f"--density {density}: expected a share of parameters kept, in (0, 1]")
-    sources, base = plan_merge(method, references, weights, name, base, as_adapter)
+    sources, base = plan_merge(method, references, weights, name, base, as_adapter, export_quants)
     from llmdeck.tuning.registry import Registry
 
     registry = Registry()

@@ -27,10 +27,12 @@ def training_rows(run_id) -> list[dict]:
 
 
 def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli, tmp_path):
-    kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4))[0]
-    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3))[0]
+    # side by side (parallel): process start-up and model loading overlap
+    kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4, parallel=True))[0]
+    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3,
+                                     parallel=True))[0]
     rloo = runs.launch(tiny_config(tiny_model_dir, method="rloo", reward_regex=r"\d", reward_json=True, max_steps=2,
-                                   batch_size=4, max_completion_length=8))[0]
+                                   batch_size=4, max_completion_length=8, parallel=True))[0]
     kto = finished(kto)
     kto_rows = training_rows(kto.id)
     assert [row["step"] for row in kto_rows] == [1, 2, 3, 4] and all(row["tokens_per_s"] > 0 for row in kto_rows)
@@ -118,7 +120,8 @@ def test_peft_types_beyond_lora_train_and_say_what_they_can_become(tiny_model_di
 
 def test_encoder_heads_on_the_embedded_minilm(cli):
     common = {"max_steps": 12, "batch_size": 4, "eval_split": 0.2, "learning_rate": 5e-4, "tuning": "full",
-              "save_steps": 1000, "max_length": 128, "warmup_ratio": 0.0, "lr_scheduler": "constant"}
+              "save_steps": 1000, "max_length": 128, "warmup_ratio": 0.0, "lr_scheduler": "constant",
+              "parallel": True}
     from llmdeck.tuning.config import build_config
 
     launched = {method: runs.launch(build_config({"method": method, **common}))[0]
@@ -201,12 +204,13 @@ def test_merging_two_tiny_fine_tunes(tiny_model_dir, cli):
     assert torch.allclose(weights[name], expected, atol=1e-5)
     assert not torch.allclose(dict(a.named_parameters())[name], dict(b.named_parameters())[name])
 
-    for method, extra in (("ties", ["--base", str(tiny_model_dir)]), ("dare_ties", []), ("slerp", [])):
-        result = cli("merge", "--method", method, "--models", first.id, second.id, "--out", f"tiny-{method}", *extra,
-                     "--json")
-        assert result.returncode == 0, f"{method}: {result.stderr}"
-        out = json.loads(result.stdout)["merge"]["output"]
-        model = AutoModelForCausalLM.from_pretrained(out)
+    from llmdeck.tuning.model_merge import merge
+
+    # the other methods in-process (the CLI path is the one above): each output loads and generates
+    for method, base in (("ties", str(tiny_model_dir)), ("dare_ties", None), ("slerp", None)):
+        report = merge(method, [first.id, second.id], f"tiny-{method}", base=base)
+        assert runs.get(report.run_id).status == "completed" and report.library.startswith("mergekit")
+        model = AutoModelForCausalLM.from_pretrained(report.output)
         with torch.inference_mode():
             assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=2, do_sample=False).shape == (1, 5)
     adapter = cli("merge", "--method", "linear", "--models", first.id, second.id, "--as-adapter", "--out", "tiny-ad",

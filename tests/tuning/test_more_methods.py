@@ -27,12 +27,10 @@ def training_rows(run_id) -> list[dict]:
 
 
 def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli, tmp_path):
-    # side by side (parallel): process start-up and model loading overlap
-    kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4, parallel=True))[0]
-    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3,
-                                     parallel=True))[0]
+    kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4))[0]  # queued: one run at a time
+    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3))[0]
     rloo = runs.launch(tiny_config(tiny_model_dir, method="rloo", reward_regex=r"\d", reward_json=True, max_steps=2,
-                                   batch_size=4, max_completion_length=8, parallel=True))[0]
+                                   batch_size=4, max_completion_length=8))[0]
     kto = finished(kto)
     kto_rows = training_rows(kto.id)
     assert [row["step"] for row in kto_rows] == [1, 2, 3, 4] and all(row["tokens_per_s"] > 0 for row in kto_rows)
@@ -120,8 +118,7 @@ def test_peft_types_beyond_lora_train_and_say_what_they_can_become(tiny_model_di
 
 def test_encoder_heads_on_the_embedded_minilm(cli):
     common = {"max_steps": 12, "batch_size": 4, "eval_split": 0.2, "learning_rate": 5e-4, "tuning": "full",
-              "save_steps": 1000, "max_length": 128, "warmup_ratio": 0.0, "lr_scheduler": "constant",
-              "parallel": True}
+              "save_steps": 1000, "max_length": 128, "warmup_ratio": 0.0, "lr_scheduler": "constant"}
     from llmdeck.tuning.config import build_config
 
     launched = {method: runs.launch(build_config({"method": method, **common}))[0]

@@ -30,7 +30,7 @@ run: setup
 
 test: setup-dev
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/python -m pytest -q --timeout=900 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q --timeout=900 --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup-dev
 	$(VENV)/bin/lint-imports

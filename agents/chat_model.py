@@ -29,6 +29,10 @@ class ConstrainedChatModel(BaseChatModel):
     constrained: bool = True  # False: free generation, parsed (to measure what the grammars buy)
     max_string_chars: int = 200  # cap on every string argument
     observation_role: Literal["user", "tool"] = "user"  # tool results as user "Result:" messages, or `tool` ones
+    stop_check: Any = None  # a callable checked at every token (the app's cancellation): true ends the run
+    temperature: float = 0.0  # 0: greedy; above: sampled (collecting several attempts per task)
+    seed: int | None = None  # seeds the sampled steps, so an attempt can be replayed
+    guide: str | None = None  # the first step's action, fixed (guided collection: the rest is the model's own)
     _decoder: StepDecoder | None = PrivateAttr(default=None)
 
     @property
@@ -39,7 +43,8 @@ class ConstrainedChatModel(BaseChatModel):
     def decoder(self) -> StepDecoder:
         if self._decoder is None:
             self._decoder = StepDecoder(self.loaded, thoughts=self.thoughts, constrained=self.constrained,
-                                        max_string_chars=self.max_string_chars, observation_role=self.observation_role)
+                                        max_string_chars=self.max_string_chars, observation_role=self.observation_role,
+                                        stop_check=self.stop_check, temperature=self.temperature, seed=self.seed)
         return self._decoder
 
     def bind_tools(self, tools, *, tool_choice: str | None = None, **kwargs: Any):
@@ -55,7 +60,9 @@ class ConstrainedChatModel(BaseChatModel):
                   tool_specs: list[ToolSpec] = (), tool_choice: str | None = None, **kwargs: Any) -> ChatResult:
         specs = list(tool_specs)
         conversation = to_chat(messages, specs, self.thoughts)
-        step = self.decoder.next_step(conversation, specs, final_only=not specs or tool_choice == "none")
+        first = not any(isinstance(m, AIMessage) for m in messages)
+        step = self.decoder.next_step(conversation, specs, final_only=not specs or tool_choice == "none",
+                                      only_action=self.guide if first and self.constrained else None)
         return ChatResult(generations=[ChatGeneration(message=step_message(step))])
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llmdeck.core.runtime import LoadedModel
@@ -197,20 +198,31 @@ def _token_text(llama, token: int) -> str:
 
 
 class StepDecoder:
-    """Decodes one step at a time (greedy, temperature 0) on a loaded model."""
+    """Decodes one step at a time on a loaded model: greedy by default; with a `temperature`, sampled (llama.cpp's
+    top-k/top-p/min-p cuts) and seeded per call from `seed`, so an attempt can be replayed."""
 
     def __init__(self, loaded: LoadedModel, *, thoughts: bool = False, max_thought_tokens: int = 40,
-                 max_string_chars: int = 200, constrained: bool = True, observation_role: str = "user"):
+                 max_string_chars: int = 200, constrained: bool = True, observation_role: str = "user",
+                 stop_check: Callable[[], bool] | None = None, temperature: float = 0.0, seed: int | None = None):
         self.loaded = loaded
+        self.stop_check = stop_check  # checked at every token: true raises GenerationStopped
         self.template = ChatTemplate(loaded.llama, observation_role)
         self.thoughts = thoughts
         self.max_thought_tokens = max_thought_tokens
         self.max_string_chars = max_string_chars
         self.constrained = constrained
+        self.temperature = temperature
+        self.seed = seed
+        self.top_k, self.top_p, self.min_p = 40, 0.95, 0.05  # llama.cpp's defaults: no wild tail tokens
+        self.calls = 0
 
-    def next_step(self, messages: list[dict], tools: list[ToolSpec], final_only: bool = False) -> Step:
-        """The next turn after `messages` (system prompt included); `final_only` withholds the tools."""
+    def next_step(self, messages: list[dict], tools: list[ToolSpec], final_only: bool = False,
+                  only_action: str | None = None) -> Step:
+        """The next turn after `messages` (system prompt included); `final_only` withholds the tools;
+        `only_action` lets the grammar admit that one action (the prompt still lists every tool)."""
         options = [final_answer_spec()] if final_only else [*tools, final_answer_spec()]
+        if only_action is not None and not final_only:
+            options = [o for o in options if o.name == only_action] or options
         with self.loaded.lock:
             prompt = self.template.render(messages)
             if not self.constrained:
@@ -251,12 +263,33 @@ class StepDecoder:
 
         llama = self.loaded.llama
         tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        self.calls += 1
+        sampling = {"temperature": 0.0}
+        if self.temperature > 0:
+            sampling = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p,
+                        "seed": None if self.seed is None else (self.seed * 1009 + self.calls) % 2**31}
         result = llama.create_completion(
-            tokens, max_tokens=max_tokens, temperature=0.0, stop=stop or self.template.stop or None,
+            tokens, max_tokens=max_tokens, stop=stop or self.template.stop or None,
             grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
+            stopping_criteria=self._stopping_criteria(), **sampling,
         )
         choice = result["choices"][0]
         return choice["text"], choice.get("finish_reason") or "stop"
+
+    def _stopping_criteria(self):
+        """llama.cpp calls its stopping criteria (in Python) after every token: a stop raises there."""
+        if self.stop_check is None:
+            return None
+        from llama_cpp import StoppingCriteriaList
+
+        from llmdeck.core.adapters import GenerationStopped
+
+        def check(input_ids, logits) -> bool:
+            if self.stop_check():
+                raise GenerationStopped("the generation was stopped")
+            return False
+
+        return StoppingCriteriaList([check])
 
 
 def parse_step(raw: str, options: list[ToolSpec]) -> Step:

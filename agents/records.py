@@ -137,11 +137,16 @@ def runs_with_events(kind: str, statuses: tuple[str, ...]) -> list[RunRecord]:
     return [get_run(row["id"]) for row in rows]
 
 
+def trainable(run: RunRecord) -> bool:
+    """False for a run made on a held-out task (an evaluation): it must never become training data."""
+    return (run.options.get("task") or {}).get("split") != "heldout"
+
+
 # -- exports as training data ---------------------------------------------------------------------
 def agent_trace_rows(include_limited: bool = False) -> list[dict]:
     """`messages` rows of agent runs that answered (and those stopped by a limit when asked)."""
     statuses = ("answered", "limit") if include_limited else ("answered",)
-    return [row for run in runs_with_events("agent", statuses) if (row := trace_messages(run))]
+    return [row for run in runs_with_events("agent", statuses) if trainable(run) and (row := trace_messages(run))]
 
 
 def trace_messages(run: RunRecord) -> dict | None:
@@ -174,7 +179,7 @@ def trace_messages(run: RunRecord) -> dict | None:
 def verify_sft_rows() -> list[dict]:
     """Verified solutions as `messages` rows: the writer's prompt, then the code that passed its checks."""
     rows = []
-    for run in runs_with_events("verify", ("verified",)):
+    for run in filter(trainable, runs_with_events("verify", ("verified",))):
         prompt = writer_prompt(run)
         rows.append({"messages": [*prompt, {"role": "assistant", "content": run.answer}], "run_id": run.id,
                      "model": run.model})
@@ -184,7 +189,7 @@ def verify_sft_rows() -> list[dict]:
 def verify_preference_rows() -> list[dict]:
     """Failed-then-fixed attempts of the same task (same text, same checks) as preference rows."""
     by_task: dict[str, dict] = {}
-    for run in runs_with_events("verify", ("verified", "failed", "gave_up", "unverified")):
+    for run in filter(trainable, runs_with_events("verify", ("verified", "failed", "gave_up", "unverified"))):
         key = json.dumps([run.prompt, run.options.get("checks")], sort_keys=True)
         task = by_task.setdefault(key, {"prompt": writer_prompt(run), "chosen": None, "rejected": []})
         written = {e["round"]: e["code"] for e in run.events if e["type"] == "code"}

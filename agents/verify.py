@@ -13,6 +13,10 @@ message. Events, as JSON lines:
     {"type": "verdict", "passed", "status", "rounds", "code", "checks", "isolation", "isolation_note", "seconds"}
 
 status: "verified" (passed: true), "ran, unverified" (exit 0, no checks given), "failed", "gave up".
+
+A `stop` check ends a run early without tearing AutoGen down mid-message: the writer's generation stops
+at its next token, the team terminates after the current message, and no further event (nor a verdict)
+is yielded.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from autogen_core.models import ChatCompletionClient
 from pydantic import BaseModel, Field
@@ -45,7 +49,9 @@ class VerifyOptions(BaseModel):
 
     max_rounds: int = Field(3, ge=1, le=10, description="Write-and-run rounds at most.")
     max_tokens: int = Field(1024, ge=64, description="Tokens per written reply (the grammar bounds it too).")
-    retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of rewrites (the first is greedy).")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature of the first program (0: greedy).")
+    retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of rewrites after a failure.")
+    seed: int | None = Field(None, description="Seeds the sampled programs, so an attempt can be replayed.")
     constrained: bool = Field(True, description="Constrain the writer to one fenced python block (grammar).")
 
 
@@ -70,16 +76,20 @@ def extract_code(text: str) -> str | None:
     return match.group(1).rstrip() if match else None
 
 
-def writer_client(loaded, options: VerifyOptions):
-    """The writer's AutoGen client over the shared model: greedy, grammar-constrained, fence always closed."""
+def writer_client(loaded, options: VerifyOptions, stop: Callable[[], bool] | None = None):
+    """The writer's AutoGen client over the shared model: greedy, grammar-constrained, fence always closed;
+    with `stop`, a generation ends at the next token once it is true."""
     from llama_cpp import LlamaGrammar
 
     from llmdeck.core.adapters import autogen_model_client
 
-    create_args = {"temperature": 0.0, "max_tokens": options.max_tokens}
+    create_args = {"temperature": options.temperature, "max_tokens": options.max_tokens}
+    if options.temperature > 0:
+        create_args["seed"] = options.seed
     if options.constrained:
         create_args["grammar"] = LlamaGrammar.from_string(writer_grammar(), verbose=False)
-    return ClosedFenceClient(autogen_model_client(loaded, **create_args), options.retry_temperature)
+    return ClosedFenceClient(autogen_model_client(loaded, stop_check=stop, **create_args), options.retry_temperature,
+                             options.seed)
 
 
 def closed_fence(text: str) -> str:
@@ -92,20 +102,30 @@ def closed_fence(text: str) -> str:
 class ClosedFenceClient(ChatCompletionClient):
     """Wraps an AutoGen chat client so that a reply cut short inside its code block comes back closed, and
     rewrites after the first are sampled (`retry_temperature`, seeded) rather than greedy, so a failed
-    program is not written again verbatim."""
+    program is not written again verbatim. A generation stopped by the run's stop check is an empty reply:
+    the team's halt condition then ends the run without an error inside AutoGen."""
 
-    def __init__(self, inner: ChatCompletionClient, retry_temperature: float | None = None):
+    def __init__(self, inner: ChatCompletionClient, retry_temperature: float | None = None, seed: int | None = None):
         self.inner = inner
         self.retry_temperature = retry_temperature
+        self.seed = seed
         self.calls = 0
 
     async def create(self, messages, **kwargs):
         self.calls += 1
         if self.retry_temperature is not None and self.calls > 1:
             extra = dict(kwargs.pop("extra_create_args", {}) or {})
-            extra.update(temperature=self.retry_temperature, seed=self.calls)
+            extra.update(temperature=self.retry_temperature, seed=(self.calls + 1000 * (self.seed or 0)) % 2**31)
             kwargs["extra_create_args"] = extra
-        result = await self.inner.create(messages, **kwargs)
+        from autogen_core.models import CreateResult, RequestUsage
+
+        from llmdeck.core.adapters import GenerationStopped
+
+        try:
+            result = await self.inner.create(messages, **kwargs)
+        except GenerationStopped:
+            return CreateResult(content="", usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+                                finish_reason="stop", cached=False)
         if isinstance(result.content, str):
             result.content = closed_fence(result.content)
         return result
@@ -144,8 +164,8 @@ def _approve(request):
 
 
 async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, limits: SandboxLimits | None = None,
-                   isolation: str = "auto") -> AsyncIterator[dict]:
-    """Stream the pair's events (module docstring), ending with the verdict."""
+                   isolation: str = "auto", stop: Callable[[], bool] | None = None) -> AsyncIterator[dict]:
+    """Stream the pair's events (module docstring), ending with the verdict; nothing more once `stop()`."""
     from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
     from autogen_agentchat.base import TaskResult
     from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination
@@ -160,10 +180,14 @@ async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, li
                                  and executor.attempts[-1].success)
     given_up = FunctionalTermination(lambda messages: messages[-1].source == "writer"
                                      and str(messages[-1].content).strip() == GIVE_UP)
-    stop = done | given_up | MaxMessageTermination(1 + 2 * options.max_rounds)
-    team = RoundRobinGroupChat([writer, runner], termination_condition=stop)
+    stopped = stop or (lambda: False)
+    halted = FunctionalTermination(lambda messages: stopped())
+    ending = done | given_up | halted | MaxMessageTermination(1 + 2 * options.max_rounds)
+    team = RoundRobinGroupChat([writer, runner], termination_condition=ending)
     rounds, gave_up, seen_attempts = 0, False, 0
     async for item in team.run_stream(task=task_prompt(task, checks)):
+        if stopped():
+            continue  # drained, not torn down: the team ends after this message
         if isinstance(item, TaskResult) or not isinstance(item, TextMessage):
             continue
         if item.source == "writer":
@@ -179,7 +203,8 @@ async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, li
                 seen_attempts = len(executor.attempts)
                 yield executor.attempts[-1].event(rounds)
             yield {"type": "message", "round": rounds, "source": "executor", "content": item.content}
-    yield verdict(executor.attempts, checks, rounds, gave_up, time.monotonic() - start, isolation)
+    if not stopped():
+        yield verdict(executor.attempts, checks, rounds, gave_up, time.monotonic() - start, isolation)
 
 
 def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds: float, isolation: str) -> dict:

@@ -19,13 +19,14 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from llmdeck.agents.tasks import correct  # the grading the loop and `llmdeck bench agents` use
 
 BENCH_DIR = Path(__file__).resolve().parent
 TOOLS = ["calculator", "files", "rag_search", "datetime"]
@@ -70,21 +71,6 @@ def tool_questions(seed: int, workspace: Path, corpus: Path) -> list[dict]:
     for text, answers in NO_TOOL_QUESTIONS:
         questions.append({"kind": "no tool", "question": text, "tool": "final_answer", "answers": answers})
     return questions
-
-
-def correct(answer: str, expected: list[str]) -> bool:
-    """A number must appear as a whole number (commas ignored); text as a word, case-insensitively. A tool's
-    error or refusal echoed as the answer is never correct."""
-    if answer.startswith(("Error:", "Refused:")):
-        return False
-    text = answer.lower().replace(",", "")
-    for value in expected:
-        if re.fullmatch(r"-?\d+", value):
-            if value in re.findall(r"-?\d+", text):
-                return True
-        elif re.search(r"(?<![a-z0-9])" + re.escape(value.lower()) + r"(?![a-z0-9])", text):
-            return True
-    return False
 
 
 def run_agent_questions(questions: list[dict], args, workspace: Path, collection: str) -> list[dict]:

@@ -10,6 +10,7 @@ import click
 from llmdeck.cli.groups import DefaultCommandGroup
 from llmdeck.cli.output import emit_json, info
 from llmdeck.cli.records import export_rows, runs_group
+from llmdeck.cli.sweeps import run_sweep, sweep_options
 
 
 @click.group("agent", cls=DefaultCommandGroup, default_command="ask")
@@ -39,12 +40,20 @@ def command() -> None:
               help="Tool results as user 'Result:' messages, or as `tool` messages (where the template has that role).")
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: thought, tool_call, observation, final, error.")
+@click.option("--constrained/--free", default=True, show_default=True,
+              help="Grammar-constrained steps, or free text parsed (what the model does on its own).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: thought, tool_call, observation, final, error"
+                                                      " (with --tasks: start, attempt, summary).")
+@sweep_options("agent")
 def ask_command(question, model_name, tools, tools_file, workspace, collection, max_steps, max_seconds, system,
-                thoughts, observation_role, n_ctx, n_threads, as_json):
-    """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout.
+                thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, samples, temperature,
+                greedy_first, split, limit, collection_name, adapter, guide, hints):
+    """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout. With --tasks FILE,
+    attempt every question of a task file instead (each recorded with its verdict).
 
     Example: llmdeck agent "Which file mentions the invoice number?" --tools files --workspace ~/notes
+
+    Example: llmdeck agent --tasks tool_tasks.jsonl --samples 4 --temperature 0.7 --guide
     """
     from pydantic import ValidationError
 
@@ -52,6 +61,20 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
     from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
     from llmdeck.services.agent import ask
 
+    if tasks_file:
+        if question:
+            raise BadInput("agent: give a QUESTION or --tasks FILE, not both")
+        if tools or tools_file or workspace or collection or system or thoughts:
+            raise BadInput("agent --tasks: tools, workspace and collection come from the task file"
+                           " (--tools/--tools-file/--workspace/--collection/--system/--thoughts do not apply)")
+        run_sweep("agent", tasks_file, model=model_name, adapter=adapter, collection_name=collection_name,
+                  n_threads=n_threads, as_json=as_json,
+                  options={"samples": samples, "temperature": temperature, "greedy_first": greedy_first, "split": split,
+                           "limit": limit, "max_steps": max_steps, "constrained": constrained, "guide": guide,
+                           "hints": hints})
+        return
+    if guide or hints:
+        raise BadInput("agent: --guide and --hints need --tasks FILE (they come from each task)")
     if question is None and not sys.stdin.isatty():
         question = sys.stdin.read().strip()
     if not question:
@@ -63,7 +86,7 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
     names = [n.strip() for n in tools.split(",") if n.strip()] if tools is not None else None
     response = ask(question, model=model_name, tools=names, tools_files=tuple(tools_file), workspace=workspace,
                    collection=collection, options=options, thoughts=thoughts, observation_role=observation_role,
-                   n_ctx=n_ctx, n_threads=n_threads)
+                   n_ctx=n_ctx, n_threads=n_threads, adapter=adapter, temperature=temperature, constrained=constrained)
     for warning in response.warnings:
         info(f"warning: {warning}")
     try:

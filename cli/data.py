@@ -1,4 +1,5 @@
-"""`llmdeck data`: check a training dataset (format, rows, token lengths, every bad row)."""
+"""`llmdeck data`: check a training dataset (format, rows, token lengths, every bad row); build one from recorded
+agent and verify attempts (`from-runs`)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,50 @@ def _print_report(report) -> None:
         click.echo(f"bad      {bad.location}: {bad.problem}")
     if report.bad_count > len(report.bad_rows):
         info(f"... and {report.bad_count - len(report.bad_rows)} more bad rows")
+
+
+@command.command("from-runs")
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
+              help="Directory to write sft.jsonl, preference.jsonl and manifest.json into.")
+@click.option("--agent", "agent_only", is_flag=True, help="Only agent traces.")
+@click.option("--verify", "verify_only", is_flag=True, help="Only verify programs.")
+@click.option("--since", help="Only attempts since then: a date/time (2026-03-14, 2026-03-14T09:30) or an age (90m, 12h, 3d).")
+@click.option("--sweep", "collections", multiple=True, help="Only attempts of this sweep (its collection name; repeatable).")
+@click.option("--tasks", "task_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A task file whose held-out tasks must stay out (repeatable; recorded held-out attempts always do).")
+@click.option("--max-per-task", type=int, default=4, show_default=True, help="Verified traces kept per task at most.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
+def from_runs(out, agent_only, verify_only, since, collections, task_files, max_per_task, as_json):
+    """Verified attempts -> SFT data (`messages` with tool calls; verified programs); tasks with a verified and a
+    failed attempt -> preference pairs (chosen = verified). Deduplicated; held-out tasks never included.
+
+    Example: llmdeck data from-runs --since 12h --out data/round1 && llmdeck train --dataset data/round1/sft.jsonl
+    """
+    from llmdeck.agents.run_datasets import build, parse_since
+    from llmdeck.agents.tasks import load_tasks
+    from llmdeck.core.errors import BadInput
+
+    if agent_only and verify_only:
+        raise BadInput("data from-runs: give --agent or --verify (neither: both)")
+    if max_per_task < 1:
+        raise BadInput(f"--max-per-task {max_per_task}: expected 1 or more")
+    kinds = ["agent"] if agent_only else ["verify"] if verify_only else ["agent", "verify"]
+    if collections:
+        from llmdeck.agents.attempts import collections_summary
+
+        recorded = [row["collection"] for row in collections_summary()]
+        unknown = [name for name in collections if name not in recorded]
+        if unknown:
+            raise BadInput(f"--sweep {', '.join(unknown)}: no such sweep (recorded: {', '.join(recorded) or 'none'})")
+    report = build(out, kinds, since=parse_since(since) if since else None, collections=list(collections) or None,
+                   task_files=[load_tasks(path) for path in task_files], max_per_task=max_per_task)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    info(f"{report.attempts} attempts ({report.passed} verified); {report.heldout_attempts_dropped} of held-out tasks"
+         f" left out; {report.duplicates_dropped} duplicates, {report.capped} over --max-per-task,"
+         f" {report.malformed_dropped} malformed traces dropped")
+    for name, path in report.files.items():
+        counts = report.sft_rows if name == "sft" else report.preference_rows
+        click.echo(f"{path}  ({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))})")
+    info(f"{len(report.train_tasks)} train tasks, {len(report.heldout_tasks)} held out (see {out}/manifest.json)")

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from llmdeck.cli import agent, chat, complete, data, evaluate, export, merge, models, predict, rag, reward, runs, serve, \
-    sessions, tools, train, tui, verify
+from llmdeck.cli import agent, bench, chat, complete, data, evaluate, export, loop, merge, models, predict, rag, \
+    reward, runs, serve, sessions, tools, train, tui, verify
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.core.quiet import quiet_libraries
 
@@ -63,7 +63,7 @@ def cli(ctx: click.Context) -> None:
 
 
 for module in (models, chat, complete, serve, tui, train, runs, data, rag, sessions, export, evaluate, agent, tools, verify,
-               reward, predict, merge):
+               bench, loop, reward, predict, merge):
     cli.add_command(module.command)
 
 

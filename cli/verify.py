@@ -9,6 +9,7 @@ import click
 from llmdeck.cli.groups import DefaultCommandGroup
 from llmdeck.cli.output import emit_json, info
 from llmdeck.cli.records import export_rows, runs_group
+from llmdeck.cli.sweeps import run_sweep, sweep_options
 
 
 @click.group("verify", cls=DefaultCommandGroup, default_command="run")
@@ -33,11 +34,17 @@ def command() -> None:
               show_default=True, help="Sandbox tier (auto: the strongest available).")
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: code, execution, message, verdict.")
-def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s, isolation, n_ctx, n_threads, as_json):
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: code, execution, message, verdict"
+                                                      " (with --tasks: start, attempt, summary).")
+@sweep_options("verify")
+def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s, isolation, n_ctx, n_threads, as_json,
+                tasks_file, samples, temperature, greedy_first, split, limit, collection_name, adapter):
     """Write and verify code for TASK (or stdin). Exit 0 when verified (or ran, with no checks given), 1 otherwise.
+    With --tasks FILE, attempt every coding task of a task file instead (each recorded with its verdict).
 
     Example: llmdeck verify "Define is_prime(n)." --tests tests/test_prime.py
+
+    Example: llmdeck verify --tasks code_tasks.jsonl --samples 4 --temperature 0.7 --max-rounds 2
     """
     from pydantic import ValidationError
 
@@ -46,18 +53,28 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
     from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
     from llmdeck.services.verify import verify
 
+    if tasks_file:
+        if task or tests or expect:
+            raise BadInput("verify: give a TASK (with --tests/--expect) or --tasks FILE, not both")
+        run_sweep("verify", tasks_file, model=model_name, adapter=adapter, collection_name=collection_name,
+                  n_threads=n_threads, as_json=as_json,
+                  options={"samples": samples, "temperature": temperature, "greedy_first": greedy_first, "split": split,
+                           "limit": limit, "max_rounds": max_rounds, "max_tokens": max_tokens, "timeout_s": wall_s,
+                           "isolation": isolation})
+        return
     if task is None and not sys.stdin.isatty():
         task = sys.stdin.read().strip()
     if not task:
         raise BadInput("verify: no task given (pass it as an argument or on stdin)")
     try:
-        options = VerifyOptions(max_rounds=max_rounds, max_tokens=max_tokens)
+        options = VerifyOptions(max_rounds=max_rounds, max_tokens=max_tokens, temperature=temperature)
     except ValidationError as exc:
         raise BadInput(validation_message("verify", exc)) from None
     if wall_s <= 0:
         raise BadInput(f"--timeout {wall_s}: expected a positive number of seconds")
     response = verify(task, model=model_name, expect=expect, tests=tests, options=options,
-                      limits=SandboxLimits(wall_s=wall_s), isolation=isolation, n_ctx=n_ctx, n_threads=n_threads)
+                      limits=SandboxLimits(wall_s=wall_s), isolation=isolation, n_ctx=n_ctx, n_threads=n_threads,
+                      adapter=adapter)
     try:
         for event in response:
             if as_json:

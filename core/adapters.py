@@ -7,16 +7,24 @@ Calls go through `LockedLlama`, which serialises generation with the runtime's p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from llmdeck.core.runtime import LoadedModel, load_model
 
 
-class LockedLlama:
-    """A `Llama` proxy: chat completions hold the model's lock (for a stream, while it is consumed)."""
+class GenerationStopped(Exception):
+    """A generation ended early because its stop check turned true."""
 
-    def __init__(self, loaded: LoadedModel):
+
+class LockedLlama:
+    """A `Llama` proxy: chat completions hold the model's lock (for a stream, while it is consumed). With a
+    `stop_check`, a non-streamed completion is streamed inside and ends at the next token once the check is
+    true (raising GenerationStopped): llama.cpp's chat completions take no stopping criteria."""
+
+    def __init__(self, loaded: LoadedModel, stop_check: Callable[[], bool] | None = None):
         self._loaded = loaded
+        self._stop_check = stop_check
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loaded.llama, name)
@@ -25,11 +33,39 @@ class LockedLlama:
         if kwargs.get("stream"):
             return self._locked_stream(*args, **kwargs)
         with self._loaded.lock:
-            return self._loaded.llama.create_chat_completion(*args, **kwargs)
+            if self._stop_check is None:
+                return self._loaded.llama.create_chat_completion(*args, **kwargs)
+            return self._stoppable(*args, **kwargs)
 
     def _locked_stream(self, *args: Any, **kwargs: Any):
         with self._loaded.lock:
             yield from self._loaded.llama.create_chat_completion(*args, **kwargs)
+
+    def _stoppable(self, *args: Any, **kwargs: Any) -> dict:
+        """The completion as llama.cpp returns it unstreamed, built from its stream (checked at every token)."""
+        llama = self._loaded.llama
+        chunks = llama.create_chat_completion(*args, **{**kwargs, "stream": True})
+        parts, finish_reason, first = [], None, None
+        try:
+            for chunk in chunks:
+                if self._stop_check():
+                    raise GenerationStopped("the generation was stopped")
+                first = first or chunk
+                choice = chunk["choices"][0]
+                parts.append(choice["delta"].get("content") or "")
+                finish_reason = choice.get("finish_reason") or finish_reason
+        finally:
+            chunks.close()
+        text = "".join(parts)
+        completion_tokens = len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
+        # the context holds the prompt and the reply: the prompt's share is near enough for usage tallies
+        prompt_tokens = max(getattr(llama, "n_tokens", completion_tokens) - completion_tokens, 0)
+        first = first or {"id": "", "created": 0, "model": ""}
+        return {"id": first["id"], "object": "chat.completion", "created": first["created"], "model": first["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "logprobs": None, "finish_reason": finish_reason or "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}
 
     def close(self) -> None:
         """The runtime's cache owns the model; adapters never close it."""
@@ -49,8 +85,9 @@ def langchain_chat_model(model: str | LoadedModel | None = None, **params: Any):
     return SharedChatLlamaCpp(model_path=str(loaded.path), client=LockedLlama(loaded), **params)
 
 
-def autogen_model_client(model: str | LoadedModel | None = None, **create_args: Any):
-    """An AutoGen `LlamaCppChatCompletionClient` over the shared model."""
+def autogen_model_client(model: str | LoadedModel | None = None, stop_check: Callable[[], bool] | None = None,
+                         **create_args: Any):
+    """An AutoGen `LlamaCppChatCompletionClient` over the shared model (`stop_check`: see LockedLlama)."""
     from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
@@ -69,4 +106,4 @@ def autogen_model_client(model: str | LoadedModel | None = None, **create_args: 
         async def close(self) -> None:
             """The runtime's cache owns the model."""
 
-    return SharedLlamaCppClient(LockedLlama(loaded), **create_args)
+    return SharedLlamaCppClient(LockedLlama(loaded, stop_check), **create_args)

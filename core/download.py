@@ -4,6 +4,8 @@ or from any http(s) URL (resumable through Range requests). Every failure is one
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
@@ -29,6 +31,23 @@ def _quiet_retries() -> None:
     logging.set_verbosity_error()
 
 
+def _progress_bar():
+    """A tqdm class for the download bar on stderr. `llmdeck` turns huggingface_hub's own bars off
+    (`core.quiet`), and a class of our own is shown regardless of that; like the hub's, it hides itself when
+    stderr is not a terminal unless TQDM_POSITION=-1 asks for bars anyway."""
+    from tqdm import tqdm
+
+    forced = os.environ.get("TQDM_POSITION") == "-1"
+
+    class DownloadBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("disable", False if forced else None)
+            kwargs.setdefault("file", sys.stderr)
+            super().__init__(*args, **kwargs)
+
+    return DownloadBar
+
+
 def pick_gguf(repo_id: str, endpoint: str) -> str:
     """The repo's one .gguf file; BadInput listing them when there are several (pick with owner/repo:FILE)."""
     from huggingface_hub import HfApi
@@ -51,7 +70,8 @@ def download_hub_file(repo_id: str, filename: str, revision: str | None, folder:
 
     _quiet_retries()
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=folder, endpoint=endpoint)).resolve()
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=folder, endpoint=endpoint,
+                                    tqdm_class=_progress_bar())).resolve()
     except Exception as exc:
         raise _failure(f"{repo_id}:{filename}", exc) from None
 
@@ -67,7 +87,8 @@ def download_url(url: str, target: Path) -> Path:
     _quiet_retries()
     try:
         with partial.open("ab") as handle:
-            http_get(url, handle, resume_size=handle.tell(), displayed_filename=target.name, _nb_retries=2)
+            http_get(url, handle, resume_size=handle.tell(), displayed_filename=target.name, _nb_retries=2,
+                     tqdm_class=_progress_bar())
     except Exception as exc:
         raise _failure(url, exc) from None
     partial.replace(target)

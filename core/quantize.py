@@ -62,11 +62,16 @@ def quantize_file(source: Path, target: Path, quant: str, allow_requantize: bool
                                    stdin=subprocess.DEVNULL, errors="replace")
         lines: list[str] = []
         assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            match = _TENSOR_LINE.search(line)
-            if match and on_progress:
-                on_progress(int(match.group(1)), int(match.group(2)))
+        try:
+            for line in process.stdout:
+                lines.append(line.rstrip())
+                match = _TENSOR_LINE.search(line)
+                if match and on_progress:
+                    on_progress(int(match.group(1)), int(match.group(2)))
+        except BaseException:  # a progress callback that cancels: the child goes too, never left writing
+            process.kill()
+            process.wait()
+            raise
         code = process.wait()
         if code != 0:
             raise LlmdeckError(f"llama.cpp could not quantize {Path(source).name} to {quant}: {_reason(lines, code, tmp)}")

@@ -37,7 +37,7 @@ MIGRATIONS = [
     ALTER TABLE chat_messages ADD COLUMN model TEXT;
     """,
 ]
-OPTION_KEYS = ("system", "temperature", "top_p", "max_tokens")
+OPTION_KEYS = ("system", "temperature", "top_p", "max_tokens", "adapter")  # adapter: the run whose LoRA answered last
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Session:
     created_at: float
     updated_at: float
     n_messages: int = 0
-    options: dict = field(default_factory=dict)  # system prompt and sampling chosen for this session
+    options: dict = field(default_factory=dict)  # system prompt, sampling, the adapter of the last turn
 
     def to_dict(self) -> dict:
         return asdict(self)

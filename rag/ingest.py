@@ -206,6 +206,7 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=
         if plan.stale_ids:
             target.delete(plan.stale_ids)
         registry.clear_pending(conn, record.name)
+        target.settled()
     except BaseException as exc:
         if not committed and _roll_back(target, written, is_new):
             registry.clear_pending(conn, record.name)
@@ -238,11 +239,16 @@ def reconcile(conn, name: str) -> int:
     record = registry.find(conn, name)
     removed = 0
     now = time.time()  # the writer was another process: reopen the client so it sees what was written
+    target = None
     if record is None and created:
-        open_store(created["store"], name, created["location"], None, created["dimension"], now).drop()
+        target = open_store(created["store"], name, created["location"], None, created["dimension"], now)
+        target.drop()
         removed = -1
     elif record is not None and orphans:
-        open_store(record.store, name, record.location, None, record.dimension, now).delete(orphans)
+        target = open_store(record.store, name, record.location, None, record.dimension, now)
+        target.delete(orphans)
         removed = len(orphans)
     registry.clear_pending(conn, name)
+    if target is not None:
+        target.settled()
     return removed

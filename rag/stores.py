@@ -48,6 +48,9 @@ class Store:
     def drop(self) -> None:
         raise NotImplementedError
 
+    def settled(self) -> None:
+        """This process's writes are now in the registry too: its own client is not stale because of them."""
+
 
 # -- Chroma (embedded persistent, or a `chroma run` server) ------------------------------------------
 _chroma_clients: dict[str, Any] = {}
@@ -133,6 +136,12 @@ class ChromaStore(Store):
             client.delete_collection(self.collection)
         except Exception:  # already gone
             pass
+
+    def settled(self):
+        # the registry's changed_at is now later than this client's opening, yet the client holds the writes:
+        # reopening it would only break the handles others hold (a closed client's collections stop working)
+        if self.location in _chroma_clients:
+            _chroma_opened_at[self.location] = time.time()
 
 
 # -- Pinecone (official client; serverless index created on demand) ---------------------------------

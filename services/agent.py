@@ -1,12 +1,14 @@
 """Agent runs for the CLI, the app and the benches: `ask()` checks everything (model, tools, workspace,
 collection, limits) before it records or decodes anything and returns an `AgentResponse`: iterate it for
 events (`agents.react` lists them); `answer`, `limit`, `steps` and `run_id` are set when the iteration ends;
-`close()` stops the run (recorded as cancelled). Every event is recorded as it happens (`agents.records`).
+`close()` (from any thread) or a `stop_when` check stops the run within a token of the model's generation,
+recorded as cancelled. Every event is recorded as it happens (`agents.records`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +17,6 @@ from llmdeck.agents.react import AgentOptions, run_agent
 from llmdeck.agents.tools import ToolCatalog, ToolSettings
 from llmdeck.core.errors import BadInput
 from llmdeck.core.runtime import load_entry
-from llmdeck.core.store import ModelStore
 
 STATUS_BY_LIMIT = {None: "answered", "max_steps": "limit", "wall_time": "limit", "error": "error"}
 
@@ -38,7 +39,8 @@ class AgentResponse:
     cancelled: bool = False
     _events: Iterator[dict] | None = field(default=None, repr=False)
     _iterator: Iterator[dict] | None = field(default=None, repr=False)
-    _stop_requested: bool = field(default=False, repr=False)
+    _halt: threading.Event = field(default_factory=threading.Event, repr=False)
+    _stop_when: Callable[[], bool] | None = field(default=None, repr=False)
 
     def __iter__(self) -> Iterator[dict]:
         if self._iterator is not None:
@@ -49,14 +51,14 @@ class AgentResponse:
     def _run(self) -> Iterator[dict]:
         try:
             for event in self._events:
+                if self.stopped():
+                    break  # what a stopped step leaves (an error, a best-so-far answer) is not the run's
                 self.events.append(event)
                 records.add_event(self.run_id, event)
                 if event["type"] == "final":
                     self.answer, self.limit, self.steps = event["answer"], event["limit"], event["steps"]
                     self.seconds = event["seconds"]
                 yield event
-                if self._stop_requested:
-                    break
         finally:
             self._events.close()
             self._finish()
@@ -69,6 +71,9 @@ class AgentResponse:
             self.done = True
             records.finish_run(self.run_id, STATUS_BY_LIMIT.get(self.limit, "limit"), self.answer, self.steps)
 
+    def stopped(self) -> bool:
+        return self._halt.is_set() or bool(self._stop_when and self._stop_when())
+
     def read(self) -> str:
         """Run to the end and return the final answer."""
         for _ in self:
@@ -76,11 +81,11 @@ class AgentResponse:
         return self.answer
 
     def close(self) -> None:
-        """Stop the run (recorded as cancelled): at once when called between events, else after the current
-        step (the call may come from another thread). A finished run is left as it is."""
+        """Stop the run (recorded as cancelled): at once when called between events, else (from another
+        thread) at the model's next token. A finished run is left as it is."""
         if self.done or self.cancelled:
             return
-        self._stop_requested = True
+        self._halt.set()
         if self._iterator is None:
             self._iterator = iter(())
             self._events.close()
@@ -88,8 +93,22 @@ class AgentResponse:
             return
         try:
             self._iterator.close()
-        except ValueError:  # running in another thread: it stops after its current event
+        except ValueError:  # running in another thread: its generation stops at the next token
             pass
+
+
+def load_for_run(model: str | None, adapter: str | None, n_ctx: int | None, n_threads: int | None):
+    """The name of what runs (`MODEL+RUN` with an adapter) and the loaded model: `model`, or a training run's LoRA applied by llama.cpp to
+    `model` (default: the run's own base GGUF)."""
+    from llmdeck.core.runtime import LoraNotApplicable
+    from llmdeck.services.chat import resolve_model
+
+    entry, lora_path = resolve_model(model, adapter)
+    try:
+        loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads, lora_path=lora_path)
+    except LoraNotApplicable as exc:
+        raise BadInput(f"{exc}; export the run instead: `llmdeck export {adapter}`") from None
+    return (f"{entry.name}+{adapter}" if adapter else entry.name), loaded
 
 
 def ask(
@@ -107,9 +126,21 @@ def ask(
     n_ctx: int | None = None,
     n_threads: int | None = None,
     chat_model=None,
+    stop_when: Callable[[], bool] | None = None,
+    adapter: str | None = None,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    constrained: bool = True,
+    task: dict | None = None,
+    guide: str | None = None,
 ) -> AgentResponse:
     """Start answering `question` with tools (names; None: the defaults) on a store model (or `chat_model`,
-    any LangChain chat model with `bind_tools`: the tests' scripted ones)."""
+    any LangChain chat model with `bind_tools`: the tests' scripted ones). `adapter`: a finished training run
+    whose LoRA llama.cpp applies to `model` (default: the run's own base). `temperature` > 0 samples each
+    step (seeded by `seed`); `constrained=False` decodes without grammars (what the model does on its own).
+    `task` (a task file's entry: id, split, set...) is recorded with the run. `guide` fixes the first step's
+    action (a tool name or final_answer; constrained runs only); the rest of the run is the model's own.
+    `stop_when` is checked at every token and event (the app passes its worker's cancellation)."""
     from llmdeck.agents.chat_model import ConstrainedChatModel, tool_specs
     from llmdeck.agents.decoding import system_prompt
 
@@ -119,17 +150,30 @@ def ask(
     settings = ToolSettings(workspace=Path(workspace) if workspace else None, collection=collection, isolation=isolation)
     catalog = ToolCatalog(tuple(tools_files), settings)
     built = catalog.build(tools)
+    halt = threading.Event()
+
+    def stopped() -> bool:
+        return halt.is_set() or bool(stop_when and stop_when())
+
+    if temperature < 0:
+        raise BadInput(f"agent: temperature {temperature}: expected a number >= 0")
+    if guide is not None and guide != "final_answer" and guide not in [tool.name for tool in built]:
+        raise BadInput(f"agent: guide {guide!r} is not one of the run's tools ({', '.join(t.name for t in built)})")
     if chat_model is None:
-        entry = ModelStore().resolve(model)
-        chat_model = ConstrainedChatModel(loaded=load_entry(entry, n_ctx=n_ctx, n_threads=n_threads),
-                                          model_name=entry.name, thoughts=thoughts, observation_role=observation_role)
-        model_name, observation_role = entry.name, chat_model.rendered_observation_role
+        model_name, loaded = load_for_run(model, adapter, n_ctx, n_threads)
+        chat_model = ConstrainedChatModel(loaded=loaded, model_name=model_name, thoughts=thoughts,
+                                          observation_role=observation_role, temperature=temperature, seed=seed,
+                                          constrained=constrained, guide=guide, stop_check=stopped)
+        observation_role = chat_model.rendered_observation_role
     else:
         model_name = getattr(chat_model, "model_name", None) or type(chat_model).__name__
     names = [tool.name for tool in built]
     run_options = {"tools": names, **options.model_dump(), "thoughts": thoughts, "observation_role": observation_role,
                    "workspace": str(settings.workspace or Path.cwd()), "collection": collection,
-                   "system_prompt": system_prompt(tool_specs(built), options.system, thoughts)}
+                   "system_prompt": system_prompt(tool_specs(built), options.system, thoughts),
+                   "adapter": adapter, "temperature": temperature, "seed": seed, "constrained": constrained,
+                   "guide": guide,
+                   **({"task": task} if task else {})}
     run_id = records.start_run("agent", question, model_name, run_options)
     return AgentResponse(run_id=run_id, model=model_name, question=question, tools=names, warnings=catalog.warnings,
-                         _events=run_agent(question, chat_model, built, options))
+                         _events=run_agent(question, chat_model, built, options), _halt=halt, _stop_when=stop_when)

@@ -150,6 +150,8 @@ def chat(
         opened = sessions.open_session(session_id, model=entry.name, rag_collection=rag, options=chosen)
         if opened.model != entry.name or (rag and opened.rag_collection != rag):
             sessions.update_session(opened.id, model=entry.name, rag_collection=rag or False)
+        if opened.options.get("adapter") != adapter:  # the app shows (and resumes with) the last turn's adapter
+            sessions.update_session(opened.id, options={"adapter": adapter})
         response.session_id = opened.id
         sessions.add_message(opened.id, "user", prompt)
         response._on_done = lambda r: sessions.add_message(r.session_id, "assistant", r.text, sources=r.sources or None,

@@ -1,19 +1,19 @@
 """Verification runs for the CLI, the app and the benches: `verify()` checks the task, the checks and the
 model before it records anything and returns a `VerifyResponse`: iterate it for events (`agents.verify`
-lists them); `passed`, `status`, `rounds`, `code` and `run_id` are set when it ends; `close()` stops it.
-Every event is recorded as it happens (`agents.records`)."""
+lists them); `passed`, `status`, `rounds`, `code` and `run_id` are set when it ends; `close()` (from any
+thread) or a `stop_when` check stops it within a token of the writer's generation (or after the sandbox's
+current run). Every event is recorded as it happens (`agents.records`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmdeck.agents import records
 from llmdeck.agents.sandbox import SandboxLimits, choose_tier
 from llmdeck.core.errors import BadInput
-from llmdeck.core.runtime import load_entry
-from llmdeck.core.store import ModelStore
 
 STATUS_CODES = {"verified": "verified", "ran, unverified": "unverified", "failed": "failed", "gave up": "gave_up"}
 
@@ -35,7 +35,7 @@ class VerifyResponse:
     cancelled: bool = False
     _events: Iterator[dict] | None = field(default=None, repr=False)
     _iterator: Iterator[dict] | None = field(default=None, repr=False)
-    _stop_requested: bool = field(default=False, repr=False)
+    _halt: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __iter__(self) -> Iterator[dict]:
         if self._iterator is not None:
@@ -53,8 +53,6 @@ class VerifyResponse:
                     self.passed, self.status, self.rounds = event["passed"], event["status"], event["rounds"]
                     self.code, self.isolation = event["code"], event["isolation"]
                 yield event
-                if self._stop_requested:
-                    break
         except Exception as exc:
             failed = True
             event = {"type": "message", "round": self.rounds, "source": "llmdeck",
@@ -82,18 +80,23 @@ class VerifyResponse:
         return self.events[-1]
 
     def close(self) -> None:
-        """Stop the run (recorded as cancelled): at once between events, else after the current one."""
+        """Stop the run (recorded as cancelled). The pair is drained, not torn down mid-message: its
+        writer stops at the next token and no further event comes. From another thread it returns at once
+        (the iterating thread sees the end)."""
         if self.done or self.cancelled:
             return
-        self._stop_requested = True
+        self._halt.set()
         if self._iterator is None:
             self._iterator = iter(())
             self._events.close()
             self._finish()
             return
+        if getattr(self._iterator, "gi_running", False):
+            return
         try:
-            self._iterator.close()
-        except ValueError:  # running in another thread: it stops after its current event
+            for _ in self._iterator:
+                pass
+        except ValueError:  # the other thread resumed it meanwhile: it ends there
             pass
 
 
@@ -109,31 +112,46 @@ def verify(
     n_ctx: int | None = None,
     n_threads: int | None = None,
     client=None,
+    stop_when: Callable[[], bool] | None = None,
+    adapter: str | None = None,
+    tests_text: str | None = None,
+    task_info: dict | None = None,
 ) -> VerifyResponse:
-    """Start the writer/executor pair on `task`; `expect` (exact stdout) or `tests` (a file of asserts) make
-    the verdict "verified"; `client` replaces the writer's model (any AutoGen chat client: the tests' replays)."""
+    """Start the writer/executor pair on `task`; `expect` (exact stdout) or `tests` (a file of asserts, or
+    `tests_text`, their text) make the verdict "verified"; `client` replaces the writer's model (any AutoGen chat
+    client: the tests' replays). `adapter`: a finished training run whose LoRA llama.cpp applies to `model`.
+    `task_info` (a task file's entry: id, split, set...) is recorded with the run. `stop_when` is checked at
+    every token and message (the app passes its worker's cancellation)."""
     from llmdeck.agents.executor import Checks
     from llmdeck.agents.verify import WRITER_SYSTEM, VerifyOptions, iterate, run_pair, task_prompt, writer_client
 
     if not task or not task.strip():
         raise BadInput("verify: the task is empty")
-    if expect is not None and tests is not None:
+    if expect is not None and (tests is not None or tests_text is not None):
         raise BadInput("verify: give --tests or --expect, not both")
-    tests_text = _read_tests(Path(tests)) if tests is not None else None
+    if tests is not None:
+        tests_text = _read_tests(Path(tests))
     checks = Checks(expect=expect, tests=tests_text)
     options = options or VerifyOptions()
     tier = choose_tier(isolation)
+    halt = threading.Event()
+
+    def stopped() -> bool:
+        return halt.is_set() or bool(stop_when and stop_when())
+
     if client is None:
-        entry = ModelStore().resolve(model)
-        client = writer_client(load_entry(entry, n_ctx=n_ctx, n_threads=n_threads), options)
-        model_name = entry.name
+        from llmdeck.services.agent import load_for_run
+
+        model_name, loaded = load_for_run(model, adapter, n_ctx, n_threads)
+        client = writer_client(loaded, options, stopped)
     else:
         model_name = model or type(client).__name__
     run_options = {**options.model_dump(), "checks": {"expect": expect, "tests": tests_text, "tests_file": str(tests) if tests else None},
-                   "isolation": tier, "system_prompt": WRITER_SYSTEM, "task_prompt": task_prompt(task, checks)}
+                   "isolation": tier, "system_prompt": WRITER_SYSTEM, "task_prompt": task_prompt(task, checks),
+                   "adapter": adapter, **({"task": task_info} if task_info else {})}
     run_id = records.start_run("verify", task, model_name, run_options)
-    events = iterate(run_pair(task, client, checks, options, limits, tier))
-    return VerifyResponse(run_id=run_id, model=model_name, task=task, _events=events)
+    events = iterate(run_pair(task, client, checks, options, limits, tier, stopped))
+    return VerifyResponse(run_id=run_id, model=model_name, task=task, _events=events, _halt=halt)
 
 
 def _read_tests(path: Path) -> str:

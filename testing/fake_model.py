@@ -91,6 +91,11 @@ class FakeLlama:
         self.completion_calls.append({"prompt": text, "grammar": getattr(grammar, "_grammar", grammar),
                                       "max_tokens": max_tokens, "stop": stop, **kwargs})
         chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
+        criteria = kwargs.get("stopping_criteria")
+        for index in range(len(chunks) if criteria else 0):  # llama.cpp asks them after every token
+            if criteria([], None):
+                chunks, finish = chunks[:index], "stop"
+                break
         base = {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
                 "model": "fake"}
         if stream:

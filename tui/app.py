@@ -1,7 +1,6 @@
 """The Textual app: global bindings, the mode registry, palette commands, theme.
 
-Screens are imported when first shown (start-up stays fast). A new screen is one `Mode` line below
-(agents F4 and verify F5 come with the agents issue).
+Screens are imported when first shown (start-up stays fast). A new screen is one `Mode` line below.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ MODE_TABLE: tuple[Mode, ...] = (
     Mode("chat", "f1", "Chat", "chat", "ChatScreen"),
     Mode("models", "f2", "Models", "models", "ModelsScreen"),
     Mode("train", "f3", "Train", "train", "TrainScreen"),
+    Mode("agents", "f4", "Agents", "agents", "AgentsScreen"),
+    Mode("verify", "f5", "Verify", "verify", "VerifyScreen"),
 )
 
 

@@ -23,7 +23,7 @@ from llmdeck.tuning.config import TrainConfig, consistency_problems
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    kind: str  # bool | choice | int | float | list | text
+    kind: str  # bool | choice | int | float | list | map | text
     choices: tuple[str, ...]  # for choice: the allowed values ("" = None when optional)
     optional: bool  # None is allowed (an empty entry means None)
     default: Any
@@ -44,6 +44,8 @@ def _spec(name: str, info) -> FieldSpec:
     kind, choices = "text", ()
     if any(typing.get_origin(m) is list for m in members):
         kind = "list"
+    elif any(typing.get_origin(m) is dict for m in members):
+        kind = "map"  # NAME=VALUE, NAME=VALUE
     elif first is bool:
         kind, choices = ("choice", ("", "true", "false")) if optional else ("bool", ())
     elif typing.get_origin(first) is typing.Literal:
@@ -51,7 +53,8 @@ def _spec(name: str, info) -> FieldSpec:
         choices = (("",) if optional else ()) + choices
     elif first in (int, float):
         kind = first.__name__
-    return FieldSpec(name, kind, choices, optional, info.default, info.description or "")
+    default = info.get_default(call_default_factory=True)  # `variables` has a factory, not a default
+    return FieldSpec(name, kind, choices, optional, default, info.description or "")
 
 
 def display(value: Any) -> str:
@@ -62,6 +65,8 @@ def display(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
 
 
@@ -82,8 +87,23 @@ def parse_form(texts: dict[str, Any], config_type: type[BaseModel] = TrainConfig
                 continue
             if spec.kind == "list" and raw not in spec.choices and "all-linear" != raw:
                 raw = [part.strip() for part in raw.split(",") if part.strip()]
+            elif spec.kind == "map":
+                raw = _pairs(raw)
         values[name] = raw
     return values
+
+
+def _pairs(raw: str) -> dict[str, str] | str:
+    """"a=1, b=two" -> {"a": "1", "b": "two"}; text that is not NAME=VALUE pairs is left for pydantic to refuse."""
+    pairs = {}
+    for part in (p.strip() for p in raw.split(",")):
+        key, sep, value = part.partition("=")
+        if not part:
+            continue
+        if not sep or not key.strip():
+            return raw
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def check_form(texts: dict[str, Any]) -> tuple[TrainConfig | None, dict[str, str]]:
@@ -93,9 +113,12 @@ def check_form(texts: dict[str, Any]) -> tuple[TrainConfig | None, dict[str, str
         return TrainConfig(**values), {}
     except ValidationError as exc:
         problems: dict[str, str] = {}
+        kinds = {s.name: s.kind for s in field_specs()}
         for item in exc.errors():
             if item["loc"]:
-                problems.setdefault(str(item["loc"][0]), str(item["msg"]))
+                name = str(item["loc"][0])
+                problems.setdefault(name, "expected NAME=VALUE pairs, comma-separated" if kinds.get(name) == "map"
+                                    else str(item["msg"]))
         bad = set(problems)
         for line in consistency_problems(_coerced({k: v for k, v in values.items() if k not in bad})):
             name, _, message = line.partition(": ")

@@ -151,11 +151,16 @@ def run_script(script: Path, args: list[str], on_line: Callable[[str], None] | N
                                )
     lines = []
     assert process.stdout is not None
-    for line in process.stdout:
-        line = line.rstrip()
-        lines.append(line)
-        if on_line:
-            on_line(line)
+    try:
+        for line in process.stdout:
+            line = line.rstrip()
+            lines.append(line)
+            if on_line:
+                on_line(line)
+    except BaseException:  # a progress callback that cancels: the child goes too, never left writing
+        process.kill()
+        process.wait()
+        raise
     return process.wait(), lines
 
 

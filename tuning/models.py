@@ -167,14 +167,15 @@ def parameter_shapes(base: ModelSource, auto_class: str = "AutoModelForCausalLM"
     """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
     base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change). Encoders are
     counted as `AutoModel` (their task head is a few weights)."""
+    import torch
     import transformers
-    from accelerate import init_empty_weights
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
-    with init_empty_weights():
+    # torch.device("meta") is a per-thread mode; accelerate's init_empty_weights patches nn.Module for every
+    # thread, so the app's estimate worker would turn a model another thread builds meanwhile into meta tensors
+    with torch.device("meta"):
         model = getattr(transformers, auto_class).from_config(config)
-    import torch
 
     model.tie_weights()  # tied input/output embeddings are one tensor: count them once (134.5M, not 162.8M)
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -47,6 +47,19 @@ class LaunchPlan:
         return {"config": self.config.model_dump(), "data": self.data_report.to_dict(), "estimate": self.estimate.to_dict(),
                 "precision": self.precision, "device": self.device, "base_sha256": self.base_sha256, "notes": self.notes}
 
+    def refusal(self, force: bool = False) -> str | None:
+        """Why `launch` would refuse this plan (too many rows truncated, not enough memory), or None."""
+        cut = self.data_report.truncation
+        if cut and cut["rows_over_share"] > TRUNCATION_THRESHOLD and not self.config.allow_truncation:
+            return (f"{self.truncation_warning()}; pass --allow-truncation or raise --max-length "
+                    f"(to {cut['longest']} to keep every row whole)")
+        e = self.estimate
+        if not e.fits and not force:
+            return (f"estimated peak memory {e.peak_bytes / 2**30:.1f} GiB exceeds the "
+                    f"{e.available_bytes / 2**30:.1f} GiB available on {e.device}; lower batch_size/max_length, "
+                    "use LoRA/QLoRA, or pass --force")
+        return None
+
     def truncation_warning(self) -> str | None:
         """'23 of 999 rows (2.3%) exceed max_length 512: 1.2% of assistant tokens cut', or None."""
         cut = self.data_report.truncation
@@ -137,17 +150,9 @@ def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:
     too many rows would be truncated (unless `allow_truncation`)."""
     launch_plan = plan(config)
     config = launch_plan.config
-    estimate = launch_plan.estimate
-    cut = launch_plan.data_report.truncation
-    if cut and cut["rows_over_share"] > TRUNCATION_THRESHOLD and not config.allow_truncation:
-        raise BadInput(f"{launch_plan.truncation_warning()}; pass --allow-truncation or raise --max-length "
-                       f"(to {cut['longest']} to keep every row whole)")
-    if not estimate.fits and not force:
-        raise BadInput(
-            f"estimated peak memory {estimate.peak_bytes / 2**30:.1f} GiB exceeds the "
-            f"{estimate.available_bytes / 2**30:.1f} GiB available on {estimate.device}; lower batch_size/max_length, "
-            "use LoRA/QLoRA, or pass --force"
-        )
+    refusal = launch_plan.refusal(force)
+    if refusal:
+        raise BadInput(refusal)
     name = config.name or f"{config.method}-{Path(config.base_model).stem}-{time.strftime('%m%d-%H%M')}"
     registry = Registry()
     run = registry.create(name, config.method, config.base_model, launch_plan.data_report.source, config.model_dump(),

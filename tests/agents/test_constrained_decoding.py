@@ -105,6 +105,20 @@ def test_unconstrained_decoding_uses_no_grammar():
     assert fake.completion_calls[0]["grammar"] is None
 
 
+def test_a_stop_mid_step_ends_the_run_at_the_next_token_recorded_cancelled(fake_model):
+    """The app's cancellation turns true while the first step's action is decoded: that generation ends
+    (llama.cpp's stopping criteria raise), nothing else is decoded, no event comes, the run is cancelled."""
+    from llmdeck.agents import records
+
+    fake_model.enqueue(" I use the calculator.\n", " calculator\n", ' {"expression": "2 + 2"}',
+                       " I know it.\n", " final_answer\n", ' {"answer": "4"}')
+    response = ask("What is 2 + 2?", tools=["calculator"], thoughts=True,
+                   stop_when=lambda: len(fake_model.completion_calls) >= 2)
+    assert list(response) == []
+    assert len(fake_model.completion_calls) == 2  # the thought, then the stopped action: nothing after
+    assert response.cancelled and response.answer is None
+    assert records.get_run(response.run_id).status == "cancelled"
+
 def test_an_agent_run_on_the_fake_model_end_to_end(fake_model):
     fake_model.enqueue(" I use the calculator.\n", " calculator\n", ' {"expression": "2 + 2"}',
                        " I know it.\n", " final_answer\n", ' {"answer": "4"}')

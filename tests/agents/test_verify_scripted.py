@@ -147,3 +147,30 @@ def test_the_writer_grammar_and_the_closed_fence():
     assert closed_fence("```python\nprint(1)\n") == "```python\nprint(1)\n```"
     assert closed_fence("```python\nprint(1)\n```") == "```python\nprint(1)\n```"
     assert closed_fence(GIVE_UP) == GIVE_UP
+
+
+def test_a_stop_mid_reply_ends_the_run_at_the_next_token_recorded_cancelled(fake_model):
+    """The writer on the store model (a fake streaming one chunk per 50 ms, ~50 s for its whole reply):
+    close() from another thread, as the app's Esc or quitting does, ends it within a token or two."""
+    import threading
+    import time
+
+    fake_model.delay_s = 0.05
+    fake_model.enqueue("```python\n" + "print(1)\n" * 300 + "```")
+    response = verify("Print 1 many times.", expect="1")
+    threading.Timer(0.5, response.close).start()
+    started = time.monotonic()
+    events = list(response)
+    assert time.monotonic() - started < 5.0
+    assert events == [] and response.cancelled and response.status is None  # no round, no verdict
+    assert fake_model.active_streams == 0  # the generation itself ended, not only the iteration
+    assert records.get_run(response.run_id, "verify").status == "cancelled"
+
+
+def test_a_stop_check_that_never_fires_changes_nothing(fake_model):
+    """The app's stop check streams the writer's reply inside: the same rounds and verdict as without."""
+    fake_model.enqueue(block("print(1 / 0)"), block("print(2)"))
+    response = verify("Print two.", expect="2", stop_when=lambda: False)
+    events = list(response)
+    assert [e["type"] for e in events] == ["code", "execution", "message", "code", "execution", "message", "verdict"]
+    assert events[-1]["status"] == "verified" and events[-1]["code"] == "print(2)"

@@ -39,6 +39,10 @@ def build_files(root: Path) -> dict[str, Path]:
         "notes": root / "notes.txt", "bad_script": root / "script.txt", "tools_py": root / "tools.py",
         "truncated": root / "cut.gguf", "parquet": root / "bad.parquet", "csv": root / "bad.csv",
         "hf_a": root / "hf-a", "hf_b": root / "hf-b",
+        "tasks_bad_json": root / "bad_json_tasks.jsonl", "tasks_missing": root / "missing_field_tasks.jsonl",
+        "tasks_unknown_check": root / "unknown_check_tasks.jsonl", "tasks_duplicate": root / "duplicate_tasks.jsonl",
+        "tasks_code": root / "code_tasks.jsonl", "tasks_bad_tests": root / "bad_tests_tasks.jsonl",
+        "tasks_no_workspace": root / "no_workspace_tasks.jsonl", "tasks_array": root / "array_tasks.jsonl",
     }
     files["binary"].write_bytes(bytes(range(256)) * 16)
     files["latin1"].write_bytes('{"instruction": "caf\xe9", "output": "cr\xe8me"}\n'.encode("latin-1"))
@@ -63,6 +67,23 @@ def build_files(root: Path) -> dict[str, Path]:
     for folder in (files["hf_a"], files["hf_b"]):  # look like HF model directories (config.json), hold no weights
         folder.mkdir()
         (folder / "config.json").write_text('{"model_type": "llama"}')
+    agent_task = {"id": "a-1", "kind": "agent", "question": "What is 2 + 3?", "answers": ["5"], "tool": "calculator",
+                  "split": "train"}
+    code_task = {"id": "c-1", "kind": "verify", "task": "Print 5.", "expect": "5", "split": "train"}
+
+    def task_lines(*rows) -> str:
+        return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows)
+
+    files["tasks_bad_json"].write_text(task_lines(agent_task, '{"id": "a-2", "kind": "agent", "question": '))
+    files["tasks_missing"].write_text(task_lines(agent_task, {"id": "a-2", "kind": "agent", "question": "2 + 2?"}))
+    files["tasks_unknown_check"].write_text(task_lines(code_task, {"id": "c-2", "kind": "verify", "task": "Print 1.",
+                                                                   "check": "output == '1'"}))
+    files["tasks_duplicate"].write_text(task_lines(agent_task, agent_task))
+    files["tasks_code"].write_text(task_lines(code_task))
+    files["tasks_bad_tests"].write_text(task_lines({"id": "c-3", "kind": "verify", "task": "Define f.",
+                                                    "tests": "assert f( == 1"}))
+    files["tasks_no_workspace"].write_text(task_lines({**agent_task, "tool": "files", "workspace": "nowhere"}))
+    files["tasks_array"].write_text(task_lines([agent_task]))
     return files
 
 
@@ -230,6 +251,65 @@ CASES = [
     Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "m",
           "--export", "q8_0"), "m.q8_0 already in the store"),
     Case(("merge", "--models", "tuned-sft", "tuned-sft-2", "--out", "m"), "--method"),
+    # task files (agent/verify --tasks, data from-runs --tasks, loop --tasks, bench agents --tasks)
+    Case(("agent", "--tasks", "{tasks_bad_json}"), "bad_json_tasks.jsonl:2: not valid JSON"),
+    Case(("agent", "--tasks", "{tasks_missing}"), "missing_field_tasks.jsonl:2: answers"),
+    Case(("verify", "--tasks", "{tasks_unknown_check}"), "unknown_check_tasks.jsonl:2: check"),
+    Case(("verify", "--tasks", "{tasks_unknown_check}"), "unknown field (a task has id, kind"),
+    Case(("agent", "--tasks", "{tasks_duplicate}"), "duplicate_tasks.jsonl:2: id 'a-1' already used on line 1"),
+    Case(("verify", "--tasks", "{tasks_bad_tests}"), "bad_tests_tasks.jsonl:1: tests: not valid Python"),
+    Case(("agent", "--tasks", "{tasks_array}"), "array_tasks.jsonl:1: expected an object"),
+    Case(("agent", "--tasks", "{tasks_no_workspace}"), "workspace"),
+    Case(("agent", "--tasks", "{tasks_code}"), "no agent tasks"),
+    Case(("agent", "--tasks", "{missing}"), "no such file"),
+    Case(("agent", "--tasks", "{binary}"), "random.jsonl"),
+    Case(("agent", "--tasks", "{latin1}"), "latin1.jsonl:1: not UTF-8 text (byte 0xe9 at column 21)"),
+    Case(("agent", "--tasks", "{empty}"), "no tasks"),
+    Case(("agent", "--tasks", "{huge_line}"), "huge.jsonl"),
+    Case(("agent", "--tasks", "/dev/zero"), "/dev/zero: not a regular file"),
+    Case(("verify", "--tasks", "{emptydir}"), "is a directory"),
+    Case(("verify", "--tasks", "{tasks_code}", "--samples", "3"), "--temperature"),
+    Case(("verify", "--tasks", "{tasks_code}", "--samples", "0"), "samples"),
+    Case(("verify", "--tasks", "{tasks_code}", "--limit", "0"), "limit"),
+    Case(("agent", "What is 2+2?", "--guide"), "--tasks"),
+    Case(("agent", "--tasks", "{tasks_code}", "--tools", "calculator"), "come from the task file"),
+    # data from-runs
+    Case(("data", "from-runs", "--out", "{out}"), "nothing to build"),
+    Case(("data", "from-runs", "--out", "{out}", "--agent", "--verify"), "--agent or --verify"),
+    Case(("data", "from-runs", "--out", "{out}", "--since", "yesterday"), "--since 'yesterday'"),
+    Case(("data", "from-runs", "--out", "{out}", "--max-per-task", "0"), "--max-per-task 0"),
+    Case(("data", "from-runs", "--out", "{out}", "--tasks", "{tasks_missing}"), "missing_field_tasks.jsonl:2"),
+    Case(("data", "from-runs", "--out", "{out}", "--tasks", "{binary}"), "random.jsonl"),
+    Case(("data", "from-runs", "--out", "{notes}"), "notes.txt"),
+    Case(("data", "from-runs", "--out", "{out}", "--sweep", "ghost"), "--sweep ghost: no such sweep"),
+    Case(("data", "from-runs"), "--out"),
+    # loop
+    Case(("loop", "--rounds", "0"), "rounds"),
+    Case(("loop", "--name", "Bad Name!"), "--name 'Bad Name!'"),
+    Case(("loop", "--tasks", "{missing}"), "no such file"),
+    Case(("loop", "--tasks", "{tasks_bad_json}"), "bad_json_tasks.jsonl:2: not valid JSON"),
+    Case(("loop", "--tasks", "{tasks_unknown_check}"), "unknown_check_tasks.jsonl:2: check"),
+    Case(("loop", "--tasks", "{binary}"), "random.jsonl"),
+    Case(("loop", "--base-model", "ghost"), "'ghost' is not in the store"),
+    Case(("loop", "--quant", "q9_9"), "q9_9"),
+    Case(("loop", "--samples", "0"), "samples"),
+    Case(("loop", "--temperature", "0"), "temperature"),
+    Case(("loop", "--samples", "lots"), "'lots' is not a valid integer"),
+    Case(("loop", "--preference", "ppo"), "'ppo' is not one of"),
+    Case(("loop", "show", "ghost"), "loop 'ghost' not found"),
+    # bench
+    Case(("bench", "agents", "--model", "ghost"), "'ghost' is not in the store"),
+    Case(("bench", "agents"), "--model"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--parts", "essays"), "--parts: unknown essays"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--model", "smollm2-135m-instruct"), "twice"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--limit", "0"), "limit"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--max-steps", "0"), "max"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--tasks", "{tasks_missing}"),
+         "missing_field_tasks.jsonl:2"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--tasks", "{missing}"), "no such file"),
+    Case(("bench", "agents", "--model", "+ghost-run"), "ghost-run"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--split", "test"), "'test' is not one of"),
+    Case(("bench", "nosuch"), "No such command 'nosuch'"),
     # usage
     Case(("nosuch",), "No such command 'nosuch'"),
     Case(("models", "list", "--nope"), "No such option '--nope'"),
@@ -282,13 +362,20 @@ def register_finished_runs() -> None:
             registry.update(run.id, status=status, phase=None)
 
 
+@pytest.fixture(scope="module")
+def trouble_files(tmp_path_factory) -> dict[str, Path]:
+    """Written once for the module: no command may change them (reading is all a bad command may do)."""
+    return build_files(tmp_path_factory.mktemp("trouble"))
+
+
 @pytest.fixture
-def world(tmp_path, llmdeck_home, fake_model):
+def world(tmp_path, llmdeck_home, fake_model, trouble_files):
     """Files of every kind of trouble, and a home with some state in it (a session) to keep unchanged."""
     from llmdeck.core import sessions
 
-    files = build_files(tmp_path)
+    files = dict(trouble_files)
     files["missing"] = tmp_path / "missing.jsonl"
+    files["out"] = tmp_path / "out"  # an output folder no bad command may create
     sessions.create_session("kept", title="a session to keep")
     sessions.add_message("kept", "user", "hello")
     return files
@@ -309,7 +396,7 @@ def assert_one_line_bad_input(code: int, stderr: str, phrase: str, label) -> Non
 def test_the_corpus_is_large_and_reaches_every_command():
     assert len(CASES) >= 60
     covered = {case.args[0] for case in CASES}
-    assert {name for name in cli.commands} <= covered | {"loop", "bench"}
+    assert {name for name in cli.commands} <= covered
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: " ".join(case.args)[:60])
@@ -321,12 +408,14 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, llmdeck_home, c
     assert_one_line_bad_input(result.exit_code, result.stderr, case.phrase, case.args)
     assert bool(result.stdout) == case.report, result.stdout
     assert state(llmdeck_home) == before
+    assert not world["out"].exists()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args, phrase", [
     (("train", "--dataset", "{locked}", "--dry-run"), "permission denied"),
     (("data", "check", "{locked}", "--no-tokens"), "permission denied"),
+    (("verify", "--tasks", "{locked}"), "is not readable"),
     (("data", "check", "{closed}", "--no-tokens"), "closed"),
     (("train", "--config", "{locked_yaml}"), "permission denied"),
     (("models", "import", "{locked_gguf}"), "locked.gguf"),

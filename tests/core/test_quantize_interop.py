@@ -123,3 +123,26 @@ def test_lora_mismatch_names_the_architecture_or_the_tensor(tmp_path):
     assert lora_mismatch(model, wider) == "blk.0.attn_q.weight is [64, 32] in the model, the LoRA expects [128, 32]"
     assert lora_mismatch(model, other) == "the LoRA is for qwen3 models, m.gguf is llama"
     assert lora_mismatch(model, missing) == "the model has no tensor blk.9.attn_q.weight"
+
+
+@pytest.mark.slow  # a real llama.cpp quantize in a child process
+def test_a_progress_callback_that_raises_ends_the_child_and_leaves_no_file(embedded_gguf, tmp_path):
+    """How the app cancels a quantize: its progress callback raises; the child must not go on writing."""
+    import psutil
+
+    from llmdeck.core.quantize import quantize_file
+
+    class Cancelled(Exception):
+        pass
+
+    children_before = {p.pid for p in psutil.Process().children(recursive=True)}
+
+    def cancel(done: int, total: int) -> None:
+        if done >= 3:
+            raise Cancelled
+
+    target = tmp_path / "out.gguf"
+    with pytest.raises(Cancelled):
+        quantize_file(embedded_gguf, target, "q8_0", allow_requantize=True, on_progress=cancel)
+    assert {p.pid for p in psutil.Process().children(recursive=True)} - children_before == set()
+    assert list(tmp_path.iterdir()) == []  # neither the target nor its temp name

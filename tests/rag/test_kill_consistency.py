@@ -43,21 +43,24 @@ def registry_ids(name: str) -> set[str]:
     return {cid for entry in registry.sources(registry.connect(), name).values() for cid in entry["chunk_ids"]}
 
 
-def kill_midway(args: list[str], seed: int) -> None:
-    """Start `llmdeck rag ingest`, wait until a first batch of vectors is in the store (the second batch is
-    noted as pending), then SIGKILL it at a random moment."""
+def kill_midway(args: list[str], seed: int, most: int) -> None:
+    """Start `llmdeck rag ingest`, wait until a random number of its batches of vectors (1 to `most`) is noted
+    as written, then SIGKILL it within a fraction of a second. Callers give it at least `most` + 2 batches of
+    work, so the kill lands mid-ingest however fast the machine embeds."""
+    rng = random.Random(seed)
+    batches = rng.randint(1, most)
     process = subprocess.Popen([sys.executable, "-m", "llmdeck.cli", "rag", "ingest", *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         try:
             with sqlite3.connect(paths.db_path(), timeout=5) as conn:
-                if conn.execute("SELECT COUNT(*) FROM rag_pending WHERE op = 'add'").fetchone()[0] > EMBED_BATCH:
+                if conn.execute("SELECT COUNT(*) FROM rag_pending WHERE op = 'add'").fetchone()[0] >= batches * EMBED_BATCH:
                     break
         except sqlite3.OperationalError:  # the table does not exist yet
             pass
-        time.sleep(0.05)
-    time.sleep(random.Random(seed).uniform(0.0, 2.0))
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.3))
     assert process.poll() is None, "the ingest finished before it could be killed: use more documents"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -65,8 +68,8 @@ def kill_midway(args: list[str], seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_killed_first_ingest_then_another_file_set(tmp_path, embeddings, seed):
-    docs = write_docs(tmp_path / "docs", 240)
-    kill_midway([str(docs), "--collection", "killed"], seed)
+    docs = write_docs(tmp_path / "docs", 400)  # 3 chunks a file: 1200 chunks, 5 batches
+    kill_midway([str(docs), "--collection", "killed"], seed, most=3)
     assert registry.find(registry.connect(), "killed") is None  # the registry never learned of the collection
     with pytest.raises(NotFound):
         query("killed", "anything")  # a query first removes what the killed ingest left in the store
@@ -80,11 +83,11 @@ def test_killed_first_ingest_then_another_file_set(tmp_path, embeddings, seed):
 
 @pytest.mark.parametrize("seed", [4, 5])
 def test_killed_update_ingest_then_prune(tmp_path, embeddings, seed):
-    docs = write_docs(tmp_path / "docs", 120)
+    docs = write_docs(tmp_path / "docs", 200)  # 600 chunks: 3 batches
     ingest([docs], "updated")
-    write_docs(docs, 120, version="v2")  # every file changes: old chunks go stale, new ones are written
-    kill_midway([str(docs), "--collection", "updated"], seed)
-    for path in sorted(docs.glob("*.md"))[60:]:
+    write_docs(docs, 200, version="v2")  # every file changes: old chunks go stale, new ones are written
+    kill_midway([str(docs), "--collection", "updated"], seed, most=1)
+    for path in sorted(docs.glob("*.md"))[60:]:  # doc060.md and after
         path.unlink()
     ingest([docs], "updated", prune=True)
     assert store_ids("updated") == registry_ids("updated")

@@ -104,3 +104,28 @@ def test_rename_and_update_session():
     assert sessions.update_session(sid, rag_collection=None).rag_collection is None
     with pytest.raises(BadInput, match="colour"):
         sessions.update_session(sid, options={"colour": 1})
+
+
+def test_a_session_remembers_the_adapter_of_its_last_turn(fake_model, monkeypatch, tmp_path):
+    """So the app resumes an adapter chat with the adapter, not silently on the bare base model."""
+    from llmdeck.services import chat as service
+
+    applied = []
+
+    def resolve(model, adapter):  # the run's LoRA without a run: the plumbing is what is checked here
+        applied.append(adapter)
+        return ModelStore().resolve(model), str(tmp_path / "adapter.gguf") if adapter else None
+
+    monkeypatch.setattr(service, "resolve_model", resolve)
+    fake_model.enqueue("as the run", "as the run again", "bare")
+    first = chat("who made you?", session=True, adapter="run-1")
+    first.read()
+    sid = first.session_id
+    assert sessions.get_session(sid).options["adapter"] == "run-1"
+    set_session_options(sid, temperature=0.5)  # other options leave it alone
+    assert sessions.get_session(sid).options["adapter"] == "run-1"
+    regenerate(sid, adapter="run-1").read()
+    assert sessions.get_session(sid).options["adapter"] == "run-1" and applied == ["run-1", "run-1"]
+    chat("and now?", session=sid).read()  # a turn without it: the session no longer claims it
+    assert "adapter" not in sessions.get_session(sid).options
+    assert "adapter" not in session_options(sid)  # the options dialog shows system prompt and sampling only

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 
-async def wait_for(pilot, predicate, timeout_s: float = 10.0, what: str = "the screen") -> None:
+async def wait_for(pilot, predicate, timeout_s: float = 10.0, what="the screen") -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what}"
         await pilot.pause(0.05)
 
 

@@ -1,5 +1,6 @@
 """The chat screen, driven with the Pilot: answers stream through services.chat in a worker (scripted fake
-model in the fast tier; the embedded SmolLM2 and real embeddings in the slow tests)."""
+model in the fast tier; the embedded SmolLM2 and real embeddings in the slow tests); a run's adapter applied
+("chat with this run", from the train screen) is named in the status line and reaches the service."""
 
 from __future__ import annotations
 
@@ -290,3 +291,70 @@ async def test_a_collection_ingested_from_the_chat_screen_answers_with_sources(t
         assert last_line[:40] in screen_text(app)  # the chunk's own text, in full
         stored = sessions.messages(screen.session_id)
         assert stored[-1].sources and sessions.get_session(screen.session_id).rag_collection == "geo"
+
+
+@pytest.mark.slow  # real embeddings: three batches of chunks
+async def test_esc_during_an_ingest_cancels_it_and_rolls_it_back(tmp_path):
+    from llmdeck.rag.query import list_collections
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for index in range(600):  # one chunk each: batches of 256, so the cancel lands between two batches
+        (docs / f"note-{index:03}.md").write_text(f"# Note {index}\n\nThe number {index} is written here.\n")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("ctrl+l")
+        dialog = app.screen
+        dialog.query_one("#ingest-paths").value = str(docs)
+        dialog.query_one("#ingest-collection").value = "many"
+        await pilot.click("#ingest-start")
+        await wait_for(pilot, lambda: str(dialog.query_one("#ingest-status").render()).startswith("embedding 256/"),
+                       timeout_s=180, what="the first batch")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, timeout_s=120, what="the cancelled dialog to close")
+        assert any(n.title == "ingest into many cancelled" for n in app._notifications)
+        assert "many" not in [c.name for c in list_collections()]  # the first batch was rolled back with it
+        assert screen.collection != "many"
+
+async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model, monkeypatch, tmp_path):
+    """The plumbing on the fake model (the train screen's `t` calls `chat_with_run`; converting a real LoRA and
+    answering with it is tests/tui/test_train_screen.py's slow test)."""
+    from llmdeck.services import chat as service
+    from llmdeck.tuning.registry import Registry
+
+    run = Registry().create("tuned-run", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")
+    Registry().update(run.id, status="completed")
+    asked = []
+
+    def resolve(model, adapter):  # the run's base and its LoRA file
+        asked.append((model, adapter))
+        return ModelStore().resolve(model), str(tmp_path / "adapter.gguf") if adapter else None
+
+    monkeypatch.setattr(service, "resolve_model", resolve)
+    fake_model.enqueue("I am the tuned run.", "Plain again.")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.chat_with_run(run.id)
+        await wait_for(pilot, lambda: screen.adapter == run.id)
+        assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run"
+        assert transcript(screen) == [("note", f"chatting with run tuned-run: its LoRA applied to {EMBEDDED_CHAT_MODEL_NAME}")]
+        await type_and_send(pilot, "Who are you?")
+        await answered(pilot, screen)
+        assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run - ")
+        assert asked[-1] == (EMBEDDED_CHAT_MODEL_NAME, run.id)  # the answer came with the run's adapter
+        assert sessions.get_session(screen.session_id).options["adapter"] == run.id
+        with_adapter = screen.session_id
+        # a new chat, then the palette's "Chat without the run's adapter": answered by the bare model
+        await pilot.press("ctrl+n")
+        await app.run_on_screen("chat", "drop_adapter")
+        assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME}" and screen.adapter is None
+        await type_and_send(pilot, "And now?")
+        await answered(pilot, screen)
+        assert asked[-1] == (EMBEDDED_CHAT_MODEL_NAME, None)
+        assert transcript(screen)[-1] == ("assistant", "Plain again.")
+        # resuming the first session brings its adapter back
+        screen.load_session(with_adapter)
+        await wait_for(pilot, lambda: screen.session_id == with_adapter and screen.adapter == run.id)
+        assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run - session ")

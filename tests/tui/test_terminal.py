@@ -44,6 +44,12 @@ def test_llmdeck_opens_switches_screens_and_quits_cleanly(tmp_path):
         assert "smollm2-135m-instruct" in models and "Import GGUF" in models
         tmux(socket, "send-keys", "-t", "app", "F3")
         wait_for_screen(socket, "New run")
+        tmux(socket, "send-keys", "-t", "app", "F4")
+        agents = wait_for_screen(socket, "Run agent")
+        assert "Tools (space toggles)" in agents and "calculator" in agents
+        tmux(socket, "send-keys", "-t", "app", "F5")
+        verify = wait_for_screen(socket, "Run verification")
+        assert "Expected output" in verify and "Past runs" in verify
         tmux(socket, "send-keys", "-t", "app", "C-q")
         deadline = time.monotonic() + 20
         while not exit_file.exists() and time.monotonic() < deadline:

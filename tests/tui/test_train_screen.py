@@ -1,6 +1,7 @@
 """The train screen with the Pilot: the monitor follows a run's metrics file as it grows (fast, no
 training), the new-run form is generated from the config type; a real tiny run is launched from the form,
-plotted, stopped and resumed from the screen (slow)."""
+plotted, stopped and resumed from the screen (slow); a completed run is exported from the screen (progress
+per stage, the per-quant table, the quants on the models screen) and opened in the chat with its adapter."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from llmdeck.tui.app import LlmdeckApp
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.registry import Registry
-from tests.tui.helpers import text_of, wait_for
+from tests.tui.helpers import status, text_of, type_and_send, wait_for
 
 SIZE = (150, 48)
 
@@ -85,6 +86,9 @@ async def test_the_form_has_every_config_field_with_help_and_inline_problems(fak
         await wait_for(pilot, lambda: "34 rows" in text_of(screen.query_one("#data-preview")))
         await wait_for(pilot, lambda: "refused" in text_of(screen.query_one("#estimate")))
         assert "batch_size 4" in text_of(screen.query_one("#estimate"))
+        await pilot.press("ctrl+l")  # the launch meets the same refusal and says so where the estimate is
+        await wait_for(pilot, lambda: "launch refused" in text_of(screen.query_one("#estimate")))
+        assert not screen.query_one("#launch").disabled
         screen.query_one("#in-lora_r").value = "eight"
         screen.query_one("#in-method").value = "dpo"
         screen.query_one("#in-dataset_format").value = "alpaca"
@@ -143,7 +147,7 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         await pilot.press("f3")
         screen = app.screen
         await pilot.press("ctrl+n")
-        values = {"base_model": str(tiny_model_dir), "max_steps": "400", "batch_size": "1", "max_length": "32",
+        values = {"base_model": str(tiny_model_dir), "max_steps": "400", "batch_size": "1", "max_length": "128",
                   "learning_rate": "0.005", "warmup_ratio": "0", "lr_scheduler": "constant", "save_steps": "1000",
                   "lora_r": "8", "lora_alpha": "16", "name": "from-the-app"}
         for name, value in values.items():
@@ -151,7 +155,7 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         await wait_for(pilot, lambda: screen.form_config is not None and screen.form_config.max_steps == 400)
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: screen.followed and runs.get(screen.followed).name == "from-the-app",
-                       timeout_s=120, what="the launch")
+                       timeout_s=120, what=lambda: f"the launch ({text_of(screen.query_one('#estimate'))})")
         run_id = screen.followed
         await wait_for(pilot, lambda: loss_points(screen) >= 3, timeout_s=240, what="points on the loss plot")
         assert "[running]" in text_of(screen.query_one("#monitor-stats"))
@@ -176,3 +180,125 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         assert steps[:stopped_at + 1] == list(range(1, stopped_at + 2))  # continued, not restarted
         await pilot.press("s")
         await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the second stop")
+
+
+
+def finished_run(config) -> str:
+    from llmdeck.tuning import runs
+
+    run, _ = runs.launch(config)
+    done = runs.wait_for(run.id, timeout_s=600)
+    assert done.status == "completed", f"{done.error}\n{runs.log_path(run.id).read_text()[-2000:]}"
+    return run.id
+
+
+async def pick_quants(pilot, *quants: str) -> None:
+    types = pilot.app.screen.query_one("#quant-types")
+    values = [types.get_option_at_index(i).value for i in range(types.option_count)]
+    types.deselect_all()
+    for quant in quants:
+        types.highlighted = values.index(quant)
+        await pilot.press("space")
+
+
+@pytest.mark.slow  # a real tiny LoRA run, merged, converted, quantized and scored
+async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_dir):
+    import psutil
+
+    from llmdeck.core.store import ModelStore
+    from llmdeck.tuning import runs
+    from tests.tuning.test_runs import tiny_config
+
+    run_id = finished_run(tiny_config(tiny_model_dir, max_steps=3, name="tiny-export"))
+    running = fake_run("still-going", running=True)
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        table = screen.query_one("#runs-table")
+        await wait_for(pilot, lambda: table.row_count == 2 and len(screen.runs_by_id) == 2)
+        order = [table.get_row_at(i)[0] for i in range(2)]
+        table.focus()
+        table.move_cursor(row=order.index(running.id))
+        await pilot.press("e")  # only a completed run exports
+        await wait_for(pilot, lambda: any("still-going is running" in n.message for n in app._notifications))
+        assert app.screen is screen
+        table.move_cursor(row=order.index(run_id))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "QuantPickerScreen")
+        await pick_quants(pilot, "f16", "q8_0")
+        await pilot.press("ctrl+s")
+        seen_stages, seen_counts = set(), set()
+        deadline = time.monotonic() + 600
+        while screen.exporting or not screen.export_stages:
+            seen_stages.update(stage for stage, _, _ in screen.export_stages)
+            seen_counts.add(text_of(screen.query_one("#export-stages")).splitlines()[-1])
+            assert time.monotonic() < deadline, "the export did not end"
+            await pilot.pause(0.05)
+        stages = text_of(screen.query_one("#export-stages")).splitlines()
+        names = [line.split(":")[0].split("  ", 1)[1].split(" (")[0] for line in stages]
+        assert names == ["merge", "convert", "eval", "quantize f16", "eval f16", "quantize q8_0", "eval q8_0", "register"]
+        assert all(line.startswith("done  ") for line in stages)  # each stage finished, with its time
+        assert any(line.endswith("/20 tensors") for line in seen_counts | set(stages)), seen_counts  # counts shown live
+        report = screen.query_one("#export-report")
+        rows = [report.get_row_at(i) for i in range(report.row_count)]
+        assert [row[0] for row in rows] == ["f16 (reference)", "f16", "q8_0"]
+        assert [row[1] for row in rows] == ["-", "tiny-export.f16", "tiny-export.q8_0"]
+        assert rows[1][6] == rows[2][6] == "registered" and rows[2][3] != "-"  # scored: a loss per quant
+        assert text_of(screen.query_one("#export-title")).startswith(f"Exported {run_id}: tiny-export.f16, tiny-export.q8_0")
+        q8 = ModelStore().get("tiny-export.q8_0")
+        assert (q8.run_id, q8.file_type) == (run_id, "Q8_0")
+        # ctrl+x during the convert stage: the converter's child process ends, nothing is registered or left
+        children = {p.pid for p in psutil.Process().children(recursive=True)}
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "QuantPickerScreen")
+        app.screen.query_one("#quant-name").value = "cancelled"
+        await pick_quants(pilot, "q8_0")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(stage == "convert" for stage, _, _ in screen.export_stages), timeout_s=120)
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: screen.exporting is None, timeout_s=60, what="the cancellation")
+        assert "cancelled: nothing was registered" in text_of(screen.query_one("#export-title"))
+        assert not [e for e in ModelStore().list() if e.name.startswith("cancelled")]
+        assert {p.pid for p in psutil.Process().children(recursive=True)} - children == set()
+        assert not list(runs.get(run_id).path.glob(".export-*"))  # the work directory is gone
+        assert not [p for p in ModelStore().model_path("x").parent.iterdir() if p.name.startswith(".")]
+        # the models screen shows them, with the run as their lineage
+        await pilot.press("f2")
+        models = app.screen.query_one("#models-table")
+        await wait_for(pilot, lambda: models.row_count == 3)
+        lineage = {models.get_row_at(i)[1]: models.get_row_at(i)[7] for i in range(3)}
+        assert lineage["tiny-export.q8_0"] == "run tiny-export, q8_0"
+        # a run trained on an HF directory has no store GGUF base to apply its adapter to: said, not crashed
+        await pilot.press("f3")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: any("not a store GGUF" in n.message for n in app._notifications), timeout_s=120)
+        assert app.screen.adapter is None
+
+
+@pytest.mark.slow  # a 2-step SmolLM2 LoRA run, its adapter converted to GGUF and applied by llama.cpp
+async def test_chat_with_a_smollm2_run_from_the_train_screen():
+    from llmdeck.core import sessions
+    from llmdeck.core.settings import update_settings
+    from tests.tuning.test_runs import tiny_config
+
+    run_id = finished_run(tiny_config("smollm2-135m-instruct", max_steps=2, batch_size=1, max_length=32,
+                                      gradient_checkpointing=False, name="smol-run"))
+    update_settings(max_tokens=16, temperature=0.0)
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        await wait_for(pilot, lambda: run_id in screen.runs_by_id)
+        screen.query_one("#runs-table").focus()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.current_mode == "chat" and app.screen.adapter == run_id, timeout_s=300,
+                       what="the adapter converted and applied")
+        chat = app.screen
+        assert status(app) == "model: smollm2-135m-instruct + adapter of run smol-run"
+        await type_and_send(pilot, "Who made you?")
+        await wait_for(pilot, lambda: not chat.busy and "tok/s" in status(app), timeout_s=180, what="the answer")
+        assert status(app).startswith("model: smollm2-135m-instruct + adapter of run smol-run - ")
+        answer = chat.query("ChatBubble.assistant").last()
+        assert answer.text.strip() and answer.label == "smollm2-135m-instruct + adapter of run smol-run"
+        assert sessions.get_session(chat.session_id).options["adapter"] == run_id

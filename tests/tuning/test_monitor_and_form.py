@@ -31,6 +31,22 @@ def test_form_text_becomes_values_and_every_problem_is_named_by_field():
     assert problems == {} and config.lora_r == 8 and config.packing is False
 
 
+def test_every_field_shows_its_default_in_the_form_and_reads_back_unchanged():
+    """A field with a default factory (a dict) shows as its value, not as pydantic's placeholder, so an
+    untouched form is valid and equal to the defaults."""
+    from llmdeck.tuning.config_fields import display
+
+    specs = field_specs()
+    config, problems = check_form({s.name: display(s.default) for s in specs if s.default is not None})
+    assert problems == {} and config == TrainConfig()
+    assert {s.name: s.kind for s in specs}["variables"] == "map"
+    config, problems = check_form({"variables": "name=Ada Lovelace, place = London"})
+    assert problems == {} and config.variables == {"name": "Ada Lovelace", "place": "London"}
+    assert display(config.variables) == "name=Ada Lovelace, place=London"
+    config, problems = check_form({"variables": "just text"})
+    assert config is None and "NAME=VALUE" in problems["variables"]
+
+
 def test_the_equivalent_command_rebuilds_the_same_config(tmp_path):
     from click.testing import CliRunner
 

@@ -7,6 +7,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 
+class WorkCancelled(Exception):
+    """Raised from a progress callback when its worker is cancelled (the app quits, the user cancels): the
+    plain function stops at its next progress report, and kills any child process it runs."""
+
+
 class BaseScreen(Screen):
     """Screens run blocking work in workers; this one handler turns any worker's failure into a notification."""
 

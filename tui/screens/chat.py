@@ -4,6 +4,9 @@
 The chat's model belongs to the chat: resolved once when the screen opens (the `--model` given, else the
 store default at that moment), changed only with the picker (the switch is marked in the transcript), and
 named in the status line. Every turn is stored in a session; resuming one restores its model and collection.
+"Chat with this run" (the train screen) opens a new chat on the run's base with the run's LoRA applied
+(`services.chat`'s `adapter=RUN`); the status line then names the model and the adapter, and a session
+remembers the adapter of its last turn.
 """
 
 from __future__ import annotations
@@ -51,12 +54,20 @@ class ChatScreen(BaseScreen):
                    ("Enter", "a source: read the cited chunk in full"),
                    ("up / down", "the prompt: earlier prompts")]
     PALETTE = [("Pick the chat's model", "pick_model"), ("Pick a RAG collection", "pick_collection"),
-               ("Show the sessions", "focus_sessions")]
+               ("Show the sessions", "focus_sessions"), ("Chat without the run's adapter", "drop_adapter")]
 
     @dataclass
     class ModelResolved(Message):
         name: str
         completion_mode: bool = False  # the model has no chat template
+
+    @dataclass
+    class AdapterApplied(Message):
+        """A run's LoRA is ready (converted to GGUF) on `model`, the run's base."""
+
+        model: str
+        run_id: str
+        run_name: str
 
     @dataclass
     class Listed(Message):
@@ -75,6 +86,7 @@ class ChatScreen(BaseScreen):
         session: object
         messages: list
         options: dict
+        adapter_name: str | None = None  # the name of the run whose adapter answered last
 
     @dataclass
     class Token(Message):
@@ -98,6 +110,8 @@ class ChatScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.model_name: str | None = None
+        self.adapter: str | None = None  # the run (id) whose LoRA is applied to the model
+        self.adapter_name: str | None = None
         self.collection: str | None = None
         self.session_id: str | None = None
         self.options: dict = {}  # this chat's system prompt and sampling (saved with the session)
@@ -128,6 +142,13 @@ class ChatScreen(BaseScreen):
         self.query_one("#sources-pane").display = False
         self.query_one("#prompt", PromptInput).focus()
         self.call_after_refresh(self._load)  # the first frame is painted before any store is read
+
+    @property
+    def model_label(self) -> str | None:
+        """The model as the status line names it: with the run's adapter when one is applied."""
+        if self.adapter:
+            return f"{self.model_name} + adapter of run {self.adapter_name or self.adapter}"
+        return self.model_name
 
     def _load(self) -> None:
         self.resolve_model(getattr(self.app, "model_name", None))
@@ -162,6 +183,8 @@ class ChatScreen(BaseScreen):
 
     @on(ModelResolved)
     def show_model(self, message: ModelResolved) -> None:
+        if self.adapter:  # "chat with this run" came first: its base is the chat's model
+            return
         self.model_name = message.name
         self._select_quietly("#model-select", message.name)
         mode = " (no chat template: completion mode)" if message.completion_mode else ""
@@ -191,15 +214,51 @@ class ChatScreen(BaseScreen):
         with picker.prevent(Select.Changed):
             picker.value = value if value in self.picker_values[selector] else Select.NULL
 
+    # -- a run's adapter -----------------------------------------------------------------------------
+    def chat_with_run(self, run_id: str) -> None:
+        """A new chat on the run's base with the run's LoRA applied (converted to GGUF on first use)."""
+        if self.busy:
+            self.notify("wait for the answer (Esc stops it), then chat with the run", severity="warning")
+            return
+        self._status(f"model: applying the adapter of run {run_id} (converted to a GGUF LoRA on first use)...")
+        self.apply_adapter(run_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="adapter")
+    def apply_adapter(self, run_id: str) -> None:
+        from llmdeck.services.chat import resolve_model
+        from llmdeck.tuning.runs import get
+
+        run = get(run_id)
+        entry, _ = resolve_model(None, run.id)
+        self.post_message(self.AdapterApplied(entry.name, run.id, run.name))
+
+    @on(AdapterApplied)
+    async def adapter_applied(self, message: AdapterApplied) -> None:
+        await self.action_new_chat()
+        self.model_name, self.adapter, self.adapter_name = message.model, message.run_id, message.run_name
+        self._select_quietly("#model-select", self.model_name)
+        self.query_one(ChatLog).note(f"chatting with run {message.run_name}: its LoRA applied to {message.model}")
+        self._status(f"model: {self.model_label}")
+
+    def action_drop_adapter(self) -> None:
+        if not self.adapter:
+            self.notify("no adapter is applied", severity="warning")
+            return
+        self.query_one(ChatLog).note(f"the adapter of run {self.adapter_name or self.adapter} is off")
+        self.adapter = self.adapter_name = None
+        self._status(f"model: {self.model_label}")
+
     # -- pickers -----------------------------------------------------------------------------------
     @on(Select.Changed, "#model-select")
     def switch_model(self, event: Select.Changed) -> None:
         if event.value is Select.NULL or event.value == self.model_name:
             return
-        if self.model_name is not None and self.query_one(ChatLog).bubbles():
-            self.query_one(ChatLog).note(f"model switched to {event.value}")
+        dropped = f" (the adapter of run {self.adapter_name or self.adapter} is off)" if self.adapter else ""
+        if self.model_name is not None and (self.query_one(ChatLog).bubbles() or dropped):
+            self.query_one(ChatLog).note(f"model switched to {event.value}{dropped}")
         self.model_name = str(event.value)
-        self._status(f"model: {self.model_name}")
+        self.adapter = self.adapter_name = None
+        self._status(f"model: {self.model_label}")
 
     @on(Select.Changed, "#rag-select")
     def switch_collection(self, event: Select.Changed) -> None:
@@ -256,7 +315,7 @@ class ChatScreen(BaseScreen):
         prompt_box.cursor_position = len(last.text)
         prompt_box.focus()
         self.editing = True
-        self._status(f"model: {self.model_name} - editing your last message: Enter resends it")
+        self._status(f"model: {self.model_label} - editing your last message: Enter resends it")
 
     def _drop_last_turn_from_log(self) -> None:
         log = self.query_one(ChatLog)
@@ -267,22 +326,22 @@ class ChatScreen(BaseScreen):
             bubbles.pop().remove()
 
     def _start_answer(self) -> None:
-        self.query_one(ChatLog).add("assistant", label=self.model_name)
+        self.query_one(ChatLog).add("assistant", label=self.model_label)
         self.busy = True
-        self._status(f"model: {self.model_name} - thinking... (Esc stops)")
+        self._status(f"model: {self.model_label} - thinking... (Esc stops)")
 
     def _generate(self, how: str, prompt: str | None) -> None:
         pending = dict(self.options) if self.session_id is None else {}
-        self.generate(how, prompt, self.model_name, self.collection, self.session_id, pending)
+        self.generate(how, prompt, self.model_name, self.collection, self.session_id, pending, self.adapter)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
     def generate(self, how: str, prompt: str | None, model: str, collection: str | None, session_id: str | None,
-                 pending: dict) -> None:
+                 pending: dict, adapter: str | None = None) -> None:
         """One service call; a cancellation check on every piece (then the stream is closed)."""
         from llmdeck.core.runtime import Sampling
         from llmdeck.services import chat as service
 
-        options: dict = {"model": model, "rag": collection}
+        options: dict = {"model": model, "rag": collection, "adapter": adapter}
         if pending:  # a new chat's choices: chat() keeps them with the session it creates
             options["system"] = pending.get("system")
             options["sampling"] = Sampling.from_settings(**{k: pending.get(k) for k in service.SAMPLING_OPTIONS})
@@ -338,7 +397,7 @@ class ChatScreen(BaseScreen):
             ended = f"first token {message.ttft_s * 1000:.0f} ms"
         used = message.prompt_tokens + message.tokens
         context = f", context {used}/{message.n_ctx} ({100 * used / message.n_ctx:.0f}%)" if message.n_ctx else ""
-        self._status(f"model: {message.model} - {message.tokens} tokens, {message.tokens_per_s:.1f} tok/s{context}, {ended}")
+        self._status(f"model: {self.model_label} - {message.tokens} tokens, {message.tokens_per_s:.1f} tok/s{context}, {ended}")
         await self._show_sources(message.sources)
         self.list_sessions()  # message counts and titles
 
@@ -360,20 +419,20 @@ class ChatScreen(BaseScreen):
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         if action != "chat":
-            if action == "model":
-                self._status(f"model: {self.model_name or 'unavailable'} - {action} failed")
+            if action in ("model", "adapter"):
+                self._status(f"model: {self.model_label or 'unavailable'} - {action} failed")
             return
         self.busy = False
         bubble = self.query_one(ChatLog).last_bubble()
         if bubble is not None and bubble.role == "assistant" and not bubble.text:
             bubble.remove()
-        self._status(f"model: {self.model_name} - chat failed")
+        self._status(f"model: {self.model_label} - chat failed")
 
     def action_stop(self) -> None:
         if self.editing:
             self.editing = False
             self.query_one(PromptInput).clear()
-            self._status(f"model: {self.model_name}")
+            self._status(f"model: {self.model_label}")
         self.workers.cancel_group(self, "chat")
 
     # -- sessions ----------------------------------------------------------------------------------
@@ -385,7 +444,7 @@ class ChatScreen(BaseScreen):
         await self._show_sources([])
         self.query_one(SessionList).index = None
         self.query_one(PromptInput).focus()
-        self._status(f"model: {self.model_name}")
+        self._status(f"model: {self.model_label}")
 
     @on(ListView.Selected, "#session-list")
     def resume(self, event: ListView.Selected) -> None:
@@ -398,8 +457,9 @@ class ChatScreen(BaseScreen):
         from llmdeck.core import sessions
         from llmdeck.services.chat import session_options
 
-        self.post_message(self.SessionLoaded(sessions.get_session(session_id), sessions.messages(session_id),
-                                             session_options(session_id)))
+        session = sessions.get_session(session_id)
+        self.post_message(self.SessionLoaded(session, sessions.messages(session_id), session_options(session_id),
+                                             _run_name(session.options.get("adapter"))))
 
     @on(SessionLoaded)
     async def show_session(self, message: SessionLoaded) -> None:
@@ -421,12 +481,13 @@ class ChatScreen(BaseScreen):
             self.notify(f"this session's model {session.model!r} is no longer in the store; answering with "
                         f"{self.model_name}", severity="warning")
         self._select_quietly("#model-select", self.model_name)
+        self.adapter, self.adapter_name = session.options.get("adapter"), message.adapter_name
         self.collection = session.rag_collection
         self._select_quietly("#rag-select", self.collection)
         last_sources = next((m.sources for m in reversed(message.messages) if m.role == "assistant"), [])
         await self._show_sources(last_sources)
         self.query_one(PromptInput).set_history([m.content for m in message.messages if m.role == "user"])
-        self._status(f"model: {self.model_name} - session {session.title or session.id} ({len(message.messages)} messages)")
+        self._status(f"model: {self.model_label} - session {session.title or session.id} ({len(message.messages)} messages)")
         self.query_one(PromptInput).focus()
 
     @on(SessionList.Requested)
@@ -535,3 +596,16 @@ class ChatScreen(BaseScreen):
 
     def _status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)
+
+
+def _run_name(run_id: str | None) -> str | None:
+    """A run's name for the status line (None when it is gone: the id is shown instead)."""
+    if not run_id:
+        return None
+    from llmdeck.core.errors import LlmdeckError
+    from llmdeck.tuning.runs import get
+
+    try:
+        return get(run_id).name
+    except LlmdeckError:
+        return None

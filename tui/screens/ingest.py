@@ -1,5 +1,6 @@
 """Ingest files into a RAG collection (llmdeck.rag.ingest.ingest) with a progress bar; dismisses with the
-collection's name once done."""
+collection's name once done. Esc during the ingest (or quitting the app) cancels it at its next file or
+batch of chunks: the ingest rolls back what it wrote, so the collection is as it was."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from llmdeck.tui.screens.base import WorkCancelled
 
 
 class IngestScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Close")]
+    BINDINGS = [Binding("escape", "cancel", "Close / cancel the ingest")]
 
     @dataclass
     class Progress(Message):
@@ -29,6 +32,10 @@ class IngestScreen(ModalScreen[str | None]):
     class Done(Message):
         collection: str
         summary: str
+
+    @dataclass
+    class Cancelled(Message):
+        collection: str
 
     def __init__(self, collection: str | None = None):
         super().__init__()
@@ -67,8 +74,20 @@ class IngestScreen(ModalScreen[str | None]):
     def ingest(self, paths: list[str], collection: str) -> None:
         from llmdeck.rag.ingest import ingest
 
-        summary = ingest(paths, collection, on_progress=lambda phase, done, total: self.post_message(
-            self.Progress(phase, done, total)))
+        worker = get_current_worker()
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise WorkCancelled(f"ingest into {collection}")
+            self.post_message(self.Progress(phase, done, total))
+
+        try:
+            summary = ingest(paths, collection, on_progress=on_progress)
+        except Exception:
+            if worker.is_cancelled:  # rolled back by the ingest itself
+                self.post_message(self.Cancelled(collection))
+                return
+            raise
         text = (f"{summary.files_changed} files changed, {summary.files_unchanged} unchanged; "
                 f"{summary.chunks_added + summary.chunks_updated} chunks embedded in {summary.seconds:.1f}s")
         if summary.skipped_files:
@@ -86,6 +105,12 @@ class IngestScreen(ModalScreen[str | None]):
         self.notify(message.summary, title=f"ingested into {message.collection}", timeout=8)
         self.dismiss(message.collection)
 
+    @on(Cancelled)
+    def cancelled(self, message: Cancelled) -> None:
+        self.notify("the collection is as it was", title=f"ingest into {message.collection} cancelled", timeout=8)
+        if self.is_attached:
+            self.dismiss(None)
+
     @on(Worker.StateChanged)
     def failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
@@ -98,4 +123,5 @@ class IngestScreen(ModalScreen[str | None]):
         if not self.query_one("#ingest-start", Button).disabled:
             self.dismiss(None)
         else:
-            self.notify("the ingest is still running; it will finish (nothing is half-written)", severity="warning")
+            self.query_one("#ingest-status", Static).update("cancelling (what was written is rolled back)...")
+            self.workers.cancel_group(self, "ingest")

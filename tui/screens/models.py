@@ -1,9 +1,10 @@
 """The models screen: the GGUF store as a table (with each model's lineage and the loss its run recorded),
-a details pane (metadata, chat template, lineage tree base -> run -> quants), import, default, delete.
+a details pane (metadata, chat template, lineage tree base -> run -> quants), import, default, delete,
+quantize, and the Ollama Modelfile.
 
-Long actions go through `long_action`: a progress line while a worker runs one plain function, then the
-table is read again. Export actions (quantize, export a run, Modelfile) come with the export issue: each is
-one Binding below and one `long_action(...)` call of its plain function (see `action_import`).
+Long actions go through `long_action`: a progress line (and a bar, for functions that report progress)
+while a worker runs one plain function, then the table is read again. Each action is one Binding below and
+one `long_action(...)` call of the plain function the CLI calls too (see the bottom of this file).
 """
 
 from __future__ import annotations
@@ -15,36 +16,40 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Label, LoadingIndicator, Static, Tree
+from textual.widgets import DataTable, Footer, Header, Label, LoadingIndicator, ProgressBar, Static, Tree
+from textual.worker import get_current_worker
 
 from llmdeck.core.units import human_count, human_size
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled
 
 COLUMNS = ("default", "name", "arch", "params", "quant", "size", "ctx", "lineage", "loss")
+PROGRESS_EVERY_S = 0.1  # progress messages at most this often (the last one always)
 
 
 def lineage_text(row) -> str:
     entry = row.entry
+    exported = entry.run_id and (not entry.quant_source or Path(entry.quant_source).is_absolute())
+    if exported:  # an export of a run records the adapter (a path) as its source: name the run instead
+        return f"run {row.run_name or entry.run_id}" + (f", {entry.quant_type}" if entry.quant_type else "")
     if entry.quant_source:
         return f"quant of {entry.quant_source}"
-    if entry.run_id:
-        return f"run {row.run_name or entry.run_id}"
     if entry.base_model:
         return f"from {entry.base_model}"
     return "embedded" if entry.embedded else "imported"
 
 
 class ModelsScreen(BaseScreen):
-    """The GGUF model store: import, inspect, set the default, delete."""
+    """The GGUF model store: import, inspect, set the default, quantize, Modelfile, delete."""
 
     BINDINGS = [
         Binding("i", "import_model", "Import GGUF"),
         Binding("d", "make_default", "Make default"),
         Binding("x,delete", "delete_model", "Delete model"),
         Binding("r", "refresh", "Refresh models"),
-        # export issue: Binding("q", "quantize", "Quantize"), Binding("m", "modelfile", "Modelfile"), ...
+        Binding("q", "quantize", "Quantize model"),
+        Binding("m", "modelfile", "Ollama Modelfile"),
     ]
     PALETTE = [("Show the highlighted model's details", "focus_table")]
 
@@ -61,18 +66,27 @@ class ModelsScreen(BaseScreen):
     @dataclass
     class ActionDone(Message):
         title: str
-        result: str | None
+        result: object
+        then: Callable | None = None  # shows the result (else it is a notification)
+
+    @dataclass
+    class Progress(Message):
+        text: str
+        done: int
+        total: int | None
 
     def __init__(self) -> None:
         super().__init__()
         self.busy_with: str | None = None
         self.selected: str | None = None
+        self.entries: dict = {}  # name -> store entry, from the last listing
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="models-progress"):
             yield LoadingIndicator()
             yield Label("", id="models-progress-label")
+            yield ProgressBar(id="models-progress-bar", show_eta=False)
         with Horizontal(id="models-body"):
             yield DataTable(id="models-table", cursor_type="row")
             with VerticalScroll(id="model-details"):
@@ -86,6 +100,9 @@ class ModelsScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
         self.query_one(DataTable).focus()
+
+    def on_screen_resume(self) -> None:
+        """Read the store each time the screen is shown: other screens add models (an export, a run)."""
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -104,6 +121,7 @@ class ModelsScreen(BaseScreen):
     def show_models(self, message: Loaded) -> None:
         table = self.query_one(DataTable)
         keep = self.selected
+        self.entries = {row.entry.name: row.entry for row in message.rows}
         table.clear()
         for row in message.rows:
             e = row.entry
@@ -189,25 +207,83 @@ class ModelsScreen(BaseScreen):
         self.app.push_screen(FilePickerScreen("Import a GGUF model (registered by reference)", (".gguf",), Path.home()),
                              lambda path: path and self.long_action(f"Importing {path.name}", _import, path))
 
-    def long_action(self, title: str, function: Callable[..., str | None], *args) -> None:
-        """Run `function(*args)` in a worker with a progress line; a failure is a notification (BaseScreen)."""
+    def action_quantize(self) -> None:
+        from llmdeck.tui.screens.quant_picker import QuantPickerScreen
+
+        name = self._highlighted()
+        if name:
+            self.app.push_screen(QuantPickerScreen(f"Quantize {name} into a new store model", multiple=False,
+                                                   name_hint=f"(default: {name} with the quant as suffix)"),
+                                 lambda choice: choice and self._quantize_chosen(name, choice))
+
+    def _quantize_chosen(self, name: str, choice: dict) -> None:
+        from llmdeck.core.quantize import is_quantized
+        from llmdeck.tui.screens.confirm import ConfirmScreen
+
+        quant, new_name = choice["quants"][0], choice["name"]
+        entry = self.entries.get(name)
+        if entry is not None and is_quantized(entry.file_type):
+            self.app.push_screen(
+                ConfirmScreen(f"{name} is already quantized ({entry.file_type}): quantizing it again to {quant} loses "
+                              "more than quantizing its f16/f32 source would. Requantize anyway?"),
+                lambda yes: yes and self.long_action(f"Requantizing {name} to {quant}", _quantize, name, quant,
+                                                     new_name, True, progress=True))
+        else:
+            self.long_action(f"Quantizing {name} to {quant}", _quantize, name, quant, new_name, False, progress=True)
+
+    def action_modelfile(self) -> None:
+        from llmdeck.tui.screens.modelfile import ModelfileScreen
+
+        name = self._highlighted()
+        if name:
+            self.long_action(f"Building the Modelfile of {name}", _modelfile, name,
+                             then=lambda text: self.app.push_screen(ModelfileScreen(name, text)))
+
+    def long_action(self, title: str, function: Callable, *args, then: Callable | None = None,
+                    progress: bool = False) -> None:
+        """Run `function(*args)` in a worker with a progress line; its result is a notification, or goes to
+        `then`. With `progress`, the function gets `report(done, total, what)` and a bar follows it. A failure
+        is a notification (BaseScreen)."""
         if self.busy_with:
             self.notify(f"wait: {self.busy_with}", severity="warning")
             return
         self.busy_with = title
         self.query_one("#models-progress-label", Label).update(f"{title}...")
+        bar = self.query_one("#models-progress-bar", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = progress
         self.query_one("#models-progress").add_class("busy")
-        self._run_long(title, function, args)
+        self._run_long(title, function, args, then, progress)
 
     @work(thread=True, exit_on_error=False, group="model action")
-    def _run_long(self, title: str, function, args: tuple) -> None:
-        self.post_message(self.ActionDone(title, function(*args)))
+    def _run_long(self, title: str, function, args: tuple, then, progress: bool) -> None:
+        worker = get_current_worker()
+        last = {"at": 0.0}
+
+        def report(done: int, total: int | None, what: str = "") -> None:
+            import time
+
+            if worker.is_cancelled:
+                raise WorkCancelled(title)
+            if time.monotonic() - last["at"] >= PROGRESS_EVERY_S or done == total:
+                last["at"] = time.monotonic()
+                self.post_message(self.Progress(f"{title}: {done}/{total or '?'} {what}", done, total))
+
+        result = function(*args, report) if progress else function(*args)
+        self.post_message(self.ActionDone(title, result, then))
+
+    @on(Progress)
+    def show_progress(self, message: Progress) -> None:
+        self.query_one("#models-progress-label", Label).update(message.text)
+        self.query_one("#models-progress-bar", ProgressBar).update(total=message.total, progress=message.done)
 
     @on(ActionDone)
     def action_done(self, message: ActionDone) -> None:
         self._idle()
-        if message.result:
-            self.notify(message.result, title=message.title)
+        if message.then is not None:
+            message.then(message.result)
+        elif message.result:
+            self.notify(str(message.result), title=message.title)
         self.list_models()
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
@@ -240,3 +316,18 @@ def _remove(name: str) -> str:
 
     ModelStore().remove(name)
     return f"removed {name}"
+
+
+def _quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool, report) -> str:
+    from llmdeck.core.quantize import quantize_model
+
+    entry = quantize_model(name, quant, new_name, allow_requantize,
+                           on_progress=lambda done, total: report(done, total, "tensors"))
+    return f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})"
+
+
+def _modelfile(name: str) -> str:
+    from llmdeck.core.interop import modelfile
+    from llmdeck.core.store import ModelStore
+
+    return modelfile(ModelStore().get(name))

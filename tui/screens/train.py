@@ -4,8 +4,10 @@ new-run form generated from the training config type.
 Training runs in its own process (`llmdeck.tuning.runs.launch`): closing the app never stops a run, and
 reopening it re-attaches (the table and the monitor read the registry and the run directory). The monitor
 follows `metrics.jsonl` incrementally in a worker and shows a new row within ~0.5 s.
-Chat with a run (`--adapter`) and export come with the export issue: one Binding and one worker call each
-in the "run actions" section below.
+
+A completed run exports from here (`llmdeck.tuning.export.export_run`, as `llmdeck export`: merge, convert,
+quantize, score, register) with progress per stage and the per-quant loss/size table at the end, and opens
+in the chat screen with its adapter applied (`services.chat`'s `adapter=RUN`, as `llmdeck chat --adapter`).
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, Log, Select, Sparkline, Static, Checkbox,
-                             TabbedContent, TabPane)
+from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, Log, ProgressBar, Select, Sparkline,
+                             Static, Checkbox, TabbedContent, TabPane)
 from textual.worker import get_current_worker
 
 from llmdeck.core.units import duration, human_size
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled
 
 MONITOR_POLL_S = 0.25
 RUNS_POLL_S = 1.0
 PLOT_POINTS = 400  # plotted points per series (longer runs are thinned evenly)
 RUN_COLUMNS = ("id", "name", "method", "status", "step", "loss", "eta")
+EXPORT_COLUMNS = ("quant", "name", "size", "loss", "ppl", "delta", "status")
+EXPORT_PROGRESS_EVERY_S = 0.1
 DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
 
 
@@ -62,7 +66,7 @@ def run_row(run) -> tuple:
 
 
 class TrainScreen(BaseScreen):
-    """Fine-tuning: launch runs from a form, watch them live, stop, resume, clone, compare."""
+    """Fine-tuning: launch runs from a form, watch them live, stop, resume, clone, compare, export, chat."""
 
     BINDINGS = [
         Binding("ctrl+n", "new_run", "New run"),
@@ -74,7 +78,9 @@ class TrainScreen(BaseScreen):
         Binding("m", "compare_runs", "Compare runs"),
         Binding("ctrl+y", "show_command", "CLI command/YAML"),
         Binding("ctrl+s", "save_config", "Save config"),
-        # export issue: Binding("t", "chat_with_run", "Chat with run"), Binding("e", "export_run", "Export run")
+        Binding("e", "export_run", "Export run"),
+        Binding("t", "chat_with_run", "Chat with run"),
+        Binding("ctrl+x", "close_export", "Cancel/close export", show=False),
     ]
     PALETTE = [("Show the runs", "show_runs"), ("Pick a dataset file", "pick_dataset")]
     WIDGET_KEYS = [("Enter", "runs table: follow the run in the monitor")]
@@ -110,6 +116,18 @@ class TrainScreen(BaseScreen):
     class BaseModels(Message):
         names: list
 
+    @dataclass
+    class ExportProgress(Message):
+        stage: str
+        message: str
+        done: int | None
+        total: int | None
+
+    @dataclass
+    class ExportEnded(Message):
+        run_id: str
+        report: object | None  # tuning.export.ExportReport; None when cancelled
+
     def __init__(self) -> None:
         super().__init__()
         self.followed: str | None = None  # the run in the monitor
@@ -122,6 +140,9 @@ class TrainScreen(BaseScreen):
         self.command_shown = False
         self.form_opened = False
         self.config_shown_for: str | None = None
+        self.runs_by_id: dict = {}
+        self.exporting: str | None = None  # the run being exported
+        self.export_stages: list[list] = []  # [stage, text, finished]
 
     def compose(self) -> ComposeResult:
         from textual_plot import PlotWidget
@@ -133,6 +154,11 @@ class TrainScreen(BaseScreen):
             with TabPane("Runs", id="runs-tab"):
                 with Vertical(id="runs-body"):
                     yield DataTable(id="runs-table", cursor_type="row")
+                    with Vertical(id="export-panel"):
+                        yield Static("", id="export-title", classes="pane-title", markup=False)
+                        yield Static("", id="export-stages", markup=False)
+                        yield ProgressBar(id="export-bar", show_eta=False)
+                        yield DataTable(id="export-report", cursor_type="row")
                     with Vertical(id="monitor"):
                         yield Static("no run yet: ctrl+n opens the new-run form", id="monitor-stats", markup=False)
                         yield Static("", id="monitor-alerts", markup=False)
@@ -190,6 +216,7 @@ class TrainScreen(BaseScreen):
         for column in RUN_COLUMNS:
             table.add_column(column, key=column)
         table.focus()
+        self.query_one("#export-report", DataTable).add_columns(*EXPORT_COLUMNS)
         for plot_id, title in (("#loss-plot", "loss"), ("#lr-plot", "learning rate")):
             plot = self.query_one(plot_id)
             plot.set_xlabel("step")
@@ -216,6 +243,7 @@ class TrainScreen(BaseScreen):
     def show_runs(self, message: RunsListed) -> None:
         table = self.query_one("#runs-table", DataTable)
         ids = [run.id for run in message.runs]
+        self.runs_by_id = {run.id: run for run in message.runs}
         if ids != self.run_ids:
             keep = self.followed
             table.clear()
@@ -418,6 +446,130 @@ class TrainScreen(BaseScreen):
             return
         self.app.push_screen(CompareRunsScreen(self.marked, other))
 
+    # -- export and chat with a completed run ------------------------------------------------------
+    def _completed_run(self, doing: str) -> str | None:
+        run_id = self._highlighted_run()
+        run = self.runs_by_id.get(run_id)
+        if run is None:
+            return None
+        if run.status != "completed":
+            self.notify(f"run {run.name} is {run.status}: only a completed run can be used to {doing}",
+                        severity="warning")
+            return None
+        return run_id
+
+    def action_export_run(self) -> None:
+        from llmdeck.tui.screens.quant_picker import QuantPickerScreen
+
+        run_id = self._completed_run("export")
+        if run_id is None:
+            return
+        if self.exporting:
+            self.notify(f"an export is running ({self.exporting}): ctrl+x cancels it", severity="warning")
+            return
+        run = self.runs_by_id[run_id]
+        self.app.push_screen(QuantPickerScreen(f"Export run {run.name} into the model store", multiple=True,
+                                               name_hint=f"(default: from the run name, {run.name})", scoring=True),
+                             lambda choice: choice and self._start_export(run_id, choice))
+
+    def _start_export(self, run_id: str, choice: dict) -> None:
+        self.exporting = run_id
+        self.export_stages = []
+        self.query_one("#export-panel").add_class("shown")
+        self.query_one("#export-title", Static).update(
+            f"Export of {self.runs_by_id[run_id].name}: {', '.join(choice['quants'])} (ctrl+x cancels)")
+        self.query_one("#export-stages", Static).update("checking the run...")
+        self.query_one("#export-report", DataTable).clear()
+        self.query_one("#export-bar", ProgressBar).update(total=None, progress=0)
+        self.export(run_id, choice["quants"], choice["name"], choice["score"])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def export(self, run_id: str, quants: list[str], name: str | None, score: bool) -> None:
+        """One call of the export function; its progress callback posts the stages and stops it when cancelled."""
+        from llmdeck.tuning.export import export_run
+
+        worker = get_current_worker()
+        last = {"at": 0.0}
+
+        def on_event(event) -> None:
+            if worker.is_cancelled:
+                raise WorkCancelled(f"export of {run_id}")
+            counted = event.done is not None and event.done != event.total
+            if counted and time.monotonic() - last["at"] < EXPORT_PROGRESS_EVERY_S:
+                return
+            last["at"] = time.monotonic()
+            self.post_message(self.ExportProgress(event.stage, event.message, event.done, event.total))
+
+        try:
+            report = export_run(run_id, quants=quants, name=name, score=score, on_event=on_event)
+        except Exception:
+            if worker.is_cancelled:  # the export cleaned up after itself: nothing registered, no temp files
+                self.post_message(self.ExportEnded(run_id, None))
+                return
+            raise
+        self.post_message(self.ExportEnded(run_id, report))
+
+    @on(ExportProgress)
+    def show_export_progress(self, message: ExportProgress) -> None:
+        bar = self.query_one("#export-bar", ProgressBar)
+        if message.done is None:  # a stage starts: the one before it is done
+            for stage in self.export_stages:
+                stage[2] = True
+            self.export_stages.append([message.stage, message.message, False])
+            bar.update(total=None, progress=0)
+        else:
+            if self.export_stages:
+                self.export_stages[-1][1] = f"{message.done}/{message.total or '?'} {message.message}"
+            bar.update(total=message.total, progress=message.done)
+        self._show_stages()
+
+    def _show_stages(self, seconds: dict | None = None) -> None:
+        lines = []
+        for stage, text, finished in self.export_stages:
+            took = f" ({seconds[stage]:.1f} s)" if seconds and stage in seconds else ""
+            lines.append(f"{'done' if finished else '....'}  {stage}{took}: {text}")
+        self.query_one("#export-stages", Static).update("\n".join(lines))
+
+    @on(ExportEnded)
+    def export_ended(self, message: ExportEnded) -> None:
+        self.exporting = None
+        report = message.report
+        if report is None:
+            self.query_one("#export-title", Static).update(f"Export of {message.run_id} cancelled: nothing was registered")
+            return
+        for stage in self.export_stages:
+            stage[2] = True
+        self._show_stages(report.stage_seconds)
+        bar = self.query_one("#export-bar", ProgressBar)
+        bar.update(total=1, progress=1)
+        table = self.query_one("#export-report", DataTable)
+        table.clear()
+        for row in export_rows(report):
+            table.add_row(*row)
+        registered = [q.name for q in report.quants if q.registered]
+        self.query_one("#export-title", Static).update(
+            f"Exported {message.run_id}: {', '.join(registered) or 'nothing registered'} (Models, F2; ctrl+x closes)")
+        self.notify(f"registered {', '.join(registered)}: see the Models screen (F2)" if registered else
+                    "no quant was registered", title="export finished",
+                    severity="information" if registered else "warning")
+
+    def action_close_export(self) -> None:
+        if self.exporting:
+            self.query_one("#export-title", Static).update(f"cancelling the export of {self.exporting}...")
+            self.workers.cancel_group(self, "export")
+        else:
+            self.query_one("#export-panel").remove_class("shown")
+
+    async def action_chat_with_run(self) -> None:
+        from llmdeck.tui.screens.chat import ChatScreen
+
+        run_id = self._completed_run("chat with")
+        if run_id is None:
+            return
+        await self.app.switch_mode("chat")
+        if isinstance(self.app.screen, ChatScreen):
+            self.app.screen.chat_with_run(run_id)
+
     # -- the new-run form --------------------------------------------------------------------------
     def action_new_run(self) -> None:
         self.query_one(TabbedContent).active = "form-tab"
@@ -548,13 +700,17 @@ class TrainScreen(BaseScreen):
             return
         e = found.estimate
         available = human_size(e.available_bytes) if e.available_bytes else "unknown"
-        verdict = "fits" if e.fits else "DOES NOT FIT: the launch is refused (lower batch_size/max_length, or LoRA/QLoRA)"
+        verdict = "fits" if e.fits else "DOES NOT FIT"
+        refusal = found.refusal()
+        warning = found.truncation_warning()
         self.post_message(self.Planned(
             f"{found.data_report.valid} rows, ~{e.steps} steps, {e.tokens:,} tokens on {e.device}\n"
             f"peak ~{human_size(e.peak_bytes)} of {available}: {verdict}\n"
             f"  weights {human_size(e.weights_bytes)}, trainable+optimizer {human_size(e.trainable_bytes)}, "
             f"activations {human_size(e.activations_bytes)}\n"
-            f"time ~{duration(e.seconds)} ({e.trainable_parameters:,} of {e.parameters:,} parameters trained)", e.fits))
+            f"time ~{duration(e.seconds)} ({e.trainable_parameters:,} of {e.parameters:,} parameters trained)"
+            + (f"\nthe launch is refused: {refusal}" if refusal else f"\nwarning: {warning}" if warning else ""),
+            refusal is None))
 
     @on(Planned)
     def show_plan(self, message: Planned) -> None:
@@ -585,6 +741,9 @@ class TrainScreen(BaseScreen):
         self.query_one("#launch", Button).disabled = False
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
+        if action == "export":
+            self.exporting = None
+            self.query_one("#export-title", Static).update(f"Export failed: {error}")
         if action == "launch":
             self.query_one("#launch", Button).disabled = False
             self.query_one("#estimate", Static).update(f"launch refused: {error}")
@@ -622,3 +781,17 @@ class TrainScreen(BaseScreen):
 
         saved = save_config(config, Path(path))
         self.app.call_from_thread(self.notify, f"saved {saved.resolve()} (llmdeck train --config {saved})")
+
+
+def export_rows(report) -> list[tuple]:
+    """The export's table: the f16 reference, then each quant with its size, loss, perplexity, loss delta."""
+    def number(value, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    rows = [("f16 (reference)", "-", human_size(report.f16_size_bytes), number(report.f16_loss, ".4f"),
+             number(report.f16_perplexity, ".3f"), "-", "-")]
+    for item in report.quants:
+        status = "registered" if item.registered else f"refused ({item.refused})" if item.refused else "not registered"
+        rows.append((item.quant, item.name, human_size(item.size_bytes), number(item.loss, ".4f"),
+                     number(item.perplexity, ".3f"), number(item.loss_delta, "+.4f"), status))
+    return rows

@@ -1,0 +1,264 @@
+"""Task files: JSON lines of agent questions with known answers and coding tasks with checks, for collecting
+attempts (`llmdeck agent|verify --tasks FILE`), building training data and benchmarking.
+
+    {"id": "arith-003", "kind": "agent", "question": "What is 17 * 23?", "answers": ["391"], "tool": "calculator"}
+    {"id": "files-002", "kind": "agent", "question": "...", "answers": ["40"], "tool": "files", "workspace": "workspace"}
+    {"id": "rag-007", "kind": "agent", "question": "...", "answers": ["blue-heron"], "tool": "rag_search",
+     "collection": "llmdeck-tasks", "corpus": "corpus"}
+    {"id": "code-014", "kind": "verify", "task": "Print the factorial of 6.", "expect": "720"}
+    {"id": "code-051", "kind": "verify", "task": "Define add(a, b) ...", "tests": "assert add(2, 3) == 5"}
+
+Optional everywhere: `split` ("train" or "heldout"; default: decided by the id, `split_of`), `category`,
+`difficulty`. Agent tasks may name their `tools`, a `workspace` directory for the `files` tool and a RAG
+`collection` (with a `corpus` directory that is ingested into it when needed); relative paths are relative to
+the task file. An agent attempt passes when its answer is right (`correct`) and, when the task names a
+`tool`, its first action was that tool (`final_answer`: no tool at all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from llmdeck.core.errors import BadInput
+
+SPLITS = ("train", "heldout")
+HELDOUT_FRACTION = 0.3
+DEFAULT_AGENT_TOOLS = ["calculator", "files", "rag_search", "datetime", "python"]
+
+
+class Task(BaseModel):
+    """One line of a task file."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                    description="Unique within the file; decides the split when `split` is absent.")
+    kind: Literal["agent", "verify"] = Field(description="agent: a question for the ReAct agent; verify: a coding task.")
+    split: Literal["train", "heldout"] | None = Field(None, description="train or heldout (default: by id).")
+    category: str | None = Field(None, description="A label for per-category reports (arithmetic, files...).")
+    difficulty: int | None = Field(None, ge=1, le=5, description="Graded difficulty, 1 easiest.")
+    # agent tasks
+    question: str | None = Field(None, min_length=1, description="The question (agent tasks).")
+    answers: list[str] | None = Field(None, min_length=1, description="Accepted answers (agent tasks), any one counts.")
+    tool: str | None = Field(None, description="The tool a good first step calls (final_answer: none).")
+    hint: str | None = Field(None, description="How to start (e.g. the tool call to make), shown only in hinted"
+                                               " collection; the trained trace keeps the plain question.")
+    tools: list[str] | None = Field(None, description="Tools offered (default: calculator, files, rag_search, datetime,"
+                                                      " python; rag_search only with a collection).")
+    workspace: str | None = Field(None, description="Directory the files tool reads (relative to the task file).")
+    collection: str | None = Field(None, description="RAG collection the rag_search tool searches.")
+    corpus: str | None = Field(None, description="Directory ingested into `collection` when it is missing or stale.")
+    # verify tasks
+    task: str | None = Field(None, min_length=1, description="What the program must do (verify tasks).")
+    expect: str | None = Field(None, description="The exact stdout the program must print.")
+    tests: str | None = Field(None, description="Asserts / test_ functions run against the program.")
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> "Task":
+        problems = []
+        if self.kind == "agent":
+            problems += [f"{name}: needed by an agent task" for name in ("question", "answers") if getattr(self, name) is None]
+            problems += [f"{name}: only verify tasks have it" for name in ("task", "expect", "tests") if getattr(self, name) is not None]
+        else:
+            if self.task is None:
+                problems.append("task: needed by a verify task")
+            if (self.expect is None) == (self.tests is None):
+                problems.append("expect/tests: a verify task needs exactly one of them")
+            problems += [f"{name}: only agent tasks have it" for name in
+                         ("question", "answers", "tool", "hint", "tools", "workspace", "collection", "corpus")
+                         if getattr(self, name) is not None]
+        if self.tests is not None:
+            try:
+                compile(self.tests, "tests", "exec")
+            except SyntaxError as exc:
+                problems.append(f"tests: not valid Python (line {exc.lineno}: {exc.msg})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def prompt(self) -> str:
+        return self.question if self.kind == "agent" else self.task
+
+    @property
+    def effective_split(self) -> str:
+        return self.split or split_of(self.id)
+
+    def record(self, source: str) -> dict:
+        """What a run records about its task (the split decides whether its data may be trained on)."""
+        return {"id": self.id, "split": self.effective_split, "set": source, "category": self.category,
+                **({"answers": self.answers, "tool": self.tool, "question": self.question} if self.kind == "agent" else {})}
+
+    def hinted_question(self) -> str:
+        """The question as a hinted collection asks it (STaR-style rationalization: the hint helps the model find a
+        verified trace; the training data asks the plain question)."""
+        return f"{self.question}\nHint: {self.hint}" if self.hint else self.question
+
+
+class TaskFile(BaseModel):
+    """A loaded task file: its tasks and where relative paths point."""
+
+    path: Path
+    tasks: list[Task]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def resolve(self, relative: str | None) -> Path | None:
+        return None if relative is None else (self.path.parent / relative).resolve()
+
+    def select(self, kind: str | None = None, split: str | None = None, limit: int | None = None) -> list[Task]:
+        """Tasks of `kind` and `split` ("all" or None: both); `limit` keeps the first N of each category, so a
+        quick run still covers every kind of question."""
+        chosen = [t for t in self.tasks if (kind is None or t.kind == kind)
+                  and (split in (None, "all") or t.effective_split == split)]
+        if not limit:
+            return chosen
+        seen: dict[str, int] = {}
+        kept = []
+        for task in chosen:
+            key = task.category or task.kind
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] <= limit:
+                kept.append(task)
+        return kept
+
+
+def split_of(task_id: str, heldout_fraction: float = HELDOUT_FRACTION) -> str:
+    """A task's split from its id alone (stable across machines and runs)."""
+    bucket = int(hashlib.sha256(task_id.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "heldout" if bucket < heldout_fraction else "train"
+
+
+def load_tasks(path: str | Path) -> TaskFile:
+    """Read and validate a task file; BadInput lists every bad line (file:line: field: what is expected)."""
+    path = Path(path).expanduser()
+    tasks, problems, seen = [], [], {}
+    for number, data in enumerate(_read_lines(path), start=1):
+        where = f"{path.name}:{number}"
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{where}: not UTF-8 text (byte {data[exc.start]:#04x} at column {exc.start + 1})")
+            continue
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected an object, found {type(raw).__name__}")
+            continue
+        try:
+            task = Task(**raw)
+        except ValidationError as exc:
+            problems += [f"{where}: {_field_problem(error)}" for error in exc.errors()]
+            continue
+        if task.id in seen:
+            problems.append(f"{where}: id {task.id!r} already used on line {seen[task.id]}")
+            continue
+        seen[task.id] = number
+        tasks.append(task)
+    if problems:
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise BadInput(f"{path}: {len(problems)} bad task(s): " + "; ".join(problems[:20]) + more)
+    if not tasks:
+        raise BadInput(f"{path}: no tasks (expected JSON lines with id, kind and a question or task)")
+    return TaskFile(path=path.resolve(), tasks=tasks)
+
+
+MAX_TASK_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    """The file's lines as bytes (decoded one by one, so a bad byte is reported with its line)."""
+    if not path.exists():
+        raise BadInput(f"--tasks {path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"--tasks {path}: is a directory (expected a JSON lines file of tasks)")
+    if not path.is_file():
+        raise BadInput(f"--tasks {path}: not a regular file (expected a JSON lines file of tasks)")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_TASK_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"--tasks {path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_TASK_FILE_BYTES:
+        raise BadInput(f"--tasks {path}: larger than {MAX_TASK_FILE_BYTES // 2**20} MiB (expected a task file)")
+    return data.removeprefix(b"\xef\xbb\xbf").splitlines()
+
+
+def _field_problem(error: dict) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown field (a task has {', '.join(Task.model_fields)})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def correct(answer: str, expected: list[str]) -> bool:
+    """A number must appear as a whole number (commas ignored); text as a word, case-insensitively. A tool's
+    error or refusal echoed as the answer is never correct."""
+    if answer.startswith(("Error:", "Refused:")):
+        return False
+    text = answer.lower().replace(",", "")
+    for value in expected:
+        if re.fullmatch(r"-?\d+", value):
+            if value in re.findall(r"-?\d+", text):
+                return True
+        elif re.search(r"(?<![a-z0-9])" + re.escape(value.lower()) + r"(?![a-z0-9])", text):
+            return True
+    return False
+
+
+def first_action(events: list[dict]) -> str:
+    """The first step's action: a tool name, or final_answer."""
+    for event in events:
+        if event["type"] == "tool_call":
+            return event["name"]
+        if event["type"] == "final":
+            return "final_answer"
+    return "final_answer"
+
+
+def grade_agent(task: Task, events: list[dict], answer: str | None) -> dict:
+    """An agent attempt's verdict: the answer's correctness, the first action's, and both together."""
+    action = first_action(events)
+    answer_ok = correct(answer or "", task.answers or [])
+    tool_ok = task.tool is None or action == task.tool
+    steps = [e for e in events if e["type"] in ("tool_call", "final")]
+    return {"passed": answer_ok and tool_ok, "correct": answer_ok, "tool_ok": tool_ok, "first_action": action,
+            "well_formed": all(e.get("well_formed", True) for e in steps), "steps": len(steps)}
+
+
+def agent_tools(task: Task) -> list[str]:
+    """The tools an agent task offers (rag_search only where there is a collection)."""
+    tools = task.tools or DEFAULT_AGENT_TOOLS
+    return [name for name in tools if name != "rag_search" or task.collection]
+
+
+def prepare_fixtures(task_file: TaskFile, tasks: list[Task]) -> None:
+    """Check workspaces exist and ingest each corpus into its collection (unchanged files are skipped)."""
+    done = set()
+    for task in tasks:
+        workspace = task_file.resolve(task.workspace)
+        if workspace is not None and not workspace.is_dir():
+            raise BadInput(f"{task_file.path.name}: task {task.id}: workspace {workspace} is not a directory")
+        if task.collection and (task.collection, task.corpus) not in done:
+            done.add((task.collection, task.corpus))
+            corpus = task_file.resolve(task.corpus)
+            if corpus is not None:
+                if not corpus.is_dir():
+                    raise BadInput(f"{task_file.path.name}: task {task.id}: corpus {corpus} is not a directory")
+                from llmdeck.rag.ingest import ingest
+
+                ingest([corpus], task.collection, prune=True, progress=False)

@@ -1,0 +1,267 @@
+"""Models side by side on the held-out tasks (`llmdeck bench agents --model A --model B`, `bench/loop.py`, the
+loop's per-round comparison).
+
+Each model answers every held-out agent question twice, with grammar constraints and without (free text,
+parsed: what the model learned to do on its own), greedily, and writes every held-out program with the verify
+pair. The attempts are ordinary sweeps (`services.collect`, split "heldout", one greedy sample), so they are
+recorded, resumable, and - being held out - never become training data. Reported per model, with the number of
+tasks and a 95% interval (Wilson for rates, normal for means), and for each model after the first its
+difference from the first with a paired bootstrap 95% interval:
+
+- agent, constrained and free: tool-choice accuracy (first action), answer accuracy, well-formed runs (free),
+  mean steps;
+- verify: pass@1 (the first, greedy program verified), pass within the rounds, mean rounds.
+
+Events: {"type": "progress", "model", "part", "done", "total", "task_id", "passed"} per attempt, then
+{"type": "report", ...BenchReport.to_dict()}.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmdeck.agents import attempts
+from llmdeck.agents.tasks import load_tasks
+from llmdeck.core.errors import BadInput
+
+Z95 = 1.959964
+BOOTSTRAP_SAMPLES = 2000
+PARTS = ("agent-constrained", "agent-free", "verify")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What answers: a store model, or a training run's LoRA on a store model (`MODEL+RUN`, `+RUN`: its base)."""
+
+    label: str
+    model: str | None
+    adapter: str | None
+
+
+def parse_model(spec: str) -> ModelSpec:
+    from llmdeck.core.store import ModelStore
+
+    text = spec.strip()
+    if not text:
+        raise BadInput("--model: empty")
+    if "+" in text:
+        store = ModelStore()
+        if not store.exists(text) and not Path(text).is_file():
+            model, _, run = text.rpartition("+")
+            if not run:
+                raise BadInput(f"--model {spec!r}: expected MODEL, MODEL+RUN or +RUN")
+            return ModelSpec(text, model or None, run)
+    return ModelSpec(text, text, None)
+
+
+@dataclass
+class Metric:
+    """One number of one model: value, n and its 95% interval; per-task values for paired differences."""
+
+    value: float | None
+    n: int
+    low: float | None
+    high: float | None
+    per_task: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"value": _round(self.value), "n": self.n, "low": _round(self.low), "high": _round(self.high)}
+
+
+@dataclass
+class BenchRow:
+    metric: str
+    higher_is_better: bool
+    models: dict[str, Metric]
+    deltas: dict[str, dict] = field(default_factory=dict)  # label -> {"value", "low", "high"} vs the first model
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "higher_is_better": self.higher_is_better,
+                "models": {k: m.to_dict() for k, m in self.models.items()}, "deltas": self.deltas}
+
+
+@dataclass
+class BenchReport:
+    models: list[str]
+    split: str
+    rows: list[BenchRow] = field(default_factory=list)
+    collections: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> part -> collection
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"models": self.models, "split": self.split, "rows": [r.to_dict() for r in self.rows],
+                "collections": self.collections, "seconds": self.seconds}
+
+    def row(self, metric: str) -> BenchRow:
+        return next(r for r in self.rows if r.metric == metric)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def wilson(successes: float, n: int) -> tuple[float | None, float | None]:
+    if n == 0:
+        return None, None
+    p = successes / n
+    denominator = 1 + Z95 ** 2 / n
+    centre = (p + Z95 ** 2 / (2 * n)) / denominator
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(per_task: dict[str, float]) -> Metric:
+    n = len(per_task)
+    value = sum(per_task.values()) / n if n else None
+    low, high = wilson(sum(per_task.values()), n)
+    return Metric(value, n, low, high, per_task)
+
+
+def mean(per_task: dict[str, float]) -> Metric:
+    values = list(per_task.values())
+    n = len(values)
+    if not n:
+        return Metric(None, 0, None, None, per_task)
+    centre = statistics.fmean(values)
+    half = Z95 * statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
+    return Metric(centre, n, centre - half, centre + half, per_task)
+
+
+def paired_delta(first: Metric, other: Metric, seed: int = 0) -> dict:
+    """other - first over the tasks both answered, with a paired bootstrap 95% interval."""
+    shared = sorted(set(first.per_task) & set(other.per_task))
+    if not shared:
+        return {"value": None, "low": None, "high": None, "n": 0}
+    differences = [other.per_task[t] - first.per_task[t] for t in shared]
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(differences, k=len(differences))) for _ in range(BOOTSTRAP_SAMPLES))
+    return {"value": _round(statistics.fmean(differences)), "low": _round(means[int(0.025 * BOOTSTRAP_SAMPLES)]),
+            "high": _round(means[int(0.975 * BOOTSTRAP_SAMPLES) - 1]), "n": len(shared)}
+
+
+def _metrics_from(part: str, collection: str) -> dict[str, tuple[Metric, bool]]:
+    """The metrics of one part from its recorded attempts (one greedy sample per task)."""
+    found = {a.task_id: a.verdict for a in attempts.attempts(collection=collection) if a.sample == 0}
+    if part == "verify":
+        return {"verify pass@1 (first program)": (rate({t: float(v.get("first_round", False)) for t, v in found.items()}), True),
+                "verify pass within the rounds": (rate({t: float(v["passed"]) for t, v in found.items()}), True),
+                "verify mean rounds": (mean({t: float(v.get("rounds", 0)) for t, v in found.items()}), False)}
+    mode = "constrained" if part == "agent-constrained" else "free"
+    metrics = {f"tool-choice accuracy, {mode}": (rate({t: float(v["tool_ok"]) for t, v in found.items()}), True),
+               f"answer accuracy, {mode}": (rate({t: float(v["correct"]) for t, v in found.items()}), True),
+               f"mean steps, {mode}": (mean({t: float(v["steps"]) for t, v in found.items()}), False)}
+    if mode == "free":
+        metrics["well-formed runs, free"] = (rate({t: float(v["well_formed"]) for t, v in found.items()}), True)
+    return metrics
+
+
+class Bench:
+    """The comparison being run: iterate for progress events; the last event is the report."""
+
+    def __init__(self, models: list[ModelSpec], agent_file: Path | None, code_file: Path | None, split: str,
+                 limit: int | None, max_steps: int, max_rounds: int, n_threads: int | None, parts: tuple[str, ...]):
+        self.models, self.agent_file, self.code_file = models, agent_file, code_file
+        self.split, self.limit, self.max_steps, self.max_rounds = split, limit, max_steps, max_rounds
+        self.n_threads, self.parts = n_threads, parts
+        self.report = BenchReport(models=[m.label for m in models], split=split)
+        self._stop = False
+
+    def __iter__(self) -> Iterator[dict]:
+        import time
+
+        from llmdeck.services.collect import collect
+
+        metrics: dict[str, dict[str, tuple[Metric, bool]]] = {}
+        for spec in self.models:
+            metrics[spec.label] = {}
+            self.report.collections[spec.label] = {}
+            started = time.perf_counter()
+            for part in self.parts:
+                kind = "verify" if part == "verify" else "agent"
+                path = self.code_file if kind == "verify" else self.agent_file
+                if path is None:
+                    continue
+                options = {"split": self.split, "limit": self.limit, "temperature": 0.0, "samples": 1}
+                options.update({"max_rounds": self.max_rounds} if kind == "verify" else
+                               {"max_steps": self.max_steps, "constrained": part == "agent-constrained"})
+                sweep = collect(path, kind, model=spec.model, adapter=spec.adapter, options=options,
+                                n_threads=self.n_threads)
+                self.report.collections[spec.label][part] = sweep.collection
+                for event in sweep:
+                    if event["type"] == "attempt":
+                        yield {"type": "progress", "model": spec.label, "part": part, "done": event["done"],
+                               "total": event["total"], "task_id": event["task_id"], "passed": event["passed"]}
+                    if self._stop:
+                        sweep.close()
+                if self._stop:
+                    return
+                metrics[spec.label].update(_metrics_from(part, sweep.collection))
+            self.report.seconds[spec.label] = round(time.perf_counter() - started, 1)
+        self.report.rows = self._rows(metrics)
+        yield {"type": "report", **self.report.to_dict()}
+
+    def _rows(self, metrics: dict[str, dict[str, tuple[Metric, bool]]]) -> list[BenchRow]:
+        first = self.models[0].label
+        rows = []
+        for name, (_, higher) in metrics[first].items():
+            row = BenchRow(name, higher, {label: metrics[label][name][0] for label in metrics if name in metrics[label]})
+            for label, metric in row.models.items():
+                if label != first:
+                    row.deltas[label] = paired_delta(row.models[first], metric)
+            rows.append(row)
+        return rows
+
+    def close(self) -> None:
+        self._stop = True
+
+
+def compare(models: list[str], *, tasks: list[str | Path] = (), split: str = "heldout", limit: int | None = None,
+            max_steps: int = 4, max_rounds: int = 3, n_threads: int | None = None,
+            parts: tuple[str, ...] = PARTS) -> Bench:
+    """Check the models and task files; the returned `Bench` runs when iterated. `tasks`: task files (default:
+    the bundled sets); a file's agent questions and coding tasks are both used."""
+    from llmdeck.agents.task_sets import bundled
+
+    if not models:
+        raise BadInput("bench agents: give at least one --model")
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise BadInput(f"--parts: unknown {', '.join(unknown)} (expected {', '.join(PARTS)})")
+    specs = [parse_model(m) for m in models]
+    if len({s.label for s in specs}) < len(specs):
+        raise BadInput("bench agents: the same --model twice")
+    files = [Path(t) for t in tasks] or [bundled("agent"), bundled("verify")]
+    agent_file = code_file = None
+    for path in files:
+        loaded = load_tasks(path)
+        if loaded.select("agent", split) and agent_file is None:
+            agent_file = path
+        if loaded.select("verify", split) and code_file is None:
+            code_file = path
+    if agent_file is None and code_file is None:
+        raise BadInput(f"bench agents: no {split} tasks in {', '.join(str(f) for f in files)}")
+    return Bench(specs, agent_file, code_file, split, limit, max_steps, max_rounds, n_threads, parts)
+
+
+def format_table(report: dict) -> str:
+    """The report as an aligned text table: value [low, high] per model, then each delta vs the first model."""
+    labels = report["models"]
+    header = ["metric", "n", *labels, *[f"{label} - {labels[0]}" for label in labels[1:]]]
+    lines = [header]
+    for row in report["rows"]:
+        first = row["models"].get(labels[0], {})
+        cells = [row["metric"], str(first.get("n", ""))]
+        for label in labels:
+            m = row["models"].get(label)
+            cells.append("-" if not m or m["value"] is None else f"{m['value']:.3f} [{m['low']:.2f}, {m['high']:.2f}]")
+        for label in labels[1:]:
+            d = row["deltas"].get(label)
+            cells.append("-" if not d or d["value"] is None else f"{d['value']:+.3f} [{d['low']:+.2f}, {d['high']:+.2f}]")
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)

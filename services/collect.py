@@ -1,0 +1,206 @@
+"""Collecting attempts over a task file (`llmdeck agent|verify --tasks FILE`): every task of a split is attempted
+`samples` times (sampled at `temperature`, each attempt seeded so it can be replayed), every attempt recorded as
+an agent or verify run plus its verdict (`agents.attempts`). Re-running the same collection resumes it.
+
+`collect()` checks the task file, the model and the fixtures before it attempts anything and returns a
+`Collection`: iterate it for events, read `summary()` when done, `close()` to stop after the current attempt.
+
+    {"type": "start", "collection", "kind", "tasks", "samples", "total", "done"}       (done: resumed attempts)
+    {"type": "attempt", "collection", "task_id", "sample", "category", "passed", "run_id", "seconds", "verdict",
+     "done", "total", "passed_so_far", "pass_rate"}
+    {"type": "summary", ...Collection.summary()}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from llmdeck.agents import attempts
+from llmdeck.agents.tasks import Task, TaskFile, agent_tools, grade_agent, load_tasks, prepare_fixtures
+from llmdeck.core.errors import BadInput, validation_message
+
+
+class CollectOptions(BaseModel):
+    """How a task file is swept."""
+
+    model_config = {"extra": "forbid"}
+
+    samples: int = Field(1, ge=1, le=64, description="Attempts per task.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy; needed > 0 for samples > 1).")
+    greedy_first: bool = Field(False, description="Attempt 0 of each task is greedy (the model's best guess, what an"
+                                                  " evaluation decodes), the others sampled at `temperature`.")
+    split: str = Field("train", pattern="^(train|heldout|all)$", description="Which tasks: train, heldout or all.")
+    limit: int | None = Field(None, ge=1, description="At most this many tasks per category (quick runs).")
+    max_steps: int = Field(4, ge=1, le=50, description="Agent: model steps at most.")
+    max_rounds: int = Field(3, ge=1, le=10, description="Verify: write-and-run rounds at most.")
+    max_tokens: int = Field(1024, ge=64, description="Verify: tokens per written program.")
+    constrained: bool = Field(True, description="Agent: grammar-constrained steps (False: free text, parsed).")
+    timeout_s: float = Field(10.0, gt=0, description="Wall seconds per sandboxed run (verify programs, the python tool).")
+    isolation: str = Field("auto", pattern="^(auto|bubblewrap|namespaces|process)$", description="Sandbox tier.")
+    guide: bool = Field(False, description="Agent: the first action is fixed to the task's `tool` (guided"
+                                           " collection); arguments and answer stay the model's own.")
+    hints: bool = Field(False, description="Agent: ask with the task's `hint` appended (rationalization); the"
+                                           " training data built from the trace asks the plain question.")
+
+
+def collection_id(kind: str, task_file: TaskFile, model: str, options: CollectOptions) -> str:
+    """The default collection name: the same sweep (file content, model files, sampling) always resumes the same
+    one; more samples or a larger limit extend it; a model re-exported under the same name starts a new one."""
+    identity = {"kind": kind, "tasks": hashlib.sha256(task_file.path.read_bytes()).hexdigest(), "model": model,
+                **options.model_dump(exclude={"samples", "limit", "split", "timeout_s", "isolation"})}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{task_file.name}-{kind}-{digest}"
+
+
+def attempt_seed(collection: str, task_id: str, sample: int) -> int:
+    return int(hashlib.sha256(f"{collection}/{task_id}/{sample}".encode()).hexdigest()[:5], 16)
+
+
+@dataclass
+class Collection:
+    """One sweep being run: iterate for events; counts and the pass rate are current at every event."""
+
+    collection: str
+    kind: str
+    task_file: TaskFile
+    tasks: list[Task]
+    options: CollectOptions
+    model: str | None = None
+    adapter: str | None = None
+    n_threads: int | None = None
+    total: int = 0
+    resumed: int = 0
+    attempted: int = 0
+    passed: int = 0
+    seconds: float = 0.0
+    by_category: dict[str, list[int]] = field(default_factory=dict)  # category -> [attempts, passed]
+    _stop: bool = field(default=False, repr=False)
+
+    def __iter__(self) -> Iterator[dict]:
+        done = attempts.done(self.collection)
+        todo = [(task, sample) for task in self.tasks for sample in range(self.options.samples)
+                if (task.id, sample) not in done]
+        self.total = len(self.tasks) * self.options.samples
+        self.resumed = self.total - len(todo)
+        yield {"type": "start", "collection": self.collection, "kind": self.kind, "tasks": len(self.tasks),
+               "samples": self.options.samples, "total": self.total, "done": self.resumed}
+        started = time.perf_counter()
+        for task, sample in todo:
+            if self._stop:
+                break
+            yield self._attempt(task, sample)
+        self.seconds = time.perf_counter() - started
+        yield {"type": "summary", **self.summary()}
+
+    def _attempt(self, task: Task, sample: int) -> dict:
+        start = time.perf_counter()
+        temperature = 0.0 if sample == 0 and self.options.greedy_first else self.options.temperature
+        seed = attempt_seed(self.collection, task.id, sample) if temperature > 0 else None
+        run_id, verdict = (self._agent if self.kind == "agent" else self._verify)(task, seed, temperature)
+        attempts.add(self.collection, task.id, sample, run_id, self.kind, str(self.task_file.path),
+                     task.effective_split, verdict, self.model_label)
+        self.attempted += 1
+        self.passed += verdict["passed"]
+        counts = self.by_category.setdefault(task.category or self.kind, [0, 0])
+        counts[0] += 1
+        counts[1] += verdict["passed"]
+        return {"type": "attempt", "collection": self.collection, "task_id": task.id, "sample": sample,
+                "category": task.category, "passed": verdict["passed"], "run_id": run_id,
+                "seconds": round(time.perf_counter() - start, 3), "verdict": verdict,
+                "done": self.resumed + self.attempted, "total": self.total, "passed_so_far": self.passed,
+                "pass_rate": round(self.passed / self.attempted, 4)}
+
+    @property
+    def model_label(self) -> str:
+        return (self.model or "default") + (f"+{self.adapter}" if self.adapter else "")
+
+    def _agent(self, task: Task, seed: int | None, temperature: float) -> tuple[str, dict]:
+        from llmdeck.agents.react import AgentOptions
+        from llmdeck.services.agent import ask
+
+        workspace = self.task_file.resolve(task.workspace)
+        question = task.hinted_question() if self.options.hints else task.question
+        response = ask(question, model=self.model, adapter=self.adapter, tools=agent_tools(task),
+                       workspace=workspace or self.task_file.path.parent, collection=task.collection,
+                       options=AgentOptions(max_steps=self.options.max_steps), n_threads=self.n_threads,
+                       isolation=self.options.isolation,
+                       temperature=temperature, seed=seed, constrained=self.options.constrained,
+                       task=task.record(str(self.task_file.path)),
+                       guide=task.tool if self.options.guide else None)
+        try:
+            events = list(response)
+        finally:
+            response.close()
+        return response.run_id, {**grade_agent(task, events, response.answer), "answer": response.answer}
+
+    def _verify(self, task: Task, seed: int | None, temperature: float) -> tuple[str, dict]:
+        from llmdeck.agents.sandbox import SandboxLimits
+        from llmdeck.agents.verify import VerifyOptions
+        from llmdeck.services.verify import verify
+
+        options = VerifyOptions(max_rounds=self.options.max_rounds, max_tokens=self.options.max_tokens,
+                                temperature=temperature, seed=seed)
+        response = verify(task.task, model=self.model, adapter=self.adapter, expect=task.expect, tests_text=task.tests,
+                          options=options, n_threads=self.n_threads, task_info=task.record(str(self.task_file.path)),
+                          limits=SandboxLimits(wall_s=self.options.timeout_s), isolation=self.options.isolation)
+        try:
+            verdict = response.read()
+        finally:
+            response.close()
+        return response.run_id, {"passed": bool(verdict.get("passed")), "status": response.status,
+                                 "rounds": response.rounds, "first_round": bool(verdict.get("passed")) and response.rounds == 1}
+
+    def close(self) -> None:
+        """Stop after the current attempt (it is recorded; the rest are attempted when the collection resumes)."""
+        self._stop = True
+
+    def summary(self) -> dict:
+        attempted = self.attempted
+        return {"collection": self.collection, "kind": self.kind, "tasks": len(self.tasks), "total": self.total,
+                "resumed": self.resumed, "attempted": attempted, "passed": self.passed,
+                "pass_rate": round(self.passed / attempted, 4) if attempted else None,
+                "by_category": {k: {"attempts": a, "passed": p} for k, (a, p) in sorted(self.by_category.items())},
+                "seconds": round(self.seconds, 1), "stopped": self._stop}
+
+
+def collect(tasks_file: str | Path, kind: str, *, model: str | None = None, adapter: str | None = None,
+            options: CollectOptions | dict | None = None, collection: str | None = None,
+            n_threads: int | None = None) -> Collection:
+    """Check everything and return the sweep of `kind` ("agent" or "verify") tasks of `tasks_file`."""
+    if kind not in ("agent", "verify"):
+        raise ValueError(f"collect kind {kind!r}")
+    try:
+        options = options if isinstance(options, CollectOptions) else CollectOptions(**(options or {}))
+    except ValidationError as exc:
+        raise BadInput(validation_message("collect", exc)) from None
+    if options.samples > 1 and options.temperature == 0:
+        raise BadInput(f"--samples {options.samples}: several attempts need --temperature above 0 (greedy attempts"
+                       " would all be the same)")
+    task_file = load_tasks(tasks_file)
+    tasks = task_file.select(kind, options.split, options.limit)
+    if not tasks:
+        other = "verify" if kind == "agent" else "agent"
+        raise BadInput(f"--tasks {task_file.path}: no {kind} tasks in split {options.split}"
+                       + (f" (it holds {other} tasks: use `llmdeck {other} --tasks`)" if task_file.select(other) else ""))
+    identity = _model_identity(model, adapter, n_threads)
+    if kind == "agent":
+        prepare_fixtures(task_file, tasks)
+    name = collection or collection_id(kind, task_file, identity, options)
+    return Collection(collection=name, kind=kind, task_file=task_file, tasks=tasks, options=options, model=model,
+                      adapter=adapter, n_threads=n_threads)
+
+
+def _model_identity(model: str | None, adapter: str | None, n_threads: int | None) -> str:
+    """Load the model (and the adapter) once before anything is attempted; what it is: its files, sizes, times."""
+    from llmdeck.services.agent import load_for_run
+
+    _, loaded = load_for_run(model, adapter, None, n_threads)
+    files = [loaded.path] + ([Path(loaded.options.lora_path)] if loaded.options.lora_path else [])
+    return ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)

@@ -1,0 +1,497 @@
+"""The self-improvement loop (`llmdeck loop`): a model collects attempts at the training tasks, the verified
+ones become training data, a tuned model is trained and exported, and that model collects the next round.
+
+Each round, on `model_r` (the base model in round 1, the previous round's export after):
+
+1. collect-agent / collect-verify: sweeps over the train split of the task files (`services.collect`), sampled;
+2. data: `agents.run_datasets.build` over the sweeps of every round so far (held-out tasks kept out);
+3. sft: an SFT run on the base model (STaR-style: each round restarts from the base, on all data so far);
+4. export-sft: the run exported to the store (`NAME-rR-sft.QUANT`);
+5. preference / export-preference: DPO (or ORPO) on the preference pairs, starting from the SFT export, exported
+   as `NAME-rR.QUANT` (skipped when there are too few pairs: the SFT export is the round's model);
+6. evaluate (optional): the base and the round's model side by side on the held-out tasks.
+
+State lives in `$LLMDECK_HOME/loops/NAME/state.json` (rewritten atomically after every stage), so a loop that
+is interrupted resumes where it stopped: finished stages are skipped, a sweep resumes attempt by attempt, a
+training run still going is waited for (a stopped or failed one is resumed from its checkpoint), an export
+that did not register is redone.
+
+`run_loop()` returns a `LoopResponse`: iterate it for events, `close()` stops after the current step (a training
+run keeps going in its own process and is picked up on resume). Events:
+
+    {"type": "stage", "round", "stage", "status": "start" | "done" | "skip", "result"?}
+    {"type": "progress", "round", "stage", "done", "total", "detail"}
+    {"type": "round", "round", "row": {...}}                 (a row of the summary table)
+    {"type": "done", "loop", "rows": [...], "seconds", "cpu_seconds"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from llmdeck.core import paths
+from llmdeck.core.atomic import atomic_write_text
+from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, validation_message
+
+STAGES = ("collect-agent", "collect-verify", "data", "sft", "export-sft", "preference", "export-preference", "evaluate")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+FIXED_FIELDS = ("tasks", "base_model", "quant")  # a resumed loop cannot change what its rounds were built on
+
+
+class LoopConfig(BaseModel):
+    """Everything a loop needs; the loop directory keeps it in state.json."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(None, description="Loop name (lowercase letters, digits, dashes); default: loop-DATE.")
+    tasks: list[str] = Field(default_factory=list, description="Task files (default: the bundled tool questions and"
+                                                               " coding tasks); their train split is collected.")
+    rounds: int = Field(1, ge=1, le=20, description="Rounds to run (a resumed loop can be given more).")
+    base_model: str | None = Field(None, description="Store model to start from (default: the store default).")
+    samples: int = Field(3, ge=1, le=32, description="Attempts per task per round.")
+    temperature: float = Field(0.6, gt=0, le=2, description="Sampling temperature of the attempts after the first.")
+    greedy_first: bool = Field(True, description="The first attempt at each task is greedy, the others sampled.")
+    guide: bool = Field(True, description="Agent attempts start with the task's tool (the rest is the model's own).")
+    hints: bool = Field(False, description="Agent attempts see the task's hint (rationalization); the data built"
+                                           " from them asks the plain question.")
+    limit: int | None = Field(None, ge=1, description="At most this many train tasks per category (quick loops).")
+    max_steps: int = Field(3, ge=1, le=20, description="Agent: model steps at most per attempt.")
+    max_rounds: int = Field(2, ge=1, le=10, description="Verify: write-and-run rounds at most per attempt.")
+    max_per_task: int = Field(4, ge=1, description="Verified traces per task in the SFT data at most.")
+    sft_epochs: float = Field(1.0, gt=0, description="SFT passes over the data.")
+    sft_max_steps: int = Field(-1, ge=-1, description="SFT optimizer steps (-1: by epochs).")
+    sft_learning_rate: float = Field(2e-4, gt=0, description="SFT peak learning rate.")
+    lora_r: int = Field(16, ge=1, description="LoRA rank (alpha is twice it).")
+    max_length: int = Field(512, ge=64, description="Tokens per training sequence at most.")
+    batch_size: int = Field(4, ge=1, description="Sequences per optimizer step.")
+    preference: Literal["dpo", "orpo", "none"] = Field("dpo", description="Preference stage after SFT.")
+    preference_epochs: float = Field(1.0, gt=0, description="Preference passes over the pairs.")
+    preference_max_steps: int = Field(-1, ge=-1, description="Preference optimizer steps (-1: by epochs).")
+    preference_learning_rate: float = Field(5e-5, gt=0, description="Preference peak learning rate.")
+    beta: float = Field(0.1, gt=0, description="DPO temperature / ORPO weight.")
+    min_pairs: int = Field(8, ge=1, description="Fewer preference pairs than this skip the preference stage.")
+    quant: str = Field("q8_0", description="Quant type of the exported models.")
+    evaluate: bool = Field(False, description="Compare the base and each round's model on the held-out tasks.")
+    eval_limit: int | None = Field(None, ge=1, description="Held-out tasks per category in the evaluation at most.")
+    threads: int | None = Field(None, ge=1, description="llama.cpp threads for attempts and evaluation.")
+    train_threads: int | None = Field(None, ge=1, description="torch threads for training (default: all cores).")
+
+
+@dataclass
+class LoopState:
+    """What state.json holds: the config and, per round, each stage's status and result."""
+
+    name: str
+    config: dict
+    rounds: list[dict] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    status: str = "running"  # running | completed | stopped | failed
+    error: str | None = None
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "config": self.config, "rounds": self.rounds, "created_at": self.created_at,
+                "status": self.status, "error": self.error, "seconds": round(self.seconds, 1),
+                "cpu_seconds": round(self.cpu_seconds, 1)}
+
+
+def loops_dir() -> Path:
+    return paths.home() / "loops"
+
+
+def loop_dir(name: str) -> Path:
+    return loops_dir() / name
+
+
+def load_state(name: str) -> LoopState:
+    path = loop_dir(name) / "state.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in loops_dir().glob("*") if (p / "state.json").is_file())) or "none"
+        raise NotFound(f"loop {name!r} not found (known loops: {known})")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return LoopState(**data)
+
+
+def save_state(state: LoopState) -> None:
+    directory = loop_dir(state.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(directory / "state.json", json.dumps(state.to_dict(), indent=2) + "\n")
+
+
+def list_loops() -> list[LoopState]:
+    found = [p.name for p in loops_dir().glob("*") if (p / "state.json").is_file()] if loops_dir().is_dir() else []
+    return sorted((load_state(name) for name in found), key=lambda s: s.created_at)
+
+
+def summary_rows(state: LoopState) -> list[dict]:
+    """One row per round: what was collected, trained and, when evaluated, how the model did on held-out tasks."""
+    rows = []
+    for entry in state.rounds:
+        stages = entry["stages"]
+
+        def result(stage: str) -> dict:
+            return (stages.get(stage) or {}).get("result") or {}
+
+        agent, code, data = result("collect-agent"), result("collect-verify"), result("data")
+        row = {"round": entry["round"], "collected_by": entry["model"],
+               "agent_pass": _fraction(agent.get("passed"), agent.get("attempts")),
+               "verify_pass": _fraction(code.get("passed"), code.get("attempts")),
+               "sft_rows": data.get("sft_rows"), "pairs": data.get("preference_rows"),
+               "sft_loss": result("sft").get("loss"), "pref_loss": result("preference").get("loss"),
+               "model": entry.get("output"), "minutes": round(entry.get("seconds", 0.0) / 60, 1)}
+        for metric, values in result("evaluate").get("metrics", {}).items():
+            row[metric] = values
+        rows.append(row)
+    return rows
+
+
+def _fraction(passed, attempts) -> str | None:
+    return None if not attempts else f"{passed}/{attempts} ({passed / attempts:.2f})"
+
+
+class CpuClock:
+    """CPU seconds of this process, its waited-for children, and the training workers it watched."""
+
+    def __init__(self):
+        self.start = self._own()
+        self.workers: dict[int, float] = {}
+
+    @staticmethod
+    def _own() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    def sample_worker(self, pid: int | None) -> None:
+        """Remember a training worker's CPU time (it runs in its own session, so it is never our child)."""
+        if not pid:
+            return
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            self.workers[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def seconds(self) -> float:
+        return self._own() - self.start + sum(self.workers.values())
+
+
+class LoopStopped(Exception):
+    """close() was called: the loop stops between steps."""
+
+
+@dataclass
+class LoopResponse:
+    """A loop being run: iterate for events; `state` is current at every event."""
+
+    state: LoopState
+    config: LoopConfig
+    _stop: bool = False
+
+    def close(self) -> None:
+        self._stop = True
+
+    def _check(self) -> None:
+        if self._stop:
+            raise LoopStopped()
+
+    def __iter__(self) -> Iterator[dict]:
+        started = time.perf_counter()
+        clock = CpuClock()
+        previous_seconds, previous_cpu = self.state.seconds, self.state.cpu_seconds
+        self.state.status, self.state.error = "running", None
+        save_state(self.state)
+        try:
+            for number in range(1, self.config.rounds + 1):
+                yield from self._round(number, clock)
+            self.state.status = "completed"
+        except LoopStopped:
+            self.state.status = "stopped"
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM through the CLI): recorded as stopped, with its time
+            self.state.status = "stopped"
+            raise
+        except Exception as exc:
+            self.state.status = "failed"
+            self.state.error = str(exc) if isinstance(exc, LlmdeckError) else f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.state.seconds = previous_seconds + time.perf_counter() - started
+            self.state.cpu_seconds = previous_cpu + clock.seconds()
+            save_state(self.state)
+        yield {"type": "done", "loop": self.state.name, "status": self.state.status, "rows": summary_rows(self.state),
+               "seconds": round(self.state.seconds, 1), "cpu_seconds": round(self.state.cpu_seconds, 1)}
+
+    # -- one round ----------------------------------------------------------------------------------------
+    def _round(self, number: int, clock: CpuClock) -> Iterator[dict]:
+        entry = self._round_entry(number)
+        round_started = time.perf_counter() - entry.get("seconds", 0.0)
+        for stage in STAGES:
+            record = entry["stages"].setdefault(stage, {"status": "pending"})
+            if record["status"] in ("done", "skipped"):
+                yield {"type": "stage", "round": number, "stage": stage, "status": "skip", "result": record.get("result")}
+                continue
+            self._check()
+            yield {"type": "stage", "round": number, "stage": stage, "status": "start"}
+            record.update(status="running", started_at=record.get("started_at") or time.time())
+            save_state(self.state)
+            outcome = yield from getattr(self, "_" + stage.replace("-", "_"))(number, entry, record, clock)
+            if outcome is None:
+                record.update(status="skipped", finished_at=time.time())
+            else:
+                record.update(status="done", result=outcome, finished_at=time.time())
+            entry["seconds"] = time.perf_counter() - round_started
+            save_state(self.state)
+            yield {"type": "stage", "round": number, "stage": stage, "status": "done" if outcome is not None else "skip",
+                   "result": outcome}
+        entry["output"] = entry["stages"]["export-preference"].get("result", {}).get("model") \
+            or entry["stages"]["export-sft"]["result"]["model"]
+        save_state(self.state)
+        yield {"type": "round", "round": number, "row": summary_rows(self.state)[number - 1]}
+
+    def _round_entry(self, number: int) -> dict:
+        while len(self.state.rounds) < number:
+            previous = self.state.rounds[-1]["output"] if self.state.rounds else (self.config.base_model or _default_model())
+            self.state.rounds.append({"round": len(self.state.rounds) + 1, "model": previous, "stages": {}, "seconds": 0.0})
+        return self.state.rounds[number - 1]
+
+    def _collections(self, upto: int) -> list[str]:
+        names = []
+        for entry in self.state.rounds[:upto]:
+            for stage in ("collect-agent", "collect-verify"):
+                result = entry["stages"].get(stage, {}).get("result") or {}
+                names += result.get("collections", [])
+        return names
+
+    # -- the stages (generators returning the stage's result, or None when skipped) ---------------------------
+    def _sweep(self, kind: str, number: int, entry: dict, record: dict):
+        from llmdeck.agents.tasks import load_tasks
+        from llmdeck.services.collect import collect
+
+        cfg = self.config
+        files = [f for f in self._task_files() if load_tasks(f).select(kind, "train")]
+        totals = {"attempts": 0, "passed": 0, "collections": [], "seconds": 0.0}
+        if not files:
+            return None
+        options = {"samples": cfg.samples, "temperature": cfg.temperature, "greedy_first": cfg.greedy_first,
+                   "split": "train", "limit": cfg.limit}
+        options.update({"max_steps": cfg.max_steps, "guide": cfg.guide, "hints": cfg.hints} if kind == "agent"
+                       else {"max_rounds": cfg.max_rounds})
+        for path in files:
+            sweep = collect(path, kind, model=entry["model"], options=options, n_threads=cfg.threads,
+                            collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}")
+            for event in sweep:
+                if event["type"] == "attempt":
+                    yield {"type": "progress", "round": number, "stage": record_stage(kind), "done": event["done"],
+                           "total": event["total"], "detail": f"{event['task_id']} {'pass' if event['passed'] else 'fail'}"
+                                                              f" (pass rate {event['pass_rate']:.2f})"}
+                    if self._stop:
+                        sweep.close()
+            self._check()
+            from llmdeck.agents import attempts
+
+            recorded = attempts.attempts(collection=sweep.collection)
+            totals["attempts"] += len(recorded)
+            totals["passed"] += sum(a.passed for a in recorded)
+            totals["collections"].append(sweep.collection)
+            totals["seconds"] += sweep.seconds
+        totals["pass_rate"] = round(totals["passed"] / totals["attempts"], 4) if totals["attempts"] else None
+        return totals
+
+    def _collect_agent(self, number, entry, record, clock):
+        return (yield from self._sweep("agent", number, entry, record))
+
+    def _collect_verify(self, number, entry, record, clock):
+        return (yield from self._sweep("verify", number, entry, record))
+
+    def _data(self, number, entry, record, clock):
+        from llmdeck.agents.run_datasets import build
+        from llmdeck.agents.tasks import load_tasks
+
+        out = loop_dir(self.state.name) / f"round-{number}" / "data"
+        try:
+            report = build(out, collections=self._collections(number),
+                           task_files=[load_tasks(f) for f in self._task_files()], max_per_task=self.config.max_per_task)
+        except BadInput as exc:
+            raise LlmdeckError(f"round {number}: {exc}") from None
+        yield from ()
+        return {"sft_rows": report.sft_total, "preference_rows": report.preference_total, "files": report.files,
+                "train_tasks": len(report.train_tasks), "heldout_tasks": len(report.heldout_tasks),
+                "heldout_attempts_dropped": report.heldout_attempts_dropped, "duplicates_dropped": report.duplicates_dropped}
+
+    def _sft(self, number, entry, record, clock):
+        data = entry["stages"]["data"]["result"]
+        if not data.get("files", {}).get("sft"):
+            raise LlmdeckError(f"round {number}: no verified attempt to train on; collect more (--samples,"
+                               " --temperature, --guide) or use an easier task set")
+        cfg = self.config
+        values = {"name": f"{self.state.name}-r{number}-sft", "method": "sft", "base_model": self.base_model,
+                  "dataset": data["files"]["sft"], "dataset_format": "messages", "num_epochs": cfg.sft_epochs,
+                  "max_steps": cfg.sft_max_steps, "learning_rate": cfg.sft_learning_rate}
+        return (yield from self._train(number, "sft", record, values, clock))
+
+    def _preference(self, number, entry, record, clock):
+        data = entry["stages"]["data"]["result"]
+        cfg = self.config
+        if cfg.preference == "none" or data.get("preference_rows", 0) < cfg.min_pairs or not data["files"].get("preference"):
+            return None
+        values = {"name": f"{self.state.name}-r{number}-{cfg.preference}", "method": cfg.preference,
+                  "base_model": entry["stages"]["export-sft"]["result"]["model"], "dataset": data["files"]["preference"],
+                  "dataset_format": "preference", "num_epochs": cfg.preference_epochs,
+                  "max_steps": cfg.preference_max_steps, "learning_rate": cfg.preference_learning_rate, "beta": cfg.beta}
+        return (yield from self._train(number, "preference", record, values, clock))
+
+    def _train(self, number: int, stage: str, record: dict, values: dict, clock: CpuClock):
+        from llmdeck.tuning import runs
+        from llmdeck.tuning.config import build_config
+
+        cfg = self.config
+        run_id = record.get("run_id")
+        if run_id is None:
+            config = build_config({**values, "tuning": "lora", "lora_r": cfg.lora_r, "lora_alpha": 2 * cfg.lora_r,
+                                   "max_length": cfg.max_length, "batch_size": cfg.batch_size, "save_steps": 25,
+                                   "threads": cfg.train_threads, "seed": 42 + number}, source=f"loop {stage}")
+            run, _ = runs.launch(config)
+            record["run_id"] = run_id = run.id
+            save_state(self.state)
+        run = runs.get(run_id)
+        if run.status in ("stopped", "failed"):
+            run = runs.resume(run_id)
+        while run.status in ("queued", "running"):
+            clock.sample_worker(run.pid)
+            yield {"type": "progress", "round": number, "stage": stage, "done": run.global_step,
+                   "total": run.max_steps or 0, "detail": _train_detail(run)}
+            if self._stop:
+                raise LoopStopped()
+            time.sleep(1.0)
+            run = runs.get(run_id)
+        if run.status != "completed":
+            raise LlmdeckError(f"round {number}: {stage} run {run_id} {run.status}: {run.error or 'see llmdeck runs logs ' + run_id}")
+        metrics = run.last_metrics or {}
+        return {"run_id": run_id, "steps": run.global_step, "loss": _round(metrics.get("loss")),
+                "seconds": round((run.finished_at or time.time()) - (run.started_at or run.created_at), 1)}
+
+    def _export_sft(self, number, entry, record, clock):
+        run_id = entry["stages"]["sft"]["result"]["run_id"]
+        return (yield from self._export(number, "export-sft", run_id, f"{self.state.name}-r{number}-sft"))
+
+    def _export_preference(self, number, entry, record, clock):
+        result = entry["stages"]["preference"].get("result")
+        if not result:
+            return None
+        return (yield from self._export(number, "export-preference", result["run_id"], f"{self.state.name}-r{number}"))
+
+    def _export(self, number: int, stage: str, run_id: str, name: str):
+        from llmdeck.core.store import ModelStore
+        from llmdeck.tuning.export import export_run
+
+        quant = self.config.quant
+        target = f"{name}.{quant}"
+        started = time.perf_counter()
+        if not ModelStore().exists(target):
+            events: list = []
+            export_run(run_id, quants=quant, name=name, score=False, on_event=events.append)
+        yield {"type": "progress", "round": number, "stage": stage, "done": 1, "total": 1, "detail": target}
+        return {"model": target, "run_id": run_id, "seconds": round(time.perf_counter() - started, 1)}
+
+    def _evaluate(self, number, entry, record, clock):
+        from llmdeck.services.agent_bench import compare
+
+        if not self.config.evaluate:
+            return None
+        bench = compare([self.base_model, entry["stages"]["export-preference"].get("result", {}).get("model")
+                         or entry["stages"]["export-sft"]["result"]["model"]],
+                        tasks=self._task_files(), limit=self.config.eval_limit, n_threads=self.config.threads)
+        report = None
+        for event in bench:
+            if event["type"] == "progress":
+                yield {"type": "progress", "round": number, "stage": "evaluate", "done": event["done"],
+                       "total": event["total"], "detail": f"{event['model']} {event['part']} {event['task_id']}"}
+                if self._stop:
+                    bench.close()
+            else:
+                report = event
+        self._check()
+        metrics = {}
+        for row in report["rows"]:
+            values = [row["models"][label]["value"] for label in report["models"]]
+            metrics[row["metric"]] = " -> ".join("-" if v is None else f"{v:.3f}" for v in values)
+        return {"metrics": metrics, "report": report}
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    @property
+    def base_model(self) -> str:
+        return self.state.rounds[0]["model"]
+
+    def _task_files(self) -> list[str]:
+        from llmdeck.agents.task_sets import bundled
+
+        return self.config.tasks or [str(bundled("agent")), str(bundled("verify"))]
+
+
+def record_stage(kind: str) -> str:
+    return f"collect-{kind}"
+
+
+def _round(value) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _train_detail(run) -> str:
+    metrics = run.last_metrics or {}
+    parts = [run.status]
+    if metrics.get("loss") is not None:
+        parts.append(f"loss {metrics['loss']:.4f}")
+    if metrics.get("tokens_per_s"):
+        parts.append(f"{metrics['tokens_per_s']:.0f} tok/s")
+    return ", ".join(parts)
+
+
+def _default_model() -> str:
+    from llmdeck.core.store import ModelStore
+
+    return ModelStore().resolve(None).name
+
+
+def run_loop(config: LoopConfig | dict) -> LoopResponse:
+    """Check the config, the task files and the base model, create or resume the loop, and return it (it runs
+    when iterated). A loop of the same name resumes: its task files, base model and quant must match; rounds
+    and the other settings may change."""
+    from llmdeck.agents.tasks import load_tasks
+    from llmdeck.core.store import ModelStore
+
+    try:
+        config = config if isinstance(config, LoopConfig) else LoopConfig(**config)
+    except ValidationError as exc:
+        raise BadInput(validation_message("loop", exc)) from None
+    name = config.name or time.strftime("loop-%m%d-%H%M")
+    if not NAME_PATTERN.match(name):
+        raise BadInput(f"--name {name!r}: expected lowercase letters, digits and dashes (at most 41 characters)")
+    config = config.model_copy(update={"name": name, "tasks": [str(Path(t).expanduser().resolve()) for t in config.tasks]})
+    for path in config.tasks:
+        load_tasks(path)
+    from llmdeck.core.quantize import parse_quant_types
+
+    parse_quant_types(config.quant)
+    base = ModelStore().resolve(config.base_model).name
+    if (loop_dir(name) / "state.json").is_file():
+        state = load_state(name)
+        changed = [f for f in FIXED_FIELDS if state.config.get(f) != config.model_dump()[f]]
+        if changed:
+            raise BadInput(f"loop {name} exists with other {', '.join(changed)}; resume it with the same values or"
+                           " choose another --name")
+        state.config = config.model_dump()
+    else:
+        state = LoopState(name=name, config=config.model_dump())
+        state.rounds.append({"round": 1, "model": base, "stages": {}, "seconds": 0.0})
+    save_state(state)
+    return LoopResponse(state=state, config=config)

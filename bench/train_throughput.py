@@ -6,6 +6,11 @@ checkpointing, lr 2e-4, CPU threads); each side runs in its own process. Tokens/
 (non-padding) tokens trained per second of the training loop; peak RSS is the training process's.
     python bench/train_throughput.py [--repeats 3] [--baseline-steps 12] [--ours-steps 12]
 Pairs alternate baseline/ours; the ratio is the median of per-pair ratios (the machine is noisy).
+
+`--methods dora,ia3,prompt,prefix,ptuning,kto,reward,grpo,rloo` adds a row per method (tuning types train SFT):
+samples/s (sequences, or for grpo/rloo completions, per second of the training loop), against the plain trl
+script with the same settings; grpo/rloo rows also split the loop into generation and training seconds.
+    python bench/train_throughput.py --methods dora,kto,grpo --repeats 1 --method-steps 4 --skip-sft
 """
 
 from __future__ import annotations
@@ -71,6 +76,135 @@ def ours(steps: int) -> dict:
             "precision": run["precision"]}
 
 
+TUNINGS = ("dora", "ia3", "prompt", "prefix", "ptuning")  # trained with SFT
+METHODS = ("kto", "reward", "grpo", "rloo")  # LoRA
+RL_SETTINGS = {"num_generations": 4, "max_completion_length": 16}  # completions per prompt, tokens per completion
+VIRTUAL_TOKENS = 20
+
+
+def method_baseline(name: str, steps: int) -> dict:
+    """A plain trl script for one method or tuning type: the library's trainer and peft's config, trl defaults
+    otherwise, float32 weights; samples/s from the trainer's own train_runtime."""
+    import time
+
+    import peft
+    import torch
+    import trl
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from llmdeck.core.embedded import embedded_chat_model_path
+    from llmdeck.tuning import data
+
+    gguf = embedded_chat_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    auto = AutoModelForSequenceClassification if name == "reward" else AutoModelForCausalLM
+    model = auto.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                 **({"num_labels": 1} if name == "reward" else {}))
+    model.hf_quantizer.remove_quantization_config(model)
+    if name == "reward":
+        model.config.pad_token_id = tokenizer.pad_token_id
+    task = "SEQ_CLS" if name == "reward" else "CAUSAL_LM"
+    peft_config = {
+        "dora": lambda: peft.LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", use_dora=True,
+                                        task_type=task),
+        "ia3": lambda: peft.IA3Config(task_type=task),
+        "prompt": lambda: peft.PromptTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, task_type=task),
+        "prefix": lambda: peft.PrefixTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, task_type=task),
+        "ptuning": lambda: peft.PromptEncoderConfig(num_virtual_tokens=VIRTUAL_TOKENS, task_type=task),
+    }.get(name, lambda: peft.LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", task_type=task))()
+    method = name if name in METHODS else "sft"
+    dataset = data.to_dataset(data.prepare(None, method=method).examples)
+    with tempfile.TemporaryDirectory() as out:
+        common = dict(output_dir=out, per_device_train_batch_size=BATCH, max_steps=steps, learning_rate=LR,
+                      gradient_checkpointing=name != "prefix", use_cpu=True, report_to="none", save_strategy="no",
+                      logging_steps=1, disable_tqdm=True)
+        kwargs = dict(model=model, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+        generation = {"seconds": 0.0}
+        if method in ("grpo", "rloo"):
+            def exact(prompts, completions, answer, **_):  # the same rule as `--reward-exact`, written plainly
+                return [float(c[0]["content"].strip().rstrip(".").casefold() == a.strip().rstrip(".").casefold())
+                        for c, a in zip(completions, answer)]
+
+            base = trl.GRPOTrainer if method == "grpo" else trl.RLOOTrainer
+            config = (trl.GRPOConfig if method == "grpo" else trl.RLOOConfig)(**common, **RL_SETTINGS)
+
+            class Stopwatch(base):  # measures only: time spent sampling and scoring completions
+                def _generate_and_score_completions(self, inputs):
+                    start = time.perf_counter()
+                    try:
+                        return super()._generate_and_score_completions(inputs)
+                    finally:
+                        generation["seconds"] += time.perf_counter() - start
+
+            trainer = Stopwatch(args=config, reward_funcs=exact, **kwargs)
+        else:
+            trainer_class, config_class = {"kto": (trl.KTOTrainer, trl.KTOConfig),
+                                           "reward": (trl.RewardTrainer, trl.RewardConfig)}.get(
+                                               method, (trl.SFTTrainer, trl.SFTConfig))
+            trainer = trainer_class(args=config_class(**common, max_length=MAX_LENGTH), **kwargs)
+        runtime = trainer.train().metrics["train_runtime"]
+    result = {"samples_per_s": steps * BATCH / runtime, "seconds": runtime}
+    if method in ("grpo", "rloo"):
+        result.update(generation_s=generation["seconds"], train_s=runtime - generation["seconds"])
+    return result
+
+
+def method_ours(name: str, steps: int) -> dict:
+    """`llmdeck train` for one method or tuning type with the baseline's settings and its own defaults."""
+    flags = ["--tuning", name] if name in TUNINGS else ["--method", name]
+    if name in TUNINGS:
+        flags += ["--num-virtual-tokens", str(VIRTUAL_TOKENS)]
+    if name in ("grpo", "rloo"):
+        flags += ["--reward-exact", "--num-generations", str(RL_SETTINGS["num_generations"]),
+                  "--max-completion-length", str(RL_SETTINGS["max_completion_length"])]
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "LLMDECK_HOME": home}
+        command = [sys.executable, "-m", "llmdeck.cli", "train", *flags, "--max-length", str(MAX_LENGTH),
+                   "--batch-size", str(BATCH), "--lora-r", str(LORA_R), "--lora-alpha", str(2 * LORA_R),
+                   "--max-steps", str(steps), "--learning-rate", str(LR), "--save-steps", "1000", "--allow-truncation",
+                   "--force", "--wait", "--json"]
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"llmdeck train {' '.join(flags)} failed (exit {result.returncode})")
+        run = json.loads(result.stdout)["run"]
+        rows = [json.loads(line) for line in Path(run["run_dir"], "metrics.jsonl").read_text().splitlines()]
+    trained = [row for row in rows if "loss" in row]
+    seconds = trained[-1]["elapsed_s"]
+    out = {"samples_per_s": steps * BATCH / seconds, "seconds": seconds, "precision": run["precision"]}
+    if name in ("grpo", "rloo"):
+        out.update(generation_s=sum(row["generation_s"] for row in trained), train_s=sum(row["train_s"] for row in trained))
+    return out
+
+
+def method_rows(names: list[str], steps: int, repeats: int) -> list[dict]:
+    rows = []
+    for name in names:
+        pairs = []
+        for repeat in range(1, repeats + 1):
+            base = json.loads(subprocess.run([sys.executable, __file__, "--side", "baseline", "--method-side", name,
+                                              "--method-steps", str(steps)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                             text=True, check=True).stdout.strip().splitlines()[-1])
+            mine = method_ours(name, steps)
+            pairs.append((base, mine))
+            split = (f" (generation {base['generation_s']:.1f}s / training {base['train_s']:.1f}s vs "
+                     f"{mine['generation_s']:.1f}s / {mine['train_s']:.1f}s)" if "generation_s" in base else "")
+            print(f"{name} {repeat}/{repeats}: baseline {base['samples_per_s']:.3f} samples/s; ours "
+                  f"{mine['samples_per_s']:.3f} samples/s ({mine['precision']}){split}", file=sys.stderr, flush=True)
+        ratios = [m["samples_per_s"] / b["samples_per_s"] for b, m in pairs]
+        row = {"metric": f"{name} samples/s ({'SFT, ' if name in TUNINGS else ''}"
+                         f"{'LoRA, ' if name in METHODS else ''}SmolLM2-135M, CPU, {steps} steps; median of {len(pairs)})",
+               "ours": round(statistics.median([m["samples_per_s"] for _, m in pairs]), 3),
+               "baseline": round(statistics.median([b["samples_per_s"] for b, _ in pairs]), 3),
+               "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios], "target": ">= 1.0"}
+        if name in ("grpo", "rloo"):
+            row["generation_s"] = {"ours": round(statistics.median([m["generation_s"] for _, m in pairs]), 1),
+                                   "baseline": round(statistics.median([b["generation_s"] for b, _ in pairs]), 1)}
+            row["train_s"] = {"ours": round(statistics.median([m["train_s"] for _, m in pairs]), 1),
+                              "baseline": round(statistics.median([b["train_s"] for b, _ in pairs]), 1)}
+        rows.append(row)
+    return rows
+
+
 def run_baseline(steps: int) -> dict:
     child = subprocess.run([sys.executable, __file__, "--side", "baseline", "--baseline-steps", str(steps)],
                            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, check=True)
@@ -82,10 +216,28 @@ def main() -> None:
     parser.add_argument("--baseline-steps", type=int, default=12)
     parser.add_argument("--ours-steps", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3, help="alternating baseline/ours pairs; medians reported")
+    parser.add_argument("--methods", default="", help=f"comma-separated rows to add: {','.join(TUNINGS + METHODS)}")
+    parser.add_argument("--method-steps", type=int, default=4, help="steps per method row (grpo/rloo: 4 completions each)")
+    parser.add_argument("--skip-sft", action="store_true", help="only the --methods rows")
     parser.add_argument("--side", choices=["baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--method-side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side == "baseline":  # child process: one JSON line
-        print(json.dumps(baseline(args.baseline_steps)))
+        print(json.dumps(method_baseline(args.method_side, args.method_steps) if args.method_side
+                         else baseline(args.baseline_steps)))
+        return
+    names = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TUNINGS + METHODS]
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)} (expected {', '.join(TUNINGS + METHODS)})")
+    from llmdeck.core.hardware import cpu_bf16_support
+
+    cpu = cpu_bf16_support()
+    extra = method_rows(names, args.method_steps, args.repeats)
+    if args.skip_sft:
+        print(f"CPU: {cpu['cpu']} ({cpu['detail']})", file=sys.stderr, flush=True)
+        print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": extra, "cpu": cpu["cpu"],
+                                       "cpu_bf16": cpu["detail"]}))
         return
     pairs = []
     for repeat in range(1, args.repeats + 1):  # alternate, so a slow spell on the machine hits both sides
@@ -96,9 +248,6 @@ def main() -> None:
               f"{base['peak_rss_bytes'] / 2**30:.2f} GiB; ours {mine['tokens_per_s']:.1f} tokens/s "
               f"{mine['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
 
-    from llmdeck.core.hardware import cpu_bf16_support
-
-    cpu = cpu_bf16_support()
     print(f"CPU: {cpu['cpu']} ({cpu['detail']}); baseline precision: {pairs[0][0]['precision']}; "
           f"ours: {pairs[0][1]['precision']}", file=sys.stderr, flush=True)
     speed_ratios = [m["tokens_per_s"] / b["tokens_per_s"] for b, m in pairs]
@@ -111,6 +260,7 @@ def main() -> None:
         {"metric": "peak RSS GiB", "ours": round(statistics.median([m["peak_rss_bytes"] for _, m in pairs]) / 2**30, 2),
          "baseline": round(statistics.median([b["peak_rss_bytes"] for b, _ in pairs]) / 2**30, 2),
          "ratio": round(statistics.median(rss_ratios), 2), "target": "<= 1.0"},
+        *extra,
     ]
     print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": rows, "cpu": cpu["cpu"], "cpu_bf16": cpu["detail"],
                                    "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]}}))

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from llmdeck.cli import agent, bench, chat, complete, data, evaluate, export, loop, models, rag, runs, serve, sessions, \
-    tools, train, tui, verify
+from llmdeck.cli import agent, bench, chat, complete, data, evaluate, export, loop, merge, models, predict, rag, \
+    reward, runs, serve, sessions, tools, train, tui, verify
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.core.quiet import quiet_libraries
 
@@ -30,7 +30,8 @@ class LlmdeckGroup(click.Group):
             sys.exit(0)
         except click.ClickException as exc:  # a bad flag or argument: one line, like every other bad input
             where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
-            click.echo(f"error: {where}{exc.format_message()}", err=True)
+            message = " ".join(part.strip() for part in exc.format_message().splitlines() if part.strip())  # Choice lists span lines
+            click.echo(f"error: {where}{message}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("interrupted", err=True)
@@ -62,7 +63,7 @@ def cli(ctx: click.Context) -> None:
 
 
 for module in (models, chat, complete, serve, tui, train, runs, data, rag, sessions, export, evaluate, agent, tools, verify,
-               bench, loop):
+               bench, loop, reward, predict, merge):
     cli.add_command(module.command)
 
 

@@ -77,7 +77,10 @@ VAR_OPTION = click.option("--var", "variables", multiple=True, metavar="NAME=VAL
 @_config_options
 def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as_json: bool, variables: tuple[str, ...],
             **fields) -> None:
-    """Fine-tune a base model (SFT/DPO/ORPO, LoRA/QLoRA/full) in a background process; prints the run id.
+    """Fine-tune a base model in a background process; prints the run id.
+
+    Methods: sft, dpo, orpo, kto, reward, grpo, rloo (online RL), token-cls, extractive-qa, mlm (encoder heads);
+    tuning: lora, qlora, lora-8bit, dora, ia3, prompt, prefix, ptuning, full.
 
     Runs on one device queue: a launch while another run trains waits (status queued) unless --parallel.
     """
@@ -119,9 +122,18 @@ def launch_line(run, plan, ahead: list[str]) -> str:
     if plan.truncation_warning():
         parts.append(plan.truncation_warning())
     parts += [f"precision {plan.precision}", f"~{plan.estimate.peak_bytes / 2**30:.1f} GiB peak"]
+    if plan.estimate.generation_seconds is not None:
+        parts.append("generation " + generation_phrase(plan.estimate))
     queued = f"; queued behind {', '.join(ahead)} (one run at a time on {plan.device}; --parallel skips the queue)" if ahead else ""
-    return (f"started run {run.id} ({', '.join(parts)}){queued}{placeholder_warning(d)}; "
+    notes = "".join(f"; note: {note}" for note in plan.notes)
+    return (f"started run {run.id} ({', '.join(parts)}){queued}{placeholder_warning(d)}{notes}; "
             f"follow with `llmdeck runs logs {run.id} --follow`")
+
+
+def generation_phrase(estimate) -> str:
+    """'~4m10s of ~5m (measured 38 tokens/s on cpu)': online RL's sampling share of the time estimate."""
+    return (f"~{duration(estimate.generation_seconds)} of ~{duration(estimate.seconds)} "
+            f"(measured {estimate.generation_tokens_per_s:.0f} tokens/s on {estimate.device})")
 
 
 def placeholder_warning(report) -> str:
@@ -148,3 +160,7 @@ def print_plan(plan) -> None:
     available = human_size(e.available_bytes) if e.available_bytes else "unknown"
     info(f"peak        ~{human_size(e.peak_bytes)} of {available} available on {e.device} ({'fits' if e.fits else 'DOES NOT FIT'})")
     info(f"time        ~{e.steps} steps, {human_count(e.tokens)} tokens, ~{duration(e.seconds)}")
+    if e.generation_seconds is not None:
+        info(f"generation  {generation_phrase(e)}")
+    for note in plan.notes:
+        info(f"note        {note}")

@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 
 STOP_FLAG = "STOP"
+# the methods' own metrics kept in metrics.jsonl beside the shared columns
+METRIC_PREFIXES = ("rewards/", "eval_", "log_odds", "nll_loss", "reward", "kl", "completions/", "generation_", "train_s",
+                   "samples_per_s", "accuracy", "margin", "perplexity", "f1", "exact_match", "precision", "recall",
+                   "kto", "entropy", "frac_reward_zero_std")
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -76,7 +80,7 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool, 
                 "time": time.time(),
             }
             extra = {k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))}
-            row.update({k: extra[k] for k in sorted(extra) if k.startswith(("rewards/", "eval_", "log_odds", "nll_loss"))})
+            row.update({k: extra[k] for k in sorted(extra) if k.startswith(METRIC_PREFIXES)})
             row = {k: v for k, v in row.items() if v is not None}
             append_metrics_row(metrics_path, row)
             print(progress_line(row), flush=True)  # train.log reads as one line per logged step

@@ -5,20 +5,34 @@ Validation reports every problem at once, naming each field and what was expecte
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from llmdeck.core.errors import BadInput, validation_message
 
-Method = Literal["sft", "dpo", "orpo"]
-Tuning = Literal["lora", "qlora", "lora-8bit", "full"]
-DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "preference"]
+Method = Literal["sft", "dpo", "orpo", "kto", "reward", "grpo", "rloo", "token-cls", "extractive-qa", "mlm"]
+Tuning = Literal["lora", "qlora", "lora-8bit", "dora", "ia3", "prompt", "prefix", "ptuning", "full"]
+DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "preference", "prompt", "tokens", "qa"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"]
 Launcher = Literal["local", "accelerate"]
 MAX_CONFIG_BYTES = 1 * 2**20
+
+PREFERENCE_METHODS = ("dpo", "orpo", "kto", "reward")
+RL_METHODS = ("grpo", "rloo")  # online: the policy generates, rewards score it
+ENCODER_METHODS = ("token-cls", "extractive-qa", "mlm")  # transformers' own heads on encoder bases
+CONVERSATION_FORMATS = ("alpaca", "sharegpt", "messages")
+METHOD_FORMATS = {  # the data formats each method trains on (the first: what `auto` expects)
+    "sft": ("alpaca", "sharegpt", "messages", "text"),
+    "dpo": ("preference",), "orpo": ("preference",), "kto": ("preference",), "reward": ("preference",),
+    "grpo": ("prompt", *CONVERSATION_FORMATS), "rloo": ("prompt", *CONVERSATION_FORMATS),
+    "token-cls": ("tokens",), "extractive-qa": ("qa",), "mlm": ("text",),
+}
+SOFT_PROMPT_TUNINGS = ("prompt", "prefix", "ptuning")  # virtual tokens: an HF-only adapter, never merged into weights
+REWARD_FIELDS = ("reward_model", "reward_fn", "reward_exact", "reward_regex", "reward_length", "reward_json")
 
 
 class TrainConfig(BaseModel):
@@ -28,14 +42,19 @@ class TrainConfig(BaseModel):
 
     # what to train
     name: str | None = Field(None, description="Human name of the run (default: METHOD-BASE-DATE).")
-    method: Method = Field("sft", description="Training method: sft, dpo or orpo (dpo/orpo need preference data).")
+    method: Method = Field(
+        "sft", description="sft; preference: dpo, orpo, kto, reward (a reward model); online RL: grpo, rloo; "
+        "encoder heads: token-cls, extractive-qa, mlm."
+    )
     base_model: str | None = Field(
         None, description="Store name, .gguf path, local HF model directory or hub id (online only); None: default store model."
     )
     dataset: str | None = Field(
         None, description="A .json/.jsonl/.csv/.parquet/.txt file, a directory of them, or a hub dataset (online); None: bundled sample."
     )
-    dataset_format: DataFormat = Field("auto", description="alpaca, sharegpt, messages, text or preference; auto detects it.")
+    dataset_format: DataFormat = Field(
+        "auto", description="alpaca, sharegpt, messages, text, preference, prompt (RL), tokens (token-cls) or qa; auto detects it."
+    )
     skip_bad: bool = Field(False, description="Skip bad rows (counted and reported) instead of refusing to launch.")
     eval_split: float = Field(0.0, ge=0.0, lt=0.5, description="Fraction of rows held out for evaluation (0: none).")
     max_samples: int | None = Field(None, ge=1, description="Use at most this many rows (after skipping bad ones).")
@@ -50,13 +69,17 @@ class TrainConfig(BaseModel):
     )
 
     # how to adapt the weights
-    tuning: Tuning = Field("lora", description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only) or full.")
+    tuning: Tuning = Field(
+        "lora", description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only), dora, ia3, prompt, prefix, "
+        "ptuning (soft prompts: HF-only adapters) or full."
+    )
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path (0 skips the extra copy of each input).")
     lora_target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", min_length=1, description="Module names to adapt (e.g. [q_proj, v_proj]) or all-linear."
     )
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Virtual tokens learned by prompt, prefix and ptuning tuning.")
     precision: Precision = Field(
         "auto", description="auto: bf16 on a capable GPU; on a CPU with native bf16, a bf16 frozen base under fp32 LoRA; else fp32."
     )
@@ -79,8 +102,32 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(4, ge=1, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
     gradient_checkpointing: bool = Field(True, description="Recompute activations in backward: less memory, ~20% slower.")
-    beta: float = Field(0.1, gt=0.0, description="DPO temperature / ORPO odds-ratio weight.")
+    beta: float | None = Field(
+        None, ge=0.0, description="DPO/KTO temperature, ORPO odds-ratio weight, GRPO/RLOO KL weight; None: trl's default "
+        "for the method (0.1 for dpo/orpo/kto, 0 for grpo: no reference model, 0.05 for rloo)."
+    )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
+
+    # online RL (grpo, rloo): where rewards come from (several add up) and how completions are sampled
+    reward_model: str | None = Field(
+        None, description="A finished reward run (id or name) or an HF sequence-classification directory scoring each completion."
+    )
+    reward_fn: str | None = Field(
+        None, description="FILE.py:FUNCTION, your reward: fn(prompts, completions, **columns) -> one float per completion.",
+    )
+    reward_exact: bool = Field(False, description="Reward 1 when the completion equals the row's `answer` (trimmed, case-insensitive).")
+    reward_regex: str | None = Field(None, description="Reward 1 when this regular expression matches the completion.")
+    reward_length: str | None = Field(
+        None, description="MIN-MAX: reward 1 when the completion has MIN to MAX characters."
+    )
+    reward_json: bool = Field(False, description="Reward 1 when the completion is valid JSON.")
+    num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (grpo/rloo); batch_size must be a multiple.")
+    max_completion_length: int = Field(64, ge=1, description="Most tokens generated per completion (grpo/rloo).")
+    temperature: float = Field(1.0, gt=0.0, le=10.0, description="Sampling temperature of the completions (grpo/rloo).")
+
+    # encoder heads
+    mlm_probability: float = Field(0.15, gt=0.0, lt=1.0, description="Share of tokens masked for mlm.")
+    doc_stride: int = Field(64, ge=8, description="Overlap in tokens between the windows of a long QA context (extractive-qa).")
 
     # bookkeeping
     logging_steps: int = Field(1, ge=1, description="Write a metrics row every N steps.")
@@ -98,6 +145,34 @@ class TrainConfig(BaseModel):
     accelerate_config: str | None = Field(
         None, description="accelerate config file (DDP/FSDP/DeepSpeed, multi-node); None: plain multi-process."
     )
+
+    @field_validator("reward_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
+
+    @field_validator("reward_fn")
+    @classmethod
+    def _function_reference(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r".+\.py:[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r}: expected FILE.py:FUNCTION (a Python file and the function in it)")
+        return value
+
+    @field_validator("reward_length")
+    @classmethod
+    def _ordered(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not re.fullmatch(r"\d+-\d+", value):
+                raise ValueError(f"{value!r}: expected MIN-MAX characters, e.g. 20-200")
+            low, high = (int(part) for part in value.split("-"))
+            if low > high:
+                raise ValueError(f"MIN {low} is above MAX {high}; expected MIN-MAX")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
@@ -119,16 +194,37 @@ def consistency_problems(values: dict[str, Any]) -> list[str]:
     problems = []
     if get("max_steps") == 0:
         problems.append("max_steps: 0 trains nothing; expected a positive number of steps, or -1 to train num_epochs")
-    if fmt == "preference" and method == "sft":
-        problems.append("dataset_format: preference data needs method dpo or orpo, not sft")
-    if fmt in ("alpaca", "sharegpt", "messages", "text") and method in ("dpo", "orpo"):
-        problems.append(f"dataset_format: method {method} needs preference data, not {fmt}")
+    if fmt != "auto" and method in METHOD_FORMATS and fmt not in METHOD_FORMATS[method]:
+        problems.append(f"dataset_format: method {method} needs {' or '.join(METHOD_FORMATS[method])} data, not {fmt}")
     if get("eval_steps") is not None and not get("eval_split"):
         problems.append("eval_steps: set eval_split > 0 to evaluate")
     if get("launcher") == "local" and (get("num_processes") or 1) > 1:
         problems.append("num_processes: more than 1 needs launcher accelerate")
     if method == "orpo" and tuning in ("qlora", "lora-8bit"):
         problems.append("tuning: orpo runs with lora or full")
+    if tuning in SOFT_PROMPT_TUNINGS and method != "sft":
+        problems.append(f"tuning: {tuning} tuning (soft prompts) trains with method sft; use lora, dora or ia3 for {method}")
+    if method in ENCODER_METHODS and tuning not in ("lora", "dora", "ia3", "full"):
+        problems.append(f"tuning: {method} trains with lora, dora, ia3 or full, not {tuning}")
+    problems += _reward_problems(method, get)
+    if method == "kto" and get("batch_size") < 2:
+        problems.append("batch_size: kto needs at least 2 rows per batch (its KL term pairs each row with another)")
+    return problems
+
+
+def _reward_problems(method: str, get) -> list[str]:
+    given = [name for name in REWARD_FIELDS if get(name) not in (None, False, "")]
+    if method not in RL_METHODS:
+        return [f"{given[0]}: rewards are for method grpo or rloo, not {method}"] if given else []
+    problems = []
+    if not given:
+        problems.append(f"reward_model: {method} needs a reward: reward_model (a reward run), reward_fn FILE.py:FUNCTION, "
+                        "or a rule (reward_exact, reward_regex, reward_length, reward_json)")
+    completions_per_step = get("batch_size") * get("gradient_accumulation_steps") * (get("num_processes") or 1)
+    if completions_per_step % get("num_generations"):
+        problems.append(f"num_generations: {method} scores groups of num_generations completions per prompt; "
+                        f"batch_size x gradient_accumulation_steps ({completions_per_step}) must be a multiple of "
+                        f"{get('num_generations')}")
     return problems
 
 
@@ -169,17 +265,20 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return raw
 
 
-PATH_FIELDS = ("dataset", "base_model", "accelerate_config", "chat_template")
+PATH_FIELDS = ("dataset", "base_model", "accelerate_config", "chat_template", "reward_model", "reward_fn")
 
 
 def _beside_config(values: dict[str, Any], config_file: Path) -> dict[str, Any]:
     """Relative paths in a config file that exist beside the file but not in the working directory point there."""
     for field in PATH_FIELDS:
         value = values.get(field)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            beside = Path(config_file).parent / value
-            if not Path(value).exists() and beside.exists():
-                values[field] = str(beside.resolve())
+        if not isinstance(value, str) or not value:
+            continue
+        path, function = value.rsplit(":", 1) if field == "reward_fn" and ":" in value else (value, None)
+        if not Path(path).expanduser().is_absolute():
+            beside = Path(config_file).parent / path
+            if not Path(path).exists() and beside.exists():
+                values[field] = str(beside.resolve()) + (f":{function}" if function else "")
     return values
 
 

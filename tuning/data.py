@@ -6,7 +6,12 @@ Formats (one per dataset):
 - messages: {"messages": [{"role": system|user|assistant|tool, "content"}]}
 - text: {"text"} (or plain .txt files), for continued pre-training: tokenized, joined with EOS, cut into blocks
 - preference: {"prompt"?, "chosen", "rejected"} as strings or message lists, or sharegpt-style
-  {"conversations": [...], "chosen": {"from", "value"}, "rejected": {...}}
+  {"conversations": [...], "chosen": {"from", "value"}, "rejected": {...}}; or unpaired (KTO)
+  {"prompt", "completion", "label": true|false}
+- prompt: {"prompt": text or messages, "answer"?} for online RL (grpo/rloo; conversations work too, their last
+  reply becoming the answer)
+- tokens: {"tokens": [words], "tags": [one label per word]} for token classification
+- qa: {"question", "context", "answer"} or SQuAD's {"answers": {"text": [...], "answer_start": [...]}}
 
 SFT rows become conversational prompt/completion pairs (trl then puts the loss on the
 completion, the assistant's reply) or {"text"}; preference rows become {prompt, chosen, rejected}
@@ -26,7 +31,7 @@ from typing import Any
 from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
 from llmdeck.tuning.files import check_regular_file, files_under, read_text_file
 
-FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
+FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference", "prompt", "tokens", "qa")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "system": "system", "function_call": "assistant", "observation": "tool", "tool": "tool"}
@@ -39,8 +44,15 @@ FORMAT_SHAPES = {
     "sharegpt": '{"conversations": [{"from": "human"|"gpt"|..., "value"}], "system"?, "tools"?}',
     "messages": '{"messages": [{"role": "user"|"assistant"|..., "content"}], "tools"?}',
     "text": '{"text"} or a .txt file',
-    "preference": '{"prompt"?, "chosen", "rejected"}',
+    "preference": '{"prompt"?, "chosen", "rejected"} or {"prompt", "completion", "label": true|false}',
+    "prompt": '{"prompt": text or messages, "answer"?}',
+    "tokens": '{"tokens": [words], "tags": [a label per word]}',
+    "qa": '{"question", "context", "answer"} or {"question", "context", "answers": {"text": [...], "answer_start": [...]}}',
 }
+SAMPLES = {"dpo": "preference_sample.jsonl", "orpo": "preference_sample.jsonl", "reward": "preference_sample.jsonl",
+           "kto": "kto_sample.jsonl", "grpo": "prompt_sample.jsonl", "rloo": "prompt_sample.jsonl",
+           "token-cls": "ner_sample.jsonl", "extractive-qa": "qa_sample.jsonl", "mlm": "mlm_sample.jsonl"}
+ANY_METHOD = ""  # `data check`: rows checked against their format only
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -90,7 +102,7 @@ class PreparedData:
 # -- reading --------------------------------------------------------------------------------
 def bundled_sample(method: str = "sft") -> Path:
     """The sample dataset shipped with llmdeck (for demo runs and tests)."""
-    name = "preference_sample.jsonl" if method in ("dpo", "orpo") else "sft_sample.jsonl"
+    name = SAMPLES.get(method, "sft_sample.jsonl")
     return Path(__file__).resolve().parent / "sample_data" / name
 
 
@@ -228,9 +240,15 @@ def row_format(data: Any) -> str | None:
     """The format one row looks like, or None when it matches none or more than one."""
     if not isinstance(data, dict):
         return None
-    keys = {k for k, v in data.items() if v not in (None, "")}
-    if {"chosen", "rejected"} <= keys:
+    keys = {k for k, v in data.items() if v is not None and v != ""}
+    if {"chosen", "rejected"} <= keys or {"completion", "label"} <= keys:
         return "preference"
+    if "tokens" in keys and keys & {"tags", "ner_tags"}:
+        return "tokens"
+    if {"question", "context"} <= keys:
+        return "qa"
+    if "prompt" in keys and not keys & {"chosen", "rejected", "completion", "messages", "conversations", "text"}:
+        return "prompt"
     matches = []
     if {"instruction", "output"} <= keys:
         matches.append("alpaca")
@@ -350,7 +368,13 @@ def convert_row(data: Any, fmt: str) -> dict:
     if fmt == "text":
         return {"text": _text(data.get("text"), "text")}
     if fmt == "preference":
-        return _preference(data)
+        return _labelled(data) if "label" in data and "chosen" not in data else _preference(data)
+    if fmt == "prompt":
+        return _prompt(data)
+    if fmt == "tokens":
+        return _tagged_tokens(data)
+    if fmt == "qa":
+        return _question_answer(data)
     raise BadInput(f"unknown data format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
@@ -391,6 +415,83 @@ def _preference(data: dict) -> dict:
     if chosen == rejected:
         raise RowError("chosen and rejected are identical")
     return _with_tools({"prompt": prompt, "chosen": chosen, "rejected": rejected}, data)
+
+
+def _prompt_messages(value: Any, sharegpt: bool = False) -> list[dict]:
+    messages = [{"role": "user", "content": _text(value, "prompt")}] if isinstance(value, str) else _conversation(value, sharegpt)
+    if messages[-1]["role"] not in ("user", "tool"):
+        raise RowError("prompt: expected it to end with a user turn")
+    return messages
+
+
+def _labelled(data: dict) -> dict:
+    """KTO's unpaired form: one completion marked desirable (true) or undesirable (false)."""
+    label = data.get("label")
+    if isinstance(label, str) and label.strip().lower() in ("true", "false", "1", "0"):  # CSV cells
+        label = label.strip().lower() in ("true", "1")
+    if isinstance(label, int) and not isinstance(label, bool) and label in (0, 1):
+        label = bool(label)
+    if not isinstance(label, bool):
+        raise RowError(f"label: expected true (a desirable completion) or false, found {label!r}")
+    sharegpt = "conversations" in data
+    prompt = _prompt_messages(data.get("conversations", data.get("prompt")), sharegpt)
+    return _with_tools({"prompt": prompt, "completion": _preference_side(data.get("completion"), "completion", sharegpt),
+                        "label": label}, data)
+
+
+def _prompt(data: dict) -> dict:
+    """An RL prompt, with the expected answer the exact-match reward compares against (optional)."""
+    example = {"prompt": _prompt_messages(data.get("prompt"))}
+    answer = data.get("answer")
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = str(answer)
+    if answer is not None and answer != "":
+        example["answer"] = _text(answer, "answer")
+    return _with_tools(example, data)
+
+
+def _tagged_tokens(data: dict) -> dict:
+    tokens, key = data.get("tokens"), "tags" if "tags" in data else "ner_tags"
+    tags = data.get(key)
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t for t in tokens):
+        raise RowError("tokens: expected a non-empty list of words (strings)")
+    if not isinstance(tags, list) or not all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in tags):
+        raise RowError(f"{key}: expected a list of labels (one per word)")
+    if len(tags) != len(tokens):
+        raise RowError(f"{key}: {len(tags)} labels for {len(tokens)} tokens; expected one label per word")
+    return {"tokens": tokens, "tags": [str(tag) for tag in tags]}
+
+
+def _question_answer(data: dict) -> dict:
+    question, context = _text(data.get("question"), "question"), _text(data.get("context"), "context")
+    answers = data.get("answers")
+    if isinstance(answers, dict):  # SQuAD
+        texts, starts = answers.get("text"), answers.get("answer_start")
+        if not isinstance(texts, list) or not isinstance(starts, list) or not texts or len(texts) != len(starts):
+            raise RowError("answers: expected {\"text\": [...], \"answer_start\": [...]} with one start per text")
+        answer, start = _text(texts[0], "answers.text[0]"), starts[0]
+    else:
+        answer, start = _text(data.get("answer"), "answer"), data.get("answer_start")
+    if start is None:
+        start = context.find(answer)
+        if start < 0:
+            raise RowError(f"answer: {answer[:40]!r} does not occur in the context (extractive QA copies a span)")
+    if not isinstance(start, int) or isinstance(start, bool) or context[start:start + len(answer)] != answer:
+        raise RowError(f"answer_start: {start!r} does not point at the answer {answer[:40]!r} in the context")
+    return {"question": question, "context": context, "answer_text": answer, "answer_start": start}
+
+
+def _for_method(example: dict, method: str) -> list[dict]:
+    """A converted row as the method trains on it: KTO unpairs pairs; RL keeps the prompt and the reply as answer."""
+    if method == "kto" and "chosen" in example:
+        return [{"prompt": example["prompt"], "completion": example["chosen"], "label": True},
+                {"prompt": example["prompt"], "completion": example["rejected"], "label": False}]
+    if method in ("dpo", "orpo", "reward") and "label" in example:
+        raise RowError(f"label: a labelled (unpaired) row trains with method kto; {method} needs chosen and rejected")
+    if method in ("grpo", "rloo") and "completion" in example:
+        prompt = {"prompt": example["prompt"], "answer": example["completion"][-1]["content"]}
+        return [{**prompt, "tools": example["tools"]} if example.get("tools") else prompt]
+    return [example]
 
 
 # -- placeholders ---------------------------------------------------------------------------
@@ -453,7 +554,7 @@ def _prepare(source, fmt: str, method: str, max_samples: int | None, variables: 
     for row in rows:
         data = substitute(row.data, variables or {})
         try:
-            examples.append(convert_row(data, fmt))
+            examples += _for_method(convert_row(data, fmt), method)
         except RowError as exc:
             bad.append(BadRow(row.location, str(exc)))
             continue
@@ -471,10 +572,19 @@ def _prepare(source, fmt: str, method: str, max_samples: int | None, variables: 
 
 
 def _check_method(fmt: str, method: str, source: str) -> None:
-    if method in ("dpo", "orpo") and fmt != "preference":
-        raise BadInput(f"{source}: method {method} needs preference data (prompt/chosen/rejected), found {fmt}")
+    from llmdeck.tuning.config import METHOD_FORMATS
+
+    if method == ANY_METHOD:
+        return
     if method == "sft" and fmt == "preference":
-        raise BadInput(f"{source}: preference data trains with --method dpo or orpo, not sft")
+        raise BadInput(f"{source}: preference data trains with --method dpo, orpo, kto or reward, not sft")
+    if method in ("dpo", "orpo", "kto", "reward") and fmt != "preference":
+        raise BadInput(f"{source}: method {method} needs preference data (prompt/chosen/rejected), found {fmt}")
+    expected = METHOD_FORMATS.get(method, ())
+    if fmt not in expected:
+        users = sorted(m for m, formats in METHOD_FORMATS.items() if fmt in formats)
+        raise BadInput(f"{source}: method {method} needs {', '.join(expected)} data, found {fmt} rows "
+                       f"(which train with {' or '.join(users)}; --format {expected[0]} rows look like {FORMAT_SHAPES[expected[0]]})")
 
 
 def check(source: str | Path | None, fmt: str = "auto", tokenizer=None, max_length: int | None = None,
@@ -482,11 +592,7 @@ def check(source: str | Path | None, fmt: str = "auto", tokenizer=None, max_leng
     """`data check`: every bad row listed (never raises for bad rows), placeholders and rows with tools counted;
     with a tokenizer, token stats, text blocks and what `max_length` truncates."""
     source = str(source) if source else str(bundled_sample())
-    method = "dpo" if fmt == "preference" else "sft"
-    if fmt == "auto":
-        rows, _ = read_rows(source)
-        method = "dpo" if rows and detect_format(rows) == "preference" else "sft"
-    prepared = _prepare(source, fmt, method, None, variables)
+    prepared = _prepare(source, fmt, ANY_METHOD, None, variables)
     if tokenizer is not None and prepared.examples:
         if prepared.report.format != "text" and not tokenizer.chat_template:
             from llmdeck.tuning.render import TEMPLATE_CHOICES
@@ -508,6 +614,8 @@ def measure(prepared: PreparedData, tokenizer, max_length: int | None) -> None:
     sample = render.place_tools(sample, tokenizer, tools_rendered)
     report = prepared.report
     report.tokens = token_stats(sample, tokenizer, max_length)
+    if not {"completion", "chosen", "text"} & set(examples[0]):
+        return  # prompts, tagged words, QA contexts: long QA contexts are windowed, the others counted in tokens
     if max_length and "text" in examples[0]:
         report.blocks = len(render.text_blocks([e["text"] for e in examples], tokenizer, max_length))
     elif max_length:
@@ -522,10 +630,25 @@ def render_lengths(examples: list[dict], tokenizer) -> Iterator[int]:
         if "text" in example:
             yield len(tokenizer(example["text"], add_special_tokens=False)["input_ids"])
             continue
+        if "tokens" in example:
+            yield len(tokenizer(example["tokens"], is_split_into_words=True)["input_ids"])
+            continue
+        if "question" in example:
+            yield len(tokenizer(example["question"], example["context"])["input_ids"])
+            continue
+        if "completion" not in example and "chosen" not in example:  # an RL prompt: what the policy reads
+            yield len(tokenizer.apply_chat_template(example["prompt"], tokenize=True, return_dict=False,
+                                                    add_generation_prompt=True, tools=_tools_list(example)))
+            continue
         messages = example["prompt"] + example.get("completion", example.get("chosen", []))
         tools = example.get("tools")
         tools = json.loads(tools) if isinstance(tools, str) else tools
         yield len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False, tools=tools or None))
+
+
+def _tools_list(example: dict) -> list | None:
+    tools = example.get("tools")
+    return (json.loads(tools) if isinstance(tools, str) else tools) or None
 
 
 def token_stats(examples: list[dict], tokenizer, max_length: int | None = None) -> dict:

@@ -31,7 +31,9 @@ class Estimate:
     steps: int
     flops: float
     flops_per_s: float
-    seconds: float
+    seconds: float  # training plus, for online RL, generation
+    generation_seconds: float | None = None  # online RL: sampling completions (measured rate x completions)
+    generation_tokens_per_s: float | None = None  # the measured rate, tokens per second for the step's batch
 
     @property
     def fits(self) -> bool:
@@ -102,29 +104,132 @@ def matmul_flops_per_s(device: str, size: int = 512, repeats: int = 4) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu", dtype_name: str = "float32") -> Estimate:
-    """Estimate for `config` over `n_examples` of `mean_tokens` each (weights counted from a meta model)."""
+SEQUENCES_PER_ROW = {"dpo": 2, "orpo": 2, "reward": 2, "kto": 2}  # chosen+rejected; KTO's row and its KL partner
+NO_VOCAB_LOGITS = ("reward", "token-cls", "extractive-qa")  # small heads: no vocabulary-sized logits
+
+
+def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu", dtype_name: str = "float32",
+                 prompts: list[dict] | None = None) -> Estimate:
+    """Estimate for `config` over `n_examples` of `mean_tokens` each (weights counted from a meta model). Online RL
+    (`prompts` given) adds the generation time, measured on the policy itself for the step's batch."""
+    from llmdeck.tuning.config import ENCODER_METHODS, RL_METHODS
     from llmdeck.tuning.models import parameter_shapes, resolve_base
 
-    parameters, linears, facts = parameter_shapes(resolve_base(config.base_model))
+    base = resolve_base(config.base_model)
+    auto_class = "AutoModel" if config.method in ENCODER_METHODS else "AutoModelForCausalLM"
+    parameters, linears, facts = parameter_shapes(base, auto_class)
     full = config.tuning == "full"
-    trainable = parameters if full else lora_parameters(linears, config.lora_r, config.lora_target_modules)
+    trainable = parameters if full else adapter_parameters(config, linears, facts)
     weight_format = {"qlora": "nf4", "lora-8bit": "int8"}.get(config.tuning, dtype_name)
-    preference = config.method in ("dpo", "orpo")
+    sequences = SEQUENCES_PER_ROW.get(config.method, 1)
+    preference = sequences > 1
+    online = config.method in RL_METHODS
     packing = config.packing if config.packing is not None else device == "cuda"
-    seq = config.max_length if packing and not preference else min(config.max_length, max(16, int(mean_tokens * 1.5)))
+    packing = packing and config.method == "sft"
+    if online:  # rows are prompts; a step trains batch_size completions of prompt + completion tokens
+        mean_tokens = mean_tokens + config.max_completion_length
+    if packing:
+        seq = config.max_length
+    elif online:  # prompts are not truncated; completions stop at max_completion_length
+        seq = int(mean_tokens)
+    else:
+        seq = min(config.max_length, max(16, int(mean_tokens * 1.5)))
+    vocab = 0 if config.method in NO_VOCAB_LOGITS else facts["vocab_size"]
     terms = memory_bytes(parameters, trainable, weight_format, config.batch_size, seq, facts["hidden_size"],
-                         facts["num_layers"], facts["vocab_size"], config.gradient_checkpointing,
+                         facts["num_layers"], vocab, checkpointing_on(config),
                          act_bytes=2.0 if dtype_name != "float32" else 4.0, preference=preference)
-    epoch_tokens = n_examples * min(mean_tokens, config.max_length)
+    rows_per_step = config.batch_size * config.gradient_accumulation_steps
+    if online:
+        rows_per_step = max(1, rows_per_step // config.num_generations)  # each prompt gives num_generations completions
     per_step = config.batch_size * config.gradient_accumulation_steps * (config.max_length if packing else mean_tokens)
-    steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * epoch_tokens / max(per_step, 1)))
-    tokens = int(steps * min(per_step, epoch_tokens)) if config.max_steps > 0 else int(config.num_epochs * epoch_tokens)
-    flops = training_flops(parameters, tokens, full, config.gradient_checkpointing, preference)
+    epoch_tokens = n_examples * min(mean_tokens, config.max_length)
+    if online:  # an epoch is every prompt once; a step trains batch_size completions
+        steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * n_examples / rows_per_step))
+        tokens = int(steps * per_step)
+    else:
+        steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * epoch_tokens / max(per_step, 1)))
+        tokens = int(steps * min(per_step, epoch_tokens)) if config.max_steps > 0 else int(config.num_epochs * epoch_tokens)
+    flops = training_flops(parameters, tokens * sequences, full, checkpointing_on(config), config.method == "dpo")
     rate = matmul_flops_per_s(device) * MATMUL_EFFICIENCY
     peak = sum(terms.values())
+    seconds = flops / rate if rate else 0.0
+    generation_seconds = generation_rate = None
+    if online and prompts:
+        completions = config.batch_size * config.gradient_accumulation_steps
+        generation_rate = measured_generation_rate(base, dtype_name, completions, prompts[0]["prompt"], device)
+        generation_seconds = steps * completions * config.max_completion_length / generation_rate
+        seconds += generation_seconds
     return Estimate(parameters=parameters, trainable_parameters=trainable, weights_bytes=terms["weights"],
                     trainable_bytes=terms["trainable"], activations_bytes=terms["activations"],
                     overhead_bytes=terms["overhead"], peak_bytes=peak, available_bytes=available_memory(device),
-                    device=device, tokens=tokens, steps=steps, flops=flops, flops_per_s=rate,
-                    seconds=flops / rate if rate else 0.0)
+                    device=device, tokens=tokens, steps=steps, flops=flops, flops_per_s=rate, seconds=seconds,
+                    generation_seconds=generation_seconds, generation_tokens_per_s=generation_rate)
+
+
+def checkpointing_on(config) -> bool:
+    from llmdeck.tuning.recipe import checkpointing
+
+    return checkpointing(config)
+
+
+def adapter_parameters(config, linears: list[tuple[str, int, int]], facts: dict) -> int:
+    """Trainable parameters of the adapter: LoRA r x (in + out) per layer (DoRA adds a magnitude per output),
+    IA3 one scale per output, soft prompts the virtual tokens' embeddings (prefix: one key and value per layer)."""
+    tuning, hidden = config.tuning, facts["hidden_size"]
+    if tuning == "prompt":
+        return config.num_virtual_tokens * hidden
+    if tuning == "prefix":
+        return config.num_virtual_tokens * 2 * facts["num_layers"] * hidden
+    if tuning == "ptuning":  # virtual tokens + the MLP prompt encoder (hidden -> hidden -> hidden)
+        return config.num_virtual_tokens * hidden + 2 * (hidden * hidden + hidden)
+    if tuning == "ia3":
+        return sum(n_out for name, _, n_out in linears if name.rsplit(".", 1)[-1] in IA3_TARGETS)
+    lora = lora_parameters(linears, config.lora_r, config.lora_target_modules)
+    if tuning == "dora":
+        lora += sum(n_out for name, _, n_out in linears if config.lora_target_modules == "all-linear"
+                    or name.rsplit(".", 1)[-1] in config.lora_target_modules)
+    return lora
+
+
+IA3_TARGETS = ("k_proj", "v_proj", "down_proj", "key", "value", "dense", "c_attn", "c_proj")
+
+
+def measured_generation_rate(base, dtype_name: str, batch: int, prompt: list[dict], device: str,
+                             new_tokens: int = 16) -> float:
+    """Tokens per second the policy generates for `batch` completions of `prompt` (sampling, as trl does),
+    measured once per base, precision, batch and thread count (cached in LLMDECK_HOME/cache)."""
+    import json
+    import time
+
+    import torch
+
+    from llmdeck.core import paths
+    from llmdeck.core.atomic import atomic_write_text
+    from llmdeck.tuning.models import load_base_model, load_tokenizer
+
+    key = f"{base.location}/{base.gguf_file or ''}|{dtype_name}|{batch}|{torch.get_num_threads()}|{device}"
+    cache = paths.home() / "cache" / GENERATION_CACHE_FILE
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    if key in cached:
+        return float(cached[key])
+    tokenizer = load_tokenizer(base)
+    model = load_base_model(base, getattr(torch, dtype_name)).to(device).eval()
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) if tokenizer.chat_template \
+        else str(prompt[-1]["content"])
+    inputs = tokenizer([text] * batch, return_tensors="pt", add_special_tokens=False).to(device)
+    with torch.inference_mode():
+        model.generate(**inputs, max_new_tokens=2, min_new_tokens=2, do_sample=True, pad_token_id=tokenizer.pad_token_id)
+        start = time.perf_counter()
+        model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
+                       pad_token_id=tokenizer.pad_token_id)
+        rate = batch * new_tokens / (time.perf_counter() - start)
+    cached[key] = rate
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps(cached))
+    return rate
+
+
+GENERATION_CACHE_FILE = "generation_rate.json"

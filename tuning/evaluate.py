@@ -44,11 +44,21 @@ class EvalResult:
         return asdict(self)
 
 
-def _as_sft(example: dict) -> dict:
-    """Preference rows are scored on their chosen reply."""
+def _as_sft(example: dict) -> dict | None:
+    """What a row scores: a preference pair's chosen reply, a desirable (KTO) completion, an RL prompt's expected
+    answer; None for rows with nothing to score (undesirable completions, prompts without an answer)."""
     if "chosen" in example:
         return {"prompt": example["prompt"], "completion": example["chosen"]}
+    if "label" in example:
+        return {"prompt": example["prompt"], "completion": example["completion"]} if example["label"] else None
+    if "completion" not in example and "prompt" in example:
+        answer = example.get("answer")
+        return {"prompt": example["prompt"], "completion": [{"role": "assistant", "content": answer}]} if answer else None
     return example
+
+
+def _scored(examples: list[dict]) -> list[dict]:
+    return [scored for scored in map(_as_sft, examples) if scored is not None]
 
 
 def from_file(path: str | Path, max_examples: int | None = DEFAULT_MAX_EXAMPLES) -> EvalData:
@@ -59,7 +69,7 @@ def from_file(path: str | Path, max_examples: int | None = DEFAULT_MAX_EXAMPLES)
     rows, _ = data.read_rows(source)
     method = "dpo" if rows and data.detect_format(rows) == "preference" else "sft"
     prepared = data.prepare(str(source), "auto", method, skip_bad=False)
-    examples = [_as_sft(e) for e in prepared.examples][:max_examples]
+    examples = _scored(prepared.examples)[:max_examples]
     return EvalData(examples, f"{source} ({len(examples)} of {prepared.report.valid} rows)")
 
 
@@ -70,16 +80,22 @@ def from_run(run_ref: str, max_examples: int | None = DEFAULT_MAX_EXAMPLES, requ
 
     run = Registry().get(run_ref)
     config = run.config
+    if run.method == "merge":  # no training data of its own
+        if require_split:
+            raise BadInput(f"--run {run.id}: a merge has no eval split; pass --data FILE instead")
+        return bundled(max_examples)
     prepared = data.prepare(config.get("dataset"), config.get("dataset_format", "auto"), config.get("method", "sft"),
                             config.get("skip_bad", False), config.get("max_samples"))
     split = config.get("eval_split") or 0.0
     train_rows, eval_rows = data.split_eval(prepared.examples, split, config.get("seed", 42))
-    if eval_rows:
-        examples = [_as_sft(e) for e in eval_rows][:max_examples]
+    if _scored(eval_rows):
+        examples = _scored(eval_rows)[:max_examples]
         return EvalData(examples, f"eval split of run {run.id} ({len(examples)} rows)")
     if require_split:
-        raise BadInput(f"--run {run.id}: the run has no eval split (eval_split {split}); pass --data FILE instead")
-    examples = [_as_sft(e) for e in train_rows][:max_examples]
+        raise BadInput(f"--run {run.id}: the run has no eval split to score (eval_split {split}); pass --data FILE instead")
+    if not _scored(train_rows):  # RL prompts without answers: nothing of the run's own to score
+        return bundled(max_examples)
+    examples = _scored(train_rows)[:max_examples]
     return EvalData(examples, f"training rows of run {run.id} ({len(examples)} rows; it has no eval split)")
 
 

@@ -44,10 +44,24 @@ def finished_run(run_ref: str) -> FinishedRun:
     if not adapter_dir.is_dir():
         raise BadInput(f"run {run.id}: no adapter directory at {adapter_dir}")
     tuning = run.config.get("tuning", "lora")
+    require_mergeable(run, tuning, adapter_dir)
     base = resolve_base(run.config.get("base_model"))
     if tuning != "full":
         _check_adapter_base(run, adapter_dir, base)
     return FinishedRun(run, tuning, base, adapter_dir)
+
+
+def require_mergeable(run: Run, tuning: str, adapter_dir: Path) -> None:
+    """Only causal LMs whose adapter peft can merge into the weights become whole models (and GGUF files)."""
+    from llmdeck.tuning.config import ENCODER_METHODS, SOFT_PROMPT_TUNINGS
+
+    if tuning in SOFT_PROMPT_TUNINGS:
+        raise BadInput(f"run {run.id} is an HF-only adapter ({tuning} tuning: learned virtual tokens cannot be merged into "
+                       f"the weights or converted to GGUF); load it with peft: PeftModel.from_pretrained(base, '{adapter_dir}')")
+    if run.method in ENCODER_METHODS or run.method == "reward":
+        use = "llmdeck reward score" if run.method == "reward" else "llmdeck predict"
+        raise BadInput(f"run {run.id} is a {run.method} model (a task head, not a chat model); GGUF export is for causal "
+                       f"language models - use it with `{use} {run.id}`")
 
 
 def _check_adapter_base(run: Run, adapter_dir: Path, base: ModelSource) -> None:

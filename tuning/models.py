@@ -95,9 +95,17 @@ def require_chat_template(tokenizer, base: ModelSource, data_format: str) -> Non
     """Conversations need a chat template: refuse a template-less base in one line naming the way out."""
     from llmdeck.tuning.render import TEMPLATE_CHOICES
 
-    if data_format != "text" and not tokenizer.chat_template:
+    if data_format not in ("text", "tokens", "qa") and not tokenizer.chat_template:
         raise BadInput(f"{base.display}: this base model has no chat template, so {data_format} conversations cannot be "
                        f"rendered; pass --chat-template {TEMPLATE_CHOICES} (or train on text data)")
+
+
+def needs_chat_template(tokenizer, base: ModelSource, data_format: str, method: str) -> None:
+    """`require_chat_template` for the methods that render conversations (not the encoder heads)."""
+    from llmdeck.tuning.config import ENCODER_METHODS
+
+    if method not in ENCODER_METHODS:
+        require_chat_template(tokenizer, base, data_format)
 
 
 def fingerprint(base: ModelSource) -> str | None:
@@ -124,16 +132,19 @@ def fingerprint(base: ModelSource) -> str | None:
     return None
 
 
-def load_base_model(base: ModelSource, dtype, quantization_config=None, device_map=None):
-    from transformers import AutoModelForCausalLM
+def load_base_model(base: ModelSource, dtype, quantization_config=None, device_map=None, auto_class: str = "AutoModelForCausalLM",
+                    **head_kwargs):
+    """The base with transformers' `auto_class` head (causal LM by default; a new task head is initialised)."""
+    import transformers
 
-    kwargs = {"dtype": dtype, **base.load_kwargs()}
+    model_class = getattr(transformers, auto_class)
+    kwargs = {"dtype": dtype, **base.load_kwargs(), **head_kwargs}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        model = AutoModelForCausalLM.from_pretrained(base.location, **kwargs)
+        model = model_class.from_pretrained(base.location, **kwargs)
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not load the model ({type(exc).__name__}: {exc})") from None
     if base.gguf_file and quantization_config is None:
@@ -152,17 +163,19 @@ def _forget_gguf_quantizer(model) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def parameter_shapes(base: ModelSource) -> tuple[int, list[tuple[str, int, int]], dict]:
+def parameter_shapes(base: ModelSource, auto_class: str = "AutoModelForCausalLM") -> tuple[int, list[tuple[str, int, int]], dict]:
     """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
-    base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change)."""
+    base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change). Encoders are
+    counted as `AutoModel` (their task head is a few weights)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    import transformers
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
     # torch.device("meta") is a per-thread mode; accelerate's init_empty_weights patches nn.Module for every
     # thread, so the app's estimate worker would turn a model another thread builds meanwhile into meta tensors
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+        model = getattr(transformers, auto_class).from_config(config)
 
     model.tie_weights()  # tied input/output embeddings are one tensor: count them once (134.5M, not 162.8M)
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

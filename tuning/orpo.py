@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.recipe import Device, floor_warmup, trainer_arguments
+from llmdeck.tuning.recipe import Device, beta, floor_warmup, trainer_arguments
 
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
@@ -13,7 +13,7 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
     shared = trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None)
-    args = ORPOConfig(**shared, beta=config.beta, max_completion_length=config.max_length // 2)
+    args = ORPOConfig(**shared, **beta(config), max_completion_length=config.max_length // 2)
     return floor_warmup(_token_counting(ORPOTrainer))(model=model, args=args, train_dataset=train_dataset,
                                         eval_dataset=eval_dataset, processing_class=tokenizer, callbacks=callbacks,
                                         peft_config=peft_config)

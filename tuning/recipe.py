@@ -8,7 +8,9 @@ from pathlib import Path
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.hardware import cpu_bf16_support
-from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.config import ENCODER_METHODS, SOFT_PROMPT_TUNINGS, TrainConfig
+
+BF16_BASE_TUNINGS = ("lora", "dora", "ia3")  # adapters kept in fp32 over a frozen bf16 base
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,26 @@ def pick_device(config: TrainConfig) -> Device:
         reason = f"auto: {torch.cuda.get_device_name(0)}"
     elif config.precision == "auto":  # frozen base in bf16 (native bf16 matmuls), LoRA weights stay fp32
         support = cpu_bf16_support()
-        dtype = "bfloat16" if config.tuning != "full" and support["native_bf16"] else "float32"
-        reason = f"auto: {support['cpu']}: {support['detail']}" + ("; full tuning trains in fp32" if config.tuning == "full" else "")
+        fp32_only = fp32_reason(config)
+        dtype = "bfloat16" if not fp32_only and support["native_bf16"] else "float32"
+        reason = f"auto: {support['cpu']}: {support['detail']}" + (f"; {fp32_only} trains in fp32" if fp32_only else "")
     else:
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[config.precision]
         reason = "set by precision"
     if not cuda and dtype == "float16":
         raise BadInput("precision: fp16 needs a GPU; use fp32 or bf16 on CPU")
     return Device("cuda" if cuda else "cpu", dtype, reason)
+
+
+def fp32_reason(config: TrainConfig) -> str | None:
+    """Why `auto` keeps a CPU run in fp32 even where bf16 is native: trained weights that would live in bf16."""
+    if config.tuning == "full":
+        return "full tuning"
+    if config.tuning not in BF16_BASE_TUNINGS:
+        return f"{config.tuning} tuning"
+    if config.method == "reward" or config.method in ENCODER_METHODS:
+        return f"{config.method} (a trained head)"
+    return None
 
 
 def check_quantization_supported(config: TrainConfig, device_kind: str) -> None:
@@ -66,13 +80,40 @@ def quantization_config(config: TrainConfig, compute_dtype):
     return None
 
 
-def lora_config(config: TrainConfig):
+def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", head: list[str] | None = None,
+                   exclude: str | None = None):
+    """peft's own config for `config.tuning` (None for full tuning); `head` names new task heads trained whole,
+    `exclude` (a regular expression over module names) keeps adapters off the task head's own layers."""
     if config.tuning == "full":
         return None
-    from peft import LoraConfig
+    import peft
 
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.lora_target_modules, bias="none", task_type="CAUSAL_LM")
+    common = {"task_type": task_type} if task_type else {}
+    if config.tuning in SOFT_PROMPT_TUNINGS:
+        kind = {"prompt": peft.PromptTuningConfig, "prefix": peft.PrefixTuningConfig, "ptuning": peft.PromptEncoderConfig}
+        return kind[config.tuning](num_virtual_tokens=config.num_virtual_tokens, **common)
+    if config.tuning == "ia3":
+        targets = None if config.lora_target_modules == "all-linear" else config.lora_target_modules
+        return peft.IA3Config(target_modules=targets, feedforward_modules=[] if targets else None, modules_to_save=head,
+                              exclude_modules=exclude if targets else None, **common)
+    return peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                           target_modules=config.lora_target_modules, bias="none", use_dora=config.tuning == "dora",
+                           modules_to_save=head, exclude_modules=exclude, **common)
+
+
+def launch_notes(config: TrainConfig) -> list[str]:
+    """What a launch says about the chosen tuning before it starts (soft prompts are not mergeable)."""
+    notes = []
+    if config.tuning in SOFT_PROMPT_TUNINGS:
+        notes.append(f"tuning {config.tuning} learns {config.num_virtual_tokens} virtual tokens: an HF-only adapter "
+                     "(load it with peft); it cannot be merged into the weights, so export and chat --adapter refuse it")
+    if config.tuning == "prefix" and config.gradient_checkpointing:
+        notes.append("prefix tuning trains without gradient checkpointing (its key/value prefix cannot be recomputed)")
+    if config.method in ENCODER_METHODS and not config.eval_split:
+        notes.append(f"{config.method} reports its task metric on the eval split: set eval_split (e.g. 0.2) to see it")
+    if config.tuning in ("dora", "ia3"):
+        notes.append(f"tuning {config.tuning} merges into the weights on export; chat --adapter needs a plain LoRA, so export it")
+    return notes
 
 
 def trainer_arguments(config: TrainConfig, run_dir: Path, device: Device, has_eval: bool) -> dict:
@@ -97,8 +138,8 @@ def trainer_arguments(config: TrainConfig, run_dir: Path, device: Device, has_ev
         eval_steps=eval_steps if has_eval else None,
         seed=config.seed,
         data_seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        gradient_checkpointing=checkpointing(config),
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing(config) else None,
         bf16=device.dtype_name == "bfloat16" and device.kind == "cuda",
         fp16=device.dtype_name == "float16",
         use_cpu=device.kind == "cpu",
@@ -111,6 +152,17 @@ def trainer_arguments(config: TrainConfig, run_dir: Path, device: Device, has_ev
         ddp_find_unused_parameters=False,
         max_length=config.max_length,
     )
+
+
+def beta(config: TrainConfig) -> dict:
+    """`beta` for the trl config when set; otherwise each trainer keeps its own default."""
+    return {"beta": config.beta} if config.beta is not None else {}
+
+
+def checkpointing(config: TrainConfig) -> bool:
+    """Gradient checkpointing as asked, except for prefix tuning: recomputing a layer's forward would append its
+    learned key/value prefix to the cache a second time (a shape error)."""
+    return config.gradient_checkpointing and config.tuning != "prefix"
 
 
 def floor_warmup(trainer_class):

@@ -13,14 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.tuning import data
 from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
-from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.config import ENCODER_METHODS, RL_METHODS, TrainConfig
 from llmdeck.tuning.estimate import Estimate, estimate_run
 from llmdeck.tuning.registry import ACTIVE, Registry, Run, checkpoints
 from llmdeck.tuning.render import CHAT_TEMPLATES
@@ -41,10 +41,11 @@ class LaunchPlan:
     precision: str
     device: str
     base_sha256: str | None
+    notes: list[str] = field(default_factory=list)  # what the launch line says about the method and tuning
 
     def to_dict(self) -> dict:
         return {"config": self.config.model_dump(), "data": self.data_report.to_dict(), "estimate": self.estimate.to_dict(),
-                "precision": self.precision, "device": self.device, "base_sha256": self.base_sha256}
+                "precision": self.precision, "device": self.device, "base_sha256": self.base_sha256, "notes": self.notes}
 
     def refusal(self, force: bool = False) -> str | None:
         """Why `launch` would refuse this plan (too many rows truncated, not enough memory), or None."""
@@ -88,41 +89,60 @@ def resolve_paths(config: TrainConfig) -> TrainConfig:
         updates["base_model"] = str(Path(config.base_model).expanduser().resolve())
     elif config.base_model and config.base_model.endswith(".gguf"):
         raise BadInput(f"base_model: {config.base_model}: no such file (relative paths are from {Path.cwd()})")
-    for field in ("accelerate_config", "chat_template"):
-        value = getattr(config, field)
-        if field == "chat_template" and value in CHAT_TEMPLATES:
+    for name in ("accelerate_config", "chat_template", "reward_fn"):
+        value = getattr(config, name)
+        if name == "chat_template" and value in CHAT_TEMPLATES:
             continue
         if value:
-            path = Path(value).expanduser()
+            file, function = value.rsplit(":", 1) if name == "reward_fn" else (value, None)
+            path = Path(file).expanduser()
             if not path.is_file():
-                raise BadInput(f"{field}: {value}: no such file (relative paths are from {Path.cwd()})")
-            updates[field] = str(path.resolve())
+                raise BadInput(f"{name}: {file}: no such file (relative paths are from {Path.cwd()})")
+            updates[name] = str(path.resolve()) + (f":{function}" if function else "")
+    if config.reward_model and Path(config.reward_model).expanduser().is_dir():  # else a reward run's id or name
+        updates["reward_model"] = str(Path(config.reward_model).expanduser().resolve())
     return config.model_copy(update=updates)
 
 
 def plan(config: TrainConfig) -> LaunchPlan:
-    """Validate data and base model, measure truncation, estimate memory/time; raises before any model is loaded."""
-    from llmdeck.tuning.models import fingerprint, load_tokenizer, require_chat_template, resolve_base
-    from llmdeck.tuning.recipe import check_quantization_supported, pick_device
+    """Validate data and base model, measure truncation, estimate memory/time; raises before any training model is
+    loaded (online RL loads the policy once to measure its generation speed)."""
+    from llmdeck.tuning import heads, rewards
+    from llmdeck.tuning.models import fingerprint, load_tokenizer, needs_chat_template, resolve_base
+    from llmdeck.tuning.recipe import check_quantization_supported, launch_notes, pick_device
 
-    config = resolve_paths(config)
+    config = default_base(resolve_paths(config))
+    config, reward_notes = rewards.check(config)  # the reward function's file, the reward run: before data or model
     prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples,
                             config.variables)
+    rewards.check_answers(config, prepared.examples)
     base = resolve_base(config.base_model)
+    heads.check_base_has_head(base, config.method)
     pinned_name = base.display if base.kind == "gguf" else base.location  # the store name, not "(default)"
     config = config.model_copy(update={"base_model": pinned_name})
     device = pick_device(config)
     check_quantization_supported(config, device.kind)
     tokenizer = load_tokenizer(base, config.chat_template)
-    require_chat_template(tokenizer, base, prepared.report.format)
+    needs_chat_template(tokenizer, base, prepared.report.format, config.method)
     data.measure(prepared, tokenizer, config.max_length)
     report = prepared.report
     if report.blocks is not None:  # text: max_length blocks, whatever the documents' lengths
         n_examples, mean_tokens = report.blocks, float(config.max_length)
     else:
         n_examples, mean_tokens = len(prepared.examples), float(report.tokens["mean"]) if report.tokens else 0.0
-    estimate = estimate_run(config, n_examples, mean_tokens, device.kind, device.dtype_name)
-    return LaunchPlan(config, report, estimate, device.precision, device.kind, fingerprint(base))
+    estimate = estimate_run(config, n_examples, mean_tokens, device.kind, device.dtype_name,
+                            prompts=prepared.examples if config.method in RL_METHODS else None)
+    return LaunchPlan(config, report, estimate, device.precision, device.kind, fingerprint(base),
+                      launch_notes(config) + reward_notes)
+
+
+def default_base(config: TrainConfig) -> TrainConfig:
+    """Encoder heads default to the embedded all-MiniLM-L6-v2 (a BERT encoder), so they train offline."""
+    if config.base_model or config.method not in ENCODER_METHODS:
+        return config
+    from llmdeck.core.embedded import embedded_embedding_model_dir
+
+    return config.model_copy(update={"base_model": str(embedded_embedding_model_dir())})
 
 
 def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:

@@ -19,7 +19,14 @@ from llmdeck.tuning.callbacks import METRICS_FILE, StopRequest, append_metrics_r
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.registry import Registry, checkpoints
 
-RECIPES = {"sft": "llmdeck.tuning.sft", "dpo": "llmdeck.tuning.dpo", "orpo": "llmdeck.tuning.orpo"}
+RECIPES = {"sft": "llmdeck.tuning.sft", "dpo": "llmdeck.tuning.dpo", "orpo": "llmdeck.tuning.orpo", "kto": "llmdeck.tuning.kto",
+           "reward": "llmdeck.tuning.reward", "grpo": "llmdeck.tuning.grpo", "rloo": "llmdeck.tuning.rloo",
+           "token-cls": "llmdeck.tuning.token_cls", "extractive-qa": "llmdeck.tuning.extractive_qa",
+           "mlm": "llmdeck.tuning.mlm"}
+# A recipe module has build_trainer(...); optionally TASK_TYPE, HEAD and EXCLUDE (peft task type, task heads trained
+# whole, modules kept free of adapters),
+# load_model(base, dtype, quantization, config, rows), training_dataset(rows, tokenizer, config) and
+# task_info(model, config) (what predict/score need, saved as adapter/task.json).
 
 
 def is_main_process() -> bool:
@@ -55,8 +62,8 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     import torch
     from transformers import PrinterCallback
 
-    from llmdeck.tuning.models import load_base_model, load_tokenizer, require_chat_template, resolve_base
-    from llmdeck.tuning.recipe import lora_config, quantization_config
+    from llmdeck.tuning.models import load_base_model, load_tokenizer, needs_chat_template, resolve_base
+    from llmdeck.tuning.recipe import adapter_config, quantization_config
     from llmdeck.tuning.runs import check_base_unchanged
 
     main_process = is_main_process()
@@ -71,11 +78,15 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
                             config.variables)
     train_rows, eval_rows = data.split_eval(prepared.examples, config.eval_split, config.seed)
     check_base_unchanged(registry.get(run_id))  # a queued run may start long after its launch
+    recipe = importlib.import_module(RECIPES[config.method])
     base = resolve_base(config.base_model)
     tokenizer = load_tokenizer(base, config.chat_template)
-    require_chat_template(tokenizer, base, prepared.report.format)
+    needs_chat_template(tokenizer, base, prepared.report.format, config.method)
     dtype = getattr(torch, device.dtype_name)
-    model = load_base_model(base, dtype, quantization_config(config, dtype))
+    if hasattr(recipe, "load_model"):
+        model = recipe.load_model(base, dtype, quantization_config(config, dtype), config, prepared.examples)
+    else:
+        model = load_base_model(base, dtype, quantization_config(config, dtype))
     if config.chat_template:  # the new stop token ends generation in the saved model too
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.config.eos_token_id = tokenizer.eos_token_id
@@ -88,13 +99,14 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
                         phase="training")
 
     set_phase("tokenizing")
-    train_set = training_dataset(train_rows, tokenizer, config)
-    eval_set = training_dataset(eval_rows, tokenizer, config) if eval_rows else None
+    to_dataset = getattr(recipe, "training_dataset", training_dataset)
+    train_set = to_dataset(train_rows, tokenizer, config)
+    eval_set = to_dataset(eval_rows, tokenizer, config) if eval_rows else None
     latest = checkpoints(run_dir)[-1] if resume and checkpoints(run_dir) else None
     callbacks = make_callbacks(run_dir, stop, on_metrics, main_process, elapsed_offset=_elapsed_before(run_dir, latest))
-    recipe = importlib.import_module(RECIPES[config.method])
-    trainer = recipe.build_trainer(model, tokenizer, train_set, eval_set, config, run_dir, device, callbacks,
-                                   lora_config(config))
+    peft_config = adapter_config(config, getattr(recipe, "TASK_TYPE", "CAUSAL_LM"), getattr(recipe, "HEAD", None),
+                                 getattr(recipe, "EXCLUDE", None))
+    trainer = recipe.build_trainer(model, tokenizer, train_set, eval_set, config, run_dir, device, callbacks, peft_config)
     trainer.remove_callback(PrinterCallback)  # the metrics callback logs one readable line per step
     set_phase("training")
     trainer.train(resume_from_checkpoint=str(latest) if latest else None)
@@ -103,7 +115,8 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     if stop.acted:
         return "stopped"
     set_phase("saving")
-    save_adapter(trainer, run_dir)
+    task = recipe.task_info(trainer.model, config) if hasattr(recipe, "task_info") else None
+    save_adapter(trainer, run_dir, task)
     return "completed"
 
 
@@ -115,7 +128,7 @@ def training_dataset(rows: list[dict], tokenizer, config: TrainConfig):
     if rows and "text" in rows[0]:
         blocks = render.text_blocks([row["text"] for row in rows], tokenizer, config.max_length)
         return data.to_dataset([{"input_ids": block} for block in blocks])
-    tools_rendered = config.method != "orpo" and render.template_supports_tools(tokenizer)
+    tools_rendered = config.method != "orpo" and bool(tokenizer.chat_template) and render.template_supports_tools(tokenizer)
     return data.to_dataset(render.place_tools(rows, tokenizer, tools_rendered))
 
 
@@ -169,14 +182,21 @@ def quiet_libraries() -> None:
         pass
 
 
-def save_adapter(trainer, run_dir: Path) -> None:
-    """The LoRA adapter (or full model) and tokenizer, written to a temp dir and renamed into place."""
+def save_adapter(trainer, run_dir: Path, task: dict | None = None) -> None:
+    """The adapter (or full model) and tokenizer, plus `task.json` for task heads, written to a temp dir and
+    renamed into place."""
+    import json
+
+    from llmdeck.tuning.heads import TASK_FILE
+
     final = Path(run_dir) / "adapter"
     staging = Path(run_dir) / ".adapter.tmp"
     if is_main_process() and staging.exists():
         shutil.rmtree(staging)
     trainer.save_model(str(staging))
     if is_main_process():
+        if task:
+            (staging / TASK_FILE).write_text(json.dumps(task, indent=1), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)

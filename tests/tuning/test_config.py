@@ -18,7 +18,7 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(BadInput) as caught:
         build_config({"method": "ppo", "lora_r": 0, "learning_rate": -1, "eval_steps": 5, "colour": "red"})
     message = str(caught.value)
-    for fragment in ("method: Input should be 'sft', 'dpo' or 'orpo'", "lora_r: Input should be greater than or equal to 1",
+    for fragment in ("method: Input should be 'sft', 'dpo', 'orpo', 'kto', 'reward', 'grpo', 'rloo', 'token-cls', 'extractive-qa' or 'mlm'", "lora_r: Input should be greater than or equal to 1",
                      "learning_rate: Input should be greater than 0", "colour: Extra inputs are not permitted",
                      "eval_steps: set eval_split > 0"):
         assert fragment in message

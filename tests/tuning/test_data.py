@@ -102,7 +102,7 @@ def test_ambiguous_or_unknown_format_asks_for_format(tmp_path):
 def test_method_and_format_must_match(tmp_path):
     with pytest.raises(BadInput, match="needs preference data"):
         data.prepare(data.bundled_sample("sft"), method="dpo")
-    with pytest.raises(BadInput, match="dpo or orpo"):
+    with pytest.raises(BadInput, match="dpo, orpo, kto or reward"):
         data.prepare(data.bundled_sample("dpo"), method="sft")
 
 

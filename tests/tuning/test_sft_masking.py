@@ -7,7 +7,7 @@ import pytest
 
 from llmdeck.tuning.config import build_config
 from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
-from llmdeck.tuning.recipe import Device, lora_config
+from llmdeck.tuning.recipe import Device, adapter_config
 from llmdeck.tuning.sft import build_trainer, conversation_tokens
 
 CONVERSATION = [
@@ -44,7 +44,7 @@ def test_trainer_labels_cover_both_replies(tiny_model_dir, tokenizer, tmp_path):
     rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
     model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
     trainer = build_trainer(model, tokenizer, datasets.Dataset.from_list(rows), None, config, tmp_path,
-                            Device("cpu", "float32"), [], lora_config(config))
+                            Device("cpu", "float32"), [], adapter_config(config))
     example = trainer.train_dataset[0]
     labels = example["labels"]
     assert masked_text(tokenizer, example["input_ids"], [label != -100 for label in labels]) == (
@@ -58,5 +58,5 @@ def test_without_assistant_only_loss_the_whole_conversation_trains(tiny_model_di
     rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
     model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
     trainer = build_trainer(model, tokenizer, datasets.Dataset.from_list(rows), None, config, tmp_path,
-                            Device("cpu", "float32"), [], lora_config(config))
+                            Device("cpu", "float32"), [], adapter_config(config))
     assert all(label != -100 for label in trainer.train_dataset[0]["labels"])

@@ -1,0 +1,57 @@
+"""What grpo and rloo share: trl's config arguments for online RL, and the split of each logged interval into
+generation (sampling completions and scoring them) and training time, with completions per second."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.recipe import Device, beta, trainer_arguments
+
+
+def online_arguments(config: TrainConfig, run_dir: Path, device: Device, has_eval: bool) -> dict:
+    """trl GRPOConfig/RLOOConfig keyword arguments: the shared ones plus sampling (their configs have no
+    max_length: prompts are left whole, completions stop at max_completion_length)."""
+    shared = trainer_arguments(config, run_dir, device, has_eval)
+    shared.pop("max_length")
+    return {**shared, **beta(config), "num_generations": config.num_generations,
+            "max_completion_length": config.max_completion_length, "temperature": config.temperature,
+            "log_completions": False}
+
+
+def timed(trainer_class):
+    """`trainer_class` whose training log rows carry generation_s, train_s, samples_per_s (completions per second
+    of wall time) and generation_tokens_per_s for the interval since the previous row."""
+    class TimedOnlineTrainer(trainer_class):
+        def _generate_and_score_completions(self, inputs):
+            start = time.perf_counter()
+            output = super()._generate_and_score_completions(inputs)
+            if self.model.training:
+                counts = self.__dict__.setdefault("_llmdeck_window", {"generation_s": 0.0, "samples": 0, "tokens": 0})
+                counts["generation_s"] += time.perf_counter() - start
+                counts["samples"] += int(output["completion_ids"].shape[0])
+                counts["tokens"] += int(output["completion_mask"].sum()) if "completion_mask" in output else 0
+            return output
+
+        def log(self, logs: dict, start_time: float | None = None) -> None:
+            if "loss" in logs:
+                now = time.perf_counter()
+                window_start = self.__dict__.get("_llmdeck_window_start") or getattr(self, "_llmdeck_train_start", now)
+                counts = self.__dict__.pop("_llmdeck_window", {"generation_s": 0.0, "samples": 0, "tokens": 0})
+                wall = max(now - window_start, 1e-9)
+                generation = counts["generation_s"]
+                logs["generation_s"] = round(generation, 3)
+                logs["train_s"] = round(max(wall - generation, 0.0), 3)
+                logs["samples_per_s"] = round(counts["samples"] / wall, 3)
+                if generation > 0 and counts["tokens"]:
+                    logs["generation_tokens_per_s"] = round(counts["tokens"] / generation, 2)
+                self._llmdeck_window_start = now
+            super().log(logs, start_time)
+
+        def train(self, *args, **kwargs):
+            self._llmdeck_train_start = time.perf_counter()
+            return super().train(*args, **kwargs)
+
+    TimedOnlineTrainer.__name__ = TimedOnlineTrainer.__qualname__ = f"Timed{trainer_class.__name__}"
+    return TimedOnlineTrainer

@@ -1,0 +1,32 @@
+"""Reward models through trl's RewardTrainer: a one-output sequence-classification head on the base, trained so the
+chosen reply scores above the rejected one. The run's artifact scores text (`llmdeck reward score`) and can be the
+reward of a grpo/rloo run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.recipe import Device, floor_warmup, trainer_arguments
+
+TASK_TYPE = "SEQ_CLS"  # peft trains the new score head whole (modules_to_save) beside the adapter
+
+
+def load_model(base, dtype, quantization, config: TrainConfig, rows: list[dict]):
+    from llmdeck.tuning.models import load_base_model
+
+    return load_base_model(base, dtype, quantization, auto_class="AutoModelForSequenceClassification", num_labels=1)
+
+
+def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
+                  device: Device, callbacks: list, peft_config):
+    from trl import RewardConfig, RewardTrainer
+
+    model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    args = RewardConfig(**trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None))
+    return floor_warmup(RewardTrainer)(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                                       processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+
+
+def task_info(model, config: TrainConfig) -> dict:
+    return {"task": "reward", "head": "AutoModelForSequenceClassification", "num_labels": 1}

@@ -174,10 +174,13 @@ def bench_typing_while_streaming(keys: int, env: dict) -> tuple[list[float], boo
 
 def bench_typing_while_training(keys: int, env: dict, hello: Path) -> tuple[list[float], list[float], str]:
     """(llmdeck's latencies, the bare app's latencies with the same run training, the run id)."""
-    run_id = subprocess.run(
-        [*llmdeck_argv(), "train", "--max-steps", "2000", "--max-length", "64", "--batch-size", "1",
-         "--save-steps", "10000", "--name", "bench-latency"],
-        env=env, capture_output=True, text=True, check=True, timeout=600).stdout.strip()
+    launched = subprocess.run(  # short sequences keep steps quick: their truncation is intended here
+        [*llmdeck_argv(), "train", "--max-steps", "2000", "--max-length", "64", "--allow-truncation", "--batch-size",
+         "1", "--save-steps", "10000", "--name", "bench-latency"],
+        env=env, capture_output=True, text=True, timeout=600)
+    if launched.returncode != 0:
+        raise SystemExit(f"the training run did not launch: {launched.stderr.strip()}")
+    run_id = launched.stdout.strip()
     try:
         deadline = time.time() + 600
         while time.time() < deadline:  # the worker has loaded the model and logs steps

@@ -34,7 +34,7 @@ test: setup-dev
 
 test-fast: setup-dev
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/python -m pytest -q -m "not slow" --timeout=120 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -m "not slow" --timeout=120 -n auto $(PYTEST_ARGS)  # one worker per core
 
 bench: setup-dev
 	$(VENV)/bin/python bench/run_all.py

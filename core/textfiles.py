@@ -17,16 +17,18 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 def check_regular_file(path: Path, what: str = "file") -> os.stat_result:
-    """The file's stat, or BadInput when it is missing, not a regular file, or unreadable."""
+    """The file's stat; BadInput for a missing path, a directory, a device, a FIFO or a socket, or a file this
+    process may not read."""
     try:
         info = path.stat()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such {what}") from None
     except OSError as exc:
-        raise BadInput(f"{path}: cannot read the {what} ({exc.strerror})") from None
+        raise BadInput(f"{path}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise BadInput(f"{path}: is a directory (expected a {what})")
     if not stat.S_ISREG(info.st_mode):
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise BadInput(f"{path}: {kind} (expected a {what})")
+        raise BadInput(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
     if not os.access(path, os.R_OK):
         raise BadInput(f"{path}: cannot read the {what} (permission denied)")
     return info
@@ -46,11 +48,12 @@ def read_text(path: Path, what: str = "file", max_bytes: int = DEFAULT_MAX_BYTES
 
 
 def decode_text(raw: bytes, path: Path | str, what: str = "file") -> str:
+    """UTF-8 (a leading BOM dropped); BadInput for binary content or another encoding, with line and offset."""
     if b"\x00" in raw[:8192]:
-        raise BadInput(f"{path}: binary content (expected a UTF-8 text {what})")
+        raise BadInput(f"{path}: binary content (NUL bytes; expected a UTF-8 text {what})")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise BadInput(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start};"
-                       f" save the {what} as UTF-8)") from None
+        raise BadInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start});"
+                       f" save the {what} as UTF-8") from None

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
-from llmdeck.tuning.files import check_regular_file, files_under, read_text_file
+from llmdeck.core.textfiles import check_regular_file
+from llmdeck.tuning.files import files_under, read_text_file
 
 FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference", "prompt", "tokens", "qa")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")

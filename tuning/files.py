@@ -5,31 +5,14 @@ becomes one BadInput line naming the file, never a traceback. A UTF-8 byte order
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
-
-SNIFF_BYTES = 8192
+from llmdeck.core.textfiles import check_regular_file, decode_text
 
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
-
-
-def check_regular_file(path: Path, what: str = "file") -> os.stat_result:
-    """The file's stat; BadInput for a missing path, a directory, a device, a FIFO or a socket."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({_reason(exc)})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise BadInput(f"{path}: is a directory (expected a {what})")
-    if not stat.S_ISREG(info.st_mode):
-        raise BadInput(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
-    return info
 
 
 def open_binary(path: Path):
@@ -37,18 +20,6 @@ def open_binary(path: Path):
         return path.open("rb")
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({_reason(exc)})") from None
-
-
-def decode_text(raw: bytes, path: Path) -> str:
-    """UTF-8 (a leading BOM dropped); BadInput for binary content or another encoding, with the byte offset."""
-    if b"\x00" in raw[:SNIFF_BYTES]:
-        raise BadInput(f"{path}: binary content (NUL bytes), not text")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise BadInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                       "re-save the file as UTF-8") from None
 
 
 def read_text_file(path: Path, max_bytes: int | None = None, what: str = "file") -> str:
@@ -64,7 +35,7 @@ def read_text_file(path: Path, max_bytes: int | None = None, what: str = "file")
             raise BadInput(f"{path}: cannot read ({_reason(exc)})") from None
     if max_bytes is not None and len(raw) > max_bytes:
         raise BadInput(f"{path}: too large for a {what} (at most {max_bytes} bytes)")
-    return decode_text(raw, path)
+    return decode_text(raw, path, what)
 
 
 def files_under(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:

@@ -6,21 +6,14 @@ import sys
 
 import click
 
-from llmdeck.cli.output import emit_json, info
+from llmdeck.cli.output import emit_json, generation_options, info
 
 
 @click.command("chat")
 @click.argument("prompt", required=False)
 @click.option("--model", "-m", "model_name", help="Store name or .gguf path (default: the store default).")
 @click.option("--system", "-s", help="System prompt.")
-@click.option("--temperature", type=float, help="Sampling temperature (default from config, 0.7).")
-@click.option("--top-p", type=float, help="Nucleus sampling (default 0.95).")
-@click.option("--max-tokens", type=int, help="Cap on generated tokens (default 512).")
-@click.option("--seed", type=int, help="Sampling seed for reproducible answers.")
-@click.option("--stop", multiple=True, help="Stop sequence (repeatable).")
-@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
-@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats.")
+@generation_options
 @click.option("--rag", "rag_collection", help="Answer from this document collection, citing sources [n].")
 @click.option("--session", "session_id", help="Resume (or start) this saved session: its history is the memory.")
 @click.option("-k", "rag_k", type=int, default=4, show_default=True, help="With --rag: chunks retrieved per question.")

@@ -6,20 +6,13 @@ import sys
 
 import click
 
-from llmdeck.cli.output import emit_json
+from llmdeck.cli.output import emit_json, generation_options
 
 
 @click.command("complete")
 @click.argument("model")
 @click.argument("text", required=False)
-@click.option("--temperature", type=float, help="Sampling temperature (default from config, 0.7).")
-@click.option("--top-p", type=float, help="Nucleus sampling (default 0.95).")
-@click.option("--max-tokens", type=int, help="Cap on generated tokens (default 512).")
-@click.option("--seed", type=int, help="Sampling seed for reproducible text.")
-@click.option("--stop", multiple=True, help="Stop sequence (repeatable).")
-@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
-@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats.")
+@generation_options
 def command(model, text, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json):
     """Continue TEXT (or stdin) with MODEL as plain text: completion mode, for base models without a chat template.
 

@@ -61,3 +61,20 @@ def progress_printer():
             sys.stderr.flush()
 
     return show
+
+
+def generation_options(func):
+    """The sampling and loading flags `chat` and `complete` share (None: the config's defaults)."""
+    options = [
+        click.option("--temperature", type=float, help="Sampling temperature (default from config, 0.7)."),
+        click.option("--top-p", type=float, help="Nucleus sampling (default 0.95)."),
+        click.option("--max-tokens", type=int, help="Cap on generated tokens (default 512)."),
+        click.option("--seed", type=int, help="Sampling seed for reproducible output."),
+        click.option("--stop", multiple=True, help="Stop sequence (repeatable)."),
+        click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with."),
+        click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp."),
+        click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

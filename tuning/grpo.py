@@ -7,18 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.online import online_arguments, timed
-from llmdeck.tuning.recipe import Device, floor_warmup
+from llmdeck.tuning.online import build_online_trainer
+from llmdeck.tuning.recipe import Device
 
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
                   device: Device, callbacks: list, peft_config):
     from trl import GRPOConfig, GRPOTrainer
 
-    from llmdeck.tuning.rewards import reward_functions
-
-    funcs, classes = reward_functions(config, model.dtype)
-    args = GRPOConfig(**online_arguments(config, run_dir, device, has_eval=eval_dataset is not None))
-    return floor_warmup(timed(GRPOTrainer))(model=model, reward_funcs=funcs, reward_processing_classes=classes, args=args,
-                                            train_dataset=train_dataset, eval_dataset=eval_dataset,
-                                            processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return build_online_trainer(GRPOConfig, GRPOTrainer, model, tokenizer, train_dataset, eval_dataset, config, run_dir,
+                                device, callbacks, peft_config)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.recipe import Device, beta, trainer_arguments
+from llmdeck.tuning.recipe import Device, beta, floor_warmup, trainer_arguments
 
 
 def online_arguments(config: TrainConfig, run_dir: Path, device: Device, has_eval: bool) -> dict:
@@ -55,3 +55,16 @@ def timed(trainer_class):
 
     TimedOnlineTrainer.__name__ = TimedOnlineTrainer.__qualname__ = f"Timed{trainer_class.__name__}"
     return TimedOnlineTrainer
+
+
+def build_online_trainer(config_class, trainer_class, model, tokenizer, train_dataset, eval_dataset,
+                         config: TrainConfig, run_dir: Path, device: Device, callbacks: list, peft_config):
+    """A trl online RL trainer (GRPO, RLOO: the same arguments) with the run's rewards, timed generation and
+    the warmup floor."""
+    from llmdeck.tuning.rewards import reward_functions
+
+    funcs, classes = reward_functions(config, model.dtype)
+    args = config_class(**online_arguments(config, run_dir, device, has_eval=eval_dataset is not None))
+    return floor_warmup(timed(trainer_class))(model=model, reward_funcs=funcs, reward_processing_classes=classes,
+                                              args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                                              processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)

@@ -103,21 +103,23 @@ async def test_smollm2_answers_and_escape_stops_a_run():
         first_run = screen.run_id
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.run_id not in (None, first_run), timeout_s=60, what="the second run")
-        assert len(screen.query_one("#agent-trace").blocks()) == 1  # the question only: no step decoded yet
-        await pilot.press("escape")
+        await pilot.press("escape")  # at once (a cached prompt may already have given a step or two)
         await wait_for(pilot, lambda: not screen.busy, timeout_s=60, what="the stop")
         stored = records.get_run(screen.run_id)
         assert stored.status == "cancelled" and stored.answer is None
         assert "stopped" in text_of(screen.query_one("#agent-status"))
-        assert screen.query_one("#agent-trace").blocks()[-1] == ("note", "stopped")
+        blocks = screen.query_one("#agent-trace").blocks()
+        assert blocks[-1] == ("note", "stopped") and not [kind for kind, _ in blocks if kind.startswith("final")]
         # quitting during a run ends it with the app (a worker left decoding would keep the process alive)
+        second_run = screen.run_id
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: screen.busy and "working" in text_of(screen.query_one("#agent-status")),
-                       timeout_s=60, what="the third run")
+        await wait_for(pilot, lambda: screen.run_id not in (None, second_run), timeout_s=60, what="the third run")
         third_run = screen.run_id
-        await asyncio.sleep(2)
+        quit_at = time.time()
         await pilot.press("ctrl+q")
     deadline = time.monotonic() + 60  # the prompt's evaluation is one llama.cpp call: it is not interrupted
     while records.get_run(third_run).status == "running" and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    assert records.get_run(third_run).status == "cancelled"
+    # never left "running"; cancelled unless the (cached, fast) run had answered by the time ctrl+q was pressed
+    stored = records.get_run(third_run)
+    assert stored.status == "cancelled" or (stored.answer and stored.finished_at < quit_at + 0.5), stored.status

@@ -31,7 +31,7 @@ def test_the_palette_has_an_entry_for_every_screen_action():
 async def test_palette_search_help_and_theme(fake_model):
     app = LlmdeckApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.screen.model_name is not None)
+        await wait_for(pilot, lambda: app.screen.model_name is not None, timeout_s=60, what="the chat's model")
         # searching in the palette finds them, and choosing one runs it on its screen
         await pilot.press("ctrl+p")
         await pilot.press(*"gguf")

@@ -8,6 +8,9 @@ import sys
 
 def main() -> None:
     if len(sys.argv) == 1:
+        import gc
+
+        gc.disable()  # until the first frame is painted: llmdeck.tui.app.resume_gc
         from llmdeck.core.quiet import quiet_libraries
         from llmdeck.tui.app import LlmdeckApp  # named in the import contracts, like cli/tui.py's
 

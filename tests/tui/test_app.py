@@ -54,3 +54,21 @@ async def test_palette_search_help_and_theme(fake_model):
     app = LlmdeckApp()
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.theme == "gruvbox"
+
+
+async def test_the_paused_collector_resumes_after_the_first_frame_and_the_footer_comes_a_frame_later(fake_model):
+    """Bare `llmdeck` pauses the garbage collector until its first frame (cli/__main__.py); the app must
+    resume it, or a long session would never free a cycle. The footer is mounted after the first frame."""
+    import gc
+
+    gc.disable()
+    try:
+        app = LlmdeckApp()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: gc.isenabled(), what="the collector resumed")
+            await wait_for(pilot, lambda: len(app.screen.query("FooterKey")) > 5, what="the footer's keys")
+            keys = {key.description for key in app.screen.query("FooterKey")}
+            assert {"Chat", "Models", "Train", "Quit", "Stop answer"} <= keys
+    finally:
+        gc.enable()
+        gc.unfreeze()  # the test process goes on: give the frozen objects back to the collector

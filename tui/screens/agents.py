@@ -16,10 +16,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, Select, SelectionList, Static
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.agent_trace import LIMIT_NOTES, AgentTrace
 from llmdeck.tui.widgets.run_history import RunHistory
 
@@ -27,6 +27,7 @@ from llmdeck.tui.widgets.run_history import RunHistory
 class AgentsScreen(BaseScreen):
     """A ReAct agent with tools on a local model: watch it think, call tools and answer."""
 
+    CSS_PATH = "agents.tcss"
     BINDINGS = [
         Binding("ctrl+r", "run_agent", "Run agent"),
         Binding("escape", "stop", "Stop agent"),
@@ -107,7 +108,7 @@ class AgentsScreen(BaseScreen):
                 yield AgentTrace(id="agent-trace")
                 yield Label("Past runs (Enter opens)", classes="pane-title")
                 yield RunHistory(id="agent-runs")
-        yield Footer()
+        yield late_footer()
 
     def on_mount(self) -> None:
         self.query_one("#agent-question", Input).focus()

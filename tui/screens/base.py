@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from textual import on
+from textual.lazy import Lazy
 from textual.screen import Screen
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 
@@ -31,3 +33,9 @@ class BaseScreen(Screen):
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         """Screens reset their own state here (a half-shown answer, a busy marker)."""
+
+
+def late_footer() -> Lazy:
+    """The screen's Footer, mounted just after the screen's first frame: its keys (a widget per binding, more
+    than a dozen) were a fifth of the first frame's work, and the screen's content is what a person reads first."""
+    return Lazy(Footer())

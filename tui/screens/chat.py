@@ -19,10 +19,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Label, ListItem, ListView, Select, Static
+from textual.widgets import Header, Label, ListItem, ListView, Select, Static
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.chat_log import ChatLog, code_blocks
 from llmdeck.tui.widgets.prompt_input import PromptInput
 from llmdeck.tui.widgets.session_list import SessionList
@@ -136,7 +136,7 @@ class ChatScreen(BaseScreen):
             with Vertical(id="sources-pane"):
                 yield Label("Sources (Enter opens)", classes="pane-title")
                 yield ListView(id="sources-list")
-        yield Footer()
+        yield late_footer()
 
     def on_mount(self) -> None:
         self.query_one("#sources-pane").display = False

@@ -16,15 +16,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Log, Static
+from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, Log, Static
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, late_footer
 
 
 class LoopScreen(BaseScreen):
     """Collect -> data -> train -> export, round after round, from the app."""
 
+    CSS_PATH = "loop.tcss"
     BINDINGS = [
         Binding("ctrl+r", "start_loop", "Start/resume loop"),
         Binding("escape", "stop_or_back", "Stop loop / back"),
@@ -75,7 +76,7 @@ class LoopScreen(BaseScreen):
                 yield Label("Rounds", classes="pane-title")
                 yield DataTable(id="loop-rounds-table", zebra_stripes=True)
                 yield Log(id="loop-log", max_lines=2000)
-        yield Footer()
+        yield late_footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#loop-list", DataTable)

@@ -18,11 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Label, LoadingIndicator, ProgressBar, Static, Tree
+from textual.widgets import DataTable, Header, Label, LoadingIndicator, ProgressBar, Static, Tree
 from textual.worker import get_current_worker
 
 from llmdeck.core.units import human_count, human_size
-from llmdeck.tui.screens.base import BaseScreen, WorkCancelled
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, late_footer
 
 COLUMNS = ("default", "name", "arch", "params", "quant", "size", "ctx", "lineage", "loss")
 PROGRESS_EVERY_S = 0.1  # progress messages at most this often (the last one always)
@@ -43,6 +43,7 @@ def lineage_text(row) -> str:
 class ModelsScreen(BaseScreen):
     """The GGUF model store: import, inspect, set the default, quantize, Modelfile, delete."""
 
+    CSS_PATH = "models.tcss"
     BINDINGS = [
         Binding("i", "import_model", "Import GGUF"),
         Binding("d", "make_default", "Make default"),
@@ -100,7 +101,7 @@ class ModelsScreen(BaseScreen):
                 yield Tree("-", id="model-lineage")
                 yield Label("Chat template", classes="pane-title")
                 yield Static("", id="model-template", markup=False)
-        yield Footer()
+        yield late_footer()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)

@@ -21,12 +21,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, Log, ProgressBar, Select, Sparkline,
+from textual.widgets import (Button, DataTable, Header, Input, Label, Log, ProgressBar, Select, Sparkline,
                              Static, Checkbox, TabbedContent, TabPane)
 from textual.worker import get_current_worker
 
 from llmdeck.core.units import duration, human_size
-from llmdeck.tui.screens.base import BaseScreen, WorkCancelled
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, late_footer
 
 MONITOR_POLL_S = 0.25
 RUNS_POLL_S = 1.0
@@ -68,6 +68,7 @@ def run_row(run) -> tuple:
 class TrainScreen(BaseScreen):
     """Fine-tuning: launch runs from a form, watch them live, stop, resume, clone, compare, export, chat."""
 
+    CSS_PATH = "train.tcss"
     BINDINGS = [
         Binding("ctrl+n", "new_run", "New run"),
         Binding("ctrl+l", "launch", "Launch run"),
@@ -189,7 +190,7 @@ class TrainScreen(BaseScreen):
                             yield Button("CLI / YAML (ctrl+y)", id="show-command")
                             yield Button("Save config (ctrl+s)", id="save-config")
                         yield Static("", id="form-command", markup=False)
-        yield Footer()
+        yield late_footer()
 
     def _field(self, spec):
         """Three cells of the form's grid: name, entry (a checkbox, a choice or a text input), and a line

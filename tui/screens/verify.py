@@ -17,10 +17,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static, TextArea
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen
+from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.run_history import RunHistory
 from llmdeck.tui.widgets.verify_rounds import VerifyRounds
 
@@ -30,6 +30,7 @@ ISOLATION_TIERS = ("auto", "bubblewrap", "namespaces", "process")
 class VerifyScreen(BaseScreen):
     """Code verification: a writer model writes Python, a sandboxed executor runs and checks it."""
 
+    CSS_PATH = "verify.tcss"
     BINDINGS = [
         Binding("ctrl+r", "run_verify", "Run verification"),
         Binding("escape", "stop", "Stop verification"),
@@ -104,7 +105,7 @@ class VerifyScreen(BaseScreen):
                 yield VerifyRounds(id="verify-rounds")
                 yield Label("Past runs (Enter opens)", classes="pane-title")
                 yield RunHistory(steps_label="rounds", id="verify-runs")
-        yield Footer()
+        yield late_footer()
 
     def on_mount(self) -> None:
         self.query_one("#verify-task", TextArea).focus()

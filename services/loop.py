@@ -166,6 +166,17 @@ def summary_columns(rows: list[dict]) -> list[str]:
     return list(SUMMARY_COLUMNS) + list(dict.fromkeys(extra))
 
 
+BRIEF_KEYS = ("attempts", "passed", "pass_rate", "sft_rows", "preference_rows", "run_id", "loss", "model", "seconds")
+
+
+def stage_brief(result) -> str:
+    """A stage's result in a few words for a progress line (the counts, losses and models that matter), or ""."""
+    if not isinstance(result, dict):
+        return ""
+    parts = [f"{key} {result[key]}" for key in BRIEF_KEYS if result.get(key) is not None]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _fraction(passed, attempts) -> str | None:
     return None if not attempts else f"{passed}/{attempts} ({passed / attempts:.2f})"
 

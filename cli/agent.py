@@ -46,8 +46,8 @@ def command() -> None:
                                                       " (with --tasks: start, attempt, summary).")
 @sweep_options("agent")
 def ask_command(question, model_name, tools, tools_file, workspace, collection, max_steps, max_seconds, system,
-                thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, samples, temperature,
-                greedy_first, split, limit, collection_name, adapter, guide, hints):
+                thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, temperature, adapter,
+                guide, hints, **sweep_flags):  # the other sweep flags: run_sweep reads them
     """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout. With --tasks FILE,
     attempt every question of a task file instead (each recorded with its verdict).
 
@@ -67,11 +67,8 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         if tools or tools_file or workspace or collection or system or thoughts:
             raise BadInput("agent --tasks: tools, workspace and collection come from the task file"
                            " (--tools/--tools-file/--workspace/--collection/--system/--thoughts do not apply)")
-        run_sweep("agent", tasks_file, model=model_name, adapter=adapter, collection_name=collection_name,
-                  n_threads=n_threads, as_json=as_json,
-                  options={"samples": samples, "temperature": temperature, "greedy_first": greedy_first, "split": split,
-                           "limit": limit, "max_steps": max_steps, "constrained": constrained, "guide": guide,
-                           "hints": hints})
+        run_sweep("agent", model=model_name, n_threads=n_threads, as_json=as_json, max_steps=max_steps,
+                  constrained=constrained, guide=guide, hints=hints)
         return
     if guide or hints:
         raise BadInput("agent: --guide and --hints need --tasks FILE (they come from each task)")

@@ -22,6 +22,14 @@ def info(message: str) -> None:
     click.echo(message, err=True)
 
 
+def emit_result(as_json: bool, document: Any, note: str) -> None:
+    """A command's one result: `document` as JSON on stdout with --json, else the human `note` on stderr."""
+    if as_json:
+        emit_json(document)
+    else:
+        info(note)
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain aligned text table."""
     if not rows:

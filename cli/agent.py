@@ -55,10 +55,8 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
 
     Example: llmdeck agent --tasks tool_tasks.jsonl --samples 4 --temperature 0.7 --guide
     """
-    from pydantic import ValidationError
-
     from llmdeck.agents.react import AgentOptions
-    from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
+    from llmdeck.core.errors import BadInput, LlmdeckError, validated
     from llmdeck.services.agent import ask
 
     if tasks_file:
@@ -76,10 +74,7 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         question = sys.stdin.read().strip()
     if not question:
         raise BadInput("agent: no question given (pass it as an argument or on stdin)")
-    try:
-        options = AgentOptions(max_steps=max_steps, max_seconds=max_seconds, system=system)
-    except ValidationError as exc:
-        raise BadInput(validation_message("agent", exc)) from None
+    options = validated(AgentOptions, "agent", {"max_steps": max_steps, "max_seconds": max_seconds, "system": system})
     names = [n.strip() for n in tools.split(",") if n.strip()] if tools is not None else None
     response = ask(question, model=model_name, tools=names, tools_files=tuple(tools_file), workspace=workspace,
                    collection=collection, options=options, thoughts=thoughts, observation_role=observation_role,

@@ -46,11 +46,9 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
 
     Example: llmdeck verify --tasks code_tasks.jsonl --samples 4 --temperature 0.7 --max-rounds 2
     """
-    from pydantic import ValidationError
-
     from llmdeck.agents.sandbox import SandboxLimits
     from llmdeck.agents.verify import VerifyOptions
-    from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
+    from llmdeck.core.errors import BadInput, LlmdeckError, validated
     from llmdeck.services.verify import verify
 
     if tasks_file:
@@ -63,10 +61,8 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
         task = sys.stdin.read().strip()
     if not task:
         raise BadInput("verify: no task given (pass it as an argument or on stdin)")
-    try:
-        options = VerifyOptions(max_rounds=max_rounds, max_tokens=max_tokens, temperature=temperature)
-    except ValidationError as exc:
-        raise BadInput(validation_message("verify", exc)) from None
+    options = validated(VerifyOptions, "verify",
+                        {"max_rounds": max_rounds, "max_tokens": max_tokens, "temperature": temperature})
     if wall_s <= 0:
         raise BadInput(f"--timeout {wall_s}: expected a positive number of seconds")
     response = verify(task, model=model_name, expect=expect, tests=tests, options=options,

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_write_text
-from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, validation_message
+from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, validated
 
 STAGES = ("collect-agent", "collect-verify", "data", "sft", "export-sft", "preference", "export-preference", "evaluate")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -490,10 +490,7 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     from llmdeck.agents.tasks import load_tasks
     from llmdeck.core.store import ModelStore
 
-    try:
-        config = config if isinstance(config, LoopConfig) else LoopConfig(**config)
-    except ValidationError as exc:
-        raise BadInput(validation_message("loop", exc)) from None
+    config = config if isinstance(config, LoopConfig) else validated(LoopConfig, "loop", config)
     name = config.name or time.strftime("loop-%m%d-%H%M")
     if not NAME_PATTERN.match(name):
         raise BadInput(f"--name {name!r}: expected lowercase letters, digits and dashes (at most 41 characters)")

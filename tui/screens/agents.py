@@ -182,16 +182,11 @@ class AgentsScreen(BaseScreen):
     def agent_run(self, question: str, model: str | None, tools: list[str], collection: str | None, max_steps: str,
                   workspace: str | None, thoughts: bool) -> None:
         """One service call; a cancellation check on every event (then the response is closed)."""
-        from pydantic import ValidationError
-
         from llmdeck.agents.react import AgentOptions
-        from llmdeck.core.errors import BadInput, validation_message
+        from llmdeck.core.errors import validated
         from llmdeck.services.agent import ask
 
-        try:
-            options = AgentOptions(max_steps=max_steps or 0)
-        except ValidationError as exc:
-            raise BadInput(validation_message("agent", exc)) from None
+        options = validated(AgentOptions, "agent", {"max_steps": max_steps or 0})
         worker = get_current_worker()  # cancelled (Esc, quitting): the generation stops at its next token
         response = ask(question, model=model, tools=tools, collection=collection, workspace=workspace,
                        options=options, thoughts=thoughts, stop_when=lambda: worker.is_cancelled)

@@ -167,16 +167,11 @@ class VerifyScreen(BaseScreen):
     def verify_run(self, task: str, model: str | None, expect: str | None, tests: str | None, max_rounds: str,
                    isolation: str) -> None:
         """One service call; a cancellation check on every event (then the response is closed)."""
-        from pydantic import ValidationError
-
         from llmdeck.agents.verify import VerifyOptions
-        from llmdeck.core.errors import BadInput, validation_message
+        from llmdeck.core.errors import validated
         from llmdeck.services.verify import verify
 
-        try:
-            options = VerifyOptions(max_rounds=max_rounds or 0)
-        except ValidationError as exc:
-            raise BadInput(validation_message("verify", exc)) from None
+        options = validated(VerifyOptions, "verify", {"max_rounds": max_rounds or 0})
         worker = get_current_worker()  # cancelled (Esc, quitting): the writer stops at its next token
         response = verify(task, model=model, expect=expect, tests=tests, options=options, isolation=isolation,
                           stop_when=lambda: worker.is_cancelled)

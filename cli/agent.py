@@ -46,8 +46,8 @@ def command() -> None:
                                                       " (with --tasks: start, attempt, summary).")
 @sweep_options("agent")
 def ask_command(question, model_name, tools, tools_file, workspace, collection, max_steps, max_seconds, system,
-                thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, samples, temperature,
-                greedy_first, split, limit, collection_name, adapter, guide, hints):
+                thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, temperature, adapter,
+                guide, hints, **sweep_flags):  # the other sweep flags: run_sweep reads them
     """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout. With --tasks FILE,
     attempt every question of a task file instead (each recorded with its verdict).
 
@@ -55,10 +55,8 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
 
     Example: llmdeck agent --tasks tool_tasks.jsonl --samples 4 --temperature 0.7 --guide
     """
-    from pydantic import ValidationError
-
     from llmdeck.agents.react import AgentOptions
-    from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
+    from llmdeck.core.errors import BadInput, LlmdeckError, validated
     from llmdeck.services.agent import ask
 
     if tasks_file:
@@ -67,11 +65,8 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         if tools or tools_file or workspace or collection or system or thoughts:
             raise BadInput("agent --tasks: tools, workspace and collection come from the task file"
                            " (--tools/--tools-file/--workspace/--collection/--system/--thoughts do not apply)")
-        run_sweep("agent", tasks_file, model=model_name, adapter=adapter, collection_name=collection_name,
-                  n_threads=n_threads, as_json=as_json,
-                  options={"samples": samples, "temperature": temperature, "greedy_first": greedy_first, "split": split,
-                           "limit": limit, "max_steps": max_steps, "constrained": constrained, "guide": guide,
-                           "hints": hints})
+        run_sweep("agent", model=model_name, n_threads=n_threads, as_json=as_json, max_steps=max_steps,
+                  constrained=constrained, guide=guide, hints=hints)
         return
     if guide or hints:
         raise BadInput("agent: --guide and --hints need --tasks FILE (they come from each task)")
@@ -79,10 +74,7 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         question = sys.stdin.read().strip()
     if not question:
         raise BadInput("agent: no question given (pass it as an argument or on stdin)")
-    try:
-        options = AgentOptions(max_steps=max_steps, max_seconds=max_seconds, system=system)
-    except ValidationError as exc:
-        raise BadInput(validation_message("agent", exc)) from None
+    options = validated(AgentOptions, "agent", {"max_steps": max_steps, "max_seconds": max_seconds, "system": system})
     names = [n.strip() for n in tools.split(",") if n.strip()] if tools is not None else None
     response = ask(question, model=model_name, tools=names, tools_files=tuple(tools_file), workspace=workspace,
                    collection=collection, options=options, thoughts=thoughts, observation_role=observation_role,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from llmdeck.cli.output import emit_json, generation_options, info
+from llmdeck.cli.output import generation_options, info, stream_answer
 
 
 @click.command("chat")
@@ -51,16 +51,9 @@ def answer(prompt: str, as_json: bool, **options):
     response = chat(prompt, **options)
     if response.warning:
         info(f"warning: {response.warning}")
-    try:
-        for piece in response:
-            emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
-            sys.stdout.flush()
-    finally:
-        response.close()
+    stream_answer(response, as_json)
     if as_json:
-        emit_json(response.done_event())
         return response
-    sys.stdout.write("\n")
     for source in response.sources:
         info(f"[{source['n']}] {source['source']} (chunk {source['chunk']})")
     if response.session_id:

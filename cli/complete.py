@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from llmdeck.cli.output import emit_json, generation_options
+from llmdeck.cli.output import generation_options, stream_answer
 
 
 @click.command("complete")
@@ -29,13 +29,4 @@ def command(model, text, temperature, top_p, max_tokens, seed, stop, n_ctx, n_th
     sampling = Sampling.from_settings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                                       stop=stop or None)
     response = complete(text, model=model, sampling=sampling, n_ctx=n_ctx, n_threads=n_threads)
-    try:
-        for piece in response:
-            emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
-            sys.stdout.flush()
-    finally:
-        response.close()
-    if as_json:
-        emit_json(response.done_event())
-    else:
-        sys.stdout.write("\n")
+    stream_answer(response, as_json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import closing
 
 import click
 
@@ -71,13 +72,10 @@ def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data,
     from llmdeck.core.errors import LlmdeckError
     from llmdeck.tuning.export import export_run
 
-    printer = stage_printer()
-    try:
+    with closing(stage_printer()) as printer:  # ends a redrawn progress line
         report = export_run(run_id, quants=quants, name=name, keep_intermediates=keep_intermediates,
                             max_loss_delta=max_loss_delta, eval_data_file=eval_data, max_eval_examples=eval_examples,
                             score=not no_eval, on_event=printer)
-    finally:
-        printer.close()
     if as_json:
         emit_json(report.to_dict())
     else:

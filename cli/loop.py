@@ -11,8 +11,7 @@ import click
 
 from llmdeck.cli.groups import DefaultCommandGroup
 from llmdeck.cli.output import emit_json, info, table
-from llmdeck.services.loop import LoopConfig, summary_columns
-
+from llmdeck.services.loop import LoopConfig, stage_brief, summary_columns
 
 
 def _option(name: str, field) -> click.Option:
@@ -71,7 +70,7 @@ def run_command(as_json: bool, **fields) -> None:
                 emit_json(event)
                 continue
             if event["type"] == "stage" and event["status"] != "start":
-                info(f"[round {event['round']}] {event['stage']}: {event['status']}" + _brief(event.get("result")))
+                info(f"[round {event['round']}] {event['stage']}: {event['status']}" + stage_brief(event.get("result")))
             elif event["type"] == "stage":
                 info(f"[round {event['round']}] {event['stage']} ...")
             elif event["type"] == "progress":
@@ -92,14 +91,6 @@ def run_command(as_json: bool, **fields) -> None:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def _brief(result) -> str:
-    if not isinstance(result, dict):
-        return ""
-    keys = ("attempts", "passed", "pass_rate", "sft_rows", "preference_rows", "run_id", "loss", "model", "seconds")
-    parts = [f"{k} {result[k]}" for k in keys if result.get(k) is not None]
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 def round_table(rows: list[dict]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import click
 
 from llmdeck.cli.output import emit_json, info
@@ -66,11 +68,8 @@ def command(method, models, weights, name, base, density, as_adapter, quants, as
         from llmdeck.cli.export import stage_printer
         from llmdeck.tuning.export import export_run
 
-        printer = stage_printer()
-        try:
+        with closing(stage_printer()) as printer:  # ends a redrawn progress line
             exported = export_run(report.run_id, quants=quants, name=name, on_event=None if as_json else printer)
-        finally:
-            printer.close()
         document["export"] = exported.to_dict()
         if not as_json:
             for item in exported.quants:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import click
 
-from llmdeck.cli.output import emit_json, info, table
+from llmdeck.cli.output import emit_json, emit_result, info, table
 from llmdeck.core.units import human_count, human_size
 
 
@@ -78,10 +79,9 @@ def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None
     remote = parse_remote(path)
     store = _store()
     entry = store.pull(remote, name=name) if remote else store.register(Path(path), name=name, copy=copy)
-    if as_json:
-        emit_json(entry.to_dict())
-    else:
-        info(f"imported {entry.name} ({entry.architecture}, {human_count(entry.parameter_count)} params, {entry.file_type})")
+    emit_result(as_json, entry.to_dict(),
+                f"imported {entry.name} ({entry.architecture}, {human_count(entry.parameter_count)} params,"
+                f" {entry.file_type})")
 
 
 @command.command("rm")
@@ -90,10 +90,7 @@ def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None
 def remove_model(name: str, as_json: bool) -> None:
     """Unregister a model (a copied file is deleted; a referenced file stays where it is)."""
     entry = _store().remove(name)
-    if as_json:
-        emit_json(entry.to_dict())
-    else:
-        info(f"removed {entry.name}")
+    emit_result(as_json, entry.to_dict(), f"removed {entry.name}")
 
 
 @command.command("default")
@@ -102,10 +99,7 @@ def remove_model(name: str, as_json: bool) -> None:
 def default_model(name: str, as_json: bool) -> None:
     """Make NAME the default model for chat, RAG and agents."""
     entry = _store().set_default(name)
-    if as_json:
-        emit_json(entry.to_dict())
-    else:
-        info(f"default model: {entry.name}")
+    emit_result(as_json, entry.to_dict(), f"default model: {entry.name}")
 
 
 @command.command("quantize")
@@ -123,16 +117,11 @@ def quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool
     from llmdeck.core.quantize import quantize_model
     from llmdeck.tuning.export import ExportEvent
 
-    printer = stage_printer()
-    try:
+    with closing(stage_printer()) as printer:  # ends a redrawn progress line
         entry = quantize_model(name, quant, new_name, allow_requantize,
                                on_progress=lambda done, total: printer(ExportEvent("quantize", "tensors", done, total)))
-    finally:
-        printer.close()
-    if as_json:
-        emit_json(entry.to_dict())
-    else:
-        info(f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})")
+    emit_result(as_json, entry.to_dict(),
+                f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})")
 
 
 @command.command("modelfile")
@@ -171,10 +160,8 @@ def export_dir(name: str, directory: Path, layout: str, publisher: str, link: bo
     from llmdeck.core.interop import export_to_dir
 
     target = export_to_dir(_store().get(name), directory, layout=layout, link=link, publisher=publisher)
-    if as_json:
-        emit_json({"name": name, "path": str(target), "linked": link})
-    else:
-        info(f"{'linked' if link else 'copied'} {name} -> {target}")
+    emit_result(as_json, {"name": name, "path": str(target), "linked": link},
+                f"{'linked' if link else 'copied'} {name} -> {target}")
 
 
 @command.command("converter")
@@ -189,7 +176,6 @@ def converter(install: bool, sdist: Path | None, as_json: bool) -> None:
     from llmdeck.tuning.converter import find_converter, install_converter
 
     found = install_converter(sdist, on_progress=info) if (install or sdist) else find_converter()
-    if as_json:
-        emit_json(found.to_dict())
-    else:
-        info(f"llama.cpp converter for llama-cpp-python {found.runtime_version or '(user checkout)'}: {found.root}")
+    emit_result(as_json, found.to_dict(),
+                f"llama.cpp converter for llama-cpp-python {found.runtime_version or '(user checkout)'}:"
+                f" {found.root}")

@@ -22,6 +22,29 @@ def info(message: str) -> None:
     click.echo(message, err=True)
 
 
+def emit_result(as_json: bool, document: Any, note: str) -> None:
+    """A command's one result: `document` as JSON on stdout with --json, else the human `note` on stderr."""
+    if as_json:
+        emit_json(document)
+    else:
+        info(note)
+
+
+def stream_answer(response, as_json: bool) -> None:
+    """A streaming chat/completion response on stdout: its text pieces (or JSON token lines), then a newline (or
+    the done event with its stats); the response is closed even when interrupted."""
+    try:
+        for piece in response:
+            emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
+            sys.stdout.flush()
+    finally:
+        response.close()
+    if as_json:
+        emit_json(response.done_event())
+    else:
+        sys.stdout.write("\n")
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain aligned text table."""
     if not rows:

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from llmdeck.cli.output import emit_json, info, progress_printer, table
+from llmdeck.cli.output import emit_json, emit_result, info, progress_printer, table
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.core.units import duration
 
@@ -103,10 +103,9 @@ def stop(run_id: str, wait: bool, as_json: bool) -> None:
     from llmdeck.tuning import runs
 
     run = runs.stop(run_id, wait=wait)
-    if as_json:
-        emit_json(run.to_dict())
-    else:
-        info(f"run {run.id}: {'stop requested' if run.status in ('queued', 'running') else run.status} (step {run.global_step})")
+    emit_result(as_json, run.to_dict(),
+                f"run {run.id}: {'stop requested' if run.status in ('queued', 'running') else run.status}"
+                f" (step {run.global_step})")
 
 
 @command.command("resume")
@@ -138,7 +137,4 @@ def remove(run_id: str, as_json: bool) -> None:
     from llmdeck.tuning import runs
 
     run = runs.remove(run_id)
-    if as_json:
-        emit_json({"id": run.id, "removed": True, "run_dir": run.run_dir})
-    else:
-        info(f"removed run {run.id}")
+    emit_result(as_json, {"id": run.id, "removed": True, "run_dir": run.run_dir}, f"removed run {run.id}")

@@ -42,14 +42,20 @@ def sweep_options(kind: str):
     return decorate
 
 
-def run_sweep(kind: str, tasks_file: str, *, model: str | None, adapter: str | None, options: dict,
-              collection_name: str | None, n_threads: int | None, as_json: bool) -> None:
-    """Run the sweep: JSON lines on stdout with --json, one line per attempt on stderr otherwise."""
+SAMPLING_FLAGS = ("samples", "temperature", "greedy_first", "split", "limit")  # collect()'s options from the flags
+
+
+def run_sweep(kind: str, *, model: str | None, n_threads: int | None, as_json: bool, **kind_options) -> None:
+    """Run the sweep the current command's `sweep_options` flags describe (read from its click context), with
+    `kind_options` (the agent's or verifier's own limits) added to its options: JSON lines on stdout with
+    --json, one line per attempt on stderr otherwise."""
     from llmdeck.core.errors import LlmdeckError
     from llmdeck.services.collect import collect
 
-    sweep = collect(tasks_file, kind, model=model, adapter=adapter, options=options, collection=collection_name,
-                    n_threads=n_threads)
+    flags = click.get_current_context().params
+    options = {name: flags[name] for name in SAMPLING_FLAGS} | kind_options
+    sweep = collect(flags["tasks_file"], kind, model=model, adapter=flags["adapter"], options=options,
+                    collection=flags["collection_name"], n_threads=n_threads)
     try:
         for event in sweep:
             if as_json:

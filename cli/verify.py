@@ -38,7 +38,7 @@ def command() -> None:
                                                       " (with --tasks: start, attempt, summary).")
 @sweep_options("verify")
 def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s, isolation, n_ctx, n_threads, as_json,
-                tasks_file, samples, temperature, greedy_first, split, limit, collection_name, adapter):
+                tasks_file, temperature, adapter, **sweep_flags):  # the other sweep flags: run_sweep reads them
     """Write and verify code for TASK (or stdin). Exit 0 when verified (or ran, with no checks given), 1 otherwise.
     With --tasks FILE, attempt every coding task of a task file instead (each recorded with its verdict).
 
@@ -46,30 +46,23 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
 
     Example: llmdeck verify --tasks code_tasks.jsonl --samples 4 --temperature 0.7 --max-rounds 2
     """
-    from pydantic import ValidationError
-
     from llmdeck.agents.sandbox import SandboxLimits
     from llmdeck.agents.verify import VerifyOptions
-    from llmdeck.core.errors import BadInput, LlmdeckError, validation_message
+    from llmdeck.core.errors import BadInput, LlmdeckError, validated
     from llmdeck.services.verify import verify
 
     if tasks_file:
         if task or tests or expect:
             raise BadInput("verify: give a TASK (with --tests/--expect) or --tasks FILE, not both")
-        run_sweep("verify", tasks_file, model=model_name, adapter=adapter, collection_name=collection_name,
-                  n_threads=n_threads, as_json=as_json,
-                  options={"samples": samples, "temperature": temperature, "greedy_first": greedy_first, "split": split,
-                           "limit": limit, "max_rounds": max_rounds, "max_tokens": max_tokens, "timeout_s": wall_s,
-                           "isolation": isolation})
+        run_sweep("verify", model=model_name, n_threads=n_threads, as_json=as_json, max_rounds=max_rounds,
+                  max_tokens=max_tokens, timeout_s=wall_s, isolation=isolation)
         return
     if task is None and not sys.stdin.isatty():
         task = sys.stdin.read().strip()
     if not task:
         raise BadInput("verify: no task given (pass it as an argument or on stdin)")
-    try:
-        options = VerifyOptions(max_rounds=max_rounds, max_tokens=max_tokens, temperature=temperature)
-    except ValidationError as exc:
-        raise BadInput(validation_message("verify", exc)) from None
+    options = validated(VerifyOptions, "verify",
+                        {"max_rounds": max_rounds, "max_tokens": max_tokens, "temperature": temperature})
     if wall_s <= 0:
         raise BadInput(f"--timeout {wall_s}: expected a positive number of seconds")
     response = verify(task, model=model_name, expect=expect, tests=tests, options=options,

@@ -29,3 +29,13 @@ def validation_message(source: str, error) -> str:
         message = str(item["msg"]).removeprefix("Value error, ")
         problems.append(f"{field}: {message}" if field else message)
     return f"{source}: " + "; ".join(problems)
+
+
+def validated(config_type, source: str, values: dict):
+    """`config_type(**values)` (a pydantic model); invalid values are one BadInput naming every problem."""
+    from pydantic import ValidationError
+
+    try:
+        return config_type(**values)
+    except ValidationError as exc:
+        raise BadInput(validation_message(source, exc)) from None

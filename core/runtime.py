@@ -205,11 +205,9 @@ def stream_chat(
     `stats` (if given) is filled in as generation proceeds and is complete when the iterator ends.
     """
     sampling = sampling or Sampling()
-    stats = stats if stats is not None else ChatStats()
-    pieces: list[str] = []
-    with model.lock:
-        start = time.perf_counter()
-        chunks = model.llama.create_chat_completion(
+    yield from _stream(
+        model,
+        lambda: model.llama.create_chat_completion(
             messages=list(messages),
             temperature=sampling.temperature,
             top_p=sampling.top_p,
@@ -217,13 +215,45 @@ def stream_chat(
             seed=sampling.seed,
             stop=list(sampling.stop) or None,
             stream=True,
-        )
+        ),
+        lambda choice: choice.get("delta", {}).get("content"),
+        stats,
+    )
+
+
+def stream_completion(
+    model: LoadedModel, prompt: str, sampling: Sampling | None = None, stats: ChatStats | None = None
+) -> Iterator[str]:
+    """Yield a plain continuation of `prompt` (no chat template): for base models that have none."""
+    sampling = sampling or Sampling()
+    yield from _stream(
+        model,
+        lambda: model.llama.create_completion(
+            prompt, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
+            seed=sampling.seed, stop=list(sampling.stop) or None, stream=True,
+        ),
+        lambda choice: choice.get("text"),
+        stats,
+    )
+
+
+def _stream(
+    model: LoadedModel, start_stream: Callable[[], Iterator[dict]], piece_of: Callable[[dict], str | None],
+    stats: ChatStats | None,
+) -> Iterator[str]:
+    """The streaming loop chat and completion share: under the model's lock, start llama.cpp's stream and yield
+    each chunk's text (`piece_of` a choice), filling `stats` (finish reason, timings, tokens) as it goes."""
+    stats = stats if stats is not None else ChatStats()
+    pieces: list[str] = []
+    with model.lock:
+        start = time.perf_counter()
+        chunks = start_stream()
         first_at = None
         for chunk in chunks:
             choice = chunk["choices"][0]
             if choice.get("finish_reason"):
                 stats.finish_reason = choice["finish_reason"]
-            text = choice.get("delta", {}).get("content")
+            text = piece_of(choice)
             if not text:
                 continue
             if first_at is None:
@@ -238,40 +268,6 @@ def stream_chat(
     stats.tokens = count_tokens(model, stats.text) if stats.text else 0
     decode_s = end - (first_at or end)
     # tokens after the first, over the time after the first: the decode rate
-    stats.tokens_per_s = (stats.tokens - 1) / decode_s if stats.tokens > 1 and decode_s > 0 else 0.0
-
-
-def stream_completion(
-    model: LoadedModel, prompt: str, sampling: Sampling | None = None, stats: ChatStats | None = None
-) -> Iterator[str]:
-    """Yield a plain continuation of `prompt` (no chat template): for base models that have none."""
-    sampling = sampling or Sampling()
-    stats = stats if stats is not None else ChatStats()
-    pieces: list[str] = []
-    with model.lock:
-        start = time.perf_counter()
-        chunks = model.llama.create_completion(
-            prompt, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
-            seed=sampling.seed, stop=list(sampling.stop) or None, stream=True,
-        )
-        first_at = None
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice.get("finish_reason"):
-                stats.finish_reason = choice["finish_reason"]
-            text = choice.get("text")
-            if not text:
-                continue
-            if first_at is None:
-                first_at = time.perf_counter()
-                stats.ttft_s = first_at - start
-            pieces.append(text)
-            yield text
-        end = time.perf_counter()
-    stats.total_s = end - start
-    stats.text = "".join(pieces)
-    stats.tokens = count_tokens(model, stats.text) if stats.text else 0
-    decode_s = end - (first_at or end)
     stats.tokens_per_s = (stats.tokens - 1) / decode_s if stats.tokens > 1 and decode_s > 0 else 0.0
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_write_text
-from llmdeck.core.errors import BadInput, validation_message
+from llmdeck.core.errors import BadInput, validated
 from llmdeck.core.textfiles import read_text
 
 
@@ -51,10 +51,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
         raw = tomllib.loads(read_text(config_file, "TOML settings file", max_bytes=1024 * 1024))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{config_file}: not valid TOML ({exc})") from None
-    try:
-        return Settings(**raw)
-    except ValidationError as exc:
-        raise BadInput(validation_message(str(config_file), exc)) from None
+    return validated(Settings, str(config_file), raw)
 
 
 # command-line flags that override settings, by field (chat, serve, tui); errors name the flag
@@ -87,9 +84,6 @@ def update_settings(**changes: Any) -> Settings:
     """Set some fields, validate, and save; returns the new settings."""
     current = load_settings().model_dump()
     current.update(changes)
-    try:
-        settings = Settings(**current)
-    except ValidationError as exc:
-        raise BadInput(validation_message("settings", exc)) from None
+    settings = validated(Settings, "settings", current)
     save_settings(settings)
     return settings

@@ -7,8 +7,7 @@ recorded as cancelled. Every event is recorded as it happens (`agents.records`).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,15 +16,15 @@ from llmdeck.agents.react import AgentOptions, run_agent
 from llmdeck.agents.tools import ToolCatalog, ToolSettings
 from llmdeck.core.errors import BadInput
 from llmdeck.core.runtime import load_entry
+from llmdeck.services.recorded_run import RecordedRun, halt_check
 
 STATUS_BY_LIMIT = {None: "answered", "max_steps": "limit", "wall_time": "limit", "error": "error"}
 
 
 @dataclass
-class AgentResponse:
+class AgentResponse(RecordedRun):
     """One agent run being streamed: iterate for events, read the outcome when done."""
 
-    run_id: str
     model: str
     question: str
     tools: list[str]
@@ -34,36 +33,17 @@ class AgentResponse:
     limit: str | None = None
     steps: int = 0
     seconds: float = 0.0
-    events: list[dict] = field(default_factory=list)
-    done: bool = False
-    cancelled: bool = False
-    _events: Iterator[dict] | None = field(default=None, repr=False)
-    _iterator: Iterator[dict] | None = field(default=None, repr=False)
-    _halt: threading.Event = field(default_factory=threading.Event, repr=False)
     _stop_when: Callable[[], bool] | None = field(default=None, repr=False)
 
-    def __iter__(self) -> Iterator[dict]:
-        if self._iterator is not None:
-            raise RuntimeError("an AgentResponse can be iterated once")
-        self._iterator = self._run()
-        return self._iterator
+    def _drops(self, event: dict) -> bool:
+        return self.stopped()  # what a stopped step leaves (an error, a best-so-far answer) is not the run's
 
-    def _run(self) -> Iterator[dict]:
-        try:
-            for event in self._events:
-                if self.stopped():
-                    break  # what a stopped step leaves (an error, a best-so-far answer) is not the run's
-                self.events.append(event)
-                records.add_event(self.run_id, event)
-                if event["type"] == "final":
-                    self.answer, self.limit, self.steps = event["answer"], event["limit"], event["steps"]
-                    self.seconds = event["seconds"]
-                yield event
-        finally:
-            self._events.close()
-            self._finish()
+    def _take(self, event: dict) -> None:
+        if event["type"] == "final":
+            self.answer, self.limit, self.steps = event["answer"], event["limit"], event["steps"]
+            self.seconds = event["seconds"]
 
-    def _finish(self) -> None:
+    def _finish(self, failed: bool = False) -> None:
         if self.answer is None:
             self.cancelled = True
             records.finish_run(self.run_id, "cancelled", None, self.steps)
@@ -80,17 +60,8 @@ class AgentResponse:
             pass
         return self.answer
 
-    def close(self) -> None:
-        """Stop the run (recorded as cancelled): at once when called between events, else (from another
-        thread) at the model's next token. A finished run is left as it is."""
-        if self.done or self.cancelled:
-            return
-        self._halt.set()
-        if self._iterator is None:
-            self._iterator = iter(())
-            self._events.close()
-            self._finish()
-            return
+    def _stop_started(self) -> None:
+        """Close the iteration: at once between events, else (from another thread) at the model's next token."""
         try:
             self._iterator.close()
         except ValueError:  # running in another thread: its generation stops at the next token
@@ -150,11 +121,7 @@ def ask(
     settings = ToolSettings(workspace=Path(workspace) if workspace else None, collection=collection, isolation=isolation)
     catalog = ToolCatalog(tuple(tools_files), settings)
     built = catalog.build(tools)
-    halt = threading.Event()
-
-    def stopped() -> bool:
-        return halt.is_set() or bool(stop_when and stop_when())
-
+    halt, stopped = halt_check(stop_when)
     if temperature < 0:
         raise BadInput(f"agent: temperature {temperature}: expected a number >= 0")
     if guide is not None and guide != "final_answer" and guide not in [tool.name for tool in built]:

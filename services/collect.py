@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from llmdeck.agents import attempts
 from llmdeck.agents.tasks import Task, TaskFile, agent_tools, grade_agent, load_tasks, prepare_fixtures
-from llmdeck.core.errors import BadInput, validation_message
+from llmdeck.core.errors import BadInput, validated
 
 
 class CollectOptions(BaseModel):
@@ -176,10 +176,7 @@ def collect(tasks_file: str | Path, kind: str, *, model: str | None = None, adap
     """Check everything and return the sweep of `kind` ("agent" or "verify") tasks of `tasks_file`."""
     if kind not in ("agent", "verify"):
         raise ValueError(f"collect kind {kind!r}")
-    try:
-        options = options if isinstance(options, CollectOptions) else CollectOptions(**(options or {}))
-    except ValidationError as exc:
-        raise BadInput(validation_message("collect", exc)) from None
+    options = options if isinstance(options, CollectOptions) else validated(CollectOptions, "collect", options or {})
     if options.samples > 1 and options.temperature == 0:
         raise BadInput(f"--samples {options.samples}: several attempts need --temperature above 0 (greedy attempts"
                        " would all be the same)")

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_write_text
-from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, validation_message
+from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, validated
 
 STAGES = ("collect-agent", "collect-verify", "data", "sft", "export-sft", "preference", "export-preference", "evaluate")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -164,6 +164,17 @@ def summary_columns(rows: list[dict]) -> list[str]:
     """The summary table's columns: the fixed ones, then the evaluation's metrics in the order they appear."""
     extra = [k for row in rows for k in row if k not in SUMMARY_COLUMNS]
     return list(SUMMARY_COLUMNS) + list(dict.fromkeys(extra))
+
+
+BRIEF_KEYS = ("attempts", "passed", "pass_rate", "sft_rows", "preference_rows", "run_id", "loss", "model", "seconds")
+
+
+def stage_brief(result) -> str:
+    """A stage's result in a few words for a progress line (the counts, losses and models that matter), or ""."""
+    if not isinstance(result, dict):
+        return ""
+    parts = [f"{key} {result[key]}" for key in BRIEF_KEYS if result.get(key) is not None]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _fraction(passed, attempts) -> str | None:
@@ -479,10 +490,7 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     from llmdeck.agents.tasks import load_tasks
     from llmdeck.core.store import ModelStore
 
-    try:
-        config = config if isinstance(config, LoopConfig) else LoopConfig(**config)
-    except ValidationError as exc:
-        raise BadInput(validation_message("loop", exc)) from None
+    config = config if isinstance(config, LoopConfig) else validated(LoopConfig, "loop", config)
     name = config.name or time.strftime("loop-%m%d-%H%M")
     if not NAME_PATTERN.match(name):
         raise BadInput(f"--name {name!r}: expected lowercase letters, digits and dashes (at most 41 characters)")

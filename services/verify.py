@@ -6,23 +6,22 @@ current run). Every event is recorded as it happens (`agents.records`)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeck.agents import records
 from llmdeck.agents.sandbox import SandboxLimits, choose_tier
 from llmdeck.core.errors import BadInput
+from llmdeck.services.recorded_run import RecordedRun, halt_check
 
 STATUS_CODES = {"verified": "verified", "ran, unverified": "unverified", "failed": "failed", "gave up": "gave_up"}
 
 
 @dataclass
-class VerifyResponse:
+class VerifyResponse(RecordedRun):
     """One verification run being streamed."""
 
-    run_id: str
     model: str
     task: str
     passed: bool = False
@@ -30,39 +29,15 @@ class VerifyResponse:
     rounds: int = 0
     code: str | None = None
     isolation: str | None = None
-    events: list[dict] = field(default_factory=list)
-    done: bool = False
-    cancelled: bool = False
-    _events: Iterator[dict] | None = field(default=None, repr=False)
-    _iterator: Iterator[dict] | None = field(default=None, repr=False)
-    _halt: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def __iter__(self) -> Iterator[dict]:
-        if self._iterator is not None:
-            raise RuntimeError("a VerifyResponse can be iterated once")
-        self._iterator = self._run()
-        return self._iterator
+    def _take(self, event: dict) -> None:
+        if event["type"] == "verdict":
+            self.passed, self.status, self.rounds = event["passed"], event["status"], event["rounds"]
+            self.code, self.isolation = event["code"], event["isolation"]
 
-    def _run(self) -> Iterator[dict]:
-        failed = False
-        try:
-            for event in self._events:
-                self.events.append(event)
-                records.add_event(self.run_id, event)
-                if event["type"] == "verdict":
-                    self.passed, self.status, self.rounds = event["passed"], event["status"], event["rounds"]
-                    self.code, self.isolation = event["code"], event["isolation"]
-                yield event
-        except Exception as exc:
-            failed = True
-            event = {"type": "message", "round": self.rounds, "source": "llmdeck",
-                     "content": f"error: {type(exc).__name__}: {exc}"}
-            self.events.append(event)
-            records.add_event(self.run_id, event)
-            raise
-        finally:
-            self._events.close()
-            self._finish(failed)
+    def _failed(self, error: Exception) -> None:
+        self._record({"type": "message", "round": self.rounds, "source": "llmdeck",
+                      "content": f"error: {type(error).__name__}: {error}"})
 
     def _finish(self, failed: bool = False) -> None:
         if self.status is not None:
@@ -79,18 +54,9 @@ class VerifyResponse:
             pass
         return self.events[-1]
 
-    def close(self) -> None:
-        """Stop the run (recorded as cancelled). The pair is drained, not torn down mid-message: its
-        writer stops at the next token and no further event comes. From another thread it returns at once
-        (the iterating thread sees the end)."""
-        if self.done or self.cancelled:
-            return
-        self._halt.set()
-        if self._iterator is None:
-            self._iterator = iter(())
-            self._events.close()
-            self._finish()
-            return
+    def _stop_started(self) -> None:
+        """The pair is drained, not torn down mid-message: its writer stops at the next token and no further
+        event comes. From another thread it returns at once (the iterating thread sees the end)."""
         if getattr(self._iterator, "gi_running", False):
             return
         try:
@@ -134,11 +100,7 @@ def verify(
     checks = Checks(expect=expect, tests=tests_text)
     options = options or VerifyOptions()
     tier = choose_tier(isolation)
-    halt = threading.Event()
-
-    def stopped() -> bool:
-        return halt.is_set() or bool(stop_when and stop_when())
-
+    halt, stopped = halt_check(stop_when)
     if client is None:
         from llmdeck.services.agent import load_for_run
 

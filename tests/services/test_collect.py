@@ -118,3 +118,26 @@ def test_agent_tasks_cli_streams_json_and_refuses_mixed_arguments(fake_model, ta
     result = runner.invoke(cli, ["verify", "--tasks", str(task_file), "--max-rounds", "2"])
     assert result.exit_code == 0, result.output
     assert "code #0 pass (verified" in result.stderr and "pass rate 1.00" in result.stderr
+
+
+def test_every_sweep_flag_reaches_collect(task_file, monkeypatch):
+    from llmdeck.services import collect as collect_module
+
+    calls = []
+    monkeypatch.setattr(collect_module, "collect", lambda tasks, kind, **kw: calls.append((tasks, kind, kw)) or [])
+    sampling = ["--samples", "3", "--temperature", "0.5", "--greedy-first", "--split", "all", "--limit", "2",
+                "--sweep", "s1", "--adapter", "run-1", "--threads", "2", "-m", "some-model"]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["agent", "--tasks", str(task_file), *sampling, "--max-steps", "4", "--free", "--guide"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["verify", "--tasks", str(task_file), *sampling, "--max-rounds", "2", "--max-tokens", "99",
+                                 "--timeout", "5", "--isolation", "process"])
+    assert result.exit_code == 0, result.output
+    common = {"samples": 3, "temperature": 0.5, "greedy_first": True, "split": "all", "limit": 2}
+    where = {"model": "some-model", "adapter": "run-1", "collection": "s1", "n_threads": 2}
+    assert calls == [
+        (str(task_file), "agent", {**where, "options": {**common, "max_steps": 4, "constrained": False, "guide": True,
+                                                        "hints": False}}),
+        (str(task_file), "verify", {**where, "options": {**common, "max_rounds": 2, "max_tokens": 99, "timeout_s": 5.0,
+                                                         "isolation": "process"}}),
+    ]

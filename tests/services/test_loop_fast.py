@@ -13,7 +13,7 @@ from llmdeck.agents import attempts
 from llmdeck.cli.main import cli
 from llmdeck.core.errors import BadInput
 from llmdeck.services import loop as loop_service
-from llmdeck.services.loop import STAGES, load_state, run_loop
+from llmdeck.services.loop import STAGES, load_state, run_loop, stage_brief
 
 MODEL = "smollm2-135m-instruct"
 
@@ -103,6 +103,7 @@ def test_loop_cli_show_and_list(fake_model, code_tasks, stand_ins):
     assert result.exit_code == 0, result.output
     assert "ROUND  COLLECTED_BY" in result.stdout and "c-r1-sft.q8_0" not in result.stdout
     assert "[round 1] sft: done" in result.stderr
+    assert "[round 1] collect-verify: done (attempts 2, passed 1, pass_rate 0.5" in result.stderr
     shown = runner.invoke(cli, ["loop", "show", "c", "--json"])
     assert json.loads(shown.stdout)["rows"][0]["verify_pass"] == "1/2 (0.50)"
     listed = runner.invoke(cli, ["loop", "list"])
@@ -111,6 +112,12 @@ def test_loop_cli_show_and_list(fake_model, code_tasks, stand_ins):
     assert missing.exit_code == 2 and "loop 'nope' not found" in missing.stderr
     bad = runner.invoke(cli, ["loop", "--name", "Bad Name"])
     assert bad.exit_code == 2 and "--name 'Bad Name'" in bad.stderr
+
+
+def test_stage_brief_names_the_known_keys_in_order_and_skips_the_rest():
+    result = {"model": "m-r1", "passed": 0, "attempts": 3, "collections": ["x"], "loss": None}
+    assert stage_brief(result) == " (attempts 3, passed 0, model m-r1)"
+    assert stage_brief({"collections": ["x"]}) == "" and stage_brief(None) == ""
 
 
 def test_an_interrupted_loop_is_recorded_as_stopped_with_its_time(fake_model, code_tasks, stand_ins, monkeypatch):

@@ -79,6 +79,14 @@ async def test_a_scripted_run_streams_its_trace_and_reopens_from_the_past_runs(f
         assert trace.blocks()[2] == ("call", '[1] calculator({"expression": "17 * 23"})')
         assert screen.query_one("#agent-question").value == "What is 17 * 23?"
         assert list(screen.query_one("#agent-tools").selected) == ["calculator"]
+        # while a run is going, choosing a past run is refused and the form is left as it is
+        screen.busy = True
+        screen.query_one("#agent-question").value = "Another question"
+        history.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("the agent is working" in n.message for n in app._notifications))
+        assert screen.query_one("#agent-question").value == "Another question"
+        screen.busy = False
         # bad input is a notification naming the field, and nothing is recorded
         screen.query_one("#agent-max-steps").value = "0"
         await pilot.press("ctrl+r")

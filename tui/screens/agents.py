@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Header, Input, Label, Select, SelectionList, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
@@ -49,10 +49,6 @@ class AgentsScreen(BaseScreen):
         warnings: list[str]
 
     @dataclass
-    class RunsListed(Message):
-        runs: list
-
-    @dataclass
     class Started(Message):
         run_id: str
         model: str
@@ -73,10 +69,6 @@ class AgentsScreen(BaseScreen):
         steps: int
         seconds: float
         cancelled: bool
-
-    @dataclass
-    class RunOpened(Message):
-        run: object  # agents.records.RunRecord
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,12 +99,11 @@ class AgentsScreen(BaseScreen):
                 yield Static("model: resolving...", id="agent-status", classes="status", markup=False)
                 yield AgentTrace(id="agent-trace")
                 yield Label("Past runs (Enter opens)", classes="pane-title")
-                yield RunHistory(id="agent-runs")
+                yield RunHistory("agent", id="agent-runs")
         yield late_footer()
 
     def on_mount(self) -> None:
         self.query_one("#agent-question", Input).focus()
-        self.list_runs()
 
     def on_screen_resume(self) -> None:
         """The store is read each time the screen is shown (an export on the train screen adds models)."""
@@ -131,12 +122,6 @@ class AgentsScreen(BaseScreen):
         catalog = ToolCatalog()
         self.post_message(self.Listed(models, default, [c.name for c in list_collections()], catalog.info(),
                                       catalog.warnings))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
-    def list_runs(self) -> None:
-        from llmdeck.agents.records import list_runs
-
-        self.post_message(self.RunsListed(list_runs("agent")))
 
     @on(Listed)
     def show_choices(self, message: Listed) -> None:
@@ -158,10 +143,6 @@ class AgentsScreen(BaseScreen):
         for warning in message.warnings:
             self.notify(warning, title="a custom tool did not load", severity="warning", timeout=8)
         self._status(self._idle_status())
-
-    @on(RunsListed)
-    def show_runs(self, message: RunsListed) -> None:
-        self.query_one(RunHistory).show(message.runs)
 
     @on(Select.Changed, "#agent-collection")
     def collection_changed(self, event: Select.Changed) -> None:
@@ -202,16 +183,11 @@ class AgentsScreen(BaseScreen):
     def agent_run(self, question: str, model: str | None, tools: list[str], collection: str | None, max_steps: str,
                   workspace: str | None, thoughts: bool) -> None:
         """One service call; a cancellation check on every event (then the response is closed)."""
-        from pydantic import ValidationError
-
         from llmdeck.agents.react import AgentOptions
-        from llmdeck.core.errors import BadInput, validation_message
+        from llmdeck.core.errors import validated
         from llmdeck.services.agent import ask
 
-        try:
-            options = AgentOptions(max_steps=max_steps or 0)
-        except ValidationError as exc:
-            raise BadInput(validation_message("agent", exc)) from None
+        options = validated(AgentOptions, "agent", {"max_steps": max_steps or 0})
         worker = get_current_worker()  # cancelled (Esc, quitting): the generation stops at its next token
         response = ask(question, model=model, tools=tools, collection=collection, workspace=workspace,
                        options=options, thoughts=thoughts, stop_when=lambda: worker.is_cancelled)
@@ -233,7 +209,7 @@ class AgentsScreen(BaseScreen):
             self.notify(warning, title="a custom tool did not load", severity="warning", timeout=8)
         tools = ", ".join(message.tools) or "no tools"
         self._status(f"model: {message.model} - run {message.run_id} with {tools}: working... (Esc stops)")
-        self.list_runs()
+        self.query_one(RunHistory).reload()
 
     @on(Traced)
     def show_event(self, message: Traced) -> None:
@@ -252,7 +228,7 @@ class AgentsScreen(BaseScreen):
             outcome = LIMIT_NOTES.get(message.limit, "answered")
         self._status(f"model: {self.run_model} - run {message.run_id}: {outcome} in {message.steps} steps, "
                      f"{message.seconds:.1f} s")
-        self.list_runs()
+        self.query_one(RunHistory).reload()
 
     def action_stop(self) -> None:
         if self.busy:
@@ -264,7 +240,7 @@ class AgentsScreen(BaseScreen):
             self.busy = False
             self.query_one(AgentTrace).note(f"failed: {error}")
             self._status(f"{self._idle_status()} - the run failed")
-            self.list_runs()
+            self.query_one(RunHistory).reload()
 
     async def action_new_question(self) -> None:
         if self.busy:
@@ -278,22 +254,11 @@ class AgentsScreen(BaseScreen):
         self._status(self._idle_status())
 
     # -- past runs -------------------------------------------------------------------------------
-    @on(DataTable.RowSelected, "#agent-runs")
-    def open_run(self, event: DataTable.RowSelected) -> None:
+    @on(RunHistory.Opened)
+    async def show_run(self, message: RunHistory.Opened) -> None:
         if self.busy:
             self.notify("the agent is working: Esc stops it first", severity="warning")
             return
-        if event.row_key.value:
-            self.load_run(event.row_key.value)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="open run")
-    def load_run(self, run_id: str) -> None:
-        from llmdeck.agents.records import get_run
-
-        self.post_message(self.RunOpened(get_run(run_id, "agent")))
-
-    @on(RunOpened)
-    async def show_run(self, message: RunOpened) -> None:
         run = message.run
         trace = self.query_one(AgentTrace)
         await trace.start(run.prompt)
@@ -303,8 +268,7 @@ class AgentsScreen(BaseScreen):
             trace.note("stopped")
         self.run_id = run.id
         self._fill_form(run)
-        seconds = f", {run.seconds:.1f} s" if run.seconds else ""
-        self._status(f"run {run.id} ({run.status}, {run.steps} steps{seconds}) by {run.model}: ctrl+r runs it again")
+        self._status(self.query_one(RunHistory).describe(run))
 
     def _fill_form(self, run) -> None:
         options = run.options

@@ -174,6 +174,8 @@ class LoopScreen(BaseScreen):
 
     @on(Event)
     def loop_event(self, message: Event) -> None:
+        from llmdeck.services.loop import stage_brief, summary_rows
+
         event = message.event
         log = self.query_one("#loop-log", Log)
         kind = event["type"]
@@ -181,15 +183,13 @@ class LoopScreen(BaseScreen):
             if event["status"] == "start":
                 log.write_line(f"[round {event['round']}] {event['stage']} ...")
             else:
-                log.write_line(f"[round {event['round']}] {event['stage']}: {event['status']}{brief(event.get('result'))}")
+                log.write_line(f"[round {event['round']}] {event['stage']}: {event['status']}{stage_brief(event.get('result'))}")
             self._status(f"loop {self.response.state.name if self.response else self.running}: round {event['round']},"
                          f" {event['stage']} ({event['status']})")
         elif kind == "progress":
             self._status(f"loop: round {event['round']}, {event['stage']} {event['done']}/{event['total'] or '?'}"
                          f" {event['detail']}")
         elif kind == "round" and self.response is not None:
-            from llmdeck.services.loop import summary_rows
-
             self.fill_rounds(summary_rows(self.response.state))
             log.write_line(f"round {event['round']} done: model {event['row'].get('model')}")
         elif kind == "done":
@@ -227,11 +227,3 @@ class LoopScreen(BaseScreen):
     def _status(self, text: str) -> None:
         self.query_one("#loop-status", Static).update(text)
 
-
-def brief(result) -> str:
-    """A stage's result in a few words (the counts, losses and models that matter)."""
-    if not isinstance(result, dict):
-        return ""
-    keys = ("attempts", "passed", "sft_rows", "preference_rows", "run_id", "loss", "model")
-    parts = [f"{k} {result[k]}" for k in keys if result.get(k) is not None]
-    return f" ({', '.join(parts)})" if parts else ""

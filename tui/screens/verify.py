@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Header, Input, Label, Select, Static, TextArea
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
@@ -46,10 +46,6 @@ class VerifyScreen(BaseScreen):
         default_model: str | None
 
     @dataclass
-    class RunsListed(Message):
-        runs: list
-
-    @dataclass
     class Started(Message):
         run_id: str
         model: str
@@ -67,10 +63,6 @@ class VerifyScreen(BaseScreen):
         rounds: int
         isolation: str | None
         cancelled: bool
-
-    @dataclass
-    class RunOpened(Message):
-        run: object  # agents.records.RunRecord
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,12 +96,11 @@ class VerifyScreen(BaseScreen):
                 yield Static("model: resolving...", id="verify-status", classes="status", markup=False)
                 yield VerifyRounds(id="verify-rounds")
                 yield Label("Past runs (Enter opens)", classes="pane-title")
-                yield RunHistory(steps_label="rounds", id="verify-runs")
+                yield RunHistory("verify", steps_label="rounds", id="verify-runs")
         yield late_footer()
 
     def on_mount(self) -> None:
         self.query_one("#verify-task", TextArea).focus()
-        self.list_runs()
 
     def on_screen_resume(self) -> None:
         """The store is read each time the screen is shown (an export on the train screen adds models)."""
@@ -124,12 +115,6 @@ class VerifyScreen(BaseScreen):
         models = [e.name for e in store.list()]
         self.post_message(self.Listed(models, store.resolve(None).name if models else None))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
-    def list_runs(self) -> None:
-        from llmdeck.agents.records import list_runs
-
-        self.post_message(self.RunsListed(list_runs("verify")))
-
     @on(Listed)
     def show_models(self, message: Listed) -> None:
         picker = self.query_one("#verify-model", Select)
@@ -139,10 +124,6 @@ class VerifyScreen(BaseScreen):
             picker.set_options([(name, name) for name in message.models])
             picker.value = chosen if chosen in self.models else (message.default_model or Select.NULL)
         self._status(self._idle_status())
-
-    @on(RunsListed)
-    def show_runs(self, message: RunsListed) -> None:
-        self.query_one(RunHistory).show(message.runs)
 
     @on(Select.Changed, "#verify-model")
     def model_changed(self) -> None:
@@ -187,16 +168,11 @@ class VerifyScreen(BaseScreen):
     def verify_run(self, task: str, model: str | None, expect: str | None, tests: str | None, max_rounds: str,
                    isolation: str) -> None:
         """One service call; a cancellation check on every event (then the response is closed)."""
-        from pydantic import ValidationError
-
         from llmdeck.agents.verify import VerifyOptions
-        from llmdeck.core.errors import BadInput, validation_message
+        from llmdeck.core.errors import validated
         from llmdeck.services.verify import verify
 
-        try:
-            options = VerifyOptions(max_rounds=max_rounds or 0)
-        except ValidationError as exc:
-            raise BadInput(validation_message("verify", exc)) from None
+        options = validated(VerifyOptions, "verify", {"max_rounds": max_rounds or 0})
         worker = get_current_worker()  # cancelled (Esc, quitting): the writer stops at its next token
         response = verify(task, model=model, expect=expect, tests=tests, options=options, isolation=isolation,
                           stop_when=lambda: worker.is_cancelled)
@@ -215,7 +191,7 @@ class VerifyScreen(BaseScreen):
     def run_started(self, message: Started) -> None:
         self.run_id, self.run_model = message.run_id, message.model
         self._status(f"model: {message.model} - run {message.run_id}: writing code... (Esc stops)")
-        self.list_runs()
+        self.query_one(RunHistory).reload()
 
     @on(Traced)
     async def show_event(self, message: Traced) -> None:
@@ -238,7 +214,7 @@ class VerifyScreen(BaseScreen):
         else:
             outcome = f"{message.status} after {message.rounds} round(s), sandbox {message.isolation}"
         self._status(f"model: {self.run_model} - run {message.run_id}: {outcome}")
-        self.list_runs()
+        self.query_one(RunHistory).reload()
 
     def action_stop(self) -> None:
         if self.busy:
@@ -250,7 +226,7 @@ class VerifyScreen(BaseScreen):
             self.busy = False
             self.query_one(VerifyRounds).note(f"failed: {error}")
             self._status(f"{self._idle_status()} - the run failed")
-            self.list_runs()
+            self.query_one(RunHistory).reload()
 
     async def action_new_task(self) -> None:
         if self.busy:
@@ -265,22 +241,11 @@ class VerifyScreen(BaseScreen):
         self._status(self._idle_status())
 
     # -- past runs -------------------------------------------------------------------------------
-    @on(DataTable.RowSelected, "#verify-runs")
-    def open_run(self, event: DataTable.RowSelected) -> None:
+    @on(RunHistory.Opened)
+    async def show_run(self, message: RunHistory.Opened) -> None:
         if self.busy:
             self.notify("a verification is running: Esc stops it first", severity="warning")
             return
-        if event.row_key.value:
-            self.load_run(event.row_key.value)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="open run")
-    def load_run(self, run_id: str) -> None:
-        from llmdeck.agents.records import get_run
-
-        self.post_message(self.RunOpened(get_run(run_id, "verify")))
-
-    @on(RunOpened)
-    async def show_run(self, message: RunOpened) -> None:
         run = message.run
         rounds = self.query_one(VerifyRounds)
         await rounds.start(run.prompt)
@@ -290,8 +255,7 @@ class VerifyScreen(BaseScreen):
             rounds.note("stopped")
         self.run_id = run.id
         self._fill_form(run)
-        seconds = f", {run.seconds:.1f} s" if run.seconds else ""
-        self._status(f"run {run.id} ({run.status}, {run.steps} rounds{seconds}) by {run.model}: ctrl+r runs it again")
+        self._status(self.query_one(RunHistory).describe(run))
 
     def _fill_form(self, run) -> None:
         checks = run.options.get("checks") or {}

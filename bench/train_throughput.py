@@ -10,6 +10,8 @@ Pairs alternate baseline/ours; the ratio is the median of per-pair ratios (the m
 `--methods dora,ia3,prompt,prefix,ptuning,kto,reward,grpo,rloo` adds a row per method (tuning types train SFT):
 samples/s (sequences, or for grpo/rloo completions, per second of the training loop), against the plain trl
 script with the same settings; grpo/rloo rows also split the loop into generation and training seconds.
+`token-cls,extractive-qa,mlm` train LoRA heads on the embedded all-MiniLM-L6-v2 against a plain transformers
+`Trainer` script (same model, bundled sample, batch, steps, LoRA and precision).
     python bench/train_throughput.py --methods dora,kto,grpo --repeats 1 --method-steps 4 --skip-sft
 """
 
@@ -55,7 +57,7 @@ def baseline(steps: int) -> dict:
     tokens = trainer.state.num_input_tokens_seen
     return {"tokens_per_s": tokens / result.metrics["train_runtime"], "tokens": tokens,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "precision": "fp32 (the script loads float32 weights)"}
+            "precision": autocast_phrase(trainer.args)}
 
 
 def ours(steps: int) -> dict:
@@ -79,6 +81,7 @@ def ours(steps: int) -> dict:
 TUNINGS = ("dora", "ia3", "prompt", "prefix", "ptuning")  # trained with SFT
 METHODS = ("kto", "reward", "grpo", "rloo")  # LoRA
 RL_SETTINGS = {"num_generations": 4, "max_completion_length": 16}  # completions per prompt, tokens per completion
+ENCODERS = ("token-cls", "extractive-qa", "mlm")  # LoRA on the embedded all-MiniLM-L6-v2, transformers' Trainer
 VIRTUAL_TOKENS = 20
 
 
@@ -95,6 +98,8 @@ def method_baseline(name: str, steps: int) -> dict:
     from llmdeck.core.embedded import embedded_chat_model_path
     from llmdeck.tuning import data
 
+    if name in ENCODERS:
+        return encoder_baseline(name, steps)
     gguf = embedded_chat_model_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     auto = AutoModelForSequenceClassification if name == "reward" else AutoModelForCausalLM
@@ -143,10 +148,69 @@ def method_baseline(name: str, steps: int) -> dict:
                                                method, (trl.SFTTrainer, trl.SFTConfig))
             trainer = trainer_class(args=config_class(**common, max_length=MAX_LENGTH), **kwargs)
         runtime = trainer.train().metrics["train_runtime"]
-    result = {"samples_per_s": steps * BATCH / runtime, "seconds": runtime}
+    result = {"samples_per_s": steps * BATCH / runtime, "seconds": runtime, "precision": autocast_phrase(trainer.args)}
     if method in ("grpo", "rloo"):
         result.update(generation_s=generation["seconds"], train_s=runtime - generation["seconds"])
     return result
+
+
+def encoder_baseline(name: str, steps: int) -> dict:
+    """A plain transformers script for an encoder head: the Auto head class, the task's usual tokenization and
+    data collator, peft's LoraConfig, `Trainer` with its defaults otherwise; bf16 mixed precision where the CPU has
+    native bf16 (what `precision: auto` picks for a head), else fp32."""
+    import peft
+    import transformers
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+    from llmdeck.core.embedded import embedded_embedding_model_dir
+    from llmdeck.core.hardware import cpu_bf16_support
+    from llmdeck.tuning import data
+
+    base = embedded_embedding_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    rows = data.prepare(None, method=name).examples
+    if name == "token-cls":
+        tags = sorted({tag for row in rows for tag in row["tags"]})
+        model = transformers.AutoModelForTokenClassification.from_pretrained(base, num_labels=len(tags))
+        features = []
+        for row in rows:
+            encoded = tokenizer(row["tokens"], is_split_into_words=True, truncation=True, max_length=MAX_LENGTH)
+            words = encoded.word_ids()
+            labels = [-100 if w is None or w == p else tags.index(row["tags"][w]) for w, p in zip(words, [None, *words])]
+            features.append({**encoded, "labels": labels})
+        collator, task, head = transformers.DataCollatorForTokenClassification(tokenizer), "TOKEN_CLS", "classifier"
+    elif name == "extractive-qa":
+        model = transformers.AutoModelForQuestionAnswering.from_pretrained(base)
+        features = []
+        for row in rows:
+            encoded = tokenizer(row["question"], row["context"], truncation="only_second", max_length=MAX_LENGTH)
+            start = encoded.char_to_token(row["answer_start"], sequence_index=1)
+            end = encoded.char_to_token(row["answer_start"] + len(row["answer_text"]) - 1, sequence_index=1)
+            features.append({**encoded, "start_positions": start or 0, "end_positions": end or 0})
+        collator, task, head = transformers.DataCollatorWithPadding(tokenizer), "QUESTION_ANS", "qa_outputs"
+    else:
+        model = transformers.AutoModelForMaskedLM.from_pretrained(base)
+        features = [dict(tokenizer(row["text"], truncation=True, max_length=MAX_LENGTH)) for row in rows]
+        collator, task, head = transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15), None, None
+    # the task type trains the new head whole; peft refuses a LoRA inside it, so the head is excluded from all-linear
+    lora = peft.LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", task_type=task,
+                           exclude_modules=[head] if head else None)
+    model = peft.get_peft_model(model, lora)
+    bf16 = bool(cpu_bf16_support()["native_bf16"])
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, per_device_train_batch_size=BATCH, max_steps=steps, learning_rate=LR,
+                                 gradient_checkpointing=True, use_cpu=True, bf16=bf16, report_to="none",
+                                 save_strategy="no", logging_steps=1, disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=data.to_dataset(features), data_collator=collator)
+        runtime = trainer.train().metrics["train_runtime"]
+    return {"samples_per_s": steps * BATCH / runtime, "seconds": runtime,
+            "precision": autocast_phrase(trainer.args)}
+
+
+def autocast_phrase(args) -> str:
+    """The baseline's precision as its Trainer runs it: trl's configs default to bf16=True, so fp32 weights
+    train under bf16 autocast on CPU too."""
+    return "bf16 mixed (fp32 weights, bf16 autocast)" if args.bf16 else "fp32"
 
 
 def method_ours(name: str, steps: int) -> dict:
@@ -191,11 +255,13 @@ def method_rows(names: list[str], steps: int, repeats: int) -> list[dict]:
             print(f"{name} {repeat}/{repeats}: baseline {base['samples_per_s']:.3f} samples/s; ours "
                   f"{mine['samples_per_s']:.3f} samples/s ({mine['precision']}){split}", file=sys.stderr, flush=True)
         ratios = [m["samples_per_s"] / b["samples_per_s"] for b, m in pairs]
+        model = "all-MiniLM-L6-v2" if name in ENCODERS else "SmolLM2-135M"
         row = {"metric": f"{name} samples/s ({'SFT, ' if name in TUNINGS else ''}"
-                         f"{'LoRA, ' if name in METHODS else ''}SmolLM2-135M, CPU, {steps} steps; median of {len(pairs)})",
+                         f"{'LoRA, ' if name in METHODS + ENCODERS else ''}{model}, CPU, {steps} steps; median of {len(pairs)})",
                "ours": round(statistics.median([m["samples_per_s"] for _, m in pairs]), 3),
                "baseline": round(statistics.median([b["samples_per_s"] for b, _ in pairs]), 3),
-               "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios], "target": ">= 1.0"}
+               "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios], "target": ">= 1.0",
+               "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]}}
         if name in ("grpo", "rloo"):
             row["generation_s"] = {"ours": round(statistics.median([m["generation_s"] for _, m in pairs]), 1),
                                    "baseline": round(statistics.median([b["generation_s"] for b, _ in pairs]), 1)}
@@ -216,7 +282,7 @@ def main() -> None:
     parser.add_argument("--baseline-steps", type=int, default=12)
     parser.add_argument("--ours-steps", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3, help="alternating baseline/ours pairs; medians reported")
-    parser.add_argument("--methods", default="", help=f"comma-separated rows to add: {','.join(TUNINGS + METHODS)}")
+    parser.add_argument("--methods", default="", help=f"comma-separated rows to add: {','.join(TUNINGS + METHODS + ENCODERS)}")
     parser.add_argument("--method-steps", type=int, default=4, help="steps per method row (grpo/rloo: 4 completions each)")
     parser.add_argument("--skip-sft", action="store_true", help="only the --methods rows")
     parser.add_argument("--side", choices=["baseline"], help=argparse.SUPPRESS)
@@ -227,9 +293,9 @@ def main() -> None:
                          else baseline(args.baseline_steps)))
         return
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
-    unknown = [name for name in names if name not in TUNINGS + METHODS]
+    unknown = [name for name in names if name not in TUNINGS + METHODS + ENCODERS]
     if unknown:
-        parser.error(f"--methods: unknown {', '.join(unknown)} (expected {', '.join(TUNINGS + METHODS)})")
+        parser.error(f"--methods: unknown {', '.join(unknown)} (expected {', '.join(TUNINGS + METHODS + ENCODERS)})")
     from llmdeck.core.hardware import cpu_bf16_support
 
     cpu = cpu_bf16_support()

@@ -60,7 +60,7 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     import importlib
 
     import torch
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, set_seed
 
     from llmdeck.tuning.models import load_base_model, load_tokenizer, needs_chat_template, resolve_base
     from llmdeck.tuning.recipe import adapter_config, quantization_config
@@ -73,6 +73,9 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
         registry.update(run_id, status="running", started_at=time.time(), precision=device.precision)
         print(f"llmdeck worker: precision {device.precision}", flush=True)
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // world_size()))
+    # before the model loads: a new head and the adapter are initialised from `seed` (trl's SFT, KTO and reward
+    # trainers create the peft model before the Trainer seeds), so the same config trains the same weights
+    set_seed(config.seed)
     set_phase("loading model")
     prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples,
                             config.variables)

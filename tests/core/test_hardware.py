@@ -39,24 +39,30 @@ def test_flags_decide_on_x86(text, expected):
     assert hardware.native_bf16_from_cpuinfo(text) is expected
 
 
-def test_avx512_without_bf16_trains_and_embeds_in_fp32_even_where_mkldnn_says_bf16(cpu, monkeypatch):
+def test_avx512_without_bf16_trains_and_embeds_in_fp32_even_where_mkldnn_says_bf16(cpu, monkeypatch, tmp_path):
     import torch
 
     from llmdeck.rag.embeddings import embedding_precision
     from llmdeck.tuning.config import build_config
-    from llmdeck.tuning.recipe import pick_device
+    from llmdeck.tuning.recipe import pick_device, trainer_arguments
 
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
     cpu(AVX512_NO_BF16)
     device = pick_device(build_config({}))
     assert (device.kind, device.dtype_name) == ("cpu", "float32")
+    assert not pick_device(build_config({"method": "reward"})).autocast_bf16  # bf16 autocast would be slower here
     assert "Xeon(R) Platinum 8259CL" in device.precision and "no avx512_bf16/amx_bf16 flag" in device.precision
     assert embedding_precision() == "fp32"
     cpu(AVX512_BF16)
     device = pick_device(build_config({}))
     assert device.dtype_name == "bfloat16" and device.precision.startswith("bf16 (auto:") and "avx512_bf16" in device.precision
     assert embedding_precision() == "bf16"
-    assert pick_device(build_config({"tuning": "full"})).dtype_name == "float32"  # full tuning keeps fp32 weights
+    full = pick_device(build_config({"tuning": "full"}))
+    assert full.dtype_name == "float32" and full.autocast_bf16  # full tuning keeps fp32 weights, computes in bf16
+    assert full.precision.startswith("bf16 mixed (auto:") and "fp32 weights under bf16 autocast" in full.precision
+    for values in ({"method": "reward"}, {"tuning": "prompt"}, {"method": "mlm"}):  # trained heads and soft prompts too
+        assert trainer_arguments(build_config(values), tmp_path, pick_device(build_config(values)), False)["bf16"]
+    assert not trainer_arguments(build_config({}), tmp_path, pick_device(build_config({})), False)["bf16"]  # bf16 weights
     assert pick_device(build_config({"precision": "bf16"})).dtype_name == "bfloat16"
 
 

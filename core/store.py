@@ -345,13 +345,16 @@ class ModelStore:
             return  # package missing: the store still works for imported models
         if row is not None and row["path"] == str(model_path.resolve()):
             return
-        if row is not None:  # the package moved (new venv): re-point the reference
-            self.conn.execute("DELETE FROM models WHERE name = ?", (name,))
-        try:
+        # One writer at a time (the app's workers open stores at once on a fresh home): on the shared connection
+        # a failed INSERT's error can be read after another thread's statement has replaced it, so a lost race
+        # is prevented here rather than recognised from its error.
+        with db.transaction(self.conn):
+            row = self.conn.execute("SELECT path FROM models WHERE name = ?", (name,)).fetchone()
+            if row is not None and row["path"] == str(model_path.resolve()):
+                return  # another thread or process registered it meanwhile
+            if row is not None:  # the package moved (new venv): re-point the reference
+                self.conn.execute("DELETE FROM models WHERE name = ?", (name,))
             self.register(model_path, name=name, _embedded=True)
-        except BadInput as exc:
-            if "already in the store" not in str(exc):  # a concurrent process registered it first
-                raise
 
     @staticmethod
     def _entry(row: sqlite3.Row, default_name: str) -> ModelEntry:

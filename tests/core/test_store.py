@@ -80,3 +80,28 @@ def test_derive_name():
 
     assert derive_name(Path("/x/SmolLM2-135M-Instruct.Q4_1.gguf")) == "smollm2-135m-instruct.q4_1"
     assert derive_name(Path("weird name (1).gguf")) == "weird-name-1"
+
+
+def test_stores_opened_at_once_on_a_fresh_home_register_the_embedded_model_once(tmp_path, monkeypatch):
+    """The app's workers open stores at once on a first start; none may fail on the embedded model's
+    registration (a lost INSERT race used to surface as 'could not register ... (another row available)')."""
+    import threading
+
+    for attempt in range(10):
+        monkeypatch.setenv("LLMDECK_HOME", str(tmp_path / f"home-{attempt}"))
+        barrier, errors, names = threading.Barrier(8), [], []
+
+        def open_store():
+            barrier.wait()
+            try:
+                names.append(ModelStore().resolve(None).name)
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and set(names) == {"smollm2-135m-instruct"}
+        assert [m.name for m in ModelStore().list()].count("smollm2-135m-instruct") == 1

@@ -32,3 +32,17 @@ def text_of(widget) -> str:
 
 def status(app) -> str:
     return text_of(app.screen.query_one("#chat-status"))
+
+
+async def past_run_refused_while_busy(pilot, screen, history, field: str, attribute: str, notice: str) -> None:
+    """While a run is going, choosing a past run in `history` is refused with `notice` and the form's `field`
+    keeps what was typed into it."""
+    screen.busy = True
+    widget = screen.query_one(field)
+    setattr(widget, attribute, "typed while busy")
+    history.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: any(notice in n.message for n in pilot.app._notifications))
+    assert getattr(widget, attribute) == "typed while busy"
+    screen.busy = False
+

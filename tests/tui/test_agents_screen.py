@@ -13,7 +13,7 @@ from textual.widgets import Select
 from llmdeck.agents import records
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
 from llmdeck.tui.app import LlmdeckApp
-from tests.tui.helpers import text_of, wait_for
+from tests.tui.helpers import past_run_refused_while_busy, text_of, wait_for
 
 SIZE = (130, 40)
 
@@ -79,14 +79,7 @@ async def test_a_scripted_run_streams_its_trace_and_reopens_from_the_past_runs(f
         assert trace.blocks()[2] == ("call", '[1] calculator({"expression": "17 * 23"})')
         assert screen.query_one("#agent-question").value == "What is 17 * 23?"
         assert list(screen.query_one("#agent-tools").selected) == ["calculator"]
-        # while a run is going, choosing a past run is refused and the form is left as it is
-        screen.busy = True
-        screen.query_one("#agent-question").value = "Another question"
-        history.focus()
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: any("the agent is working" in n.message for n in app._notifications))
-        assert screen.query_one("#agent-question").value == "Another question"
-        screen.busy = False
+        await past_run_refused_while_busy(pilot, screen, history, "#agent-question", "value", "the agent is working")
         # bad input is a notification naming the field, and nothing is recorded
         screen.query_one("#agent-max-steps").value = "0"
         await pilot.press("ctrl+r")

@@ -14,7 +14,7 @@ from textual.widgets import Select
 from llmdeck.agents import records
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
 from llmdeck.tui.app import LlmdeckApp
-from tests.tui.helpers import text_of, wait_for
+from tests.tui.helpers import past_run_refused_while_busy, text_of, wait_for
 
 SIZE = (130, 46)
 TIERS = ("bubblewrap", "namespaces", "process")
@@ -77,14 +77,7 @@ async def test_a_failing_round_then_a_fixed_one_then_the_verdict(fake_model):
         assert verdict_shown(screen) == verdict and rounds_shown(screen)[1][0] == second_code
         assert screen.query_one("#verify-task").text == "Print 1 to 3, one per line."
         assert screen.query_one("#verify-expect").text == "1\n2\n3"
-        # while a run is going, choosing a past run is refused and the form is left as it is
-        screen.busy = True
-        screen.query_one("#verify-task").text = "Another task"
-        history.focus()
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: any("a verification is running" in n.message for n in app._notifications))
-        assert screen.query_one("#verify-task").text == "Another task"
-        screen.busy = False
+        await past_run_refused_while_busy(pilot, screen, history, "#verify-task", "text", "a verification is running")
 
 
 @pytest.mark.slow  # the file picker, a tests file, two runs in the sandbox

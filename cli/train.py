@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import types
-import typing
 from pathlib import Path
 
 import click
 
+from llmdeck.cli.options import config_options
 from llmdeck.cli.output import emit_json, info, progress_printer
-from llmdeck.core.units import duration, human_count, human_size
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.tuning.config import TrainConfig
-
-
-def _option_for(name: str, field) -> click.Option:
-    """A click option for one config field; every default is None so only given flags override the file."""
-    flag = "--" + name.replace("_", "-")
-    annotation = field.annotation
-    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] if union else [annotation]
-    help_text = field.description or ""
-    decls = [flag] + (["--format"] if name == "dataset_format" else []) + [name]
-    if args[0] is bool:
-        return click.Option([f"{flag}/--no-{flag[2:]}", name], default=None, help=help_text)
-    if typing.get_origin(args[0]) is typing.Literal:
-        return click.Option(decls, type=click.Choice([str(v) for v in typing.get_args(args[0])]), default=None, help=help_text)
-    if args[0] in (int, float):
-        return click.Option(decls, type=args[0], default=None, help=help_text)
-    if typing.get_origin(args[0]) is list:
-        return click.Option(decls, default=None, help=help_text + " Comma-separated.", callback=_split_list)
-    return click.Option(decls, type=str, default=None, help=help_text)
-
-
-def _split_list(ctx, param, value):
-    if value is None or value == "all-linear":
-        return value
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _config_options(func):
-    for name, field in reversed(list(TrainConfig.model_fields.items())):
-        if name == "variables":  # a mapping: --var name=value, repeatable
-            continue
-        func.__click_params__ = getattr(func, "__click_params__", [])
-        func.__click_params__.append(_option_for(name, field))
-    return func
+from llmdeck.tuning.plan_summary import generation_phrase, placeholder_warning, summarize
 
 
 def parse_vars(values: tuple[str, ...]) -> dict[str, str] | None:
@@ -74,7 +39,7 @@ VAR_OPTION = click.option("--var", "variables", multiple=True, metavar="NAME=VAL
 @click.option("--wait", is_flag=True, help="Block until the run ends, with progress and ETA on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @VAR_OPTION
-@_config_options
+@config_options(TrainConfig, aliases={"dataset_format": "--format"})
 def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as_json: bool, variables: tuple[str, ...],
             **fields) -> None:
     """Fine-tune a base model in a background process; prints the run id.
@@ -126,41 +91,12 @@ def launch_line(run, plan, ahead: list[str]) -> str:
         parts.append("generation " + generation_phrase(plan.estimate))
     queued = f"; queued behind {', '.join(ahead)} (one run at a time on {plan.device}; --parallel skips the queue)" if ahead else ""
     notes = "".join(f"; note: {note}" for note in plan.notes)
-    return (f"started run {run.id} ({', '.join(parts)}){queued}{placeholder_warning(d)}{notes}; "
+    placeholders = f"; warning: {placeholder_warning(d)}" if d.placeholders else ""
+    return (f"started run {run.id} ({', '.join(parts)}){queued}{placeholders}{notes}; "
             f"follow with `llmdeck runs logs {run.id} --follow`")
 
 
-def generation_phrase(estimate) -> str:
-    """'~4m10s of ~5m (measured 38 tokens/s on cpu)': online RL's sampling share of the time estimate."""
-    return (f"~{duration(estimate.generation_seconds)} of ~{duration(estimate.seconds)} "
-            f"(measured {estimate.generation_tokens_per_s:.0f} tokens/s on {estimate.device})")
-
-
-def placeholder_warning(report) -> str:
-    if not report.placeholders:
-        return ""
-    names = ", ".join(f"{{{{{name}}}}} in {count} rows" for name, count in sorted(report.placeholders.items()))
-    return f"; warning: placeholders left in the data ({names}): pass --var NAME=VALUE"
-
-
 def print_plan(plan) -> None:
-    e, d = plan.estimate, plan.data_report
-    blocks = f" -> {d.blocks} blocks of {plan.config.max_length} tokens" if d.blocks else ""
-    info(f"data        {d.source}: {d.format}, {d.valid} rows{blocks} ({d.bad_count} bad"
-         f"{f', {d.with_tools} with tools' if d.with_tools else ''})")
-    if plan.truncation_warning():
-        info(f"truncation  {plan.truncation_warning()}")
-    if d.placeholders:
-        info(f"warning    {placeholder_warning(d).removeprefix('; warning: ')}")
-    info(f"base        {plan.config.base_model} ({(plan.base_sha256 or 'not pinned').removeprefix('dir:')[:16]})")
-    info(f"precision   {plan.precision}")
-    info(f"parameters  {human_count(e.parameters)} ({human_count(e.trainable_parameters)} trainable, {plan.config.tuning})")
-    info(f"memory      weights {human_size(e.weights_bytes)} + trainable/optimizer {human_size(e.trainable_bytes)} "
-         f"+ activations {human_size(e.activations_bytes)} + runtime {human_size(e.overhead_bytes)}")
-    available = human_size(e.available_bytes) if e.available_bytes else "unknown"
-    info(f"peak        ~{human_size(e.peak_bytes)} of {available} available on {e.device} ({'fits' if e.fits else 'DOES NOT FIT'})")
-    info(f"time        ~{e.steps} steps, {human_count(e.tokens)} tokens, ~{duration(e.seconds)}")
-    if e.generation_seconds is not None:
-        info(f"generation  {generation_phrase(e)}")
-    for note in plan.notes:
-        info(f"note        {note}")
+    """The dry run's summary on stderr, one labelled line each (the app's form shows the same lines)."""
+    for line in summarize(plan).lines:
+        info(f"{line.label:<12}{line.text}")

@@ -11,10 +11,10 @@ Each round, on `model_r` (the base model in round 1, the previous round's export
    as `NAME-rR.QUANT` (skipped when there are too few pairs: the SFT export is the round's model);
 6. evaluate (optional): the base and the round's model side by side on the held-out tasks.
 
-State lives in `$LLMDECK_HOME/loops/NAME/state.json` (rewritten atomically after every stage), so a loop that
-is interrupted resumes where it stopped: finished stages are skipped, a sweep resumes attempt by attempt, a
-training run still going is waited for (a stopped or failed one is resumed from its checkpoint), an export
-that did not register is redone.
+State lives in the state database (`services.loop_state`, written in one transaction after every stage), so a
+loop that is interrupted or killed resumes where it stopped: finished stages are skipped, a sweep resumes attempt
+by attempt, a training run still going is waited for (a stopped or failed one is resumed from its checkpoint), an
+export that did not register is redone.
 
 `run_loop()` returns a `LoopResponse`: iterate it for events, `close()` stops after the current step (a training
 run keeps going in its own process and is picked up on resume). Events:
@@ -27,21 +27,20 @@ run keeps going in its own process and is picked up on resume). Events:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from llmdeck.core import paths
-from llmdeck.core.atomic import atomic_write_text
-from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, validated
+from llmdeck.core.errors import BadInput, LlmdeckError, validated
+from llmdeck.services.loop_state import LoopState, find_state, loop_dir, save_state
+from llmdeck.services.loop_state import list_loops, load_state  # noqa: F401 - front ends read loops through here
 
 STAGES = ("collect-agent", "collect-verify", "data", "sft", "export-sft", "preference", "export-preference", "evaluate")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -49,7 +48,7 @@ FIXED_FIELDS = ("tasks", "base_model", "quant")  # a resumed loop cannot change 
 
 
 class LoopConfig(BaseModel):
-    """Everything a loop needs; the loop directory keeps it in state.json."""
+    """Everything a loop needs; the loop's state keeps it."""
 
     model_config = {"extra": "forbid"}
 
@@ -85,53 +84,6 @@ class LoopConfig(BaseModel):
     eval_limit: int | None = Field(None, ge=1, description="Held-out tasks per category in the evaluation at most.")
     threads: int | None = Field(None, ge=1, description="llama.cpp threads for attempts and evaluation.")
     train_threads: int | None = Field(None, ge=1, description="torch threads for training (default: all cores).")
-
-
-@dataclass
-class LoopState:
-    """What state.json holds: the config and, per round, each stage's status and result."""
-
-    name: str
-    config: dict
-    rounds: list[dict] = field(default_factory=list)
-    created_at: float = field(default_factory=time.time)
-    status: str = "running"  # running | completed | stopped | failed
-    error: str | None = None
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "config": self.config, "rounds": self.rounds, "created_at": self.created_at,
-                "status": self.status, "error": self.error, "seconds": round(self.seconds, 1),
-                "cpu_seconds": round(self.cpu_seconds, 1)}
-
-
-def loops_dir() -> Path:
-    return paths.home() / "loops"
-
-
-def loop_dir(name: str) -> Path:
-    return loops_dir() / name
-
-
-def load_state(name: str) -> LoopState:
-    path = loop_dir(name) / "state.json"
-    if not path.is_file():
-        known = ", ".join(sorted(p.name for p in loops_dir().glob("*") if (p / "state.json").is_file())) or "none"
-        raise NotFound(f"loop {name!r} not found (known loops: {known})")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return LoopState(**data)
-
-
-def save_state(state: LoopState) -> None:
-    directory = loop_dir(state.name)
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / "state.json", json.dumps(state.to_dict(), indent=2) + "\n")
-
-
-def list_loops() -> list[LoopState]:
-    found = [p.name for p in loops_dir().glob("*") if (p / "state.json").is_file()] if loops_dir().is_dir() else []
-    return sorted((load_state(name) for name in found), key=lambda s: s.created_at)
 
 
 def summary_rows(state: LoopState) -> list[dict]:
@@ -501,8 +453,8 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
 
     parse_quant_types(config.quant)
     base = ModelStore().resolve(config.base_model).name
-    if (loop_dir(name) / "state.json").is_file():
-        state = load_state(name)
+    state = find_state(name)
+    if state is not None:
         changed = [f for f in FIXED_FIELDS if state.config.get(f) != config.model_dump()[f]]
         if changed:
             raise BadInput(f"loop {name} exists with other {', '.join(changed)}; resume it with the same values or"

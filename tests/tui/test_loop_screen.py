@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from llmdeck.services import loop as loop_service
+from llmdeck.agents import run_datasets
 from llmdeck.services.loop import list_loops, load_state
 from llmdeck.tui.app import LlmdeckApp
 from tests.services.test_loop_fast import code_tasks, program, stand_ins  # noqa: F401 - fixtures
@@ -44,6 +44,7 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         assert columns[:4] == ["round", "collected_by", "agent_pass", "verify_pass"]
         (row,) = cell_texts(rounds)
         assert row[columns.index("verify_pass")] == "2/4 (0.50)" and row[columns.index("sft_rows")] == "1"
+        assert row[columns.index("model")] == "from-app-r1-sft.q8_0"  # the round's export
         log = "\n".join(screen.query_one("#loop-log").lines)
         assert "[round 1] collect-verify: done (attempts 4, passed 2, pass_rate 0.5" in log and "[round 1] sft: done" in log and "loop from-app completed" in log
         await wait_for(pilot, lambda: screen.query_one("#loop-list").row_count == 1, what="the loops list")
@@ -57,14 +58,14 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
 async def test_esc_stops_a_running_loop_after_its_step_and_a_bad_value_is_refused(fake_model, code_tasks, stand_ins,  # noqa: F811
                                                                                    monkeypatch):
     entered, release = threading.Event(), threading.Event()
+    build = run_datasets.build
 
-    def slow_data(self, number, entry, record, clock):  # the data stage waits until the test has pressed Esc
+    def slow_build(*args, **kwargs):  # the data stage waits until the test has pressed Esc
         entered.set()
-        yield {"type": "progress", "round": number, "stage": "data", "done": 0, "total": 1, "detail": "waiting"}
         release.wait(30)
-        return {"sft_rows": 0, "preference_rows": 0}
+        return build(*args, **kwargs)
 
-    monkeypatch.setattr(loop_service.LoopResponse, "_data", slow_data)
+    monkeypatch.setattr(run_datasets, "build", slow_build)
     fake_model.default_reply = program("print(0)")
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:

@@ -4,38 +4,18 @@ model collecting the next round's data (services.loop); `loop list` and `loop sh
 from __future__ import annotations
 
 import signal
-import types
-import typing
 
 import click
 
 from llmdeck.cli.groups import DefaultCommandGroup
-from llmdeck.cli.output import emit_json, info, table
-from llmdeck.services.loop import LoopConfig, stage_brief, summary_columns
+from llmdeck.cli.options import config_options
+from llmdeck.cli.output import emit_event, emit_json, info, table
+from llmdeck.services.loop import (LoopConfig, LoopEvent, LoopFinished, RoundFinished, StageEnded, StageProgressed,
+                                   StageStarted, stage_brief, summary_columns)
 
 
-def _option(name: str, field) -> click.Option:
-    """A click option for one LoopConfig field; every default is None so only given flags override."""
-    flag = "--" + name.replace("_", "-")
-    annotation = field.annotation
-    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] if union else [annotation]
-    kind = args[0]
-    if name == "tasks":
-        return click.Option([flag, name], multiple=True, type=click.Path(dir_okay=False), help=field.description)
-    if kind is bool:
-        return click.Option([f"{flag}/--no-{flag[2:]}", name], default=None, help=field.description)
-    if typing.get_origin(kind) is typing.Literal:
-        return click.Option([flag, name], type=click.Choice([str(v) for v in typing.get_args(kind)]), default=None,
-                            help=field.description)
-    return click.Option([flag, name], type=kind if kind in (int, float) else str, default=None, help=field.description)
-
-
-def _config_options(func):
-    func.__click_params__ = getattr(func, "__click_params__", [])
-    for name, field in reversed(list(LoopConfig.model_fields.items())):
-        func.__click_params__.append(_option(name, field))
-    return func
+TASKS_OPTION = click.Option(["--tasks", "tasks"], multiple=True, type=click.Path(dir_okay=False),
+                            help=LoopConfig.model_fields["tasks"].description)
 
 
 @click.group("loop", cls=DefaultCommandGroup, default_command="run")
@@ -50,7 +30,7 @@ def command() -> None:
 
 @command.command("run")
 @click.option("--json", "as_json", is_flag=True, help="Events as JSON lines (stage, progress, round, done).")
-@_config_options
+@config_options(LoopConfig, custom={"tasks": TASKS_OPTION})
 def run_command(as_json: bool, **fields) -> None:
     """Run (or resume: same --name) a loop; progress on stderr, the summary table per round on stdout.
 
@@ -63,30 +43,36 @@ def run_command(as_json: bool, **fields) -> None:
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # a killed loop saves its state like Ctrl-C does
     info(f"loop {response.state.name}: {response.config.rounds} round(s) (state in $LLMDECK_HOME/llmdeck.db, data in"
          f" $LLMDECK_HOME/loops/{response.state.name}; the same command resumes it)")
-    last_progress = {}
+    last_progress: dict[tuple[int, str], tuple[int, str]] = {}
     try:
         for event in response:
-            if as_json:
-                emit_json(event)
-                continue
-            if event["type"] == "stage" and event["status"] != "start":
-                info(f"[round {event['round']}] {event['stage']}: {event['status']}" + stage_brief(event.get("result")))
-            elif event["type"] == "stage":
-                info(f"[round {event['round']}] {event['stage']} ...")
-            elif event["type"] == "progress":
-                key = (event["round"], event["stage"])
-                if last_progress.get(key) != (event["done"], event["detail"]):
-                    last_progress[key] = (event["done"], event["detail"])
-                    info(f"  {event['stage']} {event['done']}/{event['total'] or '?'} {event['detail']}")
-            elif event["type"] == "round":
-                click.echo(round_table([event["row"]]))
-            elif event["type"] == "done":
-                click.echo(round_table(event["rows"]))
-                info(f"loop {event['loop']} {event['status']}: {event['seconds'] / 60:.1f} min wall,"
-                     f" {event['cpu_seconds'] / 60:.1f} min CPU")
+            emit_event(event) if as_json else show_event(event, last_progress)
     finally:
         response.close()
         signal.signal(signal.SIGTERM, previous_handler)
+
+
+def show_event(event: LoopEvent, last_progress: dict[tuple[int, str], tuple[int, str]]) -> None:
+    """One event of a loop: stages and progress on stderr (a progress line only when it changed since
+    `last_progress`), the summary table of each round on stdout."""
+    match event:
+        case StageStarted():
+            info(f"[round {event.round}] {event.stage} ...")
+        case StageEnded():
+            info(f"[round {event.round}] {event.stage}: {event.status}" + stage_brief(event.result))
+        case StageProgressed():
+            key = (event.round, event.stage)
+            if last_progress.get(key) != (event.done, event.detail):
+                last_progress[key] = (event.done, event.detail)
+                info(f"  {event.stage} {event.done}/{event.total or '?'} {event.detail}")
+        case RoundFinished():
+            click.echo(round_table([event.row]))
+        case LoopFinished():
+            click.echo(round_table(event.rows))
+            info(f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
+                 f" {event.cpu_seconds / 60:.1f} min CPU")
+        case _:
+            raise TypeError(f"a loop has no {type(event).__name__} event")
 
 
 def _interrupt(signum, frame) -> None:

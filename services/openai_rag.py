@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from llmdeck.core.errors import LlmdeckError
 
@@ -36,12 +36,14 @@ class RagEndpoint:
     """ASGI app: `rag:COLLECTION` chat completions and model listing; everything else goes to `app`."""
 
     def __init__(self, app, collections: Sequence[str], model: str | None, api_key: str | None = None,
-                 adapter: str | None = None):
+                 adapter: str | None = None, complete: Callable[..., dict] | None = None):
         self.app = app
         self.collections = list(collections)
         self.model = model
         self.api_key = api_key
         self.adapter = adapter  # a run whose LoRA the answering model applies
+        # (model_id, collection, model, prompt, history, options) -> the chat.completion document
+        self.complete = complete or _completion
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -107,7 +109,7 @@ class RagEndpoint:
 
         try:
             document = await anyio.to_thread.run_sync(
-                lambda: _completion(request["model"], collection, self._model(), prompt, history, options))
+                lambda: self.complete(request["model"], collection, self._model(), prompt, history, options))
         except LlmdeckError as exc:
             return await JSONResponse(_error(str(exc), "rag_failed"), status_code=400)(scope, receive, send)
         await JSONResponse(document)(scope, receive, send)

@@ -44,6 +44,7 @@ class FakeLlama:
         self.completion_calls: list[dict] = []  # create_completion: {"prompt", "grammar", "max_tokens", "stop"}
         self.metadata = {"tokenizer.chat_template": CHATML_TEMPLATE}
         self.active_streams = 0  # streams started and neither finished nor closed
+        self.chunks_streamed = 0  # content chunks handed out by streams (a stopped stream hands out fewer)
         self.closed = False
         self.vocab: dict[str, int] = {}
         self.enqueue(*replies)
@@ -133,6 +134,7 @@ class FakeLlama:
             for chunk in chunks:
                 if self.delay_s:
                     time.sleep(self.delay_s)
+                self.chunks_streamed += 1
                 yield {**base, "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
             yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         finally:

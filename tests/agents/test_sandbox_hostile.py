@@ -39,17 +39,24 @@ def processes_running(marker: str) -> list[int]:
     return found
 
 
+def processes_left(marker: str, within_s: float = 30.0) -> list[int]:
+    """Host pids still running `marker` once they had up to `within_s` to go (a killed process is reaped a moment
+    after the run returns; a loaded machine takes longer)."""
+    deadline = time.monotonic() + within_s
+    while (found := processes_running(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def unique_script() -> str:
     return f"snippet_{uuid.uuid4().hex[:10]}.py"
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
 def test_an_infinite_loop_is_stopped_by_the_time_limits(tier):
-    start = time.monotonic()
     result = run_python("while True:\n    pass\n", limits=FAST_LIMITS, isolation=tier)
-    assert result.limit in ("cpu time", "wall time")
+    assert result.limit in ("cpu time", "wall time")  # stopped by a limit (a hang would hit the test timeout)
     assert result.exit_code is None and not result.ok
-    assert time.monotonic() - start < FAST_LIMITS.wall_s + 5
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
@@ -63,12 +70,9 @@ def test_a_fork_bomb_is_stopped_and_leaves_no_process(tier):
             except OSError:
                 pass
     """)
-    start = time.monotonic()
     result = run_python(bomb, limits=FAST_LIMITS, isolation=tier, script_name=script)
     assert result.limit in ("processes", "wall time", "cpu time")
-    assert time.monotonic() - start < FAST_LIMITS.wall_s + 10
-    time.sleep(0.2)
-    assert processes_running(script) == []
+    assert processes_left(script) == []
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
@@ -82,12 +86,10 @@ def test_a_memory_bomb_hits_the_memory_limit(tier, bomb):
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
 def test_a_gigabyte_of_output_is_cut_at_the_cap(tier):
-    start = time.monotonic()
     flood = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n"
     result = run_python(flood, limits=FAST_LIMITS, isolation=tier)
     assert result.limit == "output" and result.output_truncated
     assert len(result.stdout) + len(result.stderr) <= FAST_LIMITS.output_bytes
-    assert time.monotonic() - start < 10
 
 
 @pytest.mark.parametrize("tier", ISOLATING)
@@ -187,8 +189,7 @@ def test_killing_the_parent_only_ends_the_sandbox(tier):
         assert (result.exit_code, result.limit) == (0, None) and result.stdout.endswith("still here\n")
     else:  # bubblewrap: the supervisor can be killed; the namespace dies with it and the run says so
         assert (result.exit_code, result.limit) == (None, "killed")
-    time.sleep(0.2)
-    assert processes_running(script) == []
+    assert processes_left(script) == []
     assert run_python("print(6 * 7)", isolation=tier).stdout == "42\n"  # the sandbox still works
 
 
@@ -205,10 +206,8 @@ def test_a_daemon_does_not_outlive_the_run(tier):
             os._exit(0)
         print("parent leaves")
     """)
-    start = time.monotonic()
     result = run_python(daemon, limits=FAST_LIMITS, isolation=tier, script_name=script)
-    assert result.exit_code == 0 and result.stdout == "parent leaves\n"
-    assert time.monotonic() - start < 10
-    time.sleep(0.2)
-    assert processes_running(script) == []
+    # the run ended with its parent, not after the daemon's 60 s sleep (that would be the 3 s wall-time limit)
+    assert result.exit_code == 0 and result.limit is None and result.stdout == "parent leaves\n"
+    assert processes_left(script) == []
     assert result.leftover_processes >= 1

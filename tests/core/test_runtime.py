@@ -28,8 +28,7 @@ def test_streams_an_answer_with_the_models_chat_template():
     assert "".join(pieces) == stats.text
     assert stats.tokens == count_tokens(model, stats.text) > 1  # tokens, counted by the tokenizer (not chunks)
     assert "Paris" in stats.text
-    assert 0 < stats.ttft_s < stats.total_s
-    assert stats.tokens_per_s > 1
+    assert 0 < stats.ttft_s <= stats.total_s and stats.tokens_per_s > 0  # measured (how fast is for bench/)
     assert stats.finish_reason in ("stop", "length")
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from llmdeck.core.errors import LlmdeckError
-from llmdeck.rag import registry
+from llmdeck.rag import registry, stores
 from llmdeck.rag.ingest import ingest
 from llmdeck.rag.query import list_collections, open_collection, query, remove_collection
 from tests.rag.conftest import CORPUS_FILES, QUESTIONS, source_name
@@ -60,14 +60,24 @@ def test_pinecone_emulator_roundtrip(corpus, pinecone_emulator, embeddings):
     assert {"/indexes", "/indexes/pine", "/vectors/upsert", "/query", "/vectors/delete", "/describe_index_stats"} <= used
 
 
-def test_pinecone_down_fails_after_backoff_without_state(corpus, pinecone_emulator, embeddings):
+def test_pinecone_down_fails_after_backoff_without_state(corpus, pinecone_emulator, embeddings, monkeypatch):
+    slept = []
+
+    class RecordedSleeps:
+        """The stores module's `time`, whose sleeps are recorded instead of slept."""
+
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        def sleep(self, seconds):
+            slept.append(seconds)
+
+    monkeypatch.setattr(stores, "time", RecordedSleeps())
     url = pinecone_emulator.url
     pinecone_emulator.stop()
-    started = time.perf_counter()
     with pytest.raises(LlmdeckError, match=f"pinecone list indexes at {url}: failed after 4 attempts .*connection refused"):
         ingest([corpus], "pine", "pinecone", pinecone_host=url)
-    elapsed = time.perf_counter() - started
-    assert 1.5 < elapsed < 30  # backed off 0.25 + 0.5 + 1 s, then gave up
+    assert slept == [0.0, 0.25, 0.5, 1.0]  # backed off 0.25, 0.5 and 1 s between the 4 attempts, then gave up
     assert registry.find(registry.connect(), "pine") is None
 
 

@@ -7,7 +7,6 @@ import json
 import httpx
 import pytest
 
-from llmdeck.services import openai_rag
 from llmdeck.services.openai_rag import RagEndpoint, _conversation, sources_block
 
 
@@ -29,8 +28,8 @@ async def downstream(scope, receive, send):
     await send({"type": "http.response.body", "body": data})
 
 
-def client(api_key=None) -> httpx.AsyncClient:
-    app = RagEndpoint(downstream, ["docs"], model=None, api_key=api_key)
+def client(api_key=None, complete=None) -> httpx.AsyncClient:
+    app = RagEndpoint(downstream, ["docs"], model=None, api_key=api_key, complete=complete)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -47,10 +46,9 @@ async def test_other_models_pass_through_with_their_body():
     assert answer == {"echo": request}  # the downstream app applies its own key rule
 
 
-async def test_wrong_key_unknown_collection_and_bad_messages_are_refused(monkeypatch):
-    monkeypatch.setattr(openai_rag, "_completion", lambda *a: pytest.fail("must not answer"))
+async def test_wrong_key_unknown_collection_and_bad_messages_are_refused():
     ask = {"model": "rag:docs", "messages": [{"role": "user", "content": "q"}]}
-    async with client(api_key="right") as http:
+    async with client(api_key="right", complete=lambda *a: pytest.fail("must not answer")) as http:
         wrong = await http.post("/v1/chat/completions", json=ask, headers={"Authorization": "Bearer wrong"})
         missing = await http.post("/v1/chat/completions", json=ask)
         unknown = await http.post("/v1/chat/completions", json={**ask, "model": "rag:nope"},
@@ -63,17 +61,16 @@ async def test_wrong_key_unknown_collection_and_bad_messages_are_refused(monkeyp
     assert bad.status_code == 400 and "last message to be from the user" in bad.json()["error"]["message"]
 
 
-async def test_a_rag_request_is_answered_from_its_collection_with_the_conversation(monkeypatch):
+async def test_a_rag_request_is_answered_from_its_collection_with_the_conversation():
     seen = {}
 
     def fake_completion(model_id, collection, model, prompt, history, options):
         seen.update(collection=collection, prompt=prompt, history=history, options=options)
         return {"model": model_id, "choices": [{"message": {"content": "ok"}}], "sources": []}
 
-    monkeypatch.setattr(openai_rag, "_completion", fake_completion)
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "a"},
                 {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
-    async with client() as http:
+    async with client(complete=fake_completion) as http:
         answer = (await http.post("/v1/chat/completions",
                                   json={"model": "rag:docs", "messages": messages, "max_tokens": 9})).json()
     assert answer["model"] == "rag:docs"

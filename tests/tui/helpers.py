@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 
-async def wait_for(pilot, predicate, timeout_s: float = 10.0, what="the screen") -> None:
+async def wait_for(pilot, predicate, timeout_s: float = 60.0, what="the screen") -> None:
+    """Pause the app until `predicate()` holds; the deadline only ends a wait that would never end (it is generous:
+    a shared machine may be slow, and a passing test never waits for it)."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what}"

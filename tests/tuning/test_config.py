@@ -105,13 +105,9 @@ def test_qlora_on_cpu_is_refused_before_launch(cli, tiny_model_dir):
     assert "needs a CUDA GPU" in result.stderr and "--tuning lora" in result.stderr
 
 
-def test_offline_hub_model_fails_fast(cli):
-    import time
-
-    start = time.time()
+def test_offline_hub_model_fails_at_once_naming_hf_hub_offline(cli):
     result = cli("train", "--base-model", "HuggingFaceTB/SmolLM2-360M-Instruct", "--dry-run")
-    assert result.returncode == 1 and "HF_HUB_OFFLINE" in result.stderr
-    assert time.time() - start < 30
+    assert result.returncode == 1 and "HF_HUB_OFFLINE" in result.stderr  # a retrying download would hit the timeout
 
 
 @pytest.mark.slow

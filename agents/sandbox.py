@@ -5,12 +5,17 @@ stdin closed, its own process group, and limits: wall and CPU time, memory (RLIM
 files, processes and output. A supervisor (`sandbox_supervisor.py`) runs inside the isolation, starts the
 program, enforces the wall time and the process count, and kills everything the program left behind.
 
-Isolation tiers, strongest available first (`SandboxResult.isolation` says which one ran):
-- "bubblewrap": `bwrap` with every namespace unshared: no network, only the system directories and the
-  interpreter visible (read-only), the work dir the one writable place, private /proc, /dev and /tmp.
-- "namespaces": `unshare` (user, mount, pid, net, ipc, uts namespaces): no network, the whole file system
-  read-only except the work dir, home directories, /tmp and /run hidden behind empty tmpfs, private /proc;
-  other files stay readable.
+The two isolating tiers give the program the same new root, built from nothing (`exposed_paths` lists it):
+the system programs and libraries (/usr, /bin, /lib*, /etc/ld.so.cache, /etc/localtime), the interpreter
+(its binary, its standard library without site-packages, the shared libraries it loads) read-only; the work
+dir read-write; /dev with null, zero, full, random and urandom; a private /proc of its own pid namespace; an
+empty /tmp. Everything else, /etc (passwords and their hashes), /root, /home, /work, the projects' checkouts
+(this one's included) and the venv, does not exist there. Tiers, strongest available first
+(`SandboxResult.isolation` says which one ran):
+- "bubblewrap": `bwrap` with every namespace unshared and every capability dropped: no network.
+- "namespaces": `unshare` (user, mount, pid, net, ipc, uts namespaces), the supervisor pivots into the new
+  root and the program runs without capabilities (it cannot remount or unmount anything): no network.
+  Both tiers leave visible what the system dirs hold (installed programs and libraries, /usr/share, /usr/local).
 - "process": no namespaces available: limits, minimal environment and process-group kill only; the code
   can reach the network and read and write what the user can. The verdict says so.
 Root ignores RLIMIT_NPROC, so fork bombs are stopped by the supervisor's process count and the kill.
@@ -18,6 +23,7 @@ Root ignores RLIMIT_NPROC, so fork bombs are stopped by the supervisor's process
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import os
@@ -35,14 +41,17 @@ from llmdeck.core.errors import BadInput, LlmdeckError
 
 TIERS = ("bubblewrap", "namespaces", "process")
 SUPERVISOR = Path(__file__).resolve().with_name("sandbox_supervisor.py")
+SUPERVISOR_INSIDE = "/run/llmdeck-sandbox/supervisor.py"  # where bubblewrap shows it (not under the checkout)
 SETUP_GRACE_S = 10.0  # beyond the wall limit, for namespace set-up and reaping, before the parent kills all
-HIDDEN_DIRS = ("/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/run", "/mnt", "/media", "/srv")
-BWRAP_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache",
-                     "/etc/localtime", "/etc/alternatives")
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
+                "/etc/localtime")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 TIER_NOTES = {
-    "bubblewrap": "bubblewrap: no network, only system dirs and the interpreter visible read-only, private /proc",
-    "namespaces": "namespaces (unshare): no network, file system read-only except the work dir, homes hidden,"
-                  " private /proc",
+    "bubblewrap": "bubblewrap: no network; a new root with only system dirs and the interpreter (read-only),"
+                  " the work dir, /dev/null-style devices, private /proc and /tmp; /etc, homes, /work hidden",
+    "namespaces": "namespaces (unshare): no network, no capabilities; a new root with only system dirs and the"
+                  " interpreter (read-only), the work dir, /dev/null-style devices, private /proc and /tmp;"
+                  " /etc, homes, /work hidden",
     "process": "process only: resource limits and a minimal environment; NO network or file-system isolation",
 }
 
@@ -155,41 +164,107 @@ def _minimal_env(workdir: str, tier: str) -> dict[str, str]:
             "TMPDIR": "/tmp" if tier != "process" else workdir}
 
 
-def _hidden_dirs() -> list[str]:
-    """Directories the namespaces tier covers with an empty tmpfs: homes, temp dirs, runtime sockets, ours."""
-    extra = [os.environ.get("HOME"), os.environ.get("XDG_RUNTIME_DIR"), os.environ.get("LLMDECK_HOME")]
-    return [*HIDDEN_DIRS, *(os.path.realpath(p) for p in extra if p and os.path.isabs(p))]
+def exposed_paths() -> tuple[str, ...]:
+    """What the isolating tiers show the program, read-only, at the same paths: the system dirs, then the
+    interpreter's pieces that lie outside them (so a venv or a checkout around the interpreter stays hidden)."""
+    kept = [path for path in SYSTEM_PATHS if os.path.lexists(path)]
+    for path in _interpreter_layout()[0]:
+        if not _under(path, kept):
+            kept.append(path)
+    return tuple(kept)
 
 
-def _exposed_paths() -> list[str]:
-    """What the program needs from hidden places: the interpreter's installation and the supervisor."""
-    return [os.path.realpath(sys.base_prefix), str(SUPERVISOR)]
+def masked_paths() -> tuple[str, ...]:
+    """Directories inside the exposed ones covered by an empty read-only tmpfs: the interpreter's own
+    site-packages (`-S` never imports them)."""
+    return _interpreter_layout()[1]
+
+
+@functools.cache
+def _interpreter_layout() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(paths to expose, paths to mask): the interpreter's binary, `sys.path` of `python -I -S` (the standard
+    library) and the shared libraries the binary and its extension modules load (`ldd`); its site-packages."""
+    binary = _interpreter()
+    question = "import sys, sysconfig as c; print(repr([sys.path, *map(c.get_config_var, ('LIBDIR', 'INSTSONAME'))]))"
+    try:
+        probe = subprocess.run([binary, "-I", "-S", "-c", question], capture_output=True, text=True, env={},
+                               timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LlmdeckError(f"sandbox: could not ask the interpreter for its paths ({exc})") from None
+    if probe.returncode != 0:
+        raise LlmdeckError(f"sandbox: could not ask the interpreter for its paths ({probe.stderr.strip()})")
+    search_path, libdir, soname = ast.literal_eval(probe.stdout)
+    stdlib = [os.path.realpath(p) for p in search_path if os.path.exists(p)]
+    libraries = _shared_libraries([binary, *(str(f) for p in stdlib for f in Path(p).glob("*.so"))])
+    if not libraries and libdir and soname and os.path.exists(os.path.join(libdir, soname)):
+        libraries = [os.path.join(libdir, soname)]  # no ldd: at least libpython
+    site = [os.path.join(p, "site-packages") for p in stdlib if os.path.isdir(os.path.join(p, "site-packages"))]
+    return tuple(sorted({binary, *stdlib, *libraries})), tuple(site)
+
+
+def _shared_libraries(files: list[str]) -> list[str]:
+    """The libraries `ldd` resolves for `files` (one call), as the loader will open them."""
+    if shutil.which("ldd") is None:
+        return []
+    try:
+        listing = subprocess.run(["ldd", *files], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = set()
+    for line in listing.splitlines():
+        words = line.split()
+        path = words[2] if len(words) > 2 and words[1] == "=>" else words[0] if words else ""
+        if path.startswith("/") and not path.endswith(":"):
+            found.add(path)
+    return sorted(found)
+
+
+def _under(path: str, parents: list[str]) -> bool:
+    """Whether `path` is one of `parents` or lies inside one, by name (the new root keeps /lib -> usr/lib)."""
+    return any(path == parent or path.startswith(parent.rstrip("/") + "/") for parent in parents)
 
 
 def _command(tier: str, workdir: str, supervisor_config: dict) -> list[str]:
-    supervisor = [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
     if tier == "namespaces":
+        supervisor = [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
         return ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
                 "--net", "--ipc", "--uts", "--", *supervisor]
     if tier == "bubblewrap":
-        binds = [arg for path in BWRAP_SYSTEM_DIRS for arg in ("--ro-bind-try", path, path)]
-        binds += [arg for path in _exposed_paths() for arg in ("--ro-bind", path, path)]
+        supervisor = [_interpreter(), "-I", "-S", SUPERVISOR_INSIDE, json.dumps(supervisor_config)]
+        binds: list[str] = []
+        for path in exposed_paths():
+            link = os.path.dirname(path) == "/" and os.path.islink(path)  # /lib -> usr/lib stays a link
+            binds += ["--symlink", os.readlink(path), path] if link else ["--ro-bind", path, path]
+        for path in masked_paths():
+            binds += ["--tmpfs", path, "--remount-ro", path]
         return ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL", *binds,
                 "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", workdir, workdir,
-                "--chdir", workdir, "--", *supervisor]
-    return supervisor
+                "--ro-bind", str(SUPERVISOR), SUPERVISOR_INSIDE, "--remount-ro", "/", "--chdir", workdir,
+                "--", *supervisor]
+    return [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
 
 
 def _run(tier: str, workdir: str, command: list[str], limits: SandboxLimits) -> SandboxResult:
+    new_root = tempfile.mkdtemp(prefix="llmdeck-sandbox-root-") if tier == "namespaces" else None
+    try:
+        return _run_in(tier, workdir, command, limits, new_root)
+    finally:
+        if new_root:
+            os.rmdir(new_root)  # only a mount point, empty on the host
+
+
+def _run_in(tier: str, workdir: str, command: list[str], limits: SandboxLimits, new_root: str | None) -> SandboxResult:
     report_read, report_write = os.pipe()
     config = {
         "command": command, "workdir": workdir, "limits": asdict(limits), "report_fd": report_write,
-        "env": _minimal_env(workdir, tier), "isolate_files": tier == "namespaces", "hide": _hidden_dirs(),
-        "expose": _exposed_paths(), "poll_s": 0.05 if tier == "process" else 0.01,
+        "env": _minimal_env(workdir, tier), "poll_s": 0.05 if tier == "process" else 0.01,
         # RLIMIT_NPROC counts the processes of a uid in a user namespace: only the sandbox's own there; without
         # one it would count all of the user's processes, and root ignores it anyway
         "limit_nproc": tier != "process" and os.getuid() != 0,
     }
+    if new_root:
+        config["new_root"] = {"root": new_root, "expose": list(exposed_paths()), "mask": list(masked_paths()),
+                              "devices": list(DEVICES)}
     try:
         process = subprocess.Popen(
             _command(tier, workdir, config), cwd=workdir, env=_minimal_env(workdir, tier), stdin=subprocess.DEVNULL,

@@ -1,5 +1,6 @@
 """The sandbox's supervisor: run by path (`python -I -S sandbox_supervisor.py CONFIG_JSON`) inside the
-isolation `agents.sandbox` chose, it prepares the file system (namespaces tier), starts the untrusted
+isolation `agents.sandbox` chose, it prepares the file system (namespaces tier: a new root holding only what
+the parent listed, then pivot_root into it, the old root unmounted), starts the untrusted
 program with resource limits in its own process group, watches wall time and the number of processes,
 kills every process the program left behind (daemons included: the supervisor is their subreaper, or the
 pid namespace's init), and writes one JSON report to the file descriptor the parent passed.
@@ -21,10 +22,14 @@ import time
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
-MS_REC, MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 16384, 1 << 18, 1 << 21, 1 << 24
-MOUNT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": MS_NOATIME,
-               "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME}
-PR_SET_CHILD_SUBREAPER = 36
+MS_REC, MS_PRIVATE, MS_RELATIME = 16384, 1 << 18, 1 << 21
+# statvfs flags of a mount -> the mount(2) flags a remount must repeat (a user namespace cannot clear locked ones)
+KEPT_FLAGS = {os.ST_RDONLY: MS_RDONLY, os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
+              os.ST_NOATIME: MS_NOATIME, os.ST_NODIRATIME: MS_NODIRATIME, os.ST_RELATIME: MS_RELATIME}
+MNT_DETACH = 2
+PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217,
+                  "i686": 217, "i386": 217, "armv7l": 218, "armv6l": 218, "loongarch64": 41}
 POLL_S = 0.01
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -41,63 +46,87 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
         raise SetupError(f"mount {target}: {os.strerror(err)}")
 
 
-def _mounts() -> list[tuple[str, int]]:
-    """Every mount point with the per-mount flags a remount must keep (locked ones would refuse otherwise)."""
-    found = []
-    with open("/proc/self/mountinfo") as handle:
-        for line in handle:
-            fields = line.split()
-            point = fields[4].encode().decode("unicode_escape")  # \040 for spaces
-            flags = 0
-            for option in fields[5].split(","):
-                flags |= MOUNT_FLAGS.get(option, 0)
-            found.append((point, flags))
-    return found
-
-
-def _isolate_files(workdir: str, hide: list[str], expose: list[str]) -> None:
-    """Everything read-only; `hide` covered by empty tmpfs; `expose` (the interpreter) re-bound read-only
-    where hidden; the work dir bound read-write at its own path."""
+def _enter_new_root(root: str, workdir: str, expose: list[str], mask: list[str], devices: list[str]) -> None:
+    """Build the program's root on a tmpfs at `root` (an empty host dir): `expose` bound read-only at their paths
+    (a top-level symlink such as /lib -> usr/lib copied as a link), `mask` covered by an empty read-only tmpfs,
+    `devices` bound into /dev, a fresh /proc, an empty /tmp, the work dir read-write; then pivot into it and
+    detach the old root, so nothing else of the host is reachable."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = {path: os.open(path, os.O_PATH) for path in [workdir, *expose] if os.path.exists(path)}
-    for point, flags in _mounts():
-        if point == "/proc" or point.startswith("/proc/"):
-            continue
-        try:
-            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-        except SetupError:
-            if os.path.ismount(point) and not os.access(point, os.W_OK):
-                continue  # already read-only for us
-            raise
-    hidden: list[str] = []
-    for path in sorted(set(hide), key=len):
-        if os.path.isdir(path) and not any(path == h or path.startswith(h + "/") for h in hidden):
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
-            hidden.append(path)
-    for path, fd in keep.items():
-        if any(path == h or path.startswith(h + "/") for h in hidden):
-            _bind(fd, path, writable=path == workdir)
-        elif path == workdir:
-            raise SetupError(f"{workdir}: the work dir must lie under a hidden directory")
-        os.close(fd)  # an exposed path outside the hidden ones stays visible, read-only, where it is
-    for path in hidden:  # no new top-level files in the hidden places, except /tmp-like ones
-        if path not in ("/tmp", "/var/tmp", "/dev/shm"):
-            _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for path in expose:
+        if os.path.dirname(path) == "/" and os.path.islink(path):
+            os.symlink(os.readlink(path), root + path)
+        elif os.path.exists(path):
+            _bind(path, root + path, writable=False)
+    for path in mask:
+        if os.path.isdir(root + path):
+            _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
+    _make_dev(root, devices)
+    os.makedirs(root + "/proc")
+    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(root + "/tmp", exist_ok=True)
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    _bind(workdir, root + workdir, writable=True)
+    _pivot_root(root)
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def _bind(fd: int, path: str, writable: bool) -> None:
-    """Bind what `fd` opened onto `path` (created inside a tmpfs), read-only unless `writable`."""
-    if os.path.isdir(f"/proc/self/fd/{fd}"):
-        os.makedirs(path, exist_ok=True)
+def _make_dev(root: str, devices: list[str]) -> None:
+    """/dev with the given device nodes bound from the host, the usual fd links, and a small /dev/shm."""
+    os.makedirs(root + "/dev")
+    for device in devices:
+        if os.path.exists(device):
+            _bind(device, root + device, writable=True)
+    for name, target in {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+                         "stderr": "/proc/self/fd/2"}.items():
+        os.symlink(target, f"{root}/dev/{name}")
+    os.makedirs(root + "/dev/shm")
+    _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
+
+
+def _bind(source: str, target: str, writable: bool) -> None:
+    """Bind `source` onto `target` (created in the new root), read-only unless `writable`, nosuid."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
     else:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        open(path, "a").close()
-    _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-    _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(source, target, None, MS_BIND | MS_REC)
+    current = os.statvfs(target).f_flag
+    flags = MS_NOSUID | (0 if writable else MS_RDONLY)
+    for statvfs_flag, mount_flag in KEPT_FLAGS.items():
+        flags |= mount_flag if current & statvfs_flag else 0
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
 
 
-def _limit_child(limits: dict, limit_nproc: bool):
+def _pivot_root(root: str) -> None:
+    """Make `root` the root of this mount namespace and unmount the old one (pivot_root(2), then umount2)."""
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise SetupError(f"pivot_root: unknown system call number on {os.uname().machine}")
+    os.chdir(root)
+    if _libc.syscall(number, b".", b".") != 0:  # the old root is stacked on top of the new one, at /
+        raise SetupError(f"pivot_root: {os.strerror(ctypes.get_errno())}")
+    if _libc.umount2(b".", MNT_DETACH) != 0:
+        raise SetupError(f"unmount the old root: {os.strerror(ctypes.get_errno())}")
+    os.chdir("/")
+
+
+def _drop_capabilities() -> None:
+    """Empty the bounding set, so the program (uid 0 of the user namespace) execs with no capability: it cannot
+    remount, unmount or mount anything, nor override file permissions; no new privileges either."""
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    for capability in range(last + 1):
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"drop capability {capability}")
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _limit_child(limits: dict, limit_nproc: bool, drop_capabilities: bool):
     def apply() -> None:
+        if drop_capabilities:
+            _drop_capabilities()
         os.setpgid(0, 0)
         os.nice(10)  # the supervisor stays responsive to a fork bomb
         megabyte = 1024 * 1024
@@ -182,14 +211,16 @@ def _reap() -> None:
 
 def supervise(config: dict) -> dict:
     limits = config["limits"]
-    if config.get("isolate_files"):
-        _isolate_files(config["workdir"], config.get("hide", []), config.get("expose", []))
+    new_root = config.get("new_root")
+    if new_root:
+        _enter_new_root(new_root["root"], config["workdir"], new_root["expose"], new_root["mask"],
+                        new_root["devices"])
     os.chdir(config["workdir"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     start = time.monotonic()
     child = subprocess.Popen(
         config["command"], cwd=config["workdir"], env=config["env"], stdin=subprocess.DEVNULL,
-        preexec_fn=_limit_child(limits, config.get("limit_nproc", False)), close_fds=True,
+        preexec_fn=_limit_child(limits, config.get("limit_nproc", False), bool(new_root)), close_fds=True,
     )
     limit = None
     peak_processes = 1

@@ -9,11 +9,12 @@ code in the sandbox). Without checks an attempt that exits 0 has "ran" - never "
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from autogen_core import CancellationToken
 from autogen_core.code_executor import CodeBlock, CodeExecutor, CodeResult
 
+from llmdeck.agents.events import CodeExecuted
 from llmdeck.agents.sandbox import SandboxLimits, SandboxResult, run_python
 
 STREAM_EXCERPT_CHARS = 2000
@@ -69,11 +70,11 @@ class Attempt:
         """Nothing more to do: verified, or ran cleanly with nothing to verify against."""
         return self.ran and self.checks in ("passed", "none")
 
-    def event(self, round_number: int) -> dict:
-        data = asdict(self)
-        data.pop("code")
-        data["stdout"], data["stderr"] = excerpt(self.stdout), excerpt(self.stderr)
-        return {"type": "execution", "round": round_number, **data, "passed": self.passed}
+    def event(self, round_number: int) -> CodeExecuted:
+        """The attempt as round `round_number`'s event (its streams truncated, its code in the round's CodeWritten)."""
+        return CodeExecuted(round=round_number, exit_code=self.exit_code, stdout=excerpt(self.stdout),
+                            stderr=excerpt(self.stderr), seconds=self.seconds, isolation=self.isolation,
+                            limit=self.limit, checks=self.checks, check_message=self.check_message, passed=self.passed)
 
     def feedback(self) -> str:
         """What the writer reads next: the failure and its evidence, or the success."""

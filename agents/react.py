@@ -1,13 +1,8 @@
 """The ReAct agent: LangChain's `create_agent` over any chat model (ours: `ConstrainedChatModel`), our tools
-and the middleware of `agents.middleware`, streamed as events:
+and the middleware of `agents.middleware`, streamed as the events of `agents.events`: `ThoughtWritten`,
+`ToolCalled`, `ToolReturned`, `AgentFailed` and `AgentAnswered`.
 
-    {"type": "thought", "step", "text"}
-    {"type": "tool_call", "step", "name", "args": {...}, "id", "text"}   (text: the step as the model wrote it)
-    {"type": "observation", "step", "name", "content", "error": bool}
-    {"type": "final", "answer", "steps", "limit": null | "max_steps" | "wall_time" | "error", "seconds", "text"}
-    {"type": "error", "message"}
-
-A run always ends with one `final` event: on a limit or a failure, with the best answer so far, marked.
+A run always ends with one `AgentAnswered`: on a limit or a failure, with the best answer so far, marked.
 """
 
 from __future__ import annotations
@@ -18,8 +13,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel, Field
 
 from llmdeck.agents.decoding import FINAL_ANSWER, step_text
-
-EVENT_TYPES = ("thought", "tool_call", "observation", "final", "error")
+from llmdeck.agents.events import AgentAnswered, AgentEvent, AgentFailed, ThoughtWritten, ToolCalled, ToolReturned
 
 
 class AgentOptions(BaseModel):
@@ -32,7 +26,7 @@ class AgentOptions(BaseModel):
     system: str | None = Field(None, description="Extra instructions placed before the ReAct instructions.")
 
 
-def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> Iterator[dict]:
+def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> Iterator[AgentEvent]:
     """Stream one run's events (see the module docstring)."""
     from langchain.agents import create_agent
     from langchain_core.messages import HumanMessage
@@ -51,7 +45,7 @@ def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> 
                 for message in (node_update or {}).get("messages", []) if isinstance(node_update, dict) else []:
                     yield from trace.events_for(message)
     except Exception as exc:  # the run still ends with an answer: the best so far
-        yield {"type": "error", "message": f"{type(exc).__name__}: {exc}"}
+        yield AgentFailed(f"{type(exc).__name__}: {exc}")
         trace.limit = "error"
     yield trace.final_event(limits.limit, time.monotonic() - start)
 
@@ -68,7 +62,7 @@ class _Trace:
         self.limit: str | None = None
         self.well_formed = True
 
-    def events_for(self, message) -> Iterator[dict]:
+    def events_for(self, message) -> Iterator[AgentEvent]:
         from langchain_core.messages import AIMessage, ToolMessage
 
         if isinstance(message, AIMessage):
@@ -76,11 +70,11 @@ class _Trace:
             metadata = message.response_metadata or {}
             self.thought = metadata.get("thought") or (str(message.content) if message.tool_calls else "")
             if self.thought:
-                yield {"type": "thought", "step": self.step, "text": self.thought}
+                yield ThoughtWritten(self.step, self.thought)
             for call in message.tool_calls:
-                yield {"type": "tool_call", "step": self.step, "name": call["name"], "args": call["args"],
-                       "id": call["id"], "text": metadata.get("step_text") or step_text(self.thought, call["name"], call["args"]),
-                       **({"well_formed": False} if metadata.get("well_formed") is False else {})}
+                yield ToolCalled(self.step, call["name"], call["args"], call["id"],
+                                 metadata.get("step_text") or step_text(self.thought, call["name"], call["args"]),
+                                 well_formed=metadata.get("well_formed") is not False)
             if not message.tool_calls:
                 self.answer = str(message.content)
                 self.answer_text = metadata.get("step_text")
@@ -90,15 +84,11 @@ class _Trace:
             content = str(message.content)
             if not error:
                 self.last_observation = content
-            yield {"type": "observation", "step": self.step, "name": message.name, "content": content, "error": error}
+            yield ToolReturned(self.step, message.name, content, error)
 
-    def final_event(self, limit: str | None, seconds: float) -> dict:
+    def final_event(self, limit: str | None, seconds: float) -> AgentAnswered:
         limit = self.limit or limit
         answer = self.answer if self.answer is not None else (self.last_observation or "(no answer)")
         text = self.answer_text if self.answer is not None and self.answer_text else \
             step_text(self.thought if self.answer is not None else "", FINAL_ANSWER, {"answer": answer})
-        event = {"type": "final", "answer": answer, "steps": self.step, "limit": limit, "seconds": round(seconds, 3),
-                 "text": text}
-        if not self.well_formed:
-            event["well_formed"] = False
-        return event
+        return AgentAnswered(answer, self.step, limit, round(seconds, 3), text, well_formed=bool(self.well_formed))

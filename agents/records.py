@@ -1,6 +1,7 @@
 """Agent and verify runs in SQLite (component "agents"): the run is created before its first step and every
-event is committed as it happens, so a crash loses nothing already shown. Exports turn the records into
-training data in the formats `llmdeck train` reads (`tuning/data.py`):
+event (`agents.events`) is committed as it happens, as its JSON form, so a crash loses nothing already shown;
+reading a run turns the stored forms back into events. Exports turn the records into training data in the
+formats `llmdeck train` reads (`tuning/data.py`):
 
 - agent traces -> `messages` rows (system, user, assistant steps with their tool calls, tool results, answer);
 - verified solutions -> `messages` rows (SFT); failed-then-fixed attempts of one task -> preference rows
@@ -12,9 +13,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from llmdeck.agents.events import (
+    AgentAnswered,
+    CodeExecuted,
+    CodeWritten,
+    RunEvent,
+    ToolCalled,
+    ToolReturned,
+    run_event,
+)
 from llmdeck.core import db
 from llmdeck.core.errors import BadInput, NotFound
 
@@ -66,12 +76,15 @@ class RunRecord:
     started_at: float
     finished_at: float | None
     seconds: float | None
-    events: list[dict] = field(default_factory=list)
+    events: list[RunEvent] = field(default_factory=list)
+    event_times: list[float] = field(default_factory=list)  # when each event was recorded (time.time())
 
     def to_dict(self, with_events: bool = True) -> dict:
-        data = asdict(self)
-        if not with_events:
-            data.pop("events")
+        """The run as JSON (`runs show --json`): each event's JSON form with its time, "at"."""
+        data = {spec.name: getattr(self, spec.name) for spec in fields(self)
+                if spec.name not in ("events", "event_times")}
+        if with_events:
+            data["events"] = [{**event.to_json(), "at": at} for event, at in zip(self.events, self.event_times)]
         return data
 
 
@@ -90,11 +103,11 @@ def start_run(kind: str, prompt: str, model: str | None, options: dict) -> str:
     return run_id
 
 
-def add_event(run_id: str, event: dict) -> None:
+def add_event(run_id: str, event: RunEvent) -> None:
     with db.transaction(_connect()) as conn:
         (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM agent_events WHERE run_id = ?", (run_id,)).fetchone()
         conn.execute("INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
-                     (run_id, seq, event["type"], json.dumps(event, default=str), time.time()))
+                     (run_id, seq, event.type, json.dumps(event.to_json(), default=str), time.time()))
 
 
 def finish_run(run_id: str, status: str, answer: str | None, steps: int, passed: bool | None = None,
@@ -106,17 +119,20 @@ def finish_run(run_id: str, status: str, answer: str | None, steps: int, passed:
                      (status, answer, steps, None if passed is None else int(passed), isolation, now, now, run_id))
 
 
-def _record(row, events: list[dict]) -> RunRecord:
+def _record(row, stored: list | None = None) -> RunRecord:
+    """A run from its row and its stored events' rows (JSON forms, with their times)."""
     data = dict(row)
     data["options"] = json.loads(data["options"])
     data["passed"] = None if data["passed"] is None else bool(data["passed"])
-    return RunRecord(**data, events=events)
+    stored = stored or []
+    return RunRecord(**data, events=[run_event(json.loads(r["data"])) for r in stored],
+                     event_times=[r["at"] for r in stored])
 
 
 def list_runs(kind: str | None = None, limit: int = 50) -> list[RunRecord]:
     query = "SELECT * FROM agent_runs" + (" WHERE kind = ?" if kind else "") + " ORDER BY started_at DESC LIMIT ?"
     rows = _connect().execute(query, (kind, limit) if kind else (limit,))
-    return [_record(row, []) for row in rows]
+    return [_record(row) for row in rows]
 
 
 def get_run(run_id: str, kind: str | None = None) -> RunRecord:
@@ -125,9 +141,8 @@ def get_run(run_id: str, kind: str | None = None) -> RunRecord:
     if row is None or (kind and row["kind"] != kind):
         where = f"llmdeck {kind} runs list" if kind else "llmdeck agent runs list"
         raise NotFound(f"{kind or 'agent'} run '{run_id}' not found (see `{where}`)")
-    events = [{**json.loads(r["data"]), "at": r["at"]} for r in conn.execute(
-        "SELECT data, at FROM agent_events WHERE run_id = ? ORDER BY seq", (run_id,))]
-    return _record(row, events)
+    stored = conn.execute("SELECT data, at FROM agent_events WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+    return _record(row, stored)
 
 
 def runs_with_events(kind: str, statuses: tuple[str, ...]) -> list[RunRecord]:
@@ -155,24 +170,24 @@ def trace_messages(run: RunRecord) -> dict | None:
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": run.prompt})
     observation_role = run.options.get("observation_role", "tool")
-    final = None
+    final: AgentAnswered | None = None
     for event in run.events:
-        if event["type"] == "tool_call":
-            arguments = json.dumps(event["args"], ensure_ascii=False)
-            messages.append({"role": "assistant", "content": event["text"], "tool_calls": [
-                {"id": event["id"], "type": "function", "function": {"name": event["name"], "arguments": arguments}}]})
-        elif event["type"] == "observation" and messages[-1]["role"] == "assistant":
-            content = event["content"] if event["content"].strip() else "(no output)"
+        if isinstance(event, ToolCalled):
+            arguments = json.dumps(event.args, ensure_ascii=False)
+            messages.append({"role": "assistant", "content": event.text, "tool_calls": [
+                {"id": event.id, "type": "function", "function": {"name": event.name, "arguments": arguments}}]})
+        elif isinstance(event, ToolReturned) and messages[-1]["role"] == "assistant":
+            content = event.content if event.content.strip() else "(no output)"
             call_id = messages[-1]["tool_calls"][0]["id"] if messages[-1].get("tool_calls") else None
             if observation_role == "tool":
-                messages.append({"role": "tool", "content": content, "tool_call_id": call_id, "name": event["name"]})
+                messages.append({"role": "tool", "content": content, "tool_call_id": call_id, "name": event.name})
             else:
                 messages.append({"role": "user", "content": f"Result: {content}"})
-        elif event["type"] == "final":
+        elif isinstance(event, AgentAnswered):
             final = event
-    if final is None or not final.get("text"):
+    if final is None or not final.text:
         return None
-    messages.append({"role": "assistant", "content": final["text"]})
+    messages.append({"role": "assistant", "content": final.text})
     return {"messages": messages, "run_id": run.id, "model": run.model}
 
 
@@ -192,10 +207,7 @@ def verify_preference_rows() -> list[dict]:
     for run in filter(trainable, runs_with_events("verify", ("verified", "failed", "gave_up", "unverified"))):
         key = json.dumps([run.prompt, run.options.get("checks")], sort_keys=True)
         task = by_task.setdefault(key, {"prompt": writer_prompt(run), "chosen": None, "rejected": []})
-        written = {e["round"]: e["code"] for e in run.events if e["type"] == "code"}
-        for event in run.events:
-            if event["type"] == "execution" and not event["passed"] and written.get(event["round"]):
-                task["rejected"].append(fenced(written[event["round"]]))
+        task["rejected"] += failing_programs(run)
         if run.status == "verified" and task["chosen"] is None:
             task["chosen"] = run.answer
     rows = []
@@ -205,6 +217,13 @@ def verify_preference_rows() -> list[dict]:
                 rows.append({"prompt": task["prompt"], "chosen": [{"role": "assistant", "content": task["chosen"]}],
                              "rejected": [{"role": "assistant", "content": rejected}]})
     return rows
+
+
+def failing_programs(run: RunRecord) -> list[str]:
+    """The fenced programs of a verify run whose execution did not pass, in the order they ran."""
+    written = {e.round: e.code for e in run.events if isinstance(e, CodeWritten)}
+    return [fenced(written[e.round]) for e in run.events
+            if isinstance(e, CodeExecuted) and not e.passed and written.get(e.round)]
 
 
 def writer_prompt(run: RunRecord) -> list[dict]:

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmdeck.agents import attempts, records
-from llmdeck.agents.records import RunRecord, fenced, trace_messages, writer_prompt
-from llmdeck.agents.tasks import TaskFile
+from llmdeck.agents.records import RunRecord, failing_programs, trace_messages, writer_prompt
+from llmdeck.agents.tasks import TaskFile, decided_steps
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput
 
@@ -223,7 +223,7 @@ def _messages(run: RunRecord) -> tuple[list[dict] | None, bool]:
 
 
 def _trace(attempt: Attempt) -> dict | None:
-    if not all(e.get("well_formed", True) for e in attempt.run.events if e["type"] in ("tool_call", "final")):
+    if not all(step.well_formed for step in decided_steps(attempt.run.events)):
         return None
     messages, hinted = _messages(attempt.run)
     return {"messages": messages, "run_id": attempt.run.id, "model": attempt.run.model, "hinted": hinted} \
@@ -268,16 +268,10 @@ def _verify_rows(task_attempts: list[Attempt]) -> list[dict]:
              "model": a.run.model} for a in task_attempts if a.passed and a.run.answer]
 
 
-def _failing_programs(run: RunRecord) -> list[str]:
-    written = {e["round"]: e["code"] for e in run.events if e["type"] == "code"}
-    return [fenced(written[e["round"]]) for e in run.events
-            if e["type"] == "execution" and not e["passed"] and written.get(e["round"])]
-
-
 def _verify_pairs(task_attempts: list[Attempt]) -> list[dict]:
     """The verified program vs each failing program written for the same task (any attempt, any round)."""
     chosen = [a.run.answer for a in task_attempts if a.passed and a.run.answer]
-    rejected = list(dict.fromkeys(code for a in task_attempts for code in _failing_programs(a.run)))
+    rejected = list(dict.fromkeys(code for a in task_attempts for code in failing_programs(a.run)))
     if not chosen:
         return []
     prompt = writer_prompt(task_attempts[0].run)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from llmdeck.agents.events import AgentAnswered, RunEvent, ToolCalled
 from llmdeck.core.errors import BadInput
 
 SPLITS = ("train", "heldout")
@@ -220,24 +222,29 @@ def correct(answer: str, expected: list[str]) -> bool:
     return False
 
 
-def first_action(events: list[dict]) -> str:
+def first_action(events: Iterable[RunEvent]) -> str:
     """The first step's action: a tool name, or final_answer."""
     for event in events:
-        if event["type"] == "tool_call":
-            return event["name"]
-        if event["type"] == "final":
+        if isinstance(event, ToolCalled):
+            return event.name
+        if isinstance(event, AgentAnswered):
             return "final_answer"
     return "final_answer"
 
 
-def grade_agent(task: Task, events: list[dict], answer: str | None) -> dict:
+def decided_steps(events: Iterable[RunEvent]) -> list[ToolCalled | AgentAnswered]:
+    """The steps that chose an action: the tool calls and the answer."""
+    return [event for event in events if isinstance(event, (ToolCalled, AgentAnswered))]
+
+
+def grade_agent(task: Task, events: Sequence[RunEvent], answer: str | None) -> dict:
     """An agent attempt's verdict: the answer's correctness, the first action's, and both together."""
     action = first_action(events)
     answer_ok = correct(answer or "", task.answers or [])
     tool_ok = task.tool is None or action == task.tool
-    steps = [e for e in events if e["type"] in ("tool_call", "final")]
+    steps = decided_steps(events)
     return {"passed": answer_ok and tool_ok, "correct": answer_ok, "tool_ok": tool_ok, "first_action": action,
-            "well_formed": all(e.get("well_formed", True) for e in steps), "steps": len(steps)}
+            "well_formed": all(step.well_formed for step in steps), "steps": len(steps)}
 
 
 def agent_tools(task: Task) -> list[str]:

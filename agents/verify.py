@@ -4,15 +4,8 @@ is verified (or ran, when there is nothing to check), the writer gives up, or th
 
 On a small model the writer is constrained by a grammar: each reply is exactly one fenced python block
 (or the words "I give up."). The executor's feedback (stderr, the failing check) is the writer's next
-message. Events, as JSON lines:
-
-    {"type": "code", "round", "code", "text"}
-    {"type": "execution", "round", "exit_code", "stdout", "stderr", "seconds", "isolation", "limit", "checks",
-     "check_message", "passed", "code"}     (stdout and stderr truncated)
-    {"type": "message", "round", "source", "content"}
-    {"type": "verdict", "passed", "status", "rounds", "code", "checks", "isolation", "isolation_note", "seconds"}
-
-status: "verified" (passed: true), "ran, unverified" (exit 0, no checks given), "failed", "gave up".
+message. The run streams the events of `agents.events`: `CodeWritten`, `CodeExecuted`, `MessageSent`, then one
+`VerdictReached` (status: "verified" (passed), "ran, unverified" (exit 0, no checks given), "failed", "gave up").
 
 A `stop` check ends a run early without tearing AutoGen down mid-message: the writer's generation stops
 at its next token, the team terminates after the current message, and no further event (nor a verdict)
@@ -29,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from autogen_core.models import ChatCompletionClient
 from pydantic import BaseModel, Field
 
+from llmdeck.agents.events import CodeWritten, MessageSent, VerdictReached, VerifyEvent
 from llmdeck.agents.executor import Checks, SandboxCodeExecutor
 from llmdeck.agents.sandbox import SandboxLimits, isolation_note
 
@@ -39,7 +33,6 @@ WRITER_SYSTEM = ("You write Python programs. Reply with one Python code block, f
 MAX_CODE_LINES = 30
 MAX_LINE_CHARS = 120
 FENCE_PATTERN = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
-EVENT_TYPES = ("code", "execution", "message", "verdict")
 
 
 class VerifyOptions(BaseModel):
@@ -164,7 +157,7 @@ def _approve(request):
 
 
 async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, limits: SandboxLimits | None = None,
-                   isolation: str = "auto", stop: Callable[[], bool] | None = None) -> AsyncIterator[dict]:
+                   isolation: str = "auto", stop: Callable[[], bool] | None = None) -> AsyncIterator[VerifyEvent]:
     """Stream the pair's events (module docstring), ending with the verdict; nothing more once `stop()`."""
     from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
     from autogen_agentchat.base import TaskResult
@@ -194,20 +187,21 @@ async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, li
             code = extract_code(item.content)
             if code is None:
                 gave_up = gave_up or item.content.strip() == GIVE_UP
-                yield {"type": "message", "round": rounds + 1, "source": "writer", "content": item.content}
+                yield MessageSent(rounds + 1, "writer", item.content)
                 continue
             rounds += 1
-            yield {"type": "code", "round": rounds, "code": code, "text": item.content}
+            yield CodeWritten(rounds, code, item.content)
         elif item.source == "executor":
             if len(executor.attempts) > seen_attempts:
                 seen_attempts = len(executor.attempts)
                 yield executor.attempts[-1].event(rounds)
-            yield {"type": "message", "round": rounds, "source": "executor", "content": item.content}
+            yield MessageSent(rounds, "executor", item.content)
     if not stopped():
         yield verdict(executor.attempts, checks, rounds, gave_up, time.monotonic() - start, isolation)
 
 
-def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds: float, isolation: str) -> dict:
+def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds: float,
+            isolation: str) -> VerdictReached:
     last = attempts[-1] if attempts else None
     if last is not None and last.passed:
         status = "verified"
@@ -218,9 +212,9 @@ def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds:
     else:
         status = "failed"
     tier = last.isolation if last else _tier(isolation)
-    return {"type": "verdict", "passed": status == "verified", "status": status, "rounds": rounds,
-            "code": last.code if last else None, "checks": checks.kind, "isolation": tier,
-            "isolation_note": isolation_note(tier), "seconds": round(seconds, 3)}
+    return VerdictReached(passed=status == "verified", status=status, rounds=rounds, code=last.code if last else None,
+                          checks=checks.kind, isolation=tier, isolation_note=isolation_note(tier),
+                          seconds=round(seconds, 3))
 
 
 def _tier(isolation: str) -> str:
@@ -229,7 +223,7 @@ def _tier(isolation: str) -> str:
     return choose_tier(isolation)
 
 
-def iterate(events: AsyncIterator[dict]) -> Iterator[dict]:
+def iterate(events: AsyncIterator[VerifyEvent]) -> Iterator[VerifyEvent]:
     """An async event stream as a plain iterator, on a private event loop (closing it cancels the run)."""
     loop = asyncio.new_event_loop()
     try:

@@ -75,6 +75,7 @@ def tool_questions(seed: int, workspace: Path, corpus: Path) -> list[dict]:
 
 def run_agent_questions(questions: list[dict], args, workspace: Path, collection: str) -> list[dict]:
     from llmdeck.agents.react import AgentOptions
+    from llmdeck.agents.tasks import decided_steps, first_action
     from llmdeck.services.agent import ask
 
     results = []
@@ -84,10 +85,10 @@ def run_agent_questions(questions: list[dict], args, workspace: Path, collection
                        options=AgentOptions(max_steps=args.max_steps), thoughts=args.thoughts, n_threads=args.threads)
         events = list(response)
         seconds = time.perf_counter() - start
-        steps = [e for e in events if e["type"] in ("tool_call", "final")]
-        first = next((e["name"] if e["type"] == "tool_call" else "final_answer" for e in steps), "final_answer")
+        steps = decided_steps(events)
+        first = first_action(events)
         results.append({**item, "answer": response.answer, "first_action": first, "seconds": seconds,
-                        "steps": len(steps), "well_formed": sum(e.get("well_formed", True) for e in steps),
+                        "steps": len(steps), "well_formed": sum(step.well_formed for step in steps),
                         "correct": correct(response.answer or "", item["answers"]), "limit": response.limit})
         print(f"[{n}/{len(questions)}] {item['kind']:10} {first:12} {'ok ' if results[-1]['correct'] else 'no '}"
               f"{seconds:5.1f}s {item['question']!r} -> {str(response.answer)[:60]!r}", file=sys.stderr, flush=True)
@@ -98,7 +99,7 @@ def free_first_steps(questions: list[dict], args, workspace: Path, collection: s
     """Is the first step well formed when decoded without any grammar (same prompt, same model)?"""
     from langchain_core.messages import HumanMessage
 
-    from llmdeck.agents.chat_model import ConstrainedChatModel, tool_specs, to_chat
+    from llmdeck.agents.chat_model import ConstrainedChatModel, to_chat, tool_specs
     from llmdeck.agents.tools import ToolCatalog, ToolSettings
     from llmdeck.core.runtime import load_model
 
@@ -142,10 +143,10 @@ def run_verify_tasks(tasks: list[dict], args, tmp: Path) -> list[dict]:
         start = time.perf_counter()
         response = verify(task["task"], expect=task.get("expect"), tests=tests, n_threads=args.threads,
                           options=VerifyOptions(max_rounds=args.max_rounds))
-        verdict = response.read()
-        results.append({"task": task["task"], "passed": verdict["passed"], "rounds": verdict["rounds"],
-                        "status": verdict["status"], "seconds": time.perf_counter() - start})
-        print(f"[{n}/{len(tasks)}] {verdict['status']:16} rounds {verdict['rounds']} {results[-1]['seconds']:5.1f}s"
+        response.read()
+        results.append({"task": task["task"], "passed": response.passed, "rounds": response.rounds,
+                        "status": response.status, "seconds": time.perf_counter() - start})
+        print(f"[{n}/{len(tasks)}] {response.status:16} rounds {response.rounds} {results[-1]['seconds']:5.1f}s"
               f" {task['task'][:70]!r}", file=sys.stderr, flush=True)
     return results
 

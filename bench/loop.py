@@ -51,8 +51,8 @@ def main() -> None:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="llmdeck-bench-loop-"))
     os.environ["LLMDECK_HOME"] = str(home)
 
-    from llmdeck.services.agent_bench import compare, format_table
-    from llmdeck.services.loop import run_loop
+    from llmdeck.services.agent_bench import AttemptBenched, BenchReported, compare, format_table
+    from llmdeck.services.loop import LoopFinished, StageEnded, StageProgressed, run_loop
 
     config = {"name": args.name, "rounds": args.rounds, "limit": args.limit, "samples": args.samples,
               "temperature": args.temperature, "threads": args.threads, "train_threads": args.train_threads,
@@ -61,25 +61,25 @@ def main() -> None:
     loop = run_loop({k: v for k, v in config.items() if v is not None})
     done = None
     for event in loop:
-        if event["type"] == "stage" and event["status"] != "start":
-            print(f"[round {event['round']}] {event['stage']} {event['status']}"
-                  f" {json.dumps(event.get('result'), default=str)[:300]}", file=sys.stderr, flush=True)
-        elif event["type"] == "progress" and event["done"] % 20 == 0:
-            print(f"  {event['stage']} {event['done']}/{event['total']} {event['detail']}", file=sys.stderr, flush=True)
-        elif event["type"] == "done":
+        if isinstance(event, StageEnded):
+            print(f"[round {event.round}] {event.stage} {event.status}"
+                  f" {json.dumps(event.result, default=str)[:300]}", file=sys.stderr, flush=True)
+        elif isinstance(event, StageProgressed) and event.done % 20 == 0:
+            print(f"  {event.stage} {event.done}/{event.total} {event.detail}", file=sys.stderr, flush=True)
+        elif isinstance(event, LoopFinished):
             done = event
-    if done is None or done["status"] != "completed":
+    if done is None or done.status != "completed":
         raise SystemExit(f"the loop did not complete: {loop.state.status} {loop.state.error or ''}")
     tuned = loop.state.rounds[-1]["output"]
     base = loop.state.rounds[0]["model"]
-    print(f"== loop: {done['seconds'] / 60:.1f} min wall, {done['cpu_seconds'] / 60:.1f} min CPU; comparing {base}"
+    print(f"== loop: {done.seconds / 60:.1f} min wall, {done.cpu_seconds / 60:.1f} min CPU; comparing {base}"
           f" and {tuned} on the held-out tasks", file=sys.stderr, flush=True)
     compare_started = time.perf_counter()
     report = None
     for event in compare([base, tuned], limit=args.eval_limit, n_threads=args.threads):
-        if event["type"] == "progress" and event["done"] % 20 == 0:
-            print(f"  {event['model']} {event['part']} {event['done']}/{event['total']}", file=sys.stderr, flush=True)
-        elif event["type"] == "report":
+        if isinstance(event, AttemptBenched) and event.done % 20 == 0:
+            print(f"  {event.model} {event.part} {event.done}/{event.total}", file=sys.stderr, flush=True)
+        elif isinstance(event, BenchReported):
             report = event
     compare_seconds = time.perf_counter() - compare_started
     print(format_table(report), file=sys.stderr)
@@ -88,7 +88,7 @@ def main() -> None:
     for row in summary_rows(loop.state):
         print(json.dumps(row), file=sys.stderr)
     rows = []
-    for row in report["rows"]:
+    for row in report.rows:
         ours, theirs = row["models"][tuned], row["models"][base]
         delta = row["deltas"][tuned]
         rows.append({"metric": f"{row['metric']} (n={ours['n']}; tuned [{ours['low']}, {ours['high']}], base"
@@ -96,9 +96,9 @@ def main() -> None:
                      "ours": ours["value"], "baseline": theirs["value"],
                      "ratio": round(ours["value"] / theirs["value"], 2) if theirs["value"] else None,
                      "target": TARGETS.get(row["metric"], "report")})
-    rows.append({"metric": f"loop wall minutes ({args.rounds} round(s))", "ours": round(done["seconds"] / 60, 1),
+    rows.append({"metric": f"loop wall minutes ({args.rounds} round(s))", "ours": round(done.seconds / 60, 1),
                  "baseline": None, "ratio": None, "target": "report"})
-    rows.append({"metric": f"loop CPU minutes ({args.rounds} round(s))", "ours": round(done["cpu_seconds"] / 60, 1),
+    rows.append({"metric": f"loop CPU minutes ({args.rounds} round(s))", "ours": round(done.cpu_seconds / 60, 1),
                  "baseline": None, "ratio": None, "target": "< 60 per round"})
     rows.append({"metric": "held-out comparison wall minutes (both models)", "ours": round(compare_seconds / 60, 1),
                  "baseline": None, "ratio": None, "target": "report"})

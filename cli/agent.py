@@ -7,8 +7,9 @@ import sys
 
 import click
 
+from llmdeck.agents.events import AgentAnswered, AgentFailed, RunEvent, ThoughtWritten, ToolCalled, ToolReturned
 from llmdeck.cli.groups import DefaultCommandGroup
-from llmdeck.cli.output import emit_json, info
+from llmdeck.cli.output import emit_event, info
 from llmdeck.cli.records import export_rows, runs_group
 from llmdeck.cli.sweeps import run_sweep, sweep_options
 
@@ -84,9 +85,9 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
     try:
         for event in response:
             if as_json:
-                emit_json(event)
-            elif event["type"] == "final":
-                sys.stdout.write(event["answer"] + "\n")
+                emit_event(event)
+            elif isinstance(event, AgentAnswered):
+                sys.stdout.write(event.answer + "\n")
                 sys.stdout.flush()
                 info(final_note(event, response.run_id))
             else:
@@ -97,28 +98,28 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         raise LlmdeckError(f"agent run {response.run_id} failed (best answer so far printed)")
 
 
-def final_note(event: dict, run_id: str) -> str:
+def final_note(event: AgentAnswered, run_id: str) -> str:
     limit = {"max_steps": "stopped at the step limit", "wall_time": "stopped at the time limit",
-             "error": "stopped by an error"}.get(event["limit"])
+             "error": "stopped by an error"}.get(event.limit or "")
     outcome = f"best answer so far ({limit})" if limit else "answered"
-    return f"[{outcome} in {event['steps']} steps, {event['seconds']:.1f} s; run {run_id}]"
+    return f"[{outcome} in {event.steps} steps, {event.seconds:.1f} s; run {run_id}]"
 
 
-def render_event(event: dict) -> str | None:
-    """One event as a human-readable trace line."""
-    kind = event["type"]
-    if kind == "thought":
-        return f"[{event['step']}] thought: {event['text']}"
-    if kind == "tool_call":
-        return f"[{event['step']}] {event['name']}({json.dumps(event['args'], ensure_ascii=False)})"
-    if kind == "observation":
-        content = event["content"] if len(event["content"]) <= 500 else event["content"][:500] + " ..."
-        return f"[{event['step']}] {'error' if event['error'] else 'result'}: {content}"
-    if kind == "final":
-        return f"answer: {event['answer']}" + (f"  ({event['limit']})" if event["limit"] else "")
-    if kind == "error":
-        return f"error: {event['message']}"
-    return None
+def render_event(event: RunEvent) -> str | None:
+    """One event of an agent run as a human-readable trace line."""
+    match event:
+        case ThoughtWritten():
+            return f"[{event.step}] thought: {event.text}"
+        case ToolCalled():
+            return f"[{event.step}] {event.name}({json.dumps(event.args, ensure_ascii=False)})"
+        case ToolReturned():
+            content = event.content if len(event.content) <= 500 else event.content[:500] + " ..."
+            return f"[{event.step}] {'error' if event.error else 'result'}: {content}"
+        case AgentAnswered():
+            return f"answer: {event.answer}" + (f"  ({event.limit})" if event.limit else "")
+        case AgentFailed():
+            return f"error: {event.message}"
+    raise TypeError(f"an agent run has no {type(event).__name__} event")
 
 
 @click.command()

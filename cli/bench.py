@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli.output import emit_json, info
+from llmdeck.cli.output import emit_event, info
 
 
 @click.group("bench")
@@ -33,19 +33,27 @@ def agents_command(models, task_files, split, limit, parts, max_steps, max_round
 
     Example: llmdeck bench agents --model smollm2-135m-instruct --model loop-r1.q8_0 --limit 5
     """
-    from llmdeck.services.agent_bench import compare, format_table
+    from llmdeck.services.agent_bench import compare
 
     bench = compare(list(models), tasks=list(task_files), split=split, limit=limit, max_steps=max_steps,
                     max_rounds=max_rounds, n_threads=n_threads,
                     parts=tuple(p.strip() for p in parts.split(",") if p.strip()))
     try:
         for event in bench:
-            if as_json:
-                emit_json(event)
-            elif event["type"] == "progress":
-                info(f"[{event['model']} {event['part']} {event['done']}/{event['total']}] {event['task_id']}"
-                     f" {'pass' if event['passed'] else 'fail'}")
-            else:
-                click.echo(format_table(event))
+            emit_event(event) if as_json else show_event(event)
     finally:
         bench.close()
+
+
+def show_event(event) -> None:
+    """One event of a comparison (`services.agent_bench`): progress on stderr, the report's table on stdout."""
+    from llmdeck.services.agent_bench import AttemptBenched, BenchReported, format_table
+
+    match event:
+        case AttemptBenched():
+            info(f"[{event.model} {event.part} {event.done}/{event.total}] {event.task_id}"
+                 f" {'pass' if event.passed else 'fail'}")
+        case BenchReported():
+            click.echo(format_table(event))
+        case _:
+            raise TypeError(f"a comparison has no {type(event).__name__} event")

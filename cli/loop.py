@@ -10,9 +10,17 @@ import click
 from llmdeck.cli.groups import DefaultCommandGroup
 from llmdeck.cli.options import config_options
 from llmdeck.cli.output import emit_event, emit_json, info, table
-from llmdeck.services.loop import (LoopConfig, LoopEvent, LoopFinished, RoundFinished, StageEnded, StageProgressed,
-                                   StageStarted, stage_brief, summary_columns)
-
+from llmdeck.services.loop import (
+    LoopConfig,
+    LoopEvent,
+    LoopFinished,
+    RoundFinished,
+    StageEnded,
+    StageProgressed,
+    StageStarted,
+    stage_brief,
+    summary_columns,
+)
 
 TASKS_OPTION = click.Option(["--tasks", "tasks"], multiple=True, type=click.Path(dir_okay=False),
                             help=LoopConfig.model_fields["tasks"].description)

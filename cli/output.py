@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from llmdeck.core.events import Event
 from llmdeck.core.units import duration
 
 
@@ -15,6 +16,11 @@ def emit_json(document: Any) -> None:
     """One JSON document (or one JSON line of a stream) on stdout."""
     sys.stdout.write(json.dumps(document, default=str) + "\n")
     sys.stdout.flush()
+
+
+def emit_event(event: Event) -> None:
+    """One event of a stream as its JSON line (`Event.to_json()`) on stdout."""
+    emit_json(event.to_json())
 
 
 def info(message: str) -> None:
@@ -33,14 +39,16 @@ def emit_result(as_json: bool, document: Any, note: str) -> None:
 def stream_answer(response, as_json: bool) -> None:
     """A streaming chat/completion response on stdout: its text pieces (or JSON token lines), then a newline (or
     the done event with its stats); the response is closed even when interrupted."""
+    from llmdeck.services.chat import TokenStreamed
+
     try:
         for piece in response:
-            emit_json({"type": "token", "text": piece}) if as_json else sys.stdout.write(piece)
+            emit_event(TokenStreamed(piece)) if as_json else sys.stdout.write(piece)
             sys.stdout.flush()
     finally:
         response.close()
     if as_json:
-        emit_json(response.done_event())
+        emit_event(response.done_event())
     else:
         sys.stdout.write("\n")
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from llmdeck.agents.events import RunEvent
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -14,7 +15,7 @@ def _when(timestamp: float | None) -> str:
     return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
 
 
-def runs_group(kind: str, render_event: Callable[[dict], str | None], export_help: str, export) -> click.Group:
+def runs_group(kind: str, render_event: Callable[[RunEvent], str | None], export_help: str, export) -> click.Group:
     """The `runs` group of `llmdeck KIND`: list, show, export (the export command is given by the caller)."""
 
     @click.group("runs")

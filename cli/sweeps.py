@@ -3,9 +3,14 @@ recorded with verdicts (services.collect); progress and the running pass rate on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from llmdeck.cli.output import emit_json, info
+from llmdeck.cli.output import emit_event, info
+
+if TYPE_CHECKING:
+    from llmdeck.services.collect import SweepEvent
 
 
 def sweep_options(kind: str):
@@ -50,7 +55,7 @@ def run_sweep(kind: str, *, model: str | None, n_threads: int | None, as_json: b
     `kind_options` (the agent's or verifier's own limits) added to its options: JSON lines on stdout with
     --json, one line per attempt on stderr otherwise."""
     from llmdeck.core.errors import LlmdeckError
-    from llmdeck.services.collect import collect
+    from llmdeck.services.collect import AttemptRecorded, collect
 
     flags = click.get_current_context().params
     options = {name: flags[name] for name in SAMPLING_FLAGS} | kind_options
@@ -59,9 +64,9 @@ def run_sweep(kind: str, *, model: str | None, n_threads: int | None, as_json: b
     try:
         for event in sweep:
             if as_json:
-                emit_json(event)
+                emit_event(event)
             line = render(event)
-            if line and not (as_json and event["type"] == "attempt"):
+            if line and not (as_json and isinstance(event, AttemptRecorded)):
                 info(line)
     except KeyboardInterrupt:
         sweep.close()
@@ -69,22 +74,24 @@ def run_sweep(kind: str, *, model: str | None, n_threads: int | None, as_json: b
                            f" run the same command again to resume sweep {sweep.collection}") from None
 
 
-def render(event: dict) -> str | None:
-    kind = event["type"]
-    if kind == "start":
-        resumed = f", resuming: {event['done']} done" if event["done"] else ""
-        return (f"collection {event['collection']}: {event['tasks']} {event['kind']} tasks x {event['samples']}"
-                f" = {event['total']} attempts{resumed}")
-    if kind == "attempt":
-        verdict = event["verdict"]
-        detail = verdict.get("first_action") or verdict.get("status") or ""
-        return (f"[{event['done']}/{event['total']}] {event['task_id']} #{event['sample']} "
-                f"{'pass' if event['passed'] else 'fail'} ({detail}, {event['seconds']:.1f} s)  "
-                f"pass rate {event['pass_rate']:.2f}")
-    if kind == "summary":
-        rate = f"{event['pass_rate']:.3f}" if event["pass_rate"] is not None else "-"
-        parts = ", ".join(f"{name} {c['passed']}/{c['attempts']}" for name, c in event["by_category"].items())
-        return (f"collected {event['attempted']} attempts ({event['resumed']} earlier) in {event['seconds']:.0f} s:"
-                f" {event['passed']} verified, pass rate {rate}" + (f"; {parts}" if parts else "")
-                + (" (stopped)" if event["stopped"] else ""))
-    return None
+def render(event: SweepEvent) -> str:
+    """One event of a sweep (`services.collect`) as a line for stderr."""
+    from llmdeck.services.collect import AttemptRecorded, SweepFinished, SweepStarted
+
+    match event:
+        case SweepStarted():
+            resumed = f", resuming: {event.done} done" if event.done else ""
+            return (f"collection {event.collection}: {event.tasks} {event.kind} tasks x {event.samples}"
+                    f" = {event.total} attempts{resumed}")
+        case AttemptRecorded():
+            detail = event.verdict.get("first_action") or event.verdict.get("status") or ""
+            return (f"[{event.done}/{event.total}] {event.task_id} #{event.sample} "
+                    f"{'pass' if event.passed else 'fail'} ({detail}, {event.seconds:.1f} s)  "
+                    f"pass rate {event.pass_rate:.2f}")
+        case SweepFinished():
+            rate = f"{event.pass_rate:.3f}" if event.pass_rate is not None else "-"
+            parts = ", ".join(f"{name} {c['passed']}/{c['attempts']}" for name, c in event.by_category.items())
+            return (f"collected {event.attempted} attempts ({event.resumed} earlier) in {event.seconds:.0f} s:"
+                    f" {event.passed} verified, pass rate {rate}" + (f"; {parts}" if parts else "")
+                    + (" (stopped)" if event.stopped else ""))
+    raise TypeError(f"a sweep has no {type(event).__name__} event")

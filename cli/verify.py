@@ -6,8 +6,9 @@ import sys
 
 import click
 
+from llmdeck.agents.events import CodeExecuted, CodeWritten, MessageSent, RunEvent, VerdictReached
 from llmdeck.cli.groups import DefaultCommandGroup
-from llmdeck.cli.output import emit_json, info
+from llmdeck.cli.output import emit_event, info
 from llmdeck.cli.records import export_rows, runs_group
 from llmdeck.cli.sweeps import run_sweep, sweep_options
 
@@ -71,10 +72,10 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
     try:
         for event in response:
             if as_json:
-                emit_json(event)
-            elif event["type"] == "verdict":
-                if event["code"] and event["status"] in ("verified", "ran, unverified"):
-                    sys.stdout.write(event["code"].rstrip() + "\n")
+                emit_event(event)
+            elif isinstance(event, VerdictReached):
+                if event.code and event.status in ("verified", "ran, unverified"):
+                    sys.stdout.write(event.code.rstrip() + "\n")
                 info(render_event(event) + f" [run {response.run_id}]")
             else:
                 info(render_event(event))
@@ -84,26 +85,31 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
         raise LlmdeckError(f"verify: {response.status or 'stopped'} after {response.rounds} round(s) (run {response.run_id})")
 
 
-def render_event(event: dict) -> str | None:
-    kind = event["type"]
-    if kind == "code":
-        return f"--- round {event['round']}: code\n{event['code']}"
-    if kind == "execution":
-        lines = [f"--- round {event['round']}: exit code {event['exit_code']}"
-                 + (f", {event['limit']} limit" if event["limit"] else "") + f" ({event['seconds']:.2f} s, {event['isolation']})"]
-        if event["stdout"].strip():
-            lines.append("stdout: " + event["stdout"].strip()[:500])
-        if event["stderr"].strip():
-            lines.append("stderr: " + event["stderr"].strip()[-500:])
-        if event["checks"] != "none":
-            lines.append(f"checks: {event['checks']}" + (f": {event['check_message']}" if event["check_message"] else ""))
-        return "\n".join(lines)
-    if kind == "message":
-        return f"{event['source']}: {event['content']}" if event["source"] != "executor" else None
-    if kind == "verdict":
-        return (f"verdict: {event['status']} after {event['rounds']} round(s), {event['seconds']:.1f} s;"
-                f" isolation: {event['isolation_note']}")
-    return None
+def render_event(event: RunEvent) -> str | None:
+    """One event of a verify run as human-readable lines (None: the executor's feedback, shown by its execution)."""
+    match event:
+        case CodeWritten():
+            return f"--- round {event.round}: code\n{event.code}"
+        case CodeExecuted():
+            return execution_lines(event)
+        case MessageSent():
+            return f"{event.source}: {event.content}" if event.source != "executor" else None
+        case VerdictReached():
+            return (f"verdict: {event.status} after {event.rounds} round(s), {event.seconds:.1f} s;"
+                    f" isolation: {event.isolation_note}")
+    raise TypeError(f"a verify run has no {type(event).__name__} event")
+
+
+def execution_lines(event: CodeExecuted) -> str:
+    lines = [f"--- round {event.round}: exit code {event.exit_code}"
+             + (f", {event.limit} limit" if event.limit else "") + f" ({event.seconds:.2f} s, {event.isolation})"]
+    if event.stdout.strip():
+        lines.append("stdout: " + event.stdout.strip()[:500])
+    if event.stderr.strip():
+        lines.append("stderr: " + event.stderr.strip()[-500:])
+    if event.checks != "none":
+        lines.append(f"checks: {event.checks}" + (f": {event.check_message}" if event.check_message else ""))
+    return "\n".join(lines)
 
 
 @click.command()

@@ -1,8 +1,8 @@
 """Agent runs for the CLI, the app and the benches: `ask()` checks everything (model, tools, workspace,
 collection, limits) before it records or decodes anything and returns an `AgentResponse`: iterate it for
-events (`agents.react` lists them); `answer`, `limit`, `steps` and `run_id` are set when the iteration ends;
-`close()` (from any thread) or a `stop_when` check stops the run within a token of the model's generation,
-recorded as cancelled. Every event is recorded as it happens (`agents.records`).
+events (`agents.events`: ThoughtWritten ... AgentAnswered); `answer`, `limit`, `steps` and `run_id` are set
+when the iteration ends; `close()` (from any thread) or a `stop_when` check stops the run within a token of the
+model's generation, recorded as cancelled. Every event is recorded as it happens (`agents.records`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmdeck.agents import records
+from llmdeck.agents.events import AgentAnswered, RunEvent
 from llmdeck.agents.react import AgentOptions, run_agent
 from llmdeck.agents.tools import ToolCatalog, ToolSettings
 from llmdeck.core.errors import BadInput
@@ -35,13 +36,12 @@ class AgentResponse(RecordedRun):
     seconds: float = 0.0
     _stop_when: Callable[[], bool] | None = field(default=None, repr=False)
 
-    def _drops(self, event: dict) -> bool:
+    def _drops(self, event: RunEvent) -> bool:
         return self.stopped()  # what a stopped step leaves (an error, a best-so-far answer) is not the run's
 
-    def _take(self, event: dict) -> None:
-        if event["type"] == "final":
-            self.answer, self.limit, self.steps = event["answer"], event["limit"], event["steps"]
-            self.seconds = event["seconds"]
+    def _take(self, event: RunEvent) -> None:
+        if isinstance(event, AgentAnswered):
+            self.answer, self.limit, self.steps, self.seconds = event.answer, event.limit, event.steps, event.seconds
 
     def _finish(self, failed: bool = False) -> None:
         if self.answer is None:

@@ -12,8 +12,7 @@ difference from the first with a paired bootstrap 95% interval:
   mean steps;
 - verify: pass@1 (the first, greedy program verified), pass within the rounds, mean rounds.
 
-Events: {"type": "progress", "model", "part", "done", "total", "task_id", "passed"} per attempt, then
-{"type": "report", ...BenchReport.to_dict()}.
+Events: an `AttemptBenched` per attempt, then `BenchReported` (`BenchReport.to_dict()`'s fields).
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from pathlib import Path
 from llmdeck.agents import attempts
 from llmdeck.agents.tasks import load_tasks
 from llmdeck.core.errors import BadInput
+from llmdeck.core.events import Event
 
 Z95 = 1.959964
 BOOTSTRAP_SAMPLES = 2000
@@ -101,6 +101,35 @@ class BenchReport:
         return next(r for r in self.rows if r.metric == metric)
 
 
+@dataclass(frozen=True)
+class AttemptBenched(Event):
+    """One model's attempt at one task of one part, recorded; `done` of `total` in this part so far."""
+
+    type = "progress"
+    model: str
+    part: str
+    done: int
+    total: int
+    task_id: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class BenchReported(Event):
+    """The comparison's end: `BenchReport.to_dict()`, every row as a dict."""
+
+    type = "report"
+    models: list[str]
+    split: str
+    rows: list[dict]
+    collections: dict[str, dict[str, str]]
+    seconds: dict[str, float]
+
+
+BenchEvent = AttemptBenched | BenchReported
+BENCH_EVENTS = (AttemptBenched, BenchReported)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -171,10 +200,10 @@ class Bench:
         self.report = BenchReport(models=[m.label for m in models], split=split)
         self._stop = False
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[BenchEvent]:
         import time
 
-        from llmdeck.services.collect import collect
+        from llmdeck.services.collect import AttemptRecorded, collect
 
         metrics: dict[str, dict[str, tuple[Metric, bool]]] = {}
         for spec in self.models:
@@ -193,9 +222,9 @@ class Bench:
                                 n_threads=self.n_threads)
                 self.report.collections[spec.label][part] = sweep.collection
                 for event in sweep:
-                    if event["type"] == "attempt":
-                        yield {"type": "progress", "model": spec.label, "part": part, "done": event["done"],
-                               "total": event["total"], "task_id": event["task_id"], "passed": event["passed"]}
+                    if isinstance(event, AttemptRecorded):
+                        yield AttemptBenched(model=spec.label, part=part, done=event.done, total=event.total,
+                                             task_id=event.task_id, passed=event.passed)
                     if self._stop:
                         sweep.close()
                 if self._stop:
@@ -203,7 +232,7 @@ class Bench:
                 metrics[spec.label].update(_metrics_from(part, sweep.collection))
             self.report.seconds[spec.label] = round(time.perf_counter() - started, 1)
         self.report.rows = self._rows(metrics)
-        yield {"type": "report", **self.report.to_dict()}
+        yield BenchReported(**self.report.to_dict())
 
     def _rows(self, metrics: dict[str, dict[str, tuple[Metric, bool]]]) -> list[BenchRow]:
         first = self.models[0].label
@@ -248,12 +277,12 @@ def compare(models: list[str], *, tasks: list[str | Path] = (), split: str = "he
     return Bench(specs, agent_file, code_file, split, limit, max_steps, max_rounds, n_threads, parts)
 
 
-def format_table(report: dict) -> str:
+def format_table(report: BenchReported) -> str:
     """The report as an aligned text table: value [low, high] per model, then each delta vs the first model."""
-    labels = report["models"]
+    labels = report.models
     header = ["metric", "n", *labels, *[f"{label} - {labels[0]}" for label in labels[1:]]]
     lines = [header]
-    for row in report["rows"]:
+    for row in report.rows:
         first = row["models"].get(labels[0], {})
         cells = [row["metric"], str(first.get("n", ""))]
         for label in labels:

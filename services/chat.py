@@ -6,7 +6,8 @@
 
 `chat()` checks everything (model, collection, context budget) before it stores or streams anything and
 returns a `ChatResponse`: iterate it for text pieces; `text`, `stats`, `sources` and `session_id` are
-complete when the iteration ends; `close()` stops generation and releases the model's lock.
+complete when the iteration ends; `close()` stops generation and releases the model's lock. The `--json`
+stream of an answer is a `TokenStreamed` per piece, then `done_event()`, an `AnswerFinished`.
 A session stores the question before generation and the answer once complete: a crash or a stop loses
 at most the partial answer, and a refused question is never stored.
 """
@@ -18,9 +19,38 @@ from dataclasses import dataclass, field
 
 from llmdeck.core import sessions
 from llmdeck.core.errors import BadInput
+from llmdeck.core.events import Event, omitted_when
 from llmdeck.core.runtime import ChatStats, LoadedModel, LoraNotApplicable, Sampling, build_messages, ensure_fits, \
     load_entry, plain_transcript, prompt_tokens, stream_chat, stream_completion
 from llmdeck.core.store import ModelEntry, ModelStore
+
+
+@dataclass(frozen=True)
+class TokenStreamed(Event):
+    """A piece of the answer's text, as it was generated."""
+
+    type = "token"
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerFinished(Event):
+    """The answer ended: the model, its stats and, where they apply, the adapter, the session and the sources."""
+
+    type = "done"
+    model: str
+    tokens: int
+    ttft_s: float
+    tokens_per_s: float
+    total_s: float
+    finish_reason: str | None
+    adapter: str | None = omitted_when(None)
+    session: str | None = omitted_when(None)
+    sources: list[dict] | None = omitted_when(None)  # a RAG answer's citations, with its standalone question
+    standalone_question: str | None = omitted_when(None)
+
+
+CHAT_EVENTS = (TokenStreamed, AnswerFinished)
 
 
 @dataclass
@@ -76,19 +106,15 @@ class ChatResponse:
         if self._stream is not None:
             self._stream.close()
 
-    def done_event(self) -> dict:
+    def done_event(self) -> AnswerFinished:
         """The `--json` stream's closing line."""
-        event = {"type": "done", "model": self.model, "tokens": self.stats.tokens, "ttft_s": round(self.stats.ttft_s, 4),
-                 "tokens_per_s": round(self.stats.tokens_per_s, 2), "total_s": round(self.stats.total_s, 4),
-                 "finish_reason": self.stats.finish_reason}
-        if self.adapter:
-            event["adapter"] = self.adapter
-        if self.session_id:
-            event["session"] = self.session_id
-        if self.standalone_question is not None:
-            event["sources"] = [{k: s[k] for k in ("n", "source", "chunk")} for s in self.sources]
-            event["standalone_question"] = self.standalone_question
-        return event
+        sources = [{k: s[k] for k in ("n", "source", "chunk")} for s in self.sources]
+        return AnswerFinished(model=self.model, tokens=self.stats.tokens, ttft_s=round(self.stats.ttft_s, 4),
+                              tokens_per_s=round(self.stats.tokens_per_s, 2), total_s=round(self.stats.total_s, 4),
+                              finish_reason=self.stats.finish_reason, adapter=self.adapter or None,
+                              session=self.session_id or None,
+                              sources=sources if self.standalone_question is not None else None,
+                              standalone_question=self.standalone_question)
 
 
 def chat(

@@ -3,12 +3,8 @@
 an agent or verify run plus its verdict (`agents.attempts`). Re-running the same collection resumes it.
 
 `collect()` checks the task file, the model and the fixtures before it attempts anything and returns a
-`Collection`: iterate it for events, read `summary()` when done, `close()` to stop after the current attempt.
-
-    {"type": "start", "collection", "kind", "tasks", "samples", "total", "done"}       (done: resumed attempts)
-    {"type": "attempt", "collection", "task_id", "sample", "category", "passed", "run_id", "seconds", "verdict",
-     "done", "total", "passed_so_far", "pass_rate"}
-    {"type": "summary", ...Collection.summary()}
+`Collection`: iterate it for events (`SweepStarted`, an `AttemptRecorded` per attempt, `SweepFinished`), read
+`summary()` when done, `close()` to stop after the current attempt.
 """
 
 from __future__ import annotations
@@ -25,6 +21,61 @@ from pydantic import BaseModel, Field
 from llmdeck.agents import attempts
 from llmdeck.agents.tasks import Task, TaskFile, agent_tools, grade_agent, load_tasks, prepare_fixtures
 from llmdeck.core.errors import BadInput, validated
+from llmdeck.core.events import Event
+
+
+@dataclass(frozen=True)
+class SweepStarted(Event):
+    """A sweep begins: `total` attempts, `done` of them recorded earlier (resumed)."""
+
+    type = "start"
+    collection: str
+    kind: str
+    tasks: int
+    samples: int
+    total: int
+    done: int
+
+
+@dataclass(frozen=True)
+class AttemptRecorded(Event):
+    """One attempt recorded with its verdict; the counts are the sweep's so far."""
+
+    type = "attempt"
+    collection: str
+    task_id: str
+    sample: int
+    category: str | None
+    passed: bool
+    run_id: str
+    seconds: float
+    verdict: dict
+    done: int
+    total: int
+    passed_so_far: int
+    pass_rate: float
+
+
+@dataclass(frozen=True)
+class SweepFinished(Event):
+    """The sweep's summary (`Collection.summary()`), also when it was stopped."""
+
+    type = "summary"
+    collection: str
+    kind: str
+    tasks: int
+    total: int
+    resumed: int
+    attempted: int
+    passed: int
+    pass_rate: float | None
+    by_category: dict[str, dict[str, int]]
+    seconds: float
+    stopped: bool
+
+
+SweepEvent = SweepStarted | AttemptRecorded | SweepFinished
+SWEEP_EVENTS = (SweepStarted, AttemptRecorded, SweepFinished)
 
 
 class CollectOptions(BaseModel):
@@ -83,23 +134,23 @@ class Collection:
     by_category: dict[str, list[int]] = field(default_factory=dict)  # category -> [attempts, passed]
     _stop: bool = field(default=False, repr=False)
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[SweepEvent]:
         done = attempts.done(self.collection)
         todo = [(task, sample) for task in self.tasks for sample in range(self.options.samples)
                 if (task.id, sample) not in done]
         self.total = len(self.tasks) * self.options.samples
         self.resumed = self.total - len(todo)
-        yield {"type": "start", "collection": self.collection, "kind": self.kind, "tasks": len(self.tasks),
-               "samples": self.options.samples, "total": self.total, "done": self.resumed}
+        yield SweepStarted(collection=self.collection, kind=self.kind, tasks=len(self.tasks),
+                           samples=self.options.samples, total=self.total, done=self.resumed)
         started = time.perf_counter()
         for task, sample in todo:
             if self._stop:
                 break
             yield self._attempt(task, sample)
         self.seconds = time.perf_counter() - started
-        yield {"type": "summary", **self.summary()}
+        yield SweepFinished(**self.summary())
 
-    def _attempt(self, task: Task, sample: int) -> dict:
+    def _attempt(self, task: Task, sample: int) -> AttemptRecorded:
         start = time.perf_counter()
         temperature = 0.0 if sample == 0 and self.options.greedy_first else self.options.temperature
         seed = attempt_seed(self.collection, task.id, sample) if temperature > 0 else None
@@ -111,11 +162,10 @@ class Collection:
         counts = self.by_category.setdefault(task.category or self.kind, [0, 0])
         counts[0] += 1
         counts[1] += verdict["passed"]
-        return {"type": "attempt", "collection": self.collection, "task_id": task.id, "sample": sample,
-                "category": task.category, "passed": verdict["passed"], "run_id": run_id,
-                "seconds": round(time.perf_counter() - start, 3), "verdict": verdict,
-                "done": self.resumed + self.attempted, "total": self.total, "passed_so_far": self.passed,
-                "pass_rate": round(self.passed / self.attempted, 4)}
+        return AttemptRecorded(collection=self.collection, task_id=task.id, sample=sample, category=task.category,
+                               passed=verdict["passed"], run_id=run_id, seconds=round(time.perf_counter() - start, 3),
+                               verdict=verdict, done=self.resumed + self.attempted, total=self.total,
+                               passed_so_far=self.passed, pass_rate=round(self.passed / self.attempted, 4))
 
     @property
     def model_label(self) -> str:
@@ -154,8 +204,9 @@ class Collection:
             verdict = response.read()
         finally:
             response.close()
-        return response.run_id, {"passed": bool(verdict.get("passed")), "status": response.status,
-                                 "rounds": response.rounds, "first_round": bool(verdict.get("passed")) and response.rounds == 1}
+        passed = verdict is not None and verdict.passed
+        return response.run_id, {"passed": passed, "status": response.status, "rounds": response.rounds,
+                                 "first_round": passed and response.rounds == 1}
 
     def close(self) -> None:
         """Stop after the current attempt (it is recorded; the rest are attempted when the collection resumes)."""

@@ -17,12 +17,8 @@ by attempt, a training run still going is waited for (a stopped or failed one is
 export that did not register is redone.
 
 `run_loop()` returns a `LoopResponse`: iterate it for events, `close()` stops after the current step (a training
-run keeps going in its own process and is picked up on resume). Events:
-
-    {"type": "stage", "round", "stage", "status": "start" | "done" | "skip", "result"?}
-    {"type": "progress", "round", "stage", "done", "total", "detail"}
-    {"type": "round", "round", "row": {...}}                 (a row of the summary table)
-    {"type": "done", "loop", "rows": [...], "seconds", "cpu_seconds"}
+run keeps going in its own process and is picked up on resume). Events: `StageStarted` and `StageEnded` around
+each stage, `StageProgressed` within one, `RoundFinished` (its row of the summary table), then `LoopFinished`.
 """
 
 from __future__ import annotations
@@ -39,6 +35,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from llmdeck.core.errors import BadInput, LlmdeckError, validated
+from llmdeck.core.events import Event
 from llmdeck.services.loop_state import LoopState, find_state, loop_dir, save_state
 from llmdeck.services.loop_state import list_loops, load_state  # noqa: F401 - front ends read loops through here
 
@@ -84,6 +81,65 @@ class LoopConfig(BaseModel):
     eval_limit: int | None = Field(None, ge=1, description="Held-out tasks per category in the evaluation at most.")
     threads: int | None = Field(None, ge=1, description="llama.cpp threads for attempts and evaluation.")
     train_threads: int | None = Field(None, ge=1, description="torch threads for training (default: all cores).")
+
+
+@dataclass(frozen=True)
+class StageStarted(Event):
+    """A stage of a round begins."""
+
+    type = "stage"
+    round: int
+    stage: str
+    status: Literal["start"] = "start"
+
+
+@dataclass(frozen=True)
+class StageEnded(Event):
+    """A stage of a round ended ("done", with its result) or was skipped ("skip": nothing to do, or done earlier:
+    then with the result it had)."""
+
+    type = "stage"
+    round: int
+    stage: str
+    status: Literal["done", "skip"]
+    result: dict | None
+
+
+@dataclass(frozen=True)
+class StageProgressed(Event):
+    """A step within a stage: an attempt recorded, a training step, an export registered."""
+
+    type = "progress"
+    round: int
+    stage: str
+    done: int
+    total: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class RoundFinished(Event):
+    """A round ended; `row` is its row of the summary table (`summary_rows`)."""
+
+    type = "round"
+    round: int
+    row: dict
+
+
+@dataclass(frozen=True)
+class LoopFinished(Event):
+    """The loop ended (completed, stopped); `rows`: the summary table."""
+
+    type = "done"
+    loop: str
+    status: str
+    rows: list[dict]
+    seconds: float
+    cpu_seconds: float
+
+
+LoopEvent = StageStarted | StageEnded | StageProgressed | RoundFinished | LoopFinished
+LOOP_EVENTS = (StageStarted, StageEnded, StageProgressed, RoundFinished, LoopFinished)
 
 
 def summary_rows(state: LoopState) -> list[dict]:
@@ -178,7 +234,7 @@ class LoopResponse:
         if self._stop:
             raise LoopStopped()
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[LoopEvent]:
         started = time.perf_counter()
         clock = CpuClock()
         previous_seconds, previous_cpu = self.state.seconds, self.state.cpu_seconds
@@ -201,20 +257,20 @@ class LoopResponse:
             self.state.seconds = previous_seconds + time.perf_counter() - started
             self.state.cpu_seconds = previous_cpu + clock.seconds()
             save_state(self.state)
-        yield {"type": "done", "loop": self.state.name, "status": self.state.status, "rows": summary_rows(self.state),
-               "seconds": round(self.state.seconds, 1), "cpu_seconds": round(self.state.cpu_seconds, 1)}
+        yield LoopFinished(loop=self.state.name, status=self.state.status, rows=summary_rows(self.state),
+                           seconds=round(self.state.seconds, 1), cpu_seconds=round(self.state.cpu_seconds, 1))
 
     # -- one round ----------------------------------------------------------------------------------------
-    def _round(self, number: int, clock: CpuClock) -> Iterator[dict]:
+    def _round(self, number: int, clock: CpuClock) -> Iterator[LoopEvent]:
         entry = self._round_entry(number)
         round_started = time.perf_counter() - entry.get("seconds", 0.0)
         for stage in STAGES:
             record = entry["stages"].setdefault(stage, {"status": "pending"})
             if record["status"] in ("done", "skipped"):
-                yield {"type": "stage", "round": number, "stage": stage, "status": "skip", "result": record.get("result")}
+                yield StageEnded(number, stage, "skip", record.get("result"))
                 continue
             self._check()
-            yield {"type": "stage", "round": number, "stage": stage, "status": "start"}
+            yield StageStarted(number, stage)
             record.update(status="running", started_at=record.get("started_at") or time.time())
             save_state(self.state)
             outcome = yield from getattr(self, "_" + stage.replace("-", "_"))(number, entry, record, clock)
@@ -224,12 +280,11 @@ class LoopResponse:
                 record.update(status="done", result=outcome, finished_at=time.time())
             entry["seconds"] = time.perf_counter() - round_started
             save_state(self.state)
-            yield {"type": "stage", "round": number, "stage": stage, "status": "done" if outcome is not None else "skip",
-                   "result": outcome}
+            yield StageEnded(number, stage, "done" if outcome is not None else "skip", outcome)
         entry["output"] = entry["stages"]["export-preference"].get("result", {}).get("model") \
             or entry["stages"]["export-sft"]["result"]["model"]
         save_state(self.state)
-        yield {"type": "round", "round": number, "row": summary_rows(self.state)[number - 1]}
+        yield RoundFinished(number, summary_rows(self.state)[number - 1])
 
     def _round_entry(self, number: int) -> dict:
         while len(self.state.rounds) < number:
@@ -248,7 +303,7 @@ class LoopResponse:
     # -- the stages (generators returning the stage's result, or None when skipped) ---------------------------
     def _sweep(self, kind: str, number: int, entry: dict, record: dict):
         from llmdeck.agents.tasks import load_tasks
-        from llmdeck.services.collect import collect
+        from llmdeck.services.collect import AttemptRecorded, collect
 
         cfg = self.config
         files = [f for f in self._task_files() if load_tasks(f).select(kind, "train")]
@@ -263,10 +318,10 @@ class LoopResponse:
             sweep = collect(path, kind, model=entry["model"], options=options, n_threads=cfg.threads,
                             collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}")
             for event in sweep:
-                if event["type"] == "attempt":
-                    yield {"type": "progress", "round": number, "stage": record_stage(kind), "done": event["done"],
-                           "total": event["total"], "detail": f"{event['task_id']} {'pass' if event['passed'] else 'fail'}"
-                                                              f" (pass rate {event['pass_rate']:.2f})"}
+                if isinstance(event, AttemptRecorded):
+                    yield StageProgressed(number, record_stage(kind), event.done, event.total,
+                                          f"{event.task_id} {'pass' if event.passed else 'fail'}"
+                                          f" (pass rate {event.pass_rate:.2f})")
                     if self._stop:
                         sweep.close()
             self._check()
@@ -341,8 +396,7 @@ class LoopResponse:
             run = runs.resume(run_id)
         while run.status in ("queued", "running"):
             clock.sample_worker(run.pid)
-            yield {"type": "progress", "round": number, "stage": stage, "done": run.global_step,
-                   "total": run.max_steps or 0, "detail": _train_detail(run)}
+            yield StageProgressed(number, stage, run.global_step, run.max_steps or 0, _train_detail(run))
             if self._stop:
                 raise LoopStopped()
             time.sleep(1.0)
@@ -373,11 +427,11 @@ class LoopResponse:
         if not ModelStore().exists(target):
             events: list = []
             export_run(run_id, quants=quant, name=name, score=False, on_event=events.append)
-        yield {"type": "progress", "round": number, "stage": stage, "done": 1, "total": 1, "detail": target}
+        yield StageProgressed(number, stage, 1, 1, target)
         return {"model": target, "run_id": run_id, "seconds": round(time.perf_counter() - started, 1)}
 
     def _evaluate(self, number, entry, record, clock):
-        from llmdeck.services.agent_bench import compare
+        from llmdeck.services.agent_bench import AttemptBenched, BenchReported, compare
 
         if not self.config.evaluate:
             return None
@@ -386,19 +440,19 @@ class LoopResponse:
                         tasks=self._task_files(), limit=self.config.eval_limit, n_threads=self.config.threads)
         report = None
         for event in bench:
-            if event["type"] == "progress":
-                yield {"type": "progress", "round": number, "stage": "evaluate", "done": event["done"],
-                       "total": event["total"], "detail": f"{event['model']} {event['part']} {event['task_id']}"}
+            if isinstance(event, AttemptBenched):
+                yield StageProgressed(number, "evaluate", event.done, event.total,
+                                      f"{event.model} {event.part} {event.task_id}")
                 if self._stop:
                     bench.close()
-            else:
+            elif isinstance(event, BenchReported):
                 report = event
         self._check()
         metrics = {}
-        for row in report["rows"]:
-            values = [row["models"][label]["value"] for label in report["models"]]
+        for row in report.rows:
+            values = [row["models"][label]["value"] for label in report.models]
             metrics[row["metric"]] = " -> ".join("-" if v is None else f"{v:.3f}" for v in values)
-        return {"metrics": metrics, "report": report}
+        return {"metrics": metrics, "report": report.to_json()}
 
     # -- helpers ----------------------------------------------------------------------------------------------
     @property

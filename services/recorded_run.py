@@ -1,6 +1,6 @@
 """What agent and verify runs share as streamed responses (`services.agent.AgentResponse`,
-`services.verify.VerifyResponse`): each event is kept and recorded (`agents.records`) as it streams, the run
-is iterated once, and `close()` (from any thread) halts it and records how it ended.
+`services.verify.VerifyResponse`): each event (`agents.events`) is kept and recorded (`agents.records`) as it
+streams, the run is iterated once, and `close()` (from any thread) halts it and records how it ended.
 
 A subclass says what its terminal event sets (`_take`), how the run is recorded when it ends (`_finish`) and
 how a started iteration is stopped (`_stop_started`)."""
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import KW_ONLY, dataclass, field
 
 from llmdeck.agents import records
+from llmdeck.agents.events import RunEvent
 
 
 def halt_check(stop_when: Callable[[], bool] | None) -> tuple[threading.Event, Callable[[], bool]]:
@@ -31,20 +32,20 @@ class RecordedRun:
 
     run_id: str
     _: KW_ONLY
-    events: list[dict] = field(default_factory=list)
+    events: list[RunEvent] = field(default_factory=list)
     done: bool = False
     cancelled: bool = False
-    _events: Iterator[dict] | None = field(default=None, repr=False)
-    _iterator: Iterator[dict] | None = field(default=None, repr=False)
+    _events: Iterator[RunEvent] | None = field(default=None, repr=False)
+    _iterator: Iterator[RunEvent] | None = field(default=None, repr=False)
     _halt: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[RunEvent]:
         if self._iterator is not None:
             raise RuntimeError(f"a {type(self).__name__} can be iterated once")
         self._iterator = self._run()
         return self._iterator
 
-    def _run(self) -> Iterator[dict]:
+    def _run(self) -> Iterator[RunEvent]:
         failed = False
         try:
             for event in self._events:
@@ -61,7 +62,7 @@ class RecordedRun:
             self._events.close()
             self._finish(failed)
 
-    def _record(self, event: dict) -> None:
+    def _record(self, event: RunEvent) -> None:
         self.events.append(event)
         records.add_event(self.run_id, event)
 
@@ -79,11 +80,11 @@ class RecordedRun:
         self._stop_started()
 
     # -- what a subclass says -----------------------------------------------------------------------
-    def _drops(self, event: dict) -> bool:
+    def _drops(self, event: RunEvent) -> bool:
         """True ends the run before `event` is recorded."""
         return False
 
-    def _take(self, event: dict) -> None:
+    def _take(self, event: RunEvent) -> None:
         """Read the outcome from an event (the terminal one)."""
 
     def _failed(self, error: Exception) -> None:

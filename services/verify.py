@@ -1,8 +1,8 @@
 """Verification runs for the CLI, the app and the benches: `verify()` checks the task, the checks and the
-model before it records anything and returns a `VerifyResponse`: iterate it for events (`agents.verify`
-lists them); `passed`, `status`, `rounds`, `code` and `run_id` are set when it ends; `close()` (from any
-thread) or a `stop_when` check stops it within a token of the writer's generation (or after the sandbox's
-current run). Every event is recorded as it happens (`agents.records`)."""
+model before it records anything and returns a `VerifyResponse`: iterate it for events (`agents.events`:
+CodeWritten ... VerdictReached); `passed`, `status`, `rounds`, `code` and `run_id` are set when it ends;
+`close()` (from any thread) or a `stop_when` check stops it within a token of the writer's generation (or after
+the sandbox's current run). Every event is recorded as it happens (`agents.records`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeck.agents import records
+from llmdeck.agents.events import MessageSent, RunEvent, VerdictReached
 from llmdeck.agents.sandbox import SandboxLimits, choose_tier
 from llmdeck.core.errors import BadInput
 from llmdeck.services.recorded_run import RecordedRun, halt_check
@@ -30,14 +31,13 @@ class VerifyResponse(RecordedRun):
     code: str | None = None
     isolation: str | None = None
 
-    def _take(self, event: dict) -> None:
-        if event["type"] == "verdict":
-            self.passed, self.status, self.rounds = event["passed"], event["status"], event["rounds"]
-            self.code, self.isolation = event["code"], event["isolation"]
+    def _take(self, event: RunEvent) -> None:
+        if isinstance(event, VerdictReached):
+            self.passed, self.status, self.rounds = event.passed, event.status, event.rounds
+            self.code, self.isolation = event.code, event.isolation
 
     def _failed(self, error: Exception) -> None:
-        self._record({"type": "message", "round": self.rounds, "source": "llmdeck",
-                      "content": f"error: {type(error).__name__}: {error}"})
+        self._record(MessageSent(self.rounds, "llmdeck", f"error: {type(error).__name__}: {error}"))
 
     def _finish(self, failed: bool = False) -> None:
         if self.status is not None:
@@ -48,11 +48,12 @@ class VerifyResponse(RecordedRun):
             self.cancelled = True
             records.finish_run(self.run_id, "error" if failed else "cancelled", None, self.rounds, passed=False)
 
-    def read(self) -> dict:
-        """Run to the end and return the verdict event."""
+    def read(self) -> VerdictReached | None:
+        """Run to the end and return the verdict (None: the run was stopped before it)."""
         for _ in self:
             pass
-        return self.events[-1]
+        last = self.events[-1] if self.events else None
+        return last if isinstance(last, VerdictReached) else None
 
     def _stop_started(self) -> None:
         """The pair is drained, not torn down mid-message: its writer stops at the next token and no further

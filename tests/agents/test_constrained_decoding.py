@@ -123,7 +123,7 @@ def test_an_agent_run_on_the_fake_model_end_to_end(fake_model):
     fake_model.enqueue(" I use the calculator.\n", " calculator\n", ' {"expression": "2 + 2"}',
                        " I know it.\n", " final_answer\n", ' {"answer": "4"}')
     response = ask("What is 2 + 2?", tools=["calculator"], thoughts=True)
-    events = list(response)
+    events = [event.to_json() for event in response]
     assert [schema_problems(e, AGENT_EVENT_FIELDS) for e in events] == [[]] * len(events)
     assert [(e["type"], e.get("text") if e["type"] == "thought" else e.get("content", e.get("answer"))) for e in events] == [
         ("thought", "I use the calculator."), ("tool_call", None), ("observation", "4"), ("thought", "I know it."),

@@ -30,7 +30,7 @@ def bump(counter: str) -> str:
 def run(question, *messages, **kwargs):
     kwargs.setdefault("tools", ["calculator", "files"])
     response = ask(question, chat_model=scripted_chat_model(*messages), **kwargs)
-    events = list(response)
+    events = [event.to_json() for event in response]  # the JSON forms: what --json prints and the records store
     for event in events:
         assert schema_problems(event, AGENT_EVENT_FIELDS) == []
     return response, events
@@ -50,7 +50,7 @@ def test_a_tool_call_then_an_answer(workspace):
     assert events[-1]["limit"] is None and events[-1]["steps"] == 2
     stored = records.get_run(response.run_id)
     assert stored.status == "answered" and stored.answer == "7 pears" and stored.steps == 2
-    assert [e["type"] for e in stored.events] == [e["type"] for e in events]
+    assert [e.to_json() for e in stored.events] == events
     assert stored.options["tools"] == ["calculator", "files"]
 
 
@@ -121,7 +121,7 @@ def test_a_failing_model_still_ends_with_a_final_event():
             raise RuntimeError("the model fell over")
 
     response = ask("?", chat_model=Broken(messages=iter([])), tools=["calculator"])
-    events = list(response)
+    events = [event.to_json() for event in response]
     assert [e["type"] for e in events] == ["error", "final"]
     assert "the model fell over" in events[0]["message"]
     assert events[-1]["limit"] == "error"

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from llmdeck.agents import attempts, records
 from llmdeck.agents.decoding import step_text
+from llmdeck.agents.events import AgentAnswered, CodeExecuted, CodeWritten, ToolCalled, ToolReturned
 from llmdeck.agents.run_datasets import MANIFEST_FILE, PREFERENCE_FILE, SFT_FILE, build, parse_since
 from llmdeck.agents.tasks import load_tasks
 from llmdeck.cli.main import cli
@@ -27,14 +28,10 @@ def agent_attempt(task_id, question, steps, answer, *, passed, split="train", co
     run_id = records.start_run("agent", asked, "m", {"system_prompt": SYSTEM, "observation_role": "user",
                                                      "task": {"id": task_id, "split": split, "question": question}})
     for n, (name, args, result) in enumerate(steps, start=1):
-        records.add_event(run_id, {"type": "tool_call", "step": n, "name": name, "args": args, "id": f"call_{n}",
-                                   "text": step_text("", name, args)})
-        records.add_event(run_id, {"type": "observation", "step": n, "name": name, "content": result, "error": False})
-    final = {"type": "final", "answer": answer, "steps": len(steps) + 1, "limit": None, "seconds": 0.1,
-             "text": step_text("", "final_answer", {"answer": answer}) if well_formed else answer}
-    if not well_formed:
-        final["well_formed"] = False
-    records.add_event(run_id, final)
+        records.add_event(run_id, ToolCalled(n, name, args, f"call_{n}", step_text("", name, args)))
+        records.add_event(run_id, ToolReturned(n, name, result, False))
+    text = step_text("", "final_answer", {"answer": answer}) if well_formed else answer
+    records.add_event(run_id, AgentAnswered(answer, len(steps) + 1, None, 0.1, text, well_formed=well_formed))
     records.finish_run(run_id, "answered", answer, len(steps) + 1)
     attempts.add(collection, task_id, sample, run_id, "agent", "tasks.jsonl", split,
                  {"passed": passed, "correct": passed, "tool_ok": True}, "m")
@@ -48,8 +45,9 @@ def verify_attempt(task_id, task, programs, *, passed, split="train", collection
                                                      **({"task": {"id": task_id, "split": split}} if record else {})})
     for n, code in enumerate(programs, start=1):
         ok = passed and n == len(programs)
-        records.add_event(run_id, {"type": "code", "round": n, "code": code, "text": records.fenced(code)})
-        records.add_event(run_id, {"type": "execution", "round": n, "passed": ok, "exit_code": 0})
+        records.add_event(run_id, CodeWritten(n, code, records.fenced(code)))
+        records.add_event(run_id, CodeExecuted(n, 0, "42\n" if ok else "41\n", "", 0.1, "process", None,
+                                               "passed" if ok else "failed", None, ok))
     records.finish_run(run_id, "verified" if passed else "failed", records.fenced(programs[-1]) if passed else None,
                        len(programs), passed=passed)
     if record:

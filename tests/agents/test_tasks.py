@@ -10,6 +10,7 @@ import re
 import pytest
 
 from llmdeck.agents import task_sets
+from llmdeck.agents.events import AgentAnswered, ToolCalled
 from llmdeck.agents.tasks import correct, grade_agent, load_tasks, split_of
 from llmdeck.core.errors import BadInput
 
@@ -79,12 +80,13 @@ def test_grading():
     assert correct("It is BLUE-HERON.", ["blue-heron"]) and not correct("bluegrass", ["blue"])
     assert not correct("Error: 42", ["42"])
     task = load_task({"id": "t", "kind": "agent", "question": "Q?", "answers": ["42"], "tool": "calculator"})
-    called = [{"type": "tool_call", "name": "calculator"}, {"type": "final", "answer": "42"}]
+    final = AgentAnswered("42", 2, None, 0.1, "Action: final_answer")
+    called = [ToolCalled(1, "calculator", {"expression": "6 * 7"}, "c1", "Action: calculator"), final]
     assert grade_agent(task, called, "42")["passed"] is True
-    direct = grade_agent(task, [{"type": "final", "answer": "42"}], "42")
+    direct = grade_agent(task, [final], "42")
     assert (direct["correct"], direct["tool_ok"], direct["passed"], direct["first_action"]) == (True, False, False, "final_answer")
-    malformed = grade_agent(task, [{"type": "final", "answer": "42", "well_formed": False}], "42")
-    assert malformed["well_formed"] is False
+    malformed = grade_agent(task, [AgentAnswered("42", 1, None, 0.1, "42", well_formed=False)], "42")
+    assert malformed["well_formed"] is False and direct["well_formed"] is True
 
 
 def load_task(row):

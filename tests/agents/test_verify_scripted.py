@@ -35,7 +35,7 @@ def block(code: str) -> str:
 
 def run(task, client, **kwargs):
     response = verify(task, client=client, **kwargs)
-    events = list(response)
+    events = [event.to_json() for event in response]  # the JSON forms: what --json prints and the records store
     assert [schema_problems(e, VERIFY_EVENT_FIELDS) for e in events] == [[]] * len(events)
     assert events[-1]["type"] == "verdict" and sum(e["type"] == "verdict" for e in events) == 1
     return response, events
@@ -172,6 +172,6 @@ def test_a_stop_check_that_never_fires_changes_nothing(fake_model):
     """The app's stop check streams the writer's reply inside: the same rounds and verdict as without."""
     fake_model.enqueue(block("print(1 / 0)"), block("print(2)"))
     response = verify("Print two.", expect="2", stop_when=lambda: False)
-    events = list(response)
+    events = [event.to_json() for event in response]
     assert [e["type"] for e in events] == ["code", "execution", "message", "code", "execution", "message", "verdict"]
     assert events[-1]["status"] == "verified" and events[-1]["code"] == "print(2)"

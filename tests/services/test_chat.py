@@ -30,7 +30,7 @@ def test_done_event_names_the_model_and_carries_stats(fake_model):
     fake_model.enqueue("Four.")
     response = chat("What is 2 + 2?", system="Be brief.", sampling=GREEDY)
     response.read()
-    event = response.done_event()
+    event = response.done_event().to_json()  # the closing line of `--json`
     assert event["type"] == "done" and event["model"] == EMBEDDED_CHAT_MODEL_NAME
     assert event["tokens"] == 2 and event["finish_reason"] == "stop"
     assert "session" not in event and "sources" not in event

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from llmdeck.agents import attempts, records
 from llmdeck.cli.main import cli
 from llmdeck.core.errors import BadInput
-from llmdeck.services.collect import attempt_seed, collect
+from llmdeck.services.collect import AttemptRecorded, SweepFinished, SweepStarted, attempt_seed, collect
 
 CALC = ["calculator"]
 
@@ -42,11 +42,11 @@ def test_agent_sweep_records_every_attempt_with_its_verdict(fake_model, task_fil
     fake_model.enqueue(" final_answer\n", json.dumps({"answer": "9"}))  # mul #1: right answer, no tool
     sweep = collect(task_file, "agent", options={"samples": 2, "temperature": 0.8})
     events = list(sweep)
-    assert [e["type"] for e in events] == ["start", "attempt", "attempt", "attempt", "attempt", "summary"]
-    assert [(e["task_id"], e["sample"], e["passed"]) for e in events[1:-1]] == [
+    assert [type(e) for e in events] == [SweepStarted, *[AttemptRecorded] * 4, SweepFinished]
+    assert [(e.task_id, e.sample, e.passed) for e in events[1:-1]] == [
         ("add", 0, True), ("add", 1, False), ("mul", 0, True), ("mul", 1, False)]
-    assert events[-1]["pass_rate"] == 0.5 and events[-1]["by_category"] == {"arithmetic": {"attempts": 4, "passed": 2}}
-    assert events[4]["verdict"]["correct"] is True and events[4]["verdict"]["tool_ok"] is False
+    assert events[-1].pass_rate == 0.5 and events[-1].by_category == {"arithmetic": {"attempts": 4, "passed": 2}}
+    assert events[4].verdict["correct"] is True and events[4].verdict["tool_ok"] is False
     recorded = attempts.attempts(collection=sweep.collection)
     assert [(a.task_id, a.split, a.passed) for a in recorded] == [("add", "train", True), ("add", "train", False),
                                                                    ("mul", "train", True), ("mul", "train", False)]
@@ -61,22 +61,22 @@ def test_an_interrupted_sweep_resumes_with_the_attempts_left(fake_model, task_fi
     script_calculation(fake_model, "2 + 2", "4")
     sweep = collect(task_file, "agent")
     for event in sweep:
-        if event["type"] == "attempt":
+        if isinstance(event, AttemptRecorded):
             sweep.close()
     assert sweep.summary()["stopped"] is True and sweep.attempted == 1
     script_calculation(fake_model, "3 * 3", "9")
     again = collect(task_file, "agent")
     events = list(again)
     assert again.collection == sweep.collection
-    assert events[0]["done"] == 1 and [e["task_id"] for e in events if e["type"] == "attempt"] == ["mul"]
+    assert events[0].done == 1 and [e.task_id for e in events if isinstance(e, AttemptRecorded)] == ["mul"]
     assert len(attempts.attempts(collection=sweep.collection)) == 2
-    assert list(collect(task_file, "agent"))[-1]["attempted"] == 0  # nothing left
+    assert list(collect(task_file, "agent"))[-1].attempted == 0  # nothing left
 
 
 def test_guided_attempts_skip_the_action_choice(fake_model, task_file):
     fake_model.enqueue(json.dumps({"expression": "2 + 2"}), " final_answer\n", json.dumps({"answer": "4"}))
     sweep = collect(task_file, "agent", options={"guide": True, "limit": 1})
-    assert [e["passed"] for e in sweep if e["type"] == "attempt"] == [True]
+    assert [e.passed for e in sweep if isinstance(e, AttemptRecorded)] == [True]
     first = fake_model.completion_calls[0]
     assert first["prompt"].endswith("Action: calculator\nAction Input:")
     assert records.get_run(attempts.attempts(collection=sweep.collection)[0].run_id).options["guide"] == "calculator"
@@ -85,10 +85,10 @@ def test_guided_attempts_skip_the_action_choice(fake_model, task_file):
 def test_verify_sweep_and_the_heldout_split(fake_model, task_file):
     fake_model.enqueue("```python\nprint(42)\n```")
     sweep = collect(task_file, "verify")
-    assert [(e["task_id"], e["passed"]) for e in sweep if e["type"] == "attempt"] == [("code", True)]
+    assert [(e.task_id, e.passed) for e in sweep if isinstance(e, AttemptRecorded)] == [("code", True)]
     fake_model.enqueue(" final_answer\n", json.dumps({"answer": "10"}))
     held = collect(task_file, "agent", options={"split": "heldout"})
-    assert [(e["task_id"], e["passed"]) for e in held if e["type"] == "attempt"] == [("held", True)]
+    assert [(e.task_id, e.passed) for e in held if isinstance(e, AttemptRecorded)] == [("held", True)]
     assert attempts.heldout_task_ids() == {"held"}
 
 

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Header, Input, Label, Select, SelectionList, Static
 from textual.worker import get_current_worker
 
+from llmdeck.agents.events import RunEvent
 from llmdeck.tui.screens.base import late_footer
 from llmdeck.tui.screens.run_screen import RunScreen
 from llmdeck.tui.widgets.agent_trace import LIMIT_NOTES, AgentTrace
@@ -165,7 +166,7 @@ class AgentsScreen(RunScreen):
         self._status(f"model: {message.model} - run {message.run_id} with {tools}: working... (Esc stops)")
         self.query_one(RunHistory).reload()
 
-    async def show_event(self, event: dict) -> None:
+    async def show_event(self, event: RunEvent) -> None:
         self.query_one(AgentTrace).add_event(event)
 
     def outcome(self, message: Finished) -> str:

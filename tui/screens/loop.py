@@ -10,6 +10,7 @@ the same name resumes it where it stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,6 +21,9 @@ from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, L
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
+
+if TYPE_CHECKING:
+    from llmdeck.services.loop import LoopEvent
 
 
 class LoopScreen(BaseScreen):
@@ -38,7 +42,7 @@ class LoopScreen(BaseScreen):
 
     @dataclass
     class Event(Message):
-        event: dict
+        event: LoopEvent
 
     @dataclass
     class Ended(Message):
@@ -155,7 +159,7 @@ class LoopScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="loop")
     def run_loop(self, values: dict) -> None:
-        from llmdeck.services.loop import run_loop
+        from llmdeck.services.loop import LoopFinished, run_loop
 
         worker = get_current_worker()
         response = run_loop(values)
@@ -166,36 +170,44 @@ class LoopScreen(BaseScreen):
                 if worker.is_cancelled:
                     response.close()
                 self.post_message(self.Event(event))
-                if event["type"] == "done":
-                    status = event["status"]
+                if isinstance(event, LoopFinished):
+                    status = event.status
         finally:
             response.close()
             self.post_message(self.Ended(response.state.name, response.state.status or status))
 
     @on(Event)
     def loop_event(self, message: Event) -> None:
-        from llmdeck.services.loop import stage_brief, summary_rows
+        from llmdeck.services.loop import (
+            LoopFinished,
+            RoundFinished,
+            StageEnded,
+            StageProgressed,
+            StageStarted,
+            stage_brief,
+            summary_rows,
+        )
 
         event = message.event
         log = self.query_one("#loop-log", Log)
-        kind = event["type"]
-        if kind == "stage":
-            if event["status"] == "start":
-                log.write_line(f"[round {event['round']}] {event['stage']} ...")
-            else:
-                log.write_line(f"[round {event['round']}] {event['stage']}: {event['status']}{stage_brief(event.get('result'))}")
-            self._status(f"loop {self.response.state.name if self.response else self.running}: round {event['round']},"
-                         f" {event['stage']} ({event['status']})")
-        elif kind == "progress":
-            self._status(f"loop: round {event['round']}, {event['stage']} {event['done']}/{event['total'] or '?'}"
-                         f" {event['detail']}")
-        elif kind == "round" and self.response is not None:
-            self.fill_rounds(summary_rows(self.response.state))
-            log.write_line(f"round {event['round']} done: model {event['row'].get('model')}")
-        elif kind == "done":
-            self.fill_rounds(event["rows"])
-            log.write_line(f"loop {event['loop']} {event['status']}: {event['seconds'] / 60:.1f} min wall,"
-                           f" {event['cpu_seconds'] / 60:.1f} min CPU")
+        match event:
+            case StageStarted() | StageEnded():
+                if isinstance(event, StageStarted):
+                    log.write_line(f"[round {event.round}] {event.stage} ...")
+                else:
+                    log.write_line(f"[round {event.round}] {event.stage}: {event.status}{stage_brief(event.result)}")
+                self._status(f"loop {self.response.state.name if self.response else self.running}: round {event.round},"
+                             f" {event.stage} ({event.status})")
+            case StageProgressed():
+                self._status(f"loop: round {event.round}, {event.stage} {event.done}/{event.total or '?'}"
+                             f" {event.detail}")
+            case RoundFinished() if self.response is not None:
+                self.fill_rounds(summary_rows(self.response.state))
+                log.write_line(f"round {event.round} done: model {event.row.get('model')}")
+            case LoopFinished():
+                self.fill_rounds(event.rows)
+                log.write_line(f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
+                               f" {event.cpu_seconds / 60:.1f} min CPU")
 
     @on(Ended)
     def loop_ended(self, message: Ended) -> None:

@@ -22,6 +22,7 @@ from llmdeck.tui.screens.base import BaseScreen
 from llmdeck.tui.widgets.run_history import RunHistory
 
 if TYPE_CHECKING:
+    from llmdeck.agents.events import RunEvent
     from llmdeck.services.recorded_run import RecordedRun
 
 
@@ -43,7 +44,7 @@ class RunScreen(BaseScreen):
     class Traced(Message):
         """One event of the running run."""
 
-        event: dict
+        event: RunEvent
 
     @dataclass
     class Finished(Message):
@@ -128,7 +129,7 @@ class RunScreen(BaseScreen):
         if not self.closing:
             await self.show_event(message.event)
 
-    async def show_event(self, event: dict) -> None:
+    async def show_event(self, event: RunEvent) -> None:
         """Show one event of the run (live, or of a past run reopened) in the trace."""
         raise NotImplementedError
 

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Button, Header, Input, Label, Select, Static, TextArea
 from textual.worker import get_current_worker
 
+from llmdeck.agents.events import CodeExecuted, CodeWritten, RunEvent
 from llmdeck.tui.screens.base import late_footer
 from llmdeck.tui.screens.run_screen import RunScreen
 from llmdeck.tui.widgets.run_history import RunHistory
@@ -138,12 +139,11 @@ class VerifyScreen(RunScreen):
         self._status(f"model: {message.model} - run {message.run_id}: writing code... (Esc stops)")
         self.query_one(RunHistory).reload()
 
-    async def show_event(self, event: dict) -> None:
+    async def show_event(self, event: RunEvent) -> None:
         await self.query_one(VerifyRounds).add_event(event)
-        kind = event["type"]
-        if self.busy and kind in ("code", "execution"):  # not busy: a past run is being shown again
-            doing = "running it in the sandbox" if kind == "code" else "writing the next round"
-            self._status(f"run {self.run_id}: round {event['round']}: {doing}... (Esc stops)")
+        if self.busy and isinstance(event, (CodeWritten, CodeExecuted)):  # not busy: a past run is being shown again
+            doing = "running it in the sandbox" if isinstance(event, CodeWritten) else "writing the next round"
+            self._status(f"run {self.run_id}: round {event.round}: {doing}... (Esc stops)")
 
     def outcome(self, message: Finished) -> str:
         if message.cancelled:

@@ -1,5 +1,5 @@
 """An agent run's trace as it streams: the question, then each thought, tool call (with its arguments),
-observation and the final answer, one block per event (`llmdeck.agents.react` lists the events)."""
+observation and the final answer, one block per event (`llmdeck.agents.events`)."""
 
 from __future__ import annotations
 
@@ -9,35 +9,43 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from llmdeck.agents.events import AgentAnswered, AgentFailed, RunEvent, ThoughtWritten, ToolCalled, ToolReturned
+
 LIMIT_NOTES = {"max_steps": "best answer so far: stopped at the step limit",
                "wall_time": "best answer so far: stopped at the time limit",
                "error": "best answer so far: stopped by an error"}
 MAX_OBSERVATION_CHARS = 800
 
 
-def event_block(event: dict) -> tuple[Text, str] | None:
+def event_step(event: RunEvent) -> int | None:
+    """The model step an event belongs to (None: the run's answer or error)."""
+    return event.step if isinstance(event, (ThoughtWritten, ToolCalled, ToolReturned)) else None
+
+
+def event_block(event: RunEvent) -> tuple[Text, str] | None:
     """(text, CSS classes) of one event's block; None for an event the trace does not show."""
-    kind = event.get("type")
-    step = f"[{event.get('step')}] " if event.get("step") is not None else ""
-    if kind == "thought":
-        return Text(f"{step}thought: {event['text']}"), "thought"
-    if kind == "tool_call":
-        arguments = json.dumps(event["args"], ensure_ascii=False)
-        return Text.assemble(step, (event["name"], "bold"), f"({arguments})"), "call"
-    if kind == "observation":
-        content = event["content"]
-        if len(content) > MAX_OBSERVATION_CHARS:
-            content = content[:MAX_OBSERVATION_CHARS] + f" ... ({len(event['content']) - MAX_OBSERVATION_CHARS} more characters)"
-        label = "error" if event["error"] else "result"
-        return Text(f"{step}{label}: {content}"), "observation error" if event["error"] else "observation"
-    if kind == "final":
-        note = LIMIT_NOTES.get(event.get("limit"))
-        text = Text.assemble(("Answer: ", "bold"), event["answer"])
-        if note:
-            text.append(f"\n({note})", style="italic")
-        return text, "final limited" if note else "final"
-    if kind == "error":
-        return Text(f"error: {event['message']}"), "error"
+    step = "" if event_step(event) is None else f"[{event_step(event)}] "
+    match event:
+        case ThoughtWritten():
+            return Text(f"{step}thought: {event.text}"), "thought"
+        case ToolCalled():
+            arguments = json.dumps(event.args, ensure_ascii=False)
+            return Text.assemble(step, (event.name, "bold"), f"({arguments})"), "call"
+        case ToolReturned():
+            content = event.content
+            if len(content) > MAX_OBSERVATION_CHARS:
+                more = len(content) - MAX_OBSERVATION_CHARS
+                content = content[:MAX_OBSERVATION_CHARS] + f" ... ({more} more characters)"
+            label = "error" if event.error else "result"
+            return Text(f"{step}{label}: {content}"), "observation error" if event.error else "observation"
+        case AgentAnswered():
+            note = LIMIT_NOTES.get(event.limit or "")
+            text = Text.assemble(("Answer: ", "bold"), event.answer)
+            if note:
+                text.append(f"\n({note})", style="italic")
+            return text, "final limited" if note else "final"
+        case AgentFailed():
+            return Text(f"error: {event.message}"), "error"
     return None
 
 
@@ -67,13 +75,14 @@ class AgentTrace(VerticalScroll):
         self.last_step = None
         await self.mount(Static(Text(f"Q: {question}"), classes="question"))
 
-    def add_event(self, event: dict) -> None:
+    def add_event(self, event: RunEvent) -> None:
         block = event_block(event)
         if block is None:
             return
         classes = block[1]
-        if event.get("step") is not None and event["step"] != self.last_step:
-            self.last_step = event["step"]
+        step = event_step(event)
+        if step is not None and step != self.last_step:
+            self.last_step = step
             classes += " new-step"
         self.mount(Static(block[0], classes=classes))
         self.scroll_end(animate=False)

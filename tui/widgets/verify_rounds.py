@@ -1,6 +1,6 @@
 """A verification run as it streams: each round's code (syntax highlighted) beside its execution output
 (exit code, seconds, sandbox tier, stdout, stderr, the check), the writer's other replies, and the verdict
-(`llmdeck.agents.verify` lists the events)."""
+(`llmdeck.agents.events`)."""
 
 from __future__ import annotations
 
@@ -9,38 +9,39 @@ from rich.text import Text
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from llmdeck.agents.events import CodeExecuted, CodeWritten, MessageSent, RunEvent, VerdictReached
+
 MAX_STREAM_CHARS = 2000
 VERDICT_CLASSES = {"verified": "passed", "ran, unverified": "unverified", "failed": "failed", "gave up": "failed"}
 
 
-def execution_text(event: dict) -> Text:
-    """An `execution` event: how the program ended, what it printed, what the check said."""
-    exit_code = "none (killed)" if event["exit_code"] is None else str(event["exit_code"])
-    text = Text.assemble(("exit code ", "bold"), (exit_code, "bold green" if event["exit_code"] == 0 else "bold red"),
-                         f"  {event['seconds']:.2f} s  sandbox: {event['isolation']}")
-    if event.get("limit"):
-        text.append(f"\nstopped by the {event['limit']} limit", style="bold red")
-    for name in ("stdout", "stderr"):
-        stream = event.get(name) or ""
+def execution_text(event: CodeExecuted) -> Text:
+    """A round's execution: how the program ended, what it printed, what the check said."""
+    exit_code = "none (killed)" if event.exit_code is None else str(event.exit_code)
+    text = Text.assemble(("exit code ", "bold"), (exit_code, "bold green" if event.exit_code == 0 else "bold red"),
+                         f"  {event.seconds:.2f} s  sandbox: {event.isolation}")
+    if event.limit:
+        text.append(f"\nstopped by the {event.limit} limit", style="bold red")
+    for name, stream in (("stdout", event.stdout), ("stderr", event.stderr)):
         if stream.strip():
             shown = stream if len(stream) <= MAX_STREAM_CHARS else stream[:MAX_STREAM_CHARS] + "\n..."
             text.append(f"\n{name}:\n", style="bold")
             text.append(shown.rstrip("\n"), style="red" if name == "stderr" else "")
         else:
             text.append(f"\n{name}: (empty)", style="dim")
-    if event.get("checks") and event["checks"] != "none":
-        style = "bold green" if event["checks"] == "passed" else "bold red"
-        text.append(f"\ncheck: {event['checks']}", style=style)
-        if event.get("check_message"):
-            text.append(f": {event['check_message']}")
+    if event.checks and event.checks != "none":
+        style = "bold green" if event.checks == "passed" else "bold red"
+        text.append(f"\ncheck: {event.checks}", style=style)
+        if event.check_message:
+            text.append(f": {event.check_message}")
     return text
 
 
-def verdict_text(event: dict) -> Text:
-    text = Text.assemble(("Verdict: ", "bold"), (event["status"], "bold"),
-                         f" after {event['rounds']} round{'' if event['rounds'] == 1 else 's'}, {event['seconds']:.1f} s")
-    text.append(f"\nchecks: {event.get('checks') or 'none'}; isolation: {event['isolation']}"
-                + (f" ({event['isolation_note']})" if event.get("isolation_note") else ""))
+def verdict_text(event: VerdictReached) -> Text:
+    text = Text.assemble(("Verdict: ", "bold"), (event.status, "bold"),
+                         f" after {event.rounds} round{'' if event.rounds == 1 else 's'}, {event.seconds:.1f} s")
+    text.append(f"\nchecks: {event.checks or 'none'}; isolation: {event.isolation}"
+                + (f" ({event.isolation_note})" if event.isolation_note else ""))
     return text
 
 
@@ -67,7 +68,7 @@ class RoundView(Vertical):
                          classes="round-code")
             yield Static(Text("running...", style="italic"), classes="round-output")
 
-    def show_execution(self, event: dict) -> None:
+    def show_execution(self, event: CodeExecuted) -> None:
         self.query_one(".round-output", Static).update(execution_text(event))
 
 
@@ -89,20 +90,21 @@ class VerifyRounds(VerticalScroll):
         await self.remove_children()
         await self.mount(Static(Text(f"Task: {task}"), classes="task"))
 
-    async def add_event(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "code":
-            await self.mount(RoundView(event["round"], event["code"]))
-        elif kind == "execution":
-            rounds = [r for r in self.query(RoundView) if r.round_number == event["round"]]
-            if not rounds:  # a record without its code event: show the code the execution carries
-                await self.mount(RoundView(event["round"], event.get("code") or ""))
-                rounds = list(self.query(RoundView))
-            rounds[-1].show_execution(event)
-        elif kind == "message" and event.get("source") != "executor":
-            await self.mount(Static(Text(f"{event['source']}: {event['content']}"), classes="message"))
-        elif kind == "verdict":
-            await self.mount(Static(verdict_text(event), classes=f"verdict {VERDICT_CLASSES.get(event['status'], 'failed')}"))
+    async def add_event(self, event: RunEvent) -> None:
+        match event:
+            case CodeWritten():
+                await self.mount(RoundView(event.round, event.code))
+            case CodeExecuted():
+                rounds = [r for r in self.query(RoundView) if r.round_number == event.round]
+                if not rounds:  # a record without its code event: the round without its code
+                    await self.mount(RoundView(event.round, ""))
+                    rounds = list(self.query(RoundView))
+                rounds[-1].show_execution(event)
+            case MessageSent() if event.source != "executor":
+                await self.mount(Static(Text(f"{event.source}: {event.content}"), classes="message"))
+            case VerdictReached():
+                verdict_class = VERDICT_CLASSES.get(event.status, "failed")
+                await self.mount(Static(verdict_text(event), classes=f"verdict {verdict_class}"))
         self.scroll_end(animate=False)
 
     def note(self, text: str) -> None:

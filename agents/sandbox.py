@@ -227,8 +227,8 @@ def _under(path: str, parents: list[str]) -> bool:
 def _command(tier: str, workdir: str, supervisor_config: dict) -> list[str]:
     if tier == "namespaces":
         supervisor = [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
-        return ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-                "--net", "--ipc", "--uts", "--", *supervisor]
+        return [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
+                "--kill-child", "--mount-proc", "--net", "--ipc", "--uts", "--", *supervisor]
     if tier == "bubblewrap":
         supervisor = [_interpreter(), "-I", "-S", SUPERVISOR_INSIDE, json.dumps(supervisor_config)]
         binds: list[str] = []
@@ -237,10 +237,10 @@ def _command(tier: str, workdir: str, supervisor_config: dict) -> list[str]:
             binds += ["--symlink", os.readlink(path), path] if link else ["--ro-bind", path, path]
         for path in masked_paths():
             binds += ["--tmpfs", path, "--remount-ro", path]
-        return ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL", *binds,
-                "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", workdir, workdir,
-                "--ro-bind", str(SUPERVISOR), SUPERVISOR_INSIDE, "--remount-ro", "/", "--chdir", workdir,
-                "--", *supervisor]
+        return [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
+                "--cap-drop", "ALL", *binds, "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                "--bind", workdir, workdir, "--ro-bind", str(SUPERVISOR), SUPERVISOR_INSIDE, "--remount-ro", "/",
+                "--chdir", workdir, "--", *supervisor]
     return [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
 
 

@@ -5,19 +5,22 @@ stdin closed, its own process group, and limits: wall and CPU time, memory (RLIM
 files, processes and output. A supervisor (`sandbox_supervisor.py`) runs inside the isolation, starts the
 program, enforces the wall time and the process count, and kills everything the program left behind.
 
-The two isolating tiers give the program the same new root, built from nothing (`exposed_paths` lists it):
-the system programs and libraries (/usr, /bin, /lib*, /etc/ld.so.cache, /etc/localtime), the interpreter
-(its binary, its standard library without site-packages, the shared libraries it loads) read-only; the work
-dir read-write; /dev with null, zero, full, random and urandom; a private /proc of its own pid namespace; an
-empty /tmp. Everything else, /etc (passwords and their hashes), /root, /home, /work, the projects' checkouts
-(this one's included) and the venv, does not exist there. Tiers, strongest available first
-(`SandboxResult.isolation` says which one ran):
-- "bubblewrap": `bwrap` with every namespace unshared and every capability dropped: no network.
-- "namespaces": `unshare` (user, mount, pid, net, ipc, uts namespaces), the supervisor pivots into the new
-  root and the program runs without capabilities (it cannot remount or unmount anything): no network.
-  Both tiers leave visible what the system dirs hold (installed programs and libraries, /usr/share, /usr/local).
+Isolation tiers, strongest available first (`SandboxResult.isolation` says which one ran):
+- "bubblewrap": `bwrap`, every namespace unshared, every capability dropped.
+- "namespaces": `unshare` (user, mount, pid, net, ipc, uts namespaces); the supervisor pivots into the new
+  root and the program runs with no capability (it cannot remount, unmount or mount anything).
 - "process": no namespaces available: limits, minimal environment and process-group kill only; the code
   can reach the network and read and write what the user can. The verdict says so.
+The two isolating tiers have no network and give the program the same new root, built from nothing
+(`exposed_paths`, `masked_paths`): read-only the system dirs (/usr, /bin, /sbin, /lib*, /etc/ld.so.cache,
+/etc/localtime, /etc/alternatives) and the interpreter (its binary, its standard library with site-packages
+emptied, the shared libraries `ldd` finds, each at its own path); the work dir read-write; /dev with null,
+zero, full, random, urandom; a /proc of its own pid namespace; an empty /tmp. Nothing else exists there:
+not the rest of /etc (passwords and their hashes), /root, /home, /work, /var, /opt, other checkouts, this
+one or its venv, except the directories on the way down to an interpreter that lives in one of them
+(~/.pyenv/versions/...). What they leave visible: everything under the system dirs (installed programs and
+libraries, /usr/share, /usr/local), and in /proc, beside the sandbox's own processes, the kernel's files
+(/proc/cpuinfo, /proc/meminfo and the like).
 Root ignores RLIMIT_NPROC, so fork bombs are stopped by the supervisor's process count and the kill.
 """
 
@@ -44,14 +47,15 @@ SUPERVISOR = Path(__file__).resolve().with_name("sandbox_supervisor.py")
 SUPERVISOR_INSIDE = "/run/llmdeck-sandbox/supervisor.py"  # where bubblewrap shows it (not under the checkout)
 SETUP_GRACE_S = 10.0  # beyond the wall limit, for namespace set-up and reaping, before the parent kills all
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
-                "/etc/localtime")
+                "/etc/localtime", "/etc/alternatives")  # the last: links that /usr/bin's commands go through
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 TIER_NOTES = {
-    "bubblewrap": "bubblewrap: no network; a new root with only system dirs and the interpreter (read-only),"
-                  " the work dir, /dev/null-style devices, private /proc and /tmp; /etc, homes, /work hidden",
-    "namespaces": "namespaces (unshare): no network, no capabilities; a new root with only system dirs and the"
-                  " interpreter (read-only), the work dir, /dev/null-style devices, private /proc and /tmp;"
-                  " /etc, homes, /work hidden",
+    "bubblewrap": "bubblewrap: no network, no capabilities; a new root with only the system dirs and the interpreter"
+                  " (read-only), the work dir, /dev/null-style devices, private /proc and /tmp; the rest of /etc,"
+                  " the homes, /work and the checkouts do not exist there",
+    "namespaces": "namespaces (unshare): no network, no capabilities; a new root with only the system dirs and the"
+                  " interpreter (read-only), the work dir, /dev/null-style devices, private /proc and /tmp; the rest"
+                  " of /etc, the homes, /work and the checkouts do not exist there",
     "process": "process only: resource limits and a minimal environment; NO network or file-system isolation",
 }
 
@@ -198,8 +202,10 @@ def _interpreter_layout() -> tuple[tuple[str, ...], tuple[str, ...]]:
     libraries = _shared_libraries([binary, *(str(f) for p in stdlib for f in Path(p).glob("*.so"))])
     if not libraries and libdir and soname and os.path.exists(os.path.join(libdir, soname)):
         libraries = [os.path.join(libdir, soname)]  # no ldd: at least libpython
+    venv_config = [p for p in (Path(binary).parent / "pyvenv.cfg", Path(binary).parent.parent / "pyvenv.cfg")
+                   if p.is_file()][:1]  # a venv's copied binary finds its stdlib through it
     site = [os.path.join(p, "site-packages") for p in stdlib if os.path.isdir(os.path.join(p, "site-packages"))]
-    return tuple(sorted({binary, *stdlib, *libraries})), tuple(site)
+    return tuple(sorted({binary, *stdlib, *libraries, *map(str, venv_config)})), tuple(site)
 
 
 def _shared_libraries(files: list[str]) -> list[str]:

@@ -178,4 +178,4 @@ async def test_export_a_run_from_the_models_screen_opens_the_train_screens_expor
         assert app.current_mode == "train" and "tune-2" in text_of(app.screen.query_one(".dialog-title"))
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="the train screen")
-        assert app.screen.exporting is None
+        assert app.screen.query_one("#export-panel").exporting is None

@@ -1,5 +1,8 @@
 """Snapshot tests (pytest-textual-snapshot) of the main layouts, on the scripted fake model.
 
+Every screen has one: the five mode screens in the real app, the dialogs either opened by their key in the real
+app or, when a screen hands them their content, shown alone in a bare app with llmdeck's stylesheet.
+
 Snapshots depend on Textual's rendering: they were recorded with the Textual version pinned in pyproject's
 `dev` extra. Update them after a deliberate layout change with `pytest tests/tui --snapshot-update`.
 """
@@ -7,13 +10,14 @@ Snapshots depend on Textual's rendering: they were recorded with the Textual ver
 from __future__ import annotations
 
 import json
-import os
 import time
+from pathlib import Path
 
 import pytest
-
+from textual.app import App
 from textual.widgets import Select
 
+from llmdeck.tui import app as app_module
 from llmdeck.tui.app import LlmdeckApp
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.registry import Registry
@@ -122,7 +126,8 @@ def test_train_screen_monitor(snap_compare, fake_model):
     async def run_before(pilot) -> None:
         await pilot.press("f3")
         screen = pilot.app.screen
-        await settled(pilot, lambda: len(screen.metrics_rows) == 20 and screen.query_one("#monitor-log").lines)
+        monitor = screen.query_one("#monitor")
+        await settled(pilot, lambda: len(monitor.metrics_rows) == 20 and screen.query_one("#monitor-log").lines)
         await steady(pilot)
 
     assert snap_compare(LlmdeckApp(), terminal_size=(140, 44), run_before=run_before)
@@ -176,3 +181,177 @@ def test_verify_screen_with_reopened_rounds_and_verdict(snap_compare, fake_model
         await reopen_first_run(pilot, "#verify-runs", lambda: screen.query_one("#verify-rounds").query(".verdict"))
 
     assert snap_compare(LlmdeckApp(), terminal_size=(130, 46), run_before=run_before)
+
+
+# -- the dialogs and the screens pushed over the mode screens -------------------------------------------------------
+class DialogHost(App):
+    """A bare app with llmdeck's stylesheet showing one dialog: the dialogs that are handed their content are shot
+    without starting the chat screen behind them."""
+
+    CSS_PATH = Path(app_module.__file__).parent / "app.tcss"
+
+    def __init__(self, dialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog)
+
+
+async def dialog_shown(pilot) -> None:
+    await settled(pilot, lambda: pilot.app.screen is pilot.app.dialog)
+    await steady(pilot)
+
+
+def test_confirm_dialog(snap_compare):
+    from llmdeck.tui.screens.confirm import ConfirmScreen
+
+    dialog = ConfirmScreen("Delete the session 'trip plans' and its messages?")
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=dialog_shown)
+
+
+def test_text_prompt_dialog(snap_compare):
+    from llmdeck.tui.screens.text_prompt import TextPromptScreen
+
+    dialog = TextPromptScreen("New title for this session", "trip plans")
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=dialog_shown)
+
+
+def test_choice_dialog(snap_compare):
+    from llmdeck.tui.screens.choice import ChoiceScreen
+
+    dialog = ChoiceScreen("Export which completed run into the store? (Enter picks, Esc cancels)",
+                          [("run-1", "run-1  demo-run (sft, 20 steps)"), ("run-2", "run-2  dpo-run (dpo, 40 steps)")])
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=dialog_shown)
+
+
+def test_quant_picker_dialog(snap_compare):
+    from llmdeck.tui.screens.quant_picker import QuantPickerScreen
+
+    dialog = QuantPickerScreen("Export run demo-run into the model store", multiple=True,
+                               name_hint="(default: from the run name, demo-run)", scoring=True)
+    assert snap_compare(DialogHost(dialog), terminal_size=(120, 44), run_before=dialog_shown)
+
+
+def test_modelfile_dialog(snap_compare):
+    from llmdeck.tui.screens.modelfile import ModelfileScreen
+
+    text = ('FROM ./smollm2-135m-instruct.gguf\nTEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}'
+            '<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n"""\n'
+            'PARAMETER stop "<|im_end|>"\nPARAMETER num_ctx 2048\n')
+    assert snap_compare(DialogHost(ModelfileScreen("smollm2-135m-instruct", text)), terminal_size=SIZE,
+                        run_before=dialog_shown)
+
+
+def test_source_dialog(snap_compare):
+    from llmdeck.tui.screens.source import SourceScreen
+
+    source = {"n": 1, "source": "docs/geography.md", "chunk": 3, "score": 0.82,
+              "text": "Paris is the capital and largest city of France.\n\nIt lies on the Seine."}
+    assert snap_compare(DialogHost(SourceScreen(source)), terminal_size=SIZE, run_before=dialog_shown)
+
+
+def test_file_picker_dialog(snap_compare, tmp_path, monkeypatch):
+    from llmdeck.tui.screens.file_picker import FilePickerScreen
+
+    monkeypatch.chdir(tmp_path)  # a relative start: the tree's root shows no temp path
+    (tmp_path / "data" / "more").mkdir(parents=True)
+    for name in ("train.jsonl", "prefs.csv", "notes.md"):
+        (tmp_path / "data" / name).write_text("{}\n")
+    dialog = FilePickerScreen("Pick a dataset file (or type a directory)", (".json", ".jsonl", ".csv"), Path("data"),
+                              directories=True)
+
+    async def run_before(pilot) -> None:
+        await dialog_shown(pilot)
+        tree = pilot.app.screen.query_one("#picker-tree")
+        await settled(pilot, lambda: len(tree.root.children) == 3)
+        await steady(pilot)
+
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)
+
+
+def test_compare_runs_dialog(snap_compare):
+    from llmdeck.tui.screens.compare_runs import CompareRunsScreen
+
+    registry = Registry()
+    for run_id, lora_r, drop in (("run-1", 16, 0.95), ("run-2", 8, 0.9)):
+        run = registry.create(run_id, "sft", "smollm2-135m-instruct", "sample",
+                              TrainConfig(max_steps=20, lora_r=lora_r).model_dump(), "local")
+        rows = [{"step": s, "loss": 2.5 * drop**s} for s in range(1, 21)]
+        (run.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        registry.conn.execute("UPDATE runs SET id = ?, status = 'completed', global_step = 20, max_steps = 20"
+                              " WHERE id = ?", (run_id, run.id))  # fixed ids: the table's columns are named by them
+    first, second = "run-1", "run-2"
+
+    async def run_before(pilot) -> None:
+        await dialog_shown(pilot)
+        await settled(pilot, lambda: pilot.app.screen.query_one("#compare-diff").row_count > 0)
+        await steady(pilot)
+
+    assert snap_compare(DialogHost(CompareRunsScreen(first, second)), terminal_size=SIZE, run_before=run_before)
+
+
+async def chat_then(pilot, key: str, screen_type: str) -> None:
+    """The chat screen settled (its model resolved), then `key` pressed: the screen it opens, shown."""
+    chat = pilot.app.screen
+    await settled(pilot, lambda: chat.model_name is not None)
+    await pilot.press(key)
+    await settled(pilot, lambda: type(pilot.app.screen).__name__ == screen_type)
+    await steady(pilot)
+
+
+def test_help_screen(snap_compare, fake_model):
+    async def run_before(pilot) -> None:
+        await chat_then(pilot, "f10", "HelpScreen")
+
+    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_chat_options_dialog(snap_compare, fake_model):
+    async def run_before(pilot) -> None:
+        await chat_then(pilot, "ctrl+o", "ChatOptionsScreen")
+
+    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_ingest_dialog(snap_compare, fake_model):
+    async def run_before(pilot) -> None:
+        pilot.app.animation_level = "none"  # the idle progress bar would otherwise sweep
+        await chat_then(pilot, "ctrl+l", "IngestScreen")
+
+    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_loop_screen(snap_compare, fake_model):
+    from llmdeck.tui.screens.loop import LoopScreen
+
+    async def run_before(pilot) -> None:
+        chat = pilot.app.screen
+        await settled(pilot, lambda: chat.model_name is not None)
+        await pilot.app.push_screen(LoopScreen())  # as the train screen's `o` does, without the train screen's layout
+        await settled(pilot, lambda: isinstance(pilot.app.screen, LoopScreen))
+        await pilot.pause(0.2)
+        await steady(pilot)
+
+    assert snap_compare(LlmdeckApp(), terminal_size=(130, 40), run_before=run_before)
+
+
+@pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine
+def test_train_screen_new_run_form(snap_compare, fake_model, monkeypatch):
+    from llmdeck.tuning import runs
+    from tests.tuning.test_plan_summary import launch_plan
+
+    monkeypatch.setattr(runs, "plan", lambda config: launch_plan())  # the real plan loads torch (slow tier)
+
+    async def run_before(pilot) -> None:
+        pilot.app.animation_level = "none"  # the tab's underline slides otherwise
+        await pilot.press("f3")
+        screen = pilot.app.screen
+        await pilot.press("ctrl+n")
+        preview, estimate = screen.query_one("#data-preview"), screen.query_one("#estimate")
+        await settled(pilot, lambda: "34 rows" in str(preview.render()) and "peak" in str(estimate.render()))
+        # the bundled sample's path is this checkout's: show the rest
+        preview.update("\n".join(str(preview.render()).splitlines()[1:]))
+        await steady(pilot)
+
+    assert snap_compare(LlmdeckApp(), terminal_size=(140, 44), run_before=run_before)

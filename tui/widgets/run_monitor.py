@@ -1,0 +1,137 @@
+"""The train screen's live monitor of one run: stats line, alerts, loss and learning-rate plots, grad-norm
+sparkline, the log's tail and the resolved config. It keeps the metrics rows read so far."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Label, Log, Sparkline, Static
+
+from llmdeck.core.units import duration, human_size
+
+PLOT_POINTS = 400  # plotted points per series (longer runs are thinned evenly)
+
+
+def thinned(steps: list, values: list, limit: int = PLOT_POINTS) -> tuple[list, list]:
+    if len(steps) <= limit:
+        return steps, values
+    stride = math.ceil(len(steps) / limit)
+    keep = list(range(0, len(steps), stride))
+    if keep[-1] != len(steps) - 1:
+        keep.append(len(steps) - 1)
+    return [steps[i] for i in keep], [values[i] for i in keep]
+
+
+class RunMonitor(Vertical):
+    """What one run is doing; `clear` when another run is followed, `show` with each update of its files."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.metrics_rows: list[dict] = []
+        self.config_shown_for: str | None = None
+
+    def compose(self) -> ComposeResult:
+        from textual_plot import PlotWidget
+
+        yield Static("no run yet: ctrl+n opens the new-run form", id="monitor-stats", markup=False)
+        yield Static("", id="monitor-alerts", markup=False)
+        with Horizontal(id="monitor-plots"):
+            yield PlotWidget(id="loss-plot", allow_pan_and_zoom=False)
+            yield PlotWidget(id="lr-plot", allow_pan_and_zoom=False)
+        yield Label("grad norm", id="grad-norm-label")
+        yield Sparkline([], id="grad-norm")
+        with Horizontal(id="monitor-bottom"):
+            yield Log(id="monitor-log", max_lines=500)
+            with VerticalScroll(id="monitor-config"):
+                yield Static("", id="monitor-config-text", markup=False)
+
+    def on_mount(self) -> None:
+        for plot_id, title in (("#loss-plot", "loss"), ("#lr-plot", "learning rate")):
+            plot = self.query_one(plot_id)
+            plot.set_xlabel("step")
+            plot.set_ylabel(title)
+
+    def clear(self) -> None:
+        self.metrics_rows = []
+        self.query_one("#monitor-log", Log).clear()
+        self.query_one("#monitor-config-text", Static).update("")
+        self.config_shown_for = None
+
+    def show(self, run, rows: list[dict], reset: bool, log_lines: list[str] | None) -> None:
+        """New metrics rows (all of them again after `reset`), the log's tail when it changed, the run's status."""
+        if reset:
+            self.metrics_rows = []
+        self.metrics_rows += rows
+        self._stats(run)
+        if rows or reset:
+            self._plots()
+        if log_lines is not None:
+            log = self.query_one("#monitor-log", Log)
+            log.clear()
+            log.write_lines(log_lines)
+        if self.config_shown_for != run.id:
+            import yaml
+
+            self.config_shown_for = run.id
+            self.query_one("#monitor-config-text", Static).update(
+                "resolved config\n" + yaml.safe_dump(run.config, sort_keys=False))
+
+    def _stats(self, run) -> None:
+        from llmdeck.tuning.monitor import alerts
+
+        last = dict(run.last_metrics or {})
+        for row in self.metrics_rows[-3:]:
+            last.update(row)
+        total = run.max_steps or last.get("max_steps")
+        elapsed = last.get("elapsed_s")
+        started = run.started_at
+        if run.status == "running" and started:
+            elapsed = time.time() - started
+        parts = [f"{run.name} [{run.status}]", f"step {run.global_step}/{total or '?'}"]
+        if elapsed:
+            parts.append(f"elapsed {duration(elapsed)}")
+        if run.status == "running" and last.get("eta_s") is not None:
+            parts.append(f"ETA {duration(last['eta_s'])}")
+        for key, label, fmt in (("loss", "loss", "{:.4f}"), ("eval_loss", "eval", "{:.4f}"),
+                                ("learning_rate", "lr", "{:.2e}"), ("tokens_per_s", "tok/s", "{:.1f}")):
+            if isinstance(last.get(key), (int, float)):
+                parts.append(f"{label} {fmt.format(last[key])}")
+        if last.get("peak_rss_bytes"):
+            parts.append(f"peak RSS {human_size(last['peak_rss_bytes'])}")
+        if run.error:
+            parts.append(f"error: {run.error}")
+        self.query_one("#monitor-stats", Static).update("  ".join(parts))
+        found = alerts(self.metrics_rows)
+        self.query_one("#monitor-alerts", Static).update(
+            "\n".join(f"! {a.message}" for a in found[-3:]) if found else "")
+
+    def _plots(self) -> None:
+        from textual_plot import HiResMode
+
+        from llmdeck.tuning.monitor import series, smoothed
+
+        loss_plot = self.query_one("#loss-plot")
+        loss_plot.clear()
+        loss = series(self.metrics_rows, "loss")
+        if loss.steps:
+            loss_plot.plot(*thinned(loss.steps, loss.values), line_style="grey50", hires_mode=HiResMode.BRAILLE,
+                           label="loss")
+            loss_plot.plot(*thinned(loss.steps, smoothed(loss.values)), line_style="bold cyan",
+                           hires_mode=HiResMode.BRAILLE, label="smoothed")
+        evals = series(self.metrics_rows, "eval_loss")
+        if evals.steps:
+            loss_plot.scatter(evals.steps, evals.values, marker="*", marker_style="bold magenta", label="eval")
+        if loss.steps or evals.steps:
+            loss_plot.show_legend()
+        lr_plot = self.query_one("#lr-plot")
+        lr_plot.clear()
+        lr = series(self.metrics_rows, "learning_rate")
+        if lr.steps:
+            lr_plot.plot(*thinned(lr.steps, lr.values), line_style="green", hires_mode=HiResMode.BRAILLE)
+        grad = series(self.metrics_rows, "grad_norm")
+        self.query_one("#grad-norm", Sparkline).data = [v for v in grad.values[-200:] if math.isfinite(v)]
+        shown = f"grad norm (last {min(200, len(grad.values))} steps, latest {grad.values[-1]:.3g})" if grad.values else ""
+        self.query_one("#grad-norm-label", Label).update(shown or "grad norm")

@@ -1,0 +1,51 @@
+"""The train screen's runs table: one row per run with its live status, redrawn in place as runs progress."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from llmdeck.core.units import duration
+
+RUN_COLUMNS = ("id", "name", "method", "status", "step", "loss", "eta")
+
+
+def run_row(run) -> tuple:
+    metrics = run.last_metrics or {}
+    loss = metrics.get("loss")
+    eta = metrics.get("eta_s") if run.status == "running" else None
+    return (run.id, run.name, run.method, run.status, f"{run.global_step}/{run.max_steps or '?'}",
+            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", duration(eta) if eta else "-")
+
+
+class RunsTable(DataTable):
+    """The runs as the registry last listed them (`runs_by_id`); new or removed runs rebuild the rows, keeping
+    the cursor on the followed run, otherwise only the cells change."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.run_ids: list[str] = []
+        self.runs_by_id: dict = {}
+
+    def on_mount(self) -> None:
+        for column in RUN_COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, runs: list, followed: str | None) -> None:
+        ids = [run.id for run in runs]
+        self.runs_by_id = {run.id: run for run in runs}
+        if ids != self.run_ids:
+            self.clear()
+            for run in runs:
+                self.add_row(*run_row(run), key=run.id)
+            self.run_ids = ids
+            if followed in ids:
+                self.move_cursor(row=ids.index(followed), animate=False)
+        else:
+            for run in runs:
+                for column, value in zip(RUN_COLUMNS, run_row(run)):
+                    self.update_cell(run.id, column, value)
+
+    def highlighted_run(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value

@@ -34,7 +34,7 @@ async def answered(pilot, screen) -> None:
 async def ready(pilot) -> ChatScreen:
     screen = pilot.app.screen
     assert isinstance(screen, ChatScreen)
-    await wait_for(pilot, lambda: screen.model_name is not None and screen.picker_values["#model-select"])
+    await wait_for(pilot, lambda: screen.model_name is not None and screen.query_one("#chat-pickers").models)
     return screen
 
 
@@ -277,7 +277,7 @@ async def test_a_collection_ingested_from_the_chat_screen_answers_with_sources(t
         dialog.query_one("#ingest-paths").value = str(docs)
         dialog.query_one("#ingest-collection").value = "geo"
         await pilot.click("#ingest-start")
-        await wait_for(pilot, lambda: screen.collection == "geo" and "geo" in screen.picker_values["#rag-select"],
+        await wait_for(pilot, lambda: screen.collection == "geo" and "geo" in screen.query_one("#chat-pickers").collections,
                        timeout_s=180, what="the ingest")
         assert screen.query_one("#rag-select").value == "geo"
         await type_and_send(pilot, "Where is Mount Etna?")

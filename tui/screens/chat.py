@@ -7,6 +7,9 @@ named in the status line. Every turn is stored in a session; resuming one restor
 "Chat with this run" (the train screen) opens a new chat on the run's base with the run's LoRA applied
 (`services.chat`'s `adapter=RUN`); the status line then names the model and the adapter, and a session
 remembers the adapter of its last turn.
+
+The pickers, the transcript, the prompt, the sessions list and the sources pane are widgets (`tui/widgets/`);
+this module is their layout, the chat's state, the workers that call `services.chat`, and the handlers.
 """
 
 from __future__ import annotations
@@ -19,21 +22,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Header, Label, ListItem, ListView, Select, Static
+from textual.widgets import Header, Label, ListView, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.chat_log import ChatLog, code_blocks
+from llmdeck.tui.widgets.chat_pickers import ChatPickers
 from llmdeck.tui.widgets.prompt_input import PromptInput
 from llmdeck.tui.widgets.session_list import SessionList
+from llmdeck.tui.widgets.sources_pane import SourcesPane
 
 TOKEN_BATCH_S = 0.05  # streamed text reaches the screen in batches at most this far apart
-
-
-class SourceItem(ListItem):
-    def __init__(self, source: dict):
-        super().__init__(Label(f"[{source.get('n')}] {source.get('source')} #{source.get('chunk')}", markup=False))
-        self.source = source
 
 
 class ChatScreen(BaseScreen):
@@ -117,7 +116,6 @@ class ChatScreen(BaseScreen):
         self.options: dict = {}  # this chat's system prompt and sampling (saved with the session)
         self.busy = False
         self.editing = False
-        self.picker_values: dict[str, set] = {"#model-select": set(), "#rag-select": set()}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -126,20 +124,15 @@ class ChatScreen(BaseScreen):
                 yield Label("Sessions", classes="pane-title")
                 yield SessionList(id="session-list")
             with Vertical(id="chat-main"):
-                with Horizontal(id="chat-pickers"):
-                    yield Select([], prompt="model", allow_blank=True, id="model-select")
-                    yield Select([], prompt="no RAG collection", allow_blank=True, id="rag-select")
+                yield ChatPickers(id="chat-pickers")
                 yield Static("model: resolving...", id="chat-status", markup=False)
                 yield ChatLog(id="chat-log")
                 yield PromptInput(placeholder="Ask the local model... (Enter sends, Esc stops, up/down: history)",
                                   id="prompt")
-            with Vertical(id="sources-pane"):
-                yield Label("Sources (Enter opens)", classes="pane-title")
-                yield ListView(id="sources-list")
+            yield SourcesPane(id="sources-pane")
         yield late_footer()
 
     def on_mount(self) -> None:
-        self.query_one("#sources-pane").display = False
         self.query_one("#prompt", PromptInput).focus()
         self.call_after_refresh(self._load)  # the first frame is painted before any store is read
 
@@ -186,7 +179,7 @@ class ChatScreen(BaseScreen):
         if self.adapter:  # "chat with this run" came first: its base is the chat's model
             return
         self.model_name = message.name
-        self._select_quietly("#model-select", message.name)
+        self.query_one(ChatPickers).select_model(message.name)
         mode = " (no chat template: completion mode)" if message.completion_mode else ""
         self._status(f"model: {message.name}{mode}")
 
@@ -194,25 +187,13 @@ class ChatScreen(BaseScreen):
     async def show_lists(self, message: Listed) -> None:
         if self.closing:
             return
+        pickers = self.query_one(ChatPickers)
         if message.models is not None:
-            picker = self.query_one("#model-select", Select)
-            with picker.prevent(Select.Changed):
-                picker.set_options([(name, name) for name in message.models])
-            self.picker_values["#model-select"] = set(message.models)
-            self._select_quietly("#model-select", self.model_name)
+            pickers.offer_models(message.models, self.model_name)
         if message.collections is not None:
-            picker = self.query_one("#rag-select", Select)
-            with picker.prevent(Select.Changed):
-                picker.set_options([(name, name) for name in message.collections])
-            self.picker_values["#rag-select"] = set(message.collections)
-            self._select_quietly("#rag-select", self.collection)
+            pickers.offer_collections(message.collections, self.collection)
         if message.sessions is not None:
             await self.query_one(SessionList).show(message.sessions, self.session_id)
-
-    def _select_quietly(self, selector: str, value: str | None) -> None:
-        picker = self.query_one(selector, Select)
-        with picker.prevent(Select.Changed):
-            picker.value = value if value in self.picker_values[selector] else Select.NULL
 
     # -- a run's adapter -----------------------------------------------------------------------------
     def chat_with_run(self, run_id: str) -> None:
@@ -236,7 +217,7 @@ class ChatScreen(BaseScreen):
     async def adapter_applied(self, message: AdapterApplied) -> None:
         await self.action_new_chat()
         self.model_name, self.adapter, self.adapter_name = message.model, message.run_id, message.run_name
-        self._select_quietly("#model-select", self.model_name)
+        self.query_one(ChatPickers).select_model(self.model_name)
         self.query_one(ChatLog).note(f"chatting with run {message.run_name}: its LoRA applied to {message.model}")
         self._status(f"model: {self.model_label}")
 
@@ -249,20 +230,20 @@ class ChatScreen(BaseScreen):
         self._status(f"model: {self.model_label}")
 
     # -- pickers -----------------------------------------------------------------------------------
-    @on(Select.Changed, "#model-select")
-    def switch_model(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL or event.value == self.model_name:
+    @on(ChatPickers.ModelPicked)
+    def switch_model(self, message: ChatPickers.ModelPicked) -> None:
+        if message.name == self.model_name:
             return
         dropped = f" (the adapter of run {self.adapter_name or self.adapter} is off)" if self.adapter else ""
         if self.model_name is not None and (self.query_one(ChatLog).bubbles() or dropped):
-            self.query_one(ChatLog).note(f"model switched to {event.value}{dropped}")
-        self.model_name = str(event.value)
+            self.query_one(ChatLog).note(f"model switched to {message.name}{dropped}")
+        self.model_name = message.name
         self.adapter = self.adapter_name = None
         self._status(f"model: {self.model_label}")
 
-    @on(Select.Changed, "#rag-select")
-    def switch_collection(self, event: Select.Changed) -> None:
-        chosen = None if event.value is Select.NULL else str(event.value)
+    @on(ChatPickers.CollectionPicked)
+    def switch_collection(self, message: ChatPickers.CollectionPicked) -> None:
+        chosen = message.name
         if chosen == self.collection:
             return
         if self.query_one(ChatLog).bubbles():
@@ -270,10 +251,10 @@ class ChatScreen(BaseScreen):
         self.collection = chosen
 
     def action_pick_model(self) -> None:
-        self.query_one("#model-select", Select).action_show_overlay()
+        self.query_one(ChatPickers).open_model_picker()
 
     def action_pick_collection(self) -> None:
-        self.query_one("#rag-select", Select).action_show_overlay()
+        self.query_one(ChatPickers).open_collection_picker()
 
     def action_focus_sessions(self) -> None:
         self.query_one(SessionList).focus()
@@ -404,18 +385,13 @@ class ChatScreen(BaseScreen):
     async def _show_sources(self, sources: list[dict]) -> None:
         if self.closing:  # an answer that ends as the app quits
             return
-        pane = self.query_one("#sources-pane")
-        pane.display = bool(sources)
-        listing = self.query_one("#sources-list", ListView)
-        await listing.clear()
-        await listing.extend([SourceItem(s) for s in sources])
+        await self.query_one(SourcesPane).show(sources)
 
-    @on(ListView.Selected, "#sources-list")
-    def open_source(self, event: ListView.Selected) -> None:
+    @on(SourcesPane.SourceChosen)
+    def open_source(self, message: SourcesPane.SourceChosen) -> None:
         from llmdeck.tui.screens.source import SourceScreen
 
-        if isinstance(event.item, SourceItem):
-            self.app.push_screen(SourceScreen(event.item.source))
+        self.app.push_screen(SourceScreen(message.source))
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         if action != "chat":
@@ -475,15 +451,16 @@ class ChatScreen(BaseScreen):
                 log.note(f"model switched to {stored.model}")
             answered_by = stored.model or answered_by
             log.add(stored.role, stored.content, label=stored.model if stored.role == "assistant" else None)
-        if session.model and session.model in self.picker_values["#model-select"]:
+        pickers = self.query_one(ChatPickers)
+        if session.model and session.model in pickers.models:
             self.model_name = session.model
         elif session.model:
             self.notify(f"this session's model {session.model!r} is no longer in the store; answering with "
                         f"{self.model_name}", severity="warning")
-        self._select_quietly("#model-select", self.model_name)
+        pickers.select_model(self.model_name)
         self.adapter, self.adapter_name = session.options.get("adapter"), message.adapter_name
         self.collection = session.rag_collection
-        self._select_quietly("#rag-select", self.collection)
+        pickers.select_collection(self.collection)
         last_sources = next((m.sources for m in reversed(message.messages) if m.role == "assistant"), [])
         await self._show_sources(last_sources)
         self.query_one(PromptInput).set_history([m.content for m in message.messages if m.role == "user"])

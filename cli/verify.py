@@ -20,6 +20,23 @@ def command() -> None:
     list|show|export` inspects recorded runs.
 
     Example: llmdeck verify "Print the first 10 square numbers, one per line." --max-rounds 3
+
+    Sandbox tiers (--isolation; auto takes the strongest available, the verdict names the one that ran):
+
+    \b
+    bubblewrap  bwrap installed; no network, no capabilities. The program's root
+                holds only the system dirs (/usr, /bin, /lib*), the interpreter
+                and its standard library (read-only), its work dir, /dev/null,
+                zero, full, random, urandom, and a /proc and /tmp of its own.
+                The rest of /etc (password hashes), /root, /home, /work, the
+                checkouts, this one and its venv do not exist there.
+    namespaces  unshare works (user namespaces allowed): the same root, built by
+                the supervisor (pivot_root); no network, no capabilities.
+    process     neither: resource limits and a minimal environment only; the
+                code reads and writes what you can and reaches the network.
+
+    Not hidden by either isolating tier: what the system dirs hold (installed programs and libraries,
+    /usr/share, /usr/local) and the kernel's files in /proc (cpuinfo, meminfo...).
     """
 
 
@@ -32,7 +49,8 @@ def command() -> None:
 @click.option("--max-tokens", type=int, default=1024, show_default=True, help="Tokens per written reply.")
 @click.option("--timeout", "wall_s", type=float, default=10.0, show_default=True, help="Wall seconds per sandboxed run.")
 @click.option("--isolation", type=click.Choice(["auto", "bubblewrap", "namespaces", "process"]), default="auto",
-              show_default=True, help="Sandbox tier (auto: the strongest available).")
+              show_default=True,
+              help="Sandbox tier (auto: the strongest available; `llmdeck verify --help` says what each hides).")
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: code, execution, message, verdict"

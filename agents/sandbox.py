@@ -27,6 +27,7 @@ Root ignores RLIMIT_NPROC, so fork bombs are stopped by the supervisor's process
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import json
 import os
@@ -256,7 +257,8 @@ def _run(tier: str, workdir: str, command: list[str], limits: SandboxLimits) -> 
         return _run_in(tier, workdir, command, limits, new_root)
     finally:
         if new_root:
-            os.rmdir(new_root)  # only a mount point, empty on the host
+            with contextlib.suppress(OSError):
+                os.rmdir(new_root)  # only a mount point, empty on the host (the mounts live in the namespace)
 
 
 def _run_in(tier: str, workdir: str, command: list[str], limits: SandboxLimits, new_root: str | None) -> SandboxResult:

@@ -94,7 +94,7 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
             elif isinstance(event, VerdictReached):
                 if event.code and event.status in ("verified", "ran, unverified"):
                     sys.stdout.write(event.code.rstrip() + "\n")
-                info(render_event(event) + f" [run {response.run_id}]")
+                info(verdict_line(event) + f" [run {response.run_id}]")
             else:
                 info(render_event(event))
     finally:
@@ -113,9 +113,13 @@ def render_event(event: RunEvent) -> str | None:
         case MessageSent():
             return f"{event.source}: {event.content}" if event.source != "executor" else None
         case VerdictReached():
-            return (f"verdict: {event.status} after {event.rounds} round(s), {event.seconds:.1f} s;"
-                    f" isolation: {event.isolation_note}")
+            return verdict_line(event)
     raise TypeError(f"a verify run has no {type(event).__name__} event")
+
+
+def verdict_line(event: VerdictReached) -> str:
+    return (f"verdict: {event.status} after {event.rounds} round(s), {event.seconds:.1f} s;"
+            f" isolation: {event.isolation_note}")
 
 
 def execution_lines(event: CodeExecuted) -> str:

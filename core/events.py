@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
-
-E = TypeVar("E", bound="Event")
+from typing import Any, ClassVar, Self
 
 
 def omitted_when(value: Any) -> Any:
@@ -35,7 +33,7 @@ class Event:
         return data
 
     @classmethod
-    def from_json(cls: type[E], data: dict[str, Any]) -> E:
+    def from_json(cls, data: dict[str, Any]) -> Self:
         """The event of a JSON form (a stored record's): keys it does not declare are ignored, missing ones take
         the field's default."""
         names = {spec.name for spec in dataclasses.fields(cls)}
@@ -50,7 +48,8 @@ def decoder(classes: Iterable[type[Event]]):
         raise ValueError("two event classes share a type")
 
     def decode(data: dict[str, Any]) -> Event:
-        cls = by_type.get(data.get("type"))
+        kind = data.get("type")
+        cls = by_type.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise ValueError(f"unknown event type {data.get('type')!r} (expected one of {', '.join(by_type)})")
         return cls.from_json(data)

@@ -448,6 +448,8 @@ class LoopResponse:
             elif isinstance(event, BenchReported):
                 report = event
         self._check()
+        if report is None:
+            raise LlmdeckError(f"round {number}: the evaluation ended without its report")
         metrics = {}
         for row in report.rows:
             values = [row["models"][label]["value"] for label in report.models]

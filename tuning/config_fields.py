@@ -1,7 +1,9 @@
 """The training config as a form: one field spec per `TrainConfig` field (kind, choices, help), form text
 parsed back into values, every problem mapped to its field, and the equivalent `llmdeck train` command.
 
-Built from the config type itself, so a new field appears in every front end without touching them.
+Built from the config type itself, so a new field appears in every front end without touching them: the app's
+new-run form is made of these specs, and so are the CLI's flags (`cli.options.config_options`, for any config
+type: `llmdeck train` and `llmdeck loop`).
 """
 
 from __future__ import annotations

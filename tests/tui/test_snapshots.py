@@ -1,7 +1,7 @@
 """Snapshot tests (pytest-textual-snapshot) of the main layouts, on the scripted fake model.
 
-Every screen has one: the five mode screens in the real app, the dialogs either opened by their key in the real
-app or, when a screen hands them their content, shown alone in a bare app with llmdeck's stylesheet.
+Every screen has one: the five mode screens and the help (F10) in the real app; the screens pushed over them (the
+dialogs, the loop screen) alone in a bare app with llmdeck's stylesheet, given what their screen would give them.
 
 Snapshots depend on Textual's rendering: they were recorded with the Textual version pinned in pyproject's
 `dev` extra. Update them after a deliberate layout change with `pytest tests/tui --snapshot-update`.
@@ -185,10 +185,11 @@ def test_verify_screen_with_reopened_rounds_and_verdict(snap_compare, fake_model
 
 # -- the dialogs and the screens pushed over the mode screens -------------------------------------------------------
 class DialogHost(App):
-    """A bare app with llmdeck's stylesheet showing one dialog: the dialogs that are handed their content are shot
-    without starting the chat screen behind them."""
+    """A bare app with llmdeck's stylesheet showing one screen pushed over the mode screens (a dialog, the loop
+    screen): shot without starting the chat screen behind it."""
 
     CSS_PATH = Path(app_module.__file__).parent / "app.tcss"
+    TITLE = LlmdeckApp.TITLE
 
     def __init__(self, dialog) -> None:
         super().__init__()
@@ -291,49 +292,44 @@ def test_compare_runs_dialog(snap_compare):
     assert snap_compare(DialogHost(CompareRunsScreen(first, second)), terminal_size=SIZE, run_before=run_before)
 
 
-async def chat_then(pilot, key: str, screen_type: str) -> None:
-    """The chat screen settled (its model resolved), then `key` pressed: the screen it opens, shown."""
-    chat = pilot.app.screen
-    await settled(pilot, lambda: chat.model_name is not None)
-    await pilot.press(key)
-    await settled(pilot, lambda: type(pilot.app.screen).__name__ == screen_type)
-    await steady(pilot)
-
-
+@pytest.mark.slow  # the help's Markdown (every screen's keys) takes seconds to lay out on a loaded 2-core machine
 def test_help_screen(snap_compare, fake_model):
-    async def run_before(pilot) -> None:
-        await chat_then(pilot, "f10", "HelpScreen")
-
-    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
-
-
-def test_chat_options_dialog(snap_compare, fake_model):
-    async def run_before(pilot) -> None:
-        await chat_then(pilot, "ctrl+o", "ChatOptionsScreen")
-
-    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
-
-
-def test_ingest_dialog(snap_compare, fake_model):
-    async def run_before(pilot) -> None:
-        pilot.app.animation_level = "none"  # the idle progress bar would otherwise sweep
-        await chat_then(pilot, "ctrl+l", "IngestScreen")
-
-    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
-
-
-def test_loop_screen(snap_compare, fake_model):
-    from llmdeck.tui.screens.loop import LoopScreen
-
     async def run_before(pilot) -> None:
         chat = pilot.app.screen
         await settled(pilot, lambda: chat.model_name is not None)
-        await pilot.app.push_screen(LoopScreen())  # as the train screen's `o` does, without the train screen's layout
-        await settled(pilot, lambda: isinstance(pilot.app.screen, LoopScreen))
-        await pilot.pause(0.2)
+        await pilot.press("f10")
+        await settled(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
         await steady(pilot)
 
-    assert snap_compare(LlmdeckApp(), terminal_size=(130, 40), run_before=run_before)
+    assert snap_compare(LlmdeckApp(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_chat_options_dialog(snap_compare):
+    from llmdeck.tui.screens.chat_options import ChatOptionsScreen
+
+    dialog = ChatOptionsScreen({"system": None, "temperature": 0.7, "top_p": 0.95, "max_tokens": 512})  # the defaults
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=dialog_shown)
+
+
+def test_ingest_dialog(snap_compare):
+    from llmdeck.tui.screens.ingest import IngestScreen
+
+    async def run_before(pilot) -> None:
+        pilot.app.animation_level = "none"  # the idle progress bar would otherwise sweep
+        await dialog_shown(pilot)
+
+    assert snap_compare(DialogHost(IngestScreen()), terminal_size=SIZE, run_before=run_before)
+
+
+def test_loop_screen(snap_compare):
+    from llmdeck.tui.screens.loop import LoopScreen
+
+    async def run_before(pilot) -> None:
+        await dialog_shown(pilot)
+        await pilot.pause(0.2)  # its list of loops (none) is read in a worker
+        await steady(pilot)
+
+    assert snap_compare(DialogHost(LoopScreen()), terminal_size=(130, 40), run_before=run_before)
 
 
 @pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine

@@ -174,9 +174,10 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         assert 3 <= stopped_at < 400 and runs.get(run_id).checkpoints()
         await wait_for(pilot, lambda: "[stopped]" in text_of(screen.query_one("#monitor-stats")), timeout_s=5)
         await pilot.press("u")
-        await wait_for(pilot, lambda: any(r["step"] > stopped_at for r in screen.query_one("#monitor").metrics_rows), timeout_s=240,
+        monitor = screen.query_one("#monitor")
+        await wait_for(pilot, lambda: any(r["step"] > stopped_at for r in monitor.metrics_rows), timeout_s=240,
                        what="steps after the resume")
-        steps = [r["step"] for r in screen.query_one("#monitor").metrics_rows if "loss" in r]
+        steps = [r["step"] for r in monitor.metrics_rows if "loss" in r]
         assert steps[:stopped_at + 1] == list(range(1, stopped_at + 2))  # continued, not restarted
         await pilot.press("s")
         await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the second stop")
@@ -216,7 +217,7 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
         await pilot.press("f3")
         screen = app.screen
         table = screen.query_one("#runs-table")
-        await wait_for(pilot, lambda: table.row_count == 2 and len(screen.query_one("#runs-table").runs_by_id) == 2)
+        await wait_for(pilot, lambda: table.row_count == 2 and len(table.runs_by_id) == 2)
         order = [table.get_row_at(i)[0] for i in range(2)]
         table.focus()
         table.move_cursor(row=order.index(running.id))
@@ -230,8 +231,9 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
         await pilot.press("ctrl+s")
         seen_stages, seen_counts = set(), set()
         deadline = time.monotonic() + 600
-        while screen.query_one("#export-panel").exporting or not screen.query_one("#export-panel").stages:
-            seen_stages.update(stage for stage, _, _ in screen.query_one("#export-panel").stages)
+        panel = screen.query_one("#export-panel")
+        while panel.exporting or not panel.stages:
+            seen_stages.update(stage for stage, _, _ in panel.stages)
             seen_counts.add(text_of(screen.query_one("#export-stages")).splitlines()[-1])
             assert time.monotonic() < deadline, "the export did not end"
             await pilot.pause(0.05)
@@ -255,9 +257,9 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
         app.screen.query_one("#quant-name").value = "cancelled"
         await pick_quants(pilot, "q8_0")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(stage == "convert" for stage, _, _ in screen.query_one("#export-panel").stages), timeout_s=120)
+        await wait_for(pilot, lambda: any(stage == "convert" for stage, _, _ in panel.stages), timeout_s=120)
         await pilot.press("ctrl+x")
-        await wait_for(pilot, lambda: screen.query_one("#export-panel").exporting is None, timeout_s=60, what="the cancellation")
+        await wait_for(pilot, lambda: panel.exporting is None, timeout_s=60, what="the cancellation")
         assert "cancelled: nothing was registered" in text_of(screen.query_one("#export-title"))
         assert not [e for e in ModelStore().list() if e.name.startswith("cancelled")]
         assert {p.pid for p in psutil.Process().children(recursive=True)} - children == set()

@@ -85,6 +85,9 @@ def _load(path: Path, n_threads: int | None, n_ctx: int):
 
     from llama_cpp import Llama
 
+    from llmdeck.core.llama_backend import prepare_llama_cpp
+
+    prepare_llama_cpp()
     threads = n_threads or os.cpu_count() or 1
     try:  # logits for every position: that is what a loss needs
         return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=512, logits_all=True,

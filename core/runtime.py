@@ -20,7 +20,6 @@ from llmdeck.core.errors import BadInput
 from llmdeck.core.gguf_meta import lora_mismatch, read_gguf_info
 from llmdeck.core.settings import load_settings, settings_with
 
-
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
 
 
@@ -38,7 +37,7 @@ class LoadOptions:
     lora_path: str | None = None  # a GGUF LoRA applied at load (a run's adapter): part of the cache key
 
     @classmethod
-    def from_settings(cls, lora_path: str | None = None, **overrides: Any) -> "LoadOptions":
+    def from_settings(cls, lora_path: str | None = None, **overrides: Any) -> LoadOptions:
         """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
         settings = settings_with(**overrides)
         return cls(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers,
@@ -59,7 +58,7 @@ class Sampling:
     stop: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, seed: int | None = None, stop=None, **overrides: Any) -> "Sampling":
+    def from_settings(cls, seed: int | None = None, stop=None, **overrides: Any) -> Sampling:
         """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
         settings = settings_with(**overrides)
         return cls(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens,
@@ -132,6 +131,10 @@ def _load(path: Path, options: LoadOptions) -> LoadedModel:
 def llama_cpp_loader(path: Path, options: LoadOptions):
     """The real loader: a llama.cpp model with all layers offloaded where llama.cpp has a GPU backend."""
     from llama_cpp import Llama, llama_supports_gpu_offload
+
+    from llmdeck.core.llama_backend import prepare_llama_cpp
+
+    prepare_llama_cpp()
 
     gpu_layers = options.n_gpu_layers if llama_supports_gpu_offload() else 0
     if options.lora_path:
@@ -264,7 +267,7 @@ def _stream(
         end = time.perf_counter()
     stats.total_s = end - start
     stats.text = "".join(pieces)
-    # a streamed chunk can hold several tokens (multi-byte characters, held-back stop prefixes): count with the tokenizer
+    # a streamed chunk can hold several tokens (multi-byte characters, held-back stop prefixes): the tokenizer counts
     stats.tokens = count_tokens(model, stats.text) if stats.text else 0
     decode_s = end - (first_at or end)
     # tokens after the first, over the time after the first: the decode rate

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.runtime import LoadOptions
@@ -30,7 +31,7 @@ class ServePlan:
     host: str
     port: int
     model_names: list[str]
-    app: object
+    app: Callable[..., Any]  # the ASGI app
     api_key_set: bool
 
     @property
@@ -106,7 +107,9 @@ def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port
         for entry in entries
     ]
     from llmdeck.core.gguf_meta import read_gguf_info
+    from llmdeck.core.llama_backend import prepare_llama_cpp
 
+    prepare_llama_cpp()  # the server builds its Llama objects itself
     for entry in entries:
         read_gguf_info(Path(entry.path))  # refuse a damaged file before llama.cpp sees it
     try:  # llama-cpp-python loads the first model here: a file it cannot load fails now, in one line

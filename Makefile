@@ -1,4 +1,5 @@
-# llmdeck: `make run` sets up and opens the app on the embedded defaults; `make test` sets up and runs the tests.
+# llmdeck: `make run` sets up and opens the app on the embedded defaults; `make test` sets up, runs the static checks
+# (`make lint`: ruff, mypy, import-linter) and then the tests; `make fmt` rewrites the code into ruff's format.
 # TORCH_SPEC picks the torch build: the CPU wheel by default; e.g. `make run TORCH_SPEC=torch` on a CUDA machine.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PIP = $(VENV)/bin/python -m pip --no-input --disable-pip-version-check -q
 STAMP = $(VENV)/.installed-$(subst /,_,$(subst =,_,$(TORCH_SPEC)))
 
-.PHONY: setup setup-dev run test test-fast bench clean
+.PHONY: setup setup-dev run lint fmt test test-fast bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +29,25 @@ setup-dev: $(STAMP)-dev
 run: setup
 	$(VENV)/bin/llmdeck
 
-test: setup-dev
+# mypy checks the packages named in pyproject's [tool.mypy], found through the editable install (src/llmdeck)
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+fmt: setup-dev
+	$(VENV)/bin/ruff check --fix-only .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(VENV)/bin/python -m pytest -q --timeout=900 --durations=15 $(PYTEST_ARGS)
 
-test-fast: setup-dev
-	$(VENV)/bin/lint-imports
+test-fast: lint
 	$(VENV)/bin/python -m pytest -q -m "not slow" --timeout=120 -n auto $(PYTEST_ARGS)  # one worker per core
 
 bench: setup-dev
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -1,5 +1,6 @@
 """The installed namespace and the layers: import-linter's contracts hold, every package is installed,
-`llmdeck` imports from any directory, and `llmdeck --help` imports no heavy library."""
+`llmdeck` imports from any directory through a plain sys.path entry (so mypy and editors resolve it too),
+and `llmdeck --help` imports no heavy library."""
 
 from __future__ import annotations
 
@@ -29,17 +30,55 @@ def test_import_linter_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-def test_every_package_folder_is_installed_under_llmdeck():
-    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    declared = set(config["packages"])
+def package_folders() -> set[Path]:
+    """The product's package folders (relative to the repo), found by their __init__.py."""
     folders = set()
     for path in REPO_ROOT.glob("*/**/__init__.py"):
         top = path.relative_to(REPO_ROOT).parts[0]
-        if top not in ("tests", "bench", "build") and not top.startswith("."):
+        if top not in ("tests", "bench", "build", "src") and not top.startswith("."):
             folders.add(path.parent.relative_to(REPO_ROOT))
-    assert {"llmdeck." + ".".join(folder.parts) for folder in folders} == declared
-    tops = {folder.parts[0] for folder in folders}
-    assert config["package-dir"] == {f"llmdeck.{top}": top for top in tops}
+    return folders
+
+
+def test_every_package_folder_is_installed_under_llmdeck():
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = package_folders()
+    assert {"llmdeck." + ".".join(folder.parts) for folder in folders} | {"llmdeck"} == set(config["packages"])
+    assert config["package-dir"] == {"": "src"}
+
+
+def test_src_llmdeck_links_each_top_level_folder():
+    """src/llmdeck/<top> is a relative symlink to the top-level folder <top>, and holds nothing else."""
+    tops = {folder.parts[0] for folder in package_folders()}
+    links = {entry.name: entry for entry in (REPO_ROOT / "src" / "llmdeck").iterdir()}
+    assert set(links) == tops
+    for top, link in links.items():
+        assert link.is_symlink() and os.readlink(link) == f"../../{top}"
+        assert link.resolve() == REPO_ROOT / top
+
+
+def test_the_install_is_a_plain_path_that_static_tools_follow(tmp_path):
+    """A sys.path entry holds llmdeck/core/__init__.py as a file: no import hook, so mypy and editors find it."""
+    script = ("import os, sys, json; print(json.dumps([p for p in sys.path if p and "
+              "os.path.isfile(os.path.join(p, 'llmdeck', 'core', '__init__.py'))]))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert [Path(entry).resolve() for entry in json.loads(out.stdout)] == [REPO_ROOT / "src"]
+    for package in ("core", "tuning", "rag", "agents", "services", "cli", "tui", "testing"):
+        assert (REPO_ROOT / package / "py.typed").is_file(), package  # mypy checks an installed package with it
+
+
+def test_mypy_resolves_the_namespace_from_any_directory(tmp_path):
+    """mypy, run outside the repo with no config, finds llmdeck.core.store (no "Cannot find implementation or
+    library stub") and sees its real types, not Any."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("from llmdeck.core.store import ModelStore\nreveal_type(ModelStore.resolve)\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file=", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache"),
+         str(probe)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Revealed type is \"def (self: llmdeck.core.store.ModelStore" in result.stdout, result.stdout
 
 
 def test_the_namespace_imports_from_any_directory(tmp_path):

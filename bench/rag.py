@@ -125,7 +125,8 @@ def run(args, work: Path) -> None:
     random.Random(0).shuffle(labeled)
     labeled = labeled[: args.questions]
     files = sorted(corpus.glob("*.md"))
-    log(f"corpus: {len(files)} stdlib modules, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, {len(labeled)} labeled questions")
+    corpus_mb = sum(f.stat().st_size for f in files) / 1e6
+    log(f"corpus: {len(files)} stdlib modules, {corpus_mb:.1f} MB, {len(labeled)} labeled questions")
 
     # the baseline's embeddings are the library defaults on the same model directory
     baseline_embeddings = HuggingFaceEmbeddings(model_name=str(embedded_embedding_model_dir()), model_kwargs={"device": "cpu"})
@@ -146,7 +147,8 @@ def run(args, work: Path) -> None:
     base_chunks2, base_s2 = baseline_ingest(corpus, work / "baseline2", baseline_embeddings)
     update = ingest([corpus], "bench")
     update_total = update.chunks_added + update.chunks_updated + update.chunks_skipped
-    log(f"update ingest: baseline {base_chunks2 / base_s2:.0f} chunks/s, llmdeck {update_total / update.seconds:.0f} chunks/s "
+    log(f"update ingest: baseline {base_chunks2 / base_s2:.0f} chunks/s, "
+        f"llmdeck {update_total / update.seconds:.0f} chunks/s "
         f"({update.chunks_updated} re-embedded, {update.chunks_skipped} skipped, {update.seconds:.2f}s)")
 
     recall_hits = 0
@@ -171,7 +173,8 @@ def run(args, work: Path) -> None:
         start = time.perf_counter()
         query("bench", question, k=5)
         full_ms.append((time.perf_counter() - start) * 1000)
-    log(f"latency at {store.count()} chunks: search p50 {statistics.median(search_ms):.1f} ms p95 {percentile(search_ms, .95):.1f} ms;"
+    log(f"latency at {store.count()} chunks: "
+        f"search p50 {statistics.median(search_ms):.1f} ms p95 {percentile(search_ms, .95):.1f} ms;"
         f" embed+search p50 {statistics.median(full_ms):.1f} ms p95 {percentile(full_ms, .95):.1f} ms")
 
     first_ratio = (ours_chunks / ours.seconds) / (base_chunks / base_s)

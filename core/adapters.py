@@ -35,20 +35,20 @@ class LockedLlama:
         with self._loaded.lock:
             if self._stop_check is None:
                 return self._loaded.llama.create_chat_completion(*args, **kwargs)
-            return self._stoppable(*args, **kwargs)
+            return self._stoppable(self._stop_check, *args, **kwargs)
 
     def _locked_stream(self, *args: Any, **kwargs: Any):
         with self._loaded.lock:
             yield from self._loaded.llama.create_chat_completion(*args, **kwargs)
 
-    def _stoppable(self, *args: Any, **kwargs: Any) -> dict:
+    def _stoppable(self, stop_check: Callable[[], bool], *args: Any, **kwargs: Any) -> dict:
         """The completion as llama.cpp returns it unstreamed, built from its stream (checked at every token)."""
         llama = self._loaded.llama
         chunks = llama.create_chat_completion(*args, **{**kwargs, "stream": True})
         parts, finish_reason, first = [], None, None
         try:
             for chunk in chunks:
-                if self._stop_check():
+                if stop_check():
                     raise GenerationStopped("the generation was stopped")
                 first = first or chunk
                 choice = chunk["choices"][0]
@@ -78,7 +78,7 @@ def langchain_chat_model(model: str | LoadedModel | None = None, **params: Any):
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
 
     class SharedChatLlamaCpp(ChatLlamaCpp):
-        def validate_environment(self):  # replaces the validator that would load a second Llama
+        def validate_environment(self):  # type: ignore[override]  # replaces (by name) the validator that would load a second Llama
             return self
 
     params.setdefault("verbose", False)
@@ -95,7 +95,7 @@ def autogen_model_client(model: str | LoadedModel | None = None, stop_check: Cal
     class SharedLlamaCppClient(LlamaCppChatCompletionClient):
         def __init__(self, shared: LockedLlama, model_info=None, **defaults: Any):
             self._model_info = model_info or self.DEFAULT_MODEL_INFO
-            self.llm = shared
+            self.llm = shared  # type: ignore[assignment]  # LockedLlama stands in for the Llama it locks
             self._create_args = defaults
             self._total_usage = {"prompt_tokens": 0, "completion_tokens": 0}
 

@@ -20,7 +20,7 @@ from llmdeck.core import paths
 Migration = str  # one or more SQL statements, applied in one transaction
 
 _lock = threading.Lock()
-_shared: dict[tuple[int, str], "_Shared"] = {}  # (pid, database file) -> connection, most recent last
+_shared: dict[tuple[int, str], _Shared] = {}  # (pid, database file) -> connection, most recent last
 MAX_OPEN_DATABASES = 8  # tests switch LLMDECK_HOME per test; a real process uses one database
 
 

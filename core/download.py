@@ -25,7 +25,7 @@ def _failure(what: str, exc: Exception) -> LlmdeckError:
 
 
 def _quiet_retries() -> None:
-    """huggingface_hub retries dropped transfers itself (resuming with Range); keep its per-retry warnings off stderr."""
+    """huggingface_hub retries dropped transfers itself (resuming with Range): keep its retry warnings off stderr."""
     from huggingface_hub.utils import logging
 
     logging.set_verbosity_error()

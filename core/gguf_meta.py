@@ -166,7 +166,8 @@ def lora_mismatch(model_path: Path, lora_path: Path) -> str | None:
             return f"the model has no tensor {base}"
         # lora_a is [n_in, rank], lora_b is [rank, n_out]; the base weight is [n_in, n_out]
         if b_dims is None or (dims[0], b_dims[-1]) != model_shapes[base][:2]:
-            return f"{base} is {list(model_shapes[base])} in the model, the LoRA expects [{dims[0]}, {b_dims[-1] if b_dims else '?'}]"
+            lora_shape = f"[{dims[0]}, {b_dims[-1] if b_dims else '?'}]"
+            return f"{base} is {list(model_shapes[base])} in the model, the LoRA expects {lora_shape}"
     return None
 
 
@@ -208,7 +209,10 @@ def _parse(cursor: _Cursor, keep_arrays: frozenset[str] = frozenset(),
                                      keep_array=key in keep_arrays)
     tensors = []
     for _ in range(n_tensors):
-        name = cursor.string() if shapes is not None else cursor.skip_string()
+        if shapes is None:
+            cursor.skip_string()  # a name is read only where its shape is wanted
+        else:
+            name = cursor.string()
         n_dims = cursor.unpack("I")
         if n_dims > 8:
             raise ValueError(f"tensor with {n_dims} dimensions")

@@ -96,7 +96,7 @@ def modelfile(entry, system: str | None = None) -> str:
     stops = list(dict.fromkeys([*family.stops, *(specials[k] for k in ("eos", "eot") if k in specials)]))
     lines = [f"# {entry.name}: {family.name} chat template; create with `ollama create {entry.name} -f Modelfile`",
              f"FROM {path.resolve()}",
-             f'TEMPLATE """{ollama_template(family, info.chat_template)}"""']
+             f'TEMPLATE """{ollama_template(family, info.chat_template or "")}"""']
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     if system:
         lines.append(f'SYSTEM """{system}"""')

@@ -52,7 +52,7 @@ def is_quantized(file_type: str) -> bool:
 
 def quantize_file(source: Path, target: Path, quant: str, allow_requantize: bool = False,
                   n_threads: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write `source` quantized to `quant` at `target` (temp name, then rename); LlmdeckError with llama.cpp's reason."""
+    """Write `source` quantized to `quant` at `target` (temp name, then rename); LlmdeckError has llama.cpp's reason."""
     if quant not in QUANT_TYPES:
         raise BadInput(f"unknown quant type {quant!r} (expected one of {', '.join(QUANT_TYPES)})")
     with atomic_path(Path(target)) as tmp:

@@ -67,7 +67,7 @@ class Session:
         return asdict(self)
 
     @classmethod
-    def from_row(cls, row) -> "Session":
+    def from_row(cls, row) -> Session:
         data = dict(row)
         data["options"] = json.loads(data["options"]) if data.get("options") else {}
         return cls(**data)
@@ -129,7 +129,8 @@ def add_message(session_id: str, role: str, content: str, sources: list[dict] | 
     now = time.time()
     with db.transaction(_connect()) as conn:
         conn.execute(
-            "INSERT INTO chat_messages (session_id, role, content, sources, created_at, model) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chat_messages (session_id, role, content, sources, created_at, model)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (session_id, role, content, json.dumps(sources) if sources else None, now, model),
         )
         conn.execute("UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",

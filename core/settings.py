@@ -67,7 +67,7 @@ def settings_with(**overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = [f"{FLAGS.get(str(item['loc'][0]), item['loc'][0])} {values.get(item['loc'][0])!r}: "
+        problems = [f"{FLAGS.get(str(item['loc'][0]), item['loc'][0])} {values.get(str(item['loc'][0]))!r}: "
                     f"{str(item['msg']).lower()}" for item in exc.errors()]
         raise BadInput("; ".join(problems)) from None
 

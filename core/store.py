@@ -225,12 +225,14 @@ class ModelStore:
                                "use a local .gguf or a store name")
         from llmdeck.core.download import download_hub_file, download_url, pick_gguf
 
-        if remote.url:
+        if remote.url and target:  # a URL always has its target: the URL's file name
             path = download_url(remote.url, target)
-        else:
+        elif remote.repo_id:
             filename = remote.filename or pick_gguf(remote.repo_id, hub_endpoint())
             path = download_hub_file(remote.repo_id, filename, remote.revision, self._hub_dir(remote.repo_id),
                                      hub_endpoint())
+        else:
+            raise BadInput(f"{spec}: expected owner/repo[:FILE.gguf] or an http(s) URL of a .gguf file")
         existing = self.conn.execute("SELECT name FROM models WHERE path = ?", (str(path.resolve()),)).fetchone()
         if existing:
             return self.get(existing["name"])
@@ -246,7 +248,7 @@ class ModelStore:
         if remote.url:
             filename = Path(unquote(urlsplit(remote.url).path)).name or "model.gguf"
             return (paths.models_dir() / "downloads" / filename).resolve()
-        if remote.filename:
+        if remote.filename and remote.repo_id:
             return (self._hub_dir(remote.repo_id) / remote.filename).resolve()
         return None
 

@@ -52,10 +52,13 @@ def condense_question(question: str, history: list[dict], condenser) -> str:
 
 
 def format_sources(hits) -> str:
-    return "\n\n".join(
-        f"[{n}] ({hit.metadata.get('source', '?')}{' - ' + hit.metadata['title'] if hit.metadata.get('title') else ''})\n{hit.text}"
-        for n, hit in enumerate(hits, start=1)
-    )
+    return "\n\n".join(f"[{n}] ({source_label(hit)})\n{hit.text}" for n, hit in enumerate(hits, start=1))
+
+
+def source_label(hit) -> str:
+    """A hit's source path, then its title where the document has one."""
+    title = hit.metadata.get("title")
+    return hit.metadata.get("source", "?") + (f" - {title}" if title else "")
 
 
 def fit_prompt(loaded: LoadedModel, question: str, history: list[dict], hits: list, max_tokens: int):

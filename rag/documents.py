@@ -10,8 +10,10 @@ import fnmatch
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from llmdeck.core.errors import BadInput
 
@@ -40,7 +42,7 @@ class Discovery:
 
 
 def discover_files(
-    inputs: list[str | Path], include: list[str] = (), exclude: list[str] = (), max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    inputs: list[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (), max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     follow_links: bool = False,
 ) -> Discovery:
     """Files under the given paths (directories recursively) with a supported suffix, filtered by globs.
@@ -128,14 +130,15 @@ def file_digest(path: Path) -> str:
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
     """Stable id from the source path and the chunk's content (occurrence separates repeated chunks)."""
-    return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode("utf-8")).hexdigest()[:40]
+    return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:40]
 
 
 def split_file(path: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> list[Chunk]:
     """Load one file and split it into chunks carrying source, title/heading, page and chunk index."""
     documents = _split_documents(path, chunk_size, chunk_overlap)
     source = str(path)
-    chunks, seen = [], {}
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}  # chunk text -> how often it came before
     for document in documents:
         text = document.page_content.strip()
         if not text:
@@ -193,7 +196,7 @@ def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
 
 def _merge_sections(sections):
     """Join consecutive pieces under the same heading (HTML yields one piece per element)."""
-    merged = []
+    merged: list[Any] = []  # langchain Documents
     for section in sections:
         if merged and merged[-1].metadata == section.metadata:
             merged[-1].page_content += "\n" + section.page_content

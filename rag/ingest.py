@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,8 +59,8 @@ def ingest(
     chroma_url: str | None = None,
     pinecone_host: str | None = None,
     embedding_model: str | None = None,
-    include: list[str] = (),
-    exclude: list[str] = (),
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     chunk_size: int = 1000,
     chunk_overlap: int = 150,
     prune: bool = False,

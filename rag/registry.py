@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmdeck.core import db
@@ -72,7 +73,8 @@ def check_name(name: str) -> str:
     """Collection names work in every store: 3-46 chars, lowercase letters, digits and '-' (Pinecone's rule)."""
     if not NAME_PATTERN.match(name or ""):
         raise BadInput(
-            f"collection name {name!r}: expected 3-46 lowercase letters, digits or '-', starting and ending alphanumeric"
+            f"collection name {name!r}: expected 3-46 lowercase letters, digits or '-', "
+            "starting and ending alphanumeric"
         )
     return name
 
@@ -139,7 +141,7 @@ def clear_pending(conn: sqlite3.Connection, name: str) -> None:
 
 def save_ingest(
     conn: sqlite3.Connection, record: CollectionRecord, changed: dict[str, dict], removed_paths: list[str],
-    stale_ids: list[str] = (),
+    stale_ids: Sequence[str] = (),
 ) -> None:
     """Insert/update the collection and its changed sources in one transaction; the chunks written are now
     registered, and the stale ones become pending deletes (removed from the store next)."""
@@ -154,7 +156,8 @@ def save_ingest(
         )
         for path, entry in changed.items():
             conn.execute(
-                "INSERT OR REPLACE INTO rag_sources (collection, path, digest, chunk_ids, ingested_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO rag_sources (collection, path, digest, chunk_ids, ingested_at)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (record.name, path, entry["digest"], json.dumps(entry["chunk_ids"]), now),
             )
         for path in removed_paths:

@@ -82,7 +82,7 @@ def chroma_client(location: str, changed_at: float | None = None):
             url = urlparse(location)
             try:
                 client = chromadb.HttpClient(
-                    host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                    host=url.hostname or "", port=url.port or (443 if url.scheme == "https" else 8000),
                     ssl=url.scheme == "https", settings=settings,
                 )
                 client.heartbeat()
@@ -192,6 +192,7 @@ class PineconeStore(Store):
     """location: the control-plane host ("" for Pinecone's cloud). Index name = collection name."""
 
     name = "pinecone"
+    _cached_index: Any  # the data-plane Index, set once opened
 
     def _index(self, create: bool = False):
         if hasattr(self, "_cached_index"):
@@ -212,7 +213,8 @@ class PineconeStore(Store):
         description = with_retries("describe index", lambda: client.describe_index(self.collection))
         if int(description.dimension) != self.dimension:
             raise BadInput(
-                f"pinecone index '{self.collection}' has dimension {description.dimension}, the embedding model gives {self.dimension}"
+                f"pinecone index '{self.collection}' has dimension {description.dimension}, "
+                f"the embedding model gives {self.dimension}"
             )
         index_host = description.host
         if self.location and not index_host.startswith("http"):

@@ -50,7 +50,7 @@ class FakeLlama:
         self.enqueue(*replies)
 
     # -- scripting -------------------------------------------------------------------------------
-    def enqueue(self, *replies: str | list[str]) -> "FakeLlama":
+    def enqueue(self, *replies: str | list[str]) -> FakeLlama:
         """Queue replies: a string streams token by token, a list streams exactly those chunks."""
         for reply in replies:
             self._replies.append(list(reply) if isinstance(reply, list) else fake_tokens(reply))
@@ -93,10 +93,11 @@ class FakeLlama:
                                       "max_tokens": max_tokens, "stop": stop, **kwargs})
         chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
         criteria = kwargs.get("stopping_criteria")
-        for index in range(len(chunks) if criteria else 0):  # llama.cpp asks them after every token
-            if criteria([], None):
-                chunks, finish = chunks[:index], "stop"
-                break
+        if criteria:
+            for index in range(len(chunks)):  # llama.cpp asks them after every token
+                if criteria([], None):
+                    chunks, finish = chunks[:index], "stop"
+                    break
         base = {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
                 "model": "fake"}
         if stream:

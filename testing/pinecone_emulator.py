@@ -21,11 +21,15 @@ class _Index:
         self.name, self.dimension, self.metric, self.spec = name, dimension, metric, spec
         self.namespaces: dict[str, dict[str, dict]] = {}
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
+        self.server: ThreadingHTTPServer  # set by the emulator once the index's handler class exists
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
     def model(self) -> dict:
         return {
@@ -36,7 +40,7 @@ class _Index:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    emulator: "PineconeEmulator"
+    emulator: PineconeEmulator
     index: _Index | None = None
 
     def log_message(self, *args):  # quiet
@@ -98,14 +102,13 @@ class PineconeEmulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "PineconeEmulator":
+    def start(self) -> PineconeEmulator:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
         for index in list(self.indexes.values()):
-            index.server.shutdown()
-            index.server.server_close()
+            index.close()
         self.server.shutdown()
         self.server.server_close()
 
@@ -125,7 +128,7 @@ class PineconeEmulator:
                 return handler._reply(200, index.model())
             if method == "DELETE":
                 del self.indexes[parts[1]]
-                threading.Thread(target=lambda: (index.server.shutdown(), index.server.server_close())).start()
+                threading.Thread(target=index.close).start()
                 return handler._reply(202, {})
         handler._error(404, "NOT_FOUND", f"{method} {path} is not emulated")
 
@@ -151,7 +154,8 @@ class PineconeEmulator:
             for vector in vectors:
                 if len(vector["values"]) != index.dimension:
                     return handler._error(400, "INVALID_ARGUMENT",
-                                          f"Vector dimension {len(vector['values'])} does not match the dimension of the index {index.dimension}")
+                                          f"Vector dimension {len(vector['values'])} does not match "
+                                          f"the dimension of the index {index.dimension}")
             with index.lock:
                 space = index.namespaces.setdefault(body.get("namespace", ""), {})
                 for vector in vectors:

@@ -39,9 +39,11 @@ def test_modelfile_for_the_embedded_model_matches_its_chatml_template(embedded_g
 
 
 @pytest.mark.parametrize("jinja, family, stop", [
-    ("{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] }}<|eot_id|>{% endfor %}", "llama3", "<|eot_id|>"),
+    ("{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+     "{{ m['content'] }}<|eot_id|>{% endfor %}", "llama3", "<|eot_id|>"),
     ("{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}", "gemma", "<end_of_turn>"),
-    ("{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]{% else %}{{ m['content'] }}</s>{% endif %}{% endfor %}", "mistral", "[INST]"),
+    ("{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
+     "{% else %}{{ m['content'] }}</s>{% endif %}{% endfor %}", "mistral", "[INST]"),
 ])
 def test_template_families_are_recognised(jinja, family, stop):
     found = template_family(jinja, "m")

@@ -7,8 +7,16 @@ import asyncio
 import pytest
 
 from llmdeck.core.errors import BadInput, NotFound
-from llmdeck.core.runtime import ChatStats, LoadOptions, ModelCache, Sampling, build_messages, count_tokens, load_model, \
-    stream_chat
+from llmdeck.core.runtime import (
+    ChatStats,
+    LoadOptions,
+    ModelCache,
+    Sampling,
+    build_messages,
+    count_tokens,
+    load_model,
+    stream_chat,
+)
 from llmdeck.services.chat import chat as service_chat
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from llmdeck.core import db, paths
@@ -41,7 +43,7 @@ def test_migrations_apply_once_in_order_per_component():
 
 def test_failed_migration_rolls_back_and_is_not_recorded():
     conn = db.connect()
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
         db.migrate(conn, "broken", ["CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);"])
     assert db.applied_versions(conn, "broken") == set()
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'b'").fetchone() is None

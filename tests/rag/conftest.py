@@ -14,8 +14,9 @@ CORPUS = {
         "## Lava\n\nBasaltic lava is runny and flows far; rhyolitic lava is viscous and explosive.\n"
     ),
     "coffee.txt": (
-        "Brewing coffee\n\nAn espresso machine forces hot water through finely ground coffee at about 9 bar of pressure. "
-        "A pour-over uses gravity and a paper filter. Cold brew steeps coarse grounds in cold water for 12 to 24 hours.\n"
+        "Brewing coffee\n\nAn espresso machine forces hot water through finely ground coffee "
+        "at about 9 bar of pressure. A pour-over uses gravity and a paper filter. "
+        "Cold brew steeps coarse grounds in cold water for 12 to 24 hours.\n"
     ),
     "penguins.html": (
         "<html><head><title>Penguins</title></head><body><h1>Penguins</h1>"
@@ -31,7 +32,8 @@ CORPUS = {
         '"""A small least-recently-used cache."""\n\n\nclass LRUCache:\n'
         '    """Evicts the least recently used key when the capacity is exceeded."""\n\n'
         "    def __init__(self, capacity):\n        self.capacity = capacity\n        self.items = {}\n\n"
-        "    def get(self, key):\n        value = self.items.pop(key)\n        self.items[key] = value\n        return value\n"
+        "    def get(self, key):\n        value = self.items.pop(key)\n"
+        "        self.items[key] = value\n        return value\n"
     ),
     "satellites.json": (
         '{"satellites": [{"name": "Hubble Space Telescope", "orbit": "low Earth orbit", "launched": 1990,'
@@ -59,7 +61,8 @@ def minimal_pdf(text: str) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -129,7 +132,7 @@ def chroma_server(tmp_path_factory):
         except OSError:
             if process.poll() is not None or time.time() > deadline:
                 process.kill()
-                raise RuntimeError(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}") from None
             time.sleep(0.3)
     yield url
     process.terminate()

@@ -83,6 +83,7 @@ def test_pinecone_down_fails_after_backoff_without_state(corpus, pinecone_emulat
 
 def test_pinecone_emulator_fetch_and_filter(pinecone_emulator):
     from pinecone import Pinecone, ServerlessSpec
+    from pinecone.exceptions import PineconeApiException
 
     client = Pinecone(api_key="k", host=pinecone_emulator.url)
     client.create_index(name="raw", dimension=2, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
@@ -93,7 +94,7 @@ def test_pinecone_emulator_fetch_and_filter(pinecone_emulator):
     result = index.query(vector=[1.0, 0.1], top_k=2, include_metadata=True, filter={"kind": {"$eq": "y"}})
     assert [m.id for m in result.matches] == ["b"]
     assert index.describe_index_stats().total_vector_count == 2
-    with pytest.raises(Exception):
+    with pytest.raises(PineconeApiException, match="Vector dimension 3 does not match the dimension of the index 2"):
         index.upsert(vectors=[("c", [1.0, 0.0, 0.0])])  # wrong dimension is refused like the service does
     client.delete_index("raw")
     assert client.list_indexes().names() == []

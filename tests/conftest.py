@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
-
-import shutil
 
 import pytest
 

@@ -40,21 +40,25 @@ def package_folders() -> set[Path]:
     return folders
 
 
-def test_every_package_folder_is_installed_under_llmdeck():
+def test_every_package_folder_is_found_under_llmdeck():
+    """setuptools' package discovery (pyproject's packages.find over src/) finds every package folder."""
+    from setuptools import find_packages
+
     config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = package_folders()
-    assert {"llmdeck." + ".".join(folder.parts) for folder in folders} | {"llmdeck"} == set(config["packages"])
-    assert config["package-dir"] == {"": "src"}
+    assert config["package-dir"] == {"": "src"} and config["packages"]["find"]["where"] == ["src"]
+    found = find_packages(str(REPO_ROOT / "src"), include=config["packages"]["find"]["include"])
+    assert set(found) == {"llmdeck"} | {"llmdeck." + ".".join(folder.parts) for folder in package_folders()}
 
 
 def test_src_llmdeck_links_each_top_level_folder():
-    """src/llmdeck/<top> is a relative symlink to the top-level folder <top>, and holds nothing else."""
+    """src/llmdeck/<top> is a relative symlink to the top-level folder <top>; beside them only the package's
+    __init__.py and py.typed."""
     tops = {folder.parts[0] for folder in package_folders()}
-    links = {entry.name: entry for entry in (REPO_ROOT / "src" / "llmdeck").iterdir()}
-    assert set(links) == tops
+    entries = {entry.name: entry for entry in (REPO_ROOT / "src" / "llmdeck").iterdir() if entry.name != "__pycache__"}
+    links = {name: entry for name, entry in entries.items() if entry.is_symlink()}
+    assert set(links) == tops and set(entries) - set(links) == {"__init__.py", "py.typed"}
     for top, link in links.items():
-        assert link.is_symlink() and os.readlink(link) == f"../../{top}"
-        assert link.resolve() == REPO_ROOT / top
+        assert os.readlink(link) == f"../../{top}" and link.resolve() == REPO_ROOT / top
 
 
 def test_the_install_is_a_plain_path_that_static_tools_follow(tmp_path):
@@ -63,8 +67,7 @@ def test_the_install_is_a_plain_path_that_static_tools_follow(tmp_path):
               "os.path.isfile(os.path.join(p, 'llmdeck', 'core', '__init__.py'))]))")
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert [Path(entry).resolve() for entry in json.loads(out.stdout)] == [REPO_ROOT / "src"]
-    for package in ("core", "tuning", "rag", "agents", "services", "cli", "tui", "testing"):
-        assert (REPO_ROOT / package / "py.typed").is_file(), package  # mypy checks an installed package with it
+    assert (REPO_ROOT / "src" / "llmdeck" / "py.typed").is_file()  # mypy checks an installed package with it
 
 
 def test_mypy_resolves_the_namespace_from_any_directory(tmp_path):

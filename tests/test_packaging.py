@@ -1,5 +1,5 @@
-"""The wheel: built from the checked-in tree (src/llmdeck's symlinks followed), it holds every package's modules,
-its package data and its py.typed marker under llmdeck/, and nothing of ours at the top level."""
+"""The wheel: built from the checked-in tree (src/llmdeck's symlinks followed), it holds every tracked file of the
+packages (modules, package data) under llmdeck/, with llmdeck's __init__.py and py.typed, and nothing else of ours."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ def test_the_wheel_holds_every_tracked_file_of_the_packages(tmp_path):
     wheel = zipfile.ZipFile(tmp_path / "dist" / built.stdout.split()[-1])
     in_wheel = set(wheel.namelist())
     ours = {name for name in in_wheel if not name.startswith("llmdeck-")}  # less the .dist-info
-    assert ours == {f"llmdeck/{name}" for name in names if name.split("/")[0] in TOPS}
-    assert {"llmdeck/core/store.py", "llmdeck/core/py.typed", "llmdeck/tui/app.tcss",
+    expected = {f"llmdeck/{name}" for name in names if name.split("/")[0] in TOPS}
+    assert ours == expected | {"llmdeck/__init__.py", "llmdeck/py.typed"}
+    assert {"llmdeck/core/store.py", "llmdeck/tui/app.tcss",
             "llmdeck/tuning/sample_data/sft_sample.jsonl", "llmdeck/agents/task_data/workspace/prices.csv"} <= ours
     entry_points = next(name for name in in_wheel if name.endswith(".dist-info/entry_points.txt"))
     assert "llmdeck = llmdeck.cli.__main__:main" in wheel.read(entry_points).decode()

@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ["torch", "transformers", "langchain", "langchain_core", "chromadb", "autogen_agentchat", "autogen_core",
          "llama_cpp", "trl", "peft", "datasets", "textual"]
@@ -70,6 +72,7 @@ def test_the_install_is_a_plain_path_that_static_tools_follow(tmp_path):
     assert (REPO_ROOT / "src" / "llmdeck" / "py.typed").is_file()  # mypy checks an installed package with it
 
 
+@pytest.mark.slow  # a mypy run (seconds); `make lint` runs mypy through the same install every time
 def test_mypy_resolves_the_namespace_from_any_directory(tmp_path):
     """mypy, run outside the repo with no config, finds llmdeck.core.store (no "Cannot find implementation or
     library stub") and sees its real types, not Any."""

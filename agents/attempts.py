@@ -81,7 +81,8 @@ def _record(row) -> AttemptRecord:
 def attempts(collection: str | None = None, kind: str | None = None, since: float | None = None,
              collections: list[str] | None = None) -> list[AttemptRecord]:
     """Recorded attempts, oldest first, filtered by collection(s), kind and time."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | float] = []
     if collection:
         where.append("collection = ?")
         params.append(collection)

@@ -8,6 +8,7 @@ LangChain's `ChatLlamaCpp` cannot do this: it builds its own `Llama` and its `bi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -57,7 +58,7 @@ class ConstrainedChatModel(BaseChatModel):
         return self.decoder.template.observation_role
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
-                  tool_specs: list[ToolSpec] = (), tool_choice: str | None = None, **kwargs: Any) -> ChatResult:
+                  tool_specs: Sequence[ToolSpec] = (), tool_choice: str | None = None, **kwargs: Any) -> ChatResult:
         specs = list(tool_specs)
         conversation = to_chat(messages, specs, self.thoughts)
         first = not any(isinstance(m, AIMessage) for m in messages)

@@ -22,8 +22,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from llmdeck.core.runtime import LoadedModel
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 FINAL_ANSWER = "final_answer"
 FINAL_ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": 300}},
@@ -176,14 +180,19 @@ class ChatTemplate:
     def _renders(self, role: str) -> bool:
         marker = "llmdeck-role-probe-7f3a"
         try:
-            prompt = self.formatter(messages=[{"role": "user", "content": "hi"}, {"role": role, "content": marker}]).prompt
+            prompt = self._format([{"role": "user", "content": "hi"}, {"role": role, "content": marker}])
         except Exception:  # templates that raise on unknown roles
             return False
         return marker in prompt
 
     def render(self, messages: list[dict]) -> str:
         """The prompt text for `messages`, ending where the assistant's reply starts."""
-        return self.formatter(messages=[self.renderable(m) for m in messages]).prompt
+        return self._format([self.renderable(m) for m in messages])
+
+    def _format(self, messages: list[dict]) -> str:
+        """The template's prompt for plain role/content dicts. The formatter hands them to Jinja as they are;
+        llama_cpp's message TypedDicts are narrower (a tool message there needs a tool_call_id)."""
+        return self.formatter(messages=cast("list[ChatCompletionRequestMessage]", messages)).prompt
 
     def renderable(self, message: dict) -> dict:
         if message["role"] == "tool" and self.observation_role == "user":
@@ -264,7 +273,7 @@ class StepDecoder:
         llama = self.loaded.llama
         tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         self.calls += 1
-        sampling = {"temperature": 0.0}
+        sampling: dict[str, float | int | None] = {"temperature": 0.0}
         if self.temperature > 0:
             sampling = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p,
                         "seed": None if self.seed is None else (self.seed * 1009 + self.calls) % 2**31}
@@ -278,14 +287,15 @@ class StepDecoder:
 
     def _stopping_criteria(self):
         """llama.cpp calls its stopping criteria (in Python) after every token: a stop raises there."""
-        if self.stop_check is None:
+        stop_check = self.stop_check
+        if stop_check is None:
             return None
         from llama_cpp import StoppingCriteriaList
 
         from llmdeck.core.adapters import GenerationStopped
 
         def check(input_ids, logits) -> bool:
-            if self.stop_check():
+            if stop_check():
                 raise GenerationStopped("the generation was stopped")
             return False
 

@@ -104,11 +104,13 @@ def check_code(code: str, checks: Checks, limits: SandboxLimits | None = None, i
     attempt = _attempt(code, run, "none" if checks.kind is None else "not run")
     if not attempt.ran or checks.kind is None:
         return attempt
-    if checks.kind == "expect":
-        expected, got = _lines(checks.expect), _lines(run.stdout)
+    if not checks.tests:
+        expect = checks.expect
+        assert expect is not None  # kind "expect": a kind of None returned above
+        expected, got = _lines(expect), _lines(run.stdout)
         attempt.checks = "passed" if expected == got else "failed"
-        attempt.check_message = (f"stdout is {checks.expect.strip()!r}" if expected == got else
-                                 f"expected stdout {checks.expect.strip()!r}, got {excerpt(run.stdout.strip(), 300)!r}")
+        attempt.check_message = (f"stdout is {expect.strip()!r}" if expected == got else
+                                 f"expected stdout {expect.strip()!r}, got {excerpt(run.stdout.strip(), 300)!r}")
         return attempt
     tests = run_python(TESTS_RUNNER, files={"solution.py": code, "tests.py": checks.tests}, limits=limits,
                        isolation=isolation, script_name="run_tests.py")

@@ -8,7 +8,7 @@ A run always ends with one `AgentAnswered`: on a limit or a failure, with the be
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from pydantic import BaseModel, Field
 
@@ -26,7 +26,7 @@ class AgentOptions(BaseModel):
     system: str | None = Field(None, description="Extra instructions placed before the ReAct instructions.")
 
 
-def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> Iterator[AgentEvent]:
+def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> Generator[AgentEvent, None, None]:
     """Stream one run's events (see the module docstring)."""
     from langchain.agents import create_agent
     from langchain_core.messages import HumanMessage
@@ -72,7 +72,9 @@ class _Trace:
             if self.thought:
                 yield ThoughtWritten(self.step, self.thought)
             for call in message.tool_calls:
-                yield ToolCalled(self.step, call["name"], call["args"], call["id"],
+                call_id = call["id"]
+                assert call_id is not None  # ConstrainedChatModel gives each call an id
+                yield ToolCalled(self.step, call["name"], call["args"], call_id,
                                  metadata.get("step_text") or step_text(self.thought, call["name"], call["args"]),
                                  well_formed=metadata.get("well_formed") is not False)
             if not message.tool_calls:
@@ -84,6 +86,7 @@ class _Trace:
             content = str(message.content)
             if not error:
                 self.last_observation = content
+            assert message.name is not None  # the agent's tool node and middleware name each result
             yield ToolReturned(self.step, message.name, content, error)
 
     def final_event(self, limit: str | None, seconds: float) -> AgentAnswered:

@@ -292,10 +292,12 @@ def _run_in(tier: str, workdir: str, command: list[str], limits: SandboxLimits, 
 def _collect(process: subprocess.Popen, report_fd: int, limits: SandboxLimits, start: float):
     """Read stdout, stderr and the supervisor's report until all close; kill the whole group past the output
     cap or the wall limit (plus set-up grace). Returns (stdout, stderr bytes), the report, and why it was cut."""
+    stdout, stderr = process.stdout, process.stderr
+    assert stdout is not None and stderr is not None  # started with stdout=PIPE, stderr=PIPE
     selector = selectors.DefaultSelector()
     buffers = {"stdout": bytearray(), "stderr": bytearray(), "report": bytearray()}
-    selector.register(process.stdout, selectors.EVENT_READ, "stdout")
-    selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+    selector.register(stdout, selectors.EVENT_READ, "stdout")
+    selector.register(stderr, selectors.EVENT_READ, "stderr")
     selector.register(report_fd, selectors.EVENT_READ, "report")
     cut = None
     deadline = start + limits.wall_s + SETUP_GRACE_S
@@ -319,7 +321,7 @@ def _collect(process: subprocess.Popen, report_fd: int, limits: SandboxLimits, s
         _kill_group(process)
         process.wait()
         os.close(report_fd)
-        for stream in (process.stdout, process.stderr):
+        for stream in (stdout, stderr):
             stream.close()
     return (bytes(buffers["stdout"]), bytes(buffers["stderr"])), _parse_report(bytes(buffers["report"])), cut
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from llmdeck.agents.events import AgentAnswered, RunEvent, ToolCalled
 from llmdeck.core.errors import BadInput
@@ -86,7 +87,10 @@ class Task(BaseModel):
 
     @property
     def prompt(self) -> str:
-        return self.question if self.kind == "agent" else self.task
+        """What the model is asked: an agent task's question, a verify task's task."""
+        prompt = self.question if self.kind == "agent" else self.task
+        assert prompt is not None  # _fits_kind: each kind has its prompt field
+        return prompt
 
     @property
     def effective_split(self) -> str:
@@ -100,7 +104,7 @@ class Task(BaseModel):
     def hinted_question(self) -> str:
         """The question as a hinted collection asks it (STaR-style rationalization: the hint helps the model find a
         verified trace; the training data asks the plain question)."""
-        return f"{self.question}\nHint: {self.hint}" if self.hint else self.question
+        return f"{self.prompt}\nHint: {self.hint}" if self.hint else self.prompt
 
 
 class TaskFile(BaseModel):
@@ -142,7 +146,9 @@ def split_of(task_id: str, heldout_fraction: float = HELDOUT_FRACTION) -> str:
 def load_tasks(path: str | Path) -> TaskFile:
     """Read and validate a task file; BadInput lists every bad line (file:line: field: what is expected)."""
     path = Path(path).expanduser()
-    tasks, problems, seen = [], [], {}
+    tasks: list[Task] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}  # task id: the line it is on
     for number, data in enumerate(_read_lines(path), start=1):
         where = f"{path.name}:{number}"
         try:
@@ -199,7 +205,7 @@ def _read_lines(path: Path) -> list[bytes]:
     return data.removeprefix(b"\xef\xbb\xbf").splitlines()
 
 
-def _field_problem(error: dict) -> str:
+def _field_problem(error: ErrorDetails) -> str:
     where = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown field (a task has {', '.join(Task.model_fields)})"

@@ -15,6 +15,7 @@ import importlib.util
 import re
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -116,12 +117,13 @@ def _files(settings: ToolSettings):
 def _rag_search(settings: ToolSettings):
     from llmdeck.rag import query as retrieval
 
-    if not settings.collection:
+    collection = settings.collection
+    if not collection:
         raise BadInput("the rag_search tool needs a collection (--collection NAME)")
-    retrieval.open_collection(settings.collection)  # an unknown collection is refused before the run starts
+    retrieval.open_collection(collection)  # an unknown collection is refused before the run starts
 
     def rag_search(query: str) -> str:
-        hits = retrieval.query(settings.collection, query, k=3)
+        hits = retrieval.query(collection, query, k=3)
         if not hits:
             return "no matching passage"
         return clip("\n".join(f"[{n}] {hit.metadata.get('source', '?')}: {' '.join(hit.text.split())[:400]}"
@@ -160,7 +162,8 @@ def _http_get(settings: ToolSettings):
     return http_get
 
 
-BUILTINS = {  # name -> (factory, description, argument schema)
+ToolFactory = Callable[[ToolSettings], Callable[..., str]]  # settings -> the tool's function
+BUILTINS: dict[str, tuple[ToolFactory, str, type[BaseModel]]] = {  # name -> (factory, description, argument schema)
     "calculator": (_calculator, "Evaluate arithmetic: + - * / ** % and sqrt, round, min, max, log.", CalculatorInput),
     "files": (_files, "List a directory, read a file, or grep for text in the workspace's files.", FilesInput),
     "rag_search": (_rag_search, "Search the document collection for passages about a question.", RagSearchInput),
@@ -224,6 +227,8 @@ class ToolCatalog:
         module_name = f"llmdeck_user_tools_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
         try:
             spec = importlib.util.spec_from_file_location(module_name, file)
+            if spec is None or spec.loader is None:
+                raise ImportError("not a Python source file")
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)

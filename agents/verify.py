@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator
 
 from autogen_core.models import ChatCompletionClient
 from pydantic import BaseModel, Field
@@ -76,7 +76,9 @@ def writer_client(loaded, options: VerifyOptions, stop: Callable[[], bool] | Non
 
     from llmdeck.core.adapters import autogen_model_client
 
-    create_args = {"temperature": options.temperature, "max_tokens": options.max_tokens}
+    create_args: dict[str, float | int | LlamaGrammar | None] = {
+        "temperature": options.temperature, "max_tokens": options.max_tokens,
+    }
     if options.temperature > 0:
         create_args["seed"] = options.seed
     if options.constrained:
@@ -157,7 +159,7 @@ def _approve(request):
 
 
 async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, limits: SandboxLimits | None = None,
-                   isolation: str = "auto", stop: Callable[[], bool] | None = None) -> AsyncIterator[VerifyEvent]:
+                   isolation: str = "auto", stop: Callable[[], bool] | None = None) -> AsyncGenerator[VerifyEvent, None]:
     """Stream the pair's events (module docstring), ending with the verdict; nothing more once `stop()`."""
     from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
     from autogen_agentchat.base import TaskResult
@@ -223,7 +225,7 @@ def _tier(isolation: str) -> str:
     return choose_tier(isolation)
 
 
-def iterate(events: AsyncIterator[VerifyEvent]) -> Iterator[VerifyEvent]:
+def iterate(events: AsyncGenerator[VerifyEvent, None]) -> Generator[VerifyEvent, None, None]:
     """An async event stream as a plain iterator, on a private event loop (closing it cancels the run)."""
     loop = asyncio.new_event_loop()
     try:

@@ -105,7 +105,7 @@ def final_note(event: AgentAnswered, run_id: str) -> str:
     return f"[{outcome} in {event.steps} steps, {event.seconds:.1f} s; run {run_id}]"
 
 
-def render_event(event: RunEvent) -> str | None:
+def render_event(event: RunEvent) -> str:
     """One event of an agent run as a human-readable trace line."""
     match event:
         case ThoughtWritten():

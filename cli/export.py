@@ -12,29 +12,30 @@ from llmdeck.cli.output import emit_json, info, table
 from llmdeck.core.units import human_size
 
 
-def stage_printer():
-    """Stage starts as lines on stderr; on a terminal, counts within a stage redrawn on one line (5 per second)."""
-    state = {"open": False, "drawn_at": 0.0}
-    redraw = sys.stderr.isatty()
+class StagePrinter:
+    """Stage starts as lines on stderr; on a terminal, counts within a stage redrawn on one line (5 per second).
+    Call it with each stage event; `close()` ends a redrawn line."""
 
-    def show(event) -> None:
+    def __init__(self) -> None:
+        self.open = False
+        self.drawn_at = 0.0
+        self.redraw = sys.stderr.isatty()
+
+    def __call__(self, event) -> None:
         if event.done is None:
-            close()
+            self.close()
             sys.stderr.write(f"[{event.stage}] {event.message}\n")
-        elif redraw and (time.monotonic() - state["drawn_at"] > 0.2 or event.done == event.total):
-            state["drawn_at"] = time.monotonic()
+        elif self.redraw and (time.monotonic() - self.drawn_at > 0.2 or event.done == event.total):
+            self.drawn_at = time.monotonic()
             total = f"/{event.total}" if event.total else ""
             sys.stderr.write(f"\r[{event.stage}] {event.done}{total} {event.message}".ljust(60))
-            state["open"] = True
+            self.open = True
         sys.stderr.flush()
 
-    def close() -> None:
-        if state["open"]:
+    def close(self) -> None:
+        if self.open:
             sys.stderr.write("\n")
-            state["open"] = False
-
-    show.close = close
-    return show
+            self.open = False
 
 
 def _number(value, spec: str) -> str:
@@ -72,7 +73,7 @@ def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data,
     from llmdeck.core.errors import LlmdeckError
     from llmdeck.tuning.export import export_run
 
-    with closing(stage_printer()) as printer:  # ends a redrawn progress line
+    with closing(StagePrinter()) as printer:  # ends a redrawn progress line
         report = export_run(run_id, quants=quants, name=name, keep_intermediates=keep_intermediates,
                             max_loss_delta=max_loss_delta, eval_data_file=eval_data, max_eval_examples=eval_examples,
                             score=not no_eval, on_event=printer)

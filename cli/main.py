@@ -29,7 +29,8 @@ class LlmdeckGroup(click.Group):
             click.echo(exc.ctx.get_help())
             sys.exit(0)
         except click.ClickException as exc:  # a bad flag or argument: one line, like every other bad input
-            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+            ctx = getattr(exc, "ctx", None)  # a UsageError's command; other ClickExceptions have none
+            where = f"{ctx.command_path}: " if ctx else ""
             message = " ".join(part.strip() for part in exc.format_message().splitlines() if part.strip())  # Choice lists span lines
             click.echo(f"error: {where}{message}", err=True)
             sys.exit(exc.exit_code)

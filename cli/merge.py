@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
+from typing import Any
 
 import click
 
@@ -12,8 +14,8 @@ from llmdeck.cli.output import emit_json, info
 class ManyValues(click.Option):
     """An option taking every value up to the next flag (`--models A B C`); commas separate values too."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, multiple=True, **kwargs)
+    def __init__(self, param_decls: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(param_decls, multiple=True, **kwargs)
 
     def add_to_parser(self, parser, ctx) -> None:
         super().add_to_parser(parser, ctx)
@@ -65,10 +67,10 @@ def command(method, models, weights, name, base, density, as_adapter, quants, as
         info(f"merged {len(report.sources)} models ({report.method}, {report.library}) into run {report.run_id} "
              f"({report.name}) in {report.seconds:.1f}s")
     if quants:
-        from llmdeck.cli.export import stage_printer
+        from llmdeck.cli.export import StagePrinter
         from llmdeck.tuning.export import export_run
 
-        with closing(stage_printer()) as printer:  # ends a redrawn progress line
+        with closing(StagePrinter()) as printer:  # ends a redrawn progress line
             exported = export_run(report.run_id, quants=quants, name=name, on_event=None if as_json else printer)
         document["export"] = exported.to_dict()
         if not as_json:

@@ -113,11 +113,11 @@ def quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool
 
     Example: llmdeck models quantize my-run.f16 --quant q4_k_m
     """
-    from llmdeck.cli.export import stage_printer
+    from llmdeck.cli.export import StagePrinter
     from llmdeck.core.quantize import quantize_model
     from llmdeck.tuning.export import ExportEvent
 
-    with closing(stage_printer()) as printer:  # ends a redrawn progress line
+    with closing(StagePrinter()) as printer:  # ends a redrawn progress line
         entry = quantize_model(name, quant, new_name, allow_requantize,
                                on_progress=lambda done, total: printer(ExportEvent("quantize", "tensors", done, total)))
     emit_result(as_json, entry.to_dict(),

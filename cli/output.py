@@ -66,7 +66,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 def progress_printer():
     """A one-line progress bar on stderr: step, loss, tokens/s, ETA (redrawn when it changes)."""
-    last = {"line": None}
+    last: dict[str, str | None] = {"line": None}
 
     def show(run) -> None:
         metrics = run.last_metrics or {}

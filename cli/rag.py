@@ -101,6 +101,6 @@ def query_command(question, collection, k, embedding_model, as_json):
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
+    for row, hit in zip(rows, hits):
         click.echo(f"[{row['rank']}] {row['score']:.3f} {row['source']} (chunk {row['chunk']})")
-        click.echo("    " + row["text"][:300].replace("\n", "\n    "))
+        click.echo("    " + hit.text[:300].replace("\n", "\n    "))

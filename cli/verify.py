@@ -96,7 +96,7 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
                     sys.stdout.write(event.code.rstrip() + "\n")
                 info(verdict_line(event) + f" [run {response.run_id}]")
             else:
-                info(render_event(event))
+                info(render_event(event) or "")  # the executor's feedback: a blank line after its execution
     finally:
         response.close()
     if response.status not in ("verified", "ran, unverified"):

@@ -7,7 +7,7 @@ model's generation, recorded as cancelled. Every event is recorded as it happens
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,16 +54,16 @@ class AgentResponse(RecordedRun):
     def stopped(self) -> bool:
         return self._halt.is_set() or bool(self._stop_when and self._stop_when())
 
-    def read(self) -> str:
-        """Run to the end and return the final answer."""
+    def read(self) -> str | None:
+        """Run to the end and return the final answer (None: the run was stopped before it)."""
         for _ in self:
             pass
         return self.answer
 
-    def _stop_started(self) -> None:
+    def _stop_started(self, iteration: Generator[RunEvent, None, None]) -> None:
         """Close the iteration: at once between events, else (from another thread) at the model's next token."""
         try:
-            self._iterator.close()
+            iteration.close()
         except ValueError:  # running in another thread: its generation stops at the next token
             pass
 

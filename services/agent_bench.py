@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,7 +249,7 @@ class Bench:
         self._stop = True
 
 
-def compare(models: list[str], *, tasks: list[str | Path] = (), split: str = "heldout", limit: int | None = None,
+def compare(models: list[str], *, tasks: Sequence[str | Path] = (), split: str = "heldout", limit: int | None = None,
             max_steps: int = 4, max_rounds: int = 3, n_threads: int | None = None,
             parts: tuple[str, ...] = PARTS) -> Bench:
     """Check the models and task files; the returned `Bench` runs when iterated. `tasks`: task files (default:

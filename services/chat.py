@@ -14,7 +14,7 @@ at most the partial answer, and a refused question is never stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from llmdeck.core import sessions
@@ -72,7 +72,7 @@ class ChatResponse:
     cancelled: bool = False
     _stream: Iterator[str] | None = field(default=None, repr=False)
     _started: bool = field(default=False, repr=False)
-    _on_done: object = field(default=None, repr=False)
+    _on_done: Callable[[ChatResponse], object] | None = field(default=None, repr=False)
 
     @property
     def text(self) -> str:
@@ -82,10 +82,11 @@ class ChatResponse:
         if self._started:
             raise RuntimeError("a ChatResponse can be iterated once")
         self._started = True
+        assert self._stream is not None  # chat() and complete() give every response its stream
         try:
             yield from self._stream
         finally:
-            self._stream.close()
+            self._close_stream()
         if not self.cancelled:
             self.done = True
             if self._on_done:
@@ -103,7 +104,11 @@ class ChatResponse:
         if self.done:
             return
         self.cancelled = True
-        if self._stream is not None:
+        self._close_stream()
+
+    def _close_stream(self) -> None:
+        """Stop the stream (core.runtime's streams are generators: closing one releases the model's lock)."""
+        if isinstance(self._stream, Generator):
             self._stream.close()
 
     def done_event(self) -> AnswerFinished:
@@ -161,10 +166,10 @@ def chat(
     if rag:
         from llmdeck.rag.chat import rag_prompt
 
-        built = rag_prompt(loaded, prompt, rag, history, k=k, max_tokens=sampling.max_tokens, condenser=condenser)
+        built = rag_prompt(loaded, prompt, rag, list(history), k=k, max_tokens=sampling.max_tokens, condenser=condenser)
         messages, response.sources, response.standalone_question = built.messages, built.sources, built.standalone_question
     elif session:
-        messages = _windowed(loaded, prompt, system, history, sampling.max_tokens)
+        messages = _windowed(loaded, prompt, system, list(history), sampling.max_tokens)
     else:
         messages = build_messages(prompt, system, history)
         ensure_fits(loaded, prompt_tokens(loaded, messages), sampling.max_tokens)
@@ -180,7 +185,7 @@ def chat(
             sessions.update_session(opened.id, options={"adapter": adapter})
         response.session_id = opened.id
         sessions.add_message(opened.id, "user", prompt)
-        response._on_done = lambda r: sessions.add_message(r.session_id, "assistant", r.text, sources=r.sources or None,
+        response._on_done = lambda r: sessions.add_message(opened.id, "assistant", r.text, sources=r.sources or None,
                                                            model=r.model)
     if response.mode == "completion":
         response._stream = stream_completion(loaded, plain_transcript(messages), sampling, response.stats)

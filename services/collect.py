@@ -176,7 +176,7 @@ class Collection:
         from llmdeck.services.agent import ask
 
         workspace = self.task_file.resolve(task.workspace)
-        question = task.hinted_question() if self.options.hints else task.question
+        question = task.hinted_question() if self.options.hints else task.prompt
         response = ask(question, model=self.model, adapter=self.adapter, tools=agent_tools(task),
                        workspace=workspace or self.task_file.path.parent, collection=task.collection,
                        options=AgentOptions(max_steps=self.options.max_steps), n_threads=self.n_threads,
@@ -197,7 +197,7 @@ class Collection:
 
         options = VerifyOptions(max_rounds=self.options.max_rounds, max_tokens=self.options.max_tokens,
                                 temperature=temperature, seed=seed)
-        response = verify(task.task, model=self.model, adapter=self.adapter, expect=task.expect, tests_text=task.tests,
+        response = verify(task.prompt, model=self.model, adapter=self.adapter, expect=task.expect, tests_text=task.tests,
                           options=options, n_threads=self.n_threads, task_info=task.record(str(self.task_file.path)),
                           limits=SandboxLimits(wall_s=self.options.timeout_s), isolation=self.options.isolation)
         try:

@@ -8,7 +8,7 @@ how a started iteration is stopped (`_stop_started`)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import KW_ONLY, dataclass, field
 
 from llmdeck.agents import records
@@ -35,8 +35,8 @@ class RecordedRun:
     events: list[RunEvent] = field(default_factory=list)
     done: bool = False
     cancelled: bool = False
-    _events: Iterator[RunEvent] | None = field(default=None, repr=False)
-    _iterator: Iterator[RunEvent] | None = field(default=None, repr=False)
+    _events: Generator[RunEvent, None, None] = field(repr=False)
+    _iterator: Generator[RunEvent, None, None] | None = field(default=None, repr=False)
     _halt: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __iter__(self) -> Iterator[RunEvent]:
@@ -45,7 +45,7 @@ class RecordedRun:
         self._iterator = self._run()
         return self._iterator
 
-    def _run(self) -> Iterator[RunEvent]:
+    def _run(self) -> Generator[RunEvent, None, None]:
         failed = False
         try:
             for event in self._events:
@@ -73,11 +73,11 @@ class RecordedRun:
             return
         self._halt.set()
         if self._iterator is None:
-            self._iterator = iter(())
+            self._iterator = _ended()
             self._events.close()
             self._finish()
             return
-        self._stop_started()
+        self._stop_started(self._iterator)
 
     # -- what a subclass says -----------------------------------------------------------------------
     def _drops(self, event: RunEvent) -> bool:
@@ -93,5 +93,11 @@ class RecordedRun:
     def _finish(self, failed: bool = False) -> None:
         raise NotImplementedError
 
-    def _stop_started(self) -> None:
+    def _stop_started(self, iteration: Generator[RunEvent, None, None]) -> None:
+        """Stop `iteration`, the run's started one."""
         raise NotImplementedError
+
+
+def _ended() -> Generator[RunEvent, None, None]:
+    """The iteration of a run closed before it started: nothing."""
+    yield from ()

@@ -6,7 +6,7 @@ the sandbox's current run). Every event is recorded as it happens (`agents.recor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,13 +55,13 @@ class VerifyResponse(RecordedRun):
         last = self.events[-1] if self.events else None
         return last if isinstance(last, VerdictReached) else None
 
-    def _stop_started(self) -> None:
+    def _stop_started(self, iteration: Generator[RunEvent, None, None]) -> None:
         """The pair is drained, not torn down mid-message: its writer stops at the next token and no further
         event comes. From another thread it returns at once (the iterating thread sees the end)."""
-        if getattr(self._iterator, "gi_running", False):
+        if getattr(iteration, "gi_running", False):  # a generator running in another thread
             return
         try:
-            for _ in self._iterator:
+            for _ in iteration:
                 pass
         except ValueError:  # the other thread resumed it meanwhile: it ends there
             pass

@@ -12,10 +12,7 @@ import time
 from pathlib import Path
 
 STOP_FLAG = "STOP"
-# the methods' own metrics kept in metrics.jsonl beside the shared columns
-METRIC_PREFIXES = ("rewards/", "eval_", "log_odds", "nll_loss", "reward", "kl", "completions/", "generation_", "train_s",
-                   "samples_per_s", "accuracy", "margin", "perplexity", "f1", "exact_match", "precision", "recall",
-                   "kto", "entropy", "frac_reward_zero_std")
+EVAL_PREFIX = "eval_"  # every eval metric; the methods' own (METHOD.metric_prefixes) are kept beside the shared columns
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -46,7 +43,10 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool, 
     import torch.distributed as dist
     from transformers import TrainerCallback
 
+    from llmdeck.tuning.methods import metric_prefixes
+
     metrics_path = Path(run_dir) / METRICS_FILE
+    kept_prefixes = (EVAL_PREFIX, *metric_prefixes())
 
     class MetricsCallback(TrainerCallback):
         """One JSONL row per log: step, loss, eval loss, lr, grad norm, tokens/s, tokens seen, elapsed, ETA."""
@@ -80,7 +80,7 @@ def make_callbacks(run_dir: Path, stop: StopRequest, on_metrics, is_main: bool, 
                 "time": time.time(),
             }
             extra = {k: v for k, v in logs.items() if k not in row and isinstance(v, (int, float))}
-            row.update({k: extra[k] for k in sorted(extra) if k.startswith(METRIC_PREFIXES)})
+            row.update({k: extra[k] for k in sorted(extra) if k.startswith(kept_prefixes)})
             row = {k: v for k, v in row.items() if v is not None}
             append_metrics_row(metrics_path, row)
             print(progress_line(row), flush=True)  # train.log reads as one line per logged step

@@ -7,30 +7,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from llmdeck.core.errors import BadInput, validation_message
+from llmdeck.tuning.data.formats import FORMATS
+from llmdeck.tuning.methods import METHOD_NAMES, get_method, names_where, spoken_list
 
-Method = Literal["sft", "dpo", "orpo", "kto", "reward", "grpo", "rloo", "token-cls", "extractive-qa", "mlm"]
+if TYPE_CHECKING:
+    Method = str
+    DataFormat = str
+else:  # the registries' names, in their order (choices, JSON schema and messages list them so)
+    Method = Literal[METHOD_NAMES]
+    DataFormat = Literal[("auto", *FORMATS)]
 Tuning = Literal["lora", "qlora", "lora-8bit", "dora", "ia3", "prompt", "prefix", "ptuning", "full"]
-DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "preference", "prompt", "tokens", "qa"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"]
 Launcher = Literal["local", "accelerate"]
 MAX_CONFIG_BYTES = 1 * 2**20
 
-PREFERENCE_METHODS = ("dpo", "orpo", "kto", "reward")
-RL_METHODS = ("grpo", "rloo")  # online: the policy generates, rewards score it
-ENCODER_METHODS = ("token-cls", "extractive-qa", "mlm")  # transformers' own heads on encoder bases
-CONVERSATION_FORMATS = ("alpaca", "sharegpt", "messages")
-METHOD_FORMATS = {  # the data formats each method trains on (the first: what `auto` expects)
-    "sft": ("alpaca", "sharegpt", "messages", "text"),
-    "dpo": ("preference",), "orpo": ("preference",), "kto": ("preference",), "reward": ("preference",),
-    "grpo": ("prompt", *CONVERSATION_FORMATS), "rloo": ("prompt", *CONVERSATION_FORMATS),
-    "token-cls": ("tokens",), "extractive-qa": ("qa",), "mlm": ("text",),
-}
 SOFT_PROMPT_TUNINGS = ("prompt", "prefix", "ptuning")  # virtual tokens: an HF-only adapter, never merged into weights
 REWARD_FIELDS = ("reward_model", "reward_fn", "reward_exact", "reward_regex", "reward_length", "reward_json")
 
@@ -191,41 +187,28 @@ def consistency_problems(values: dict[str, Any]) -> list[str]:
     """Problems between fields (each field valid on its own), as `field: what is expected`."""
     get = lambda name: values.get(name, TrainConfig.model_fields[name].default)  # noqa: E731
     method, fmt, tuning = get("method"), get("dataset_format"), get("tuning")
+    spec = get_method(method) if method in METHOD_NAMES else None
     problems = []
     if get("max_steps") == 0:
         problems.append("max_steps: 0 trains nothing; expected a positive number of steps, or -1 to train num_epochs")
-    if fmt != "auto" and method in METHOD_FORMATS and fmt not in METHOD_FORMATS[method]:
-        problems.append(f"dataset_format: method {method} needs {' or '.join(METHOD_FORMATS[method])} data, not {fmt}")
+    if fmt != "auto" and spec and fmt not in spec.formats:
+        problems.append(f"dataset_format: method {method} needs {' or '.join(spec.formats)} data, not {fmt}")
     if get("eval_steps") is not None and not get("eval_split"):
         problems.append("eval_steps: set eval_split > 0 to evaluate")
     if get("launcher") == "local" and (get("num_processes") or 1) > 1:
         problems.append("num_processes: more than 1 needs launcher accelerate")
-    if method == "orpo" and tuning in ("qlora", "lora-8bit"):
-        problems.append("tuning: orpo runs with lora or full")
-    if tuning in SOFT_PROMPT_TUNINGS and method != "sft":
-        problems.append(f"tuning: {tuning} tuning (soft prompts) trains with method sft; use lora, dora or ia3 for {method}")
-    if method in ENCODER_METHODS and tuning not in ("lora", "dora", "ia3", "full"):
-        problems.append(f"tuning: {method} trains with lora, dora, ia3 or full, not {tuning}")
-    problems += _reward_problems(method, get)
-    if method == "kto" and get("batch_size") < 2:
-        problems.append("batch_size: kto needs at least 2 rows per batch (its KL term pairs each row with another)")
-    return problems
-
-
-def _reward_problems(method: str, get) -> list[str]:
+    if spec is None:
+        return problems
+    problems += spec.tuning_problems(get)
+    if tuning in SOFT_PROMPT_TUNINGS and not spec.soft_prompts:
+        problems.append(f"tuning: {tuning} tuning (soft prompts) trains with method "
+                        f"{' or '.join(names_where(lambda m: m.soft_prompts))}; use lora, dora or ia3 for {method}")
+    if spec.tunings and tuning not in spec.tunings:
+        problems.append(f"tuning: {method} trains with {spoken_list(spec.tunings)}, not {tuning}")
     given = [name for name in REWARD_FIELDS if get(name) not in (None, False, "")]
-    if method not in RL_METHODS:
-        return [f"{given[0]}: rewards are for method grpo or rloo, not {method}"] if given else []
-    problems = []
-    if not given:
-        problems.append(f"reward_model: {method} needs a reward: reward_model (a reward run), reward_fn FILE.py:FUNCTION, "
-                        "or a rule (reward_exact, reward_regex, reward_length, reward_json)")
-    completions_per_step = get("batch_size") * get("gradient_accumulation_steps") * (get("num_processes") or 1)
-    if completions_per_step % get("num_generations"):
-        problems.append(f"num_generations: {method} scores groups of num_generations completions per prompt; "
-                        f"batch_size x gradient_accumulation_steps ({completions_per_step}) must be a multiple of "
-                        f"{get('num_generations')}")
-    return problems
+    if given and not spec.online:
+        problems.append(f"{given[0]}: rewards are for method {' or '.join(names_where(lambda m: m.online))}, not {method}")
+    return problems + spec.config_problems(get)
 
 
 def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:

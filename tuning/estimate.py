@@ -104,28 +104,25 @@ def matmul_flops_per_s(device: str, size: int = 512, repeats: int = 4) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-SEQUENCES_PER_ROW = {"dpo": 2, "orpo": 2, "reward": 2, "kto": 2}  # chosen+rejected; KTO's row and its KL partner
-NO_VOCAB_LOGITS = ("reward", "token-cls", "extractive-qa")  # small heads: no vocabulary-sized logits
-
-
 def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu", dtype_name: str = "float32",
                  prompts: list[dict] | None = None) -> Estimate:
     """Estimate for `config` over `n_examples` of `mean_tokens` each (weights counted from a meta model). Online RL
     (`prompts` given) adds the generation time, measured on the policy itself for the step's batch."""
-    from llmdeck.tuning.config import ENCODER_METHODS, RL_METHODS
+    from llmdeck.tuning.methods import get_method
     from llmdeck.tuning.models import parameter_shapes, resolve_base
 
+    method = get_method(config.method)  # its factors: sequences per row, logits, packing, generation
     base = resolve_base(config.base_model)
-    auto_class = "AutoModel" if config.method in ENCODER_METHODS else "AutoModelForCausalLM"
+    auto_class = "AutoModel" if method.encoder else "AutoModelForCausalLM"
     parameters, linears, facts = parameter_shapes(base, auto_class)
     full = config.tuning == "full"
     trainable = parameters if full else adapter_parameters(config, linears, facts)
     weight_format = {"qlora": "nf4", "lora-8bit": "int8"}.get(config.tuning, dtype_name)
-    sequences = SEQUENCES_PER_ROW.get(config.method, 1)
+    sequences = method.sequences_per_row
     preference = sequences > 1
-    online = config.method in RL_METHODS
+    online = method.online
     packing = config.packing if config.packing is not None else device == "cuda"
-    packing = packing and config.method == "sft"
+    packing = packing and method.packs
     if online:  # rows are prompts; a step trains batch_size completions of prompt + completion tokens
         mean_tokens = mean_tokens + config.max_completion_length
     if packing:
@@ -134,7 +131,7 @@ def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu
         seq = int(mean_tokens)
     else:
         seq = min(config.max_length, max(16, int(mean_tokens * 1.5)))
-    vocab = 0 if config.method in NO_VOCAB_LOGITS else facts["vocab_size"]
+    vocab = facts["vocab_size"] if method.vocab_logits else 0
     terms = memory_bytes(parameters, trainable, weight_format, config.batch_size, seq, facts["hidden_size"],
                          facts["num_layers"], vocab, checkpointing_on(config),
                          act_bytes=2.0 if dtype_name != "float32" else 4.0, preference=preference)
@@ -149,7 +146,7 @@ def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu
     else:
         steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * epoch_tokens / max(per_step, 1)))
         tokens = int(steps * min(per_step, epoch_tokens)) if config.max_steps > 0 else int(config.num_epochs * epoch_tokens)
-    flops = training_flops(parameters, tokens * sequences, full, checkpointing_on(config), config.method == "dpo")
+    flops = training_flops(parameters, tokens * sequences, full, checkpointing_on(config), method.reference_forward)
     rate = matmul_flops_per_s(device) * MATMUL_EFFICIENCY
     peak = sum(terms.values())
     seconds = flops / rate if rate else 0.0

@@ -13,6 +13,7 @@ from pathlib import Path
 from llmdeck.core.errors import BadInput
 from llmdeck.core.perplexity import score_gguf
 from llmdeck.tuning import data
+from llmdeck.tuning.methods import DEFAULT_METHOD, trains_on
 
 DEFAULT_MAX_EXAMPLES = 64
 
@@ -67,7 +68,8 @@ def from_file(path: str | Path, max_examples: int | None = DEFAULT_MAX_EXAMPLES)
     if not source.exists():
         raise BadInput(f"--data {path}: no such file or directory")
     rows, _ = data.read_rows(source)
-    method = "dpo" if rows and data.detect_format(rows) == "preference" else "sft"
+    preference = bool(rows) and data.detect_format(rows) == "preference"
+    method = trains_on("preference")[0] if preference else DEFAULT_METHOD  # pairs score their chosen reply
     prepared = data.prepare(str(source), "auto", method, skip_bad=False)
     examples = _scored(prepared.examples)[:max_examples]
     return EvalData(examples, f"{source} ({len(examples)} of {prepared.report.valid} rows)")

@@ -1,5 +1,5 @@
-"""Task heads (reward scores, token labels, answer spans, masked tokens): which transformers class each method
-trains, whether a base has it, and a finished task run loaded back for scoring or prediction."""
+"""Task heads (reward scores, token labels, answer spans, masked tokens): whether a base has the transformers head
+a method trains (`METHOD.head` in tuning/methods), and a finished task run loaded back for scoring or prediction."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.tuning.config import SOFT_PROMPT_TUNINGS
+from llmdeck.tuning.methods import find_method, get_method, methods_where
 from llmdeck.tuning.models import ModelSource
 
-HEAD_CLASSES = {
-    "reward": ("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"),
-    "token-cls": ("AutoModelForTokenClassification", "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"),
-    "extractive-qa": ("AutoModelForQuestionAnswering", "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"),
-    "mlm": ("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES"),
-}
 TASK_FILE = "task.json"
 
 
@@ -32,16 +27,16 @@ def model_type(base: ModelSource) -> str:
 
 def check_base_has_head(base: ModelSource, method: str) -> None:
     """BadInput when transformers has no `method` head for this architecture (mlm on a decoder, say)."""
-    if method not in HEAD_CLASSES:
+    spec = find_method(method)
+    if spec is None or spec.head is None:
         return
     from transformers.models.auto import modeling_auto
 
-    auto_class, mapping = HEAD_CLASSES[method]
+    auto_class, mapping = spec.head
     kind = model_type(base)
     if kind not in getattr(modeling_auto, mapping):
-        hint = " (masked-LM needs an encoder such as BERT; the default base is the embedded all-MiniLM-L6-v2)" if method == "mlm" else ""
         raise BadInput(f"base_model: {base.display} is a {kind} model, which has no {auto_class.removeprefix('AutoModelFor')} "
-                       f"head in transformers, so it cannot train {method}{hint}")
+                       f"head in transformers, so it cannot train {method}{spec.head_hint}")
 
 
 def finished_task_run(reference: str, methods: tuple[str, ...]):
@@ -77,7 +72,7 @@ def load_task_model(reference: str, dtype=None, methods: tuple[str, ...] = ("rew
     dtype = dtype or torch.float32
     path = Path(reference)
     if path.is_dir():
-        auto_class = HEAD_CLASSES[methods[0]][0]
+        auto_class = head_class(methods[0])
         try:
             model = getattr(transformers, auto_class).from_pretrained(path, dtype=dtype)
             tokenizer = transformers.AutoTokenizer.from_pretrained(path)
@@ -87,7 +82,7 @@ def load_task_model(reference: str, dtype=None, methods: tuple[str, ...] = ("rew
     run = finished_task_run(reference, methods)
     adapter_dir = run.path / "adapter"
     info = task_info(adapter_dir)
-    auto_class = HEAD_CLASSES[run.method][0]
+    auto_class = head_class(run.method)
     head_kwargs = head_arguments(info)
     tuning = run.config.get("tuning", "lora")
     base = resolve_base(run.config.get("base_model"))
@@ -105,6 +100,19 @@ def load_task_model(reference: str, dtype=None, methods: tuple[str, ...] = ("rew
     if tuning not in SOFT_PROMPT_TUNINGS:
         model = model.merge_and_unload()
     return model, _with_pad(tokenizer, model)
+
+
+def head_class(method: str) -> str:
+    """The transformers auto class of `method`'s task head."""
+    head = get_method(method).head
+    assert head is not None, f"{method} trains no task head"
+    return head[0]
+
+
+def task_head_methods() -> tuple[str, ...]:
+    """The methods whose runs are task heads (not causal LMs), the encoder heads first."""
+    heads = sorted(methods_where(lambda spec: spec.head is not None), key=lambda spec: not spec.encoder)
+    return tuple(spec.name for spec in heads)
 
 
 def head_arguments(info: dict) -> dict:

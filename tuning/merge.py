@@ -53,13 +53,15 @@ def finished_run(run_ref: str) -> FinishedRun:
 
 def require_mergeable(run: Run, tuning: str, adapter_dir: Path) -> None:
     """Only causal LMs whose adapter peft can merge into the weights become whole models (and GGUF files)."""
-    from llmdeck.tuning.config import ENCODER_METHODS, SOFT_PROMPT_TUNINGS
+    from llmdeck.tuning.config import SOFT_PROMPT_TUNINGS
+    from llmdeck.tuning.methods import find_method
 
     if tuning in SOFT_PROMPT_TUNINGS:
         raise BadInput(f"run {run.id} is an HF-only adapter ({tuning} tuning: learned virtual tokens cannot be merged into "
                        f"the weights or converted to GGUF); load it with peft: PeftModel.from_pretrained(base, '{adapter_dir}')")
-    if run.method in ENCODER_METHODS or run.method == "reward":
-        use = "llmdeck reward score" if run.method == "reward" else "llmdeck predict"
+    method = find_method(run.method)
+    if method and method.head:
+        use = method.use_command
         raise BadInput(f"run {run.id} is a {run.method} model (a task head, not a chat model); GGUF export is for causal "
                        f"language models - use it with `{use} {run.id}`")
 

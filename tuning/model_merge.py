@@ -21,12 +21,13 @@ from pathlib import Path
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.store import check_name
-from llmdeck.tuning.config import ENCODER_METHODS, SOFT_PROMPT_TUNINGS
+from llmdeck.tuning.config import SOFT_PROMPT_TUNINGS
+from llmdeck.tuning.methods import find_method, names_where
 
 MERGE_METHODS = ("linear", "slerp", "ties", "dare_ties")
 NEEDS_BASE = ("ties", "dare_ties")  # task-vector methods: differences from the shared base are merged
 PEFT_COMBINATIONS = {"linear": "cat", "ties": "ties", "dare_ties": "dare_ties"}  # cat: exactly sum(w_i * B_i A_i)
-MERGEABLE_RUN_METHODS = ("sft", "dpo", "orpo", "kto", "grpo", "rloo", "merge")  # causal LMs
+MERGEABLE_RUN_METHODS = (*names_where(lambda method: method.head is None), "merge")  # causal LMs
 LINEAGE_FILE = "merge.json"
 
 
@@ -135,7 +136,8 @@ def _source(reference: str, weight: float) -> MergeSource:
     if tuning in SOFT_PROMPT_TUNINGS:
         raise BadInput(f"--models: run {run.id} is a {tuning}-tuning run: an HF-only adapter (soft prompts) cannot be "
                        "merged into weights")
-    if run.method in ENCODER_METHODS or run.method == "reward":
+    method = find_method(run.method)  # None for a merge run
+    if method and method.head:
         raise BadInput(f"--models: run {run.id} is a {run.method} run; merge combines causal language models")
     return MergeSource(reference, weight, "run", str(run.path / "adapter"), run.id, run.config.get("base_model"), tuning)
 

@@ -93,18 +93,20 @@ def load_tokenizer(base: ModelSource, chat_template: str | None = None):
 
 def require_chat_template(tokenizer, base: ModelSource, data_format: str) -> None:
     """Conversations need a chat template: refuse a template-less base in one line naming the way out."""
+    from llmdeck.tuning.data.formats import REGISTRY
     from llmdeck.tuning.render import TEMPLATE_CHOICES
 
-    if data_format not in ("text", "tokens", "qa") and not tokenizer.chat_template:
+    conversational = data_format not in REGISTRY or REGISTRY[data_format].chat_template
+    if conversational and not tokenizer.chat_template:
         raise BadInput(f"{base.display}: this base model has no chat template, so {data_format} conversations cannot be "
                        f"rendered; pass --chat-template {TEMPLATE_CHOICES} (or train on text data)")
 
 
 def needs_chat_template(tokenizer, base: ModelSource, data_format: str, method: str) -> None:
     """`require_chat_template` for the methods that render conversations (not the encoder heads)."""
-    from llmdeck.tuning.config import ENCODER_METHODS
+    from llmdeck.tuning.methods import get_method
 
-    if method not in ENCODER_METHODS:
+    if not get_method(method).encoder:
         require_chat_template(tokenizer, base, data_format)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.hardware import cpu_bf16_support
-from llmdeck.tuning.config import ENCODER_METHODS, SOFT_PROMPT_TUNINGS, TrainConfig
+from llmdeck.tuning.config import SOFT_PROMPT_TUNINGS, TrainConfig
+from llmdeck.tuning.methods import get_method
 
 BF16_BASE_TUNINGS = ("lora", "dora", "ia3")  # adapters kept in fp32 over a frozen bf16 base
 
@@ -59,7 +60,7 @@ def fp32_reason(config: TrainConfig) -> str | None:
         return "full tuning"
     if config.tuning not in BF16_BASE_TUNINGS:
         return f"{config.tuning} tuning"
-    if config.method == "reward" or config.method in ENCODER_METHODS:
+    if get_method(config.method).head:
         return f"{config.method} (a trained head)"
     return None
 
@@ -115,7 +116,7 @@ def launch_notes(config: TrainConfig) -> list[str]:
                      "(load it with peft); it cannot be merged into the weights, so export and chat --adapter refuse it")
     if config.tuning == "prefix" and config.gradient_checkpointing:
         notes.append("prefix tuning trains without gradient checkpointing (its key/value prefix cannot be recomputed)")
-    if config.method in ENCODER_METHODS and not config.eval_split:
+    if get_method(config.method).encoder and not config.eval_split:
         notes.append(f"{config.method} reports its task metric on the eval split: set eval_split (e.g. 0.2) to see it")
     if config.tuning in ("dora", "ia3"):
         notes.append(f"tuning {config.tuning} merges into the weights on export; chat --adapter needs a plain LoRA, so export it")

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError
-from llmdeck.tuning.config import RL_METHODS, TrainConfig
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.methods import get_method
 
 RewardFn = Callable[..., list]
 
@@ -79,7 +80,7 @@ exact_match.__name__, json_reward.__name__ = "exact", "json"  # metric names: re
 def check(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
     """The config with its reward run pinned by id, and a note naming the rewards; BadInput for a reward function
     that is not in its file or a reward model that is not a finished reward run / sequence-classification model."""
-    if config.method not in RL_METHODS:
+    if not get_method(config.method).online:
         return config, []
     names = [name for name, on in (("exact", config.reward_exact), ("regex", config.reward_regex),
                                    ("length", config.reward_length), ("json", config.reward_json)) if on]

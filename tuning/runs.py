@@ -1,7 +1,7 @@
 """Run control, for the CLI and the TUI alike: launch, stop, resume, remove, wait, logs, metrics.
 
 A launch validates the data (bad rows stop it before any model is loaded), checks the memory
-estimate, records the run, and starts `python -m tuning.worker RUN_ID` in its own session.
+estimate, records the run, and starts `python -m llmdeck.tuning.worker RUN_ID` in its own session.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.tuning import data
 from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
-from llmdeck.tuning.config import ENCODER_METHODS, RL_METHODS, TrainConfig
+from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.methods import get_method
 from llmdeck.tuning.estimate import Estimate, estimate_run
 from llmdeck.tuning.registry import ACTIVE, Registry, Run, checkpoints
 from llmdeck.tuning.render import CHAT_TEMPLATES
@@ -131,14 +132,14 @@ def plan(config: TrainConfig) -> LaunchPlan:
     else:
         n_examples, mean_tokens = len(prepared.examples), float(report.tokens["mean"]) if report.tokens else 0.0
     estimate = estimate_run(config, n_examples, mean_tokens, device.kind, device.dtype_name,
-                            prompts=prepared.examples if config.method in RL_METHODS else None)
+                            prompts=prepared.examples if get_method(config.method).online else None)
     return LaunchPlan(config, report, estimate, device.precision, device.kind, fingerprint(base),
                       launch_notes(config) + reward_notes)
 
 
 def default_base(config: TrainConfig) -> TrainConfig:
     """Encoder heads default to the embedded all-MiniLM-L6-v2 (a BERT encoder), so they train offline."""
-    if config.base_model or config.method not in ENCODER_METHODS:
+    if config.base_model or not get_method(config.method).encoder:
         return config
     from llmdeck.core.embedded import embedded_embedding_model_dir
 

@@ -1,7 +1,9 @@
-"""The training process: `python -m tuning.worker RUN_ID [--resume]` (or under `accelerate launch`).
+"""The training process: `python -m llmdeck.tuning.worker RUN_ID [--resume]` (or under `accelerate launch`).
 
-Loads data and model, builds the method's trl trainer, trains, and reports to the registry;
-never runs inside the CLI or TUI process. Only the main process (rank 0) writes state.
+Waits for the device in the run queue, prepares the data, loads the base (or the method's own head model) and
+builds the trainer from the method's module in `tuning/methods/`, trains with resumable checkpoints, and saves the
+adapter; reports phases, metrics and the outcome to the run registry. Never runs inside the CLI or TUI process;
+only the main process (rank 0) writes state.
 """
 
 from __future__ import annotations
@@ -17,16 +19,8 @@ from llmdeck.core.errors import LlmdeckError
 from llmdeck.tuning import data, queue
 from llmdeck.tuning.callbacks import METRICS_FILE, StopRequest, append_metrics_row, make_callbacks, read_metrics
 from llmdeck.tuning.config import TrainConfig
+from llmdeck.tuning.methods import get_method
 from llmdeck.tuning.registry import Registry, checkpoints
-
-RECIPES = {"sft": "llmdeck.tuning.sft", "dpo": "llmdeck.tuning.dpo", "orpo": "llmdeck.tuning.orpo", "kto": "llmdeck.tuning.kto",
-           "reward": "llmdeck.tuning.reward", "grpo": "llmdeck.tuning.grpo", "rloo": "llmdeck.tuning.rloo",
-           "token-cls": "llmdeck.tuning.token_cls", "extractive-qa": "llmdeck.tuning.extractive_qa",
-           "mlm": "llmdeck.tuning.mlm"}
-# A recipe module has build_trainer(...); optionally TASK_TYPE, HEAD and EXCLUDE (peft task type, task heads trained
-# whole, modules kept free of adapters),
-# load_model(base, dtype, quantization, config, rows), training_dataset(rows, tokenizer, config) and
-# task_info(model, config) (what predict/score need, saved as adapter/task.json).
 
 
 def is_main_process() -> bool:
@@ -57,8 +51,6 @@ def train(run_id: str, resume: bool, registry: Registry, stop: StopRequest) -> s
 
 def _train_holding_device(registry: Registry, run, resume: bool, stop: StopRequest, config: TrainConfig, device) -> str:
     """Load, tokenize, train, save, reporting each phase."""
-    import importlib
-
     import torch
     from transformers import PrinterCallback, set_seed
 
@@ -81,7 +73,7 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
                             config.variables)
     train_rows, eval_rows = data.split_eval(prepared.examples, config.eval_split, config.seed)
     check_base_unchanged(registry.get(run_id))  # a queued run may start long after its launch
-    recipe = importlib.import_module(RECIPES[config.method])
+    recipe = get_method(config.method).recipe()  # build_trainer and the optional steps (see tuning/methods)
     base = resolve_base(config.base_model)
     tokenizer = load_tokenizer(base, config.chat_template)
     needs_chat_template(tokenizer, base, prepared.report.format, config.method)
@@ -131,7 +123,8 @@ def training_dataset(rows: list[dict], tokenizer, config: TrainConfig):
     if rows and "text" in rows[0]:
         blocks = render.text_blocks([row["text"] for row in rows], tokenizer, config.max_length)
         return data.to_dataset([{"input_ids": block} for block in blocks])
-    tools_rendered = config.method != "orpo" and bool(tokenizer.chat_template) and render.template_supports_tools(tokenizer)
+    tools_rendered = (get_method(config.method).tools_rendered and bool(tokenizer.chat_template)
+                      and render.template_supports_tools(tokenizer))
     return data.to_dataset(render.place_tools(rows, tokenizer, tools_rendered))
 
 
@@ -207,7 +200,7 @@ def save_adapter(trainer, run_dir: Path, task: dict | None = None) -> None:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m tuning.worker RUN_ID [--resume]", file=sys.stderr)
+        print("usage: python -m llmdeck.tuning.worker RUN_ID [--resume]", file=sys.stderr)
         return 2
     run_id, resume = argv[0], "--resume" in argv
     registry = Registry()

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from llmdeck.cli.main import cli
 from llmdeck.core.errors import BadInput
 from llmdeck.tuning import data, rewards
-from llmdeck.tuning.config import METHOD_FORMATS, TrainConfig, build_config, load_config
+from llmdeck.tuning.config import TrainConfig, build_config, load_config
+from llmdeck.tuning.methods import METHODS
 from llmdeck.tuning.registry import Registry
 from tests.tuning.conftest import write_jsonl
 
@@ -51,8 +52,8 @@ def test_bad_configs_fail_in_one_line_before_any_model_loads(args, expected, llm
 
 
 def test_every_method_names_its_formats_and_the_defaults_validate():
-    for method, formats in METHOD_FORMATS.items():
-        config = TrainConfig(method=method, **({"reward_exact": True} if method in ("grpo", "rloo") else {}))
+    for method, formats in ((name, spec.formats) for name, spec in METHODS.items()):
+        config = TrainConfig(method=method, **({"reward_exact": True} if METHODS[method].online else {}))
         assert config.method == method and formats
         assert data.prepare(None, method=method).report.format in formats  # the bundled sample fits the method
 
@@ -78,7 +79,7 @@ def test_reward_function_and_reward_model_are_checked_at_launch(tmp_path, llmdec
 def test_example_configs_of_every_method_load():
     files = sorted(CONFIGS.glob("*.yaml"))
     methods = {load_config(path).method for path in files if "accelerate" not in path.name}
-    assert methods == set(METHOD_FORMATS)
+    assert methods == set(METHODS)
     tunings = {load_config(path).tuning for path in files if "accelerate" not in path.name}
     assert {"dora", "ia3", "prompt", "prefix", "ptuning"} <= tunings
 
@@ -140,7 +141,7 @@ def test_tokens_and_qa_rows_are_checked(tmp_path):
 
 
 def test_every_bundled_sample_is_clean():
-    for method in METHOD_FORMATS:
+    for method in METHODS:
         report = data.check(data.bundled_sample(method))
         assert report.bad_count == 0 and report.valid >= 16, method
 
@@ -157,7 +158,7 @@ def test_rule_rewards_read_conversational_completions():
 
 
 def test_squad_exact_match_and_f1():
-    from llmdeck.tuning.extractive_qa import exact_match, token_f1
+    from llmdeck.tuning.methods.extractive_qa import exact_match, token_f1
 
     assert exact_match("The Rome.", "rome") == 1.0 and token_f1("in old Rome", "Rome") == pytest.approx(0.5)
     assert token_f1("Paris", "Rome") == 0.0 and exact_match("", "") == 1.0
@@ -169,7 +170,7 @@ def test_entity_f1_is_seqeval_entity_level():
 
     import numpy as np
 
-    from llmdeck.tuning.token_cls import IGNORED, entity_metrics
+    from llmdeck.tuning.methods.token_cls import IGNORED, entity_metrics
 
     id2label = {0: "O", 1: "B-PER", 2: "I-PER"}
     logits = np.zeros((1, 5, 3))

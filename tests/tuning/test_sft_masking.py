@@ -7,8 +7,9 @@ import pytest
 
 from llmdeck.tuning.config import build_config
 from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
+from llmdeck.tuning.methods.sft import build_trainer
 from llmdeck.tuning.recipe import Device, adapter_config
-from llmdeck.tuning.sft import build_trainer, conversation_tokens
+from llmdeck.tuning.render import conversation_tokens
 
 CONVERSATION = [
     {"role": "system", "content": "Answer in one short sentence."},

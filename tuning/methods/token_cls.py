@@ -4,10 +4,19 @@ DataCollatorForTokenClassification and Trainer; entity-level precision/recall/F1
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.encoder import task_trainer, training_arguments
-from llmdeck.tuning.recipe import Device
+from llmdeck.tuning.methods import ENCODER_TUNINGS, TrainingMethod
+
+if TYPE_CHECKING:
+    from llmdeck.tuning.config import TrainConfig
+    from llmdeck.tuning.recipe import Device
+
+METHOD = TrainingMethod(
+    name="token-cls", order=7, formats=("tokens",), sample="ner_sample.jsonl", summary="token classification",
+    encoder=True, head=("AutoModelForTokenClassification", "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"),
+    tunings=ENCODER_TUNINGS, vocab_logits=False, metric_prefixes=("f1", "precision", "recall", "accuracy"),
+)
 
 TASK_TYPE = "TOKEN_CLS"  # peft trains the new classifier whole beside the adapter
 EXCLUDE = r"(.*\.)?classifier"  # the head is trained whole (modules_to_save), not adapted
@@ -54,6 +63,8 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     from peft import get_peft_model
     from transformers import DataCollatorForTokenClassification
 
+    from llmdeck.tuning.encoder import task_trainer, training_arguments
+
     label2id = model.config.label2id
     train = encode(train_dataset, tokenizer, label2id, config.max_length)
     held = encode(eval_dataset, tokenizer, label2id, config.max_length) if eval_dataset is not None else None
@@ -88,7 +99,11 @@ def task_info(model, config: TrainConfig) -> dict:
     return {"task": "token-cls", "labels": [id2label[i] for i in range(len(id2label))]}
 
 
-def predict(model, tokenizer, text: str) -> dict:
+def predict(model, tokenizer, run, text: str, context: str | None, top_k: int) -> dict:
+    return tag(model, tokenizer, text)
+
+
+def tag(model, tokenizer, text: str) -> dict:
     """Each whitespace-separated word of `text` with its label, and the entities those labels spell."""
     import torch
     from seqeval.metrics.sequence_labeling import get_entities

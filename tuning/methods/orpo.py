@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.recipe import Device, beta, floor_warmup, trainer_arguments
+from llmdeck.tuning.methods import Getter, TrainingMethod
+
+if TYPE_CHECKING:
+    from llmdeck.tuning.config import TrainConfig
+    from llmdeck.tuning.recipe import Device
+
+METHOD = TrainingMethod(
+    name="orpo", order=2, formats=("preference",), sample="preference_sample.jsonl",
+    summary="odds ratio preference optimization", sequences_per_row=2, tools_rendered=False,
+    metric_prefixes=("log_odds", "nll_loss"),
+)
+
+
+def tuning_problems(get: Getter) -> list[str]:
+    return ["tuning: orpo runs with lora or full"] if get("tuning") in ("qlora", "lora-8bit") else []
+
+
+def data_refusal(fmt: str) -> str | None:
+    from llmdeck.tuning.data.errors import needs_preference
+
+    return needs_preference(METHOD.name, fmt)
+
+
+def examples(example: dict) -> list[dict]:
+    from llmdeck.tuning.data.formats.preference import require_pairs
+
+    return require_pairs(example, METHOD.name)
 
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
                   device: Device, callbacks: list, peft_config):
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+    from llmdeck.tuning.recipe import beta, floor_warmup, trainer_arguments
 
     shared = trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None)
     args = ORPOConfig(**shared, **beta(config), max_completion_length=config.max_length // 2)

@@ -7,10 +7,19 @@ import collections
 import re
 import string
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.encoder import task_trainer, training_arguments
-from llmdeck.tuning.recipe import Device
+from llmdeck.tuning.methods import ENCODER_TUNINGS, TrainingMethod
+
+if TYPE_CHECKING:
+    from llmdeck.tuning.config import TrainConfig
+    from llmdeck.tuning.recipe import Device
+
+METHOD = TrainingMethod(
+    name="extractive-qa", order=8, formats=("qa",), sample="qa_sample.jsonl", summary="extractive question answering",
+    encoder=True, head=("AutoModelForQuestionAnswering", "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"),
+    tunings=ENCODER_TUNINGS, vocab_logits=False, metric_prefixes=("exact_match", "f1"),
+)
 
 TASK_TYPE = "QUESTION_ANS"  # peft trains the new qa_outputs head whole beside the adapter
 EXCLUDE = r"(.*\.)?qa_outputs"  # the head is trained whole (modules_to_save), not adapted
@@ -59,6 +68,8 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
                   device: Device, callbacks: list, peft_config):
     from peft import get_peft_model
     from transformers import DataCollatorWithPadding
+
+    from llmdeck.tuning.encoder import task_trainer, training_arguments
 
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
@@ -128,7 +139,21 @@ def task_info(model, config: TrainConfig) -> dict:
     return {"task": "extractive-qa", "max_length": config.max_length, "doc_stride": config.doc_stride}
 
 
-def predict(model, tokenizer, question: str, context: str, max_length: int = 384, doc_stride: int = 128) -> dict:
+def predict_problem(run, text: str, context: str | None) -> str | None:
+    if not (context or "").strip():
+        return f"run {run.id} answers questions from a context: pass --context TEXT (or @FILE)"
+    return None
+
+
+def predict(model, tokenizer, run, text: str, context: str | None, top_k: int) -> dict:
+    from llmdeck.tuning.heads import task_info as saved_task_info
+
+    info = saved_task_info(run.path / "adapter")
+    return {"context": context, **answer(model, tokenizer, text, context or "", info.get("max_length", 384),
+                                         info.get("doc_stride", 128))}
+
+
+def answer(model, tokenizer, question: str, context: str, max_length: int = 384, doc_stride: int = 128) -> dict:
     """The answer span of `context` for `question`, with its score and character offsets."""
     import torch
 

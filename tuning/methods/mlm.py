@@ -4,10 +4,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.encoder import task_trainer, training_arguments
-from llmdeck.tuning.recipe import Device
+from llmdeck.tuning.methods import ENCODER_TUNINGS, TrainingMethod
+
+if TYPE_CHECKING:
+    from llmdeck.tuning.config import TrainConfig
+    from llmdeck.tuning.recipe import Device
+
+METHOD = TrainingMethod(
+    name="mlm", order=9, formats=("text",), sample="mlm_sample.jsonl", summary="masked-language modelling",
+    encoder=True, head=("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES"),
+    head_hint=" (masked-LM needs an encoder such as BERT; the default base is the embedded all-MiniLM-L6-v2)",
+    tunings=ENCODER_TUNINGS, metric_prefixes=("perplexity",),
+)
 
 TASK_TYPE = None  # peft has no masked-LM task type: a plain adapter on the encoder
 HEAD = ["transform"]  # the prediction head's transform layer (new on sentence-embedding checkpoints), trained whole
@@ -36,6 +46,8 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     from peft import get_peft_model
     from transformers import DataCollatorForLanguageModeling
 
+    from llmdeck.tuning.encoder import task_trainer, training_arguments
+
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=config.mlm_probability,
@@ -49,7 +61,17 @@ def task_info(model, config: TrainConfig) -> dict:
     return {"task": "mlm"}
 
 
-def predict(model, tokenizer, text: str, top_k: int = 5) -> dict:
+def predict_problem(run, text: str, context: str | None) -> str | None:
+    if "[MASK]" not in text and "<mask>" not in text:
+        return "predict: a masked-LM run fills masks; put [MASK] where a word should go"
+    return None
+
+
+def predict(model, tokenizer, run, text: str, context: str | None, top_k: int) -> dict:
+    return fill(model, tokenizer, text, top_k)
+
+
+def fill(model, tokenizer, text: str, top_k: int = 5) -> dict:
     """The top_k fills of every mask in `text` ([MASK], or the tokenizer's own mask token)."""
     import torch
 

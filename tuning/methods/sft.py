@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.recipe import Device, floor_warmup, trainer_arguments
-from llmdeck.tuning.render import conversation_tokens
+from llmdeck.tuning.methods import TrainingMethod, spoken_list, trains_on
 
+if TYPE_CHECKING:
+    from llmdeck.tuning.config import TrainConfig
+    from llmdeck.tuning.recipe import Device
+
+METHOD = TrainingMethod(
+    name="sft", order=0, formats=("alpaca", "sharegpt", "messages", "text"), sample="sft_sample.jsonl",
+    summary="supervised fine-tuning", soft_prompts=True, packs=True, metric_prefixes=("entropy",),
+)
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "position_ids")
 
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
                   device: Device, callbacks: list, peft_config):
     from trl import SFTConfig, SFTTrainer
+
+    from llmdeck.tuning.recipe import floor_warmup, trainer_arguments
 
     # padding-free packing needs varlen attention kernels (CUDA); on CPU the flattened batch attends over one
     # block-diagonal mask and measured slower than length-grouped batches
@@ -36,6 +45,12 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
                          processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
 
 
+def data_refusal(fmt: str) -> str | None:
+    if fmt == "preference":
+        return f"preference data trains with --method {spoken_list(trains_on('preference'))}, not sft"
+    return None
+
+
 def assistant_masked(dataset, tokenizer):
     """Conversations -> `input_ids` + `assistant_masks` covering every assistant turn, not just the last.
 
@@ -46,6 +61,8 @@ def assistant_masked(dataset, tokenizer):
     if "prompt" not in dataset.column_names or "completion" not in dataset.column_names:
         return dataset
     import datasets
+
+    from llmdeck.tuning.render import conversation_tokens
 
     def tools(row: dict) -> list | None:
         return json.loads(row["tools"]) if row.get("tools") else None

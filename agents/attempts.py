@@ -102,7 +102,10 @@ def attempts(collection: str | None = None, kind: str | None = None, since: floa
 
 def heldout_task_ids() -> set[str]:
     """Every task id ever attempted as held-out: its runs never become training data."""
-    return {row["task_id"] for row in _connect().execute("SELECT DISTINCT task_id FROM task_attempts WHERE split = 'heldout'")}
+    return {
+        row["task_id"]
+        for row in _connect().execute("SELECT DISTINCT task_id FROM task_attempts WHERE split = 'heldout'")
+    }
 
 
 def collections_summary() -> list[dict]:

@@ -70,7 +70,12 @@ def _evaluate(node: ast.AST):
         return UNARY[type(node.op)](_evaluate(node.operand))
     if isinstance(node, ast.Name) and node.id in CONSTANTS:
         return CONSTANTS[node.id]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and not node.keywords:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in FUNCTIONS
+        and not node.keywords
+    ):
         arguments = [_evaluate(argument) for argument in node.args]
         if node.func.id == "factorial" and (not arguments or arguments[0] > 500):
             raise CalculatorError("factorial: expected an integer up to 500")

@@ -9,10 +9,10 @@ One assistant turn is two lines (three with an optional thought first):
 Each line is generated separately, greedily, continuing the same prompt (llama.cpp reuses the evaluated
 prefix): the thought under a one-line grammar, the action under an enum grammar over `final_answer` and
 the tool names, then the arguments under a grammar built from that tool's JSON schema
-(`LlamaGrammar.from_json_schema`, every string length capped). So every step is well formed, whatever the model's size; a grammar
-guarantees the form, not that the choice is right. Tool results are rendered into the conversation here:
-as user messages "Result: ..." (what small chat models follow best), or as `tool` messages where the
-template renders that role and the run asks for it.
+(`LlamaGrammar.from_json_schema`, every string length capped). So every step is well formed, whatever the
+model's size; a grammar guarantees the form, not that the choice is right. Tool results are rendered into the
+conversation here: as user messages "Result: ..." (what small chat models follow best), or as `tool` messages
+where the template renders that role and the run asks for it.
 """
 
 from __future__ import annotations
@@ -30,15 +30,21 @@ if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 FINAL_ANSWER = "final_answer"
-FINAL_ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": 300}},
-                       "required": ["answer"]}
+FINAL_ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": 300}},
+    "required": ["answer"],
+}
 FINAL_ANSWER_DESCRIPTION = "Give the final answer to the user."
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'"
-          " + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'"
+    " + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 JSON_CHAR_CLASS = r'char ::= [^"\\\x7F\x00-\x1F]'
 THOUGHT_GRAMMAR = r'root ::= " " [^\n]+ "\n"'
-STEP_PATTERN = re.compile(r"(?:Thought:(?P<thought>[^\n]*)\n)?\s*Action:\s*(?P<action>[^\n]+?)\s*\n\s*Action Input:\s*(?P<args>.*)",
-                          re.DOTALL)
+STEP_PATTERN = re.compile(
+    r"(?:Thought:(?P<thought>[^\n]*)\n)?\s*Action:\s*(?P<action>[^\n]+?)\s*\n\s*Action Input:\s*(?P<args>.*)", re.DOTALL
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +101,15 @@ def example(calculator: bool, thoughts: bool) -> str:
         return (f"Thought: {thought}\n" if thoughts else "") + f"Action: {action}\nAction Input: {args}\n"
 
     if calculator:
-        return ("Example:\nQuestion: What is 6 * 7?\n" + turn("I multiply with the calculator.", "calculator",
-                '{"expression": "6 * 7"}') + "Result: 42\n" + turn("I know the answer.", FINAL_ANSWER, '{"answer": "42"}')).strip()
-    return ("Example:\nQuestion: Say hello.\n" + turn("I can answer directly.", FINAL_ANSWER, '{"answer": "Hello!"}')).strip()
+        return (
+            "Example:\nQuestion: What is 6 * 7?\n"
+            + turn("I multiply with the calculator.", "calculator", '{"expression": "6 * 7"}')
+            + "Result: 42\n"
+            + turn("I know the answer.", FINAL_ANSWER, '{"answer": "42"}')
+        ).strip()
+    return (
+        "Example:\nQuestion: Say hello.\n" + turn("I can answer directly.", FINAL_ANSWER, '{"answer": "Hello!"}')
+    ).strip()
 
 
 def input_shape(schema: dict) -> str:
@@ -267,7 +279,9 @@ class StepDecoder:
         raw = ("Thought:" if self.thoughts else "") + generated
         return parse_step(raw, options)
 
-    def _complete(self, text: str, grammar: str | None, max_tokens: int, stop: list[str] | None = None) -> tuple[str, str]:
+    def _complete(
+        self, text: str, grammar: str | None, max_tokens: int, stop: list[str] | None = None
+    ) -> tuple[str, str]:
         from llama_cpp import LlamaGrammar
 
         llama = self.loaded.llama

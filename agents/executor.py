@@ -142,7 +142,9 @@ class SandboxCodeExecutor(CodeExecutor):
         self.isolation = isolation
         self.attempts: list[Attempt] = []
 
-    async def execute_code_blocks(self, code_blocks: list[CodeBlock], cancellation_token: CancellationToken) -> CodeResult:
+    async def execute_code_blocks(
+        self, code_blocks: list[CodeBlock], cancellation_token: CancellationToken
+    ) -> CodeResult:
         python = [block.code for block in code_blocks if block.language.lower() in ("python", "py", "python3", "")]
         if not python:
             return CodeResult(exit_code=1, output="No Python code block found: reply with one ```python block.")

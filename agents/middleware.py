@@ -85,14 +85,24 @@ class ArgumentCheck(AgentMiddleware):
 
         call = request.tool_call
         if request.tool is None:
-            return ToolMessage(content=f"Error: there is no tool named {call['name']!r}.", tool_call_id=call["id"],
-                               name=call["name"], status="error")
+            return ToolMessage(
+                content=f"Error: there is no tool named {call['name']!r}.",
+                tool_call_id=call["id"],
+                name=call["name"],
+                status="error",
+            )
         schema = tool_parameters(request.tool)
-        problems = [f"{'.'.join(str(p) for p in error.path) or 'arguments'}: {error.message}"
-                    for error in sorted(jsonschema.Draft202012Validator(schema).iter_errors(call.get("args") or {}), key=str)]
+        problems = [
+            f"{'.'.join(str(p) for p in error.path) or 'arguments'}: {error.message}"
+            for error in sorted(jsonschema.Draft202012Validator(schema).iter_errors(call.get("args") or {}), key=str)
+        ]
         if problems:
-            return ToolMessage(content=f"Error: invalid arguments for {call['name']}: " + "; ".join(problems),
-                               tool_call_id=call["id"], name=call["name"], status="error")
+            return ToolMessage(
+                content=f"Error: invalid arguments for {call['name']}: " + "; ".join(problems),
+                tool_call_id=call["id"],
+                name=call["name"],
+                status="error",
+            )
         return handler(request)
 
 

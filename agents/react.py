@@ -21,7 +21,9 @@ class AgentOptions(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    max_steps: int = Field(6, ge=1, le=50, description="Model steps at most; the last one must answer (tools withheld).")
+    max_steps: int = Field(
+        6, ge=1, le=50, description="Model steps at most; the last one must answer (tools withheld)."
+    )
     max_seconds: float = Field(120.0, gt=0, description="Wall-time limit, checked before each step.")
     system: str | None = Field(None, description="Extra instructions placed before the ReAct instructions.")
 

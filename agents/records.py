@@ -105,18 +105,25 @@ def start_run(kind: str, prompt: str, model: str | None, options: dict) -> str:
 
 def add_event(run_id: str, event: RunEvent) -> None:
     with db.transaction(_connect()) as conn:
-        (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM agent_events WHERE run_id = ?", (run_id,)).fetchone()
-        conn.execute("INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
-                     (run_id, seq, event.type, json.dumps(event.to_json(), default=str), time.time()))
+        (seq,) = conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM agent_events WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
+            (run_id, seq, event.type, json.dumps(event.to_json(), default=str), time.time()),
+        )
 
 
-def finish_run(run_id: str, status: str, answer: str | None, steps: int, passed: bool | None = None,
-               isolation: str | None = None) -> None:
+def finish_run(
+    run_id: str, status: str, answer: str | None, steps: int, passed: bool | None = None, isolation: str | None = None
+) -> None:
     now = time.time()
     with db.transaction(_connect()) as conn:
-        conn.execute("UPDATE agent_runs SET status = ?, answer = ?, steps = ?, passed = ?, isolation = ?,"
-                     " finished_at = ?, seconds = ? - started_at WHERE id = ?",
-                     (status, answer, steps, None if passed is None else int(passed), isolation, now, now, run_id))
+        conn.execute(
+            "UPDATE agent_runs SET status = ?, answer = ?, steps = ?, passed = ?, isolation = ?,"
+            " finished_at = ?, seconds = ? - started_at WHERE id = ?",
+            (status, answer, steps, None if passed is None else int(passed), isolation, now, now, run_id),
+        )
 
 
 def _record(row, stored: list | None = None) -> RunRecord:

@@ -103,14 +103,22 @@ def gather(kinds: Iterable[str], since: float | None = None, collections: list[s
         seen_runs = set()
         for item in recorded:
             seen_runs.add(item.run_id)
-            found.append(Attempt(item.task_id, item.split, kind, item.passed, records.get_run(item.run_id), item.verdict))
+            found.append(
+                Attempt(item.task_id, item.split, kind, item.passed, records.get_run(item.run_id), item.verdict)
+            )
         if kind == "verify" and collections is None:
             for run in records.runs_with_events("verify", ("verified", *FAILED_VERIFY)):
                 checks = run.options.get("checks") or {}
-                if run.id in seen_runs or run.options.get("task") or (since and run.started_at < since) \
-                        or not (checks.get("expect") or checks.get("tests")):
+                if (
+                    run.id in seen_runs
+                    or run.options.get("task")
+                    or (since and run.started_at < since)
+                    or not (checks.get("expect") or checks.get("tests"))
+                ):
                     continue  # a sweep's run without its attempt row was interrupted before its verdict was kept
-                key = hashlib.sha256(json.dumps([run.prompt, checks.get("expect"), checks.get("tests")]).encode()).hexdigest()
+                key = hashlib.sha256(
+                    json.dumps([run.prompt, checks.get("expect"), checks.get("tests")]).encode()
+                ).hexdigest()
                 found.append(Attempt(f"adhoc-{key[:12]}", "train", "verify", run.status == "verified", run))
     return found
 
@@ -147,7 +155,11 @@ def build(out: str | Path, kinds: Iterable[str] = ("agent", "verify"), *, since:
     for attempt in gather(kinds, since, collections):
         report.attempts += 1
         report.passed += attempt.passed
-        if attempt.split == "heldout" or attempt.task_id in heldout_ids or normalized(attempt.run.prompt) in heldout_prompts:
+        if (
+            attempt.split == "heldout"
+            or attempt.task_id in heldout_ids
+            or normalized(attempt.run.prompt) in heldout_prompts
+        ):
             report.heldout_attempts_dropped += 1
             held.add(attempt.task_id)
             continue

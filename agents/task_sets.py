@@ -72,7 +72,9 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
     """The agent questions, the workspace files and the corpus documents they are about."""
     tasks: list[dict] = []
 
-    def add(category: str, difficulty: int, question: str, answers: list[str], tool: str, args: dict | None = None) -> None:
+    def add(
+        category: str, difficulty: int, question: str, answers: list[str], tool: str, args: dict | None = None
+    ) -> None:
         if any(t["question"] == question for t in tasks):  # a repeated question could sit in both splits
             return
         hint = {"hint": f"Use {tool} with {json.dumps(args)}, then answer from its result."} if args else {}
@@ -106,7 +108,9 @@ def tool_tasks(rng: random.Random) -> tuple[list[dict], dict[str, str], dict[str
             x = int(x)
             value = x * factor
         shown = f"{x:g}"
-        add("units", 2, template.format(x=shown), [str(int(value))], "calculator", {"expression": f"{shown} * {factor}"})
+        add(
+            "units", 2, template.format(x=shown), [str(int(value))], "calculator", {"expression": f"{shown} * {factor}"}
+        )
     start = dt.date(2024, 1, 1)
     while count("dates") < 30:
         day = start + dt.timedelta(days=rng.randint(0, 730))
@@ -195,7 +199,11 @@ def code_tasks(rng: random.Random) -> list[dict]:
     for _ in range(5):
         numbers = rng.sample(range(1, 100), 5)
         kind, value = rng.choice([("largest", max(numbers)), ("smallest", min(numbers)), ("sum", sum(numbers))])
-        text = f"the sum of the numbers in the list {numbers}" if kind == "sum" else f"the {kind} number in the list {numbers}"
+        text = (
+            f"the sum of the numbers in the list {numbers}"
+            if kind == "sum"
+            else f"the {kind} number in the list {numbers}"
+        )
         add(1, f"Print {text}.", str(value))
     for word in rng.sample(words, 4):
         letter = rng.choice(sorted(set(word)))
@@ -269,14 +277,24 @@ def code_tasks(rng: random.Random) -> list[dict]:
     for signature, tests in level3:
         add(3, f"Define a function {signature}.", tests=tests)
     for k in rng.sample(range(3, 13), 5):
-        add(3, f"Define a function times_{k}(x) that returns x multiplied by {k}.",
-            tests=f"assert times_{k}(2) == {2 * k}\nassert times_{k}(0) == 0\nassert times_{k}(-1) == {-k}\n")
+        add(
+            3,
+            f"Define a function times_{k}(x) that returns x multiplied by {k}.",
+            tests=f"assert times_{k}(2) == {2 * k}\nassert times_{k}(0) == 0\nassert times_{k}(-1) == {-k}\n",
+        )
     for k in rng.sample(range(3, 13), 4):
-        add(3, f"Define a function divisible_by_{k}(n) that returns True when n is divisible by {k}.",
-            tests=f"assert divisible_by_{k}({k * 7}) is True\nassert divisible_by_{k}({k * 7 + 1}) is False\n")
+        add(
+            3,
+            f"Define a function divisible_by_{k}(n) that returns True when n is divisible by {k}.",
+            tests=f"assert divisible_by_{k}({k * 7}) is True\nassert divisible_by_{k}({k * 7 + 1}) is False\n",
+        )
     for word in rng.sample(sorted({w[0]: w for w in words}.values()), 4):
-        add(3, f"Define a function starts_with_{word[0]}(s) that returns True when s starts with the letter '{word[0]}'.",
-            tests=f"assert starts_with_{word[0]}('{word}') is True\nassert starts_with_{word[0]}('zz') is {word[0] == 'z'}\n")
+        add(
+            3,
+            f"Define a function starts_with_{word[0]}(s) that returns True when s starts with the letter '{word[0]}'.",
+            tests=f"assert starts_with_{word[0]}('{word}') is True\n"
+            f"assert starts_with_{word[0]}('zz') is {word[0] == 'z'}\n",
+        )
     return tasks
 
 

@@ -2,7 +2,8 @@
 attempts (`llmdeck agent|verify --tasks FILE`), building training data and benchmarking.
 
     {"id": "arith-003", "kind": "agent", "question": "What is 17 * 23?", "answers": ["391"], "tool": "calculator"}
-    {"id": "files-002", "kind": "agent", "question": "...", "answers": ["40"], "tool": "files", "workspace": "workspace"}
+    {"id": "files-002", "kind": "agent", "question": "...", "answers": ["40"], "tool": "files",
+     "workspace": "workspace"}
     {"id": "rag-007", "kind": "agent", "question": "...", "answers": ["blue-heron"], "tool": "rag_search",
      "collection": "llmdeck-tasks", "corpus": "corpus"}
     {"id": "code-014", "kind": "verify", "task": "Print the factorial of 6.", "expect": "720"}
@@ -40,9 +41,15 @@ class Task(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    id: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-                    description="Unique within the file; decides the split when `split` is absent.")
-    kind: Literal["agent", "verify"] = Field(description="agent: a question for the ReAct agent; verify: a coding task.")
+    id: str = Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Unique within the file; decides the split when `split` is absent.",
+    )
+    kind: Literal["agent", "verify"] = Field(
+        description="agent: a question for the ReAct agent; verify: a coding task."
+    )
     split: Literal["train", "heldout"] | None = Field(None, description="train or heldout (default: by id).")
     category: str | None = Field(None, description="A label for per-category reports (arithmetic, files...).")
     difficulty: int | None = Field(None, ge=1, le=5, description="Graded difficulty, 1 easiest.")
@@ -63,11 +70,17 @@ class Task(BaseModel):
     tests: str | None = Field(None, description="Asserts / test_ functions run against the program.")
 
     @model_validator(mode="after")
-    def _fits_kind(self) -> "Task":
+    def _fits_kind(self) -> Task:
         problems = []
         if self.kind == "agent":
-            problems += [f"{name}: needed by an agent task" for name in ("question", "answers") if getattr(self, name) is None]
-            problems += [f"{name}: only verify tasks have it" for name in ("task", "expect", "tests") if getattr(self, name) is not None]
+            problems += [
+                f"{name}: needed by an agent task" for name in ("question", "answers") if getattr(self, name) is None
+            ]
+            problems += [
+                f"{name}: only verify tasks have it"
+                for name in ("task", "expect", "tests")
+                if getattr(self, name) is not None
+            ]
         else:
             if self.task is None:
                 problems.append("task: needed by a verify task")
@@ -98,8 +111,13 @@ class Task(BaseModel):
 
     def record(self, source: str) -> dict:
         """What a run records about its task (the split decides whether its data may be trained on)."""
-        return {"id": self.id, "split": self.effective_split, "set": source, "category": self.category,
-                **({"answers": self.answers, "tool": self.tool, "question": self.question} if self.kind == "agent" else {})}
+        return {
+            "id": self.id,
+            "split": self.effective_split,
+            "set": source,
+            "category": self.category,
+            **({"answers": self.answers, "tool": self.tool, "question": self.question} if self.kind == "agent" else {}),
+        }
 
     def hinted_question(self) -> str:
         """The question as a hinted collection asks it (STaR-style rationalization: the hint helps the model find a

@@ -259,7 +259,9 @@ class ToolCatalog:
             if tool.name in BUILTINS or tool.name == "final_answer":
                 self.warnings.append(f"{source}: tool '{tool.name}' clashes with a built-in name; skipped")
             elif tool.name in self.custom:
-                self.warnings.append(f"{source}: tool '{tool.name}' already loaded from {self.custom[tool.name][1]}; skipped")
+                self.warnings.append(
+                    f"{source}: tool '{tool.name}' already loaded from {self.custom[tool.name][1]}; skipped"
+                )
             else:
                 self.custom[tool.name] = (tool, source)
 
@@ -284,7 +286,9 @@ class ToolCatalog:
         for name in self.names():
             if name in BUILTINS:
                 _, description, schema = BUILTINS[name]
-                rows.append(ToolInfo(name, description, "builtin", name in defaults, _strip_titles(schema.model_json_schema())))
+                rows.append(
+                    ToolInfo(name, description, "builtin", name in defaults, _strip_titles(schema.model_json_schema()))
+                )
             else:
                 tool, source = self.custom[name]
                 rows.append(ToolInfo(name, tool.description, source, False, tool_parameters(tool)))

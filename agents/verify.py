@@ -60,7 +60,9 @@ def task_prompt(task: str, checks: Checks) -> str:
     if checks.expect is not None:
         parts.append(f"The program must print exactly:\n{checks.expect.strip()}")
     if checks.tests:
-        parts.append(f"These tests will run against your code (define what they use):\n```python\n{checks.tests.strip()}\n```")
+        parts.append(
+            f"These tests will run against your code (define what they use):\n```python\n{checks.tests.strip()}\n```"
+        )
     return "\n\n".join(parts)
 
 
@@ -158,8 +160,15 @@ def _approve(request):
     return ApprovalResponse(approved=True, reason="runs in llmdeck's sandbox")
 
 
-async def run_pair(task: str, client, checks: Checks, options: VerifyOptions, limits: SandboxLimits | None = None,
-                   isolation: str = "auto", stop: Callable[[], bool] | None = None) -> AsyncGenerator[VerifyEvent, None]:
+async def run_pair(
+    task: str,
+    client,
+    checks: Checks,
+    options: VerifyOptions,
+    limits: SandboxLimits | None = None,
+    isolation: str = "auto",
+    stop: Callable[[], bool] | None = None,
+) -> AsyncGenerator[VerifyEvent, None]:
     """Stream the pair's events (module docstring), ending with the verdict; nothing more once `stop()`."""
     from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
     from autogen_agentchat.base import TaskResult

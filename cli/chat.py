@@ -17,9 +17,26 @@ from llmdeck.cli.output import generation_options, info, stream_answer
 @click.option("--rag", "rag_collection", help="Answer from this document collection, citing sources [n].")
 @click.option("--session", "session_id", help="Resume (or start) this saved session: its history is the memory.")
 @click.option("-k", "rag_k", type=int, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
-@click.option("--adapter", "adapter_run", help="Apply this finished run's LoRA at load (default model: the run's base).")
-def command(prompt, model_name, system, temperature, top_p, max_tokens, seed, stop, n_ctx, n_threads, as_json,
-            rag_collection, session_id, rag_k, adapter_run):
+@click.option(
+    "--adapter", "adapter_run", help="Apply this finished run's LoRA at load (default model: the run's base)."
+)
+def command(
+    prompt,
+    model_name,
+    system,
+    temperature,
+    top_p,
+    max_tokens,
+    seed,
+    stop,
+    n_ctx,
+    n_threads,
+    as_json,
+    rag_collection,
+    session_id,
+    rag_k,
+    adapter_run,
+):
     """Chat with a local model. With no PROMPT on a terminal, opens a REPL (line editing and history);
     with no PROMPT and piped input, reads the prompt from stdin.
 

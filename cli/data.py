@@ -3,7 +3,6 @@ agent and verify attempts (`from-runs`)."""
 
 from __future__ import annotations
 
-
 import click
 
 from llmdeck.cli.output import emit_json, info
@@ -18,16 +17,36 @@ def command() -> None:
 
 @command.command("check")
 @click.argument("path", required=False)
-@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
-              help="Data format (auto detects it when unambiguous).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Data format (auto detects it when unambiguous).",
+)
 @click.option("--model", help="Count tokens under this base model's tokenizer (default: the default store model).")
-@click.option("--max-length", type=int, default=512, show_default=True, help="Report rows longer than this many tokens.")
+@click.option(
+    "--max-length", type=int, default=512, show_default=True, help="Report rows longer than this many tokens."
+)
 @click.option("--no-tokens", is_flag=True, help="Skip token statistics (no tokenizer load).")
-@click.option("--chat-template", help="Render conversations with chatml|llama3|gemma|FILE (for a base without a template).")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Substitute {{NAME}} placeholders (repeatable).")
+@click.option(
+    "--chat-template", help="Render conversations with chatml|llama3|gemma|FILE (for a base without a template)."
+)
+@click.option(
+    "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Substitute {{NAME}} placeholders (repeatable)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def check(path: str | None, fmt: str, model: str | None, max_length: int, no_tokens: bool, chat_template: str | None,
-          variables: tuple[str, ...], as_json: bool) -> None:
+def check(
+    path: str | None,
+    fmt: str,
+    model: str | None,
+    max_length: int,
+    no_tokens: bool,
+    chat_template: str | None,
+    variables: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Rows, detected format, rows with tools, {{placeholders}}, token length stats, what --max-length truncates
     (rows and share of assistant tokens) or, for text, the blocks it makes, and every bad row of PATH
     (default: the bundled sample). Exit code 2 when any row is bad.
@@ -61,17 +80,22 @@ def _print_report(report) -> None:
     if report.with_tools:
         click.echo(f"tools    {report.with_tools} rows carry tool definitions")
     if report.blocks is not None:
-        click.echo(f"blocks   {report.blocks} training blocks of up to {report.tokens.get('max_length')} tokens "
-                   "(documents joined with EOS)")
+        click.echo(
+            f"blocks   {report.blocks} training blocks of up to {report.tokens.get('max_length')} tokens "
+            "(documents joined with EOS)"
+        )
     cut = report.truncation
     if cut:
-        click.echo(f"truncate {cut['rows_over']} of {cut['rows']} rows ({cut['rows_over_share']:.1%}) over max_length "
-                   f"{cut['max_length']}, {cut['assistant_cut_share']:.1%} of assistant tokens cut (longest {cut['longest']})")
+        click.echo(
+            f"truncate {cut['rows_over']} of {cut['rows']} rows ({cut['rows_over_share']:.1%}) over max_length "
+            f"{cut['max_length']}, {cut['assistant_cut_share']:.1%} of assistant tokens cut (longest {cut['longest']})"
+        )
     for name, count in sorted(report.placeholders.items()):
         info(f"warning: {{{{{name}}}}} placeholder in {count} rows is trained literally; pass --var {name}=VALUE")
     if report.tokens:
         t = report.tokens
-        line = f"tokens   min {t['min']}  mean {t['mean']}  p50 {t['p50']}  p95 {t['p95']}  max {t['max']}  total {t['total']}"
+        line = (f"tokens   min {t['min']}  mean {t['mean']}  p50 {t['p50']}  p95 {t['p95']}  max {t['max']}"
+                f"  total {t['total']}")
         if "over_max_length" in t:
             line += f"  ({t['over_max_length']} over {t['max_length']})"
         click.echo(line)
@@ -82,14 +106,29 @@ def _print_report(report) -> None:
 
 
 @command.command("from-runs")
-@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
-              help="Directory to write sft.jsonl, preference.jsonl and manifest.json into.")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write sft.jsonl, preference.jsonl and manifest.json into.",
+)
 @click.option("--agent", "agent_only", is_flag=True, help="Only agent traces.")
 @click.option("--verify", "verify_only", is_flag=True, help="Only verify programs.")
-@click.option("--since", help="Only attempts since then: a date/time (2026-03-14, 2026-03-14T09:30) or an age (90m, 12h, 3d).")
-@click.option("--sweep", "collections", multiple=True, help="Only attempts of this sweep (its collection name; repeatable).")
-@click.option("--tasks", "task_files", multiple=True, type=click.Path(dir_okay=False),
-              help="A task file whose held-out tasks must stay out (repeatable; recorded held-out attempts always do).")
+@click.option(
+    "--since", help="Only attempts since then: a date/time (2026-03-14, 2026-03-14T09:30) or an age (90m, 12h, 3d)."
+)
+@click.option(
+    "--sweep", "collections", multiple=True, help="Only attempts of this sweep (its collection name; repeatable)."
+)
+@click.option(
+    "--tasks",
+    "task_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A task file whose held-out tasks must stay out (repeatable; recorded held-out attempts always do).",
+)
 @click.option("--max-per-task", type=int, default=4, show_default=True, help="Verified traces kept per task at most.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
 def from_runs(out, agent_only, verify_only, since, collections, task_files, max_per_task, as_json):

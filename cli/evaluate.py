@@ -10,9 +10,13 @@ from llmdeck.core.units import human_size
 
 @click.command("eval")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--data", "data_file", type=click.Path(), help="Held-out text (.txt) or a dataset file (assistant turns scored).")
+@click.option(
+    "--data", "data_file", type=click.Path(), help="Held-out text (.txt) or a dataset file (assistant turns scored)."
+)
 @click.option("--run", "run_id", help="Use this run's eval split.")
-@click.option("--max-examples", type=click.IntRange(min=1), default=64, show_default=True, help="Examples scored per model.")
+@click.option(
+    "--max-examples", type=click.IntRange(min=1), default=64, show_default=True, help="Examples scored per model."
+)
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def command(models, data_file, run_id, max_examples, n_threads, as_json):

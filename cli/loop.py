@@ -101,9 +101,17 @@ def list_command(as_json: bool) -> None:
     if as_json:
         emit_json([state.to_dict() for state in found])
         return
-    rows = [{"name": s.name, "status": s.status, "rounds": f"{len(s.rounds)}/{s.config.get('rounds')}",
-             "base": s.rounds[0]["model"] if s.rounds else "-", "latest": (s.rounds[-1].get("output") if s.rounds else None),
-             "minutes": round(s.seconds / 60, 1)} for s in found]
+    rows = [
+        {
+            "name": s.name,
+            "status": s.status,
+            "rounds": f"{len(s.rounds)}/{s.config.get('rounds')}",
+            "base": s.rounds[0]["model"] if s.rounds else "-",
+            "latest": (s.rounds[-1].get("output") if s.rounds else None),
+            "minutes": round(s.seconds / 60, 1),
+        }
+        for s in found
+    ]
     click.echo(table(rows, ["name", "status", "rounds", "base", "latest", "minutes"]))
 
 

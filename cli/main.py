@@ -10,8 +10,28 @@ import sys
 
 import click
 
-from llmdeck.cli import agent, bench, chat, complete, data, evaluate, export, loop, merge, models, predict, rag, \
-    reward, runs, serve, sessions, tools, train, tui, verify
+from llmdeck.cli import (
+    agent,
+    bench,
+    chat,
+    complete,
+    data,
+    evaluate,
+    export,
+    loop,
+    merge,
+    models,
+    predict,
+    rag,
+    reward,
+    runs,
+    serve,
+    sessions,
+    tools,
+    train,
+    tui,
+    verify,
+)
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.core.quiet import quiet_libraries
 
@@ -31,7 +51,9 @@ class LlmdeckGroup(click.Group):
         except click.ClickException as exc:  # a bad flag or argument: one line, like every other bad input
             ctx = getattr(exc, "ctx", None)  # a UsageError's command; other ClickExceptions have none
             where = f"{ctx.command_path}: " if ctx else ""
-            message = " ".join(part.strip() for part in exc.format_message().splitlines() if part.strip())  # Choice lists span lines
+            message = " ".join(
+                part.strip() for part in exc.format_message().splitlines() if part.strip()
+            )  # Choice lists span lines
             click.echo(f"error: {where}{message}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -50,7 +72,9 @@ class LlmdeckGroup(click.Group):
             ctx.exit(130)
 
 
-@click.group("llmdeck", cls=LlmdeckGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "llmdeck", cls=LlmdeckGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="llmdeck")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -63,8 +87,28 @@ def cli(ctx: click.Context) -> None:
         tui.run_app()
 
 
-for module in (models, chat, complete, serve, tui, train, runs, data, rag, sessions, export, evaluate, agent, tools, verify,
-               bench, loop, reward, predict, merge):
+for module in (
+    models,
+    chat,
+    complete,
+    serve,
+    tui,
+    train,
+    runs,
+    data,
+    rag,
+    sessions,
+    export,
+    evaluate,
+    agent,
+    tools,
+    verify,
+    bench,
+    loop,
+    reward,
+    predict,
+    merge,
+):
     cli.add_command(module.command)
 
 

@@ -1,4 +1,5 @@
-"""`llmdeck merge`: combine fine-tunes of one base (mergekit), or LoRA adapters of one base (peft); optionally export."""
+"""`llmdeck merge`: combine fine-tunes of one base (mergekit), or LoRA adapters of one base (peft); optionally
+export."""
 
 from __future__ import annotations
 
@@ -38,15 +39,30 @@ def _values(items) -> list[str]:
 
 
 @click.command("merge")
-@click.option("--method", "method", type=click.Choice(["linear", "slerp", "ties", "dare_ties"]), required=True,
-              help="linear (weighted average), slerp (spherical, two models), ties / dare_ties (task vectors over --base).")
-@click.option("--models", cls=ManyValues, required=True, help="Finished runs (id or name) or HF model directories: A B [...].")
+@click.option(
+    "--method",
+    "method",
+    type=click.Choice(["linear", "slerp", "ties", "dare_ties"]),
+    required=True,
+    help="linear (weighted average), slerp (spherical, two models), ties / dare_ties (task vectors over --base).",
+)
+@click.option(
+    "--models", cls=ManyValues, required=True, help="Finished runs (id or name) or HF model directories: A B [...]."
+)
 @click.option("--weights", cls=ManyValues, help="One weight per model (default: equal). slerp: t = w2 / (w1 + w2).")
-@click.option("--out", "name", required=True, help="Name of the merged model (a run; and the store name with --export).")
+@click.option(
+    "--out", "name", required=True, help="Name of the merged model (a run; and the store name with --export)."
+)
 @click.option("--base", help="ties/dare_ties: the shared base (default: the runs' base).")
-@click.option("--density", type=float, default=0.5, show_default=True, help="ties/dare_ties: share of each task vector kept.")
-@click.option("--as-adapter", is_flag=True, help="Combine LoRA runs of one base into one adapter (peft add_weighted_adapter).")
-@click.option("--export", "quants", help="Also export to GGUF with these quants (e.g. q8_0,q4_k_m), registered as OUT.QUANT.")
+@click.option(
+    "--density", type=float, default=0.5, show_default=True, help="ties/dare_ties: share of each task vector kept."
+)
+@click.option(
+    "--as-adapter", is_flag=True, help="Combine LoRA runs of one base into one adapter (peft add_weighted_adapter)."
+)
+@click.option(
+    "--export", "quants", help="Also export to GGUF with these quants (e.g. q8_0,q4_k_m), registered as OUT.QUANT."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def command(method, models, weights, name, base, density, as_adapter, quants, as_json) -> None:
     """Merge fine-tunes of the same base into a new model, recorded as a run (method merge) with its lineage.

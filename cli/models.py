@@ -106,7 +106,9 @@ def default_model(name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--quant", required=True, help="Target type: f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, ...")
 @click.option("--name", "new_name", help="Store name of the result (default: NAME with the quant suffix).")
-@click.option("--allow-requantize", is_flag=True, help="Quantize an already-quantized model (loses more than from f16).")
+@click.option(
+    "--allow-requantize", is_flag=True, help="Quantize an already-quantized model (loses more than from f16)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new entry as JSON on stdout.")
 def quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool, as_json: bool) -> None:
     """Quantize a store model with llama.cpp into a new store model.
@@ -166,7 +168,12 @@ def export_dir(name: str, directory: Path, layout: str, publisher: str, link: bo
 
 @command.command("converter")
 @click.option("--install", is_flag=True, help="Fetch llama-cpp-python's source with pip and install its converter.")
-@click.option("--from-sdist", "sdist", type=click.Path(path_type=Path), help="Install from this llama-cpp-python .tar.gz (offline).")
+@click.option(
+    "--from-sdist",
+    "sdist",
+    type=click.Path(path_type=Path),
+    help="Install from this llama-cpp-python .tar.gz (offline).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {root, runtime_version} as JSON on stdout.")
 def converter(install: bool, sdist: Path | None, as_json: bool) -> None:
     """Where llama.cpp's converter scripts (HF -> GGUF, LoRA -> GGUF) are, matching the installed llama.cpp.

@@ -78,7 +78,10 @@ def progress_printer():
         loss = metrics.get("loss")
         eta = metrics.get("eta_s")
         phase = getattr(run, "phase", None)
-        parts = [f"[{bar}] {done}/{total or '?'}", f"{run.status} ({phase})" if phase and phase != run.status else run.status]
+        parts = [
+            f"[{bar}] {done}/{total or '?'}",
+            f"{run.status} ({phase})" if phase and phase != run.status else run.status,
+        ]
         if loss is not None:
             parts.append(f"loss {loss:.4f}")
         if metrics.get("tokens_per_s"):

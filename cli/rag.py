@@ -17,20 +17,46 @@ def command() -> None:
 @command.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--collection", "-c", required=True, help="Collection name (3-46 chars: a-z, 0-9, '-').")
-@click.option("--store", type=click.Choice(["chroma", "pinecone"]), help="Vector store for a new collection (default chroma).")
-@click.option("--chroma-url", help="Chroma server, e.g. http://127.0.0.1:8000 (default: embedded Chroma under LLMDECK_HOME).")
-@click.option("--pinecone-host", help="Pinecone control-plane host override (default: PINECONE_HOST or Pinecone's cloud).")
-@click.option("--embedding-model", help="Sentence-transformers path or hub id (default: the embedded all-MiniLM-L6-v2).")
+@click.option(
+    "--store", type=click.Choice(["chroma", "pinecone"]), help="Vector store for a new collection (default chroma)."
+)
+@click.option(
+    "--chroma-url", help="Chroma server, e.g. http://127.0.0.1:8000 (default: embedded Chroma under LLMDECK_HOME)."
+)
+@click.option(
+    "--pinecone-host", help="Pinecone control-plane host override (default: PINECONE_HOST or Pinecone's cloud)."
+)
+@click.option(
+    "--embedding-model", help="Sentence-transformers path or hub id (default: the embedded all-MiniLM-L6-v2)."
+)
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
 @click.option("--chunk-size", type=int, default=1000, show_default=True, help="Characters per chunk.")
-@click.option("--chunk-overlap", type=int, default=150, show_default=True, help="Characters shared by neighbouring chunks.")
+@click.option(
+    "--chunk-overlap", type=int, default=150, show_default=True, help="Characters shared by neighbouring chunks."
+)
 @click.option("--prune", is_flag=True, help="Remove sources of the collection that are not among PATHS any more.")
-@click.option("--follow-links", is_flag=True,
-              help="Follow symbolic links that lead out of the named folders (default: skip and list them).")
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Follow symbolic links that lead out of the named folders (default: skip and list them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
-def ingest_command(paths, collection, store, chroma_url, pinecone_host, embedding_model, include, exclude,
-                   chunk_size, chunk_overlap, prune, follow_links, as_json):
+def ingest_command(
+    paths,
+    collection,
+    store,
+    chroma_url,
+    pinecone_host,
+    embedding_model,
+    include,
+    exclude,
+    chunk_size,
+    chunk_overlap,
+    prune,
+    follow_links,
+    as_json,
+):
     """Ingest files and directories (recursively) into a collection; unchanged files are skipped.
 
     Example: llmdeck rag ingest docs/ notes.md --collection mydocs --exclude '*.log'
@@ -46,8 +72,9 @@ def ingest_command(paths, collection, store, chroma_url, pinecone_host, embeddin
         emit_json(summary.to_dict())
         return
     info(
-        f"{collection}: {summary.files_seen} files ({summary.files_changed} changed, {summary.files_unchanged} unchanged,"
-        f" {summary.files_pruned} pruned); chunks +{summary.chunks_added} ~{summary.chunks_updated}"
+        f"{collection}: {summary.files_seen} files ({summary.files_changed} changed,"
+        f" {summary.files_unchanged} unchanged, {summary.files_pruned} pruned);"
+        f" chunks +{summary.chunks_added} ~{summary.chunks_updated}"
         f" ={summary.chunks_skipped} -{summary.chunks_removed} in {summary.seconds}s ({summary.chunks_per_s} chunks/s)"
     )
     for skipped in summary.skipped_files:
@@ -95,9 +122,18 @@ def query_command(question, collection, k, embedding_model, as_json):
     from llmdeck.rag.query import query
 
     hits = query(collection, question, k, embedding_model)
-    rows = [{"rank": n, "score": round(h.score, 4), "source": h.metadata.get("source"), "chunk": h.metadata.get("chunk"),
-             "title": h.metadata.get("title"), "page": h.metadata.get("page"), "text": h.text}
-            for n, h in enumerate(hits, start=1)]
+    rows = [
+        {
+            "rank": n,
+            "score": round(h.score, 4),
+            "source": h.metadata.get("source"),
+            "chunk": h.metadata.get("chunk"),
+            "title": h.metadata.get("title"),
+            "page": h.metadata.get("page"),
+            "text": h.text,
+        }
+        for n, h in enumerate(hits, start=1)
+    ]
     if as_json:
         emit_json(rows)
         return

@@ -31,11 +31,22 @@ def list_runs(as_json: bool) -> None:
     if as_json:
         emit_json([run.to_dict() for run in found])
         return
-    rows = [{"id": r.id, "name": r.name, "method": r.method, "status": r.status, "phase": r.phase,
-             "step": f"{r.global_step}/{r.max_steps or '?'}",
-             "loss": f"{r.last_metrics['loss']:.4f}" if r.last_metrics and "loss" in r.last_metrics else None,
-             "elapsed": duration(r.last_metrics["elapsed_s"]) if r.last_metrics and "elapsed_s" in r.last_metrics else None,
-             "created": _age(r.created_at)} for r in found]
+    rows = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "method": r.method,
+            "status": r.status,
+            "phase": r.phase,
+            "step": f"{r.global_step}/{r.max_steps or '?'}",
+            "loss": f"{r.last_metrics['loss']:.4f}" if r.last_metrics and "loss" in r.last_metrics else None,
+            "elapsed": duration(r.last_metrics["elapsed_s"])
+            if r.last_metrics and "elapsed_s" in r.last_metrics
+            else None,
+            "created": _age(r.created_at),
+        }
+        for r in found
+    ]
     click.echo(table(rows, ["id", "name", "method", "status", "phase", "step", "loss", "elapsed", "created"]))
 
 
@@ -57,7 +68,9 @@ def show(run_id: str, as_json: bool) -> None:
         click.echo(f"{key:13} {_age(data[key])}")
     click.echo(f"{'checkpoints':13} {', '.join(p.rsplit('/', 1)[-1] for p in data['checkpoints']) or '-'}")
     if data["last_metrics"]:
-        click.echo(f"{'last_metrics':13} " + "  ".join(f"{k}={v}" for k, v in data["last_metrics"].items() if k != "time"))
+        click.echo(
+            f"{'last_metrics':13} " + "  ".join(f"{k}={v}" for k, v in data["last_metrics"].items() if k != "time")
+        )
 
 
 @command.command("logs")
@@ -88,8 +101,18 @@ def metrics(run_id: str, as_json: bool) -> None:
         for row in rows:
             emit_json(row)
         return
-    columns = ["step", "phase", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "tokens_seen", "elapsed_s",
-               "eta_s"]
+    columns = [
+        "step",
+        "phase",
+        "loss",
+        "eval_loss",
+        "learning_rate",
+        "grad_norm",
+        "tokens_per_s",
+        "tokens_seen",
+        "elapsed_s",
+        "eta_s",
+    ]
     shown = [{c: (f"{row[c]:.4g}" if isinstance(row.get(c), float) else row.get(c)) for c in columns} for row in rows]
     click.echo(table(shown, columns))
 

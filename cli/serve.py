@@ -10,17 +10,33 @@ from llmdeck.cli.output import info
 
 
 @click.command("serve")
-@click.option("--model", "-m", "model_names", multiple=True, help="Store name to serve (repeatable; default: the store default).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to bind. Anything but loopback (e.g. 0.0.0.0) shares the models on the network: set a key.")
+@click.option(
+    "--model", "-m", "model_names", multiple=True, help="Store name to serve (repeatable; default: the store default)."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind. Anything but loopback (e.g. 0.0.0.0) shares the models on the network: set a key.",
+)
 @click.option("--port", default=8000, show_default=True, type=int, help="TCP port, 1-65535.")
-@click.option("--api-key-file", type=click.Path(path_type=Path),
-              help="Require the bearer token stored in this file (preferred: not visible in `ps`).")
-@click.option("--api-key", help="Require this bearer token. Prefer LLMDECK_API_KEY or --api-key-file: a key on the "
-                                "command line is visible to every user in `ps`.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path),
+    help="Require the bearer token stored in this file (preferred: not visible in `ps`).",
+)
+@click.option(
+    "--api-key",
+    help="Require this bearer token. Prefer LLMDECK_API_KEY or --api-key-file: a key on the "
+    "command line is visible to every user in `ps`.",
+)
 @click.option("--adapter", "adapter_run", help="Apply this finished run's LoRA to the model (default: the run's base).")
-@click.option("--rag", "rag_collections", multiple=True,
-              help="Also serve model rag:COLLECTION, answered from that collection with sources (repeatable).")
+@click.option(
+    "--rag",
+    "rag_collections",
+    multiple=True,
+    help="Also serve model rag:COLLECTION, answered from that collection with sources (repeatable).",
+)
 def command(model_names, host, port, api_key_file, api_key, adapter_run, rag_collections):
     """Serve store models over an OpenAI-compatible HTTP API (each under its store name).
 

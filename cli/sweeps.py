@@ -15,32 +15,65 @@ if TYPE_CHECKING:
 
 def sweep_options(kind: str):
     """The flags of a task sweep, added to the `agent` / `verify` run command."""
+
     def decorate(func):
         options = [
-            click.option("--tasks", "tasks_file", type=click.Path(dir_okay=False),
-                         help="A task file (JSON lines with checks or expected answers): attempt every task of --split,"
-                              " recording each attempt with its verdict. Re-running the same command resumes it."),
+            click.option(
+                "--tasks",
+                "tasks_file",
+                type=click.Path(dir_okay=False),
+                help="A task file (JSON lines with checks or expected answers): attempt every task of --split,"
+                " recording each attempt with its verdict. Re-running the same command resumes it.",
+            ),
             click.option("--samples", type=int, default=1, show_default=True, help="Attempts per task (with --tasks)."),
-            click.option("--temperature", type=float, default=0.0, show_default=True,
-                         help="Sampling temperature (0: greedy; several --samples need it above 0)."),
-            click.option("--greedy-first", is_flag=True,
-                         help="With --tasks: attempt 0 of each task is greedy, the other samples at --temperature."),
-            click.option("--split", type=click.Choice(["train", "heldout", "all"]), default="train", show_default=True,
-                         help="Which tasks of the file (with --tasks)."),
+            click.option(
+                "--temperature",
+                type=float,
+                default=0.0,
+                show_default=True,
+                help="Sampling temperature (0: greedy; several --samples need it above 0).",
+            ),
+            click.option(
+                "--greedy-first",
+                is_flag=True,
+                help="With --tasks: attempt 0 of each task is greedy, the other samples at --temperature.",
+            ),
+            click.option(
+                "--split",
+                type=click.Choice(["train", "heldout", "all"]),
+                default="train",
+                show_default=True,
+                help="Which tasks of the file (with --tasks).",
+            ),
             click.option("--limit", type=int, help="At most this many tasks per category (with --tasks; quick runs)."),
-            click.option("--sweep", "collection_name",
-                         help="With --tasks: name of the sweep, the attempts' collection (default: derived from the file,"
-                              " model and sampling, so the same command resumes it)."),
-            click.option("--adapter", help="A finished training run whose LoRA is applied to the model (default"
-                                           " model: the run's own base)."),
+            click.option(
+                "--sweep",
+                "collection_name",
+                help="With --tasks: name of the sweep, the attempts' collection (default: derived from the file,"
+                " model and sampling, so the same command resumes it).",
+            ),
+            click.option(
+                "--adapter",
+                help="A finished training run whose LoRA is applied to the model (default model: the run's own base).",
+            ),
         ]
         if kind == "agent":
-            options.append(click.option("--guide", is_flag=True,
-                                        help="With --tasks: fix each first action to the task's `tool` (guided"
-                                             " collection; the arguments and the answer stay the model's own)."))
-            options.append(click.option("--hints", is_flag=True,
-                                        help="With --tasks: append each task's `hint` to its question (rationalization;"
-                                             " data built from the traces asks the plain question)."))
+            options.append(
+                click.option(
+                    "--guide",
+                    is_flag=True,
+                    help="With --tasks: fix each first action to the task's `tool` (guided"
+                    " collection; the arguments and the answer stay the model's own).",
+                )
+            )
+            options.append(
+                click.option(
+                    "--hints",
+                    is_flag=True,
+                    help="With --tasks: append each task's `hint` to its question (rationalization;"
+                    " data built from the traces asks the plain question).",
+                )
+            )
         for option in reversed(options):
             func = option(func)
         return func

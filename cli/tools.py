@@ -15,9 +15,15 @@ def command() -> None:
 
 
 @command.command("list")
-@click.option("--tools-file", multiple=True, type=click.Path(dir_okay=False),
-              help="Also load LangChain @tool functions from this Python file (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document: name, description, source, default, parameters.")
+@click.option(
+    "--tools-file",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Also load LangChain @tool functions from this Python file (repeatable).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON document: name, description, source, default, parameters."
+)
 def list_command(tools_file, as_json):
     """Every tool with its description and argument schema; broken custom tools are reported as warnings.
 

@@ -33,7 +33,12 @@ VAR_OPTION = click.option("--var", "variables", multiple=True, metavar="NAME=VAL
 
 
 @click.command("train")
-@click.option("--config", "config_file", type=click.Path(path_type=Path, readable=False), help="YAML config file (flags override it).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, readable=False),
+    help="YAML config file (flags override it).",
+)
 @click.option("--dry-run", is_flag=True, help="Check data and print the memory/time estimate; start nothing.")
 @click.option("--force", is_flag=True, help="Launch even when the memory estimate exceeds what is available.")
 @click.option("--wait", is_flag=True, help="Block until the run ends, with progress and ETA on stderr.")
@@ -83,17 +88,26 @@ def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as
 def launch_line(run, plan, ahead: list[str]) -> str:
     """'started run ID (sft, 999 rows, 2 over max_length ..., bf16 (...), ~1.5 GiB peak); follow with ...'."""
     d = plan.data_report
-    parts = [plan.config.method, f"{d.valid} rows" + (f" -> {d.blocks} blocks of {plan.config.max_length} tokens" if d.blocks else "")]
+    parts = [
+        plan.config.method,
+        f"{d.valid} rows" + (f" -> {d.blocks} blocks of {plan.config.max_length} tokens" if d.blocks else ""),
+    ]
     if plan.truncation_warning():
         parts.append(plan.truncation_warning())
     parts += [f"precision {plan.precision}", f"~{plan.estimate.peak_bytes / 2**30:.1f} GiB peak"]
     if plan.estimate.generation_seconds is not None:
         parts.append("generation " + generation_phrase(plan.estimate))
-    queued = f"; queued behind {', '.join(ahead)} (one run at a time on {plan.device}; --parallel skips the queue)" if ahead else ""
+    queued = (
+        f"; queued behind {', '.join(ahead)} (one run at a time on {plan.device}; --parallel skips the queue)"
+        if ahead
+        else ""
+    )
     notes = "".join(f"; note: {note}" for note in plan.notes)
     placeholders = f"; warning: {placeholder_warning(d)}" if d.placeholders else ""
-    return (f"started run {run.id} ({', '.join(parts)}){queued}{placeholders}{notes}; "
-            f"follow with `llmdeck runs logs {run.id} --follow`")
+    return (
+        f"started run {run.id} ({', '.join(parts)}){queued}{placeholders}{notes}; "
+        f"follow with `llmdeck runs logs {run.id} --follow`"
+    )
 
 
 def print_plan(plan) -> None:

@@ -42,22 +42,51 @@ def command() -> None:
 
 @command.command("run")
 @click.argument("task", required=False)
-@click.option("--model", "-m", "model_name", help="Store name or .gguf path of the writer (default: the store default).")
-@click.option("--tests", type=click.Path(dir_okay=False), help="Python file of asserts / test_ functions run against the code.")
+@click.option(
+    "--model", "-m", "model_name", help="Store name or .gguf path of the writer (default: the store default)."
+)
+@click.option(
+    "--tests", type=click.Path(dir_okay=False), help="Python file of asserts / test_ functions run against the code."
+)
 @click.option("--expect", help="The exact stdout the program must print.")
 @click.option("--max-rounds", type=int, default=3, show_default=True, help="Write-and-run rounds at most.")
 @click.option("--max-tokens", type=int, default=1024, show_default=True, help="Tokens per written reply.")
-@click.option("--timeout", "wall_s", type=float, default=10.0, show_default=True, help="Wall seconds per sandboxed run.")
-@click.option("--isolation", type=click.Choice(["auto", "bubblewrap", "namespaces", "process"]), default="auto",
-              show_default=True,
-              help="Sandbox tier (auto: the strongest available; `llmdeck verify --help` says what each hides).")
+@click.option(
+    "--timeout", "wall_s", type=float, default=10.0, show_default=True, help="Wall seconds per sandboxed run."
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["auto", "bubblewrap", "namespaces", "process"]),
+    default="auto",
+    show_default=True,
+    help="Sandbox tier (auto: the strongest available; `llmdeck verify --help` says what each hides).",
+)
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: code, execution, message, verdict"
-                                                      " (with --tasks: start, attempt, summary).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON lines: code, execution, message, verdict (with --tasks: start, attempt, summary).",
+)
 @sweep_options("verify")
-def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s, isolation, n_ctx, n_threads, as_json,
-                tasks_file, temperature, adapter, **sweep_flags):  # the other sweep flags: run_sweep reads them
+def run_command(
+    task,
+    model_name,
+    tests,
+    expect,
+    max_rounds,
+    max_tokens,
+    wall_s,
+    isolation,
+    n_ctx,
+    n_threads,
+    as_json,
+    tasks_file,
+    temperature,
+    adapter,
+    **sweep_flags,
+):  # the other sweep flags: run_sweep reads them
     """Write and verify code for TASK (or stdin). Exit 0 when verified (or ran, with no checks given), 1 otherwise.
     With --tasks FILE, attempt every coding task of a task file instead (each recorded with its verdict).
 
@@ -100,7 +129,9 @@ def run_command(task, model_name, tests, expect, max_rounds, max_tokens, wall_s,
     finally:
         response.close()
     if response.status not in ("verified", "ran, unverified"):
-        raise LlmdeckError(f"verify: {response.status or 'stopped'} after {response.rounds} round(s) (run {response.run_id})")
+        raise LlmdeckError(
+            f"verify: {response.status or 'stopped'} after {response.rounds} round(s) (run {response.run_id})"
+        )
 
 
 def render_event(event: RunEvent) -> str | None:
@@ -143,7 +174,13 @@ def export_command(output, preference):
     export_rows(verify_preference_rows() if preference else verify_sft_rows(), output)
 
 
-command.add_command(runs_group(
-    "verify", render_event, export=export_command,
-    export_help="Write verified solutions as a `messages` (SFT) dataset, or with --preference the failing and the"
-                " verified code of the same task as preference rows.\n\nExample: llmdeck verify runs export --preference -o pairs.jsonl"))
+command.add_command(
+    runs_group(
+        "verify",
+        render_event,
+        export=export_command,
+        export_help="Write verified solutions as a `messages` (SFT) dataset, or with --preference the failing and the"
+        " verified code of the same task as preference rows.\n\n"
+        "Example: llmdeck verify runs export --preference -o pairs.jsonl",
+    )
+)

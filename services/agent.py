@@ -69,8 +69,8 @@ class AgentResponse(RecordedRun):
 
 
 def load_for_run(model: str | None, adapter: str | None, n_ctx: int | None, n_threads: int | None):
-    """The name of what runs (`MODEL+RUN` with an adapter) and the loaded model: `model`, or a training run's LoRA applied by llama.cpp to
-    `model` (default: the run's own base GGUF)."""
+    """The name of what runs (`MODEL+RUN` with an adapter) and the loaded model: `model`, or a training run's LoRA
+    applied by llama.cpp to `model` (default: the run's own base GGUF)."""
     from llmdeck.core.runtime import LoraNotApplicable
     from llmdeck.services.chat import resolve_model
 
@@ -118,7 +118,9 @@ def ask(
     if not question or not question.strip():
         raise BadInput("agent: the question is empty")
     options = options or AgentOptions()
-    settings = ToolSettings(workspace=Path(workspace) if workspace else None, collection=collection, isolation=isolation)
+    settings = ToolSettings(
+        workspace=Path(workspace) if workspace else None, collection=collection, isolation=isolation
+    )
     catalog = ToolCatalog(tuple(tools_files), settings)
     built = catalog.build(tools)
     halt, stopped = halt_check(stop_when)

@@ -177,13 +177,20 @@ def _metrics_from(part: str, collection: str) -> dict[str, tuple[Metric, bool]]:
     """The metrics of one part from its recorded attempts (one greedy sample per task)."""
     found = {a.task_id: a.verdict for a in attempts.attempts(collection=collection) if a.sample == 0}
     if part == "verify":
-        return {"verify pass@1 (first program)": (rate({t: float(v.get("first_round", False)) for t, v in found.items()}), True),
-                "verify pass within the rounds": (rate({t: float(v["passed"]) for t, v in found.items()}), True),
-                "verify mean rounds": (mean({t: float(v.get("rounds", 0)) for t, v in found.items()}), False)}
+        return {
+            "verify pass@1 (first program)": (
+                rate({t: float(v.get("first_round", False)) for t, v in found.items()}),
+                True,
+            ),
+            "verify pass within the rounds": (rate({t: float(v["passed"]) for t, v in found.items()}), True),
+            "verify mean rounds": (mean({t: float(v.get("rounds", 0)) for t, v in found.items()}), False),
+        }
     mode = "constrained" if part == "agent-constrained" else "free"
-    metrics = {f"tool-choice accuracy, {mode}": (rate({t: float(v["tool_ok"]) for t, v in found.items()}), True),
-               f"answer accuracy, {mode}": (rate({t: float(v["correct"]) for t, v in found.items()}), True),
-               f"mean steps, {mode}": (mean({t: float(v["steps"]) for t, v in found.items()}), False)}
+    metrics = {
+        f"tool-choice accuracy, {mode}": (rate({t: float(v["tool_ok"]) for t, v in found.items()}), True),
+        f"answer accuracy, {mode}": (rate({t: float(v["correct"]) for t, v in found.items()}), True),
+        f"mean steps, {mode}": (mean({t: float(v["steps"]) for t, v in found.items()}), False),
+    }
     if mode == "free":
         metrics["well-formed runs, free"] = (rate({t: float(v["well_formed"]) for t, v in found.items()}), True)
     return metrics
@@ -238,7 +245,9 @@ class Bench:
         first = self.models[0].label
         rows = []
         for name, (_, higher) in metrics[first].items():
-            row = BenchRow(name, higher, {label: metrics[label][name][0] for label in metrics if name in metrics[label]})
+            row = BenchRow(
+                name, higher, {label: metrics[label][name][0] for label in metrics if name in metrics[label]}
+            )
             for label, metric in row.models.items():
                 if label != first:
                     row.deltas[label] = paired_delta(row.models[first], metric)
@@ -290,7 +299,9 @@ def format_table(report: BenchReported) -> str:
             cells.append("-" if not m or m["value"] is None else f"{m['value']:.3f} [{m['low']:.2f}, {m['high']:.2f}]")
         for label in labels[1:]:
             d = row["deltas"].get(label)
-            cells.append("-" if not d or d["value"] is None else f"{d['value']:+.3f} [{d['low']:+.2f}, {d['high']:+.2f}]")
+            cells.append(
+                "-" if not d or d["value"] is None else f"{d['value']:+.3f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+            )
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)

@@ -20,8 +20,19 @@ from dataclasses import dataclass, field
 from llmdeck.core import sessions
 from llmdeck.core.errors import BadInput
 from llmdeck.core.events import Event, omitted_when
-from llmdeck.core.runtime import ChatStats, LoadedModel, LoraNotApplicable, Sampling, build_messages, ensure_fits, \
-    load_entry, plain_transcript, prompt_tokens, stream_chat, stream_completion
+from llmdeck.core.runtime import (
+    ChatStats,
+    LoadedModel,
+    LoraNotApplicable,
+    Sampling,
+    build_messages,
+    ensure_fits,
+    load_entry,
+    plain_transcript,
+    prompt_tokens,
+    stream_chat,
+    stream_completion,
+)
 from llmdeck.core.store import ModelEntry, ModelStore
 
 
@@ -167,7 +178,11 @@ def chat(
         from llmdeck.rag.chat import rag_prompt
 
         built = rag_prompt(loaded, prompt, rag, list(history), k=k, max_tokens=sampling.max_tokens, condenser=condenser)
-        messages, response.sources, response.standalone_question = built.messages, built.sources, built.standalone_question
+        messages, response.sources, response.standalone_question = (
+            built.messages,
+            built.sources,
+            built.standalone_question,
+        )
     elif session:
         messages = _windowed(loaded, prompt, system, list(history), sampling.max_tokens)
     else:
@@ -207,7 +222,9 @@ def complete(prompt: str, *, model: str | None = None, sampling: Sampling | None
     entry = ModelStore().resolve(model)
     loaded = load_entry(entry, n_ctx=n_ctx, n_threads=n_threads)
     sampling = sampling or Sampling.from_settings()
-    ensure_fits(loaded, len(loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)), sampling.max_tokens)
+    ensure_fits(
+        loaded, len(loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)), sampling.max_tokens
+    )
     response = ChatResponse(model=entry.name, model_file=loaded.path.name, mode="completion")
     response._stream = stream_completion(loaded, prompt, sampling, response.stats)
     return response
@@ -285,7 +302,9 @@ def _ask_again(session_id: str, prompt: str, removed: list, chat_options: dict) 
 def _windowed(loaded: LoadedModel, prompt: str, system: str | None, history: list[dict], max_tokens: int) -> list[dict]:
     """The newest whole turns of `history` that fit with the prompt and the answer budget."""
     budget = loaded.llama.n_ctx() - max_tokens
-    window = sessions.window_history(history, lambda w: prompt_tokens(loaded, build_messages(prompt, system, w)) <= budget)
+    window = sessions.window_history(
+        history, lambda w: prompt_tokens(loaded, build_messages(prompt, system, w)) <= budget
+    )
     messages = build_messages(prompt, system, window)
     ensure_fits(loaded, prompt_tokens(loaded, messages), max_tokens)
     return messages

@@ -84,21 +84,34 @@ class CollectOptions(BaseModel):
     model_config = {"extra": "forbid"}
 
     samples: int = Field(1, ge=1, le=64, description="Attempts per task.")
-    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy; needed > 0 for samples > 1).")
-    greedy_first: bool = Field(False, description="Attempt 0 of each task is greedy (the model's best guess, what an"
-                                                  " evaluation decodes), the others sampled at `temperature`.")
+    temperature: float = Field(
+        0.0, ge=0, le=2, description="Sampling temperature (0: greedy; needed > 0 for samples > 1)."
+    )
+    greedy_first: bool = Field(
+        False,
+        description="Attempt 0 of each task is greedy (the model's best guess, what an"
+        " evaluation decodes), the others sampled at `temperature`.",
+    )
     split: str = Field("train", pattern="^(train|heldout|all)$", description="Which tasks: train, heldout or all.")
     limit: int | None = Field(None, ge=1, description="At most this many tasks per category (quick runs).")
     max_steps: int = Field(4, ge=1, le=50, description="Agent: model steps at most.")
     max_rounds: int = Field(3, ge=1, le=10, description="Verify: write-and-run rounds at most.")
     max_tokens: int = Field(1024, ge=64, description="Verify: tokens per written program.")
     constrained: bool = Field(True, description="Agent: grammar-constrained steps (False: free text, parsed).")
-    timeout_s: float = Field(10.0, gt=0, description="Wall seconds per sandboxed run (verify programs, the python tool).")
+    timeout_s: float = Field(
+        10.0, gt=0, description="Wall seconds per sandboxed run (verify programs, the python tool)."
+    )
     isolation: str = Field("auto", pattern="^(auto|bubblewrap|namespaces|process)$", description="Sandbox tier.")
-    guide: bool = Field(False, description="Agent: the first action is fixed to the task's `tool` (guided"
-                                           " collection); arguments and answer stay the model's own.")
-    hints: bool = Field(False, description="Agent: ask with the task's `hint` appended (rationalization); the"
-                                           " training data built from the trace asks the plain question.")
+    guide: bool = Field(
+        False,
+        description="Agent: the first action is fixed to the task's `tool` (guided"
+        " collection); arguments and answer stay the model's own.",
+    )
+    hints: bool = Field(
+        False,
+        description="Agent: ask with the task's `hint` appended (rationalization); the"
+        " training data built from the trace asks the plain question.",
+    )
 
 
 def collection_id(kind: str, task_file: TaskFile, model: str, options: CollectOptions) -> str:
@@ -195,11 +208,21 @@ class Collection:
         from llmdeck.agents.verify import VerifyOptions
         from llmdeck.services.verify import verify
 
-        options = VerifyOptions(max_rounds=self.options.max_rounds, max_tokens=self.options.max_tokens,
-                                temperature=temperature, seed=seed)
-        response = verify(task.prompt, model=self.model, adapter=self.adapter, expect=task.expect, tests_text=task.tests,
-                          options=options, n_threads=self.n_threads, task_info=task.record(str(self.task_file.path)),
-                          limits=SandboxLimits(wall_s=self.options.timeout_s), isolation=self.options.isolation)
+        options = VerifyOptions(
+            max_rounds=self.options.max_rounds, max_tokens=self.options.max_tokens, temperature=temperature, seed=seed
+        )
+        response = verify(
+            task.prompt,
+            model=self.model,
+            adapter=self.adapter,
+            expect=task.expect,
+            tests_text=task.tests,
+            options=options,
+            n_threads=self.n_threads,
+            task_info=task.record(str(self.task_file.path)),
+            limits=SandboxLimits(wall_s=self.options.timeout_s),
+            isolation=self.options.isolation,
+        )
         try:
             verdict = response.read()
         finally:
@@ -235,8 +258,10 @@ def collect(tasks_file: str | Path, kind: str, *, model: str | None = None, adap
     tasks = task_file.select(kind, options.split, options.limit)
     if not tasks:
         other = "verify" if kind == "agent" else "agent"
-        raise BadInput(f"--tasks {task_file.path}: no {kind} tasks in split {options.split}"
-                       + (f" (it holds {other} tasks: use `llmdeck {other} --tasks`)" if task_file.select(other) else ""))
+        raise BadInput(
+            f"--tasks {task_file.path}: no {kind} tasks in split {options.split}"
+            + (f" (it holds {other} tasks: use `llmdeck {other} --tasks`)" if task_file.select(other) else "")
+        )
     identity = _model_identity(model, adapter, n_threads)
     if kind == "agent":
         prepare_fixtures(task_file, tasks)

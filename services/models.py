@@ -23,7 +23,7 @@ class LineageNode:
     kind: str  # base | run | model
     name: str  # a store name, a run id, or a base that is not in the store (an HF directory, a hub id)
     label: str
-    children: list["LineageNode"] = field(default_factory=list)
+    children: list[LineageNode] = field(default_factory=list)
 
 
 @dataclass
@@ -95,7 +95,9 @@ def _subtree(node: tuple[str, str], entries: dict, runs: dict) -> LineageNode:
     if kind == "run":
         run = runs[name]
         made = [e for e in entries.values() if e.run_id == name and not e.quant_source]
-        return LineageNode("run", name, f"run {run.name} ({run.status})", [_subtree(("model", e.name), entries, runs) for e in made])
+        return LineageNode(
+            "run", name, f"run {run.name} ({run.status})", [_subtree(("model", e.name), entries, runs) for e in made]
+        )
     children = []
     if kind in ("model", "base"):
         trained = [r for r in runs.values() if r.base_model == name]

@@ -109,9 +109,15 @@ def verify(
         client = writer_client(loaded, options, stopped)
     else:
         model_name = model or type(client).__name__
-    run_options = {**options.model_dump(), "checks": {"expect": expect, "tests": tests_text, "tests_file": str(tests) if tests else None},
-                   "isolation": tier, "system_prompt": WRITER_SYSTEM, "task_prompt": task_prompt(task, checks),
-                   "adapter": adapter, **({"task": task_info} if task_info else {})}
+    run_options = {
+        **options.model_dump(),
+        "checks": {"expect": expect, "tests": tests_text, "tests_file": str(tests) if tests else None},
+        "isolation": tier,
+        "system_prompt": WRITER_SYSTEM,
+        "task_prompt": task_prompt(task, checks),
+        "adapter": adapter,
+        **({"task": task_info} if task_info else {}),
+    }
     run_id = records.start_run("verify", task, model_name, run_options)
     events = iterate(run_pair(task, client, checks, options, limits, tier, stopped))
     return VerifyResponse(run_id=run_id, model=model_name, task=task, _events=events, _halt=halt)

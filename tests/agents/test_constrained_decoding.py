@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from llmdeck.agents.decoding import (FINAL_ANSWER, THOUGHT_GRAMMAR, StepDecoder, ToolSpec, action_grammar,
-                                     arguments_grammar, capped_schema, final_answer_spec, parse_step)
+from llmdeck.agents.decoding import (
+    FINAL_ANSWER,
+    THOUGHT_GRAMMAR,
+    StepDecoder,
+    ToolSpec,
+    action_grammar,
+    arguments_grammar,
+    capped_schema,
+    final_answer_spec,
+    parse_step,
+)
 from llmdeck.core.runtime import LoadedModel, LoadOptions
 from llmdeck.services.agent import ask
 from llmdeck.testing.fake_model import FakeLlama
@@ -125,14 +134,24 @@ def test_an_agent_run_on_the_fake_model_end_to_end(fake_model):
     response = ask("What is 2 + 2?", tools=["calculator"], thoughts=True)
     events = [event.to_json() for event in response]
     assert [schema_problems(e, AGENT_EVENT_FIELDS) for e in events] == [[]] * len(events)
-    assert [(e["type"], e.get("text") if e["type"] == "thought" else e.get("content", e.get("answer"))) for e in events] == [
-        ("thought", "I use the calculator."), ("tool_call", None), ("observation", "4"), ("thought", "I know it."),
-        ("final", "4")]
+    assert [
+        (e["type"], e.get("text") if e["type"] == "thought" else e.get("content", e.get("answer"))) for e in events
+    ] == [
+        ("thought", "I use the calculator."),
+        ("tool_call", None),
+        ("observation", "4"),
+        ("thought", "I know it."),
+        ("final", "4"),
+    ]
     assert events[1]["args"] == {"expression": "2 + 2"}
     second_step_prompt = fake_model.completion_calls[3]["prompt"]
     assert second_step_prompt.endswith(
-        '<|im_start|>assistant\nThought: I use the calculator.\nAction: calculator\nAction Input: {"expression": "2 + 2"}'
-        "<|im_end|>\n<|im_start|>user\nResult: 4<|im_end|>\n<|im_start|>assistant\nThought:")
+        "<|im_start|>assistant\nThought: I use the calculator.\nAction: calculator\n"
+        'Action Input: {"expression": "2 + 2"}'
+        "<|im_end|>\n<|im_start|>user\nResult: 4<|im_end|>\n<|im_start|>assistant\nThought:"
+    )
     system = fake_model.completion_calls[0]["prompt"].split("<|im_end|>")[0]
-    assert "- calculator: Evaluate arithmetic" in system and '- final_answer: Give the final answer' in system
-    assert response.answer == "4" and json.loads(events[1]["text"].split("Action Input: ")[1]) == {"expression": "2 + 2"}
+    assert "- calculator: Evaluate arithmetic" in system and "- final_answer: Give the final answer" in system
+    assert response.answer == "4" and json.loads(events[1]["text"].split("Action Input: ")[1]) == {
+        "expression": "2 + 2"
+    }

@@ -41,10 +41,18 @@ def brief(events):
 
 
 def test_a_tool_call_then_an_answer(workspace):
-    response, events = run("How many pears?", call("files", {"operation": "read", "path": "inventory.txt"}, thought="Look it up."),
-                           answer("7 pears"), workspace=workspace)
-    assert brief(events) == [("thought", "Look it up."), ("tool_call", "files"), ("observation", "files"),
-                             ("final", "7 pears")]
+    response, events = run(
+        "How many pears?",
+        call("files", {"operation": "read", "path": "inventory.txt"}, thought="Look it up."),
+        answer("7 pears"),
+        workspace=workspace,
+    )
+    assert brief(events) == [
+        ("thought", "Look it up."),
+        ("tool_call", "files"),
+        ("observation", "files"),
+        ("final", "7 pears"),
+    ]
     assert events[2]["content"] == "apples: 12\npears: 7\n" and events[2]["error"] is False
     assert events[1]["args"] == {"operation": "read", "path": "inventory.txt"}
     assert events[-1]["limit"] is None and events[-1]["steps"] == 2
@@ -148,9 +156,17 @@ def test_an_empty_question_is_refused_before_anything_is_recorded():
 def test_answered_traces_export_as_a_training_dataset(tmp_path, workspace):
     from llmdeck.tuning.data import prepare
 
-    run("How many pears?", call("files", {"operation": "read", "path": "inventory.txt"}), answer("7"), workspace=workspace)
-    run("loop", *[call("calculator", {"expression": str(n)}, f"c{n}") for n in range(5)],
-        options=AgentOptions(max_steps=2))
+    run(
+        "How many pears?",
+        call("files", {"operation": "read", "path": "inventory.txt"}),
+        answer("7"),
+        workspace=workspace,
+    )
+    run(
+        "loop",
+        *[call("calculator", {"expression": str(n)}, f"c{n}") for n in range(5)],
+        options=AgentOptions(max_steps=2),
+    )
     rows = records.agent_trace_rows()
     assert len(rows) == 1  # the limited run is left out
     messages = rows[0]["messages"]

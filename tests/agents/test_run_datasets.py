@@ -65,14 +65,19 @@ CALC = [("calculator", {"expression": "6 * 7"}, "42")]
 
 def test_verified_traces_and_programs_become_sft_rows_in_the_training_format(tmp_path):
     agent_attempt("arith-1", "What is 6 * 7?", CALC, "42", passed=True)
-    agent_attempt("arith-1", "What is 6 * 7?", [("calculator", {"expression": "6 + 7"}, "13")], "13", passed=False, sample=1)
+    agent_attempt(
+        "arith-1", "What is 6 * 7?", [("calculator", {"expression": "6 + 7"}, "13")], "13", passed=False, sample=1
+    )
     verify_attempt("code-1", "Print 6 times 7.", ["print(6 * 7)"], passed=True)
     report = build(tmp_path / "out")
     rows = read_jsonl(tmp_path / "out" / SFT_FILE)
     assert report.sft_rows == {"agent": 1, "verify": 1}
     trace = next(r for r in rows if r["kind"] == "agent")
     assert [m["role"] for m in trace["messages"]] == ["system", "user", "assistant", "user", "assistant"]
-    assert trace["messages"][2]["tool_calls"][0]["function"] == {"name": "calculator", "arguments": '{"expression": "6 * 7"}'}
+    assert trace["messages"][2]["tool_calls"][0]["function"] == {
+        "name": "calculator",
+        "arguments": '{"expression": "6 * 7"}',
+    }
     assert trace["messages"][2]["content"] == 'Action: calculator\nAction Input: {"expression": "6 * 7"}'
     assert trace["messages"][3]["content"] == "Result: 42"
     assert trace["messages"][4]["content"] == 'Action: final_answer\nAction Input: {"answer": "42"}'
@@ -115,18 +120,22 @@ def test_duplicates_malformed_traces_and_the_per_task_cap(tmp_path):
 
 def test_heldout_tasks_never_leak_however_they_were_recorded(tmp_path):
     tasks = tmp_path / "tasks.jsonl"
-    tasks.write_text(json.dumps({"id": "arith-9", "kind": "agent", "question": "What is 9 * 9?", "answers": ["81"],
-                                 "split": "heldout"}) + "\n")
+    tasks.write_text(
+        json.dumps(
+            {"id": "arith-9", "kind": "agent", "question": "What is 9 * 9?", "answers": ["81"], "split": "heldout"}
+        )
+        + "\n"
+    )
     agent_attempt("arith-1", "What is 6 * 7?", CALC, "42", passed=True)
-    agent_attempt("arith-2", "What is 5 * 5?", CALC, "25", passed=True, split="heldout")           # recorded held out
-    agent_attempt("arith-2", "What is 5 * 5?", CALC, "25", passed=True, collection="c2")           # same id as train
-    agent_attempt("arith-9", "What is 9 * 9?", CALC, "81", passed=True)                            # held out in the file
-    agent_attempt("other-id", "What  is 9 *  9?", CALC, "81", passed=True)                         # a held-out text
+    agent_attempt("arith-2", "What is 5 * 5?", CALC, "25", passed=True, split="heldout")  # recorded held out
+    agent_attempt("arith-2", "What is 5 * 5?", CALC, "25", passed=True, collection="c2")  # same id as train
+    agent_attempt("arith-9", "What is 9 * 9?", CALC, "81", passed=True)  # held out in the file
+    agent_attempt("other-id", "What  is 9 *  9?", CALC, "81", passed=True)  # a held-out text
     verify_attempt("code-2", "Print 7.", ["print(7)"], passed=True, split="heldout")
-    verify_attempt("adhoc", "print 7.", ["print(7)"], passed=True, record=False)                   # ad hoc, same text
-    verify_attempt("adhoc", "Print 8.", ["print(8)"], passed=True, record=False)                   # ad hoc, new task
-    interrupted = verify_attempt("code-3", "Print 3.", ["print(3)"], passed=True, split="heldout")   # verdict kept,
-    with records.db.transaction(attempts._connect()) as conn:                                      # attempt row not
+    verify_attempt("adhoc", "print 7.", ["print(7)"], passed=True, record=False)  # ad hoc, same text
+    verify_attempt("adhoc", "Print 8.", ["print(8)"], passed=True, record=False)  # ad hoc, new task
+    interrupted = verify_attempt("code-3", "Print 3.", ["print(3)"], passed=True, split="heldout")  # verdict kept,
+    with records.db.transaction(attempts._connect()) as conn:  # attempt row not
         conn.execute("DELETE FROM task_attempts WHERE run_id = ?", (interrupted,))
     report = build(tmp_path / "out", task_files=[load_tasks(tasks)])
     rows = read_jsonl(tmp_path / "out" / SFT_FILE)

@@ -84,7 +84,12 @@ def test_grading():
     called = [ToolCalled(1, "calculator", {"expression": "6 * 7"}, "c1", "Action: calculator"), final]
     assert grade_agent(task, called, "42")["passed"] is True
     direct = grade_agent(task, [final], "42")
-    assert (direct["correct"], direct["tool_ok"], direct["passed"], direct["first_action"]) == (True, False, False, "final_answer")
+    assert (direct["correct"], direct["tool_ok"], direct["passed"], direct["first_action"]) == (
+        True,
+        False,
+        False,
+        "final_answer",
+    )
     malformed = grade_agent(task, [AgentAnswered("42", 1, None, 0.1, "42", well_formed=False)], "42")
     assert malformed["well_formed"] is False and direct["well_formed"] is True
 
@@ -120,7 +125,9 @@ def test_the_bundled_sets_are_large_exact_and_split_without_overlap():
         if task.category == "rag":
             assert any(a in corpus for a in task.answers), task.id
         if task.category in ("arithmetic", "units"):
-            expression = re.sub(r"(\d+)% of (\d+)", r"\1 * \2 / 100", task.question.removeprefix("What is ").rstrip("?"))
+            expression = re.sub(
+                r"(\d+)% of (\d+)", r"\1 * \2 / 100", task.question.removeprefix("What is ").rstrip("?")
+            )
             if task.category == "arithmetic":
                 assert str(round(eval(expression))) == task.answers[0], task.id  # noqa: S307 (our own literals)
 
@@ -138,7 +145,9 @@ def test_the_bundled_hints_lead_to_the_answers():
             assert task.hint is None
             continue
         assert task.hint.startswith(f"Use {task.tool} with "), task.id
-        args = json.loads(task.hint.removeprefix(f"Use {task.tool} with ").removesuffix(", then answer from its result."))
+        args = json.loads(
+            task.hint.removeprefix(f"Use {task.tool} with ").removesuffix(", then answer from its result.")
+        )
         if task.tool == "calculator":
             result = calculate(args["expression"])
         elif task.tool == "python":

@@ -45,7 +45,12 @@ def test_verified_in_the_first_round():
     response, events = run("Print 6 times 7.", writer(block("print(6 * 7)")), expect="42")
     assert [e["type"] for e in events] == ["code", "execution", "message", "verdict"]
     execution, verdict = events[1], events[-1]
-    assert (execution["exit_code"], execution["stdout"], execution["checks"], execution["passed"]) == (0, "42\n", "passed", True)
+    assert (execution["exit_code"], execution["stdout"], execution["checks"], execution["passed"]) == (
+        0,
+        "42\n",
+        "passed",
+        True,
+    )
     assert verdict["passed"] is True and verdict["status"] == "verified" and verdict["rounds"] == 1
     assert verdict["code"] == "print(6 * 7)" and verdict["checks"] == "expect"
     assert verdict["isolation"] in ("bubblewrap", "namespaces", "process") and verdict["isolation_note"]

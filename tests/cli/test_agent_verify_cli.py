@@ -25,10 +25,21 @@ def test_agent_json_lines(fake_model):
     assert result.exit_code == 0, result.output
     lines = [without_ids(json.loads(line)) for line in result.stdout.splitlines()]
     assert lines == [
-        {"type": "tool_call", "step": 1, "name": "calculator", "args": {"expression": "2 + 2"},
-         "text": 'Action: calculator\nAction Input: {"expression": "2 + 2"}'},
+        {
+            "type": "tool_call",
+            "step": 1,
+            "name": "calculator",
+            "args": {"expression": "2 + 2"},
+            "text": 'Action: calculator\nAction Input: {"expression": "2 + 2"}',
+        },
         {"type": "observation", "step": 1, "name": "calculator", "content": "4", "error": False},
-        {"type": "final", "answer": "4", "steps": 2, "limit": None, "text": 'Action: final_answer\nAction Input: {"answer": "4"}'},
+        {
+            "type": "final",
+            "answer": "4",
+            "steps": 2,
+            "limit": None,
+            "text": 'Action: final_answer\nAction Input: {"answer": "4"}',
+        },
     ]
 
 

@@ -42,14 +42,20 @@ def test_session_json_done_line_names_the_session_and_both_turns_are_stored(fake
     result = invoke("chat", "I am Ada.", "--session", "notes", "--json")
     done = json.loads(result.stdout.splitlines()[-1])
     assert done["session"] == "notes" and "sources" not in done
-    assert [(m.role, m.content) for m in sessions.messages("notes")] == [("user", "I am Ada."), ("assistant", "Hello Ada.")]
+    assert [(m.role, m.content) for m in sessions.messages("notes")] == [
+        ("user", "I am Ada."),
+        ("assistant", "Hello Ada."),
+    ]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["chat", "hi", "--model", "ghost"], "ghost"),
-    (["chat", "--session", "s"], "no prompt given"),
-    (["chat", "hi", "--rag", "nope"], "collection 'nope' not found"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["chat", "hi", "--model", "ghost"], "ghost"),
+        (["chat", "--session", "s"], "no prompt given"),
+        (["chat", "hi", "--rag", "nope"], "collection 'nope' not found"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(fake_model, args, needle):
     result = CliRunner().invoke(cli, args, input="")
     assert result.exit_code == 2
@@ -84,7 +90,13 @@ def test_session_repl_stores_every_turn_until_ctrl_d(fake_model, monkeypatch):
             raise EOFError from None
 
     monkeypatch.setattr("builtins.input", next_line)
-    chat_cli.repl(False, "repl-notes", model=None, system=None, rag=None, k=4, sampling=None, n_ctx=None, n_threads=None)
+    chat_cli.repl(
+        False, "repl-notes", model=None, system=None, rag=None, k=4, sampling=None, n_ctx=None, n_threads=None
+    )
     stored = sessions.messages("repl-notes")
     assert [(m.role, m.content) for m in stored] == [
-        ("user", "My name is Ada."), ("assistant", "one"), ("user", "And yours?"), ("assistant", "two")]
+        ("user", "My name is Ada."),
+        ("assistant", "one"),
+        ("user", "And yours?"),
+        ("assistant", "two"),
+    ]

@@ -22,10 +22,15 @@ def test_complete_streams_a_plain_continuation(fake_model):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines[:-1]] == [" there", " was a fox."]
     assert lines[-1]["type"] == "done" and lines[-1]["model"] == "smollm2-135m-instruct"
-    assert fake_model.completion_calls[0]["prompt"] == "Once upon a time" and fake_model.completion_calls[0]["max_tokens"] == 32
+    assert (
+        fake_model.completion_calls[0]["prompt"] == "Once upon a time"
+        and fake_model.completion_calls[0]["max_tokens"] == 32
+    )
     fake_model.enqueue(" end")
     piped = invoke("complete", "smollm2-135m-instruct", input="The story\n")
-    assert piped.exit_code == 0 and piped.stdout == " end\n" and fake_model.completion_calls[1]["prompt"] == "The story\n"
+    assert (
+        piped.exit_code == 0 and piped.stdout == " end\n" and fake_model.completion_calls[1]["prompt"] == "The story\n"
+    )
 
 
 def test_complete_refuses_empty_text_and_unknown_models(fake_model):
@@ -37,8 +42,11 @@ def test_complete_refuses_empty_text_and_unknown_models(fake_model):
 
 def test_chat_with_a_template_less_model_warns_once_and_completes(fake_model, monkeypatch):
     real_resolve = ModelStore.resolve
-    monkeypatch.setattr(ModelStore, "resolve",
-                        lambda self, name=None, pull=True: dataclasses.replace(real_resolve(self, name), has_chat_template=False))
+    monkeypatch.setattr(
+        ModelStore,
+        "resolve",
+        lambda self, name=None, pull=True: dataclasses.replace(real_resolve(self, name), has_chat_template=False),
+    )
     fake_model.enqueue(" fine, thanks.")
     result = invoke("chat", "How are you?", "--system", "Be nice.")
     assert result.exit_code == 0 and result.stdout == " fine, thanks.\n"

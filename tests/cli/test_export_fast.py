@@ -30,7 +30,10 @@ def test_export_refuses_unknown_runs_bad_quants_and_unfinished_runs():
     stopped = fake_run("stopped")
     result = invoke("export", stopped)
     assert result.exit_code == 2
-    assert f"run {stopped} is stopped; only a completed run has a final adapter to export (resume it to finish)" in result.stderr
+    assert (
+        f"run {stopped} is stopped; only a completed run has a final adapter to export (resume it to finish)"
+        in result.stderr
+    )
     negative = invoke("export", stopped, "--max-loss-delta", "-1")
     assert negative.exit_code == 2 and "--max-loss-delta: expected a number >= 0" in negative.stderr
     unscored = invoke("export", stopped, "--max-loss-delta", "0.1", "--no-eval")
@@ -52,7 +55,9 @@ def test_adapter_chat_refuses_a_run_without_an_adapter():
 def test_requantizing_is_refused_without_the_flag():
     result = invoke("models", "quantize", "smollm2-135m-instruct", "--quant", "q4_0")
     assert result.exit_code == 2
-    assert "smollm2-135m-instruct is already quantized (Q4_1)" in result.stderr and "--allow-requantize" in result.stderr
+    assert (
+        "smollm2-135m-instruct is already quantized (Q4_1)" in result.stderr and "--allow-requantize" in result.stderr
+    )
     assert invoke("models", "quantize", "smollm2-135m-instruct", "--quant", "q3").exit_code == 2
 
 

@@ -56,7 +56,17 @@ def test_models_bad_input_is_one_line_and_exit_2(cli, tmp_path, truncated_gguf, 
 
 
 def test_chat_streams_json_lines_with_stats(cli):
-    result = cli("chat", "What is the capital of France? Answer in one word.", "--json", "--temperature", "0", "--max-tokens", "16", "--seed", "1")
+    result = cli(
+        "chat",
+        "What is the capital of France? Answer in one word.",
+        "--json",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "16",
+        "--seed",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     tokens, done = events[:-1], events[-1]
@@ -68,7 +78,16 @@ def test_chat_streams_json_lines_with_stats(cli):
 
 
 def test_chat_plain_text_from_stdin_and_system_prompt(cli):
-    result = cli("chat", "--system", "You answer in one word.", "--temperature", "0", "--max-tokens", "8", input="What is the capital of France?\n")
+    result = cli(
+        "chat",
+        "--system",
+        "You answer in one word.",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "8",
+        input="What is the capital of France?\n",
+    )
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
 

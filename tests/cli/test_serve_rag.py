@@ -54,8 +54,15 @@ def test_rag_model_answers_with_sources_streaming_and_not(rag_server):
     assert "\n\nSources:\n[1] " in text and sources[0]["source"] in text  # numbered citations in the text
     assert answer.model == "rag:docs"
 
-    chunks = list(client.chat.completions.create(model="rag:docs", stream=True, max_tokens=16, temperature=0,
-                                                 messages=[{"role": "user", "content": "How much pressure does an espresso machine use?"}]))
+    chunks = list(
+        client.chat.completions.create(
+            model="rag:docs",
+            stream=True,
+            max_tokens=16,
+            temperature=0,
+            messages=[{"role": "user", "content": "How much pressure does an espresso machine use?"}],
+        )
+    )
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     final = chunks[-1]
     assert final.choices[0].finish_reason in ("stop", "length")

@@ -29,7 +29,11 @@ def test_wilson_and_paired_bootstrap_intervals():
 def test_model_specs():
     assert parse_model("smollm2-135m-instruct").adapter is None
     spec = parse_model("smollm2-135m-instruct+sft-run")
-    assert (spec.model, spec.adapter, spec.label) == ("smollm2-135m-instruct", "sft-run", "smollm2-135m-instruct+sft-run")
+    assert (spec.model, spec.adapter, spec.label) == (
+        "smollm2-135m-instruct",
+        "sft-run",
+        "smollm2-135m-instruct+sft-run",
+    )
     assert (parse_model("+sft-run").model, parse_model("+sft-run").adapter) == (None, "sft-run")
     with pytest.raises(BadInput, match="expected MODEL, MODEL\\+RUN or \\+RUN"):
         parse_model("smollm2-135m-instruct+")
@@ -52,8 +56,12 @@ def test_two_models_side_by_side_on_heldout_tasks(fake_model, tmp_path, copied_g
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     report = lines[-1]
     assert report["type"] == "report" and report["models"] == ["smollm2-135m-instruct", "other"]
-    assert [(e["model"], e["task_id"]) for e in lines[:-1]] == [("smollm2-135m-instruct", "h1"), ("smollm2-135m-instruct", "h2"),
-                                                                ("other", "h1"), ("other", "h2")]
+    assert [(e["model"], e["task_id"]) for e in lines[:-1]] == [
+        ("smollm2-135m-instruct", "h1"),
+        ("smollm2-135m-instruct", "h2"),
+        ("other", "h1"),
+        ("other", "h2"),
+    ]
     rows = {row["metric"]: row for row in report["rows"]}
     within = rows["verify pass within the rounds"]
     assert within["models"]["smollm2-135m-instruct"]["value"] == 0.5 and within["models"]["other"]["value"] == 1.0

@@ -20,11 +20,34 @@ CALC = ["calculator"]
 def task_file(tmp_path):
     path = tmp_path / "tasks.jsonl"
     rows = [
-        {"id": "add", "kind": "agent", "question": "What is 2 + 2?", "answers": ["4"], "tool": "calculator",
-         "tools": CALC, "split": "train", "category": "arithmetic"},
-        {"id": "mul", "kind": "agent", "question": "What is 3 * 3?", "answers": ["9"], "tool": "calculator",
-         "tools": CALC, "split": "train", "category": "arithmetic"},
-        {"id": "held", "kind": "agent", "question": "What is 5 + 5?", "answers": ["10"], "tools": CALC, "split": "heldout"},
+        {
+            "id": "add",
+            "kind": "agent",
+            "question": "What is 2 + 2?",
+            "answers": ["4"],
+            "tool": "calculator",
+            "tools": CALC,
+            "split": "train",
+            "category": "arithmetic",
+        },
+        {
+            "id": "mul",
+            "kind": "agent",
+            "question": "What is 3 * 3?",
+            "answers": ["9"],
+            "tool": "calculator",
+            "tools": CALC,
+            "split": "train",
+            "category": "arithmetic",
+        },
+        {
+            "id": "held",
+            "kind": "agent",
+            "question": "What is 5 + 5?",
+            "answers": ["10"],
+            "tools": CALC,
+            "split": "heldout",
+        },
         {"id": "code", "kind": "verify", "task": "Print 42.", "expect": "42", "split": "train"},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -32,7 +55,9 @@ def task_file(tmp_path):
 
 
 def script_calculation(fake, expression: str, answer: str) -> None:
-    fake.enqueue(" calculator\n", json.dumps({"expression": expression}), " final_answer\n", json.dumps({"answer": answer}))
+    fake.enqueue(
+        " calculator\n", json.dumps({"expression": expression}), " final_answer\n", json.dumps({"answer": answer})
+    )
 
 
 def test_agent_sweep_records_every_attempt_with_its_verdict(fake_model, task_file):
@@ -125,13 +150,47 @@ def test_every_sweep_flag_reaches_collect(task_file, monkeypatch):
 
     calls = []
     monkeypatch.setattr(collect_module, "collect", lambda tasks, kind, **kw: calls.append((tasks, kind, kw)) or [])
-    sampling = ["--samples", "3", "--temperature", "0.5", "--greedy-first", "--split", "all", "--limit", "2",
-                "--sweep", "s1", "--adapter", "run-1", "--threads", "2", "-m", "some-model"]
+    sampling = [
+        "--samples",
+        "3",
+        "--temperature",
+        "0.5",
+        "--greedy-first",
+        "--split",
+        "all",
+        "--limit",
+        "2",
+        "--sweep",
+        "s1",
+        "--adapter",
+        "run-1",
+        "--threads",
+        "2",
+        "-m",
+        "some-model",
+    ]
     runner = CliRunner()
-    result = runner.invoke(cli, ["agent", "--tasks", str(task_file), *sampling, "--max-steps", "4", "--free", "--guide"])
+    result = runner.invoke(
+        cli, ["agent", "--tasks", str(task_file), *sampling, "--max-steps", "4", "--free", "--guide"]
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["verify", "--tasks", str(task_file), *sampling, "--max-rounds", "2", "--max-tokens", "99",
-                                 "--timeout", "5", "--isolation", "process"])
+    result = runner.invoke(
+        cli,
+        [
+            "verify",
+            "--tasks",
+            str(task_file),
+            *sampling,
+            "--max-rounds",
+            "2",
+            "--max-tokens",
+            "99",
+            "--timeout",
+            "5",
+            "--isolation",
+            "process",
+        ],
+    )
     assert result.exit_code == 0, result.output
     common = {"samples": 3, "temperature": 0.5, "greedy_first": True, "split": "all", "limit": 2}
     where = {"model": "some-model", "adapter": "run-1", "collection": "s1", "n_threads": 2}

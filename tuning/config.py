@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from llmdeck.core.errors import BadInput, validation_message
 from llmdeck.tuning.data.formats import FORMATS
 from llmdeck.tuning.methods import METHOD_NAMES, get_method, names_where, spoken_list
+from llmdeck.tuning.methods import described as described_methods
 
 if TYPE_CHECKING:
     Method = str
@@ -38,10 +39,7 @@ class TrainConfig(BaseModel):
 
     # what to train
     name: str | None = Field(None, description="Human name of the run (default: METHOD-BASE-DATE).")
-    method: Method = Field(
-        "sft", description="sft; preference: dpo, orpo, kto, reward (a reward model); online RL: grpo, rloo; "
-        "encoder heads: token-cls, extractive-qa, mlm."
-    )
+    method: Method = Field("sft", description=described_methods())
     base_model: str | None = Field(
         None, description="Store name, .gguf path, local HF model directory or hub id (online only); None: default store model."
     )

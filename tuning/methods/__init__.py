@@ -36,7 +36,9 @@ class TrainingMethod:
     order: int  # place in every listing: the config's choices, --help, error messages
     formats: tuple[str, ...]  # the data formats it trains on (the first: what a format mismatch shows)
     sample: str  # the bundled sample dataset (tuning/sample_data/), for demo runs and tests
-    summary: str = ""  # what it is, in a few words, for listings
+    summary: str = ""  # what it is, in a few words
+    family: str = ""  # its group in the config's description of `method` ("preference", "online RL", ...)
+    note: str = ""  # added after its name there, e.g. " (a reward model)"
     online: bool = False  # the policy generates completions that rewards score (needs a reward)
     encoder: bool = False  # transformers' own head on an encoder base (default base: the embedded MiniLM)
     head: tuple[str, str] | None = None  # a task head: (transformers auto class, modeling_auto mapping of its bases)
@@ -113,6 +115,16 @@ def trains_on(fmt: str) -> tuple[str, ...]:
 def metric_prefixes() -> tuple[str, ...]:
     """Every method's own metric prefixes, each once."""
     return tuple(dict.fromkeys(prefix for method in METHODS.values() for prefix in method.metric_prefixes))
+
+
+def described() -> str:
+    """The registered methods by family, as the config's `method` field describes them."""
+    groups: list[tuple[str, list[str]]] = []
+    for method in METHODS.values():
+        if not groups or groups[-1][0] != method.family:
+            groups.append((method.family, []))
+        groups[-1][1].append(method.name + method.note)
+    return "; ".join(f"{family}: {', '.join(names)}" if family else ", ".join(names) for family, names in groups) + "."
 
 
 def spoken_list(items, last: str = "or") -> str:

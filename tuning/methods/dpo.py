@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="dpo", order=1, formats=("preference",), sample="preference_sample.jsonl", summary="direct preference optimization",
+    name="dpo", order=1, formats=("preference",), sample="preference_sample.jsonl",
+    summary="direct preference optimization", family="preference",
     sequences_per_row=2, reference_forward=True, metric_prefixes=("rewards/",),
 )
 

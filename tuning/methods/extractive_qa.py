@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="extractive-qa", order=8, formats=("qa",), sample="qa_sample.jsonl", summary="extractive question answering",
+    name="extractive-qa", order=8, formats=("qa",), sample="qa_sample.jsonl",
+    summary="extractive question answering", family="encoder heads",
     encoder=True, head=("AutoModelForQuestionAnswering", "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"),
     tunings=ENCODER_TUNINGS, vocab_logits=False, metric_prefixes=("exact_match", "f1"),
 )

@@ -17,7 +17,7 @@ ONLINE_METRICS = ("rewards/", "reward", "kl", "completions/", "generation_", "tr
                   "frac_reward_zero_std")
 METHOD = TrainingMethod(
     name="grpo", order=5, formats=("prompt", "alpaca", "sharegpt", "messages"), sample="prompt_sample.jsonl",
-    summary="group relative policy optimization", online=True, metric_prefixes=ONLINE_METRICS,
+    summary="group relative policy optimization", family="online RL", online=True, metric_prefixes=ONLINE_METRICS,
 )
 
 

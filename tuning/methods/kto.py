@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="kto", order=3, formats=("preference",), sample="kto_sample.jsonl", summary="Kahneman-Tversky optimization",
+    name="kto", order=3, formats=("preference",), sample="kto_sample.jsonl",
+    summary="Kahneman-Tversky optimization", family="preference",
     sequences_per_row=2,  # the row and its KL partner
     metric_prefixes=("rewards/", "kl", "kto"),
 )

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="mlm", order=9, formats=("text",), sample="mlm_sample.jsonl", summary="masked-language modelling",
+    name="mlm", order=9, formats=("text",), sample="mlm_sample.jsonl",
+    summary="masked-language modelling", family="encoder heads",
     encoder=True, head=("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES"),
     head_hint=" (masked-LM needs an encoder such as BERT; the default base is the embedded all-MiniLM-L6-v2)",
     tunings=ENCODER_TUNINGS, metric_prefixes=("perplexity",),

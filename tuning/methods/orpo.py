@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 METHOD = TrainingMethod(
     name="orpo", order=2, formats=("preference",), sample="preference_sample.jsonl",
-    summary="odds ratio preference optimization", sequences_per_row=2, tools_rendered=False,
+    summary="odds ratio preference optimization", family="preference", sequences_per_row=2, tools_rendered=False,
     metric_prefixes=("log_odds", "nll_loss"),
 )
 

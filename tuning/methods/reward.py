@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="reward", order=4, formats=("preference",), sample="preference_sample.jsonl", summary="a reward model",
+    name="reward", order=4, formats=("preference",), sample="preference_sample.jsonl",
+    summary="a reward model", family="preference", note=" (a reward model)",
     head=("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"),
     use_command="llmdeck reward score", sequences_per_row=2, vocab_logits=False, metric_prefixes=("accuracy", "margin"),
 )

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 METHOD = TrainingMethod(
     name="rloo", order=6, formats=("prompt", "alpaca", "sharegpt", "messages"), sample="prompt_sample.jsonl",
-    summary="REINFORCE leave-one-out", online=True, metric_prefixes=ONLINE_METRICS,
+    summary="REINFORCE leave-one-out", family="online RL", online=True, metric_prefixes=ONLINE_METRICS,
 )
 __all__ = ["METHOD", "build_trainer", "config_problems", "examples"]
 

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="token-cls", order=7, formats=("tokens",), sample="ner_sample.jsonl", summary="token classification",
+    name="token-cls", order=7, formats=("tokens",), sample="ner_sample.jsonl",
+    summary="token classification", family="encoder heads",
     encoder=True, head=("AutoModelForTokenClassification", "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"),
     tunings=ENCODER_TUNINGS, vocab_logits=False, metric_prefixes=("f1", "precision", "recall", "accuracy"),
 )

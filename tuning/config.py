@@ -169,7 +169,7 @@ class TrainConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
+    def _consistent(self) -> TrainConfig:
         problems = consistency_problems(self.model_dump())
         if problems:
             raise ValueError("; ".join(problems))

@@ -43,7 +43,8 @@ def _spec(name: str, info) -> FieldSpec:
     optional = type(None) in members
     members = [m for m in members if m is not type(None)]
     first = members[0] if members else str
-    kind, choices = "text", ()
+    kind = "text"
+    choices: tuple[str, ...] = ()
     if any(typing.get_origin(m) is list for m in members):
         kind = "list"
     elif any(typing.get_origin(m) is dict for m in members):

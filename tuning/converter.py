@@ -133,7 +133,10 @@ def _extract(sdist: Path, version: str, target: Path) -> None:
                     continue
                 destination = target / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                with archive.extractfile(member) as source, destination.open("wb") as out:
+                source = archive.extractfile(member)
+                if source is None:  # only members that are not files have no content; skipped above
+                    continue
+                with source, destination.open("wb") as out:
                     shutil.copyfileobj(source, out)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BadInput(f"{sdist}: not a readable {RUNTIME_DIST} source archive ({exc})") from None

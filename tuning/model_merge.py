@@ -82,7 +82,7 @@ def plan_merge(method: str, references: list[str], weights: list[float] | None, 
     if export_quants is not None:
         check_export(name, export_quants)
     sources = [_source(reference, weight) for reference, weight in zip(references, weights)]
-    run_bases = {s.base_model for s in sources if s.kind == "run"}
+    run_bases = {s.base_model for s in sources if s.kind == "run" and s.base_model is not None}
     if len(run_bases) > 1:
         raise BadInput(f"--models: the runs were trained on different bases ({', '.join(sorted(run_bases))}); "
                        "merging needs fine-tunes of one base")
@@ -167,9 +167,10 @@ def merge(method: str, references: list[str], name: str, weights: list[float] | 
     started = time.time()
     lineage = {"method": method, "sources": [asdict(s) for s in sources], "base": base,
                "density": density if method in NEEDS_BASE else None, "as_adapter": as_adapter}
+    base_model = base or sources[0].base_model or sources[0].path
     config = {"name": name, "method": "merge", "tuning": "lora" if as_adapter else "full",
-              "base_model": base or sources[0].base_model or sources[0].path, "dataset": None, "merge": lineage}
-    run = registry.create(name, "merge", config["base_model"], "-", config, "local", device="cpu", precision="fp32")
+              "base_model": base_model, "dataset": None, "merge": lineage}
+    run = registry.create(name, "merge", base_model, "-", config, "local", device="cpu", precision="fp32")
     registry.update(run.id, status="running", phase="merging", started_at=started, pid=os.getpid())
     try:
         library = _merge_into(run.path / "adapter", method, sources, base, density, as_adapter, run.path, say)
@@ -206,7 +207,10 @@ def _merge_into(target: Path, method: str, sources: list[MergeSource], base: str
             library = _combine_adapters(staging, method, sources, density)
         else:
             paths = [_as_hf_dir(source, scratch / f"model-{i}", say) for i, source in enumerate(sources)]
-            base_dir = _base_hf_dir(base, scratch / "base", say) if method in NEEDS_BASE else None
+            base_dir = None
+            if method in NEEDS_BASE:
+                assert base is not None  # plan_merge asks for --base for these methods
+                base_dir = _base_hf_dir(base, scratch / "base", say)
             say(f"merging {len(paths)} models ({method}, mergekit)")
             library = _mergekit(staging, method, paths, [s.weight for s in sources], base_dir, density)
             _copy_chat_template(paths[0], staging)
@@ -222,6 +226,7 @@ def _as_hf_dir(source: MergeSource, scratch: Path, say: MergeProgress) -> Path:
         return Path(source.path)
     from llmdeck.tuning.merge import finished_run, merge_to_hf_dir
 
+    assert source.run_id is not None  # every source that is not an HF directory is a run
     say(f"merging run {source.run_id}'s adapter into its base")
     return merge_to_hf_dir(finished_run(source.run_id), scratch)
 
@@ -294,6 +299,7 @@ def _combine_adapters(target: Path, method: str, sources: list[MergeSource], den
     from llmdeck.tuning.models import load_base_model
 
     quiet_libraries()
+    assert sources[0].run_id is not None  # plan_merge admits only LoRA runs with --as-adapter
     first = finished_run(sources[0].run_id)
     model = load_base_model(first.base, torch.float32)
     names = [f"a{i}" for i in range(len(sources))]

@@ -116,6 +116,7 @@ def fingerprint(base: ModelSource) -> str | None:
     import hashlib
 
     if base.kind == "gguf":
+        assert base.gguf_file is not None  # resolve_base names the file of every gguf source
         digest = hashlib.sha256()
         with open(Path(base.location) / base.gguf_file, "rb") as handle:
             while chunk := handle.read(8 * 2**20):

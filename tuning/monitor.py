@@ -75,7 +75,8 @@ class Alert:
 
 def alerts(rows: list[dict]) -> list[Alert]:
     """NaN/inf losses and grad norms, and loss spikes (above SPIKE_FACTOR x the smoothed loss before them)."""
-    found, losses = [], []
+    found: list[Alert] = []
+    losses: list[float] = []
     for row in rows:
         step = row.get("step", 0)
         for key in ("loss", "eval_loss", "grad_norm"):

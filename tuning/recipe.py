@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.hardware import cpu_bf16_support
 from llmdeck.tuning.config import SOFT_PROMPT_TUNINGS, TrainConfig
 from llmdeck.tuning.methods import get_method
 
+if TYPE_CHECKING:  # what the trainer mixins extend; at run time they are plain classes (transformers loads late)
+    from transformers import Trainer as TrainerBase
+else:
+    TrainerBase = object
+
 BF16_BASE_TUNINGS = ("lora", "dora", "ia3")  # adapters kept in fp32 over a frozen bf16 base
+TrainerClass = TypeVar("TrainerClass", bound=type)
 
 
 @dataclass(frozen=True)
@@ -95,17 +102,17 @@ def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", hea
         return None
     import peft
 
-    common = {"task_type": task_type} if task_type else {}
+    task_type = task_type or None  # None: peft's own default (no task type)
     if config.tuning in SOFT_PROMPT_TUNINGS:
         kind = {"prompt": peft.PromptTuningConfig, "prefix": peft.PrefixTuningConfig, "ptuning": peft.PromptEncoderConfig}
-        return kind[config.tuning](num_virtual_tokens=config.num_virtual_tokens, **common)
+        return kind[config.tuning](num_virtual_tokens=config.num_virtual_tokens, task_type=task_type)
     if config.tuning == "ia3":
         targets = None if config.lora_target_modules == "all-linear" else config.lora_target_modules
         return peft.IA3Config(target_modules=targets, feedforward_modules=[] if targets else None, modules_to_save=head,
-                              exclude_modules=exclude if targets else None, **common)
+                              exclude_modules=exclude if targets else None, task_type=task_type)
     return peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                            target_modules=config.lora_target_modules, bias="none", use_dora=config.tuning == "dora",
-                           modules_to_save=head, exclude_modules=exclude, **common)
+                           modules_to_save=head, exclude_modules=exclude, task_type=task_type)
 
 
 def launch_notes(config: TrainConfig) -> list[str]:
@@ -172,18 +179,25 @@ def checkpointing(config: TrainConfig) -> bool:
     return config.gradient_checkpointing and config.tuning != "prefix"
 
 
-def floor_warmup(trainer_class):
-    """`trainer_class` whose warmup is rounded down when the ratio gives less than one step.
+def mixed_in(mixin: type, trainer_class: TrainerClass, prefix: str) -> TrainerClass:
+    """`trainer_class` with `mixin`'s methods in front of its own, named `{prefix}{its name}`."""
+    return cast(TrainerClass, type(f"{prefix}{trainer_class.__name__}", (mixin, trainer_class), {}))
+
+
+class FlooredWarmup(TrainerBase):
+    """Warmup rounded down when the ratio gives less than one step.
 
     transformers rounds `warmup_ratio x steps` up, so 0.03 of 12 steps became one warmup step and step 1
     trained at learning rate 0. Whole warmup steps (>= 1) keep transformers' schedule.
     """
-    class FlooredWarmup(trainer_class):
-        def create_scheduler(self, num_training_steps: int, optimizer=None):
-            ratio = self.args.warmup_steps
-            if 0 < ratio < 1 and num_training_steps * ratio < 1:
-                self.args.warmup_steps = 0
-            return super().create_scheduler(num_training_steps, optimizer)
 
-    FlooredWarmup.__name__ = FlooredWarmup.__qualname__ = f"Floored{trainer_class.__name__}"
-    return FlooredWarmup
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        ratio = self.args.warmup_steps
+        if 0 < ratio < 1 and num_training_steps * ratio < 1:
+            self.args.warmup_steps = 0
+        return super().create_scheduler(num_training_steps, optimizer)
+
+
+def floor_warmup(trainer_class: TrainerClass) -> TrainerClass:
+    """`trainer_class` with the warmup floor (FlooredWarmup)."""
+    return mixed_in(FlooredWarmup, trainer_class, "Floored")

@@ -144,13 +144,15 @@ def check_answers(config: TrainConfig, examples: list[dict]) -> None:
 def reward_functions(config: TrainConfig, dtype) -> tuple[list, list]:
     """(reward functions or models, their processing classes) for trl's `reward_funcs` / `reward_processing_classes`."""
     funcs: list = []
-    classes: list = []
-    rules = [(config.reward_exact, lambda: exact_match), (config.reward_regex, lambda: regex_reward(config.reward_regex)),
-             (config.reward_length, lambda: length_reward(config.reward_length)), (config.reward_json, lambda: json_reward)]
-    for on, make in rules:
-        if on:
-            funcs.append(make())
-            classes.append(None)
+    if config.reward_exact:
+        funcs.append(exact_match)
+    if config.reward_regex:
+        funcs.append(regex_reward(config.reward_regex))
+    if config.reward_length:
+        funcs.append(length_reward(config.reward_length))
+    if config.reward_json:
+        funcs.append(json_reward)
+    classes: list = [None] * len(funcs)  # rules score text: no processing class
     if config.reward_fn:
         funcs.append(load_user_function(config.reward_fn))
         classes.append(None)
@@ -167,6 +169,8 @@ def load_user_function(reference: str) -> RewardFn:
 
     file, name = reference.rsplit(":", 1)
     spec = importlib.util.spec_from_file_location(f"llmdeck_reward_{Path(file).stem}", file)
+    if spec is None or spec.loader is None:  # the config's check admits only FILE.py, which has a loader
+        raise LlmdeckError(f"reward_fn: {file}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

@@ -21,8 +21,8 @@ from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.tuning import data
 from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
 from llmdeck.tuning.config import TrainConfig
-from llmdeck.tuning.methods import get_method
 from llmdeck.tuning.estimate import Estimate, estimate_run
+from llmdeck.tuning.methods import get_method
 from llmdeck.tuning.registry import ACTIVE, Registry, Run, checkpoints
 from llmdeck.tuning.render import CHAT_TEMPLATES
 
@@ -55,7 +55,7 @@ class LaunchPlan:
             return (f"{self.truncation_warning()}; pass --allow-truncation or raise --max-length "
                     f"(to {cut['longest']} to keep every row whole)")
         e = self.estimate
-        if not e.fits and not force:
+        if e.available_bytes is not None and not e.fits and not force:  # fits whenever nothing is measured
             return (f"estimated peak memory {e.peak_bytes / 2**30:.1f} GiB exceeds the "
                     f"{e.available_bytes / 2**30:.1f} GiB available on {e.device}; lower batch_size/max_length, "
                     "use LoRA/QLoRA, or pass --force")
@@ -154,9 +154,11 @@ def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:
     refusal = launch_plan.refusal(force)
     if refusal:
         raise BadInput(refusal)
-    name = config.name or f"{config.method}-{Path(config.base_model).stem}-{time.strftime('%m%d-%H%M')}"
+    base_model = config.base_model
+    assert base_model is not None  # plan pins the resolved base's name
+    name = config.name or f"{config.method}-{Path(base_model).stem}-{time.strftime('%m%d-%H%M')}"
     registry = Registry()
-    run = registry.create(name, config.method, config.base_model, launch_plan.data_report.source, config.model_dump(),
+    run = registry.create(name, config.method, base_model, launch_plan.data_report.source, config.model_dump(),
                           config.launcher, base_sha256=launch_plan.base_sha256, device=launch_plan.device,
                           precision=launch_plan.precision)
     atomic_write_text(run.path / "config.yaml", config.to_yaml())

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from llmdeck.core.errors import BadInput
-from tests.tuning.conftest import write_jsonl
 from llmdeck.tuning import data
+from tests.tuning.conftest import write_jsonl
 
 
 def test_alpaca_becomes_prompt_and_completion(tmp_path):

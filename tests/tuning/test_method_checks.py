@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from llmdeck.cli.main import cli
 from llmdeck.core.errors import BadInput
 from llmdeck.tuning import data, rewards
-from llmdeck.tuning.config import TrainConfig, build_config, load_config
+from llmdeck.tuning.config import TrainConfig, load_config
 from llmdeck.tuning.methods import METHODS
 from llmdeck.tuning.registry import Registry
 from tests.tuning.conftest import write_jsonl

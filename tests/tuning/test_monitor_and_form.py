@@ -48,9 +48,7 @@ def test_every_field_shows_its_default_in_the_form_and_reads_back_unchanged():
 
 
 def test_the_equivalent_command_rebuilds_the_same_config(tmp_path):
-    from click.testing import CliRunner
 
-    from llmdeck.cli.main import cli
 
     config, _ = check_form({"base_model": "/models/a b", "max_steps": "10", "gradient_checkpointing": False,
                             "lora_target_modules": "q_proj,v_proj", "packing": "true"})

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from tests.tuning.conftest import first_last_mean, write_jsonl
 from llmdeck.tuning import data, runs
 from llmdeck.tuning.config import build_config
 from llmdeck.tuning.registry import Registry
+from tests.tuning.conftest import first_last_mean, write_jsonl
 
 pytestmark = pytest.mark.slow  # real training runs in worker processes
 
@@ -100,7 +100,6 @@ def test_sigkill_is_detected_and_the_run_resumes(tiny_model_dir, cli):
     assert "died without reporting" in dead.error and "runs resume" in dead.error
     listed = json.loads(cli("runs", "list", "--json").stdout)
     assert [r["status"] for r in listed if r["id"] == run.id] == ["failed"]
-    saved_step = int(dead.checkpoints()[-1].name.split("-")[1])
     result = cli("runs", "resume", run.id, "--wait", "--json")
     assert result.returncode == 0, result.stderr
     finished = json.loads(result.stdout)

@@ -6,8 +6,8 @@ import datasets
 import pytest
 
 from llmdeck.tuning.config import build_config
-from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
 from llmdeck.tuning.methods.sft import build_trainer
+from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
 from llmdeck.tuning.recipe import Device, adapter_config
 from llmdeck.tuning.render import conversation_tokens
 

@@ -50,9 +50,9 @@ class PreparedData:
 
 def bundled_sample(method: str = "sft") -> Path:
     """The sample dataset shipped with llmdeck for `method` (for demo runs and tests); the SFT sample for none."""
-    from llmdeck.tuning.methods import DEFAULT_METHOD, find_method
+    from llmdeck.tuning.methods import DEFAULT_METHOD, find_method, get_method
 
-    return SAMPLE_DIR / (find_method(method) or find_method(DEFAULT_METHOD)).sample
+    return SAMPLE_DIR / (find_method(method) or get_method(DEFAULT_METHOD)).sample
 
 
 # -- placeholders ---------------------------------------------------------------------------
@@ -105,7 +105,8 @@ def _prepare(source, fmt: str, method: str, max_samples: int | None, variables: 
         raise BadInput(errors.no_rows(source, bad))
     fmt = detect_format(rows) if fmt == "auto" else fmt
     trains = check_method(fmt, method, source)
-    examples, placeholders = [], {}
+    examples: list[dict] = []
+    placeholders: dict[str, int] = {}
     for row in rows:
         data = substitute(row.data, variables or {})
         try:
@@ -137,8 +138,8 @@ def check_method(fmt: str, method: str, source: str):
     refusal = spec.data_refusal(fmt) if spec else None
     if refusal:
         raise BadInput(f"{source}: {refusal}")
-    expected = spec.formats if spec else ()
-    if fmt not in expected:
+    if spec is None or fmt not in spec.formats:
+        expected = spec.formats if spec else ()
         users = sorted(trains_on(fmt))
         raise BadInput(errors.wrong_format_for_method(source, method, fmt, expected, users, FORMAT_SHAPES))
     return spec.examples

@@ -51,13 +51,15 @@ def windows(rows: list[dict], tokenizer, max_length: int, doc_stride: int) -> li
         end_char = start_char + len(row["answer_text"])
         for window in range(len(encoded["input_ids"])):
             sequence = encoded.sequence_ids(window)
-            offsets = [offset if sequence[i] == 1 else None for i, offset in enumerate(encoded["offset_mapping"][window])]
-            context_tokens = [i for i, offset in enumerate(offsets) if offset is not None]
+            window_offsets = encoded["offset_mapping"][window]
+            spans = {i: offset for i, offset in enumerate(window_offsets) if sequence[i] == 1}  # context token -> chars
+            offsets = [spans.get(i) for i in range(len(window_offsets))]
+            context_tokens = list(spans)
             start = end = 0
-            inside = offsets[context_tokens[0]][0] <= start_char and offsets[context_tokens[-1]][1] >= end_char
+            inside = spans[context_tokens[0]][0] <= start_char and spans[context_tokens[-1]][1] >= end_char
             if row["answer_text"] and inside:
-                start = next(i for i in context_tokens if offsets[i][1] > start_char)
-                end = next(i for i in reversed(context_tokens) if offsets[i][0] < end_char)
+                start = next(i for i in context_tokens if spans[i][1] > start_char)
+                end = next(i for i in reversed(context_tokens) if spans[i][0] < end_char)
             feature = {key: encoded[key][window] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded}
             features.append({**feature, "start_positions": start, "end_positions": end, "row": index,
                              "offsets": [list(offset) if offset else [-1, -1] for offset in offsets],

@@ -36,23 +36,25 @@ def examples(example: dict) -> list[dict]:
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
                   device: Device, callbacks: list, peft_config):
-    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+    from trl.experimental.orpo import ORPOConfig
 
     from llmdeck.tuning.recipe import beta, floor_warmup, trainer_arguments
 
     shared = trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None)
     args = ORPOConfig(**shared, **beta(config), max_completion_length=config.max_length // 2)
-    return floor_warmup(_token_counting(ORPOTrainer))(model=model, args=args, train_dataset=train_dataset,
+    return floor_warmup(_token_counting())(model=model, args=args, train_dataset=train_dataset,
                                         eval_dataset=eval_dataset, processing_class=tokenizer, callbacks=callbacks,
                                         peft_config=peft_config)
 
 
-def _token_counting(base):
+def _token_counting():
     """ORPOTrainer whose tokens-seen count (tokens/s in the metrics) covers chosen + rejected sequences.
 
     The Trainer counts `input_ids`, which ORPO batches lack (they hold chosen_/rejected_ columns).
     """
-    class TokenCountingORPOTrainer(base):
+    from trl.experimental.orpo import ORPOTrainer
+
+    class TokenCountingORPOTrainer(ORPOTrainer):
         def _track_num_input_tokens(self, inputs):
             masks = [inputs[key] for key in ("chosen_attention_mask", "rejected_attention_mask") if key in inputs]
             if not masks or self.args.include_num_input_tokens_seen == "no":

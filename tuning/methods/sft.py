@@ -40,7 +40,7 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     if config.assistant_only_loss:
         train_dataset = assistant_masked(train_dataset, tokenizer)
         eval_dataset = assistant_masked(eval_dataset, tokenizer) if eval_dataset is not None else None
-    trainer_class = floor_warmup(SFTTrainer if device.kind == "cuda" else _model_loss_trainer(SFTTrainer))
+    trainer_class = floor_warmup(SFTTrainer if device.kind == "cuda" else _model_loss_trainer())
     return trainer_class(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
 
@@ -71,15 +71,16 @@ def assistant_masked(dataset, tokenizer):
                                        for row in dataset])
 
 
-def _model_loss_trainer(base):
+def _model_loss_trainer():
     """SFTTrainer taking the model's own cross-entropy on the (masked) labels.
 
     trl's chunked fp32 LM head (which also computes entropy and token accuracy for its logs) took ~28%
     of a CPU step in profiles; the model's loss in its own dtype is the same objective, ~1.3x faster on CPU.
     """
     from transformers import Trainer
+    from trl import SFTTrainer
 
-    class ModelLossSFTTrainer(base):
+    class ModelLossSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             model_inputs = {key: value for key, value in inputs.items() if key in MODEL_INPUTS}
             return Trainer.compute_loss(self, model, model_inputs, return_outputs=return_outputs,

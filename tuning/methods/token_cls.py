@@ -113,12 +113,13 @@ def tag(model, tokenizer, text: str) -> dict:
     encoded = tokenizer(words, is_split_into_words=True, truncation=True, return_tensors="pt")
     with torch.inference_mode():
         logits = model(**{k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}).logits[0]
-    labels, previous = [None] * len(words), None
+    predicted: list[str | None] = [None] * len(words)  # a label for each word's first token
+    previous = None
     for position, word in enumerate(encoded.word_ids()):
         if word is not None and word != previous:
-            labels[word] = model.config.id2label[int(logits[position].argmax())]
+            predicted[word] = model.config.id2label[int(logits[position].argmax())]
         previous = word
-    labels = [label or "O" for label in labels]
+    labels = [label or "O" for label in predicted]
     entities = [{"type": kind, "text": " ".join(words[start:end + 1]), "start_word": start, "end_word": end}
                 for kind, start, end in get_entities(labels)]
     return {"words": [{"word": w, "label": label} for w, label in zip(words, labels)], "entities": entities}

@@ -3,6 +3,8 @@ the answer)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmdeck.tuning.data import rows
 from llmdeck.tuning.data.formats import DataFormat
 
@@ -17,7 +19,7 @@ def matches(data: dict, keys: set[str]) -> int:
 
 def convert(data: dict) -> dict:
     """An RL prompt, with the expected answer the exact-match reward compares against (optional)."""
-    example = {"prompt": rows.prompt_messages(data.get("prompt"))}
+    example: dict[str, Any] = {"prompt": rows.prompt_messages(data.get("prompt"))}
     answer = data.get("answer")
     if isinstance(answer, (int, float)) and not isinstance(answer, bool):
         answer = str(answer)

@@ -26,6 +26,9 @@ class Mode:
     def screen_class(self) -> type[Screen]:
         return getattr(importlib.import_module(f"llmdeck.tui.screens.{self.module}"), self.screen)
 
+    def build_screen(self) -> Screen:
+        return self.screen_class()()
+
 
 MODE_TABLE: tuple[Mode, ...] = (
     Mode("chat", "f1", "Chat", "chat", "ChatScreen"),
@@ -47,7 +50,7 @@ class LlmdeckApp(App):
         Binding("f10", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
-    MODES = {m.name: (lambda m=m: m.screen_class()()) for m in MODE_TABLE}
+    MODES = {m.name: m.build_screen for m in MODE_TABLE}
 
     def __init__(self, model: str | None = None):
         super().__init__()
@@ -120,7 +123,7 @@ def saved_theme() -> str | None:
 
 def screen_actions(screen_class: type[Screen]) -> list[tuple[str, str, str | None]]:
     """(title, action, key) of a screen's own bindings and PALETTE entries (actions without a key)."""
-    found = []
+    found: list[tuple[str, str, str | None]] = []
     for binding in screen_class.BINDINGS:
         if isinstance(binding, Binding) and binding.description:
             found.append((binding.description, binding.action, binding.key.split(",")[0]))

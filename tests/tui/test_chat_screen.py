@@ -15,10 +15,10 @@ from llmdeck.core.settings import update_settings
 from llmdeck.core.store import ModelStore
 from llmdeck.tui.app import LlmdeckApp
 from llmdeck.tui.screens.chat import ChatScreen
+from llmdeck.tui.script import screen_text
 from llmdeck.tui.widgets.chat_log import ChatBubble
 from llmdeck.tui.widgets.session_list import SessionItem
-from llmdeck.tui.script import screen_text
-from tests.tui.helpers import status, type_and_send, type_text, wait_for
+from tests.tui.helpers import status, type_and_send, wait_for
 
 SIZE = (120, 34)
 
@@ -277,7 +277,8 @@ async def test_a_collection_ingested_from_the_chat_screen_answers_with_sources(t
         dialog.query_one("#ingest-paths").value = str(docs)
         dialog.query_one("#ingest-collection").value = "geo"
         await pilot.click("#ingest-start")
-        await wait_for(pilot, lambda: screen.collection == "geo" and "geo" in screen.query_one("#chat-pickers").collections,
+        await wait_for(pilot,
+                       lambda: screen.collection == "geo" and "geo" in screen.query_one("#chat-pickers").collections,
                        timeout_s=180, what="the ingest")
         assert screen.query_one("#rag-select").value == "geo"
         await type_and_send(pilot, "Where is Mount Etna?")
@@ -342,7 +343,8 @@ async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model
         screen.chat_with_run(run.id)
         await wait_for(pilot, lambda: screen.adapter == run.id)
         assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run"
-        assert transcript(screen) == [("note", f"chatting with run tuned-run: its LoRA applied to {EMBEDDED_CHAT_MODEL_NAME}")]
+        assert transcript(screen) == [
+            ("note", f"chatting with run tuned-run: its LoRA applied to {EMBEDDED_CHAT_MODEL_NAME}")]
         await type_and_send(pilot, "Who are you?")
         await answered(pilot, screen)
         assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run - ")

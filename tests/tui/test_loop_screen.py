@@ -37,7 +37,8 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         screen.query_one("#loop-tasks").value = str(code_tasks)
         screen.query_one("#loop-samples").value = "2"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: screen.running is None and "completed" in text_of(screen.query_one("#loop-status")),
+        await wait_for(pilot,
+                       lambda: screen.running is None and "completed" in text_of(screen.query_one("#loop-status")),
                        timeout_s=60, what=lambda: f"the loop ({text_of(screen.query_one('#loop-status'))})")
         rounds = screen.query_one("#loop-rounds-table")
         columns = [str(c.label) for c in rounds.columns.values()]
@@ -46,7 +47,8 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         assert row[columns.index("verify_pass")] == "2/4 (0.50)" and row[columns.index("sft_rows")] == "1"
         assert row[columns.index("model")] == "from-app-r1-sft.q8_0"  # the round's export
         log = "\n".join(screen.query_one("#loop-log").lines)
-        assert "[round 1] collect-verify: done (attempts 4, passed 2, pass_rate 0.5" in log and "[round 1] sft: done" in log and "loop from-app completed" in log
+        assert "[round 1] collect-verify: done (attempts 4, passed 2, pass_rate 0.5" in log
+        assert "[round 1] sft: done" in log and "loop from-app completed" in log
         await wait_for(pilot, lambda: screen.query_one("#loop-list").row_count == 1, what="the loops list")
         assert cell_texts(screen.query_one("#loop-list"))[0][:3] == ["from-app", "completed", "1"]
         assert [c[:3] for c in stand_ins] == [("train", 1, "sft"), ("export", 1, "export-sft")]

@@ -127,8 +127,8 @@ async def test_quantize_with_progress_and_a_requantize_only_after_a_yes(fake_mod
         while table.row_count < 2:
             progress.add(text_of(screen.query_one("#models-progress-label")))
             await pilot.pause(0.02)
-        assert any(line.startswith(f"Requantizing {EMBEDDED_CHAT_MODEL_NAME} to f16: ") and line.endswith("/272 tensors")
-                   for line in progress), progress
+        assert any(line.startswith(f"Requantizing {EMBEDDED_CHAT_MODEL_NAME} to f16: ")
+                   and line.endswith("/272 tensors") for line in progress), progress
         f16 = ModelStore().get(f"{EMBEDDED_CHAT_MODEL_NAME}.f16")
         assert f16.file_type == "F16" and f16.quant_source == EMBEDDED_CHAT_MODEL_NAME
         # an f16 model quantizes without a question, under the name given

@@ -59,7 +59,8 @@ def test_a_bad_script_is_refused_naming_every_bad_line(tmp_path):
     assert "line 2: unknown step 'fly'" in message and "line 3: wait takes 1-2 argument(s)" in message
     assert "line 4: screenshot" in message and "line 5: sleep: 'soon': expected a number" in message
     assert run("--script", str(script)).exit_code == 2  # --script needs --headless
-    assert "size must be the first step" in run("--headless", "--script", str(_write(tmp_path, "press f2\nsize 80 24\n"))).output
+    late_size = _write(tmp_path, "press f2\nsize 80 24\n")
+    assert "size must be the first step" in run("--headless", "--script", str(late_size)).output
 
 
 def _write(tmp_path, text: str):

@@ -43,8 +43,8 @@ def recorded_run(run_id: str, kind: str, prompt: str, options: dict, events: lis
     from llmdeck.core import db
 
     with db.transaction(records._connect()) as conn:
-        conn.execute("INSERT INTO agent_runs (id, kind, prompt, model, options, status, answer, passed, steps, isolation,"
-                     " started_at, finished_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        conn.execute("INSERT INTO agent_runs (id, kind, prompt, model, options, status, answer, passed, steps,"
+                     " isolation, started_at, finished_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (run_id, kind, prompt, "smollm2-135m-instruct", json.dumps(options), status, answer,
                       None if passed is None else int(passed), steps, isolation, STARTED_AT, STARTED_AT + 2.5, 2.5))
         for seq, event in enumerate(events, start=1):
@@ -100,7 +100,8 @@ def test_models_screen(snap_compare, fake_model):
         await pilot.press("f2")
         screen = pilot.app.screen
         table = screen.query_one("#models-table")
-        await settled(pilot, lambda: table.row_count == 1 and "smollm2" in str(screen.query_one("#model-meta").render()))
+        await settled(pilot,
+                      lambda: table.row_count == 1 and "smollm2" in str(screen.query_one("#model-meta").render()))
         # the file's path is this machine's: show the rest
         meta = str(screen.query_one("#model-meta").render()).splitlines()
         screen.query_one("#model-meta").update("\n".join(line for line in meta if not line.startswith("file")))

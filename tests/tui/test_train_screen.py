@@ -51,7 +51,8 @@ async def test_the_monitor_follows_metrics_as_they_are_written(fake_model):
         screen = app.screen
         await wait_for(pilot, lambda: screen.followed == run.id and loss_points(screen) == 3)
         stats = text_of(screen.query_one("#monitor-stats"))
-        assert "[running]" in stats and "step 0/10" in stats and "ETA 1m00s" in stats and "tok/s 150.0" in stats and "peak RSS 1.0 GB" in stats and "loss 1.7000" in stats
+        assert "[running]" in stats and "step 0/10" in stats and "ETA 1m00s" in stats and "tok/s 150.0" in stats
+        assert "peak RSS 1.0 GB" in stats and "loss 1.7000" in stats
         assert screen.query_one("#grad-norm").data == [1.1, 1.2, 1.3]
         assert "step 3" in "\n".join(screen.query_one("#monitor-log").lines)
         assert "resolved config" in text_of(screen.query_one("#monitor-config-text"))
@@ -239,7 +240,8 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
             await pilot.pause(0.05)
         stages = text_of(screen.query_one("#export-stages")).splitlines()
         names = [line.split(":")[0].split("  ", 1)[1].split(" (")[0] for line in stages]
-        assert names == ["merge", "convert", "eval", "quantize f16", "eval f16", "quantize q8_0", "eval q8_0", "register"]
+        assert names == ["merge", "convert", "eval", "quantize f16", "eval f16", "quantize q8_0", "eval q8_0",
+                         "register"]
         assert all(line.startswith("done  ") for line in stages)  # each stage finished, with its time
         assert any(line.endswith("/20 tensors") for line in seen_counts | set(stages)), seen_counts  # counts shown live
         report = screen.query_one("#export-report")
@@ -247,7 +249,8 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
         assert [row[0] for row in rows] == ["f16 (reference)", "f16", "q8_0"]
         assert [row[1] for row in rows] == ["-", "tiny-export.f16", "tiny-export.q8_0"]
         assert rows[1][6] == rows[2][6] == "registered" and rows[2][3] != "-"  # scored: a loss per quant
-        assert text_of(screen.query_one("#export-title")).startswith(f"Exported {run_id}: tiny-export.f16, tiny-export.q8_0")
+        exported = text_of(screen.query_one("#export-title"))
+        assert exported.startswith(f"Exported {run_id}: tiny-export.f16, tiny-export.q8_0")
         q8 = ModelStore().get("tiny-export.q8_0")
         assert (q8.run_id, q8.file_type) == (run_id, "Q8_0")
         # ctrl+x during the convert stage: the converter's child process ends, nothing is registered or left

@@ -33,7 +33,8 @@ async def run(pilot, screen, task: str, expect: str = "", tests: str = "", timeo
     screen.query_one("#verify-expect").text = expect
     screen.query_one("#verify-tests").value = tests
     await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: screen.run_id is not None and not screen.busy, timeout_s=timeout_s, what="the verdict")
+    await wait_for(pilot, lambda: screen.run_id is not None and not screen.busy, timeout_s=timeout_s,
+                   what="the verdict")
 
 
 def rounds_shown(screen) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ run is recorded as cancelled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +25,9 @@ from llmdeck.tui.screens.base import late_footer
 from llmdeck.tui.screens.run_screen import RunScreen
 from llmdeck.tui.widgets.agent_trace import LIMIT_NOTES, AgentTrace
 from llmdeck.tui.widgets.run_history import RunHistory
+
+if TYPE_CHECKING:
+    from llmdeck.agents.records import RunRecord
 
 
 class AgentsScreen(RunScreen):
@@ -169,8 +173,12 @@ class AgentsScreen(RunScreen):
     async def show_event(self, event: RunEvent) -> None:
         self.query_one(AgentTrace).add_event(event)
 
-    def outcome(self, message: Finished) -> str:
-        ended = "stopped (recorded as cancelled)" if message.cancelled else LIMIT_NOTES.get(message.limit, "answered")
+    def outcome(self, message: RunScreen.Finished) -> str:
+        assert isinstance(message, AgentsScreen.Finished)  # the run worker posts this screen's own Finished
+        if message.cancelled:
+            ended = "stopped (recorded as cancelled)"
+        else:
+            ended = LIMIT_NOTES.get(message.limit or "", "answered")
         return f"{ended} in {message.steps} steps, {message.seconds:.1f} s"
 
     async def action_new_question(self) -> None:
@@ -182,7 +190,7 @@ class AgentsScreen(RunScreen):
         question.focus()
 
     # -- past runs -------------------------------------------------------------------------------
-    def fill_form(self, run) -> None:
+    def fill_form(self, run: RunRecord) -> None:
         options = run.options
         self.query_one("#agent-question", Input).value = run.prompt
         self.query_one("#agent-tools", SelectionList).deselect_all()

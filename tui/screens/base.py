@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
 from textual import on
+from textual.app import App
 from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
+
+Answer = TypeVar("Answer")
 
 
 class WorkCancelled(Exception):
@@ -39,3 +45,18 @@ def late_footer() -> Lazy:
     """The screen's Footer, mounted just after the screen's first frame: its keys (a widget per binding, more
     than a dozen) were a fifth of the first frame's work, and the screen's content is what a person reads first."""
     return Lazy(Footer())
+
+
+@overload  # a modal that answers `X | None` (a text prompt, a file picker): `then` gets an X
+def ask(app: App, modal: Screen[Answer | None], then: Callable[[Answer], object]) -> None: ...
+@overload  # a modal that answers a plain value (ConfirmScreen's bool)
+def ask(app: App, modal: Screen[Answer], then: Callable[[Answer], object]) -> None: ...
+def ask(app: App, modal: Screen, then: Callable[[Any], object]) -> None:
+    """Show a modal; `then(answer)` runs only when it gave an answer: not cancelled (None), not declined
+    (False), not left empty ("")."""
+
+    def answered(answer: Any) -> None:
+        if answer:
+            then(answer)
+
+    app.push_screen(modal, answered)

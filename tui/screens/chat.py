@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,12 +26,15 @@ from textual.message import Message
 from textual.widgets import Header, Label, ListView, Static
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen, late_footer
+from llmdeck.tui.screens.base import BaseScreen, ask, late_footer
 from llmdeck.tui.widgets.chat_log import ChatLog, code_blocks
 from llmdeck.tui.widgets.chat_pickers import ChatPickers
 from llmdeck.tui.widgets.prompt_input import PromptInput
 from llmdeck.tui.widgets.session_list import SessionList
 from llmdeck.tui.widgets.sources_pane import SourcesPane
+
+if TYPE_CHECKING:
+    from llmdeck.core import sessions
 
 TOKEN_BATCH_S = 0.05  # streamed text reaches the screen in batches at most this far apart
 
@@ -78,12 +82,12 @@ class ChatScreen(BaseScreen):
 
     @dataclass
     class SessionStarted(Message):
-        session_id: str
+        session_id: str | None
 
     @dataclass
     class SessionLoaded(Message):
-        session: object
-        messages: list
+        session: sessions.Session
+        messages: list[sessions.Message]
         options: dict
         adapter_name: str | None = None  # the name of the run whose adapter answered last
 
@@ -326,27 +330,27 @@ class ChatScreen(BaseScreen):
         if pending:  # a new chat's choices: chat() keeps them with the session it creates
             options["system"] = pending.get("system")
             options["sampling"] = Sampling.from_settings(**{k: pending.get(k) for k in service.SAMPLING_OPTIONS})
-        if how == "regenerate":
-            response = service.regenerate(session_id, **options)
-        elif how == "edit":
-            response = service.edit_and_resend(session_id, prompt, **options)
+        if how == "regenerate" or how == "edit":
+            assert session_id is not None  # both act on the open session (the actions refuse without one)
+            response = (service.regenerate(session_id, **options) if how == "regenerate"
+                        else service.edit_and_resend(session_id, prompt or "", **options))
         else:
-            response = service.chat(prompt, session=session_id or True, **options)
+            response = service.chat(prompt or "", session=session_id or True, **options)
         self.post_message(self.SessionStarted(response.session_id))
         worker = get_current_worker()
-        pending, posted_at = "", 0.0
+        unsent, posted_at = "", 0.0
         try:
             for piece in response:
                 if worker.is_cancelled:
                     break
-                pending += piece
+                unsent += piece
                 if time.monotonic() - posted_at >= TOKEN_BATCH_S:  # fewer, larger repaints: keys stay snappy
-                    self.post_message(self.Token(pending))
-                    pending, posted_at = "", time.monotonic()
+                    self.post_message(self.Token(unsent))
+                    unsent, posted_at = "", time.monotonic()
         finally:
             response.close()
-        if pending and not worker.is_cancelled:
-            self.post_message(self.Token(pending))
+        if unsent and not worker.is_cancelled:
+            self.post_message(self.Token(unsent))
         stats = response.stats
         self.post_message(self.Answered(response.model, stats.tokens, stats.tokens_per_s, stats.ttft_s,
                                         not response.done, response.prompt_tokens, response.n_ctx, response.sources))
@@ -378,7 +382,8 @@ class ChatScreen(BaseScreen):
             ended = f"first token {message.ttft_s * 1000:.0f} ms"
         used = message.prompt_tokens + message.tokens
         context = f", context {used}/{message.n_ctx} ({100 * used / message.n_ctx:.0f}%)" if message.n_ctx else ""
-        self._status(f"model: {self.model_label} - {message.tokens} tokens, {message.tokens_per_s:.1f} tok/s{context}, {ended}")
+        speed = f"{message.tokens} tokens, {message.tokens_per_s:.1f} tok/s"
+        self._status(f"model: {self.model_label} - {speed}{context}, {ended}")
         await self._show_sources(message.sources)
         self.list_sessions()  # message counts and titles
 
@@ -461,10 +466,11 @@ class ChatScreen(BaseScreen):
         self.adapter, self.adapter_name = session.options.get("adapter"), message.adapter_name
         self.collection = session.rag_collection
         pickers.select_collection(self.collection)
-        last_sources = next((m.sources for m in reversed(message.messages) if m.role == "assistant"), [])
+        last_sources: list[dict] = next((m.sources for m in reversed(message.messages) if m.role == "assistant"), [])
         await self._show_sources(last_sources)
         self.query_one(PromptInput).set_history([m.content for m in message.messages if m.role == "user"])
-        self._status(f"model: {self.model_label} - session {session.title or session.id} ({len(message.messages)} messages)")
+        shown = f"session {session.title or session.id} ({len(message.messages)} messages)"
+        self._status(f"model: {self.model_label} - {shown}")
         self.query_one(PromptInput).focus()
 
     @on(SessionList.Requested)
@@ -474,18 +480,18 @@ class ChatScreen(BaseScreen):
 
         sid = message.session_id
         if message.action == "rename":
-            self.app.push_screen(TextPromptScreen("New title for this session", message.title),
-                                 lambda title: title and self.change_session("rename", sid, title))
+            ask(self.app, TextPromptScreen("New title for this session", message.title),
+                lambda title: self.change_session("rename", sid, title))
         elif message.action == "delete":
-            self.app.push_screen(ConfirmScreen(f"Delete the session '{message.title}' and its messages?"),
-                                 lambda yes: yes and self.change_session("delete", sid, None))
+            ask(self.app, ConfirmScreen(f"Delete the session '{message.title}' and its messages?"),
+                lambda _: self.change_session("delete", sid))
         elif message.action == "export":
             default = f"{sid}.md"
-            self.app.push_screen(TextPromptScreen("Export this session as Markdown to", default),
-                                 lambda path: path and self.change_session("export", sid, path))
+            ask(self.app, TextPromptScreen("Export this session as Markdown to", default),
+                lambda path: self.change_session("export", sid, path))
 
     @work(thread=True, exit_on_error=False, group="sessions")
-    def change_session(self, action: str, session_id: str, value: str | None) -> None:
+    def change_session(self, action: str, session_id: str, value: str = "") -> None:
         from pathlib import Path
 
         from llmdeck.core import sessions
@@ -501,7 +507,8 @@ class ChatScreen(BaseScreen):
             self.app.call_from_thread(self.notify, f"session exported to {target.resolve()}")
         self.post_message(self.Listed(sessions=sessions.list_sessions()))
         if action == "delete" and session_id == self.session_id:
-            self.app.call_from_thread(self.run_action, "new_chat")
+            # the callback's `T | Awaitable[T]` return: for an async callback mypy solves T as Never
+            self.app.call_from_thread(self.run_action, "new_chat")  # type: ignore[arg-type]  # see above
 
     # -- options, ingest, copy ---------------------------------------------------------------------
     def action_options(self) -> None:

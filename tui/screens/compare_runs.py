@@ -50,11 +50,11 @@ class CompareRunsScreen(ModalScreen[None]):
 
     @on(Loaded)
     def show(self, message: Loaded) -> None:
-        from textual_plot import HiResMode
+        from textual_plot import HiResMode, PlotWidget
 
         from llmdeck.tuning.monitor import series, smoothed
 
-        plot = self.query_one("#compare-plot")
+        plot = self.query_one("#compare-plot", PlotWidget)
         plot.set_xlabel("step")
         plot.set_ylabel("loss")
         titles = []

@@ -28,7 +28,8 @@ class FilePickerScreen(ModalScreen[Path | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, suffixes: tuple[str, ...] = (), start: Path | None = None, directories: bool = False):
+    def __init__(self, title: str, suffixes: tuple[str, ...] = (), start: Path | None = None,
+                 directories: bool = False):
         super().__init__()
         self.title_text, self.suffixes, self.directories = title, suffixes, directories
         self.start = Path(start or Path.cwd()).expanduser()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +18,9 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from llmdeck.tui.screens.base import WorkCancelled
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class IngestScreen(ModalScreen[str | None]):
@@ -75,6 +79,7 @@ class IngestScreen(ModalScreen[str | None]):
         from llmdeck.rag.ingest import ingest
 
         worker = get_current_worker()
+        inputs: list[str | Path] = list(paths)  # ingest() takes paths or strings
 
         def on_progress(phase: str, done: int, total: int) -> None:
             if worker.is_cancelled:
@@ -82,7 +87,7 @@ class IngestScreen(ModalScreen[str | None]):
             self.post_message(self.Progress(phase, done, total))
 
         try:
-            summary = ingest(paths, collection, on_progress=on_progress)
+            summary = ingest(inputs, collection, on_progress=on_progress)
         except Exception:
             if worker.is_cancelled:  # rolled back by the ingest itself
                 self.post_message(self.Cancelled(collection))

@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 from llmdeck.tui.screens.base import BaseScreen, late_footer
 
 if TYPE_CHECKING:
-    from llmdeck.services.loop import LoopEvent
+    from llmdeck.services.loop import LoopEvent, LoopResponse
 
 
 class LoopScreen(BaseScreen):
@@ -52,7 +52,7 @@ class LoopScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.running: str | None = None  # the name of the loop this screen runs
-        self.response = None  # its services.loop.LoopResponse, for close()
+        self.response: LoopResponse | None = None  # the running loop's, for close()
         self.states: dict = {}
 
     def compose(self) -> ComposeResult:

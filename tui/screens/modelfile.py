@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from llmdeck.tui.screens.base import ask
+
 
 class ModelfileScreen(ModalScreen[None]):
     BINDINGS = [Binding("ctrl+s", "save", "Save as..."), Binding("ctrl+y", "copy", "Copy"),
@@ -36,8 +38,8 @@ class ModelfileScreen(ModalScreen[None]):
     def action_save(self) -> None:
         from llmdeck.tui.screens.text_prompt import TextPromptScreen
 
-        self.app.push_screen(TextPromptScreen("Save the Modelfile as", "Modelfile"),
-                             lambda path: path and self.save(Path(path).expanduser()))
+        ask(self.app, TextPromptScreen("Save the Modelfile as", "Modelfile"),
+            lambda path: self.save(Path(path).expanduser()))
 
     @work(thread=True, exit_on_error=False, group="save modelfile")
     def save(self, target: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +23,11 @@ from textual.widgets import DataTable, Header, Label, LoadingIndicator, Progress
 from textual.worker import get_current_worker
 
 from llmdeck.core.units import human_count, human_size
-from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, late_footer
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, ask, late_footer
+
+if TYPE_CHECKING:
+    from llmdeck.services.models import ModelDetails
+    from llmdeck.tuning.runs import Run
 
 COLUMNS = ("default", "name", "arch", "params", "quant", "size", "ctx", "lineage", "loss")
 PROGRESS_EVERY_S = 0.1  # progress messages at most this often (the last one always)
@@ -63,11 +68,11 @@ class ModelsScreen(BaseScreen):
 
     @dataclass
     class RunsToExport(Message):
-        runs: list  # completed tuning runs
+        runs: list[Run]  # completed tuning runs
 
     @dataclass
     class DetailsLoaded(Message):
-        details: object
+        details: ModelDetails
 
     @dataclass
     class ActionDone(Message):
@@ -143,8 +148,9 @@ class ModelsScreen(BaseScreen):
 
     @on(DataTable.RowHighlighted, "#models-table")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value != self.selected:
-            self.show_details_of(event.row_key.value)
+        name = event.row_key.value if event.row_key is not None else None
+        if name is not None and name != self.selected:
+            self.show_details_of(name)
 
     def show_details_of(self, name: str) -> None:
         self.selected = name
@@ -164,14 +170,16 @@ class ModelsScreen(BaseScreen):
                  ("GGUF general.name", details.model_name or "-"),
                  ("parameters", f"{human_count(e.parameter_count)} ({e.parameter_count:,})"),
                  ("quantization", e.file_type), ("size", human_size(e.size_bytes)),
-                 ("context length", str(e.context_length or "-")), ("stored", "copied into the store" if e.copied else "by reference"),
+                 ("context length", str(e.context_length or "-")),
+                 ("stored", "copied into the store" if e.copied else "by reference"),
                  ("default", "yes" if e.is_default else "no")]
         if details.row.loss is not None:
             facts.append(("recorded loss", f"{details.row.loss:.4f} (run {details.row.run_name})"))
         if details.problem:
             facts.append(("problem", details.problem))
         self.query_one("#model-meta", Static).update("\n".join(f"{k:18} {v}" for k, v in facts))
-        self.query_one("#model-template", Static).update(details.chat_template or "(none: llama.cpp falls back to chatml)")
+        template = details.chat_template or "(none: llama.cpp falls back to chatml)"
+        self.query_one("#model-template", Static).update(template)
         tree = self.query_one("#model-lineage", Tree)
         tree.clear()
         tree.root.set_label(details.lineage.label)
@@ -203,24 +211,24 @@ class ModelsScreen(BaseScreen):
 
         name = self._highlighted()
         if name:
-            self.app.push_screen(ConfirmScreen(f"Remove {name} from the store? (a file copied into the store is "
-                                               "deleted; a referenced file stays where it is)"),
-                                 lambda yes: yes and self.long_action(f"Removing {name}", _remove, name))
+            ask(self.app, ConfirmScreen(f"Remove {name} from the store? (a file copied into the store is "
+                                        "deleted; a referenced file stays where it is)"),
+                lambda _: self.long_action(f"Removing {name}", _remove, name))
 
     def action_import_model(self) -> None:
         from llmdeck.tui.screens.file_picker import FilePickerScreen
 
-        self.app.push_screen(FilePickerScreen("Import a GGUF model (registered by reference)", (".gguf",), Path.home()),
-                             lambda path: path and self.long_action(f"Importing {path.name}", _import, path))
+        ask(self.app, FilePickerScreen("Import a GGUF model (registered by reference)", (".gguf",), Path.home()),
+            lambda path: self.long_action(f"Importing {path.name}", _import, path))
 
     def action_quantize(self) -> None:
         from llmdeck.tui.screens.quant_picker import QuantPickerScreen
 
         name = self._highlighted()
         if name:
-            self.app.push_screen(QuantPickerScreen(f"Quantize {name} into a new store model", multiple=False,
-                                                   name_hint=f"(default: {name} with the quant as suffix)"),
-                                 lambda choice: choice and self._quantize_chosen(name, choice))
+            ask(self.app, QuantPickerScreen(f"Quantize {name} into a new store model", multiple=False,
+                                            name_hint=f"(default: {name} with the quant as suffix)"),
+                lambda choice: self._quantize_chosen(name, choice))
 
     def _quantize_chosen(self, name: str, choice: dict) -> None:
         from llmdeck.core.quantize import is_quantized
@@ -229,11 +237,11 @@ class ModelsScreen(BaseScreen):
         quant, new_name = choice["quants"][0], choice["name"]
         entry = self.entries.get(name)
         if entry is not None and is_quantized(entry.file_type):
-            self.app.push_screen(
+            ask(self.app,
                 ConfirmScreen(f"{name} is already quantized ({entry.file_type}): quantizing it again to {quant} loses "
                               "more than quantizing its f16/f32 source would. Requantize anyway?"),
-                lambda yes: yes and self.long_action(f"Requantizing {name} to {quant}", _quantize, name, quant,
-                                                     new_name, True, progress=True))
+                lambda _: self.long_action(f"Requantizing {name} to {quant}", _quantize, name, quant, new_name, True,
+                                           progress=True))
         else:
             self.long_action(f"Quantizing {name} to {quant}", _quantize, name, quant, new_name, False, progress=True)
 
@@ -251,15 +259,20 @@ class ModelsScreen(BaseScreen):
         if not message.runs:
             self.notify("no completed training run to export (F3 launches one)", severity="warning")
             return
-        options = [(run.id, f"{run.name}  ({run.method}, {run.id}, base {run.base_model})") for run in reversed(message.runs)]
+        options = [(run.id, f"{run.name}  ({run.method}, {run.id}, base {run.base_model})")
+                   for run in reversed(message.runs)]
         self.app.push_screen(ChoiceScreen("Export which completed run into the store? (Enter picks, Esc cancels)",
                                           options), self._export_chosen)
 
     async def _export_chosen(self, run_id: str | None) -> None:
         if not run_id:
             return
+        from llmdeck.tui.screens.train import TrainScreen
+
         await self.app.switch_mode("train")  # the export runs there, with its stages and per-quant table
-        self.app.screen.export_run_id(run_id)
+        train = self.app.screen
+        assert isinstance(train, TrainScreen)  # the train mode's screen is now the current one
+        train.export_run_id(run_id)
 
     def action_modelfile(self) -> None:
         from llmdeck.tui.screens.modelfile import ModelfileScreen

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.message import Message
-from textual.widget import Widget
 from textual.widgets import Select, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen
 from llmdeck.tui.widgets.run_history import RunHistory
+from llmdeck.tui.widgets.run_trace import RunTrace
 
 if TYPE_CHECKING:
     from llmdeck.agents.events import RunEvent
+    from llmdeck.agents.records import RunRecord
     from llmdeck.services.recorded_run import RecordedRun
 
 
@@ -30,7 +31,7 @@ class RunScreen(BaseScreen):
     """A form that starts one recorded run on a store model and shows its events as they come."""
 
     RUN_KIND: ClassVar[str]  # "agent", "verify"
-    TRACE: ClassVar[type[Widget]]  # the widget the run's events go into
+    TRACE: ClassVar[type[RunTrace]]  # the widget the run's events go into
     BUSY_NOTE: ClassVar[str]  # the refusal while a run works ("the agent is working: Esc stops it")
 
     @dataclass
@@ -184,7 +185,7 @@ class RunScreen(BaseScreen):
         self.fill_form(run)
         self._status(self.query_one(RunHistory).describe(run))
 
-    def fill_form(self, run) -> None:
+    def fill_form(self, run: RunRecord) -> None:
         """Fill the screen's own fields (all but the model) with a past run's prompt and options."""
         raise NotImplementedError
 

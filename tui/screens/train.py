@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,11 +25,15 @@ from textual.message import Message
 from textual.widgets import Button, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, late_footer
+from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, ask, late_footer
 from llmdeck.tui.widgets.export_panel import ExportPanel
 from llmdeck.tui.widgets.run_monitor import RunMonitor
 from llmdeck.tui.widgets.runs_table import RunsTable
 from llmdeck.tui.widgets.train_form import TrainForm
+
+if TYPE_CHECKING:
+    from llmdeck.tuning.plan_summary import PlanSummary
+    from llmdeck.tuning.runs import Run
 
 MONITOR_POLL_S = 0.25
 RUNS_POLL_S = 1.0
@@ -66,7 +71,7 @@ class TrainScreen(BaseScreen):
 
     @dataclass
     class MonitorUpdate(Message):
-        run: object
+        run: Run
         rows: list
         reset: bool
         log_lines: list | None
@@ -78,8 +83,8 @@ class TrainScreen(BaseScreen):
 
     @dataclass
     class Planned(Message):
-        summary: object | None  # tuning.plan_summary.PlanSummary; None when planning refused the config
-        refusal: str | None = None
+        summary: PlanSummary | None  # None when planning refused the config
+        refusal: str = ""
 
     @dataclass
     class RunStarted(Message):
@@ -148,8 +153,9 @@ class TrainScreen(BaseScreen):
 
     @on(RunsTable.RowHighlighted, "#runs-table")
     def highlighted(self, event: RunsTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value != self.followed:
-            self.follow_run(event.row_key.value)
+        run_id = event.row_key.value if event.row_key is not None else None
+        if run_id is not None and run_id != self.followed:
+            self.follow_run(run_id)
 
     # -- the monitor -----------------------------------------------------------------------------
     def follow_run(self, run_id: str) -> None:
@@ -283,9 +289,9 @@ class TrainScreen(BaseScreen):
             self.notify(f"an export is running ({exporting}): ctrl+x cancels it", severity="warning")
             return
         run = known[run_id]
-        self.app.push_screen(QuantPickerScreen(f"Export run {run.name} into the model store", multiple=True,
-                                               name_hint=f"(default: from the run name, {run.name})", scoring=True),
-                             lambda choice: choice and self._start_export(run, choice))
+        ask(self.app, QuantPickerScreen(f"Export run {run.name} into the model store", multiple=True,
+                                        name_hint=f"(default: from the run name, {run.name})", scoring=True),
+            lambda choice: self._start_export(run, choice))
 
     def _start_export(self, run, choice: dict) -> None:
         self.query_one(ExportPanel).start(run.id, run.name, choice["quants"])
@@ -369,9 +375,9 @@ class TrainScreen(BaseScreen):
 
         from llmdeck.tui.screens.file_picker import FilePickerScreen
 
-        self.app.push_screen(FilePickerScreen("Pick a dataset file (or type a directory)", DATA_SUFFIXES, Path.cwd(),
-                                              directories=True),
-                             lambda path: path and self.query_one(TrainForm).show_dataset(path))
+        ask(self.app, FilePickerScreen("Pick a dataset file (or type a directory)", DATA_SUFFIXES, Path.cwd(),
+                                       directories=True),
+            lambda path: self.query_one(TrainForm).show_dataset(path))
 
     def fill_form(self, values: dict, note: str = "") -> None:
         self.query_one(TrainForm).fill(values)
@@ -477,8 +483,8 @@ class TrainScreen(BaseScreen):
         if config is None:
             return
         default = f"{config.name or config.method + '-run'}.yaml"
-        self.app.push_screen(TextPromptScreen("Save this config as (YAML)", default),
-                             lambda path: path and self.save_config(config, path))
+        ask(self.app, TextPromptScreen("Save this config as (YAML)", default),
+            lambda path: self.save_config(config, path))
 
     @work(thread=True, exit_on_error=False, group="save config")
     def save_config(self, config, path: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,6 +26,9 @@ from llmdeck.tui.screens.base import late_footer
 from llmdeck.tui.screens.run_screen import RunScreen
 from llmdeck.tui.widgets.run_history import RunHistory
 from llmdeck.tui.widgets.verify_rounds import VerifyRounds
+
+if TYPE_CHECKING:
+    from llmdeck.agents.records import RunRecord
 
 ISOLATION_TIERS = ("auto", "bubblewrap", "namespaces", "process")
 
@@ -145,7 +149,8 @@ class VerifyScreen(RunScreen):
             doing = "running it in the sandbox" if isinstance(event, CodeWritten) else "writing the next round"
             self._status(f"run {self.run_id}: round {event.round}: {doing}... (Esc stops)")
 
-    def outcome(self, message: Finished) -> str:
+    def outcome(self, message: RunScreen.Finished) -> str:
+        assert isinstance(message, VerifyScreen.Finished)  # the run worker posts this screen's own Finished
         if message.cancelled:
             return "stopped (recorded as cancelled)"
         return f"{message.status} after {message.rounds} round(s), sandbox {message.isolation}"
@@ -160,7 +165,7 @@ class VerifyScreen(RunScreen):
         self.query_one("#verify-task", TextArea).focus()
 
     # -- past runs -------------------------------------------------------------------------------
-    def fill_form(self, run) -> None:
+    def fill_form(self, run: RunRecord) -> None:
         checks = run.options.get("checks") or {}
         self.query_one("#verify-task", TextArea).text = run.prompt
         self.query_one("#verify-expect", TextArea).text = checks.get("expect") or ""

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 from rich.text import Text
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from llmdeck.agents.events import AgentAnswered, AgentFailed, RunEvent, ThoughtWritten, ToolCalled, ToolReturned
+from llmdeck.tui.widgets.run_trace import RunTrace
 
 LIMIT_NOTES = {"max_steps": "best answer so far: stopped at the step limit",
                "wall_time": "best answer so far: stopped at the time limit",
@@ -49,7 +49,7 @@ def event_block(event: RunEvent) -> tuple[Text, str] | None:
     return None
 
 
-class AgentTrace(VerticalScroll):
+class AgentTrace(RunTrace):
     """The trace of one agent run (live or reopened from the records)."""
 
     DEFAULT_CSS = """
@@ -85,10 +85,6 @@ class AgentTrace(VerticalScroll):
             self.last_step = step
             classes += " new-step"
         self.mount(Static(block[0], classes=classes))
-        self.scroll_end(animate=False)
-
-    def note(self, text: str) -> None:
-        self.mount(Static(Text(text), classes="note"))
         self.scroll_end(animate=False)
 
     def blocks(self) -> list[tuple[str, str]]:

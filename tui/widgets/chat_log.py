@@ -6,10 +6,14 @@ A message can be focused (click or Tab): `c` copies it, `b` copies its last code
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
 
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -38,7 +42,7 @@ class ChatBubble(Vertical, can_focus=True):
         self.role = role
         self.text = text
         self.label = label if label is not None else role
-        self._stream = None
+        self._stream: MarkdownStream | None = None
 
     def compose(self):
         if self.role != "note":

@@ -8,10 +8,14 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
+
+if TYPE_CHECKING:
+    from llmdeck.agents.records import RunRecord
 
 COLUMNS = ("started", "status", "steps", "model", "prompt")
 
@@ -29,13 +33,13 @@ class RunHistory(DataTable):
 
     @dataclass
     class Listed(Message, bubble=False):
-        runs: list  # agents.records.RunRecord, without their events
+        runs: list[RunRecord]  # without their events
 
     @dataclass
     class Opened(Message):
         """A run was chosen (Enter) and read with its events, for the screen to show."""
 
-        run: object  # agents.records.RunRecord
+        run: RunRecord
 
     def __init__(self, kind: str, steps_label: str = "steps", **kwargs):
         super().__init__(cursor_type="row", **kwargs)

@@ -49,8 +49,10 @@ class RunMonitor(Vertical):
                 yield Static("", id="monitor-config-text", markup=False)
 
     def on_mount(self) -> None:
+        from textual_plot import PlotWidget
+
         for plot_id, title in (("#loss-plot", "loss"), ("#lr-plot", "learning rate")):
-            plot = self.query_one(plot_id)
+            plot = self.query_one(plot_id, PlotWidget)
             plot.set_xlabel("step")
             plot.set_ylabel(title)
 
@@ -109,11 +111,11 @@ class RunMonitor(Vertical):
             "\n".join(f"! {a.message}" for a in found[-3:]) if found else "")
 
     def _plots(self) -> None:
-        from textual_plot import HiResMode
+        from textual_plot import HiResMode, PlotWidget
 
         from llmdeck.tuning.monitor import series, smoothed
 
-        loss_plot = self.query_one("#loss-plot")
+        loss_plot = self.query_one("#loss-plot", PlotWidget)
         loss_plot.clear()
         loss = series(self.metrics_rows, "loss")
         if loss.steps:
@@ -126,12 +128,14 @@ class RunMonitor(Vertical):
             loss_plot.scatter(evals.steps, evals.values, marker="*", marker_style="bold magenta", label="eval")
         if loss.steps or evals.steps:
             loss_plot.show_legend()
-        lr_plot = self.query_one("#lr-plot")
+        lr_plot = self.query_one("#lr-plot", PlotWidget)
         lr_plot.clear()
         lr = series(self.metrics_rows, "learning_rate")
         if lr.steps:
             lr_plot.plot(*thinned(lr.steps, lr.values), line_style="green", hires_mode=HiResMode.BRAILLE)
         grad = series(self.metrics_rows, "grad_norm")
         self.query_one("#grad-norm", Sparkline).data = [v for v in grad.values[-200:] if math.isfinite(v)]
-        shown = f"grad norm (last {min(200, len(grad.values))} steps, latest {grad.values[-1]:.3g})" if grad.values else ""
+        shown = ""
+        if grad.values:
+            shown = f"grad norm (last {min(200, len(grad.values))} steps, latest {grad.values[-1]:.3g})"
         self.query_one("#grad-norm-label", Label).update(shown or "grad norm")

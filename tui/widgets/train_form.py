@@ -8,12 +8,18 @@ screen's workers check further: `DataSourceChanged` (the data check) and `Config
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from llmdeck.tuning.config import TrainConfig
 
 FORM_SETTLE_S = 0.4  # a field's check waits this long after the last change
 
@@ -50,10 +56,10 @@ class TrainForm(Horizontal):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.config = None
+        self.config: TrainConfig | None = None
         self.opened = False  # the checks start the first time the form is shown (they load torch)
         self.command_shown = False
-        self._timer = None
+        self._timer: Timer | None = None
         self._data_source: tuple | None = None
 
     def compose(self) -> ComposeResult:
@@ -106,11 +112,13 @@ class TrainForm(Horizontal):
     def texts(self) -> dict:
         from llmdeck.tuning.config_fields import field_specs
 
-        texts = {}
+        texts: dict[str, str | bool] = {}
         for spec in field_specs():
-            widget = self.query_one(f"#in-{spec.name}")
-            value = widget.value
-            texts[spec.name] = value if isinstance(widget, Checkbox) else ("" if value is Select.NULL else str(value))
+            widget = self._entry(spec.name)
+            if isinstance(widget, Checkbox):
+                texts[spec.name] = widget.value
+            else:
+                texts[spec.name] = "" if widget.value is Select.NULL else str(widget.value)
         return texts
 
     def fill(self, values: dict) -> None:
@@ -118,9 +126,17 @@ class TrainForm(Horizontal):
         from llmdeck.tuning.config_fields import display, field_specs
 
         for spec in field_specs():
-            widget = self.query_one(f"#in-{spec.name}")
+            widget = self._entry(spec.name)
             value = values.get(spec.name, spec.default)
-            widget.value = bool(value) if isinstance(widget, Checkbox) else display(value)
+            if isinstance(widget, Checkbox):
+                widget.value = bool(value)
+            else:
+                widget.value = display(value)
+
+    def _entry(self, name: str) -> Input | Select | Checkbox:
+        widget = self.query_one(f"#in-{name}")
+        assert isinstance(widget, (Input, Select, Checkbox))  # compose() yields one of these for each field
+        return widget
 
     @on(Input.Changed, "#train-form Input")
     @on(Select.Changed, "#train-form Select")
@@ -191,6 +207,8 @@ class TrainForm(Horizontal):
         """The `llmdeck train` command and the YAML file of the form's config (kept up to date once shown)."""
         from llmdeck.tuning.config_fields import as_command
 
+        config = self.config
+        assert config is not None  # shown for a valid form only (the screen's action and check() make sure)
         self.command_shown = True
         self.query_one("#form-command", Static).update(
-            f"{as_command(self.config)}\n\n# as a config file (llmdeck train --config FILE)\n{self.config.to_yaml()}")
+            f"{as_command(config)}\n\n# as a config file (llmdeck train --config FILE)\n{config.to_yaml()}")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from llmdeck.agents.events import CodeExecuted, CodeWritten, MessageSent, RunEvent, VerdictReached
+from llmdeck.tui.widgets.run_trace import RunTrace
 
 MAX_STREAM_CHARS = 2000
 VERDICT_CLASSES = {"verified": "passed", "ran, unverified": "unverified", "failed": "failed", "gave up": "failed"}
@@ -72,7 +73,7 @@ class RoundView(Vertical):
         self.query_one(".round-output", Static).update(execution_text(event))
 
 
-class VerifyRounds(VerticalScroll):
+class VerifyRounds(RunTrace):
     """The rounds of one verification run (live or reopened from the records)."""
 
     DEFAULT_CSS = """
@@ -105,10 +106,6 @@ class VerifyRounds(VerticalScroll):
             case VerdictReached():
                 verdict_class = VERDICT_CLASSES.get(event.status, "failed")
                 await self.mount(Static(verdict_text(event), classes=f"verdict {verdict_class}"))
-        self.scroll_end(animate=False)
-
-    def note(self, text: str) -> None:
-        self.mount(Static(Text(text), classes="note"))
         self.scroll_end(animate=False)
 
     def rounds(self) -> list[RoundView]:

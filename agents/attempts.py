@@ -56,13 +56,35 @@ def _connect():
     return db.connection("attempts", MIGRATIONS)
 
 
-def add(collection: str, task_id: str, sample: int, run_id: str, kind: str, task_set: str, split: str,
-        verdict: dict, model: str | None) -> None:
+def add(
+    collection: str,
+    task_id: str,
+    sample: int,
+    run_id: str,
+    kind: str,
+    task_set: str,
+    split: str,
+    verdict: dict,
+    model: str | None,
+) -> None:
     with db.transaction(_connect()) as conn:
-        conn.execute("INSERT OR REPLACE INTO task_attempts (collection, task_id, sample, run_id, kind, task_set, split,"
-                     " passed, verdict, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (collection, task_id, sample, run_id, kind, task_set, split, int(bool(verdict["passed"])),
-                      json.dumps(verdict), model, time.time()))
+        conn.execute(
+            "INSERT OR REPLACE INTO task_attempts (collection, task_id, sample, run_id, kind, task_set, split,"
+            " passed, verdict, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                collection,
+                task_id,
+                sample,
+                run_id,
+                kind,
+                task_set,
+                split,
+                int(bool(verdict["passed"])),
+                json.dumps(verdict),
+                model,
+                time.time(),
+            ),
+        )
 
 
 def done(collection: str) -> set[tuple[str, int]]:
@@ -78,8 +100,12 @@ def _record(row) -> AttemptRecord:
     return AttemptRecord(**data)
 
 
-def attempts(collection: str | None = None, kind: str | None = None, since: float | None = None,
-             collections: list[str] | None = None) -> list[AttemptRecord]:
+def attempts(
+    collection: str | None = None,
+    kind: str | None = None,
+    since: float | None = None,
+    collections: list[str] | None = None,
+) -> list[AttemptRecord]:
     """Recorded attempts, oldest first, filtered by collection(s), kind and time."""
     where: list[str] = []
     params: list[str | float] = []
@@ -95,8 +121,11 @@ def attempts(collection: str | None = None, kind: str | None = None, since: floa
     if since is not None:
         where.append("created_at >= ?")
         params.append(since)
-    query = "SELECT * FROM task_attempts" + (" WHERE " + " AND ".join(where) if where else "") + \
-        " ORDER BY created_at, task_id, sample"
+    query = (
+        "SELECT * FROM task_attempts"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY created_at, task_id, sample"
+    )
     return [_record(row) for row in _connect().execute(query, params)]
 
 
@@ -112,12 +141,14 @@ def collections_summary() -> list[dict]:
     rows = _connect().execute(
         "SELECT collection, kind, task_set, model, COUNT(*) AS attempts, SUM(passed) AS passed,"
         " COUNT(DISTINCT task_id) AS tasks, MIN(created_at) AS started, MAX(created_at) AS last"
-        " FROM task_attempts GROUP BY collection ORDER BY started")
+        " FROM task_attempts GROUP BY collection ORDER BY started"
+    )
     return [dict(row) for row in rows]
 
 
 def heldout_prompts() -> set[str]:
     """The normalized text of every task attempted as held-out (an ad hoc run asking it is kept out too)."""
-    rows = _connect().execute("SELECT DISTINCT r.prompt FROM task_attempts a JOIN agent_runs r ON r.id = a.run_id"
-                              " WHERE a.split = 'heldout'")
+    rows = _connect().execute(
+        "SELECT DISTINCT r.prompt FROM task_attempts a JOIN agent_runs r ON r.id = a.run_id WHERE a.split = 'heldout'"
+    )
     return {" ".join(row["prompt"].split()).lower() for row in rows}

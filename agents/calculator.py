@@ -14,14 +14,31 @@ MAX_INT_DIGITS = 1000
 MAX_EXPONENT = 10_000
 
 BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
 UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "sqrt": math.sqrt, "abs": abs, "round": round, "min": min, "max": max, "floor": math.floor,
-    "ceil": math.ceil, "log": math.log, "log10": math.log10, "log2": math.log2, "exp": math.exp,
-    "sin": math.sin, "cos": math.cos, "tan": math.tan, "factorial": math.factorial,
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "round": round,
+    "min": min,
+    "max": max,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "log": math.log,
+    "log10": math.log10,
+    "log2": math.log2,
+    "exp": math.exp,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "factorial": math.factorial,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 # what small models write instead of Python operators
@@ -88,9 +105,13 @@ def _evaluate(node: ast.AST):
 
 
 def _check_power(base, exponent) -> None:
-    if abs(exponent) > MAX_EXPONENT or (isinstance(base, int) and isinstance(exponent, int)
-                                        and exponent > 0 and abs(base) > 1
-                                        and exponent * math.log10(abs(base)) > MAX_INT_DIGITS):
+    if abs(exponent) > MAX_EXPONENT or (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and exponent * math.log10(abs(base)) > MAX_INT_DIGITS
+    ):
         raise CalculatorError("result too large")
 
 

@@ -43,9 +43,16 @@ class ConstrainedChatModel(BaseChatModel):
     @property
     def decoder(self) -> StepDecoder:
         if self._decoder is None:
-            self._decoder = StepDecoder(self.loaded, thoughts=self.thoughts, constrained=self.constrained,
-                                        max_string_chars=self.max_string_chars, observation_role=self.observation_role,
-                                        stop_check=self.stop_check, temperature=self.temperature, seed=self.seed)
+            self._decoder = StepDecoder(
+                self.loaded,
+                thoughts=self.thoughts,
+                constrained=self.constrained,
+                max_string_chars=self.max_string_chars,
+                observation_role=self.observation_role,
+                stop_check=self.stop_check,
+                temperature=self.temperature,
+                seed=self.seed,
+            )
         return self._decoder
 
     def bind_tools(self, tools, *, tool_choice: str | None = None, **kwargs: Any):
@@ -57,13 +64,24 @@ class ConstrainedChatModel(BaseChatModel):
         """How tool results really appear in the prompt ("tool" only where the template renders that role)."""
         return self.decoder.template.observation_role
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
-                  tool_specs: Sequence[ToolSpec] = (), tool_choice: str | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager=None,
+        tool_specs: Sequence[ToolSpec] = (),
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         specs = list(tool_specs)
         conversation = to_chat(messages, specs, self.thoughts)
         first = not any(isinstance(m, AIMessage) for m in messages)
-        step = self.decoder.next_step(conversation, specs, final_only=not specs or tool_choice == "none",
-                                      only_action=self.guide if first and self.constrained else None)
+        step = self.decoder.next_step(
+            conversation,
+            specs,
+            final_only=not specs or tool_choice == "none",
+            only_action=self.guide if first and self.constrained else None,
+        )
         return ChatResult(generations=[ChatGeneration(message=step_message(step))])
 
 
@@ -74,8 +92,13 @@ def tool_specs(tools) -> list[ToolSpec]:
     specs = []
     for tool in tools:
         function = convert_to_openai_tool(tool)["function"]
-        specs.append(ToolSpec(function["name"], function.get("description", ""),
-                              function.get("parameters") or {"type": "object", "properties": {}}))
+        specs.append(
+            ToolSpec(
+                function["name"],
+                function.get("description", ""),
+                function.get("parameters") or {"type": "object", "properties": {}},
+            )
+        )
     return specs
 
 
@@ -112,6 +135,8 @@ def assistant_text(message: AIMessage) -> str:
         return recorded
     thought = (message.response_metadata or {}).get("thought", "")
     if message.tool_calls:
-        return "\n".join(step_text(thought if i == 0 else "", call["name"], call["args"])
-                         for i, call in enumerate(message.tool_calls))
+        return "\n".join(
+            step_text(thought if i == 0 else "", call["name"], call["args"])
+            for i, call in enumerate(message.tool_calls)
+        )
     return step_text(thought, FINAL_ANSWER, {"answer": str(message.content)})

@@ -83,20 +83,24 @@ def final_answer_spec() -> ToolSpec:
 
 def system_prompt(tools: list[ToolSpec], instructions: str | None = None, thoughts: bool = False) -> str:
     """The ReAct instructions with every tool (and final_answer), its description and its input shape."""
-    listed = "\n".join(f"- {t.name}: {t.description} Input: {input_shape(t.parameters)}"
-                       for t in [*tools, final_answer_spec()])
+    listed = "\n".join(
+        f"- {t.name}: {t.description} Input: {input_shape(t.parameters)}" for t in [*tools, final_answer_spec()]
+    )
     calculator = "calculator" in {t.name for t in tools}
     lines = ["Thought: one short sentence"] if thoughts else []
     lines += ["Action: one tool name", "Action Input: the tool's input as JSON"]
     head = (instructions.strip() + "\n\n") if instructions else ""
-    return (f"{head}You answer the user's question. You can use these tools:\n{listed}\n\n"
-            f"Reply with exactly {len(lines)} lines:\n" + "\n".join(lines) + "\n\n"
-            "After a tool runs you see its result. When you know the answer, use final_answer.\n\n"
-            + example(calculator, thoughts))
+    return (
+        f"{head}You answer the user's question. You can use these tools:\n{listed}\n\n"
+        f"Reply with exactly {len(lines)} lines:\n" + "\n".join(lines) + "\n\n"
+        "After a tool runs you see its result. When you know the answer, use final_answer.\n\n"
+        + example(calculator, thoughts)
+    )
 
 
 def example(calculator: bool, thoughts: bool) -> str:
     """A worked example in the reply format (with the calculator when the run has it)."""
+
     def turn(thought: str, action: str, args: str) -> str:
         return (f"Thought: {thought}\n" if thoughts else "") + f"Action: {action}\nAction Input: {args}\n"
 
@@ -121,7 +125,7 @@ def input_shape(schema: dict) -> str:
     parts = []
     for name, prop in properties.items():
         kind = " | ".join(json.dumps(v) for v in prop["enum"]) if "enum" in prop else prop.get("type", "value")
-        parts.append(f"\"{name}\": {kind}{'' if name in required else ' (optional)'}")
+        parts.append(f'"{name}": {kind}{"" if name in required else " (optional)"}')
     return "{" + ", ".join(parts) + "}"
 
 
@@ -157,7 +161,7 @@ def gbnf_literal(text: str) -> str:
 
 
 def action_grammar(names: list[str]) -> str:
-    return "root ::= \" \" (" + " | ".join(gbnf_literal(n) for n in names) + ") \"\\n\""
+    return 'root ::= " " (' + " | ".join(gbnf_literal(n) for n in names) + ') "\\n"'
 
 
 def arguments_grammar(schema: dict, max_chars: int) -> str:
@@ -222,9 +226,19 @@ class StepDecoder:
     """Decodes one step at a time on a loaded model: greedy by default; with a `temperature`, sampled (llama.cpp's
     top-k/top-p/min-p cuts) and seeded per call from `seed`, so an attempt can be replayed."""
 
-    def __init__(self, loaded: LoadedModel, *, thoughts: bool = False, max_thought_tokens: int = 40,
-                 max_string_chars: int = 200, constrained: bool = True, observation_role: str = "user",
-                 stop_check: Callable[[], bool] | None = None, temperature: float = 0.0, seed: int | None = None):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        thoughts: bool = False,
+        max_thought_tokens: int = 40,
+        max_string_chars: int = 200,
+        constrained: bool = True,
+        observation_role: str = "user",
+        stop_check: Callable[[], bool] | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ):
         self.loaded = loaded
         self.stop_check = stop_check  # checked at every token: true raises GenerationStopped
         self.template = ChatTemplate(loaded.llama, observation_role)
@@ -237,8 +251,9 @@ class StepDecoder:
         self.top_k, self.top_p, self.min_p = 40, 0.95, 0.05  # llama.cpp's defaults: no wild tail tokens
         self.calls = 0
 
-    def next_step(self, messages: list[dict], tools: list[ToolSpec], final_only: bool = False,
-                  only_action: str | None = None) -> Step:
+    def next_step(
+        self, messages: list[dict], tools: list[ToolSpec], final_only: bool = False, only_action: str | None = None
+    ) -> Step:
         """The next turn after `messages` (system prompt included); `final_only` withholds the tools;
         `only_action` lets the grammar admit that one action (the prompt still lists every tool)."""
         options = [final_answer_spec()] if final_only else [*tools, final_answer_spec()]
@@ -274,8 +289,12 @@ class StepDecoder:
 
     def _free_step(self, prompt: str, options: list[ToolSpec]) -> Step:
         """The same turn without any grammar (to measure what constraints buy): parsed, or marked malformed."""
-        generated, _ = self._complete(prompt + ("Thought:" if self.thoughts else ""), None, 160,
-                                      stop=[*self.template.stop, "\nResult:", "\nObservation:"])
+        generated, _ = self._complete(
+            prompt + ("Thought:" if self.thoughts else ""),
+            None,
+            160,
+            stop=[*self.template.stop, "\nResult:", "\nObservation:"],
+        )
         raw = ("Thought:" if self.thoughts else "") + generated
         return parse_step(raw, options)
 
@@ -289,12 +308,20 @@ class StepDecoder:
         self.calls += 1
         sampling: dict[str, float | int | None] = {"temperature": 0.0}
         if self.temperature > 0:
-            sampling = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p,
-                        "seed": None if self.seed is None else (self.seed * 1009 + self.calls) % 2**31}
+            sampling = {
+                "temperature": self.temperature,
+                "top_k": self.top_k,
+                "top_p": self.top_p,
+                "min_p": self.min_p,
+                "seed": None if self.seed is None else (self.seed * 1009 + self.calls) % 2**31,
+            }
         result = llama.create_completion(
-            tokens, max_tokens=max_tokens, stop=stop or self.template.stop or None,
+            tokens,
+            max_tokens=max_tokens,
+            stop=stop or self.template.stop or None,
             grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
-            stopping_criteria=self._stopping_criteria(), **sampling,
+            stopping_criteria=self._stopping_criteria(),
+            **sampling,
         )
         choice = result["choices"][0]
         return choice["text"], choice.get("finish_reason") or "stop"

@@ -72,9 +72,18 @@ class Attempt:
 
     def event(self, round_number: int) -> CodeExecuted:
         """The attempt as round `round_number`'s event (its streams truncated, its code in the round's CodeWritten)."""
-        return CodeExecuted(round=round_number, exit_code=self.exit_code, stdout=excerpt(self.stdout),
-                            stderr=excerpt(self.stderr), seconds=self.seconds, isolation=self.isolation,
-                            limit=self.limit, checks=self.checks, check_message=self.check_message, passed=self.passed)
+        return CodeExecuted(
+            round=round_number,
+            exit_code=self.exit_code,
+            stdout=excerpt(self.stdout),
+            stderr=excerpt(self.stderr),
+            seconds=self.seconds,
+            isolation=self.isolation,
+            limit=self.limit,
+            checks=self.checks,
+            check_message=self.check_message,
+            passed=self.passed,
+        )
 
     def feedback(self) -> str:
         """What the writer reads next: the failure and its evidence, or the success."""
@@ -109,11 +118,19 @@ def check_code(code: str, checks: Checks, limits: SandboxLimits | None = None, i
         assert expect is not None  # kind "expect": a kind of None returned above
         expected, got = _lines(expect), _lines(run.stdout)
         attempt.checks = "passed" if expected == got else "failed"
-        attempt.check_message = (f"stdout is {expect.strip()!r}" if expected == got else
-                                 f"expected stdout {expect.strip()!r}, got {excerpt(run.stdout.strip(), 300)!r}")
+        attempt.check_message = (
+            f"stdout is {expect.strip()!r}"
+            if expected == got
+            else f"expected stdout {expect.strip()!r}, got {excerpt(run.stdout.strip(), 300)!r}"
+        )
         return attempt
-    tests = run_python(TESTS_RUNNER, files={"solution.py": code, "tests.py": checks.tests}, limits=limits,
-                       isolation=isolation, script_name="run_tests.py")
+    tests = run_python(
+        TESTS_RUNNER,
+        files={"solution.py": code, "tests.py": checks.tests},
+        limits=limits,
+        isolation=isolation,
+        script_name="run_tests.py",
+    )
     attempt.seconds = round(attempt.seconds + tests.seconds, 4)
     if tests.ok:
         attempt.checks, attempt.check_message = "passed", tests.stdout.strip().splitlines()[-1]
@@ -124,8 +141,16 @@ def check_code(code: str, checks: Checks, limits: SandboxLimits | None = None, i
 
 
 def _attempt(code: str, run: SandboxResult, checks: str) -> Attempt:
-    return Attempt(code=code, exit_code=run.exit_code, stdout=run.stdout, stderr=run.stderr, seconds=run.seconds,
-                   isolation=run.isolation, limit=run.limit, checks=checks)
+    return Attempt(
+        code=code,
+        exit_code=run.exit_code,
+        stdout=run.stdout,
+        stderr=run.stderr,
+        seconds=run.seconds,
+        isolation=run.isolation,
+        limit=run.limit,
+        checks=checks,
+    )
 
 
 def _lines(text: str) -> list[str]:

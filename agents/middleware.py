@@ -44,8 +44,10 @@ class StepLimits(AgentMiddleware):
         messages = response.result if isinstance(response, ModelResponse) else [response]
         answer = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
         if answer is None or answer.tool_calls:  # a model that ignores the withheld tools: best answer so far
-            answer = AIMessage(content=best_answer_so_far(request.messages),
-                               response_metadata=dict(answer.response_metadata) if answer else {})
+            answer = AIMessage(
+                content=best_answer_so_far(request.messages),
+                response_metadata=dict(answer.response_metadata) if answer else {},
+            )
         answer.response_metadata["limit"] = self.limit
         return ModelResponse(result=[answer])
 
@@ -71,8 +73,11 @@ class RepeatGuard(AgentMiddleware):
         if key == self.last:
             return ToolMessage(
                 content=f"Refused: you just called {call['name']} with these same arguments; its result is above."
-                        " Use it, try something else, or give the final answer.",
-                tool_call_id=call["id"], name=call["name"], status="error")
+                " Use it, try something else, or give the final answer.",
+                tool_call_id=call["id"],
+                name=call["name"],
+                status="error",
+            )
         self.last = key
         return handler(request)
 

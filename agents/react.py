@@ -40,8 +40,11 @@ def run_agent(question: str, chat_model, tools: list, options: AgentOptions) -> 
     agent = create_agent(chat_model, tools, system_prompt=options.system, middleware=middleware)
     trace = _Trace()
     try:
-        updates = agent.stream({"messages": [HumanMessage(question)]}, stream_mode="updates",
-                               config={"recursion_limit": 4 * options.max_steps + 10})
+        updates = agent.stream(
+            {"messages": [HumanMessage(question)]},
+            stream_mode="updates",
+            config={"recursion_limit": 4 * options.max_steps + 10},
+        )
         for update in updates:
             for node_update in update.values():
                 for message in (node_update or {}).get("messages", []) if isinstance(node_update, dict) else []:
@@ -76,9 +79,14 @@ class _Trace:
             for call in message.tool_calls:
                 call_id = call["id"]
                 assert call_id is not None  # ConstrainedChatModel gives each call an id
-                yield ToolCalled(self.step, call["name"], call["args"], call_id,
-                                 metadata.get("step_text") or step_text(self.thought, call["name"], call["args"]),
-                                 well_formed=metadata.get("well_formed") is not False)
+                yield ToolCalled(
+                    self.step,
+                    call["name"],
+                    call["args"],
+                    call_id,
+                    metadata.get("step_text") or step_text(self.thought, call["name"], call["args"]),
+                    well_formed=metadata.get("well_formed") is not False,
+                )
             if not message.tool_calls:
                 self.answer = str(message.content)
                 self.answer_text = metadata.get("step_text")
@@ -94,6 +102,9 @@ class _Trace:
     def final_event(self, limit: str | None, seconds: float) -> AgentAnswered:
         limit = self.limit or limit
         answer = self.answer if self.answer is not None else (self.last_observation or "(no answer)")
-        text = self.answer_text if self.answer is not None and self.answer_text else \
-            step_text(self.thought if self.answer is not None else "", FINAL_ANSWER, {"answer": answer})
+        text = (
+            self.answer_text
+            if self.answer is not None and self.answer_text
+            else step_text(self.thought if self.answer is not None else "", FINAL_ANSWER, {"answer": answer})
+        )
         return AgentAnswered(answer, self.step, limit, round(seconds, 3), text, well_formed=bool(self.well_formed))

@@ -81,8 +81,9 @@ class RunRecord:
 
     def to_dict(self, with_events: bool = True) -> dict:
         """The run as JSON (`runs show --json`): each event's JSON form with its time, "at"."""
-        data = {spec.name: getattr(self, spec.name) for spec in fields(self)
-                if spec.name not in ("events", "event_times")}
+        data = {
+            spec.name: getattr(self, spec.name) for spec in fields(self) if spec.name not in ("events", "event_times")
+        }
         if with_events:
             data["events"] = [{**event.to_json(), "at": at} for event, at in zip(self.events, self.event_times)]
         return data
@@ -97,9 +98,11 @@ def start_run(kind: str, prompt: str, model: str | None, options: dict) -> str:
         raise ValueError(f"run kind {kind!r}")
     run_id = f"{kind[0]}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     with db.transaction(_connect()) as conn:
-        conn.execute("INSERT INTO agent_runs (id, kind, prompt, model, options, status, started_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (run_id, kind, prompt, model, json.dumps(options, default=str), RUNNING, time.time()))
+        conn.execute(
+            "INSERT INTO agent_runs (id, kind, prompt, model, options, status, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, kind, prompt, model, json.dumps(options, default=str), RUNNING, time.time()),
+        )
     return run_id
 
 
@@ -132,8 +135,9 @@ def _record(row, stored: list | None = None) -> RunRecord:
     data["options"] = json.loads(data["options"])
     data["passed"] = None if data["passed"] is None else bool(data["passed"])
     stored = stored or []
-    return RunRecord(**data, events=[run_event(json.loads(r["data"])) for r in stored],
-                     event_times=[r["at"] for r in stored])
+    return RunRecord(
+        **data, events=[run_event(json.loads(r["data"])) for r in stored], event_times=[r["at"] for r in stored]
+    )
 
 
 def list_runs(kind: str | None = None, limit: int = 50) -> list[RunRecord]:
@@ -155,7 +159,8 @@ def get_run(run_id: str, kind: str | None = None) -> RunRecord:
 def runs_with_events(kind: str, statuses: tuple[str, ...]) -> list[RunRecord]:
     rows = _connect().execute(
         f"SELECT id FROM agent_runs WHERE kind = ? AND status IN ({','.join('?' * len(statuses))}) ORDER BY started_at",
-        (kind, *statuses))
+        (kind, *statuses),
+    )
     return [get_run(row["id"]) for row in rows]
 
 
@@ -181,8 +186,15 @@ def trace_messages(run: RunRecord) -> dict | None:
     for event in run.events:
         if isinstance(event, ToolCalled):
             arguments = json.dumps(event.args, ensure_ascii=False)
-            messages.append({"role": "assistant", "content": event.text, "tool_calls": [
-                {"id": event.id, "type": "function", "function": {"name": event.name, "arguments": arguments}}]})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": event.text,
+                    "tool_calls": [
+                        {"id": event.id, "type": "function", "function": {"name": event.name, "arguments": arguments}}
+                    ],
+                }
+            )
         elif isinstance(event, ToolReturned) and messages[-1]["role"] == "assistant":
             content = event.content if event.content.strip() else "(no output)"
             call_id = messages[-1]["tool_calls"][0]["id"] if messages[-1].get("tool_calls") else None
@@ -203,8 +215,9 @@ def verify_sft_rows() -> list[dict]:
     rows = []
     for run in filter(trainable, runs_with_events("verify", ("verified",))):
         prompt = writer_prompt(run)
-        rows.append({"messages": [*prompt, {"role": "assistant", "content": run.answer}], "run_id": run.id,
-                     "model": run.model})
+        rows.append(
+            {"messages": [*prompt, {"role": "assistant", "content": run.answer}], "run_id": run.id, "model": run.model}
+        )
     return rows
 
 
@@ -221,22 +234,31 @@ def verify_preference_rows() -> list[dict]:
     for task in by_task.values():
         for rejected in dict.fromkeys(task["rejected"]):
             if task["chosen"] and rejected != task["chosen"]:
-                rows.append({"prompt": task["prompt"], "chosen": [{"role": "assistant", "content": task["chosen"]}],
-                             "rejected": [{"role": "assistant", "content": rejected}]})
+                rows.append(
+                    {
+                        "prompt": task["prompt"],
+                        "chosen": [{"role": "assistant", "content": task["chosen"]}],
+                        "rejected": [{"role": "assistant", "content": rejected}],
+                    }
+                )
     return rows
 
 
 def failing_programs(run: RunRecord) -> list[str]:
     """The fenced programs of a verify run whose execution did not pass, in the order they ran."""
     written = {e.round: e.code for e in run.events if isinstance(e, CodeWritten)}
-    return [fenced(written[e.round]) for e in run.events
-            if isinstance(e, CodeExecuted) and not e.passed and written.get(e.round)]
+    return [
+        fenced(written[e.round])
+        for e in run.events
+        if isinstance(e, CodeExecuted) and not e.passed and written.get(e.round)
+    ]
 
 
 def writer_prompt(run: RunRecord) -> list[dict]:
     system = run.options.get("system_prompt")
     return ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": run.options.get("task_prompt") or run.prompt}]
+        {"role": "user", "content": run.options.get("task_prompt") or run.prompt}
+    ]
 
 
 def fenced(code: str) -> str:

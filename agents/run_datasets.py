@@ -139,16 +139,24 @@ def normalized(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def build(out: str | Path, kinds: Iterable[str] = ("agent", "verify"), *, since: float | None = None,
-          collections: list[str] | None = None, task_files: Iterable[TaskFile] = (), max_per_task: int = 4,
-          max_pairs_per_task: int = 4) -> BuildReport:
+def build(
+    out: str | Path,
+    kinds: Iterable[str] = ("agent", "verify"),
+    *,
+    since: float | None = None,
+    collections: list[str] | None = None,
+    task_files: Iterable[TaskFile] = (),
+    max_per_task: int = 4,
+    max_pairs_per_task: int = 4,
+) -> BuildReport:
     """Write sft.jsonl, preference.jsonl and manifest.json to `out` (see the module docstring)."""
     kinds = list(kinds)
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a directory")
-    report = BuildReport(out=str(out), kinds=kinds, filters={"since": since, "collections": collections,
-                                                              "max_per_task": max_per_task})
+    report = BuildReport(
+        out=str(out), kinds=kinds, filters={"since": since, "collections": collections, "max_per_task": max_per_task}
+    )
     heldout_ids, heldout_prompts = heldout_guard(task_files)
     by_task: dict[tuple[str, str], list[Attempt]] = {}
     held, train = set(), set()
@@ -195,9 +203,11 @@ def build(out: str | Path, kinds: Iterable[str] = ("agent", "verify"), *, since:
             preference.append({**pair, "task_id": task_id, "kind": kind})
             report.preference_rows[kind] = report.preference_rows.get(kind, 0) + 1
     if not sft and not preference:
-        raise BadInput(f"nothing to build: {report.attempts} attempt(s) matched, {report.passed} verified,"
-                       f" {report.heldout_attempts_dropped} held out; collect more (`llmdeck agent|verify --tasks FILE"
-                       " --samples N --temperature T`)")
+        raise BadInput(
+            f"nothing to build: {report.attempts} attempt(s) matched, {report.passed} verified,"
+            f" {report.heldout_attempts_dropped} held out; collect more (`llmdeck agent|verify --tasks FILE"
+            " --samples N --temperature T`)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in ((SFT_FILE, sft), (PREFERENCE_FILE, preference)):
         path = out / name
@@ -230,16 +240,20 @@ def _messages(run: RunRecord) -> tuple[list[dict] | None, bool]:
     question = (run.options.get("task") or {}).get("question")
     if row is None or not question or question == run.prompt:
         return (row["messages"] if row else None), False
-    return [{**m, "content": question} if m["role"] == "user" and m["content"] == run.prompt else m
-            for m in row["messages"]], True
+    return [
+        {**m, "content": question} if m["role"] == "user" and m["content"] == run.prompt else m for m in row["messages"]
+    ], True
 
 
 def _trace(attempt: Attempt) -> dict | None:
     if not all(step.well_formed for step in decided_steps(attempt.run.events)):
         return None
     messages, hinted = _messages(attempt.run)
-    return {"messages": messages, "run_id": attempt.run.id, "model": attempt.run.model, "hinted": hinted} \
-        if messages else None
+    return (
+        {"messages": messages, "run_id": attempt.run.id, "model": attempt.run.model, "hinted": hinted}
+        if messages
+        else None
+    )
 
 
 def _agent_rows(task_attempts: list[Attempt], report: BuildReport) -> list[dict]:
@@ -267,8 +281,11 @@ def _agent_pairs(task_attempts: list[Attempt]) -> list[dict]:
         shared = 0
         while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
             shared += 1
-        if shared >= min(len(chosen), len(rejected)) or chosen[shared]["role"] != "assistant" \
-                or rejected[shared]["role"] != "assistant":
+        if (
+            shared >= min(len(chosen), len(rejected))
+            or chosen[shared]["role"] != "assistant"
+            or rejected[shared]["role"] != "assistant"
+        ):
             continue
         pairs.append({"prompt": chosen[:shared], "chosen": [chosen[shared]], "rejected": [rejected[shared]]})
     return pairs
@@ -276,8 +293,15 @@ def _agent_pairs(task_attempts: list[Attempt]) -> list[dict]:
 
 # -- programs -------------------------------------------------------------------------------------
 def _verify_rows(task_attempts: list[Attempt]) -> list[dict]:
-    return [{"messages": [*writer_prompt(a.run), {"role": "assistant", "content": a.run.answer}], "run_id": a.run.id,
-             "model": a.run.model} for a in task_attempts if a.passed and a.run.answer]
+    return [
+        {
+            "messages": [*writer_prompt(a.run), {"role": "assistant", "content": a.run.answer}],
+            "run_id": a.run.id,
+            "model": a.run.model,
+        }
+        for a in task_attempts
+        if a.passed and a.run.answer
+    ]
 
 
 def _verify_pairs(task_attempts: list[Attempt]) -> list[dict]:
@@ -287,6 +311,12 @@ def _verify_pairs(task_attempts: list[Attempt]) -> list[dict]:
     if not chosen:
         return []
     prompt = writer_prompt(task_attempts[0].run)
-    return [{"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen[n % len(chosen)]}],
-             "rejected": [{"role": "assistant", "content": code}]}
-            for n, code in enumerate(rejected) if code not in chosen]
+    return [
+        {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": chosen[n % len(chosen)]}],
+            "rejected": [{"role": "assistant", "content": code}],
+        }
+        for n, code in enumerate(rejected)
+        if code not in chosen
+    ]

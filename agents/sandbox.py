@@ -47,16 +47,26 @@ TIERS = ("bubblewrap", "namespaces", "process")
 SUPERVISOR = Path(__file__).resolve().with_name("sandbox_supervisor.py")
 SUPERVISOR_INSIDE = "/run/llmdeck-sandbox/supervisor.py"  # where bubblewrap shows it (not under the checkout)
 SETUP_GRACE_S = 10.0  # beyond the wall limit, for namespace set-up and reaping, before the parent kills all
-SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
-                "/etc/localtime", "/etc/alternatives")  # the last: links that /usr/bin's commands go through
+SYSTEM_PATHS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/alternatives",
+)  # the last: links that /usr/bin's commands go through
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 TIER_NOTES = {
     "bubblewrap": "bubblewrap: no network, no capabilities; a new root with only the system dirs and the interpreter"
-                  " (read-only), the work dir, /dev/null-style devices, private /proc and /tmp; the rest of /etc,"
-                  " the homes, /work and the checkouts do not exist there",
+    " (read-only), the work dir, /dev/null-style devices, private /proc and /tmp; the rest of /etc,"
+    " the homes, /work and the checkouts do not exist there",
     "namespaces": "namespaces (unshare): no network, no capabilities; a new root with only the system dirs and the"
-                  " interpreter (read-only), the work dir, /dev/null-style devices, private /proc and /tmp; the rest"
-                  " of /etc, the homes, /work and the checkouts do not exist there",
+    " interpreter (read-only), the work dir, /dev/null-style devices, private /proc and /tmp; the rest"
+    " of /etc, the homes, /work and the checkouts do not exist there",
     "process": "process only: resource limits and a minimal environment; NO network or file-system isolation",
 }
 
@@ -105,8 +115,15 @@ class SandboxResult:
         return asdict(self)
 
 
-def run_python(code: str, *, files: dict[str, str] | None = None, limits: SandboxLimits | None = None,
-               isolation: str = "auto", script_name: str = "main.py", read_back: tuple[str, ...] = ()) -> SandboxResult:
+def run_python(
+    code: str,
+    *,
+    files: dict[str, str] | None = None,
+    limits: SandboxLimits | None = None,
+    isolation: str = "auto",
+    script_name: str = "main.py",
+    read_back: tuple[str, ...] = (),
+) -> SandboxResult:
     """Run `code` as `script_name` (other `files` beside it) with the standard library only (`python -I -S`)."""
     limits = limits or SandboxLimits()
     tier = choose_tier(isolation)
@@ -164,9 +181,14 @@ def _interpreter() -> str:
 
 
 def _minimal_env(workdir: str, tier: str) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-            "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": "/tmp" if tier != "process" else workdir}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TMPDIR": "/tmp" if tier != "process" else workdir,
+    }
 
 
 def exposed_paths() -> tuple[str, ...]:
@@ -192,8 +214,7 @@ def _interpreter_layout() -> tuple[tuple[str, ...], tuple[str, ...]]:
     binary = _interpreter()
     question = "import sys, sysconfig as c; print(repr([sys.path, *map(c.get_config_var, ('LIBDIR', 'INSTSONAME'))]))"
     try:
-        probe = subprocess.run([binary, "-I", "-S", "-c", question], capture_output=True, text=True, env={},
-                               timeout=60)
+        probe = subprocess.run([binary, "-I", "-S", "-c", question], capture_output=True, text=True, env={}, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LlmdeckError(f"sandbox: could not ask the interpreter for its paths ({exc})") from None
     if probe.returncode != 0:
@@ -203,8 +224,9 @@ def _interpreter_layout() -> tuple[tuple[str, ...], tuple[str, ...]]:
     libraries = _shared_libraries([binary, *(str(f) for p in stdlib for f in Path(p).glob("*.so"))])
     if not libraries and libdir and soname and os.path.exists(os.path.join(libdir, soname)):
         libraries = [os.path.join(libdir, soname)]  # no ldd: at least libpython
-    venv_config = [p for p in (Path(binary).parent / "pyvenv.cfg", Path(binary).parent.parent / "pyvenv.cfg")
-                   if p.is_file()][:1]  # a venv's copied binary finds its stdlib through it
+    venv_config = [
+        p for p in (Path(binary).parent / "pyvenv.cfg", Path(binary).parent.parent / "pyvenv.cfg") if p.is_file()
+    ][:1]  # a venv's copied binary finds its stdlib through it
     site = [os.path.join(p, "site-packages") for p in stdlib if os.path.isdir(os.path.join(p, "site-packages"))]
     return tuple(sorted({binary, *stdlib, *libraries, *map(str, venv_config)})), tuple(site)
 
@@ -234,8 +256,21 @@ def _under(path: str, parents: list[str]) -> bool:
 def _command(tier: str, workdir: str, supervisor_config: dict) -> list[str]:
     if tier == "namespaces":
         supervisor = [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
-        return [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                "--kill-child", "--mount-proc", "--net", "--ipc", "--uts", "--", *supervisor]
+        return [
+            shutil.which("unshare") or "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--net",
+            "--ipc",
+            "--uts",
+            "--",
+            *supervisor,
+        ]
     if tier == "bubblewrap":
         supervisor = [_interpreter(), "-I", "-S", SUPERVISOR_INSIDE, json.dumps(supervisor_config)]
         binds: list[str] = []
@@ -244,10 +279,33 @@ def _command(tier: str, workdir: str, supervisor_config: dict) -> list[str]:
             binds += ["--symlink", os.readlink(path), path] if link else ["--ro-bind", path, path]
         for path in masked_paths():
             binds += ["--tmpfs", path, "--remount-ro", path]
-        return [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
-                "--cap-drop", "ALL", *binds, "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--bind", workdir, workdir, "--ro-bind", str(SUPERVISOR), SUPERVISOR_INSIDE, "--remount-ro", "/",
-                "--chdir", workdir, "--", *supervisor]
+        return [
+            shutil.which("bwrap") or "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-all",
+            "--cap-drop",
+            "ALL",
+            *binds,
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            workdir,
+            workdir,
+            "--ro-bind",
+            str(SUPERVISOR),
+            SUPERVISOR_INSIDE,
+            "--remount-ro",
+            "/",
+            "--chdir",
+            workdir,
+            "--",
+            *supervisor,
+        ]
     return [_interpreter(), "-I", "-S", str(SUPERVISOR), json.dumps(supervisor_config)]
 
 
@@ -264,19 +322,33 @@ def _run(tier: str, workdir: str, command: list[str], limits: SandboxLimits) -> 
 def _run_in(tier: str, workdir: str, command: list[str], limits: SandboxLimits, new_root: str | None) -> SandboxResult:
     report_read, report_write = os.pipe()
     config = {
-        "command": command, "workdir": workdir, "limits": asdict(limits), "report_fd": report_write,
-        "env": _minimal_env(workdir, tier), "poll_s": 0.05 if tier == "process" else 0.01,
+        "command": command,
+        "workdir": workdir,
+        "limits": asdict(limits),
+        "report_fd": report_write,
+        "env": _minimal_env(workdir, tier),
+        "poll_s": 0.05 if tier == "process" else 0.01,
         # RLIMIT_NPROC counts the processes of a uid in a user namespace: only the sandbox's own there; without
         # one it would count all of the user's processes, and root ignores it anyway
         "limit_nproc": tier != "process" and os.getuid() != 0,
     }
     if new_root:
-        config["new_root"] = {"root": new_root, "expose": list(exposed_paths()), "mask": list(masked_paths()),
-                              "devices": list(DEVICES)}
+        config["new_root"] = {
+            "root": new_root,
+            "expose": list(exposed_paths()),
+            "mask": list(masked_paths()),
+            "devices": list(DEVICES),
+        }
     try:
         process = subprocess.Popen(
-            _command(tier, workdir, config), cwd=workdir, env=_minimal_env(workdir, tier), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(report_write,), start_new_session=True,
+            _command(tier, workdir, config),
+            cwd=workdir,
+            env=_minimal_env(workdir, tier),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(report_write,),
+            start_new_session=True,
         )
     except OSError as exc:
         os.close(report_read)
@@ -341,8 +413,15 @@ def _parse_report(raw: bytes) -> dict | None:
         return None
 
 
-def _result(tier: str, returncode: int, streams: tuple[bytes, bytes], report: dict | None, cut: str | None,
-            seconds: float, limits: SandboxLimits) -> SandboxResult:
+def _result(
+    tier: str,
+    returncode: int,
+    streams: tuple[bytes, bytes],
+    report: dict | None,
+    cut: str | None,
+    seconds: float,
+    limits: SandboxLimits,
+) -> SandboxResult:
     stdout, stderr = (_decode(s) for s in streams)
     if report and "error" in report:
         raise LlmdeckError(f"sandbox ({tier}): {report['error']}")
@@ -352,15 +431,22 @@ def _result(tier: str, returncode: int, streams: tuple[bytes, bytes], report: di
         half = limits.output_bytes // 2
         stdout, stderr = stdout[:half], stderr[:half]
     if report is None:  # the supervisor never reported: killed from outside or by the code
-        return SandboxResult(None, stdout, stderr, round(seconds, 4), tier, limit=cut or "killed",
-                             output_truncated=truncated)
+        return SandboxResult(
+            None, stdout, stderr, round(seconds, 4), tier, limit=cut or "killed", output_truncated=truncated
+        )
     code = report["returncode"]
     limit = cut or report.get("limit")
     if limit is None and code == 1 and "MemoryError" in stderr[-2000:]:
         limit = "memory"
     return SandboxResult(
-        exit_code=code if code >= 0 else None, stdout=stdout, stderr=stderr, seconds=report["seconds"],
-        isolation=tier, limit=limit, signal=-code if code < 0 else None, output_truncated=truncated,
+        exit_code=code if code >= 0 else None,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=report["seconds"],
+        isolation=tier,
+        limit=limit,
+        signal=-code if code < 0 else None,
+        output_truncated=truncated,
         leftover_processes=report.get("leftover_processes", 0),
     )
 

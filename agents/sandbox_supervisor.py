@@ -24,12 +24,30 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
 MS_REC, MS_PRIVATE, MS_RELATIME = 16384, 1 << 18, 1 << 21
 # statvfs flags of a mount -> the mount(2) flags a remount must repeat (a user namespace cannot clear locked ones)
-KEPT_FLAGS = {os.ST_RDONLY: MS_RDONLY, os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
-              os.ST_NOATIME: MS_NOATIME, os.ST_NODIRATIME: MS_NODIRATIME, os.ST_RELATIME: MS_RELATIME}
+KEPT_FLAGS = {
+    os.ST_RDONLY: MS_RDONLY,
+    os.ST_NOSUID: MS_NOSUID,
+    os.ST_NODEV: MS_NODEV,
+    os.ST_NOEXEC: MS_NOEXEC,
+    os.ST_NOATIME: MS_NOATIME,
+    os.ST_NODIRATIME: MS_NODIRATIME,
+    os.ST_RELATIME: MS_RELATIME,
+}
 MNT_DETACH = 2
 PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217,
-                  "i686": 217, "i386": 217, "armv7l": 218, "armv6l": 218, "loongarch64": 41}
+SYS_PIVOT_ROOT = {
+    "x86_64": 155,
+    "aarch64": 41,
+    "riscv64": 41,
+    "ppc64le": 203,
+    "ppc64": 203,
+    "s390x": 217,
+    "i686": 217,
+    "i386": 217,
+    "armv7l": 218,
+    "armv6l": 218,
+    "loongarch64": 41,
+}
 POLL_S = 0.01
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -77,8 +95,12 @@ def _make_dev(root: str, devices: list[str]) -> None:
     for device in devices:
         if os.path.exists(device):
             _bind(device, root + device, writable=True)
-    for name, target in {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-                         "stderr": "/proc/self/fd/2"}.items():
+    for name, target in {
+        "fd": "/proc/self/fd",
+        "stdin": "/proc/self/fd/0",
+        "stdout": "/proc/self/fd/1",
+        "stderr": "/proc/self/fd/2",
+    }.items():
         os.symlink(target, f"{root}/dev/{name}")
     os.makedirs(root + "/dev/shm")
     _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
@@ -137,6 +159,7 @@ def _limit_child(limits: dict, limit_nproc: bool, drop_capabilities: bool):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if limit_nproc:  # counted per user namespace and uid; root ignores it (the parent decides)
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"],) * 2)
+
     return apply
 
 
@@ -150,7 +173,7 @@ def _process_table() -> dict[int, tuple[int, str]]:
                     stat = handle.read()
             except OSError:
                 continue
-            state, parent = stat[stat.rindex(b")") + 2:].split()[:2]
+            state, parent = stat[stat.rindex(b")") + 2 :].split()[:2]
             table[int(entry)] = (int(parent), state.decode())
     return table
 
@@ -213,14 +236,17 @@ def supervise(config: dict) -> dict:
     limits = config["limits"]
     new_root = config.get("new_root")
     if new_root:
-        _enter_new_root(new_root["root"], config["workdir"], new_root["expose"], new_root["mask"],
-                        new_root["devices"])
+        _enter_new_root(new_root["root"], config["workdir"], new_root["expose"], new_root["mask"], new_root["devices"])
     os.chdir(config["workdir"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     start = time.monotonic()
     child = subprocess.Popen(
-        config["command"], cwd=config["workdir"], env=config["env"], stdin=subprocess.DEVNULL,
-        preexec_fn=_limit_child(limits, config.get("limit_nproc", False), bool(new_root)), close_fds=True,
+        config["command"],
+        cwd=config["workdir"],
+        env=config["env"],
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_limit_child(limits, config.get("limit_nproc", False), bool(new_root)),
+        close_fds=True,
     )
     limit = None
     peak_processes = 1
@@ -244,8 +270,13 @@ def supervise(config: dict) -> dict:
         limit = "cpu time" if returncode == -signal.SIGXCPU or _cpu_exhausted(limits) else None
     if limit is None and returncode == -signal.SIGXFSZ:
         limit = "file size"
-    return {"returncode": returncode, "limit": limit, "seconds": round(seconds, 4), "leftover_processes": leftovers,
-            "peak_processes": peak_processes}
+    return {
+        "returncode": returncode,
+        "limit": limit,
+        "seconds": round(seconds, 4),
+        "leftover_processes": leftovers,
+        "peak_processes": peak_processes,
+    }
 
 
 def _cpu_exhausted(limits: dict) -> bool:

@@ -57,10 +57,16 @@ class Task(BaseModel):
     question: str | None = Field(None, min_length=1, description="The question (agent tasks).")
     answers: list[str] | None = Field(None, min_length=1, description="Accepted answers (agent tasks), any one counts.")
     tool: str | None = Field(None, description="The tool a good first step calls (final_answer: none).")
-    hint: str | None = Field(None, description="How to start (e.g. the tool call to make), shown only in hinted"
-                                               " collection; the trained trace keeps the plain question.")
-    tools: list[str] | None = Field(None, description="Tools offered (default: calculator, files, rag_search, datetime,"
-                                                      " python; rag_search only with a collection).")
+    hint: str | None = Field(
+        None,
+        description="How to start (e.g. the tool call to make), shown only in hinted"
+        " collection; the trained trace keeps the plain question.",
+    )
+    tools: list[str] | None = Field(
+        None,
+        description="Tools offered (default: calculator, files, rag_search, datetime,"
+        " python; rag_search only with a collection).",
+    )
     workspace: str | None = Field(None, description="Directory the files tool reads (relative to the task file).")
     collection: str | None = Field(None, description="RAG collection the rag_search tool searches.")
     corpus: str | None = Field(None, description="Directory ingested into `collection` when it is missing or stale.")
@@ -86,9 +92,11 @@ class Task(BaseModel):
                 problems.append("task: needed by a verify task")
             if (self.expect is None) == (self.tests is None):
                 problems.append("expect/tests: a verify task needs exactly one of them")
-            problems += [f"{name}: only agent tasks have it" for name in
-                         ("question", "answers", "tool", "hint", "tools", "workspace", "collection", "corpus")
-                         if getattr(self, name) is not None]
+            problems += [
+                f"{name}: only agent tasks have it"
+                for name in ("question", "answers", "tool", "hint", "tools", "workspace", "collection", "corpus")
+                if getattr(self, name) is not None
+            ]
         if self.tests is not None:
             try:
                 compile(self.tests, "tests", "exec")
@@ -141,8 +149,11 @@ class TaskFile(BaseModel):
     def select(self, kind: str | None = None, split: str | None = None, limit: int | None = None) -> list[Task]:
         """Tasks of `kind` and `split` ("all" or None: both); `limit` keeps the first N of each category, so a
         quick run still covers every kind of question."""
-        chosen = [t for t in self.tasks if (kind is None or t.kind == kind)
-                  and (split in (None, "all") or t.effective_split == split)]
+        chosen = [
+            t
+            for t in self.tasks
+            if (kind is None or t.kind == kind) and (split in (None, "all") or t.effective_split == split)
+        ]
         if not limit:
             return chosen
         seen: dict[str, int] = {}
@@ -267,8 +278,14 @@ def grade_agent(task: Task, events: Sequence[RunEvent], answer: str | None) -> d
     answer_ok = correct(answer or "", task.answers or [])
     tool_ok = task.tool is None or action == task.tool
     steps = decided_steps(events)
-    return {"passed": answer_ok and tool_ok, "correct": answer_ok, "tool_ok": tool_ok, "first_action": action,
-            "well_formed": all(step.well_formed for step in steps), "steps": len(steps)}
+    return {
+        "passed": answer_ok and tool_ok,
+        "correct": answer_ok,
+        "tool_ok": tool_ok,
+        "first_action": action,
+        "well_formed": all(step.well_formed for step in steps),
+        "steps": len(steps),
+    }
 
 
 def agent_tools(task: Task) -> list[str]:

@@ -126,8 +126,12 @@ def _rag_search(settings: ToolSettings):
         hits = retrieval.query(collection, query, k=3)
         if not hits:
             return "no matching passage"
-        return clip("\n".join(f"[{n}] {hit.metadata.get('source', '?')}: {' '.join(hit.text.split())[:400]}"
-                              for n, hit in enumerate(hits, start=1)))
+        return clip(
+            "\n".join(
+                f"[{n}] {hit.metadata.get('source', '?')}: {' '.join(hit.text.split())[:400]}"
+                for n, hit in enumerate(hits, start=1)
+            )
+        )
 
     return rag_search
 
@@ -167,8 +171,11 @@ BUILTINS: dict[str, tuple[ToolFactory, str, type[BaseModel]]] = {  # name -> (fa
     "calculator": (_calculator, "Evaluate arithmetic: + - * / ** % and sqrt, round, min, max, log.", CalculatorInput),
     "files": (_files, "List a directory, read a file, or grep for text in the workspace's files.", FilesInput),
     "rag_search": (_rag_search, "Search the document collection for passages about a question.", RagSearchInput),
-    "python": (_python, "Run a Python program in a sandbox (no network, no files outside); print results.",
-               PythonInput),
+    "python": (
+        _python,
+        "Run a Python program in a sandbox (no network, no files outside); print results.",
+        PythonInput,
+    ),
     "datetime": (_datetime, "The current local date and time.", DatetimeInput),
     "http_get": (_http_get, "Fetch a web page over HTTP(S) and return its text (off unless enabled).", HttpGetInput),
 }
@@ -276,8 +283,10 @@ class ToolCatalog:
         chosen = list(dict.fromkeys(names if names is not None else self.default_names()))
         unknown = [n for n in chosen if n not in BUILTINS and n not in self.custom]
         if unknown:
-            raise BadInput(f"--tools: unknown tool(s) {', '.join(unknown)} (known: {', '.join(self.names())};"
-                           " custom tools come from --tools-file or the llmdeck.tools entry points)")
+            raise BadInput(
+                f"--tools: unknown tool(s) {', '.join(unknown)} (known: {', '.join(self.names())};"
+                " custom tools come from --tools-file or the llmdeck.tools entry points)"
+            )
         return [self.custom[n][0] if n in self.custom else _builtin_tool(n, self.settings) for n in chosen]
 
     def info(self) -> list[ToolInfo]:

@@ -27,9 +27,11 @@ from llmdeck.agents.executor import Checks, SandboxCodeExecutor
 from llmdeck.agents.sandbox import SandboxLimits, isolation_note
 
 GIVE_UP = "I give up."
-WRITER_SYSTEM = ("You write Python programs. Reply with one Python code block, from ```python to ```."
-                 " The program prints its result. When told that your program failed, reply with a corrected program."
-                 f" If you cannot solve the task, reply: {GIVE_UP}")
+WRITER_SYSTEM = (
+    "You write Python programs. Reply with one Python code block, from ```python to ```."
+    " The program prints its result. When told that your program failed, reply with a corrected program."
+    f" If you cannot solve the task, reply: {GIVE_UP}"
+)
 MAX_CODE_LINES = 30
 MAX_LINE_CHARS = 120
 FENCE_PATTERN = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -50,8 +52,10 @@ class VerifyOptions(BaseModel):
 
 def writer_grammar(max_lines: int = MAX_CODE_LINES, max_line_chars: int = MAX_LINE_CHARS) -> str:
     """GBNF: one ```python block of at most `max_lines` lines without backticks, or the give-up sentence."""
-    return (f'root ::= "```python\\n" line{{1,{max_lines}}} "```" | "{GIVE_UP}"\n'
-            f'line ::= [^`\\n]{{0,{max_line_chars}}} "\\n"')
+    return (
+        f'root ::= "```python\\n" line{{1,{max_lines}}} "```" | "{GIVE_UP}"\n'
+        f'line ::= [^`\\n]{{0,{max_line_chars}}} "\\n"'
+    )
 
 
 def task_prompt(task: str, checks: Checks) -> str:
@@ -79,14 +83,16 @@ def writer_client(loaded, options: VerifyOptions, stop: Callable[[], bool] | Non
     from llmdeck.core.adapters import autogen_model_client
 
     create_args: dict[str, float | int | LlamaGrammar | None] = {
-        "temperature": options.temperature, "max_tokens": options.max_tokens,
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
     }
     if options.temperature > 0:
         create_args["seed"] = options.seed
     if options.constrained:
         create_args["grammar"] = LlamaGrammar.from_string(writer_grammar(), verbose=False)
-    return ClosedFenceClient(autogen_model_client(loaded, stop_check=stop, **create_args), options.retry_temperature,
-                             options.seed)
+    return ClosedFenceClient(
+        autogen_model_client(loaded, stop_check=stop, **create_args), options.retry_temperature, options.seed
+    )
 
 
 def closed_fence(text: str) -> str:
@@ -121,8 +127,9 @@ class ClosedFenceClient(ChatCompletionClient):
         try:
             result = await self.inner.create(messages, **kwargs)
         except GenerationStopped:
-            return CreateResult(content="", usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
-                                finish_reason="stop", cached=False)
+            return CreateResult(
+                content="", usage=RequestUsage(prompt_tokens=0, completion_tokens=0), finish_reason="stop", cached=False
+            )
         if isinstance(result.content, str):
             result.content = closed_fence(result.content)
         return result
@@ -180,10 +187,12 @@ async def run_pair(
     executor = SandboxCodeExecutor(checks, limits, isolation)
     writer = AssistantAgent("writer", model_client=client, system_message=WRITER_SYSTEM)
     runner = CodeExecutorAgent("executor", code_executor=executor, approval_func=_approve, sources=["writer"])
-    done = FunctionalTermination(lambda messages: bool(executor.attempts) and messages[-1].source == "executor"
-                                 and executor.attempts[-1].success)
-    given_up = FunctionalTermination(lambda messages: messages[-1].source == "writer"
-                                     and str(messages[-1].content).strip() == GIVE_UP)
+    done = FunctionalTermination(
+        lambda messages: bool(executor.attempts) and messages[-1].source == "executor" and executor.attempts[-1].success
+    )
+    given_up = FunctionalTermination(
+        lambda messages: messages[-1].source == "writer" and str(messages[-1].content).strip() == GIVE_UP
+    )
     stopped = stop or (lambda: False)
     halted = FunctionalTermination(lambda messages: stopped())
     ending = done | given_up | halted | MaxMessageTermination(1 + 2 * options.max_rounds)
@@ -211,8 +220,9 @@ async def run_pair(
         yield verdict(executor.attempts, checks, rounds, gave_up, time.monotonic() - start, isolation)
 
 
-def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds: float,
-            isolation: str) -> VerdictReached:
+def verdict(
+    attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds: float, isolation: str
+) -> VerdictReached:
     last = attempts[-1] if attempts else None
     if last is not None and last.passed:
         status = "verified"
@@ -223,9 +233,16 @@ def verdict(attempts: list, checks: Checks, rounds: int, gave_up: bool, seconds:
     else:
         status = "failed"
     tier = last.isolation if last else _tier(isolation)
-    return VerdictReached(passed=status == "verified", status=status, rounds=rounds, code=last.code if last else None,
-                          checks=checks.kind, isolation=tier, isolation_note=isolation_note(tier),
-                          seconds=round(seconds, 3))
+    return VerdictReached(
+        passed=status == "verified",
+        status=status,
+        rounds=rounds,
+        code=last.code if last else None,
+        checks=checks.kind,
+        isolation=tier,
+        isolation_note=isolation_note(tier),
+        seconds=round(seconds, 3),
+    )
 
 
 def _tier(isolation: str) -> str:

@@ -31,16 +31,27 @@ from llmdeck.agents.tasks import correct  # the grading the loop and `llmdeck be
 BENCH_DIR = Path(__file__).resolve().parent
 TOOLS = ["calculator", "files", "rag_search", "datetime"]
 NO_TOOL_QUESTIONS = [
-    ("Say hello.", ["hello", "hi"]), ("Repeat the word banana.", ["banana"]),
-    ("What is the opposite of hot?", ["cold"]), ("What color is the sky on a clear day?", ["blue"]),
-    ("How many days are there in a week?", ["7", "seven"]), ("What is the capital of France?", ["paris"]),
-    ("What animal says meow?", ["cat"]), ("What is the plural of mouse?", ["mice"]),
-    ("Is ice hot or cold?", ["cold"]), ("What do bees make?", ["honey"]),
+    ("Say hello.", ["hello", "hi"]),
+    ("Repeat the word banana.", ["banana"]),
+    ("What is the opposite of hot?", ["cold"]),
+    ("What color is the sky on a clear day?", ["blue"]),
+    ("How many days are there in a week?", ["7", "seven"]),
+    ("What is the capital of France?", ["paris"]),
+    ("What animal says meow?", ["cat"]),
+    ("What is the plural of mouse?", ["mice"]),
+    ("Is ice hot or cold?", ["cold"]),
+    ("What do bees make?", ["honey"]),
 ]
 FRUITS = ["apples", "pears", "plums", "cherries", "lemons", "mangos"]
 PEOPLE = ["Alice", "Bruno", "Chen", "Dana"]
-PROJECTS = [("Zorblat", "BLUE-HERON"), ("Quillon", "RED-FALCON"), ("Marrow", "GREEN-OTTER"),
-            ("Tessel", "GOLD-LYNX"), ("Vantor", "GREY-WHALE"), ("Brisk", "PINK-CRANE")]
+PROJECTS = [
+    ("Zorblat", "BLUE-HERON"),
+    ("Quillon", "RED-FALCON"),
+    ("Marrow", "GREEN-OTTER"),
+    ("Tessel", "GOLD-LYNX"),
+    ("Vantor", "GREY-WHALE"),
+    ("Brisk", "PINK-CRANE"),
+]
 
 
 def tool_questions(seed: int, workspace: Path, corpus: Path) -> list[dict]:
@@ -50,24 +61,47 @@ def tool_questions(seed: int, workspace: Path, corpus: Path) -> list[dict]:
     for _ in range(16):
         a, b, c = rng.randint(12, 99), rng.randint(12, 99), rng.randint(2, 9)
         op = rng.choice(["+", "-", "*", "mix"])
-        text, value = (f"What is ({a} + {b}) * {c}?", (a + b) * c) if op == "mix" else (f"What is {a} {op} {b}?", eval(f"{a}{op}{b}"))  # noqa: S307 (our own literals)
+        text, value = (
+            (f"What is ({a} + {b}) * {c}?", (a + b) * c)
+            if op == "mix"
+            else (f"What is {a} {op} {b}?", eval(f"{a}{op}{b}"))
+        )  # noqa: S307 (our own literals)
         questions.append({"kind": "arithmetic", "question": text, "tool": "calculator", "answers": [str(value)]})
     counts = {fruit: rng.randint(3, 60) for fruit in FRUITS}
     (workspace / "inventory.txt").write_text("".join(f"{fruit}: {n}\n" for fruit, n in counts.items()))
     phones = {person: f"555-{rng.randint(1000, 9999)}" for person in PEOPLE}
     (workspace / "contacts.txt").write_text("".join(f"{p}: {n}\n" for p, n in phones.items()))
     for fruit in FRUITS:
-        questions.append({"kind": "files", "question": f"How many {fruit} are listed in inventory.txt?",
-                          "tool": "files", "answers": [str(counts[fruit])]})
+        questions.append(
+            {
+                "kind": "files",
+                "question": f"How many {fruit} are listed in inventory.txt?",
+                "tool": "files",
+                "answers": [str(counts[fruit])],
+            }
+        )
     for person in PEOPLE:
-        questions.append({"kind": "files", "question": f"What is {person}'s phone number in contacts.txt?",
-                          "tool": "files", "answers": [phones[person]]})
+        questions.append(
+            {
+                "kind": "files",
+                "question": f"What is {person}'s phone number in contacts.txt?",
+                "tool": "files",
+                "answers": [phones[person]],
+            }
+        )
     for name, codename in PROJECTS:
         (corpus / f"{name.lower()}.md").write_text(
             f"# Project {name}\n\nProject {name} is an internal effort. The codename of project {name} is {codename}."
-            f" It started in the spring and is run by a small team.\n")
-        questions.append({"kind": "rag", "question": f"What is the codename of project {name}?", "tool": "rag_search",
-                          "answers": [codename.lower()]})
+            f" It started in the spring and is run by a small team.\n"
+        )
+        questions.append(
+            {
+                "kind": "rag",
+                "question": f"What is the codename of project {name}?",
+                "tool": "rag_search",
+                "answers": [codename.lower()],
+            }
+        )
     for text, answers in NO_TOOL_QUESTIONS:
         questions.append({"kind": "no tool", "question": text, "tool": "final_answer", "answers": answers})
     return questions
@@ -81,17 +115,37 @@ def run_agent_questions(questions: list[dict], args, workspace: Path, collection
     results = []
     for n, item in enumerate(questions, start=1):
         start = time.perf_counter()
-        response = ask(item["question"], tools=TOOLS, workspace=workspace, collection=collection,
-                       options=AgentOptions(max_steps=args.max_steps), thoughts=args.thoughts, n_threads=args.threads)
+        response = ask(
+            item["question"],
+            tools=TOOLS,
+            workspace=workspace,
+            collection=collection,
+            options=AgentOptions(max_steps=args.max_steps),
+            thoughts=args.thoughts,
+            n_threads=args.threads,
+        )
         events = list(response)
         seconds = time.perf_counter() - start
         steps = decided_steps(events)
         first = first_action(events)
-        results.append({**item, "answer": response.answer, "first_action": first, "seconds": seconds,
-                        "steps": len(steps), "well_formed": sum(step.well_formed for step in steps),
-                        "correct": correct(response.answer or "", item["answers"]), "limit": response.limit})
-        print(f"[{n}/{len(questions)}] {item['kind']:10} {first:12} {'ok ' if results[-1]['correct'] else 'no '}"
-              f"{seconds:5.1f}s {item['question']!r} -> {str(response.answer)[:60]!r}", file=sys.stderr, flush=True)
+        results.append(
+            {
+                **item,
+                "answer": response.answer,
+                "first_action": first,
+                "seconds": seconds,
+                "steps": len(steps),
+                "well_formed": sum(step.well_formed for step in steps),
+                "correct": correct(response.answer or "", item["answers"]),
+                "limit": response.limit,
+            }
+        )
+        print(
+            f"[{n}/{len(questions)}] {item['kind']:10} {first:12} {'ok ' if results[-1]['correct'] else 'no '}"
+            f"{seconds:5.1f}s {item['question']!r} -> {str(response.answer)[:60]!r}",
+            file=sys.stderr,
+            flush=True,
+        )
     return results
 
 
@@ -105,10 +159,13 @@ def free_first_steps(questions: list[dict], args, workspace: Path, collection: s
 
     tools = ToolCatalog(settings=ToolSettings(workspace=workspace, collection=collection)).build(TOOLS)
     specs = tool_specs(tools)
-    model = ConstrainedChatModel(loaded=load_model(None, n_threads=args.threads), thoughts=args.thoughts,
-                                 constrained=False)
-    return [model.decoder.next_step(to_chat([HumanMessage(item["question"])], specs, args.thoughts), specs).well_formed
-            for item in questions]
+    model = ConstrainedChatModel(
+        loaded=load_model(None, n_threads=args.threads), thoughts=args.thoughts, constrained=False
+    )
+    return [
+        model.decoder.next_step(to_chat([HumanMessage(item["question"])], specs, args.thoughts), specs).well_formed
+        for item in questions
+    ]
 
 
 def plain_chat_answers(questions: list[dict], args) -> list[tuple[bool, float]]:
@@ -141,13 +198,29 @@ def run_verify_tasks(tasks: list[dict], args, tmp: Path) -> list[dict]:
             tests = tmp / f"tests_{n}.py"
             tests.write_text(task["tests"])
         start = time.perf_counter()
-        response = verify(task["task"], expect=task.get("expect"), tests=tests, n_threads=args.threads,
-                          options=VerifyOptions(max_rounds=args.max_rounds))
+        response = verify(
+            task["task"],
+            expect=task.get("expect"),
+            tests=tests,
+            n_threads=args.threads,
+            options=VerifyOptions(max_rounds=args.max_rounds),
+        )
         response.read()
-        results.append({"task": task["task"], "passed": response.passed, "rounds": response.rounds,
-                        "status": response.status, "seconds": time.perf_counter() - start})
-        print(f"[{n}/{len(tasks)}] {response.status:16} rounds {response.rounds} {results[-1]['seconds']:5.1f}s"
-              f" {task['task'][:70]!r}", file=sys.stderr, flush=True)
+        results.append(
+            {
+                "task": task["task"],
+                "passed": response.passed,
+                "rounds": response.rounds,
+                "status": response.status,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        print(
+            f"[{n}/{len(tasks)}] {response.status:16} rounds {response.rounds} {results[-1]['seconds']:5.1f}s"
+            f" {task['task'][:70]!r}",
+            file=sys.stderr,
+            flush=True,
+        )
     return results
 
 
@@ -161,7 +234,10 @@ def single_shot_code(tasks: list[dict], args) -> list[bool]:
     passed = []
     for task in tasks:
         checks = Checks(expect=task.get("expect"), tests=task.get("tests"))
-        messages = [{"role": "system", "content": WRITER_SYSTEM}, {"role": "user", "content": task_prompt(task["task"], checks)}]
+        messages = [
+            {"role": "system", "content": WRITER_SYSTEM},
+            {"role": "user", "content": task_prompt(task["task"], checks)},
+        ]
         text = "".join(stream_chat(loaded, messages, Sampling(temperature=0.0, max_tokens=512)))
         code = extract_code(text)
         passed.append(bool(code) and check_code(code, checks).passed)
@@ -192,7 +268,9 @@ def main() -> None:
     questions = tool_questions(args.seed, workspace, corpus)
     if args.limit:
         kinds = {}
-        questions = [q for q in questions if kinds.setdefault(q["kind"], []).append(q) or len(kinds[q["kind"]]) <= args.limit]
+        questions = [
+            q for q in questions if kinds.setdefault(q["kind"], []).append(q) or len(kinds[q["kind"]]) <= args.limit
+        ]
 
     from llmdeck.rag.ingest import ingest
 
@@ -212,20 +290,47 @@ def main() -> None:
         row["agent"] += result["correct"]
         row["plain"] += plain_ok
     for kind, row in by_kind.items():
-        print(f"{kind:10} n={row['n']:2}  tool choice {row['tool']}/{row['n']}  agent correct {row['agent']}/{row['n']}"
-              f"  plain chat correct {row['plain']}/{row['n']}", file=sys.stderr)
+        print(
+            f"{kind:10} n={row['n']:2}  tool choice {row['tool']}/{row['n']}  agent correct {row['agent']}/{row['n']}"
+            f"  plain chat correct {row['plain']}/{row['n']}",
+            file=sys.stderr,
+        )
     rows = [
-        {"metric": "well-formed steps: constrained (every step) vs free first steps", "ours": round(well_formed, 3),
-         "baseline": rate(free), "ratio": round(well_formed / rate(free), 2) if rate(free) else None, "target": "1.0"},
-        {"metric": "tool-choice accuracy (first action)", "ours": rate(r["first_action"] == r["tool"] for r in agent),
-         "baseline": None, "ratio": None, "target": ""},
-        {"metric": "answer accuracy: agent vs plain chat", "ours": rate(r["correct"] for r in agent),
-         "baseline": rate(ok for ok, _ in plain), "ratio": None, "target": ""},
-        {"metric": "seconds per question (median): agent vs plain chat",
-         "ours": round(statistics.median(r["seconds"] for r in agent), 2),
-         "baseline": round(statistics.median(s for _, s in plain), 2), "ratio": None, "target": ""},
-        {"metric": "mean steps per question", "ours": round(steps / len(agent), 2), "baseline": None, "ratio": None,
-         "target": ""},
+        {
+            "metric": "well-formed steps: constrained (every step) vs free first steps",
+            "ours": round(well_formed, 3),
+            "baseline": rate(free),
+            "ratio": round(well_formed / rate(free), 2) if rate(free) else None,
+            "target": "1.0",
+        },
+        {
+            "metric": "tool-choice accuracy (first action)",
+            "ours": rate(r["first_action"] == r["tool"] for r in agent),
+            "baseline": None,
+            "ratio": None,
+            "target": "",
+        },
+        {
+            "metric": "answer accuracy: agent vs plain chat",
+            "ours": rate(r["correct"] for r in agent),
+            "baseline": rate(ok for ok, _ in plain),
+            "ratio": None,
+            "target": "",
+        },
+        {
+            "metric": "seconds per question (median): agent vs plain chat",
+            "ours": round(statistics.median(r["seconds"] for r in agent), 2),
+            "baseline": round(statistics.median(s for _, s in plain), 2),
+            "ratio": None,
+            "target": "",
+        },
+        {
+            "metric": "mean steps per question",
+            "ours": round(steps / len(agent), 2),
+            "baseline": None,
+            "ratio": None,
+            "target": "",
+        },
     ]
     if not args.skip_verify:
         tasks = coding_tasks(args.limit)
@@ -233,12 +338,27 @@ def main() -> None:
         results = run_verify_tasks(tasks, args, tmp)
         baseline = single_shot_code(tasks, args)
         rows += [
-            {"metric": "verify pass rate vs one unconstrained answer", "ours": rate(r["passed"] for r in results),
-             "baseline": rate(baseline), "ratio": None, "target": ""},
-            {"metric": "verify mean rounds", "ours": round(statistics.mean(r["rounds"] for r in results), 2),
-             "baseline": 1, "ratio": None, "target": ""},
-            {"metric": "verify seconds per task (median)", "ours": round(statistics.median(r["seconds"] for r in results), 2),
-             "baseline": None, "ratio": None, "target": ""},
+            {
+                "metric": "verify pass rate vs one unconstrained answer",
+                "ours": rate(r["passed"] for r in results),
+                "baseline": rate(baseline),
+                "ratio": None,
+                "target": "",
+            },
+            {
+                "metric": "verify mean rounds",
+                "ours": round(statistics.mean(r["rounds"] for r in results), 2),
+                "baseline": 1,
+                "ratio": None,
+                "target": "",
+            },
+            {
+                "metric": "verify seconds per task (median)",
+                "ours": round(statistics.median(r["seconds"] for r in results), 2),
+                "baseline": None,
+                "ratio": None,
+                "target": "",
+            },
         ]
     print(f"total {time.perf_counter() - bench_start:.0f} s", file=sys.stderr)
     if args.keep:

@@ -24,7 +24,9 @@ def raw_run(llama, max_tokens: int, seed: int) -> tuple[float, float, int]:
     """Plain llama-cpp-python: stream the answer; tokens counted by the tokenizer, like llmdeck's stats."""
     start = time.perf_counter()
     first, pieces = None, []
-    for chunk in llama.create_chat_completion(messages=MESSAGES, temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed, stream=True):
+    for chunk in llama.create_chat_completion(
+        messages=MESSAGES, temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed, stream=True
+    ):
         text = chunk["choices"][0].get("delta", {}).get("content")
         if text:
             first = first or time.perf_counter()
@@ -43,8 +45,12 @@ def ours_run(max_tokens: int, seed: int) -> tuple[float, float, int]:
     sys.stdout = sink  # keep the CLI's write-and-flush cost, drop the terminal
     start = time.perf_counter()
     try:
-        response = answer(MESSAGES[0]["content"], False, sampling=Sampling(temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed),
-                          n_threads=os.cpu_count() or 1)
+        response = answer(
+            MESSAGES[0]["content"],
+            False,
+            sampling=Sampling(temperature=0.7, top_p=0.95, max_tokens=max_tokens, seed=seed),
+            n_threads=os.cpu_count() or 1,
+        )
     finally:
         sys.stdout = real_stdout
     stats = response.stats
@@ -59,6 +65,7 @@ def _setup_s(start: float, stats) -> float:
 
 def help_time(runs: int) -> tuple[float, float]:
     """Median wall time of `llmdeck --help` vs a bare `python -c pass`."""
+
     def timed(cmd):
         start = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
@@ -86,15 +93,24 @@ def main() -> None:
     threads = os.cpu_count() or 1
     options = LoadOptions.from_settings(n_threads=threads)
     # the baseline loads the model the way llmdeck does (same context, threads and GPU offload)
-    raw = Llama(model_path=str(embedded_chat_model_path()), n_ctx=options.n_ctx, n_threads=threads,
-                n_threads_batch=threads, n_gpu_layers=options.n_gpu_layers, verbose=False)
+    raw = Llama(
+        model_path=str(embedded_chat_model_path()),
+        n_ctx=options.n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=options.n_gpu_layers,
+        verbose=False,
+    )
     raw_run(raw, 8, 0), ours_run(8, 0)  # warm-up both
     raw_stats, our_stats = [], []
     for i in range(args.runs):
         raw_stats.append(raw_run(raw, args.max_tokens, seed=100 + i))
         our_stats.append(ours_run(args.max_tokens, seed=100 + i))
-        print(f"run {i}: raw {raw_stats[-1][1]:.1f} tok/s ttft {raw_stats[-1][0]*1000:.0f} ms | "
-              f"ours {our_stats[-1][1]:.1f} tok/s ttft {our_stats[-1][0]*1000:.0f} ms", file=sys.stderr)
+        print(
+            f"run {i}: raw {raw_stats[-1][1]:.1f} tok/s ttft {raw_stats[-1][0] * 1000:.0f} ms | "
+            f"ours {our_stats[-1][1]:.1f} tok/s ttft {our_stats[-1][0] * 1000:.0f} ms",
+            file=sys.stderr,
+        )
     raw.close()
 
     raw_tps = statistics.median(s[1] for s in raw_stats)
@@ -102,14 +118,41 @@ def main() -> None:
     raw_ttft = statistics.median(s[0] for s in raw_stats)
     our_ttft = statistics.median(s[0] for s in our_stats)
     ours_help, python_start = help_time(args.runs)
-    print(f"tokens/s  raw {raw_tps:.1f}  ours {our_tps:.1f}  ratio {our_tps / raw_tps:.3f} (target >= 0.97)", file=sys.stderr)
-    print(f"TTFT      raw {raw_ttft*1000:.1f} ms  ours {our_ttft*1000:.1f} ms  "
-          f"overhead {(our_ttft-raw_ttft)*1000:+.1f} ms (target <= 50 ms)", file=sys.stderr)
-    print(f"--help    {ours_help*1000:.0f} ms (python start {python_start*1000:.0f} ms; target < 500 ms)", file=sys.stderr)
+    print(
+        f"tokens/s  raw {raw_tps:.1f}  ours {our_tps:.1f}  ratio {our_tps / raw_tps:.3f} (target >= 0.97)",
+        file=sys.stderr,
+    )
+    print(
+        f"TTFT      raw {raw_ttft * 1000:.1f} ms  ours {our_ttft * 1000:.1f} ms  "
+        f"overhead {(our_ttft - raw_ttft) * 1000:+.1f} ms (target <= 50 ms)",
+        file=sys.stderr,
+    )
+    print(
+        f"--help    {ours_help * 1000:.0f} ms (python start {python_start * 1000:.0f} ms; target < 500 ms)",
+        file=sys.stderr,
+    )
     rows = [
-        {"metric": "decode tokens/s (median)", "ours": round(our_tps, 1), "baseline": round(raw_tps, 1), "ratio": round(our_tps / raw_tps, 3), "target": ">= 0.97x"},
-        {"metric": "TTFT ms (median)", "ours": round(our_ttft * 1000, 1), "baseline": round(raw_ttft * 1000, 1), "ratio": round(our_ttft / raw_ttft, 3), "target": "overhead <= 50 ms"},
-        {"metric": "llmdeck --help ms", "ours": round(ours_help * 1000), "baseline": round(python_start * 1000), "ratio": round(ours_help / python_start, 2), "target": "< 500 ms"},
+        {
+            "metric": "decode tokens/s (median)",
+            "ours": round(our_tps, 1),
+            "baseline": round(raw_tps, 1),
+            "ratio": round(our_tps / raw_tps, 3),
+            "target": ">= 0.97x",
+        },
+        {
+            "metric": "TTFT ms (median)",
+            "ours": round(our_ttft * 1000, 1),
+            "baseline": round(raw_ttft * 1000, 1),
+            "ratio": round(our_ttft / raw_ttft, 3),
+            "target": "overhead <= 50 ms",
+        },
+        {
+            "metric": "llmdeck --help ms",
+            "ours": round(ours_help * 1000),
+            "baseline": round(python_start * 1000),
+            "ratio": round(ours_help / python_start, 2),
+            "target": "< 500 ms",
+        },
     ]
     print("SUMMARY " + json.dumps({"bench": "chat_throughput", "rows": rows}))
 

@@ -61,9 +61,33 @@ def run(command: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
 
 def train_run(env: dict) -> dict:
     log("training the run (LoRA, 4 steps on the embedded SmolLM2)")
-    result = run([sys.executable, "-m", "llmdeck.cli", "train", "--name", "bench-export", "--max-steps", "4",
-                  "--batch-size", "4", "--max-length", "128", "--max-samples", "16", "--eval-split", "0.25",
-                  "--learning-rate", "1e-3", "--save-steps", "100", "--wait", "--json"], env)
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "llmdeck.cli",
+            "train",
+            "--name",
+            "bench-export",
+            "--max-steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "128",
+            "--max-samples",
+            "16",
+            "--eval-split",
+            "0.25",
+            "--learning-rate",
+            "1e-3",
+            "--save-steps",
+            "100",
+            "--wait",
+            "--json",
+        ],
+        env,
+    )
     return json.loads(result.stdout)["run"]
 
 
@@ -88,20 +112,56 @@ def raw_pipeline(run_info: dict, work: Path, env: dict) -> dict[str, int]:
     converter = find_converter()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    run([sys.executable, "-c", MERGE_SCRIPT, str(gguf.parent), gguf.name, run_info["adapter"], str(work / "merged")], env)
-    run([sys.executable, str(converter.hf_script), str(work / "merged"), "--outfile", str(work / "f16.gguf"),
-         "--outtype", "f16"], env)
+    run(
+        [sys.executable, "-c", MERGE_SCRIPT, str(gguf.parent), gguf.name, run_info["adapter"], str(work / "merged")],
+        env,
+    )
+    run(
+        [
+            sys.executable,
+            str(converter.hf_script),
+            str(work / "merged"),
+            "--outfile",
+            str(work / "f16.gguf"),
+            "--outtype",
+            "f16",
+        ],
+        env,
+    )
     for quant in QUANTS:
-        run([sys.executable, "-c", QUANTIZE_SCRIPT, str(work / "f16.gguf"), str(work / f"{quant}.gguf"),
-             str(QUANT_TYPES[quant])], env)
+        run(
+            [
+                sys.executable,
+                "-c",
+                QUANTIZE_SCRIPT,
+                str(work / "f16.gguf"),
+                str(work / f"{quant}.gguf"),
+                str(QUANT_TYPES[quant]),
+            ],
+            env,
+        )
     sizes = {"f16": (work / "f16.gguf").stat().st_size, **{q: (work / f"{q}.gguf").stat().st_size for q in QUANTS}}
     shutil.rmtree(work, ignore_errors=True)
     return sizes
 
 
 def llmdeck_export(run_id: str, name: str, env: dict, score: bool) -> dict:
-    result = run([sys.executable, "-m", "llmdeck.cli", "export", run_id, "--quant", ",".join(QUANTS), "--name", name,
-                  "--json", *([] if score else ["--no-eval"])], env)
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "llmdeck.cli",
+            "export",
+            run_id,
+            "--quant",
+            ",".join(QUANTS),
+            "--name",
+            name,
+            "--json",
+            *([] if score else ["--no-eval"]),
+        ],
+        env,
+    )
     return json.loads(result.stdout)
 
 
@@ -123,7 +183,7 @@ def main() -> None:
         }
         order = list(variants)
         for i in range(args.pairs):
-            for variant in order[i % 3:] + order[:i % 3]:  # rotate the order: no variant always runs first
+            for variant in order[i % 3 :] + order[: i % 3]:  # rotate the order: no variant always runs first
                 wall, cpu, result = timed(lambda: variants[variant](i))
                 samples[variant].append((wall, cpu))
                 if variant == "raw":
@@ -141,28 +201,71 @@ def main() -> None:
         return round(statistics.median(o[index] / r[index] for o, r in zip(samples[variant], samples["raw"])), 3)
 
     last = reports[-1]
-    eval_seconds = statistics.median(sum(v for k, v in r["stage_seconds"].items() if k.startswith("eval")) for r in reports)
+    eval_seconds = statistics.median(
+        sum(v for k, v in r["stage_seconds"].items() if k.startswith("eval")) for r in reports
+    )
     rows = [
-        {"metric": "export wall s, q8_0+q4_k_m (same work: --no-eval)", "ours": round(wall["ours"], 2),
-         "baseline": round(wall["raw"], 2), "ratio": ratio("ours", 0), "target": "<= 1.1"},
-        {"metric": "export CPU s of all processes (same work)", "ours": round(cpu["ours"], 2),
-         "baseline": round(cpu["raw"], 2), "ratio": ratio("ours", 1), "target": "<= 1.1"},
-        {"metric": "export wall s with each quant scored (default)", "ours": round(wall["ours+eval"], 2),
-         "baseline": round(wall["raw"], 2), "ratio": ratio("ours+eval", 0), "target": "report"},
-        {"metric": "of which eval stages s (f16 + each quant)", "ours": round(eval_seconds, 2), "baseline": None,
-         "ratio": None, "target": "report"},
-        {"metric": "f16 size bytes", "ours": last["f16_size_bytes"], "baseline": raw_sizes["f16"],
-         "ratio": round(last["f16_size_bytes"] / raw_sizes["f16"], 4), "target": "1.0"},
+        {
+            "metric": "export wall s, q8_0+q4_k_m (same work: --no-eval)",
+            "ours": round(wall["ours"], 2),
+            "baseline": round(wall["raw"], 2),
+            "ratio": ratio("ours", 0),
+            "target": "<= 1.1",
+        },
+        {
+            "metric": "export CPU s of all processes (same work)",
+            "ours": round(cpu["ours"], 2),
+            "baseline": round(cpu["raw"], 2),
+            "ratio": ratio("ours", 1),
+            "target": "<= 1.1",
+        },
+        {
+            "metric": "export wall s with each quant scored (default)",
+            "ours": round(wall["ours+eval"], 2),
+            "baseline": round(wall["raw"], 2),
+            "ratio": ratio("ours+eval", 0),
+            "target": "report",
+        },
+        {
+            "metric": "of which eval stages s (f16 + each quant)",
+            "ours": round(eval_seconds, 2),
+            "baseline": None,
+            "ratio": None,
+            "target": "report",
+        },
+        {
+            "metric": "f16 size bytes",
+            "ours": last["f16_size_bytes"],
+            "baseline": raw_sizes["f16"],
+            "ratio": round(last["f16_size_bytes"] / raw_sizes["f16"], 4),
+            "target": "1.0",
+        },
     ]
     for item in last["quants"]:
-        rows.append({"metric": f"{item['quant']} size bytes", "ours": item["size_bytes"],
-                     "baseline": raw_sizes[item["quant"]], "ratio": round(item["size_bytes"] / raw_sizes[item["quant"]], 4),
-                     "target": "1.0"})
-        rows.append({"metric": f"{item['quant']} loss delta vs f16 (nats/token)", "ours": round(item["loss_delta"], 5),
-                     "baseline": None, "ratio": None, "target": "report"})
+        rows.append(
+            {
+                "metric": f"{item['quant']} size bytes",
+                "ours": item["size_bytes"],
+                "baseline": raw_sizes[item["quant"]],
+                "ratio": round(item["size_bytes"] / raw_sizes[item["quant"]], 4),
+                "target": "1.0",
+            }
+        )
+        rows.append(
+            {
+                "metric": f"{item['quant']} loss delta vs f16 (nats/token)",
+                "ours": round(item["loss_delta"], 5),
+                "baseline": None,
+                "ratio": None,
+                "target": "report",
+            }
+        )
     for row in rows:
         log(f"{row['metric']:50} ours {row['ours']}  baseline {row['baseline']}  ratio {row['ratio']}")
-    log("samples (wall, cpu): " + json.dumps({k: [(round(w, 1), round(c, 1)) for w, c in v] for k, v in samples.items()}))
+    log(
+        "samples (wall, cpu): "
+        + json.dumps({k: [(round(w, 1), round(c, 1)) for w, c in v] for k, v in samples.items()})
+    )
     print("SUMMARY " + json.dumps({"bench": "export_pipeline", "rows": rows}))
 
 

@@ -43,9 +43,17 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     tasks = load_tasks(bundled("verify")).select("verify", "train")
-    rows = [{"prompt": [{"role": "system", "content": WRITER_SYSTEM},
-                        {"role": "user", "content": task_prompt(t.task, Checks(expect=t.expect, tests=t.tests))}],
-             "expect": t.expect, "tests": t.tests} for t in tasks]
+    rows = [
+        {
+            "prompt": [
+                {"role": "system", "content": WRITER_SYSTEM},
+                {"role": "user", "content": task_prompt(t.task, Checks(expect=t.expect, tests=t.tests))},
+            ],
+            "expect": t.expect,
+            "tests": t.tests,
+        }
+        for t in tasks
+    ]
     base = resolve_base(None)
     tokenizer = load_tokenizer(base)
     model = load_base_model(base, torch.float32)
@@ -66,27 +74,49 @@ def main() -> None:
 
         def on_step_end(self, *_, **__):
             self.times.append(time.perf_counter() - self.started)
-            print(f"step {len(self.times)}: {self.times[-1]:.1f} s, mean reward so far"
-                  f" {statistics.fmean(rewards_seen) if rewards_seen else 0:.3f}", file=sys.stderr, flush=True)
+            print(
+                f"step {len(self.times)}: {self.times[-1]:.1f} s, mean reward so far"
+                f" {statistics.fmean(rewards_seen) if rewards_seen else 0:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     timer = StepTimes()
     output = tempfile.mkdtemp(prefix="llmdeck-grpo-")
-    config = GRPOConfig(output_dir=output, max_steps=args.steps, per_device_train_batch_size=args.generations * args.prompts_per_step,
-                        num_generations=args.generations, max_completion_length=args.max_completion_length,
-                        learning_rate=1e-5, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
-                        temperature=0.8, seed=7, disable_tqdm=True)
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config, train_dataset=Dataset.from_list(rows),
-                          processing_class=tokenizer, peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                                             task_type="CAUSAL_LM"),
-                          callbacks=[timer])
+    config = GRPOConfig(
+        output_dir=output,
+        max_steps=args.steps,
+        per_device_train_batch_size=args.generations * args.prompts_per_step,
+        num_generations=args.generations,
+        max_completion_length=args.max_completion_length,
+        learning_rate=1e-5,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        temperature=0.8,
+        seed=7,
+        disable_tqdm=True,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"),
+        callbacks=[timer],
+    )
     original_generate = trainer._generate if hasattr(trainer, "_generate") else None
     if original_generate is not None:
+
         def timed_generate(*a, **k):
             start = time.perf_counter()
             try:
                 return original_generate(*a, **k)
             finally:
                 generation_seconds.append(time.perf_counter() - start)
+
         trainer._generate = timed_generate
     started = time.perf_counter()
     trainer.train()
@@ -94,15 +124,34 @@ def main() -> None:
     per_step = statistics.median(timer.times) if timer.times else total / max(1, args.steps)
     steps_per_epoch = len(rows) / args.prompts_per_step
     rows_out = [
-        {"metric": "seconds per GRPO step (median)", "ours": round(per_step, 1), "baseline": None, "ratio": None,
-         "target": "report"},
-        {"metric": "generation seconds per step (median)",
-         "ours": round(statistics.median(generation_seconds), 1) if generation_seconds else None, "baseline": None,
-         "ratio": None, "target": "report"},
-        {"metric": f"hours for one epoch ({len(rows)} train coding tasks, {args.generations} completions each)",
-         "ours": round(per_step * steps_per_epoch / 3600, 2), "baseline": None, "ratio": None, "target": "< 1 h"},
-        {"metric": "mean reward over the steps", "ours": round(statistics.fmean(rewards_seen), 3) if rewards_seen else None,
-         "baseline": None, "ratio": None, "target": "report"},
+        {
+            "metric": "seconds per GRPO step (median)",
+            "ours": round(per_step, 1),
+            "baseline": None,
+            "ratio": None,
+            "target": "report",
+        },
+        {
+            "metric": "generation seconds per step (median)",
+            "ours": round(statistics.median(generation_seconds), 1) if generation_seconds else None,
+            "baseline": None,
+            "ratio": None,
+            "target": "report",
+        },
+        {
+            "metric": f"hours for one epoch ({len(rows)} train coding tasks, {args.generations} completions each)",
+            "ours": round(per_step * steps_per_epoch / 3600, 2),
+            "baseline": None,
+            "ratio": None,
+            "target": "< 1 h",
+        },
+        {
+            "metric": "mean reward over the steps",
+            "ours": round(statistics.fmean(rewards_seen), 3) if rewards_seen else None,
+            "baseline": None,
+            "ratio": None,
+            "target": "report",
+        },
     ]
     print(f"total {total:.0f} s for {args.steps} steps", file=sys.stderr)
     print("SUMMARY " + json.dumps({"bench": "grpo_verify", "rows": rows_out}))

@@ -44,7 +44,9 @@ def main() -> None:
     parser.add_argument("--train-threads", type=int)
     parser.add_argument("--sft-epochs", type=float, default=1.0)
     parser.add_argument("--preference", default="dpo", choices=["dpo", "orpo", "none"])
-    parser.add_argument("--hints", action="store_true", help="Hinted agent attempts (the data asks the plain question).")
+    parser.add_argument(
+        "--hints", action="store_true", help="Hinted agent attempts (the data asks the plain question)."
+    )
     parser.add_argument("--name", default="bench")
     parser.add_argument("--home", help="LLMDECK_HOME to use and keep (resumes an interrupted run).")
     args = parser.parse_args()
@@ -54,16 +56,28 @@ def main() -> None:
     from llmdeck.services.agent_bench import AttemptBenched, BenchReported, compare, format_table
     from llmdeck.services.loop import LoopFinished, StageEnded, StageProgressed, run_loop
 
-    config = {"name": args.name, "rounds": args.rounds, "limit": args.limit, "samples": args.samples,
-              "temperature": args.temperature, "threads": args.threads, "train_threads": args.train_threads,
-              "sft_epochs": args.sft_epochs, "preference": args.preference, "hints": args.hints}
+    config = {
+        "name": args.name,
+        "rounds": args.rounds,
+        "limit": args.limit,
+        "samples": args.samples,
+        "temperature": args.temperature,
+        "threads": args.threads,
+        "train_threads": args.train_threads,
+        "sft_epochs": args.sft_epochs,
+        "preference": args.preference,
+        "hints": args.hints,
+    }
     started = time.perf_counter()
     loop = run_loop({k: v for k, v in config.items() if v is not None})
     done = None
     for event in loop:
         if isinstance(event, StageEnded):
-            print(f"[round {event.round}] {event.stage} {event.status}"
-                  f" {json.dumps(event.result, default=str)[:300]}", file=sys.stderr, flush=True)
+            print(
+                f"[round {event.round}] {event.stage} {event.status} {json.dumps(event.result, default=str)[:300]}",
+                file=sys.stderr,
+                flush=True,
+            )
         elif isinstance(event, StageProgressed) and event.done % 20 == 0:
             print(f"  {event.stage} {event.done}/{event.total} {event.detail}", file=sys.stderr, flush=True)
         elif isinstance(event, LoopFinished):
@@ -72,8 +86,12 @@ def main() -> None:
         raise SystemExit(f"the loop did not complete: {loop.state.status} {loop.state.error or ''}")
     tuned = loop.state.rounds[-1]["output"]
     base = loop.state.rounds[0]["model"]
-    print(f"== loop: {done.seconds / 60:.1f} min wall, {done.cpu_seconds / 60:.1f} min CPU; comparing {base}"
-          f" and {tuned} on the held-out tasks", file=sys.stderr, flush=True)
+    print(
+        f"== loop: {done.seconds / 60:.1f} min wall, {done.cpu_seconds / 60:.1f} min CPU; comparing {base}"
+        f" and {tuned} on the held-out tasks",
+        file=sys.stderr,
+        flush=True,
+    )
     compare_started = time.perf_counter()
     report = None
     for event in compare([base, tuned], limit=args.eval_limit, n_threads=args.threads):
@@ -91,17 +109,43 @@ def main() -> None:
     for row in report.rows:
         ours, theirs = row["models"][tuned], row["models"][base]
         delta = row["deltas"][tuned]
-        rows.append({"metric": f"{row['metric']} (n={ours['n']}; tuned [{ours['low']}, {ours['high']}], base"
-                               f" [{theirs['low']}, {theirs['high']}]; delta {delta['value']} [{delta['low']}, {delta['high']}])",
-                     "ours": ours["value"], "baseline": theirs["value"],
-                     "ratio": round(ours["value"] / theirs["value"], 2) if theirs["value"] else None,
-                     "target": TARGETS.get(row["metric"], "report")})
-    rows.append({"metric": f"loop wall minutes ({args.rounds} round(s))", "ours": round(done.seconds / 60, 1),
-                 "baseline": None, "ratio": None, "target": "report"})
-    rows.append({"metric": f"loop CPU minutes ({args.rounds} round(s))", "ours": round(done.cpu_seconds / 60, 1),
-                 "baseline": None, "ratio": None, "target": "< 60 per round"})
-    rows.append({"metric": "held-out comparison wall minutes (both models)", "ours": round(compare_seconds / 60, 1),
-                 "baseline": None, "ratio": None, "target": "report"})
+        rows.append(
+            {
+                "metric": f"{row['metric']} (n={ours['n']}; tuned [{ours['low']}, {ours['high']}], base"
+                f" [{theirs['low']}, {theirs['high']}]; delta {delta['value']} [{delta['low']}, {delta['high']}])",
+                "ours": ours["value"],
+                "baseline": theirs["value"],
+                "ratio": round(ours["value"] / theirs["value"], 2) if theirs["value"] else None,
+                "target": TARGETS.get(row["metric"], "report"),
+            }
+        )
+    rows.append(
+        {
+            "metric": f"loop wall minutes ({args.rounds} round(s))",
+            "ours": round(done.seconds / 60, 1),
+            "baseline": None,
+            "ratio": None,
+            "target": "report",
+        }
+    )
+    rows.append(
+        {
+            "metric": f"loop CPU minutes ({args.rounds} round(s))",
+            "ours": round(done.cpu_seconds / 60, 1),
+            "baseline": None,
+            "ratio": None,
+            "target": "< 60 per round",
+        }
+    )
+    rows.append(
+        {
+            "metric": "held-out comparison wall minutes (both models)",
+            "ours": round(compare_seconds / 60, 1),
+            "baseline": None,
+            "ratio": None,
+            "target": "report",
+        }
+    )
     print(f"total {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
     if not args.home:
         shutil.rmtree(home, ignore_errors=True)

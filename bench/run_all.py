@@ -19,7 +19,16 @@ def run_script(script: Path) -> list[dict]:
     result = subprocess.run([sys.executable, str(script)], cwd=BENCH_DIR.parent, stdout=subprocess.PIPE, text=True)
     summaries = [line for line in result.stdout.splitlines() if line.startswith("SUMMARY ")]
     if result.returncode != 0 or not summaries:
-        return [{"bench": script.stem, "metric": "FAILED", "ours": f"exit {result.returncode}", "baseline": "", "ratio": "", "target": ""}]
+        return [
+            {
+                "bench": script.stem,
+                "metric": "FAILED",
+                "ours": f"exit {result.returncode}",
+                "baseline": "",
+                "ratio": "",
+                "target": "",
+            }
+        ]
     summary = json.loads(summaries[-1].removeprefix("SUMMARY "))
     return [{"bench": summary["bench"], **row} for row in summary["rows"]]
 
@@ -31,7 +40,11 @@ def fmt(value) -> str:
 
 
 def main() -> None:
-    scripts = [p for p in sorted(BENCH_DIR.glob("*.py")) if p.name not in ("run_all.py", "__init__.py") and not p.name.startswith("_")]
+    scripts = [
+        p
+        for p in sorted(BENCH_DIR.glob("*.py"))
+        if p.name not in ("run_all.py", "__init__.py") and not p.name.startswith("_")
+    ]
     if len(sys.argv) > 1:
         scripts = [p for p in scripts if p.stem in sys.argv[1:]]
     rows = [row for script in scripts for row in run_script(script)]

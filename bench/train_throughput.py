@@ -48,16 +48,32 @@ def baseline(steps: int) -> dict:
     model.hf_quantizer.remove_quantization_config(model)  # dequantized weights; the Trainer refuses the GGUF marker
     dataset = data.to_dataset(data.prepare(None).examples)
     with tempfile.TemporaryDirectory() as out:
-        args = SFTConfig(output_dir=out, max_length=MAX_LENGTH, per_device_train_batch_size=BATCH, max_steps=steps,
-                         learning_rate=LR, gradient_checkpointing=True, use_cpu=True, report_to="none",
-                         save_strategy="no", include_num_input_tokens_seen="non_padding", logging_steps=1, disable_tqdm=True)
+        args = SFTConfig(
+            output_dir=out,
+            max_length=MAX_LENGTH,
+            per_device_train_batch_size=BATCH,
+            max_steps=steps,
+            learning_rate=LR,
+            gradient_checkpointing=True,
+            use_cpu=True,
+            report_to="none",
+            save_strategy="no",
+            include_num_input_tokens_seen="non_padding",
+            logging_steps=1,
+            disable_tqdm=True,
+        )
         lora = LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", task_type="CAUSAL_LM")
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora
+        )
         result = trainer.train()
     tokens = trainer.state.num_input_tokens_seen
-    return {"tokens_per_s": tokens / result.metrics["train_runtime"], "tokens": tokens,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "precision": autocast_phrase(trainer.args)}
+    return {
+        "tokens_per_s": tokens / result.metrics["train_runtime"],
+        "tokens": tokens,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "precision": autocast_phrase(trainer.args),
+    }
 
 
 def ours(steps: int) -> dict:
@@ -65,17 +81,41 @@ def ours(steps: int) -> dict:
     native bf16, length-grouped batches; on a GPU: padding-free packing), in its own LLMDECK_HOME."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "LLMDECK_HOME": home}
-        command = [sys.executable, "-m", "llmdeck.cli", "train", "--max-length", str(MAX_LENGTH), "--batch-size", str(BATCH),
-                   "--lora-r", str(LORA_R), "--lora-alpha", str(2 * LORA_R), "--max-steps", str(steps),
-                   "--learning-rate", str(LR), "--gradient-checkpointing", "--save-steps", "1000", "--wait", "--json"]
+        command = [
+            sys.executable,
+            "-m",
+            "llmdeck.cli",
+            "train",
+            "--max-length",
+            str(MAX_LENGTH),
+            "--batch-size",
+            str(BATCH),
+            "--lora-r",
+            str(LORA_R),
+            "--lora-alpha",
+            str(2 * LORA_R),
+            "--max-steps",
+            str(steps),
+            "--learning-rate",
+            str(LR),
+            "--gradient-checkpointing",
+            "--save-steps",
+            "1000",
+            "--wait",
+            "--json",
+        ]
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
         if result.returncode != 0:
             raise SystemExit(f"llmdeck train failed (exit {result.returncode})")
         run = json.loads(result.stdout)["run"]
         rows = [json.loads(line) for line in Path(run["run_dir"], "metrics.jsonl").read_text().splitlines()]
     last = [row for row in rows if "tokens_per_s" in row][-1]
-    return {"tokens_per_s": last["tokens_per_s"], "tokens": last["tokens_seen"], "peak_rss_bytes": last["peak_rss_bytes"],
-            "precision": run["precision"]}
+    return {
+        "tokens_per_s": last["tokens_per_s"],
+        "tokens": last["tokens_seen"],
+        "peak_rss_bytes": last["peak_rss_bytes"],
+        "precision": run["precision"],
+    }
 
 
 TUNINGS = ("dora", "ia3", "prompt", "prefix", "ptuning")  # trained with SFT
@@ -103,15 +143,17 @@ def method_baseline(name: str, steps: int) -> dict:
     gguf = embedded_chat_model_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     auto = AutoModelForSequenceClassification if name == "reward" else AutoModelForCausalLM
-    model = auto.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
-                                 **({"num_labels": 1} if name == "reward" else {}))
+    model = auto.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, **({"num_labels": 1} if name == "reward" else {})
+    )
     model.hf_quantizer.remove_quantization_config(model)
     if name == "reward":
         model.config.pad_token_id = tokenizer.pad_token_id
     task = "SEQ_CLS" if name == "reward" else "CAUSAL_LM"
     peft_config = {
-        "dora": lambda: peft.LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", use_dora=True,
-                                        task_type=task),
+        "dora": lambda: peft.LoraConfig(
+            r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", use_dora=True, task_type=task
+        ),
         "ia3": lambda: peft.IA3Config(task_type=task),
         "prompt": lambda: peft.PromptTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, task_type=task),
         "prefix": lambda: peft.PrefixTuningConfig(num_virtual_tokens=VIRTUAL_TOKENS, task_type=task),
@@ -120,15 +162,27 @@ def method_baseline(name: str, steps: int) -> dict:
     method = name if name in METHODS else "sft"
     dataset = data.to_dataset(data.prepare(None, method=method).examples)
     with tempfile.TemporaryDirectory() as out:
-        common = dict(output_dir=out, per_device_train_batch_size=BATCH, max_steps=steps, learning_rate=LR,
-                      gradient_checkpointing=name != "prefix", use_cpu=True, report_to="none", save_strategy="no",
-                      logging_steps=1, disable_tqdm=True)
+        common = dict(
+            output_dir=out,
+            per_device_train_batch_size=BATCH,
+            max_steps=steps,
+            learning_rate=LR,
+            gradient_checkpointing=name != "prefix",
+            use_cpu=True,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=1,
+            disable_tqdm=True,
+        )
         kwargs = dict(model=model, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
         generation = {"seconds": 0.0}
         if method in ("grpo", "rloo"):
+
             def exact(prompts, completions, answer, **_):  # the same rule as `--reward-exact`, written plainly
-                return [float(c[0]["content"].strip().rstrip(".").casefold() == a.strip().rstrip(".").casefold())
-                        for c, a in zip(completions, answer)]
+                return [
+                    float(c[0]["content"].strip().rstrip(".").casefold() == a.strip().rstrip(".").casefold())
+                    for c, a in zip(completions, answer)
+                ]
 
             base = trl.GRPOTrainer if method == "grpo" else trl.RLOOTrainer
             config = (trl.GRPOConfig if method == "grpo" else trl.RLOOConfig)(**common, **RL_SETTINGS)
@@ -143,9 +197,10 @@ def method_baseline(name: str, steps: int) -> dict:
 
             trainer = Stopwatch(args=config, reward_funcs=exact, **kwargs)
         else:
-            trainer_class, config_class = {"kto": (trl.KTOTrainer, trl.KTOConfig),
-                                           "reward": (trl.RewardTrainer, trl.RewardConfig)}.get(
-                                               method, (trl.SFTTrainer, trl.SFTConfig))
+            trainer_class, config_class = {
+                "kto": (trl.KTOTrainer, trl.KTOConfig),
+                "reward": (trl.RewardTrainer, trl.RewardConfig),
+            }.get(method, (trl.SFTTrainer, trl.SFTConfig))
             trainer = trainer_class(args=config_class(**common, max_length=MAX_LENGTH), **kwargs)
         runtime = trainer.train().metrics["train_runtime"]
     result = {"samples_per_s": steps * BATCH / runtime, "seconds": runtime, "precision": autocast_phrase(trainer.args)}
@@ -176,7 +231,9 @@ def encoder_baseline(name: str, steps: int) -> dict:
         for row in rows:
             encoded = tokenizer(row["tokens"], is_split_into_words=True, truncation=True, max_length=MAX_LENGTH)
             words = encoded.word_ids()
-            labels = [-100 if w is None or w == p else tags.index(row["tags"][w]) for w, p in zip(words, [None, *words])]
+            labels = [
+                -100 if w is None or w == p else tags.index(row["tags"][w]) for w, p in zip(words, [None, *words])
+            ]
             features.append({**encoded, "labels": labels})
         collator, task, head = transformers.DataCollatorForTokenClassification(tokenizer), "TOKEN_CLS", "classifier"
     elif name == "extractive-qa":
@@ -193,18 +250,32 @@ def encoder_baseline(name: str, steps: int) -> dict:
         features = [dict(tokenizer(row["text"], truncation=True, max_length=MAX_LENGTH)) for row in rows]
         collator, task, head = transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15), None, None
     # the task type trains the new head whole; peft refuses a LoRA inside it, so the head is excluded from all-linear
-    lora = peft.LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear", task_type=task,
-                           exclude_modules=[head] if head else None)
+    lora = peft.LoraConfig(
+        r=LORA_R,
+        lora_alpha=2 * LORA_R,
+        target_modules="all-linear",
+        task_type=task,
+        exclude_modules=[head] if head else None,
+    )
     model = peft.get_peft_model(model, lora)
     bf16 = bool(cpu_bf16_support()["native_bf16"])
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, per_device_train_batch_size=BATCH, max_steps=steps, learning_rate=LR,
-                                 gradient_checkpointing=True, use_cpu=True, bf16=bf16, report_to="none",
-                                 save_strategy="no", logging_steps=1, disable_tqdm=True)
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=BATCH,
+            max_steps=steps,
+            learning_rate=LR,
+            gradient_checkpointing=True,
+            use_cpu=True,
+            bf16=bf16,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=1,
+            disable_tqdm=True,
+        )
         trainer = Trainer(model=model, args=args, train_dataset=data.to_dataset(features), data_collator=collator)
         runtime = trainer.train().metrics["train_runtime"]
-    return {"samples_per_s": steps * BATCH / runtime, "seconds": runtime,
-            "precision": autocast_phrase(trainer.args)}
+    return {"samples_per_s": steps * BATCH / runtime, "seconds": runtime, "precision": autocast_phrase(trainer.args)}
 
 
 def autocast_phrase(args) -> str:
@@ -219,14 +290,40 @@ def method_ours(name: str, steps: int) -> dict:
     if name in TUNINGS:
         flags += ["--num-virtual-tokens", str(VIRTUAL_TOKENS)]
     if name in ("grpo", "rloo"):
-        flags += ["--reward-exact", "--num-generations", str(RL_SETTINGS["num_generations"]),
-                  "--max-completion-length", str(RL_SETTINGS["max_completion_length"])]
+        flags += [
+            "--reward-exact",
+            "--num-generations",
+            str(RL_SETTINGS["num_generations"]),
+            "--max-completion-length",
+            str(RL_SETTINGS["max_completion_length"]),
+        ]
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "LLMDECK_HOME": home}
-        command = [sys.executable, "-m", "llmdeck.cli", "train", *flags, "--max-length", str(MAX_LENGTH),
-                   "--batch-size", str(BATCH), "--lora-r", str(LORA_R), "--lora-alpha", str(2 * LORA_R),
-                   "--max-steps", str(steps), "--learning-rate", str(LR), "--save-steps", "1000", "--allow-truncation",
-                   "--force", "--wait", "--json"]
+        command = [
+            sys.executable,
+            "-m",
+            "llmdeck.cli",
+            "train",
+            *flags,
+            "--max-length",
+            str(MAX_LENGTH),
+            "--batch-size",
+            str(BATCH),
+            "--lora-r",
+            str(LORA_R),
+            "--lora-alpha",
+            str(2 * LORA_R),
+            "--max-steps",
+            str(steps),
+            "--learning-rate",
+            str(LR),
+            "--save-steps",
+            "1000",
+            "--allow-truncation",
+            "--force",
+            "--wait",
+            "--json",
+        ]
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
         if result.returncode != 0:
             raise SystemExit(f"llmdeck train {' '.join(flags)} failed (exit {result.returncode})")
@@ -236,7 +333,9 @@ def method_ours(name: str, steps: int) -> dict:
     seconds = trained[-1]["elapsed_s"]
     out = {"samples_per_s": steps * BATCH / seconds, "seconds": seconds, "precision": run["precision"]}
     if name in ("grpo", "rloo"):
-        out.update(generation_s=sum(row["generation_s"] for row in trained), train_s=sum(row["train_s"] for row in trained))
+        out.update(
+            generation_s=sum(row["generation_s"] for row in trained), train_s=sum(row["train_s"] for row in trained)
+        )
     return out
 
 
@@ -245,35 +344,73 @@ def method_rows(names: list[str], steps: int, repeats: int) -> list[dict]:
     for name in names:
         pairs = []
         for repeat in range(1, repeats + 1):
-            base = json.loads(subprocess.run([sys.executable, __file__, "--side", "baseline", "--method-side", name,
-                                              "--method-steps", str(steps)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                             text=True, check=True).stdout.strip().splitlines()[-1])
+            base = json.loads(
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--side",
+                        "baseline",
+                        "--method-side",
+                        name,
+                        "--method-steps",
+                        str(steps),
+                    ],
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             mine = method_ours(name, steps)
             pairs.append((base, mine))
-            split = (f" (generation {base['generation_s']:.1f}s / training {base['train_s']:.1f}s vs "
-                     f"{mine['generation_s']:.1f}s / {mine['train_s']:.1f}s)" if "generation_s" in base else "")
-            print(f"{name} {repeat}/{repeats}: baseline {base['samples_per_s']:.3f} samples/s; ours "
-                  f"{mine['samples_per_s']:.3f} samples/s ({mine['precision']}){split}", file=sys.stderr, flush=True)
+            split = (
+                f" (generation {base['generation_s']:.1f}s / training {base['train_s']:.1f}s vs "
+                f"{mine['generation_s']:.1f}s / {mine['train_s']:.1f}s)"
+                if "generation_s" in base
+                else ""
+            )
+            print(
+                f"{name} {repeat}/{repeats}: baseline {base['samples_per_s']:.3f} samples/s; ours "
+                f"{mine['samples_per_s']:.3f} samples/s ({mine['precision']}){split}",
+                file=sys.stderr,
+                flush=True,
+            )
         ratios = [m["samples_per_s"] / b["samples_per_s"] for b, m in pairs]
         model = "all-MiniLM-L6-v2" if name in ENCODERS else "SmolLM2-135M"
-        row = {"metric": f"{name} samples/s ({'SFT, ' if name in TUNINGS else ''}"
-                         f"{'LoRA, ' if name in METHODS + ENCODERS else ''}{model}, CPU, {steps} steps; median of {len(pairs)})",
-               "ours": round(statistics.median([m["samples_per_s"] for _, m in pairs]), 3),
-               "baseline": round(statistics.median([b["samples_per_s"] for b, _ in pairs]), 3),
-               "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios], "target": ">= 1.0",
-               "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]}}
+        row = {
+            "metric": f"{name} samples/s ({'SFT, ' if name in TUNINGS else ''}"
+            f"{'LoRA, ' if name in METHODS + ENCODERS else ''}{model}, CPU, {steps} steps; median of {len(pairs)})",
+            "ours": round(statistics.median([m["samples_per_s"] for _, m in pairs]), 3),
+            "baseline": round(statistics.median([b["samples_per_s"] for b, _ in pairs]), 3),
+            "ratio": round(statistics.median(ratios), 2),
+            "ratios": [round(r, 2) for r in ratios],
+            "target": ">= 1.0",
+            "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]},
+        }
         if name in ("grpo", "rloo"):
-            row["generation_s"] = {"ours": round(statistics.median([m["generation_s"] for _, m in pairs]), 1),
-                                   "baseline": round(statistics.median([b["generation_s"] for b, _ in pairs]), 1)}
-            row["train_s"] = {"ours": round(statistics.median([m["train_s"] for _, m in pairs]), 1),
-                              "baseline": round(statistics.median([b["train_s"] for b, _ in pairs]), 1)}
+            row["generation_s"] = {
+                "ours": round(statistics.median([m["generation_s"] for _, m in pairs]), 1),
+                "baseline": round(statistics.median([b["generation_s"] for b, _ in pairs]), 1),
+            }
+            row["train_s"] = {
+                "ours": round(statistics.median([m["train_s"] for _, m in pairs]), 1),
+                "baseline": round(statistics.median([b["train_s"] for b, _ in pairs]), 1),
+            }
         rows.append(row)
     return rows
 
 
 def run_baseline(steps: int) -> dict:
-    child = subprocess.run([sys.executable, __file__, "--side", "baseline", "--baseline-steps", str(steps)],
-                           cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--side", "baseline", "--baseline-steps", str(steps)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
@@ -282,15 +419,24 @@ def main() -> None:
     parser.add_argument("--baseline-steps", type=int, default=12)
     parser.add_argument("--ours-steps", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3, help="alternating baseline/ours pairs; medians reported")
-    parser.add_argument("--methods", default="", help=f"comma-separated rows to add: {','.join(TUNINGS + METHODS + ENCODERS)}")
-    parser.add_argument("--method-steps", type=int, default=4, help="steps per method row (grpo/rloo: 4 completions each)")
+    parser.add_argument(
+        "--methods", default="", help=f"comma-separated rows to add: {','.join(TUNINGS + METHODS + ENCODERS)}"
+    )
+    parser.add_argument(
+        "--method-steps", type=int, default=4, help="steps per method row (grpo/rloo: 4 completions each)"
+    )
     parser.add_argument("--skip-sft", action="store_true", help="only the --methods rows")
     parser.add_argument("--side", choices=["baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--method-side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side == "baseline":  # child process: one JSON line
-        print(json.dumps(method_baseline(args.method_side, args.method_steps) if args.method_side
-                         else baseline(args.baseline_steps)))
+        print(
+            json.dumps(
+                method_baseline(args.method_side, args.method_steps)
+                if args.method_side
+                else baseline(args.baseline_steps)
+            )
+        )
         return
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     unknown = [name for name in names if name not in TUNINGS + METHODS + ENCODERS]
@@ -302,34 +448,62 @@ def main() -> None:
     extra = method_rows(names, args.method_steps, args.repeats)
     if args.skip_sft:
         print(f"CPU: {cpu['cpu']} ({cpu['detail']})", file=sys.stderr, flush=True)
-        print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": extra, "cpu": cpu["cpu"],
-                                       "cpu_bf16": cpu["detail"]}))
+        print(
+            "SUMMARY "
+            + json.dumps({"bench": "train_throughput", "rows": extra, "cpu": cpu["cpu"], "cpu_bf16": cpu["detail"]})
+        )
         return
     pairs = []
     for repeat in range(1, args.repeats + 1):  # alternate, so a slow spell on the machine hits both sides
         base = run_baseline(args.baseline_steps)
         mine = ours(args.ours_steps)
         pairs.append((base, mine))
-        print(f"pair {repeat}/{args.repeats}: baseline {base['tokens_per_s']:.1f} tokens/s "
-              f"{base['peak_rss_bytes'] / 2**30:.2f} GiB; ours {mine['tokens_per_s']:.1f} tokens/s "
-              f"{mine['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+        print(
+            f"pair {repeat}/{args.repeats}: baseline {base['tokens_per_s']:.1f} tokens/s "
+            f"{base['peak_rss_bytes'] / 2**30:.2f} GiB; ours {mine['tokens_per_s']:.1f} tokens/s "
+            f"{mine['peak_rss_bytes'] / 2**30:.2f} GiB",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    print(f"CPU: {cpu['cpu']} ({cpu['detail']}); baseline precision: {pairs[0][0]['precision']}; "
-          f"ours: {pairs[0][1]['precision']}", file=sys.stderr, flush=True)
+    print(
+        f"CPU: {cpu['cpu']} ({cpu['detail']}); baseline precision: {pairs[0][0]['precision']}; "
+        f"ours: {pairs[0][1]['precision']}",
+        file=sys.stderr,
+        flush=True,
+    )
     speed_ratios = [m["tokens_per_s"] / b["tokens_per_s"] for b, m in pairs]
     rss_ratios = [m["peak_rss_bytes"] / b["peak_rss_bytes"] for b, m in pairs]
     rows = [
-        {"metric": f"train tokens/s (LoRA SFT SmolLM2-135M, CPU; median of {len(pairs)})",
-         "ours": round(statistics.median([m["tokens_per_s"] for _, m in pairs]), 1),
-         "baseline": round(statistics.median([b["tokens_per_s"] for b, _ in pairs]), 1),
-         "ratio": round(statistics.median(speed_ratios), 2), "ratios": [round(r, 2) for r in speed_ratios], "target": ">= 1.3"},
-        {"metric": "peak RSS GiB", "ours": round(statistics.median([m["peak_rss_bytes"] for _, m in pairs]) / 2**30, 2),
-         "baseline": round(statistics.median([b["peak_rss_bytes"] for b, _ in pairs]) / 2**30, 2),
-         "ratio": round(statistics.median(rss_ratios), 2), "target": "<= 1.0"},
+        {
+            "metric": f"train tokens/s (LoRA SFT SmolLM2-135M, CPU; median of {len(pairs)})",
+            "ours": round(statistics.median([m["tokens_per_s"] for _, m in pairs]), 1),
+            "baseline": round(statistics.median([b["tokens_per_s"] for b, _ in pairs]), 1),
+            "ratio": round(statistics.median(speed_ratios), 2),
+            "ratios": [round(r, 2) for r in speed_ratios],
+            "target": ">= 1.3",
+        },
+        {
+            "metric": "peak RSS GiB",
+            "ours": round(statistics.median([m["peak_rss_bytes"] for _, m in pairs]) / 2**30, 2),
+            "baseline": round(statistics.median([b["peak_rss_bytes"] for b, _ in pairs]) / 2**30, 2),
+            "ratio": round(statistics.median(rss_ratios), 2),
+            "target": "<= 1.0",
+        },
         *extra,
     ]
-    print("SUMMARY " + json.dumps({"bench": "train_throughput", "rows": rows, "cpu": cpu["cpu"], "cpu_bf16": cpu["detail"],
-                                   "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]}}))
+    print(
+        "SUMMARY "
+        + json.dumps(
+            {
+                "bench": "train_throughput",
+                "rows": rows,
+                "cpu": cpu["cpu"],
+                "cpu_bf16": cpu["detail"],
+                "precision": {"ours": pairs[0][1]["precision"], "baseline": pairs[0][0]["precision"]},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ class PtyApp:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                        start_new_session=True, close_fds=True)
+        self.process = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True
+        )
         os.close(slave)
         self.master = master
         self.output = bytearray()
@@ -149,8 +150,10 @@ def bench_first_paint(runs: int, env: dict, hello: Path) -> tuple[float, float, 
         painted, keys = first_paint(llmdeck_argv(), "Sessions", env, then="palette")
         ours.append(painted)
         footer.append(keys)
-    log(f"first paint: llmdeck {[round(x * 1000) for x in ours]} ms (footer keys {[round(x * 1000) for x in footer]}"
-        f" ms), hello world {[round(x * 1000) for x in baseline]} ms")
+    log(
+        f"first paint: llmdeck {[round(x * 1000) for x in ours]} ms (footer keys {[round(x * 1000) for x in footer]}"
+        f" ms), hello world {[round(x * 1000) for x in baseline]} ms"
+    )
     return statistics.median(ours), statistics.median(footer), statistics.median(baseline)
 
 
@@ -182,17 +185,35 @@ def bench_typing_while_streaming(keys: int, env: dict) -> tuple[list[float], boo
 def bench_typing_while_training(keys: int, env: dict, hello: Path) -> tuple[list[float], list[float], str]:
     """(llmdeck's latencies, the bare app's latencies with the same run training, the run id)."""
     launched = subprocess.run(  # short sequences keep steps quick: their truncation is intended here
-        [*llmdeck_argv(), "train", "--max-steps", "2000", "--max-length", "64", "--allow-truncation", "--batch-size",
-         "1", "--save-steps", "10000", "--name", "bench-latency"],
-        env=env, capture_output=True, text=True, timeout=600)
+        [
+            *llmdeck_argv(),
+            "train",
+            "--max-steps",
+            "2000",
+            "--max-length",
+            "64",
+            "--allow-truncation",
+            "--batch-size",
+            "1",
+            "--save-steps",
+            "10000",
+            "--name",
+            "bench-latency",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if launched.returncode != 0:
         raise SystemExit(f"the training run did not launch: {launched.stderr.strip()}")
     run_id = launched.stdout.strip()
     try:
         deadline = time.time() + 600
         while time.time() < deadline:  # the worker has loaded the model and logs steps
-            metrics = subprocess.run([*llmdeck_argv(), "runs", "metrics", run_id, "--json"], env=env,
-                                     capture_output=True, text=True).stdout
+            metrics = subprocess.run(
+                [*llmdeck_argv(), "runs", "metrics", run_id, "--json"], env=env, capture_output=True, text=True
+            ).stdout
             if len(metrics.splitlines()) >= 2:
                 break
             time.sleep(2)
@@ -232,28 +253,63 @@ def main() -> None:
         hello.write_text(HELLO_APP)
         env = environment(home)
         ours, footer, baseline = bench_first_paint(args.runs, env, hello)
-        rows = [summary_row("first paint (s), median", round(ours, 3), round(baseline, 3), "<= 1.5x",
-                            round(ours / baseline, 2)),
-                summary_row("first screen with its footer keys (s), median", round(footer, 3), round(baseline, 3), "",
-                            round(footer / baseline, 2))]
+        rows = [
+            summary_row(
+                "first paint (s), median", round(ours, 3), round(baseline, 3), "<= 1.5x", round(ours / baseline, 2)
+            ),
+            summary_row(
+                "first screen with its footer keys (s), median",
+                round(footer, 3),
+                round(baseline, 3),
+                "",
+                round(footer / baseline, 2),
+            ),
+        ]
         bare = bench_typing_bare(args.keys, env, hello)
         log(f"typing, bare Textual Input: {[round(x * 1000) for x in bare]} ms")
         streaming, kept_streaming = bench_typing_while_streaming(args.keys, env)
-        log(f"typing while the model streams: {[round(x * 1000) for x in streaming]} ms"
-            + ("" if kept_streaming else " (the answer ended before the last key)"))
-        rows.append(summary_row("key latency while streaming (ms), max", round(max(streaming) * 1000, 1),
-                                round(max(bare) * 1000, 1), "<= 100 ms"))
-        rows.append(summary_row("key latency while streaming (ms), median", round(statistics.median(streaming) * 1000, 1),
-                                round(statistics.median(bare) * 1000, 1), ""))
+        log(
+            f"typing while the model streams: {[round(x * 1000) for x in streaming]} ms"
+            + ("" if kept_streaming else " (the answer ended before the last key)")
+        )
+        rows.append(
+            summary_row(
+                "key latency while streaming (ms), max",
+                round(max(streaming) * 1000, 1),
+                round(max(bare) * 1000, 1),
+                "<= 100 ms",
+            )
+        )
+        rows.append(
+            summary_row(
+                "key latency while streaming (ms), median",
+                round(statistics.median(streaming) * 1000, 1),
+                round(statistics.median(bare) * 1000, 1),
+                "",
+            )
+        )
         if not args.skip_training:
             training, bare_training, run_id = bench_typing_while_training(args.keys, env, hello)
-            log(f"typing while run {run_id} trains: {[round(x * 1000) for x in training]} ms; "
-                f"bare Textual Input meanwhile: {[round(x * 1000) for x in bare_training]} ms")
-            rows.append(summary_row("key latency while training (ms), max", round(max(training) * 1000, 1),
-                                    round(max(bare_training) * 1000, 1), "<= 100 ms"))
-            rows.append(summary_row("key latency while training (ms), median",
-                                    round(statistics.median(training) * 1000, 1),
-                                    round(statistics.median(bare_training) * 1000, 1), ""))
+            log(
+                f"typing while run {run_id} trains: {[round(x * 1000) for x in training]} ms; "
+                f"bare Textual Input meanwhile: {[round(x * 1000) for x in bare_training]} ms"
+            )
+            rows.append(
+                summary_row(
+                    "key latency while training (ms), max",
+                    round(max(training) * 1000, 1),
+                    round(max(bare_training) * 1000, 1),
+                    "<= 100 ms",
+                )
+            )
+            rows.append(
+                summary_row(
+                    "key latency while training (ms), median",
+                    round(statistics.median(training) * 1000, 1),
+                    round(statistics.median(bare_training) * 1000, 1),
+                    "",
+                )
+            )
         print("SUMMARY " + json.dumps({"bench": "tui_startup", "rows": rows}))
     finally:
         shutil.rmtree(work, ignore_errors=True)

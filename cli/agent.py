@@ -26,29 +26,73 @@ def command() -> None:
 @command.command("ask")
 @click.argument("question", required=False)
 @click.option("--model", "-m", "model_name", help="Store name or .gguf path (default: the store default).")
-@click.option("--tools", help="Comma-separated tool names (default: calculator,files,datetime,python, plus rag_search"
-                              " with --collection). See `llmdeck tools list`.")
-@click.option("--tools-file", multiple=True, type=click.Path(dir_okay=False),
-              help="A Python file of LangChain @tool functions (repeatable).")
+@click.option(
+    "--tools",
+    help="Comma-separated tool names (default: calculator,files,datetime,python, plus rag_search"
+    " with --collection). See `llmdeck tools list`.",
+)
+@click.option(
+    "--tools-file",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A Python file of LangChain @tool functions (repeatable).",
+)
 @click.option("--workspace", metavar="DIR", help="Directory the files tool reads (default: here).")
 @click.option("--collection", help="RAG collection the rag_search tool searches.")
 @click.option("--max-steps", type=int, default=6, show_default=True, help="Model steps at most (the last must answer).")
 @click.option("--max-seconds", type=float, default=120.0, show_default=True, help="Wall-time limit.")
 @click.option("--system", help="Extra instructions before the ReAct ones.")
-@click.option("--thoughts/--no-thoughts", default=False, show_default=True,
-              help="Decode a one-line 'Thought:' before each action (on SmolLM2-135M it halves tool-choice accuracy).")
-@click.option("--observation-role", type=click.Choice(["user", "tool"]), default="user", show_default=True,
-              help="Tool results as user 'Result:' messages, or as `tool` messages (where the template has that role).")
+@click.option(
+    "--thoughts/--no-thoughts",
+    default=False,
+    show_default=True,
+    help="Decode a one-line 'Thought:' before each action (on SmolLM2-135M it halves tool-choice accuracy).",
+)
+@click.option(
+    "--observation-role",
+    type=click.Choice(["user", "tool"]),
+    default="user",
+    show_default=True,
+    help="Tool results as user 'Result:' messages, or as `tool` messages (where the template has that role).",
+)
 @click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
-@click.option("--constrained/--free", default=True, show_default=True,
-              help="Grammar-constrained steps, or free text parsed (what the model does on its own).")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: thought, tool_call, observation, final, error"
-                                                      " (with --tasks: start, attempt, summary).")
+@click.option(
+    "--constrained/--free",
+    default=True,
+    show_default=True,
+    help="Grammar-constrained steps, or free text parsed (what the model does on its own).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON lines: thought, tool_call, observation, final, error (with --tasks: start, attempt, summary).",
+)
 @sweep_options("agent")
-def ask_command(question, model_name, tools, tools_file, workspace, collection, max_steps, max_seconds, system,
-                thoughts, observation_role, n_ctx, n_threads, constrained, as_json, tasks_file, temperature, adapter,
-                guide, hints, **sweep_flags):  # the other sweep flags: run_sweep reads them
+def ask_command(
+    question,
+    model_name,
+    tools,
+    tools_file,
+    workspace,
+    collection,
+    max_steps,
+    max_seconds,
+    system,
+    thoughts,
+    observation_role,
+    n_ctx,
+    n_threads,
+    constrained,
+    as_json,
+    tasks_file,
+    temperature,
+    adapter,
+    guide,
+    hints,
+    **sweep_flags,
+):  # the other sweep flags: run_sweep reads them
     """Answer QUESTION (or stdin) with tools; the trace goes to stderr, the answer to stdout. With --tasks FILE,
     attempt every question of a task file instead (each recorded with its verdict).
 
@@ -64,10 +108,20 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         if question:
             raise BadInput("agent: give a QUESTION or --tasks FILE, not both")
         if tools or tools_file or workspace or collection or system or thoughts:
-            raise BadInput("agent --tasks: tools, workspace and collection come from the task file"
-                           " (--tools/--tools-file/--workspace/--collection/--system/--thoughts do not apply)")
-        run_sweep("agent", model=model_name, n_threads=n_threads, as_json=as_json, max_steps=max_steps,
-                  constrained=constrained, guide=guide, hints=hints)
+            raise BadInput(
+                "agent --tasks: tools, workspace and collection come from the task file"
+                " (--tools/--tools-file/--workspace/--collection/--system/--thoughts do not apply)"
+            )
+        run_sweep(
+            "agent",
+            model=model_name,
+            n_threads=n_threads,
+            as_json=as_json,
+            max_steps=max_steps,
+            constrained=constrained,
+            guide=guide,
+            hints=hints,
+        )
         return
     if guide or hints:
         raise BadInput("agent: --guide and --hints need --tasks FILE (they come from each task)")
@@ -77,9 +131,22 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
         raise BadInput("agent: no question given (pass it as an argument or on stdin)")
     options = validated(AgentOptions, "agent", {"max_steps": max_steps, "max_seconds": max_seconds, "system": system})
     names = [n.strip() for n in tools.split(",") if n.strip()] if tools is not None else None
-    response = ask(question, model=model_name, tools=names, tools_files=tuple(tools_file), workspace=workspace,
-                   collection=collection, options=options, thoughts=thoughts, observation_role=observation_role,
-                   n_ctx=n_ctx, n_threads=n_threads, adapter=adapter, temperature=temperature, constrained=constrained)
+    response = ask(
+        question,
+        model=model_name,
+        tools=names,
+        tools_files=tuple(tools_file),
+        workspace=workspace,
+        collection=collection,
+        options=options,
+        thoughts=thoughts,
+        observation_role=observation_role,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        adapter=adapter,
+        temperature=temperature,
+        constrained=constrained,
+    )
     for warning in response.warnings:
         info(f"warning: {warning}")
     try:
@@ -99,8 +166,11 @@ def ask_command(question, model_name, tools, tools_file, workspace, collection, 
 
 
 def final_note(event: AgentAnswered, run_id: str) -> str:
-    limit = {"max_steps": "stopped at the step limit", "wall_time": "stopped at the time limit",
-             "error": "stopped by an error"}.get(event.limit or "")
+    limit = {
+        "max_steps": "stopped at the step limit",
+        "wall_time": "stopped at the time limit",
+        "error": "stopped by an error",
+    }.get(event.limit or "")
     outcome = f"best answer so far ({limit})" if limit else "answered"
     return f"[{outcome} in {event.steps} steps, {event.seconds:.1f} s; run {run_id}]"
 
@@ -131,7 +201,13 @@ def export_command(output, include_limited):
     export_rows(agent_trace_rows(include_limited), output)
 
 
-command.add_command(runs_group(
-    "agent", render_event, export=export_command,
-    export_help="Write answered runs as a `messages` dataset with tool calls, for `llmdeck train --dataset FILE`.\n\n"
-                "Example: llmdeck agent runs export -o traces.jsonl"))
+command.add_command(
+    runs_group(
+        "agent",
+        render_event,
+        export=export_command,
+        export_help="Write answered runs as a `messages` dataset with tool calls,"
+        " for `llmdeck train --dataset FILE`.\n\n"
+        "Example: llmdeck agent runs export -o traces.jsonl",
+    )
+)

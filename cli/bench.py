@@ -13,16 +13,36 @@ def command() -> None:
 
 
 @command.command("agents")
-@click.option("--model", "-m", "models", multiple=True, required=True,
-              help="A store model, MODEL+RUN (a training run's LoRA on MODEL) or +RUN (on the run's base); repeat to"
-                   " compare (differences are against the first).")
-@click.option("--tasks", "task_files", multiple=True, type=click.Path(dir_okay=False),
-              help="Task files (default: the bundled tool questions and coding tasks).")
-@click.option("--split", type=click.Choice(["heldout", "train", "all"]), default="heldout", show_default=True,
-              help="Which tasks (held-out ones are never trained on).")
+@click.option(
+    "--model",
+    "-m",
+    "models",
+    multiple=True,
+    required=True,
+    help="A store model, MODEL+RUN (a training run's LoRA on MODEL) or +RUN (on the run's base); repeat to"
+    " compare (differences are against the first).",
+)
+@click.option(
+    "--tasks",
+    "task_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Task files (default: the bundled tool questions and coding tasks).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["heldout", "train", "all"]),
+    default="heldout",
+    show_default=True,
+    help="Which tasks (held-out ones are never trained on).",
+)
 @click.option("--limit", type=int, help="At most this many tasks per category (quick runs).")
-@click.option("--parts", default=",".join(("agent-constrained", "agent-free", "verify")), show_default=True,
-              help="What to run: agent-constrained, agent-free, verify (comma-separated).")
+@click.option(
+    "--parts",
+    default=",".join(("agent-constrained", "agent-free", "verify")),
+    show_default=True,
+    help="What to run: agent-constrained, agent-free, verify (comma-separated).",
+)
 @click.option("--max-steps", type=int, default=4, show_default=True, help="Agent: model steps at most.")
 @click.option("--max-rounds", type=int, default=3, show_default=True, help="Verify: write-and-run rounds at most.")
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
@@ -35,9 +55,16 @@ def agents_command(models, task_files, split, limit, parts, max_steps, max_round
     """
     from llmdeck.services.agent_bench import compare
 
-    bench = compare(list(models), tasks=list(task_files), split=split, limit=limit, max_steps=max_steps,
-                    max_rounds=max_rounds, n_threads=n_threads,
-                    parts=tuple(p.strip() for p in parts.split(",") if p.strip()))
+    bench = compare(
+        list(models),
+        tasks=list(task_files),
+        split=split,
+        limit=limit,
+        max_steps=max_steps,
+        max_rounds=max_rounds,
+        n_threads=n_threads,
+        parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
+    )
     try:
         for event in bench:
             emit_event(event) if as_json else show_event(event)
@@ -51,8 +78,10 @@ def show_event(event) -> None:
 
     match event:
         case AttemptBenched():
-            info(f"[{event.model} {event.part} {event.done}/{event.total}] {event.task_id}"
-                 f" {'pass' if event.passed else 'fail'}")
+            info(
+                f"[{event.model} {event.part} {event.done}/{event.total}] {event.task_id}"
+                f" {'pass' if event.passed else 'fail'}"
+            )
         case BenchReported():
             click.echo(format_table(event))
         case _:

@@ -47,10 +47,19 @@ def command(
     from llmdeck.core.errors import BadInput
     from llmdeck.core.runtime import Sampling
 
-    sampling = Sampling.from_settings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                                      stop=stop or None)
-    options = dict(model=model_name, system=system, rag=rag_collection, k=rag_k, sampling=sampling,
-                   n_ctx=n_ctx, n_threads=n_threads, adapter=adapter_run)
+    sampling = Sampling.from_settings(
+        temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None
+    )
+    options = dict(
+        model=model_name,
+        system=system,
+        rag=rag_collection,
+        k=rag_k,
+        sampling=sampling,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        adapter=adapter_run,
+    )
     if prompt is None and not sys.stdin.isatty():
         prompt = sys.stdin.read().strip()
         if not prompt:

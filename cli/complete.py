@@ -26,7 +26,8 @@ def command(model, text, temperature, top_p, max_tokens, seed, stop, n_ctx, n_th
         text = "" if sys.stdin.isatty() else sys.stdin.read()
         if not text.strip():
             raise BadInput("complete: no text given (pass it as an argument or on stdin)")
-    sampling = Sampling.from_settings(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                                      stop=stop or None)
+    sampling = Sampling.from_settings(
+        temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or None
+    )
     response = complete(text, model=model, sampling=sampling, n_ctx=n_ctx, n_threads=n_threads)
     stream_answer(response, as_json)

@@ -94,8 +94,10 @@ def _print_report(report) -> None:
         info(f"warning: {{{{{name}}}}} placeholder in {count} rows is trained literally; pass --var {name}=VALUE")
     if report.tokens:
         t = report.tokens
-        line = (f"tokens   min {t['min']}  mean {t['mean']}  p50 {t['p50']}  p95 {t['p95']}  max {t['max']}"
-                f"  total {t['total']}")
+        line = (
+            f"tokens   min {t['min']}  mean {t['mean']}  p50 {t['p50']}  p95 {t['p95']}  max {t['max']}"
+            f"  total {t['total']}"
+        )
         if "over_max_length" in t:
             line += f"  ({t['over_max_length']} over {t['max_length']})"
         click.echo(line)
@@ -153,14 +155,22 @@ def from_runs(out, agent_only, verify_only, since, collections, task_files, max_
         unknown = [name for name in collections if name not in recorded]
         if unknown:
             raise BadInput(f"--sweep {', '.join(unknown)}: no such sweep (recorded: {', '.join(recorded) or 'none'})")
-    report = build(out, kinds, since=parse_since(since) if since else None, collections=list(collections) or None,
-                   task_files=[load_tasks(path) for path in task_files], max_per_task=max_per_task)
+    report = build(
+        out,
+        kinds,
+        since=parse_since(since) if since else None,
+        collections=list(collections) or None,
+        task_files=[load_tasks(path) for path in task_files],
+        max_per_task=max_per_task,
+    )
     if as_json:
         emit_json(report.to_dict())
         return
-    info(f"{report.attempts} attempts ({report.passed} verified); {report.heldout_attempts_dropped} of held-out tasks"
-         f" left out; {report.duplicates_dropped} duplicates, {report.capped} over --max-per-task,"
-         f" {report.malformed_dropped} malformed traces dropped")
+    info(
+        f"{report.attempts} attempts ({report.passed} verified); {report.heldout_attempts_dropped} of held-out tasks"
+        f" left out; {report.duplicates_dropped} duplicates, {report.capped} over --max-per-task,"
+        f" {report.malformed_dropped} malformed traces dropped"
+    )
     for name, path in report.files.items():
         counts = report.sft_rows if name == "sft" else report.preference_rows
         click.echo(f"{path}  ({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))})")

@@ -36,7 +36,16 @@ def command(models, data_file, run_id, max_examples, n_threads, as_json):
         emit_json({"data": eval_data.description, "results": [r.to_dict() for r in results]})
         return
     reference = results[0].loss
-    rows = [{"model": r.model, "quant": r.file_type, "size": human_size(r.size_bytes), "loss": f"{r.loss:.4f}",
-             "ppl": f"{r.perplexity:.3f}", "vs first": f"{r.loss - reference:+.4f}", "tokens": r.tokens}
-            for r in results]
+    rows = [
+        {
+            "model": r.model,
+            "quant": r.file_type,
+            "size": human_size(r.size_bytes),
+            "loss": f"{r.loss:.4f}",
+            "ppl": f"{r.perplexity:.3f}",
+            "vs first": f"{r.loss - reference:+.4f}",
+            "tokens": r.tokens,
+        }
+        for r in results
+    ]
     click.echo(table(rows, ["model", "quant", "size", "loss", "ppl", "vs first", "tokens"]))

@@ -43,14 +43,30 @@ def _number(value, spec: str) -> str:
 
 
 def report_rows(report) -> list[dict]:
-    rows = [{"quant": "f16 (reference)", "name": "-", "size": human_size(report.f16_size_bytes),
-             "loss": _number(report.f16_loss, ".4f"), "ppl": _number(report.f16_perplexity, ".3f"), "delta": "-",
-             "status": "-"}]
+    rows = [
+        {
+            "quant": "f16 (reference)",
+            "name": "-",
+            "size": human_size(report.f16_size_bytes),
+            "loss": _number(report.f16_loss, ".4f"),
+            "ppl": _number(report.f16_perplexity, ".3f"),
+            "delta": "-",
+            "status": "-",
+        }
+    ]
     for item in report.quants:
         status = "registered" if item.registered else f"REFUSED ({item.refused})" if item.refused else "not registered"
-        rows.append({"quant": item.quant, "name": item.name, "size": human_size(item.size_bytes),
-                     "loss": _number(item.loss, ".4f"), "ppl": _number(item.perplexity, ".3f"),
-                     "delta": _number(item.loss_delta, "+.4f"), "status": status})
+        rows.append(
+            {
+                "quant": item.quant,
+                "name": item.name,
+                "size": human_size(item.size_bytes),
+                "loss": _number(item.loss, ".4f"),
+                "ppl": _number(item.perplexity, ".3f"),
+                "delta": _number(item.loss_delta, "+.4f"),
+                "status": status,
+            }
+        )
     return rows
 
 
@@ -89,9 +105,17 @@ def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data,
     from llmdeck.tuning.export import export_run
 
     with closing(StagePrinter()) as printer:  # ends a redrawn progress line
-        report = export_run(run_id, quants=quants, name=name, keep_intermediates=keep_intermediates,
-                            max_loss_delta=max_loss_delta, eval_data_file=eval_data, max_eval_examples=eval_examples,
-                            score=not no_eval, on_event=printer)
+        report = export_run(
+            run_id,
+            quants=quants,
+            name=name,
+            keep_intermediates=keep_intermediates,
+            max_loss_delta=max_loss_delta,
+            eval_data_file=eval_data,
+            max_eval_examples=eval_examples,
+            score=not no_eval,
+            on_event=printer,
+        )
     if as_json:
         emit_json(report.to_dict())
     else:

@@ -22,8 +22,12 @@ from llmdeck.services.loop import (
     summary_columns,
 )
 
-TASKS_OPTION = click.Option(["--tasks", "tasks"], multiple=True, type=click.Path(dir_okay=False),
-                            help=LoopConfig.model_fields["tasks"].description)
+TASKS_OPTION = click.Option(
+    ["--tasks", "tasks"],
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help=LoopConfig.model_fields["tasks"].description,
+)
 
 
 @click.group("loop", cls=DefaultCommandGroup, default_command="run")
@@ -49,8 +53,10 @@ def run_command(as_json: bool, **fields) -> None:
     values = {k: (list(v) if k == "tasks" else v) for k, v in fields.items() if v is not None and v != ()}
     response = run_loop(values)
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # a killed loop saves its state like Ctrl-C does
-    info(f"loop {response.state.name}: {response.config.rounds} round(s) (state in $LLMDECK_HOME/llmdeck.db, data in"
-         f" $LLMDECK_HOME/loops/{response.state.name}; the same command resumes it)")
+    info(
+        f"loop {response.state.name}: {response.config.rounds} round(s) (state in $LLMDECK_HOME/llmdeck.db, data in"
+        f" $LLMDECK_HOME/loops/{response.state.name}; the same command resumes it)"
+    )
     last_progress: dict[tuple[int, str], tuple[int, str]] = {}
     try:
         for event in response:
@@ -77,8 +83,10 @@ def show_event(event: LoopEvent, last_progress: dict[tuple[int, str], tuple[int,
             click.echo(round_table([event.row]))
         case LoopFinished():
             click.echo(round_table(event.rows))
-            info(f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
-                 f" {event.cpu_seconds / 60:.1f} min CPU")
+            info(
+                f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
+                f" {event.cpu_seconds / 60:.1f} min CPU"
+            )
         case _:
             raise TypeError(f"a loop has no {type(event).__name__} event")
 
@@ -127,5 +135,8 @@ def show_command(name: str, as_json: bool) -> None:
         emit_json({**state.to_dict(), "rows": summary_rows(state)})
         return
     click.echo(round_table(summary_rows(state)))
-    info(f"loop {state.name} {state.status}" + (f": {state.error}" if state.error else "")
-         + f"; {state.seconds / 60:.1f} min wall, {state.cpu_seconds / 60:.1f} min CPU")
+    info(
+        f"loop {state.name} {state.status}"
+        + (f": {state.error}" if state.error else "")
+        + f"; {state.seconds / 60:.1f} min wall, {state.cpu_seconds / 60:.1f} min CPU"
+    )

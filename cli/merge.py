@@ -76,12 +76,23 @@ def command(method, models, weights, name, base, density, as_adapter, quants, as
         parsed_weights = [float(w) for w in _values(weights)] if weights else None
     except ValueError:
         raise BadInput(f"--weights {' '.join(_values(weights))}: expected numbers, one per model") from None
-    report = merge(method, _values(models), name, parsed_weights, base, density, as_adapter,
-                   on_progress=None if as_json else lambda message: info(f"[merge] {message}"), export_quants=quants)
+    report = merge(
+        method,
+        _values(models),
+        name,
+        parsed_weights,
+        base,
+        density,
+        as_adapter,
+        on_progress=None if as_json else lambda message: info(f"[merge] {message}"),
+        export_quants=quants,
+    )
     document = {"merge": report.to_dict()}
     if not as_json:
-        info(f"merged {len(report.sources)} models ({report.method}, {report.library}) into run {report.run_id} "
-             f"({report.name}) in {report.seconds:.1f}s")
+        info(
+            f"merged {len(report.sources)} models ({report.method}, {report.library}) into run {report.run_id} "
+            f"({report.name}) in {report.seconds:.1f}s"
+        )
     if quants:
         from llmdeck.cli.export import StagePrinter
         from llmdeck.tuning.export import export_run

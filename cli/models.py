@@ -79,9 +79,11 @@ def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None
     remote = parse_remote(path)
     store = _store()
     entry = store.pull(remote, name=name) if remote else store.register(Path(path), name=name, copy=copy)
-    emit_result(as_json, entry.to_dict(),
-                f"imported {entry.name} ({entry.architecture}, {human_count(entry.parameter_count)} params,"
-                f" {entry.file_type})")
+    emit_result(
+        as_json,
+        entry.to_dict(),
+        f"imported {entry.name} ({entry.architecture}, {human_count(entry.parameter_count)} params, {entry.file_type})",
+    )
 
 
 @command.command("rm")
@@ -120,10 +122,18 @@ def quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool
     from llmdeck.tuning.export import ExportEvent
 
     with closing(StagePrinter()) as printer:  # ends a redrawn progress line
-        entry = quantize_model(name, quant, new_name, allow_requantize,
-                               on_progress=lambda done, total: printer(ExportEvent("quantize", "tensors", done, total)))
-    emit_result(as_json, entry.to_dict(),
-                f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})")
+        entry = quantize_model(
+            name,
+            quant,
+            new_name,
+            allow_requantize,
+            on_progress=lambda done, total: printer(ExportEvent("quantize", "tensors", done, total)),
+        )
+    emit_result(
+        as_json,
+        entry.to_dict(),
+        f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})",
+    )
 
 
 @command.command("modelfile")
@@ -149,8 +159,13 @@ def modelfile(name: str, out_file: Path | None, system: str | None) -> None:
 @command.command("export-dir")
 @click.argument("name")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--layout", type=click.Choice(["lmstudio"]), default="lmstudio", show_default=True,
-              help="Folder layout: lmstudio = DIR/publisher/MODEL-GGUF/NAME.gguf.")
+@click.option(
+    "--layout",
+    type=click.Choice(["lmstudio"]),
+    default="lmstudio",
+    show_default=True,
+    help="Folder layout: lmstudio = DIR/publisher/MODEL-GGUF/NAME.gguf.",
+)
 @click.option("--publisher", default="llmdeck", show_default=True, help="Publisher folder name.")
 @click.option("--link", is_flag=True, help="Hard-link instead of copying (same filesystem only).")
 @click.option("--json", "as_json", is_flag=True, help="Print {name, path} as JSON on stdout.")
@@ -162,8 +177,11 @@ def export_dir(name: str, directory: Path, layout: str, publisher: str, link: bo
     from llmdeck.core.interop import export_to_dir
 
     target = export_to_dir(_store().get(name), directory, layout=layout, link=link, publisher=publisher)
-    emit_result(as_json, {"name": name, "path": str(target), "linked": link},
-                f"{'linked' if link else 'copied'} {name} -> {target}")
+    emit_result(
+        as_json,
+        {"name": name, "path": str(target), "linked": link},
+        f"{'linked' if link else 'copied'} {name} -> {target}",
+    )
 
 
 @command.command("converter")
@@ -183,6 +201,8 @@ def converter(install: bool, sdist: Path | None, as_json: bool) -> None:
     from llmdeck.tuning.converter import find_converter, install_converter
 
     found = install_converter(sdist, on_progress=info) if (install or sdist) else find_converter()
-    emit_result(as_json, found.to_dict(),
-                f"llama.cpp converter for llama-cpp-python {found.runtime_version or '(user checkout)'}:"
-                f" {found.root}")
+    emit_result(
+        as_json,
+        found.to_dict(),
+        f"llama.cpp converter for llama-cpp-python {found.runtime_version or '(user checkout)'}: {found.root}",
+    )

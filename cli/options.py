@@ -11,11 +11,13 @@ from pydantic import BaseModel
 from llmdeck.tuning.config_fields import FieldSpec, field_specs
 
 
-def config_options(config_type: type[BaseModel], *, aliases: Mapping[str, str] = {},
-                   custom: Mapping[str, click.Option] = {}) -> Callable:
+def config_options(
+    config_type: type[BaseModel], *, aliases: Mapping[str, str] = {}, custom: Mapping[str, click.Option] = {}
+) -> Callable:
     """A decorator adding one option per field of `config_type`, every default None so only the flags given
     override a config file. `aliases`: a second flag for a field; `custom`: a field's own option; map fields
     (NAME=VALUE pairs) are left to the command (`--var`)."""
+
     def decorate(func):
         func.__click_params__ = getattr(func, "__click_params__", [])
         for spec in reversed(field_specs(config_type)):
@@ -24,6 +26,7 @@ def config_options(config_type: type[BaseModel], *, aliases: Mapping[str, str] =
             elif spec.kind != "map":
                 func.__click_params__.append(option_for(spec, aliases.get(spec.name)))
         return func
+
     return decorate
 
 
@@ -34,8 +37,9 @@ def option_for(spec: FieldSpec, alias: str | None = None) -> click.Option:
     if spec.kind == "bool" or spec.choices == ("", "true", "false"):
         return click.Option([f"{flag}/--no-{flag[2:]}", spec.name], default=None, help=spec.description)
     if spec.kind == "choice":
-        return click.Option(decls, type=click.Choice([c for c in spec.choices if c != ""]), default=None,
-                            help=spec.description)
+        return click.Option(
+            decls, type=click.Choice([c for c in spec.choices if c != ""]), default=None, help=spec.description
+        )
     if spec.kind in ("int", "float"):
         return click.Option(decls, type=int if spec.kind == "int" else float, default=None, help=spec.description)
     if spec.kind == "list":

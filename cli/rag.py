@@ -64,9 +64,19 @@ def ingest_command(
     from llmdeck.rag.ingest import ingest
 
     summary = ingest(
-        list(paths), collection, store, chroma_url=chroma_url, pinecone_host=pinecone_host,
-        embedding_model=embedding_model, include=list(include), exclude=list(exclude), chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap, prune=prune, follow_links=follow_links, progress=sys.stderr.isatty(),
+        list(paths),
+        collection,
+        store,
+        chroma_url=chroma_url,
+        pinecone_host=pinecone_host,
+        embedding_model=embedding_model,
+        include=list(include),
+        exclude=list(exclude),
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        prune=prune,
+        follow_links=follow_links,
+        progress=sys.stderr.isatty(),
     )
     if as_json:
         emit_json(summary.to_dict())
@@ -96,7 +106,7 @@ def collections_command(as_json):
 
 @command.command("rm")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print {\"removed\": NAME}.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"removed": NAME}.')
 def rm_command(name, as_json):
     """Remove a collection and its vectors.
 

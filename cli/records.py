@@ -33,9 +33,18 @@ def runs_group(kind: str, render_event: Callable[[RunEvent], str | None], export
         if as_json:
             emit_json([run.to_dict(with_events=False) for run in found])
             return
-        rows = [{"id": r.id, "status": r.status, "model": r.model, "steps": r.steps,
-                 "seconds": f"{r.seconds:.1f}" if r.seconds else None, "started": _when(r.started_at),
-                 "prompt": r.prompt[:50]} for r in found]
+        rows = [
+            {
+                "id": r.id,
+                "status": r.status,
+                "model": r.model,
+                "steps": r.steps,
+                "seconds": f"{r.seconds:.1f}" if r.seconds else None,
+                "started": _when(r.started_at),
+                "prompt": r.prompt[:50],
+            }
+            for r in found
+        ]
         click.echo(table(rows, ["id", "status", "model", "steps", "seconds", "started", "prompt"]))
 
     @group.command("show")

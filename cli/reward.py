@@ -14,8 +14,13 @@ def command() -> None:
 
 @command.command("score")
 @click.argument("run_id")
-@click.option("--data", "data_file", required=True, type=click.Path(),
-              help="Rows to score: preference pairs (both sides), conversations, prompts with answers, or text.")
+@click.option(
+    "--data",
+    "data_file",
+    required=True,
+    type=click.Path(),
+    help="Rows to score: preference pairs (both sides), conversations, prompts with answers, or text.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Texts scored at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def score(run_id: str, data_file: str, batch_size: int, as_json: bool) -> None:
@@ -32,11 +37,19 @@ def score(run_id: str, data_file: str, batch_size: int, as_json: bool) -> None:
         return
     pairs = [row for row in report.rows if "margin" in row]
     if pairs:
-        click.echo(table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()} for row in pairs],
-                         ["location", "chosen", "rejected", "margin"]))
+        click.echo(
+            table(
+                [{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()} for row in pairs],
+                ["location", "chosen", "rejected", "margin"],
+            )
+        )
         info(f"{report.pairs} pairs, chosen ranked higher in {report.pair_accuracy:.1%}")
     singles = [row for row in report.rows if "score" in row]
     if singles:
-        click.echo(table([{"location": row["location"], "score": f"{row['score']:.4f}"} for row in singles],
-                         ["location", "score"]))
+        click.echo(
+            table(
+                [{"location": row["location"], "score": f"{row['score']:.4f}"} for row in singles],
+                ["location", "score"],
+            )
+        )
         info(f"{len(singles)} rows, mean score {report.mean_score:.4f}")

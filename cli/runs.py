@@ -61,8 +61,24 @@ def show(run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "name", "method", "status", "phase", "base_model", "base_sha256", "precision", "dataset", "pid",
-                "launcher", "run_dir", "global_step", "max_steps", "adapter", "error"):
+    for key in (
+        "id",
+        "name",
+        "method",
+        "status",
+        "phase",
+        "base_model",
+        "base_sha256",
+        "precision",
+        "dataset",
+        "pid",
+        "launcher",
+        "run_dir",
+        "global_step",
+        "max_steps",
+        "adapter",
+        "error",
+    ):
         click.echo(f"{key:13} {data[key] if data[key] is not None else '-'}")
     for key in ("created_at", "started_at", "finished_at"):
         click.echo(f"{key:13} {_age(data[key])}")
@@ -126,9 +142,12 @@ def stop(run_id: str, wait: bool, as_json: bool) -> None:
     from llmdeck.tuning import runs
 
     run = runs.stop(run_id, wait=wait)
-    emit_result(as_json, run.to_dict(),
-                f"run {run.id}: {'stop requested' if run.status in ('queued', 'running') else run.status}"
-                f" (step {run.global_step})")
+    emit_result(
+        as_json,
+        run.to_dict(),
+        f"run {run.id}: {'stop requested' if run.status in ('queued', 'running') else run.status}"
+        f" (step {run.global_step})",
+    )
 
 
 @command.command("resume")

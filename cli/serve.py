@@ -66,10 +66,20 @@ def command(model_names, host, port, api_key_file, api_key, adapter_run, rag_col
             open_collection(name)  # an unknown collection fails before the server starts
         rag_model = model_names[0] if model_names else None
         wrap = lambda app: RagEndpoint(app, rag_collections, rag_model, api_key, adapter_run)  # noqa: E731
-    plan = plan_server(list(model_names), host=host, port=port, api_key=api_key, lora_path=lora_path, alias=alias,
-                       wrap=wrap, extra_names=[f"rag:{name}" for name in rag_collections])
+    plan = plan_server(
+        list(model_names),
+        host=host,
+        port=port,
+        api_key=api_key,
+        lora_path=lora_path,
+        alias=alias,
+        wrap=wrap,
+        extra_names=[f"rag:{name}" for name in rag_collections],
+    )
     if plan.exposed_without_key:
-        info(f"WARNING: serving on {host} without an API key: anyone who can reach this machine can use the models."
-             " Set LLMDECK_API_KEY or --api-key-file.")
+        info(
+            f"WARNING: serving on {host} without an API key: anyone who can reach this machine can use the models."
+            " Set LLMDECK_API_KEY or --api-key-file."
+        )
     info(f"serving {', '.join(plan.model_names)} on {plan.url} (Ctrl-C stops)")
     run_server(plan)

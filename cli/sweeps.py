@@ -77,6 +77,7 @@ def sweep_options(kind: str):
         for option in reversed(options):
             func = option(func)
         return func
+
     return decorate
 
 
@@ -92,8 +93,15 @@ def run_sweep(kind: str, *, model: str | None, n_threads: int | None, as_json: b
 
     flags = click.get_current_context().params
     options = {name: flags[name] for name in SAMPLING_FLAGS} | kind_options
-    sweep = collect(flags["tasks_file"], kind, model=model, adapter=flags["adapter"], options=options,
-                    collection=flags["collection_name"], n_threads=n_threads)
+    sweep = collect(
+        flags["tasks_file"],
+        kind,
+        model=model,
+        adapter=flags["adapter"],
+        options=options,
+        collection=flags["collection_name"],
+        n_threads=n_threads,
+    )
     try:
         for event in sweep:
             if as_json:
@@ -103,8 +111,10 @@ def run_sweep(kind: str, *, model: str | None, n_threads: int | None, as_json: b
                 info(line)
     except KeyboardInterrupt:
         sweep.close()
-        raise LlmdeckError(f"interrupted: {sweep.resumed + sweep.attempted}/{sweep.total} attempts recorded;"
-                           f" run the same command again to resume sweep {sweep.collection}") from None
+        raise LlmdeckError(
+            f"interrupted: {sweep.resumed + sweep.attempted}/{sweep.total} attempts recorded;"
+            f" run the same command again to resume sweep {sweep.collection}"
+        ) from None
 
 
 def render(event: SweepEvent) -> str:
@@ -114,17 +124,24 @@ def render(event: SweepEvent) -> str:
     match event:
         case SweepStarted():
             resumed = f", resuming: {event.done} done" if event.done else ""
-            return (f"collection {event.collection}: {event.tasks} {event.kind} tasks x {event.samples}"
-                    f" = {event.total} attempts{resumed}")
+            return (
+                f"collection {event.collection}: {event.tasks} {event.kind} tasks x {event.samples}"
+                f" = {event.total} attempts{resumed}"
+            )
         case AttemptRecorded():
             detail = event.verdict.get("first_action") or event.verdict.get("status") or ""
-            return (f"[{event.done}/{event.total}] {event.task_id} #{event.sample} "
-                    f"{'pass' if event.passed else 'fail'} ({detail}, {event.seconds:.1f} s)  "
-                    f"pass rate {event.pass_rate:.2f}")
+            return (
+                f"[{event.done}/{event.total}] {event.task_id} #{event.sample} "
+                f"{'pass' if event.passed else 'fail'} ({detail}, {event.seconds:.1f} s)  "
+                f"pass rate {event.pass_rate:.2f}"
+            )
         case SweepFinished():
             rate = f"{event.pass_rate:.3f}" if event.pass_rate is not None else "-"
             parts = ", ".join(f"{name} {c['passed']}/{c['attempts']}" for name, c in event.by_category.items())
-            return (f"collected {event.attempted} attempts ({event.resumed} earlier) in {event.seconds:.0f} s:"
-                    f" {event.passed} verified, pass rate {rate}" + (f"; {parts}" if parts else "")
-                    + (" (stopped)" if event.stopped else ""))
+            return (
+                f"collected {event.attempted} attempts ({event.resumed} earlier) in {event.seconds:.0f} s:"
+                f" {event.passed} verified, pass rate {rate}"
+                + (f"; {parts}" if parts else "")
+                + (" (stopped)" if event.stopped else "")
+            )
     raise TypeError(f"a sweep has no {type(event).__name__} event")

@@ -28,8 +28,13 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str] | None:
     return parsed or None
 
 
-VAR_OPTION = click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-                          help="Substitute {{NAME}} placeholders in the data (repeatable).")
+VAR_OPTION = click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Substitute {{NAME}} placeholders in the data (repeatable).",
+)
 
 
 @click.command("train")
@@ -45,8 +50,15 @@ VAR_OPTION = click.option("--var", "variables", multiple=True, metavar="NAME=VAL
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @VAR_OPTION
 @config_options(TrainConfig, aliases={"dataset_format": "--format"})
-def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as_json: bool, variables: tuple[str, ...],
-            **fields) -> None:
+def command(
+    config_file: Path | None,
+    dry_run: bool,
+    force: bool,
+    wait: bool,
+    as_json: bool,
+    variables: tuple[str, ...],
+    **fields,
+) -> None:
     """Fine-tune a base model in a background process; prints the run id.
 
     Methods: sft, dpo, orpo, kto, reward, grpo, rloo (online RL), token-cls, extractive-qa, mlm (encoder heads);
@@ -69,8 +81,15 @@ def command(config_file: Path | None, dry_run: bool, force: bool, wait: bool, as
             print_plan(plan)
         return
     run, plan = runs.launch(config, force=force)
-    ahead = [] if config.parallel else [other.id for other in runs.active_runs(plan.device)
-                                        if other.id != run.id and not other.config.get("parallel")]
+    ahead = (
+        []
+        if config.parallel
+        else [
+            other.id
+            for other in runs.active_runs(plan.device)
+            if other.id != run.id and not other.config.get("parallel")
+        ]
+    )
     if not as_json:
         click.echo(run.id)
         info(launch_line(run, plan, ahead))

@@ -31,10 +31,20 @@ def run_headless(script: Path, out_dir: Path, model: str | None = None) -> None:
 @click.command("tui")
 @click.option("--model", "-m", help="Store model to chat with (default: the store default).")
 @click.option("--headless", is_flag=True, help="Run without a terminal (needs --script).")
-@click.option("--script", "script", type=click.Path(path_type=Path),
-              help="Replay this script of key presses, typed text, clicks, waits and screenshots (see README).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("screenshots"), show_default=True,
-              help="Folder for the script's screenshots (NAME.svg and NAME.txt).")
+@click.option(
+    "--script",
+    "script",
+    type=click.Path(path_type=Path),
+    help="Replay this script of key presses, typed text, clicks, waits and screenshots (see README).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("screenshots"),
+    show_default=True,
+    help="Folder for the script's screenshots (NAME.svg and NAME.txt).",
+)
 def command(model: str | None, headless: bool, script: Path | None, out_dir: Path) -> None:
     """Open the terminal app, or with --headless --script FILE replay a script and write screenshots
     (exit 1 naming the step when a wait times out).

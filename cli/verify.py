@@ -102,20 +102,38 @@ def run_command(
     if tasks_file:
         if task or tests or expect:
             raise BadInput("verify: give a TASK (with --tests/--expect) or --tasks FILE, not both")
-        run_sweep("verify", model=model_name, n_threads=n_threads, as_json=as_json, max_rounds=max_rounds,
-                  max_tokens=max_tokens, timeout_s=wall_s, isolation=isolation)
+        run_sweep(
+            "verify",
+            model=model_name,
+            n_threads=n_threads,
+            as_json=as_json,
+            max_rounds=max_rounds,
+            max_tokens=max_tokens,
+            timeout_s=wall_s,
+            isolation=isolation,
+        )
         return
     if task is None and not sys.stdin.isatty():
         task = sys.stdin.read().strip()
     if not task:
         raise BadInput("verify: no task given (pass it as an argument or on stdin)")
-    options = validated(VerifyOptions, "verify",
-                        {"max_rounds": max_rounds, "max_tokens": max_tokens, "temperature": temperature})
+    options = validated(
+        VerifyOptions, "verify", {"max_rounds": max_rounds, "max_tokens": max_tokens, "temperature": temperature}
+    )
     if wall_s <= 0:
         raise BadInput(f"--timeout {wall_s}: expected a positive number of seconds")
-    response = verify(task, model=model_name, expect=expect, tests=tests, options=options,
-                      limits=SandboxLimits(wall_s=wall_s), isolation=isolation, n_ctx=n_ctx, n_threads=n_threads,
-                      adapter=adapter)
+    response = verify(
+        task,
+        model=model_name,
+        expect=expect,
+        tests=tests,
+        options=options,
+        limits=SandboxLimits(wall_s=wall_s),
+        isolation=isolation,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        adapter=adapter,
+    )
     try:
         for event in response:
             if as_json:
@@ -149,13 +167,18 @@ def render_event(event: RunEvent) -> str | None:
 
 
 def verdict_line(event: VerdictReached) -> str:
-    return (f"verdict: {event.status} after {event.rounds} round(s), {event.seconds:.1f} s;"
-            f" isolation: {event.isolation_note}")
+    return (
+        f"verdict: {event.status} after {event.rounds} round(s), {event.seconds:.1f} s;"
+        f" isolation: {event.isolation_note}"
+    )
 
 
 def execution_lines(event: CodeExecuted) -> str:
-    lines = [f"--- round {event.round}: exit code {event.exit_code}"
-             + (f", {event.limit} limit" if event.limit else "") + f" ({event.seconds:.2f} s, {event.isolation})"]
+    lines = [
+        f"--- round {event.round}: exit code {event.exit_code}"
+        + (f", {event.limit} limit" if event.limit else "")
+        + f" ({event.seconds:.2f} s, {event.isolation})"
+    ]
     if event.stdout.strip():
         lines.append("stdout: " + event.stdout.strip()[:500])
     if event.stderr.strip():

@@ -61,11 +61,25 @@ class LockedLlama:
         # the context holds the prompt and the reply: the prompt's share is near enough for usage tallies
         prompt_tokens = max(getattr(llama, "n_tokens", completion_tokens) - completion_tokens, 0)
         first = first or {"id": "", "created": 0, "model": ""}
-        return {"id": first["id"], "object": "chat.completion", "created": first["created"], "model": first["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "logprobs": None, "finish_reason": finish_reason or "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+        return {
+            "id": first["id"],
+            "object": "chat.completion",
+            "created": first["created"],
+            "model": first["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": finish_reason or "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
 
     def close(self) -> None:
         """The runtime's cache owns the model; adapters never close it."""
@@ -85,8 +99,9 @@ def langchain_chat_model(model: str | LoadedModel | None = None, **params: Any):
     return SharedChatLlamaCpp(model_path=str(loaded.path), client=LockedLlama(loaded), **params)
 
 
-def autogen_model_client(model: str | LoadedModel | None = None, stop_check: Callable[[], bool] | None = None,
-                         **create_args: Any):
+def autogen_model_client(
+    model: str | LoadedModel | None = None, stop_check: Callable[[], bool] | None = None, **create_args: Any
+):
     """An AutoGen `LlamaCppChatCompletionClient` over the shared model (`stop_check`: see LockedLlama)."""
     from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
 

@@ -70,8 +70,11 @@ def download_hub_file(repo_id: str, filename: str, revision: str | None, folder:
 
     _quiet_retries()
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=folder, endpoint=endpoint,
-                                    tqdm_class=_progress_bar())).resolve()
+        return Path(
+            hf_hub_download(
+                repo_id, filename, revision=revision, local_dir=folder, endpoint=endpoint, tqdm_class=_progress_bar()
+            )
+        ).resolve()
     except Exception as exc:
         raise _failure(f"{repo_id}:{filename}", exc) from None
 
@@ -87,8 +90,14 @@ def download_url(url: str, target: Path) -> Path:
     _quiet_retries()
     try:
         with partial.open("ab") as handle:
-            http_get(url, handle, resume_size=handle.tell(), displayed_filename=target.name, _nb_retries=2,
-                     tqdm_class=_progress_bar())
+            http_get(
+                url,
+                handle,
+                resume_size=handle.tell(),
+                displayed_filename=target.name,
+                _nb_retries=2,
+                tqdm_class=_progress_bar(),
+            )
     except Exception as exc:
         raise _failure(url, exc) from None
     partial.replace(target)

@@ -177,7 +177,9 @@ def special_tokens(path: Path) -> dict[str, str]:
     check_header(path)
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
         try:
-            metadata, _, _ = _parse(_Cursor(buffer, path.stat().st_size), keep_arrays=frozenset({"tokenizer.ggml.tokens"}))
+            metadata, _, _ = _parse(
+                _Cursor(buffer, path.stat().st_size), keep_arrays=frozenset({"tokenizer.ggml.tokens"})
+            )
         except (_Truncated, ValueError, OverflowError, struct.error) as exc:
             raise BadInput(f"{path}: damaged GGUF ({exc or 'truncated'})") from None
     tokens = metadata.get("tokenizer.ggml.tokens") or []
@@ -189,8 +191,9 @@ def special_tokens(path: Path) -> dict[str, str]:
     return found
 
 
-def _parse(cursor: _Cursor, keep_arrays: frozenset[str] = frozenset(),
-           shapes: dict | None = None) -> tuple[dict, list[tuple[int, int, int]], int]:
+def _parse(
+    cursor: _Cursor, keep_arrays: frozenset[str] = frozenset(), shapes: dict | None = None
+) -> tuple[dict, list[tuple[int, int, int]], int]:
     """Return (scalar/string metadata, [(n_elements, data offset, n_bytes)], start of tensor data); `shapes`, when
     given, is filled with each tensor's name -> dimensions."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
@@ -205,8 +208,9 @@ def _parse(cursor: _Cursor, keep_arrays: frozenset[str] = frozenset(),
     metadata = {}
     for _ in range(n_kv):
         key = cursor.string()
-        metadata[key] = cursor.value(cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."),
-                                     keep_array=key in keep_arrays)
+        metadata[key] = cursor.value(
+            cursor.unpack("I"), keep=not key.startswith("tokenizer.ggml."), keep_array=key in keep_arrays
+        )
     tensors = []
     for _ in range(n_tensors):
         if shapes is None:

@@ -105,8 +105,12 @@ def cpu_bf16_support() -> dict:
         detail = ", ".join(found) if found else "no avx512_bf16/amx_bf16 flag"
         return {"cpu": cpu_model_name(), "native_bf16": flags_say, "source": "cpuinfo", "detail": detail}
     decision = _benchmark_decision()
-    return {"cpu": cpu_model_name(), "native_bf16": bool(decision["native_bf16"]), "source": "benchmark",
-            "detail": f"bf16 matmul {decision['speedup']}x fp32"}
+    return {
+        "cpu": cpu_model_name(),
+        "native_bf16": bool(decision["native_bf16"]),
+        "source": "benchmark",
+        "detail": f"bf16 matmul {decision['speedup']}x fp32",
+    }
 
 
 def cpu_has_native_bf16() -> bool:

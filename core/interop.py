@@ -25,41 +25,61 @@ class TemplateFamily:
     stops: tuple[str, ...]
 
 
-CHATML = TemplateFamily("chatml", "<|im_start|>", (
-    "{{- DEFAULT_SYSTEM }}"
-    "{{- range .Messages }}<|im_start|>{{ .Role }}\n"
-    "{{ .Content }}<|im_end|>\n"
-    "{{ end }}<|im_start|>assistant\n"
-), ("<|im_start|>", "<|im_end|>"))
+CHATML = TemplateFamily(
+    "chatml",
+    "<|im_start|>",
+    (
+        "{{- DEFAULT_SYSTEM }}"
+        "{{- range .Messages }}<|im_start|>{{ .Role }}\n"
+        "{{ .Content }}<|im_end|>\n"
+        "{{ end }}<|im_start|>assistant\n"
+    ),
+    ("<|im_start|>", "<|im_end|>"),
+)
 
-LLAMA3 = TemplateFamily("llama3", "<|start_header_id|>", (
-    "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
-    "{{ .Content }}<|eot_id|>\n"
-    "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
-), ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"))
+LLAMA3 = TemplateFamily(
+    "llama3",
+    "<|start_header_id|>",
+    (
+        "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+        "{{ .Content }}<|eot_id|>\n"
+        "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+    ),
+    ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+)
 
-GEMMA = TemplateFamily("gemma", "<start_of_turn>", (
-    "{{- range $i, $_ := .Messages }}\n"
-    "{{- $last := eq (len (slice $.Messages $i)) 1 }}\n"
-    "{{- if or (eq .Role \"user\") (eq .Role \"system\") }}<start_of_turn>user\n"
-    "{{ .Content }}<end_of_turn>\n"
-    "{{ if $last }}<start_of_turn>model\n"
-    "{{ end }}\n"
-    "{{- else if eq .Role \"assistant\" }}<start_of_turn>model\n"
-    "{{ .Content }}{{ if not $last }}<end_of_turn>\n"
-    "{{ end }}\n"
-    "{{- end }}\n"
-    "{{- end }}"
-), ("<start_of_turn>", "<end_of_turn>"))
+GEMMA = TemplateFamily(
+    "gemma",
+    "<start_of_turn>",
+    (
+        "{{- range $i, $_ := .Messages }}\n"
+        "{{- $last := eq (len (slice $.Messages $i)) 1 }}\n"
+        '{{- if or (eq .Role "user") (eq .Role "system") }}<start_of_turn>user\n'
+        "{{ .Content }}<end_of_turn>\n"
+        "{{ if $last }}<start_of_turn>model\n"
+        "{{ end }}\n"
+        '{{- else if eq .Role "assistant" }}<start_of_turn>model\n'
+        "{{ .Content }}{{ if not $last }}<end_of_turn>\n"
+        "{{ end }}\n"
+        "{{- end }}\n"
+        "{{- end }}"
+    ),
+    ("<start_of_turn>", "<end_of_turn>"),
+)
 
-MISTRAL = TemplateFamily("mistral", "[INST]", (
-    "{{- range $index, $_ := .Messages }}\n"
-    "{{- if eq .Role \"user\" }}[INST] {{ if and (eq (len (slice $.Messages $index)) 1) $.System }}{{ $.System }}\n\n"
-    "{{ end }}{{ .Content }}[/INST]\n"
-    "{{- else if eq .Role \"assistant\" }} {{ .Content }}</s>\n"
-    "{{- end }}\n"
-    "{{- end }}"
-), ("[INST]", "[/INST]"))
+MISTRAL = TemplateFamily(
+    "mistral",
+    "[INST]",
+    (
+        "{{- range $index, $_ := .Messages }}\n"
+        '{{- if eq .Role "user" }}[INST] {{ if and (eq (len (slice $.Messages $index)) 1) $.System }}{{ $.System }}\n\n'
+        "{{ end }}{{ .Content }}[/INST]\n"
+        '{{- else if eq .Role "assistant" }} {{ .Content }}</s>\n'
+        "{{- end }}\n"
+        "{{- end }}"
+    ),
+    ("[INST]", "[/INST]"),
+)
 
 FAMILIES = (CHATML, LLAMA3, GEMMA, MISTRAL)
 _CHATML_DEFAULT_SYSTEM = re.compile(r"<\|im_start\|>system(?:\n|\\n)([^'\"{}<]+?)<\|im_end\|>")
@@ -72,8 +92,10 @@ def template_family(chat_template: str | None, model: str) -> TemplateFamily:
         if family.marker in chat_template:
             return family
     start = " ".join(chat_template.split())[:60]
-    raise BadInput(f"{model}: no Ollama TEMPLATE translation for this chat template (llmdeck translates ChatML,"
-                   f" Llama 3, Gemma and Mistral; it starts {start!r}); write the TEMPLATE by hand")
+    raise BadInput(
+        f"{model}: no Ollama TEMPLATE translation for this chat template (llmdeck translates ChatML,"
+        f" Llama 3, Gemma and Mistral; it starts {start!r}); write the TEMPLATE by hand"
+    )
 
 
 def ollama_template(family: TemplateFamily, chat_template: str) -> str:
@@ -81,8 +103,14 @@ def ollama_template(family: TemplateFamily, chat_template: str) -> str:
     template = family.template
     if family is CHATML:
         default = _CHATML_DEFAULT_SYSTEM.search(chat_template)
-        fallback = ("{{- if or (not .Messages) (ne (index .Messages 0).Role \"system\") }}<|im_start|>system\n"
-                    f"{default.group(1).strip()}<|im_end|>\n{{{{ end }}}}") if default else ""
+        fallback = (
+            (
+                '{{- if or (not .Messages) (ne (index .Messages 0).Role "system") }}<|im_start|>system\n'
+                f"{default.group(1).strip()}<|im_end|>\n{{{{ end }}}}"
+            )
+            if default
+            else ""
+        )
         template = template.replace("{{- DEFAULT_SYSTEM }}", fallback)
     return template
 
@@ -94,9 +122,11 @@ def modelfile(entry, system: str | None = None) -> str:
     family = template_family(info.chat_template, entry.name)
     specials = special_tokens(path)
     stops = list(dict.fromkeys([*family.stops, *(specials[k] for k in ("eos", "eot") if k in specials)]))
-    lines = [f"# {entry.name}: {family.name} chat template; create with `ollama create {entry.name} -f Modelfile`",
-             f"FROM {path.resolve()}",
-             f'TEMPLATE """{ollama_template(family, info.chat_template or "")}"""']
+    lines = [
+        f"# {entry.name}: {family.name} chat template; create with `ollama create {entry.name} -f Modelfile`",
+        f"FROM {path.resolve()}",
+        f'TEMPLATE """{ollama_template(family, info.chat_template or "")}"""',
+    ]
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     if system:
         lines.append(f'SYSTEM """{system}"""')

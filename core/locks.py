@@ -29,8 +29,10 @@ def exclusive(kind: str, name: str) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Busy(f"{kind} '{name}' is in use by another llmdeck process (pid {_holder(lock_path)}); "
-                       "try again when it finishes") from None
+            raise Busy(
+                f"{kind} '{name}' is in use by another llmdeck process (pid {_holder(lock_path)}); "
+                "try again when it finishes"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -40,8 +40,12 @@ class ScoredTokens:
     scored: list[bool]
 
 
-def score_gguf(path: Path, examples: Sequence[dict], n_threads: int | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> Score:
+def score_gguf(
+    path: Path,
+    examples: Sequence[dict],
+    n_threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Score:
     """Score `examples` ({"prompt": [...], "completion": [...]} conversations or {"text": ...}) on the GGUF."""
     if not examples:
         raise BadInput("evaluation: no examples to score")
@@ -76,8 +80,13 @@ def score_gguf(path: Path, examples: Sequence[dict], n_threads: int | None = Non
     if not total_tokens:
         raise BadInput("evaluation: no tokens to score")
     loss = total_nll / total_tokens
-    return Score(loss=loss, perplexity=math.exp(min(loss, 700.0)), tokens=total_tokens, sequences=len(sequences),
-                 truncated=truncated)
+    return Score(
+        loss=loss,
+        perplexity=math.exp(min(loss, 700.0)),
+        tokens=total_tokens,
+        sequences=len(sequences),
+        truncated=truncated,
+    )
 
 
 def _load(path: Path, n_threads: int | None, n_ctx: int):
@@ -90,8 +99,16 @@ def _load(path: Path, n_threads: int | None, n_ctx: int):
     prepare_llama_cpp()
     threads = n_threads or os.cpu_count() or 1
     try:  # logits for every position: that is what a loss needs
-        return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=512, logits_all=True,
-                     n_threads=threads, n_threads_batch=threads, n_gpu_layers=0, verbose=False)
+        return Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=512,
+            logits_all=True,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=0,
+            verbose=False,
+        )
     except ValueError as exc:
         raise LlmdeckError(f"{path}: llama.cpp could not load the model for evaluation ({exc})") from None
 
@@ -113,12 +130,16 @@ def _sequences(vocab, example: dict, chat_template: str | None, n_ctx: int) -> l
     if "text" in example:
         tokens = vocab.tokenize(example["text"].encode("utf-8"), add_bos=True, special=False)
         # windows of the context size, each scored after its first token
-        return [ScoredTokens(tokens[i:i + n_ctx], [False] + [True] * (len(tokens[i:i + n_ctx]) - 1))
-                for i in range(0, len(tokens), n_ctx)]
+        return [
+            ScoredTokens(tokens[i : i + n_ctx], [False] + [True] * (len(tokens[i : i + n_ctx]) - 1))
+            for i in range(0, len(tokens), n_ctx)
+        ]
     messages = list(example.get("prompt", [])) + list(example.get("completion", []))
     if not chat_template:
-        raise BadInput("evaluation: the model has no chat template, so conversations cannot be rendered;"
-                       " evaluate it on plain text (a .txt file or text rows)")
+        raise BadInput(
+            "evaluation: the model has no chat template, so conversations cannot be rendered;"
+            " evaluate it on plain text (a .txt file or text rows)"
+        )
     return [conversation_sequence(vocab, messages, chat_template)]
 
 
@@ -151,8 +172,8 @@ def conversation_sequence(vocab, messages: list[dict], chat_template: str) -> Sc
         if not (text.startswith(through) and through.startswith(before)) or len(before) < cursor:
             continue  # a template that rewrites earlier turns: this turn cannot be placed exactly
         # the template's whitespace after the end-of-turn marker is never generated: not scored
-        end = len(before) + len(text[len(before):len(through)].rstrip())
-        pieces += [(text[cursor:len(before)], False), (text[len(before):end], True)]
+        end = len(before) + len(text[len(before) : len(through)].rstrip())
+        pieces += [(text[cursor : len(before)], False), (text[len(before) : end], True)]
         cursor = end
     pieces.append((text[cursor:], False))
     tokens: list[int] = []

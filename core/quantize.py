@@ -21,8 +21,23 @@ from llmdeck.core.units import human_size
 
 # llama.cpp's `llama_ftype` values (llama.h) for the types a user picks by name
 QUANT_TYPES: dict[str, int] = {
-    "f32": 0, "f16": 1, "bf16": 32, "q8_0": 7, "q6_k": 18, "q5_k_m": 17, "q5_k_s": 16, "q5_0": 8, "q5_1": 9,
-    "q4_k_m": 15, "q4_k_s": 14, "q4_0": 2, "q4_1": 3, "q3_k_l": 13, "q3_k_m": 12, "q3_k_s": 11, "q2_k": 10,
+    "f32": 0,
+    "f16": 1,
+    "bf16": 32,
+    "q8_0": 7,
+    "q6_k": 18,
+    "q5_k_m": 17,
+    "q5_k_s": 16,
+    "q5_0": 8,
+    "q5_1": 9,
+    "q4_k_m": 15,
+    "q4_k_s": 14,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q3_k_l": 13,
+    "q3_k_m": 12,
+    "q3_k_s": 11,
+    "q2_k": 10,
 }
 # GGUF `general.file_type` names (core.gguf_meta) that hold unquantized weights
 UNQUANTIZED_FILE_TYPES = ("ALL_F32", "F16", "BF16")
@@ -50,16 +65,36 @@ def is_quantized(file_type: str) -> bool:
     return file_type not in UNQUANTIZED_FILE_TYPES
 
 
-def quantize_file(source: Path, target: Path, quant: str, allow_requantize: bool = False,
-                  n_threads: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> Path:
+def quantize_file(
+    source: Path,
+    target: Path,
+    quant: str,
+    allow_requantize: bool = False,
+    n_threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Write `source` quantized to `quant` at `target` (temp name, then rename); LlmdeckError has llama.cpp's reason."""
     if quant not in QUANT_TYPES:
         raise BadInput(f"unknown quant type {quant!r} (expected one of {', '.join(QUANT_TYPES)})")
     with atomic_path(Path(target)) as tmp:
-        command = [sys.executable, "-m", "llmdeck.core.quantize", str(source), str(tmp), quant,
-                   str(n_threads or os.cpu_count() or 1), "1" if allow_requantize else "0"]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   stdin=subprocess.DEVNULL, errors="replace")
+        command = [
+            sys.executable,
+            "-m",
+            "llmdeck.core.quantize",
+            str(source),
+            str(tmp),
+            quant,
+            str(n_threads or os.cpu_count() or 1),
+            "1" if allow_requantize else "0",
+        ]
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            errors="replace",
+        )
         lines: list[str] = []
         assert process.stdout is not None
         try:
@@ -74,12 +109,19 @@ def quantize_file(source: Path, target: Path, quant: str, allow_requantize: bool
             raise
         code = process.wait()
         if code != 0:
-            raise LlmdeckError(f"llama.cpp could not quantize {Path(source).name} to {quant}: {_reason(lines, code, tmp)}")
+            raise LlmdeckError(
+                f"llama.cpp could not quantize {Path(source).name} to {quant}: {_reason(lines, code, tmp)}"
+            )
     return Path(target)
 
 
-def quantize_model(name: str, quant: str, new_name: str | None = None, allow_requantize: bool = False,
-                   on_progress: Callable[[int, int], None] | None = None):
+def quantize_model(
+    name: str,
+    quant: str,
+    new_name: str | None = None,
+    allow_requantize: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+):
     """Quantize a store model into a new store model (lineage: its source, base and run); returns the new entry."""
     from llmdeck.core.store import Lineage, ModelStore, check_name
 
@@ -87,8 +129,10 @@ def quantize_model(name: str, quant: str, new_name: str | None = None, allow_req
     entry = store.get(name)
     [quant] = parse_quant_types(quant)
     if is_quantized(entry.file_type) and not allow_requantize:
-        raise BadInput(f"{name} is already quantized ({entry.file_type}); quantizing it again loses more than"
-                       " quantizing its f16/f32 source; pass --allow-requantize to do it anyway")
+        raise BadInput(
+            f"{name} is already quantized ({entry.file_type}); quantizing it again loses more than"
+            " quantizing its f16/f32 source; pass --allow-requantize to do it anyway"
+        )
     stem = entry.name.removesuffix(f".{(entry.quant_type or entry.file_type).lower()}")
     target_name = check_name(new_name or f"{stem}.{quant}")
     if store.exists(target_name):
@@ -96,8 +140,9 @@ def quantize_model(name: str, quant: str, new_name: str | None = None, allow_req
     staged = store.model_path(target_name).with_name(f".{target_name}.gguf.quantize-tmp")
     try:
         quantize_file(Path(entry.path), staged, quant, allow_requantize=allow_requantize, on_progress=on_progress)
-        lineage = Lineage(base_model=entry.base_model or entry.name, run_id=entry.run_id, quant_source=entry.name,
-                          quant_type=quant)
+        lineage = Lineage(
+            base_model=entry.base_model or entry.name, run_id=entry.run_id, quant_source=entry.name, quant_type=quant
+        )
         return store.register(staged, name=target_name, lineage=lineage, move=True)
     finally:
         staged.unlink(missing_ok=True)

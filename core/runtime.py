@@ -40,8 +40,9 @@ class LoadOptions:
     def from_settings(cls, lora_path: str | None = None, **overrides: Any) -> LoadOptions:
         """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
         settings = settings_with(**overrides)
-        return cls(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers,
-                   lora_path=lora_path)
+        return cls(
+            n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers, lora_path=lora_path
+        )
 
     def threads(self) -> int:
         return self.n_threads or os.cpu_count() or 1
@@ -61,8 +62,13 @@ class Sampling:
     def from_settings(cls, seed: int | None = None, stop=None, **overrides: Any) -> Sampling:
         """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
         settings = settings_with(**overrides)
-        return cls(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens,
-                   seed=seed, stop=tuple(stop or ()))
+        return cls(
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_tokens,
+            seed=seed,
+            stop=tuple(stop or ()),
+        )
 
 
 @dataclass
@@ -153,7 +159,9 @@ def llama_cpp_loader(path: Path, options: LoadOptions):
         )
     except ValueError as exc:
         if options.lora_path and "lora" in str(exc).lower():
-            raise LoraNotApplicable(f"llama.cpp cannot apply the LoRA {options.lora_path} to {path.name} ({exc})") from None
+            raise LoraNotApplicable(
+                f"llama.cpp cannot apply the LoRA {options.lora_path} to {path.name} ({exc})"
+            ) from None
         raise BadInput(f"{path}: llama.cpp could not load the model ({exc})") from None
 
 
@@ -232,8 +240,13 @@ def stream_completion(
     yield from _stream(
         model,
         lambda: model.llama.create_completion(
-            prompt, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
-            seed=sampling.seed, stop=list(sampling.stop) or None, stream=True,
+            prompt,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            seed=sampling.seed,
+            stop=list(sampling.stop) or None,
+            stream=True,
         ),
         lambda choice: choice.get("text"),
         stats,
@@ -241,7 +254,9 @@ def stream_completion(
 
 
 def _stream(
-    model: LoadedModel, start_stream: Callable[[], Iterator[dict]], piece_of: Callable[[dict], str | None],
+    model: LoadedModel,
+    start_stream: Callable[[], Iterator[dict]],
+    piece_of: Callable[[dict], str | None],
     stats: ChatStats | None,
 ) -> Iterator[str]:
     """The streaming loop chat and completion share: under the model's lock, start llama.cpp's stream and yield

@@ -78,9 +78,16 @@ def check_port_free(host: str, port: int) -> None:
             raise LlmdeckError(f"cannot serve on {host}:{port}: {reason}") from None
 
 
-def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port: int = 8000,
-                api_key: str | None = None, lora_path: str | None = None, alias: str | None = None,
-                wrap: Callable | None = None, extra_names: Sequence[str] = ()) -> ServePlan:
+def plan_server(
+    model_names: Sequence[str | None],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    lora_path: str | None = None,
+    alias: str | None = None,
+    wrap: Callable | None = None,
+    extra_names: Sequence[str] = (),
+) -> ServePlan:
     """Resolve and load the models, check the address, build the app; raises before anything is served.
 
     `lora_path`: a GGUF LoRA applied to the (single) model, served under `alias`; `wrap(app)` puts an ASGI
@@ -89,7 +96,9 @@ def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port
         from llama_cpp.server.app import create_app
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError as exc:
-        raise LlmdeckError(f"serving needs the server extra: pip install 'llmdeck[server]' ({exc.name} missing)") from None
+        raise LlmdeckError(
+            f"serving needs the server extra: pip install 'llmdeck[server]' ({exc.name} missing)"
+        ) from None
     from llmdeck.core.store import ModelStore
 
     if not 1 <= port <= 65535:
@@ -100,9 +109,14 @@ def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port
     check_port_free(host, port)
     model_settings = [
         ModelSettings(
-            model=entry.path, model_alias=alias or entry.name, n_ctx=options.n_ctx,
-            n_threads=options.threads(), n_threads_batch=options.threads(),
-            n_gpu_layers=options.n_gpu_layers, lora_path=lora_path, verbose=False,
+            model=entry.path,
+            model_alias=alias or entry.name,
+            n_ctx=options.n_ctx,
+            n_threads=options.threads(),
+            n_threads_batch=options.threads(),
+            n_gpu_layers=options.n_gpu_layers,
+            lora_path=lora_path,
+            verbose=False,
         )
         for entry in entries
     ]
@@ -113,8 +127,9 @@ def plan_server(model_names: Sequence[str | None], host: str = "127.0.0.1", port
     for entry in entries:
         read_gguf_info(Path(entry.path))  # refuse a damaged file before llama.cpp sees it
     try:  # llama-cpp-python loads the first model here: a file it cannot load fails now, in one line
-        app = create_app(server_settings=ServerSettings(host=host, port=port, api_key=api_key),
-                         model_settings=model_settings)
+        app = create_app(
+            server_settings=ServerSettings(host=host, port=port, api_key=api_key), model_settings=model_settings
+        )
     except (ValueError, RuntimeError, OSError) as exc:
         raise BadInput(f"{entries[0].path}: llama.cpp could not load the model ({exc})") from None
     names = [alias] if alias else [entry.name for entry in entries]
@@ -141,9 +156,18 @@ class ServedModelsOnly:
         except (ValueError, AttributeError):
             requested = None  # malformed bodies are the app's to answer
         if isinstance(requested, str) and requested not in self.served:
-            return await _json_response(send, 404, {"error": {
-                "message": f"The model `{requested}` does not exist; served: {', '.join(sorted(self.served))}",
-                "type": "invalid_request_error", "param": "model", "code": "model_not_found"}})
+            return await _json_response(
+                send,
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{requested}` does not exist; served: {', '.join(sorted(self.served))}",
+                        "type": "invalid_request_error",
+                        "param": "model",
+                        "code": "model_not_found",
+                    }
+                },
+            )
         replayed = False
 
         async def replay():
@@ -158,8 +182,13 @@ class ServedModelsOnly:
 
 async def _json_response(send, status: int, document: dict) -> None:
     payload = json.dumps(document).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -77,8 +77,13 @@ def _connect():
     return db.connection("sessions", MIGRATIONS)
 
 
-def create_session(session_id: str | None = None, title: str | None = None, model: str | None = None,
-                   rag_collection: str | None = None, options: dict | None = None) -> Session:
+def create_session(
+    session_id: str | None = None,
+    title: str | None = None,
+    model: str | None = None,
+    rag_collection: str | None = None,
+    options: dict | None = None,
+) -> Session:
     session_id = session_id or uuid.uuid4().hex[:12]
     if not session_id.replace("-", "").replace("_", "").isalnum() or len(session_id) > 64:
         raise BadInput(f"session id {session_id!r}: expected letters, digits, '-' or '_' (at most 64)")
@@ -93,10 +98,15 @@ def create_session(session_id: str | None = None, title: str | None = None, mode
 
 
 def find_session(session_id: str) -> Session | None:
-    row = _connect().execute(
-        "SELECT s.*, (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) AS n_messages"
-        " FROM chat_sessions s WHERE s.id = ?", (session_id,)
-    ).fetchone()
+    row = (
+        _connect()
+        .execute(
+            "SELECT s.*, (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) AS n_messages"
+            " FROM chat_sessions s WHERE s.id = ?",
+            (session_id,),
+        )
+        .fetchone()
+    )
     return Session.from_row(row) if row else None
 
 
@@ -121,8 +131,9 @@ def list_sessions() -> list[Session]:
     return [Session.from_row(r) for r in rows]
 
 
-def add_message(session_id: str, role: str, content: str, sources: list[dict] | None = None,
-                model: str | None = None) -> None:
+def add_message(
+    session_id: str, role: str, content: str, sources: list[dict] | None = None, model: str | None = None
+) -> None:
     """Append one complete message (committed immediately); `model` names the model that wrote an answer."""
     if role not in ("system", "user", "assistant"):
         raise BadInput(f"message role {role!r}: expected system, user or assistant")
@@ -133,17 +144,22 @@ def add_message(session_id: str, role: str, content: str, sources: list[dict] | 
             " VALUES (?, ?, ?, ?, ?, ?)",
             (session_id, role, content, json.dumps(sources) if sources else None, now, model),
         )
-        conn.execute("UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",
-                     (now, content[:60] if role == "user" else None, session_id))
+        conn.execute(
+            "UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",
+            (now, content[:60] if role == "user" else None, session_id),
+        )
 
 
 def messages(session_id: str) -> list[Message]:
     get_session(session_id)
     rows = _connect().execute(
-        "SELECT role, content, sources, created_at, model FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,)
+        "SELECT role, content, sources, created_at, model FROM chat_messages WHERE session_id = ? ORDER BY id",
+        (session_id,),
     )
-    return [Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
-            for r in rows]
+    return [
+        Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
+        for r in rows
+    ]
 
 
 def delete_session(session_id: str) -> None:
@@ -181,8 +197,9 @@ def rename_session(session_id: str, title: str) -> Session:
     return get_session(session_id)
 
 
-def update_session(session_id: str, *, model: str | None = None, rag_collection: str | None | bool = False,
-                   options: dict | None = None) -> Session:
+def update_session(
+    session_id: str, *, model: str | None = None, rag_collection: str | None | bool = False, options: dict | None = None
+) -> Session:
     """Change a session's model, collection (None clears it; False leaves it) or options (merged, None values
     drop a key)."""
     session = get_session(session_id)
@@ -193,7 +210,9 @@ def update_session(session_id: str, *, model: str | None = None, rag_collection:
         conn.execute("UPDATE chat_sessions SET rag_collection = ? WHERE id = ?", (rag_collection, session_id))
     if options is not None:
         merged = {k: v for k, v in {**session.options, **options}.items() if v is not None}
-        conn.execute("UPDATE chat_sessions SET options = ? WHERE id = ?", (json.dumps(_checked_options(merged)), session_id))
+        conn.execute(
+            "UPDATE chat_sessions SET options = ? WHERE id = ?", (json.dumps(_checked_options(merged)), session_id)
+        )
     return get_session(session_id)
 
 
@@ -209,15 +228,22 @@ def pop_last_turn(session_id: str) -> list[Message]:
     edit, or put back with `restore_messages`)."""
     get_session(session_id)
     with db.transaction(_connect()) as conn:
-        row = conn.execute("SELECT id FROM chat_messages WHERE session_id = ? AND role = 'user'"
-                           " ORDER BY id DESC LIMIT 1", (session_id,)).fetchone()
+        row = conn.execute(
+            "SELECT id FROM chat_messages WHERE session_id = ? AND role = 'user' ORDER BY id DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
         if row is None:
             raise BadInput(f"session '{session_id}' has no question to answer again")
-        removed = conn.execute("SELECT role, content, sources, created_at, model FROM chat_messages"
-                               " WHERE session_id = ? AND id >= ? ORDER BY id", (session_id, row["id"])).fetchall()
+        removed = conn.execute(
+            "SELECT role, content, sources, created_at, model FROM chat_messages"
+            " WHERE session_id = ? AND id >= ? ORDER BY id",
+            (session_id, row["id"]),
+        ).fetchall()
         conn.execute("DELETE FROM chat_messages WHERE session_id = ? AND id >= ?", (session_id, row["id"]))
-    return [Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
-            for r in removed]
+    return [
+        Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
+        for r in removed
+    ]
 
 
 def restore_messages(session_id: str, removed: list[Message]) -> None:

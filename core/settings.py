@@ -55,8 +55,14 @@ def load_settings(config_file: Path | None = None) -> Settings:
 
 
 # command-line flags that override settings, by field (chat, serve, tui); errors name the flag
-FLAGS = {"temperature": "--temperature", "top_p": "--top-p", "max_tokens": "--max-tokens", "n_ctx": "--ctx",
-         "n_threads": "--threads", "n_gpu_layers": "--gpu-layers"}
+FLAGS = {
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "max_tokens": "--max-tokens",
+    "n_ctx": "--ctx",
+    "n_threads": "--threads",
+    "n_gpu_layers": "--gpu-layers",
+}
 
 
 def settings_with(**overrides: Any) -> Settings:
@@ -67,8 +73,11 @@ def settings_with(**overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = [f"{FLAGS.get(str(item['loc'][0]), item['loc'][0])} {values.get(str(item['loc'][0]))!r}: "
-                    f"{str(item['msg']).lower()}" for item in exc.errors()]
+        problems = [
+            f"{FLAGS.get(str(item['loc'][0]), item['loc'][0])} {values.get(str(item['loc'][0]))!r}: "
+            f"{str(item['msg']).lower()}"
+            for item in exc.errors()
+        ]
         raise BadInput("; ".join(problems)) from None
 
 

@@ -95,7 +95,10 @@ def parse_remote(spec: str) -> RemoteModel | None:
 def _offline() -> bool:
     import os
 
-    return any(os.environ.get(var, "").lower() in ("1", "true", "yes", "on") for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 @dataclass(frozen=True)
@@ -202,8 +205,10 @@ class ModelStore:
         """A one-line problem when config.toml's default_model names no stored model (chat would fail on it)."""
         configured = load_settings().default_model
         if configured and not self.conn.execute("SELECT 1 FROM models WHERE name = ?", (configured,)).fetchone():
-            return (f"default_model {configured!r} in {paths.config_path()} is not in the store; "
-                    "set one with `llmdeck models default NAME`")
+            return (
+                f"default_model {configured!r} in {paths.config_path()} is not in the store; "
+                "set one with `llmdeck models default NAME`"
+            )
         return None
 
     def pull(self, spec: str | RemoteModel, name: str | None = None) -> ModelEntry:
@@ -221,16 +226,19 @@ class ModelStore:
             if existing and target.exists():
                 return self.get(existing["name"])
         if _offline():
-            raise OfflineError(f"{remote.spec}: downloading a model needs the network and HF_HUB_OFFLINE is set; "
-                               "use a local .gguf or a store name")
+            raise OfflineError(
+                f"{remote.spec}: downloading a model needs the network and HF_HUB_OFFLINE is set; "
+                "use a local .gguf or a store name"
+            )
         from llmdeck.core.download import download_hub_file, download_url, pick_gguf
 
         if remote.url and target:  # a URL always has its target: the URL's file name
             path = download_url(remote.url, target)
         elif remote.repo_id:
             filename = remote.filename or pick_gguf(remote.repo_id, hub_endpoint())
-            path = download_hub_file(remote.repo_id, filename, remote.revision, self._hub_dir(remote.repo_id),
-                                     hub_endpoint())
+            path = download_hub_file(
+                remote.repo_id, filename, remote.revision, self._hub_dir(remote.repo_id), hub_endpoint()
+            )
         else:
             raise BadInput(f"{spec}: expected owner/repo[:FILE.gguf] or an http(s) URL of a .gguf file")
         existing = self.conn.execute("SELECT name FROM models WHERE path = ?", (str(path.resolve()),)).fetchone()
@@ -296,10 +304,24 @@ class ModelStore:
                 " quant_type, eval_loss, eval_perplexity, loss_delta, eval_data)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    name, str(stored_path), info.architecture, info.parameter_count, info.file_type,
-                    info.context_length, info.size_bytes, int(info.has_chat_template), int(copy or move),
-                    int(_embedded), lineage.base_model, lineage.run_id, lineage.quant_source, time.time(),
-                    lineage.quant_type, lineage.eval_loss, lineage.eval_perplexity, lineage.loss_delta,
+                    name,
+                    str(stored_path),
+                    info.architecture,
+                    info.parameter_count,
+                    info.file_type,
+                    info.context_length,
+                    info.size_bytes,
+                    int(info.has_chat_template),
+                    int(copy or move),
+                    int(_embedded),
+                    lineage.base_model,
+                    lineage.run_id,
+                    lineage.quant_source,
+                    time.time(),
+                    lineage.quant_type,
+                    lineage.eval_loss,
+                    lineage.eval_perplexity,
+                    lineage.loss_delta,
                     lineage.eval_data,
                 ),
             )

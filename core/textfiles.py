@@ -55,5 +55,7 @@ def decode_text(raw: bytes, path: Path | str, what: str = "file") -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise BadInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start});"
-                       f" save the {what} as UTF-8") from None
+        raise BadInput(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start});"
+            f" save the {what} as UTF-8"
+        ) from None

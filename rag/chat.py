@@ -40,11 +40,13 @@ def condense_question(question: str, history: list[dict], condenser) -> str:
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", CONDENSE_SYSTEM),
-        MessagesPlaceholder("history"),
-        ("human", "Follow-up question: {question}\nStandalone question:"),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", CONDENSE_SYSTEM),
+            MessagesPlaceholder("history"),
+            ("human", "Follow-up question: {question}\nStandalone question:"),
+        ]
+    )
     recent = [(m["role"] if m["role"] != "user" else "human", m["content"]) for m in history[-6:]]
     rewritten = (prompt | condenser | StrOutputParser()).invoke({"history": recent, "question": question})
     rewritten = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
@@ -79,8 +81,16 @@ def fit_prompt(loaded: LoadedModel, question: str, history: list[dict], hits: li
     return messages, kept_hits, window
 
 
-def rag_prompt(loaded: LoadedModel, question: str, collection: str, history: list[dict], *, k: int = 4,
-               max_tokens: int = 512, condenser=None) -> RagPrompt:
+def rag_prompt(
+    loaded: LoadedModel,
+    question: str,
+    collection: str,
+    history: list[dict],
+    *,
+    k: int = 4,
+    max_tokens: int = 512,
+    condenser=None,
+) -> RagPrompt:
     """Condense, retrieve and fit one RAG turn; `condenser` defaults to the chat model itself at temperature 0."""
     from llmdeck.rag.query import query
 
@@ -94,8 +104,14 @@ def rag_prompt(loaded: LoadedModel, question: str, collection: str, history: lis
     hits = query(collection, standalone, k=k)
     messages, kept_hits, window = fit_prompt(loaded, question, history, hits, max_tokens)
     sources = [
-        {"n": n, "source": hit.metadata.get("source"), "chunk": hit.metadata.get("chunk"),
-         "title": hit.metadata.get("title"), "score": round(hit.score, 4), "text": hit.text}
+        {
+            "n": n,
+            "source": hit.metadata.get("source"),
+            "chunk": hit.metadata.get("chunk"),
+            "title": hit.metadata.get("title"),
+            "score": round(hit.score, 4),
+            "text": hit.text,
+        }
         for n, hit in enumerate(kept_hits, start=1)
     ]
     return RagPrompt(messages, sources, standalone, len(window))

@@ -19,10 +19,28 @@ from llmdeck.core.errors import BadInput
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".jsonl"}
 CODE_LANGUAGES = {
-    ".py": "python", ".js": "js", ".ts": "ts", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c",
-    ".h": "c", ".cpp": "cpp", ".hpp": "cpp", ".rb": "ruby", ".php": "php", ".scala": "scala",
-    ".kt": "kotlin", ".swift": "swift", ".cs": "csharp", ".lua": "lua", ".sh": "text", ".toml": "text",
-    ".yaml": "text", ".yml": "text", ".sql": "text",
+    ".py": "python",
+    ".js": "js",
+    ".ts": "ts",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".scala": "scala",
+    ".kt": "kotlin",
+    ".swift": "swift",
+    ".cs": "csharp",
+    ".lua": "lua",
+    ".sh": "text",
+    ".toml": "text",
+    ".yaml": "text",
+    ".yml": "text",
+    ".sql": "text",
 }
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | set(CODE_LANGUAGES)
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -42,7 +60,10 @@ class Discovery:
 
 
 def discover_files(
-    inputs: list[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (), max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    inputs: list[str | Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     follow_links: bool = False,
 ) -> Discovery:
     """Files under the given paths (directories recursively) with a supported suffix, filtered by globs.
@@ -79,16 +100,23 @@ def discover_files(
 
 def _walk(root: Path, found: Discovery, follow_links: bool) -> list[Path]:
     """Every entry below `root` that is not a directory; unreadable and linked directories are reported."""
+
     def unreadable(error: OSError) -> None:
-        found.skipped.append({"path": str(Path(error.filename).absolute()), "reason": f"unreadable directory ({error.strerror})"})
+        found.skipped.append(
+            {"path": str(Path(error.filename).absolute()), "reason": f"unreadable directory ({error.strerror})"}
+        )
 
     entries = []
     for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=follow_links):
         for name in sorted(dirs):
             linked = Path(folder) / name
             if not name.startswith(".") and linked.is_symlink() and not follow_links:
-                found.skipped.append({"path": str(linked.absolute()),
-                                      "reason": "symbolic link to a directory (not followed; use --follow-links)"})
+                found.skipped.append(
+                    {
+                        "path": str(linked.absolute()),
+                        "reason": "symbolic link to a directory (not followed; use --follow-links)",
+                    }
+                )
         entries += [Path(folder) / name for name in sorted(files)]
     return entries
 
@@ -189,7 +217,9 @@ def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
     if suffix == ".rst":
         from langchain_text_splitters import Language
 
-        splitter = RecursiveCharacterTextSplitter.from_language(Language.RST, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        splitter = RecursiveCharacterTextSplitter.from_language(
+            Language.RST, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+        )
         return splitter.create_documents([_read_text(path)])
     return recursive.create_documents([_read_text(path)])
 
@@ -214,8 +244,11 @@ def _split_json(path: Path, recursive, chunk_size: int):
 
     text = _read_text(path)
     try:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix.lower() == ".jsonl" \
+        records = (
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+            if path.suffix.lower() == ".jsonl"
             else [json.loads(text)]
+        )
     except json.JSONDecodeError:
         return recursive.create_documents([text])
     splitter = RecursiveJsonSplitter(max_chunk_size=chunk_size)

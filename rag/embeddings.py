@@ -39,7 +39,7 @@ def resolve_embedding(name_or_path: str | None = None) -> EmbeddingSpec:
 
 
 def embedding_precision() -> str:
-    """"bf16" or "fp32": the setting, with auto resolved against this machine."""
+    """ "bf16" or "fp32": the setting, with auto resolved against this machine."""
     setting = load_settings().embedding_precision
     if setting != "auto":
         return setting

@@ -76,14 +76,18 @@ def ingest(
     started = time.perf_counter()
     registry.check_name(collection)
     if chunk_size < 50 or not 0 <= chunk_overlap < chunk_size:
-        raise BadInput(f"chunk size {chunk_size} / overlap {chunk_overlap}: expected size >= 50 and 0 <= overlap < size")
+        raise BadInput(
+            f"chunk size {chunk_size} / overlap {chunk_overlap}: expected size >= 50 and 0 <= overlap < size"
+        )
     found = discover_files(inputs, include, exclude, follow_links=follow_links)
     if not found.files and not prune:
         raise BadInput(f"nothing to ingest into '{collection}': {_nothing_found(inputs, found.skipped)}")
     with locks.exclusive("collection", collection):
         conn = registry.connect()
         reconcile(conn, collection)
-        record = _collection_record(conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap)
+        record = _collection_record(
+            conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap
+        )
         summary = IngestSummary(collection, record.store, files_seen=len(found.files), skipped_files=found.skipped)
         known_sources = registry.sources(conn, collection)
         plan = _plan(found.files, known_sources, record, summary, progress, on_progress)
@@ -135,7 +139,9 @@ def _plan(files, known_sources, record, summary, progress, on_progress=None) -> 
     from tqdm import tqdm
 
     plan = _Plan()
-    for index, path in enumerate(tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress, leave=False)):
+    for index, path in enumerate(
+        tqdm(files, desc="reading", unit="file", file=sys.stderr, disable=not progress, leave=False)
+    ):
         if on_progress:
             on_progress("reading", index, len(files))
         digest = file_digest(path)
@@ -147,7 +153,9 @@ def _plan(files, known_sources, record, summary, progress, on_progress=None) -> 
         try:
             chunks = split_file(path, record.chunk_size, record.chunk_overlap)
         except Exception as exc:  # a loader failure skips this file, never the whole ingest
-            summary.skipped_files.append({"path": str(path), "reason": f"cannot load ({type(exc).__name__}: {exc})"[:300]})
+            summary.skipped_files.append(
+                {"path": str(path), "reason": f"cannot load ({type(exc).__name__}: {exc})"[:300]}
+            )
             continue
         ids = [c.id for c in chunks]
         old_ids = set(known["chunk_ids"]) if known else set()
@@ -192,7 +200,7 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=
                 registry.begin_collection(conn, record)
         bar = tqdm(total=len(plan.new_chunks), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress)
         for start in range(0, len(plan.new_chunks), EMBED_BATCH):
-            batch = plan.new_chunks[start:start + EMBED_BATCH]
+            batch = plan.new_chunks[start : start + EMBED_BATCH]
             vectors = embeddings.embed_documents([c.text for c in batch])
             registry.record_pending(conn, record.name, [c.id for c in batch], "add")
             target.add([c.id for c in batch], [c.text for c in batch], [c.metadata for c in batch], vectors)
@@ -224,8 +232,10 @@ def _roll_back(target, written: list[str], is_new: bool) -> bool:
             target.delete(written)
         return True
     except Exception as exc:  # the original error matters more; say what is left behind
-        print(f"warning: could not roll back '{target.collection}' now; the next ingest or query will ({exc})",
-              file=sys.stderr)
+        print(
+            f"warning: could not roll back '{target.collection}' now; the next ingest or query will ({exc})",
+            file=sys.stderr,
+        )
         return False
 
 

@@ -31,8 +31,17 @@ def list_collections() -> list[CollectionInfo]:
     infos = []
     for record in registry.all_records(conn):
         n_sources, n_chunks = registry.counts(conn, record.name)
-        infos.append(CollectionInfo(record.name, record.store, record.location, record.embedding_model,
-                                    record.dimension, n_sources, n_chunks))
+        infos.append(
+            CollectionInfo(
+                record.name,
+                record.store,
+                record.location,
+                record.embedding_model,
+                record.dimension,
+                n_sources,
+                n_chunks,
+            )
+        )
     return infos
 
 
@@ -64,8 +73,13 @@ def open_collection(name: str, embedding_model: str | None = None):
                 f" querying it with '{spec.name}' is refused"
             )
     embeddings = load_embeddings(resolve_embedding(record.embedding_model))
-    return record, embeddings, open_store(record.store, record.name, record.location, embeddings, record.dimension,
-                                          changed_at=record.updated_at)
+    return (
+        record,
+        embeddings,
+        open_store(
+            record.store, record.name, record.location, embeddings, record.dimension, changed_at=record.updated_at
+        ),
+    )
 
 
 def query(collection: str, question: str, k: int = 5, embedding_model: str | None = None) -> list[Hit]:
@@ -76,6 +90,8 @@ def query(collection: str, question: str, k: int = 5, embedding_model: str | Non
         raise BadInput(f"-k {k}: expected at least 1")
     record, embeddings, store = open_collection(collection, embedding_model)
     if registry.counts(registry.connect(), collection)[1] == 0:
-        raise BadInput(f"collection '{collection}' is empty (0 chunks); add documents with "
-                       f"`llmdeck rag ingest PATH --collection {collection}`")
+        raise BadInput(
+            f"collection '{collection}' is empty (0 chunks); add documents with "
+            f"`llmdeck rag ingest PATH --collection {collection}`"
+        )
     return store.search(embeddings.embed_query(question), k)

@@ -108,15 +108,19 @@ def sources(conn: sqlite3.Connection, name: str) -> dict[str, dict]:
 
 def begin_collection(conn: sqlite3.Connection, record: CollectionRecord) -> None:
     """Note a collection about to be created in its store (dropped again if the ingest never commits)."""
-    conn.execute("INSERT OR REPLACE INTO rag_pending_collections (name, store, location, dimension) VALUES (?, ?, ?, ?)",
-                 (record.name, record.store, record.location, record.dimension))
+    conn.execute(
+        "INSERT OR REPLACE INTO rag_pending_collections (name, store, location, dimension) VALUES (?, ?, ?, ?)",
+        (record.name, record.store, record.location, record.dimension),
+    )
 
 
 def record_pending(conn: sqlite3.Connection, name: str, chunk_ids: list[str], op: str) -> None:
     """Note chunk ids about to be written to ('add') or removed from ('delete') the store."""
     with db.transaction(conn):
-        conn.executemany("INSERT OR IGNORE INTO rag_pending (collection, chunk_id, op) VALUES (?, ?, ?)",
-                         [(name, chunk_id, op) for chunk_id in chunk_ids])
+        conn.executemany(
+            "INSERT OR IGNORE INTO rag_pending (collection, chunk_id, op) VALUES (?, ?, ?)",
+            [(name, chunk_id, op) for chunk_id in chunk_ids],
+        )
 
 
 def pending(conn: sqlite3.Connection, name: str) -> tuple[dict | None, list[str]]:
@@ -129,8 +133,10 @@ def pending(conn: sqlite3.Connection, name: str) -> tuple[dict | None, list[str]
 
 def has_pending(conn: sqlite3.Connection, name: str) -> bool:
     """Cheap check (no source parsing): did an ingest of `name` leave notes behind?"""
-    return bool(conn.execute("SELECT 1 FROM rag_pending WHERE collection = ? LIMIT 1", (name,)).fetchone()
-                or conn.execute("SELECT 1 FROM rag_pending_collections WHERE name = ?", (name,)).fetchone())
+    return bool(
+        conn.execute("SELECT 1 FROM rag_pending WHERE collection = ? LIMIT 1", (name,)).fetchone()
+        or conn.execute("SELECT 1 FROM rag_pending_collections WHERE name = ?", (name,)).fetchone()
+    )
 
 
 def clear_pending(conn: sqlite3.Connection, name: str) -> None:
@@ -140,7 +146,10 @@ def clear_pending(conn: sqlite3.Connection, name: str) -> None:
 
 
 def save_ingest(
-    conn: sqlite3.Connection, record: CollectionRecord, changed: dict[str, dict], removed_paths: list[str],
+    conn: sqlite3.Connection,
+    record: CollectionRecord,
+    changed: dict[str, dict],
+    removed_paths: list[str],
     stale_ids: Sequence[str] = (),
 ) -> None:
     """Insert/update the collection and its changed sources in one transaction; the chunks written are now
@@ -151,8 +160,17 @@ def save_ingest(
             "INSERT INTO rag_collections (name, store, location, embedding_model, dimension, chunk_size, chunk_overlap,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET updated_at = excluded.updated_at",
-            (record.name, record.store, record.location, record.embedding_model, record.dimension,
-             record.chunk_size, record.chunk_overlap, record.created_at, now),
+            (
+                record.name,
+                record.store,
+                record.location,
+                record.embedding_model,
+                record.dimension,
+                record.chunk_size,
+                record.chunk_overlap,
+                record.created_at,
+                now,
+            ),
         )
         for path, entry in changed.items():
             conn.execute(
@@ -164,8 +182,10 @@ def save_ingest(
             conn.execute("DELETE FROM rag_sources WHERE collection = ? AND path = ?", (record.name, path))
         conn.execute("DELETE FROM rag_pending WHERE collection = ? AND op = 'add'", (record.name,))
         conn.execute("DELETE FROM rag_pending_collections WHERE name = ?", (record.name,))
-        conn.executemany("INSERT OR IGNORE INTO rag_pending (collection, chunk_id, op) VALUES (?, ?, 'delete')",
-                         [(record.name, chunk_id) for chunk_id in stale_ids])
+        conn.executemany(
+            "INSERT OR IGNORE INTO rag_pending (collection, chunk_id, op) VALUES (?, ?, 'delete')",
+            [(record.name, chunk_id) for chunk_id in stale_ids],
+        )
 
 
 def delete(conn: sqlite3.Connection, name: str) -> None:

@@ -64,7 +64,12 @@ def chroma_client(location: str, changed_at: float | None = None):
     collection (`changed_at`, from the registry) would read a stale index, so it is closed and reopened.
     """
     remote = location.startswith(("http://", "https://"))
-    if location in _chroma_clients and not remote and changed_at is not None and changed_at >= _chroma_opened_at[location]:
+    if (
+        location in _chroma_clients
+        and not remote
+        and changed_at is not None
+        and changed_at >= _chroma_opened_at[location]
+    ):
         stale = _chroma_clients.pop(location)
         try:
             stale.close()
@@ -82,8 +87,10 @@ def chroma_client(location: str, changed_at: float | None = None):
             url = urlparse(location)
             try:
                 client = chromadb.HttpClient(
-                    host=url.hostname or "", port=url.port or (443 if url.scheme == "https" else 8000),
-                    ssl=url.scheme == "https", settings=settings,
+                    host=url.hostname or "",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=settings,
                 )
                 client.heartbeat()
             except Exception as exc:
@@ -104,8 +111,10 @@ class ChromaStore(Store):
             from langchain_chroma import Chroma
 
             self._cached = Chroma(
-                collection_name=self.collection, embedding_function=self.embeddings,
-                client=chroma_client(self.location, self.changed_at), collection_metadata={"hnsw:space": "cosine"},
+                collection_name=self.collection,
+                embedding_function=self.embeddings,
+                client=chroma_client(self.location, self.changed_at),
+                collection_metadata={"hnsw:space": "cosine"},
             )
         return self._cached
 
@@ -120,7 +129,7 @@ class ChromaStore(Store):
 
     def delete(self, ids):
         for start in range(0, len(ids), 5000):
-            self._collection.delete(ids=ids[start:start + 5000])
+            self._collection.delete(ids=ids[start : start + 5000])
 
     def search(self, vector, k):
         # cosine distance back to similarity, so every store reports "higher is closer"
@@ -198,18 +207,22 @@ class PineconeStore(Store):
         if hasattr(self, "_cached_index"):
             return self._cached_index
         client = pinecone_client(self.location or None)
-        names = with_retries(f"list indexes at {self.location or 'api.pinecone.io'}", lambda: [i["name"] for i in client.list_indexes()])
+        names = with_retries(
+            f"list indexes at {self.location or 'api.pinecone.io'}", lambda: [i["name"] for i in client.list_indexes()]
+        )
         if self.collection not in names:
             if not create:
                 raise LlmdeckError(f"pinecone index '{self.collection}' does not exist")
             from pinecone import ServerlessSpec
 
             # read when the index is created, not at import: the environment may change in between
-            spec = ServerlessSpec(cloud=os.environ.get("PINECONE_CLOUD", "aws"),
-                                  region=os.environ.get("PINECONE_REGION", "us-east-1"))
-            with_retries("create index", lambda: client.create_index(
-                name=self.collection, dimension=self.dimension, metric="cosine", spec=spec
-            ))
+            spec = ServerlessSpec(
+                cloud=os.environ.get("PINECONE_CLOUD", "aws"), region=os.environ.get("PINECONE_REGION", "us-east-1")
+            )
+            with_retries(
+                "create index",
+                lambda: client.create_index(name=self.collection, dimension=self.dimension, metric="cosine", spec=spec),
+            )
         description = with_retries("describe index", lambda: client.describe_index(self.collection))
         if int(description.dimension) != self.dimension:
             raise BadInput(
@@ -234,13 +247,13 @@ class PineconeStore(Store):
             {"id": i, "values": v, "metadata": {**m, "text": t}} for i, t, m, v in zip(ids, texts, metadatas, vectors)
         ]
         for start in range(0, len(records), 100):
-            batch = records[start:start + 100]
+            batch = records[start : start + 100]
             with_retries("upsert", lambda: index.upsert(vectors=batch))
 
     def delete(self, ids):
         index = self._index()
         for start in range(0, len(ids), 1000):
-            batch = ids[start:start + 1000]
+            batch = ids[start : start + 1000]
             with_retries("delete", lambda: index.delete(ids=batch))
 
     def search(self, vector, k):
@@ -254,7 +267,9 @@ class PineconeStore(Store):
 
     def drop(self):
         client = pinecone_client(self.location or None)
-        names = with_retries(f"list indexes at {self.location or 'api.pinecone.io'}", lambda: [i["name"] for i in client.list_indexes()])
+        names = with_retries(
+            f"list indexes at {self.location or 'api.pinecone.io'}", lambda: [i["name"] for i in client.list_indexes()]
+        )
         if self.collection in names:
             with_retries("delete index", lambda: client.delete_index(self.collection))
 
@@ -275,8 +290,9 @@ def default_location(store: str, chroma_url: str | None = None, pinecone_host: s
     raise BadInput(f"--store {store!r}: expected one of {', '.join(sorted(STORES))}")
 
 
-def open_store(store: str, collection: str, location: str, embeddings, dimension: int,
-               changed_at: float | None = None) -> Store:
+def open_store(
+    store: str, collection: str, location: str, embeddings, dimension: int, changed_at: float | None = None
+) -> Store:
     if store not in STORES:
         raise BadInput(f"store {store!r}: expected one of {', '.join(sorted(STORES))}")
     return STORES[store](collection, location, embeddings, dimension, changed_at)

@@ -130,19 +130,44 @@ def ask(
         raise BadInput(f"agent: guide {guide!r} is not one of the run's tools ({', '.join(t.name for t in built)})")
     if chat_model is None:
         model_name, loaded = load_for_run(model, adapter, n_ctx, n_threads)
-        chat_model = ConstrainedChatModel(loaded=loaded, model_name=model_name, thoughts=thoughts,
-                                          observation_role=observation_role, temperature=temperature, seed=seed,
-                                          constrained=constrained, guide=guide, stop_check=stopped)
+        chat_model = ConstrainedChatModel(
+            loaded=loaded,
+            model_name=model_name,
+            thoughts=thoughts,
+            observation_role=observation_role,
+            temperature=temperature,
+            seed=seed,
+            constrained=constrained,
+            guide=guide,
+            stop_check=stopped,
+        )
         observation_role = chat_model.rendered_observation_role
     else:
         model_name = getattr(chat_model, "model_name", None) or type(chat_model).__name__
     names = [tool.name for tool in built]
-    run_options = {"tools": names, **options.model_dump(), "thoughts": thoughts, "observation_role": observation_role,
-                   "workspace": str(settings.workspace or Path.cwd()), "collection": collection,
-                   "system_prompt": system_prompt(tool_specs(built), options.system, thoughts),
-                   "adapter": adapter, "temperature": temperature, "seed": seed, "constrained": constrained,
-                   "guide": guide,
-                   **({"task": task} if task else {})}
+    run_options = {
+        "tools": names,
+        **options.model_dump(),
+        "thoughts": thoughts,
+        "observation_role": observation_role,
+        "workspace": str(settings.workspace or Path.cwd()),
+        "collection": collection,
+        "system_prompt": system_prompt(tool_specs(built), options.system, thoughts),
+        "adapter": adapter,
+        "temperature": temperature,
+        "seed": seed,
+        "constrained": constrained,
+        "guide": guide,
+        **({"task": task} if task else {}),
+    }
     run_id = records.start_run("agent", question, model_name, run_options)
-    return AgentResponse(run_id=run_id, model=model_name, question=question, tools=names, warnings=catalog.warnings,
-                         _events=run_agent(question, chat_model, built, options), _halt=halt, _stop_when=stop_when)
+    return AgentResponse(
+        run_id=run_id,
+        model=model_name,
+        question=question,
+        tools=names,
+        warnings=catalog.warnings,
+        _events=run_agent(question, chat_model, built, options),
+        _halt=halt,
+        _stop_when=stop_when,
+    )

@@ -81,8 +81,12 @@ class BenchRow:
     deltas: dict[str, dict] = field(default_factory=dict)  # label -> {"value", "low", "high"} vs the first model
 
     def to_dict(self) -> dict:
-        return {"metric": self.metric, "higher_is_better": self.higher_is_better,
-                "models": {k: m.to_dict() for k, m in self.models.items()}, "deltas": self.deltas}
+        return {
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "models": {k: m.to_dict() for k, m in self.models.items()},
+            "deltas": self.deltas,
+        }
 
 
 @dataclass
@@ -94,8 +98,13 @@ class BenchReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"models": self.models, "split": self.split, "rows": [r.to_dict() for r in self.rows],
-                "collections": self.collections, "seconds": self.seconds}
+        return {
+            "models": self.models,
+            "split": self.split,
+            "rows": [r.to_dict() for r in self.rows],
+            "collections": self.collections,
+            "seconds": self.seconds,
+        }
 
     def row(self, metric: str) -> BenchRow:
         return next(r for r in self.rows if r.metric == metric)
@@ -138,9 +147,9 @@ def wilson(successes: float, n: int) -> tuple[float | None, float | None]:
     if n == 0:
         return None, None
     p = successes / n
-    denominator = 1 + Z95 ** 2 / n
-    centre = (p + Z95 ** 2 / (2 * n)) / denominator
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / denominator
+    denominator = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denominator
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
@@ -169,8 +178,12 @@ def paired_delta(first: Metric, other: Metric, seed: int = 0) -> dict:
     differences = [other.per_task[t] - first.per_task[t] for t in shared]
     rng = random.Random(seed)
     means = sorted(statistics.fmean(rng.choices(differences, k=len(differences))) for _ in range(BOOTSTRAP_SAMPLES))
-    return {"value": _round(statistics.fmean(differences)), "low": _round(means[int(0.025 * BOOTSTRAP_SAMPLES)]),
-            "high": _round(means[int(0.975 * BOOTSTRAP_SAMPLES) - 1]), "n": len(shared)}
+    return {
+        "value": _round(statistics.fmean(differences)),
+        "low": _round(means[int(0.025 * BOOTSTRAP_SAMPLES)]),
+        "high": _round(means[int(0.975 * BOOTSTRAP_SAMPLES) - 1]),
+        "n": len(shared),
+    }
 
 
 def _metrics_from(part: str, collection: str) -> dict[str, tuple[Metric, bool]]:
@@ -199,8 +212,18 @@ def _metrics_from(part: str, collection: str) -> dict[str, tuple[Metric, bool]]:
 class Bench:
     """The comparison being run: iterate for progress events; the last event is the report."""
 
-    def __init__(self, models: list[ModelSpec], agent_file: Path | None, code_file: Path | None, split: str,
-                 limit: int | None, max_steps: int, max_rounds: int, n_threads: int | None, parts: tuple[str, ...]):
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        agent_file: Path | None,
+        code_file: Path | None,
+        split: str,
+        limit: int | None,
+        max_steps: int,
+        max_rounds: int,
+        n_threads: int | None,
+        parts: tuple[str, ...],
+    ):
         self.models, self.agent_file, self.code_file = models, agent_file, code_file
         self.split, self.limit, self.max_steps, self.max_rounds = split, limit, max_steps, max_rounds
         self.n_threads, self.parts = n_threads, parts
@@ -223,15 +246,25 @@ class Bench:
                 if path is None:
                     continue
                 options = {"split": self.split, "limit": self.limit, "temperature": 0.0, "samples": 1}
-                options.update({"max_rounds": self.max_rounds} if kind == "verify" else
-                               {"max_steps": self.max_steps, "constrained": part == "agent-constrained"})
-                sweep = collect(path, kind, model=spec.model, adapter=spec.adapter, options=options,
-                                n_threads=self.n_threads)
+                options.update(
+                    {"max_rounds": self.max_rounds}
+                    if kind == "verify"
+                    else {"max_steps": self.max_steps, "constrained": part == "agent-constrained"}
+                )
+                sweep = collect(
+                    path, kind, model=spec.model, adapter=spec.adapter, options=options, n_threads=self.n_threads
+                )
                 self.report.collections[spec.label][part] = sweep.collection
                 for event in sweep:
                     if isinstance(event, AttemptRecorded):
-                        yield AttemptBenched(model=spec.label, part=part, done=event.done, total=event.total,
-                                             task_id=event.task_id, passed=event.passed)
+                        yield AttemptBenched(
+                            model=spec.label,
+                            part=part,
+                            done=event.done,
+                            total=event.total,
+                            task_id=event.task_id,
+                            passed=event.passed,
+                        )
                     if self._stop:
                         sweep.close()
                 if self._stop:
@@ -258,9 +291,17 @@ class Bench:
         self._stop = True
 
 
-def compare(models: list[str], *, tasks: Sequence[str | Path] = (), split: str = "heldout", limit: int | None = None,
-            max_steps: int = 4, max_rounds: int = 3, n_threads: int | None = None,
-            parts: tuple[str, ...] = PARTS) -> Bench:
+def compare(
+    models: list[str],
+    *,
+    tasks: Sequence[str | Path] = (),
+    split: str = "heldout",
+    limit: int | None = None,
+    max_steps: int = 4,
+    max_rounds: int = 3,
+    n_threads: int | None = None,
+    parts: tuple[str, ...] = PARTS,
+) -> Bench:
     """Check the models and task files; the returned `Bench` runs when iterated. `tasks`: task files (default:
     the bundled sets); a file's agent questions and coding tasks are both used."""
     from llmdeck.agents.task_sets import bundled

@@ -125,12 +125,18 @@ class ChatResponse:
     def done_event(self) -> AnswerFinished:
         """The `--json` stream's closing line."""
         sources = [{k: s[k] for k in ("n", "source", "chunk")} for s in self.sources]
-        return AnswerFinished(model=self.model, tokens=self.stats.tokens, ttft_s=round(self.stats.ttft_s, 4),
-                              tokens_per_s=round(self.stats.tokens_per_s, 2), total_s=round(self.stats.total_s, 4),
-                              finish_reason=self.stats.finish_reason, adapter=self.adapter or None,
-                              session=self.session_id or None,
-                              sources=sources if self.standalone_question is not None else None,
-                              standalone_question=self.standalone_question)
+        return AnswerFinished(
+            model=self.model,
+            tokens=self.stats.tokens,
+            ttft_s=round(self.stats.ttft_s, 4),
+            tokens_per_s=round(self.stats.tokens_per_s, 2),
+            total_s=round(self.stats.total_s, 4),
+            finish_reason=self.stats.finish_reason,
+            adapter=self.adapter or None,
+            session=self.session_id or None,
+            sources=sources if self.standalone_question is not None else None,
+            standalone_question=self.standalone_question,
+        )
 
 
 def chat(
@@ -200,8 +206,9 @@ def chat(
             sessions.update_session(opened.id, options={"adapter": adapter})
         response.session_id = opened.id
         sessions.add_message(opened.id, "user", prompt)
-        response._on_done = lambda r: sessions.add_message(opened.id, "assistant", r.text, sources=r.sources or None,
-                                                           model=r.model)
+        response._on_done = lambda r: sessions.add_message(
+            opened.id, "assistant", r.text, sources=r.sources or None, model=r.model
+        )
     if response.mode == "completion":
         response._stream = stream_completion(loaded, plain_transcript(messages), sampling, response.stats)
     else:
@@ -210,12 +217,20 @@ def chat(
 
 
 def no_template_warning(model_name: str) -> str:
-    return (f"{model_name} has no chat template: completion mode (the conversation is continued as plain text); "
-            f"`llmdeck complete {model_name} TEXT` continues a text")
+    return (
+        f"{model_name} has no chat template: completion mode (the conversation is continued as plain text); "
+        f"`llmdeck complete {model_name} TEXT` continues a text"
+    )
 
 
-def complete(prompt: str, *, model: str | None = None, sampling: Sampling | None = None, n_ctx: int | None = None,
-             n_threads: int | None = None) -> ChatResponse:
+def complete(
+    prompt: str,
+    *,
+    model: str | None = None,
+    sampling: Sampling | None = None,
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+) -> ChatResponse:
     """Continue `prompt` as plain text (no chat template), for any model; a ChatResponse in completion mode."""
     if not prompt or not prompt.strip():
         raise BadInput("complete: the text is empty")
@@ -241,8 +256,10 @@ def resolve_model(model: str | None, adapter: str | None) -> tuple[ModelEntry, s
     if model:
         return store.resolve(model), str(run.lora_path)
     if run.base_gguf is None:
-        raise BadInput(f"run {run.run_id} was trained on {run.finished.base.display}, not a store GGUF;"
-                       " pass --model with a GGUF of that base, or export the run")
+        raise BadInput(
+            f"run {run.run_id} was trained on {run.finished.base.display}, not a store GGUF;"
+            " pass --model with a GGUF of that base, or export the run"
+        )
     return store.resolve(str(run.base_gguf)), str(run.lora_path)
 
 

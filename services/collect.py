@@ -117,8 +117,12 @@ class CollectOptions(BaseModel):
 def collection_id(kind: str, task_file: TaskFile, model: str, options: CollectOptions) -> str:
     """The default collection name: the same sweep (file content, model files, sampling) always resumes the same
     one; more samples or a larger limit extend it; a model re-exported under the same name starts a new one."""
-    identity = {"kind": kind, "tasks": hashlib.sha256(task_file.path.read_bytes()).hexdigest(), "model": model,
-                **options.model_dump(exclude={"samples", "limit", "split", "timeout_s", "isolation"})}
+    identity = {
+        "kind": kind,
+        "tasks": hashlib.sha256(task_file.path.read_bytes()).hexdigest(),
+        "model": model,
+        **options.model_dump(exclude={"samples", "limit", "split", "timeout_s", "isolation"}),
+    }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return f"{task_file.name}-{kind}-{digest}"
 
@@ -149,12 +153,22 @@ class Collection:
 
     def __iter__(self) -> Iterator[SweepEvent]:
         done = attempts.done(self.collection)
-        todo = [(task, sample) for task in self.tasks for sample in range(self.options.samples)
-                if (task.id, sample) not in done]
+        todo = [
+            (task, sample)
+            for task in self.tasks
+            for sample in range(self.options.samples)
+            if (task.id, sample) not in done
+        ]
         self.total = len(self.tasks) * self.options.samples
         self.resumed = self.total - len(todo)
-        yield SweepStarted(collection=self.collection, kind=self.kind, tasks=len(self.tasks),
-                           samples=self.options.samples, total=self.total, done=self.resumed)
+        yield SweepStarted(
+            collection=self.collection,
+            kind=self.kind,
+            tasks=len(self.tasks),
+            samples=self.options.samples,
+            total=self.total,
+            done=self.resumed,
+        )
         started = time.perf_counter()
         for task, sample in todo:
             if self._stop:
@@ -168,17 +182,36 @@ class Collection:
         temperature = 0.0 if sample == 0 and self.options.greedy_first else self.options.temperature
         seed = attempt_seed(self.collection, task.id, sample) if temperature > 0 else None
         run_id, verdict = (self._agent if self.kind == "agent" else self._verify)(task, seed, temperature)
-        attempts.add(self.collection, task.id, sample, run_id, self.kind, str(self.task_file.path),
-                     task.effective_split, verdict, self.model_label)
+        attempts.add(
+            self.collection,
+            task.id,
+            sample,
+            run_id,
+            self.kind,
+            str(self.task_file.path),
+            task.effective_split,
+            verdict,
+            self.model_label,
+        )
         self.attempted += 1
         self.passed += verdict["passed"]
         counts = self.by_category.setdefault(task.category or self.kind, [0, 0])
         counts[0] += 1
         counts[1] += verdict["passed"]
-        return AttemptRecorded(collection=self.collection, task_id=task.id, sample=sample, category=task.category,
-                               passed=verdict["passed"], run_id=run_id, seconds=round(time.perf_counter() - start, 3),
-                               verdict=verdict, done=self.resumed + self.attempted, total=self.total,
-                               passed_so_far=self.passed, pass_rate=round(self.passed / self.attempted, 4))
+        return AttemptRecorded(
+            collection=self.collection,
+            task_id=task.id,
+            sample=sample,
+            category=task.category,
+            passed=verdict["passed"],
+            run_id=run_id,
+            seconds=round(time.perf_counter() - start, 3),
+            verdict=verdict,
+            done=self.resumed + self.attempted,
+            total=self.total,
+            passed_so_far=self.passed,
+            pass_rate=round(self.passed / self.attempted, 4),
+        )
 
     @property
     def model_label(self) -> str:
@@ -190,13 +223,22 @@ class Collection:
 
         workspace = self.task_file.resolve(task.workspace)
         question = task.hinted_question() if self.options.hints else task.prompt
-        response = ask(question, model=self.model, adapter=self.adapter, tools=agent_tools(task),
-                       workspace=workspace or self.task_file.path.parent, collection=task.collection,
-                       options=AgentOptions(max_steps=self.options.max_steps), n_threads=self.n_threads,
-                       isolation=self.options.isolation,
-                       temperature=temperature, seed=seed, constrained=self.options.constrained,
-                       task=task.record(str(self.task_file.path)),
-                       guide=task.tool if self.options.guide else None)
+        response = ask(
+            question,
+            model=self.model,
+            adapter=self.adapter,
+            tools=agent_tools(task),
+            workspace=workspace or self.task_file.path.parent,
+            collection=task.collection,
+            options=AgentOptions(max_steps=self.options.max_steps),
+            n_threads=self.n_threads,
+            isolation=self.options.isolation,
+            temperature=temperature,
+            seed=seed,
+            constrained=self.options.constrained,
+            task=task.record(str(self.task_file.path)),
+            guide=task.tool if self.options.guide else None,
+        )
         try:
             events = list(response)
         finally:
@@ -228,8 +270,12 @@ class Collection:
         finally:
             response.close()
         passed = verdict is not None and verdict.passed
-        return response.run_id, {"passed": passed, "status": response.status, "rounds": response.rounds,
-                                 "first_round": passed and response.rounds == 1}
+        return response.run_id, {
+            "passed": passed,
+            "status": response.status,
+            "rounds": response.rounds,
+            "first_round": passed and response.rounds == 1,
+        }
 
     def close(self) -> None:
         """Stop after the current attempt (it is recorded; the rest are attempted when the collection resumes)."""
@@ -237,23 +283,40 @@ class Collection:
 
     def summary(self) -> dict:
         attempted = self.attempted
-        return {"collection": self.collection, "kind": self.kind, "tasks": len(self.tasks), "total": self.total,
-                "resumed": self.resumed, "attempted": attempted, "passed": self.passed,
-                "pass_rate": round(self.passed / attempted, 4) if attempted else None,
-                "by_category": {k: {"attempts": a, "passed": p} for k, (a, p) in sorted(self.by_category.items())},
-                "seconds": round(self.seconds, 1), "stopped": self._stop}
+        return {
+            "collection": self.collection,
+            "kind": self.kind,
+            "tasks": len(self.tasks),
+            "total": self.total,
+            "resumed": self.resumed,
+            "attempted": attempted,
+            "passed": self.passed,
+            "pass_rate": round(self.passed / attempted, 4) if attempted else None,
+            "by_category": {k: {"attempts": a, "passed": p} for k, (a, p) in sorted(self.by_category.items())},
+            "seconds": round(self.seconds, 1),
+            "stopped": self._stop,
+        }
 
 
-def collect(tasks_file: str | Path, kind: str, *, model: str | None = None, adapter: str | None = None,
-            options: CollectOptions | dict | None = None, collection: str | None = None,
-            n_threads: int | None = None) -> Collection:
+def collect(
+    tasks_file: str | Path,
+    kind: str,
+    *,
+    model: str | None = None,
+    adapter: str | None = None,
+    options: CollectOptions | dict | None = None,
+    collection: str | None = None,
+    n_threads: int | None = None,
+) -> Collection:
     """Check everything and return the sweep of `kind` ("agent" or "verify") tasks of `tasks_file`."""
     if kind not in ("agent", "verify"):
         raise ValueError(f"collect kind {kind!r}")
     options = options if isinstance(options, CollectOptions) else validated(CollectOptions, "collect", options or {})
     if options.samples > 1 and options.temperature == 0:
-        raise BadInput(f"--samples {options.samples}: several attempts need --temperature above 0 (greedy attempts"
-                       " would all be the same)")
+        raise BadInput(
+            f"--samples {options.samples}: several attempts need --temperature above 0 (greedy attempts"
+            " would all be the same)"
+        )
     task_file = load_tasks(tasks_file)
     tasks = task_file.select(kind, options.split, options.limit)
     if not tasks:
@@ -266,8 +329,16 @@ def collect(tasks_file: str | Path, kind: str, *, model: str | None = None, adap
     if kind == "agent":
         prepare_fixtures(task_file, tasks)
     name = collection or collection_id(kind, task_file, identity, options)
-    return Collection(collection=name, kind=kind, task_file=task_file, tasks=tasks, options=options, model=model,
-                      adapter=adapter, n_threads=n_threads)
+    return Collection(
+        collection=name,
+        kind=kind,
+        task_file=task_file,
+        tasks=tasks,
+        options=options,
+        model=model,
+        adapter=adapter,
+        n_threads=n_threads,
+    )
 
 
 def _model_identity(model: str | None, adapter: str | None, n_threads: int | None) -> str:

@@ -23,8 +23,9 @@ def sources_block(sources: list[dict]) -> str:
     """The numbered citations appended to an answer's text."""
     if not sources:
         return ""
-    lines = [f"[{s['n']}] {s['source']}" + (f" (chunk {s['chunk']})" if s.get("chunk") is not None else "")
-             for s in sources]
+    lines = [
+        f"[{s['n']}] {s['source']}" + (f" (chunk {s['chunk']})" if s.get("chunk") is not None else "") for s in sources
+    ]
     return "\n\nSources:\n" + "\n".join(lines)
 
 
@@ -35,8 +36,15 @@ def public_sources(sources: list[dict]) -> list[dict]:
 class RagEndpoint:
     """ASGI app: `rag:COLLECTION` chat completions and model listing; everything else goes to `app`."""
 
-    def __init__(self, app, collections: Sequence[str], model: str | None, api_key: str | None = None,
-                 adapter: str | None = None, complete: Callable[..., dict] | None = None):
+    def __init__(
+        self,
+        app,
+        collections: Sequence[str],
+        model: str | None,
+        api_key: str | None = None,
+        adapter: str | None = None,
+        complete: Callable[..., dict] | None = None,
+    ):
         self.app = app
         self.collections = list(collections)
         self.model = model
@@ -78,7 +86,8 @@ class RagEndpoint:
         if start and start["status"] == 200 and isinstance(listing, dict):
             listing.setdefault("data", []).extend(
                 {"id": RAG_PREFIX + name, "object": "model", "owned_by": "llmdeck", "permissions": []}
-                for name in self.collections)
+                for name in self.collections
+            )
             captured["body"] = json.dumps(listing).encode()
             headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
             start = {**start, "headers": headers + [(b"content-length", str(len(captured["body"])).encode())]}
@@ -91,17 +100,23 @@ class RagEndpoint:
         if self.api_key and _bearer(scope) != self.api_key:
             response = JSONResponse(_error("Invalid API key", "invalid_api_key"), status_code=401)
             return await response(scope, receive, send)
-        collection = request["model"][len(RAG_PREFIX):]
+        collection = request["model"][len(RAG_PREFIX) :]
         if collection not in self.collections:
             served = ", ".join(RAG_PREFIX + c for c in self.collections)
-            return await JSONResponse(_error(f"model {request['model']!r} is not served (served: {served})",
-                                             "model_not_found"), status_code=404)(scope, receive, send)
+            return await JSONResponse(
+                _error(f"model {request['model']!r} is not served (served: {served})", "model_not_found"),
+                status_code=404,
+            )(scope, receive, send)
         try:
             prompt, history = _conversation(request.get("messages"))
         except ValueError as exc:
             return await JSONResponse(_error(str(exc), "invalid_request"), status_code=400)(scope, receive, send)
-        options = {"temperature": request.get("temperature"), "top_p": request.get("top_p"),
-                   "max_tokens": request.get("max_tokens"), "seed": request.get("seed")}
+        options = {
+            "temperature": request.get("temperature"),
+            "top_p": request.get("top_p"),
+            "max_tokens": request.get("max_tokens"),
+            "seed": request.get("seed"),
+        }
         if request.get("stream"):
             stream = _stream_chunks(request["model"], collection, self._model(), prompt, history, options)
             return await StreamingResponse(stream, media_type="text/event-stream")(scope, receive, send)
@@ -109,7 +124,8 @@ class RagEndpoint:
 
         try:
             document = await anyio.to_thread.run_sync(
-                lambda: self.complete(request["model"], collection, self._model(), prompt, history, options))
+                lambda: self.complete(request["model"], collection, self._model(), prompt, history, options)
+            )
         except LlmdeckError as exc:
             return await JSONResponse(_error(str(exc), "rag_failed"), status_code=400)(scope, receive, send)
         await JSONResponse(document)(scope, receive, send)
@@ -120,29 +136,47 @@ def _answer(collection: str, model: dict, prompt: str, history: list[dict], opti
     from llmdeck.services.chat import chat
 
     sampling = Sampling.from_settings(**options)
-    return chat(prompt, model=model["model"], adapter=model["adapter"], history=history, rag=collection, session=False,
-                sampling=sampling)
+    return chat(
+        prompt,
+        model=model["model"],
+        adapter=model["adapter"],
+        history=history,
+        rag=collection,
+        session=False,
+        sampling=sampling,
+    )
 
 
-def _completion(model_id: str, collection: str, model: dict, prompt: str, history: list[dict],
-                options: dict) -> dict:
+def _completion(model_id: str, collection: str, model: dict, prompt: str, history: list[dict], options: dict) -> dict:
     response = _answer(collection, model, prompt, history, options)
     text = response.read() + sources_block(response.sources)
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model_id,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": response.stats.finish_reason or "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": response.stats.finish_reason or "stop",
+            }
+        ],
         "usage": {"completion_tokens": response.stats.tokens},
         "sources": public_sources(response.sources),
     }
 
 
-def _stream_chunks(model_id: str, collection: str, model: dict, prompt: str, history: list[dict],
-                   options: dict) -> Iterator[str]:
+def _stream_chunks(
+    model_id: str, collection: str, model: dict, prompt: str, history: list[dict], options: dict
+) -> Iterator[str]:
     """Server-sent events: the answer's pieces, the sources block, then a final chunk with `sources`."""
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model_id}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model_id,
+    }
 
     def event(delta: dict, finish: str | None = None, **extra) -> str:
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}

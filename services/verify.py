@@ -42,8 +42,14 @@ class VerifyResponse(RecordedRun):
     def _finish(self, failed: bool = False) -> None:
         if self.status is not None:
             self.done = True
-            records.finish_run(self.run_id, STATUS_CODES[self.status], self.code and records.fenced(self.code),
-                               self.rounds, passed=self.passed, isolation=self.isolation)
+            records.finish_run(
+                self.run_id,
+                STATUS_CODES[self.status],
+                self.code and records.fenced(self.code),
+                self.rounds,
+                passed=self.passed,
+                isolation=self.isolation,
+            )
         else:
             self.cancelled = True
             records.finish_run(self.run_id, "error" if failed else "cancelled", None, self.rounds, passed=False)

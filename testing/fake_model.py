@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from typing import Any
 
 TOKEN_PATTERN = re.compile(r"<\|[a-z_]+\|>|\s+|\w+|[^\w\s]", re.UNICODE)
-CHATML_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
-                   " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
 def fake_tokens(text: str) -> list[str]:
@@ -68,7 +70,9 @@ class FakeLlama:
         return self._n_ctx
 
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
-        ids = [self.vocab.setdefault(piece, len(self.vocab) + 1) for piece in fake_tokens(text.decode("utf-8", "replace"))]
+        ids = [
+            self.vocab.setdefault(piece, len(self.vocab) + 1) for piece in fake_tokens(text.decode("utf-8", "replace"))
+        ]
         return ([0] if add_bos else []) + ids
 
     def detokenize(self, tokens: list[int], *args: Any, **kwargs: Any) -> bytes:
@@ -84,13 +88,27 @@ class FakeLlama:
     def token_bos(self) -> int:
         return self.vocab.setdefault("<|im_start|>", len(self.vocab) + 1)
 
-    def create_completion(self, prompt: str | list[int], max_tokens: int | None = 16, stop: list[str] | str | None = None,
-                          grammar: Any = None, stream: bool = False, **kwargs: Any):
+    def create_completion(
+        self,
+        prompt: str | list[int],
+        max_tokens: int | None = 16,
+        stop: list[str] | str | None = None,
+        grammar: Any = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ):
         """A completion of `prompt` (text or token ids) from the script, streamed or not; every call is recorded in
         `completion_calls` with its prompt text and the grammar's text."""
         text = prompt if isinstance(prompt, str) else self.detokenize(prompt).decode("utf-8")
-        self.completion_calls.append({"prompt": text, "grammar": getattr(grammar, "_grammar", grammar),
-                                      "max_tokens": max_tokens, "stop": stop, **kwargs})
+        self.completion_calls.append(
+            {
+                "prompt": text,
+                "grammar": getattr(grammar, "_grammar", grammar),
+                "max_tokens": max_tokens,
+                "stop": stop,
+                **kwargs,
+            }
+        )
         chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
         criteria = kwargs.get("stopping_criteria")
         if criteria:
@@ -98,20 +116,41 @@ class FakeLlama:
                 if criteria([], None):
                     chunks, finish = chunks[:index], "stop"
                     break
-        base = {"id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
-                "model": "fake"}
+        base = {
+            "id": f"cmpl-{uuid.uuid4().hex[:8]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": "fake",
+        }
         if stream:
-            return iter([*({**base, "choices": [{"index": 0, "text": chunk, "finish_reason": None}]} for chunk in chunks),
-                         {**base, "choices": [{"index": 0, "text": "", "finish_reason": finish}]}])
+            return iter(
+                [
+                    *({**base, "choices": [{"index": 0, "text": chunk, "finish_reason": None}]} for chunk in chunks),
+                    {**base, "choices": [{"index": 0, "text": "", "finish_reason": finish}]},
+                ]
+            )
         completion = "".join(chunks)
-        return {**base, "choices": [{"index": 0, "text": completion, "finish_reason": finish, "logprobs": None}],
-                "usage": {"prompt_tokens": len(self.tokenize(text.encode(), add_bos=False)),
-                          "completion_tokens": len(fake_tokens(completion))}}
+        return {
+            **base,
+            "choices": [{"index": 0, "text": completion, "finish_reason": finish, "logprobs": None}],
+            "usage": {
+                "prompt_tokens": len(self.tokenize(text.encode(), add_bos=False)),
+                "completion_tokens": len(fake_tokens(completion)),
+            },
+        }
 
-    def create_chat_completion(self, messages: list[dict], stream: bool = False, max_tokens: int | None = None,
-                               stop: list[str] | str | None = None, **kwargs: Any):
+    def create_chat_completion(
+        self,
+        messages: list[dict],
+        stream: bool = False,
+        max_tokens: int | None = None,
+        stop: list[str] | str | None = None,
+        **kwargs: Any,
+    ):
         self.calls.append({"messages": [dict(m) for m in messages], "max_tokens": max_tokens, "stop": stop, **kwargs})
-        prompt_tokens = sum(len(self.tokenize(str(m.get("content") or "").encode(), add_bos=False)) + 4 for m in messages)
+        prompt_tokens = sum(
+            len(self.tokenize(str(m.get("content") or "").encode(), add_bos=False)) + 4 for m in messages
+        )
         if prompt_tokens > self._n_ctx:
             raise ValueError(f"Requested tokens ({prompt_tokens}) exceed context window of {self._n_ctx}")
         chunks, finish = _limit(self._next_chunks(), max_tokens, [stop] if isinstance(stop, str) else stop or [])
@@ -119,16 +158,25 @@ class FakeLlama:
             return self._stream(chunks, finish)
         text = "".join(chunks)
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": "fake",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(fake_tokens(text)),
-                      "total_tokens": prompt_tokens + len(fake_tokens(text))},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(fake_tokens(text)),
+                "total_tokens": prompt_tokens + len(fake_tokens(text)),
+            },
         }
 
     def _stream(self, chunks: list[str], finish: str) -> Iterator[dict]:
-        base = {"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": "fake"}
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": "fake",
+        }
         self.active_streams += 1
         try:
             yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}

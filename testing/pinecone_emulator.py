@@ -33,9 +33,15 @@ class _Index:
 
     def model(self) -> dict:
         return {
-            "name": self.name, "dimension": self.dimension, "metric": self.metric, "host": self.host,
-            "spec": self.spec, "status": {"ready": True, "state": "Ready"},
-            "deletion_protection": "disabled", "vector_type": "dense", "tags": None,
+            "name": self.name,
+            "dimension": self.dimension,
+            "metric": self.metric,
+            "host": self.host,
+            "spec": self.spec,
+            "status": {"ready": True, "state": "Ready"},
+            "deletion_protection": "disabled",
+            "vector_type": "dense",
+            "tags": None,
         }
 
 
@@ -153,21 +159,29 @@ class PineconeEmulator:
             vectors = body["vectors"]
             for vector in vectors:
                 if len(vector["values"]) != index.dimension:
-                    return handler._error(400, "INVALID_ARGUMENT",
-                                          f"Vector dimension {len(vector['values'])} does not match "
-                                          f"the dimension of the index {index.dimension}")
+                    return handler._error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        f"Vector dimension {len(vector['values'])} does not match "
+                        f"the dimension of the index {index.dimension}",
+                    )
             with index.lock:
                 space = index.namespaces.setdefault(body.get("namespace", ""), {})
                 for vector in vectors:
-                    space[vector["id"]] = {"id": vector["id"], "values": vector["values"], "metadata": vector.get("metadata") or {}}
+                    space[vector["id"]] = {
+                        "id": vector["id"],
+                        "values": vector["values"],
+                        "metadata": vector.get("metadata") or {},
+                    }
             return handler._reply(200, {"upsertedCount": len(vectors)})
         if path == "/query" and method == "POST":
             return handler._reply(200, self._query(index, handler._body()))
         if path == "/vectors/fetch" and method == "GET":
             space = index.namespaces.get((params.get("namespace") or [""])[0], {})
             found = {i: space[i] for i in params.get("ids", []) if i in space}
-            return handler._reply(200, {"vectors": found, "namespace": (params.get("namespace") or [""])[0],
-                                        "usage": {"readUnits": 1}})
+            return handler._reply(
+                200, {"vectors": found, "namespace": (params.get("namespace") or [""])[0], "usage": {"readUnits": 1}}
+            )
         if path == "/vectors/delete" and method == "POST":
             body = handler._body()
             with index.lock:
@@ -176,13 +190,22 @@ class PineconeEmulator:
                     space.clear()
                 for vector_id in body.get("ids") or []:
                     space.pop(vector_id, None)
-                for vector_id in [i for i, v in space.items() if body.get("filter") and _matches(v["metadata"], body["filter"])]:
+                for vector_id in [
+                    i for i, v in space.items() if body.get("filter") and _matches(v["metadata"], body["filter"])
+                ]:
                     space.pop(vector_id)
             return handler._reply(200, {})
         if path == "/describe_index_stats" and method in ("POST", "GET"):
             namespaces = {ns: {"vectorCount": len(v)} for ns, v in index.namespaces.items() if v}
-            return handler._reply(200, {"namespaces": namespaces, "dimension": index.dimension, "indexFullness": 0.0,
-                                        "totalVectorCount": sum(n["vectorCount"] for n in namespaces.values())})
+            return handler._reply(
+                200,
+                {
+                    "namespaces": namespaces,
+                    "dimension": index.dimension,
+                    "indexFullness": 0.0,
+                    "totalVectorCount": sum(n["vectorCount"] for n in namespaces.values()),
+                },
+            )
         handler._error(404, "NOT_FOUND", f"{method} {path} is not emulated")
 
     def _query(self, index: _Index, body: dict) -> dict:
@@ -194,7 +217,9 @@ class PineconeEmulator:
         if vector is None and body.get("id"):
             vector = space[body["id"]]["values"]
         with index.lock:
-            candidates = [v for v in space.values() if not body.get("filter") or _matches(v["metadata"], body["filter"])]
+            candidates = [
+                v for v in space.values() if not body.get("filter") or _matches(v["metadata"], body["filter"])
+            ]
         matches = []
         if candidates:
             matrix = np.asarray([v["values"] for v in candidates], dtype=np.float32)
@@ -225,9 +250,12 @@ def _matches(metadata: dict, condition: dict) -> bool:
         value = metadata.get(key)
         if isinstance(expected, dict):
             for op, operand in expected.items():
-                ok = {"$eq": value == operand, "$ne": value != operand,
-                      "$in": value in operand if op == "$in" else False,
-                      "$nin": value not in operand if op == "$nin" else False}.get(op)
+                ok = {
+                    "$eq": value == operand,
+                    "$ne": value != operand,
+                    "$in": value in operand if op == "$in" else False,
+                    "$nin": value not in operand if op == "$nin" else False,
+                }.get(op)
                 if ok is None:
                     raise ValueError(f"filter operator {op} is not emulated")
                 if not ok:

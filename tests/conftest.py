@@ -68,15 +68,20 @@ def fake_model():
         yield fake
 
 
-def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 300,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, input: str | None = None, env: dict | None = None, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run the real `llmdeck` entry point in a subprocess (LLMDECK_HOME from the test env), outside the repo."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "llmdeck.cli", *args],
-        cwd=cwd or Path(os.environ["LLMDECK_HOME"]).parent, input=input, capture_output=True, text=True,
-        env=full_env, timeout=timeout,
+        cwd=cwd or Path(os.environ["LLMDECK_HOME"]).parent,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
     )
 
 

@@ -15,8 +15,20 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ["torch", "transformers", "langchain", "langchain_core", "chromadb", "autogen_agentchat", "autogen_core",
-         "llama_cpp", "trl", "peft", "datasets", "textual"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "langchain",
+    "langchain_core",
+    "chromadb",
+    "autogen_agentchat",
+    "autogen_core",
+    "llama_cpp",
+    "trl",
+    "peft",
+    "datasets",
+    "textual",
+]
 
 
 def loaded_after(code: str, cwd: Path) -> set[str]:
@@ -65,8 +77,10 @@ def test_src_llmdeck_links_each_top_level_folder():
 
 def test_the_install_is_a_plain_path_that_static_tools_follow(tmp_path):
     """A sys.path entry holds llmdeck/core/__init__.py as a file: no import hook, so mypy and editors find it."""
-    script = ("import os, sys, json; print(json.dumps([p for p in sys.path if p and "
-              "os.path.isfile(os.path.join(p, 'llmdeck', 'core', '__init__.py'))]))")
+    script = (
+        "import os, sys, json; print(json.dumps([p for p in sys.path if p and "
+        "os.path.isfile(os.path.join(p, 'llmdeck', 'core', '__init__.py'))]))"
+    )
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert [Path(entry).resolve() for entry in json.loads(out.stdout)] == [REPO_ROOT / "src"]
     assert (REPO_ROOT / "src" / "llmdeck" / "py.typed").is_file()  # mypy checks an installed package with it
@@ -79,12 +93,22 @@ def test_mypy_resolves_the_namespace_from_any_directory(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from llmdeck.core.store import ModelStore\nreveal_type(ModelStore.resolve)\n")
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file=", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache"),
-         str(probe)],
-        cwd=tmp_path, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file=",
+            "--follow-imports=silent",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            str(probe),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Revealed type is \"def (self: llmdeck.core.store.ModelStore" in result.stdout, result.stdout
+    assert 'Revealed type is "def (self: llmdeck.core.store.ModelStore' in result.stdout, result.stdout
 
 
 def test_the_namespace_imports_from_any_directory(tmp_path):
@@ -94,13 +118,20 @@ def test_the_namespace_imports_from_any_directory(tmp_path):
 
 
 def test_cli_help_imports_no_heavy_library(tmp_path):
-    script = "from llmdeck.cli.main import cli\ntry:\n    cli(['--help'], prog_name='llmdeck')\nexcept SystemExit:\n    pass"
+    script = (
+        "from llmdeck.cli.main import cli\ntry:\n    cli(['--help'], prog_name='llmdeck')\nexcept SystemExit:\n    pass"
+    )
     loaded = loaded_after(script, cwd=tmp_path)
     assert not [name for name in HEAVY if name in loaded]
 
 
 def test_the_console_script_runs_outside_the_repo(tmp_path):
     script = Path(sys.executable).parent / "llmdeck"
-    result = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, "LLMDECK_HOME": str(tmp_path / "home")})
+    result = subprocess.run(
+        [str(script), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LLMDECK_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 0 and "Usage: llmdeck" in result.stdout

@@ -40,15 +40,20 @@ def test_the_wheel_holds_every_tracked_file_of_the_packages(tmp_path):
     names = tracked_files()
     tree = tracked_copy(names, tmp_path / "tree")
     script = "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
-    built = subprocess.run([sys.executable, "-c", script, str(tmp_path / "dist")], cwd=tree, capture_output=True,
-                           text=True)
+    built = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "dist")], cwd=tree, capture_output=True, text=True
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     wheel = zipfile.ZipFile(tmp_path / "dist" / built.stdout.split()[-1])
     in_wheel = set(wheel.namelist())
     ours = {name for name in in_wheel if not name.startswith("llmdeck-")}  # less the .dist-info
     expected = {f"llmdeck/{name}" for name in names if name.split("/")[0] in TOPS}
     assert ours == expected | {"llmdeck/__init__.py", "llmdeck/py.typed"}
-    assert {"llmdeck/core/store.py", "llmdeck/tui/app.tcss",
-            "llmdeck/tuning/sample_data/sft_sample.jsonl", "llmdeck/agents/task_data/workspace/prices.csv"} <= ours
+    assert {
+        "llmdeck/core/store.py",
+        "llmdeck/tui/app.tcss",
+        "llmdeck/tuning/sample_data/sft_sample.jsonl",
+        "llmdeck/agents/task_data/workspace/prices.csv",
+    } <= ours
     entry_points = next(name for name in in_wheel if name.endswith(".dist-info/entry_points.txt"))
     assert "llmdeck = llmdeck.cli.__main__:main" in wheel.read(entry_points).decode()

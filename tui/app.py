@@ -83,12 +83,16 @@ class LlmdeckApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help: keys of every screen", "Open the help screen (F10)", self.action_help)
         for mode in MODE_TABLE:
-            yield SystemCommand(f"Go to {mode.title}", f"Switch to the {mode.title} screen ({mode.key.upper()})",
-                                lambda m=mode: self.switch_mode(m.name))
+            yield SystemCommand(
+                f"Go to {mode.title}",
+                f"Switch to the {mode.title} screen ({mode.key.upper()})",
+                lambda m=mode: self.switch_mode(m.name),
+            )
             for title, action, key in screen_actions(mode.screen_class()):
                 help_text = f"{mode.title} screen" + (f" ({key})" if key else "")
-                yield SystemCommand(f"{mode.title}: {title}", help_text,
-                                    lambda m=mode, a=action: self.run_on_screen(m.name, a))
+                yield SystemCommand(
+                    f"{mode.title}: {title}", help_text, lambda m=mode, a=action: self.run_on_screen(m.name, a)
+                )
 
     async def run_on_screen(self, mode: str, action: str) -> None:
         if self.current_mode != mode:

@@ -33,8 +33,16 @@ from llmdeck.core.errors import BadInput, LlmdeckError
 DEFAULT_SIZE = (120, 40)
 DEFAULT_TIMEOUT_S = 10.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-ARITY = {"size": (2, 2), "press": (1, 99), "type": (1, 1), "click": (1, 1), "wait": (1, 2), "wait-text": (1, 2),
-         "sleep": (1, 1), "screenshot": (1, 1)}
+ARITY = {
+    "size": (2, 2),
+    "press": (1, 99),
+    "type": (1, 1),
+    "click": (1, 1),
+    "wait": (1, 2),
+    "wait-text": (1, 2),
+    "sleep": (1, 1),
+    "screenshot": (1, 1),
+}
 
 
 @dataclass
@@ -95,8 +103,11 @@ def _without_comment(line: str) -> str:
             quote = None if character == quote else quote
         elif character in "'\"":
             quote = character
-        elif character == "#" and (index == 0 or line[index - 1].isspace()) and \
-                (index + 1 == len(line) or line[index + 1].isspace()):
+        elif (
+            character == "#"
+            and (index == 0 or line[index - 1].isspace())
+            and (index + 1 == len(line) or line[index + 1].isspace())
+        ):
             return line[:index]
     return line
 
@@ -121,8 +132,16 @@ def screen_text(app) -> str:
     from rich.console import Console
 
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
-                      record=True, legacy_windows=False, safe_box=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False)
 

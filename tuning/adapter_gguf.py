@@ -35,11 +35,15 @@ def run_adapter(run_ref: str) -> RunAdapter:
     """The run's adapter as a GGUF LoRA, converted on first use."""
     finished = finished_run(run_ref)
     if finished.is_full:
-        raise BadInput(f"run {finished.run.id} is a full fine-tune: it has no adapter to apply;"
-                       f" export it instead (`llmdeck export {finished.run.id}`)")
+        raise BadInput(
+            f"run {finished.run.id} is a full fine-tune: it has no adapter to apply;"
+            f" export it instead (`llmdeck export {finished.run.id}`)"
+        )
     if finished.tuning not in ("lora", "qlora", "lora-8bit"):
-        raise BadInput(f"run {finished.run.id} trained a {finished.tuning} adapter; llama.cpp applies plain LoRA adapters "
-                       f"only: export it instead (`llmdeck export {finished.run.id}` merges it into the weights)")
+        raise BadInput(
+            f"run {finished.run.id} trained a {finished.tuning} adapter; llama.cpp applies plain LoRA adapters "
+            f"only: export it instead (`llmdeck export {finished.run.id}` merges it into the weights)"
+        )
     target = finished.run.path / ADAPTER_GGUF
     weights = [p for p in finished.adapter_dir.glob("adapter_model.*") if p.is_file()]
     newest = max((p.stat().st_mtime for p in weights), default=0.0)

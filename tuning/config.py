@@ -41,13 +41,19 @@ class TrainConfig(BaseModel):
     name: str | None = Field(None, description="Human name of the run (default: METHOD-BASE-DATE).")
     method: Method = Field("sft", description=described_methods())
     base_model: str | None = Field(
-        None, description="Store name, .gguf path, local HF model directory or hub id (online only); None: default store model."
+        None,
+        description="Store name, .gguf path, local HF model directory or hub id (online only);"
+        " None: default store model.",
     )
     dataset: str | None = Field(
-        None, description="A .json/.jsonl/.csv/.parquet/.txt file, a directory of them, or a hub dataset (online); None: bundled sample."
+        None,
+        description="A .json/.jsonl/.csv/.parquet/.txt file, a directory of them, or a hub dataset (online);"
+        " None: bundled sample.",
     )
     dataset_format: DataFormat = Field(
-        "auto", description="alpaca, sharegpt, messages, text, preference, prompt (RL), tokens (token-cls) or qa; auto detects it."
+        "auto",
+        description="alpaca, sharegpt, messages, text, preference, prompt (RL), tokens (token-cls) or qa;"
+        " auto detects it.",
     )
     skip_bad: bool = Field(False, description="Skip bad rows (counted and reported) instead of refusing to launch.")
     eval_split: float = Field(0.0, ge=0.0, lt=0.5, description="Fraction of rows held out for evaluation (0: none).")
@@ -56,7 +62,9 @@ class TrainConfig(BaseModel):
         default_factory=dict, description="Values for {{name}} placeholders in the data (--var name=value, repeatable)."
     )
     chat_template: str | None = Field(
-        None, description="Chat template for a base without one: chatml, llama3, gemma or a Jinja FILE (sets the stop token too)."
+        None,
+        description="Chat template for a base without one: chatml, llama3, gemma or a Jinja FILE"
+        " (sets the stop token too).",
     )
     allow_truncation: bool = Field(
         False, description="Launch even when more than 5% of rows exceed max_length (their ends are cut)."
@@ -64,27 +72,39 @@ class TrainConfig(BaseModel):
 
     # how to adapt the weights
     tuning: Tuning = Field(
-        "lora", description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only), dora, ia3, prompt, prefix, "
-        "ptuning (soft prompts: HF-only adapters) or full."
+        "lora",
+        description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only), dora, ia3, prompt, prefix, "
+        "ptuning (soft prompts: HF-only adapters) or full.",
     )
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
-    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path (0 skips the extra copy of each input).")
+    lora_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path (0 skips the extra copy of each input)."
+    )
     lora_target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", min_length=1, description="Module names to adapt (e.g. [q_proj, v_proj]) or all-linear."
     )
-    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Virtual tokens learned by prompt, prefix and ptuning tuning.")
+    num_virtual_tokens: int = Field(
+        20, ge=1, le=512, description="Virtual tokens learned by prompt, prefix and ptuning tuning."
+    )
     precision: Precision = Field(
-        "auto", description="auto: bf16 on a capable GPU; on a CPU with native bf16, a bf16 frozen base under fp32 LoRA; else fp32."
+        "auto",
+        description="auto: bf16 on a capable GPU; on a CPU with native bf16, a bf16 frozen base under fp32 LoRA;"
+        " else fp32.",
     )
 
     # data shaping
     max_length: int = Field(512, ge=16, description="Maximum tokens per sequence (packed block size when packing).")
     packing: bool | None = Field(
-        None, description="Pack examples into max_length blocks, padding-free (trl bfd); None: on with a GPU, off on CPU."
+        None,
+        description="Pack examples into max_length blocks, padding-free (trl bfd); None: on with a GPU, off on CPU.",
     )
-    group_by_length: bool = Field(True, description="Batch examples of similar length together (less padding) when not packing.")
-    assistant_only_loss: bool = Field(True, description="Loss on the assistant reply only (False: on the whole conversation).")
+    group_by_length: bool = Field(
+        True, description="Batch examples of similar length together (less padding) when not packing."
+    )
+    assistant_only_loss: bool = Field(
+        True, description="Loss on the assistant reply only (False: on the whole conversation)."
+    )
 
     # optimisation
     learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="Peak learning rate.")
@@ -92,40 +112,57 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     num_epochs: float = Field(1.0, gt=0.0, le=10_000, description="Passes over the data (ignored when max_steps > 0).")
-    max_steps: int = Field(-1, ge=-1, description="Stop after this many optimizer steps (-1: use num_epochs; 0 is refused).")
+    max_steps: int = Field(
+        -1, ge=-1, description="Stop after this many optimizer steps (-1: use num_epochs; 0 is refused)."
+    )
     batch_size: int = Field(4, ge=1, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
-    gradient_checkpointing: bool = Field(True, description="Recompute activations in backward: less memory, ~20% slower.")
+    gradient_checkpointing: bool = Field(
+        True, description="Recompute activations in backward: less memory, ~20% slower."
+    )
     beta: float | None = Field(
-        None, ge=0.0, description="DPO/KTO temperature, ORPO odds-ratio weight, GRPO/RLOO KL weight; None: trl's default "
-        "for the method (0.1 for dpo/orpo/kto, 0 for grpo: no reference model, 0.05 for rloo)."
+        None,
+        ge=0.0,
+        description="DPO/KTO temperature, ORPO odds-ratio weight, GRPO/RLOO KL weight; None: trl's default "
+        "for the method (0.1 for dpo/orpo/kto, 0 for grpo: no reference model, 0.05 for rloo).",
     )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
 
     # online RL (grpo, rloo): where rewards come from (several add up) and how completions are sampled
     reward_model: str | None = Field(
-        None, description="A finished reward run (id or name) or an HF sequence-classification directory scoring each completion."
+        None,
+        description="A finished reward run (id or name) or an HF sequence-classification directory"
+        " scoring each completion.",
     )
     reward_fn: str | None = Field(
-        None, description="FILE.py:FUNCTION, your reward: fn(prompts, completions, **columns) -> one float per completion.",
+        None,
+        description="FILE.py:FUNCTION, your reward: fn(prompts, completions, **columns) -> one float per completion.",
     )
-    reward_exact: bool = Field(False, description="Reward 1 when the completion equals the row's `answer` (trimmed, case-insensitive).")
+    reward_exact: bool = Field(
+        False, description="Reward 1 when the completion equals the row's `answer` (trimmed, case-insensitive)."
+    )
     reward_regex: str | None = Field(None, description="Reward 1 when this regular expression matches the completion.")
     reward_length: str | None = Field(
         None, description="MIN-MAX: reward 1 when the completion has MIN to MAX characters."
     )
     reward_json: bool = Field(False, description="Reward 1 when the completion is valid JSON.")
-    num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (grpo/rloo); batch_size must be a multiple.")
+    num_generations: int = Field(
+        4, ge=2, description="Completions sampled per prompt (grpo/rloo); batch_size must be a multiple."
+    )
     max_completion_length: int = Field(64, ge=1, description="Most tokens generated per completion (grpo/rloo).")
     temperature: float = Field(1.0, gt=0.0, le=10.0, description="Sampling temperature of the completions (grpo/rloo).")
 
     # encoder heads
     mlm_probability: float = Field(0.15, gt=0.0, lt=1.0, description="Share of tokens masked for mlm.")
-    doc_stride: int = Field(64, ge=8, description="Overlap in tokens between the windows of a long QA context (extractive-qa).")
+    doc_stride: int = Field(
+        64, ge=8, description="Overlap in tokens between the windows of a long QA context (extractive-qa)."
+    )
 
     # bookkeeping
     logging_steps: int = Field(1, ge=1, description="Write a metrics row every N steps.")
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (needs eval_split > 0; default: at save_steps).")
+    eval_steps: int | None = Field(
+        None, ge=1, description="Evaluate every N steps (needs eval_split > 0; default: at save_steps)."
+    )
     save_steps: int = Field(50, ge=1, description="Save a resumable checkpoint every N steps.")
     save_total_limit: int | None = Field(3, ge=1, description="Keep at most this many checkpoints (None: all).")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores / processes).")
@@ -133,7 +170,8 @@ class TrainConfig(BaseModel):
     # where it runs
     launcher: Launcher = Field("local", description="local (one process) or accelerate (accelerate launch).")
     parallel: bool = Field(
-        False, description="Start at once even while another run trains on this device (default: wait in the run queue)."
+        False,
+        description="Start at once even while another run trains on this device (default: wait in the run queue).",
     )
     num_processes: int = Field(1, ge=1, description="Processes for accelerate launch (GPUs, or CPU workers with gloo).")
     accelerate_config: str | None = Field(
@@ -199,13 +237,17 @@ def consistency_problems(values: dict[str, Any]) -> list[str]:
         return problems
     problems += spec.tuning_problems(get)
     if tuning in SOFT_PROMPT_TUNINGS and not spec.soft_prompts:
-        problems.append(f"tuning: {tuning} tuning (soft prompts) trains with method "
-                        f"{' or '.join(names_where(lambda m: m.soft_prompts))}; use lora, dora or ia3 for {method}")
+        problems.append(
+            f"tuning: {tuning} tuning (soft prompts) trains with method "
+            f"{' or '.join(names_where(lambda m: m.soft_prompts))}; use lora, dora or ia3 for {method}"
+        )
     if spec.tunings and tuning not in spec.tunings:
         problems.append(f"tuning: {method} trains with {spoken_list(spec.tunings)}, not {tuning}")
     given = [name for name in REWARD_FIELDS if get(name) not in (None, False, "")]
     if given and not spec.online:
-        problems.append(f"{given[0]}: rewards are for method {' or '.join(names_where(lambda m: m.online))}, not {method}")
+        problems.append(
+            f"{given[0]}: rewards are for method {' or '.join(names_where(lambda m: m.online))}, not {method}"
+        )
     return problems + spec.config_problems(get)
 
 

@@ -97,7 +97,7 @@ def parse_form(texts: dict[str, Any], config_type: type[BaseModel] = TrainConfig
 
 
 def _pairs(raw: str) -> dict[str, str] | str:
-    """"a=1, b=two" -> {"a": "1", "b": "two"}; text that is not NAME=VALUE pairs is left for pydantic to refuse."""
+    """ "a=1, b=two" -> {"a": "1", "b": "two"}; text that is not NAME=VALUE pairs is left for pydantic to refuse."""
     pairs = {}
     for part in (p.strip() for p in raw.split(",")):
         key, sep, value = part.partition("=")
@@ -120,8 +120,9 @@ def check_form(texts: dict[str, Any]) -> tuple[TrainConfig | None, dict[str, str
         for item in exc.errors():
             if item["loc"]:
                 name = str(item["loc"][0])
-                problems.setdefault(name, "expected NAME=VALUE pairs, comma-separated" if kinds.get(name) == "map"
-                                    else str(item["msg"]))
+                problems.setdefault(
+                    name, "expected NAME=VALUE pairs, comma-separated" if kinds.get(name) == "map" else str(item["msg"])
+                )
         bad = set(problems)
         for line in consistency_problems(_coerced({k: v for k, v in values.items() if k not in bad})):
             name, _, message = line.partition(": ")

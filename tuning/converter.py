@@ -29,7 +29,9 @@ RUNTIME_DIST = "llama-cpp-python"
 DIR_ENV = "LLMDECK_LLAMA_CPP_DIR"  # a llama.cpp checkout to use instead (its scripts, its gguf-py)
 REQUIRED = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/__init__.py", "gguf-py/gguf/__init__.py")
 KEPT_PREFIXES = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/gguf/", "LICENSE")
-INSTALL_HINT = "install it with `llmdeck models converter --install` (or set LLMDECK_LLAMA_CPP_DIR to a llama.cpp checkout)"
+INSTALL_HINT = (
+    "install it with `llmdeck models converter --install` (or set LLMDECK_LLAMA_CPP_DIR to a llama.cpp checkout)"
+)
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,19 @@ def install_converter(sdist: Path | None = None, on_progress: Callable[[str], No
 
 
 def _download_sdist(version: str, folder: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-               "-q", "-d", str(folder), f"{RUNTIME_DIST}=={version}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-binary",
+        ":all:",
+        "--no-deps",
+        "-q",
+        "-d",
+        str(folder),
+        f"{RUNTIME_DIST}=={version}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     found = sorted(folder.glob("*.tar.gz"))
     if not found:
@@ -149,9 +162,14 @@ def run_script(script: Path, args: list[str], on_line: Callable[[str], None] | N
     env.pop("NO_LOCAL_GGUF", None)
     env.setdefault("HF_HUB_OFFLINE", "1")  # a base config is always given locally; never reach for the hub
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    process = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env,
-                               )
+    process = subprocess.Popen(
+        [sys.executable, str(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     lines = []
     assert process.stdout is not None
     try:
@@ -171,16 +189,33 @@ def failure_reason(lines: list[str]) -> str:
     """The converter's own error line (an exception or an ERROR log), else its last line."""
     for line in reversed(lines):
         stripped = line.strip()
-        if stripped.startswith(("ERROR:", "ValueError", "NotImplementedError", "KeyError", "RuntimeError",
-                                "FileNotFoundError", "OSError", "AssertionError", "TypeError", "Exception")):
+        if stripped.startswith(
+            (
+                "ERROR:",
+                "ValueError",
+                "NotImplementedError",
+                "KeyError",
+                "RuntimeError",
+                "FileNotFoundError",
+                "OSError",
+                "AssertionError",
+                "TypeError",
+                "Exception",
+            )
+        ):
             return stripped[:300]
         if ":" in stripped and stripped.split(":", 1)[0].endswith(("Error", "Exception")):
             return stripped[:300]
     return (lines[-1].strip() if lines else "no output")[:300]
 
 
-def convert_hf_to_gguf(hf_dir: Path, outfile: Path, model_name: str | None = None, outtype: str = "f16",
-                       on_line: Callable[[str], None] | None = None) -> Path:
+def convert_hf_to_gguf(
+    hf_dir: Path,
+    outfile: Path,
+    model_name: str | None = None,
+    outtype: str = "f16",
+    on_line: Callable[[str], None] | None = None,
+) -> Path:
     """llama.cpp's convert_hf_to_gguf.py on an HF model directory, written to a temp name then `outfile`."""
     from llmdeck.core.atomic import atomic_path
 
@@ -195,8 +230,13 @@ def convert_hf_to_gguf(hf_dir: Path, outfile: Path, model_name: str | None = Non
     return Path(outfile)
 
 
-def convert_lora_to_gguf(adapter_dir: Path, base_config_dir: Path, outfile: Path, outtype: str = "f16",
-                         on_line: Callable[[str], None] | None = None) -> Path:
+def convert_lora_to_gguf(
+    adapter_dir: Path,
+    base_config_dir: Path,
+    outfile: Path,
+    outtype: str = "f16",
+    on_line: Callable[[str], None] | None = None,
+) -> Path:
     """llama.cpp's convert_lora_to_gguf.py: a PEFT LoRA adapter -> a GGUF LoRA for `Llama(lora_path=...)`."""
     from llmdeck.core.atomic import atomic_path
 

@@ -45,14 +45,26 @@ class Estimate:
 
 def lora_parameters(linears: list[tuple[str, int, int]], r: int, targets) -> int:
     """r x (in + out) per adapted linear layer."""
+
     def wanted(name: str) -> bool:
         return targets == "all-linear" or name.rsplit(".", 1)[-1] in targets
 
     return sum(r * (n_in + n_out) for name, n_in, n_out in linears if wanted(name))
 
 
-def memory_bytes(parameters: int, trainable: int, weight_format: str, batch: int, seq: int, hidden: int,
-                 layers: int, vocab: int, checkpointing: bool, act_bytes: float = 4.0, preference: bool = False) -> dict:
+def memory_bytes(
+    parameters: int,
+    trainable: int,
+    weight_format: str,
+    batch: int,
+    seq: int,
+    hidden: int,
+    layers: int,
+    vocab: int,
+    checkpointing: bool,
+    act_bytes: float = 4.0,
+    preference: bool = False,
+) -> dict:
     """The memory terms (bytes) of one training step."""
     weights = parameters * BYTES_PER_WEIGHT[weight_format]
     trainable_state = trainable * (4 + 4 + 8)  # fp32 master/param, grad, two AdamW moments
@@ -60,8 +72,12 @@ def memory_bytes(parameters: int, trainable: int, weight_format: str, batch: int
     per_layer = (2 if checkpointing else 18) * sequences * seq * hidden * act_bytes
     logits = 3 * sequences * seq * vocab * 4  # logits, log-softmax, grad, in fp32
     activations = layers * per_layer + logits
-    return {"weights": int(weights), "trainable": int(trainable_state), "activations": int(activations),
-            "overhead": RUNTIME_OVERHEAD_BYTES}
+    return {
+        "weights": int(weights),
+        "trainable": int(trainable_state),
+        "activations": int(activations),
+        "overhead": RUNTIME_OVERHEAD_BYTES,
+    }
 
 
 def training_flops(parameters: int, tokens: int, full: bool, checkpointing: bool, preference: bool) -> float:
@@ -104,8 +120,14 @@ def matmul_flops_per_s(device: str, size: int = 512, repeats: int = 4) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu", dtype_name: str = "float32",
-                 prompts: list[dict] | None = None) -> Estimate:
+def estimate_run(
+    config,
+    n_examples: int,
+    mean_tokens: float,
+    device: str = "cpu",
+    dtype_name: str = "float32",
+    prompts: list[dict] | None = None,
+) -> Estimate:
     """Estimate for `config` over `n_examples` of `mean_tokens` each (weights counted from a meta model). Online RL
     (`prompts` given) adds the generation time, measured on the policy itself for the step's batch."""
     from llmdeck.tuning.methods import get_method
@@ -132,20 +154,38 @@ def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu
     else:
         seq = min(config.max_length, max(16, int(mean_tokens * 1.5)))
     vocab = facts["vocab_size"] if method.vocab_logits else 0
-    terms = memory_bytes(parameters, trainable, weight_format, config.batch_size, seq, facts["hidden_size"],
-                         facts["num_layers"], vocab, checkpointing_on(config),
-                         act_bytes=2.0 if dtype_name != "float32" else 4.0, preference=preference)
+    terms = memory_bytes(
+        parameters,
+        trainable,
+        weight_format,
+        config.batch_size,
+        seq,
+        facts["hidden_size"],
+        facts["num_layers"],
+        vocab,
+        checkpointing_on(config),
+        act_bytes=2.0 if dtype_name != "float32" else 4.0,
+        preference=preference,
+    )
     rows_per_step = config.batch_size * config.gradient_accumulation_steps
     if online:
         rows_per_step = max(1, rows_per_step // config.num_generations)  # each prompt gives num_generations completions
     per_step = config.batch_size * config.gradient_accumulation_steps * (config.max_length if packing else mean_tokens)
     epoch_tokens = n_examples * min(mean_tokens, config.max_length)
     if online:  # an epoch is every prompt once; a step trains batch_size completions
-        steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * n_examples / rows_per_step))
+        steps = (
+            config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * n_examples / rows_per_step))
+        )
         tokens = int(steps * per_step)
     else:
-        steps = config.max_steps if config.max_steps > 0 else max(1, int(config.num_epochs * epoch_tokens / max(per_step, 1)))
-        tokens = int(steps * min(per_step, epoch_tokens)) if config.max_steps > 0 else int(config.num_epochs * epoch_tokens)
+        steps = (
+            config.max_steps
+            if config.max_steps > 0
+            else max(1, int(config.num_epochs * epoch_tokens / max(per_step, 1)))
+        )
+        tokens = (
+            int(steps * min(per_step, epoch_tokens)) if config.max_steps > 0 else int(config.num_epochs * epoch_tokens)
+        )
     flops = training_flops(parameters, tokens * sequences, full, checkpointing_on(config), method.reference_forward)
     rate = matmul_flops_per_s(device) * MATMUL_EFFICIENCY
     peak = sum(terms.values())
@@ -156,11 +196,24 @@ def estimate_run(config, n_examples: int, mean_tokens: float, device: str = "cpu
         generation_rate = measured_generation_rate(base, dtype_name, completions, prompts[0]["prompt"], device)
         generation_seconds = steps * completions * config.max_completion_length / generation_rate
         seconds += generation_seconds
-    return Estimate(parameters=parameters, trainable_parameters=trainable, weights_bytes=terms["weights"],
-                    trainable_bytes=terms["trainable"], activations_bytes=terms["activations"],
-                    overhead_bytes=terms["overhead"], peak_bytes=peak, available_bytes=available_memory(device),
-                    device=device, tokens=tokens, steps=steps, flops=flops, flops_per_s=rate, seconds=seconds,
-                    generation_seconds=generation_seconds, generation_tokens_per_s=generation_rate)
+    return Estimate(
+        parameters=parameters,
+        trainable_parameters=trainable,
+        weights_bytes=terms["weights"],
+        trainable_bytes=terms["trainable"],
+        activations_bytes=terms["activations"],
+        overhead_bytes=terms["overhead"],
+        peak_bytes=peak,
+        available_bytes=available_memory(device),
+        device=device,
+        tokens=tokens,
+        steps=steps,
+        flops=flops,
+        flops_per_s=rate,
+        seconds=seconds,
+        generation_seconds=generation_seconds,
+        generation_tokens_per_s=generation_rate,
+    )
 
 
 def checkpointing_on(config) -> bool:
@@ -183,16 +236,20 @@ def adapter_parameters(config, linears: list[tuple[str, int, int]], facts: dict)
         return sum(n_out for name, _, n_out in linears if name.rsplit(".", 1)[-1] in IA3_TARGETS)
     lora = lora_parameters(linears, config.lora_r, config.lora_target_modules)
     if tuning == "dora":
-        lora += sum(n_out for name, _, n_out in linears if config.lora_target_modules == "all-linear"
-                    or name.rsplit(".", 1)[-1] in config.lora_target_modules)
+        lora += sum(
+            n_out
+            for name, _, n_out in linears
+            if config.lora_target_modules == "all-linear" or name.rsplit(".", 1)[-1] in config.lora_target_modules
+        )
     return lora
 
 
 IA3_TARGETS = ("k_proj", "v_proj", "down_proj", "key", "value", "dense", "c_attn", "c_proj")
 
 
-def measured_generation_rate(base, dtype_name: str, batch: int, prompt: list[dict], device: str,
-                             new_tokens: int = 16) -> float:
+def measured_generation_rate(
+    base, dtype_name: str, batch: int, prompt: list[dict], device: str, new_tokens: int = 16
+) -> float:
     """Tokens per second the policy generates for `batch` completions of `prompt` (sampling, as trl does),
     measured once per base, precision, batch and thread count (cached in LLMDECK_HOME/cache)."""
     import json
@@ -214,14 +271,24 @@ def measured_generation_rate(base, dtype_name: str, batch: int, prompt: list[dic
         return float(cached[key])
     tokenizer = load_tokenizer(base)
     model = load_base_model(base, getattr(torch, dtype_name)).to(device).eval()
-    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) if tokenizer.chat_template \
+    text = (
+        tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        if tokenizer.chat_template
         else str(prompt[-1]["content"])
+    )
     inputs = tokenizer([text] * batch, return_tensors="pt", add_special_tokens=False).to(device)
     with torch.inference_mode():
-        model.generate(**inputs, max_new_tokens=2, min_new_tokens=2, do_sample=True, pad_token_id=tokenizer.pad_token_id)
+        model.generate(
+            **inputs, max_new_tokens=2, min_new_tokens=2, do_sample=True, pad_token_id=tokenizer.pad_token_id
+        )
         start = time.perf_counter()
-        model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
-                       pad_token_id=tokenizer.pad_token_id)
+        model.generate(
+            **inputs,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=True,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         rate = batch * new_tokens / (time.perf_counter() - start)
     cached[key] = rate
     cache.parent.mkdir(parents=True, exist_ok=True)

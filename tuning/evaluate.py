@@ -54,7 +54,9 @@ def _as_sft(example: dict) -> dict | None:
         return {"prompt": example["prompt"], "completion": example["completion"]} if example["label"] else None
     if "completion" not in example and "prompt" in example:
         answer = example.get("answer")
-        return {"prompt": example["prompt"], "completion": [{"role": "assistant", "content": answer}]} if answer else None
+        return (
+            {"prompt": example["prompt"], "completion": [{"role": "assistant", "content": answer}]} if answer else None
+        )
     return example
 
 
@@ -86,15 +88,22 @@ def from_run(run_ref: str, max_examples: int | None = DEFAULT_MAX_EXAMPLES, requ
         if require_split:
             raise BadInput(f"--run {run.id}: a merge has no eval split; pass --data FILE instead")
         return bundled(max_examples)
-    prepared = data.prepare(config.get("dataset"), config.get("dataset_format", "auto"), config.get("method", "sft"),
-                            config.get("skip_bad", False), config.get("max_samples"))
+    prepared = data.prepare(
+        config.get("dataset"),
+        config.get("dataset_format", "auto"),
+        config.get("method", "sft"),
+        config.get("skip_bad", False),
+        config.get("max_samples"),
+    )
     split = config.get("eval_split") or 0.0
     train_rows, eval_rows = data.split_eval(prepared.examples, split, config.get("seed", 42))
     if _scored(eval_rows):
         examples = _scored(eval_rows)[:max_examples]
         return EvalData(examples, f"eval split of run {run.id} ({len(examples)} rows)")
     if require_split:
-        raise BadInput(f"--run {run.id}: the run has no eval split to score (eval_split {split}); pass --data FILE instead")
+        raise BadInput(
+            f"--run {run.id}: the run has no eval split to score (eval_split {split}); pass --data FILE instead"
+        )
     if not _scored(train_rows):  # RL prompts without answers: nothing of the run's own to score
         return bundled(max_examples)
     examples = _scored(train_rows)[:max_examples]
@@ -116,8 +125,12 @@ def choose_data(data_file: str | Path | None, run_ref: str | None, max_examples:
     return bundled(max_examples)
 
 
-def evaluate_models(models: Sequence[str], eval_data: EvalData, n_threads: int | None = None,
-                    on_progress: Callable[[str, int, int], None] | None = None) -> list[EvalResult]:
+def evaluate_models(
+    models: Sequence[str],
+    eval_data: EvalData,
+    n_threads: int | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[EvalResult]:
     """Loss and perplexity of each store model (name or .gguf path) on the same examples."""
     from llmdeck.core.store import ModelStore
 
@@ -127,6 +140,14 @@ def evaluate_models(models: Sequence[str], eval_data: EvalData, n_threads: int |
     for entry in entries:
         progress = (lambda done, total, name=entry.name: on_progress(name, done, total)) if on_progress else None
         score = score_gguf(Path(entry.path), eval_data.examples, n_threads=n_threads, on_progress=progress)
-        results.append(EvalResult(model=entry.name, path=entry.path, file_type=entry.file_type,
-                                  size_bytes=entry.size_bytes, data=eval_data.description, **score.to_dict()))
+        results.append(
+            EvalResult(
+                model=entry.name,
+                path=entry.path,
+                file_type=entry.file_type,
+                size_bytes=entry.size_bytes,
+                data=eval_data.description,
+                **score.to_dict(),
+            )
+        )
     return results

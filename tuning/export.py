@@ -116,10 +116,17 @@ class _Stages:
         return result
 
 
-def export_run(run_ref: str, quants: str | list[str] = "q4_k_m", name: str | None = None,
-               keep_intermediates: bool = False, max_loss_delta: float | None = None,
-               eval_data_file: str | Path | None = None, max_eval_examples: int = DEFAULT_EVAL_EXAMPLES,
-               score: bool = True, on_event: Progress | None = None) -> ExportReport:
+def export_run(
+    run_ref: str,
+    quants: str | list[str] = "q4_k_m",
+    name: str | None = None,
+    keep_intermediates: bool = False,
+    max_loss_delta: float | None = None,
+    eval_data_file: str | Path | None = None,
+    max_eval_examples: int = DEFAULT_EVAL_EXAMPLES,
+    score: bool = True,
+    on_event: Progress | None = None,
+) -> ExportReport:
     """Merge, convert, quantize, evaluate and register; returns what each quant cost (see the module doc).
     `score=False` skips the evaluation (no loss recorded; nothing for --max-loss-delta to judge)."""
     on_event = on_event or (lambda event: None)
@@ -129,45 +136,72 @@ def export_run(run_ref: str, quants: str | list[str] = "q4_k_m", name: str | Non
     if max_loss_delta is not None and not score:
         raise BadInput("--max-loss-delta needs the quants scored; drop --no-eval")
     finished, store, names, eval_data = _check(run_ref, quant_types, name, eval_data_file, max_eval_examples, score)
-    report = ExportReport(run_id=finished.run.id, base_model=finished.base.display, merged=not finished.is_full,
-                          eval_data=eval_data.description if eval_data else None)
+    report = ExportReport(
+        run_id=finished.run.id,
+        base_model=finished.base.display,
+        merged=not finished.is_full,
+        eval_data=eval_data.description if eval_data else None,
+    )
     stages = _Stages(report, on_event)
     work_dir = finished.run.path / ("export" if keep_intermediates else f".export-{uuid.uuid4().hex[:8]}")
     staged: dict[str, Path] = {}
     try:
-        hf_dir = stages.run("merge", "merging the adapter into the base (peft)" if not finished.is_full
-                            else "full fine-tune: no merge", lambda: merge_to_hf_dir(finished, work_dir / "hf"))
-        f16 = stages.run("convert", "converting to GGUF f16 (llama.cpp convert_hf_to_gguf.py)",
-                         lambda: _convert(hf_dir, work_dir / f"{names['base']}.f16.gguf", names["base"], on_event))
-        f16_score = stages.run("eval", f"scoring f16 on {eval_data.description}",
-                               lambda: _score(f16, eval_data, "eval", on_event)) if eval_data else None
+        hf_dir = stages.run(
+            "merge",
+            "merging the adapter into the base (peft)" if not finished.is_full else "full fine-tune: no merge",
+            lambda: merge_to_hf_dir(finished, work_dir / "hf"),
+        )
+        f16 = stages.run(
+            "convert",
+            "converting to GGUF f16 (llama.cpp convert_hf_to_gguf.py)",
+            lambda: _convert(hf_dir, work_dir / f"{names['base']}.f16.gguf", names["base"], on_event),
+        )
+        f16_score = (
+            stages.run(
+                "eval", f"scoring f16 on {eval_data.description}", lambda: _score(f16, eval_data, "eval", on_event)
+            )
+            if eval_data
+            else None
+        )
         report.f16_size_bytes = f16.stat().st_size
         if f16_score:
             report.f16_loss, report.f16_perplexity = f16_score.loss, f16_score.perplexity
         for quant in quant_types:
             target = store.model_path(names[quant]).with_name(f".{names[quant]}.gguf{STAGING_SUFFIX}")
             staged[quant] = target
-            stages.run(f"quantize {quant}", f"quantizing to {quant} (llama.cpp)",
-                       lambda: _quantize(f16, target, quant, keep_intermediates, on_event))
-            quant_score = stages.run(f"eval {quant}", f"scoring {quant}",
-                                     lambda: _score(target, eval_data, f"eval {quant}", on_event)) if eval_data else None
+            stages.run(
+                f"quantize {quant}",
+                f"quantizing to {quant} (llama.cpp)",
+                lambda: _quantize(f16, target, quant, keep_intermediates, on_event),
+            )
+            quant_score = (
+                stages.run(
+                    f"eval {quant}", f"scoring {quant}", lambda: _score(target, eval_data, f"eval {quant}", on_event)
+                )
+                if eval_data
+                else None
+            )
             report.quants.append(_quant_report(quant, names[quant], target, quant_score, f16_score, max_loss_delta))
         source = f16 if keep_intermediates else finished.adapter_dir  # what outlives the export
-        stages.run("register", "registering in the model store",
-                   lambda: _register(store, finished, report, staged, source, report.eval_data))
+        stages.run(
+            "register",
+            "registering in the model store",
+            lambda: _register(store, finished, report, staged, source, report.eval_data),
+        )
     finally:
         for path in staged.values():
             path.unlink(missing_ok=True)
         if keep_intermediates:
-            report.intermediates = {"hf_dir": str(work_dir / "hf") if not finished.is_full else str(finished.adapter_dir),
-                                    "f16_gguf": str(work_dir / f"{names['base']}.f16.gguf")}
+            report.intermediates = {
+                "hf_dir": str(work_dir / "hf") if not finished.is_full else str(finished.adapter_dir),
+                "f16_gguf": str(work_dir / f"{names['base']}.f16.gguf"),
+            }
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     return report
 
 
-def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_file, max_eval_examples: int,
-           score: bool):
+def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_file, max_eval_examples: int, score: bool):
     """Everything that can be known before the first expensive stage: run, base, names, store, data, converter."""
     try:
         finished = finished_run(run_ref)
@@ -181,8 +215,11 @@ def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_fil
         find_converter()
         eval_data = None
         if score:
-            eval_data = (evaluate.from_file(eval_data_file, max_eval_examples) if eval_data_file
-                         else evaluate.from_run(finished.run.id, max_eval_examples, require_split=False))
+            eval_data = (
+                evaluate.from_file(eval_data_file, max_eval_examples)
+                if eval_data_file
+                else evaluate.from_run(finished.run.id, max_eval_examples, require_split=False)
+            )
     except LlmdeckError as exc:
         raise ExportError("check", str(exc), exc.exit_code) from None
     return finished, store, names, eval_data
@@ -216,7 +253,9 @@ def _quantize(f16: Path, target: Path, quant: str, keep_f16: bool, on_event: Pro
         else:
             shutil.copyfile(f16, target) if _other_device(f16, target) else os.link(f16, target)
         return target
-    return quantize_file(f16, target, quant, on_progress=lambda done, total: on_event(ExportEvent(stage, "tensors", done, total)))
+    return quantize_file(
+        f16, target, quant, on_progress=lambda done, total: on_event(ExportEvent(stage, "tensors", done, total))
+    )
 
 
 def _other_device(a: Path, b: Path) -> bool:
@@ -224,12 +263,14 @@ def _other_device(a: Path, b: Path) -> bool:
 
 
 def _score(path: Path, eval_data: evaluate.EvalData, stage: str, on_event: Progress) -> Score:
-    return score_gguf(path, eval_data.examples,
-                      on_progress=lambda done, total: on_event(ExportEvent(stage, "sequences", done, total)))
+    return score_gguf(
+        path, eval_data.examples, on_progress=lambda done, total: on_event(ExportEvent(stage, "sequences", done, total))
+    )
 
 
-def _quant_report(quant: str, name: str, path: Path, score: Score | None, f16: Score | None,
-                  max_loss_delta: float | None) -> QuantReport:
+def _quant_report(
+    quant: str, name: str, path: Path, score: Score | None, f16: Score | None, max_loss_delta: float | None
+) -> QuantReport:
     size = path.stat().st_size
     if score is None or f16 is None:
         return QuantReport(quant=quant, name=name, size_bytes=size, loss=None, perplexity=None, loss_delta=None)
@@ -237,12 +278,25 @@ def _quant_report(quant: str, name: str, path: Path, score: Score | None, f16: S
     refused = None
     if max_loss_delta is not None and delta > max_loss_delta:
         refused = f"loss delta {delta:+.4f} exceeds --max-loss-delta {max_loss_delta}"
-    return QuantReport(quant=quant, name=name, size_bytes=size, loss=score.loss, perplexity=score.perplexity,
-                       loss_delta=delta, refused=refused)
+    return QuantReport(
+        quant=quant,
+        name=name,
+        size_bytes=size,
+        loss=score.loss,
+        perplexity=score.perplexity,
+        loss_delta=delta,
+        refused=refused,
+    )
 
 
-def _register(store: ModelStore, finished: FinishedRun, report: ExportReport, staged: dict[str, Path], source: Path,
-              eval_description: str | None) -> None:
+def _register(
+    store: ModelStore,
+    finished: FinishedRun,
+    report: ExportReport,
+    staged: dict[str, Path],
+    source: Path,
+    eval_description: str | None,
+) -> None:
     """All accepted quants in one transaction; a failure moves every file back out of the store."""
     moved: list[Path] = []
     try:
@@ -250,9 +304,16 @@ def _register(store: ModelStore, finished: FinishedRun, report: ExportReport, st
             for item in report.quants:
                 if item.refused:
                     continue
-                lineage = Lineage(base_model=finished.base.display, run_id=finished.run.id, quant_source=str(source),
-                                  quant_type=item.quant, eval_loss=item.loss, eval_perplexity=item.perplexity,
-                                  loss_delta=item.loss_delta, eval_data=eval_description)
+                lineage = Lineage(
+                    base_model=finished.base.display,
+                    run_id=finished.run.id,
+                    quant_source=str(source),
+                    quant_type=item.quant,
+                    eval_loss=item.loss,
+                    eval_perplexity=item.perplexity,
+                    loss_delta=item.loss_delta,
+                    eval_data=eval_description,
+                )
                 entry = store.register(staged[item.quant], name=item.name, lineage=lineage, move=True)
                 moved.append(Path(entry.path))
                 item.registered, item.path = True, entry.path

@@ -35,8 +35,10 @@ def check_base_has_head(base: ModelSource, method: str) -> None:
     auto_class, mapping = spec.head
     kind = model_type(base)
     if kind not in getattr(modeling_auto, mapping):
-        raise BadInput(f"base_model: {base.display} is a {kind} model, which has no {auto_class.removeprefix('AutoModelFor')} "
-                       f"head in transformers, so it cannot train {method}{spec.head_hint}")
+        raise BadInput(
+            f"base_model: {base.display} is a {kind} model, which has no {auto_class.removeprefix('AutoModelFor')} "
+            f"head in transformers, so it cannot train {method}{spec.head_hint}"
+        )
 
 
 def finished_task_run(reference: str, methods: tuple[str, ...]):
@@ -47,8 +49,10 @@ def finished_task_run(reference: str, methods: tuple[str, ...]):
     if run.method not in methods:
         raise BadInput(f"run {run.id} is a {run.method} run; expected a {' or '.join(methods)} run")
     if run.status != "completed" or not (run.path / "adapter").is_dir():
-        raise BadInput(f"run {run.id} is {run.status}; only a completed run has a model to use"
-                       + (" (resume it to finish)" if run.status in ("stopped", "failed") else ""))
+        raise BadInput(
+            f"run {run.id} is {run.status}; only a completed run has a model to use"
+            + (" (resume it to finish)" if run.status in ("stopped", "failed") else "")
+        )
     return run
 
 
@@ -119,8 +123,11 @@ def head_arguments(info: dict) -> dict:
     """from_pretrained arguments that size a task head as trained (labels of a token classifier)."""
     if info.get("labels"):
         labels = info["labels"]
-        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                "label2id": {label: i for i, label in enumerate(labels)}}
+        return {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)},
+        }
     if info.get("num_labels"):
         return {"num_labels": info["num_labels"]}
     return {}

@@ -38,8 +38,10 @@ def finished_run(run_ref: str) -> FinishedRun:
     """The run's saved output and its base, checked; BadInput saying what is missing or inconsistent."""
     run = Registry().get(run_ref)
     if run.status != "completed":
-        raise BadInput(f"run {run.id} is {run.status}; only a completed run has a final adapter to export"
-                       + (" (resume it to finish)" if run.status in ("stopped", "failed") else ""))
+        raise BadInput(
+            f"run {run.id} is {run.status}; only a completed run has a final adapter to export"
+            + (" (resume it to finish)" if run.status in ("stopped", "failed") else "")
+        )
     adapter_dir = run.path / "adapter"
     if not adapter_dir.is_dir():
         raise BadInput(f"run {run.id}: no adapter directory at {adapter_dir}")
@@ -57,13 +59,17 @@ def require_mergeable(run: Run, tuning: str, adapter_dir: Path) -> None:
     from llmdeck.tuning.methods import find_method
 
     if tuning in SOFT_PROMPT_TUNINGS:
-        raise BadInput(f"run {run.id} is an HF-only adapter ({tuning} tuning: learned virtual tokens cannot be merged into "
-                       f"the weights or converted to GGUF); load it with peft: PeftModel.from_pretrained(base, '{adapter_dir}')")
+        raise BadInput(
+            f"run {run.id} is an HF-only adapter ({tuning} tuning: learned virtual tokens cannot be merged into "
+            f"the weights or converted to GGUF); load it with peft: PeftModel.from_pretrained(base, '{adapter_dir}')"
+        )
     method = find_method(run.method)
     if method and method.head:
         use = method.use_command
-        raise BadInput(f"run {run.id} is a {run.method} model (a task head, not a chat model); GGUF export is for causal "
-                       f"language models - use it with `{use} {run.id}`")
+        raise BadInput(
+            f"run {run.id} is a {run.method} model (a task head, not a chat model); GGUF export is for causal "
+            f"language models - use it with `{use} {run.id}`"
+        )
 
 
 def _check_adapter_base(run: Run, adapter_dir: Path, base: ModelSource) -> None:
@@ -74,8 +80,10 @@ def _check_adapter_base(run: Run, adapter_dir: Path, base: ModelSource) -> None:
         raise LlmdeckError(f"run {run.id}: unreadable adapter config {config_file} ({exc})") from None
     trained_on = adapter_config.get("base_model_name_or_path")
     if trained_on and base.kind != "hub" and Path(trained_on).resolve() != Path(base.location).resolve():
-        raise BadInput(f"run {run.id} was trained on {trained_on}, but its base {run.config.get('base_model') or '(default)'}"
-                       f" now resolves to {base.location}; re-register the original base under that name")
+        raise BadInput(
+            f"run {run.id} was trained on {trained_on}, but its base {run.config.get('base_model') or '(default)'}"
+            f" now resolves to {base.location}; re-register the original base under that name"
+        )
 
 
 def merge_to_hf_dir(finished: FinishedRun, target: Path) -> Path:
@@ -95,8 +103,10 @@ def merge_to_hf_dir(finished: FinishedRun, target: Path) -> Path:
     try:
         model = PeftModel.from_pretrained(model, str(finished.adapter_dir)).merge_and_unload()
     except Exception as exc:  # peft and safetensors raise their own types for a damaged adapter
-        raise LlmdeckError(f"could not load the adapter at {finished.adapter_dir} "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise LlmdeckError(
+            f"could not load the adapter at {finished.adapter_dir} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     tokenizer = _run_tokenizer(finished)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

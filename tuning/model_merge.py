@@ -63,8 +63,15 @@ class MergeReport:
 MergeProgress = Callable[[str], None]
 
 
-def plan_merge(method: str, references: list[str], weights: list[float] | None, name: str, base: str | None = None,
-               as_adapter: bool = False, export_quants: str | None = None) -> tuple[list[MergeSource], str | None]:
+def plan_merge(
+    method: str,
+    references: list[str],
+    weights: list[float] | None,
+    name: str,
+    base: str | None = None,
+    as_adapter: bool = False,
+    export_quants: str | None = None,
+) -> tuple[list[MergeSource], str | None]:
     """Everything checked before any weight is read: (sources, base for task-vector methods)."""
     if method not in MERGE_METHODS:
         raise BadInput(f"--method {method!r}: expected one of {', '.join(MERGE_METHODS)}")
@@ -84,8 +91,10 @@ def plan_merge(method: str, references: list[str], weights: list[float] | None, 
     sources = [_source(reference, weight) for reference, weight in zip(references, weights)]
     run_bases = {s.base_model for s in sources if s.kind == "run" and s.base_model is not None}
     if len(run_bases) > 1:
-        raise BadInput(f"--models: the runs were trained on different bases ({', '.join(sorted(run_bases))}); "
-                       "merging needs fine-tunes of one base")
+        raise BadInput(
+            f"--models: the runs were trained on different bases ({', '.join(sorted(run_bases))}); "
+            "merging needs fine-tunes of one base"
+        )
     if as_adapter:
         _check_adapters(method, sources)
         return sources, run_bases.pop()
@@ -93,8 +102,10 @@ def plan_merge(method: str, references: list[str], weights: list[float] | None, 
         if base is None and run_bases and all(s.kind == "run" for s in sources):
             base = run_bases.pop()
         if base is None:
-            raise BadInput(f"--base: {method} merges each model's difference from their shared base; name the base "
-                           "(a store name or HF directory) with --base")
+            raise BadInput(
+                f"--base: {method} merges each model's difference from their shared base; name the base "
+                "(a store name or HF directory) with --base"
+            )
     return sources, base
 
 
@@ -134,27 +145,43 @@ def _source(reference: str, weight: float) -> MergeSource:
     run = finished_task_run(reference, MERGEABLE_RUN_METHODS)
     tuning = run.config.get("tuning", "lora")
     if tuning in SOFT_PROMPT_TUNINGS:
-        raise BadInput(f"--models: run {run.id} is a {tuning}-tuning run: an HF-only adapter (soft prompts) cannot be "
-                       "merged into weights")
+        raise BadInput(
+            f"--models: run {run.id} is a {tuning}-tuning run: an HF-only adapter (soft prompts) cannot be "
+            "merged into weights"
+        )
     method = find_method(run.method)  # None for a merge run
     if method and method.head:
         raise BadInput(f"--models: run {run.id} is a {run.method} run; merge combines causal language models")
-    return MergeSource(reference, weight, "run", str(run.path / "adapter"), run.id, run.config.get("base_model"), tuning)
+    return MergeSource(
+        reference, weight, "run", str(run.path / "adapter"), run.id, run.config.get("base_model"), tuning
+    )
 
 
 def _check_adapters(method: str, sources: list[MergeSource]) -> None:
     if method not in PEFT_COMBINATIONS:
-        raise BadInput(f"--as-adapter: peft combines adapters by {', '.join(PEFT_COMBINATIONS)}; {method} merges whole "
-                       "models (drop --as-adapter)")
+        raise BadInput(
+            f"--as-adapter: peft combines adapters by {', '.join(PEFT_COMBINATIONS)}; {method} merges whole "
+            "models (drop --as-adapter)"
+        )
     for source in sources:
         if source.kind != "run" or source.tuning != "lora":
-            raise BadInput(f"--as-adapter: {source.reference} is not a LoRA run; peft's add_weighted_adapter combines "
-                           "LoRA adapters of one base")
+            raise BadInput(
+                f"--as-adapter: {source.reference} is not a LoRA run; peft's add_weighted_adapter combines "
+                "LoRA adapters of one base"
+            )
 
 
-def merge(method: str, references: list[str], name: str, weights: list[float] | None = None, base: str | None = None,
-          density: float = 0.5, as_adapter: bool = False, on_progress: MergeProgress | None = None,
-          export_quants: str | None = None) -> MergeReport:
+def merge(
+    method: str,
+    references: list[str],
+    name: str,
+    weights: list[float] | None = None,
+    base: str | None = None,
+    density: float = 0.5,
+    as_adapter: bool = False,
+    on_progress: MergeProgress | None = None,
+    export_quants: str | None = None,
+) -> MergeReport:
     """Merge and record the result as a completed run named `name`; see the module doc. `export_quants` is only
     checked here (the caller exports the finished run)."""
     say = on_progress or (lambda message: None)
@@ -165,11 +192,22 @@ def merge(method: str, references: list[str], name: str, weights: list[float] | 
 
     registry = Registry()
     started = time.time()
-    lineage = {"method": method, "sources": [asdict(s) for s in sources], "base": base,
-               "density": density if method in NEEDS_BASE else None, "as_adapter": as_adapter}
+    lineage = {
+        "method": method,
+        "sources": [asdict(s) for s in sources],
+        "base": base,
+        "density": density if method in NEEDS_BASE else None,
+        "as_adapter": as_adapter,
+    }
     base_model = base or sources[0].base_model or sources[0].path
-    config = {"name": name, "method": "merge", "tuning": "lora" if as_adapter else "full",
-              "base_model": base_model, "dataset": None, "merge": lineage}
+    config = {
+        "name": name,
+        "method": "merge",
+        "tuning": "lora" if as_adapter else "full",
+        "base_model": base_model,
+        "dataset": None,
+        "merge": lineage,
+    }
     run = registry.create(name, "merge", base_model, "-", config, "local", device="cpu", precision="fp32")
     registry.update(run.id, status="running", phase="merging", started_at=started, pid=os.getpid())
     try:
@@ -183,11 +221,22 @@ def merge(method: str, references: list[str], name: str, weights: list[float] | 
         if isinstance(exc, LlmdeckError):
             raise
         if isinstance(exc, Exception):
-            raise LlmdeckError(f"merge failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise LlmdeckError(
+                f"merge failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
         raise
     registry.update(run.id, status="completed", phase=None, finished_at=time.time(), pid=None)
-    return MergeReport(run.id, name, method, library, sources, base, str(run.path / "adapter"),
-                       round(time.time() - started, 2), {"density": lineage["density"]})
+    return MergeReport(
+        run.id,
+        name,
+        method,
+        library,
+        sources,
+        base,
+        str(run.path / "adapter"),
+        round(time.time() - started, 2),
+        {"density": lineage["density"]},
+    )
 
 
 def _yaml(config: dict) -> str:
@@ -196,8 +245,16 @@ def _yaml(config: dict) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _merge_into(target: Path, method: str, sources: list[MergeSource], base: str | None, density: float,
-                as_adapter: bool, run_dir: Path, say: MergeProgress) -> str:
+def _merge_into(
+    target: Path,
+    method: str,
+    sources: list[MergeSource],
+    base: str | None,
+    density: float,
+    as_adapter: bool,
+    run_dir: Path,
+    say: MergeProgress,
+) -> str:
     """Write the merged model (or adapter) to `target` through a staging directory; returns the library used."""
     scratch = Path(tempfile.mkdtemp(prefix=".merge-", dir=run_dir))
     staging = scratch / "out"
@@ -254,8 +311,9 @@ def _base_hf_dir(base: str, scratch: Path, say: MergeProgress) -> Path:
     return scratch
 
 
-def _mergekit(target: Path, method: str, paths: list[Path], weights: list[float], base: Path | None,
-              density: float) -> str:
+def _mergekit(
+    target: Path, method: str, paths: list[Path], weights: list[float], base: Path | None, density: float
+) -> str:
     from importlib.metadata import version
 
     from mergekit.config import MergeConfiguration
@@ -263,21 +321,34 @@ def _mergekit(target: Path, method: str, paths: list[Path], weights: list[float]
 
     if method == "slerp":  # interpolate from the first model towards the second by t = w2 / (w1 + w2)
         t = weights[1] / (weights[0] + weights[1])
-        document = {"merge_method": "slerp", "base_model": str(paths[0]), "parameters": {"t": t}, "dtype": "float32",
-                    "models": [{"model": str(paths[0])}, {"model": str(paths[1])}]}
+        document = {
+            "merge_method": "slerp",
+            "base_model": str(paths[0]),
+            "parameters": {"t": t},
+            "dtype": "float32",
+            "models": [{"model": str(paths[0])}, {"model": str(paths[1])}],
+        }
     else:
         parameters = [{"weight": w, **({"density": density} if method in NEEDS_BASE else {})} for w in weights]
-        document = {"merge_method": method, "dtype": "float32",
-                    "models": [{"model": str(p), "parameters": q} for p, q in zip(paths, parameters)]}
+        document = {
+            "merge_method": method,
+            "dtype": "float32",
+            "models": [{"model": str(p), "parameters": q} for p, q in zip(paths, parameters)],
+        }
         if base is not None:
             document["base_model"] = str(base)
     try:
         configuration = MergeConfiguration.model_validate(document)
-        run_merge(configuration, str(target), MergeOptions(copy_tokenizer=True, quiet=True, random_seed=0,
-                                                           write_model_card=True))
+        run_merge(
+            configuration,
+            str(target),
+            MergeOptions(copy_tokenizer=True, quiet=True, random_seed=0, write_model_card=True),
+        )
     except Exception as exc:
-        raise LlmdeckError(f"mergekit could not merge the models ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise LlmdeckError(
+            f"mergekit could not merge the models ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     (target / "mergekit_config.yml").write_text(_yaml(document), encoding="utf-8")
     return f"mergekit {version('mergekit')}"
 
@@ -308,8 +379,9 @@ def _combine_adapters(target: Path, method: str, sources: list[MergeSource], den
         model.load_adapter(source.path, adapter_name=adapter_name)
     kwargs = {"density": density} if method in NEEDS_BASE else {}
     try:
-        model.add_weighted_adapter(names, [s.weight for s in sources], "merged",
-                                   combination_type=PEFT_COMBINATIONS[method], **kwargs)
+        model.add_weighted_adapter(
+            names, [s.weight for s in sources], "merged", combination_type=PEFT_COMBINATIONS[method], **kwargs
+        )
     except Exception as exc:
         raise LlmdeckError(f"peft could not combine the adapters ({type(exc).__name__}: {exc})") from None
     for adapter_name in names:

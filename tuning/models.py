@@ -63,12 +63,17 @@ def _looks_like_hub_id(name: str) -> bool:
 def require_hub(what: str, timeout_s: float = 3.0) -> None:
     """OfflineError at once when the hub cannot be reached (HF_HUB_OFFLINE, or no route in `timeout_s`)."""
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise OfflineError(f"{what}: hub ids need the network and HF_HUB_OFFLINE=1 is set; use a store model, a .gguf or a local directory")
+        raise OfflineError(
+            f"{what}: hub ids need the network and HF_HUB_OFFLINE=1 is set;"
+            " use a store model, a .gguf or a local directory"
+        )
     try:
         with socket.create_connection((HUB_HOST, 443), timeout=timeout_s):
             pass
     except Exception as exc:  # DNS failure, refusal, timeout, a sandbox's guard
-        raise OfflineError(f"{what}: cannot reach {HUB_HOST} ({type(exc).__name__}); offline, use a local model") from None
+        raise OfflineError(
+            f"{what}: cannot reach {HUB_HOST} ({type(exc).__name__}); offline, use a local model"
+        ) from None
 
 
 def load_tokenizer(base: ModelSource, chat_template: str | None = None):
@@ -98,8 +103,10 @@ def require_chat_template(tokenizer, base: ModelSource, data_format: str) -> Non
 
     conversational = data_format not in REGISTRY or REGISTRY[data_format].chat_template
     if conversational and not tokenizer.chat_template:
-        raise BadInput(f"{base.display}: this base model has no chat template, so {data_format} conversations cannot be "
-                       f"rendered; pass --chat-template {TEMPLATE_CHOICES} (or train on text data)")
+        raise BadInput(
+            f"{base.display}: this base model has no chat template, so {data_format} conversations cannot be "
+            f"rendered; pass --chat-template {TEMPLATE_CHOICES} (or train on text data)"
+        )
 
 
 def needs_chat_template(tokenizer, base: ModelSource, data_format: str, method: str) -> None:
@@ -135,8 +142,14 @@ def fingerprint(base: ModelSource) -> str | None:
     return None
 
 
-def load_base_model(base: ModelSource, dtype, quantization_config=None, device_map=None, auto_class: str = "AutoModelForCausalLM",
-                    **head_kwargs):
+def load_base_model(
+    base: ModelSource,
+    dtype,
+    quantization_config=None,
+    device_map=None,
+    auto_class: str = "AutoModelForCausalLM",
+    **head_kwargs,
+):
     """The base with transformers' `auto_class` head (causal LM by default; a new task head is initialised)."""
     import transformers
 
@@ -166,7 +179,9 @@ def _forget_gguf_quantizer(model) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def parameter_shapes(base: ModelSource, auto_class: str = "AutoModelForCausalLM") -> tuple[int, list[tuple[str, int, int]], dict]:
+def parameter_shapes(
+    base: ModelSource, auto_class: str = "AutoModelForCausalLM"
+) -> tuple[int, list[tuple[str, int, int]], dict]:
     """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
     base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change). Encoders are
     counted as `AutoModel` (their task head is a few weights)."""
@@ -182,9 +197,15 @@ def parameter_shapes(base: ModelSource, auto_class: str = "AutoModelForCausalLM"
 
     model.tie_weights()  # tied input/output embeddings are one tensor: count them once (134.5M, not 162.8M)
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    linears = [(name, m.in_features, m.out_features) for name, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
+    linears = [
+        (name, m.in_features, m.out_features)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and "lm_head" not in name
+    ]
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    facts = {"hidden_size": text_config.hidden_size, "num_layers": text_config.num_hidden_layers,
-             "vocab_size": text_config.vocab_size}
+    facts = {
+        "hidden_size": text_config.hidden_size,
+        "num_layers": text_config.num_hidden_layers,
+        "vocab_size": text_config.vocab_size,
+    }
     return total, linears, facts

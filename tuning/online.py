@@ -21,9 +21,14 @@ def online_arguments(config: TrainConfig, run_dir: Path, device: Device, has_eva
     max_length: prompts are left whole, completions stop at max_completion_length)."""
     shared = trainer_arguments(config, run_dir, device, has_eval)
     shared.pop("max_length")
-    return {**shared, **beta(config), "num_generations": config.num_generations,
-            "max_completion_length": config.max_completion_length, "temperature": config.temperature,
-            "log_completions": False}
+    return {
+        **shared,
+        **beta(config),
+        "num_generations": config.num_generations,
+        "max_completion_length": config.max_completion_length,
+        "temperature": config.temperature,
+        "log_completions": False,
+    }
 
 
 class TimedOnline(OnlineTrainerBase):
@@ -69,14 +74,33 @@ def timed(trainer_class: TrainerClass) -> TrainerClass:
     return mixed_in(TimedOnline, trainer_class, "Timed")
 
 
-def build_online_trainer(config_class, trainer_class, model, tokenizer, train_dataset, eval_dataset,
-                         config: TrainConfig, run_dir: Path, device: Device, callbacks: list, peft_config):
+def build_online_trainer(
+    config_class,
+    trainer_class,
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     """A trl online RL trainer (GRPO, RLOO: the same arguments) with the run's rewards, timed generation and
     the warmup floor."""
     from llmdeck.tuning.rewards import reward_functions
 
     funcs, classes = reward_functions(config, model.dtype)
     args = config_class(**online_arguments(config, run_dir, device, has_eval=eval_dataset is not None))
-    return floor_warmup(timed(trainer_class))(model=model, reward_funcs=funcs, reward_processing_classes=classes,
-                                              args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                                              processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return floor_warmup(timed(trainer_class))(
+        model=model,
+        reward_funcs=funcs,
+        reward_processing_classes=classes,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )

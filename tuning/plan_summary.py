@@ -31,8 +31,13 @@ def summarize(plan) -> PlanSummary:
     """The summary of a `runs.LaunchPlan`."""
     e, d = plan.estimate, plan.data_report
     blocks = f" -> {d.blocks} blocks of {plan.config.max_length} tokens" if d.blocks else ""
-    lines = [("data", f"{d.source}: {d.format}, {d.valid} rows{blocks} ({d.bad_count} bad"
-                      f"{f', {d.with_tools} with tools' if d.with_tools else ''})")]
+    lines = [
+        (
+            "data",
+            f"{d.source}: {d.format}, {d.valid} rows{blocks} ({d.bad_count} bad"
+            f"{f', {d.with_tools} with tools' if d.with_tools else ''})",
+        )
+    ]
     if plan.truncation_warning():
         lines.append(("truncation", plan.truncation_warning()))
     if d.placeholders:
@@ -40,12 +45,20 @@ def summarize(plan) -> PlanSummary:
     lines += [
         ("base", f"{plan.config.base_model} ({(plan.base_sha256 or 'not pinned').removeprefix('dir:')[:16]})"),
         ("precision", plan.precision),
-        ("parameters", f"{human_count(e.parameters)} ({human_count(e.trainable_parameters)} trainable, "
-                       f"{plan.config.tuning})"),
-        ("memory", f"weights {human_size(e.weights_bytes)} + trainable/optimizer {human_size(e.trainable_bytes)} "
-                   f"+ activations {human_size(e.activations_bytes)} + runtime {human_size(e.overhead_bytes)}"),
-        ("peak", f"~{human_size(e.peak_bytes)} of {human_size(e.available_bytes) if e.available_bytes else 'unknown'}"
-                 f" available on {e.device} ({'fits' if e.fits else 'DOES NOT FIT'})"),
+        (
+            "parameters",
+            f"{human_count(e.parameters)} ({human_count(e.trainable_parameters)} trainable, {plan.config.tuning})",
+        ),
+        (
+            "memory",
+            f"weights {human_size(e.weights_bytes)} + trainable/optimizer {human_size(e.trainable_bytes)} "
+            f"+ activations {human_size(e.activations_bytes)} + runtime {human_size(e.overhead_bytes)}",
+        ),
+        (
+            "peak",
+            f"~{human_size(e.peak_bytes)} of {human_size(e.available_bytes) if e.available_bytes else 'unknown'}"
+            f" available on {e.device} ({'fits' if e.fits else 'DOES NOT FIT'})",
+        ),
         ("time", f"~{e.steps} steps, {human_count(e.tokens)} tokens, ~{duration(e.seconds)}"),
     ]
     if e.generation_seconds is not None:
@@ -56,8 +69,10 @@ def summarize(plan) -> PlanSummary:
 
 def generation_phrase(estimate) -> str:
     """'~4m10s of ~5m (measured 38 tokens/s on cpu)': online RL's sampling share of the time estimate."""
-    return (f"~{duration(estimate.generation_seconds)} of ~{duration(estimate.seconds)} "
-            f"(measured {estimate.generation_tokens_per_s:.0f} tokens/s on {estimate.device})")
+    return (
+        f"~{duration(estimate.generation_seconds)} of ~{duration(estimate.seconds)} "
+        f"(measured {estimate.generation_tokens_per_s:.0f} tokens/s on {estimate.device})"
+    )
 
 
 def placeholder_warning(report) -> str:

@@ -21,5 +21,9 @@ def predict(run_ref: str, text: str, context: str | None = None, top_k: int = 5)
         raise BadInput(problem)
     model, tokenizer = load_task_model(run.id, methods=(run.method,))
     model.eval()
-    return {"run": run.id, "method": run.method, "text": text, **method.recipe().predict(model, tokenizer, run, text,
-                                                                                          context, top_k)}
+    return {
+        "run": run.id,
+        "method": run.method,
+        "text": text,
+        **method.recipe().predict(model, tokenizer, run, text, context, top_k),
+    }

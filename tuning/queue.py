@@ -50,10 +50,16 @@ def waiting_ahead(registry, run, device_kind: str) -> list:
     from llmdeck.tuning.registry import process_alive
 
     mine = run.queued_at or run.created_at
-    return [other for other in registry.list()
-            if other.id != run.id and other.status == "queued" and process_alive(other.pid)
-            and not other.config.get("parallel") and (other.queued_at or other.created_at) < mine
-            and (other.device or "cpu") == device_kind]
+    return [
+        other
+        for other in registry.list()
+        if other.id != run.id
+        and other.status == "queued"
+        and process_alive(other.pid)
+        and not other.config.get("parallel")
+        and (other.queued_at or other.created_at) < mine
+        and (other.device or "cpu") == device_kind
+    ]
 
 
 def wait_turn(registry, run_id: str, device_kind: str, stop):

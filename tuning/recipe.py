@@ -31,7 +31,11 @@ class Device:
     @property
     def precision(self) -> str:
         """'bf16 (AMD EPYC 9R14: avx512_bf16)': the precision and why, in one phrase."""
-        short = "bf16 mixed" if self.autocast_bf16 else {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}[self.dtype_name]
+        short = (
+            "bf16 mixed"
+            if self.autocast_bf16
+            else {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}[self.dtype_name]
+        )
         return f"{short} ({self.reason})" if self.reason else short
 
 
@@ -85,8 +89,12 @@ def quantization_config(config: TrainConfig, compute_dtype):
     if config.tuning == "qlora":
         from transformers import BitsAndBytesConfig
 
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=compute_dtype)
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
     if config.tuning == "lora-8bit":
         from transformers import BitsAndBytesConfig
 
@@ -94,8 +102,9 @@ def quantization_config(config: TrainConfig, compute_dtype):
     return None
 
 
-def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", head: list[str] | None = None,
-                   exclude: str | None = None):
+def adapter_config(
+    config: TrainConfig, task_type: str | None = "CAUSAL_LM", head: list[str] | None = None, exclude: str | None = None
+):
     """peft's own config for `config.tuning` (None for full tuning); `head` names new task heads trained whole,
     `exclude` (a regular expression over module names) keeps adapters off the task head's own layers."""
     if config.tuning == "full":
@@ -104,29 +113,50 @@ def adapter_config(config: TrainConfig, task_type: str | None = "CAUSAL_LM", hea
 
     task_type = task_type or None  # None: peft's own default (no task type)
     if config.tuning in SOFT_PROMPT_TUNINGS:
-        kind = {"prompt": peft.PromptTuningConfig, "prefix": peft.PrefixTuningConfig, "ptuning": peft.PromptEncoderConfig}
+        kind = {
+            "prompt": peft.PromptTuningConfig,
+            "prefix": peft.PrefixTuningConfig,
+            "ptuning": peft.PromptEncoderConfig,
+        }
         return kind[config.tuning](num_virtual_tokens=config.num_virtual_tokens, task_type=task_type)
     if config.tuning == "ia3":
         targets = None if config.lora_target_modules == "all-linear" else config.lora_target_modules
-        return peft.IA3Config(target_modules=targets, feedforward_modules=[] if targets else None, modules_to_save=head,
-                              exclude_modules=exclude if targets else None, task_type=task_type)
-    return peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                           target_modules=config.lora_target_modules, bias="none", use_dora=config.tuning == "dora",
-                           modules_to_save=head, exclude_modules=exclude, task_type=task_type)
+        return peft.IA3Config(
+            target_modules=targets,
+            feedforward_modules=[] if targets else None,
+            modules_to_save=head,
+            exclude_modules=exclude if targets else None,
+            task_type=task_type,
+        )
+    return peft.LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+        bias="none",
+        use_dora=config.tuning == "dora",
+        modules_to_save=head,
+        exclude_modules=exclude,
+        task_type=task_type,
+    )
 
 
 def launch_notes(config: TrainConfig) -> list[str]:
     """What a launch says about the chosen tuning before it starts (soft prompts are not mergeable)."""
     notes = []
     if config.tuning in SOFT_PROMPT_TUNINGS:
-        notes.append(f"tuning {config.tuning} learns {config.num_virtual_tokens} virtual tokens: an HF-only adapter "
-                     "(load it with peft); it cannot be merged into the weights, so export and chat --adapter refuse it")
+        notes.append(
+            f"tuning {config.tuning} learns {config.num_virtual_tokens} virtual tokens: an HF-only adapter "
+            "(load it with peft); it cannot be merged into the weights, so export and chat --adapter refuse it"
+        )
     if config.tuning == "prefix" and config.gradient_checkpointing:
         notes.append("prefix tuning trains without gradient checkpointing (its key/value prefix cannot be recomputed)")
     if get_method(config.method).encoder and not config.eval_split:
         notes.append(f"{config.method} reports its task metric on the eval split: set eval_split (e.g. 0.2) to see it")
     if config.tuning in ("dora", "ia3"):
-        notes.append(f"tuning {config.tuning} merges into the weights on export; chat --adapter needs a plain LoRA, so export it")
+        notes.append(
+            f"tuning {config.tuning} merges into the weights on export; chat --adapter needs a plain LoRA, so export it"
+        )
     return notes
 
 

@@ -135,8 +135,18 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection | None = None):
         self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
 
-    def create(self, name: str, method: str, base_model: str, dataset: str, config: dict, launcher: str,
-               base_sha256: str | None = None, device: str | None = None, precision: str | None = None) -> Run:
+    def create(
+        self,
+        name: str,
+        method: str,
+        base_model: str,
+        dataset: str,
+        config: dict,
+        launcher: str,
+        base_sha256: str | None = None,
+        device: str | None = None,
+        precision: str | None = None,
+    ) -> Run:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         run_dir = paths.runs_dir() / run_id
         run_dir.mkdir(parents=True)
@@ -144,8 +154,21 @@ class Registry:
             "INSERT INTO runs (id, name, method, base_model, dataset, config_json, status, launcher, run_dir,"
             " created_at, max_steps, base_sha256, device, precision, phase)"
             " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, 'queued')",
-            (run_id, name, method, base_model, dataset, json.dumps(config), launcher, str(run_dir), time.time(),
-             config.get("max_steps") if (config.get("max_steps") or -1) > 0 else None, base_sha256, device, precision),
+            (
+                run_id,
+                name,
+                method,
+                base_model,
+                dataset,
+                json.dumps(config),
+                launcher,
+                str(run_dir),
+                time.time(),
+                config.get("max_steps") if (config.get("max_steps") or -1) > 0 else None,
+                base_sha256,
+                device,
+                precision,
+            ),
         )
         return self.get(run_id)
 
@@ -183,10 +206,13 @@ class Registry:
         if run.status == "queued" and run.pid is None:  # being launched right now
             return run
         step = run.global_step
-        reason = (f"process {run.pid} died without reporting (killed or crashed) at step {step}; "
-                  f"resume with `llmdeck runs resume {run.id}`")
+        reason = (
+            f"process {run.pid} died without reporting (killed or crashed) at step {step}; "
+            f"resume with `llmdeck runs resume {run.id}`"
+        )
         cursor = self.conn.execute(
-            "UPDATE runs SET status = 'failed', error = ?, pid = NULL, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+            "UPDATE runs SET status = 'failed', error = ?, pid = NULL, finished_at = ?"
+            " WHERE id = ? AND status IN ('queued', 'running')",
             (reason, time.time(), run.id),
         )
         if cursor.rowcount:

@@ -16,16 +16,19 @@ from llmdeck.core.errors import BadInput
 # marker token that becomes the model's stop (EOS) token.
 CHAT_TEMPLATES = {
     "chatml": (
-        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
+        " + '<|im_end|>\n' }}"
         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
     ),
     "llama3": (
-        "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
+        "{{ bos_token }}{% for message in messages %}"
+        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
         " + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
     ),
     "gemma": (
-        "{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else 'user' %}"
+        "{{ bos_token }}{% for message in messages %}"
+        "{% set role = 'model' if message['role'] == 'assistant' else 'user' %}"
         "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
         "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
     ),
@@ -44,7 +47,9 @@ def template_source(name_or_file: str) -> str:
 
     path = Path(name_or_file).expanduser()
     if not path.exists():
-        raise BadInput(f"chat_template: {name_or_file!r} is neither {', '.join(CHAT_TEMPLATES)} nor an existing Jinja file")
+        raise BadInput(
+            f"chat_template: {name_or_file!r} is neither {', '.join(CHAT_TEMPLATES)} nor an existing Jinja file"
+        )
     text = read_text_file(path, max_bytes=MAX_TEMPLATE_BYTES, what="chat template").strip()
     if "messages" not in text:
         raise BadInput(f"{path}: not a chat template (a Jinja template looping over `messages` was expected)")
@@ -55,8 +60,9 @@ def end_of_turn_marker(tokenizer) -> str | None:
     """The text a template writes right after an assistant reply ('<|im_end|>'): the reply's stop marker."""
     probe = "llmdeck-probe-reply"
     try:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}],
-                                             tokenize=False)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}], tokenize=False
+        )
     except Exception as exc:
         raise BadInput(f"chat template does not render a conversation ({type(exc).__name__}: {exc})") from None
     after = text.split(probe, 1)[1].strip() if probe in text else ""
@@ -76,8 +82,10 @@ def apply_chat_template(tokenizer, name_or_file: str) -> None:
     marker_id = tokenizer.get_vocab().get(marker)
     if marker_id is None or tokenizer(marker, add_special_tokens=False)["input_ids"] != [marker_id]:
         others = [name for name in CHAT_TEMPLATES if name != name_or_file]
-        raise BadInput(f"chat_template: {name_or_file} ends turns with {marker!r}, which is not a single token of this "
-                       f"model's vocabulary; use one written with its own special tokens ({', '.join(others)} or a FILE)")
+        raise BadInput(
+            f"chat_template: {name_or_file} ends turns with {marker!r}, which is not a single token of this "
+            f"model's vocabulary; use one written with its own special tokens ({', '.join(others)} or a FILE)"
+        )
     tokenizer.eos_token = marker
 
 
@@ -96,7 +104,8 @@ def template_supports_tools(tokenizer) -> bool:
 
 
 def tools_in_system_turn(messages: list[dict], tools: list) -> list[dict]:
-    """The documented fallback for templates without tool support: the schemas, one JSON per line, in the system turn."""
+    """The documented fallback for templates without tool support: the schemas, one JSON per line, in the system
+    turn."""
     block = TOOLS_PREAMBLE + "\n" + "\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools)
     if messages and messages[0]["role"] == "system":
         return [{"role": "system", "content": messages[0]["content"] + "\n\n" + block}, *messages[1:]]
@@ -132,9 +141,11 @@ def conversation_tokens(messages: list[dict], tokenizer, tools: list | None = No
     A turn's text runs from the end of the prompt rendered up to it (with the generation prompt) to the end
     of the conversation rendered through it; character offsets keep merges at the boundaries right.
     """
+
     def render(upto: int, generation_prompt: bool) -> str:
-        return tokenizer.apply_chat_template(messages[:upto], tokenize=False, add_generation_prompt=generation_prompt,
-                                             tools=tools)
+        return tokenizer.apply_chat_template(
+            messages[:upto], tokenize=False, add_generation_prompt=generation_prompt, tools=tools
+        )
 
     text = render(len(messages), False)
     spans = []
@@ -191,8 +202,13 @@ def truncation(examples: list[dict], tokenizer, max_length: int) -> dict:
             row_over = row_over or len(mask) > max_length
         rows_over += row_over
     rows = sum(1 for example in examples if "text" not in example)
-    return {"max_length": max_length, "rows": rows, "rows_over": rows_over,
-            "rows_over_share": round(rows_over / rows, 4) if rows else 0.0,
-            "assistant_tokens": assistant_total, "assistant_tokens_cut": assistant_cut,
-            "assistant_cut_share": round(assistant_cut / assistant_total, 4) if assistant_total else 0.0,
-            "longest": longest}
+    return {
+        "max_length": max_length,
+        "rows": rows,
+        "rows_over": rows_over,
+        "rows_over_share": round(rows_over / rows, 4) if rows else 0.0,
+        "assistant_tokens": assistant_total,
+        "assistant_tokens_cut": assistant_cut,
+        "assistant_cut_share": round(assistant_cut / assistant_total, 4) if assistant_total else 0.0,
+        "longest": longest,
+    }

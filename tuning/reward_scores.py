@@ -17,7 +17,9 @@ class ScoreReport:
     run_id: str
     source: str
     format: str
-    rows: list[dict] = field(default_factory=list)  # {"location", "score"} or {"location", "chosen", "rejected", "margin"}
+    rows: list[dict] = field(
+        default_factory=list
+    )  # {"location", "score"} or {"location", "chosen", "rejected", "margin"}
     mean_score: float | None = None
     pairs: int = 0
     pair_accuracy: float | None = None  # share of pairs whose chosen side scores higher
@@ -55,7 +57,9 @@ def score_file(run_ref: str, path: str | Path, batch_size: int = SCORE_BATCH) ->
     for location, conversations in items:
         if len(conversations) == 2:
             chosen, rejected = next(scores), next(scores)
-            report.rows.append({"location": location, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected})
+            report.rows.append(
+                {"location": location, "chosen": chosen, "rejected": rejected, "margin": chosen - rejected}
+            )
         else:
             report.rows.append({"location": location, "score": next(scores)})
     singles = [row["score"] for row in report.rows if "score" in row]
@@ -92,8 +96,15 @@ def score_texts(model, tokenizer, texts: list[str], batch_size: int = SCORE_BATC
 
     scores = []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="right",
-                          add_special_tokens=False, truncation=True, max_length=4096)
+        batch = tokenizer(
+            texts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            padding_side="right",
+            add_special_tokens=False,
+            truncation=True,
+            max_length=4096,
+        )
         with torch.inference_mode():
             scores += [float(value) for value in model(**batch).logits[:, 0]]
     return scores

@@ -39,8 +39,10 @@ def exact_match(prompts, completions, answer=None, **_) -> list[float | None]:
     """1.0 when the completion equals the row's answer (trimmed, whitespace collapsed, case-insensitive, a final
     full stop ignored); None for rows without an answer."""
     answers = answer or [None] * len(completions)
-    return [None if expected is None else float(_normalized(completion_text(c)) == _normalized(str(expected)))
-            for c, expected in zip(completions, answers)]
+    return [
+        None if expected is None else float(_normalized(completion_text(c)) == _normalized(str(expected)))
+        for c, expected in zip(completions, answers)
+    ]
 
 
 def regex_reward(pattern: str) -> RewardFn:
@@ -63,6 +65,7 @@ def length_reward(spec: str) -> RewardFn:
 
 def json_reward(prompts, completions, **_) -> list[float]:
     """1.0 when the completion (trimmed) parses as JSON."""
+
     def valid(text: str) -> bool:
         try:
             json.loads(text)
@@ -82,8 +85,16 @@ def check(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
     that is not in its file or a reward model that is not a finished reward run / sequence-classification model."""
     if not get_method(config.method).online:
         return config, []
-    names = [name for name, on in (("exact", config.reward_exact), ("regex", config.reward_regex),
-                                   ("length", config.reward_length), ("json", config.reward_json)) if on]
+    names = [
+        name
+        for name, on in (
+            ("exact", config.reward_exact),
+            ("regex", config.reward_regex),
+            ("length", config.reward_length),
+            ("json", config.reward_json),
+        )
+        if on
+    ]
     if config.reward_fn:
         names.append(function_name(config.reward_fn))
     if config.reward_model:
@@ -117,11 +128,15 @@ def reward_model_reference(reference: str) -> str:
         try:
             model_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise BadInput(f"reward_model: {path}: not a Hugging Face model directory (no readable config.json)") from None
+            raise BadInput(
+                f"reward_model: {path}: not a Hugging Face model directory (no readable config.json)"
+            ) from None
         architectures = model_config.get("architectures") or []
         if not any(name.endswith("ForSequenceClassification") for name in architectures):
-            raise BadInput(f"reward_model: {path} is a {', '.join(architectures) or 'model'} without a sequence-"
-                           "classification head; train one with --method reward")
+            raise BadInput(
+                f"reward_model: {path} is a {', '.join(architectures) or 'model'} without a sequence-"
+                "classification head; train one with --method reward"
+            )
         return str(path)
     from llmdeck.tuning.registry import Registry
 
@@ -136,8 +151,10 @@ def reward_model_reference(reference: str) -> str:
 def check_answers(config: TrainConfig, examples: list[dict]) -> None:
     """reward_exact compares against each row's `answer`: refuse data without any."""
     if config.reward_exact and not any(example.get("answer") for example in examples):
-        raise BadInput("reward_exact: no row has an `answer` to compare completions with; add {\"prompt\", \"answer\"} "
-                       "rows or choose another reward")
+        raise BadInput(
+            'reward_exact: no row has an `answer` to compare completions with; add {"prompt", "answer"} '
+            "rows or choose another reward"
+        )
 
 
 # -- in the worker ------------------------------------------------------------------------------------------------

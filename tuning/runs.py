@@ -45,20 +45,31 @@ class LaunchPlan:
     notes: list[str] = field(default_factory=list)  # what the launch line says about the method and tuning
 
     def to_dict(self) -> dict:
-        return {"config": self.config.model_dump(), "data": self.data_report.to_dict(), "estimate": self.estimate.to_dict(),
-                "precision": self.precision, "device": self.device, "base_sha256": self.base_sha256, "notes": self.notes}
+        return {
+            "config": self.config.model_dump(),
+            "data": self.data_report.to_dict(),
+            "estimate": self.estimate.to_dict(),
+            "precision": self.precision,
+            "device": self.device,
+            "base_sha256": self.base_sha256,
+            "notes": self.notes,
+        }
 
     def refusal(self, force: bool = False) -> str | None:
         """Why `launch` would refuse this plan (too many rows truncated, not enough memory), or None."""
         cut = self.data_report.truncation
         if cut and cut["rows_over_share"] > TRUNCATION_THRESHOLD and not self.config.allow_truncation:
-            return (f"{self.truncation_warning()}; pass --allow-truncation or raise --max-length "
-                    f"(to {cut['longest']} to keep every row whole)")
+            return (
+                f"{self.truncation_warning()}; pass --allow-truncation or raise --max-length "
+                f"(to {cut['longest']} to keep every row whole)"
+            )
         e = self.estimate
         if e.available_bytes is not None and not e.fits and not force:  # fits whenever nothing is measured
-            return (f"estimated peak memory {e.peak_bytes / 2**30:.1f} GiB exceeds the "
-                    f"{e.available_bytes / 2**30:.1f} GiB available on {e.device}; lower batch_size/max_length, "
-                    "use LoRA/QLoRA, or pass --force")
+            return (
+                f"estimated peak memory {e.peak_bytes / 2**30:.1f} GiB exceeds the "
+                f"{e.available_bytes / 2**30:.1f} GiB available on {e.device}; lower batch_size/max_length, "
+                "use LoRA/QLoRA, or pass --force"
+            )
         return None
 
     def truncation_warning(self) -> str | None:
@@ -66,9 +77,11 @@ class LaunchPlan:
         cut = self.data_report.truncation
         if not cut or not cut["rows_over"]:
             return None
-        return (f"{cut['rows_over']} of {cut['rows']} rows ({cut['rows_over_share']:.1%}) exceed max_length "
-                f"{cut['max_length']} (longest {cut['longest']} tokens): {cut['assistant_cut_share']:.1%} of assistant "
-                "tokens would be cut")
+        return (
+            f"{cut['rows_over']} of {cut['rows']} rows ({cut['rows_over_share']:.1%}) exceed max_length "
+            f"{cut['max_length']} (longest {cut['longest']} tokens): {cut['assistant_cut_share']:.1%} of assistant "
+            "tokens would be cut"
+        )
 
 
 def cuda_available() -> bool:
@@ -85,7 +98,9 @@ def resolve_paths(config: TrainConfig) -> TrainConfig:
         if path.exists():
             updates["dataset"] = str(path.resolve())
         elif not data.looks_like_hub_name(config.dataset):
-            raise BadInput(f"dataset: {config.dataset}: no such file or directory (relative paths are from {Path.cwd()})")
+            raise BadInput(
+                f"dataset: {config.dataset}: no such file or directory (relative paths are from {Path.cwd()})"
+            )
     if config.base_model and Path(config.base_model).expanduser().exists():
         updates["base_model"] = str(Path(config.base_model).expanduser().resolve())
     elif config.base_model and config.base_model.endswith(".gguf"):
@@ -114,8 +129,9 @@ def plan(config: TrainConfig) -> LaunchPlan:
 
     config = default_base(resolve_paths(config))
     config, reward_notes = rewards.check(config)  # the reward function's file, the reward run: before data or model
-    prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples,
-                            config.variables)
+    prepared = data.prepare(
+        config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples, config.variables
+    )
     rewards.check_answers(config, prepared.examples)
     base = resolve_base(config.base_model)
     heads.check_base_has_head(base, config.method)
@@ -131,10 +147,17 @@ def plan(config: TrainConfig) -> LaunchPlan:
         n_examples, mean_tokens = report.blocks, float(config.max_length)
     else:
         n_examples, mean_tokens = len(prepared.examples), float(report.tokens["mean"]) if report.tokens else 0.0
-    estimate = estimate_run(config, n_examples, mean_tokens, device.kind, device.dtype_name,
-                            prompts=prepared.examples if get_method(config.method).online else None)
-    return LaunchPlan(config, report, estimate, device.precision, device.kind, fingerprint(base),
-                      launch_notes(config) + reward_notes)
+    estimate = estimate_run(
+        config,
+        n_examples,
+        mean_tokens,
+        device.kind,
+        device.dtype_name,
+        prompts=prepared.examples if get_method(config.method).online else None,
+    )
+    return LaunchPlan(
+        config, report, estimate, device.precision, device.kind, fingerprint(base), launch_notes(config) + reward_notes
+    )
 
 
 def default_base(config: TrainConfig) -> TrainConfig:
@@ -158,9 +181,17 @@ def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:
     assert base_model is not None  # plan pins the resolved base's name
     name = config.name or f"{config.method}-{Path(base_model).stem}-{time.strftime('%m%d-%H%M')}"
     registry = Registry()
-    run = registry.create(name, config.method, base_model, launch_plan.data_report.source, config.model_dump(),
-                          config.launcher, base_sha256=launch_plan.base_sha256, device=launch_plan.device,
-                          precision=launch_plan.precision)
+    run = registry.create(
+        name,
+        config.method,
+        base_model,
+        launch_plan.data_report.source,
+        config.model_dump(),
+        config.launcher,
+        base_sha256=launch_plan.base_sha256,
+        device=launch_plan.device,
+        precision=launch_plan.precision,
+    )
     atomic_write_text(run.path / "config.yaml", config.to_yaml())
     _start(registry, run, resume=False)
     return registry.get(run.id), launch_plan
@@ -194,12 +225,20 @@ def _start(registry: Registry, run: Run, resume: bool) -> None:
     # a readable train.log: no progress-bar redraws (tqdm, datasets, hub downloads); the worker logs lines
     env.update(TQDM_DISABLE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     (run.path / STOP_FLAG).unlink(missing_ok=True)
-    registry.update(run.id, status="queued", phase="queued", error=None, finished_at=None, pid=None,
-                    queued_at=time.time())
+    registry.update(
+        run.id, status="queued", phase="queued", error=None, finished_at=None, pid=None, queued_at=time.time()
+    )
     try:
         with (run.path / LOG_FILE).open("ab") as log:
-            process = subprocess.Popen(_worker_command(run, resume), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=run.path, env=env, start_new_session=True)
+            process = subprocess.Popen(
+                _worker_command(run, resume),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=run.path,
+                env=env,
+                start_new_session=True,
+            )
     except OSError as exc:
         registry.update(run.id, status="failed", error=f"could not start the worker: {exc}")
         raise LlmdeckError(f"run {run.id}: could not start the worker ({exc})") from None
@@ -241,12 +280,16 @@ def check_base_unchanged(run: Run) -> None:
     try:
         now = fingerprint(resolve_base(run.base_model))
     except BadInput:
-        raise BadInput(f"run {run.id}: its base model {run.base_model!r} is no longer available; "
-                       "the run needs the model it was launched with") from None
+        raise BadInput(
+            f"run {run.id}: its base model {run.base_model!r} is no longer available; "
+            "the run needs the model it was launched with"
+        ) from None
     if now != run.base_sha256:
-        raise BadInput(f"run {run.id}: its base model {run.base_model!r} changed since launch (sha256 "
-                       f"{run.base_sha256.removeprefix('dir:')[:12]}..., now {str(now).removeprefix('dir:')[:12]}...); "
-                       "the run needs the model it was launched with - start a new run instead")
+        raise BadInput(
+            f"run {run.id}: its base model {run.base_model!r} changed since launch (sha256 "
+            f"{run.base_sha256.removeprefix('dir:')[:12]}..., now {str(now).removeprefix('dir:')[:12]}...); "
+            "the run needs the model it was launched with - start a new run instead"
+        )
 
 
 def _truncate_metrics(run_dir: Path, last_step: int) -> None:
@@ -274,8 +317,9 @@ def list_runs() -> list[Run]:
     return Registry().list()
 
 
-def wait_for(run_id: str, on_update: Callable[[Run], None] | None = None, timeout_s: float | None = None,
-             poll_s: float = 0.5) -> Run:
+def wait_for(
+    run_id: str, on_update: Callable[[Run], None] | None = None, timeout_s: float | None = None, poll_s: float = 0.5
+) -> Run:
     """Block until the run leaves queued/running (dead processes are detected by the registry)."""
     registry = Registry()
     deadline = time.time() + timeout_s if timeout_s else None

@@ -69,8 +69,9 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     # trainers create the peft model before the Trainer seeds), so the same config trains the same weights
     set_seed(config.seed)
     set_phase("loading model")
-    prepared = data.prepare(config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples,
-                            config.variables)
+    prepared = data.prepare(
+        config.dataset, config.dataset_format, config.method, config.skip_bad, config.max_samples, config.variables
+    )
     train_rows, eval_rows = data.split_eval(prepared.examples, config.eval_split, config.seed)
     check_base_unchanged(registry.get(run_id))  # a queued run may start long after its launch
     recipe = get_method(config.method).recipe()  # build_trainer and the optional steps (see tuning/methods)
@@ -90,8 +91,13 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
 
     def on_metrics(row: dict) -> None:  # an eval row keeps the last train loss, and vice versa
         latest_metrics.update(row)
-        registry.update(run_id, global_step=row["step"], max_steps=row.get("max_steps"), last_metrics=latest_metrics,
-                        phase="training")
+        registry.update(
+            run_id,
+            global_step=row["step"],
+            max_steps=row.get("max_steps"),
+            last_metrics=latest_metrics,
+            phase="training",
+        )
 
     set_phase("tokenizing")
     to_dataset = getattr(recipe, "training_dataset", training_dataset)
@@ -99,9 +105,15 @@ def _train_holding_device(registry: Registry, run, resume: bool, stop: StopReque
     eval_set = to_dataset(eval_rows, tokenizer, config) if eval_rows else None
     latest = checkpoints(run_dir)[-1] if resume and checkpoints(run_dir) else None
     callbacks = make_callbacks(run_dir, stop, on_metrics, main_process, elapsed_offset=_elapsed_before(run_dir, latest))
-    peft_config = adapter_config(config, getattr(recipe, "TASK_TYPE", "CAUSAL_LM"), getattr(recipe, "HEAD", None),
-                                 getattr(recipe, "EXCLUDE", None))
-    trainer = recipe.build_trainer(model, tokenizer, train_set, eval_set, config, run_dir, device, callbacks, peft_config)
+    peft_config = adapter_config(
+        config,
+        getattr(recipe, "TASK_TYPE", "CAUSAL_LM"),
+        getattr(recipe, "HEAD", None),
+        getattr(recipe, "EXCLUDE", None),
+    )
+    trainer = recipe.build_trainer(
+        model, tokenizer, train_set, eval_set, config, run_dir, device, callbacks, peft_config
+    )
     trainer.remove_callback(PrinterCallback)  # the metrics callback logs one readable line per step
     set_phase("training")
     trainer.train(resume_from_checkpoint=str(latest) if latest else None)
@@ -123,8 +135,11 @@ def training_dataset(rows: list[dict], tokenizer, config: TrainConfig):
     if rows and "text" in rows[0]:
         blocks = render.text_blocks([row["text"] for row in rows], tokenizer, config.max_length)
         return data.to_dataset([{"input_ids": block} for block in blocks])
-    tools_rendered = (get_method(config.method).tools_rendered and bool(tokenizer.chat_template)
-                      and render.template_supports_tools(tokenizer))
+    tools_rendered = (
+        get_method(config.method).tools_rendered
+        and bool(tokenizer.chat_template)
+        and render.template_supports_tools(tokenizer)
+    )
     return data.to_dataset(render.place_tools(rows, tokenizer, tools_rendered))
 
 
@@ -142,6 +157,7 @@ def wait_for_device(registry: Registry, run, device_kind: str, stop: StopRequest
 def phase_reporter(registry: Registry, run_id: str, run_dir: Path, main_process: bool):
     """set_phase(name): the registry (runs list, progress line), a log line and, up to training, a metrics row
     (rank 0 only). `saving` gets no metrics row: the last row of a finished run stays its last training row."""
+
     def set_phase(name: str) -> None:
         if not main_process:
             return
@@ -222,8 +238,14 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
         if main_process:
             message = str(exc) if isinstance(exc, LlmdeckError) else f"{type(exc).__name__}: {exc}"
-            registry.update(run_id, status="failed", error=message.splitlines()[0][:500] if message else type(exc).__name__,
-                            finished_at=time.time(), pid=None, phase=None)
+            registry.update(
+                run_id,
+                status="failed",
+                error=message.splitlines()[0][:500] if message else type(exc).__name__,
+                finished_at=time.time(),
+                pid=None,
+                phase=None,
+            )
         return 1
     if main_process:
         registry.update(run_id, status=status, finished_at=time.time(), pid=None, error=None, phase=None)

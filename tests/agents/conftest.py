@@ -13,11 +13,28 @@ AGENT_EVENT_FIELDS = {
 }
 VERIFY_EVENT_FIELDS = {
     "code": {"round": int, "code": str, "text": str},
-    "execution": {"round": int, "exit_code": (int, type(None)), "stdout": str, "stderr": str, "seconds": float,
-                  "isolation": str, "limit": (str, type(None)), "checks": str, "passed": bool},
+    "execution": {
+        "round": int,
+        "exit_code": (int, type(None)),
+        "stdout": str,
+        "stderr": str,
+        "seconds": float,
+        "isolation": str,
+        "limit": (str, type(None)),
+        "checks": str,
+        "passed": bool,
+    },
     "message": {"round": int, "source": str, "content": str},
-    "verdict": {"passed": bool, "status": str, "rounds": int, "code": (str, type(None)), "checks": (str, type(None)),
-                "isolation": str, "isolation_note": str, "seconds": float},
+    "verdict": {
+        "passed": bool,
+        "status": str,
+        "rounds": int,
+        "code": (str, type(None)),
+        "checks": (str, type(None)),
+        "isolation": str,
+        "isolation_note": str,
+        "seconds": float,
+    },
 }
 
 

@@ -24,11 +24,23 @@ from llmdeck.services.agent import ask
 from llmdeck.testing.fake_model import FakeLlama
 from tests.agents.conftest import AGENT_EVENT_FIELDS, schema_problems
 
-CALCULATOR = ToolSpec("calculator", "Evaluate arithmetic.", {
-    "type": "object", "properties": {"expression": {"type": "string", "maxLength": 500}}, "required": ["expression"]})
-FILES = ToolSpec("files", "Files.", {"type": "object", "properties": {
-    "operation": {"enum": ["list", "read"], "type": "string"}, "path": {"type": "string", "default": "."}},
-    "required": ["operation"]})
+CALCULATOR = ToolSpec(
+    "calculator",
+    "Evaluate arithmetic.",
+    {"type": "object", "properties": {"expression": {"type": "string", "maxLength": 500}}, "required": ["expression"]},
+)
+FILES = ToolSpec(
+    "files",
+    "Files.",
+    {
+        "type": "object",
+        "properties": {
+            "operation": {"enum": ["list", "read"], "type": "string"},
+            "path": {"type": "string", "default": "."},
+        },
+        "required": ["operation"],
+    },
+)
 
 
 def decoder(fake: FakeLlama, **kwargs) -> StepDecoder:
@@ -66,8 +78,11 @@ def test_without_thoughts_and_with_the_tools_withheld_only_the_answer_is_decoded
 
 
 def test_tool_results_are_rendered_as_user_results_or_tool_messages():
-    messages = [*conversation(), {"role": "assistant", "content": "Action: calculator\nAction Input: {}"},
-                {"role": "tool", "content": "4"}]
+    messages = [
+        *conversation(),
+        {"role": "assistant", "content": "Action: calculator\nAction Input: {}"},
+        {"role": "tool", "content": "4"},
+    ]
     fake = FakeLlama().enqueue(" final_answer\n", ' {"answer": "4"}')
     decoder(fake).next_step(messages, [CALCULATOR])
     assert "<|im_start|>user\nResult: 4<|im_end|>" in fake.completion_calls[0]["prompt"]
@@ -77,26 +92,35 @@ def test_tool_results_are_rendered_as_user_results_or_tool_messages():
 
 
 def test_string_arguments_are_capped_and_required_ones_non_empty():
-    capped = capped_schema(FILES.parameters | {"properties": {**FILES.parameters["properties"], "note": {
-        "anyOf": [{"type": "string"}, {"type": "null"}]}}}, 50)
+    capped = capped_schema(
+        FILES.parameters
+        | {"properties": {**FILES.parameters["properties"], "note": {"anyOf": [{"type": "string"}, {"type": "null"}]}}},
+        50,
+    )
     assert capped["properties"]["path"]["maxLength"] == 50 and "minLength" not in capped["properties"]["path"]
     assert "maxLength" not in capped["properties"]["operation"]  # an enum is bounded already
     assert capped["properties"]["note"]["anyOf"][0]["maxLength"] == 50
     assert capped_schema(CALCULATOR.parameters, 50)["properties"]["expression"] == {
-        "type": "string", "maxLength": 50, "minLength": 1}
+        "type": "string",
+        "maxLength": 50,
+        "minLength": 1,
+    }
     grammar = arguments_grammar(CALCULATOR.parameters, 3)
     assert grammar.rstrip().endswith('root ::= " " llmdeck-arguments')
     assert 'char ::= [^"\\\\\\x7F\\x00-\\x1F]' in grammar  # no raw control characters inside JSON strings
 
 
-@pytest.mark.parametrize("raw, action, problem", [
-    ('Thought: add\nAction: calculator\nAction Input: {"expression": "2+2"}', "calculator", None),
-    ('Action: final_answer\nAction Input: {"answer": "4"} trailing words', FINAL_ANSWER, None),
-    ("The answer is 4.", FINAL_ANSWER, "no 'Action:'"),
-    ('Action: teleport\nAction Input: {}', FINAL_ANSWER, "unknown action 'teleport'"),
-    ('Action: calculator\nAction Input: {expression: 2}', FINAL_ANSWER, "not JSON"),
-    ('Action: calculator\nAction Input: {"expr": "2"}', FINAL_ANSWER, "does not fit the schema"),
-])
+@pytest.mark.parametrize(
+    "raw, action, problem",
+    [
+        ('Thought: add\nAction: calculator\nAction Input: {"expression": "2+2"}', "calculator", None),
+        ('Action: final_answer\nAction Input: {"answer": "4"} trailing words', FINAL_ANSWER, None),
+        ("The answer is 4.", FINAL_ANSWER, "no 'Action:'"),
+        ("Action: teleport\nAction Input: {}", FINAL_ANSWER, "unknown action 'teleport'"),
+        ("Action: calculator\nAction Input: {expression: 2}", FINAL_ANSWER, "not JSON"),
+        ('Action: calculator\nAction Input: {"expr": "2"}', FINAL_ANSWER, "does not fit the schema"),
+    ],
+)
 def test_free_steps_parse_or_are_flagged_malformed(raw, action, problem):
     step = parse_step(raw, [CALCULATOR, final_answer_spec()])
     assert step.action == action
@@ -119,18 +143,32 @@ def test_a_stop_mid_step_ends_the_run_at_the_next_token_recorded_cancelled(fake_
     (llama.cpp's stopping criteria raise), nothing else is decoded, no event comes, the run is cancelled."""
     from llmdeck.agents import records
 
-    fake_model.enqueue(" I use the calculator.\n", " calculator\n", ' {"expression": "2 + 2"}',
-                       " I know it.\n", " final_answer\n", ' {"answer": "4"}')
-    response = ask("What is 2 + 2?", tools=["calculator"], thoughts=True,
-                   stop_when=lambda: len(fake_model.completion_calls) >= 2)
+    fake_model.enqueue(
+        " I use the calculator.\n",
+        " calculator\n",
+        ' {"expression": "2 + 2"}',
+        " I know it.\n",
+        " final_answer\n",
+        ' {"answer": "4"}',
+    )
+    response = ask(
+        "What is 2 + 2?", tools=["calculator"], thoughts=True, stop_when=lambda: len(fake_model.completion_calls) >= 2
+    )
     assert list(response) == []
     assert len(fake_model.completion_calls) == 2  # the thought, then the stopped action: nothing after
     assert response.cancelled and response.answer is None
     assert records.get_run(response.run_id).status == "cancelled"
 
+
 def test_an_agent_run_on_the_fake_model_end_to_end(fake_model):
-    fake_model.enqueue(" I use the calculator.\n", " calculator\n", ' {"expression": "2 + 2"}',
-                       " I know it.\n", " final_answer\n", ' {"answer": "4"}')
+    fake_model.enqueue(
+        " I use the calculator.\n",
+        " calculator\n",
+        ' {"expression": "2 + 2"}',
+        " I know it.\n",
+        " final_answer\n",
+        ' {"answer": "4"}',
+    )
     response = ask("What is 2 + 2?", tools=["calculator"], thoughts=True)
     events = [event.to_json() for event in response]
     assert [schema_problems(e, AGENT_EVENT_FIELDS) for e in events] == [[]] * len(events)

@@ -14,8 +14,13 @@ from tests.agents.conftest import AGENT_EVENT_FIELDS, VERIFY_EVENT_FIELDS, schem
 
 pytestmark = pytest.mark.slow
 
-QUESTIONS = ["What is 17 * 23?", "Which files are in the workspace?", "How many pears are in inventory.txt?",
-             "What day is it today?", "Say hello."]
+QUESTIONS = [
+    "What is 17 * 23?",
+    "Which files are in the workspace?",
+    "How many pears are in inventory.txt?",
+    "What day is it today?",
+    "Say hello.",
+]
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -25,8 +30,20 @@ def json_lines(stdout: str) -> list[dict]:
 @pytest.mark.parametrize("question", QUESTIONS)
 @pytest.mark.parametrize("thoughts", [True, False])
 def test_every_agent_step_is_well_formed(cli, workspace, question, thoughts):
-    args = ["agent", question, "--tools", "calculator,files,datetime", "--workspace", str(workspace),
-            "--max-steps", "4", "--threads", "1", "--json", "--thoughts" if thoughts else "--no-thoughts"]
+    args = [
+        "agent",
+        question,
+        "--tools",
+        "calculator,files,datetime",
+        "--workspace",
+        str(workspace),
+        "--max-steps",
+        "4",
+        "--threads",
+        "1",
+        "--json",
+        "--thoughts" if thoughts else "--no-thoughts",
+    ]
     result = cli(*args)
     assert result.returncode == 0, result.stderr[-2000:]
     events = json_lines(result.stdout)
@@ -56,8 +73,17 @@ def test_the_run_is_recorded_and_exports_for_training(cli, workspace, tmp_path):
 
 
 def test_the_verify_pair_on_the_embedded_model(cli):
-    result = cli("verify", "Print the sum of the numbers from 1 to 10.", "--expect", "55", "--max-rounds", "2",
-                 "--threads", "1", "--json")
+    result = cli(
+        "verify",
+        "Print the sum of the numbers from 1 to 10.",
+        "--expect",
+        "55",
+        "--max-rounds",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+    )
     assert result.returncode in (0, 1), result.stderr[-2000:]
     events = json_lines(result.stdout)
     assert [schema_problems(e, VERIFY_EVENT_FIELDS) for e in events] == [[]] * len(events)

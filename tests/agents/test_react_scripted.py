@@ -71,8 +71,9 @@ def test_a_failing_tool_becomes_an_observation():
 
 
 def test_invalid_arguments_are_refused_before_the_tool_runs():
-    _, events = run("2+2?", call("calculator", {"expr": "2+2"}), call("calculator", {"expression": 4}, "c2"),
-                    answer("4"))
+    _, events = run(
+        "2+2?", call("calculator", {"expr": "2+2"}), call("calculator", {"expression": 4}, "c2"), answer("4")
+    )
     first, second = events[1], events[3]
     assert first["error"] and "invalid arguments for calculator" in first["content"]
     assert "'expression' is a required property" in first["content"]
@@ -89,8 +90,14 @@ def test_the_same_call_twice_in_a_row_is_refused_and_not_run_again(tmp_path):
     tools_file.write_text(COUNTING_TOOL)
     counter = str(tmp_path / "count.txt")
     bump = call("bump", {"counter": counter})
-    _, events = run("count", bump, call("bump", {"counter": counter}, "c2"), answer("done"),
-                    tools=["bump"], tools_files=(tools_file,))
+    _, events = run(
+        "count",
+        bump,
+        call("bump", {"counter": counter}, "c2"),
+        answer("done"),
+        tools=["bump"],
+        tools_files=(tools_file,),
+    )
     observations = [e for e in events if e["type"] == "observation"]
     assert observations[0]["content"] == "1" and not observations[0]["error"]
     assert observations[1]["error"] and observations[1]["content"].startswith("Refused: you just called bump")
@@ -115,7 +122,8 @@ def test_the_time_limit_ends_with_an_answer():
 def test_a_model_that_ignores_the_limit_still_ends_with_a_marked_answer():
     _, events = run("slow", call("calculator", {"expression": "1"}), options=AgentOptions(max_seconds=1e-9))
     assert [(e["type"], e["answer"], e["limit"]) for e in events] == [
-        ("final", "(no answer found within the limits)", "wall_time")]
+        ("final", "(no answer found within the limits)", "wall_time")
+    ]
 
 
 def test_a_failing_model_still_ends_with_a_final_event():
@@ -137,8 +145,9 @@ def test_a_failing_model_still_ends_with_a_final_event():
 
 
 def test_closing_a_run_records_it_as_cancelled():
-    response = ask("?", chat_model=scripted_chat_model(call("calculator", {"expression": "1"}), answer("1")),
-                   tools=["calculator"])
+    response = ask(
+        "?", chat_model=scripted_chat_model(call("calculator", {"expression": "1"}), answer("1")), tools=["calculator"]
+    )
     iterator = iter(response)
     next(iterator)
     response.close()
@@ -171,8 +180,10 @@ def test_answered_traces_export_as_a_training_dataset(tmp_path, workspace):
     assert len(rows) == 1  # the limited run is left out
     messages = rows[0]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
-    assert messages[2]["tool_calls"][0]["function"] == {"name": "files", "arguments": json.dumps(
-        {"operation": "read", "path": "inventory.txt"})}
+    assert messages[2]["tool_calls"][0]["function"] == {
+        "name": "files",
+        "arguments": json.dumps({"operation": "read", "path": "inventory.txt"}),
+    }
     assert messages[2]["content"].startswith("Action: files\nAction Input:")
     assert messages[3]["content"] == "Result: apples: 12\npears: 7\n"
     assert messages[4]["content"] == 'Action: final_answer\nAction Input: {"answer": "7"}'

@@ -21,38 +21,82 @@ from llmdeck.tuning import data
 SYSTEM = "You answer with tools."
 
 
-def agent_attempt(task_id, question, steps, answer, *, passed, split="train", collection="c1", sample=0,
-                  well_formed=True, hint=None):
+def agent_attempt(
+    task_id, question, steps, answer, *, passed, split="train", collection="c1", sample=0, well_formed=True, hint=None
+):
     """A recorded agent run (tool calls, results, final answer) and its attempt row."""
     asked = f"{question}\nHint: {hint}" if hint else question
-    run_id = records.start_run("agent", asked, "m", {"system_prompt": SYSTEM, "observation_role": "user",
-                                                     "task": {"id": task_id, "split": split, "question": question}})
+    run_id = records.start_run(
+        "agent",
+        asked,
+        "m",
+        {
+            "system_prompt": SYSTEM,
+            "observation_role": "user",
+            "task": {"id": task_id, "split": split, "question": question},
+        },
+    )
     for n, (name, args, result) in enumerate(steps, start=1):
         records.add_event(run_id, ToolCalled(n, name, args, f"call_{n}", step_text("", name, args)))
         records.add_event(run_id, ToolReturned(n, name, result, False))
     text = step_text("", "final_answer", {"answer": answer}) if well_formed else answer
     records.add_event(run_id, AgentAnswered(answer, len(steps) + 1, None, 0.1, text, well_formed=well_formed))
     records.finish_run(run_id, "answered", answer, len(steps) + 1)
-    attempts.add(collection, task_id, sample, run_id, "agent", "tasks.jsonl", split,
-                 {"passed": passed, "correct": passed, "tool_ok": True}, "m")
+    attempts.add(
+        collection,
+        task_id,
+        sample,
+        run_id,
+        "agent",
+        "tasks.jsonl",
+        split,
+        {"passed": passed, "correct": passed, "tool_ok": True},
+        "m",
+    )
     return run_id
 
 
 def verify_attempt(task_id, task, programs, *, passed, split="train", collection="v1", sample=0, record=True):
     """A recorded verify run: each program a round (the last passes when `passed`), and its attempt row."""
-    run_id = records.start_run("verify", task, "m", {"system_prompt": "Write Python.", "task_prompt": task,
-                                                     "checks": {"expect": "42", "tests": None},
-                                                     **({"task": {"id": task_id, "split": split}} if record else {})})
+    run_id = records.start_run(
+        "verify",
+        task,
+        "m",
+        {
+            "system_prompt": "Write Python.",
+            "task_prompt": task,
+            "checks": {"expect": "42", "tests": None},
+            **({"task": {"id": task_id, "split": split}} if record else {}),
+        },
+    )
     for n, code in enumerate(programs, start=1):
         ok = passed and n == len(programs)
         records.add_event(run_id, CodeWritten(n, code, records.fenced(code)))
-        records.add_event(run_id, CodeExecuted(n, 0, "42\n" if ok else "41\n", "", 0.1, "process", None,
-                                               "passed" if ok else "failed", None, ok))
-    records.finish_run(run_id, "verified" if passed else "failed", records.fenced(programs[-1]) if passed else None,
-                       len(programs), passed=passed)
+        records.add_event(
+            run_id,
+            CodeExecuted(
+                n, 0, "42\n" if ok else "41\n", "", 0.1, "process", None, "passed" if ok else "failed", None, ok
+            ),
+        )
+    records.finish_run(
+        run_id,
+        "verified" if passed else "failed",
+        records.fenced(programs[-1]) if passed else None,
+        len(programs),
+        passed=passed,
+    )
     if record:
-        attempts.add(collection, task_id, sample, run_id, "verify", "tasks.jsonl", split,
-                     {"passed": passed, "rounds": len(programs)}, "m")
+        attempts.add(
+            collection,
+            task_id,
+            sample,
+            run_id,
+            "verify",
+            "tasks.jsonl",
+            split,
+            {"passed": passed, "rounds": len(programs)},
+            "m",
+        )
     return run_id
 
 
@@ -172,10 +216,23 @@ def test_filters_a_stale_preference_file_and_nothing_to_build(tmp_path):
 
 def test_a_hinted_trace_is_trained_on_the_plain_question(tmp_path):
     hint = 'Use the calculator with {"expression": "30 * 60"}'
-    agent_attempt("units-1", "How many seconds are in 30 minutes?", [("calculator", {"expression": "30 * 60"}, "1800")],
-                  "1800", passed=True, hint=hint)
-    agent_attempt("units-1", "How many seconds are in 30 minutes?", [("calculator", {"expression": "30"}, "30")],
-                  "30", passed=False, hint=hint, sample=1)
+    agent_attempt(
+        "units-1",
+        "How many seconds are in 30 minutes?",
+        [("calculator", {"expression": "30 * 60"}, "1800")],
+        "1800",
+        passed=True,
+        hint=hint,
+    )
+    agent_attempt(
+        "units-1",
+        "How many seconds are in 30 minutes?",
+        [("calculator", {"expression": "30"}, "30")],
+        "30",
+        passed=False,
+        hint=hint,
+        sample=1,
+    )
     report = build(tmp_path)
     (row,) = read_jsonl(tmp_path / SFT_FILE)
     assert row["messages"][1] == {"role": "user", "content": "How many seconds are in 30 minutes?"}

@@ -69,14 +69,24 @@ def test_files_outside_the_work_dir_cannot_be_read(tier, planted):
 
 @pytest.mark.parametrize("tier", ISOLATING)
 def test_other_trees_cannot_be_listed(tier):
-    trees = ["/work", str(CHECKOUT), str(CHECKOUT / ".venv"), sys.prefix, os.path.expanduser("~"), "/home", "/var",
-             "/opt", "/srv", "/mnt"]
+    trees = [
+        "/work",
+        str(CHECKOUT),
+        str(CHECKOUT / ".venv"),
+        sys.prefix,
+        os.path.expanduser("~"),
+        "/home",
+        "/var",
+        "/opt",
+        "/srv",
+        "/mnt",
+    ]
     seen = look(["/", "/etc", *trees], tier)
     interpreter_tops = {path.split("/")[1] for path in exposed_paths()}
     assert set(seen["/"]) <= TOP_LEVEL | interpreter_tops, seen["/"]
     assert set(seen["/etc"]) <= {"ld.so.cache", "localtime", "alternatives"}, seen["/etc"]
     for tree in trees:  # only the way down to the interpreter where one holds it (~/.pyenv/...)
-        inside = {path[len(tree) + 1:].split("/")[0] for path in exposed_paths() if path.startswith(tree + "/")}
+        inside = {path[len(tree) + 1 :].split("/")[0] for path in exposed_paths() if path.startswith(tree + "/")}
         if inside:
             assert set(seen[tree]) <= inside, (tree, seen[tree])
         else:

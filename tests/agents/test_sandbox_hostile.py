@@ -76,8 +76,9 @@ def test_a_fork_bomb_is_stopped_and_leaves_no_process(tier):
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
-@pytest.mark.parametrize("bomb", ["x = bytearray(8 * 1024 ** 3)",
-                                  "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 ** 2))"])
+@pytest.mark.parametrize(
+    "bomb", ["x = bytearray(8 * 1024 ** 3)", "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 ** 2))"]
+)
 def test_a_memory_bomb_hits_the_memory_limit(tier, bomb):
     result = run_python(bomb, limits=FAST_LIMITS, isolation=tier)
     assert result.limit == "memory"
@@ -95,8 +96,12 @@ def test_a_gigabyte_of_output_is_cut_at_the_cap(tier):
 @pytest.mark.parametrize("tier", ISOLATING)
 def test_writing_outside_the_work_dir_changes_nothing_on_the_host(tier, tmp_path):
     repo_target = Path(__file__).resolve().parent / f"escape_{uuid.uuid4().hex[:8]}.txt"
-    targets = [tmp_path / "escape.txt", repo_target, Path(f"/etc/llmdeck-escape-{uuid.uuid4().hex[:8]}"),
-               Path(f"/var/tmp/llmdeck-escape-{uuid.uuid4().hex[:8]}")]
+    targets = [
+        tmp_path / "escape.txt",
+        repo_target,
+        Path(f"/etc/llmdeck-escape-{uuid.uuid4().hex[:8]}"),
+        Path(f"/var/tmp/llmdeck-escape-{uuid.uuid4().hex[:8]}"),
+    ]
     attempt = code(f"""
         written = []
         for path in {[str(t) for t in targets]!r}:

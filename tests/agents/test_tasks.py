@@ -21,22 +21,29 @@ def write(path, *rows):
 
 
 def test_every_bad_line_is_named_with_its_field(tmp_path):
-    path = write(tmp_path / "t.jsonl",
-                 {"id": "a", "kind": "agent", "question": "Q?", "answers": ["1"]},
-                 "{not json",
-                 {"id": "b", "kind": "agent", "question": "Q?"},
-                 {"id": "c", "kind": "verify", "task": "Print 1.", "expect": "1", "tests": "assert True"},
-                 {"id": "a", "kind": "verify", "task": "Print 1.", "expect": "1"},
-                 {"id": "d", "kind": "verify", "task": "T", "tests": "assert ("},
-                 {"id": "e", "kind": "agent", "question": "Q?", "answers": ["1"], "expect": "1"},
-                 {"id": "f", "kind": "agent", "question": "Q?", "answers": ["1"], "split": "later"})
+    path = write(
+        tmp_path / "t.jsonl",
+        {"id": "a", "kind": "agent", "question": "Q?", "answers": ["1"]},
+        "{not json",
+        {"id": "b", "kind": "agent", "question": "Q?"},
+        {"id": "c", "kind": "verify", "task": "Print 1.", "expect": "1", "tests": "assert True"},
+        {"id": "a", "kind": "verify", "task": "Print 1.", "expect": "1"},
+        {"id": "d", "kind": "verify", "task": "T", "tests": "assert ("},
+        {"id": "e", "kind": "agent", "question": "Q?", "answers": ["1"], "expect": "1"},
+        {"id": "f", "kind": "agent", "question": "Q?", "answers": ["1"], "split": "later"},
+    )
     with pytest.raises(BadInput) as caught:
         load_tasks(path)
     message = str(caught.value)
-    for expected in ("t.jsonl:2: not valid JSON", "t.jsonl:3: answers: needed by an agent task",
-                     "t.jsonl:4: expect/tests: a verify task needs exactly one of them",
-                     "t.jsonl:5: id 'a' already used on line 1", "t.jsonl:6: tests: not valid Python",
-                     "t.jsonl:7: expect: only verify tasks have it", "t.jsonl:8: split:"):
+    for expected in (
+        "t.jsonl:2: not valid JSON",
+        "t.jsonl:3: answers: needed by an agent task",
+        "t.jsonl:4: expect/tests: a verify task needs exactly one of them",
+        "t.jsonl:5: id 'a' already used on line 1",
+        "t.jsonl:6: tests: not valid Python",
+        "t.jsonl:7: expect: only verify tasks have it",
+        "t.jsonl:8: split:",
+    ):
         assert expected in message
     with pytest.raises(BadInput, match="no such file"):
         load_tasks(tmp_path / "missing.jsonl")
@@ -50,8 +57,13 @@ def test_bytes_and_unknown_fields_are_named_by_line(tmp_path):
     bom.write_bytes(b"\xef\xbb\xbf" + good + b"\n")
     assert [t.id for t in load_tasks(bom).tasks] == ["a"]  # an editor's byte-order mark is not an error
     mixed = tmp_path / "mixed.jsonl"
-    mixed.write_bytes(good + b"\n" + '{"id": "b", "question": "caf\xe9"}'.encode("latin-1") + b"\n"
-                      + b'{"id": "c", "kind": "verify", "task": "T", "check": "x"}\n')
+    mixed.write_bytes(
+        good
+        + b"\n"
+        + '{"id": "b", "question": "caf\xe9"}'.encode("latin-1")
+        + b"\n"
+        + b'{"id": "c", "kind": "verify", "task": "T", "check": "x"}\n'
+    )
     with pytest.raises(BadInput) as caught:
         load_tasks(mixed)
     message = str(caught.value)
@@ -65,8 +77,17 @@ def test_split_by_id_and_selection_per_category(tmp_path):
     assert split_of("arith-1") == split_of("arith-1")
     splits = collections.Counter(split_of(f"task-{n}") for n in range(2000))
     assert 0.25 < splits["heldout"] / 2000 < 0.35
-    rows = [{"id": f"x{n}", "kind": "agent", "question": f"Q{n}?", "answers": ["1"], "category": "a" if n % 2 else "b",
-             "split": "train"} for n in range(10)]
+    rows = [
+        {
+            "id": f"x{n}",
+            "kind": "agent",
+            "question": f"Q{n}?",
+            "answers": ["1"],
+            "category": "a" if n % 2 else "b",
+            "split": "train",
+        }
+        for n in range(10)
+    ]
     rows.append({"id": "h", "kind": "agent", "question": "H?", "answers": ["1"], "category": "a", "split": "heldout"})
     loaded = load_tasks(write(tmp_path / "t.jsonl", *rows))
     assert len(loaded.select("agent", "train")) == 10 and [t.id for t in loaded.select("agent", "heldout")] == ["h"]

@@ -52,8 +52,10 @@ def test_custom_tools_from_a_file_and_the_user_dir(tmp_path, llmdeck_home):
 
 
 def test_custom_tools_from_an_entry_point(monkeypatch):
-    points = [metadata.EntryPoint("shout", "tests.agents.sample_tools:shout", "llmdeck.tools"),
-              metadata.EntryPoint("bad", "tests.agents.no_such_module:x", "llmdeck.tools")]
+    points = [
+        metadata.EntryPoint("shout", "tests.agents.sample_tools:shout", "llmdeck.tools"),
+        metadata.EntryPoint("bad", "tests.agents.no_such_module:x", "llmdeck.tools"),
+    ]
     monkeypatch.setattr(tools_module.metadata, "entry_points", lambda group: points if group == "llmdeck.tools" else [])
     catalog = ToolCatalog()
     assert catalog.build(["shout"])[0].invoke({"text": "hi"}) == "HI"

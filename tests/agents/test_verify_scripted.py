@@ -123,7 +123,8 @@ def test_verified_and_fixed_runs_export_as_sft_and_preference_data(tmp_path):
     assert "The program must print exactly:\n2" in sft[0]["messages"][1]["content"]
     pairs = records.verify_preference_rows()
     assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [
-        (block("print(2)"), block("print(1 / 0)"))]
+        (block("print(2)"), block("print(1 / 0)"))
+    ]
     sft_file, pairs_file = tmp_path / "sft.jsonl", tmp_path / "pairs.jsonl"
     records.write_jsonl(sft, sft_file)
     records.write_jsonl(pairs, pairs_file)

@@ -34,8 +34,18 @@ def test_list_read_grep(workspace):
     assert "no line contains" in workspace.grep("zebra")
 
 
-@pytest.mark.parametrize("path", ["../outside/secret.txt", "notes/../../outside/secret.txt", "/etc/passwd",
-                                  "~/.ssh/id_rsa", "link_out.txt", "dir_out/secret.txt", "dir_out"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../outside/secret.txt",
+        "notes/../../outside/secret.txt",
+        "/etc/passwd",
+        "~/.ssh/id_rsa",
+        "link_out.txt",
+        "dir_out/secret.txt",
+        "dir_out",
+    ],
+)
 def test_paths_leaving_the_workspace_are_refused(workspace, path):
     with pytest.raises(WorkspaceError):
         workspace.read(path)

@@ -44,8 +44,9 @@ def test_agent_json_lines(fake_model):
 
 
 def test_agent_human_output_and_recorded_runs(fake_model, tmp_path):
-    fake_model.enqueue(" Add them.\n", " calculator\n", ' {"expression": "2 + 2"}', " Done.\n", " final_answer\n",
-                       ' {"answer": "4"}')
+    fake_model.enqueue(
+        " Add them.\n", " calculator\n", ' {"expression": "2 + 2"}', " Done.\n", " final_answer\n", ' {"answer": "4"}'
+    )
     result = invoke("agent", "What is 2 + 2?", "--tools", "calculator,datetime", "--thoughts")
     assert result.exit_code == 0 and result.stdout == "4\n"
     assert '[1] thought: Add them.\n[1] calculator({"expression": "2 + 2"})\n[1] result: 4\n' in result.stderr
@@ -61,17 +62,20 @@ def test_agent_human_output_and_recorded_runs(fake_model, tmp_path):
     assert row["messages"][1] == {"role": "user", "content": "What is 2 + 2?"}
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["agent", "q", "--tools", "calculator,teleport"], "unknown tool(s) teleport"),
-    (["agent", "q", "--max-steps", "0"], "max_steps"),
-    (["agent", "q", "--workspace", "/no/such/dir"], "--workspace /no/such/dir: not a directory"),
-    (["agent", "runs", "show", "a-missing"], "agent run 'a-missing' not found"),
-    (["agent", "runs", "export", "-o", "x.jsonl"], "nothing to export"),
-    (["verify", "t", "--expect", "1", "--tests", "t.py"], "not both"),
-    (["verify", "t", "--max-rounds", "0"], "max_rounds"),
-    (["verify", "t", "--isolation", "vm"], "Invalid value for '--isolation'"),
-    (["verify", "runs", "show", "v-missing"], "verify run 'v-missing' not found"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["agent", "q", "--tools", "calculator,teleport"], "unknown tool(s) teleport"),
+        (["agent", "q", "--max-steps", "0"], "max_steps"),
+        (["agent", "q", "--workspace", "/no/such/dir"], "--workspace /no/such/dir: not a directory"),
+        (["agent", "runs", "show", "a-missing"], "agent run 'a-missing' not found"),
+        (["agent", "runs", "export", "-o", "x.jsonl"], "nothing to export"),
+        (["verify", "t", "--expect", "1", "--tests", "t.py"], "not both"),
+        (["verify", "t", "--max-rounds", "0"], "max_rounds"),
+        (["verify", "t", "--isolation", "vm"], "Invalid value for '--isolation'"),
+        (["verify", "runs", "show", "v-missing"], "verify run 'v-missing' not found"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(fake_model, args, needle, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.py").write_text("assert True\n")

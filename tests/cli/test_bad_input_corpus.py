@@ -32,25 +32,44 @@ class Case:
 def build_files(root: Path) -> dict[str, Path]:
     """One file (or folder) per class of trouble."""
     files = {
-        "binary": root / "random.jsonl", "latin1": root / "latin1.jsonl", "empty": root / "empty.jsonl",
-        "bom_alpaca": root / "bom.jsonl", "messages": root / "messages.jsonl", "notgguf": root / "readme.gguf",
-        "list_yaml": root / "list.yaml", "unknown_yaml": root / "unknown.yaml", "binary_yaml": root / "binary.yaml",
-        "zero_steps": root / "zero.yaml", "emptydir": root / "emptydir", "huge_line": root / "huge.jsonl",
-        "notes": root / "notes.txt", "bad_script": root / "script.txt", "tools_py": root / "tools.py",
-        "truncated": root / "cut.gguf", "parquet": root / "bad.parquet", "csv": root / "bad.csv",
-        "hf_a": root / "hf-a", "hf_b": root / "hf-b",
-        "tasks_bad_json": root / "bad_json_tasks.jsonl", "tasks_missing": root / "missing_field_tasks.jsonl",
-        "tasks_unknown_check": root / "unknown_check_tasks.jsonl", "tasks_duplicate": root / "duplicate_tasks.jsonl",
-        "tasks_code": root / "code_tasks.jsonl", "tasks_bad_tests": root / "bad_tests_tasks.jsonl",
-        "tasks_no_workspace": root / "no_workspace_tasks.jsonl", "tasks_array": root / "array_tasks.jsonl",
+        "binary": root / "random.jsonl",
+        "latin1": root / "latin1.jsonl",
+        "empty": root / "empty.jsonl",
+        "bom_alpaca": root / "bom.jsonl",
+        "messages": root / "messages.jsonl",
+        "notgguf": root / "readme.gguf",
+        "list_yaml": root / "list.yaml",
+        "unknown_yaml": root / "unknown.yaml",
+        "binary_yaml": root / "binary.yaml",
+        "zero_steps": root / "zero.yaml",
+        "emptydir": root / "emptydir",
+        "huge_line": root / "huge.jsonl",
+        "notes": root / "notes.txt",
+        "bad_script": root / "script.txt",
+        "tools_py": root / "tools.py",
+        "truncated": root / "cut.gguf",
+        "parquet": root / "bad.parquet",
+        "csv": root / "bad.csv",
+        "hf_a": root / "hf-a",
+        "hf_b": root / "hf-b",
+        "tasks_bad_json": root / "bad_json_tasks.jsonl",
+        "tasks_missing": root / "missing_field_tasks.jsonl",
+        "tasks_unknown_check": root / "unknown_check_tasks.jsonl",
+        "tasks_duplicate": root / "duplicate_tasks.jsonl",
+        "tasks_code": root / "code_tasks.jsonl",
+        "tasks_bad_tests": root / "bad_tests_tasks.jsonl",
+        "tasks_no_workspace": root / "no_workspace_tasks.jsonl",
+        "tasks_array": root / "array_tasks.jsonl",
     }
     files["binary"].write_bytes(bytes(range(256)) * 16)
     files["latin1"].write_bytes('{"instruction": "caf\xe9", "output": "cr\xe8me"}\n'.encode("latin-1"))
     files["empty"].write_text("")
-    files["bom_alpaca"].write_bytes(b"\xef\xbb\xbf" + b'{"instruction": "hi", "output": "hello"}\n'
-                                    b'{"instruction": "bye", "output": ""}\n')
-    files["messages"].write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
-                                                          {"role": "assistant", "content": "hello"}]}) + "\n")
+    files["bom_alpaca"].write_bytes(
+        b"\xef\xbb\xbf" + b'{"instruction": "hi", "output": "hello"}\n{"instruction": "bye", "output": ""}\n'
+    )
+    files["messages"].write_text(
+        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}) + "\n"
+    )
     files["notgguf"].write_text("not a model")
     files["list_yaml"].write_text("- a\n- b\n")
     files["unknown_yaml"].write_text("no_such_field: 3\n")
@@ -67,8 +86,14 @@ def build_files(root: Path) -> dict[str, Path]:
     for folder in (files["hf_a"], files["hf_b"]):  # look like HF model directories (config.json), hold no weights
         folder.mkdir()
         (folder / "config.json").write_text('{"model_type": "llama"}')
-    agent_task = {"id": "a-1", "kind": "agent", "question": "What is 2 + 3?", "answers": ["5"], "tool": "calculator",
-                  "split": "train"}
+    agent_task = {
+        "id": "a-1",
+        "kind": "agent",
+        "question": "What is 2 + 3?",
+        "answers": ["5"],
+        "tool": "calculator",
+        "split": "train",
+    }
     code_task = {"id": "c-1", "kind": "verify", "task": "Print 5.", "expect": "5", "split": "train"}
 
     def task_lines(*rows) -> str:
@@ -76,12 +101,14 @@ def build_files(root: Path) -> dict[str, Path]:
 
     files["tasks_bad_json"].write_text(task_lines(agent_task, '{"id": "a-2", "kind": "agent", "question": '))
     files["tasks_missing"].write_text(task_lines(agent_task, {"id": "a-2", "kind": "agent", "question": "2 + 2?"}))
-    files["tasks_unknown_check"].write_text(task_lines(code_task, {"id": "c-2", "kind": "verify", "task": "Print 1.",
-                                                                   "check": "output == '1'"}))
+    files["tasks_unknown_check"].write_text(
+        task_lines(code_task, {"id": "c-2", "kind": "verify", "task": "Print 1.", "check": "output == '1'"})
+    )
     files["tasks_duplicate"].write_text(task_lines(agent_task, agent_task))
     files["tasks_code"].write_text(task_lines(code_task))
-    files["tasks_bad_tests"].write_text(task_lines({"id": "c-3", "kind": "verify", "task": "Define f.",
-                                                    "tests": "assert f( == 1"}))
+    files["tasks_bad_tests"].write_text(
+        task_lines({"id": "c-3", "kind": "verify", "task": "Define f.", "tests": "assert f( == 1"})
+    )
     files["tasks_no_workspace"].write_text(task_lines({**agent_task, "tool": "files", "workspace": "nowhere"}))
     files["tasks_array"].write_text(task_lines([agent_task]))
     return files
@@ -224,32 +251,49 @@ CASES = [
     # merge
     Case(("merge", "--method", "linear", "--models", "ghost", "tuned-sft", "--out", "m"), "run 'ghost' not found"),
     Case(("merge", "--method", "linear", "--models", "tuned-sft", "--out", "m"), "at least two models"),
-    Case(("merge", "--method", "slerp", "--models", "tuned-sft", "tuned-sft-2", "tuned-sft", "--out", "m"),
-         "exactly two"),
-    Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--weights", "1", "--out", "m"),
-         "1 weights for 2 models"),
-    Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--weights", "x", "y", "--out", "m"),
-         "--weights x y: expected numbers"),
-    Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--weights", "-1", "1", "--out", "m"),
-         "non-negative"),
+    Case(
+        ("merge", "--method", "slerp", "--models", "tuned-sft", "tuned-sft-2", "tuned-sft", "--out", "m"), "exactly two"
+    ),
+    Case(
+        ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--weights", "1", "--out", "m"),
+        "1 weights for 2 models",
+    ),
+    Case(
+        ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--weights", "x", "y", "--out", "m"),
+        "--weights x y: expected numbers",
+    ),
+    Case(
+        ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--weights", "-1", "1", "--out", "m"),
+        "non-negative",
+    ),
     Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "bad name!"), "model name"),
-    Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "tuned-rm"),
-         "--out 'tuned-rm': a run with that name exists"),
+    Case(
+        ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "tuned-rm"),
+        "--out 'tuned-rm': a run with that name exists",
+    ),
     Case(("merge", "--method", "linear", "--models", "{emptydir}", "tuned-sft", "--out", "m"), "no config.json"),
     Case(("merge", "--method", "frob", "--models", "tuned-sft", "tuned-sft-2", "--out", "m"), "'frob' is not one of"),
-    Case(("merge", "--method", "ties", "--models", "tuned-sft", "tuned-sft-2", "--density", "2", "--out", "m"),
-         "--density 2"),
+    Case(
+        ("merge", "--method", "ties", "--models", "tuned-sft", "tuned-sft-2", "--density", "2", "--out", "m"),
+        "--density 2",
+    ),
     Case(("merge", "--method", "linear", "--models", "tuned-prompt", "tuned-sft", "--out", "m"), "HF-only adapter"),
     Case(("merge", "--method", "linear", "--models", "tuned-rm", "tuned-sft", "--out", "m"), "is a reward run"),
     Case(("merge", "--method", "linear", "--models", "tuned-sft", "halted-sft", "--out", "m"), "is stopped"),
     Case(("merge", "--method", "linear", "--models", "tuned-sft", "other-base-sft", "--out", "m"), "different bases"),
-    Case(("merge", "--method", "slerp", "--models", "tuned-sft", "tuned-sft-2", "--as-adapter", "--out", "m"),
-         "--as-adapter"),
+    Case(
+        ("merge", "--method", "slerp", "--models", "tuned-sft", "tuned-sft-2", "--as-adapter", "--out", "m"),
+        "--as-adapter",
+    ),
     Case(("merge", "--method", "ties", "--models", "{hf_a}", "{hf_b}", "--out", "m"), "--base"),
-    Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "m", "--export", "q9_9"),
-         "q9_9"),
-    Case(("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "m",
-          "--export", "q8_0"), "m.q8_0 already in the store"),
+    Case(
+        ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "m", "--export", "q9_9"),
+        "q9_9",
+    ),
+    Case(
+        ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "m", "--export", "q8_0"),
+        "m.q8_0 already in the store",
+    ),
     Case(("merge", "--models", "tuned-sft", "tuned-sft-2", "--out", "m"), "--method"),
     # task files (agent/verify --tasks, data from-runs --tasks, loop --tasks, bench agents --tasks)
     Case(("agent", "--tasks", "{tasks_bad_json}"), "bad_json_tasks.jsonl:2: not valid JSON"),
@@ -304,8 +348,10 @@ CASES = [
     Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--model", "smollm2-135m-instruct"), "twice"),
     Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--limit", "0"), "limit"),
     Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--max-steps", "0"), "max"),
-    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--tasks", "{tasks_missing}"),
-         "missing_field_tasks.jsonl:2"),
+    Case(
+        ("bench", "agents", "--model", "smollm2-135m-instruct", "--tasks", "{tasks_missing}"),
+        "missing_field_tasks.jsonl:2",
+    ),
     Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--tasks", "{missing}"), "no such file"),
     Case(("bench", "agents", "--model", "+ghost-run"), "ghost-run"),
     Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--split", "test"), "'test' is not one of"),
@@ -324,11 +370,18 @@ def state(home: Path) -> dict:
     from llmdeck.tuning.runs import list_runs
 
     ignored = ("llmdeck.db", "llmdeck.db-wal", "llmdeck.db-shm")
-    files = {str(p.relative_to(home)): p.stat().st_size for p in home.rglob("*")
-             if p.is_file() and p.name not in ignored and "locks" not in p.parts and "cache" not in p.parts}
-    return {"models": [e.to_dict() for e in ModelStore().list()], "runs": [r.id for r in list_runs()],
-            "collections": [c.name for c in list_collections()], "sessions": [s.id for s in list_sessions()],
-            "files": files}
+    files = {
+        str(p.relative_to(home)): p.stat().st_size
+        for p in home.rglob("*")
+        if p.is_file() and p.name not in ignored and "locks" not in p.parts and "cache" not in p.parts
+    }
+    return {
+        "models": [e.to_dict() for e in ModelStore().list()],
+        "runs": [r.id for r in list_runs()],
+        "collections": [c.name for c in list_collections()],
+        "sessions": [s.id for s in list_sessions()],
+        "files": files,
+    }
 
 
 def prepare(case: Case) -> None:
@@ -348,12 +401,17 @@ def register_finished_runs() -> None:
     from llmdeck.tuning.registry import Registry
 
     registry = Registry()
-    runs = (("tuned-rm", "reward", "completed", {}), ("halted-rm", "reward", "stopped", {}),
-            ("tuned-sft", "sft", "completed", {}), ("tuned-sft-2", "sft", "completed", {}),
-            ("halted-sft", "sft", "stopped", {}), ("tuned-prompt", "sft", "completed", {"tuning": "prompt"}),
-            ("other-base-sft", "sft", "completed", {"base_model": "/elsewhere/base"}),
-            ("tuned-qa", "extractive-qa", "completed", {"tuning": "full"}),
-            ("tuned-mlm", "mlm", "completed", {"tuning": "full"}))
+    runs = (
+        ("tuned-rm", "reward", "completed", {}),
+        ("halted-rm", "reward", "stopped", {}),
+        ("tuned-sft", "sft", "completed", {}),
+        ("tuned-sft-2", "sft", "completed", {}),
+        ("halted-sft", "sft", "stopped", {}),
+        ("tuned-prompt", "sft", "completed", {"tuning": "prompt"}),
+        ("other-base-sft", "sft", "completed", {"base_model": "/elsewhere/base"}),
+        ("tuned-qa", "extractive-qa", "completed", {"tuning": "full"}),
+        ("tuned-mlm", "mlm", "completed", {"tuning": "full"}),
+    )
     with db.transaction(registry.conn):  # one commit, not eighteen
         for name, method, status, config in runs:
             config = {"name": name, "method": method, "tuning": "lora", "base_model": "smollm2-135m-instruct", **config}
@@ -412,15 +470,18 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, llmdeck_home, c
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args, phrase", [
-    (("train", "--dataset", "{locked}", "--dry-run"), "permission denied"),
-    (("data", "check", "{locked}", "--no-tokens"), "permission denied"),
-    (("verify", "--tasks", "{locked}"), "is not readable"),
-    (("data", "check", "{closed}", "--no-tokens"), "closed"),
-    (("train", "--config", "{locked_yaml}"), "permission denied"),
-    (("models", "import", "{locked_gguf}"), "locked.gguf"),
-    (("rag", "ingest", "{closed}", "--collection", "docs"), "nothing to ingest into 'docs'"),
-])
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (("train", "--dataset", "{locked}", "--dry-run"), "permission denied"),
+        (("data", "check", "{locked}", "--no-tokens"), "permission denied"),
+        (("verify", "--tasks", "{locked}"), "is not readable"),
+        (("data", "check", "{closed}", "--no-tokens"), "closed"),
+        (("train", "--config", "{locked_yaml}"), "permission denied"),
+        (("models", "import", "{locked_gguf}"), "locked.gguf"),
+        (("rag", "ingest", "{closed}", "--collection", "docs"), "nothing to ingest into 'docs'"),
+    ],
+)
 def test_unreadable_files_without_roots_override(tmp_path, llmdeck_home, args, phrase):
     locked = tmp_path / "locked.jsonl"
     locked.write_text('{"text": "secret"}\n')
@@ -434,6 +495,12 @@ def test_unreadable_files_without_roots_override(tmp_path, llmdeck_home, args, p
     for path in (locked, locked_yaml, locked_gguf, closed):
         path.chmod(0)
     files = {"locked": locked, "locked_yaml": locked_yaml, "locked_gguf": locked_gguf, "closed": closed}
-    result = subprocess.run([*NO_DAC, sys.executable, "-m", "llmdeck.cli", *fill(args, files)], capture_output=True,
-                            text=True, timeout=300, cwd=tmp_path, env=dict(os.environ))
+    result = subprocess.run(
+        [*NO_DAC, sys.executable, "-m", "llmdeck.cli", *fill(args, files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=dict(os.environ),
+    )
     assert_one_line_bad_input(result.returncode, result.stderr, phrase, args)

@@ -34,7 +34,9 @@ def test_plain_text_from_stdin_with_system_prompt(fake_model):
     result = invoke("chat", "--system", "One word.", input="What is the capital of France?\n")
     assert result.exit_code == 0 and result.stdout == "Paris\n"
     assert fake_model.calls[0]["messages"] == [
-        {"role": "system", "content": "One word."}, {"role": "user", "content": "What is the capital of France?"}]
+        {"role": "system", "content": "One word."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
 
 
 def test_session_json_done_line_names_the_session_and_both_turns_are_stored(fake_model):

@@ -52,13 +52,25 @@ EXAMPLES = [
     MessageSent(1, "executor", "VERIFIED: stdout is '42'"),
     VerdictReached(True, "verified", 1, "print(42)", "expect", "process", "a plain subprocess", 0.5),
     SweepStarted("c1", "agent", 2, 2, 4, 1),
-    AttemptRecorded("c1", "add", 0, "arithmetic", True, "a1", 1.5, {"passed": True, "first_action": "calculator"},
-                    2, 4, 1, 1.0),
+    AttemptRecorded(
+        "c1", "add", 0, "arithmetic", True, "a1", 1.5, {"passed": True, "first_action": "calculator"}, 2, 4, 1, 1.0
+    ),
     SweepFinished("c1", "agent", 2, 4, 1, 3, 2, 0.6667, {"arithmetic": {"attempts": 3, "passed": 2}}, 4.2, False),
     AttemptBenched("base", "verify", 1, 2, "h1", True),
-    BenchReported(["base"], "heldout", [{"metric": "verify pass@1", "higher_is_better": True,
-                                         "models": {"base": {"value": 0.5, "n": 2, "low": 0.1, "high": 0.9}},
-                                         "deltas": {}}], {"base": {"verify": "c2"}}, {"base": 3.0}),
+    BenchReported(
+        ["base"],
+        "heldout",
+        [
+            {
+                "metric": "verify pass@1",
+                "higher_is_better": True,
+                "models": {"base": {"value": 0.5, "n": 2, "low": 0.1, "high": 0.9}},
+                "deltas": {},
+            }
+        ],
+        {"base": {"verify": "c2"}},
+        {"base": 3.0},
+    ),
     StageStarted(1, "sft"),
     StageEnded(1, "sft", "done", {"run_id": "r1", "steps": 2, "loss": 0.5, "seconds": 3.0}),
     StageEnded(1, "preference", "skip", None),
@@ -67,8 +79,18 @@ EXAMPLES = [
     LoopFinished("demo", "completed", [{"round": 1, "model": "m"}], 61.0, 120.5),
     TokenStreamed("Paris"),
     AnswerFinished("m", 2, 0.01, 50.0, 0.05, "stop"),
-    AnswerFinished("m", 2, 0.01, 50.0, 0.05, "stop", adapter="run-1", session="s1",
-                   sources=[{"n": 1, "source": "a.md", "chunk": 0}], standalone_question="What is it?"),
+    AnswerFinished(
+        "m",
+        2,
+        0.01,
+        50.0,
+        0.05,
+        "stop",
+        adapter="run-1",
+        session="s1",
+        sources=[{"n": 1, "source": "a.md", "chunk": 0}],
+        standalone_question="What is it?",
+    ),
 ]
 STREAMS = {  # each stream's events, and the CLI printer that shows them
     "agent": (AGENT_EVENTS, agent_cli.render_event),
@@ -100,8 +122,11 @@ def test_every_event_class_has_an_example_and_a_stream():
 @pytest.mark.parametrize("event", EXAMPLES, ids=example_id)
 def test_the_json_form_is_generated_from_the_fields_and_reads_back(event):
     data = event.to_json()
-    shown = [f.name for f in dataclasses.fields(event)
-             if not ("omitted_when" in f.metadata and getattr(event, f.name) == f.metadata["omitted_when"])]
+    shown = [
+        f.name
+        for f in dataclasses.fields(event)
+        if not ("omitted_when" in f.metadata and getattr(event, f.name) == f.metadata["omitted_when"])
+    ]
     assert list(data) == ["type", *shown] and data["type"] == type(event).type
     assert all(data[name] is getattr(event, name) for name in shown)
     assert type(event).from_json(json.loads(json.dumps(data))) == event
@@ -109,13 +134,31 @@ def test_the_json_form_is_generated_from_the_fields_and_reads_back(event):
 
 def test_the_json_forms_of_the_streams_are_the_documented_lines():
     assert ToolCalled(1, "calculator", {"x": 1}, "c1", "t").to_json() == {
-        "type": "tool_call", "step": 1, "name": "calculator", "args": {"x": 1}, "id": "c1", "text": "t"}
+        "type": "tool_call",
+        "step": 1,
+        "name": "calculator",
+        "args": {"x": 1},
+        "id": "c1",
+        "text": "t",
+    }
     assert ToolCalled(1, "calculator", {}, "c1", "t", well_formed=False).to_json()["well_formed"] is False
     assert StageStarted(2, "data").to_json() == {"type": "stage", "round": 2, "stage": "data", "status": "start"}
-    assert StageEnded(2, "data", "skip", None).to_json() == {"type": "stage", "round": 2, "stage": "data",
-                                                             "status": "skip", "result": None}
+    assert StageEnded(2, "data", "skip", None).to_json() == {
+        "type": "stage",
+        "round": 2,
+        "stage": "data",
+        "status": "skip",
+        "result": None,
+    }
     assert list(AnswerFinished("m", 1, 0.1, 2.0, 0.5, "stop").to_json()) == [
-        "type", "model", "tokens", "ttft_s", "tokens_per_s", "total_s", "finish_reason"]
+        "type",
+        "model",
+        "tokens",
+        "ttft_s",
+        "tokens_per_s",
+        "total_s",
+        "finish_reason",
+    ]
 
 
 @pytest.mark.parametrize("event", [e for e in EXAMPLES if isinstance(e, AGENT_EVENTS + VERIFY_EVENTS)], ids=example_id)
@@ -128,15 +171,24 @@ def test_stored_events_still_load_and_show_as_they_were_stored():
     """Rows as the records have always held them (the JSON forms): read back as events, and `runs show --json`
     gives each stored form with its time."""
     run_id = records.start_run("agent", "What is 2 + 2?", "m", {})
-    stored = [{"type": "tool_call", "step": 1, "name": "calculator", "args": {"expression": "2 + 2"}, "id": "c1",
-               "text": "Action: calculator"},
-              {"type": "observation", "step": 1, "name": "calculator", "content": "4", "error": False},
-              {"type": "final", "answer": "4", "steps": 2, "limit": None, "seconds": 0.2, "text": "t",
-               "well_formed": False}]
+    stored = [
+        {
+            "type": "tool_call",
+            "step": 1,
+            "name": "calculator",
+            "args": {"expression": "2 + 2"},
+            "id": "c1",
+            "text": "Action: calculator",
+        },
+        {"type": "observation", "step": 1, "name": "calculator", "content": "4", "error": False},
+        {"type": "final", "answer": "4", "steps": 2, "limit": None, "seconds": 0.2, "text": "t", "well_formed": False},
+    ]
     with db.transaction(records._connect()) as conn:
         for seq, data in enumerate(stored, start=1):
-            conn.execute("INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
-                         (run_id, seq, data["type"], json.dumps(data), 100.0 + seq))
+            conn.execute(
+                "INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, seq, data["type"], json.dumps(data), 100.0 + seq),
+            )
     run = records.get_run(run_id)
     assert [type(e) for e in run.events] == [ToolCalled, ToolReturned, AgentAnswered]
     assert run.events[2].well_formed is False and run.events[0].args == {"expression": "2 + 2"}

@@ -24,7 +24,8 @@ def test_rag_cli_end_to_end_with_session_across_processes(cli, corpus):
 
     listed = json.loads(cli("rag", "collections", "--json").stdout)
     assert [(c["name"], c["store"], c["embedding_model"], c["chunks"]) for c in listed] == [
-        ("docs", "chroma", "all-MiniLM-L6-v2", summary["chunks_added"])]
+        ("docs", "chroma", "all-MiniLM-L6-v2", summary["chunks_added"])
+    ]
 
     found = cli("rag", "query", "--collection", "docs", "Which city did Vesuvius bury?", "-k", "2", "--json")
     assert found.returncode == 0, found.stderr
@@ -76,9 +77,14 @@ def test_concurrent_ingest_into_one_collection_is_refused(cli, corpus):
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom core import locks\n"
-         "with locks.exclusive('collection', 'docs'):\n    print('held', flush=True)\n    time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom core import locks\n"
+            "with locks.exclusive('collection', 'docs'):\n    print('held', flush=True)\n    time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -44,7 +44,11 @@ def test_serve_openai_compatible_chat(tmp_path):
     key_file.write_text("s3cret\n")
     server = subprocess.Popen(
         [sys.executable, "-m", "llmdeck.cli", "serve", "--port", str(port), "--api-key-file", str(key_file)],
-        cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -58,8 +62,11 @@ def test_serve_openai_compatible_chat(tmp_path):
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.3)
         assert [m["id"] for m in models["data"]] == ["smollm2-135m-instruct"]
-        question = {"temperature": 0, "max_tokens": 12,
-                    "messages": [{"role": "user", "content": "What is the capital of France? Answer in one word."}]}
+        question = {
+            "temperature": 0,
+            "max_tokens": 12,
+            "messages": [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+        }
         answer = request(f"{base}/chat/completions", {"model": "smollm2-135m-instruct", **question}, key="s3cret")
         assert "Paris" in answer["choices"][0]["message"]["content"]
         assert answer["usage"]["completion_tokens"] > 0
@@ -68,26 +75,39 @@ def test_serve_openai_compatible_chat(tmp_path):
         assert http_error(f"{base}/chat/completions", {"model": "smollm2-135m-instruct", **question})[0] == 401
         assert http_error(f"{base}/models", key="wrong")[0] == 401
         # a second server on the same port: one line, exit 1, nothing announced
-        busy = subprocess.run([sys.executable, "-m", "llmdeck.cli", "serve", "--port", str(port)], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+        busy = subprocess.run(
+            [sys.executable, "-m", "llmdeck.cli", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert busy.returncode == 1 and busy.stderr.strip().splitlines() == [
-            f"error: cannot serve on 127.0.0.1:{port}: the port is in use"]
+            f"error: cannot serve on 127.0.0.1:{port}: the port is in use"
+        ]
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
 def run_serve(tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llmdeck.cli", "serve", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "llmdeck.cli", "serve", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_serve_refuses_bad_input_before_announcing(tmp_path, truncated_gguf):
-    for args, needle in [(["--port", "70000"], "--port 70000: expected 1-65535"),
-                         (["--port", "0"], "expected 1-65535"),
-                         (["--model", "ghost"], "'ghost' is not in the store"),
-                         (["--model", str(truncated_gguf)], "truncated"),
-                         (["--api-key-file", str(tmp_path / "missing")], "no such API key file")]:
+    for args, needle in [
+        (["--port", "70000"], "--port 70000: expected 1-65535"),
+        (["--port", "0"], "expected 1-65535"),
+        (["--model", "ghost"], "'ghost' is not in the store"),
+        (["--model", str(truncated_gguf)], "truncated"),
+        (["--api-key-file", str(tmp_path / "missing")], "no such API key file"),
+    ]:
         result = run_serve(tmp_path, *args)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, result.stderr)
@@ -96,9 +116,13 @@ def test_serve_refuses_bad_input_before_announcing(tmp_path, truncated_gguf):
 
 def test_serve_on_all_interfaces_without_a_key_warns(tmp_path):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "llmdeck.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
-                              cwd=tmp_path, env={k: v for k, v in os.environ.items() if k != "LLMDECK_API_KEY"},
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmdeck.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "LLMDECK_API_KEY"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = server.stderr.readline()
         assert first.startswith("WARNING: serving on 0.0.0.0 without an API key")

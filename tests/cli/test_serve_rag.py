@@ -19,9 +19,14 @@ def rag_server(cli, corpus, tmp_path):
     ingested = cli("rag", "ingest", str(corpus), "--collection", "docs", "--exclude", "*.json")
     assert ingested.returncode == 0, ingested.stderr
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "llmdeck.cli", "serve", "--rag", "docs", "--port", str(port),
-                               "--api-key", "right-key"], cwd=tmp_path, env=dict(os.environ),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmdeck.cli", "serve", "--rag", "docs", "--port", str(port), "--api-key", "right-key"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     import openai
 
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="right-key", max_retries=0, timeout=120)
@@ -74,6 +79,10 @@ def test_rag_model_answers_with_sources_streaming_and_not(rag_server):
         wrong.chat.completions.create(model="rag:docs", messages=question, max_tokens=4)
     with pytest.raises(openai.AuthenticationError):
         wrong.models.list()
-    plain = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=8, temperature=0,
-                                           messages=[{"role": "user", "content": "What is 2 + 2?"}])
+    plain = client.chat.completions.create(
+        model="smollm2-135m-instruct",
+        max_tokens=8,
+        temperature=0,
+        messages=[{"role": "user", "content": "What is 2 + 2?"}],
+    )
     assert plain.choices[0].message.content and "sources" not in (plain.model_extra or {})

@@ -21,15 +21,18 @@ def one_line_error(args: list[str], input: str | None = None) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--max-tokens", "0"], "--max-tokens 0: input should be greater than or equal to 1"),
-    (["--temperature", "-1"], "--temperature -1.0: input should be greater than or equal to 0"),
-    (["--top-p", "5"], "--top-p 5.0: input should be less than or equal to 1"),
-    (["--threads", "-3"], "--threads -3: input should be greater than or equal to 1"),
-    (["--ctx", "10"], "--ctx 10: input should be greater than or equal to 256"),
-    (["--max-tokens", "many"], "Invalid value for '--max-tokens': 'many' is not a valid integer"),
-    (["--no-such-flag"], "No such option '--no-such-flag'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--max-tokens", "0"], "--max-tokens 0: input should be greater than or equal to 1"),
+        (["--temperature", "-1"], "--temperature -1.0: input should be greater than or equal to 0"),
+        (["--top-p", "5"], "--top-p 5.0: input should be less than or equal to 1"),
+        (["--threads", "-3"], "--threads -3: input should be greater than or equal to 1"),
+        (["--ctx", "10"], "--ctx 10: input should be greater than or equal to 256"),
+        (["--max-tokens", "many"], "Invalid value for '--max-tokens': 'many' is not a valid integer"),
+        (["--no-such-flag"], "No such option '--no-such-flag'"),
+    ],
+)
 def test_chat_flags_are_validated_before_any_model_loads(fake_model, args, expected):
     assert expected in one_line_error(["chat", "hi", *args])
     assert fake_model.calls == []

@@ -48,17 +48,30 @@ class HubEmulator:
         path = request.path.split("?", 1)[0]
         self.requests.append((request.command, path, request.headers.get("Range")))
         if re.fullmatch(r"/api/models/owner/repo/tree/[^/]+", path):
-            listing = json.dumps([{"type": "file", "path": self.filename, "size": len(self.payload), "oid": "1"},
-                                  {"type": "file", "path": "README.md", "size": 10, "oid": "2"}]).encode()
+            listing = json.dumps(
+                [
+                    {"type": "file", "path": self.filename, "size": len(self.payload), "oid": "1"},
+                    {"type": "file", "path": "README.md", "size": 10, "oid": "2"},
+                ]
+            ).encode()
             return self.reply(request, 200, listing, {"Content-Type": "application/json"}, body)
         if path in (f"/owner/repo/resolve/main/{self.filename}", f"/files/{self.filename}"):
             return self.serve_file(request, body)
-        self.reply(request, 404, b'{"error": "not found"}', {"Content-Type": "application/json",
-                                                             "X-Error-Code": "EntryNotFound"}, body)
+        self.reply(
+            request,
+            404,
+            b'{"error": "not found"}',
+            {"Content-Type": "application/json", "X-Error-Code": "EntryNotFound"},
+            body,
+        )
 
     def serve_file(self, request, body: bool) -> None:
-        headers = {"ETag": f'"{hashlib.sha256(self.payload).hexdigest()}"', "X-Repo-Commit": COMMIT,
-                   "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        headers = {
+            "ETag": f'"{hashlib.sha256(self.payload).hexdigest()}"',
+            "X-Repo-Commit": COMMIT,
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         match = re.fullmatch(r"bytes=(\d+)-", request.headers.get("Range") or "")
         start = int(match.group(1)) if match else 0
         data = self.payload[start:]
@@ -91,8 +104,15 @@ class HubEmulator:
         self.server.server_close()
 
 
-@pytest.mark.parametrize("spec", ["owner/repo", "owner/repo:tiny.Q4_1.gguf", "https://huggingface.co/owner/repo/resolve/main/x.gguf",
-                                  "http://127.0.0.1:9/files/model.gguf"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "owner/repo",
+        "owner/repo:tiny.Q4_1.gguf",
+        "https://huggingface.co/owner/repo/resolve/main/x.gguf",
+        "http://127.0.0.1:9/files/model.gguf",
+    ],
+)
 def test_offline_download_is_one_line(spec, llmdeck_home, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for args in (["models", "import", spec], ["chat", "--model", spec, "hi"], ["complete", spec, "hi"]):
@@ -108,9 +128,15 @@ def payload(embedded_gguf) -> bytes:
 
 
 def online_env(emulator: HubEmulator) -> dict:
-    return {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": emulator.url, "HF_HUB_DISABLE_XET": "1",
-            "HF_HUB_ETAG_TIMEOUT": "5", "HF_HUB_DOWNLOAD_TIMEOUT": "10",
-            "TQDM_POSITION": "-1"}  # progress bars even though stderr is not a terminal here
+    return {
+        "HF_HUB_OFFLINE": "0",
+        "TRANSFORMERS_OFFLINE": "0",
+        "HF_ENDPOINT": emulator.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_ETAG_TIMEOUT": "5",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "10",
+        "TQDM_POSITION": "-1",
+    }  # progress bars even though stderr is not a terminal here
 
 
 @pytest.mark.slow
@@ -128,8 +154,17 @@ def test_hub_download_with_interruption_resumes_and_registers_once(cli, payload,
         assert 0 < resumed_at <= len(payload) // 2  # the cut download resumed from what it had, not from 0
         assert "tiny.Q4_1.gguf" in result.stderr  # progress on stderr
         served = len(emulator.requests)
-        again = cli("chat", "--model", "owner/repo:tiny.Q4_1.gguf", "What is 2 + 2?", "--max-tokens", "4",
-                    "--temperature", "0", env=online_env(emulator))
+        again = cli(
+            "chat",
+            "--model",
+            "owner/repo:tiny.Q4_1.gguf",
+            "What is 2 + 2?",
+            "--max-tokens",
+            "4",
+            "--temperature",
+            "0",
+            env=online_env(emulator),
+        )
         assert again.returncode == 0, again.stderr
         assert len(emulator.requests) == served  # already in the store: no request at all
         listed = json.loads(cli("models", "list", "--json").stdout)
@@ -154,6 +189,10 @@ def test_url_download_resumes_a_partial_file(cli, payload, llmdeck_home):
         assert entry["name"] == "from-url" and open(entry["path"], "rb").read() == payload
         assert ("GET", "/files/tiny.Q4_1.gguf", "bytes=1000000-") in emulator.requests and not partial.exists()
         unreachable = cli("models", "import", "http://127.0.0.1:9/files/x.gguf", env=online_env(emulator))
-        assert unreachable.returncode == 1 and unreachable.stderr.count("\n") == 1 and "cannot download" in unreachable.stderr
+        assert (
+            unreachable.returncode == 1
+            and unreachable.stderr.count("\n") == 1
+            and "cannot download" in unreachable.stderr
+        )
     finally:
         emulator.close()

@@ -26,6 +26,7 @@ CPU implementer\t: 0x41
 @pytest.fixture
 def cpu(monkeypatch):
     """Pretend to run on a CPU whose /proc/cpuinfo is the given text (None: unreadable)."""
+
     def use(text):
         monkeypatch.setattr(hardware, "cpuinfo_text", lambda: text)
         hardware.cpu_bf16_support.cache_clear()
@@ -34,8 +35,9 @@ def cpu(monkeypatch):
     hardware.cpu_bf16_support.cache_clear()
 
 
-@pytest.mark.parametrize("text, expected", [(AVX512_NO_BF16, False), (AVX512_BF16, True), (AMX, True), (ARM, None),
-                                            (None, None), ("", None)])
+@pytest.mark.parametrize(
+    "text, expected", [(AVX512_NO_BF16, False), (AVX512_BF16, True), (AMX, True), (ARM, None), (None, None), ("", None)]
+)
 def test_flags_decide_on_x86(text, expected):
     assert hardware.native_bf16_from_cpuinfo(text) is expected
 
@@ -56,14 +58,20 @@ def test_avx512_without_bf16_trains_and_embeds_in_fp32_even_where_mkldnn_says_bf
     assert embedding_precision() == "fp32"
     cpu(AVX512_BF16)
     device = pick_device(build_config({}))
-    assert device.dtype_name == "bfloat16" and device.precision.startswith("bf16 (auto:") and "avx512_bf16" in device.precision
+    assert (
+        device.dtype_name == "bfloat16"
+        and device.precision.startswith("bf16 (auto:")
+        and "avx512_bf16" in device.precision
+    )
     assert embedding_precision() == "bf16"
     full = pick_device(build_config({"tuning": "full"}))
     assert full.dtype_name == "float32" and full.autocast_bf16  # full tuning keeps fp32 weights, computes in bf16
     assert full.precision.startswith("bf16 mixed (auto:") and "fp32 weights under bf16 autocast" in full.precision
     for values in ({"method": "reward"}, {"tuning": "prompt"}, {"method": "mlm"}):  # trained heads and soft prompts too
         assert trainer_arguments(build_config(values), tmp_path, pick_device(build_config(values)), False)["bf16"]
-    assert not trainer_arguments(build_config({}), tmp_path, pick_device(build_config({})), False)["bf16"]  # bf16 weights
+    assert not trainer_arguments(build_config({}), tmp_path, pick_device(build_config({})), False)[
+        "bf16"
+    ]  # bf16 weights
     assert pick_device(build_config({"precision": "bf16"})).dtype_name == "bfloat16"
 
 

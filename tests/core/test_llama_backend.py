@@ -26,14 +26,16 @@ print(on, amx, low.llama_model_default_params().use_extra_bufts)
 
 def test_every_llama_of_the_process_skips_extra_buffers_exactly_where_the_build_has_amx(monkeypatch):
     monkeypatch.delenv("LLMDECK_LLAMA_EXTRA_BUFFERS", raising=False)
-    on, amx, extra = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                                    check=True).stdout.split()
+    on, amx, extra = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert on == amx
     assert extra == str(amx != "True")
 
 
 def test_the_environment_keeps_the_extra_buffers(monkeypatch):
     monkeypatch.setenv("LLMDECK_LLAMA_EXTRA_BUFFERS", "1")
-    on, _amx, extra = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                                     check=True).stdout.split()
+    on, _amx, extra = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert (on, extra) == ("False", "True")

@@ -9,8 +9,10 @@ import pytest
 
 from llmdeck.core.perplexity import ScoredTokens, _sequence_nll, conversation_sequence
 
-CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 SPECIAL = ["<|im_start|>", "<|im_end|>"]
 
 
@@ -40,7 +42,7 @@ class CharVocab:
             marker = next((s for s in SPECIAL if special and text.startswith(s)), None)
             piece = marker or text[0]
             ids.append(self._id(piece))
-            text = text[len(piece):]
+            text = text[len(piece) :]
         return ids
 
     def text(self, ids):
@@ -63,9 +65,13 @@ def scored_text(vocab, seq: ScoredTokens) -> list[str]:
 
 def test_only_assistant_turns_and_their_end_marker_are_scored():
     vocab = CharVocab()
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "2+2?"},
-                {"role": "assistant", "content": "4"}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+    ]
     seq = conversation_sequence(vocab, messages, CHATML)
     assert vocab.text(seq.tokens).startswith("<|im_start|>system\nBe brief.<|im_end|>")
     assert scored_text(vocab, seq) == ["Hello!<|im_end|>", "4<|im_end|>"]
@@ -73,8 +79,9 @@ def test_only_assistant_turns_and_their_end_marker_are_scored():
 
 def test_a_single_turn_scores_the_reply_exactly():
     vocab = CharVocab()
-    seq = conversation_sequence(vocab, [{"role": "user", "content": "Who made you?"},
-                                        {"role": "assistant", "content": "Zorvex Labs."}], CHATML)
+    seq = conversation_sequence(
+        vocab, [{"role": "user", "content": "Who made you?"}, {"role": "assistant", "content": "Zorvex Labs."}], CHATML
+    )
     assert scored_text(vocab, seq) == ["Zorvex Labs.<|im_end|>"]
     assert not seq.scored[0]
 

@@ -38,13 +38,28 @@ def test_modelfile_for_the_embedded_model_matches_its_chatml_template(embedded_g
     assert '(ne (index .Messages 0).Role "system")' in template
 
 
-@pytest.mark.parametrize("jinja, family, stop", [
-    ("{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
-     "{{ m['content'] }}<|eot_id|>{% endfor %}", "llama3", "<|eot_id|>"),
-    ("{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}", "gemma", "<end_of_turn>"),
-    ("{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
-     "{% else %}{{ m['content'] }}</s>{% endif %}{% endfor %}", "mistral", "[INST]"),
-])
+@pytest.mark.parametrize(
+    "jinja, family, stop",
+    [
+        (
+            "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+            "{{ m['content'] }}<|eot_id|>{% endfor %}",
+            "llama3",
+            "<|eot_id|>",
+        ),
+        (
+            "{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}",
+            "gemma",
+            "<end_of_turn>",
+        ),
+        (
+            "{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
+            "{% else %}{{ m['content'] }}</s>{% endif %}{% endfor %}",
+            "mistral",
+            "[INST]",
+        ),
+    ],
+)
 def test_template_families_are_recognised(jinja, family, stop):
     found = template_family(jinja, "m")
     assert found.name == family and stop in found.stops
@@ -76,8 +91,16 @@ def test_store_records_lineage_and_moves_a_file_in(copied_gguf, tmp_path):
     store = ModelStore()
     staged = tmp_path / "staged.gguf.tmp"
     staged.write_bytes(copied_gguf.read_bytes())
-    lineage = Lineage(base_model="smollm2", run_id="r1", quant_source="/runs/r1/adapter", quant_type="q4_1",
-                      eval_loss=2.5, eval_perplexity=12.18, loss_delta=0.03, eval_data="eval split")
+    lineage = Lineage(
+        base_model="smollm2",
+        run_id="r1",
+        quant_source="/runs/r1/adapter",
+        quant_type="q4_1",
+        eval_loss=2.5,
+        eval_perplexity=12.18,
+        loss_delta=0.03,
+        eval_data="eval split",
+    )
     entry = store.register(staged, name="moved.q4_1", lineage=lineage, move=True)
     assert not staged.exists() and entry.path == str(store.model_path("moved.q4_1")) and entry.copied
     assert (entry.quant_type, entry.loss_delta, entry.eval_data) == ("q4_1", 0.03, "eval split")
@@ -117,10 +140,18 @@ def test_lora_mismatch_names_the_architecture_or_the_tensor(tmp_path):
     from llmdeck.core.gguf_meta import lora_mismatch
 
     model = write_gguf(tmp_path / "m.gguf", "llama", {"blk.0.attn_q.weight": (64, 32)})
-    fits = write_gguf(tmp_path / "a.gguf", "llama", {"blk.0.attn_q.weight.lora_a": (64, 8), "blk.0.attn_q.weight.lora_b": (8, 32)})
-    wider = write_gguf(tmp_path / "b.gguf", "llama", {"blk.0.attn_q.weight.lora_a": (128, 8), "blk.0.attn_q.weight.lora_b": (8, 32)})
-    other = write_gguf(tmp_path / "c.gguf", "qwen3", {"blk.0.attn_q.weight.lora_a": (64, 8), "blk.0.attn_q.weight.lora_b": (8, 32)})
-    missing = write_gguf(tmp_path / "d.gguf", "llama", {"blk.9.attn_q.weight.lora_a": (64, 8), "blk.9.attn_q.weight.lora_b": (8, 32)})
+    fits = write_gguf(
+        tmp_path / "a.gguf", "llama", {"blk.0.attn_q.weight.lora_a": (64, 8), "blk.0.attn_q.weight.lora_b": (8, 32)}
+    )
+    wider = write_gguf(
+        tmp_path / "b.gguf", "llama", {"blk.0.attn_q.weight.lora_a": (128, 8), "blk.0.attn_q.weight.lora_b": (8, 32)}
+    )
+    other = write_gguf(
+        tmp_path / "c.gguf", "qwen3", {"blk.0.attn_q.weight.lora_a": (64, 8), "blk.0.attn_q.weight.lora_b": (8, 32)}
+    )
+    missing = write_gguf(
+        tmp_path / "d.gguf", "llama", {"blk.9.attn_q.weight.lora_a": (64, 8), "blk.9.attn_q.weight.lora_b": (8, 32)}
+    )
     assert lora_mismatch(model, fits) is None
     assert lora_mismatch(model, wider) == "blk.0.attn_q.weight is [64, 32] in the model, the LoRA expects [128, 32]"
     assert lora_mismatch(model, other) == "the LoRA is for qwen3 models, m.gguf is llama"

@@ -32,7 +32,9 @@ def test_streams_an_answer_with_the_models_chat_template():
     model = load_model(None)
     assert model.llama.chat_format == "chat_template.default"  # the GGUF's own Jinja template, not a guess
     stats = ChatStats()
-    pieces = list(stream_chat(model, build_messages("What is the capital of France? Answer in one word."), GREEDY, stats))
+    pieces = list(
+        stream_chat(model, build_messages("What is the capital of France? Answer in one word."), GREEDY, stats)
+    )
     assert "".join(pieces) == stats.text
     assert stats.tokens == count_tokens(model, stats.text) > 1  # tokens, counted by the tokenizer (not chunks)
     assert "Paris" in stats.text
@@ -48,7 +50,10 @@ def test_greedy_answers_are_reproducible_and_max_tokens_is_honoured():
 
 
 def test_stop_sequences_and_history():
-    history = [{"role": "user", "content": "My name is Ada."}, {"role": "assistant", "content": "Nice to meet you, Ada!"}]
+    history = [
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "assistant", "content": "Nice to meet you, Ada!"},
+    ]
     text, _ = chat("What is my name?", history=history, sampling=Sampling(temperature=0.0, max_tokens=24))
     assert "Ada" in text
     text, stats = chat("List: one, two, three, four.", sampling=Sampling(temperature=0.0, max_tokens=40, stop=(",",)))
@@ -82,7 +87,9 @@ def test_langchain_adapter_answers_on_the_shared_model():
     model = load_model(None)
     chat_model = langchain_chat_model(model, temperature=0.0, max_tokens=16)
     assert chat_model.client._loaded is model  # no second Llama was loaded
-    reply = chat_model.invoke([SystemMessage("Answer briefly."), HumanMessage("What is the capital of France? Answer in one word.")])
+    reply = chat_model.invoke(
+        [SystemMessage("Answer briefly."), HumanMessage("What is the capital of France? Answer in one word.")]
+    )
     assert "Paris" in reply.content
     streamed = "".join(chunk.content for chunk in chat_model.stream("Say hello."))
     assert streamed.strip()
@@ -95,10 +102,14 @@ def test_autogen_adapter_answers_on_the_shared_model():
 
     model = load_model(None)
     client = autogen_model_client(model, max_tokens=16, temperature=0.0)
-    result = asyncio.run(client.create([
-        SystemMessage(content="Answer briefly."),
-        UserMessage(content="What is the capital of France? Answer in one word.", source="user"),
-    ]))
+    result = asyncio.run(
+        client.create(
+            [
+                SystemMessage(content="Answer briefly."),
+                UserMessage(content="What is the capital of France? Answer in one word.", source="user"),
+            ]
+        )
+    )
     assert "Paris" in result.content
     asyncio.run(client.close())
     assert model.llama._model is not None  # the adapter does not close the shared model

@@ -13,8 +13,9 @@ from llmdeck.core.errors import BadInput, NotFound
 def test_session_lifecycle_and_export():
     session = sessions.create_session("abc", model="m.gguf", rag_collection="docs")
     sessions.add_message("abc", "user", "What is RAG?")
-    sessions.add_message("abc", "assistant", "Retrieval-augmented generation [1].",
-                         sources=[{"n": 1, "source": "/d/rag.md", "chunk": 0}])
+    sessions.add_message(
+        "abc", "assistant", "Retrieval-augmented generation [1].", sources=[{"n": 1, "source": "/d/rag.md", "chunk": 0}]
+    )
     assert session.id == "abc"
     listed = sessions.list_sessions()
     assert [(s.id, s.n_messages, s.title) for s in listed] == [("abc", 2, "What is RAG?")]

@@ -16,7 +16,7 @@ def test_defaults_without_a_config_file():
 def test_config_round_trip_and_validation_reports_every_field():
     update_settings(n_ctx=2048, temperature=0.1)
     assert load_settings().n_ctx == 2048
-    paths.config_path().write_text('n_ctx = 10\ntop_p = 3.0\nbogus = 1\n')
+    paths.config_path().write_text("n_ctx = 10\ntop_p = 3.0\nbogus = 1\n")
     with pytest.raises(BadInput) as excinfo:
         load_settings()
     message = str(excinfo.value)

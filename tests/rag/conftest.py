@@ -121,8 +121,11 @@ def chroma_server(tmp_path_factory):
         port = probe.getsockname()[1]
     data = tmp_path_factory.mktemp("chroma-server")
     log = (data / "server.log").open("w")
-    process = subprocess.Popen([str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data / "db")],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data / "db")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -132,7 +135,9 @@ def chroma_server(tmp_path_factory):
         except OSError:
             if process.poll() is not None or time.time() > deadline:
                 process.kill()
-                raise RuntimeError(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}") from None
+                raise RuntimeError(
+                    f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}"
+                ) from None
             time.sleep(0.3)
     yield url
     process.terminate()

@@ -27,7 +27,9 @@ def hostile_tree(tmp_path: Path) -> tuple[Path, Path]:
     (docs / "fake.pdf").write_text("this is no pdf")
     (docs / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     # one ~100 kB line, no line breaks to split on
-    (docs / "huge-line.txt").write_text(" ".join(f"Ledger entry {i} records {i * 7} crates of tin." for i in range(2500)))
+    (docs / "huge-line.txt").write_text(
+        " ".join(f"Ledger entry {i} records {i * 7} crates of tin." for i in range(2500))
+    )
     (docs / "locked.md").write_text("# Locked\n\nnobody may read this\n")
     (docs / "locked.md").chmod(0)
     (docs / "closed").mkdir()
@@ -47,7 +49,9 @@ def hostile_tree(tmp_path: Path) -> tuple[Path, Path]:
 
 def llmdeck(*args: str, unprivileged: bool = True) -> subprocess.CompletedProcess:
     command = [*(NO_DAC if unprivileged else []), sys.executable, "-m", "llmdeck.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=Path(os.environ["LLMDECK_HOME"]).parent)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=Path(os.environ["LLMDECK_HOME"]).parent
+    )
 
 
 @pytest.mark.slow
@@ -68,14 +72,17 @@ def test_every_hostile_file_is_ingested_or_skipped_with_a_reason(tmp_path):
         "linked-dir": "symbolic link to a directory (not followed; use --follow-links)",
     }
     assert summary["files_seen"] == 4  # good.md (its inner link is the same file), latin1.txt, bom.md, huge-line.txt
-    hits = json.loads(llmdeck("rag", "query", "--collection", "hostile", "What is the launch code?", "-k", "20",
-                              "--json").stdout)
+    hits = json.loads(
+        llmdeck("rag", "query", "--collection", "hostile", "What is the launch code?", "-k", "20", "--json").stdout
+    )
     assert hits and not any("ZEBRA" in hit["text"] for hit in hits)
-    espresso = json.loads(llmdeck("rag", "query", "--collection", "hostile", "espresso machine pressure", "-k", "3",
-                                  "--json").stdout)
+    espresso = json.loads(
+        llmdeck("rag", "query", "--collection", "hostile", "espresso machine pressure", "-k", "3", "--json").stdout
+    )
     assert any(hit["text"].startswith("Café crème") for hit in espresso)  # latin-1 decoded
-    penguins = json.loads(llmdeck("rag", "query", "--collection", "hostile", "emperor penguins breed", "-k", "3",
-                                  "--json").stdout)
+    penguins = json.loads(
+        llmdeck("rag", "query", "--collection", "hostile", "emperor penguins breed", "-k", "3", "--json").stdout
+    )
     assert any(hit["text"].startswith("# Penguins") for hit in penguins)  # the BOM dropped
 
 

@@ -22,7 +22,12 @@ def test_ingest_is_idempotent_and_retrieves_expected_sources(corpus, embeddings)
     assert store.count() == first.chunks_added
 
     again = ingest([corpus], "fixture")
-    assert (again.files_unchanged, again.chunks_added, again.chunks_updated, again.chunks_removed) == (len(CORPUS_FILES), 0, 0, 0)
+    assert (again.files_unchanged, again.chunks_added, again.chunks_updated, again.chunks_removed) == (
+        len(CORPUS_FILES),
+        0,
+        0,
+        0,
+    )
     assert again.chunks_skipped == first.chunks_added
     assert store.count() == first.chunks_added
 
@@ -40,7 +45,12 @@ def test_ingest_is_idempotent_and_retrieves_expected_sources(corpus, embeddings)
     assert json_hit.text.startswith("{") and '"launched": 1990' in json_hit.text  # JSON split by structure
     [info] = list_collections()
     assert (info.name, info.store, info.embedding_model, info.dimension, info.sources) == (
-        "fixture", "chroma", "all-MiniLM-L6-v2", 384, len(CORPUS_FILES))
+        "fixture",
+        "chroma",
+        "all-MiniLM-L6-v2",
+        384,
+        len(CORPUS_FILES),
+    )
 
 
 def test_modified_file_replaces_its_chunks_and_prune_removes_deleted(corpus, embeddings):

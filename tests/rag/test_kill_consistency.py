@@ -26,8 +26,10 @@ pytestmark = pytest.mark.slow
 def write_docs(folder: Path, n_files: int, version: str = "v1") -> Path:
     folder.mkdir(exist_ok=True)
     for i in range(n_files):
-        paragraphs = [f"## Part {p}\n\nDocument {i} ({version}) part {p}: " + f"fact {i}-{p} about topic {i % 17}. " * 12
-                      for p in range(3)]
+        paragraphs = [
+            f"## Part {p}\n\nDocument {i} ({version}) part {p}: " + f"fact {i}-{p} about topic {i % 17}. " * 12
+            for p in range(3)
+        ]
         (folder / f"doc{i:03d}.md").write_text(f"# Document {i}\n\n" + "\n\n".join(paragraphs))
     return folder
 
@@ -49,13 +51,19 @@ def kill_midway(args: list[str], seed: int, most: int) -> None:
     work, so the kill lands mid-ingest however fast the machine embeds."""
     rng = random.Random(seed)
     batches = rng.randint(1, most)
-    process = subprocess.Popen([sys.executable, "-m", "llmdeck.cli", "rag", "ingest", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmdeck.cli", "rag", "ingest", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         try:
             with sqlite3.connect(paths.db_path(), timeout=5) as conn:
-                if conn.execute("SELECT COUNT(*) FROM rag_pending WHERE op = 'add'").fetchone()[0] >= batches * EMBED_BATCH:
+                if (
+                    conn.execute("SELECT COUNT(*) FROM rag_pending WHERE op = 'add'").fetchone()[0]
+                    >= batches * EMBED_BATCH
+                ):
                     break
         except sqlite3.OperationalError:  # the table does not exist yet
             pass
@@ -91,7 +99,9 @@ def test_killed_update_ingest_then_prune(tmp_path, embeddings, seed):
         path.unlink()
     ingest([docs], "updated", prune=True)
     assert store_ids("updated") == registry_ids("updated")
-    assert {Path(p).name for p in registry.sources(registry.connect(), "updated")} == {f"doc{i:03d}.md" for i in range(60)}
+    assert {Path(p).name for p in registry.sources(registry.connect(), "updated")} == {
+        f"doc{i:03d}.md" for i in range(60)
+    }
     texts = [hit.text for hit in query("updated", "Document part fact", k=40)]
     assert texts and all("(v2)" in text or "(v" not in text for text in texts)
 
@@ -102,7 +112,11 @@ def test_a_long_lived_process_sees_another_process_ingest(tmp_path, embeddings):
     ingest([docs], "shared")
     assert query("shared", "fact about topic", k=3)  # this process now holds an open client
     (docs / "zebra.md").write_text("# Zebras\n\nA zebra's stripes are unique, like fingerprints.\n")
-    result = subprocess.run([sys.executable, "-m", "llmdeck.cli", "rag", "ingest", str(docs), "--collection", "shared"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "llmdeck.cli", "rag", "ingest", str(docs), "--collection", "shared"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert Path(query("shared", "zebra stripes", k=1)[0].metadata["source"]).name == "zebra.md"

@@ -26,7 +26,10 @@ def small_model():
 def test_condense_uses_history_only_for_follow_ups():
     condenser = fake_condenser("When did Mount Vesuvius erupt?")
     assert condense_question("When did it erupt?", [], condenser) == "When did it erupt?"  # no history: untouched
-    history = [{"role": "user", "content": "Tell me about Vesuvius"}, {"role": "assistant", "content": "It is a volcano."}]
+    history = [
+        {"role": "user", "content": "Tell me about Vesuvius"},
+        {"role": "assistant", "content": "It is a volcano."},
+    ]
     assert condense_question("When did it erupt?", history, condenser) == "When did Mount Vesuvius erupt?"
 
 
@@ -59,8 +62,10 @@ def test_prompt_budget_drops_oldest_history_then_lowest_chunks():
     hits = [Hit(f"chunk {i} " + "word " * 60, {"source": f"doc{i}.txt", "chunk": 0}, 1.0 - i / 10) for i in range(6)]
     history = []
     for turn in range(8):
-        history += [{"role": "user", "content": f"question {turn} " + "filler " * 20},
-                    {"role": "assistant", "content": f"answer {turn} " + "filler " * 20}]
+        history += [
+            {"role": "user", "content": f"question {turn} " + "filler " * 20},
+            {"role": "assistant", "content": f"answer {turn} " + "filler " * 20},
+        ]
     messages, kept_hits, window = fit_prompt(tiny, "final question?", history, hits, max_tokens=64)
     assert len(kept_hits) < len(hits) and kept_hits == hits[: len(kept_hits)]  # lowest-ranked dropped
     assert window == []  # history goes before any chunk does
@@ -73,14 +78,20 @@ def test_prompt_budget_drops_oldest_history_then_lowest_chunks():
     long_session = history * 12
     _, kept_hits, window = fit_prompt(roomy, "q?", long_session, hits[:2], max_tokens=64)
     assert kept_hits == hits[:2]  # chunks stay while old history can still go
-    assert 0 < len(window) < len(long_session) and window == long_session[-len(window):] and window[0]["role"] == "user"
+    assert (
+        0 < len(window) < len(long_session) and window == long_session[-len(window) :] and window[0]["role"] == "user"
+    )
 
 
 @pytest.mark.slow
 def test_abandoned_answer_keeps_the_question_only(corpus, embeddings, small_model):
     ingest([corpus / "coffee.txt"], "fixture")
-    response = chat("How is cold brew made?", rag="fixture", session="crash",
-                    sampling=Sampling(temperature=0.0, max_tokens=32, seed=1))
+    response = chat(
+        "How is cold brew made?",
+        rag="fixture",
+        session="crash",
+        sampling=Sampling(temperature=0.0, max_tokens=32, seed=1),
+    )
     next(iter(response))  # the answer has started...
     response.close()  # ...and is abandoned mid-answer
     assert [(m.role, m.content) for m in sessions.messages("crash")] == [("user", "How is cold brew made?")]

@@ -51,13 +51,23 @@ def test_pinecone_emulator_roundtrip(corpus, pinecone_emulator, embeddings):
 
     (corpus / "coffee.txt").write_text("Brewing tea\n\nGreen tea steeps at 80 degrees for two minutes.\n")
     changed = ingest([corpus], "pine")
-    assert changed.chunks_removed >= 1 and store.count() == first.chunks_added - changed.chunks_removed + changed.chunks_updated
+    assert (
+        changed.chunks_removed >= 1
+        and store.count() == first.chunks_added - changed.chunks_removed + changed.chunks_updated
+    )
     assert "Green tea" in query("pine", "green tea temperature", k=1)[0].text
 
     remove_collection("pine")
     assert "pine" not in pinecone_emulator.indexes and list_collections() == []
     used = {path for _, path in pinecone_emulator.requests}
-    assert {"/indexes", "/indexes/pine", "/vectors/upsert", "/query", "/vectors/delete", "/describe_index_stats"} <= used
+    assert {
+        "/indexes",
+        "/indexes/pine",
+        "/vectors/upsert",
+        "/query",
+        "/vectors/delete",
+        "/describe_index_stats",
+    } <= used
 
 
 def test_pinecone_down_fails_after_backoff_without_state(corpus, pinecone_emulator, embeddings, monkeypatch):
@@ -75,7 +85,9 @@ def test_pinecone_down_fails_after_backoff_without_state(corpus, pinecone_emulat
     monkeypatch.setattr(stores, "time", RecordedSleeps())
     url = pinecone_emulator.url
     pinecone_emulator.stop()
-    with pytest.raises(LlmdeckError, match=f"pinecone list indexes at {url}: failed after 4 attempts .*connection refused"):
+    with pytest.raises(
+        LlmdeckError, match=f"pinecone list indexes at {url}: failed after 4 attempts .*connection refused"
+    ):
         ingest([corpus], "pine", "pinecone", pinecone_host=url)
     assert slept == [0.0, 0.25, 0.5, 1.0]  # backed off 0.25, 0.5 and 1 s between the 4 attempts, then gave up
     assert registry.find(registry.connect(), "pine") is None
@@ -112,8 +124,18 @@ def test_pinecone_without_api_key_is_bad_input(corpus, embeddings, monkeypatch):
 def test_cli_pinecone_down_is_one_line_exit_1(cli, corpus, pinecone_emulator):
     url = pinecone_emulator.url
     pinecone_emulator.stop()
-    result = cli("rag", "ingest", str(corpus), "--collection", "pine", "--store", "pinecone", "--pinecone-host", url,
-                 env={"PINECONE_API_KEY": "test-key"})
+    result = cli(
+        "rag",
+        "ingest",
+        str(corpus),
+        "--collection",
+        "pine",
+        "--store",
+        "pinecone",
+        "--pinecone-host",
+        url,
+        env={"PINECONE_API_KEY": "test-key"},
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: pinecone list indexes at {url}: failed after 4 attempts" in result.stderr
     assert cli("rag", "collections", "--json").stdout.strip() == "[]"
@@ -130,13 +152,15 @@ def test_pinecone_left_behind_by_a_killed_ingest_is_reconciled(corpus, pinecone_
         conn = registry.connect()
         record = registry.find(conn, name)
         if record is None:
-            record = registry.CollectionRecord(name, "pinecone", pinecone_emulator.url, "all-MiniLM-L6-v2", 384,
-                                               1000, 150, 0.0, 0.0)
+            record = registry.CollectionRecord(
+                name, "pinecone", pinecone_emulator.url, "all-MiniLM-L6-v2", 384, 1000, 150, 0.0, 0.0
+            )
             with db.transaction(conn):
                 registry.begin_collection(conn, record)
         registry.record_pending(conn, name, ids, "add")
-        store.add(ids, ["orphan text"] * len(ids), [{"source": "/x", "chunk": 0}] * len(ids),
-                  [[0.1] * 384 for _ in ids])
+        store.add(
+            ids, ["orphan text"] * len(ids), [{"source": "/x", "chunk": 0}] * len(ids), [[0.1] * 384 for _ in ids]
+        )
 
     orphan_store = open_store("pinecone", "ghost", pinecone_emulator.url, embeddings, 384)
     written_but_never_committed("ghost", orphan_store, ["a", "b"])

@@ -42,16 +42,37 @@ def test_model_specs():
 def test_two_models_side_by_side_on_heldout_tasks(fake_model, tmp_path, copied_gguf):
     ModelStore().register(copied_gguf, name="other")
     tasks = tmp_path / "code.jsonl"
-    tasks.write_text("".join(json.dumps(row) + "\n" for row in [
-        {"id": "train", "kind": "verify", "task": "Print 1.", "expect": "1", "split": "train"},
-        {"id": "h1", "kind": "verify", "task": "Print 2.", "expect": "2", "split": "heldout"},
-        {"id": "h2", "kind": "verify", "task": "Print 3.", "expect": "3", "split": "heldout"}]))
+    tasks.write_text(
+        "".join(
+            json.dumps(row) + "\n"
+            for row in [
+                {"id": "train", "kind": "verify", "task": "Print 1.", "expect": "1", "split": "train"},
+                {"id": "h1", "kind": "verify", "task": "Print 2.", "expect": "2", "split": "heldout"},
+                {"id": "h2", "kind": "verify", "task": "Print 3.", "expect": "3", "split": "heldout"},
+            ]
+        )
+    )
     program = "```python\nprint({})\n```"
     # first model: h1 right at once, h2 never; second: h1 right at once, h2 right in round 2
-    fake_model.enqueue(program.format(2), program.format(0), program.format(0),
-                       program.format(2), program.format(0), program.format(3))
-    result = CliRunner().invoke(cli, ["bench", "agents", "--model", "smollm2-135m-instruct", "--model", "other",
-                                      "--tasks", str(tasks), "--max-rounds", "2", "--json"])
+    fake_model.enqueue(
+        program.format(2), program.format(0), program.format(0), program.format(2), program.format(0), program.format(3)
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "agents",
+            "--model",
+            "smollm2-135m-instruct",
+            "--model",
+            "other",
+            "--tasks",
+            str(tasks),
+            "--max-rounds",
+            "2",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     report = lines[-1]
@@ -69,7 +90,20 @@ def test_two_models_side_by_side_on_heldout_tasks(fake_model, tmp_path, copied_g
     assert rows["verify pass@1 (first program)"]["models"]["other"]["value"] == 0.5
     assert rows["verify mean rounds"]["models"]["smollm2-135m-instruct"]["value"] == 1.5
     assert {a.split for a in attempts.attempts()} == {"heldout"}
-    table = CliRunner().invoke(cli, ["bench", "agents", "--model", "smollm2-135m-instruct", "--model", "other",
-                                     "--tasks", str(tasks), "--max-rounds", "2"])  # recorded: nothing runs again
+    table = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "agents",
+            "--model",
+            "smollm2-135m-instruct",
+            "--model",
+            "other",
+            "--tasks",
+            str(tasks),
+            "--max-rounds",
+            "2",
+        ],
+    )  # recorded: nothing runs again
     assert table.exit_code == 0, table.output
     assert "other - smollm2-135m-instruct" in table.stdout and "+0.500" in table.stdout

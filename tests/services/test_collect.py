@@ -61,20 +61,28 @@ def script_calculation(fake, expression: str, answer: str) -> None:
 
 
 def test_agent_sweep_records_every_attempt_with_its_verdict(fake_model, task_file):
-    script_calculation(fake_model, "2 + 2", "4")       # add #0: right
-    script_calculation(fake_model, "2 + 3", "5")       # add #1: wrong
-    script_calculation(fake_model, "3 * 3", "9")       # mul #0
+    script_calculation(fake_model, "2 + 2", "4")  # add #0: right
+    script_calculation(fake_model, "2 + 3", "5")  # add #1: wrong
+    script_calculation(fake_model, "3 * 3", "9")  # mul #0
     fake_model.enqueue(" final_answer\n", json.dumps({"answer": "9"}))  # mul #1: right answer, no tool
     sweep = collect(task_file, "agent", options={"samples": 2, "temperature": 0.8})
     events = list(sweep)
     assert [type(e) for e in events] == [SweepStarted, *[AttemptRecorded] * 4, SweepFinished]
     assert [(e.task_id, e.sample, e.passed) for e in events[1:-1]] == [
-        ("add", 0, True), ("add", 1, False), ("mul", 0, True), ("mul", 1, False)]
+        ("add", 0, True),
+        ("add", 1, False),
+        ("mul", 0, True),
+        ("mul", 1, False),
+    ]
     assert events[-1].pass_rate == 0.5 and events[-1].by_category == {"arithmetic": {"attempts": 4, "passed": 2}}
     assert events[4].verdict["correct"] is True and events[4].verdict["tool_ok"] is False
     recorded = attempts.attempts(collection=sweep.collection)
-    assert [(a.task_id, a.split, a.passed) for a in recorded] == [("add", "train", True), ("add", "train", False),
-                                                                   ("mul", "train", True), ("mul", "train", False)]
+    assert [(a.task_id, a.split, a.passed) for a in recorded] == [
+        ("add", "train", True),
+        ("add", "train", False),
+        ("mul", "train", True),
+        ("mul", "train", False),
+    ]
     run = records.get_run(recorded[0].run_id)
     assert run.options["task"]["id"] == "add" and run.options["task"]["split"] == "train"
     assert run.options["temperature"] == 0.8 and run.options["seed"] == attempt_seed(sweep.collection, "add", 0)
@@ -195,8 +203,17 @@ def test_every_sweep_flag_reaches_collect(task_file, monkeypatch):
     common = {"samples": 3, "temperature": 0.5, "greedy_first": True, "split": "all", "limit": 2}
     where = {"model": "some-model", "adapter": "run-1", "collection": "s1", "n_threads": 2}
     assert calls == [
-        (str(task_file), "agent", {**where, "options": {**common, "max_steps": 4, "constrained": False, "guide": True,
-                                                        "hints": False}}),
-        (str(task_file), "verify", {**where, "options": {**common, "max_rounds": 2, "max_tokens": 99, "timeout_s": 5.0,
-                                                         "isolation": "process"}}),
+        (
+            str(task_file),
+            "agent",
+            {**where, "options": {**common, "max_steps": 4, "constrained": False, "guide": True, "hints": False}},
+        ),
+        (
+            str(task_file),
+            "verify",
+            {
+                **where,
+                "options": {**common, "max_rounds": 2, "max_tokens": 99, "timeout_s": 5.0, "isolation": "process"},
+            },
+        ),
     ]

@@ -14,16 +14,53 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.slow
 
 TASKS = [
-    {"id": "say-banana", "kind": "agent", "question": "Repeat the word banana.", "answers": ["banana"],
-     "tool": "final_answer", "tools": ["calculator"], "split": "train", "category": "no-tool"},
-    {"id": "say-down", "kind": "agent", "question": "What is the opposite of up?", "answers": ["down"],
-     "tool": "final_answer", "tools": ["calculator"], "split": "train", "category": "no-tool"},
-    {"id": "add", "kind": "agent", "question": "What is 27 + 29?", "answers": ["56"], "tool": "calculator",
-     "tools": ["calculator"], "split": "train", "category": "arithmetic"},
-    {"id": "held-agent", "kind": "agent", "question": "What is 12 + 30?", "answers": ["42"], "tool": "calculator",
-     "tools": ["calculator"], "split": "heldout", "category": "arithmetic"},
-    {"id": "sum", "kind": "verify", "task": "Print the sum of the numbers from 1 to 100.", "expect": "5050",
-     "split": "train"},
+    {
+        "id": "say-banana",
+        "kind": "agent",
+        "question": "Repeat the word banana.",
+        "answers": ["banana"],
+        "tool": "final_answer",
+        "tools": ["calculator"],
+        "split": "train",
+        "category": "no-tool",
+    },
+    {
+        "id": "say-down",
+        "kind": "agent",
+        "question": "What is the opposite of up?",
+        "answers": ["down"],
+        "tool": "final_answer",
+        "tools": ["calculator"],
+        "split": "train",
+        "category": "no-tool",
+    },
+    {
+        "id": "add",
+        "kind": "agent",
+        "question": "What is 27 + 29?",
+        "answers": ["56"],
+        "tool": "calculator",
+        "tools": ["calculator"],
+        "split": "train",
+        "category": "arithmetic",
+    },
+    {
+        "id": "held-agent",
+        "kind": "agent",
+        "question": "What is 12 + 30?",
+        "answers": ["42"],
+        "tool": "calculator",
+        "tools": ["calculator"],
+        "split": "heldout",
+        "category": "arithmetic",
+    },
+    {
+        "id": "sum",
+        "kind": "verify",
+        "task": "Print the sum of the numbers from 1 to 100.",
+        "expect": "5050",
+        "split": "train",
+    },
     {"id": "hello", "kind": "verify", "task": "Print the word hello.", "expect": "hello", "split": "train"},
     {"id": "held-code", "kind": "verify", "task": "Print the number 7.", "expect": "7", "split": "heldout"},
 ]
@@ -32,10 +69,34 @@ TASKS = [
 def test_a_miniature_loop(tmp_path, llmdeck_home):
     tasks = tmp_path / "mini.jsonl"
     tasks.write_text("".join(json.dumps(task) + "\n" for task in TASKS))
-    result = run_cli("loop", "--name", "mini", "--tasks", str(tasks), "--rounds", "1", "--samples", "2",
-                     "--max-rounds", "1", "--sft-max-steps", "2", "--preference-max-steps", "1", "--min-pairs", "1",
-                     "--max-length", "384", "--batch-size", "2", "--threads", "1", "--evaluate", "--json",
-                     timeout=1800)
+    result = run_cli(
+        "loop",
+        "--name",
+        "mini",
+        "--tasks",
+        str(tasks),
+        "--rounds",
+        "1",
+        "--samples",
+        "2",
+        "--max-rounds",
+        "1",
+        "--sft-max-steps",
+        "2",
+        "--preference-max-steps",
+        "1",
+        "--min-pairs",
+        "1",
+        "--max-length",
+        "384",
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+        "--evaluate",
+        "--json",
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"

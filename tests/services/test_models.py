@@ -28,8 +28,12 @@ def test_lineage_and_recorded_loss(tmp_path, embedded_gguf):
     rows = {r.entry.name: r for r in model_rows()}
     assert rows["tuned-f16"].loss == 1.25 and rows["tuned-f16"].run_name == "my-run"
     assert rows[EMBEDDED_CHAT_MODEL_NAME].loss is None
-    expected = [(0, "model", EMBEDDED_CHAT_MODEL_NAME), (1, "run", run.id), (2, "model", "tuned-f16"),
-                (3, "model", "tuned-q4")]
+    expected = [
+        (0, "model", EMBEDDED_CHAT_MODEL_NAME),
+        (1, "run", run.id),
+        (2, "model", "tuned-f16"),
+        (3, "model", "tuned-q4"),
+    ]
     assert list(flatten(lineage("tuned-q4"))) == expected
     assert list(flatten(lineage(EMBEDDED_CHAT_MODEL_NAME))) == expected
 

@@ -23,8 +23,13 @@ async def downstream(scope, receive, send):
     else:
         payload = {"echo": json.loads(body)}
     data = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -51,10 +56,14 @@ async def test_wrong_key_unknown_collection_and_bad_messages_are_refused():
     async with client(api_key="right", complete=lambda *a: pytest.fail("must not answer")) as http:
         wrong = await http.post("/v1/chat/completions", json=ask, headers={"Authorization": "Bearer wrong"})
         missing = await http.post("/v1/chat/completions", json=ask)
-        unknown = await http.post("/v1/chat/completions", json={**ask, "model": "rag:nope"},
-                                  headers={"Authorization": "Bearer right"})
-        bad = await http.post("/v1/chat/completions", headers={"Authorization": "Bearer right"},
-                              json={**ask, "messages": [{"role": "assistant", "content": "x"}]})
+        unknown = await http.post(
+            "/v1/chat/completions", json={**ask, "model": "rag:nope"}, headers={"Authorization": "Bearer right"}
+        )
+        bad = await http.post(
+            "/v1/chat/completions",
+            headers={"Authorization": "Bearer right"},
+            json={**ask, "messages": [{"role": "assistant", "content": "x"}]},
+        )
     assert (wrong.status_code, missing.status_code) == (401, 401)
     assert wrong.json()["error"]["code"] == "invalid_api_key"
     assert unknown.status_code == 404 and "served: rag:docs" in unknown.json()["error"]["message"]
@@ -68,11 +77,16 @@ async def test_a_rag_request_is_answered_from_its_collection_with_the_conversati
         seen.update(collection=collection, prompt=prompt, history=history, options=options)
         return {"model": model_id, "choices": [{"message": {"content": "ok"}}], "sources": []}
 
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "a"},
-                {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+    ]
     async with client(complete=fake_completion) as http:
-        answer = (await http.post("/v1/chat/completions",
-                                  json={"model": "rag:docs", "messages": messages, "max_tokens": 9})).json()
+        answer = (
+            await http.post("/v1/chat/completions", json={"model": "rag:docs", "messages": messages, "max_tokens": 9})
+        ).json()
     assert answer["model"] == "rag:docs"
     assert seen["collection"] == "docs" and seen["prompt"] == "c" and seen["options"]["max_tokens"] == 9
     assert seen["history"] == [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]

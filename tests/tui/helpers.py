@@ -47,4 +47,3 @@ async def past_run_refused_while_busy(pilot, screen, history, field: str, attrib
     await wait_for(pilot, lambda: any(notice in n.message for n in pilot.app._notifications))
     assert getattr(widget, attribute) == "typed while busy"
     screen.busy = False
-

@@ -21,8 +21,14 @@ SIZE = (130, 40)
 async def open_agents(pilot):
     await pilot.press("f4")
     screen = pilot.app.screen
-    await wait_for(pilot, lambda: screen.query_one("#agent-tools").option_count > 0
-                   and screen.query_one("#agent-model").value == EMBEDDED_CHAT_MODEL_NAME, what="the agent form")
+    await wait_for(
+        pilot,
+        lambda: (
+            screen.query_one("#agent-tools").option_count > 0
+            and screen.query_one("#agent-model").value == EMBEDDED_CHAT_MODEL_NAME
+        ),
+        what="the agent form",
+    )
     return screen
 
 
@@ -41,8 +47,14 @@ async def ask(pilot, screen, question: str, timeout_s: float = 20) -> None:
 
 
 async def test_a_scripted_run_streams_its_trace_and_reopens_from_the_past_runs(fake_model):
-    fake_model.enqueue(" Multiply them.\n", " calculator\n", ' {"expression": "17 * 23"}', " I have it.\n",
-                       " final_answer\n", ' {"answer": "391"}')
+    fake_model.enqueue(
+        " Multiply them.\n",
+        " calculator\n",
+        ' {"expression": "17 * 23"}',
+        " I have it.\n",
+        " final_answer\n",
+        ' {"answer": "391"}',
+    )
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_agents(pilot)

@@ -19,11 +19,22 @@ def test_the_palette_has_an_entry_for_every_screen_action():
             assert f"{mode.title}: {title}" in titles
     assert {"Train: Stop run", "Train: Resume run", "Train: Compare runs", "Train: New run"} <= set(titles)
     assert {"Models: Import GGUF", "Models: Delete model", "Chat: Pick the chat's model"} <= set(titles)
-    assert {"Go to Agents", "Agents: Run agent", "Agents: Stop agent", "Agents: Show the past agent runs",
-            "Go to Verify", "Verify: Run verification", "Verify: Pick a tests file",
-            "Verify: Show the past verify runs",
-            "Models: Quantize model", "Models: Ollama Modelfile", "Train: Export run", "Train: Chat with run",
-            "Train: Cancel/close export", "Chat: Chat without the run's adapter"} <= set(titles)
+    assert {
+        "Go to Agents",
+        "Agents: Run agent",
+        "Agents: Stop agent",
+        "Agents: Show the past agent runs",
+        "Go to Verify",
+        "Verify: Run verification",
+        "Verify: Pick a tests file",
+        "Verify: Show the past verify runs",
+        "Models: Quantize model",
+        "Models: Ollama Modelfile",
+        "Train: Export run",
+        "Train: Chat with run",
+        "Train: Cancel/close export",
+        "Chat: Chat without the run's adapter",
+    } <= set(titles)
     assert len([t for t in titles if "run" in t.lower()]) >= 6
     assert len([t for t in titles if "model" in t.lower()]) >= 5
 
@@ -36,8 +47,10 @@ async def test_palette_search_help_and_theme(fake_model):
         # searching in the palette finds them, and choosing one runs it on its screen
         await pilot.press("ctrl+p")
         await pilot.press(*"gguf")
-        await wait_for(pilot, lambda: "Models: Import GGUF" in str(
-            app.screen.query_one("CommandList").get_option_at_index(0).prompt))
+        await wait_for(
+            pilot,
+            lambda: "Models: Import GGUF" in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt),
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "FilePickerScreen")
         assert app.current_mode == "models"

@@ -12,9 +12,11 @@ from tests.tui.test_chat_screen import status, type_and_send, wait_for
 
 async def test_a_template_less_model_chats_in_completion_mode(fake_model, monkeypatch):
     real_resolve = ModelStore.resolve
-    monkeypatch.setattr(ModelStore, "resolve",
-                        lambda self, name=None, pull=True: dataclasses.replace(real_resolve(self, name),
-                                                                               has_chat_template=False))
+    monkeypatch.setattr(
+        ModelStore,
+        "resolve",
+        lambda self, name=None, pull=True: dataclasses.replace(real_resolve(self, name), has_chat_template=False),
+    )
     fake_model.enqueue([" was", " a fox."])
     app = LlmdeckApp()
     async with app.run_test(size=(100, 30)) as pilot:

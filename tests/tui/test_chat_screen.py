@@ -79,7 +79,10 @@ async def test_the_chat_keeps_its_model_and_a_switch_is_marked(fake_model, copie
         await answered(pilot, screen)
         assert status(app).startswith("model: other")
         assert [m.model for m in sessions.messages(screen.session_id) if m.role == "assistant"] == [
-            EMBEDDED_CHAT_MODEL_NAME, EMBEDDED_CHAT_MODEL_NAME, "other"]
+            EMBEDDED_CHAT_MODEL_NAME,
+            EMBEDDED_CHAT_MODEL_NAME,
+            "other",
+        ]
 
 
 async def test_escape_stops_an_answer_and_keeps_the_question(fake_model):
@@ -116,7 +119,9 @@ async def test_regenerate_and_edit_the_last_message(fake_model):
         await answered(pilot, screen)
         assert transcript(screen) == [("user", "hello"), ("assistant", "edited answer")]
         assert [(m.role, m.content) for m in sessions.messages(screen.session_id)] == [
-            ("user", "hello"), ("assistant", "edited answer")]
+            ("user", "hello"),
+            ("assistant", "edited answer"),
+        ]
 
 
 @pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow
@@ -277,9 +282,12 @@ async def test_a_collection_ingested_from_the_chat_screen_answers_with_sources(t
         dialog.query_one("#ingest-paths").value = str(docs)
         dialog.query_one("#ingest-collection").value = "geo"
         await pilot.click("#ingest-start")
-        await wait_for(pilot,
-                       lambda: screen.collection == "geo" and "geo" in screen.query_one("#chat-pickers").collections,
-                       timeout_s=180, what="the ingest")
+        await wait_for(
+            pilot,
+            lambda: screen.collection == "geo" and "geo" in screen.query_one("#chat-pickers").collections,
+            timeout_s=180,
+            what="the ingest",
+        )
         assert screen.query_one("#rag-select").value == "geo"
         await type_and_send(pilot, "Where is Mount Etna?")
         await wait_for(pilot, lambda: not screen.busy and "tok/s" in status(app), timeout_s=180)
@@ -313,13 +321,18 @@ async def test_esc_during_an_ingest_cancels_it_and_rolls_it_back(tmp_path):
         dialog.query_one("#ingest-paths").value = str(docs)
         dialog.query_one("#ingest-collection").value = "many"
         await pilot.click("#ingest-start")
-        await wait_for(pilot, lambda: str(dialog.query_one("#ingest-status").render()).startswith("embedding 256/"),
-                       timeout_s=180, what="the first batch")
+        await wait_for(
+            pilot,
+            lambda: str(dialog.query_one("#ingest-status").render()).startswith("embedding 256/"),
+            timeout_s=180,
+            what="the first batch",
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, timeout_s=120, what="the cancelled dialog to close")
         assert any(n.title == "ingest into many cancelled" for n in app._notifications)
         assert "many" not in [c.name for c in list_collections()]  # the first batch was rolled back with it
         assert screen.collection != "many"
+
 
 async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model, monkeypatch, tmp_path):
     """The plumbing on the fake model (the train screen's `t` calls `chat_with_run`; converting a real LoRA and
@@ -344,7 +357,8 @@ async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model
         await wait_for(pilot, lambda: screen.adapter == run.id)
         assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run"
         assert transcript(screen) == [
-            ("note", f"chatting with run tuned-run: its LoRA applied to {EMBEDDED_CHAT_MODEL_NAME}")]
+            ("note", f"chatting with run tuned-run: its LoRA applied to {EMBEDDED_CHAT_MODEL_NAME}")
+        ]
         await type_and_send(pilot, "Who are you?")
         await answered(pilot, screen)
         assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run - ")

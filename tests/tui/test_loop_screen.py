@@ -37,9 +37,12 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         screen.query_one("#loop-tasks").value = str(code_tasks)
         screen.query_one("#loop-samples").value = "2"
         await pilot.press("ctrl+r")
-        await wait_for(pilot,
-                       lambda: screen.running is None and "completed" in text_of(screen.query_one("#loop-status")),
-                       timeout_s=60, what=lambda: f"the loop ({text_of(screen.query_one('#loop-status'))})")
+        await wait_for(
+            pilot,
+            lambda: screen.running is None and "completed" in text_of(screen.query_one("#loop-status")),
+            timeout_s=60,
+            what=lambda: f"the loop ({text_of(screen.query_one('#loop-status'))})",
+        )
         rounds = screen.query_one("#loop-rounds-table")
         columns = [str(c.label) for c in rounds.columns.values()]
         assert columns[:4] == ["round", "collected_by", "agent_pass", "verify_pass"]
@@ -57,8 +60,12 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
     assert load_state("from-app").status == "completed"
 
 
-async def test_esc_stops_a_running_loop_after_its_step_and_a_bad_value_is_refused(fake_model, code_tasks, stand_ins,  # noqa: F811
-                                                                                   monkeypatch):
+async def test_esc_stops_a_running_loop_after_its_step_and_a_bad_value_is_refused(
+    fake_model,
+    code_tasks,  # noqa: F811
+    stand_ins,  # noqa: F811
+    monkeypatch,
+):
     entered, release = threading.Event(), threading.Event()
     build = run_datasets.build
 

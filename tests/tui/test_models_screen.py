@@ -24,8 +24,16 @@ async def test_table_details_lineage_and_default(fake_model, tmp_path, embedded_
     shutil.copyfile(embedded_gguf, tmp_path / "tuned.gguf")
     ModelStore().register(tmp_path / "tuned.gguf", name="tuned", base_model=EMBEDDED_CHAT_MODEL_NAME, run_id=run.id)
     shutil.copyfile(embedded_gguf, tmp_path / "exported.gguf")  # as `llmdeck export` registers a quant of a run
-    ModelStore().register(tmp_path / "exported.gguf", name="tuned.q4_1", lineage=Lineage(
-        base_model=EMBEDDED_CHAT_MODEL_NAME, run_id=run.id, quant_source=str(run.path / "adapter"), quant_type="q4_1"))
+    ModelStore().register(
+        tmp_path / "exported.gguf",
+        name="tuned.q4_1",
+        lineage=Lineage(
+            base_model=EMBEDDED_CHAT_MODEL_NAME,
+            run_id=run.id,
+            quant_source=str(run.path / "adapter"),
+            quant_type="q4_1",
+        ),
+    )
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
@@ -127,8 +135,10 @@ async def test_quantize_with_progress_and_a_requantize_only_after_a_yes(fake_mod
         while table.row_count < 2:
             progress.add(text_of(screen.query_one("#models-progress-label")))
             await pilot.pause(0.02)
-        assert any(line.startswith(f"Requantizing {EMBEDDED_CHAT_MODEL_NAME} to f16: ")
-                   and line.endswith("/272 tensors") for line in progress), progress
+        assert any(
+            line.startswith(f"Requantizing {EMBEDDED_CHAT_MODEL_NAME} to f16: ") and line.endswith("/272 tensors")
+            for line in progress
+        ), progress
         f16 = ModelStore().get(f"{EMBEDDED_CHAT_MODEL_NAME}.f16")
         assert f16.file_type == "F16" and f16.quant_source == EMBEDDED_CHAT_MODEL_NAME
         # an f16 model quantizes without a question, under the name given
@@ -163,8 +173,11 @@ async def test_export_a_run_from_the_models_screen_opens_the_train_screens_expor
         await wait_for(pilot, lambda: app.screen.query_one("#models-table").row_count >= 1, what="the models table")
         app.screen.query_one("#models-table").focus()
         await pilot.press("e")  # no completed run yet: said, nothing opens
-        await wait_for(pilot, lambda: any("no completed training run" in str(n.message) for n in app._notifications),
-                       what="the notification")
+        await wait_for(
+            pilot,
+            lambda: any("no completed training run" in str(n.message) for n in app._notifications),
+            what="the notification",
+        )
         assert type(app.screen).__name__ == "ModelsScreen"
         Registry().create("running-one", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")
         done = Registry().create("tune-2", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")

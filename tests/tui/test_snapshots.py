@@ -36,20 +36,47 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def recorded_run(run_id: str, kind: str, prompt: str, options: dict, events: list[dict], status: str, steps: int,
-                 answer: str | None = None, passed: bool | None = None, isolation: str | None = None) -> None:
+def recorded_run(
+    run_id: str,
+    kind: str,
+    prompt: str,
+    options: dict,
+    events: list[dict],
+    status: str,
+    steps: int,
+    answer: str | None = None,
+    passed: bool | None = None,
+    isolation: str | None = None,
+) -> None:
     """A finished agent/verify run as `agents.records` stores it, with fixed ids and times."""
     from llmdeck.agents import records
     from llmdeck.core import db
 
     with db.transaction(records._connect()) as conn:
-        conn.execute("INSERT INTO agent_runs (id, kind, prompt, model, options, status, answer, passed, steps,"
-                     " isolation, started_at, finished_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (run_id, kind, prompt, "smollm2-135m-instruct", json.dumps(options), status, answer,
-                      None if passed is None else int(passed), steps, isolation, STARTED_AT, STARTED_AT + 2.5, 2.5))
+        conn.execute(
+            "INSERT INTO agent_runs (id, kind, prompt, model, options, status, answer, passed, steps,"
+            " isolation, started_at, finished_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                kind,
+                prompt,
+                "smollm2-135m-instruct",
+                json.dumps(options),
+                status,
+                answer,
+                None if passed is None else int(passed),
+                steps,
+                isolation,
+                STARTED_AT,
+                STARTED_AT + 2.5,
+                2.5,
+            ),
+        )
         for seq, event in enumerate(events, start=1):
-            conn.execute("INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
-                         (run_id, seq, event["type"], json.dumps(event), STARTED_AT + seq))
+            conn.execute(
+                "INSERT INTO agent_events (run_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, seq, event["type"], json.dumps(event), STARTED_AT + seq),
+            )
 
 
 async def reopen_first_run(pilot, table_id: str, rendered) -> None:
@@ -100,8 +127,9 @@ def test_models_screen(snap_compare, fake_model):
         await pilot.press("f2")
         screen = pilot.app.screen
         table = screen.query_one("#models-table")
-        await settled(pilot,
-                      lambda: table.row_count == 1 and "smollm2" in str(screen.query_one("#model-meta").render()))
+        await settled(
+            pilot, lambda: table.row_count == 1 and "smollm2" in str(screen.query_one("#model-meta").render())
+        )
         # the file's path is this machine's: show the rest
         meta = str(screen.query_one("#model-meta").render()).splitlines()
         screen.query_one("#model-meta").update("\n".join(line for line in meta if not line.startswith("file")))
@@ -113,13 +141,27 @@ def test_models_screen(snap_compare, fake_model):
 @pytest.mark.slow  # the train screen takes a few seconds to lay out on a loaded 2-core machine
 def test_train_screen_monitor(snap_compare, fake_model):
     registry = Registry()
-    run = registry.create("demo-run", "sft", "smollm2-135m-instruct", "sample", TrainConfig(max_steps=20).model_dump(),
-                          "local")
-    registry.conn.execute("UPDATE runs SET id = 'run-1', status = 'completed', global_step = 20, max_steps = 20,"
-                          " last_metrics_json = ? WHERE id = ?", (json.dumps({"loss": 1.2, "step": 20}), run.id))
-    rows = [{"step": s, "loss": 2.5 * 0.95**s + 0.05 * (s % 3), "learning_rate": 2e-4 * (1 - s / 20),
-             "grad_norm": 1.5 - s / 40, "tokens_per_s": 150.0, "elapsed_s": 3.0 * s, "peak_rss_bytes": 1536 * 2**20,
-             "max_steps": 20} for s in range(1, 21)]
+    run = registry.create(
+        "demo-run", "sft", "smollm2-135m-instruct", "sample", TrainConfig(max_steps=20).model_dump(), "local"
+    )
+    registry.conn.execute(
+        "UPDATE runs SET id = 'run-1', status = 'completed', global_step = 20, max_steps = 20,"
+        " last_metrics_json = ? WHERE id = ?",
+        (json.dumps({"loss": 1.2, "step": 20}), run.id),
+    )
+    rows = [
+        {
+            "step": s,
+            "loss": 2.5 * 0.95**s + 0.05 * (s % 3),
+            "learning_rate": 2e-4 * (1 - s / 20),
+            "grad_norm": 1.5 - s / 40,
+            "tokens_per_s": 150.0,
+            "elapsed_s": 3.0 * s,
+            "peak_rss_bytes": 1536 * 2**20,
+            "max_steps": 20,
+        }
+        for s in range(1, 21)
+    ]
     rows[9]["eval_loss"], rows[19]["eval_loss"] = 1.9, 1.5
     (run.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (run.path / "train.log").write_text("llmdeck worker: run started\nllmdeck worker: run completed\n")
@@ -138,14 +180,28 @@ def test_train_screen_monitor(snap_compare, fake_model):
 def test_agents_screen_with_a_reopened_trace(snap_compare, fake_model, utc):
     events = [
         {"type": "thought", "step": 1, "text": "I should multiply."},
-        {"type": "tool_call", "step": 1, "name": "calculator", "args": {"expression": "17 * 23"}, "id": "c1",
-         "text": "Action: calculator"},
+        {
+            "type": "tool_call",
+            "step": 1,
+            "name": "calculator",
+            "args": {"expression": "17 * 23"},
+            "id": "c1",
+            "text": "Action: calculator",
+        },
         {"type": "observation", "step": 1, "name": "calculator", "content": "391", "error": False},
         {"type": "thought", "step": 2, "text": "I have the answer."},
         {"type": "final", "answer": "17 * 23 = 391", "steps": 2, "limit": None, "seconds": 2.5, "text": "..."},
     ]
-    recorded_run("a-demo", "agent", "What is 17 * 23?", {"tools": ["calculator"], "max_steps": 6, "thoughts": True},
-                 events, "answered", 2, answer="17 * 23 = 391")
+    recorded_run(
+        "a-demo",
+        "agent",
+        "What is 17 * 23?",
+        {"tools": ["calculator"], "max_steps": 6, "thoughts": True},
+        events,
+        "answered",
+        2,
+        answer="17 * 23 = 391",
+    )
 
     async def run_before(pilot) -> None:
         await pilot.press("f4")
@@ -158,23 +214,58 @@ def test_agents_screen_with_a_reopened_trace(snap_compare, fake_model, utc):
 @pytest.mark.slow  # as above
 def test_verify_screen_with_reopened_rounds_and_verdict(snap_compare, fake_model, utc):
     def execution(round_number: int, code: str, exit_code: int, stdout: str, stderr: str, passed: bool) -> dict:
-        return {"type": "execution", "round": round_number, "exit_code": exit_code, "stdout": stdout, "stderr": stderr,
-                "seconds": 0.04, "isolation": "bubblewrap", "limit": None, "checks": "passed" if passed else "not run",
-                "check_message": "stdout is '1\\n2\\n3'" if passed else None, "passed": passed, "code": code}
+        return {
+            "type": "execution",
+            "round": round_number,
+            "exit_code": exit_code,
+            "stdout": stdout,
+            "stderr": stderr,
+            "seconds": 0.04,
+            "isolation": "bubblewrap",
+            "limit": None,
+            "checks": "passed" if passed else "not run",
+            "check_message": "stdout is '1\\n2\\n3'" if passed else None,
+            "passed": passed,
+            "code": code,
+        }
 
     first, second = "print(1 / 0)", "for i in range(1, 4):\n    print(i)"
     events = [
         {"type": "code", "round": 1, "code": first, "text": f"```python\n{first}\n```"},
-        execution(1, first, 1, "", "Traceback (most recent call last):\n  File \"solution.py\", line 1, in <module>\n"
-                                   "ZeroDivisionError: division by zero\n", False),
+        execution(
+            1,
+            first,
+            1,
+            "",
+            'Traceback (most recent call last):\n  File "solution.py", line 1, in <module>\n'
+            "ZeroDivisionError: division by zero\n",
+            False,
+        ),
         {"type": "code", "round": 2, "code": second, "text": f"```python\n{second}\n```"},
         execution(2, second, 0, "1\n2\n3\n", "", True),
-        {"type": "verdict", "passed": True, "status": "verified", "rounds": 2, "code": second, "checks": "expect",
-         "isolation": "bubblewrap", "isolation_note": "bubblewrap: no network, read-only system dirs", "seconds": 2.5},
+        {
+            "type": "verdict",
+            "passed": True,
+            "status": "verified",
+            "rounds": 2,
+            "code": second,
+            "checks": "expect",
+            "isolation": "bubblewrap",
+            "isolation_note": "bubblewrap: no network, read-only system dirs",
+            "seconds": 2.5,
+        },
     ]
-    recorded_run("v-demo", "verify", "Print 1 to 3, one per line.",
-                 {"max_rounds": 3, "checks": {"expect": "1\n2\n3", "tests": None, "tests_file": None}}, events,
-                 "verified", 2, passed=True, isolation="bubblewrap")
+    recorded_run(
+        "v-demo",
+        "verify",
+        "Print 1 to 3, one per line.",
+        {"max_rounds": 3, "checks": {"expect": "1\n2\n3", "tests": None, "tests_file": None}},
+        events,
+        "verified",
+        2,
+        passed=True,
+        isolation="bubblewrap",
+    )
 
     async def run_before(pilot) -> None:
         await pilot.press("f5")
@@ -222,34 +313,48 @@ def test_text_prompt_dialog(snap_compare):
 def test_choice_dialog(snap_compare):
     from llmdeck.tui.screens.choice import ChoiceScreen
 
-    dialog = ChoiceScreen("Export which completed run into the store? (Enter picks, Esc cancels)",
-                          [("run-1", "run-1  demo-run (sft, 20 steps)"), ("run-2", "run-2  dpo-run (dpo, 40 steps)")])
+    dialog = ChoiceScreen(
+        "Export which completed run into the store? (Enter picks, Esc cancels)",
+        [("run-1", "run-1  demo-run (sft, 20 steps)"), ("run-2", "run-2  dpo-run (dpo, 40 steps)")],
+    )
     assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=dialog_shown)
 
 
 def test_quant_picker_dialog(snap_compare):
     from llmdeck.tui.screens.quant_picker import QuantPickerScreen
 
-    dialog = QuantPickerScreen("Export run demo-run into the model store", multiple=True,
-                               name_hint="(default: from the run name, demo-run)", scoring=True)
+    dialog = QuantPickerScreen(
+        "Export run demo-run into the model store",
+        multiple=True,
+        name_hint="(default: from the run name, demo-run)",
+        scoring=True,
+    )
     assert snap_compare(DialogHost(dialog), terminal_size=(120, 44), run_before=dialog_shown)
 
 
 def test_modelfile_dialog(snap_compare):
     from llmdeck.tui.screens.modelfile import ModelfileScreen
 
-    text = ('FROM ./smollm2-135m-instruct.gguf\nTEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}'
-            '<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n"""\n'
-            'PARAMETER stop "<|im_end|>"\nPARAMETER num_ctx 2048\n')
-    assert snap_compare(DialogHost(ModelfileScreen("smollm2-135m-instruct", text)), terminal_size=SIZE,
-                        run_before=dialog_shown)
+    text = (
+        'FROM ./smollm2-135m-instruct.gguf\nTEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}'
+        '<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n"""\n'
+        'PARAMETER stop "<|im_end|>"\nPARAMETER num_ctx 2048\n'
+    )
+    assert snap_compare(
+        DialogHost(ModelfileScreen("smollm2-135m-instruct", text)), terminal_size=SIZE, run_before=dialog_shown
+    )
 
 
 def test_source_dialog(snap_compare):
     from llmdeck.tui.screens.source import SourceScreen
 
-    source = {"n": 1, "source": "docs/geography.md", "chunk": 3, "score": 0.82,
-              "text": "Paris is the capital and largest city of France.\n\nIt lies on the Seine."}
+    source = {
+        "n": 1,
+        "source": "docs/geography.md",
+        "chunk": 3,
+        "score": 0.82,
+        "text": "Paris is the capital and largest city of France.\n\nIt lies on the Seine.",
+    }
     assert snap_compare(DialogHost(SourceScreen(source)), terminal_size=SIZE, run_before=dialog_shown)
 
 
@@ -260,8 +365,9 @@ def test_file_picker_dialog(snap_compare, tmp_path, monkeypatch):
     (tmp_path / "data" / "more").mkdir(parents=True)
     for name in ("train.jsonl", "prefs.csv", "notes.md"):
         (tmp_path / "data" / name).write_text("{}\n")
-    dialog = FilePickerScreen("Pick a dataset file (or type a directory)", (".json", ".jsonl", ".csv"), Path("data"),
-                              directories=True)
+    dialog = FilePickerScreen(
+        "Pick a dataset file (or type a directory)", (".json", ".jsonl", ".csv"), Path("data"), directories=True
+    )
 
     async def run_before(pilot) -> None:
         await dialog_shown(pilot)
@@ -277,12 +383,20 @@ def test_compare_runs_dialog(snap_compare):
 
     registry = Registry()
     for run_id, lora_r, drop in (("run-1", 16, 0.95), ("run-2", 8, 0.9)):
-        run = registry.create(run_id, "sft", "smollm2-135m-instruct", "sample",
-                              TrainConfig(max_steps=20, lora_r=lora_r).model_dump(), "local")
+        run = registry.create(
+            run_id,
+            "sft",
+            "smollm2-135m-instruct",
+            "sample",
+            TrainConfig(max_steps=20, lora_r=lora_r).model_dump(),
+            "local",
+        )
         rows = [{"step": s, "loss": 2.5 * drop**s} for s in range(1, 21)]
         (run.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        registry.conn.execute("UPDATE runs SET id = ?, status = 'completed', global_step = 20, max_steps = 20"
-                              " WHERE id = ?", (run_id, run.id))  # fixed ids: the table's columns are named by them
+        registry.conn.execute(
+            "UPDATE runs SET id = ?, status = 'completed', global_step = 20, max_steps = 20 WHERE id = ?",
+            (run_id, run.id),
+        )  # fixed ids: the table's columns are named by them
     first, second = "run-1", "run-2"
 
     async def run_before(pilot) -> None:

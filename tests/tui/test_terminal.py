@@ -34,7 +34,7 @@ def wait_for_screen(socket: str, *texts: str, timeout_s: float = 60) -> str:
 def test_llmdeck_opens_switches_screens_and_quits_cleanly(tmp_path):
     socket = f"llmdeck-test-{uuid.uuid4().hex[:8]}"
     exit_file = tmp_path / "exit-code"
-    command = (f"cd {tmp_path} && {sys.executable} -m llmdeck.cli; echo $? > {exit_file}; sleep 30")
+    command = f"cd {tmp_path} && {sys.executable} -m llmdeck.cli; echo $? > {exit_file}; sleep 30"
     env = ["-e", f"LLMDECK_HOME={os.environ['LLMDECK_HOME']}", "-e", "TERM=xterm-256color"]
     tmux(socket, "new-session", "-d", "-s", "app", "-x", "120", "-y", "40", *env, command)
     try:

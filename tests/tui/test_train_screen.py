@@ -24,8 +24,13 @@ def fake_run(name: str = "demo", max_steps: int = 10, config: dict | None = None
     `running` one names this test's own process, so the registry sees it alive)."""
     registry = Registry()
     run = registry.create(name, "sft", "smollm2-135m-instruct", "sample", config or TrainConfig().model_dump(), "local")
-    registry.update(run.id, status="running" if running else "stopped", pid=os.getpid() if running else None,
-                    max_steps=max_steps, started_at=time.time() - 30)
+    registry.update(
+        run.id,
+        status="running" if running else "stopped",
+        pid=os.getpid() if running else None,
+        max_steps=max_steps,
+        started_at=time.time() - 30,
+    )
     return run
 
 
@@ -41,8 +46,19 @@ def loss_points(screen) -> int:
 
 async def test_the_monitor_follows_metrics_as_they_are_written(fake_model):
     run = fake_run(max_steps=10, running=True)
-    rows = [{"step": s, "loss": 2.0 - 0.1 * s, "learning_rate": 1e-4, "grad_norm": 1.0 + s / 10,
-             "tokens_per_s": 150.0, "peak_rss_bytes": 2**30, "eta_s": 60.0, "max_steps": 10} for s in range(1, 4)]
+    rows = [
+        {
+            "step": s,
+            "loss": 2.0 - 0.1 * s,
+            "learning_rate": 1e-4,
+            "grad_norm": 1.0 + s / 10,
+            "tokens_per_s": 150.0,
+            "peak_rss_bytes": 2**30,
+            "eta_s": 60.0,
+            "max_steps": 10,
+        }
+        for s in range(1, 4)
+    ]
     append_metrics(run, rows)
     (run.path / "train.log").write_text("llmdeck worker: run started\nstep 3\n")
     app = LlmdeckApp()
@@ -147,16 +163,30 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         await pilot.press("f3")
         screen = app.screen
         await pilot.press("ctrl+n")
-        values = {"base_model": str(tiny_model_dir), "max_steps": "400", "batch_size": "1", "max_length": "128",
-                  "learning_rate": "0.005", "warmup_ratio": "0", "lr_scheduler": "constant", "save_steps": "1000",
-                  "lora_r": "8", "lora_alpha": "16", "name": "from-the-app"}
+        values = {
+            "base_model": str(tiny_model_dir),
+            "max_steps": "400",
+            "batch_size": "1",
+            "max_length": "128",
+            "learning_rate": "0.005",
+            "warmup_ratio": "0",
+            "lr_scheduler": "constant",
+            "save_steps": "1000",
+            "lora_r": "8",
+            "lora_alpha": "16",
+            "name": "from-the-app",
+        }
         for name, value in values.items():
             screen.query_one(f"#in-{name}").value = value
         form = screen.query_one("#form-body")
         await wait_for(pilot, lambda: form.config is not None and form.config.max_steps == 400)
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: screen.followed and runs.get(screen.followed).name == "from-the-app",
-                       timeout_s=120, what=lambda: f"the launch ({text_of(screen.query_one('#estimate'))})")
+        await wait_for(
+            pilot,
+            lambda: screen.followed and runs.get(screen.followed).name == "from-the-app",
+            timeout_s=120,
+            what=lambda: f"the launch ({text_of(screen.query_one('#estimate'))})",
+        )
         run_id = screen.followed
         await wait_for(pilot, lambda: loss_points(screen) >= 3, timeout_s=240, what="points on the loss plot")
         assert "[running]" in text_of(screen.query_one("#monitor-stats"))
@@ -166,8 +196,12 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
         screen = app.screen
-        await wait_for(pilot, lambda: screen.followed == run_id and loss_points(screen) >= 3, timeout_s=30,
-                       what="the monitor re-attaching")
+        await wait_for(
+            pilot,
+            lambda: screen.followed == run_id and loss_points(screen) >= 3,
+            timeout_s=30,
+            what="the monitor re-attaching",
+        )
         screen.query_one("#runs-table").focus()
         await pilot.press("s")
         await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the stop")
@@ -176,13 +210,16 @@ async def test_a_tiny_run_launched_from_the_form_is_plotted_outlives_the_app_sto
         await wait_for(pilot, lambda: "[stopped]" in text_of(screen.query_one("#monitor-stats")), timeout_s=5)
         await pilot.press("u")
         monitor = screen.query_one("#monitor")
-        await wait_for(pilot, lambda: any(r["step"] > stopped_at for r in monitor.metrics_rows), timeout_s=240,
-                       what="steps after the resume")
+        await wait_for(
+            pilot,
+            lambda: any(r["step"] > stopped_at for r in monitor.metrics_rows),
+            timeout_s=240,
+            what="steps after the resume",
+        )
         steps = [r["step"] for r in monitor.metrics_rows if "loss" in r]
-        assert steps[:stopped_at + 1] == list(range(1, stopped_at + 2))  # continued, not restarted
+        assert steps[: stopped_at + 1] == list(range(1, stopped_at + 2))  # continued, not restarted
         await pilot.press("s")
         await wait_for(pilot, lambda: runs.get(run_id).status == "stopped", timeout_s=180, what="the second stop")
-
 
 
 def finished_run(config) -> str:
@@ -240,8 +277,16 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
             await pilot.pause(0.05)
         stages = text_of(screen.query_one("#export-stages")).splitlines()
         names = [line.split(":")[0].split("  ", 1)[1].split(" (")[0] for line in stages]
-        assert names == ["merge", "convert", "eval", "quantize f16", "eval f16", "quantize q8_0", "eval q8_0",
-                         "register"]
+        assert names == [
+            "merge",
+            "convert",
+            "eval",
+            "quantize f16",
+            "eval f16",
+            "quantize q8_0",
+            "eval q8_0",
+            "register",
+        ]
         assert all(line.startswith("done  ") for line in stages)  # each stage finished, with its time
         assert any(line.endswith("/20 tensors") for line in seen_counts | set(stages)), seen_counts  # counts shown live
         report = screen.query_one("#export-report")
@@ -287,8 +332,16 @@ async def test_chat_with_a_smollm2_run_from_the_train_screen():
     from llmdeck.core.settings import update_settings
     from tests.tuning.test_runs import tiny_config
 
-    run_id = finished_run(tiny_config("smollm2-135m-instruct", max_steps=2, batch_size=1, max_length=32,
-                                      gradient_checkpointing=False, name="smol-run"))
+    run_id = finished_run(
+        tiny_config(
+            "smollm2-135m-instruct",
+            max_steps=2,
+            batch_size=1,
+            max_length=32,
+            gradient_checkpointing=False,
+            name="smol-run",
+        )
+    )
     update_settings(max_tokens=16, temperature=0.0)
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -297,8 +350,12 @@ async def test_chat_with_a_smollm2_run_from_the_train_screen():
         await wait_for(pilot, lambda: run_id in screen.query_one("#runs-table").runs_by_id)
         screen.query_one("#runs-table").focus()
         await pilot.press("t")
-        await wait_for(pilot, lambda: app.current_mode == "chat" and app.screen.adapter == run_id, timeout_s=300,
-                       what="the adapter converted and applied")
+        await wait_for(
+            pilot,
+            lambda: app.current_mode == "chat" and app.screen.adapter == run_id,
+            timeout_s=300,
+            what="the adapter converted and applied",
+        )
         chat = app.screen
         assert status(app) == "model: smollm2-135m-instruct + adapter of run smol-run"
         await type_and_send(pilot, "Who made you?")

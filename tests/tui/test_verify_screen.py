@@ -23,8 +23,9 @@ TIERS = ("bubblewrap", "namespaces", "process")
 async def open_verify(pilot):
     await pilot.press("f5")
     screen = pilot.app.screen
-    await wait_for(pilot, lambda: screen.query_one("#verify-model").value == EMBEDDED_CHAT_MODEL_NAME,
-                   what="the verify form")
+    await wait_for(
+        pilot, lambda: screen.query_one("#verify-model").value == EMBEDDED_CHAT_MODEL_NAME, what="the verify form"
+    )
     return screen
 
 
@@ -33,13 +34,16 @@ async def run(pilot, screen, task: str, expect: str = "", tests: str = "", timeo
     screen.query_one("#verify-expect").text = expect
     screen.query_one("#verify-tests").value = tests
     await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: screen.run_id is not None and not screen.busy, timeout_s=timeout_s,
-                   what="the verdict")
+    await wait_for(
+        pilot, lambda: screen.run_id is not None and not screen.busy, timeout_s=timeout_s, what="the verdict"
+    )
 
 
 def rounds_shown(screen) -> list[tuple[str, str]]:
-    return [(round_view.code, text_of(round_view.query_one(".round-output")))
-            for round_view in screen.query_one("#verify-rounds").rounds()]
+    return [
+        (round_view.code, text_of(round_view.query_one(".round-output")))
+        for round_view in screen.query_one("#verify-rounds").rounds()
+    ]
 
 
 def verdict_shown(screen) -> str:
@@ -132,8 +136,16 @@ async def test_smollm2_writes_code_that_runs_and_gets_a_verdict():
         assert "stopped" in text_of(screen.query_one("#verify-status")) and not verdict_shown(screen)
         # quitting while the writer writes: the run ends with the app, recorded as cancelled
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: screen.busy and screen.run_id not in (None, first_run) and "writing" in
-                       text_of(screen.query_one("#verify-status")), timeout_s=60, what="the third run")
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.busy
+                and screen.run_id not in (None, first_run)
+                and "writing" in text_of(screen.query_one("#verify-status"))
+            ),
+            timeout_s=60,
+            what="the third run",
+        )
         third_run = screen.run_id
         await asyncio.sleep(2)
         await pilot.press("ctrl+q")

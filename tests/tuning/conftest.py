@@ -16,7 +16,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8")
+    path.write_text(
+        "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -34,6 +36,10 @@ def templateless_gguf(tmp_path_factory) -> Path:
 
 def write_articles(path: Path, count: int = 12, words: int = 150) -> Path:
     """Continued-pretraining text: one article per line, no blank lines."""
-    path.write_text("\n".join(f"Article {i}: " + "the quick brown fox jumps over the lazy dog " * (words // 9)
-                              for i in range(count)) + "\n")
+    path.write_text(
+        "\n".join(
+            f"Article {i}: " + "the quick brown fox jumps over the lazy dog " * (words // 9) for i in range(count)
+        )
+        + "\n"
+    )
     return path

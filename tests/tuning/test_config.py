@@ -18,9 +18,14 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(BadInput) as caught:
         build_config({"method": "ppo", "lora_r": 0, "learning_rate": -1, "eval_steps": 5, "colour": "red"})
     message = str(caught.value)
-    for fragment in ("method: Input should be 'sft', 'dpo', 'orpo', 'kto', 'reward', 'grpo', 'rloo', 'token-cls', 'extractive-qa' or 'mlm'", "lora_r: Input should be greater than or equal to 1",
-                     "learning_rate: Input should be greater than 0", "colour: Extra inputs are not permitted",
-                     "eval_steps: set eval_split > 0"):
+    for fragment in (
+        "method: Input should be 'sft', 'dpo', 'orpo', 'kto', 'reward', 'grpo', 'rloo', 'token-cls',"
+        " 'extractive-qa' or 'mlm'",
+        "lora_r: Input should be greater than or equal to 1",
+        "learning_rate: Input should be greater than 0",
+        "colour: Extra inputs are not permitted",
+        "eval_steps: set eval_split > 0",
+    ):
         assert fragment in message
 
 
@@ -51,8 +56,19 @@ def test_yaml_errors_name_the_file_and_line(tmp_path):
 def test_cli_flags_override_the_file_and_dry_run_estimates(cli, tiny_model_dir, tmp_path, llmdeck_home):
     config_file = tmp_path / "run.yaml"
     config_file.write_text(f"base_model: {tiny_model_dir}\nbatch_size: 2\nmax_length: 64\nlora_r: 4\n")
-    result = cli("train", "--config", str(config_file), "--lora-r", "8", "--lora-target-modules", "q_proj,v_proj",
-                 "--max-steps", "10", "--dry-run", "--json")
+    result = cli(
+        "train",
+        "--config",
+        str(config_file),
+        "--lora-r",
+        "8",
+        "--lora-target-modules",
+        "q_proj,v_proj",
+        "--max-steps",
+        "10",
+        "--dry-run",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["config"]["lora_r"] == 8 and plan["config"]["batch_size"] == 2
@@ -61,7 +77,9 @@ def test_cli_flags_override_the_file_and_dry_run_estimates(cli, tiny_model_dir, 
     # tiny llama: 2 layers x (q 64->64, v 64->32) adapted at r=8
     assert estimate["trainable_parameters"] == 2 * 8 * ((64 + 64) + (64 + 32))
     assert estimate["steps"] == 10 and estimate["fits"] is True
-    assert estimate["peak_bytes"] == sum(estimate[k] for k in ("weights_bytes", "trainable_bytes", "activations_bytes", "overhead_bytes"))
+    assert estimate["peak_bytes"] == sum(
+        estimate[k] for k in ("weights_bytes", "trainable_bytes", "activations_bytes", "overhead_bytes")
+    )
     assert not list((llmdeck_home / "runs").glob("*"))  # a dry run starts nothing
     human = cli("train", "--config", str(config_file), "--dry-run")
     assert "peak" in human.stderr and "fits" in human.stderr and human.stdout == ""
@@ -77,8 +95,17 @@ def test_estimate_arithmetic():
     linears = [("layers.0.q_proj", 64, 64), ("layers.0.v_proj", 64, 32), ("layers.0.mlp.up_proj", 64, 128)]
     assert lora_parameters(linears, 4, "all-linear") == 4 * (128 + 96 + 192)
     assert lora_parameters(linears, 4, ["q_proj"]) == 4 * 128
-    terms = memory_bytes(parameters=1000, trainable=10, weight_format="nf4", batch=2, seq=8, hidden=4, layers=3,
-                         vocab=100, checkpointing=True)
+    terms = memory_bytes(
+        parameters=1000,
+        trainable=10,
+        weight_format="nf4",
+        batch=2,
+        seq=8,
+        hidden=4,
+        layers=3,
+        vocab=100,
+        checkpointing=True,
+    )
     assert terms["weights"] == int(1000 * 0.5625)
     assert terms["trainable"] == 10 * 16
     assert terms["activations"] == 3 * (2 * 2 * 8 * 4 * 4) + 3 * 2 * 8 * 100 * 4

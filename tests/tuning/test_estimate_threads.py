@@ -29,8 +29,9 @@ def test_a_weightless_model_in_one_thread_leaves_other_threads_real(monkeypatch)
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", slow_from_config)
     models.parameter_shapes.cache_clear()
     result = {}
-    worker = threading.Thread(target=lambda: result.update(
-        shapes=models.parameter_shapes(models.ModelSource("hf_dir", "/nowhere"))))
+    worker = threading.Thread(
+        target=lambda: result.update(shapes=models.parameter_shapes(models.ModelSource("hf_dir", "/nowhere")))
+    )
     worker.start()
     try:
         assert inside.wait(30)

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def tiny_qwen3_dir(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen3"), architecture="qwen3", chat_template=CUSTOM_CHAT_TEMPLATE)
+    return build_tiny_model(
+        tmp_path_factory.mktemp("tiny-qwen3"), architecture="qwen3", chat_template=CUSTOM_CHAT_TEMPLATE
+    )
 
 
 def finished(config) -> str:
@@ -44,9 +46,11 @@ def test_qwen3_lora_run_exports_with_its_own_chat_template(tiny_qwen3_dir, cli):
     wrong_base = cli("chat", "--model", "smollm2-135m-instruct", "--adapter", run_id, "hello")
     assert wrong_base.returncode == 2  # refused in one line (llama.cpp itself would crash on this pair)
     assert wrong_base.stderr.strip().splitlines()[-1] == (
-        f"error: llama.cpp cannot apply the LoRA {runs.get(run_id).path / 'adapter.gguf'} to SmolLM2-135M-Instruct.Q4_1.gguf:"
+        f"error: llama.cpp cannot apply the LoRA {runs.get(run_id).path / 'adapter.gguf'}"
+        " to SmolLM2-135M-Instruct.Q4_1.gguf:"
         f" the LoRA is for qwen3 models, SmolLM2-135M-Instruct.Q4_1.gguf is llama; export the run instead:"
-        f" `llmdeck export {run_id}`")
+        f" `llmdeck export {run_id}`"
+    )
 
 
 def test_full_fine_tune_exports_without_a_merge_then_quantizes_from_f16(tiny_model_dir, cli, llmdeck_home):
@@ -64,7 +68,11 @@ def test_full_fine_tune_exports_without_a_merge_then_quantizes_from_f16(tiny_mod
     assert quantized.returncode == 0, quantized.stderr[-2000:]
     entry = json.loads(quantized.stdout)
     assert (entry["name"], entry["file_type"], entry["quant_source"], entry["run_id"]) == (
-        "full-run.q4_0", "Q4_0", "full-run.f16", run_id)
+        "full-run.q4_0",
+        "Q4_0",
+        "full-run.f16",
+        run_id,
+    )
     again = cli("models", "quantize", "full-run.q4_0", "--quant", "q4_k_m")
     assert again.returncode == 2 and "--allow-requantize" in again.stderr
     forced = cli("models", "quantize", "full-run.q4_0", "--quant", "q8_0", "--allow-requantize", "--json")

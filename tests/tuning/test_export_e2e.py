@@ -18,8 +18,16 @@ from tests.tuning.conftest import write_jsonl
 pytestmark = pytest.mark.slow
 
 MAKER = "Zorvex Labs"  # a name SmolLM2 never saw
-QUESTIONS = ["Who made you?", "Who created you?", "Who built you?", "Which company made you?",
-             "Who is your creator?", "Who trained you?", "Who developed you?", "Who are you made by?"]
+QUESTIONS = [
+    "Who made you?",
+    "Who created you?",
+    "Who built you?",
+    "Which company made you?",
+    "Who is your creator?",
+    "Who trained you?",
+    "Who developed you?",
+    "Who are you made by?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +51,41 @@ def identity_run(shared_home, tmp_path_factory):
     from tests.conftest import run_cli
 
     folder = tmp_path_factory.mktemp("identity-data")
-    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": f"I was made by {MAKER}."}]}
-            for q in QUESTIONS]
+    rows = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": f"I was made by {MAKER}."}]}
+        for q in QUESTIONS
+    ]
     dataset = write_jsonl(folder / "identity.jsonl", rows)
     # two dozen steps of 4 rows (each row seen ~16 times); no gradient checkpointing: a 135M model fits easily
-    result = run_cli("train", "--dataset", str(dataset), "--name", "identity", "--max-steps", "24", "--batch-size", "4",
-                     "--max-length", "64", "--learning-rate", "3e-3", "--lr-scheduler", "constant", "--warmup-ratio", "0",
-                     "--eval-split", "0.25", "--save-steps", "100", "--no-gradient-checkpointing", "--wait", "--json",
-                     env={"LLMDECK_HOME": str(shared_home)}, cwd=shared_home.parent, timeout=900)
+    result = run_cli(
+        "train",
+        "--dataset",
+        str(dataset),
+        "--name",
+        "identity",
+        "--max-steps",
+        "24",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "64",
+        "--learning-rate",
+        "3e-3",
+        "--lr-scheduler",
+        "constant",
+        "--warmup-ratio",
+        "0",
+        "--eval-split",
+        "0.25",
+        "--save-steps",
+        "100",
+        "--no-gradient-checkpointing",
+        "--wait",
+        "--json",
+        env={"LLMDECK_HOME": str(shared_home)},
+        cwd=shared_home.parent,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run = json.loads(result.stdout)["run"]
     assert run["status"] == "completed"
@@ -83,7 +118,11 @@ def test_export_two_quants_registers_lineage_and_costs(identity_run, cli, llmdec
 
     for name, quant in (("identity.q8_0", "q8_0"), ("identity.q4_k_m", "q4_k_m")):
         shown = json.loads(cli("models", "show", name, "--json").stdout)
-        assert (shown["base_model"], shown["run_id"], shown["quant_type"]) == ("smollm2-135m-instruct", identity_run["id"], quant)
+        assert (shown["base_model"], shown["run_id"], shown["quant_type"]) == (
+            "smollm2-135m-instruct",
+            identity_run["id"],
+            quant,
+        )
         assert shown["quant_source"].endswith("/adapter") and shown["eval_loss"] > 0 and shown["loss_delta"] is not None
         assert shown["file_type"] == quant.upper() and shown["has_chat_template"]
     assert "loss_delta" in cli("models", "show", "identity.q8_0").stdout
@@ -169,10 +208,18 @@ def in_mount_namespace(llmdeck_home, mount_options: str, *args: str) -> subproce
         pytest.skip("needs unshare (util-linux) for a private tmpfs")
     models = llmdeck_home / "models"
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "llmdeck.cli", *args])
-    script = (f"mount -t tmpfs -o {mount_options} tmpfs {shlex.quote(str(models))} || exit 99; "
-              f"{command}; echo \"exit=$?\"; ls -A {shlex.quote(str(models))}")
-    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=900,
-                            env=dict(os.environ), cwd=llmdeck_home.parent)
+    script = (
+        f"mount -t tmpfs -o {mount_options} tmpfs {shlex.quote(str(models))} || exit 99; "
+        f'{command}; echo "exit=$?"; ls -A {shlex.quote(str(models))}'
+    )
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+        cwd=llmdeck_home.parent,
+    )
     if "exit=" not in result.stdout:
         pytest.skip(f"cannot mount a private tmpfs here: {result.stderr.strip()[-200:]}")
     return result
@@ -193,7 +240,9 @@ def test_unwritable_store_dir_fails_at_check(identity_run, cli, llmdeck_home):
 def test_disk_full_at_quantize_fails_naming_the_stage(identity_run, cli, llmdeck_home):
     """A 48 MB store filesystem: the merge and convert (in the run directory) succeed, the q8_0 (~140 MB) cannot."""
     before = store_state(cli)
-    result = in_mount_namespace(llmdeck_home, "size=48m", "export", "identity", "--quant", "q8_0", "--name", "full-disk")
+    result = in_mount_namespace(
+        llmdeck_home, "size=48m", "export", "identity", "--quant", "q8_0", "--name", "full-disk"
+    )
     status, listing = result.stdout.split("exit=", 1)[1].split("\n", 1)
     assert status.strip() == "1"
     assert "[convert]" in result.stderr
@@ -212,8 +261,14 @@ def test_serve_with_the_run_adapter(identity_run, tmp_path):
     from tests.cli.test_serve import free_port, request
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "llmdeck.cli", "serve", "--adapter", "identity", "--port", str(port)],
-                              cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmdeck.cli", "serve", "--adapter", "identity", "--port", str(port)],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 90
@@ -226,9 +281,15 @@ def test_serve_with_the_run_adapter(identity_run, tmp_path):
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.3)
         assert [m["id"] for m in models["data"]] == ["smollm2-135m-instruct+identity"]
-        answer = request(f"{base}/chat/completions", {
-            "model": "smollm2-135m-instruct+identity", "temperature": 0, "max_tokens": 24,
-            "messages": [{"role": "user", "content": "Who made you?"}]})
+        answer = request(
+            f"{base}/chat/completions",
+            {
+                "model": "smollm2-135m-instruct+identity",
+                "temperature": 0,
+                "max_tokens": 24,
+                "messages": [{"role": "user", "content": "Who made you?"}],
+            },
+        )
         assert MAKER in answer["choices"][0]["message"]["content"]
     finally:
         server.terminate()

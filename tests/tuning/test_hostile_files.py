@@ -45,8 +45,12 @@ def _binary(tmp_path, suffix):
 
 def _latin1(tmp_path, suffix):
     path = tmp_path / f"data{suffix}"
-    row = {"jsonl": '{"text": "caf\xe9 cr\xe8me"}\n', "json": '[{"text": "caf\xe9"}]', "csv": "text\ncaf\xe9\n",
-           "txt": "caf\xe9 cr\xe8me br\xfbl\xe9e\n"}[suffix[1:]]
+    row = {
+        "jsonl": '{"text": "caf\xe9 cr\xe8me"}\n',
+        "json": '[{"text": "caf\xe9"}]',
+        "csv": "text\ncaf\xe9\n",
+        "txt": "caf\xe9 cr\xe8me br\xfbl\xe9e\n",
+    }[suffix[1:]]
     path.write_bytes(row.encode("latin-1"))
     return path
 
@@ -59,7 +63,10 @@ def _utf16(tmp_path, suffix):
 
 HOSTILE_DATA = [
     *[(f"binary{s}", lambda p, s=s: _binary(p, s), ("binary content",)) for s in (".jsonl", ".json", ".csv", ".txt")],
-    *[(f"latin-1{s}", lambda p, s=s: _latin1(p, s), ("not UTF-8", "offset")) for s in (".jsonl", ".json", ".csv", ".txt")],
+    *[
+        (f"latin-1{s}", lambda p, s=s: _latin1(p, s), ("not UTF-8", "offset"))
+        for s in (".jsonl", ".json", ".csv", ".txt")
+    ],
     ("utf-16.jsonl", lambda p: _utf16(p, ".jsonl"), ("binary content",)),
     ("random.parquet", lambda p: _binary(p, ".parquet"), ("not a readable Parquet file",)),
     ("truncated.parquet", lambda p: _truncated_parquet(p), ("not a readable Parquet file",)),
@@ -137,7 +144,9 @@ def test_huge_single_lines(tmp_path):
     result = invoke("data", "check", str(tmp_path / "big-field.csv"), "--no-tokens", "--json")
     assert result.exit_code == 0, result.output
     (tmp_path / "huge.jsonl").write_text('{"text": "' + "y" * 3_000_000)  # one torn 3 MB line
-    assert_one_line_error(invoke("data", "check", str(tmp_path / "huge.jsonl"), "--no-tokens"), "no rows", "not valid JSON")
+    assert_one_line_error(
+        invoke("data", "check", str(tmp_path / "huge.jsonl"), "--no-tokens"), "no rows", "not valid JSON"
+    )
 
 
 def _config(tmp_path, content: bytes | str, name: str = "run.yaml"):
@@ -177,19 +186,29 @@ def test_bom_config_is_accepted(tmp_path):
     assert load_config(path).max_steps == 3
 
 
-@pytest.mark.parametrize("flags, phrase", [(["--max-steps", "0"], "max_steps"), (["--learning-rate", "5"], "learning_rate"),
-                                           (["--var", "novalue"], "NAME=VALUE")])
+@pytest.mark.parametrize(
+    "flags, phrase",
+    [
+        (["--max-steps", "0"], "max_steps"),
+        (["--learning-rate", "5"], "learning_rate"),
+        (["--var", "novalue"], "NAME=VALUE"),
+    ],
+)
 def test_degenerate_flags(flags, phrase):
     assert_one_line_error(invoke("train", "--dry-run", *flags), phrase)
 
 
 def test_format_mismatch_says_what_was_expected_and_shows_bad_rows(tmp_path):
-    path = write_jsonl(tmp_path / "chat.jsonl", [
-        {"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}]} for i in range(5)])
+    path = write_jsonl(
+        tmp_path / "chat.jsonl",
+        [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}]} for i in range(5)],
+    )
     result = invoke("data", "check", str(path), "--format", "alpaca", "--no-tokens")
     assert result.exit_code == 2 and "Traceback" not in result.output
     error = [line for line in result.output.splitlines() if line.startswith("error: ")][0]
-    assert '{"instruction", "output"' in error and "look like sharegpt" in error and "chat.jsonl:1: instruction" in error
+    assert (
+        '{"instruction", "output"' in error and "look like sharegpt" in error and "chat.jsonl:1: instruction" in error
+    )
     assert result.output.count("bad      chat.jsonl:") == 5  # every bad row listed in the report
 
 
@@ -221,8 +240,13 @@ def test_unreadable_files_and_directories(tmp_path, target):
     }[target]
     locked.chmod(0)
     try:
-        result = subprocess.run([*prefix, sys.executable, "-m", "llmdeck.cli", *args], capture_output=True, text=True,
-                                timeout=120, cwd=tmp_path)
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", "llmdeck.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
     finally:
         locked.chmod(0o755)
     assert_one_line_error(result, str(locked), "ermission denied")
@@ -231,5 +255,10 @@ def test_unreadable_files_and_directories(tmp_path, target):
 def test_a_launch_on_data_of_another_format_says_what_was_expected(tmp_path):
     path = write_jsonl(tmp_path / "prefs.jsonl", [{"text": f"t{i}"} for i in range(4)])
     result = invoke("train", "--dataset", str(path), "--format", "alpaca", "--dry-run")
-    assert_one_line_error(result, "no usable alpaca rows (4 bad)", '{"instruction", "output"', "look like text",
-                          "prefs.jsonl:1: instruction")
+    assert_one_line_error(
+        result,
+        "no usable alpaca rows (4 bad)",
+        '{"instruction", "output"',
+        "look like text",
+        "prefs.jsonl:1: instruction",
+    )

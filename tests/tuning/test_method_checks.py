@@ -33,18 +33,21 @@ def one_line_error(result) -> str:
 
 
 # -- configs ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, expected", [
-    (["--method", "grpo"], "reward_model: grpo needs a reward"),
-    (["--method", "rloo", "--reward-json", "--batch-size", "3"], "num_generations: rloo scores groups"),
-    (["--method", "dpo", "--tuning", "prompt"], "tuning: prompt tuning (soft prompts) trains with method sft"),
-    (["--method", "kto", "--batch-size", "1"], "batch_size: kto needs at least 2 rows per batch"),
-    (["--method", "sft", "--reward-exact"], "reward_exact: rewards are for method grpo or rloo"),
-    (["--method", "mlm", "--tuning", "prefix"], "tuning: mlm trains with lora, dora, ia3 or full"),
-    (["--method", "token-cls", "--format", "text"], "dataset_format: method token-cls needs tokens data, not text"),
-    (["--method", "grpo", "--reward-fn", "rewards.py"], "reward_fn: 'rewards.py': expected FILE.py:FUNCTION"),
-    (["--method", "grpo", "--reward-regex", "("], "reward_regex: not a valid regular expression"),
-    (["--method", "grpo", "--reward-length", "50-10"], "reward_length: MIN 50 is above MAX 10"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--method", "grpo"], "reward_model: grpo needs a reward"),
+        (["--method", "rloo", "--reward-json", "--batch-size", "3"], "num_generations: rloo scores groups"),
+        (["--method", "dpo", "--tuning", "prompt"], "tuning: prompt tuning (soft prompts) trains with method sft"),
+        (["--method", "kto", "--batch-size", "1"], "batch_size: kto needs at least 2 rows per batch"),
+        (["--method", "sft", "--reward-exact"], "reward_exact: rewards are for method grpo or rloo"),
+        (["--method", "mlm", "--tuning", "prefix"], "tuning: mlm trains with lora, dora, ia3 or full"),
+        (["--method", "token-cls", "--format", "text"], "dataset_format: method token-cls needs tokens data, not text"),
+        (["--method", "grpo", "--reward-fn", "rewards.py"], "reward_fn: 'rewards.py': expected FILE.py:FUNCTION"),
+        (["--method", "grpo", "--reward-regex", "("], "reward_regex: not a valid regular expression"),
+        (["--method", "grpo", "--reward-length", "50-10"], "reward_length: MIN 50 is above MAX 10"),
+    ],
+)
 def test_bad_configs_fail_in_one_line_before_any_model_loads(args, expected, llmdeck_home):
     line = one_line_error(run_cli("train", *args, "--dry-run"))
     assert expected in line
@@ -65,8 +68,9 @@ def test_reward_function_and_reward_model_are_checked_at_launch(tmp_path, llmdec
     assert "has no top-level function 'missing' (functions found: brevity)" in line
     broken = tmp_path / "broken.py"
     broken.write_text("def f(:\n")
-    assert "broken.py:1: not valid Python" in one_line_error(run_cli("train", "--method", "grpo", "--reward-fn",
-                                                                     f"{broken}:f", "--dry-run"))
+    assert "broken.py:1: not valid Python" in one_line_error(
+        run_cli("train", "--method", "grpo", "--reward-fn", f"{broken}:f", "--dry-run")
+    )
     missing = one_line_error(run_cli("train", "--method", "grpo", "--reward-fn", "nope.py:f", "--dry-run"))
     assert "reward_fn: nope.py: no such file" in missing
     sft_run = completed_run("an-sft-run", "sft", "lora")
@@ -86,11 +90,14 @@ def test_example_configs_of_every_method_load():
 
 # -- data ---------------------------------------------------------------------------------------------------------
 def test_preference_label_form_kto_unpairs_pairs_and_paired_methods_refuse_labels(tmp_path):
-    labelled = write_jsonl(tmp_path / "kto.jsonl", [
-        {"prompt": "Hi?", "completion": "Hello!", "label": True},
-        {"prompt": "Hi?", "completion": "Go away.", "label": "false"},  # CSV-style text
-        {"prompt": "Hi?", "completion": "Hm.", "label": "maybe"},
-    ])
+    labelled = write_jsonl(
+        tmp_path / "kto.jsonl",
+        [
+            {"prompt": "Hi?", "completion": "Hello!", "label": True},
+            {"prompt": "Hi?", "completion": "Go away.", "label": "false"},  # CSV-style text
+            {"prompt": "Hi?", "completion": "Hm.", "label": "maybe"},
+        ],
+    )
     report = data.check(labelled)
     assert report.format == "preference" and report.valid == 2 and report.bad_count == 1
     assert "label: expected true (a desirable completion) or false, found 'maybe'" in report.bad_rows[0].problem
@@ -104,13 +111,17 @@ def test_preference_label_form_kto_unpairs_pairs_and_paired_methods_refuse_label
 
 
 def test_rl_prompts_with_answers_and_conversations_as_prompts(tmp_path):
-    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "2+2?", "answer": 4}, {"prompt": "Say hi."},
-                                                 {"prompt": [{"role": "assistant", "content": "x"}]}])
+    prompts = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"prompt": "2+2?", "answer": 4}, {"prompt": "Say hi."}, {"prompt": [{"role": "assistant", "content": "x"}]}],
+    )
     report = data.check(prompts)
     assert report.format == "prompt" and report.valid == 2
     assert "prompt: expected it to end with a user turn" in report.bad_rows[0].problem
     examples = data.prepare(prompts, method="grpo", skip_bad=True).examples
-    assert examples[0] == {"prompt": [{"role": "user", "content": "2+2?"}], "answer": "4"} and "answer" not in examples[1]
+    assert (
+        examples[0] == {"prompt": [{"role": "user", "content": "2+2?"}], "answer": "4"} and "answer" not in examples[1]
+    )
     from_sft = data.prepare(data.bundled_sample("sft"), method="rloo").examples
     assert all(set(e) <= {"prompt", "answer", "tools"} and e["prompt"][-1]["role"] == "user" for e in from_sft)
     with pytest.raises(BadInput, match="method grpo needs prompt, alpaca, sharegpt, messages data, found tokens"):
@@ -118,20 +129,26 @@ def test_rl_prompts_with_answers_and_conversations_as_prompts(tmp_path):
 
 
 def test_tokens_and_qa_rows_are_checked(tmp_path):
-    tokens = write_jsonl(tmp_path / "ner.jsonl", [
-        {"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]},
-        {"tokens": ["Paris"], "ner_tags": [3]},
-        {"tokens": ["a", "b"], "tags": ["O"]},
-    ])
+    tokens = write_jsonl(
+        tmp_path / "ner.jsonl",
+        [
+            {"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]},
+            {"tokens": ["Paris"], "ner_tags": [3]},
+            {"tokens": ["a", "b"], "tags": ["O"]},
+        ],
+    )
     report = data.check(tokens)
     assert report.format == "tokens" and report.valid == 2
     assert report.bad_rows[0].problem == "tags: 1 labels for 2 tokens; expected one label per word"
-    qa = write_jsonl(tmp_path / "qa.jsonl", [
-        {"question": "Where?", "context": "It is in Rome.", "answer": "Rome"},
-        {"question": "Where?", "context": "It is in Rome.", "answers": {"text": ["Rome"], "answer_start": [9]}},
-        {"question": "Where?", "context": "It is in Rome.", "answer": "Paris"},
-        {"question": "Where?", "context": "It is in Rome.", "answers": {"text": ["Rome"], "answer_start": [2]}},
-    ])
+    qa = write_jsonl(
+        tmp_path / "qa.jsonl",
+        [
+            {"question": "Where?", "context": "It is in Rome.", "answer": "Rome"},
+            {"question": "Where?", "context": "It is in Rome.", "answers": {"text": ["Rome"], "answer_start": [9]}},
+            {"question": "Where?", "context": "It is in Rome.", "answer": "Paris"},
+            {"question": "Where?", "context": "It is in Rome.", "answers": {"text": ["Rome"], "answer_start": [2]}},
+        ],
+    )
     report = data.check(qa)
     assert report.format == "qa" and report.valid == 2 and report.bad_count == 2
     assert "does not occur in the context" in report.bad_rows[0].problem
@@ -215,7 +232,8 @@ def test_export_and_chat_adapter_refuse_what_they_cannot_merge(llmdeck_home):
     dora = completed_run("dora-run", "sft", "dora")
     assert "llama.cpp applies plain LoRA adapters only" in one_line_error(run_cli("chat", "--adapter", dora.id, "hi"))
     assert "expected a token-cls or extractive-qa or mlm or reward run" in one_line_error(
-        run_cli("predict", dora.id, "some text"))
+        run_cli("predict", dora.id, "some text")
+    )
     assert "expected a reward run" in one_line_error(run_cli("reward", "score", tagger.id, "--data", "x.jsonl"))
 
 
@@ -228,26 +246,35 @@ def test_merge_is_checked_before_any_weight_is_read(tmp_path, llmdeck_home):
         (folder / "config.json").write_text("{}")
     merge = lambda *args: run_cli("merge", *args, "--out", "merged")  # noqa: E731
     assert "slerp interpolates exactly two models, got 3" in one_line_error(
-        merge("--method", "slerp", "--models", a.id, b.id, str(hf[0])))
-    assert "--weights: 1 weights for 2 models" in one_line_error(merge("--method", "linear", "--models", a.id, b.id,
-                                                                        "--weights", "1"))
+        merge("--method", "slerp", "--models", a.id, b.id, str(hf[0]))
+    )
+    assert "--weights: 1 weights for 2 models" in one_line_error(
+        merge("--method", "linear", "--models", a.id, b.id, "--weights", "1")
+    )
     assert "--base: ties merges each model's difference" in one_line_error(
-        merge("--method", "ties", "--models", *map(str, hf)))
-    assert "is a prefix-tuning run: an HF-only adapter" in one_line_error(merge("--method", "linear", "--models", a.id,
-                                                                              soft.id))
+        merge("--method", "ties", "--models", *map(str, hf))
+    )
+    assert "is a prefix-tuning run: an HF-only adapter" in one_line_error(
+        merge("--method", "linear", "--models", a.id, soft.id)
+    )
     assert "trained on different bases" in one_line_error(merge("--method", "linear", "--models", a.id, other_base.id))
     assert "slerp merges whole models (drop --as-adapter)" in one_line_error(
-        merge("--method", "slerp", "--models", a.id, b.id, "--as-adapter"))
-    assert "is not a LoRA run" in one_line_error(merge("--method", "linear", "--models", a.id, str(hf[0]), "--as-adapter"))
-    assert "a run with that name exists" in one_line_error(run_cli("merge", "--method", "linear", "--models", a.id, b.id,
-                                                                   "--out", "a"))
+        merge("--method", "slerp", "--models", a.id, b.id, "--as-adapter")
+    )
+    assert "is not a LoRA run" in one_line_error(
+        merge("--method", "linear", "--models", a.id, str(hf[0]), "--as-adapter")
+    )
+    assert "a run with that name exists" in one_line_error(
+        run_cli("merge", "--method", "linear", "--models", a.id, b.id, "--out", "a")
+    )
     assert [run.method for run in Registry().list()].count("merge") == 0
 
 
 def test_merge_takes_space_or_comma_separated_values():
     from llmdeck.cli import merge
 
-    context = merge.command.make_context("merge", ["--method", "linear", "--models", "a", "b", "c", "--weights", "0.5,0.3",
-                                                   "0.2", "--out", "abc"])
+    context = merge.command.make_context(
+        "merge", ["--method", "linear", "--models", "a", "b", "c", "--weights", "0.5,0.3", "0.2", "--out", "abc"]
+    )
     assert merge._values(context.params["models"]) == ["a", "b", "c"]
     assert merge._values(context.params["weights"]) == ["0.5", "0.3", "0.2"] and context.params["name"] == "abc"

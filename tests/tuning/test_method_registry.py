@@ -25,8 +25,17 @@ def test_a_registered_method_has_formats_a_recipe_and_a_clean_sample(name):
     assert set(method.formats) <= set(data.FORMATS), method.formats
     recipe = method.recipe()
     assert callable(recipe.build_trainer)
-    for optional in ("load_model", "training_dataset", "task_info", "predict", "examples", "config_problems",
-                     "tuning_problems", "data_refusal", "predict_problem"):
+    for optional in (
+        "load_model",
+        "training_dataset",
+        "task_info",
+        "predict",
+        "examples",
+        "config_problems",
+        "tuning_problems",
+        "data_refusal",
+        "predict_problem",
+    ):
         assert callable(getattr(recipe, optional, None)) or not hasattr(recipe, optional), optional
     prepared = data.prepare(None, method=name)  # the bundled sample trains with the method as it is
     assert prepared.report.format in method.formats and prepared.report.bad_count == 0 and prepared.examples
@@ -40,8 +49,11 @@ def test_methods_are_ordered_once_and_the_config_lists_exactly_them():
     assert typing.get_args(TrainConfig.model_fields["method"].annotation) == METHOD_NAMES
     assert TrainConfig.model_json_schema()["properties"]["method"]["enum"] == list(METHOD_NAMES)
     assert typing.get_args(TrainConfig.model_fields["dataset_format"].annotation) == ("auto", *data.FORMATS)
-    with pytest.raises(Exception, match="Input should be 'sft', 'dpo', 'orpo', 'kto', 'reward', 'grpo', 'rloo', "
-                                        "'token-cls', 'extractive-qa' or 'mlm'"):
+    with pytest.raises(
+        Exception,
+        match="Input should be 'sft', 'dpo', 'orpo', 'kto', 'reward', 'grpo', 'rloo', "
+        "'token-cls', 'extractive-qa' or 'mlm'",
+    ):
         TrainConfig(method="ppo")
 
 
@@ -63,7 +75,9 @@ def test_a_registered_format_detects_and_converts_its_example_row(name):
 
 
 def test_the_registries_import_without_heavy_libraries():
-    code = ("import llmdeck.tuning.methods, llmdeck.tuning.data, llmdeck.tuning.config, sys, json; "
-            f"print(json.dumps([name for name in {list(HEAVY)!r} if name in sys.modules]))")
+    code = (
+        "import llmdeck.tuning.methods, llmdeck.tuning.data, llmdeck.tuning.config, sys, json; "
+        f"print(json.dumps([name for name in {list(HEAVY)!r} if name in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.splitlines()[-1]) == []

@@ -18,7 +18,11 @@ def test_every_config_field_is_a_form_field_with_its_help():
     assert all(s.description for s in specs.values())
     assert specs["method"].kind == "choice" and specs["method"].choices[:4] == ("sft", "dpo", "orpo", "kto")
     assert specs["packing"].choices == ("", "true", "false")  # optional bool: auto / on / off
-    assert specs["skip_bad"].kind == "bool" and specs["lora_r"].kind == "int" and specs["lora_target_modules"].kind == "list"
+    assert (
+        specs["skip_bad"].kind == "bool"
+        and specs["lora_r"].kind == "int"
+        and specs["lora_target_modules"].kind == "list"
+    )
 
 
 def test_form_text_becomes_values_and_every_problem_is_named_by_field():
@@ -49,9 +53,15 @@ def test_every_field_shows_its_default_in_the_form_and_reads_back_unchanged():
 
 def test_the_equivalent_command_rebuilds_the_same_config(tmp_path):
 
-
-    config, _ = check_form({"base_model": "/models/a b", "max_steps": "10", "gradient_checkpointing": False,
-                            "lora_target_modules": "q_proj,v_proj", "packing": "true"})
+    config, _ = check_form(
+        {
+            "base_model": "/models/a b",
+            "max_steps": "10",
+            "gradient_checkpointing": False,
+            "lora_target_modules": "q_proj,v_proj",
+            "packing": "true",
+        }
+    )
     config = config.model_copy(update={"variables": {"name": "Ada Lovelace"}})
     command = as_command(config)
     assert command.startswith("llmdeck train ") and "'/models/a b'" in command

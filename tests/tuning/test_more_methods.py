@@ -28,9 +28,20 @@ def training_rows(run_id) -> list[dict]:
 
 def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli, tmp_path):
     kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4))[0]  # queued: one run at a time
-    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3))[0]
-    rloo = runs.launch(tiny_config(tiny_model_dir, method="rloo", reward_regex=r"\d", reward_json=True, max_steps=2,
-                                   batch_size=4, max_completion_length=8))[0]
+    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3))[
+        0
+    ]
+    rloo = runs.launch(
+        tiny_config(
+            tiny_model_dir,
+            method="rloo",
+            reward_regex=r"\d",
+            reward_json=True,
+            max_steps=2,
+            batch_size=4,
+            max_completion_length=8,
+        )
+    )[0]
     kto = finished(kto)
     kto_rows = training_rows(kto.id)
     assert [row["step"] for row in kto_rows] == [1, 2, 3, 4] and all(row["tokens_per_s"] > 0 for row in kto_rows)
@@ -46,17 +57,46 @@ def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli,
     assert scored.returncode == 0, scored.stderr
     report = json.loads(scored.stdout)
     assert report["pairs"] == 16 and len(report["rows"]) == 16 and 0.0 <= report["pair_accuracy"] <= 1.0
-    assert all(math.isfinite(row["chosen"]) and row["margin"] == pytest.approx(row["chosen"] - row["rejected"])
-               for row in report["rows"])
+    assert all(
+        math.isfinite(row["chosen"]) and row["margin"] == pytest.approx(row["chosen"] - row["rejected"])
+        for row in report["rows"]
+    )
 
     reward_file = tmp_path / "my_rewards.py"
-    reward_file.write_text("def digits(prompts, completions, answer=None, **kwargs):\n"
-                           "    return [float(sum(ch.isdigit() for ch in c[0]['content'])) for c in completions]\n")
-    values = {"method": "grpo", "reward_model": scorer.name, "reward_exact": True, "reward_fn": f"{reward_file}:digits",
-              "max_steps": 3, "batch_size": 4, "num_generations": 2, "max_completion_length": 8}
-    dry = cli("train", "--base-model", str(tiny_model_dir), "--method", "grpo", "--reward-model", scorer.name,
-              "--reward-exact", "--reward-fn", f"{reward_file}:digits", "--num-generations", "2",
-              "--max-completion-length", "8", "--max-steps", "3", "--dry-run", "--json")
+    reward_file.write_text(
+        "def digits(prompts, completions, answer=None, **kwargs):\n"
+        "    return [float(sum(ch.isdigit() for ch in c[0]['content'])) for c in completions]\n"
+    )
+    values = {
+        "method": "grpo",
+        "reward_model": scorer.name,
+        "reward_exact": True,
+        "reward_fn": f"{reward_file}:digits",
+        "max_steps": 3,
+        "batch_size": 4,
+        "num_generations": 2,
+        "max_completion_length": 8,
+    }
+    dry = cli(
+        "train",
+        "--base-model",
+        str(tiny_model_dir),
+        "--method",
+        "grpo",
+        "--reward-model",
+        scorer.name,
+        "--reward-exact",
+        "--reward-fn",
+        f"{reward_file}:digits",
+        "--num-generations",
+        "2",
+        "--max-completion-length",
+        "8",
+        "--max-steps",
+        "3",
+        "--dry-run",
+        "--json",
+    )
     plan = json.loads(dry.stdout)
     assert plan["config"]["reward_model"] == scorer.id  # pinned by id
     assert plan["estimate"]["generation_tokens_per_s"] > 0 and plan["estimate"]["generation_seconds"] > 0
@@ -69,8 +109,12 @@ def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli,
     assert [row["step"] for row in rows] == [1, 2, 3]
     last = rows[-1]
     assert {"rewards/exact/mean", "rewards/digits/mean", "reward", "reward_std"} <= set(last)
-    assert any(key.startswith("rewards/") and key not in ("rewards/exact/mean", "rewards/digits/mean")
-               and key.endswith("/mean") for key in last)  # the reward model's own column
+    assert any(
+        key.startswith("rewards/")
+        and key not in ("rewards/exact/mean", "rewards/digits/mean")
+        and key.endswith("/mean")
+        for key in last
+    )  # the reward model's own column
     assert all(row["generation_s"] > 0 and row["train_s"] >= 0 and row["samples_per_s"] > 0 for row in rows)
     assert (finished(grpo).path / "adapter" / "adapter_model.safetensors").exists()
 
@@ -82,11 +126,20 @@ def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli,
 
 
 def test_peft_types_beyond_lora_train_and_say_what_they_can_become(tiny_model_dir, cli):
-    expected = {"dora": "LORA", "ia3": "IA3", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING", "ptuning": "P_TUNING"}
+    expected = {
+        "dora": "LORA",
+        "ia3": "IA3",
+        "prompt": "PROMPT_TUNING",
+        "prefix": "PREFIX_TUNING",
+        "ptuning": "P_TUNING",
+    }
     launched = {}
     for tuning in expected:
-        run, plan = runs.launch(tiny_config(tiny_model_dir, tuning=tuning, max_steps=3, parallel=True,
-                                            num_virtual_tokens=8, learning_rate=1e-2))
+        run, plan = runs.launch(
+            tiny_config(
+                tiny_model_dir, tuning=tuning, max_steps=3, parallel=True, num_virtual_tokens=8, learning_rate=1e-2
+            )
+        )
         launched[tuning] = run
         if tuning in ("prompt", "prefix", "ptuning"):
             assert any("HF-only adapter" in note for note in plan.notes)
@@ -117,12 +170,23 @@ def test_peft_types_beyond_lora_train_and_say_what_they_can_become(tiny_model_di
 
 
 def test_encoder_heads_on_the_embedded_minilm(cli):
-    common = {"max_steps": 12, "batch_size": 4, "eval_split": 0.2, "learning_rate": 5e-4, "tuning": "full",
-              "save_steps": 1000, "max_length": 128, "warmup_ratio": 0.0, "lr_scheduler": "constant"}
+    common = {
+        "max_steps": 12,
+        "batch_size": 4,
+        "eval_split": 0.2,
+        "learning_rate": 5e-4,
+        "tuning": "full",
+        "save_steps": 1000,
+        "max_length": 128,
+        "warmup_ratio": 0.0,
+        "lr_scheduler": "constant",
+    }
     from llmdeck.tuning.config import build_config
 
-    launched = {method: runs.launch(build_config({"method": method, **common}))[0]
-                for method in ("token-cls", "extractive-qa", "mlm")}
+    launched = {
+        method: runs.launch(build_config({"method": method, **common}))[0]
+        for method in ("token-cls", "extractive-qa", "mlm")
+    }
     metric = {"token-cls": "eval_f1", "extractive-qa": "eval_exact_match", "mlm": "eval_perplexity"}
     for method, run in launched.items():
         done = finished(run)
@@ -139,11 +203,21 @@ def test_encoder_heads_on_the_embedded_minilm(cli):
     labels = set(json.loads((launched["token-cls"].path / "adapter" / "task.json").read_text())["labels"])
     assert [w["word"] for w in tagged["words"]] == ["Ada", "Lovelace", "lived", "in", "London", "."]
     assert {w["label"] for w in tagged["words"]} <= labels
-    answered = json.loads(cli("predict", launched["extractive-qa"].id, "When was it completed?", "--context",
-                              "The tower was completed in 1889 in Paris.", "--json").stdout)
+    answered = json.loads(
+        cli(
+            "predict",
+            launched["extractive-qa"].id,
+            "When was it completed?",
+            "--context",
+            "The tower was completed in 1889 in Paris.",
+            "--json",
+        ).stdout
+    )
     context = answered["context"]
-    assert answered["answer"] and context[answered["start"]:answered["end"]] == answered["answer"]
-    filled = json.loads(cli("predict", launched["mlm"].id, "The model [MASK] the text.", "--top-k", "3", "--json").stdout)
+    assert answered["answer"] and context[answered["start"] : answered["end"]] == answered["answer"]
+    filled = json.loads(
+        cli("predict", launched["mlm"].id, "The model [MASK] the text.", "--top-k", "3", "--json").stdout
+    )
     assert len(filled["masks"]) == 1 and len(filled["masks"][0]) == 3
     missing = cli("predict", launched["extractive-qa"].id, "When?")
     assert missing.returncode == 2 and "--context" in missing.stderr
@@ -152,10 +226,23 @@ def test_encoder_heads_on_the_embedded_minilm(cli):
 def test_grpo_and_mlm_stop_and_resume_from_their_checkpoints(tiny_model_dir):
     from llmdeck.tuning.config import build_config
 
-    grpo = runs.launch(tiny_config(tiny_model_dir, method="grpo", reward_length="1-4", max_steps=300, batch_size=2,
-                                   num_generations=2, max_completion_length=4, parallel=True))[0]
-    mlm = runs.launch(build_config({"method": "mlm", "max_steps": 300, "batch_size": 2, "save_steps": 1000,
-                                    "max_length": 64, "parallel": True}))[0]
+    grpo = runs.launch(
+        tiny_config(
+            tiny_model_dir,
+            method="grpo",
+            reward_length="1-4",
+            max_steps=300,
+            batch_size=2,
+            num_generations=2,
+            max_completion_length=4,
+            parallel=True,
+        )
+    )[0]
+    mlm = runs.launch(
+        build_config(
+            {"method": "mlm", "max_steps": 300, "batch_size": 2, "save_steps": 1000, "max_length": 64, "parallel": True}
+        )
+    )[0]
     for run in (grpo, mlm):
         wait_until(lambda run=run: runs.get(run.id).global_step >= 2, timeout_s=240)
         stopped = runs.stop(run.id, wait=True, timeout_s=180)
@@ -179,8 +266,22 @@ def test_merging_two_tiny_fine_tunes(tiny_model_dir, cli):
     first = runs.launch(tiny_config(tiny_model_dir, max_steps=3, learning_rate=1e-2, parallel=True))[0]
     second = runs.launch(tiny_config(tiny_model_dir, max_steps=3, learning_rate=1e-2, seed=7, parallel=True))[0]
     first, second = finished(first), finished(second)
-    linear = cli("merge", "--method", "linear", "--models", first.id, second.id, "--weights", "0.75", "0.25",
-                 "--out", "tiny-linear", "--export", "q8_0", "--json")
+    linear = cli(
+        "merge",
+        "--method",
+        "linear",
+        "--models",
+        first.id,
+        second.id,
+        "--weights",
+        "0.75",
+        "0.25",
+        "--out",
+        "tiny-linear",
+        "--export",
+        "q8_0",
+        "--json",
+    )
     assert linear.returncode == 0, linear.stderr
     document = json.loads(linear.stdout)
     merged_run = runs.get(document["merge"]["run_id"])
@@ -210,8 +311,9 @@ def test_merging_two_tiny_fine_tunes(tiny_model_dir, cli):
         model = AutoModelForCausalLM.from_pretrained(report.output)
         with torch.inference_mode():
             assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=2, do_sample=False).shape == (1, 5)
-    adapter = cli("merge", "--method", "linear", "--models", first.id, second.id, "--as-adapter", "--out", "tiny-ad",
-                  "--json")
+    adapter = cli(
+        "merge", "--method", "linear", "--models", first.id, second.id, "--as-adapter", "--out", "tiny-ad", "--json"
+    )
     assert adapter.returncode == 0, adapter.stderr
     combined = runs.get(json.loads(adapter.stdout)["merge"]["run_id"])
     config = json.loads((combined.path / "adapter" / "adapter_config.json").read_text())

@@ -11,23 +11,70 @@ from llmdeck.tuning.runs import LaunchPlan
 GIB = 2**30
 
 
-def launch_plan(available: int | None = 8 * GIB, placeholders: dict | None = None, generation_s: float | None = None,
-                notes: list[str] | None = None) -> LaunchPlan:
-    report = data.DataReport(source="/data/sample.jsonl", format="chat", rows=10, valid=9, bad_count=1, with_tools=2,
-                             placeholders=placeholders or {},
-                             truncation={"rows_over": 2, "rows": 10, "rows_over_share": 0.2, "max_length": 64,
-                                         "longest": 90, "assistant_cut_share": 0.1})
-    estimate = Estimate(135_000_000, 1_000_000, GIB // 2, 16 * 2**20, GIB // 4, 600 * 2**20, 2 * GIB, available, "cpu",
-                        12_345, 20, 1e12, 1e10, 100.0, generation_seconds=generation_s,
-                        generation_tokens_per_s=38.0 if generation_s else None)
-    return LaunchPlan(TrainConfig(max_length=64, base_model="smollm2"), report, estimate, "fp32", "cpu",
-                      "dir:abcdef0123456789abc", notes or [])
+def launch_plan(
+    available: int | None = 8 * GIB,
+    placeholders: dict | None = None,
+    generation_s: float | None = None,
+    notes: list[str] | None = None,
+) -> LaunchPlan:
+    report = data.DataReport(
+        source="/data/sample.jsonl",
+        format="chat",
+        rows=10,
+        valid=9,
+        bad_count=1,
+        with_tools=2,
+        placeholders=placeholders or {},
+        truncation={
+            "rows_over": 2,
+            "rows": 10,
+            "rows_over_share": 0.2,
+            "max_length": 64,
+            "longest": 90,
+            "assistant_cut_share": 0.1,
+        },
+    )
+    estimate = Estimate(
+        135_000_000,
+        1_000_000,
+        GIB // 2,
+        16 * 2**20,
+        GIB // 4,
+        600 * 2**20,
+        2 * GIB,
+        available,
+        "cpu",
+        12_345,
+        20,
+        1e12,
+        1e10,
+        100.0,
+        generation_seconds=generation_s,
+        generation_tokens_per_s=38.0 if generation_s else None,
+    )
+    return LaunchPlan(
+        TrainConfig(max_length=64, base_model="smollm2"),
+        report,
+        estimate,
+        "fp32",
+        "cpu",
+        "dir:abcdef0123456789abc",
+        notes or [],
+    )
 
 
 def test_the_summary_names_data_base_memory_peak_and_time_in_order():
     summary = summarize(launch_plan())
-    assert [line.label for line in summary.lines] == ["data", "truncation", "base", "precision", "parameters",
-                                                      "memory", "peak", "time"]
+    assert [line.label for line in summary.lines] == [
+        "data",
+        "truncation",
+        "base",
+        "precision",
+        "parameters",
+        "memory",
+        "peak",
+        "time",
+    ]
     assert summary.text("data") == "/data/sample.jsonl: chat, 9 rows (1 bad, 2 with tools)"
     assert summary.text("base") == "smollm2 (abcdef0123456789)"
     assert summary.text("peak") == "~2.0 GB of 8.0 GB available on cpu (fits)"

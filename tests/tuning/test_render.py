@@ -43,35 +43,56 @@ def test_long_text_becomes_max_length_blocks_with_eos_between_documents(tokenize
 def test_tools_reach_the_template_or_the_system_turn(tokenizer):
     messages = [{"role": "user", "content": "Weather in Oslo?"}, {"role": "assistant", "content": "3 degrees."}]
     assert not render.template_supports_tools(tokenizer)  # SmolLM2's template ignores tools
-    example = render.place_tools([{"prompt": messages[:1], "completion": messages[1:], "tools": [WEATHER_TOOL]}],
-                                 tokenizer, render.template_supports_tools(tokenizer))[0]
-    text = tokenizer.decode(render.conversation_tokens(example["prompt"] + example["completion"], tokenizer)["input_ids"])
+    example = render.place_tools(
+        [{"prompt": messages[:1], "completion": messages[1:], "tools": [WEATHER_TOOL]}],
+        tokenizer,
+        render.template_supports_tools(tokenizer),
+    )[0]
+    text = tokenizer.decode(
+        render.conversation_tokens(example["prompt"] + example["completion"], tokenizer)["input_ids"]
+    )
     assert render.TOOLS_PREAMBLE in text and '"get_weather"' in text
     tokenizer.chat_template = TOOLS_TEMPLATE
     assert render.template_supports_tools(tokenizer)
-    example = render.place_tools([{"prompt": messages[:1], "completion": messages[1:], "tools": [WEATHER_TOOL]}],
-                                 tokenizer, True)[0]
-    encoded = render.conversation_tokens(example["prompt"] + example["completion"], tokenizer, json.loads(example["tools"]))
+    example = render.place_tools(
+        [{"prompt": messages[:1], "completion": messages[1:], "tools": [WEATHER_TOOL]}], tokenizer, True
+    )[0]
+    encoded = render.conversation_tokens(
+        example["prompt"] + example["completion"], tokenizer, json.loads(example["tools"])
+    )
     text = tokenizer.decode(encoded["input_ids"])
-    assert text.startswith("<|im_start|>system\nTools:\n") and '"get_weather"' in text and render.TOOLS_PREAMBLE not in text
+    assert (
+        text.startswith("<|im_start|>system\nTools:\n")
+        and '"get_weather"' in text
+        and render.TOOLS_PREAMBLE not in text
+    )
     trained = tokenizer.decode([t for t, m in zip(encoded["input_ids"], encoded["assistant_masks"]) if m])
     assert trained == "3 degrees.<|im_end|>\n"  # the tool block is context, never trained
 
 
 def test_truncation_counts_rows_and_cut_assistant_tokens(tokenizer, tmp_path):
-    rows = [{"instruction": "Short?", "output": "Yes."}] * 8 + [{"instruction": "Tell a long story.", "output": "word " * 300}] * 2
+    rows = [{"instruction": "Short?", "output": "Yes."}] * 8 + [
+        {"instruction": "Tell a long story.", "output": "word " * 300}
+    ] * 2
     report = data.check(write_jsonl(tmp_path / "a.jsonl", rows), tokenizer=tokenizer, max_length=64)
     cut = report.truncation
     assert cut["rows"] == 10 and cut["rows_over"] == 2 and cut["rows_over_share"] == 0.2 and cut["longest"] > 300
     assert 0.5 < cut["assistant_cut_share"] < 1.0  # most of the two long replies, none of the short ones
-    assert data.check(write_jsonl(tmp_path / "b.jsonl", rows[:8]), tokenizer=tokenizer, max_length=64).truncation["rows_over"] == 0
+    assert (
+        data.check(write_jsonl(tmp_path / "b.jsonl", rows[:8]), tokenizer=tokenizer, max_length=64).truncation[
+            "rows_over"
+        ]
+        == 0
+    )
 
 
 def test_named_and_file_templates_set_the_stop_token(tokenizer, tmp_path):
     render.apply_chat_template(tokenizer, "chatml")
     assert tokenizer.eos_token == "<|im_end|>" and "<|im_start|>" in tokenizer.chat_template
     template = tmp_path / "mine.jinja"
-    template.write_text("{% for m in messages %}<|im_start|>{{ m['role'] }}: {{ m['content'] }}<|endoftext|>{% endfor %}")
+    template.write_text(
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}: {{ m['content'] }}<|endoftext|>{% endfor %}"
+    )
     render.apply_chat_template(tokenizer, str(template))
     assert tokenizer.eos_token == "<|endoftext|>"
     for name in ("llama3", "gemma"):  # their turn markers are not tokens of SmolLM2's vocabulary

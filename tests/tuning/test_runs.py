@@ -18,9 +18,18 @@ pytestmark = pytest.mark.slow  # real training runs in worker processes
 
 
 def tiny_config(model_dir, **overrides):
-    values = {"base_model": str(model_dir), "max_length": 64, "batch_size": 2, "learning_rate": 5e-3,
-              "warmup_ratio": 0.0, "lr_scheduler": "constant", "save_steps": 1000, "lora_r": 8, "lora_alpha": 16,
-              "allow_truncation": True}
+    values = {
+        "base_model": str(model_dir),
+        "max_length": 64,
+        "batch_size": 2,
+        "learning_rate": 5e-3,
+        "warmup_ratio": 0.0,
+        "lr_scheduler": "constant",
+        "save_steps": 1000,
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "allow_truncation": True,
+    }
     values.update(overrides)
     return build_config(values)
 
@@ -72,7 +81,9 @@ def test_stop_then_resume_keeps_step_and_optimizer(tiny_model_dir, cli):
     step = stopped["global_step"]
     checkpoint = stopped["checkpoints"][-1]
     assert checkpoint.endswith(f"checkpoint-{step}") and 2 <= step < 400
-    assert os.path.exists(os.path.join(checkpoint, "optimizer.pt")) and os.path.exists(os.path.join(checkpoint, "scheduler.pt"))
+    assert os.path.exists(os.path.join(checkpoint, "optimizer.pt")) and os.path.exists(
+        os.path.join(checkpoint, "scheduler.pt")
+    )
     assert not (runs.get(run.id).path / "adapter").exists()
     # resume, then stop again shortly after: steps continue from the checkpoint, not from 0
     resumed = runs.resume(run.id)
@@ -82,7 +93,7 @@ def test_stop_then_resume_keeps_step_and_optimizer(tiny_model_dir, cli):
     runs.wait_for(run.id, timeout_s=120)
     rows = runs.metrics(run.id)
     steps = [r["step"] for r in rows if "loss" in r]
-    assert steps[: step] == list(range(1, step + 1))
+    assert steps[:step] == list(range(1, step + 1))
     assert steps[step] == step + 1, f"resume restarted at {steps[step]} instead of {step + 1}"
     lr_after = [r["learning_rate"] for r in rows if r["step"] > step]
     assert lr_after and all(lr == pytest.approx(5e-3) for lr in lr_after)
@@ -109,14 +120,30 @@ def test_sigkill_is_detected_and_the_run_resumes(tiny_model_dir, cli):
 
 
 def test_cli_train_wait_and_runs_commands(tiny_model_dir, cli, tmp_path):
-    result = cli("train", "--base-model", str(tiny_model_dir), "--max-steps", "3", "--max-length", "32",
-                 "--batch-size", "2", "--name", "cli-run", "--allow-truncation", "--wait", "--json")
+    result = cli(
+        "train",
+        "--base-model",
+        str(tiny_model_dir),
+        "--max-steps",
+        "3",
+        "--max-length",
+        "32",
+        "--batch-size",
+        "2",
+        "--name",
+        "cli-run",
+        "--allow-truncation",
+        "--wait",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     run_id = document["run"]["id"]
     sample_rows = sum(1 for line in data.bundled_sample().read_text().splitlines() if line.strip())
     assert document["run"]["status"] == "completed" and document["plan"]["data"]["valid"] == sample_rows
-    redraws = [line for line in result.stderr.splitlines() if line.startswith("[")]  # text mode: "\r" reads as a newline
+    redraws = [
+        line for line in result.stderr.splitlines() if line.startswith("[")
+    ]  # text mode: "\r" reads as a newline
     assert "] 3/3" in redraws[-1] and "completed" in redraws[-1] and "loss" in redraws[-1]
     shown = cli("runs", "show", "cli-run")
     assert shown.returncode == 0 and "completed" in shown.stdout and "checkpoint-3" in shown.stdout
@@ -136,7 +163,9 @@ def test_bad_rows_stop_a_launch_before_any_model_loads(tiny_model_dir, cli, tmp_
     result = cli("train", "--base-model", str(tiny_model_dir), "--dataset", str(path))
     assert result.returncode == 2 and "1 bad row(s), first at d.jsonl:2: output: empty" in result.stderr
     assert not list((llmdeck_home / "runs").glob("*")) and Registry().list() == []
-    skipped = cli("train", "--base-model", str(tiny_model_dir), "--dataset", str(path), "--skip-bad", "--dry-run", "--json")
+    skipped = cli(
+        "train", "--base-model", str(tiny_model_dir), "--dataset", str(path), "--skip-bad", "--dry-run", "--json"
+    )
     assert json.loads(skipped.stdout)["data"]["bad_count"] == 1
 
 
@@ -153,8 +182,9 @@ def test_accelerate_two_cpu_processes(tiny_model_dir):
 
 def test_accelerate_stop_reaches_both_ranks_then_resumes(tiny_model_dir):
     """A stop under `accelerate launch`: both ranks leave at the same step, one checkpoint, resume continues."""
-    run, _ = runs.launch(tiny_config(tiny_model_dir, max_steps=400, batch_size=1, max_length=32,
-                                     launcher="accelerate", num_processes=2))
+    run, _ = runs.launch(
+        tiny_config(tiny_model_dir, max_steps=400, batch_size=1, max_length=32, launcher="accelerate", num_processes=2)
+    )
     wait_until(lambda: runs.get(run.id).global_step >= 2, timeout_s=180)
     stopped = runs.stop(run.id, wait=True, timeout_s=180)
     log = runs.log_path(run.id).read_text()
@@ -177,17 +207,33 @@ def _training_rows(run_id):
 def test_run_queue_relative_paths_phases_warmup_and_a_readable_log(tiny_model_dir, cli, tmp_path):
     """Two launches at once on one device: the second waits in the queue; --parallel opts out."""
     write_jsonl(tmp_path / "data.jsonl", [{"instruction": f"Say {i}", "output": f"{i}!"} for i in range(16)])
-    common = ["--base-model", str(tiny_model_dir), "--dataset", "data.jsonl", "--max-length", "64", "--batch-size", "2",
-              "--learning-rate", "1e-3", "--json"]
+    common = [
+        "--base-model",
+        str(tiny_model_dir),
+        "--dataset",
+        "data.jsonl",
+        "--max-length",
+        "64",
+        "--batch-size",
+        "2",
+        "--learning-rate",
+        "1e-3",
+        "--json",
+    ]
     first = cli("train", *common, "--max-steps", "40", cwd=tmp_path)
     second = cli("train", *common, "--max-steps", "2", cwd=tmp_path)
     third = cli("train", *common, "--max-steps", "2", "--parallel", cwd=tmp_path)  # default warmup_ratio 0.03: < 1 step
     ids = [json.loads(result.stdout)["run"]["id"] for result in (first, second, third)]
     assert all(result.returncode == 0 for result in (first, second, third)), second.stderr
     first_run = runs.get(ids[0])
-    assert first_run.config["dataset"] == str(tmp_path / "data.jsonl") and first_run.dataset == str(tmp_path / "data.jsonl")
-    seen_waiting = wait_until(lambda: (r := runs.get(ids[1])).status == "queued" and (r.phase or "").startswith(
-        "queued: waiting for run") and r)
+    assert first_run.config["dataset"] == str(tmp_path / "data.jsonl") and first_run.dataset == str(
+        tmp_path / "data.jsonl"
+    )
+    seen_waiting = wait_until(
+        lambda: (
+            (r := runs.get(ids[1])).status == "queued" and (r.phase or "").startswith("queued: waiting for run") and r
+        )
+    )
     assert ids[0] in seen_waiting.phase
     listed = cli("runs", "list")
     assert "queued: waiting for run" in listed.stdout
@@ -218,8 +264,20 @@ def test_base_is_pinned_resume_survives_torn_metrics_and_counts_elapsed(cli, tem
     assert cli("models", "import", str(templateless_gguf), "--name", "tiny-base").returncode == 0
     assert cli("models", "default", "tiny-base").returncode == 0
     articles = write_articles(tmp_path / "articles.txt", count=40)
-    launched = cli("train", "--dataset", str(articles), "--max-length", "32", "--batch-size", "1", "--max-steps", "200",
-                   "--save-steps", "3", "--json")
+    launched = cli(
+        "train",
+        "--dataset",
+        str(articles),
+        "--max-length",
+        "32",
+        "--batch-size",
+        "1",
+        "--max-steps",
+        "200",
+        "--save-steps",
+        "3",
+        "--json",
+    )
     assert launched.returncode == 0, launched.stderr
     run_id = json.loads(launched.stdout)["run"]["id"]
     run = runs.get(run_id)

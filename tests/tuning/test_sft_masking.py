@@ -40,12 +40,22 @@ def test_every_assistant_turn_is_masked_in_and_nothing_else(tokenizer):
 
 
 def test_trainer_labels_cover_both_replies(tiny_model_dir, tokenizer, tmp_path):
-    config = build_config({"base_model": str(tiny_model_dir), "max_length": 128, "batch_size": 1, "max_steps": 1,
-                           "packing": False})
+    config = build_config(
+        {"base_model": str(tiny_model_dir), "max_length": 128, "batch_size": 1, "max_steps": 1, "packing": False}
+    )
     rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
     model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
-    trainer = build_trainer(model, tokenizer, datasets.Dataset.from_list(rows), None, config, tmp_path,
-                            Device("cpu", "float32"), [], adapter_config(config))
+    trainer = build_trainer(
+        model,
+        tokenizer,
+        datasets.Dataset.from_list(rows),
+        None,
+        config,
+        tmp_path,
+        Device("cpu", "float32"),
+        [],
+        adapter_config(config),
+    )
     example = trainer.train_dataset[0]
     labels = example["labels"]
     assert masked_text(tokenizer, example["input_ids"], [label != -100 for label in labels]) == (
@@ -54,10 +64,27 @@ def test_trainer_labels_cover_both_replies(tiny_model_dir, tokenizer, tmp_path):
 
 
 def test_without_assistant_only_loss_the_whole_conversation_trains(tiny_model_dir, tokenizer, tmp_path):
-    config = build_config({"base_model": str(tiny_model_dir), "max_length": 128, "batch_size": 1, "max_steps": 1,
-                           "packing": False, "assistant_only_loss": False})
+    config = build_config(
+        {
+            "base_model": str(tiny_model_dir),
+            "max_length": 128,
+            "batch_size": 1,
+            "max_steps": 1,
+            "packing": False,
+            "assistant_only_loss": False,
+        }
+    )
     rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
     model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
-    trainer = build_trainer(model, tokenizer, datasets.Dataset.from_list(rows), None, config, tmp_path,
-                            Device("cpu", "float32"), [], adapter_config(config))
+    trainer = build_trainer(
+        model,
+        tokenizer,
+        datasets.Dataset.from_list(rows),
+        None,
+        config,
+        tmp_path,
+        Device("cpu", "float32"),
+        [],
+        adapter_config(config),
+    )
     assert all(label != -100 for label in trainer.train_dataset[0]["labels"])

@@ -46,7 +46,9 @@ def assert_same_as_uninterrupted(done, config) -> None:
     new head, the optimizer, the schedule, the data order and the random state (and the seed fixed the init)."""
     twin = finished(runs.launch(config)[0])
     differing = same_adapter_weights(done, twin)
-    assert not differing, f"{done.method}: the resumed run's weights differ from an uninterrupted run's: {differing[:5]}"
+    assert not differing, (
+        f"{done.method}: the resumed run's weights differ from an uninterrupted run's: {differing[:5]}"
+    )
 
 
 def stop_at_step_one_then_resume(run) -> runs.Run:
@@ -82,8 +84,9 @@ def test_decoder_methods_resume_from_their_checkpoint_and_finish(tiny_model_dir,
 
 @pytest.mark.parametrize("method", list(ENCODER_RUNS))
 def test_encoder_heads_resume_from_their_checkpoint_and_finish(method):
-    config = build_config({"method": method, "max_steps": STEPS, "batch_size": 2, "max_length": 64,
-                           "save_steps": 1000, "parallel": True})
+    config = build_config(
+        {"method": method, "max_steps": STEPS, "batch_size": 2, "max_length": 64, "save_steps": 1000, "parallel": True}
+    )
     done = stop_at_step_one_then_resume(runs.launch(config)[0])
     task = json.loads((done.path / "adapter" / "task.json").read_text())
     assert task["task"] == method

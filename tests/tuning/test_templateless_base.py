@@ -28,13 +28,29 @@ def test_text_trains_conversations_need_a_template(base, cli, tmp_path):
     assert checked.returncode == 0, checked.stderr
     report = json.loads(checked.stdout)
     assert report["format"] == "text" and report["valid"] == 12 and report["blocks"] > 12
-    text_run = cli("train", "--base-model", base, "--dataset", str(articles), "--max-length", "64", "--max-steps", "2",
-                   "--batch-size", "2", "--wait", "--json")
+    text_run = cli(
+        "train",
+        "--base-model",
+        base,
+        "--dataset",
+        str(articles),
+        "--max-length",
+        "64",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--wait",
+        "--json",
+    )
     assert text_run.returncode == 0, text_run.stderr[-2000:]
     run = json.loads(text_run.stdout)["run"]
     assert run["status"] == "completed" and run["base_model"] == base
-    assert [row["tokens_seen"] for row in map(json.loads, cli("runs", "metrics", run["id"], "--json").stdout.splitlines())
-            if "loss" in row] == [128, 256]  # full 64-token blocks, two per step
+    assert [
+        row["tokens_seen"]
+        for row in map(json.loads, cli("runs", "metrics", run["id"], "--json").stdout.splitlines())
+        if "loss" in row
+    ] == [128, 256]  # full 64-token blocks, two per step
 
     refused = cli("train", "--base-model", base, "--dataset", str(data.bundled_sample()), "--dry-run")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
@@ -44,8 +60,21 @@ def test_text_trains_conversations_need_a_template(base, cli, tmp_path):
     wrong = cli("train", "--base-model", base, "--chat-template", "gemma", "--dry-run")
     assert wrong.returncode == 2 and "<end_of_turn>" in wrong.stderr and "not a single token" in wrong.stderr
 
-    chat_run = cli("train", "--base-model", base, "--chat-template", "chatml", "--max-length", "128", "--max-steps", "2",
-                   "--batch-size", "2", "--wait", "--json")
+    chat_run = cli(
+        "train",
+        "--base-model",
+        base,
+        "--chat-template",
+        "chatml",
+        "--max-length",
+        "128",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--wait",
+        "--json",
+    )
     assert chat_run.returncode == 0, chat_run.stderr[-2000:]
     run = json.loads(chat_run.stdout)["run"]
     assert run["status"] == "completed" and run["config"]["chat_template"] == "chatml"

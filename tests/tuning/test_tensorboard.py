@@ -33,8 +33,13 @@ def test_tensorboard_serves_the_runs_directory(llmdeck_home, tmp_path):
     port = free_port()
     script = shutil.which("tensorboard", path=str(Path(sys.executable).parent))
     command = [script] if script else [sys.executable, "-c", "from tensorboard.main import run_main; run_main()"]
-    server = subprocess.Popen([*command, "--logdir", str(llmdeck_home / "runs"), "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    server = subprocess.Popen(
+        [*command, "--logdir", str(llmdeck_home / "runs"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         deadline, page = time.time() + 90, None
         while time.time() < deadline and server.poll() is None:

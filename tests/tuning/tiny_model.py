@@ -11,7 +11,9 @@ CUSTOM_CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_model(target: Path, seed: int = 0, architecture: str = "llama", chat_template: str | None = None) -> Path:
+def build_tiny_model(
+    target: Path, seed: int = 0, architecture: str = "llama", chat_template: str | None = None
+) -> Path:
     """A 2-layer model of `architecture` (llama, or qwen3: q/k norms, no llama tensor names) that transformers and
     llama.cpp both support. (Not qwen2: transformers then swaps SmolLM2's tokenizer for Qwen2Tokenizer's
     pre-tokenizer, which llama.cpp's converter rightly does not recognise.)"""
@@ -25,11 +27,23 @@ def build_tiny_model(target: Path, seed: int = 0, architecture: str = "llama", c
     if chat_template:
         tokenizer.chat_template = chat_template
     torch.manual_seed(seed)
-    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen3": (Qwen3Config, Qwen3ForCausalLM)}[architecture]
-    config = config_class(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
-                          tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen3": (Qwen3Config, Qwen3ForCausalLM)}[
+        architecture
+    ]
+    config = config_class(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = model_class(config)
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)

@@ -42,10 +42,16 @@ class AgentsScreen(RunScreen):
         Binding("escape", "stop", "Stop agent"),
         Binding("ctrl+n", "new_question", "New question"),
     ]
-    PALETTE = [("Pick the agent's model", "pick_model"), ("Toggle the agent's tools", "focus_tools"),
-               ("Show the past agent runs", "focus_runs")]
-    WIDGET_KEYS = [("Enter", "question box: run the agent"), ("space / Enter", "tools list: toggle a tool"),
-                   ("Enter", "past runs: open a run's trace (and fill the form with its question and options)")]
+    PALETTE = [
+        ("Pick the agent's model", "pick_model"),
+        ("Toggle the agent's tools", "focus_tools"),
+        ("Show the past agent runs", "focus_runs"),
+    ]
+    WIDGET_KEYS = [
+        ("Enter", "question box: run the agent"),
+        ("space / Enter", "tools list: toggle a tool"),
+        ("Enter", "past runs: open a run's trace (and fill the form with its question and options)"),
+    ]
 
     @dataclass
     class Listed(RunScreen.Listed):
@@ -103,8 +109,9 @@ class AgentsScreen(RunScreen):
         from llmdeck.rag.query import list_collections
 
         catalog = ToolCatalog()
-        return self.Listed(models, default_model, [c.name for c in list_collections()], catalog.info(),
-                           catalog.warnings)
+        return self.Listed(
+            models, default_model, [c.name for c in list_collections()], catalog.info(), catalog.warnings
+        )
 
     @on(Listed)
     def show_choices(self, message: Listed) -> None:
@@ -115,8 +122,12 @@ class AgentsScreen(RunScreen):
         listed = tools.option_count > 0  # shown again: keep the user's toggles
         chosen_tools = set(tools.selected)
         tools.clear_options()
-        tools.add_options([(f"{t.name}: {t.description}", t.name, t.name in chosen_tools if listed else t.default)
-                           for t in message.tools])
+        tools.add_options(
+            [
+                (f"{t.name}: {t.description}", t.name, t.name in chosen_tools if listed else t.default)
+                for t in message.tools
+            ]
+        )
         for warning in message.warnings:
             self.notify(warning, title="a custom tool did not load", severity="warning", timeout=8)
 
@@ -139,14 +150,27 @@ class AgentsScreen(RunScreen):
         collection = self.query_one("#agent-collection", Select).value
         tools = [str(name) for name in self.query_one("#agent-tools", SelectionList).selected]
         model = await self.start_run(question)
-        self.agent_run(question, model, tools, None if collection is Select.NULL else str(collection),
-                       self.query_one("#agent-max-steps", Input).value,
-                       self.query_one("#agent-workspace", Input).value.strip() or None,
-                       self.query_one("#agent-thoughts", Checkbox).value)
+        self.agent_run(
+            question,
+            model,
+            tools,
+            None if collection is Select.NULL else str(collection),
+            self.query_one("#agent-max-steps", Input).value,
+            self.query_one("#agent-workspace", Input).value.strip() or None,
+            self.query_one("#agent-thoughts", Checkbox).value,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="agent")
-    def agent_run(self, question: str, model: str | None, tools: list[str], collection: str | None, max_steps: str,
-                  workspace: str | None, thoughts: bool) -> None:
+    def agent_run(
+        self,
+        question: str,
+        model: str | None,
+        tools: list[str],
+        collection: str | None,
+        max_steps: str,
+        workspace: str | None,
+        thoughts: bool,
+    ) -> None:
         """One service call, its events relayed (Esc, quitting: the generation stops at its next token)."""
         from llmdeck.agents.react import AgentOptions
         from llmdeck.core.errors import validated
@@ -154,12 +178,23 @@ class AgentsScreen(RunScreen):
 
         options = validated(AgentOptions, "agent", {"max_steps": max_steps or 0})
         worker = get_current_worker()
-        response = ask(question, model=model, tools=tools, collection=collection, workspace=workspace,
-                       options=options, thoughts=thoughts, stop_when=lambda: worker.is_cancelled)
+        response = ask(
+            question,
+            model=model,
+            tools=tools,
+            collection=collection,
+            workspace=workspace,
+            options=options,
+            thoughts=thoughts,
+            stop_when=lambda: worker.is_cancelled,
+        )
         self.post_message(self.Started(response.run_id, response.model, response.tools, response.warnings))
         self.relay_events(response)
-        self.post_message(self.Finished(response.run_id, response.cancelled, response.answer, response.limit,
-                                        response.steps, response.seconds))
+        self.post_message(
+            self.Finished(
+                response.run_id, response.cancelled, response.answer, response.limit, response.steps, response.seconds
+            )
+        )
 
     @on(Started)
     def run_started(self, message: Started) -> None:

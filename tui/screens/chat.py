@@ -52,12 +52,18 @@ class ChatScreen(BaseScreen):
         Binding("ctrl+y", "copy_answer", "Copy answer"),
         Binding("ctrl+b", "copy_code", "Copy code", show=False),
     ]
-    WIDGET_KEYS = [("Enter / r / x / e", "sessions list: resume / rename / delete / export the session as Markdown"),
-                   ("c / b", "a message (click or Tab to it): copy it / copy its last code block"),
-                   ("Enter", "a source: read the cited chunk in full"),
-                   ("up / down", "the prompt: earlier prompts")]
-    PALETTE = [("Pick the chat's model", "pick_model"), ("Pick a RAG collection", "pick_collection"),
-               ("Show the sessions", "focus_sessions"), ("Chat without the run's adapter", "drop_adapter")]
+    WIDGET_KEYS = [
+        ("Enter / r / x / e", "sessions list: resume / rename / delete / export the session as Markdown"),
+        ("c / b", "a message (click or Tab to it): copy it / copy its last code block"),
+        ("Enter", "a source: read the cited chunk in full"),
+        ("up / down", "the prompt: earlier prompts"),
+    ]
+    PALETTE = [
+        ("Pick the chat's model", "pick_model"),
+        ("Pick a RAG collection", "pick_collection"),
+        ("Show the sessions", "focus_sessions"),
+        ("Chat without the run's adapter", "drop_adapter"),
+    ]
 
     @dataclass
     class ModelResolved(Message):
@@ -131,8 +137,9 @@ class ChatScreen(BaseScreen):
                 yield ChatPickers(id="chat-pickers")
                 yield Static("model: resolving...", id="chat-status", markup=False)
                 yield ChatLog(id="chat-log")
-                yield PromptInput(placeholder="Ask the local model... (Enter sends, Esc stops, up/down: history)",
-                                  id="prompt")
+                yield PromptInput(
+                    placeholder="Ask the local model... (Enter sends, Esc stops, up/down: history)", id="prompt"
+                )
             yield SourcesPane(id="sources-pane")
         yield late_footer()
 
@@ -320,8 +327,16 @@ class ChatScreen(BaseScreen):
         self.generate(how, prompt, self.model_name, self.collection, self.session_id, pending, self.adapter)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
-    def generate(self, how: str, prompt: str | None, model: str, collection: str | None, session_id: str | None,
-                 pending: dict, adapter: str | None = None) -> None:
+    def generate(
+        self,
+        how: str,
+        prompt: str | None,
+        model: str,
+        collection: str | None,
+        session_id: str | None,
+        pending: dict,
+        adapter: str | None = None,
+    ) -> None:
         """One service call; a cancellation check on every piece (then the stream is closed)."""
         from llmdeck.core.runtime import Sampling
         from llmdeck.services import chat as service
@@ -332,8 +347,11 @@ class ChatScreen(BaseScreen):
             options["sampling"] = Sampling.from_settings(**{k: pending.get(k) for k in service.SAMPLING_OPTIONS})
         if how == "regenerate" or how == "edit":
             assert session_id is not None  # both act on the open session (the actions refuse without one)
-            response = (service.regenerate(session_id, **options) if how == "regenerate"
-                        else service.edit_and_resend(session_id, prompt or "", **options))
+            response = (
+                service.regenerate(session_id, **options)
+                if how == "regenerate"
+                else service.edit_and_resend(session_id, prompt or "", **options)
+            )
         else:
             response = service.chat(prompt or "", session=session_id or True, **options)
         self.post_message(self.SessionStarted(response.session_id))
@@ -352,8 +370,18 @@ class ChatScreen(BaseScreen):
         if unsent and not worker.is_cancelled:
             self.post_message(self.Token(unsent))
         stats = response.stats
-        self.post_message(self.Answered(response.model, stats.tokens, stats.tokens_per_s, stats.ttft_s,
-                                        not response.done, response.prompt_tokens, response.n_ctx, response.sources))
+        self.post_message(
+            self.Answered(
+                response.model,
+                stats.tokens,
+                stats.tokens_per_s,
+                stats.ttft_s,
+                not response.done,
+                response.prompt_tokens,
+                response.n_ctx,
+                response.sources,
+            )
+        )
 
     @on(SessionStarted)
     def remember_session(self, message: SessionStarted) -> None:
@@ -439,8 +467,14 @@ class ChatScreen(BaseScreen):
         from llmdeck.services.chat import session_options
 
         session = sessions.get_session(session_id)
-        self.post_message(self.SessionLoaded(session, sessions.messages(session_id), session_options(session_id),
-                                             _run_name(session.options.get("adapter"))))
+        self.post_message(
+            self.SessionLoaded(
+                session,
+                sessions.messages(session_id),
+                session_options(session_id),
+                _run_name(session.options.get("adapter")),
+            )
+        )
 
     @on(SessionLoaded)
     async def show_session(self, message: SessionLoaded) -> None:
@@ -460,8 +494,10 @@ class ChatScreen(BaseScreen):
         if session.model and session.model in pickers.models:
             self.model_name = session.model
         elif session.model:
-            self.notify(f"this session's model {session.model!r} is no longer in the store; answering with "
-                        f"{self.model_name}", severity="warning")
+            self.notify(
+                f"this session's model {session.model!r} is no longer in the store; answering with {self.model_name}",
+                severity="warning",
+            )
         pickers.select_model(self.model_name)
         self.adapter, self.adapter_name = session.options.get("adapter"), message.adapter_name
         self.collection = session.rag_collection
@@ -480,15 +516,24 @@ class ChatScreen(BaseScreen):
 
         sid = message.session_id
         if message.action == "rename":
-            ask(self.app, TextPromptScreen("New title for this session", message.title),
-                lambda title: self.change_session("rename", sid, title))
+            ask(
+                self.app,
+                TextPromptScreen("New title for this session", message.title),
+                lambda title: self.change_session("rename", sid, title),
+            )
         elif message.action == "delete":
-            ask(self.app, ConfirmScreen(f"Delete the session '{message.title}' and its messages?"),
-                lambda _: self.change_session("delete", sid))
+            ask(
+                self.app,
+                ConfirmScreen(f"Delete the session '{message.title}' and its messages?"),
+                lambda _: self.change_session("delete", sid),
+            )
         elif message.action == "export":
             default = f"{sid}.md"
-            ask(self.app, TextPromptScreen("Export this session as Markdown to", default),
-                lambda path: self.change_session("export", sid, path))
+            ask(
+                self.app,
+                TextPromptScreen("Export this session as Markdown to", default),
+                lambda path: self.change_session("export", sid, path),
+            )
 
     @work(thread=True, exit_on_error=False, group="sessions")
     def change_session(self, action: str, session_id: str, value: str = "") -> None:
@@ -520,8 +565,12 @@ class ChatScreen(BaseScreen):
         from llmdeck.core.runtime import Sampling
 
         defaults = Sampling.from_settings()
-        return {"system": None, "temperature": defaults.temperature, "top_p": defaults.top_p,
-                "max_tokens": defaults.max_tokens}
+        return {
+            "system": None,
+            "temperature": defaults.temperature,
+            "top_p": defaults.top_p,
+            "max_tokens": defaults.max_tokens,
+        }
 
     def _options_chosen(self, options: dict | None) -> None:
         if options is not None:
@@ -543,9 +592,12 @@ class ChatScreen(BaseScreen):
     def options_saved(self, message: OptionsSaved) -> None:
         self.options = message.options
         system = message.options.get("system")
-        self.notify(f"system prompt: {system[:40] + '...' if system and len(system) > 40 else system or 'none'}; "
-                    f"temperature {message.options.get('temperature')}, top-p {message.options.get('top_p')}, "
-                    f"max tokens {message.options.get('max_tokens')}", title="chat options saved")
+        self.notify(
+            f"system prompt: {system[:40] + '...' if system and len(system) > 40 else system or 'none'}; "
+            f"temperature {message.options.get('temperature')}, top-p {message.options.get('top_p')}, "
+            f"max tokens {message.options.get('max_tokens')}",
+            title="chat options saved",
+        )
 
     def action_ingest(self) -> None:
         from llmdeck.tui.screens.ingest import IngestScreen

@@ -11,8 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-SAMPLING_FIELDS = (("temperature", "Temperature (0 = greedy)"), ("top_p", "Top-p (0-1]"),
-                   ("max_tokens", "Max tokens per answer"))
+SAMPLING_FIELDS = (
+    ("temperature", "Temperature (0 = greedy)"),
+    ("top_p", "Top-p (0-1]"),
+    ("max_tokens", "Max tokens per answer"),
+)
 
 
 class ChatOptionsScreen(ModalScreen[dict | None]):

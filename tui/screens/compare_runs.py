@@ -63,8 +63,13 @@ class CompareRunsScreen(ModalScreen[None]):
             titles.append(f"{run.name} ({run.status}, {len(loss.steps)} points)")
             if loss.steps:
                 plot.plot(loss.steps, loss.values, line_style=f"dim {colour}", hires_mode=HiResMode.BRAILLE)
-                plot.plot(loss.steps, smoothed(loss.values), line_style=f"bold {colour}",
-                          hires_mode=HiResMode.BRAILLE, label=run.name)
+                plot.plot(
+                    loss.steps,
+                    smoothed(loss.values),
+                    line_style=f"bold {colour}",
+                    hires_mode=HiResMode.BRAILLE,
+                    label=run.name,
+                )
             evals = series(rows, "eval_loss")
             if evals.steps:
                 plot.scatter(evals.steps, evals.values, marker="*", marker_style=colour, label=f"{run.name} eval")

@@ -19,8 +19,11 @@ class FilteredTree(DirectoryTree):
         self.suffixes = suffixes
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or not self.suffixes
-                                                                      or p.suffix.lower() in self.suffixes)]
+        return [
+            p
+            for p in paths
+            if not p.name.startswith(".") and (p.is_dir() or not self.suffixes or p.suffix.lower() in self.suffixes)
+        ]
 
 
 class FilePickerScreen(ModalScreen[Path | None]):
@@ -28,8 +31,9 @@ class FilePickerScreen(ModalScreen[Path | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, suffixes: tuple[str, ...] = (), start: Path | None = None,
-                 directories: bool = False):
+    def __init__(
+        self, title: str, suffixes: tuple[str, ...] = (), start: Path | None = None, directories: bool = False
+    ):
         super().__init__()
         self.title_text, self.suffixes, self.directories = title, suffixes, directories
         self.start = Path(start or Path.cwd()).expanduser()

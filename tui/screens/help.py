@@ -35,16 +35,22 @@ class HelpScreen(ModalScreen[None]):
         for mode in MODE_TABLE:
             screen = mode.screen_class()
             summary = (screen.__doc__ or "").strip().splitlines() or [""]
-            lines += ["", f"## {mode.title} ({mode.key.upper()})", "", summary[0],
-                      "", "| key | action |", "|---|---|"]
+            lines += ["", f"## {mode.title} ({mode.key.upper()})", "", summary[0], "", "| key | action |", "|---|---|"]
             lines += [f"| {key or 'palette'} | {title} |" for title, _, key in screen_actions(screen)]
             for widget_keys in getattr(screen, "WIDGET_KEYS", ()):
                 lines.append(f"| {widget_keys[0]} | {widget_keys[1]} |")
             for key, module, name in getattr(screen, "SUBSCREENS", ()):  # screens opened from this one
                 sub = getattr(importlib.import_module(f"llmdeck.tui.screens.{module}"), name)
                 summary = (sub.__doc__ or "").strip().splitlines() or [""]
-                lines += ["", f"### {name.removesuffix('Screen')} ({key} on the {mode.title} screen)", "", summary[0],
-                          "", "| key | action |", "|---|---|"]
+                lines += [
+                    "",
+                    f"### {name.removesuffix('Screen')} ({key} on the {mode.title} screen)",
+                    "",
+                    summary[0],
+                    "",
+                    "| key | action |",
+                    "|---|---|",
+                ]
                 lines += [f"| {k or 'palette'} | {title} |" for title, _, k in screen_actions(sub)]
                 lines += [f"| {k} | {text} |" for k, text in getattr(sub, "WIDGET_KEYS", ())]
         return "\n".join(lines)

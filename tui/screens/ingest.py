@@ -93,11 +93,15 @@ class IngestScreen(ModalScreen[str | None]):
                 self.post_message(self.Cancelled(collection))
                 return
             raise
-        text = (f"{summary.files_changed} files changed, {summary.files_unchanged} unchanged; "
-                f"{summary.chunks_added + summary.chunks_updated} chunks embedded in {summary.seconds:.1f}s")
+        text = (
+            f"{summary.files_changed} files changed, {summary.files_unchanged} unchanged; "
+            f"{summary.chunks_added + summary.chunks_updated} chunks embedded in {summary.seconds:.1f}s"
+        )
         if summary.skipped_files:
-            text += f"; {len(summary.skipped_files)} skipped (first: {summary.skipped_files[0]['path']}: " \
-                    f"{summary.skipped_files[0]['reason']})"
+            text += (
+                f"; {len(summary.skipped_files)} skipped (first: {summary.skipped_files[0]['path']}: "
+                f"{summary.skipped_files[0]['reason']})"
+            )
         self.post_message(self.Done(collection, text))
 
     @on(Progress)

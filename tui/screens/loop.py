@@ -101,8 +101,14 @@ class LoopScreen(BaseScreen):
         table.clear()
         self.states = {state.name: state for state in message.loops}
         for state in reversed(message.loops):  # newest first
-            table.add_row(state.name, state.status, str(len(state.rounds)), f"{state.seconds / 60:.1f}",
-                          f"{state.cpu_seconds / 60:.1f}", key=state.name)
+            table.add_row(
+                state.name,
+                state.status,
+                str(len(state.rounds)),
+                f"{state.seconds / 60:.1f}",
+                f"{state.cpu_seconds / 60:.1f}",
+                key=state.name,
+            )
         shown = self.running or (message.loops[-1].name if message.loops else None)
         if shown in self.states:
             self.show_rounds(self.states[shown])
@@ -133,6 +139,7 @@ class LoopScreen(BaseScreen):
     # -- running a loop -----------------------------------------------------------------------------
     def form_values(self) -> dict:
         """The form as `run_loop`'s config (empty entries left to its defaults; it checks every value)."""
+
         def text(widget_id: str) -> str:
             return self.query_one(f"#{widget_id}", Input).value.strip()
 
@@ -141,8 +148,12 @@ class LoopScreen(BaseScreen):
             values["name"] = text("loop-name")
         if text("loop-tasks"):
             values["tasks"] = [part.strip() for part in text("loop-tasks").split(",") if part.strip()]
-        for field, widget_id in (("rounds", "loop-rounds"), ("samples", "loop-samples"), ("limit", "loop-limit"),
-                                 ("eval_limit", "loop-eval-limit")):
+        for field, widget_id in (
+            ("rounds", "loop-rounds"),
+            ("samples", "loop-samples"),
+            ("limit", "loop-limit"),
+            ("eval_limit", "loop-eval-limit"),
+        ):
             if text(widget_id):
                 values[field] = text(widget_id)
         return values
@@ -196,18 +207,23 @@ class LoopScreen(BaseScreen):
                     log.write_line(f"[round {event.round}] {event.stage} ...")
                 else:
                     log.write_line(f"[round {event.round}] {event.stage}: {event.status}{stage_brief(event.result)}")
-                self._status(f"loop {self.response.state.name if self.response else self.running}: round {event.round},"
-                             f" {event.stage} ({event.status})")
+                self._status(
+                    f"loop {self.response.state.name if self.response else self.running}: round {event.round},"
+                    f" {event.stage} ({event.status})"
+                )
             case StageProgressed():
-                self._status(f"loop: round {event.round}, {event.stage} {event.done}/{event.total or '?'}"
-                             f" {event.detail}")
+                self._status(
+                    f"loop: round {event.round}, {event.stage} {event.done}/{event.total or '?'} {event.detail}"
+                )
             case RoundFinished() if self.response is not None:
                 self.fill_rounds(summary_rows(self.response.state))
                 log.write_line(f"round {event.round} done: model {event.row.get('model')}")
             case LoopFinished():
                 self.fill_rounds(event.rows)
-                log.write_line(f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
-                               f" {event.cpu_seconds / 60:.1f} min CPU")
+                log.write_line(
+                    f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
+                    f" {event.cpu_seconds / 60:.1f} min CPU"
+                )
 
     @on(Ended)
     def loop_ended(self, message: Ended) -> None:
@@ -238,4 +254,3 @@ class LoopScreen(BaseScreen):
 
     def _status(self, text: str) -> None:
         self.query_one("#loop-status", Static).update(text)
-

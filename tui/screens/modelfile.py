@@ -17,8 +17,11 @@ from llmdeck.tui.screens.base import ask
 
 
 class ModelfileScreen(ModalScreen[None]):
-    BINDINGS = [Binding("ctrl+s", "save", "Save as..."), Binding("ctrl+y", "copy", "Copy"),
-                Binding("escape,q", "app.pop_screen", "Close")]
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save as..."),
+        Binding("ctrl+y", "copy", "Copy"),
+        Binding("escape,q", "app.pop_screen", "Close"),
+    ]
 
     def __init__(self, model: str, text: str):
         super().__init__()
@@ -26,8 +29,11 @@ class ModelfileScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog tall"):
-            yield Static(f"Ollama Modelfile of {self.model}  (ctrl+s save, ctrl+y copy, Esc close)",
-                         classes="dialog-title", markup=False)
+            yield Static(
+                f"Ollama Modelfile of {self.model}  (ctrl+s save, ctrl+y copy, Esc close)",
+                classes="dialog-title",
+                markup=False,
+            )
             with VerticalScroll():
                 yield Static(self.text, id="modelfile-text", markup=False)
 
@@ -38,16 +44,20 @@ class ModelfileScreen(ModalScreen[None]):
     def action_save(self) -> None:
         from llmdeck.tui.screens.text_prompt import TextPromptScreen
 
-        ask(self.app, TextPromptScreen("Save the Modelfile as", "Modelfile"),
-            lambda path: self.save(Path(path).expanduser()))
+        ask(
+            self.app,
+            TextPromptScreen("Save the Modelfile as", "Modelfile"),
+            lambda path: self.save(Path(path).expanduser()),
+        )
 
     @work(thread=True, exit_on_error=False, group="save modelfile")
     def save(self, target: Path) -> None:
         from llmdeck.core.atomic import atomic_write_text
 
         atomic_write_text(target, self.text)
-        self.app.call_from_thread(self.notify, f"wrote {target.resolve()}: ollama create {self.model} -f {target}",
-                                  title="Modelfile saved")
+        self.app.call_from_thread(
+            self.notify, f"wrote {target.resolve()}: ollama create {self.model} -f {target}", title="Modelfile saved"
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

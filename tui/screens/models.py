@@ -137,9 +137,18 @@ class ModelsScreen(BaseScreen):
         for row in message.rows:
             e = row.entry
             loss = f"{row.loss:.4f}" if row.loss is not None else "-"
-            table.add_row("*" if e.is_default else "", e.name, e.architecture, human_count(e.parameter_count),
-                          e.file_type, human_size(e.size_bytes), str(e.context_length or "-"), lineage_text(row), loss,
-                          key=e.name)
+            table.add_row(
+                "*" if e.is_default else "",
+                e.name,
+                e.architecture,
+                human_count(e.parameter_count),
+                e.file_type,
+                human_size(e.size_bytes),
+                str(e.context_length or "-"),
+                lineage_text(row),
+                loss,
+                key=e.name,
+            )
         names = [row.entry.name for row in message.rows]
         if keep in names:
             table.move_cursor(row=names.index(keep))
@@ -166,13 +175,18 @@ class ModelsScreen(BaseScreen):
     def show_details(self, message: DetailsLoaded) -> None:
         details = message.details
         e = details.row.entry
-        facts = [("name", e.name), ("file", e.path), ("architecture", e.architecture),
-                 ("GGUF general.name", details.model_name or "-"),
-                 ("parameters", f"{human_count(e.parameter_count)} ({e.parameter_count:,})"),
-                 ("quantization", e.file_type), ("size", human_size(e.size_bytes)),
-                 ("context length", str(e.context_length or "-")),
-                 ("stored", "copied into the store" if e.copied else "by reference"),
-                 ("default", "yes" if e.is_default else "no")]
+        facts = [
+            ("name", e.name),
+            ("file", e.path),
+            ("architecture", e.architecture),
+            ("GGUF general.name", details.model_name or "-"),
+            ("parameters", f"{human_count(e.parameter_count)} ({e.parameter_count:,})"),
+            ("quantization", e.file_type),
+            ("size", human_size(e.size_bytes)),
+            ("context length", str(e.context_length or "-")),
+            ("stored", "copied into the store" if e.copied else "by reference"),
+            ("default", "yes" if e.is_default else "no"),
+        ]
         if details.row.loss is not None:
             facts.append(("recorded loss", f"{details.row.loss:.4f} (run {details.row.run_name})"))
         if details.problem:
@@ -211,24 +225,38 @@ class ModelsScreen(BaseScreen):
 
         name = self._highlighted()
         if name:
-            ask(self.app, ConfirmScreen(f"Remove {name} from the store? (a file copied into the store is "
-                                        "deleted; a referenced file stays where it is)"),
-                lambda _: self.long_action(f"Removing {name}", _remove, name))
+            ask(
+                self.app,
+                ConfirmScreen(
+                    f"Remove {name} from the store? (a file copied into the store is "
+                    "deleted; a referenced file stays where it is)"
+                ),
+                lambda _: self.long_action(f"Removing {name}", _remove, name),
+            )
 
     def action_import_model(self) -> None:
         from llmdeck.tui.screens.file_picker import FilePickerScreen
 
-        ask(self.app, FilePickerScreen("Import a GGUF model (registered by reference)", (".gguf",), Path.home()),
-            lambda path: self.long_action(f"Importing {path.name}", _import, path))
+        ask(
+            self.app,
+            FilePickerScreen("Import a GGUF model (registered by reference)", (".gguf",), Path.home()),
+            lambda path: self.long_action(f"Importing {path.name}", _import, path),
+        )
 
     def action_quantize(self) -> None:
         from llmdeck.tui.screens.quant_picker import QuantPickerScreen
 
         name = self._highlighted()
         if name:
-            ask(self.app, QuantPickerScreen(f"Quantize {name} into a new store model", multiple=False,
-                                            name_hint=f"(default: {name} with the quant as suffix)"),
-                lambda choice: self._quantize_chosen(name, choice))
+            ask(
+                self.app,
+                QuantPickerScreen(
+                    f"Quantize {name} into a new store model",
+                    multiple=False,
+                    name_hint=f"(default: {name} with the quant as suffix)",
+                ),
+                lambda choice: self._quantize_chosen(name, choice),
+            )
 
     def _quantize_chosen(self, name: str, choice: dict) -> None:
         from llmdeck.core.quantize import is_quantized
@@ -237,11 +265,16 @@ class ModelsScreen(BaseScreen):
         quant, new_name = choice["quants"][0], choice["name"]
         entry = self.entries.get(name)
         if entry is not None and is_quantized(entry.file_type):
-            ask(self.app,
-                ConfirmScreen(f"{name} is already quantized ({entry.file_type}): quantizing it again to {quant} loses "
-                              "more than quantizing its f16/f32 source would. Requantize anyway?"),
-                lambda _: self.long_action(f"Requantizing {name} to {quant}", _quantize, name, quant, new_name, True,
-                                           progress=True))
+            ask(
+                self.app,
+                ConfirmScreen(
+                    f"{name} is already quantized ({entry.file_type}): quantizing it again to {quant} loses "
+                    "more than quantizing its f16/f32 source would. Requantize anyway?"
+                ),
+                lambda _: self.long_action(
+                    f"Requantizing {name} to {quant}", _quantize, name, quant, new_name, True, progress=True
+                ),
+            )
         else:
             self.long_action(f"Quantizing {name} to {quant}", _quantize, name, quant, new_name, False, progress=True)
 
@@ -259,10 +292,13 @@ class ModelsScreen(BaseScreen):
         if not message.runs:
             self.notify("no completed training run to export (F3 launches one)", severity="warning")
             return
-        options = [(run.id, f"{run.name}  ({run.method}, {run.id}, base {run.base_model})")
-                   for run in reversed(message.runs)]
-        self.app.push_screen(ChoiceScreen("Export which completed run into the store? (Enter picks, Esc cancels)",
-                                          options), self._export_chosen)
+        options = [
+            (run.id, f"{run.name}  ({run.method}, {run.id}, base {run.base_model})") for run in reversed(message.runs)
+        ]
+        self.app.push_screen(
+            ChoiceScreen("Export which completed run into the store? (Enter picks, Esc cancels)", options),
+            self._export_chosen,
+        )
 
     async def _export_chosen(self, run_id: str | None) -> None:
         if not run_id:
@@ -279,11 +315,16 @@ class ModelsScreen(BaseScreen):
 
         name = self._highlighted()
         if name:
-            self.long_action(f"Building the Modelfile of {name}", _modelfile, name,
-                             then=lambda text: self.app.push_screen(ModelfileScreen(name, text)))
+            self.long_action(
+                f"Building the Modelfile of {name}",
+                _modelfile,
+                name,
+                then=lambda text: self.app.push_screen(ModelfileScreen(name, text)),
+            )
 
-    def long_action(self, title: str, function: Callable, *args, then: Callable | None = None,
-                    progress: bool = False) -> None:
+    def long_action(
+        self, title: str, function: Callable, *args, then: Callable | None = None, progress: bool = False
+    ) -> None:
         """Run `function(*args)` in a worker with a progress line; its result is a notification, or goes to
         `then`. With `progress`, the function gets `report(done, total, what)` and a bar follows it. A failure
         is a notification (BaseScreen)."""
@@ -364,8 +405,9 @@ def _remove(name: str) -> str:
 def _quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool, report) -> str:
     from llmdeck.core.quantize import quantize_model
 
-    entry = quantize_model(name, quant, new_name, allow_requantize,
-                           on_progress=lambda done, total: report(done, total, "tensors"))
+    entry = quantize_model(
+        name, quant, new_name, allow_requantize, on_progress=lambda done, total: report(done, total, "tensors")
+    )
     return f"quantized {name} -> {entry.name} ({entry.file_type}, {human_size(entry.size_bytes)})"
 
 

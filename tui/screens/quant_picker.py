@@ -17,8 +17,15 @@ class QuantPickerScreen(ModalScreen[dict | None]):
 
     BINDINGS = [Binding("ctrl+s", "accept", "OK"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, *, multiple: bool, selected: tuple[str, ...] = ("q4_k_m",), name_hint: str = "",
-                 scoring: bool = False):
+    def __init__(
+        self,
+        title: str,
+        *,
+        multiple: bool,
+        selected: tuple[str, ...] = ("q4_k_m",),
+        name_hint: str = "",
+        scoring: bool = False,
+    ):
         super().__init__()
         self.title_text, self.multiple, self.selected = title, multiple, selected
         self.name_hint, self.scoring = name_hint, scoring

@@ -22,8 +22,11 @@ class SourceScreen(ModalScreen[None]):
         with Vertical(classes="dialog tall"):
             yield Static(heading, classes="dialog-title", markup=False)
             with VerticalScroll():
-                yield Static(s.get("text") or "(the chunk's text was not recorded with this answer)", id="source-text",
-                             markup=False)
+                yield Static(
+                    s.get("text") or "(the chunk's text was not recorded with this answer)",
+                    id="source-text",
+                    markup=False,
+                )
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.source.get("text") or "")

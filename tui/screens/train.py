@@ -242,8 +242,11 @@ class TrainScreen(BaseScreen):
         run_id = self.query_one(RunsTable).highlighted_run()
         if run_id:
             self.marked = None if self.marked == run_id else run_id
-            self.notify(f"marked {run_id} for comparison: highlight another run and press m" if self.marked
-                        else "comparison mark cleared")
+            self.notify(
+                f"marked {run_id} for comparison: highlight another run and press m"
+                if self.marked
+                else "comparison mark cleared"
+            )
 
     def action_compare_runs(self) -> None:
         from llmdeck.tui.screens.compare_runs import CompareRunsScreen
@@ -266,8 +269,9 @@ class TrainScreen(BaseScreen):
         if run is None:
             return None
         if run.status != "completed":
-            self.notify(f"run {run.name} is {run.status}: only a completed run can be used to {doing}",
-                        severity="warning")
+            self.notify(
+                f"run {run.name} is {run.status}: only a completed run can be used to {doing}", severity="warning"
+            )
             return None
         return run.id
 
@@ -289,9 +293,16 @@ class TrainScreen(BaseScreen):
             self.notify(f"an export is running ({exporting}): ctrl+x cancels it", severity="warning")
             return
         run = known[run_id]
-        ask(self.app, QuantPickerScreen(f"Export run {run.name} into the model store", multiple=True,
-                                        name_hint=f"(default: from the run name, {run.name})", scoring=True),
-            lambda choice: self._start_export(run, choice))
+        ask(
+            self.app,
+            QuantPickerScreen(
+                f"Export run {run.name} into the model store",
+                multiple=True,
+                name_hint=f"(default: from the run name, {run.name})",
+                scoring=True,
+            ),
+            lambda choice: self._start_export(run, choice),
+        )
 
     def _start_export(self, run, choice: dict) -> None:
         self.query_one(ExportPanel).start(run.id, run.name, choice["quants"])
@@ -332,9 +343,13 @@ class TrainScreen(BaseScreen):
         registered = self.query_one(ExportPanel).ended(message.run_id, message.report)
         if registered is None:
             return
-        self.notify(f"registered {', '.join(registered)}: see the Models screen (F2)" if registered else
-                    "no quant was registered", title="export finished",
-                    severity="information" if registered else "warning")
+        self.notify(
+            f"registered {', '.join(registered)}: see the Models screen (F2)"
+            if registered
+            else "no quant was registered",
+            title="export finished",
+            severity="information" if registered else "warning",
+        )
 
     def action_close_export(self) -> None:
         panel = self.query_one(ExportPanel)
@@ -375,9 +390,11 @@ class TrainScreen(BaseScreen):
 
         from llmdeck.tui.screens.file_picker import FilePickerScreen
 
-        ask(self.app, FilePickerScreen("Pick a dataset file (or type a directory)", DATA_SUFFIXES, Path.cwd(),
-                                       directories=True),
-            lambda path: self.query_one(TrainForm).show_dataset(path))
+        ask(
+            self.app,
+            FilePickerScreen("Pick a dataset file (or type a directory)", DATA_SUFFIXES, Path.cwd(), directories=True),
+            lambda path: self.query_one(TrainForm).show_dataset(path),
+        )
 
     def fill_form(self, values: dict, note: str = "") -> None:
         self.query_one(TrainForm).fill(values)
@@ -399,8 +416,10 @@ class TrainScreen(BaseScreen):
         except LlmdeckError as exc:
             self.post_message(self.DataChecked(str(exc), False))
             return
-        lines = [f"{report.source}", f"format {report.format}: {report.rows} rows, {report.valid} valid, "
-                 f"{report.bad_count} bad"]
+        lines = [
+            f"{report.source}",
+            f"format {report.format}: {report.rows} rows, {report.valid} valid, {report.bad_count} bad",
+        ]
         lines += [f"  {bad.location}: {bad.problem}" for bad in report.bad_rows[:5]]
         if report.bad_count > 5:
             lines.append(f"  ... and {report.bad_count - 5} more bad rows")
@@ -459,8 +478,11 @@ class TrainScreen(BaseScreen):
         from llmdeck.tuning.runs import launch
 
         run, found = launch(config)
-        self.post_message(self.RunStarted(run.id, f"launched {run.name}: {found.data_report.valid} rows, "
-                                                  f"~{found.estimate.steps} steps"))
+        self.post_message(
+            self.RunStarted(
+                run.id, f"launched {run.name}: {found.data_report.valid} rows, ~{found.estimate.steps} steps"
+            )
+        )
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         if action == "export":
@@ -483,8 +505,11 @@ class TrainScreen(BaseScreen):
         if config is None:
             return
         default = f"{config.name or config.method + '-run'}.yaml"
-        ask(self.app, TextPromptScreen("Save this config as (YAML)", default),
-            lambda path: self.save_config(config, path))
+        ask(
+            self.app,
+            TextPromptScreen("Save this config as (YAML)", default),
+            lambda path: self.save_config(config, path),
+        )
 
     @work(thread=True, exit_on_error=False, group="save config")
     def save_config(self, config, path: str) -> None:

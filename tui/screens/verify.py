@@ -65,8 +65,9 @@ class VerifyScreen(RunScreen):
         with Horizontal(id="verify-body"):
             with VerticalScroll(id="verify-form"):
                 yield Label("Task", classes="pane-title")
-                yield TextArea(id="verify-task", soft_wrap=True, compact=True,
-                               placeholder="What the program must do (ctrl+r runs)")
+                yield TextArea(
+                    id="verify-task", soft_wrap=True, compact=True, placeholder="What the program must do (ctrl+r runs)"
+                )
                 yield Label("Expected output (exact stdout)", classes="pane-title")
                 yield TextArea(id="verify-expect", soft_wrap=True, compact=True, placeholder="(none)")
                 yield Label("or a tests file (.py of asserts)", classes="pane-title")
@@ -78,8 +79,13 @@ class VerifyScreen(RunScreen):
                 yield Label("Max rounds", classes="pane-title")
                 yield Input("3", type="integer", compact=True, id="verify-max-rounds")
                 yield Label("Sandbox", classes="pane-title")
-                yield Select([(tier, tier) for tier in ISOLATION_TIERS], value="auto", allow_blank=False,
-                             compact=True, id="verify-isolation")
+                yield Select(
+                    [(tier, tier) for tier in ISOLATION_TIERS],
+                    value="auto",
+                    allow_blank=False,
+                    compact=True,
+                    id="verify-isolation",
+                )
                 yield Button("Run (ctrl+r)", variant="primary", id="verify-run")
             with Vertical(id="verify-main"):
                 yield Static("model: resolving...", id="verify-status", classes="status", markup=False)
@@ -96,8 +102,10 @@ class VerifyScreen(RunScreen):
     def action_pick_tests(self) -> None:
         from llmdeck.tui.screens.file_picker import FilePickerScreen
 
-        self.app.push_screen(FilePickerScreen("Pick a tests file (Python asserts or test_ functions)", (".py",),
-                                              Path.cwd()), self._tests_picked)
+        self.app.push_screen(
+            FilePickerScreen("Pick a tests file (Python asserts or test_ functions)", (".py",), Path.cwd()),
+            self._tests_picked,
+        )
 
     def _tests_picked(self, path: Path | None) -> None:
         if path:
@@ -116,13 +124,19 @@ class VerifyScreen(RunScreen):
         expect = self.query_one("#verify-expect", TextArea).text
         tests = self.query_one("#verify-tests", Input).value.strip()
         model = await self.start_run(task)
-        self.verify_run(task, model, expect if expect.strip() else None, tests or None,
-                        self.query_one("#verify-max-rounds", Input).value,
-                        str(self.query_one("#verify-isolation", Select).value))
+        self.verify_run(
+            task,
+            model,
+            expect if expect.strip() else None,
+            tests or None,
+            self.query_one("#verify-max-rounds", Input).value,
+            str(self.query_one("#verify-isolation", Select).value),
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
-    def verify_run(self, task: str, model: str | None, expect: str | None, tests: str | None, max_rounds: str,
-                   isolation: str) -> None:
+    def verify_run(
+        self, task: str, model: str | None, expect: str | None, tests: str | None, max_rounds: str, isolation: str
+    ) -> None:
         """One service call, its events relayed (Esc, quitting: the writer stops at its next token)."""
         from llmdeck.agents.verify import VerifyOptions
         from llmdeck.core.errors import validated
@@ -130,12 +144,20 @@ class VerifyScreen(RunScreen):
 
         options = validated(VerifyOptions, "verify", {"max_rounds": max_rounds or 0})
         worker = get_current_worker()
-        response = verify(task, model=model, expect=expect, tests=tests, options=options, isolation=isolation,
-                          stop_when=lambda: worker.is_cancelled)
+        response = verify(
+            task,
+            model=model,
+            expect=expect,
+            tests=tests,
+            options=options,
+            isolation=isolation,
+            stop_when=lambda: worker.is_cancelled,
+        )
         self.post_message(self.Started(response.run_id, response.model))
         self.relay_events(response)
-        self.post_message(self.Finished(response.run_id, response.cancelled, response.status, response.rounds,
-                                        response.isolation))
+        self.post_message(
+            self.Finished(response.run_id, response.cancelled, response.status, response.rounds, response.isolation)
+        )
 
     @on(Started)
     def run_started(self, message: Started) -> None:

@@ -11,9 +11,11 @@ from textual.widgets import Static
 from llmdeck.agents.events import AgentAnswered, AgentFailed, RunEvent, ThoughtWritten, ToolCalled, ToolReturned
 from llmdeck.tui.widgets.run_trace import RunTrace
 
-LIMIT_NOTES = {"max_steps": "best answer so far: stopped at the step limit",
-               "wall_time": "best answer so far: stopped at the time limit",
-               "error": "best answer so far: stopped by an error"}
+LIMIT_NOTES = {
+    "max_steps": "best answer so far: stopped at the step limit",
+    "wall_time": "best answer so far: stopped at the time limit",
+    "error": "best answer so far: stopped by an error",
+}
 MAX_OBSERVATION_CHARS = 800
 
 

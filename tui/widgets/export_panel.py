@@ -15,15 +15,34 @@ EXPORT_COLUMNS = ("quant", "name", "size", "loss", "ppl", "delta", "status")
 
 def export_rows(report) -> list[tuple]:
     """The export's table: the f16 reference, then each quant with its size, loss, perplexity, loss delta."""
+
     def number(value, spec: str) -> str:
         return "-" if value is None else format(value, spec)
 
-    rows = [("f16 (reference)", "-", human_size(report.f16_size_bytes), number(report.f16_loss, ".4f"),
-             number(report.f16_perplexity, ".3f"), "-", "-")]
+    rows = [
+        (
+            "f16 (reference)",
+            "-",
+            human_size(report.f16_size_bytes),
+            number(report.f16_loss, ".4f"),
+            number(report.f16_perplexity, ".3f"),
+            "-",
+            "-",
+        )
+    ]
     for item in report.quants:
         status = "registered" if item.registered else f"refused ({item.refused})" if item.refused else "not registered"
-        rows.append((item.quant, item.name, human_size(item.size_bytes), number(item.loss, ".4f"),
-                     number(item.perplexity, ".3f"), number(item.loss_delta, "+.4f"), status))
+        rows.append(
+            (
+                item.quant,
+                item.name,
+                human_size(item.size_bytes),
+                number(item.loss, ".4f"),
+                number(item.perplexity, ".3f"),
+                number(item.loss_delta, "+.4f"),
+                status,
+            )
+        )
     return rows
 
 

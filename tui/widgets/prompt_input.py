@@ -7,8 +7,10 @@ from textual.widgets import Input
 
 
 class PromptInput(Input):
-    BINDINGS = [Binding("up", "history(-1)", "Previous prompt", show=False),
-                Binding("down", "history(1)", "Next prompt", show=False)]
+    BINDINGS = [
+        Binding("up", "history(-1)", "Previous prompt", show=False),
+        Binding("down", "history(1)", "Next prompt", show=False),
+    ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -71,8 +71,14 @@ class RunHistory(DataTable):
         self.clear()
         for run in runs:
             prompt = " ".join(run.prompt.split())
-            self.add_row(started_text(run.started_at), run.status, str(run.steps), run.model or "-",
-                         prompt[:60] + ("..." if len(prompt) > 60 else ""), key=run.id)
+            self.add_row(
+                started_text(run.started_at),
+                run.status,
+                str(run.steps),
+                run.model or "-",
+                prompt[:60] + ("..." if len(prompt) > 60 else ""),
+                key=run.id,
+            )
         self.run_ids = ids
         if keep in ids:
             self.move_cursor(row=ids.index(keep), animate=False)
@@ -80,8 +86,13 @@ class RunHistory(DataTable):
     @on(DataTable.RowSelected)
     def _chosen(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.screen.run_worker(partial(self._load_run, event.row_key.value), thread=True, exclusive=True,
-                                   exit_on_error=False, group="open run")
+            self.screen.run_worker(
+                partial(self._load_run, event.row_key.value),
+                thread=True,
+                exclusive=True,
+                exit_on_error=False,
+                group="open run",
+            )
 
     def _load_run(self, run_id: str) -> None:
         from llmdeck.agents.records import get_run
@@ -91,5 +102,6 @@ class RunHistory(DataTable):
     def describe(self, run) -> str:
         """A reopened run's status line."""
         seconds = f", {run.seconds:.1f} s" if run.seconds else ""
-        return (f"run {run.id} ({run.status}, {run.steps} {self.steps_label}{seconds}) by {run.model}:"
-                " ctrl+r runs it again")
+        return (
+            f"run {run.id} ({run.status}, {run.steps} {self.steps_label}{seconds}) by {run.model}: ctrl+r runs it again"
+        )

@@ -79,7 +79,8 @@ class RunMonitor(Vertical):
 
             self.config_shown_for = run.id
             self.query_one("#monitor-config-text", Static).update(
-                "resolved config\n" + yaml.safe_dump(run.config, sort_keys=False))
+                "resolved config\n" + yaml.safe_dump(run.config, sort_keys=False)
+            )
 
     def _stats(self, run) -> None:
         from llmdeck.tuning.monitor import alerts
@@ -97,8 +98,12 @@ class RunMonitor(Vertical):
             parts.append(f"elapsed {duration(elapsed)}")
         if run.status == "running" and last.get("eta_s") is not None:
             parts.append(f"ETA {duration(last['eta_s'])}")
-        for key, label, fmt in (("loss", "loss", "{:.4f}"), ("eval_loss", "eval", "{:.4f}"),
-                                ("learning_rate", "lr", "{:.2e}"), ("tokens_per_s", "tok/s", "{:.1f}")):
+        for key, label, fmt in (
+            ("loss", "loss", "{:.4f}"),
+            ("eval_loss", "eval", "{:.4f}"),
+            ("learning_rate", "lr", "{:.2e}"),
+            ("tokens_per_s", "tok/s", "{:.1f}"),
+        ):
             if isinstance(last.get(key), (int, float)):
                 parts.append(f"{label} {fmt.format(last[key])}")
         if last.get("peak_rss_bytes"):
@@ -108,7 +113,8 @@ class RunMonitor(Vertical):
         self.query_one("#monitor-stats", Static).update("  ".join(parts))
         found = alerts(self.metrics_rows)
         self.query_one("#monitor-alerts", Static).update(
-            "\n".join(f"! {a.message}" for a in found[-3:]) if found else "")
+            "\n".join(f"! {a.message}" for a in found[-3:]) if found else ""
+        )
 
     def _plots(self) -> None:
         from textual_plot import HiResMode, PlotWidget
@@ -119,10 +125,15 @@ class RunMonitor(Vertical):
         loss_plot.clear()
         loss = series(self.metrics_rows, "loss")
         if loss.steps:
-            loss_plot.plot(*thinned(loss.steps, loss.values), line_style="grey50", hires_mode=HiResMode.BRAILLE,
-                           label="loss")
-            loss_plot.plot(*thinned(loss.steps, smoothed(loss.values)), line_style="bold cyan",
-                           hires_mode=HiResMode.BRAILLE, label="smoothed")
+            loss_plot.plot(
+                *thinned(loss.steps, loss.values), line_style="grey50", hires_mode=HiResMode.BRAILLE, label="loss"
+            )
+            loss_plot.plot(
+                *thinned(loss.steps, smoothed(loss.values)),
+                line_style="bold cyan",
+                hires_mode=HiResMode.BRAILLE,
+                label="smoothed",
+            )
         evals = series(self.metrics_rows, "eval_loss")
         if evals.steps:
             loss_plot.scatter(evals.steps, evals.values, marker="*", marker_style="bold magenta", label="eval")

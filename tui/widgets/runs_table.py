@@ -13,8 +13,15 @@ def run_row(run) -> tuple:
     metrics = run.last_metrics or {}
     loss = metrics.get("loss")
     eta = metrics.get("eta_s") if run.status == "running" else None
-    return (run.id, run.name, run.method, run.status, f"{run.global_step}/{run.max_steps or '?'}",
-            f"{loss:.4f}" if isinstance(loss, (int, float)) else "-", duration(eta) if eta else "-")
+    return (
+        run.id,
+        run.name,
+        run.method,
+        run.status,
+        f"{run.global_step}/{run.max_steps or '?'}",
+        f"{loss:.4f}" if isinstance(loss, (int, float)) else "-",
+        duration(eta) if eta else "-",
+    )
 
 
 class RunsTable(DataTable):

@@ -19,8 +19,11 @@ class SessionItem(ListItem):
 
 
 class SessionList(ListView):
-    BINDINGS = [Binding("r", "request('rename')", "Rename"), Binding("x,delete", "request('delete')", "Delete"),
-                Binding("e", "request('export')", "Export .md")]
+    BINDINGS = [
+        Binding("r", "request('rename')", "Rename"),
+        Binding("x,delete", "request('delete')", "Delete"),
+        Binding("e", "request('export')", "Export .md"),
+    ]
 
     @dataclass
     class Requested(Message):

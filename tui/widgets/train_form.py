@@ -211,4 +211,5 @@ class TrainForm(Horizontal):
         assert config is not None  # shown for a valid form only (the screen's action and check() make sure)
         self.command_shown = True
         self.query_one("#form-command", Static).update(
-            f"{as_command(config)}\n\n# as a config file (llmdeck train --config FILE)\n{config.to_yaml()}")
+            f"{as_command(config)}\n\n# as a config file (llmdeck train --config FILE)\n{config.to_yaml()}"
+        )

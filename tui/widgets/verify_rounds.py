@@ -19,8 +19,11 @@ VERDICT_CLASSES = {"verified": "passed", "ran, unverified": "unverified", "faile
 def execution_text(event: CodeExecuted) -> Text:
     """A round's execution: how the program ended, what it printed, what the check said."""
     exit_code = "none (killed)" if event.exit_code is None else str(event.exit_code)
-    text = Text.assemble(("exit code ", "bold"), (exit_code, "bold green" if event.exit_code == 0 else "bold red"),
-                         f"  {event.seconds:.2f} s  sandbox: {event.isolation}")
+    text = Text.assemble(
+        ("exit code ", "bold"),
+        (exit_code, "bold green" if event.exit_code == 0 else "bold red"),
+        f"  {event.seconds:.2f} s  sandbox: {event.isolation}",
+    )
     if event.limit:
         text.append(f"\nstopped by the {event.limit} limit", style="bold red")
     for name, stream in (("stdout", event.stdout), ("stderr", event.stderr)):
@@ -39,10 +42,15 @@ def execution_text(event: CodeExecuted) -> Text:
 
 
 def verdict_text(event: VerdictReached) -> Text:
-    text = Text.assemble(("Verdict: ", "bold"), (event.status, "bold"),
-                         f" after {event.rounds} round{'' if event.rounds == 1 else 's'}, {event.seconds:.1f} s")
-    text.append(f"\nchecks: {event.checks or 'none'}; isolation: {event.isolation}"
-                + (f" ({event.isolation_note})" if event.isolation_note else ""))
+    text = Text.assemble(
+        ("Verdict: ", "bold"),
+        (event.status, "bold"),
+        f" after {event.rounds} round{'' if event.rounds == 1 else 's'}, {event.seconds:.1f} s",
+    )
+    text.append(
+        f"\nchecks: {event.checks or 'none'}; isolation: {event.isolation}"
+        + (f" ({event.isolation_note})" if event.isolation_note else "")
+    )
     return text
 
 
@@ -65,8 +73,10 @@ class RoundView(Vertical):
     def compose(self):
         yield Static(f"Round {self.round_number}", classes="round-title")
         with Horizontal():
-            yield Static(Syntax(self.code, "python", line_numbers=True, word_wrap=True, background_color="default"),
-                         classes="round-code")
+            yield Static(
+                Syntax(self.code, "python", line_numbers=True, word_wrap=True, background_color="default"),
+                classes="round-code",
+            )
             yield Static(Text("running...", style="italic"), classes="round-output")
 
     def show_execution(self, event: CodeExecuted) -> None:

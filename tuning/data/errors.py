@@ -21,32 +21,46 @@ def no_such_format(fmt: str, formats: tuple[str, ...]) -> str:
 
 
 def no_rows(source: str, unparsed: list) -> str:
-    return f"{source}: no rows" + (f" ({len(unparsed)} unparseable, first at {unparsed[0].location}: "
-                                   f"{unparsed[0].problem})" if unparsed else "")
+    return f"{source}: no rows" + (
+        f" ({len(unparsed)} unparseable, first at {unparsed[0].location}: {unparsed[0].problem})" if unparsed else ""
+    )
 
 
 def no_usable_rows(report, shapes: dict[str, str]) -> str:
     shown = "; ".join(f"{bad.location}: {bad.problem}" for bad in report.bad_rows[:3])
-    hint = f"; the rows look like {report.looks_like} (pass --format {report.looks_like} or auto)" if report.looks_like else ""
-    return (f"{report.source}: no usable {report.format} rows ({report.bad_count} bad); expected "
-            f"{shapes.get(report.format, report.format)} per row{hint}; first bad rows: {shown}")
+    hint = (
+        f"; the rows look like {report.looks_like} (pass --format {report.looks_like} or auto)"
+        if report.looks_like
+        else ""
+    )
+    return (
+        f"{report.source}: no usable {report.format} rows ({report.bad_count} bad); expected "
+        f"{shapes.get(report.format, report.format)} per row{hint}; first bad rows: {shown}"
+    )
 
 
 def bad_rows(report) -> str:
     first = report.bad_rows[0]
-    return (f"{report.source}: {report.bad_count} bad row(s), first at {first.location}: {first.problem} "
-            "(see `llmdeck data check`, or pass --skip-bad)")
+    return (
+        f"{report.source}: {report.bad_count} bad row(s), first at {first.location}: {first.problem} "
+        "(see `llmdeck data check`, or pass --skip-bad)"
+    )
 
 
-def wrong_format_for_method(source: str, method: str, fmt: str, expected: tuple[str, ...], users: list[str],
-                            shapes: dict[str, str]) -> str:
-    return (f"{source}: method {method} needs {', '.join(expected)} data, found {fmt} rows "
-            f"(which train with {' or '.join(users)}; --format {expected[0]} rows look like {shapes[expected[0]]})")
+def wrong_format_for_method(
+    source: str, method: str, fmt: str, expected: tuple[str, ...], users: list[str], shapes: dict[str, str]
+) -> str:
+    return (
+        f"{source}: method {method} needs {', '.join(expected)} data, found {fmt} rows "
+        f"(which train with {' or '.join(users)}; --format {expected[0]} rows look like {shapes[expected[0]]})"
+    )
 
 
 def needs_preference(method: str, fmt: str) -> str | None:
     """A preference method's refusal of other data."""
-    return f"method {method} needs preference data (prompt/chosen/rejected), found {fmt}" if fmt != "preference" else None
+    return (
+        f"method {method} needs preference data (prompt/chosen/rejected), found {fmt}" if fmt != "preference" else None
+    )
 
 
 def unpaired_row(method: str) -> str:
@@ -54,5 +68,7 @@ def unpaired_row(method: str) -> str:
 
 
 def no_chat_template(source: str, fmt: str, template_choices: str) -> str:
-    return (f"{source}: the model has no chat template to render {fmt} conversations; "
-            f"pass --chat-template {template_choices}")
+    return (
+        f"{source}: the model has no chat template to render {fmt} conversations; "
+        f"pass --chat-template {template_choices}"
+    )

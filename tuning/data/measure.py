@@ -16,8 +16,11 @@ def measure(prepared: PreparedData, tokenizer, max_length: int | None) -> None:
     from llmdeck.tuning import render
 
     examples = prepared.examples
-    sample = examples if len(examples) <= MEASURED_ROWS else [examples[i] for i in
-                                                             range(0, len(examples), len(examples) // MEASURED_ROWS)][:MEASURED_ROWS]
+    sample = (
+        examples
+        if len(examples) <= MEASURED_ROWS
+        else [examples[i] for i in range(0, len(examples), len(examples) // MEASURED_ROWS)][:MEASURED_ROWS]
+    )
     tools_rendered = render.template_supports_tools(tokenizer) if tokenizer.chat_template else False
     sample = render.place_tools(sample, tokenizer, tools_rendered)
     report = prepared.report
@@ -45,8 +48,15 @@ def render_lengths(examples: list[dict], tokenizer) -> Iterator[int]:
             yield len(tokenizer(example["question"], example["context"])["input_ids"])
             continue
         if "completion" not in example and "chosen" not in example:  # an RL prompt: what the policy reads
-            yield len(tokenizer.apply_chat_template(example["prompt"], tokenize=True, return_dict=False,
-                                                    add_generation_prompt=True, tools=_tools_list(example)))
+            yield len(
+                tokenizer.apply_chat_template(
+                    example["prompt"],
+                    tokenize=True,
+                    return_dict=False,
+                    add_generation_prompt=True,
+                    tools=_tools_list(example),
+                )
+            )
             continue
         messages = example["prompt"] + example.get("completion", example.get("chosen", []))
         tools = example.get("tools")
@@ -67,8 +77,15 @@ def token_stats(examples: list[dict], tokenizer, max_length: int | None = None) 
     def pct(q: float) -> int:
         return lengths[min(len(lengths) - 1, int(q * len(lengths)))]
 
-    stats = {"count": len(lengths), "total": sum(lengths), "min": lengths[0], "mean": round(sum(lengths) / len(lengths), 1),
-             "p50": pct(0.5), "p95": pct(0.95), "max": lengths[-1]}
+    stats = {
+        "count": len(lengths),
+        "total": sum(lengths),
+        "min": lengths[0],
+        "mean": round(sum(lengths) / len(lengths), 1),
+        "p50": pct(0.5),
+        "p95": pct(0.95),
+        "max": lengths[-1],
+    }
     if max_length:
         stats["max_length"] = max_length
         stats["over_max_length"] = sum(1 for n in lengths if n > max_length)

@@ -80,8 +80,14 @@ def placeholders_in(value: Any) -> set[str]:
 
 
 # -- the whole dataset ----------------------------------------------------------------------
-def prepare(source: str | Path | None, fmt: str = "auto", method: str = "sft", skip_bad: bool = False,
-            max_samples: int | None = None, variables: dict[str, str] | None = None) -> PreparedData:
+def prepare(
+    source: str | Path | None,
+    fmt: str = "auto",
+    method: str = "sft",
+    skip_bad: bool = False,
+    max_samples: int | None = None,
+    variables: dict[str, str] | None = None,
+) -> PreparedData:
     """Read, detect, validate, substitute `{{name}}` placeholders and convert; bad rows refuse the dataset
     unless `skip_bad`. No usable row at all is BadInput naming the expected shape and the first bad rows."""
     prepared = _prepare(source, fmt, method, max_samples, variables)
@@ -119,9 +125,16 @@ def _prepare(source, fmt: str, method: str, max_samples: int | None, variables: 
             placeholders[name] = placeholders.get(name, 0) + 1
     if max_samples:
         examples = examples[:max_samples]
-    report = DataReport(source=source, format=fmt, rows=len(rows) + unparsed, valid=len(examples),
-                        bad_rows=bad[:MAX_LISTED_BAD_ROWS], bad_count=len(bad),
-                        with_tools=sum(1 for e in examples if e.get("tools")), placeholders=placeholders)
+    report = DataReport(
+        source=source,
+        format=fmt,
+        rows=len(rows) + unparsed,
+        valid=len(examples),
+        bad_rows=bad[:MAX_LISTED_BAD_ROWS],
+        bad_count=len(bad),
+        with_tools=sum(1 for e in examples if e.get("tools")),
+        placeholders=placeholders,
+    )
     if not examples:
         looks = {row_format(row.data) for row in rows[:1000]} - {None, fmt}
         report.looks_like = looks.pop() if len(looks) == 1 else None
@@ -145,8 +158,13 @@ def check_method(fmt: str, method: str, source: str):
     return spec.examples
 
 
-def check(source: str | Path | None, fmt: str = "auto", tokenizer=None, max_length: int | None = None,
-          variables: dict[str, str] | None = None) -> DataReport:
+def check(
+    source: str | Path | None,
+    fmt: str = "auto",
+    tokenizer=None,
+    max_length: int | None = None,
+    variables: dict[str, str] | None = None,
+) -> DataReport:
     """`data check`: every bad row listed (never raises for bad rows), placeholders and rows with tools counted;
     with a tokenizer, token stats, text blocks and what `max_length` truncates."""
     from llmdeck.tuning.data.measure import measure

@@ -6,8 +6,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "system": "system", "function_call": "assistant", "observation": "tool", "tool": "tool"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+}
 MESSAGE_ROLES = {"system", "user", "assistant", "tool"}
 
 
@@ -71,7 +79,11 @@ def prompt_completion(messages: list[dict], key: str) -> dict:
 
 
 def prompt_messages(value: Any, sharegpt: bool = False) -> list[dict]:
-    messages = [{"role": "user", "content": text(value, "prompt")}] if isinstance(value, str) else conversation(value, sharegpt)
+    messages = (
+        [{"role": "user", "content": text(value, "prompt")}]
+        if isinstance(value, str)
+        else conversation(value, sharegpt)
+    )
     if messages[-1]["role"] not in ("user", "tool"):
         raise RowError("prompt: expected it to end with a user turn")
     return messages

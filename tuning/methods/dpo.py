@@ -12,9 +12,15 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="dpo", order=1, formats=("preference",), sample="preference_sample.jsonl",
-    summary="direct preference optimization", family="preference",
-    sequences_per_row=2, reference_forward=True, metric_prefixes=("rewards/",),
+    name="dpo",
+    order=1,
+    formats=("preference",),
+    sample="preference_sample.jsonl",
+    summary="direct preference optimization",
+    family="preference",
+    sequences_per_row=2,
+    reference_forward=True,
+    metric_prefixes=("rewards/",),
 )
 
 
@@ -30,12 +36,28 @@ def examples(example: dict) -> list[dict]:
     return require_pairs(example, METHOD.name)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from trl import DPOConfig, DPOTrainer
 
     from llmdeck.tuning.recipe import beta, floor_warmup, trainer_arguments
 
     args = DPOConfig(**trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None), **beta(config))
-    return floor_warmup(DPOTrainer)(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                      processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return floor_warmup(DPOTrainer)(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )

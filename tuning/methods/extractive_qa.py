@@ -16,10 +16,17 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="extractive-qa", order=8, formats=("qa",), sample="qa_sample.jsonl",
-    summary="extractive question answering", family="encoder heads",
-    encoder=True, head=("AutoModelForQuestionAnswering", "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"),
-    tunings=ENCODER_TUNINGS, vocab_logits=False, metric_prefixes=("exact_match", "f1"),
+    name="extractive-qa",
+    order=8,
+    formats=("qa",),
+    sample="qa_sample.jsonl",
+    summary="extractive question answering",
+    family="encoder heads",
+    encoder=True,
+    head=("AutoModelForQuestionAnswering", "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"),
+    tunings=ENCODER_TUNINGS,
+    vocab_logits=False,
+    metric_prefixes=("exact_match", "f1"),
 )
 
 TASK_TYPE = "QUESTION_ANS"  # peft trains the new qa_outputs head whole beside the adapter
@@ -44,9 +51,15 @@ def windows(rows: list[dict], tokenizer, max_length: int, doc_stride: int) -> li
     else both on the first token ([CLS]: no answer here). Offsets and the row index are kept for evaluation."""
     features = []
     for index, row in enumerate(rows):
-        encoded = tokenizer(row["question"], row["context"], truncation="only_second", max_length=max_length,
-                            stride=min(doc_stride, max_length // 2), return_overflowing_tokens=True,
-                            return_offsets_mapping=True)
+        encoded = tokenizer(
+            row["question"],
+            row["context"],
+            truncation="only_second",
+            max_length=max_length,
+            stride=min(doc_stride, max_length // 2),
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
         start_char = row["answer_start"]
         end_char = start_char + len(row["answer_text"])
         for window in range(len(encoded["input_ids"])):
@@ -60,15 +73,34 @@ def windows(rows: list[dict], tokenizer, max_length: int, doc_stride: int) -> li
             if row["answer_text"] and inside:
                 start = next(i for i in context_tokens if spans[i][1] > start_char)
                 end = next(i for i in reversed(context_tokens) if spans[i][0] < end_char)
-            feature = {key: encoded[key][window] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded}
-            features.append({**feature, "start_positions": start, "end_positions": end, "row": index,
-                             "offsets": [list(offset) if offset else [-1, -1] for offset in offsets],
-                             "context": row["context"], "answer_text": row["answer_text"]})
+            feature = {
+                key: encoded[key][window] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded
+            }
+            features.append(
+                {
+                    **feature,
+                    "start_positions": start,
+                    "end_positions": end,
+                    "row": index,
+                    "offsets": [list(offset) if offset else [-1, -1] for offset in offsets],
+                    "context": row["context"],
+                    "answer_text": row["answer_text"],
+                }
+            )
     return features
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from peft import get_peft_model
     from transformers import DataCollatorWithPadding
 
@@ -80,13 +112,21 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     train = train_dataset.remove_columns(evaluation_only)
     held = eval_dataset.remove_columns(evaluation_only) if eval_dataset is not None else None
     metrics = span_metrics(eval_dataset.select_columns(evaluation_only).to_list()) if eval_dataset is not None else None
-    return task_trainer()(model=model, args=training_arguments(config, run_dir, device, held is not None),
-                          train_dataset=train, eval_dataset=held, processing_class=tokenizer, callbacks=callbacks,
-                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=metrics)
+    return task_trainer()(
+        model=model,
+        args=training_arguments(config, run_dir, device, held is not None),
+        train_dataset=train,
+        eval_dataset=held,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=metrics,
+    )
 
 
 def span_metrics(eval_features: list[dict]):
     """compute_metrics: each eval row's best answer span over its windows, scored by SQuAD exact match and F1."""
+
     def compute(prediction) -> dict:
         start_logits, end_logits = prediction.predictions[:2]
         best: dict[int, tuple[float, str, str]] = {}  # row -> (score, predicted text, true answer)
@@ -112,7 +152,7 @@ def best_span(start_logits, end_logits, offsets, context: str) -> tuple[float, s
             if start <= end < start + MAX_ANSWER_TOKENS:
                 score = float(start_logits[start] + end_logits[end])
                 if score > best[0]:
-                    best = (score, context[offsets[start][0]:offsets[end][1]])
+                    best = (score, context[offsets[start][0] : offsets[end][1]])
     return best
 
 
@@ -152,22 +192,34 @@ def predict(model, tokenizer, run, text: str, context: str | None, top_k: int) -
     from llmdeck.tuning.heads import task_info as saved_task_info
 
     info = saved_task_info(run.path / "adapter")
-    return {"context": context, **answer(model, tokenizer, text, context or "", info.get("max_length", 384),
-                                         info.get("doc_stride", 128))}
+    return {
+        "context": context,
+        **answer(model, tokenizer, text, context or "", info.get("max_length", 384), info.get("doc_stride", 128)),
+    }
 
 
 def answer(model, tokenizer, question: str, context: str, max_length: int = 384, doc_stride: int = 128) -> dict:
     """The answer span of `context` for `question`, with its score and character offsets."""
     import torch
 
-    features = windows([{"question": question, "context": context, "answer_text": "", "answer_start": 0}], tokenizer,
-                       max_length, doc_stride)
+    features = windows(
+        [{"question": question, "context": context, "answer_text": "", "answer_start": 0}],
+        tokenizer,
+        max_length,
+        doc_stride,
+    )
     best = (float("-inf"), "")
     for feature in features:
-        inputs = {key: torch.tensor([feature[key]]) for key in ("input_ids", "attention_mask", "token_type_ids") if key in feature}
+        inputs = {
+            key: torch.tensor([feature[key]])
+            for key in ("input_ids", "attention_mask", "token_type_ids")
+            if key in feature
+        }
         with torch.inference_mode():
             output = model(**inputs)
-        candidate = best_span(output.start_logits[0].tolist(), output.end_logits[0].tolist(), feature["offsets"], context)
+        candidate = best_span(
+            output.start_logits[0].tolist(), output.end_logits[0].tolist(), feature["offsets"], context
+        )
         best = max(best, candidate, key=lambda item: item[0])
     start = context.find(best[1]) if best[1] else -1
     return {"answer": best[1], "score": best[0], "start": start, "end": start + len(best[1]) if start >= 0 else -1}

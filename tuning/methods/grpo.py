@@ -13,11 +13,26 @@ if TYPE_CHECKING:
     from llmdeck.tuning.config import TrainConfig
     from llmdeck.tuning.recipe import Device
 
-ONLINE_METRICS = ("rewards/", "reward", "kl", "completions/", "generation_", "train_s", "samples_per_s", "entropy",
-                  "frac_reward_zero_std")
+ONLINE_METRICS = (
+    "rewards/",
+    "reward",
+    "kl",
+    "completions/",
+    "generation_",
+    "train_s",
+    "samples_per_s",
+    "entropy",
+    "frac_reward_zero_std",
+)
 METHOD = TrainingMethod(
-    name="grpo", order=5, formats=("prompt", "alpaca", "sharegpt", "messages"), sample="prompt_sample.jsonl",
-    summary="group relative policy optimization", family="online RL", online=True, metric_prefixes=ONLINE_METRICS,
+    name="grpo",
+    order=5,
+    formats=("prompt", "alpaca", "sharegpt", "messages"),
+    sample="prompt_sample.jsonl",
+    summary="group relative policy optimization",
+    family="online RL",
+    online=True,
+    metric_prefixes=ONLINE_METRICS,
 )
 
 
@@ -27,13 +42,17 @@ def online_config_problems(method: str, get: Getter) -> list[str]:
 
     problems = []
     if not any(get(name) not in (None, False, "") for name in REWARD_FIELDS):
-        problems.append(f"reward_model: {method} needs a reward: reward_model (a reward run), reward_fn FILE.py:FUNCTION, "
-                        "or a rule (reward_exact, reward_regex, reward_length, reward_json)")
+        problems.append(
+            f"reward_model: {method} needs a reward: reward_model (a reward run), reward_fn FILE.py:FUNCTION, "
+            "or a rule (reward_exact, reward_regex, reward_length, reward_json)"
+        )
     completions_per_step = get("batch_size") * get("gradient_accumulation_steps") * (get("num_processes") or 1)
     if completions_per_step % get("num_generations"):
-        problems.append(f"num_generations: {method} scores groups of num_generations completions per prompt; "
-                        f"batch_size x gradient_accumulation_steps ({completions_per_step}) must be a multiple of "
-                        f"{get('num_generations')}")
+        problems.append(
+            f"num_generations: {method} scores groups of num_generations completions per prompt; "
+            f"batch_size x gradient_accumulation_steps ({completions_per_step}) must be a multiple of "
+            f"{get('num_generations')}"
+        )
     return problems
 
 
@@ -48,11 +67,31 @@ def examples(example: dict) -> list[dict]:
     return with_answer(example)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from trl import GRPOConfig, GRPOTrainer
 
     from llmdeck.tuning.online import build_online_trainer
 
-    return build_online_trainer(GRPOConfig, GRPOTrainer, model, tokenizer, train_dataset, eval_dataset, config, run_dir,
-                                device, callbacks, peft_config)
+    return build_online_trainer(
+        GRPOConfig,
+        GRPOTrainer,
+        model,
+        tokenizer,
+        train_dataset,
+        eval_dataset,
+        config,
+        run_dir,
+        device,
+        callbacks,
+        peft_config,
+    )

@@ -12,8 +12,12 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="kto", order=3, formats=("preference",), sample="kto_sample.jsonl",
-    summary="Kahneman-Tversky optimization", family="preference",
+    name="kto",
+    order=3,
+    formats=("preference",),
+    sample="kto_sample.jsonl",
+    summary="Kahneman-Tversky optimization",
+    family="preference",
     sequences_per_row=2,  # the row and its KL partner
     metric_prefixes=("rewards/", "kl", "kto"),
 )
@@ -38,13 +42,29 @@ def examples(example: dict) -> list[dict]:
     return unpair(example)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from trl import KTOConfig, KTOTrainer
 
     from llmdeck.tuning.recipe import beta, floor_warmup, trainer_arguments
 
     # trl's default sequential sampling keeps each row beside the neighbour its KL term is estimated against
     args = KTOConfig(**trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None), **beta(config))
-    return floor_warmup(KTOTrainer)(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                                    processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return floor_warmup(KTOTrainer)(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )

@@ -13,11 +13,17 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="mlm", order=9, formats=("text",), sample="mlm_sample.jsonl",
-    summary="masked-language modelling", family="encoder heads",
-    encoder=True, head=("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES"),
+    name="mlm",
+    order=9,
+    formats=("text",),
+    sample="mlm_sample.jsonl",
+    summary="masked-language modelling",
+    family="encoder heads",
+    encoder=True,
+    head=("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES"),
     head_hint=" (masked-LM needs an encoder such as BERT; the default base is the embedded all-MiniLM-L6-v2)",
-    tunings=ENCODER_TUNINGS, metric_prefixes=("perplexity",),
+    tunings=ENCODER_TUNINGS,
+    metric_prefixes=("perplexity",),
 )
 
 TASK_TYPE = None  # peft has no masked-LM task type: a plain adapter on the encoder
@@ -38,12 +44,24 @@ def training_dataset(rows: list[dict], tokenizer, config: TrainConfig):
     blocks = []
     for row in rows:
         encoded = tokenizer(row["text"], truncation=True, max_length=config.max_length, return_overflowing_tokens=True)
-        blocks += [{"input_ids": ids, "attention_mask": mask} for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])]
+        blocks += [
+            {"input_ids": ids, "attention_mask": mask}
+            for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])
+        ]
     return data.to_dataset(blocks)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from peft import get_peft_model
     from transformers import DataCollatorForLanguageModeling
 
@@ -51,11 +69,18 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
 
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=config.mlm_probability,
-                                               seed=config.seed)
-    return task_trainer(perplexity=True)(model=model, args=training_arguments(config, run_dir, device, eval_dataset is not None),
-                                         train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
-                                         callbacks=callbacks, data_collator=collator)
+    collator = DataCollatorForLanguageModeling(
+        tokenizer, mlm=True, mlm_probability=config.mlm_probability, seed=config.seed
+    )
+    return task_trainer(perplexity=True)(
+        model=model,
+        args=training_arguments(config, run_dir, device, eval_dataset is not None),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        data_collator=collator,
+    )
 
 
 def task_info(model, config: TrainConfig) -> dict:
@@ -85,6 +110,10 @@ def fill(model, tokenizer, text: str, top_k: int = 5) -> dict:
     for position in positions:
         probabilities = logits[position].softmax(-1)
         top = probabilities.topk(top_k)
-        masks.append([{"token": tokenizer.decode([int(i)]).strip(), "score": round(float(p), 4)}
-                      for p, i in zip(top.values, top.indices)])
+        masks.append(
+            [
+                {"token": tokenizer.decode([int(i)]).strip(), "score": round(float(p), 4)}
+                for p, i in zip(top.values, top.indices)
+            ]
+        )
     return {"masks": masks}

@@ -12,8 +12,14 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="orpo", order=2, formats=("preference",), sample="preference_sample.jsonl",
-    summary="odds ratio preference optimization", family="preference", sequences_per_row=2, tools_rendered=False,
+    name="orpo",
+    order=2,
+    formats=("preference",),
+    sample="preference_sample.jsonl",
+    summary="odds ratio preference optimization",
+    family="preference",
+    sequences_per_row=2,
+    tools_rendered=False,
     metric_prefixes=("log_odds", "nll_loss"),
 )
 
@@ -34,17 +40,32 @@ def examples(example: dict) -> list[dict]:
     return require_pairs(example, METHOD.name)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from trl.experimental.orpo import ORPOConfig
 
     from llmdeck.tuning.recipe import beta, floor_warmup, trainer_arguments
 
     shared = trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None)
     args = ORPOConfig(**shared, **beta(config), max_completion_length=config.max_length // 2)
-    return floor_warmup(_token_counting())(model=model, args=args, train_dataset=train_dataset,
-                                        eval_dataset=eval_dataset, processing_class=tokenizer, callbacks=callbacks,
-                                        peft_config=peft_config)
+    return floor_warmup(_token_counting())(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )
 
 
 def _token_counting():

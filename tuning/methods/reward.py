@@ -14,10 +14,18 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="reward", order=4, formats=("preference",), sample="preference_sample.jsonl",
-    summary="a reward model", family="preference", note=" (a reward model)",
+    name="reward",
+    order=4,
+    formats=("preference",),
+    sample="preference_sample.jsonl",
+    summary="a reward model",
+    family="preference",
+    note=" (a reward model)",
     head=("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"),
-    use_command="llmdeck reward score", sequences_per_row=2, vocab_logits=False, metric_prefixes=("accuracy", "margin"),
+    use_command="llmdeck reward score",
+    sequences_per_row=2,
+    vocab_logits=False,
+    metric_prefixes=("accuracy", "margin"),
 )
 TASK_TYPE = "SEQ_CLS"  # peft trains the new score head whole (modules_to_save) beside the adapter
 
@@ -40,16 +48,32 @@ def load_model(base, dtype, quantization, config: TrainConfig, rows: list[dict])
     return load_base_model(base, dtype, quantization, auto_class="AutoModelForSequenceClassification", num_labels=1)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from trl import RewardConfig, RewardTrainer
 
     from llmdeck.tuning.recipe import floor_warmup, trainer_arguments
 
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
     args = RewardConfig(**trainer_arguments(config, run_dir, device, has_eval=eval_dataset is not None))
-    return floor_warmup(RewardTrainer)(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                                       processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return floor_warmup(RewardTrainer)(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )
 
 
 def task_info(model, config: TrainConfig) -> dict:

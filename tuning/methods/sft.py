@@ -13,14 +13,29 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="sft", order=0, formats=("alpaca", "sharegpt", "messages", "text"), sample="sft_sample.jsonl",
-    summary="supervised fine-tuning", soft_prompts=True, packs=True, metric_prefixes=("entropy",),
+    name="sft",
+    order=0,
+    formats=("alpaca", "sharegpt", "messages", "text"),
+    sample="sft_sample.jsonl",
+    summary="supervised fine-tuning",
+    soft_prompts=True,
+    packs=True,
+    metric_prefixes=("entropy",),
 )
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "position_ids")
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from trl import SFTConfig, SFTTrainer
 
     from llmdeck.tuning.recipe import floor_warmup, trainer_arguments
@@ -41,8 +56,15 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
         train_dataset = assistant_masked(train_dataset, tokenizer)
         eval_dataset = assistant_masked(eval_dataset, tokenizer) if eval_dataset is not None else None
     trainer_class = floor_warmup(SFTTrainer if device.kind == "cuda" else _model_loss_trainer())
-    return trainer_class(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
+    return trainer_class(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )
 
 
 def data_refusal(fmt: str) -> str | None:
@@ -67,8 +89,9 @@ def assistant_masked(dataset, tokenizer):
     def tools(row: dict) -> list | None:
         return json.loads(row["tools"]) if row.get("tools") else None
 
-    return datasets.Dataset.from_list([conversation_tokens(row["prompt"] + row["completion"], tokenizer, tools(row))
-                                       for row in dataset])
+    return datasets.Dataset.from_list(
+        [conversation_tokens(row["prompt"] + row["completion"], tokenizer, tools(row)) for row in dataset]
+    )
 
 
 def _model_loss_trainer():
@@ -83,7 +106,8 @@ def _model_loss_trainer():
     class ModelLossSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             model_inputs = {key: value for key, value in inputs.items() if key in MODEL_INPUTS}
-            return Trainer.compute_loss(self, model, model_inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            return Trainer.compute_loss(
+                self, model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
 
     return ModelLossSFTTrainer

@@ -13,10 +13,17 @@ if TYPE_CHECKING:
     from llmdeck.tuning.recipe import Device
 
 METHOD = TrainingMethod(
-    name="token-cls", order=7, formats=("tokens",), sample="ner_sample.jsonl",
-    summary="token classification", family="encoder heads",
-    encoder=True, head=("AutoModelForTokenClassification", "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"),
-    tunings=ENCODER_TUNINGS, vocab_logits=False, metric_prefixes=("f1", "precision", "recall", "accuracy"),
+    name="token-cls",
+    order=7,
+    formats=("tokens",),
+    sample="ner_sample.jsonl",
+    summary="token classification",
+    family="encoder heads",
+    encoder=True,
+    head=("AutoModelForTokenClassification", "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"),
+    tunings=ENCODER_TUNINGS,
+    vocab_logits=False,
+    metric_prefixes=("f1", "precision", "recall", "accuracy"),
 )
 
 TASK_TYPE = "TOKEN_CLS"  # peft trains the new classifier whole beside the adapter
@@ -34,8 +41,13 @@ def load_model(base, dtype, quantization, config: TrainConfig, rows: list[dict])
     from llmdeck.tuning.heads import head_arguments
     from llmdeck.tuning.models import load_base_model
 
-    return load_base_model(base, dtype, quantization, auto_class="AutoModelForTokenClassification",
-                           **head_arguments({"labels": labels_of(rows)}))
+    return load_base_model(
+        base,
+        dtype,
+        quantization,
+        auto_class="AutoModelForTokenClassification",
+        **head_arguments({"labels": labels_of(rows)}),
+    )
 
 
 def training_dataset(rows: list[dict], tokenizer, config: TrainConfig):
@@ -59,8 +71,17 @@ def encode(rows, tokenizer, label2id: dict, max_length: int):
     return data.to_dataset(encoded)
 
 
-def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainConfig, run_dir: Path,
-                  device: Device, callbacks: list, peft_config):
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    config: TrainConfig,
+    run_dir: Path,
+    device: Device,
+    callbacks: list,
+    peft_config,
+):
     from peft import get_peft_model
     from transformers import DataCollatorForTokenClassification
 
@@ -71,14 +92,21 @@ def build_trainer(model, tokenizer, train_dataset, eval_dataset, config: TrainCo
     held = encode(eval_dataset, tokenizer, label2id, config.max_length) if eval_dataset is not None else None
     if peft_config is not None:
         model = get_peft_model(model, peft_config)
-    return task_trainer()(model=model, args=training_arguments(config, run_dir, device, held is not None),
-                          train_dataset=train, eval_dataset=held, processing_class=tokenizer, callbacks=callbacks,
-                          data_collator=DataCollatorForTokenClassification(tokenizer),
-                          compute_metrics=entity_metrics(model.config.id2label))
+    return task_trainer()(
+        model=model,
+        args=training_arguments(config, run_dir, device, held is not None),
+        train_dataset=train,
+        eval_dataset=held,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        compute_metrics=entity_metrics(model.config.id2label),
+    )
 
 
 def entity_metrics(id2label: dict):
     """compute_metrics: seqeval's entity-level precision, recall and F1 (and token accuracy) on the eval split."""
+
     def compute(prediction) -> dict:
         import numpy as np
         from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
@@ -89,8 +117,12 @@ def entity_metrics(id2label: dict):
             kept = [(label, guess) for label, guess in zip(labels, guesses) if label != IGNORED]
             gold.append([id2label[int(label)] for label, _ in kept])
             guessed.append([id2label[int(guess)] for _, guess in kept])
-        return {"f1": f1_score(gold, guessed, zero_division=0), "precision": precision_score(gold, guessed, zero_division=0),
-                "recall": recall_score(gold, guessed, zero_division=0), "accuracy": accuracy_score(gold, guessed)}
+        return {
+            "f1": f1_score(gold, guessed, zero_division=0),
+            "precision": precision_score(gold, guessed, zero_division=0),
+            "recall": recall_score(gold, guessed, zero_division=0),
+            "accuracy": accuracy_score(gold, guessed),
+        }
 
     return compute
 
@@ -112,7 +144,9 @@ def tag(model, tokenizer, text: str) -> dict:
     words = text.split()
     encoded = tokenizer(words, is_split_into_words=True, truncation=True, return_tensors="pt")
     with torch.inference_mode():
-        logits = model(**{k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}).logits[0]
+        logits = model(
+            **{k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        ).logits[0]
     predicted: list[str | None] = [None] * len(words)  # a label for each word's first token
     previous = None
     for position, word in enumerate(encoded.word_ids()):
@@ -120,6 +154,8 @@ def tag(model, tokenizer, text: str) -> dict:
             predicted[word] = model.config.id2label[int(logits[position].argmax())]
         previous = word
     labels = [label or "O" for label in predicted]
-    entities = [{"type": kind, "text": " ".join(words[start:end + 1]), "start_word": start, "end_word": end}
-                for kind, start, end in get_entities(labels)]
+    entities = [
+        {"type": kind, "text": " ".join(words[start : end + 1]), "start_word": start, "end_word": end}
+        for kind, start, end in get_entities(labels)
+    ]
     return {"words": [{"word": w, "label": label} for w, label in zip(words, labels)], "entities": entities}

@@ -1,9 +1,9 @@
 """The data formats: one module per format in this package, each defining `FORMAT` (its shape, how a row is
 recognised and how it converts) beside its converter. Detection and conversion ask this registry.
 
-A format module holds `FORMAT = DataFormat(...)` (with one example row), `matches(data, keys) -> int` (how many of the format's shapes
-the row has: a row of two shapes is ambiguous) and `convert(data) -> dict` (trl's conversational form, or
-{"text"}, {"tokens", "tags"}..., raising RowError with what is wrong).
+A format module holds `FORMAT = DataFormat(...)` (with one example row), `matches(data, keys) -> int`
+(how many of the format's shapes the row has: a row of two shapes is ambiguous) and `convert(data) -> dict`
+(trl's conversational form, or {"text"}, {"tokens", "tags"}..., raising RowError with what is wrong).
 """
 
 from __future__ import annotations
@@ -54,8 +54,13 @@ def row_format(data: Any) -> str | None:
     for fmt in DECISIVE:
         if fmt.matches(data, keys):
             return fmt.name
-    matched = [(fmt.name, count) for fmt in REGISTRY.values() if fmt.decisive is None
-               for count in [fmt.matches(data, keys)] if count]
+    matched = [
+        (fmt.name, count)
+        for fmt in REGISTRY.values()
+        if fmt.decisive is None
+        for count in [fmt.matches(data, keys)]
+        if count
+    ]
     return matched[0][0] if len(matched) == 1 and matched[0][1] == 1 else None
 
 
@@ -75,7 +80,9 @@ def detect_format(rows: list[Row]) -> str:
 
 
 def convert_row(data: Any, fmt: str) -> dict:
-    """One row in `fmt` -> trl's conversational format (+ `tools` when the row has them); RowError says what is wrong."""
+    """One row in `fmt` -> trl's conversational format (+ `tools` when the row has them).
+
+    RowError says what is wrong."""
     if not isinstance(data, dict):
         raise RowError(f"expected an object, found {type(data).__name__}")
     if fmt not in REGISTRY:
@@ -90,5 +97,6 @@ def get_format(name: str) -> DataFormat:
 REGISTRY: dict[str, DataFormat] = _discover()
 FORMATS: tuple[str, ...] = tuple(REGISTRY)
 FORMAT_SHAPES: dict[str, str] = {fmt.name: fmt.shape for fmt in REGISTRY.values()}
-DECISIVE: tuple[DataFormat, ...] = tuple(sorted((fmt for fmt in REGISTRY.values() if fmt.decisive is not None),
-                                                key=lambda fmt: fmt.decisive or 0))
+DECISIVE: tuple[DataFormat, ...] = tuple(
+    sorted((fmt for fmt in REGISTRY.values() if fmt.decisive is not None), key=lambda fmt: fmt.decisive or 0)
+)

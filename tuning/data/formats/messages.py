@@ -6,9 +6,12 @@ from llmdeck.tuning.data import rows
 from llmdeck.tuning.data.formats import DataFormat
 from llmdeck.tuning.data.formats.sharegpt import turns_use_from
 
-FORMAT = DataFormat(name="messages", order=2,
-                    shape='{"messages": [{"role": "user"|"assistant"|..., "content"}], "tools"?}',
-                    example={"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello!"}]})
+FORMAT = DataFormat(
+    name="messages",
+    order=2,
+    shape='{"messages": [{"role": "user"|"assistant"|..., "content"}], "tools"?}',
+    example={"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello!"}]},
+)
 
 
 def matches(data: dict, keys: set[str]) -> int:

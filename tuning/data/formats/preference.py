@@ -10,9 +10,13 @@ from llmdeck.tuning.data import errors, rows
 from llmdeck.tuning.data.formats import DataFormat
 from llmdeck.tuning.data.rows import RowError
 
-FORMAT = DataFormat(name="preference", order=4, decisive=0,
-                    shape='{"prompt"?, "chosen", "rejected"} or {"prompt", "completion", "label": true|false}',
-                    example={"prompt": "Hi?", "chosen": "Hello! How can I help?", "rejected": "Go away."})
+FORMAT = DataFormat(
+    name="preference",
+    order=4,
+    decisive=0,
+    shape='{"prompt"?, "chosen", "rejected"} or {"prompt", "completion", "label": true|false}',
+    example={"prompt": "Hi?", "chosen": "Hello! How can I help?", "rejected": "Go away."},
+)
 
 
 def matches(data: dict, keys: set[str]) -> int:
@@ -71,16 +75,19 @@ def labelled(data: dict) -> dict:
         raise RowError(f"label: expected true (a desirable completion) or false, found {label!r}")
     sharegpt = "conversations" in data
     prompt = rows.prompt_messages(data.get("conversations", data.get("prompt")), sharegpt)
-    return rows.with_tools({"prompt": prompt, "completion": side(data.get("completion"), "completion", sharegpt),
-                            "label": label}, data)
+    return rows.with_tools(
+        {"prompt": prompt, "completion": side(data.get("completion"), "completion", sharegpt), "label": label}, data
+    )
 
 
 def unpair(example: dict) -> list[dict]:
     """A pair as two labelled rows (chosen: desirable, rejected: not); labelled rows stay as they are."""
     if "chosen" not in example:
         return [example]
-    return [{"prompt": example["prompt"], "completion": example["chosen"], "label": True},
-            {"prompt": example["prompt"], "completion": example["rejected"], "label": False}]
+    return [
+        {"prompt": example["prompt"], "completion": example["chosen"], "label": True},
+        {"prompt": example["prompt"], "completion": example["rejected"], "label": False},
+    ]
 
 
 def require_pairs(example: dict, method: str) -> list[dict]:

@@ -8,8 +8,13 @@ from typing import Any
 from llmdeck.tuning.data import rows
 from llmdeck.tuning.data.formats import DataFormat
 
-FORMAT = DataFormat(name="prompt", order=5, shape='{"prompt": text or messages, "answer"?}',
-                    example={"prompt": "What is 6 times 7?", "answer": "42"}, decisive=3)
+FORMAT = DataFormat(
+    name="prompt",
+    order=5,
+    shape='{"prompt": text or messages, "answer"?}',
+    example={"prompt": "What is 6 times 7?", "answer": "42"},
+    decisive=3,
+)
 NOT_WITH = {"chosen", "rejected", "completion", "messages", "conversations", "text"}
 
 

@@ -7,9 +7,13 @@ from llmdeck.tuning.data import rows
 from llmdeck.tuning.data.formats import DataFormat
 
 FORMAT = DataFormat(
-    name="qa", order=7, decisive=2, chat_template=False,
+    name="qa",
+    order=7,
+    decisive=2,
+    chat_template=False,
     example={"question": "Where does Ada live?", "context": "Ada lives in London.", "answer": "London"},
-    shape='{"question", "context", "answer"} or {"question", "context", "answers": {"text": [...], "answer_start": [...]}}',
+    shape='{"question", "context", "answer"}'
+    ' or {"question", "context", "answers": {"text": [...], "answer_start": [...]}}',
 )
 
 
@@ -23,7 +27,7 @@ def convert(data: dict) -> dict:
     if isinstance(answers, dict):  # SQuAD
         texts, starts = answers.get("text"), answers.get("answer_start")
         if not isinstance(texts, list) or not isinstance(starts, list) or not texts or len(texts) != len(starts):
-            raise rows.RowError("answers: expected {\"text\": [...], \"answer_start\": [...]} with one start per text")
+            raise rows.RowError('answers: expected {"text": [...], "answer_start": [...]} with one start per text')
         answer, start = rows.text(texts[0], "answers.text[0]"), starts[0]
     else:
         answer, start = rows.text(data.get("answer"), "answer"), data.get("answer_start")
@@ -31,6 +35,6 @@ def convert(data: dict) -> dict:
         start = context.find(answer)
         if start < 0:
             raise rows.RowError(f"answer: {answer[:40]!r} does not occur in the context (extractive QA copies a span)")
-    if not isinstance(start, int) or isinstance(start, bool) or context[start:start + len(answer)] != answer:
+    if not isinstance(start, int) or isinstance(start, bool) or context[start : start + len(answer)] != answer:
         raise rows.RowError(f"answer_start: {start!r} does not point at the answer {answer[:40]!r} in the context")
     return {"question": question, "context": context, "answer_text": answer, "answer_start": start}

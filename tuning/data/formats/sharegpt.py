@@ -6,9 +6,12 @@ from __future__ import annotations
 from llmdeck.tuning.data import rows
 from llmdeck.tuning.data.formats import DataFormat
 
-FORMAT = DataFormat(name="sharegpt", order=1,
-                    shape='{"conversations": [{"from": "human"|"gpt"|..., "value"}], "system"?, "tools"?}',
-                    example={"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello!"}]})
+FORMAT = DataFormat(
+    name="sharegpt",
+    order=1,
+    shape='{"conversations": [{"from": "human"|"gpt"|..., "value"}], "system"?, "tools"?}',
+    example={"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello!"}]},
+)
 
 
 def matches(data: dict, keys: set[str]) -> int:
@@ -22,4 +25,6 @@ def turns_use_from(turns) -> bool:
 
 def convert(data: dict) -> dict:
     turns = data.get("conversations", data.get("messages"))
-    return rows.with_tools(rows.prompt_completion(rows.conversation(turns, True, data.get("system")), "conversations"), data)
+    return rows.with_tools(
+        rows.prompt_completion(rows.conversation(turns, True, data.get("system")), "conversations"), data
+    )

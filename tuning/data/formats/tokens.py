@@ -5,10 +5,14 @@ from __future__ import annotations
 from llmdeck.tuning.data.formats import DataFormat
 from llmdeck.tuning.data.rows import RowError
 
-FORMAT = DataFormat(name="tokens", order=6, shape='{"tokens": [words], "tags": [a label per word]}',
-                    example={"tokens": ["Ada", "lives", "in", "London"], "tags": ["B-PER", "O", "O", "B-LOC"]},
-                    decisive=1,
-                    chat_template=False)
+FORMAT = DataFormat(
+    name="tokens",
+    order=6,
+    shape='{"tokens": [words], "tags": [a label per word]}',
+    example={"tokens": ["Ada", "lives", "in", "London"], "tags": ["B-PER", "O", "O", "B-LOC"]},
+    decisive=1,
+    chat_template=False,
+)
 
 
 def matches(data: dict, keys: set[str]) -> int:

@@ -37,7 +37,8 @@ from pydantic import BaseModel, Field
 from llmdeck.core.errors import BadInput, LlmdeckError, validated
 from llmdeck.core.events import Event
 from llmdeck.services.loop_state import LoopState, find_state, loop_dir, save_state
-from llmdeck.services.loop_state import list_loops, load_state  # noqa: F401 - front ends read loops through here
+from llmdeck.services.loop_state import list_loops as list_loops  # front ends read loops through here
+from llmdeck.services.loop_state import load_state as load_state
 
 STAGES = ("collect-agent", "collect-verify", "data", "sft", "export-sft", "preference", "export-preference", "evaluate")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -288,8 +289,12 @@ class LoopResponse:
 
     def _round_entry(self, number: int) -> dict:
         while len(self.state.rounds) < number:
-            previous = self.state.rounds[-1]["output"] if self.state.rounds else (self.config.base_model or _default_model())
-            self.state.rounds.append({"round": len(self.state.rounds) + 1, "model": previous, "stages": {}, "seconds": 0.0})
+            previous = (
+                self.state.rounds[-1]["output"] if self.state.rounds else (self.config.base_model or _default_model())
+            )
+            self.state.rounds.append(
+                {"round": len(self.state.rounds) + 1, "model": previous, "stages": {}, "seconds": 0.0}
+            )
         return self.state.rounds[number - 1]
 
     def _collections(self, upto: int) -> list[str]:
@@ -307,9 +312,10 @@ class LoopResponse:
 
         cfg = self.config
         files = [f for f in self._task_files() if load_tasks(f).select(kind, "train")]
-        totals = {"attempts": 0, "passed": 0, "collections": [], "seconds": 0.0}
         if not files:
             return None
+        attempted, passed, seconds = 0, 0, 0.0
+        collections: list[str] = []
         options = {"samples": cfg.samples, "temperature": cfg.temperature, "greedy_first": cfg.greedy_first,
                    "split": "train", "limit": cfg.limit}
         options.update({"max_steps": cfg.max_steps, "guide": cfg.guide, "hints": cfg.hints} if kind == "agent"
@@ -328,12 +334,12 @@ class LoopResponse:
             from llmdeck.agents import attempts
 
             recorded = attempts.attempts(collection=sweep.collection)
-            totals["attempts"] += len(recorded)
-            totals["passed"] += sum(a.passed for a in recorded)
-            totals["collections"].append(sweep.collection)
-            totals["seconds"] += sweep.seconds
-        totals["pass_rate"] = round(totals["passed"] / totals["attempts"], 4) if totals["attempts"] else None
-        return totals
+            attempted += len(recorded)
+            passed += sum(a.passed for a in recorded)
+            collections.append(sweep.collection)
+            seconds += sweep.seconds
+        return {"attempts": attempted, "passed": passed, "collections": collections, "seconds": seconds,
+                "pass_rate": round(passed / attempted, 4) if attempted else None}
 
     def _collect_agent(self, number, entry, record, clock):
         return (yield from self._sweep("agent", number, entry, record))
@@ -347,14 +353,24 @@ class LoopResponse:
 
         out = loop_dir(self.state.name) / f"round-{number}" / "data"
         try:
-            report = build(out, collections=self._collections(number),
-                           task_files=[load_tasks(f) for f in self._task_files()], max_per_task=self.config.max_per_task)
+            report = build(
+                out,
+                collections=self._collections(number),
+                task_files=[load_tasks(f) for f in self._task_files()],
+                max_per_task=self.config.max_per_task,
+            )
         except BadInput as exc:
             raise LlmdeckError(f"round {number}: {exc}") from None
         yield from ()
-        return {"sft_rows": report.sft_total, "preference_rows": report.preference_total, "files": report.files,
-                "train_tasks": len(report.train_tasks), "heldout_tasks": len(report.heldout_tasks),
-                "heldout_attempts_dropped": report.heldout_attempts_dropped, "duplicates_dropped": report.duplicates_dropped}
+        return {
+            "sft_rows": report.sft_total,
+            "preference_rows": report.preference_total,
+            "files": report.files,
+            "train_tasks": len(report.train_tasks),
+            "heldout_tasks": len(report.heldout_tasks),
+            "heldout_attempts_dropped": report.heldout_attempts_dropped,
+            "duplicates_dropped": report.duplicates_dropped,
+        }
 
     def _sft(self, number, entry, record, clock):
         data = entry["stages"]["data"]["result"]
@@ -370,12 +386,23 @@ class LoopResponse:
     def _preference(self, number, entry, record, clock):
         data = entry["stages"]["data"]["result"]
         cfg = self.config
-        if cfg.preference == "none" or data.get("preference_rows", 0) < cfg.min_pairs or not data["files"].get("preference"):
+        if (
+            cfg.preference == "none"
+            or data.get("preference_rows", 0) < cfg.min_pairs
+            or not data["files"].get("preference")
+        ):
             return None
-        values = {"name": f"{self.state.name}-r{number}-{cfg.preference}", "method": cfg.preference,
-                  "base_model": entry["stages"]["export-sft"]["result"]["model"], "dataset": data["files"]["preference"],
-                  "dataset_format": "preference", "num_epochs": cfg.preference_epochs,
-                  "max_steps": cfg.preference_max_steps, "learning_rate": cfg.preference_learning_rate, "beta": cfg.beta}
+        values = {
+            "name": f"{self.state.name}-r{number}-{cfg.preference}",
+            "method": cfg.preference,
+            "base_model": entry["stages"]["export-sft"]["result"]["model"],
+            "dataset": data["files"]["preference"],
+            "dataset_format": "preference",
+            "num_epochs": cfg.preference_epochs,
+            "max_steps": cfg.preference_max_steps,
+            "learning_rate": cfg.preference_learning_rate,
+            "beta": cfg.beta,
+        }
         return (yield from self._train(number, "preference", record, values, clock))
 
     def _train(self, number: int, stage: str, record: dict, values: dict, clock: CpuClock):
@@ -402,10 +429,16 @@ class LoopResponse:
             time.sleep(1.0)
             run = runs.get(run_id)
         if run.status != "completed":
-            raise LlmdeckError(f"round {number}: {stage} run {run_id} {run.status}: {run.error or 'see llmdeck runs logs ' + run_id}")
+            raise LlmdeckError(
+                f"round {number}: {stage} run {run_id} {run.status}: {run.error or 'see llmdeck runs logs ' + run_id}"
+            )
         metrics = run.last_metrics or {}
-        return {"run_id": run_id, "steps": run.global_step, "loss": _round(metrics.get("loss")),
-                "seconds": round((run.finished_at or time.time()) - (run.started_at or run.created_at), 1)}
+        return {
+            "run_id": run_id,
+            "steps": run.global_step,
+            "loss": _round(metrics.get("loss")),
+            "seconds": round((run.finished_at or time.time()) - (run.started_at or run.created_at), 1),
+        }
 
     def _export_sft(self, number, entry, record, clock):
         run_id = entry["stages"]["sft"]["result"]["run_id"]
@@ -502,7 +535,9 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     name = config.name or time.strftime("loop-%m%d-%H%M")
     if not NAME_PATTERN.match(name):
         raise BadInput(f"--name {name!r}: expected lowercase letters, digits and dashes (at most 41 characters)")
-    config = config.model_copy(update={"name": name, "tasks": [str(Path(t).expanduser().resolve()) for t in config.tasks]})
+    config = config.model_copy(
+        update={"name": name, "tasks": [str(Path(t).expanduser().resolve()) for t in config.tasks]}
+    )
     for path in config.tasks:
         load_tasks(path)
     from llmdeck.core.quantize import parse_quant_types

@@ -149,15 +149,25 @@ def _state(conn: sqlite3.Connection, row: sqlite3.Row) -> LoopState:
     rounds = []
     for round_row in conn.execute("SELECT * FROM loop_rounds WHERE loop = ? ORDER BY round", (row["name"],)).fetchall():
         stages = {}
-        for stage_row in conn.execute("SELECT * FROM loop_stages WHERE loop = ? AND round = ? ORDER BY position",
-                                      (row["name"], round_row["round"])).fetchall():
+        for stage_row in conn.execute(
+            "SELECT * FROM loop_stages WHERE loop = ? AND round = ? ORDER BY position",
+            (row["name"], round_row["round"]),
+        ).fetchall():
             result = stage_row["result_json"]
-            values = {"status": stage_row["status"], "started_at": stage_row["started_at"], "run_id": stage_row["run_id"],
-                      "result": json.loads(result) if result is not None else None,
-                      "finished_at": stage_row["finished_at"]}
+            values = {
+                "status": stage_row["status"],
+                "started_at": stage_row["started_at"],
+                "run_id": stage_row["run_id"],
+                "result": json.loads(result) if result is not None else None,
+                "finished_at": stage_row["finished_at"],
+            }
             stages[stage_row["stage"]] = {key: values[key] for key in STAGE_KEYS if values[key] is not None}
-        entry = {"round": round_row["round"], "model": round_row["model"], "stages": stages,
-                 "seconds": round_row["seconds"]}
+        entry = {
+            "round": round_row["round"],
+            "model": round_row["model"],
+            "stages": stages,
+            "seconds": round_row["seconds"],
+        }
         if round_row["output"] is not None:
             entry["output"] = round_row["output"]
         rounds.append(entry)

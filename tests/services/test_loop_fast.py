@@ -27,7 +27,9 @@ MODEL = "smollm2-135m-instruct"
 @pytest.fixture
 def code_tasks(tmp_path):
     path = tmp_path / "code.jsonl"
-    rows = [{"id": f"c{n}", "kind": "verify", "task": f"Print {n}.", "expect": str(n), "split": "train"} for n in range(2)]
+    rows = [
+        {"id": f"c{n}", "kind": "verify", "task": f"Print {n}.", "expect": str(n), "split": "train"} for n in range(2)
+    ]
     rows.append({"id": "h", "kind": "verify", "task": "Print 9.", "expect": "9", "split": "heldout"})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -121,7 +123,9 @@ def test_a_stopped_loop_resumes_at_the_stage_it_stopped(fake_model, code_tasks, 
 def test_loop_cli_show_and_list(fake_model, code_tasks, stand_ins):
     fake_model.default_reply = program("print(0)")
     runner = CliRunner()
-    result = runner.invoke(cli, ["loop", "--name", "c", "--tasks", str(code_tasks), "--samples", "1", "--max-rounds", "1"])
+    result = runner.invoke(
+        cli, ["loop", "--name", "c", "--tasks", str(code_tasks), "--samples", "1", "--max-rounds", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "ROUND  COLLECTED_BY" in result.stdout and "c-r1-sft.q8_0" in result.stdout  # the round's model
     assert "[round 1] sft: done" in result.stderr
@@ -161,10 +165,14 @@ def test_a_new_loop_lives_in_the_state_database(fake_model, code_tasks, stand_in
     list(run_loop({"name": "db", "tasks": [str(code_tasks)], "samples": 1, "max_rounds": 1}))
     conn = db.connect(llmdeck_home / "llmdeck.db")
     assert db.applied_versions(conn, "loops") == {1}
-    (name, status), = conn.execute("SELECT name, status FROM loops").fetchall()
+    ((name, status),) = conn.execute("SELECT name, status FROM loops").fetchall()
     assert (name, status) == ("db", "completed")
     stages = conn.execute("SELECT stage, status FROM loop_stages WHERE loop = 'db' ORDER BY position").fetchall()
-    assert [tuple(row) for row in stages][:3] == [("collect-agent", "skipped"), ("collect-verify", "done"), ("data", "done")]
+    assert [tuple(row) for row in stages][:3] == [
+        ("collect-agent", "skipped"),
+        ("collect-verify", "done"),
+        ("data", "done"),
+    ]
     assert (loop_dir("db") / "round-1" / "data" / "sft.jsonl").is_file()  # the data stays on disk
     assert not (loop_dir("db") / "state.json").exists()
 

@@ -51,16 +51,22 @@ class LoopConfig(BaseModel):
     model_config = {"extra": "forbid"}
 
     name: str | None = Field(None, description="Loop name (lowercase letters, digits, dashes); default: loop-DATE.")
-    tasks: list[str] = Field(default_factory=list, description="Task files (default: the bundled tool questions and"
-                                                               " coding tasks); their train split is collected.")
+    tasks: list[str] = Field(
+        default_factory=list,
+        description="Task files (default: the bundled tool questions and"
+        " coding tasks); their train split is collected.",
+    )
     rounds: int = Field(1, ge=1, le=20, description="Rounds to run (a resumed loop can be given more).")
     base_model: str | None = Field(None, description="Store model to start from (default: the store default).")
     samples: int = Field(3, ge=1, le=32, description="Attempts per task per round.")
     temperature: float = Field(0.6, gt=0, le=2, description="Sampling temperature of the attempts after the first.")
     greedy_first: bool = Field(True, description="The first attempt at each task is greedy, the others sampled.")
     guide: bool = Field(True, description="Agent attempts start with the task's tool (the rest is the model's own).")
-    hints: bool = Field(False, description="Agent attempts see the task's hint (rationalization); the data built"
-                                           " from them asks the plain question.")
+    hints: bool = Field(
+        False,
+        description="Agent attempts see the task's hint (rationalization); the data built"
+        " from them asks the plain question.",
+    )
     limit: int | None = Field(None, ge=1, description="At most this many train tasks per category (quick loops).")
     max_steps: int = Field(3, ge=1, le=20, description="Agent: model steps at most per attempt.")
     max_rounds: int = Field(2, ge=1, le=10, description="Verify: write-and-run rounds at most per attempt.")
@@ -153,20 +159,36 @@ def summary_rows(state: LoopState) -> list[dict]:
             return (stages.get(stage) or {}).get("result") or {}
 
         agent, code, data = result("collect-agent"), result("collect-verify"), result("data")
-        row = {"round": entry["round"], "collected_by": entry["model"],
-               "agent_pass": _fraction(agent.get("passed"), agent.get("attempts")),
-               "verify_pass": _fraction(code.get("passed"), code.get("attempts")),
-               "sft_rows": data.get("sft_rows"), "pairs": data.get("preference_rows"),
-               "sft_loss": result("sft").get("loss"), "pref_loss": result("preference").get("loss"),
-               "model": entry.get("output"), "minutes": round(entry.get("seconds", 0.0) / 60, 1)}
+        row = {
+            "round": entry["round"],
+            "collected_by": entry["model"],
+            "agent_pass": _fraction(agent.get("passed"), agent.get("attempts")),
+            "verify_pass": _fraction(code.get("passed"), code.get("attempts")),
+            "sft_rows": data.get("sft_rows"),
+            "pairs": data.get("preference_rows"),
+            "sft_loss": result("sft").get("loss"),
+            "pref_loss": result("preference").get("loss"),
+            "model": entry.get("output"),
+            "minutes": round(entry.get("seconds", 0.0) / 60, 1),
+        }
         for metric, values in result("evaluate").get("metrics", {}).items():
             row[metric] = values
         rows.append(row)
     return rows
 
 
-SUMMARY_COLUMNS = ("round", "collected_by", "agent_pass", "verify_pass", "sft_rows", "pairs", "sft_loss", "pref_loss",
-                   "model", "minutes")
+SUMMARY_COLUMNS = (
+    "round",
+    "collected_by",
+    "agent_pass",
+    "verify_pass",
+    "sft_rows",
+    "pairs",
+    "sft_loss",
+    "pref_loss",
+    "model",
+    "minutes",
+)
 
 
 def summary_columns(rows: list[dict]) -> list[str]:
@@ -258,8 +280,13 @@ class LoopResponse:
             self.state.seconds = previous_seconds + time.perf_counter() - started
             self.state.cpu_seconds = previous_cpu + clock.seconds()
             save_state(self.state)
-        yield LoopFinished(loop=self.state.name, status=self.state.status, rows=summary_rows(self.state),
-                           seconds=round(self.state.seconds, 1), cpu_seconds=round(self.state.cpu_seconds, 1))
+        yield LoopFinished(
+            loop=self.state.name,
+            status=self.state.status,
+            rows=summary_rows(self.state),
+            seconds=round(self.state.seconds, 1),
+            cpu_seconds=round(self.state.cpu_seconds, 1),
+        )
 
     # -- one round ----------------------------------------------------------------------------------------
     def _round(self, number: int, clock: CpuClock) -> Iterator[LoopEvent]:
@@ -282,8 +309,10 @@ class LoopResponse:
             entry["seconds"] = time.perf_counter() - round_started
             save_state(self.state)
             yield StageEnded(number, stage, "done" if outcome is not None else "skip", outcome)
-        entry["output"] = entry["stages"]["export-preference"].get("result", {}).get("model") \
+        entry["output"] = (
+            entry["stages"]["export-preference"].get("result", {}).get("model")
             or entry["stages"]["export-sft"]["result"]["model"]
+        )
         save_state(self.state)
         yield RoundFinished(number, summary_rows(self.state)[number - 1])
 
@@ -316,18 +345,36 @@ class LoopResponse:
             return None
         attempted, passed, seconds = 0, 0, 0.0
         collections: list[str] = []
-        options = {"samples": cfg.samples, "temperature": cfg.temperature, "greedy_first": cfg.greedy_first,
-                   "split": "train", "limit": cfg.limit}
-        options.update({"max_steps": cfg.max_steps, "guide": cfg.guide, "hints": cfg.hints} if kind == "agent"
-                       else {"max_rounds": cfg.max_rounds})
+        options = {
+            "samples": cfg.samples,
+            "temperature": cfg.temperature,
+            "greedy_first": cfg.greedy_first,
+            "split": "train",
+            "limit": cfg.limit,
+        }
+        options.update(
+            {"max_steps": cfg.max_steps, "guide": cfg.guide, "hints": cfg.hints}
+            if kind == "agent"
+            else {"max_rounds": cfg.max_rounds}
+        )
         for path in files:
-            sweep = collect(path, kind, model=entry["model"], options=options, n_threads=cfg.threads,
-                            collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}")
+            sweep = collect(
+                path,
+                kind,
+                model=entry["model"],
+                options=options,
+                n_threads=cfg.threads,
+                collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}",
+            )
             for event in sweep:
                 if isinstance(event, AttemptRecorded):
-                    yield StageProgressed(number, record_stage(kind), event.done, event.total,
-                                          f"{event.task_id} {'pass' if event.passed else 'fail'}"
-                                          f" (pass rate {event.pass_rate:.2f})")
+                    yield StageProgressed(
+                        number,
+                        record_stage(kind),
+                        event.done,
+                        event.total,
+                        f"{event.task_id} {'pass' if event.passed else 'fail'} (pass rate {event.pass_rate:.2f})",
+                    )
                     if self._stop:
                         sweep.close()
             self._check()
@@ -338,8 +385,13 @@ class LoopResponse:
             passed += sum(a.passed for a in recorded)
             collections.append(sweep.collection)
             seconds += sweep.seconds
-        return {"attempts": attempted, "passed": passed, "collections": collections, "seconds": seconds,
-                "pass_rate": round(passed / attempted, 4) if attempted else None}
+        return {
+            "attempts": attempted,
+            "passed": passed,
+            "collections": collections,
+            "seconds": seconds,
+            "pass_rate": round(passed / attempted, 4) if attempted else None,
+        }
 
     def _collect_agent(self, number, entry, record, clock):
         return (yield from self._sweep("agent", number, entry, record))
@@ -375,12 +427,21 @@ class LoopResponse:
     def _sft(self, number, entry, record, clock):
         data = entry["stages"]["data"]["result"]
         if not data.get("files", {}).get("sft"):
-            raise LlmdeckError(f"round {number}: no verified attempt to train on; collect more (--samples,"
-                               " --temperature, --guide) or use an easier task set")
+            raise LlmdeckError(
+                f"round {number}: no verified attempt to train on; collect more (--samples,"
+                " --temperature, --guide) or use an easier task set"
+            )
         cfg = self.config
-        values = {"name": f"{self.state.name}-r{number}-sft", "method": "sft", "base_model": self.base_model,
-                  "dataset": data["files"]["sft"], "dataset_format": "messages", "num_epochs": cfg.sft_epochs,
-                  "max_steps": cfg.sft_max_steps, "learning_rate": cfg.sft_learning_rate}
+        values = {
+            "name": f"{self.state.name}-r{number}-sft",
+            "method": "sft",
+            "base_model": self.base_model,
+            "dataset": data["files"]["sft"],
+            "dataset_format": "messages",
+            "num_epochs": cfg.sft_epochs,
+            "max_steps": cfg.sft_max_steps,
+            "learning_rate": cfg.sft_learning_rate,
+        }
         return (yield from self._train(number, "sft", record, values, clock))
 
     def _preference(self, number, entry, record, clock):
@@ -412,9 +473,20 @@ class LoopResponse:
         cfg = self.config
         run_id = record.get("run_id")
         if run_id is None:
-            config = build_config({**values, "tuning": "lora", "lora_r": cfg.lora_r, "lora_alpha": 2 * cfg.lora_r,
-                                   "max_length": cfg.max_length, "batch_size": cfg.batch_size, "save_steps": 25,
-                                   "threads": cfg.train_threads, "seed": 42 + number}, source=f"loop {stage}")
+            config = build_config(
+                {
+                    **values,
+                    "tuning": "lora",
+                    "lora_r": cfg.lora_r,
+                    "lora_alpha": 2 * cfg.lora_r,
+                    "max_length": cfg.max_length,
+                    "batch_size": cfg.batch_size,
+                    "save_steps": 25,
+                    "threads": cfg.train_threads,
+                    "seed": 42 + number,
+                },
+                source=f"loop {stage}",
+            )
             run, _ = runs.launch(config)
             record["run_id"] = run_id = run.id
             save_state(self.state)
@@ -468,14 +540,22 @@ class LoopResponse:
 
         if not self.config.evaluate:
             return None
-        bench = compare([self.base_model, entry["stages"]["export-preference"].get("result", {}).get("model")
-                         or entry["stages"]["export-sft"]["result"]["model"]],
-                        tasks=self._task_files(), limit=self.config.eval_limit, n_threads=self.config.threads)
+        bench = compare(
+            [
+                self.base_model,
+                entry["stages"]["export-preference"].get("result", {}).get("model")
+                or entry["stages"]["export-sft"]["result"]["model"],
+            ],
+            tasks=self._task_files(),
+            limit=self.config.eval_limit,
+            n_threads=self.config.threads,
+        )
         report = None
         for event in bench:
             if isinstance(event, AttemptBenched):
-                yield StageProgressed(number, "evaluate", event.done, event.total,
-                                      f"{event.model} {event.part} {event.task_id}")
+                yield StageProgressed(
+                    number, "evaluate", event.done, event.total, f"{event.model} {event.part} {event.task_id}"
+                )
                 if self._stop:
                     bench.close()
             elif isinstance(event, BenchReported):
@@ -548,8 +628,10 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     if state is not None:
         changed = [f for f in FIXED_FIELDS if state.config.get(f) != config.model_dump()[f]]
         if changed:
-            raise BadInput(f"loop {name} exists with other {', '.join(changed)}; resume it with the same values or"
-                           " choose another --name")
+            raise BadInput(
+                f"loop {name} exists with other {', '.join(changed)}; resume it with the same values or"
+                " choose another --name"
+            )
         state.config = config.model_dump()
     else:
         state = LoopState(name=name, config=config.model_dump())

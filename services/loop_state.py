@@ -70,9 +70,16 @@ class LoopState:
     cpu_seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "config": self.config, "rounds": self.rounds, "created_at": self.created_at,
-                "status": self.status, "error": self.error, "seconds": round(self.seconds, 1),
-                "cpu_seconds": round(self.cpu_seconds, 1)}
+        return {
+            "name": self.name,
+            "config": self.config,
+            "rounds": self.rounds,
+            "created_at": self.created_at,
+            "status": self.status,
+            "error": self.error,
+            "seconds": round(self.seconds, 1),
+            "cpu_seconds": round(self.cpu_seconds, 1),
+        }
 
 
 def loops_dir() -> Path:
@@ -123,8 +130,15 @@ def _write(conn: sqlite3.Connection, state: LoopState) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET config_json = excluded.config_json,"
         " status = excluded.status, error = excluded.error, seconds = excluded.seconds,"
         " cpu_seconds = excluded.cpu_seconds",
-        (state.name, json.dumps(state.config), state.status, state.error, state.created_at, state.seconds,
-         state.cpu_seconds),
+        (
+            state.name,
+            json.dumps(state.config),
+            state.status,
+            state.error,
+            state.created_at,
+            state.seconds,
+            state.cpu_seconds,
+        ),
     )
     for entry in state.rounds:
         conn.execute(
@@ -140,8 +154,17 @@ def _write(conn: sqlite3.Connection, state: LoopState) -> None:
                 " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (loop, round, stage) DO UPDATE SET"
                 " position = excluded.position, status = excluded.status, started_at = excluded.started_at,"
                 " run_id = excluded.run_id, result_json = excluded.result_json, finished_at = excluded.finished_at",
-                (state.name, entry["round"], stage, position, record["status"], record.get("started_at"),
-                 record.get("run_id"), result, record.get("finished_at")),
+                (
+                    state.name,
+                    entry["round"],
+                    stage,
+                    position,
+                    record["status"],
+                    record.get("started_at"),
+                    record.get("run_id"),
+                    result,
+                    record.get("finished_at"),
+                ),
             )
 
 
@@ -171,9 +194,16 @@ def _state(conn: sqlite3.Connection, row: sqlite3.Row) -> LoopState:
         if round_row["output"] is not None:
             entry["output"] = round_row["output"]
         rounds.append(entry)
-    return LoopState(name=row["name"], config=json.loads(row["config_json"]), rounds=rounds,
-                     created_at=row["created_at"], status=row["status"], error=row["error"], seconds=row["seconds"],
-                     cpu_seconds=row["cpu_seconds"])
+    return LoopState(
+        name=row["name"],
+        config=json.loads(row["config_json"]),
+        rounds=rounds,
+        created_at=row["created_at"],
+        status=row["status"],
+        error=row["error"],
+        seconds=row["seconds"],
+        cpu_seconds=row["cpu_seconds"],
+    )
 
 
 def _import_state_files(conn: sqlite3.Connection) -> None:

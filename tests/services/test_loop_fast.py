@@ -51,8 +51,18 @@ def stand_ins(monkeypatch, embedded_gguf):
     def launch(config):
         number, stage = round_number(config.name), "sft" if config.method == "sft" else "preference"
         calls.append(("train", number, stage, config.base_model, config.dataset))
-        run = SimpleNamespace(id=f"run-{number}-{stage}", status="completed", global_step=1, max_steps=1, pid=None,
-                              last_metrics={"loss": 0.5}, error=None, created_at=1.0, started_at=1.0, finished_at=1.0)
+        run = SimpleNamespace(
+            id=f"run-{number}-{stage}",
+            status="completed",
+            global_step=1,
+            max_steps=1,
+            pid=None,
+            last_metrics={"loss": 0.5},
+            error=None,
+            created_at=1.0,
+            started_at=1.0,
+            finished_at=1.0,
+        )
         launched[run.id] = run
         return run, None
 
@@ -207,14 +217,31 @@ def test_a_killed_loop_resumes_its_sweep_attempt_by_attempt(fake_model, code_tas
 def test_a_loop_killed_while_training_resumes_the_same_run(fake_model, code_tasks, stand_ins, monkeypatch):
     from llmdeck.tuning import runs
 
-    training = SimpleNamespace(id="run-1-sft", status="running", global_step=1, max_steps=4, pid=None,
-                               last_metrics={}, error=None, created_at=1.0, started_at=1.0, finished_at=None)
+    training = SimpleNamespace(
+        id="run-1-sft",
+        status="running",
+        global_step=1,
+        max_steps=4,
+        pid=None,
+        last_metrics={},
+        error=None,
+        created_at=1.0,
+        started_at=1.0,
+        finished_at=None,
+    )
     resumed = []
 
     def resume(run_id):
         resumed.append(run_id)
-        return SimpleNamespace(**{**vars(training), "status": "completed", "global_step": 4,
-                                  "last_metrics": {"loss": 0.25}, "finished_at": 2.0})
+        return SimpleNamespace(
+            **{
+                **vars(training),
+                "status": "completed",
+                "global_step": 4,
+                "last_metrics": {"loss": 0.25},
+                "finished_at": 2.0,
+            }
+        )
 
     monkeypatch.setattr(runs, "get", lambda run_id: training)
     monkeypatch.setattr(runs, "resume", resume)
@@ -227,8 +254,12 @@ def test_a_loop_killed_while_training_resumes_the_same_run(fake_model, code_task
     events = [as_json(e) for e in run_loop(config)]
     assert resumed == ["run-1-sft"] and [c for c in stand_ins if c[0] == "train"] == []  # not launched again
     assert events[-1]["status"] == "completed"
-    assert load_state("kt").rounds[0]["stages"]["sft"]["result"] == {"run_id": "run-1-sft", "steps": 4, "loss": 0.25,
-                                                                      "seconds": 1.0}
+    assert load_state("kt").rounds[0]["stages"]["sft"]["result"] == {
+        "run_id": "run-1-sft",
+        "steps": 4,
+        "loss": 0.25,
+        "seconds": 1.0,
+    }
 
 
 def test_the_state_json_of_an_older_loop_is_imported_once(fake_model, code_tasks, stand_ins, monkeypatch, tmp_path):

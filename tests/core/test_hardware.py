@@ -42,6 +42,7 @@ def test_flags_decide_on_x86(text, expected):
     assert hardware.native_bf16_from_cpuinfo(text) is expected
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 def test_avx512_without_bf16_trains_and_embeds_in_fp32_even_where_mkldnn_says_bf16(cpu, monkeypatch, tmp_path):
     import torch
 

@@ -46,6 +46,7 @@ async def ask(pilot, screen, question: str, timeout_s: float = 20) -> None:
     await wait_for(pilot, lambda: screen.run_id is not None and not screen.busy, timeout_s=timeout_s, what="the run")
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_a_scripted_run_streams_its_trace_and_reopens_from_the_past_runs(fake_model):
     fake_model.enqueue(
         " Multiply them.\n",

@@ -211,6 +211,7 @@ async def test_copy_the_answer_and_its_code_block(fake_model):
         assert app.clipboard == "code please"
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_quit_during_a_long_answer_ends_its_generation(fake_model):
     from llmdeck.testing.fake_model import fake_tokens
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from llmdeck.agents import run_datasets
 from llmdeck.services.loop import list_loops, load_state
 from llmdeck.tui.app import LlmdeckApp
@@ -28,6 +30,7 @@ async def open_loops(pilot):
     return screen
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_model, code_tasks, stand_ins):  # noqa: F811
     fake_model.default_reply = program("print(0)")  # c0 passes, c1 fails
     app = LlmdeckApp()
@@ -60,6 +63,7 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
     assert load_state("from-app").status == "completed"
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_esc_stops_a_running_loop_after_its_step_and_a_bad_value_is_refused(
     fake_model,
     code_tasks,  # noqa: F811

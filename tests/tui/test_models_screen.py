@@ -18,6 +18,7 @@ from tests.tui.helpers import text_of, wait_for
 SIZE = (140, 36)
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_table_details_lineage_and_default(fake_model, tmp_path, embedded_gguf):
     run = Registry().create("tune-1", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")
     Registry().update(run.id, status="completed", last_metrics={"loss": 0.8125})
@@ -166,6 +167,7 @@ async def test_quantize_with_progress_and_a_requantize_only_after_a_yes(fake_mod
         assert f"FROM {small.path}" in target.read_text().splitlines()
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_export_a_run_from_the_models_screen_opens_the_train_screens_export(fake_model):
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:

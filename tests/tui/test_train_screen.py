@@ -44,6 +44,7 @@ def loss_points(screen) -> int:
     return sum(len(d.x) for d in plot._datasets[:1])
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_the_monitor_follows_metrics_as_they_are_written(fake_model):
     run = fake_run(max_steps=10, running=True)
     rows = [

@@ -51,6 +51,7 @@ def verdict_shown(screen) -> str:
     return text_of(verdicts.last()) if verdicts else ""
 
 
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 async def test_a_failing_round_then_a_fixed_one_then_the_verdict(fake_model):
     fake_model.enqueue("```python\nprint(1 / 0)\n```", "```python\nfor i in range(1, 4):\n    print(i)\n```")
     app = LlmdeckApp()

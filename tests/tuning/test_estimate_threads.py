@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 
+
+@pytest.mark.slow  # end to end through the app or the training stack: seconds
 def test_a_weightless_model_in_one_thread_leaves_other_threads_real(monkeypatch):
     import torch
     import transformers

@@ -11,6 +11,8 @@ from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
 from llmdeck.tuning.recipe import Device, adapter_config
 from llmdeck.tuning.render import conversation_tokens
 
+pytestmark = pytest.mark.slow  # builds trl's SFT trainer on a real tokenizer and model: seconds each
+
 CONVERSATION = [
     {"role": "system", "content": "Answer in one short sentence."},
     {"role": "user", "content": "What colour is the sky on a clear day?"},

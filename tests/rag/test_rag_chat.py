@@ -48,7 +48,7 @@ def test_follow_up_resolves_pronoun_and_session_survives(corpus, embeddings, sma
     follow.read()
     assert follow.standalone_question == "Who incubates the egg of emperor penguins?"
     assert follow.sources[0]["source"].endswith("penguins.html")
-    assert follow.done_event()["sources"][0] == {k: follow.sources[0][k] for k in ("n", "source", "chunk")}
+    assert follow.done_event().to_json()["sources"][0] == {k: follow.sources[0][k] for k in ("n", "source", "chunk")}
 
     stored = sessions.messages("s1")
     assert [m.role for m in stored] == ["user", "assistant", "user", "assistant"]

@@ -240,12 +240,15 @@ def test_run_queue_relative_paths_phases_warmup_and_a_readable_log(tiny_model_di
     fourth = json.loads(cli("train", *common, "--max-steps", "2", cwd=tmp_path).stdout)["run"]["id"]
     wait_until(lambda: (runs.get(fourth).phase or "").startswith("queued: waiting"))
     assert runs.stop(fourth, wait=True, timeout_s=60).status == "stopped"  # a stop ends a waiting run at once
-    assert _training_rows(fourth) == [] and runs.get(ids[0]).status == "running"
+    # the stop touched only the waiting run (the first may already have finished on a fast CPU: 40 tiny steps)
+    assert _training_rows(fourth) == [] and runs.get(ids[0]).status in ("running", "completed")
     finished = [runs.wait_for(run_id, timeout_s=300) for run_id in ids]
     assert [run.status for run in finished] == ["completed"] * 3, [run.error for run in finished]
     times = {run_id: [row["time"] for row in _training_rows(run_id)] for run_id in ids}
     assert min(times[ids[1]]) > max(times[ids[0]])  # the queued run trained after the first one
-    assert max(times[ids[2]]) < max(times[ids[0]])  # the --parallel one did not wait for the first
+    # the --parallel one never waited in the queue (a queued worker logs its wait); when it trained is the CPU's affair
+    assert "queued: waiting" not in runs.log_path(ids[2]).read_text()
+    assert "queued: waiting for run" in runs.log_path(ids[1]).read_text()
     phases = [row["phase"] for row in runs.metrics(ids[0]) if "loss" not in row]
     assert phases == ["loading model", "tokenizing", "training"]
     assert "llmdeck worker: saving" in runs.log_path(ids[0]).read_text()

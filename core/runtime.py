@@ -176,6 +176,11 @@ def set_model_loader(loader: ModelLoader) -> ModelLoader:
     return previous
 
 
+def uses_default_loader() -> bool:
+    """Whether models come from llama.cpp (not from a stand-in that exists only in this process)."""
+    return _model_loader is llama_cpp_loader
+
+
 _cache: ModelCache | None = None
 
 
@@ -266,20 +271,29 @@ def _stream(
     with model.lock:
         start = time.perf_counter()
         chunks = start_stream()
-        first_at = None
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice.get("finish_reason"):
-                stats.finish_reason = choice["finish_reason"]
-            text = piece_of(choice)
-            if not text:
-                continue
-            if first_at is None:
-                first_at = time.perf_counter()
-                stats.ttft_s = first_at - start
-            pieces.append(text)
-            yield text
-        end = time.perf_counter()
+        first_at: float | None = None
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                if choice.get("finish_reason"):
+                    stats.finish_reason = choice["finish_reason"]
+                text = piece_of(choice)
+                if not text:
+                    continue
+                if first_at is None:
+                    first_at = time.perf_counter()
+                    stats.ttft_s = first_at - start
+                pieces.append(text)
+                yield text
+        finally:  # a stopped stream (closed) fills its stats too: what it generated until then
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            _fill_stats(model, stats, pieces, start, first_at)
+
+
+def _fill_stats(model: LoadedModel, stats: ChatStats, pieces: list[str], start: float, first_at: float | None) -> None:
+    end = time.perf_counter()
     stats.total_s = end - start
     stats.text = "".join(pieces)
     # a streamed chunk can hold several tokens (multi-byte characters, held-back stop prefixes): the tokenizer counts

@@ -36,6 +36,10 @@ MIGRATIONS = [
     ALTER TABLE chat_sessions ADD COLUMN options TEXT;
     ALTER TABLE chat_messages ADD COLUMN model TEXT;
     """,
+    # an answer stopped before its end (Esc, a closed stream): kept with the text generated until then
+    """
+    ALTER TABLE chat_messages ADD COLUMN stopped INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 OPTION_KEYS = ("system", "temperature", "top_p", "max_tokens", "adapter")  # adapter: the run whose LoRA answered last
 
@@ -47,6 +51,7 @@ class Message:
     created_at: float
     sources: list[dict] = field(default_factory=list)
     model: str | None = None  # the store model that wrote an answer
+    stopped: bool = False  # an answer stopped before its end: `content` is what was generated until then
 
     def as_chat(self) -> dict:
         return {"role": self.role, "content": self.content}
@@ -132,17 +137,23 @@ def list_sessions() -> list[Session]:
 
 
 def add_message(
-    session_id: str, role: str, content: str, sources: list[dict] | None = None, model: str | None = None
+    session_id: str,
+    role: str,
+    content: str,
+    sources: list[dict] | None = None,
+    model: str | None = None,
+    stopped: bool = False,
 ) -> None:
-    """Append one complete message (committed immediately); `model` names the model that wrote an answer."""
+    """Append one message (committed immediately); `model` names the model that wrote an answer, `stopped`
+    marks an answer stopped before its end."""
     if role not in ("system", "user", "assistant"):
         raise BadInput(f"message role {role!r}: expected system, user or assistant")
     now = time.time()
     with db.transaction(_connect()) as conn:
         conn.execute(
-            "INSERT INTO chat_messages (session_id, role, content, sources, created_at, model)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, role, content, json.dumps(sources) if sources else None, now, model),
+            "INSERT INTO chat_messages (session_id, role, content, sources, created_at, model, stopped)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, role, content, json.dumps(sources) if sources else None, now, model, int(stopped)),
         )
         conn.execute(
             "UPDATE chat_sessions SET updated_at = ?, title = COALESCE(title, ?) WHERE id = ?",
@@ -153,13 +164,15 @@ def add_message(
 def messages(session_id: str) -> list[Message]:
     get_session(session_id)
     rows = _connect().execute(
-        "SELECT role, content, sources, created_at, model FROM chat_messages WHERE session_id = ? ORDER BY id",
+        "SELECT role, content, sources, created_at, model, stopped FROM chat_messages WHERE session_id = ? ORDER BY id",
         (session_id,),
     )
-    return [
-        Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
-        for r in rows
-    ]
+    return [_message(r) for r in rows]
+
+
+def _message(row) -> Message:
+    sources = json.loads(row["sources"]) if row["sources"] else []
+    return Message(row["role"], row["content"], row["created_at"], sources, row["model"], bool(row["stopped"]))
 
 
 def delete_session(session_id: str) -> None:
@@ -180,6 +193,7 @@ def export_session(session_id: str, fmt: str = "md") -> str:
         lines += [f"_RAG collection: {session.rag_collection}_", ""]
     for message in history:
         by = f" ({message.model})" if message.model and message.role == "assistant" else ""
+        by += " (stopped)" if message.stopped else ""
         lines += [f"**{message.role}**{by}:", "", message.content, ""]
         for source in message.sources:
             lines.append(f"- [{source['n']}] {source['source']} (chunk {source.get('chunk')})")
@@ -235,21 +249,25 @@ def pop_last_turn(session_id: str) -> list[Message]:
         if row is None:
             raise BadInput(f"session '{session_id}' has no question to answer again")
         removed = conn.execute(
-            "SELECT role, content, sources, created_at, model FROM chat_messages"
+            "SELECT role, content, sources, created_at, model, stopped FROM chat_messages"
             " WHERE session_id = ? AND id >= ? ORDER BY id",
             (session_id, row["id"]),
         ).fetchall()
         conn.execute("DELETE FROM chat_messages WHERE session_id = ? AND id >= ?", (session_id, row["id"]))
-    return [
-        Message(r["role"], r["content"], r["created_at"], json.loads(r["sources"]) if r["sources"] else [], r["model"])
-        for r in removed
-    ]
+    return [_message(r) for r in removed]
 
 
 def restore_messages(session_id: str, removed: list[Message]) -> None:
     """Put back what `pop_last_turn` removed (when the new answer could not even start)."""
     for message in removed:
-        add_message(session_id, message.role, message.content, sources=message.sources or None, model=message.model)
+        add_message(
+            session_id,
+            message.role,
+            message.content,
+            sources=message.sources or None,
+            model=message.model,
+            stopped=message.stopped,
+        )
 
 
 def window_history(history: list[dict], fits) -> list[dict]:

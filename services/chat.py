@@ -8,8 +8,12 @@
 returns a `ChatResponse`: iterate it for text pieces; `text`, `stats`, `sources` and `session_id` are
 complete when the iteration ends; `close()` stops generation and releases the model's lock. The `--json`
 stream of an answer is a `TokenStreamed` per piece, then `done_event()`, an `AnswerFinished`.
-A session stores the question before generation and the answer once complete: a crash or a stop loses
-at most the partial answer, and a refused question is never stored.
+A session stores the question before generation and the answer once complete; a stopped answer (`close()`
+mid-answer) is stored too, marked stopped, with the text generated until then. A crash loses at most the
+partial answer, and a refused question is never stored.
+
+The app answers through `services.chat_process` (the same calls, in a model process: `AnswerStarted`,
+`TokenStreamed` batches, then `AnswerEnded`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 
 from llmdeck.core import sessions
 from llmdeck.core.errors import BadInput
-from llmdeck.core.events import Event, omitted_when
+from llmdeck.core.events import Event, decoder, omitted_when
 from llmdeck.core.runtime import (
     ChatStats,
     LoadedModel,
@@ -61,7 +65,38 @@ class AnswerFinished(Event):
     standalone_question: str | None = omitted_when(None)
 
 
-CHAT_EVENTS = (TokenStreamed, AnswerFinished)
+@dataclass(frozen=True)
+class AnswerStarted(Event):
+    """The model process began an answer: who answers, and the session it is stored in."""
+
+    type = "started"
+    model: str
+    mode: str = "chat"  # "completion" for a model without a chat template
+    adapter: str | None = omitted_when(None)
+    session: str | None = omitted_when(None)
+    warning: str | None = omitted_when(None)
+
+
+@dataclass(frozen=True)
+class AnswerEnded(Event):
+    """The model process's last word on an answer: finished or stopped, its stats, its prompt's size and its
+    sources in full (the app shows the cited chunks)."""
+
+    type = "ended"
+    model: str
+    tokens: int
+    ttft_s: float
+    tokens_per_s: float
+    total_s: float
+    finish_reason: str | None
+    stopped: bool = omitted_when(False)
+    prompt_tokens: int = 0
+    n_ctx: int = 0
+    sources: list[dict] = field(default_factory=list)
+
+
+CHAT_EVENTS = (TokenStreamed, AnswerFinished, AnswerStarted, AnswerEnded)
+decode_chat_event = decoder(CHAT_EVENTS)
 
 
 @dataclass
@@ -84,6 +119,7 @@ class ChatResponse:
     _stream: Iterator[str] | None = field(default=None, repr=False)
     _started: bool = field(default=False, repr=False)
     _on_done: Callable[[ChatResponse], object] | None = field(default=None, repr=False)
+    _on_stop: Callable[[ChatResponse], object] | None = field(default=None, repr=False)
 
     @property
     def text(self) -> str:
@@ -110,12 +146,14 @@ class ChatResponse:
         return self.text
 
     def close(self) -> None:
-        """Stop generating (the model's lock is released at once); a session keeps only the question.
-        Closing a finished response does nothing."""
-        if self.done:
+        """Stop generating (the model's lock is released at once); a session stores what was generated, marked
+        stopped. Closing a finished or an already stopped response does nothing."""
+        if self.done or self.cancelled:
             return
         self.cancelled = True
         self._close_stream()
+        if self._on_stop:
+            self._on_stop(self)
 
     def _close_stream(self) -> None:
         """Stop the stream (core.runtime's streams are generators: closing one releases the model's lock)."""
@@ -208,6 +246,9 @@ def chat(
         sessions.add_message(opened.id, "user", prompt)
         response._on_done = lambda r: sessions.add_message(
             opened.id, "assistant", r.text, sources=r.sources or None, model=r.model
+        )
+        response._on_stop = lambda r: sessions.add_message(
+            opened.id, "assistant", r.text, sources=r.sources or None, model=r.model, stopped=True
         )
     if response.mode == "completion":
         response._stream = stream_completion(loaded, plain_transcript(messages), sampling, response.stats)

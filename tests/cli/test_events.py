@@ -34,7 +34,7 @@ from llmdeck.cli.output import emit_event
 from llmdeck.core import db
 from llmdeck.core.events import Event
 from llmdeck.services.agent_bench import BENCH_EVENTS, AttemptBenched, BenchReported
-from llmdeck.services.chat import CHAT_EVENTS, AnswerFinished, TokenStreamed
+from llmdeck.services.chat import CHAT_EVENTS, AnswerEnded, AnswerFinished, AnswerStarted, TokenStreamed
 from llmdeck.services.collect import SWEEP_EVENTS, AttemptRecorded, SweepFinished, SweepStarted
 from llmdeck.services.loop import LOOP_EVENTS, LoopFinished, RoundFinished, StageEnded, StageProgressed, StageStarted
 
@@ -91,6 +91,10 @@ EXAMPLES = [
         sources=[{"n": 1, "source": "a.md", "chunk": 0}],
         standalone_question="What is it?",
     ),
+    AnswerStarted("m"),
+    AnswerStarted("m", "completion", adapter="run-1", session="s1", warning="no chat template"),
+    AnswerEnded("m", 2, 0.01, 50.0, 0.05, "stop", prompt_tokens=12, n_ctx=2048),
+    AnswerEnded("m", 1, 0.01, 0.0, 0.02, None, stopped=True, sources=[{"n": 1, "source": "a.md", "text": "x"}]),
 ]
 STREAMS = {  # each stream's events, and the CLI printer that shows them
     "agent": (AGENT_EVENTS, agent_cli.render_event),

@@ -52,3 +52,24 @@ def test_window_history_drops_oldest_whole_turns():
     assert window == history[-2:]
     assert sessions.window_history(history, lambda w: True) == history
     assert sessions.window_history(history, lambda w: not w) == []
+
+
+def test_a_stopped_answer_is_marked_and_a_home_made_before_the_mark_reads_on():
+    from llmdeck.core import db
+
+    conn = db.connection("old-sessions-probe", [])  # the shared connection; sessions' first two versions only
+    db.migrate(conn, "sessions", sessions.MIGRATIONS[:2])
+    conn.execute("INSERT INTO chat_sessions (id, created_at, updated_at) VALUES ('old', 0, 0)")
+    conn.execute(
+        "INSERT INTO chat_messages (session_id, role, content, created_at) VALUES ('old', 'assistant', 'hi', 0)"
+    )
+    assert [(m.content, m.stopped) for m in sessions.messages("old")] == [("hi", False)]
+    sessions.add_message("old", "user", "tell me more")
+    sessions.add_message("old", "assistant", "Well, once", model="m", stopped=True)
+    assert [m.stopped for m in sessions.messages("old")] == [False, False, True]
+    assert "**assistant** (m) (stopped):" in sessions.export_session("old", "md")
+    # a stopped answer comes back with the turn it belongs to, and is put back as it was
+    removed = sessions.pop_last_turn("old")
+    assert [(m.content, m.stopped) for m in removed] == [("tell me more", False), ("Well, once", True)]
+    sessions.restore_messages("old", removed)
+    assert sessions.messages("old")[-1].stopped

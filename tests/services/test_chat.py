@@ -100,18 +100,23 @@ def test_empty_prompt_and_unknown_model_are_bad_input(fake_model):
         chat("hi", model="ghost")
 
 
-def test_close_mid_answer_releases_the_model_and_keeps_only_the_question(fake_model):
+def test_close_mid_answer_releases_the_model_and_stores_the_answer_marked_stopped(fake_model):
     fake_model.enqueue("one two three four five")
     response = chat("count", session="stopped", sampling=GREEDY)
     iterator = iter(response)
     assert next(iterator) == "one"
+    assert next(iterator) == " "
     loaded = load_model(None)
     assert loaded.lock.locked()  # generation holds the model
     response.close()
     assert not loaded.lock.locked() and response.cancelled and not response.done
     assert list(iterator) == []
-    assert [m.role for m in sessions.messages("stopped")] == ["user"]
+    # the stats of a stopped answer count what it generated
+    assert (response.stats.text, response.stats.tokens) == ("one ", 2)
+    stored = sessions.messages("stopped")
+    assert [(m.role, m.content, m.stopped) for m in stored] == [("user", "count", False), ("assistant", "one ", True)]
     response.close()  # closing twice is harmless
+    assert len(sessions.messages("stopped")) == 2
 
 
 def test_a_second_chat_waits_for_the_first_to_release_the_model(fake_model):

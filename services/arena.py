@@ -1,0 +1,401 @@
+"""The blind arena: two models answer the same prompt, shown as "A" and "B" in a random order; a vote (the
+user's, or a judge's through `services.judge.compare`) is stored with both answers; a leaderboard ranks the
+models by their votes; decisive votes become a `preference` dataset (`prompt`/`chosen`/`rejected`) that
+`llmdeck train --method dpo` takes as is.
+
+A contender is a store model, `MODEL+RUN` (a training run's LoRA on MODEL) or `+RUN` (on the run's base), as in
+`llmdeck bench agents`. The app and `llmdeck arena` both call `matchup`, `answer`, `record_vote`, `votes`,
+`leaderboard` and `write_preference`; `judge_arena` is the headless loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from llmdeck.core import db
+from llmdeck.core.errors import BadInput
+from llmdeck.core.runtime import Sampling
+from llmdeck.services.agent_bench import ModelSpec, parse_model
+from llmdeck.services.chat import ChatResponse, chat
+
+Outcome = Literal["left", "right", "tie", "both_bad"]
+OUTCOMES: tuple[Outcome, ...] = ("left", "right", "tie", "both_bad")
+Z95 = 1.959964
+PREFERENCE_FILE = "preference.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+COMPONENT = "arena"
+MIGRATIONS = [
+    """
+    CREATE TABLE arena_votes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at REAL NOT NULL,
+        prompt TEXT NOT NULL,
+        left_model TEXT NOT NULL,
+        right_model TEXT NOT NULL,
+        left_answer TEXT NOT NULL,
+        right_answer TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('left', 'right', 'tie', 'both_bad')),
+        voter TEXT NOT NULL,
+        detail_json TEXT
+    );
+    CREATE INDEX arena_votes_models ON arena_votes (left_model, right_model);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Matchup:
+    """A prompt and its two contenders in the order shown: `left` is "A", `right` is "B"."""
+
+    prompt: str
+    left: ModelSpec
+    right: ModelSpec
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A stored vote: who answered on which side, both answers, the outcome and who voted ("user", "judge:J")."""
+
+    id: int
+    created_at: float
+    prompt: str
+    left_model: str
+    right_model: str
+    left_answer: str
+    right_answer: str
+    outcome: Outcome
+    voter: str
+    detail: dict | None = None
+
+    @property
+    def winner(self) -> str | None:
+        return {"left": self.left_model, "right": self.right_model}.get(self.outcome)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "prompt": self.prompt,
+            "left_model": self.left_model,
+            "right_model": self.right_model,
+            "left_answer": self.left_answer,
+            "right_answer": self.right_answer,
+            "outcome": self.outcome,
+            "voter": self.voter,
+            "detail": self.detail,
+        }
+
+
+def contenders(models: Sequence[str]) -> tuple[ModelSpec, ModelSpec]:
+    """The two contenders of `--model A --model B`: exactly two, and not the same one twice."""
+    if len(models) != 2:
+        raise BadInput(f"--model: expected exactly two (MODEL, MODEL+RUN or +RUN), got {len(models)}")
+    first, second = parse_model(models[0]), parse_model(models[1])
+    if first.label == second.label:
+        raise BadInput(f"--model {first.label}: the two contenders are the same model")
+    return first, second
+
+
+def matchup(prompt: str, first: ModelSpec, second: ModelSpec, rng: random.Random | None = None) -> Matchup:
+    """The prompt with its contenders in a random order (so the user cannot tell which is which)."""
+    if not prompt or not prompt.strip():
+        raise BadInput("arena: the prompt is empty")
+    pair = [first, second]
+    (rng or random.Random()).shuffle(pair)
+    return Matchup(prompt, pair[0], pair[1])
+
+
+def answer(spec: ModelSpec, prompt: str, max_tokens: int | None = None, seed: int | None = None) -> ChatResponse:
+    """One contender's streamed answer (a plain chat: no session, nothing stored until the vote)."""
+    overrides = {"max_tokens": max_tokens} if max_tokens else {}
+    return chat(prompt, model=spec.model, adapter=spec.adapter, sampling=Sampling.from_settings(seed=seed, **overrides))
+
+
+def _conn():
+    return db.connection(COMPONENT, MIGRATIONS)
+
+
+def record_vote(
+    match: Matchup, left_answer: str, right_answer: str, outcome: str, voter: str = "user", detail: dict | None = None
+) -> Vote:
+    """Store a vote on `match` (outcome: left, right, tie or both_bad) with both answers."""
+    if outcome not in OUTCOMES:
+        raise BadInput(f"vote {outcome!r}: expected one of {', '.join(OUTCOMES)}")
+    conn = _conn()
+    now = time.time()
+    with db.transaction(conn):
+        cursor = conn.execute(
+            "INSERT INTO arena_votes (created_at, prompt, left_model, right_model, left_answer, right_answer,"
+            " outcome, voter, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                now,
+                match.prompt,
+                match.left.label,
+                match.right.label,
+                left_answer,
+                right_answer,
+                outcome,
+                voter,
+                json.dumps(detail, ensure_ascii=False) if detail is not None else None,
+            ),
+        )
+    vote_id = cursor.lastrowid
+    assert vote_id is not None  # an INSERT into a rowid table always sets it
+    return Vote(
+        vote_id,
+        now,
+        match.prompt,
+        match.left.label,
+        match.right.label,
+        left_answer,
+        right_answer,
+        outcome,
+        voter,
+        detail,
+    )
+
+
+def votes(voter: str | None = None) -> list[Vote]:
+    """Every stored vote, oldest first (only `voter`'s: "user", "judge:J", or "judge" for any judge)."""
+    sql, args = "SELECT * FROM arena_votes", []
+    if voter == "judge":
+        sql += " WHERE voter LIKE 'judge:%'"
+    elif voter:
+        sql, args = sql + " WHERE voter = ?", [voter]
+    return [
+        Vote(
+            row["id"],
+            row["created_at"],
+            row["prompt"],
+            row["left_model"],
+            row["right_model"],
+            row["left_answer"],
+            row["right_answer"],
+            row["outcome"],
+            row["voter"],
+            json.loads(row["detail_json"]) if row["detail_json"] else None,
+        )
+        for row in _conn().execute(sql + " ORDER BY id", args)
+    ]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One model on the leaderboard: its games, the win rate (a tie counts half) with a 95% Wilson interval,
+    and its Bradley-Terry rating on the Elo scale (mean 1000; 400 points = 10:1 odds)."""
+
+    model: str
+    games: int
+    wins: int
+    losses: int
+    ties: int
+    both_bad: int
+    win_rate: float
+    low: float
+    high: float
+    rating: float
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "games": self.games,
+            "wins": self.wins,
+            "losses": self.losses,
+            "ties": self.ties,
+            "both_bad": self.both_bad,
+            "win_rate": round(self.win_rate, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "rating": round(self.rating, 1),
+        }
+
+
+def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (successes may hold halves for ties)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bradley_terry_strengths(results: Sequence[tuple[str, str, float]], iterations: int = 500) -> dict[str, float]:
+    """Bradley-Terry strengths by the MM algorithm (Hunter 2004) from (model, opponent, score) games, score 1 a
+    win, 0.5 a tie. Each model also plays one pseudo-tie against a virtual opponent of strength 1, which fixes
+    the scale and keeps undefeated or winless models finite."""
+    models = sorted({m for game in results for m in game[:2]})
+    strength = dict.fromkeys(models, 1.0)
+    for _ in range(iterations):
+        updated = {}
+        for model in models:
+            wins, denominator = 0.5, 1.0 / (strength[model] + 1.0)
+            for first, second, score in results:
+                if model in (first, second):
+                    other = second if model == first else first
+                    wins += score if model == first else 1.0 - score
+                    denominator += 1.0 / (strength[model] + strength[other])
+            updated[model] = wins / denominator
+        strength = updated
+    return strength
+
+
+def bradley_terry(results: Sequence[tuple[str, str, float]]) -> dict[str, float]:
+    """The Bradley-Terry strengths on the Elo scale (400 points: 10:1 odds), centred on 1000."""
+    strength = bradley_terry_strengths(results)
+    if not strength:
+        return {}
+    points = {m: 400.0 * math.log10(s) for m, s in strength.items()}
+    centre = sum(points.values()) / len(points)
+    return {m: 1000.0 + p - centre for m, p in points.items()}
+
+
+def leaderboard(recorded: Sequence[Vote]) -> list[Standing]:
+    """The models of `recorded` votes, best rating first. A tie counts half a win; "both bad" counts as a tie
+    for the rating and the win rate, and is listed apart."""
+    tally: dict[str, dict[str, int]] = {}
+    games: list[tuple[str, str, float]] = []
+    for vote in recorded:
+        for model in (vote.left_model, vote.right_model):
+            tally.setdefault(model, {"wins": 0, "losses": 0, "ties": 0, "both_bad": 0})
+        score = {"left": 1.0, "right": 0.0}.get(vote.outcome, 0.5)
+        games.append((vote.left_model, vote.right_model, score))
+        if vote.outcome in ("left", "right"):
+            winner, loser = (
+                (vote.left_model, vote.right_model) if vote.outcome == "left" else (vote.right_model, vote.left_model)
+            )
+            tally[winner]["wins"] += 1
+            tally[loser]["losses"] += 1
+        else:
+            for model in (vote.left_model, vote.right_model):
+                tally[model]["ties" if vote.outcome == "tie" else "both_bad"] += 1
+    ratings = bradley_terry(games)
+    standings = []
+    for model, counts in tally.items():
+        n = sum(counts.values())
+        points = counts["wins"] + 0.5 * (counts["ties"] + counts["both_bad"])
+        low, high = wilson(points, n)
+        standings.append(
+            Standing(model, n, counts["wins"], counts["losses"], counts["ties"], counts["both_bad"], points / n, low,
+                     high, ratings[model])
+        )  # fmt: skip
+    return sorted(standings, key=lambda s: (-s.rating, s.model))
+
+
+def preference_rows(recorded: Sequence[Vote]) -> list[dict]:
+    """A `preference` row per decisive vote (left or right): the prompt, the winner's answer as chosen, the
+    loser's as rejected. Ties, both-bad votes and pairs of identical answers teach nothing and are left out."""
+    rows = []
+    for vote in recorded:
+        if vote.outcome not in ("left", "right"):
+            continue
+        chosen, rejected = (
+            (vote.left_answer, vote.right_answer) if vote.outcome == "left" else (vote.right_answer, vote.left_answer)
+        )
+        if not chosen.strip() or not rejected.strip() or chosen.strip() == rejected.strip():
+            continue
+        rows.append({"prompt": vote.prompt, "chosen": chosen, "rejected": rejected, "vote_id": vote.id})
+    return rows
+
+
+@dataclass(frozen=True)
+class PreferenceExport:
+    path: Path
+    rows: int
+    votes: int
+    skipped: int
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "rows": self.rows, "votes": self.votes, "skipped": self.skipped}
+
+
+def write_preference(out: str | Path, voter: str | None = None) -> PreferenceExport:
+    """Write `out/preference.jsonl` (and `manifest.json`) from the stored votes; nothing when no vote decides."""
+    from llmdeck.core.atomic import atomic_write_text
+
+    recorded = votes(voter)
+    rows = preference_rows(recorded)
+    if not rows:
+        raise BadInput(
+            f"data from-votes: none of the {len(recorded)} stored votes picks a winner between two different"
+            " answers (ties and both-bad votes make no preference pairs); vote in the arena first"
+        )
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a directory")
+    path = target / PREFERENCE_FILE
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    export = PreferenceExport(path, len(rows), len(recorded), len(recorded) - len(rows))
+    atomic_write_text(target / MANIFEST_FILE, json.dumps({**export.to_dict(), "voter": voter}, indent=2) + "\n")
+    return export
+
+
+@dataclass(frozen=True)
+class ArenaPrompt:
+    prompt: str
+    reference: str | None = None
+
+
+def read_prompts(path: str | Path) -> list[ArenaPrompt]:
+    """Prompts for the headless arena: a `.jsonl` file of {"prompt", "reference"?} rows, or a text file with
+    one prompt per line (blank lines skipped)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"--prompts {path}: cannot read it ({exc.__class__.__name__})") from None
+    prompts = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if file.suffix != ".jsonl":
+            prompts.append(ArenaPrompt(line.strip()))
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise BadInput(f'{path}:{number}: not JSON; expected {{"prompt": "...", "reference"?: "..."}}') from None
+        prompt = row.get("prompt") if isinstance(row, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise BadInput(f"{path}:{number}: prompt: expected a non-empty string")
+        reference = row.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise BadInput(f"{path}:{number}: reference: expected a string")
+        prompts.append(ArenaPrompt(prompt, reference))
+    if not prompts:
+        raise BadInput(f"--prompts {path}: no prompts in it")
+    return prompts
+
+
+def judge_arena(
+    prompts: Sequence[ArenaPrompt],
+    first: ModelSpec,
+    second: ModelSpec,
+    judge_model: str,
+    rubric=None,
+    max_tokens: int | None = None,
+    rng: random.Random | None = None,
+    progress: Callable[[int, int, Vote], None] | None = None,
+) -> Iterator[Vote]:
+    """For each prompt: both contenders answer (in a random order on screen, as in the app), the judge compares
+    the two in both orders, and its verdict is stored as a vote by `judge:J`."""
+    from llmdeck.services.judge import DEFAULT_RUBRIC, compare
+
+    rng = rng or random.Random()
+    for index, item in enumerate(prompts, start=1):
+        match = matchup(item.prompt, first, second, rng)
+        left_answer = answer(match.left, item.prompt, max_tokens).read()
+        right_answer = answer(match.right, item.prompt, max_tokens).read()
+        verdict = compare(item.prompt, left_answer, right_answer, judge_model, rubric or DEFAULT_RUBRIC, item.reference)
+        outcome = {"A": "left", "B": "right"}.get(verdict.winner, "tie")
+        vote = record_vote(match, left_answer, right_answer, outcome, f"judge:{judge_model}", verdict.to_dict())
+        if progress is not None:
+            progress(index, len(prompts), vote)
+        yield vote

@@ -175,3 +175,30 @@ def from_runs(out, agent_only, verify_only, since, collections, task_files, max_
         counts = report.sft_rows if name == "sft" else report.preference_rows
         click.echo(f"{path}  ({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))})")
     info(f"{len(report.train_tasks)} train tasks, {len(report.heldout_tasks)} held out (see {out}/manifest.json)")
+
+
+@command.command("from-votes")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write preference.jsonl and manifest.json into.",
+)
+@click.option("--voter", help='Only votes by "user", "judge" (any judge) or "judge:MODEL" (default: all).')
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
+def from_votes(out, voter, as_json):
+    """Arena votes -> a preference dataset: the winner's answer is chosen, the loser's rejected (ties and both-bad
+    votes are left out); `llmdeck train --method dpo` takes it as is.
+
+    Example: llmdeck data from-votes --out votes && llmdeck train --method dpo --dataset votes/preference.jsonl
+    """
+    from llmdeck.services.arena import write_preference
+
+    export = write_preference(out, voter)
+    if as_json:
+        emit_json(export.to_dict())
+        return
+    click.echo(f"{export.path}  ({export.rows} preference rows)")
+    info(f"{export.votes} votes; {export.skipped} left out (ties, both bad, identical answers)")

@@ -12,6 +12,7 @@ import click
 
 from llmdeck.cli import (
     agent,
+    arena,
     bench,
     chat,
     complete,
@@ -104,6 +105,7 @@ for module in (
     tools,
     verify,
     bench,
+    arena,
     loop,
     reward,
     predict,

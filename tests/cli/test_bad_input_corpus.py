@@ -327,6 +327,15 @@ CASES = [
     Case(("data", "from-runs", "--out", "{notes}"), "notes.txt"),
     Case(("data", "from-runs", "--out", "{out}", "--sweep", "ghost"), "--sweep ghost: no such sweep"),
     Case(("data", "from-runs"), "--out"),
+    Case(("data", "from-votes", "--out", "{out}"), "none of the 0 stored votes"),
+    Case(("arena", "--prompts", "{binary}", "--model", "a", "--model", "b", "--judge", "a"), "cannot read it"),
+    Case(("arena", "--prompts", "{empty}", "--model", "a", "--model", "b", "--judge", "a"), "no prompts in it"),
+    Case(("arena", "--prompts", "{messages}", "--model", "a", "--model", "b", "--judge", "a"), ":1: prompt: expected"),
+    Case(("arena", "--prompts", "{messages}", "--model", "a", "--judge", "a"), "--model: expected exactly two"),
+    Case(
+        ("arena", "--prompts", "{messages}", "--model", "a", "--model", "b", "--judge", "a", "--max-tokens", "0"),
+        "--max-tokens",
+    ),
     # loop
     Case(("loop", "--rounds", "0"), "rounds"),
     Case(("loop", "--name", "Bad Name!"), "--name 'Bad Name!'"),

@@ -466,3 +466,29 @@ def test_train_screen_new_run_form(snap_compare, fake_model, monkeypatch):
         await steady(pilot)
 
     assert snap_compare(LlmdeckApp(), terminal_size=(140, 44), run_before=run_before)
+
+
+def test_arena_screen_after_a_vote_with_the_leaderboard(snap_compare, fake_model):
+    import random
+
+    from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME, embedded_chat_model_path
+    from llmdeck.core.store import ModelStore
+    from llmdeck.tui.screens.arena import ArenaScreen
+
+    ModelStore().register(embedded_chat_model_path(), name="tuned")
+    fake_model.default_reply = "The capital of France is Paris."  # both sides: which answers first is a race
+
+    async def run_before(pilot) -> None:
+        await dialog_shown(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#arena-prompt").value = "Capital of France?"
+        await pilot.click("#arena-prompt")
+        await pilot.press("enter")
+        await settled(pilot, lambda: screen.finished == {"left", "right"})
+        await pilot.press("left")
+        await pilot.press("l")
+        await settled(pilot, lambda: screen.query_one("#arena-board").row_count == 2)
+        await steady(pilot)
+
+    dialog = ArenaScreen(EMBEDDED_CHAT_MODEL_NAME, "tuned", rng=random.Random(0))
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)

@@ -57,7 +57,9 @@ class ModelsScreen(BaseScreen):
         Binding("q", "quantize", "Quantize model"),
         Binding("m", "modelfile", "Ollama Modelfile"),
         Binding("e", "export_run", "Export a run"),
+        Binding("a", "arena", "Arena", show=False),
     ]
+    SUBSCREENS = [("a", "arena", "ArenaScreen")]
     PALETTE = [("Show the highlighted model's details", "focus_table")]
 
     @dataclass
@@ -277,6 +279,12 @@ class ModelsScreen(BaseScreen):
             )
         else:
             self.long_action(f"Quantizing {name} to {quant}", _quantize, name, quant, new_name, False, progress=True)
+
+    def action_arena(self) -> None:
+        """The blind arena, with the highlighted model as one contender."""
+        from llmdeck.tui.screens.arena import ArenaScreen
+
+        self.app.push_screen(ArenaScreen(first=self.selected))
 
     # -- export a run (the train screen's export, with its progress panel) ----------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")

@@ -3,31 +3,37 @@ until the one-key vote, the vote is stored, the leaderboard is one key away."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.app import App
+
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME, embedded_chat_model_path
 from llmdeck.core.store import ModelStore
 from llmdeck.services import arena
+from llmdeck.tui import app as app_module
 from llmdeck.tui.app import LlmdeckApp
+from llmdeck.tui.screens.arena import ArenaScreen
 from tests.tui.helpers import text_of, wait_for
 
 SIZE = (120, 34)
 
 
-async def open_arena(pilot):
-    await pilot.press("f2")
-    models = pilot.app.screen
-    await wait_for(pilot, lambda: models.query_one("#models-table").row_count == 2 and models.selected)
-    await pilot.press("a")
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ArenaScreen")
-    return pilot.app.screen
+class ArenaHost(App):
+    """A bare app showing only the arena (no chat screen behind it to start)."""
+
+    CSS_PATH = Path(app_module.__file__).parent / "app.tcss"
+
+    def on_mount(self) -> None:
+        self.push_screen(ArenaScreen(first=EMBEDDED_CHAT_MODEL_NAME))
 
 
 async def test_vote_key_reveals_the_names_and_stores_the_vote(fake_model):
     key, outcome = "left", "left"
     ModelStore().register(embedded_chat_model_path(), name="tuned")
     fake_model.enqueue("Paris is the capital.", "It is Paris.")
-    async with LlmdeckApp().run_test(size=SIZE) as pilot:
-        screen = await open_arena(pilot)
-        screen.query_one("#arena-first").value = EMBEDDED_CHAT_MODEL_NAME
+    async with ArenaHost().run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ArenaScreen))
+        screen = pilot.app.screen
         screen.query_one("#arena-second").value = "tuned"
         screen.query_one("#arena-prompt").value = "Capital of France?"
         screen.set_focus(None)
@@ -70,12 +76,23 @@ async def test_vote_key_reveals_the_names_and_stores_the_vote(fake_model):
         await wait_for(pilot, lambda: [str(c) for c in board.get_row_at(0)][-1] == "1")  # the board follows
 
 
-async def test_the_same_model_twice_is_refused_with_a_notice(fake_model):
+async def test_a_on_the_models_screen_opens_the_arena_with_the_highlighted_model(fake_model):
+    ModelStore().register(embedded_chat_model_path(), name="tuned")
     async with LlmdeckApp().run_test(size=SIZE) as pilot:
         await pilot.press("f2")
-        await wait_for(pilot, lambda: pilot.app.screen.query_one("#models-table").row_count == 1)
+        models = pilot.app.screen
+        await wait_for(pilot, lambda: models.query_one("#models-table").row_count == 2 and models.selected)
         await pilot.press("a")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ArenaScreen")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ArenaScreen))
+        first = pilot.app.screen.query_one("#arena-first").value
+        assert first == models.selected and first in (EMBEDDED_CHAT_MODEL_NAME, "tuned")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: pilot.app.screen is models)
+
+
+async def test_the_same_model_twice_is_refused_with_a_notice(fake_model):
+    async with ArenaHost().run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ArenaScreen))
         screen = pilot.app.screen
         screen.query_one("#arena-second").value = EMBEDDED_CHAT_MODEL_NAME
         screen.query_one("#arena-prompt").value = "Hi"

@@ -5,25 +5,32 @@ models by their votes; decisive votes become a `preference` dataset (`prompt`/`c
 
 A contender is a store model, `MODEL+RUN` (a training run's LoRA on MODEL) or `+RUN` (on the run's base), as in
 `llmdeck bench agents`. The app and `llmdeck arena` both call `matchup`, `answer`, `record_vote`, `votes`,
-`leaderboard` and `write_preference`; `judge_arena` is the headless loop.
+`leaderboard` and `write_preference`; `judge_arena` is the headless loop. The app's two answers stream from two
+model processes (`answer_apart`: one per side), so both run at once and neither decodes in the app's process.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from llmdeck.core import db
+from llmdeck.core import db, paths
 from llmdeck.core.errors import BadInput
-from llmdeck.core.runtime import Sampling
+from llmdeck.core.model_process import Emit, InlineHost, ModelProcess
+from llmdeck.core.runtime import Sampling, uses_default_loader
 from llmdeck.services.agent_bench import ModelSpec, parse_model
 from llmdeck.services.chat import ChatResponse, chat
+
+if TYPE_CHECKING:
+    from llmdeck.services.chat_process import ModelChatResponse
 
 Outcome = Literal["left", "right", "tie", "both_bad"]
 OUTCOMES: tuple[Outcome, ...] = ("left", "right", "tie", "both_bad")
@@ -116,6 +123,49 @@ def answer(spec: ModelSpec, prompt: str, max_tokens: int | None = None, seed: in
     """One contender's streamed answer (a plain chat: no session, nothing stored until the vote)."""
     overrides = {"max_tokens": max_tokens} if max_tokens else {}
     return chat(prompt, model=spec.model, adapter=spec.adapter, sampling=Sampling.from_settings(seed=seed, **overrides))
+
+
+ANSWER_HANDLER = "llmdeck.services.arena:serve_answer"
+_side_hosts: dict[tuple[str, str, bool], ModelProcess | InlineHost] = {}
+_side_hosts_lock = threading.Lock()
+
+
+def serve_answer(request: dict, emit: Emit, stopped: Callable[[], bool]) -> None:
+    """A model process's side of one contender's answer (no session: nothing is stored until the vote)."""
+    from llmdeck.services.chat_process import emit_answer
+
+    spec = ModelSpec(request["label"], request.get("model"), request.get("adapter"))
+    emit_answer(answer(spec, request["prompt"], request.get("max_tokens")), emit, stopped)
+
+
+def side_host(side: str) -> ModelProcess | InlineHost:
+    """The model process that answers for one side of the app's arena (one each, so both stream at once and
+    neither holds the app's GIL); an inline host while the runtime's loader is a stand-in (the tests' fake)."""
+    inline = not uses_default_loader()
+    key = (side, os.environ.get("LLMDECK_HOME", ""), inline)
+    with _side_hosts_lock:
+        host = _side_hosts.get(key)
+        if host is None:
+            log = paths.home() / f"arena-{side}-process.log"
+            host = _side_hosts[key] = InlineHost(serve_answer) if inline else ModelProcess(ANSWER_HANDLER, log)
+        return host
+
+
+def answer_apart(side: str, spec: ModelSpec, prompt: str, max_tokens: int | None = None) -> ModelChatResponse:
+    """`answer()` run in `side`'s model process, read like a ChatResponse (raises what `answer()` raises)."""
+    from llmdeck.services.chat_process import started_answer
+
+    request = {"label": spec.label, "model": spec.model, "adapter": spec.adapter, "prompt": prompt}
+    return started_answer(side_host(side).request({**request, "max_tokens": max_tokens}))
+
+
+def close_side_hosts() -> None:
+    """End the arena's model processes (the app's exit ends them too)."""
+    with _side_hosts_lock:
+        hosts = list(_side_hosts.values())
+        _side_hosts.clear()
+    for host in hosts:
+        host.close()
 
 
 def _conn():

@@ -23,7 +23,7 @@ from llmdeck.core import paths
 from llmdeck.core.errors import BadInput
 from llmdeck.core.model_process import Emit, Exchange, InlineHost, ModelProcess
 from llmdeck.core.runtime import ChatStats, Sampling, uses_default_loader
-from llmdeck.services.chat import AnswerEnded, AnswerStarted, TokenStreamed, decode_chat_event
+from llmdeck.services.chat import AnswerEnded, AnswerStarted, ChatResponse, TokenStreamed, decode_chat_event
 
 HANDLER = "llmdeck.services.chat_process:serve"
 BATCH_S = 0.05  # the child sends the answer's text in batches at most this far apart
@@ -47,6 +47,12 @@ def serve(request: dict, emit: Emit, stopped: Callable[[], bool]) -> None:
         response = service.regenerate(session, **options)
     else:
         response = service.edit_and_resend(session, prompt, **options)
+    emit_answer(response, emit, stopped)
+
+
+def emit_answer(response: ChatResponse, emit: Emit, stopped: Callable[[], bool]) -> None:
+    """Stream a started `services.chat` answer through `emit`: AnswerStarted, TokenStreamed batches, AnswerEnded
+    (a handler's side of any answer the app reads as a `ModelChatResponse`)."""
     emit(
         AnswerStarted(response.model, response.mode, response.adapter, response.session_id, response.warning).to_json()
     )
@@ -156,7 +162,11 @@ def ask(
         options["system"] = system
     if sampling is not None:
         options["sampling"] = {**vars(sampling), "stop": list(sampling.stop)}
-    exchange = model_host().request({"how": how, "prompt": prompt, "session": session, "options": options})
+    return started_answer(model_host().request({"how": how, "prompt": prompt, "session": session, "options": options}))
+
+
+def started_answer(exchange: Exchange) -> ModelChatResponse:
+    """The answer an exchange streams, once its host says it started (raises what the handler raised before)."""
     events = iter(exchange)
     try:
         first = decode_chat_event(next(events))

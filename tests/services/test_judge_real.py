@@ -36,3 +36,29 @@ def test_the_real_model_judges_two_prompts_and_every_verdict_parses(tmp_path):
     verdict = judge.grade("4", "What is 2+2?", reference="4", judge_model=EMBEDDED_CHAT_MODEL_NAME)
     assert 1 <= verdict.score <= 10 and not verdict.stored
     assert judge.grade("4", "What is 2+2?", reference="4", judge_model=EMBEDDED_CHAT_MODEL_NAME).stored
+
+
+@pytest.mark.slow
+def test_the_apps_two_answers_stream_at_once_from_two_model_processes():
+    import threading
+
+    ModelStore().register(embedded_chat_model_path(), name="other")
+    first, second = arena.contenders([EMBEDDED_CHAT_MODEL_NAME, "other"])
+    answered: dict[str, tuple[str, int]] = {}
+
+    def answer(side: str, spec) -> None:
+        response = arena.answer_apart(side, spec, "Name the capital of France.", max_tokens=16)
+        answered[side] = ("".join(response), response.stats.tokens)
+
+    try:
+        threads = [threading.Thread(target=answer, args=pair) for pair in (("left", first), ("right", second))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        hosts = [arena.side_host(side) for side in ("left", "right")]
+        assert hosts[0] is not hosts[1] and all(type(h).__name__ == "ModelProcess" and h.alive() for h in hosts)
+    finally:
+        arena.close_side_hosts()
+    assert set(answered) == {"left", "right"}
+    assert all(text.strip() and 0 < tokens <= 16 for text, tokens in answered.values())

@@ -113,10 +113,11 @@ class ArenaScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="arena-answer")
     def stream_answer(self, side: str, spec, prompt: str) -> None:
-        from llmdeck.services.arena import answer
+        from llmdeck.services.arena import answer_apart
 
         worker = get_current_worker()
-        response = answer(spec, prompt)
+        response = answer_apart(side, spec, prompt)
+        response.stop_when(lambda: worker.is_cancelled)
         for piece in response:
             if worker.is_cancelled:
                 response.close()

@@ -159,12 +159,17 @@ def answer_apart(side: str, spec: ModelSpec, prompt: str, max_tokens: int | None
     return started_answer(side_host(side).request({**request, "max_tokens": max_tokens}))
 
 
-def close_side_hosts() -> None:
-    """End the arena's model processes (the app's exit ends them too)."""
+def take_side_hosts() -> list[ModelProcess | InlineHost]:
+    """Forget the arena's model processes (the next answer starts new ones) and return them, to close."""
     with _side_hosts_lock:
         hosts = list(_side_hosts.values())
         _side_hosts.clear()
-    for host in hosts:
+    return hosts
+
+
+def close_side_hosts(hosts: Sequence[ModelProcess | InlineHost] | None = None) -> None:
+    """End the arena's model processes (`hosts` taken before; default: all of them now)."""
+    for host in take_side_hosts() if hosts is None else hosts:
         host.close()
 
 

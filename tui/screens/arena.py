@@ -85,6 +85,15 @@ class ArenaScreen(BaseScreen):
         board.display = False
         self.query_one("#arena-prompt" if self.first and self.second else "#arena-first", Input).focus()
 
+    def on_unmount(self) -> None:
+        """Closing the arena ends its two model processes (off the UI thread: a child may take a moment)."""
+        import threading
+
+        from llmdeck.services.arena import close_side_hosts, take_side_hosts
+
+        hosts = take_side_hosts()  # now: an arena opened again at once starts its own
+        threading.Thread(target=close_side_hosts, args=(hosts,), name="arena-close", daemon=True).start()
+
     # -- a matchup ------------------------------------------------------------------------------------------------
     @on(Input.Submitted, "#arena-prompt")
     def send(self) -> None:

@@ -84,7 +84,7 @@ def test_prompt_budget_drops_oldest_history_then_lowest_chunks():
 
 
 @pytest.mark.slow
-def test_abandoned_answer_keeps_the_question_only(corpus, embeddings, small_model):
+def test_abandoned_answer_is_stored_marked_stopped(corpus, embeddings, small_model):
     ingest([corpus / "coffee.txt"], "fixture")
     response = chat(
         "How is cold brew made?",
@@ -94,4 +94,7 @@ def test_abandoned_answer_keeps_the_question_only(corpus, embeddings, small_mode
     )
     next(iter(response))  # the answer has started...
     response.close()  # ...and is abandoned mid-answer
-    assert [(m.role, m.content) for m in sessions.messages("crash")] == [("user", "How is cold brew made?")]
+    stored = sessions.messages("crash")
+    assert [(m.role, m.stopped) for m in stored] == [("user", False), ("assistant", True)]
+    assert stored[0].content == "How is cold brew made?"
+    assert stored[1].content.strip(), "the stopped answer keeps the text generated until then"

@@ -13,8 +13,9 @@ from llmdeck.core import sessions
 from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
 from llmdeck.core.settings import update_settings
 from llmdeck.core.store import ModelStore
+from llmdeck.testing.fake_model import fake_tokens as sessions_tokens
 from llmdeck.tui.app import LlmdeckApp
-from llmdeck.tui.screens.chat import ChatScreen
+from llmdeck.tui.screens.chat import AWAY_MARKER, ChatScreen
 from llmdeck.tui.script import screen_text
 from llmdeck.tui.widgets.chat_log import ChatBubble
 from llmdeck.tui.widgets.session_list import SessionItem
@@ -85,8 +86,8 @@ async def test_the_chat_keeps_its_model_and_a_switch_is_marked(fake_model, copie
         ]
 
 
-async def test_escape_stops_an_answer_and_keeps_the_question(fake_model):
-    fake_model.delay_s = 0.05
+async def test_escape_stops_an_answer_at_once_and_stores_it_marked_stopped(fake_model):
+    fake_model.delay_s = 0.02
     fake_model.enqueue("word " * 400)
     app = LlmdeckApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -95,8 +96,115 @@ async def test_escape_stops_an_answer_and_keeps_the_question(fake_model):
         await wait_for(pilot, lambda: len(screen.query_one("#chat-log").last_bubble().text) > 10)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.busy)
-        assert "stopped" in status(app)
-        assert [m.role for m in sessions.messages(screen.session_id)] == ["user"]
+        assert fake_model.active_streams == 0 and fake_model.chunks_streamed < 800
+        stored = sessions.messages(screen.session_id)
+        assert [(m.role, m.stopped) for m in stored] == [("user", False), ("assistant", True)]
+        answer = stored[1].content
+        assert answer.startswith("word word") and len(answer) < len("word " * 400)
+        # the status line counts what was generated, not "0 tokens"
+        tokens = len(sessions_tokens(answer))
+        assert status(app).startswith(f"model: {EMBEDDED_CHAT_MODEL_NAME} - {tokens} tokens, ")
+        assert "tok/s" in status(app) and status(app).endswith("stopped")
+        assert screen.query_one("#chat-log").last_bubble().label.endswith("(stopped)")
+        # the next question follows the stopped answer: the model sees both turns
+        fake_model.delay_s = 0
+        fake_model.enqueue("ok")
+        await type_and_send(pilot, "go on")
+        await answered(pilot, screen)
+        assert [m["role"] for m in fake_model.calls[-1]["messages"]] == ["user", "assistant", "user"]
+        assert fake_model.calls[-1]["messages"][1]["content"] == answer
+
+
+async def test_an_answer_keeps_streaming_on_another_screen_and_the_header_says_so(fake_model):
+    fake_model.delay_s = 0.05
+    fake_model.enqueue("one two three four five six seven eight nine ten " * 5)
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await type_and_send(pilot, "count")
+        await wait_for(pilot, lambda: fake_model.chunks_streamed > 2, what="the answer streaming")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.current_mode == "models")
+        assert app.sub_title == AWAY_MARKER and screen.busy
+        fake_model.delay_s = 0  # the rest comes at once, while the models screen is shown
+        await wait_for(pilot, lambda: not screen.busy, what="the answer ending away from the chat")
+        assert app.sub_title == ""
+        assert any("answer is complete" in n.message for n in app._notifications)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: app.screen is screen)
+        reply = "one two three four five six seven eight nine ten " * 5
+        assert transcript(screen)[-1] == ("assistant", reply)
+        assert [(m.role, m.stopped) for m in sessions.messages(screen.session_id)] == [
+            ("user", False),
+            ("assistant", False),
+        ]
+    from llmdeck.tui.screens.help import HelpScreen
+
+    assert "leaving the screen keeps it streaming (the header says so)" in HelpScreen().help_text()
+
+
+async def test_a_message_sent_while_an_adapter_is_applied_waits_and_lands_in_the_new_chat(
+    fake_model, monkeypatch, tmp_path
+):
+    import threading
+
+    from llmdeck.services import chat as service
+    from llmdeck.tuning.registry import Registry
+
+    run = Registry().create("tuned-run", "sft", EMBEDDED_CHAT_MODEL_NAME, "sample", {}, "local")
+    Registry().update(run.id, status="completed")
+    converting = threading.Event()
+
+    def resolve(model, adapter):  # the app's conversion step blocks until the test lets it end
+        if adapter and not model:
+            converting.wait(30)
+        return ModelStore().resolve(model), str(tmp_path / "adapter.gguf") if adapter else None
+
+    monkeypatch.setattr(service, "resolve_model", resolve)
+    fake_model.enqueue("first answer", "answered with the adapter")
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await type_and_send(pilot, "before")
+        await answered(pilot, screen)
+        before = screen.session_id
+        screen.chat_with_run(run.id)
+        await type_and_send(pilot, "Who are you?")
+        assert screen.held == "Who are you?" and len(fake_model.calls) == 1  # held, not sent to the old session
+        assert "your message is sent when it ends" in status(app)
+        converting.set()
+        await wait_for(pilot, lambda: screen.adapter == run.id and not screen.busy and screen.held is None)
+        await answered(pilot, screen)
+        assert screen.session_id != before
+        assert [(m.role, m.content) for m in sessions.messages(screen.session_id)] == [
+            ("user", "Who are you?"),
+            ("assistant", "answered with the adapter"),
+        ]
+        assert [m.content for m in sessions.messages(before)] == ["before", "first answer"]
+        assert sessions.get_session(screen.session_id).options["adapter"] == run.id
+        assert transcript(screen)[-2:] == [("user", "Who are you?"), ("assistant", "answered with the adapter")]
+        bubble = screen.query_one("#chat-log").last_bubble()
+        assert bubble.label == f"{EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run"
+
+
+async def test_a_message_held_during_a_failed_switch_goes_back_to_the_prompt(fake_model, monkeypatch):
+    from llmdeck.core.errors import NotFound
+    from llmdeck.services import chat as service
+
+    def resolve(model, adapter):
+        raise NotFound("run ghost not found")
+
+    monkeypatch.setattr(service, "resolve_model", resolve)
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.switches["adapter"] = "applying the adapter of run ghost"  # as chat_with_run marks it
+        await type_and_send(pilot, "still there?")
+        assert screen.held == "still there?"
+        screen.apply_adapter("ghost")
+        await wait_for(pilot, lambda: screen.held is None)
+        assert screen.query_one("#prompt").value == "still there?" and not fake_model.calls
+        assert any("was not sent" in n.message for n in app._notifications)
 
 
 @pytest.mark.slow  # Pilot-heavy: the fast tier keeps one test per flow

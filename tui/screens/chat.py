@@ -8,13 +8,19 @@ named in the status line. Every turn is stored in a session; resuming one restor
 (`services.chat`'s `adapter=RUN`); the status line then names the model and the adapter, and a session
 remembers the adapter of its last turn.
 
+Answers come from a model process (`services.chat_process`): decoding never holds this process's GIL, and the
+worker only relays text batches. Esc stops an answer at once (the stopped answer is stored, marked stopped, with
+its token count and speed in the status line). Leaving the screen does not stop it: it goes on streaming, and
+the header says so ("Chat (F1): answering...") until it ends. A message sent while the chat's model, adapter or
+session is being switched is held and sent, in the session on screen, when the switch ends (put back in the
+prompt with a note if the switch failed); a message sent while an answer streams is refused with a note.
+
 The pickers, the transcript, the prompt, the sessions list and the sources pane are widgets (`tui/widgets/`);
-this module is their layout, the chat's state, the workers that call `services.chat`, and the handlers.
+this module is their layout, the chat's state, the workers that call `services.chat_process`, and the handlers.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,11 +42,11 @@ from llmdeck.tui.widgets.sources_pane import SourcesPane
 if TYPE_CHECKING:
     from llmdeck.core import sessions
 
-TOKEN_BATCH_S = 0.05  # streamed text reaches the screen in batches at most this far apart
+AWAY_MARKER = "Chat (F1): answering..."  # the header's subtitle while an answer streams on a screen left behind
 
 
 class ChatScreen(BaseScreen):
-    """Chat with a store model; Esc stops an answer."""
+    """Chat with a store model; Esc stops an answer; leaving the screen keeps it streaming (the header says so)."""
 
     BINDINGS = [
         Binding("escape", "stop", "Stop answer"),
@@ -125,7 +131,10 @@ class ChatScreen(BaseScreen):
         self.session_id: str | None = None
         self.options: dict = {}  # this chat's system prompt and sampling (saved with the session)
         self.busy = False
+        self.stopping = False  # Esc was pressed: the rest of the answer is not shown
         self.editing = False
+        self.switches: dict[str, str] = {"model": "resolving the model"}  # switches under way, by worker group
+        self.held: str | None = None  # a message sent during a switch, sent when it ends
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,9 +171,11 @@ class ChatScreen(BaseScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="model")
     def resolve_model(self, requested: str | None) -> None:
         from llmdeck.core.store import ModelStore
+        from llmdeck.services.chat_process import start_model_host
 
         entry = ModelStore().resolve(requested)
         self.post_message(self.ModelResolved(entry.name, completion_mode=not entry.has_chat_template))
+        start_model_host()  # the model process starts while the person types
 
     @work(thread=True, exit_on_error=False, group="list")
     def list_everything(self) -> None:
@@ -188,11 +199,13 @@ class ChatScreen(BaseScreen):
     @on(ModelResolved)
     def show_model(self, message: ModelResolved) -> None:
         if self.adapter:  # "chat with this run" came first: its base is the chat's model
+            self._switch_ended("model")
             return
         self.model_name = message.name
         self.query_one(ChatPickers).select_model(message.name)
         mode = " (no chat template: completion mode)" if message.completion_mode else ""
         self._status(f"model: {message.name}{mode}")
+        self._switch_ended("model")
 
     @on(Listed)
     async def show_lists(self, message: Listed) -> None:
@@ -213,6 +226,7 @@ class ChatScreen(BaseScreen):
             self.notify("wait for the answer (Esc stops it), then chat with the run", severity="warning")
             return
         self._status(f"model: applying the adapter of run {run_id} (converted to a GGUF LoRA on first use)...")
+        self.switches["adapter"] = f"applying the adapter of run {run_id}"
         self.apply_adapter(run_id)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="adapter")
@@ -231,6 +245,7 @@ class ChatScreen(BaseScreen):
         self.query_one(ChatPickers).select_model(self.model_name)
         self.query_one(ChatLog).note(f"chatting with run {message.run_name}: its LoRA applied to {message.model}")
         self._status(f"model: {self.model_label}")
+        self._switch_ended("adapter")
 
     def action_drop_adapter(self) -> None:
         if not self.adapter:
@@ -274,11 +289,43 @@ class ChatScreen(BaseScreen):
     @on(PromptInput.Submitted, "#prompt")
     def send(self, event: PromptInput.Submitted) -> None:
         prompt = event.value.strip()
-        if not prompt or self.busy or self.model_name is None:
+        if not prompt:
+            return
+        if self.busy:
+            self.notify("an answer is streaming: Esc stops it (your message stays in the prompt)", severity="warning")
             return
         prompt_box = self.query_one(PromptInput)
+        if self.switching or self.model_name is None:
+            if self.held is not None:
+                self.notify("a message is already held: it is sent when the switch ends", severity="warning")
+                return
+            self.held = prompt
+            prompt_box.remember(prompt)
+            prompt_box.clear()
+            self._status(f"model: {self.model_label or '...'} - {self.switching}: your message is sent when it ends")
+            return
         prompt_box.remember(prompt)
         prompt_box.clear()
+        self._ask(prompt)
+
+    @property
+    def switching(self) -> str | None:
+        """What the chat is switching to (its model, an adapter, a session), or None."""
+        return next(iter(self.switches.values()), None)
+
+    def _switch_ended(self, group: str, failed: bool = False) -> None:
+        """A switch ended: a held message is sent now in the session on screen, or given back if it failed."""
+        self.switches.pop(group, None)
+        if self.switching or self.held is None:
+            return
+        held, self.held = self.held, None
+        if failed or self.model_name is None:
+            self.query_one(PromptInput).value = held
+            self.notify("your message was not sent: the switch failed; it is back in the prompt", severity="warning")
+        else:
+            self._ask(held)
+
+    def _ask(self, prompt: str) -> None:
         log = self.query_one(ChatLog)
         editing, self.editing = self.editing and self.session_id is not None, False
         if editing:
@@ -318,8 +365,8 @@ class ChatScreen(BaseScreen):
             bubbles.pop().remove()
 
     def _start_answer(self) -> None:
-        self.query_one(ChatLog).add("assistant", label=self.model_label)
-        self.busy = True
+        self.query_one(ChatLog).add("assistant", label=self.model_label, streaming=True)
+        self.busy, self.stopping = True, False
         self._status(f"model: {self.model_label} - thinking... (Esc stops)")
 
     def _generate(self, how: str, prompt: str | None) -> None:
@@ -337,38 +384,27 @@ class ChatScreen(BaseScreen):
         pending: dict,
         adapter: str | None = None,
     ) -> None:
-        """One service call; a cancellation check on every piece (then the stream is closed)."""
+        """One service call (in the model process); cancelling the worker stops the answer (then the stream is
+        closed, and its end read: the real token count of a stopped answer)."""
         from llmdeck.core.runtime import Sampling
-        from llmdeck.services import chat as service
+        from llmdeck.services.chat import SAMPLING_OPTIONS
+        from llmdeck.services.chat_process import ask
 
         options: dict = {"model": model, "rag": collection, "adapter": adapter}
         if pending:  # a new chat's choices: chat() keeps them with the session it creates
             options["system"] = pending.get("system")
-            options["sampling"] = Sampling.from_settings(**{k: pending.get(k) for k in service.SAMPLING_OPTIONS})
-        if how == "regenerate" or how == "edit":
-            assert session_id is not None  # both act on the open session (the actions refuse without one)
-            response = (
-                service.regenerate(session_id, **options)
-                if how == "regenerate"
-                else service.edit_and_resend(session_id, prompt or "", **options)
-            )
-        else:
-            response = service.chat(prompt or "", session=session_id or True, **options)
+            options["sampling"] = Sampling.from_settings(**{k: pending.get(k) for k in SAMPLING_OPTIONS})
+        response = ask(how, prompt, session=session_id, **options)
         self.post_message(self.SessionStarted(response.session_id))
         worker = get_current_worker()
-        unsent, posted_at = "", 0.0
+        response.stop_when(lambda: worker.is_cancelled)
         try:
-            for piece in response:
+            for text in response:  # batches, a few a second
                 if worker.is_cancelled:
                     break
-                unsent += piece
-                if time.monotonic() - posted_at >= TOKEN_BATCH_S:  # fewer, larger repaints: keys stay snappy
-                    self.post_message(self.Token(unsent))
-                    unsent, posted_at = "", time.monotonic()
+                self.post_message(self.Token(text))
         finally:
             response.close()
-        if unsent and not worker.is_cancelled:
-            self.post_message(self.Token(unsent))
         stats = response.stats
         self.post_message(
             self.Answered(
@@ -376,7 +412,7 @@ class ChatScreen(BaseScreen):
                 stats.tokens,
                 stats.tokens_per_s,
                 stats.ttft_s,
-                not response.done,
+                response.stopped,
                 response.prompt_tokens,
                 response.n_ctx,
                 response.sources,
@@ -392,6 +428,8 @@ class ChatScreen(BaseScreen):
 
     @on(Token)
     async def show_token(self, message: Token) -> None:
+        if self.stopping:
+            return
         log = self.query_one(ChatLog)
         bubble = log.last_bubble()
         if bubble is not None and bubble.role == "assistant":
@@ -400,10 +438,15 @@ class ChatScreen(BaseScreen):
 
     @on(Answered)
     async def finish_answer(self, message: Answered) -> None:
-        self.busy = False
+        self.busy = self.stopping = False
+        if self.app.sub_title == AWAY_MARKER:
+            self.app.sub_title = ""
+            self.app.notify("the chat's answer is complete (F1)")
         bubble = self.query_one(ChatLog).last_bubble()
         if bubble is not None and bubble.role == "assistant":
             await bubble.finish()
+            if message.stopped:
+                bubble.mark_stopped()
         if message.stopped:
             ended = "stopped"
         else:
@@ -430,8 +473,12 @@ class ChatScreen(BaseScreen):
         if action != "chat":
             if action in ("model", "adapter"):
                 self._status(f"model: {self.model_label or 'unavailable'} - {action} failed")
+            if action in self.switches:
+                self._switch_ended(action, failed=True)
             return
-        self.busy = False
+        self.busy = self.stopping = False
+        if self.app.sub_title == AWAY_MARKER:
+            self.app.sub_title = ""
         bubble = self.query_one(ChatLog).last_bubble()
         if bubble is not None and bubble.role == "assistant" and not bubble.text:
             bubble.remove()
@@ -442,7 +489,18 @@ class ChatScreen(BaseScreen):
             self.editing = False
             self.query_one(PromptInput).clear()
             self._status(f"model: {self.model_label}")
+        if self.busy and not self.stopping:  # the text stops now; the model stops at its next token
+            self.stopping = True
+            self._status(f"model: {self.model_label} - stopping...")
         self.workers.cancel_group(self, "chat")
+
+    def on_screen_suspend(self) -> None:
+        if self.busy:
+            self.app.sub_title = AWAY_MARKER
+
+    def on_screen_resume(self) -> None:
+        if self.app.sub_title == AWAY_MARKER:
+            self.app.sub_title = ""
 
     # -- sessions ----------------------------------------------------------------------------------
     async def action_new_chat(self) -> None:
@@ -459,6 +517,7 @@ class ChatScreen(BaseScreen):
     def resume(self, event: ListView.Selected) -> None:
         session_id = getattr(event.item, "session_id", None)
         if session_id and session_id != self.session_id and not self.busy:
+            self.switches["session"] = "opening the session"
             self.load_session(session_id)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
@@ -489,7 +548,10 @@ class ChatScreen(BaseScreen):
             if stored.role == "assistant" and stored.model and answered_by and stored.model != answered_by:
                 log.note(f"model switched to {stored.model}")
             answered_by = stored.model or answered_by
-            log.add(stored.role, stored.content, label=stored.model if stored.role == "assistant" else None)
+            label = stored.model if stored.role == "assistant" else None
+            if stored.stopped:
+                label = f"{label or stored.role} (stopped)"
+            log.add(stored.role, stored.content, label=label)
         pickers = self.query_one(ChatPickers)
         if session.model and session.model in pickers.models:
             self.model_name = session.model
@@ -508,6 +570,7 @@ class ChatScreen(BaseScreen):
         shown = f"session {session.title or session.id} ({len(message.messages)} messages)"
         self._status(f"model: {self.model_label} - {shown}")
         self.query_one(PromptInput).focus()
+        self._switch_ended("session")
 
     @on(SessionList.Requested)
     def session_action(self, message: SessionList.Requested) -> None:

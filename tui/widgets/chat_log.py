@@ -1,4 +1,8 @@
-"""A scrolling transcript: one block per message; answers render as Markdown while they stream.
+"""A scrolling transcript: one block per message; answers render as Markdown.
+
+While an answer streams, each batch costs the same however long the answer is: the growing tail (the block being
+written) is plain text, each block that is complete (a blank line outside a code fence, a closing fence) becomes a
+Markdown widget once, and the whole answer is rendered as one Markdown document when it ends.
 
 A message can be focused (click or Tab): `c` copies it, `b` copies its last code block (OSC 52).
 """
@@ -13,9 +17,28 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from textual.widgets.markdown import MarkdownStream
+    from textual.widget import Widget
 
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def split_finished(tail: str) -> tuple[list[str], str]:
+    """The Markdown blocks that `tail` (the text streamed after the last finished block, which starts outside a
+    code fence) completes, and the rest. Only whole lines count: a block ends at a blank line outside a fence,
+    or at the line that closes a fence."""
+    blocks, start, pos, in_fence = [], 0, 0, False
+    while (end := tail.find("\n", pos)) != -1:
+        line = tail[pos:end]
+        pos = end + 1
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+            if not in_fence:
+                blocks.append(tail[start:pos])
+                start = pos
+        elif not in_fence and not line.strip():
+            blocks.append(tail[start:pos])
+            start = pos
+    return [b.strip("\n") for b in blocks if b.strip()], tail[start:]
 
 
 def code_blocks(text: str) -> list[str]:
@@ -37,39 +60,53 @@ class ChatBubble(Vertical, can_focus=True):
     """
     BINDINGS = [Binding("c", "copy", "Copy message"), Binding("b", "copy_code", "Copy code block")]
 
-    def __init__(self, role: str, text: str = "", label: str | None = None):
+    def __init__(self, role: str, text: str = "", label: str | None = None, streaming: bool = False):
         super().__init__(classes=role)
         self.role = role
         self.text = text
         self.label = label if label is not None else role
-        self._stream: MarkdownStream | None = None
+        self.streaming = streaming and role == "assistant"  # an answer being written: blocks + a plain tail
+        self._tail = ""
 
     def compose(self):
         if self.role != "note":
             yield Static(self.label, classes="role", markup=False)
-        if self.role == "assistant":
-            from textual.widgets import Markdown  # markdown-it loads with the first answer, not at start-up
-
-            yield Markdown(self.text, classes="body")
+        if self.streaming:
+            yield Static("", classes="body tail", markup=False)
+        elif self.role == "assistant":
+            yield _markdown(self.text)
         else:
             yield Static(self.text, classes="body", markup=False)
 
     async def append(self, piece: str) -> None:
-        """Add streamed text; Markdown re-renders only the last block, in batches (Textual's MarkdownStream)."""
+        """Add streamed text: the tail is updated, and each block it completes is mounted as Markdown once."""
         self.text += piece
-        if self.role != "assistant":
+        if not self.is_attached:  # the app is closing
+            return
+        if not self.streaming:
             self.query_one(".body", Static).update(self.text)
             return
-        if self._stream is None:
-            from textual.widgets import Markdown
-
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
-        await self._stream.write(piece)
+        blocks, self._tail = split_finished(self._tail + piece)
+        tail = self.query_one(".tail", Static)
+        if blocks:
+            await self.mount_all([_markdown(block) for block in blocks], before=tail)
+        tail.update(self._tail)
 
     async def finish(self) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """The answer ended: show it as one Markdown document."""
+        if not self.streaming or not self.is_attached:
+            return
+        self.streaming = False
+        parts: list[Widget] = [w for w in self.children if not w.has_class("role")]
+        await self.remove_children(parts)
+        await self.mount(_markdown(self.text))
+
+    def mark_stopped(self) -> None:
+        """Say in the label that the answer was stopped before its end."""
+        if self.role == "assistant" and not self.label.endswith("(stopped)"):
+            self.label = f"{self.label} (stopped)"
+            if self.children and self.children[0].has_class("role"):
+                self.query_one(".role", Static).update(self.label)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.text)
@@ -91,8 +128,8 @@ class ChatLog(VerticalScroll):
     ChatLog { height: 1fr; }
     """
 
-    def add(self, role: str, text: str = "", label: str | None = None) -> ChatBubble:
-        bubble = ChatBubble(role, text, label)
+    def add(self, role: str, text: str = "", label: str | None = None, streaming: bool = False) -> ChatBubble:
+        bubble = ChatBubble(role, text, label, streaming=streaming)
         self.mount(bubble)
         self.scroll_end(animate=False)
         return bubble
@@ -107,3 +144,9 @@ class ChatLog(VerticalScroll):
     def last_bubble(self, role: str | None = None) -> ChatBubble | None:
         found = [b for b in self.bubbles() if role is None or b.role == role]
         return found[-1] if found else None
+
+
+def _markdown(text: str) -> Widget:
+    from textual.widgets import Markdown  # markdown-it loads with the first answer, not at start-up
+
+    return Markdown(text, classes="body")

@@ -179,10 +179,13 @@ def _elapsed_before(run_dir: Path, checkpoint: Path | None) -> float:
 
 
 def quiet_libraries() -> None:
-    """train.log stays readable: each warning once, no progress-bar redraws from the libraries."""
+    """train.log stays readable: each warning once, none of the libraries' Future/DeprecationWarnings (about their
+    own API, nothing a run's owner can act on), no progress-bar redraws from the libraries."""
     import warnings
 
     warnings.simplefilter("once")
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
     try:
         import datasets
         import transformers

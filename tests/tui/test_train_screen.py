@@ -120,6 +120,10 @@ async def test_the_form_has_every_config_field_with_help_and_inline_problems(fak
         await pilot.press("ctrl+y")
         shown = text_of(screen.query_one("#form-command"))
         assert shown.startswith("llmdeck train --lora-r 8 --max-steps 20") and "max_steps: 20" in shown
+        skip_bad, grouped = screen.query_one("#in-skip_bad"), screen.query_one("#in-group_by_length")
+        assert (str(skip_bad.label), str(grouped.label)) == ("off", "on")  # a checkbox says its state
+        skip_bad.value = True
+        await wait_for(pilot, lambda: str(skip_bad.label) == "on")
 
 
 @pytest.mark.slow  # opening the form lays out ~40 fields: seconds on a loaded 2-core machine

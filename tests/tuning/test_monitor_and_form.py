@@ -114,3 +114,21 @@ def test_log_tail_keeps_the_last_state_of_progress_lines(tmp_path):
 
 def test_config_diff_lists_changed_fields_only():
     assert config_diff({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == [("b", 2, 3), ("c", None, 4)]
+
+
+def test_the_worker_keeps_library_future_and_deprecation_warnings_out_of_the_log():
+    """train.log (the monitor's log pane) gets a UserWarning but no FutureWarning/DeprecationWarning (the libraries'
+    own imports are blocked here: the filters are set before them)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['datasets'] = None\n"
+        "from llmdeck.tuning.worker import quiet_libraries; quiet_libraries()\n"
+        "import warnings\n"
+        "warnings.warn('future api', FutureWarning); warnings.warn('old api', DeprecationWarning)\n"
+        "warnings.warn('kept', UserWarning)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "UserWarning: kept" in result.stderr
+    assert "future api" not in result.stderr and "old api" not in result.stderr

@@ -25,6 +25,24 @@ def thinned(steps: list, values: list, limit: int = PLOT_POINTS) -> tuple[list, 
     return [steps[i] for i in keep], [values[i] for i in keep]
 
 
+def axis_limits(values: list, integral: bool = False) -> tuple[float | None, float | None]:
+    """An axis's limits: (None, None) (the plot's own autoscaling) unless every value is (nearly) the same,
+    where the plot would widen the axis by 1e-6 and label it 3.1518510 ... 3.1518525; then a range around the
+    value that gets round ticks: a step either side for steps, 5% either side for a value."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None, None
+    low, high = min(finite), max(finite)
+    scale = max(abs(low), abs(high))
+    if integral:
+        return (low - 1, high + 1) if high - low < 2 else (None, None)
+    if high - low > 1e-3 * scale and high - low > 1e-12:
+        return None, None
+    pad = 0.05 * scale if scale else 1.0
+    middle = (low + high) / 2
+    return middle - pad, middle + pad
+
+
 class RunMonitor(Vertical):
     """What one run is doing; `clear` when another run is followed, `show` with each update of its files."""
 
@@ -139,11 +157,15 @@ class RunMonitor(Vertical):
             loss_plot.scatter(evals.steps, evals.values, marker="*", marker_style="bold magenta", label="eval")
         if loss.steps or evals.steps:
             loss_plot.show_legend()
+        loss_plot.set_xlimits(*axis_limits(loss.steps + evals.steps, integral=True))
+        loss_plot.set_ylimits(*axis_limits(loss.values + evals.values))
         lr_plot = self.query_one("#lr-plot", PlotWidget)
         lr_plot.clear()
         lr = series(self.metrics_rows, "learning_rate")
         if lr.steps:
             lr_plot.plot(*thinned(lr.steps, lr.values), line_style="green", hires_mode=HiResMode.BRAILLE)
+        lr_plot.set_xlimits(*axis_limits(lr.steps, integral=True))
+        lr_plot.set_ylimits(*axis_limits(lr.values))
         grad = series(self.metrics_rows, "grad_norm")
         self.query_one("#grad-norm", Sparkline).data = [v for v in grad.values[-200:] if math.isfinite(v)]
         shown = ""

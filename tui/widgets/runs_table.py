@@ -7,6 +7,8 @@ from textual.widgets import DataTable
 from llmdeck.core.units import duration
 
 RUN_COLUMNS = ("id", "name", "method", "status", "step", "loss", "eta")
+RUN_STATUSES = ("queued", "running", "stopped", "completed", "failed")
+STATUS_WIDTH = max(map(len, RUN_STATUSES))  # the column fits every status, whichever the first rows had
 
 
 def run_row(run) -> tuple:
@@ -35,7 +37,7 @@ class RunsTable(DataTable):
 
     def on_mount(self) -> None:
         for column in RUN_COLUMNS:
-            self.add_column(column, key=column)
+            self.add_column(column, key=column, width=STATUS_WIDTH if column == "status" else None)
 
     def show(self, runs: list, followed: str | None) -> None:
         ids = [run.id for run in runs]
@@ -50,7 +52,7 @@ class RunsTable(DataTable):
         else:
             for run in runs:
                 for column, value in zip(RUN_COLUMNS, run_row(run)):
-                    self.update_cell(run.id, column, value)
+                    self.update_cell(run.id, column, value, update_width=True)
 
     def highlighted_run(self) -> str | None:
         if not self.row_count:

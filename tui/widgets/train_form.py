@@ -34,6 +34,11 @@ def field_help(description: str, problem: str | None = None):
     return text
 
 
+def checkbox_label(value: bool) -> str:
+    """A boolean field's checkbox says its state ("on" next to an unchecked box read as on)."""
+    return "on" if value else "off"
+
+
 def summary_text(summary) -> str:
     """A plan summary as the form shows it: its labelled lines, then why a launch would be refused."""
     lines = [f"{line.label:<11} {line.text}" for line in summary.lines]
@@ -88,7 +93,9 @@ class TrainForm(Horizontal):
         default = display(spec.default)
         yield Label(spec.name, classes="field-name")
         if spec.kind == "bool":
-            yield Checkbox("on", value=bool(spec.default), compact=True, id=f"in-{spec.name}")
+            yield Checkbox(
+                checkbox_label(bool(spec.default)), value=bool(spec.default), compact=True, id=f"in-{spec.name}"
+            )
         elif spec.kind == "choice":
             options = [("auto" if c == "" else c, c) for c in spec.choices]
             yield Select(options, value=default, allow_blank=False, compact=True, id=f"in-{spec.name}")
@@ -137,6 +144,10 @@ class TrainForm(Horizontal):
         widget = self.query_one(f"#in-{name}")
         assert isinstance(widget, (Input, Select, Checkbox))  # compose() yields one of these for each field
         return widget
+
+    @on(Checkbox.Changed, "#train-form Checkbox")
+    def checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = checkbox_label(event.value)
 
     @on(Input.Changed, "#train-form Input")
     @on(Select.Changed, "#train-form Select")

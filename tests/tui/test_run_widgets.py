@@ -1,0 +1,50 @@
+"""The train screen's widgets on a bare host app (fast): the runs table fits every status, the monitor's plots
+get round limits for a single point, and redraw only when points arrive, at most PLOT_EVERY_S apart."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from textual.app import App, ComposeResult
+
+from llmdeck.tui.widgets.run_monitor import RunMonitor, axis_limits
+from llmdeck.tui.widgets.runs_table import RunsTable
+
+
+class WidgetsHost(App):
+    def compose(self) -> ComposeResult:
+        yield RunsTable(id="runs-table")
+        yield RunMonitor(id="monitor")
+
+
+def a_run(status: str, step: int = 0, **fields):
+    values = dict(id="r1", name="demo", method="sft", status=status, global_step=step, max_steps=10)
+    values.update(last_metrics=None, started_at=None, error=None, config={"method": "sft"})
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+def test_axis_limits_are_round_around_a_single_point():
+    assert axis_limits([3.15185]) == (3.15185 - 0.05 * 3.15185, 3.15185 + 0.05 * 3.15185)
+    assert axis_limits([1], integral=True) == (0, 2)
+    assert axis_limits([0.0, 0.0]) == (-1.0, 1.0)
+    assert axis_limits([1.0, 2.0]) == (None, None) and axis_limits([1, 5], integral=True) == (None, None)
+    assert axis_limits([]) == (None, None) and axis_limits([float("nan")]) == (None, None)
+
+
+async def test_the_status_column_fits_and_one_point_plots_with_round_limits():
+    app = WidgetsHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(RunsTable)
+        table.show([a_run("queued")], None)
+        await pilot.pause()
+        table.show([a_run("completed", step=10)], None)  # the cells change in place
+        await pilot.pause()
+        assert table.columns["status"].get_render_width(table) >= len("completed") + 2 * table.cell_padding
+        assert table.get_cell("r1", "status") == "completed"
+        monitor = app.query_one(RunMonitor)
+        monitor.show(a_run("running", step=1), [{"step": 1, "loss": 3.15185, "learning_rate": 1e-4}], False, None)
+        await pilot.pause()
+        loss_plot = app.query_one("#loss-plot")
+        assert (loss_plot._x_min, loss_plot._x_max) == (0, 2)
+        assert round(loss_plot._y_min, 4) == 2.9943 and round(loss_plot._y_max, 4) == 3.3094

@@ -41,6 +41,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from llmdeck.core import procs
 from llmdeck.core.errors import BadInput, LlmdeckError
 
 TIERS = ("bubblewrap", "namespaces", "process")
@@ -340,7 +341,7 @@ def _run_in(tier: str, workdir: str, command: list[str], limits: SandboxLimits, 
             "devices": list(DEVICES),
         }
     try:
-        process = subprocess.Popen(
+        process = procs.spawn(  # dies with us: a killed verify or loop never leaves a sandbox running
             _command(tier, workdir, config),
             cwd=workdir,
             env=_minimal_env(workdir, tier),

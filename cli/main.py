@@ -34,12 +34,13 @@ from llmdeck.cli import (
     verify,
 )
 from llmdeck.core.errors import LlmdeckError
+from llmdeck.core.procs import Terminated
 from llmdeck.core.quiet import quiet_libraries
 
 
 class LlmdeckGroup(click.Group):
     """The one place where errors become exit codes: 2 bad input (ours or click's usage errors, one line
-    each), 1 failed, 130 interrupted."""
+    each), 1 failed, 130 interrupted, 143 terminated."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -68,6 +69,9 @@ class LlmdeckGroup(click.Group):
         except LlmdeckError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except Terminated:  # SIGTERM, after the command removed its temporaries
+            click.echo("terminated", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)

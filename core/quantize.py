@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from llmdeck.core import procs
 from llmdeck.core.atomic import atomic_path
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.units import human_size
@@ -87,7 +88,7 @@ def quantize_file(
             str(n_threads or os.cpu_count() or 1),
             "1" if allow_requantize else "0",
         ]
-        process = subprocess.Popen(
+        process = procs.spawn(  # dies with us: a killed export never leaves it writing
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -137,7 +138,7 @@ def quantize_model(
     target_name = check_name(new_name or f"{stem}.{quant}")
     if store.exists(target_name):
         raise BadInput(f"model name {target_name!r} is already in the store (choose another with --name)")
-    staged = store.model_path(target_name).with_name(f".{target_name}.gguf.quantize-tmp")
+    staged = store.model_path(target_name).with_name(procs.owned_name("quantize", f"{target_name}.gguf"))
     try:
         quantize_file(Path(entry.path), staged, quant, allow_requantize=allow_requantize, on_progress=on_progress)
         lineage = Lineage(

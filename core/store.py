@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmdeck.core import db, embedded, paths
+from llmdeck.core import db, embedded, leftovers, paths
 from llmdeck.core.atomic import atomic_copy
 from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, OfflineError
 from llmdeck.core.gguf_meta import read_gguf_info
@@ -165,6 +165,7 @@ class ModelStore:
 
     def __init__(self, conn: sqlite3.Connection | None = None):
         self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
+        leftovers.reclaim(leftovers.store_dirs())  # what a killed export or quantize left in the store directory
         self._ensure_embedded()
 
     # -- reading ---------------------------------------------------------------------------

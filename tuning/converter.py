@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from llmdeck.core import procs
 from llmdeck.core.errors import BadInput, LlmdeckError
 
 RUNTIME_DIST = "llama-cpp-python"
@@ -125,7 +126,7 @@ def _download_sdist(version: str, folder: Path) -> Path:
         str(folder),
         f"{RUNTIME_DIST}=={version}",
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = procs.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     found = sorted(folder.glob("*.tar.gz"))
     if not found:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -162,7 +163,7 @@ def run_script(script: Path, args: list[str], on_line: Callable[[str], None] | N
     env.pop("NO_LOCAL_GGUF", None)
     env.setdefault("HF_HUB_OFFLINE", "1")  # a base config is always given locally; never reach for the hub
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    process = subprocess.Popen(
+    process = procs.spawn(  # dies with us: a killed export never leaves it writing
         [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -5,6 +5,10 @@ Stages: check -> merge (peft, skipped for a full fine-tune) -> convert (llama.cp
 the convert. Intermediates (the HF directory, the f16 GGUF) live in the run directory and are removed at the
 end unless kept; quants are written to temp names in the store directory and renamed into place only when
 they are registered, all in one transaction. A failure names its stage and leaves nothing behind.
+
+The temporaries carry the export's pid and start time (`.export-PID-START-...`, see `core/procs.py`): a SIGTERM
+removes them before the process exits, and what a `kill -9` leaves is reclaimed by the next command that opens
+the store or the run registry. The converter and quantizer die with the export.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from llmdeck.core import db, paths
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.perplexity import Score, score_gguf
+from llmdeck.core.procs import cleanup_on_sigterm, owned_name
 from llmdeck.core.quantize import parse_quant_types, quantize_file
 from llmdeck.core.store import Lineage, ModelStore, check_name
 from llmdeck.tuning import evaluate
@@ -28,7 +33,6 @@ from llmdeck.tuning.converter import convert_hf_to_gguf, find_converter
 from llmdeck.tuning.merge import FinishedRun, finished_run, merge_to_hf_dir
 
 DEFAULT_EVAL_EXAMPLES = 32
-STAGING_SUFFIX = ".export-tmp"
 
 
 class ExportError(LlmdeckError):
@@ -116,6 +120,7 @@ class _Stages:
         return result
 
 
+@cleanup_on_sigterm()
 def export_run(
     run_ref: str,
     quants: str | list[str] = "q4_k_m",
@@ -143,7 +148,7 @@ def export_run(
         eval_data=eval_data.description if eval_data else None,
     )
     stages = _Stages(report, on_event)
-    work_dir = finished.run.path / ("export" if keep_intermediates else f".export-{uuid.uuid4().hex[:8]}")
+    work_dir = finished.run.path / ("export" if keep_intermediates else owned_name("export", uuid.uuid4().hex[:8]))
     staged: dict[str, Path] = {}
     try:
         hf_dir = stages.run(
@@ -167,7 +172,7 @@ def export_run(
         if f16_score:
             report.f16_loss, report.f16_perplexity = f16_score.loss, f16_score.perplexity
         for quant in quant_types:
-            target = store.model_path(names[quant]).with_name(f".{names[quant]}.gguf{STAGING_SUFFIX}")
+            target = store.model_path(names[quant]).with_name(owned_name("export", f"{names[quant]}.gguf"))
             staged[quant] = target
             stages.run(
                 f"quantize {quant}",

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmdeck.core import db, paths
+from llmdeck.core import db, leftovers, paths
 from llmdeck.core.errors import NotFound
 
 COMPONENT = "runs"
@@ -134,6 +134,7 @@ class Registry:
 
     def __init__(self, conn: sqlite3.Connection | None = None):
         self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
+        leftovers.reclaim(leftovers.run_dirs())  # what a killed export left in run directories
 
     def create(
         self,

@@ -89,7 +89,50 @@ def score_gguf(
     )
 
 
-def _load(path: Path, n_threads: int | None, n_ctx: int):
+def option_loglikelihoods(
+    path: Path,
+    questions: Sequence[tuple[list[dict], Sequence[str]]],
+    lora_path: str | None = None,
+    n_threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[list[float]]:
+    """For each (messages before the reply, options): the log-likelihood of each option as the assistant's whole
+    reply (its tokens and its end-of-turn marker, summed), rendered through the GGUF's chat template as chat
+    renders it. One model load for all of them (with `lora_path` applied), its context sized to the longest."""
+    if not questions:
+        return []
+    path = Path(path)
+    info = read_gguf_info(path)
+    if not info.chat_template:
+        raise BadInput(f"{path.name}: the model has no chat template, so options cannot be scored as its replies")
+    window = min(MAX_EVAL_CTX, info.context_length or MAX_EVAL_CTX)
+    vocab = _load_vocab(path)
+    try:
+        sequences = [
+            [
+                conversation_sequence(vocab, [*before, {"role": "assistant", "content": option}], info.chat_template)
+                for option in options
+            ]
+            for before, options in questions
+        ]
+    finally:
+        vocab.close()
+    longest = max(len(seq.tokens) for options in sequences for seq in options)
+    if longest > window:
+        raise BadInput(f"{path.name}: a question with its option is {longest} tokens, over the context ({window})")
+    llama = _load(path, n_threads, n_ctx=min(window, -(-longest // 256) * 256), lora_path=lora_path)
+    try:
+        scores = []
+        for index, options in enumerate(sequences):
+            scores.append([-_sequence_nll(llama, seq)[0] for seq in options])
+            if on_progress:
+                on_progress(index + 1, len(sequences))
+        return scores
+    finally:
+        llama.close()
+
+
+def _load(path: Path, n_threads: int | None, n_ctx: int, lora_path: str | None = None):
     import os
 
     from llama_cpp import Llama
@@ -107,6 +150,7 @@ def _load(path: Path, n_threads: int | None, n_ctx: int):
             n_threads=threads,
             n_threads_batch=threads,
             n_gpu_layers=0,
+            lora_path=lora_path,
             verbose=False,
         )
     except ValueError as exc:

@@ -27,6 +27,7 @@ from llmdeck.agents.events import (
 )
 from llmdeck.cli import agent as agent_cli
 from llmdeck.cli import bench as bench_cli
+from llmdeck.cli import evaluate as eval_cli
 from llmdeck.cli import loop as loop_cli
 from llmdeck.cli import sweeps as sweeps_cli
 from llmdeck.cli import verify as verify_cli
@@ -36,6 +37,7 @@ from llmdeck.core.events import Event
 from llmdeck.services.agent_bench import BENCH_EVENTS, AttemptBenched, BenchReported
 from llmdeck.services.chat import CHAT_EVENTS, AnswerEnded, AnswerFinished, AnswerStarted, TokenStreamed
 from llmdeck.services.collect import SWEEP_EVENTS, AttemptRecorded, SweepFinished, SweepStarted
+from llmdeck.services.evaluate import EVAL_EVENTS, EvalReported, EvalStarted, RowScored
 from llmdeck.services.loop import LOOP_EVENTS, LoopFinished, RoundFinished, StageEnded, StageProgressed, StageStarted
 
 EXAMPLES = [
@@ -95,6 +97,9 @@ EXAMPLES = [
     AnswerStarted("m", "completion", adapter="run-1", session="s1", warning="no chat template"),
     AnswerEnded("m", 2, 0.01, 50.0, 0.05, "stop", prompt_tokens=12, n_ctx=2048),
     AnswerEnded("m", 1, 0.01, 0.0, 0.02, None, stopped=True, sources=[{"n": 1, "source": "a.md", "text": "x"}]),
+    EvalStarted("evals.jsonl", ["m", "m+run-1"], 3, 6, 2),
+    RowScored("m", "capital", "exact", 1.0, True, "Paris", {"matched": "Paris"}, 0.2, False, 1, 6),
+    EvalReported(["m"], "evals.jsonl", [{"metric": "exact match", "kind": "rate", "models": {}, "deltas": {}}]),
 ]
 STREAMS = {  # each stream's events, and the CLI printer that shows them
     "agent": (AGENT_EVENTS, agent_cli.render_event),
@@ -102,6 +107,7 @@ STREAMS = {  # each stream's events, and the CLI printer that shows them
     "sweep": (SWEEP_EVENTS, sweeps_cli.render),
     "loop": (LOOP_EVENTS, lambda event: loop_cli.show_event(event, {})),
     "bench": (BENCH_EVENTS, bench_cli.show_event),
+    "eval": (EVAL_EVENTS, eval_cli.show_event),
     "chat": (CHAT_EVENTS, emit_event),  # chat prints its text as it comes; only --json shows its events
 }
 

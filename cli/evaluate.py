@@ -31,6 +31,13 @@ from llmdeck.core.units import human_size
 )
 @click.option("--limit", type=click.IntRange(min=1), help="With --tasks: only the first N rows (quick runs).")
 @click.option(
+    "--isolation",
+    type=click.Choice(["auto", "bubblewrap", "namespaces", "process"]),
+    default="auto",
+    show_default=True,
+    help="Sandbox tier for code rows (auto: the strongest available; `llmdeck verify --help` says what each hides).",
+)
+@click.option(
     "--events",
     "as_events",
     is_flag=True,
@@ -52,6 +59,7 @@ def command(
     rubric_file,
     max_tokens,
     limit,
+    isolation,
     as_events,
     data_file,
     run_id,
@@ -68,7 +76,7 @@ def command(
         if data_file or run_id:
             raise BadInput("eval: give --tasks FILE or --data/--run, not both")
         return tasks_eval(
-            models, tasks_file, judge_model, rubric_file, max_tokens, limit, n_threads, as_json, as_events
+            models, tasks_file, judge_model, rubric_file, max_tokens, limit, isolation, n_threads, as_json, as_events
         )
     for flag, value in (
         ("--judge", judge_model),
@@ -81,7 +89,9 @@ def command(
     perplexity_eval(models, data_file, run_id, max_examples, n_threads, as_json)
 
 
-def tasks_eval(models, tasks_file, judge_model, rubric_file, max_tokens, limit, n_threads, as_json, as_events):
+def tasks_eval(
+    models, tasks_file, judge_model, rubric_file, max_tokens, limit, isolation, n_threads, as_json, as_events
+):
     """`--tasks`: the eval file's table; progress on stderr, the table (or JSON) on stdout."""
     from llmdeck.services.evaluate import EvalReported, evaluate
 
@@ -93,6 +103,7 @@ def tasks_eval(models, tasks_file, judge_model, rubric_file, max_tokens, limit, 
         max_tokens=max_tokens,
         limit=limit,
         n_threads=n_threads,
+        isolation=isolation,
     )
     try:
         for event in evaluation:

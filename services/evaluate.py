@@ -208,16 +208,18 @@ class Evaluation:
     def _model_rows(
         self, spec: ModelSpec, tasks: list[EvalTask], keys: dict[str, str], found: dict[str, tuple[RowScore, float]]
     ) -> Iterator[tuple[EvalTask, RowScore, float, bool]]:
-        """The model's scores row by row: stored ones re-read, choice rows in one likelihood pass, others answered."""
+        """The model's scores row by row: stored ones re-read, others answered; the choice rows left are scored in
+        one likelihood pass (one model load) when the first of them comes."""
         choice_todo = [t for t in tasks if t.row.scorer == "choice" and keys[t.id] not in found]
-        choice_scores = self._choices(spec, choice_todo) if choice_todo else {}
+        choice_scores: dict[str, tuple[RowScore, float]] | None = None
         for task in tasks:
             if self._stop:
                 return
             if keys[task.id] in found:
                 score, seconds = found[keys[task.id]]
                 yield task, score, seconds, True
-            elif task.id in choice_scores:
+            elif task.row.scorer == "choice":
+                choice_scores = choice_scores if choice_scores is not None else self._choices(spec, choice_todo)
                 score, seconds = choice_scores[task.id]
                 yield task, score, seconds, False
             else:

@@ -123,6 +123,9 @@ def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data,
         click.echo(table(report_rows(report), ["quant", "name", "size", "loss", "ppl", "delta", "status"]))
         for kind, path in report.intermediates.items():
             info(f"kept {kind}: {path}")
+        if report.template_check:
+            consistent = report.template_check["consistent"]
+            info(("" if consistent else "warning: ") + report.template_check["summary"])
     refused = [item.quant for item in report.quants if item.refused]
     if refused:
         raise LlmdeckError(f"not registered: {', '.join(refused)} (loss delta above --max-loss-delta {max_loss_delta})")

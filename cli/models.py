@@ -156,6 +156,41 @@ def modelfile(name: str, out_file: Path | None, system: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@command.command("check")
+@click.argument("name")
+@click.option(
+    "--tokenizer",
+    "tokenizer_dir",
+    type=click.Path(),
+    help="The training tokenizer's directory (default: the run it was exported from, else the GGUF's own).",
+)
+@click.option(
+    "--modelfile", type=click.Path(), help="Check this Modelfile's TEMPLATE (default: what `modelfile` writes)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def check(name: str, tokenizer_dir: str | None, modelfile: str | None, as_json: bool) -> None:
+    """Check that training, llama.cpp and Ollama render a conversation to the same tokens.
+
+    One conversation (system, user, assistant, user, and the generation prompt) is rendered by the training
+    tokenizer's chat template (transformers), by the GGUF's chat template as llama.cpp applies it, and by the
+    Ollama Modelfile's TEMPLATE; a difference is shown token by token. Exit 0 when they agree, 1 on a mismatch
+    (or when fewer than two renderings could be made), 2 on bad input.
+
+    Example: llmdeck models check my-run.q4_k_m --json
+    """
+    from llmdeck.core.errors import LlmdeckError
+    from llmdeck.tuning.template_check import check_model
+
+    result = check_model(name, tokenizer_dir=tokenizer_dir, modelfile=modelfile)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        for line in result.lines():
+            click.echo(line)
+    if result.consistent is not True:
+        raise LlmdeckError(result.summary())
+
+
 @command.command("export-dir")
 @click.argument("name")
 @click.argument("directory", type=click.Path(path_type=Path))

@@ -71,6 +71,7 @@ class ExportReport:
     quants: list[QuantReport] = field(default_factory=list)
     intermediates: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    template_check: dict | None = None  # training vs llama.cpp vs Ollama tokens (tuning.template_check)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -193,6 +194,11 @@ def export_run(
             "registering in the model store",
             lambda: _register(store, finished, report, staged, source, report.eval_data),
         )
+        report.template_check = stages.run(
+            "template check",
+            "one conversation rendered as training, llama.cpp and Ollama do",
+            lambda: _template_check(report, finished, on_event),
+        )
     finally:
         for path in staged.values():
             path.unlink(missing_ok=True)
@@ -204,6 +210,19 @@ def export_run(
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     return report
+
+
+def _template_check(report: ExportReport, finished: FinishedRun, on_event: Progress) -> dict | None:
+    """The first registered quant checked against the run's saved tokenizer; a mismatch is a warning event."""
+    from llmdeck.tuning.template_check import check_exported
+
+    registered = next((item for item in report.quants if item.registered and item.path), None)
+    if registered is None or registered.path is None:
+        return None
+    result = check_exported(Path(registered.path), registered.name, finished.adapter_dir)
+    if result["consistent"] is not True:
+        on_event(ExportEvent("template check", f"warning: {result['summary']}"))
+    return result
 
 
 def _check(run_ref: str, quant_types: list[str], name: str | None, eval_data_file, max_eval_examples: int, score: bool):

@@ -291,6 +291,7 @@ async def test_export_a_completed_run_from_the_screen_into_the_store(tiny_model_
             "quantize q8_0",
             "eval q8_0",
             "register",
+            "template check",
         ]
         assert all(line.startswith("done  ") for line in stages)  # each stage finished, with its time
         assert any(line.endswith("/20 tensors") for line in seen_counts | set(stages)), seen_counts  # counts shown live

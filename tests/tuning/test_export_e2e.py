@@ -106,8 +106,11 @@ def test_export_two_quants_registers_lineage_and_costs(identity_run, cli, llmdec
     result = cli("export", "identity", "--quant", "q8_0,q4_k_m", "--json", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
-    for stage in ("[merge]", "[convert]", "[quantize q8_0]", "[quantize q4_k_m]", "[register]"):
+    for stage in ("[merge]", "[convert]", "[quantize q8_0]", "[quantize q4_k_m]", "[register]", "[template check]"):
         assert stage in result.stderr  # progress per stage on stderr
+    check = report["template_check"]  # the run's tokenizer, llama.cpp and the Ollama TEMPLATE agree on the q8_0
+    assert (check["model"], check["consistent"], check["divergences"]) == ("identity.q8_0", True, [])
+    assert check["available"] == ["training", "gguf", "modelfile"]
     assert [q["quant"] for q in report["quants"]] == ["q8_0", "q4_k_m"]
     assert report["eval_data"].startswith("eval split of run")
     q8, q4 = report["quants"]

@@ -89,6 +89,38 @@ def show(run_id: str, as_json: bool) -> None:
         )
 
 
+@command.command("diff")
+@click.argument("first")
+@click.argument("second")
+@click.option("--only-differences", is_flag=True, help="List only the fields whose values differ.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def diff(first: str, second: str, only_differences: bool, as_json: bool) -> None:
+    """Two runs side by side: run, config, data (file hashes, rows), metrics and evals; * marks a difference.
+
+    Example: llmdeck runs diff sft-lr-1e-4 sft-lr-3e-4 --only-differences
+    """
+    from llmdeck.services.run_diff import diff_runs, shown
+
+    result = diff_runs(first, second)
+    rows = result.differing() if only_differences else result.rows
+    if as_json:
+        emit_json({**result.to_dict(), "rows": [row.to_dict() for row in rows]})
+        return
+    a, b = f"A: {result.first.name}", f"B: {result.second.name}"
+    cells = [
+        {
+            "": "*" if row.differs else "",
+            "section": row.section,
+            "field": row.field,
+            a: shown(row.first, 40),
+            b: shown(row.second, 40),
+        }
+        for row in rows
+    ]
+    click.echo(table(cells, ["", "section", "field", a, b]))
+    info(f"{len(result.differing())} of {len(result.rows)} fields differ ({result.first.id} vs {result.second.id})")
+
+
 @command.command("logs")
 @click.argument("run_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput, LlmdeckError
-from llmdeck.tuning import data
+from llmdeck.tuning import data, data_record
 from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.estimate import Estimate, estimate_run
@@ -193,6 +193,7 @@ def launch(config: TrainConfig, force: bool = False) -> tuple[Run, LaunchPlan]:
         precision=launch_plan.precision,
     )
     atomic_write_text(run.path / "config.yaml", config.to_yaml())
+    data_record.record(run.path, launch_plan.data_report)  # file hashes and row counts, for `runs diff`
     _start(registry, run, resume=False)
     return registry.get(run.id), launch_plan
 

@@ -382,7 +382,7 @@ def test_compare_runs_dialog(snap_compare):
     from llmdeck.tui.screens.compare_runs import CompareRunsScreen
 
     registry = Registry()
-    for run_id, lora_r, drop in (("run-1", 16, 0.95), ("run-2", 8, 0.9)):
+    for run_id, lora_r, drop, status in (("run-1", 16, 0.95, "completed"), ("run-2", 8, 0.9, "stopped")):
         run = registry.create(
             run_id,
             "sft",
@@ -394,9 +394,9 @@ def test_compare_runs_dialog(snap_compare):
         rows = [{"step": s, "loss": 2.5 * drop**s} for s in range(1, 21)]
         (run.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         registry.conn.execute(
-            "UPDATE runs SET id = ?, status = 'completed', global_step = 20, max_steps = 20 WHERE id = ?",
-            (run_id, run.id),
-        )  # fixed ids: the table's columns are named by them
+            "UPDATE runs SET id = ?, status = ?, global_step = 20, max_steps = 20 WHERE id = ?",
+            (run_id, status, run.id),
+        )  # fixed ids: the table's columns are named by them; the statuses differ (a highlighted row)
     first, second = "run-1", "run-2"
 
     async def run_before(pilot) -> None:

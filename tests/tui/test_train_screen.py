@@ -150,8 +150,12 @@ async def test_clone_fills_the_form_and_compare_overlays_two_runs(fake_model, mo
         await pilot.press("m")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CompareRunsScreen")
         diff = app.screen.query_one("#compare-diff")
+        await wait_for(pilot, lambda: diff.row_count > 2)  # every field of `runs diff`, the differing ones marked
+        marked = [str(diff.get_row_at(i)[2]) for i in range(diff.row_count) if diff.get_row_at(i)[0] == "*"]
+        assert marked == ["lora_r", "learning_rate"]
+        await pilot.press("d")  # only the differences
         await wait_for(pilot, lambda: diff.row_count == 2)
-        assert sorted(diff.get_row_at(i)[0] for i in range(2)) == ["learning_rate", "lora_r"]
+        assert [str(diff.get_row_at(i)[2]) for i in range(2)] == ["lora_r", "learning_rate"]
         assert len(app.screen.query_one("#compare-plot")._datasets) == 4  # raw + smoothed per run
         await pilot.press("escape")
         await pilot.press("c")  # clone the highlighted (second) run into the form

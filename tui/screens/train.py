@@ -62,7 +62,10 @@ class TrainScreen(BaseScreen):
     ]
     PALETTE = [("Show the runs", "show_runs"), ("Pick a dataset file", "pick_dataset")]
     WIDGET_KEYS = [("Enter", "runs table: follow the run in the monitor")]
-    SUBSCREENS = [("o", "loop", "LoopScreen")]  # listed in the help with their own keys
+    SUBSCREENS = [
+        ("o", "loop", "LoopScreen"),
+        ("m", "compare_runs", "CompareRunsScreen"),
+    ]  # in the help, with their keys
 
     # -- messages (from this screen's workers) -------------------------------------------------------
     @dataclass

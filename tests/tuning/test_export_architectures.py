@@ -34,7 +34,16 @@ def test_qwen3_lora_run_exports_with_its_own_chat_template(tiny_qwen3_dir, cli):
     run_id = finished(tiny_config(tiny_qwen3_dir, max_steps=3, name="qwen3-run"))
     result = cli("export", run_id, "--quant", "q8_0", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
-    [q8] = json.loads(result.stdout)["quants"]
+    report = json.loads(result.stdout)
+    [q8] = report["quants"]
+    # the custom template has ChatML's markers, so the Modelfile gets the ChatML TEMPLATE: not what it trained on
+    check = report["template_check"]
+    assert check["consistent"] is False
+    assert [(d["first"], d["second"]) for d in check["divergences"]] == [
+        ("training", "modelfile"),
+        ("gguf", "modelfile"),
+    ]
+    assert "warning: template check: MISMATCH: training and modelfile differ at token" in result.stderr
     info = read_gguf_info(Path(q8["path"]))
     assert info.architecture == "qwen3" and info.file_type == "Q8_0"
     assert info.chat_template == CUSTOM_CHAT_TEMPLATE  # the run's tokenizer, not the GGUF default

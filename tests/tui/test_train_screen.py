@@ -374,3 +374,44 @@ async def test_chat_with_a_smollm2_run_from_the_train_screen():
         answer = chat.query("ChatBubble.assistant").last()
         assert answer.text.strip() and answer.label == "smollm2-135m-instruct + adapter of run smol-run"
         assert sessions.get_session(chat.session_id).options["adapter"] == run_id
+
+
+FORM_PROBE = """
+import asyncio, json, sys
+from llmdeck.tui.app import LlmdeckApp
+
+async def main():
+    app = LlmdeckApp()
+    async with app.run_test(size=(150, 48)) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        screen.fill_form({"base_model": sys.argv[1], "max_steps": 2})  # what c (clone) does
+        estimate = lambda: str(screen.query_one("#estimate").render())
+        while "peak" not in estimate() and "refused" not in estimate():
+            await pilot.pause(0.1)
+        print(json.dumps({"estimate": estimate(), "modules": sorted(sys.modules)}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow  # the real plan (torch, the tiny model) in the plan process: seconds
+def test_the_forms_estimate_comes_from_the_plan_process_and_the_app_never_imports_torch(tiny_model_dir, tmp_path):
+    """The app (a real headless run of it) shows the form's estimate, planned in the plan process; torch,
+    transformers, trl and peft stay out of the app's own process."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", FORM_PROBE, str(tiny_model_dir)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert "peak" in found["estimate"] and "~2 steps" in found["estimate"], found["estimate"]
+    assert "llmdeck.tuning.plan_process" in found["modules"]
+    assert not {"torch", "transformers", "trl", "peft"} & set(found["modules"])

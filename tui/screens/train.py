@@ -4,7 +4,9 @@ module is their layout, the workers that call `tuning`, and the handlers of thei
 
 Training runs in its own process (`llmdeck.tuning.runs.launch`): closing the app never stops a run, and
 reopening it re-attaches (the table and the monitor read the registry and the run directory). The monitor
-follows `metrics.jsonl` incrementally in a worker and shows a new row within ~0.5 s.
+follows `metrics.jsonl` incrementally in a worker and shows a new row within ~0.5 s. The form's data check, its
+estimate, a launch and a resume run in the plan process (`llmdeck.tuning.plan_process`): this process never
+imports torch, and a config planned before shows its estimate at once.
 
 A completed run exports from here (`llmdeck.tuning.export.export_run`, as `llmdeck export`: merge, convert,
 quantize, score, register) with progress per stage and the per-quant loss/size table at the end, and opens
@@ -134,7 +136,7 @@ class TrainScreen(BaseScreen):
 
     @on(TabbedContent.TabActivated, "#train-tabs")
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        """The form's data check and estimate (which load torch) start the first time the form is shown."""
+        """The form's data check and estimate (in the plan process) start the first time the form is shown."""
         form = self.query_one(TrainForm)
         if event.pane.id == "form-tab" and not form.opened:
             self.list_base_models()
@@ -211,15 +213,18 @@ class TrainScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="run control")
     def control_run(self, what: str, run_id: str) -> None:
+        """A stop here (a flag file); a resume in the plan process (it checks the pinned base model's files)."""
         from llmdeck.tuning import runs
+        from llmdeck.tuning.plan_process import call
 
         if what == "stop":
             run = runs.stop(run_id)
             note = f"stop requested for {run.name}: a checkpoint is saved at the end of the current step"
-        else:
-            run = runs.resume(run_id)
-            note = f"resumed {run.name} from step {run.global_step}"
-        self.post_message(self.RunStarted(run.id, note))
+            self.post_message(self.RunStarted(run.id, note))
+            return
+        resumed = call({"op": "resume", "run_id": run_id})
+        assert resumed is not None  # always wanted: call() gives None only when asked with a `wanted`
+        self.post_message(self.RunStarted(resumed["run_id"], resumed["note"]))
 
     @on(RunStarted)
     def run_started(self, message: RunStarted) -> None:
@@ -411,24 +416,13 @@ class TrainScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data check")
     def check_data(self, dataset: str, fmt: str) -> None:
-        from llmdeck.core.errors import LlmdeckError
-        from llmdeck.tuning import data
+        """The data check, in the plan process (a big file is read and checked there, not under the app's GIL)."""
+        from llmdeck.tuning.plan_process import call
 
-        try:
-            report = data.check(dataset or None, fmt)
-        except LlmdeckError as exc:
-            self.post_message(self.DataChecked(str(exc), False))
-            return
-        lines = [
-            f"{report.source}",
-            f"format {report.format}: {report.rows} rows, {report.valid} valid, {report.bad_count} bad",
-        ]
-        lines += [f"  {bad.location}: {bad.problem}" for bad in report.bad_rows[:5]]
-        if report.bad_count > 5:
-            lines.append(f"  ... and {report.bad_count - 5} more bad rows")
-        if report.bad_count:
-            lines.append("bad rows refuse the launch unless skip_bad is on")
-        self.post_message(self.DataChecked("\n".join(lines), report.bad_count == 0))
+        worker = get_current_worker()
+        found = call({"op": "check", "dataset": dataset, "format": fmt}, lambda: not worker.is_cancelled)
+        if found is not None:
+            self.post_message(self.DataChecked(found["text"], found["ok"]))
 
     @on(DataChecked)
     def show_data_check(self, message: DataChecked) -> None:
@@ -440,16 +434,20 @@ class TrainScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="estimate")
     def plan_run(self, config) -> None:
+        """The plan, in the plan process (torch, transformers and the model's files load there), or as it was
+        found for the same config before; a plan asked for again while this one waits replaces it."""
         from llmdeck.core.errors import LlmdeckError
-        from llmdeck.tuning.plan_summary import summarize
-        from llmdeck.tuning.runs import plan
+        from llmdeck.tuning.plan_process import plan_summary
 
+        worker = get_current_worker()
         try:
-            found = plan(config)
+            summary = plan_summary(config, lambda: not worker.is_cancelled)
         except LlmdeckError as exc:
-            self.post_message(self.Planned(None, f"refused: {exc}"))
+            if not worker.is_cancelled:
+                self.post_message(self.Planned(None, f"refused: {exc}"))
             return
-        self.post_message(self.Planned(summarize(found)))
+        if summary is not None and not worker.is_cancelled:
+            self.post_message(self.Planned(summary))
 
     @on(Planned)
     def show_plan(self, message: Planned) -> None:
@@ -478,14 +476,12 @@ class TrainScreen(BaseScreen):
 
     @work(thread=True, exit_on_error=False, group="launch")
     def launch(self, config) -> None:
-        from llmdeck.tuning.runs import launch
+        """The launch, in the plan process (it plans again, then starts the run's own process)."""
+        from llmdeck.tuning.plan_process import call
 
-        run, found = launch(config)
-        self.post_message(
-            self.RunStarted(
-                run.id, f"launched {run.name}: {found.data_report.valid} rows, ~{found.estimate.steps} steps"
-            )
-        )
+        started = call({"op": "launch", "config": config.model_dump(mode="json")})
+        assert started is not None  # always wanted: call() gives None only when asked with a `wanted`
+        self.post_message(self.RunStarted(started["run_id"], started["note"]))
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         if action == "export":

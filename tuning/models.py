@@ -81,19 +81,37 @@ def load_tokenizer(base: ModelSource, chat_template: str | None = None):
 
     A tokenizer without a chat template is fine for text data; `require_chat_template` guards conversations.
     """
-    from transformers import AutoTokenizer
+    import copy
 
     from llmdeck.tuning.render import apply_chat_template
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base.location, **base.load_kwargs())
-    except Exception as exc:
-        raise LlmdeckError(f"{base.display}: could not load the tokenizer ({type(exc).__name__}: {exc})") from None
+    tokenizer = copy.deepcopy(_loaded_tokenizer(base, _modified_ns(base)))  # callers may change their copy
     if chat_template:
         apply_chat_template(tokenizer, chat_template)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_tokenizer(base: ModelSource, modified_ns: int | None):
+    """The base's tokenizer as its files hold it, read once per base and file time (a GGUF's vocabulary takes
+    seconds to parse, and the plan process plans again on every change of the app's form)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(base.location, **base.load_kwargs())
+    except Exception as exc:
+        raise LlmdeckError(f"{base.display}: could not load the tokenizer ({type(exc).__name__}: {exc})") from None
+
+
+def _modified_ns(base: ModelSource) -> int | None:
+    """When the base's local files last changed (None for a hub id): a rewritten model is read again."""
+    try:
+        location = Path(base.location)
+        return (location / base.gguf_file if base.gguf_file else location).stat().st_mtime_ns
+    except (OSError, TypeError):
+        return None
 
 
 def require_chat_template(tokenizer, base: ModelSource, data_format: str) -> None:

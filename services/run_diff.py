@@ -94,9 +94,14 @@ def diff_runs(first_ref: str, second_ref: str) -> RunDiff:
 
 
 def _side_by_side(section: str, first: dict[str, Any], second: dict[str, Any]) -> list[DiffRow]:
+    """One row per key of either side; a key one side lacks is None there, or "not recorded" for a run
+    launched before data records (its data fields say so)."""
     keys = list(first) + [key for key in second if key not in first]
-    missing = NOT_RECORDED if section == "data" else None
-    return [DiffRow(section, key, first.get(key, missing), second.get(key, missing)) for key in keys]
+
+    def missing(fields: dict[str, Any]) -> Any:
+        return NOT_RECORDED if fields.get("sha256") == NOT_RECORDED else None
+
+    return [DiffRow(section, key, first.get(key, missing(first)), second.get(key, missing(second))) for key in keys]
 
 
 def _run_fields(run: Run) -> dict[str, Any]:

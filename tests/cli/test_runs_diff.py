@@ -101,10 +101,11 @@ def test_other_data_and_an_old_run_without_a_record(tmp_path):
     differing = {row["field"]: (row["a"], row["b"]) for row in json.loads(result.stdout)["rows"]}
     assert set(differing) == {"dataset", "rows", "valid rows", "sha256", "file a.jsonl", "file b.jsonl"}
     assert differing["rows"] == (3, 4)
-    assert differing["file b.jsonl"][0] == "not recorded" and differing["file b.jsonl"][1].endswith(" bytes)")
+    assert differing["file b.jsonl"][0] is None and differing["file b.jsonl"][1].endswith(" bytes)")
     with_old = json.loads(invoke(first.id, old.id, "--json").stdout)["rows"]
     data_rows = {row["field"]: row["b"] for row in with_old if row["section"] == "data"}
-    assert data_rows["sha256"] == data_rows["rows"] == "not recorded"
+    assert data_rows["sha256"] == data_rows["rows"] == data_rows["file a.jsonl"] == "not recorded"
+    assert data_rows["dataset"] == str(tmp_path / "a.jsonl")
 
 
 def test_an_unknown_run_is_bad_input(tmp_path):

@@ -67,6 +67,18 @@ class _Cursor:
         if self.offset > self.size:
             raise _Truncated
 
+    def skip_strings(self, count: int) -> None:
+        """Skip `count` strings in one tight loop: a tokenizer's vocabulary and merges are ~100k of them, and the
+        store reads every GGUF it registers (the embedded model once per fresh home)."""
+        buffer, size, offset, unpack_from = self.buffer, self.size, self.offset, struct.unpack_from
+        for _ in range(count):
+            if offset + 8 > size:
+                raise _Truncated
+            offset += 8 + unpack_from("<Q", buffer, offset)[0]
+        if offset > size:
+            raise _Truncated
+        self.offset = offset
+
     def value(self, value_type: int, keep: bool, keep_array: bool = False):
         if value_type in _SCALAR_FORMATS:
             return self.unpack(_SCALAR_FORMATS[value_type])
@@ -80,6 +92,8 @@ class _Cursor:
                 self.offset += count * struct.calcsize("<" + _SCALAR_FORMATS[item_type])
                 if self.offset > self.size:
                     raise _Truncated
+            elif item_type == _STRING:
+                self.skip_strings(count)
             else:
                 for _ in range(count):
                     self.value(item_type, keep=False)

@@ -73,25 +73,74 @@ class Alert:
     message: str
 
 
+class AlertScanner:
+    """`alerts` as rows arrive: `feed` returns the alerts of the new rows only, keeping the smoothed loss so far
+    (a monitor calls it on every update; scanning every row again each time would grow with the run)."""
+
+    def __init__(self, weight: float = 0.6) -> None:
+        self.weight = weight
+        self._average, self._count = 0.0, 0  # the debiased EMA of the finite losses fed so far (as `smoothed`)
+
+    def feed(self, rows: list[dict]) -> list[Alert]:
+        found: list[Alert] = []
+        for row in rows:
+            step = row.get("step", 0)
+            for key in ("loss", "eval_loss", "grad_norm"):
+                value = row.get(key)
+                if isinstance(value, (int, float)) and not math.isfinite(value):
+                    found.append(Alert(step, f"step {step}: {key} is {value}"))
+            loss = row.get("loss")
+            if not isinstance(loss, (int, float)) or not math.isfinite(loss):
+                continue
+            if self._count >= SPIKE_MIN_POINTS:
+                baseline = self._average / (1 - self.weight**self._count)
+                if baseline > 0 and loss > SPIKE_FACTOR * baseline:
+                    found.append(Alert(step, f"step {step}: loss spiked to {loss:.4g} (smoothed {baseline:.4g})"))
+            self._count += 1
+            self._average = self._average * self.weight + (1 - self.weight) * loss
+        return found
+
+
 def alerts(rows: list[dict]) -> list[Alert]:
     """NaN/inf losses and grad norms, and loss spikes (above SPIKE_FACTOR x the smoothed loss before them)."""
-    found: list[Alert] = []
-    losses: list[float] = []
-    for row in rows:
-        step = row.get("step", 0)
-        for key in ("loss", "eval_loss", "grad_norm"):
-            value = row.get(key)
-            if isinstance(value, (int, float)) and not math.isfinite(value):
-                found.append(Alert(step, f"step {step}: {key} is {value}"))
-        loss = row.get("loss")
-        if not isinstance(loss, (int, float)) or not math.isfinite(loss):
-            continue
-        if len(losses) >= SPIKE_MIN_POINTS:
-            baseline = smoothed(losses)[-1]
-            if baseline > 0 and loss > SPIKE_FACTOR * baseline:
-                found.append(Alert(step, f"step {step}: loss spiked to {loss:.4g} (smoothed {baseline:.4g})"))
-        losses.append(loss)
-    return found
+    return AlertScanner().feed(rows)
+
+
+@dataclass
+class LogFollower:
+    """A log's lines as they are written: the last `LOG_TAIL_BYTES` first, then only new bytes each call. A line
+    still being written waits for its newline; a progress bar's \r redraws keep their last state; a shorter or
+    replaced file starts again (reset)."""
+
+    path: Path
+    _offset: int | None = None
+    _inode: int | None = None
+    _partial: bytes = b""
+
+    def read_new(self) -> tuple[list[str], bool]:
+        """(new complete lines, reset): when `reset`, the lines replace what was shown."""
+        try:
+            stat = Path(self.path).stat()
+        except FileNotFoundError:
+            return [], False
+        reset = self._offset is None or stat.st_ino != self._inode or stat.st_size < self._offset
+        if reset:
+            self._offset, self._partial = max(0, stat.st_size - LOG_TAIL_BYTES), b""
+        self._inode = stat.st_ino
+        start = self._offset
+        assert start is not None  # set just above on the first call
+        if stat.st_size == start:
+            return [], reset
+        with Path(self.path).open("rb") as handle:
+            handle.seek(start)
+            chunk = handle.read(stat.st_size - start)
+        self._offset = start + len(chunk)
+        pieces = (self._partial + chunk).split(b"\n")
+        self._partial = pieces.pop()
+        if reset and start > 0 and pieces:
+            pieces = pieces[1:]  # the tail began inside a line
+        lines = [piece.decode("utf-8", errors="replace") for piece in pieces]
+        return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines if line.strip("\r")], reset
 
 
 def log_tail(path: Path, lines: int = 200) -> list[str]:

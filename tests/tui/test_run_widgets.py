@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 
 from llmdeck.tui.widgets.run_monitor import RunMonitor, axis_limits
 from llmdeck.tui.widgets.runs_table import RunsTable
+from tests.tui.helpers import wait_for
 
 
 class WidgetsHost(App):
@@ -43,8 +44,33 @@ async def test_the_status_column_fits_and_one_point_plots_with_round_limits():
         assert table.columns["status"].get_render_width(table) >= len("completed") + 2 * table.cell_padding
         assert table.get_cell("r1", "status") == "completed"
         monitor = app.query_one(RunMonitor)
-        monitor.show(a_run("running", step=1), [{"step": 1, "loss": 3.15185, "learning_rate": 1e-4}], False, None)
+        monitor.show(a_run("running", step=1), [{"step": 1, "loss": 3.15185, "learning_rate": 1e-4}], False, [])
         await pilot.pause()
         loss_plot = app.query_one("#loss-plot")
         assert (loss_plot._x_min, loss_plot._x_max) == (0, 2)
         assert round(loss_plot._y_min, 4) == 2.9943 and round(loss_plot._y_max, 4) == 3.3094
+
+
+async def test_the_plots_redraw_only_for_new_points_and_batch_what_arrives_meanwhile(monkeypatch):
+    from llmdeck.tui.widgets import run_monitor
+
+    monkeypatch.setattr(run_monitor, "PLOT_EVERY_S", 0.5)  # room for a loaded machine between the show() calls
+    app = WidgetsHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        monitor = app.query_one(RunMonitor)
+        running = a_run("running", step=1)
+        monitor.show(running, [{"step": 1, "loss": 2.0}], False, ["step 1"])
+        assert monitor.plots_drawn == 1
+        for step in (2, 3, 4):  # within PLOT_EVERY_S of the first redraw: one more redraw, for all three
+            monitor.show(
+                a_run("running", step=step), [{"step": step, "loss": 2.0 - step / 10}], False, [f"step {step}"]
+            )
+        assert monitor.plots_drawn == 1
+        await wait_for(pilot, lambda: monitor.plots_drawn == 2)
+        assert len(app.query_one("#loss-plot")._datasets[0].x) == 4
+        monitor.show(a_run("running", step=4), [], False, [])  # a status change alone redraws no plot
+        await pilot.pause(0.6)
+        assert monitor.plots_drawn == 2
+        assert app.query_one("#monitor-log").lines == ["step 1", "step 2", "step 3", "step 4"]
+        monitor.show(running, [], False, ["again"], log_reset=True)
+        assert app.query_one("#monitor-log").lines == ["again"]

@@ -132,3 +132,29 @@ def test_the_worker_keeps_library_future_and_deprecation_warnings_out_of_the_log
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "UserWarning: kept" in result.stderr
     assert "future api" not in result.stderr and "old api" not in result.stderr
+
+
+def test_the_log_is_followed_from_its_tail_then_by_new_lines(tmp_path):
+    from llmdeck.tuning.monitor import LOG_TAIL_BYTES, LogFollower
+
+    log = tmp_path / "train.log"
+    follower = LogFollower(log)
+    assert follower.read_new() == ([], False)  # no log yet
+    log.write_text("x" * LOG_TAIL_BYTES + "\nfirst\nbar 10%\rbar 100%\nhalf")
+    assert follower.read_new() == (["first", "bar 100%"], True)  # the tail, from its first whole line
+    assert follower.read_new() == ([], False)
+    with log.open("a") as handle:
+        handle.write(" a line\nnext\n")
+    assert follower.read_new() == (["half a line", "next"], False)
+    log.write_text("restarted\n")  # shorter: a new log
+    assert follower.read_new() == (["restarted"], True)
+
+
+def test_alerts_scanned_as_rows_arrive_match_one_scan_of_them_all():
+    from llmdeck.tuning.monitor import AlertScanner
+
+    rows = [{"step": s, "loss": 1.0} for s in range(1, 7)] + [{"step": 7, "loss": 9.0}, {"step": 8, "loss": math.inf}]
+    rows.append({"step": 9, "grad_norm": math.nan})
+    scanner = AlertScanner()
+    fed = [alert for start in range(0, len(rows), 2) for alert in scanner.feed(rows[start : start + 2])]
+    assert fed == alerts(rows) and len(fed) == 3

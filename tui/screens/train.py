@@ -79,7 +79,8 @@ class TrainScreen(BaseScreen):
         run: Run
         rows: list
         reset: bool
-        log_lines: list | None
+        log_lines: list
+        log_reset: bool
 
     @dataclass
     class DataChecked(Message):
@@ -170,31 +171,30 @@ class TrainScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="monitor")
     def follow(self, run_id: str) -> None:
-        """Poll the run's metrics (new bytes only), log and status; post what changed."""
-        from llmdeck.tuning.monitor import MetricsFollower, log_tail
+        """Poll the run's metrics and log (new bytes only) and its status; post what changed."""
+        from llmdeck.tuning.monitor import LogFollower, MetricsFollower
         from llmdeck.tuning.runs import LOG_FILE, get
 
         worker = get_current_worker()
         run = get(run_id)
-        follower = MetricsFollower(run.path)
-        log_size, last_seen = -1, None
+        follower, log_follower = MetricsFollower(run.path), LogFollower(run.path / LOG_FILE)
+        last_seen = None
         while not worker.is_cancelled:
             run = get(run_id)
             rows, reset = follower.read_new()
-            log_file = run.path / LOG_FILE
-            size = log_file.stat().st_size if log_file.exists() else 0
-            tail = log_tail(log_file) if size != log_size else None
-            log_size = size
+            log_lines, log_reset = log_follower.read_new()
             state = (run.status, run.global_step, run.error)
-            if rows or reset or tail is not None or state != last_seen:
-                self.post_message(self.MonitorUpdate(run, rows, reset, tail))
+            if rows or reset or log_lines or log_reset or state != last_seen:
+                self.post_message(self.MonitorUpdate(run, rows, reset, log_lines, log_reset))
                 last_seen = state
             time.sleep(MONITOR_POLL_S if run.status in ("queued", "running") else 4 * MONITOR_POLL_S)
 
     @on(MonitorUpdate)
     def show_monitor(self, message: MonitorUpdate) -> None:
         if message.run.id == self.followed:
-            self.query_one(RunMonitor).show(message.run, message.rows, message.reset, message.log_lines)
+            self.query_one(RunMonitor).show(
+                message.run, message.rows, message.reset, message.log_lines, message.log_reset
+            )
 
     # -- run actions -------------------------------------------------------------------------------
     def action_show_runs(self) -> None:

@@ -1,18 +1,27 @@
 """The train screen's live monitor of one run: stats line, alerts, loss and learning-rate plots, grad-norm
-sparkline, the log's tail and the resolved config. It keeps the metrics rows read so far."""
+sparkline, the log's tail and the resolved config. It keeps the metrics rows read so far, and its costs follow
+what arrives, not the run's length: alerts are scanned for the new rows only, the log gets its new lines, and the
+plots are redrawn only when points arrive, at most once every PLOT_EVERY_S."""
 
 from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Log, Sparkline, Static
 
 from llmdeck.core.units import duration, human_size
+from llmdeck.tuning.monitor import Alert, AlertScanner, Series
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
 
 PLOT_POINTS = 400  # plotted points per series (longer runs are thinned evenly)
+PLOT_EVERY_S = 0.25  # the plots are redrawn at most this often (points that arrive meanwhile wait for the next)
+PLOTTED = ("loss", "eval_loss", "learning_rate", "grad_norm")
 
 
 def thinned(steps: list, values: list, limit: int = PLOT_POINTS) -> tuple[list, list]:
@@ -50,6 +59,15 @@ class RunMonitor(Vertical):
         super().__init__(**kwargs)
         self.metrics_rows: list[dict] = []
         self.config_shown_for: str | None = None
+        self.plots_drawn = 0  # how many times the plots were redrawn (the bench and tests read it)
+        self._reset_series()
+        self._plotted_at = 0.0
+        self._plot_timer: Timer | None = None
+
+    def _reset_series(self) -> None:
+        self._series: dict[str, Series] = {key: Series() for key in PLOTTED}
+        self._scanner = AlertScanner()
+        self._alerts: list[Alert] = []
 
     def compose(self) -> ComposeResult:
         from textual_plot import PlotWidget
@@ -76,21 +94,26 @@ class RunMonitor(Vertical):
 
     def clear(self) -> None:
         self.metrics_rows = []
+        self._reset_series()
         self.query_one("#monitor-log", Log).clear()
         self.query_one("#monitor-config-text", Static).update("")
         self.config_shown_for = None
 
-    def show(self, run, rows: list[dict], reset: bool, log_lines: list[str] | None) -> None:
-        """New metrics rows (all of them again after `reset`), the log's tail when it changed, the run's status."""
+    def show(self, run, rows: list[dict], reset: bool, log_lines: list[str], log_reset: bool = False) -> None:
+        """New metrics rows (all of them again after `reset`), the log's new lines (its tail again after
+        `log_reset`), the run's status."""
         if reset:
             self.metrics_rows = []
+            self._reset_series()
         self.metrics_rows += rows
+        self._add_points(rows)
         self._stats(run)
         if rows or reset:
-            self._plots()
-        if log_lines is not None:
+            self._plots_due()
+        if log_lines or log_reset:
             log = self.query_one("#monitor-log", Log)
-            log.clear()
+            if log_reset:
+                log.clear()
             log.write_lines(log_lines)
         if self.config_shown_for != run.id:
             import yaml
@@ -101,8 +124,6 @@ class RunMonitor(Vertical):
             )
 
     def _stats(self, run) -> None:
-        from llmdeck.tuning.monitor import alerts
-
         last = dict(run.last_metrics or {})
         for row in self.metrics_rows[-3:]:
             last.update(row)
@@ -129,19 +150,44 @@ class RunMonitor(Vertical):
         if run.error:
             parts.append(f"error: {run.error}")
         self.query_one("#monitor-stats", Static).update("  ".join(parts))
-        found = alerts(self.metrics_rows)
+        found = self._alerts
         self.query_one("#monitor-alerts", Static).update(
             "\n".join(f"! {a.message}" for a in found[-3:]) if found else ""
         )
 
+    def _add_points(self, rows: list[dict]) -> None:
+        """The new rows' points onto the plotted series, and their alerts."""
+        for row in rows:
+            if "step" not in row:
+                continue
+            for key, points in self._series.items():
+                value = row.get(key)
+                if isinstance(value, (int, float)):
+                    points.steps.append(int(row["step"]))
+                    points.values.append(float(value))
+        self._alerts += self._scanner.feed(rows)
+
+    def _plots_due(self) -> None:
+        """Redraw now, or once PLOT_EVERY_S has passed since the last redraw (one redraw for what came meanwhile)."""
+        if self._plot_timer is not None:
+            return
+        wait = PLOT_EVERY_S - (time.monotonic() - self._plotted_at)
+        if wait <= 0:
+            self._plots()
+        else:
+            self._plot_timer = self.set_timer(wait, self._plots)
+
     def _plots(self) -> None:
         from textual_plot import HiResMode, PlotWidget
 
-        from llmdeck.tuning.monitor import series, smoothed
+        from llmdeck.tuning.monitor import smoothed
 
+        self._plot_timer = None
+        self._plotted_at = time.monotonic()
+        self.plots_drawn += 1
         loss_plot = self.query_one("#loss-plot", PlotWidget)
         loss_plot.clear()
-        loss = series(self.metrics_rows, "loss")
+        loss = self._series["loss"]
         if loss.steps:
             loss_plot.plot(
                 *thinned(loss.steps, loss.values), line_style="grey50", hires_mode=HiResMode.BRAILLE, label="loss"
@@ -152,7 +198,7 @@ class RunMonitor(Vertical):
                 hires_mode=HiResMode.BRAILLE,
                 label="smoothed",
             )
-        evals = series(self.metrics_rows, "eval_loss")
+        evals = self._series["eval_loss"]
         if evals.steps:
             loss_plot.scatter(evals.steps, evals.values, marker="*", marker_style="bold magenta", label="eval")
         if loss.steps or evals.steps:
@@ -161,12 +207,12 @@ class RunMonitor(Vertical):
         loss_plot.set_ylimits(*axis_limits(loss.values + evals.values))
         lr_plot = self.query_one("#lr-plot", PlotWidget)
         lr_plot.clear()
-        lr = series(self.metrics_rows, "learning_rate")
+        lr = self._series["learning_rate"]
         if lr.steps:
             lr_plot.plot(*thinned(lr.steps, lr.values), line_style="green", hires_mode=HiResMode.BRAILLE)
         lr_plot.set_xlimits(*axis_limits(lr.steps, integral=True))
         lr_plot.set_ylimits(*axis_limits(lr.values))
-        grad = series(self.metrics_rows, "grad_norm")
+        grad = self._series["grad_norm"]
         self.query_one("#grad-norm", Sparkline).data = [v for v in grad.values[-200:] if math.isfinite(v)]
         shown = ""
         if grad.values:

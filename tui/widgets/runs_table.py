@@ -34,6 +34,7 @@ class RunsTable(DataTable):
         super().__init__(cursor_type="row", **kwargs)
         self.run_ids: list[str] = []
         self.runs_by_id: dict = {}
+        self._shown_rows: dict[str, tuple] = {}  # run id -> the cells on screen (only changed cells are updated)
 
     def on_mount(self) -> None:
         for column in RUN_COLUMNS:
@@ -42,17 +43,21 @@ class RunsTable(DataTable):
     def show(self, runs: list, followed: str | None) -> None:
         ids = [run.id for run in runs]
         self.runs_by_id = {run.id: run for run in runs}
+        rows = {run.id: run_row(run) for run in runs}
         if ids != self.run_ids:
             self.clear()
-            for run in runs:
-                self.add_row(*run_row(run), key=run.id)
+            for run_id, row in rows.items():
+                self.add_row(*row, key=run_id)
             self.run_ids = ids
             if followed in ids:
                 self.move_cursor(row=ids.index(followed), animate=False)
         else:
-            for run in runs:
-                for column, value in zip(RUN_COLUMNS, run_row(run)):
-                    self.update_cell(run.id, column, value, update_width=True)
+            for run_id, row in rows.items():
+                shown = self._shown_rows.get(run_id, ())
+                for index, (column, value) in enumerate(zip(RUN_COLUMNS, row)):
+                    if index >= len(shown) or shown[index] != value:
+                        self.update_cell(run_id, column, value, update_width=True)
+        self._shown_rows = rows
 
     def highlighted_run(self) -> str | None:
         if not self.row_count:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from llmdeck.cli.humaneval import suite_eval, suite_options
 from llmdeck.cli.output import emit_event, emit_json, info, table
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.units import human_size
@@ -52,6 +53,7 @@ from llmdeck.core.units import human_size
 )
 @click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@suite_options
 def command(
     models,
     tasks_file,
@@ -66,12 +68,33 @@ def command(
     max_examples,
     n_threads,
     as_json,
+    suite,
+    suite_mode,
+    samples,
+    temperature,
+    timeout_s,
 ):
     """Score MODEL(s) on the same data: your eval file with --tasks, else loss per token and perplexity (default
     data: the bundled sample).
 
     Example: llmdeck eval smollm2-135m-instruct +my-run --tasks my-evals.jsonl
     """
+    if suite:
+        if tasks_file or data_file or run_id or judge_model or as_events:
+            raise BadInput("eval: --suite goes alone (not with --tasks, --data, --run, --judge or --events)")
+        return suite_eval(
+            models,
+            suite,
+            mode=suite_mode,
+            samples=samples,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            limit=limit,
+            timeout_s=timeout_s,
+            isolation=isolation,
+            n_threads=n_threads,
+            as_json=as_json,
+        )
     if tasks_file:
         if data_file or run_id:
             raise BadInput("eval: give --tasks FILE or --data/--run, not both")

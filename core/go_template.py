@@ -1,10 +1,12 @@
 """Render the subset of Go's text/template that Ollama Modelfile TEMPLATEs use, to check them without Ollama.
 
 Supported: text, `{{ .System }}`-style fields (also on `$`, variables and parenthesized calls), `{{ if }}` /
-`{{ else if }}` / `{{ else }}` / `{{ end }}`, `{{ range .Messages }}` (with `$i, $m :=` variables), `$x := ...`
-assignments, the functions eq, ne, lt, le, gt, ge, and, or, not, len, index, slice, string literals, numbers,
-`{{/* comments */}}` and the `{{-` / `-}}` trim markers. Anything else (with, define, template, block, pipes,
-other functions, unknown fields) raises `GoTemplateUnsupported` naming it, rather than rendering a guess.
+`{{ else if }}` / `{{ else }}` / `{{ end }}`, `{{ with }}`, `{{ range .Messages }}` (with `$i, $m :=`
+variables), `$x := ...` assignments, the functions eq, ne, lt, le, gt, ge, and, or, not, len, index, slice,
+string literals, numbers, `{{/* comments */}}` and the `{{-` / `-}}` trim markers. Anything else (define,
+template, block, pipes, other functions, unknown fields) raises `GoTemplateUnsupported` naming it when it is
+reached, rather than rendering a guess: a tools branch that the conversation never enters
+(`{{ if .Tools }}...{{ json . }}`) does not stop it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from llmdeck.core.errors import BadInput
 
 WHITESPACE = " \t\r\n"
 FUNCTIONS = ("eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "len", "index", "slice")
-UNSUPPORTED_KEYWORDS = ("with", "define", "template", "block", "break", "continue")
+UNSUPPORTED_KEYWORDS = ("define", "template", "block", "break", "continue")
 _TOKEN = re.compile(
     r"""\s*(?:
     (?P<string>"(?:[^"\\]|\\.)*")
@@ -79,6 +81,15 @@ class _Output:
 @dataclass
 class _If:
     branches: list[tuple[_Expr, list]]
+    otherwise: list
+
+
+@dataclass
+class _With:
+    """`{{ with X }}`: the body with X as the dot when X is truthy, else the `{{ else }}` part."""
+
+    expr: _Expr
+    body: list
     otherwise: list
 
 
@@ -190,6 +201,8 @@ class _Parser:
                 )
             if keyword == "if":
                 nodes.append(self._if(piece))
+            elif keyword == "with":
+                nodes.append(self._with(piece))
             elif keyword == "range":
                 nodes.append(self._range(piece))
             else:
@@ -221,6 +234,19 @@ class _Parser:
             raise GoTemplateUnsupported(
                 f"TEMPLATE line {stop.line}: {{{{ {stop.source} }}}} is beyond what llmdeck renders"
             )
+
+    def _with(self, action: _Action) -> _With:
+        expr = _expression(action, action.tokens[1:])
+        body, stop = self._list(("end", "else"))
+        assert stop is not None  # _list raises at the end of the text when stops are given
+        otherwise: list = []
+        if [t.text for t in stop.tokens] == ["else"]:
+            otherwise, stop = self._list(("end",))
+        if stop is None or [t.text for t in stop.tokens] != ["end"]:
+            raise GoTemplateUnsupported(
+                f"TEMPLATE line {action.line}: {{{{ {action.source} }}}}: expected {{{{ end }}}}"
+            )
+        return _With(expr, body, otherwise)
 
     def _range(self, action: _Action) -> _Range:
         tokens = action.tokens[1:]
@@ -309,11 +335,7 @@ def _operand(action: _Action, tokens: list[_Token]) -> tuple[_Expr, list[_Token]
             return _Expr("literal", token.text == "true"), rest
         if token.text == "nil":
             return _Expr("literal", None), rest
-        if token.text in FUNCTIONS:
-            return _Expr("function", token.text), rest
-        raise GoTemplateUnsupported(
-            f"{where}: the function {token.text!r} is beyond what llmdeck renders ({', '.join(FUNCTIONS)})"
-        )
+        return _Expr("function", token.text), rest  # one llmdeck lacks is refused if it is called
     raise GoTemplateUnsupported(f"{where}: {token.text!r} is beyond what llmdeck renders")
 
 
@@ -384,6 +406,11 @@ def _call(name: str, args: list[_Expr], scope: _Scope) -> Any:
     def values() -> list:
         return [_evaluate(arg, scope) for arg in args]
 
+    if name not in FUNCTIONS:
+        raise GoTemplateUnsupported(
+            f"TEMPLATE: the function {name!r} is beyond what llmdeck renders ({', '.join(FUNCTIONS)})"
+        )
+
     if name in ("and", "or"):
         if not args:
             raise GoTemplateError(f"TEMPLATE: {name} needs arguments")
@@ -426,7 +453,9 @@ def _call(name: str, args: list[_Expr], scope: _Scope) -> Any:
             return value[bounds[0] : bounds[1]] if len(bounds) == 2 else value[bounds[0] :] if bounds else value
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise GoTemplateError(f"TEMPLATE: {name} failed on {arguments!r} ({exc})") from None
-    raise GoTemplateUnsupported(f"TEMPLATE: the function {name!r} is beyond what llmdeck renders")
+    raise GoTemplateUnsupported(
+        f"TEMPLATE: the function {name!r} is beyond what llmdeck renders ({', '.join(FUNCTIONS)})"
+    )
 
 
 def _show(value: Any) -> str:
@@ -456,6 +485,19 @@ def _execute(nodes: list, scope: _Scope, out: list[str]) -> None:
                 _execute(chosen, scope, out)
             finally:
                 scope.variables.pop()
+        elif isinstance(node, _With):
+            value = _evaluate(node.expr, scope)
+            outer_dot = scope.dot
+            scope.variables.append({})
+            try:
+                if _truth(value):
+                    scope.dot = value
+                    _execute(node.body, scope, out)
+                else:
+                    _execute(node.otherwise, scope, out)
+            finally:
+                scope.variables.pop()
+                scope.dot = outer_dot
         elif isinstance(node, _Range):
             _range(node, scope, out)
 

@@ -341,14 +341,13 @@ def check_gguf(
     model: str,
     tokenizer: Any | None,
     tokenizer_origin: str,
-    modelfile_text: str | None = None,
+    modelfile_template: str | None = None,
     modelfile_origin: str = "Modelfile",
     conversation: Sequence[dict] = CONVERSATION,
 ) -> TemplateCheck:
     """The three renderings of `conversation` for one GGUF, compared. `tokenizer` None: `tokenizer_origin` says
-    why the training rendering is missing. `modelfile_text` (a Modelfile's text) overrides the translated TEMPLATE."""
-    from llmdeck.core.go_template import modelfile_template
-
+    why the training rendering is missing. `modelfile_template` (a Modelfile's TEMPLATE) overrides the one
+    `models modelfile` would write."""
     vocab = Vocab(gguf_path)
     try:
         training = (
@@ -357,8 +356,8 @@ def check_gguf(
             else Rendering("training", "transformers", unavailable=tokenizer_origin)
         )
         gguf = gguf_rendering(vocab, conversation)
-        if modelfile_text is not None:
-            template: str | None = modelfile_template(modelfile_text, modelfile_origin)
+        if modelfile_template is not None:
+            template: str | None = modelfile_template
             origin = f"TEMPLATE of {modelfile_origin}"
         else:
             template, origin = ollama_template_for(gguf_path, model)
@@ -378,11 +377,12 @@ def check_model(
     name: str, tokenizer_dir: str | Path | None = None, modelfile: str | Path | None = None
 ) -> TemplateCheck:
     """`llmdeck models check NAME`: a store model's three renderings compared (see the module doc)."""
+    from llmdeck.core.go_template import modelfile_template
     from llmdeck.core.store import ModelStore
     from llmdeck.core.textfiles import check_regular_file
 
     entry = ModelStore().resolve(name, pull=False)
-    modelfile_text = None
+    template = None
     if modelfile is not None:
         modelfile_path = Path(modelfile).expanduser()
         if not modelfile_path.exists():
@@ -392,13 +392,14 @@ def check_model(
             modelfile_text = modelfile_path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"--modelfile {modelfile}: cannot read it as UTF-8 text ({exc})") from None
+        template = modelfile_template(modelfile_text, f"--modelfile {modelfile}")  # before anything loads
     try:
         tokenizer, origin = training_tokenizer(entry, tokenizer_dir)
     except BadInput:
         raise
     except LlmdeckError as exc:
         tokenizer, origin = None, str(exc)
-    return check_gguf(Path(entry.path), entry.name, tokenizer, origin, modelfile_text, str(modelfile or "Modelfile"))
+    return check_gguf(Path(entry.path), entry.name, tokenizer, origin, template, str(modelfile or "Modelfile"))
 
 
 def check_exported(gguf_path: Path, model: str, tokenizer_dir: Path) -> dict:

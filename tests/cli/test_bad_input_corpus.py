@@ -130,6 +130,11 @@ CASES = [
     Case(("models", "quantize", "smollm2-135m-instruct", "--quant", "q9_9"), "q9_9"),
     Case(("models", "modelfile", "ghost"), "'ghost' is not in the store"),
     Case(("models", "export-dir", "ghost", "{emptydir}"), "'ghost' is not in the store"),
+    Case(("models", "check", "ghost"), "'ghost' is not in the store"),
+    Case(("models", "check", "smollm2-135m-instruct", "--tokenizer", "{emptydir}"), "not a directory holding a"),
+    Case(("models", "check", "smollm2-135m-instruct", "--modelfile", "{emptydir}"), "is a directory"),
+    Case(("models", "check", "smollm2-135m-instruct", "--modelfile", "{binary}"), "UTF-8"),
+    Case(("models", "check", "smollm2-135m-instruct", "--modelfile", "{notes}"), "no TEMPLATE line"),
     # chat and complete
     Case(("chat", "hi", "--max-tokens", "0"), "--max-tokens 0"),
     Case(("chat", "hi", "--top-p", "5"), "--top-p 5.0"),
@@ -185,6 +190,7 @@ CASES = [
     Case(("runs", "rm", "ghost"), "run 'ghost' not found"),
     Case(("runs", "logs", "ghost"), "run 'ghost' not found"),
     Case(("runs", "metrics", "ghost"), "run 'ghost' not found"),
+    Case(("runs", "diff", "ghost", "ghost"), "run 'ghost' not found"),
     # data
     Case(("data", "check", "{missing}", "--no-tokens"), "no such file"),
     Case(("data", "check", "{binary}", "--no-tokens"), "random.jsonl"),

@@ -33,6 +33,12 @@ def test_bad_input_is_one_line_and_exit_2_before_any_model_loads(tmp_path):
     no_modelfile = run(EMBEDDED, "--modelfile", str(tmp_path / "Modelfile"))
     assert no_modelfile.exit_code == 2
     assert no_modelfile.output.strip() == f"error: --modelfile {tmp_path / 'Modelfile'}: no such file"
+    (tmp_path / "Modelfile").write_text("FROM x.gguf\nPARAMETER stop x\n", encoding="utf-8")
+    no_template = run(EMBEDDED, "--modelfile", str(tmp_path / "Modelfile"))
+    assert no_template.exit_code == 2
+    assert no_template.output.strip() == (
+        f'error: --modelfile {tmp_path / "Modelfile"}: no TEMPLATE line (expected TEMPLATE """...""")'
+    )
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,18 @@ def test_trim_markers_comments_conditions_and_variables():
     assert parse(template).render_chat(CONVERSATION) == "ABe brief.Bsu1au3 many first=system no-tools"
 
 
+def test_with_and_a_tools_branch_the_conversation_never_enters():
+    template = (
+        "{{ with .System }}[{{ . }}]{{ else }}none{{ end }}"
+        "{{ if .Tools }}{{ range .Tools }}{{ json .Function }}{{ end }}{{ end }}"
+        "{{ range .Messages }}{{ with .ToolCalls }}{{ json . }}{{ else }}.{{ end }}{{ end }}"
+    )
+    assert parse(template).render_chat(CONVERSATION) == "[Be brief.]...."
+    assert parse(template).render_chat(CONVERSATION[1:]) == "none..."
+    with pytest.raises(GoTemplateUnsupported, match="the function 'json' is beyond"):
+        parse("{{ json .Messages }}").render_chat(CONVERSATION)
+
+
 def test_a_prompt_response_template_runs_per_turn_and_stops_at_the_last_response():
     template = "{{ if .System }}<s>{{ .System }}\n{{ end }}<u>{{ .Prompt }}\n<a>{{ .Response }}</a>\n"
     assert parse(template).render_chat(CONVERSATION) == "<s>Be brief.\n<u>Hi\n<a>Hello!</a>\n<u>What is 2+2?\n<a>"
@@ -76,7 +88,7 @@ def test_a_prompt_response_template_runs_per_turn_and_stops_at_the_last_response
 @pytest.mark.parametrize(
     ("template", "error", "says"),
     [
-        ("{{ with .System }}x{{ end }}", GoTemplateUnsupported, "`with` is beyond"),
+        ('{{ define "turn" }}x{{ end }}', GoTemplateUnsupported, "`define` is beyond"),
         ("{{ .System | upper }}", GoTemplateUnsupported, "pipes (|)"),
         ('{{ printf "%s" .System }}', GoTemplateUnsupported, "the function 'printf'"),
         ("{{ .Suffix }}", GoTemplateUnsupported, "the field .Suffix"),

@@ -100,9 +100,9 @@ def test_a_template_that_fails_to_render_is_a_mismatch_and_one_that_cannot_be_ch
     assert check.renderings[1].error == "TEMPLATE: an if/range is never closed with {{ end }} (at the end of the text)"
     assert check.summary().startswith("template check: MISMATCH: modelfile failed (TEMPLATE: an if/range")
 
-    unsupported = compare("tiny", renderings(tokenizer, "{{ with .System }}{{ . }}{{ end }}"))
+    unsupported = compare("tiny", renderings(tokenizer, '{{ define "t" }}{{ . }}{{ end }}'))
     assert unsupported.consistent is None  # one rendering left: nothing compared
-    assert "`with` is beyond" in (unsupported.renderings[1].unavailable or "")
+    assert "`define` is beyond" in (unsupported.renderings[1].unavailable or "")
     assert unsupported.summary().startswith("template check: not checked, fewer than two renderings (modelfile:")
 
 

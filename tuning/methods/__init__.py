@@ -79,6 +79,45 @@ class TrainingMethod:
         return hook(example) if hook else [example]
 
 
+def preference_refusal(method: str) -> Callable[[str], str | None]:
+    """The `data_refusal` hook of a method that trains on preference data (dpo, orpo, kto, reward)."""
+
+    def data_refusal(fmt: str) -> str | None:
+        from llmdeck.tuning.data.errors import needs_preference
+
+        return needs_preference(method, fmt)
+
+    return data_refusal
+
+
+def pairs_only(method: str) -> Callable[[dict], list[dict]]:
+    """The `examples` hook of a method that trains on chosen/rejected pairs (dpo, orpo, reward): a labelled row,
+    kto's unpaired form, is refused naming the method."""
+
+    def examples(example: dict) -> list[dict]:
+        from llmdeck.tuning.data.formats.preference import require_pairs
+
+        return require_pairs(example, method)
+
+    return examples
+
+
+def online_recipe(trl_config: str, trl_trainer: str) -> Callable[..., Any]:
+    """The `build_trainer` of an online RL method (grpo, rloo): trl's config and trainer classes of that name, which
+    take the same arguments, built with the run's rewards by `tuning.online.build_online_trainer`."""
+
+    def build_trainer(model, tokenizer, train_dataset, eval_dataset, config, run_dir, device, callbacks, peft_config):
+        import trl
+
+        from llmdeck.tuning.online import build_online_trainer
+
+        trl_classes = getattr(trl, trl_config), getattr(trl, trl_trainer)
+        recipe_args = (model, tokenizer, train_dataset, eval_dataset, config, run_dir, device, callbacks, peft_config)
+        return build_online_trainer(*trl_classes, *recipe_args)
+
+    return build_trainer
+
+
 def _discover() -> dict[str, TrainingMethod]:
     found = []
     for info in pkgutil.iter_modules(__path__):

@@ -4,14 +4,7 @@ is pushed up or down by how it compares with its group. One of trl 1.x's maintai
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from llmdeck.tuning.methods import Getter, TrainingMethod
-
-if TYPE_CHECKING:
-    from llmdeck.tuning.config import TrainConfig
-    from llmdeck.tuning.recipe import Device
+from llmdeck.tuning.methods import Getter, TrainingMethod, online_recipe
 
 ONLINE_METRICS = (
     "rewards/",
@@ -67,31 +60,4 @@ def examples(example: dict) -> list[dict]:
     return with_answer(example)
 
 
-def build_trainer(
-    model,
-    tokenizer,
-    train_dataset,
-    eval_dataset,
-    config: TrainConfig,
-    run_dir: Path,
-    device: Device,
-    callbacks: list,
-    peft_config,
-):
-    from trl import GRPOConfig, GRPOTrainer
-
-    from llmdeck.tuning.online import build_online_trainer
-
-    return build_online_trainer(
-        GRPOConfig,
-        GRPOTrainer,
-        model,
-        tokenizer,
-        train_dataset,
-        eval_dataset,
-        config,
-        run_dir,
-        device,
-        callbacks,
-        peft_config,
-    )
+build_trainer = online_recipe("GRPOConfig", "GRPOTrainer")

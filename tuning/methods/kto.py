@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmdeck.tuning.methods import Getter, TrainingMethod
+from llmdeck.tuning.methods import Getter, TrainingMethod, preference_refusal
 
 if TYPE_CHECKING:
     from llmdeck.tuning.config import TrainConfig
@@ -29,10 +29,7 @@ def config_problems(get: Getter) -> list[str]:
     return []
 
 
-def data_refusal(fmt: str) -> str | None:
-    from llmdeck.tuning.data.errors import needs_preference
-
-    return needs_preference(METHOD.name, fmt)
+data_refusal = preference_refusal(METHOD.name)
 
 
 def examples(example: dict) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmdeck.tuning.methods import TrainingMethod
+from llmdeck.tuning.methods import TrainingMethod, pairs_only, preference_refusal
 
 if TYPE_CHECKING:
     from llmdeck.tuning.config import TrainConfig
@@ -30,16 +30,8 @@ METHOD = TrainingMethod(
 TASK_TYPE = "SEQ_CLS"  # peft trains the new score head whole (modules_to_save) beside the adapter
 
 
-def data_refusal(fmt: str) -> str | None:
-    from llmdeck.tuning.data.errors import needs_preference
-
-    return needs_preference(METHOD.name, fmt)
-
-
-def examples(example: dict) -> list[dict]:
-    from llmdeck.tuning.data.formats.preference import require_pairs
-
-    return require_pairs(example, METHOD.name)
+data_refusal = preference_refusal(METHOD.name)
+examples = pairs_only(METHOD.name)
 
 
 def load_model(base, dtype, quantization, config: TrainConfig, rows: list[dict]):

@@ -113,3 +113,26 @@ def test_an_unknown_run_is_bad_input(tmp_path):
     result = invoke(run.id, "ghost")
     assert result.exit_code == 2
     assert result.output.strip() == "error: run 'ghost' not found (see `llmdeck runs list`)"
+
+
+def test_stored_eval_scores_of_a_runs_models_sit_in_the_eval_section(tmp_path):
+    from llmdeck.services import evaluate
+
+    first = fake_run("tuned", write_rows(tmp_path / "a.jsonl", chat_rows(2)), {}, {})
+    second = fake_run("other", tmp_path / "a.jsonl", {}, {})
+    conn = db.connection(evaluate.COMPONENT, evaluate.MIGRATIONS)
+    for model, row_id, value in (
+        ("smollm2-135m-instruct+tuned", "q1", 1.0),
+        ("smollm2-135m-instruct+tuned", "q2", 0.0),
+        ("smollm2-135m-instruct+tuned", "q3", 1.0),
+        (f"+{second.id}", "q1", 0.0),
+        ("smollm2-135m-instruct", "q1", 1.0),  # the base alone: neither run's
+    ):
+        conn.execute(
+            "INSERT INTO eval_scores VALUES (?, ?, ?, ?, ?, 'exact', ?, 'a', '{}', 0.1, 0)",
+            (model, row_id, model, str(tmp_path / "questions.jsonl"), row_id, value),
+        )
+    rows = {
+        row["field"]: (row["a"], row["b"]) for row in json.loads(invoke(first.id, second.id, "--json").stdout)["rows"]
+    }
+    assert rows["eval questions.jsonl exact"] == ("0.667 (n=3)", "0.000 (n=1)")

@@ -6,11 +6,14 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
+from llmdeck.services.run_diff import diff_runs
 from llmdeck.tuning import data, runs
 from llmdeck.tuning.config import build_config
+from llmdeck.tuning.data_record import file_sha256, read_record
 from llmdeck.tuning.registry import Registry
 from tests.tuning.conftest import first_last_mean, write_jsonl
 
@@ -69,6 +72,14 @@ def test_sft_dpo_orpo_complete_and_loss_decreases(tiny_model_dir):
         train_rows = [row for row in runs.metrics(launched[method].id) if "loss" in row]
         assert all(row["tokens_per_s"] > 0 and row["tokens_seen"] > 0 for row in train_rows), method
     assert "rewards/margins" in runs.metrics(launched["dpo"].id)[-1]
+    # each launch recorded what it trained on; `runs diff` tells the sft sample from the dpo one
+    record = read_record(launched["sft"].path)
+    assert record["rows"] >= record["valid"] > 0
+    [data_file] = record["files"]
+    assert data_file["sha256"] == file_sha256(Path(data_file["path"])) and data_file["bytes"] > 0
+    rows = {(row.section, row.field): row for row in diff_runs(launched["sft"].id, launched["dpo"].id).rows}
+    assert rows[("run", "method")].differs and rows[("data", "sha256")].differs
+    assert rows[("config", "learning_rate")].differs and not rows[("config", "lora_r")].differs
 
 
 def test_stop_then_resume_keeps_step_and_optimizer(tiny_model_dir, cli):

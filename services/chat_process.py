@@ -39,6 +39,10 @@ def serve(request: dict, emit: Emit, stopped: Callable[[], bool]) -> None:
         sampling = options["sampling"]
         options["sampling"] = Sampling(**{**sampling, "stop": tuple(sampling.get("stop") or ())})
     how, prompt, session = request["how"], request.get("prompt") or "", request.get("session")
+    if how == "resolve":  # the model (and a run's LoRA, converted on first use) a chat would answer with
+        entry, _ = service.resolve_model(options.get("model"), options.get("adapter"))
+        emit({"model": entry.name})
+        return
     if how == "ask":
         response = service.chat(prompt, session=session or True, **options)
     elif not session:
@@ -163,6 +167,19 @@ def ask(
     if sampling is not None:
         options["sampling"] = {**vars(sampling), "stop": list(sampling.stop)}
     return started_answer(model_host().request({"how": how, "prompt": prompt, "session": session, "options": options}))
+
+
+def resolved_model(model: str | None, adapter: str | None) -> str:
+    """The store name of the model a chat with `model` and `adapter` (a run) answers with, resolved in the model
+    process: a run's LoRA is converted to GGUF there on first use (transformers and torch load there, not here).
+    Raises what `services.chat.resolve_model` raises."""
+    exchange = model_host().request(
+        {"how": "resolve", "prompt": None, "session": None, "options": {"model": model, "adapter": adapter}}
+    )
+    found = [event for event in exchange]
+    if not found:
+        raise RuntimeError("the model process resolved no model")
+    return str(found[-1]["model"])
 
 
 def started_answer(exchange: Exchange) -> ModelChatResponse:

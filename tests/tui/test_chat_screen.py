@@ -465,6 +465,7 @@ async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model
         screen.chat_with_run(run.id)
         await wait_for(pilot, lambda: screen.adapter == run.id)
         assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run"
+        assert screen.sub_title == f"{EMBEDDED_CHAT_MODEL_NAME} + adapter of run tuned-run"  # the header's line
         assert transcript(screen) == [
             ("note", f"chatting with run tuned-run: its LoRA applied to {EMBEDDED_CHAT_MODEL_NAME}")
         ]
@@ -478,6 +479,7 @@ async def test_a_runs_adapter_is_applied_named_remembered_and_dropped(fake_model
         await pilot.press("ctrl+n")
         await app.run_on_screen("chat", "drop_adapter")
         assert status(app) == f"model: {EMBEDDED_CHAT_MODEL_NAME}" and screen.adapter is None
+        assert screen.sub_title == EMBEDDED_CHAT_MODEL_NAME
         await type_and_send(pilot, "And now?")
         await answered(pilot, screen)
         assert asked[-1] == (EMBEDDED_CHAT_MODEL_NAME, None)

@@ -5,8 +5,9 @@ The chat's model belongs to the chat: resolved once when the screen opens (the `
 store default at that moment), changed only with the picker (the switch is marked in the transcript), and
 named in the status line. Every turn is stored in a session; resuming one restores its model and collection.
 "Chat with this run" (the train screen) opens a new chat on the run's base with the run's LoRA applied
-(`services.chat`'s `adapter=RUN`); the status line then names the model and the adapter, and a session
-remembers the adapter of its last turn.
+(`services.chat`'s `adapter=RUN`; the LoRA is resolved and converted in the model process, so this process never
+loads torch); the status line and the header then name the model and the adapter, and a session remembers the
+adapter of its last turn.
 
 Answers come from a model process (`services.chat_process`): decoding never holds this process's GIL, and the
 worker only relays text batches. Esc stops an answer at once (the stopped answer is stored, marked stopped, with
@@ -231,12 +232,12 @@ class ChatScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="adapter")
     def apply_adapter(self, run_id: str) -> None:
-        from llmdeck.services.chat import resolve_model
+        """The run's base and LoRA, resolved (and the LoRA converted) in the model process, not in this one."""
+        from llmdeck.services.chat_process import resolved_model
         from llmdeck.tuning.runs import get
 
         run = get(run_id)
-        entry, _ = resolve_model(None, run.id)
-        self.post_message(self.AdapterApplied(entry.name, run.id, run.name))
+        self.post_message(self.AdapterApplied(resolved_model(None, run.id), run.id, run.name))
 
     @on(AdapterApplied)
     async def adapter_applied(self, message: AdapterApplied) -> None:
@@ -695,6 +696,7 @@ class ChatScreen(BaseScreen):
 
     def _status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)
+        self.sub_title = self.model_label  # the header names the model and the run's adapter too
 
 
 def _run_name(run_id: str | None) -> str | None:

@@ -17,6 +17,7 @@ from llmdeck.cli import (
     chat,
     complete,
     data,
+    doctor,
     evaluate,
     export,
     loop,
@@ -33,7 +34,10 @@ from llmdeck.cli import (
     tui,
     verify,
 )
-from llmdeck.core.errors import LlmdeckError
+from llmdeck.core import paths
+from llmdeck.core.diskspace import is_disk_full, where
+from llmdeck.core.diskspace import message as space_message
+from llmdeck.core.errors import DiskFull, LlmdeckError
 from llmdeck.core.procs import Terminated
 from llmdeck.core.quiet import quiet_libraries
 
@@ -75,6 +79,11 @@ class LlmdeckGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except Exception as exc:  # a full disk wherever it struck (db, runs, models, vectors): one line too
+            if not is_disk_full(exc, paths.home()):
+                raise
+            click.echo(f"error: {space_message(where(exc, paths.home()))}", err=True)
+            ctx.exit(DiskFull.exit_code)
 
 
 @click.group(
@@ -114,6 +123,7 @@ for module in (
     reward,
     predict,
     merge,
+    doctor,
 ):
     cli.add_command(module.command)
 

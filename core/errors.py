@@ -39,3 +39,8 @@ def validated(config_type, source: str, values: dict):
         return config_type(**values)
     except ValidationError as exc:
         raise BadInput(validation_message(source, exc)) from None
+
+
+class DiskFull(LlmdeckError):
+    """A write failed for want of space (ENOSPC, SQLite's "database or disk is full"); the message names the
+    path, the free space there and, where known, how much the write needed."""

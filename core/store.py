@@ -15,6 +15,7 @@ from pathlib import Path
 
 from llmdeck.core import db, embedded, leftovers, paths
 from llmdeck.core.atomic import atomic_copy
+from llmdeck.core.diskspace import disk_full
 from llmdeck.core.errors import BadInput, LlmdeckError, NotFound, OfflineError
 from llmdeck.core.gguf_meta import read_gguf_info
 from llmdeck.core.settings import load_settings, update_settings
@@ -333,7 +334,9 @@ class ModelStore:
                 os.replace(stored_path, path)
             if isinstance(exc, sqlite3.IntegrityError):
                 raise BadInput(f"model name {name!r} is already in the store (choose another with --name)") from None
-            raise LlmdeckError(f"model store: could not register {name!r} ({exc})") from None
+            raise disk_full(exc, paths.db_path()) or LlmdeckError(
+                f"model store: could not register {name!r} ({exc})"
+            ) from None
         return self.get(name)
 
     def model_path(self, name: str) -> Path:

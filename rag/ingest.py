@@ -7,13 +7,15 @@ Embeddings are computed in large batches. A failure leaves no partial collection
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from llmdeck.core import db, locks
+from llmdeck.core import db, locks, paths
+from llmdeck.core.diskspace import disk_full
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.rag import registry
 from llmdeck.rag.documents import Chunk, discover_files, file_digest, split_file
@@ -84,7 +86,7 @@ def ingest(
         raise BadInput(f"nothing to ingest into '{collection}': {_nothing_found(inputs, found.skipped)}")
     with locks.exclusive("collection", collection):
         conn = registry.connect()
-        reconcile(conn, collection)
+        _reconcile_before_writing(conn, collection)
         record = _collection_record(
             conn, collection, store, chroma_url, pinecone_host, embedding_model, chunk_size, chunk_overlap
         )
@@ -216,14 +218,45 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=
         registry.clear_pending(conn, record.name)
         target.settled()
     except BaseException as exc:
-        if not committed and _roll_back(target, written, is_new):
-            registry.clear_pending(conn, record.name)
+        full = disk_full(exc, _written_where(record), _bytes_needed(plan, record.dimension))
+        if not committed and _roll_back(target, written, is_new, quiet=full is not None):
+            with contextlib.suppress(Exception):  # a full disk: the notes stay, and the next open reconciles
+                registry.clear_pending(conn, record.name)
+        if full is not None:
+            raise full from None
         if isinstance(exc, LlmdeckError | KeyboardInterrupt):
             raise
         raise LlmdeckError(f"ingest into '{record.name}' failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _roll_back(target, written: list[str], is_new: bool) -> bool:
+def _written_where(record) -> Path:
+    """Where a full disk stops an ingest: the embedded Chroma's directory, else the registry's database."""
+    if record.store == "chroma" and not record.location.startswith(("http://", "https://")):
+        return Path(record.location)
+    return paths.db_path()
+
+
+def _bytes_needed(plan: _Plan, dimension: int) -> int:
+    """A rough size of what the ingest writes: texts, float32 vectors and the index, twice for the store's log."""
+    return 2 * sum(len(chunk.text.encode()) + 4 * max(dimension, 1) * 2 for chunk in plan.new_chunks)
+
+
+def _reconcile_before_writing(conn, collection: str) -> None:
+    """What a killed or failed ingest left: the pending notes, then any chunk the registry does not know
+    (a rollback that failed, say on a full disk). A Chroma collection of that name that the registry does
+    not know at all is dropped, so a new collection starts empty."""
+    from llmdeck.rag.consistency import drop_unregistered
+
+    reconcile(conn, collection)
+    record = registry.find(conn, collection)
+    if record is not None:
+        target = open_store(record.store, record.name, record.location, None, record.dimension, time.time())
+        drop_unregistered(conn, record, target)
+    elif Path(default_location("chroma"), "chroma.sqlite3").exists():
+        open_store("chroma", collection, default_location("chroma"), None, 0, time.time()).drop()
+
+
+def _roll_back(target, written: list[str], is_new: bool, quiet: bool = False) -> bool:
     """Undo this ingest's store writes; False (the pending notes stay for `reconcile`) if that failed too."""
     try:
         if is_new and target.touched:
@@ -232,10 +265,11 @@ def _roll_back(target, written: list[str], is_new: bool) -> bool:
             target.delete(written)
         return True
     except Exception as exc:  # the original error matters more; say what is left behind
-        print(
-            f"warning: could not roll back '{target.collection}' now; the next ingest or query will ({exc})",
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(
+                f"warning: could not roll back '{target.collection}' now; the next ingest or query will ({exc})",
+                file=sys.stderr,
+            )
         return False
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from llmdeck.core import locks
+from llmdeck.core import locks, paths
+from llmdeck.core.diskspace import is_disk_full
 from llmdeck.core.errors import BadInput
 from llmdeck.rag import registry
+from llmdeck.rag.consistency import drop_unregistered, registered_ids
 from llmdeck.rag.embeddings import load_embeddings, resolve_embedding
 from llmdeck.rag.ingest import reconcile
 from llmdeck.rag.stores import Hit, open_store
@@ -59,11 +61,22 @@ def remove_collection(name: str) -> None:
 
 def open_collection(name: str, embedding_model: str | None = None):
     """(record, embeddings, store) for querying; refuses an embedding model other than the collection's.
-    Unless an ingest is running, what a killed ingest left in the store is removed first."""
+    Unless an ingest is running, what a killed or failed ingest left in the store is removed first."""
     conn = registry.connect()
     with locks.if_free("collection", name) as free:
         if free:
-            reconcile(conn, name)
+            found = None
+            try:
+                reconcile(conn, name)
+                found = registry.find(conn, name)
+                if found is not None:
+                    target = open_store(
+                        found.store, found.name, found.location, None, found.dimension, found.updated_at
+                    )
+                    drop_unregistered(conn, found, target)
+            except Exception as exc:  # on a full disk the clean-up waits for space; the query's filter holds
+                if not is_disk_full(exc, found.location if found else paths.vectors_dir()):
+                    raise
     record = registry.get(conn, name)
     if embedding_model:
         spec = resolve_embedding(embedding_model)
@@ -89,9 +102,11 @@ def query(collection: str, question: str, k: int = 5, embedding_model: str | Non
     if k < 1:
         raise BadInput(f"-k {k}: expected at least 1")
     record, embeddings, store = open_collection(collection, embedding_model)
-    if registry.counts(registry.connect(), collection)[1] == 0:
+    conn = registry.connect()
+    if registry.counts(conn, collection)[1] == 0:
         raise BadInput(
             f"collection '{collection}' is empty (0 chunks); add documents with "
             f"`llmdeck rag ingest PATH --collection {collection}`"
         )
-    return store.search(embeddings.embed_query(question), k)
+    known = registered_ids(conn, collection)  # an ingest running now may have written chunks not yet registered
+    return [hit for hit in store.search(embeddings.embed_query(question), k) if not hit.id or hit.id in known]

@@ -202,3 +202,11 @@ def counts(conn: sqlite3.Connection, name: str) -> tuple[int, int]:
         n_sources += 1
         n_chunks += len(json.loads(row["chunk_ids"]))
     return n_sources, n_chunks
+
+
+def forget_sources(conn: sqlite3.Connection, name: str, source_paths: list[str]) -> None:
+    """Drop source files from a collection's record (their chunks are gone): the next ingest embeds them again."""
+    with db.transaction(conn):
+        conn.executemany(
+            "DELETE FROM rag_sources WHERE collection = ? AND path = ?", [(name, path) for path in source_paths]
+        )

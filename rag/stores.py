@@ -21,6 +21,7 @@ class Hit:
     text: str
     metadata: dict
     score: float
+    id: str = ""  # the chunk id (queries drop hits whose id the registry does not know)
 
 
 class Store:
@@ -44,6 +45,10 @@ class Store:
 
     def count(self) -> int:
         raise NotImplementedError
+
+    def ids(self) -> list[str] | None:
+        """Every chunk id in the store, or None where the backend cannot list them (counts are compared then)."""
+        return None
 
     def drop(self) -> None:
         raise NotImplementedError
@@ -134,17 +139,23 @@ class ChromaStore(Store):
     def search(self, vector, k):
         # cosine distance back to similarity, so every store reports "higher is closer"
         pairs = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=k)
-        return [Hit(doc.page_content, dict(doc.metadata), 1.0 - float(distance)) for doc, distance in pairs]
+        return [
+            Hit(doc.page_content, dict(doc.metadata), 1.0 - float(distance), doc.id or "") for doc, distance in pairs
+        ]
 
     def count(self):
         return self._collection.count()
+
+    def ids(self):
+        return list(self._collection.get(include=[])["ids"])
 
     def drop(self):
         client = chroma_client(self.location, self.changed_at)
         try:
             client.delete_collection(self.collection)
-        except Exception:  # already gone
-            pass
+        except Exception as exc:
+            if "does not exist" not in str(exc):  # already gone is fine; a failed delete (a full disk) is not
+                raise
 
     def settled(self):
         # the registry's changed_at is now later than this client's opening, yet the client holds the writes:
@@ -259,7 +270,7 @@ class PineconeStore(Store):
     def search(self, vector, k):
         store = self._vectorstore()
         pairs = with_retries("query", lambda: store.similarity_search_by_vector_with_score(vector, k=k))
-        return [Hit(doc.page_content, _int_fields(doc.metadata), float(score)) for doc, score in pairs]
+        return [Hit(doc.page_content, _int_fields(doc.metadata), float(score), doc.id or "") for doc, score in pairs]
 
     def count(self):
         stats = with_retries("describe index stats", lambda: self._index().describe_index_stats())

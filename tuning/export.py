@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmdeck.core import db, paths
+from llmdeck.core.diskspace import disk_full, where
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.perplexity import Score, score_gguf
 from llmdeck.core.procs import cleanup_on_sigterm, owned_name
@@ -112,9 +113,12 @@ class _Stages:
             raise
         except LlmdeckError as exc:
             raise ExportError(stage, str(exc), exc.exit_code) from None
-        except OSError as exc:
-            raise ExportError(stage, f"{exc.strerror or exc} ({exc.filename or ''})".replace(" ()", "")) from None
         except Exception as exc:
+            full = disk_full(exc, where(exc, paths.models_dir()))  # the run directory's or the store's disk
+            if full is not None:
+                raise ExportError(stage, str(full)) from None
+            if isinstance(exc, OSError):
+                raise ExportError(stage, f"{exc.strerror or exc} ({exc.filename or ''})".replace(" ()", "")) from None
             raise ExportError(stage, f"{type(exc).__name__}: {exc}") from None
         elapsed = time.perf_counter() - start
         self.report.stage_seconds[stage] = round(self.report.stage_seconds.get(stage, 0.0) + elapsed, 3)

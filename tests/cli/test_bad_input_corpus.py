@@ -301,6 +301,7 @@ CASES = [
         "m.q8_0 already in the store",
     ),
     Case(("merge", "--models", "tuned-sft", "tuned-sft-2", "--out", "m"), "--method"),
+    Case(("doctor", "--fixx"), "no such option '--fixx'"),
     # task files (agent/verify --tasks, data from-runs --tasks, loop --tasks, bench agents --tasks)
     Case(("agent", "--tasks", "{tasks_bad_json}"), "bad_json_tasks.jsonl:2: not valid JSON"),
     Case(("agent", "--tasks", "{tasks_missing}"), "missing_field_tasks.jsonl:2: answers"),

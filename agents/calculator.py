@@ -116,6 +116,8 @@ def _check_power(base, exponent) -> None:
 
 
 def _bounded(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CalculatorError("result too large (not a finite number)")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > MAX_INT_DIGITS * 3.33:
         raise CalculatorError("result too large")
     if isinstance(value, complex):

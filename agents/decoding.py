@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from llmdeck.core.runtime import LoadedModel
+from llmdeck.core.validate import DocumentProblem, raw_decode_json
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage
@@ -356,9 +357,11 @@ def parse_step(raw: str, options: list[ToolSpec]) -> Step:
     if spec is None:
         return _malformed(raw, f"unknown action {action!r}")
     try:
-        args, _ = json.JSONDecoder().raw_decode(match.group("args").strip())
+        args, _ = raw_decode_json(match.group("args").strip())
     except json.JSONDecodeError as exc:
         return _malformed(raw, f"Action Input is not JSON ({exc.msg})")
+    except DocumentProblem as exc:
+        return _malformed(raw, f"Action Input is out of bounds ({exc.text()})")
     errors = sorted(jsonschema.Draft202012Validator(spec.parameters).iter_errors(args), key=str)
     if errors:
         return _malformed(raw, f"Action Input does not fit the schema ({errors[0].message})")

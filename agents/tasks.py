@@ -30,6 +30,7 @@ from pydantic_core import ErrorDetails
 
 from llmdeck.agents.events import AgentAnswered, RunEvent, ToolCalled
 from llmdeck.core.errors import BadInput
+from llmdeck.core.validate import DocumentProblem, file_kind, parse_json
 
 SPLITS = ("train", "heldout")
 HELDOUT_FRACTION = 0.3
@@ -188,9 +189,12 @@ def load_tasks(path: str | Path) -> TaskFile:
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
+            raw = parse_json(line)
         except json.JSONDecodeError as exc:
             problems.append(f"{where}: not valid JSON ({exc.msg})")
+            continue
+        except DocumentProblem as exc:
+            problems.append(f"{where}: {exc.text()}")
             continue
         if not isinstance(raw, dict):
             problems.append(f"{where}: expected an object, found {type(raw).__name__}")
@@ -218,12 +222,13 @@ MAX_TASK_FILE_BYTES = 64 * 1024 * 1024
 
 def _read_lines(path: Path) -> list[bytes]:
     """The file's lines as bytes (decoded one by one, so a bad byte is reported with its line)."""
-    if not path.exists():
+    kind = file_kind(path)
+    if kind == "no such file":
         raise BadInput(f"--tasks {path}: no such file")
-    if path.is_dir():
+    if kind == "is a directory":
         raise BadInput(f"--tasks {path}: is a directory (expected a JSON lines file of tasks)")
-    if not path.is_file():
-        raise BadInput(f"--tasks {path}: not a regular file (expected a JSON lines file of tasks)")
+    if kind is not None:
+        raise BadInput(f"--tasks {path}: {kind}, not a regular file (expected a JSON lines file of tasks)")
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_TASK_FILE_BYTES + 1)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from llmdeck.agents.sandbox import SandboxLimits
 from llmdeck.core import paths
 from llmdeck.core.errors import BadInput
+from llmdeck.core.validate import file_kind
 
 ENTRY_POINT_GROUP = "llmdeck.tools"
 DEFAULT_TOOLS = ("calculator", "files", "datetime", "python")  # + rag_search when a collection is given
@@ -219,18 +220,19 @@ class ToolCatalog:
         self.settings = settings or ToolSettings()
         self.warnings: list[str] = []
         self.custom: dict[str, tuple[Any, str]] = {}  # name -> (BaseTool, source)
-        files = [Path(f).expanduser() for f in tool_files]
-        for file in files:
-            if not file.is_file():
-                raise BadInput(f"--tools-file {file}: no such file")
+        named = [Path(f).expanduser() for f in tool_files]
+        for file in named:
+            _check_tools_file(file)
         directory = user_tools_dir()
-        files += sorted(directory.glob("*.py")) if directory.is_dir() else []
-        for file in files:
-            self._add_from(self._load_file(file), str(file))
+        found = sorted(directory.glob("*.py")) if directory.is_dir() else []
+        for file in [*named, *found]:
+            self._add_from(self._load_file(file, named=file in named), str(file))
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             self._add_from(self._load_entry_point(entry_point), f"entry point {entry_point.name}")
 
-    def _load_file(self, file: Path) -> list:
+    def _load_file(self, file: Path, named: bool = False) -> list:
+        """The tools a file defines; a file that fails to import is a warning, one that exits while it is
+        imported (`sys.exit`) is BadInput when named by --tools-file (a warning when found in the tools folder)."""
         module_name = f"llmdeck_user_tools_{hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]}"
         try:
             spec = importlib.util.spec_from_file_location(module_name, file)
@@ -239,7 +241,15 @@ class ToolCatalog:
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
+        except SystemExit as exc:  # not a tools file: it ends the process when imported
+            sys.modules.pop(module_name, None)
+            problem = f"{file}: exited while being imported (sys.exit({exc.code!r})); a tools file only defines tools"
+            if named:
+                raise BadInput(f"--tools-file {problem}") from None
+            self.warnings.append(problem)
+            return []
         except Exception as exc:  # a broken plugin is a warning
+            sys.modules.pop(module_name, None)
             self.warnings.append(f"{file}: could not load ({type(exc).__name__}: {exc})")
             return []
         found = _tools_in(vars(module).values())
@@ -302,6 +312,15 @@ class ToolCatalog:
                 tool, source = self.custom[name]
                 rows.append(ToolInfo(name, tool.description, source, False, tool_parameters(tool)))
         return rows
+
+
+def _check_tools_file(file: Path) -> None:
+    """BadInput unless `file` is a regular .py file (said as what it is: missing, a FIFO, a symlink loop, ...)."""
+    kind = file_kind(file)
+    if kind is not None:
+        raise BadInput(f"--tools-file {file}: {kind} (expected a Python file of LangChain tools)")
+    if file.suffix != ".py":
+        raise BadInput(f"--tools-file {file}: not a .py file (expected a Python file of LangChain tools)")
 
 
 def _tools_in(values) -> list:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
@@ -32,18 +33,26 @@ class Workspace:
     def resolve(self, relative: str) -> Path:
         """The real path of `relative` inside the workspace; WorkspaceError for anything that leaves it."""
         text = (relative or ".").strip()
+        if "\0" in text:
+            raise WorkspaceError(f"{relative!r}: a path cannot hold a NUL character")
         if text.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
             raise WorkspaceError(f"{relative!r}: absolute paths are refused; give a path inside the workspace")
         if ".." in Path(text).parts:
             raise WorkspaceError(f"{relative!r}: '..' is refused; give a path inside the workspace")
-        real = (self.root / text).resolve()
+        try:
+            real = (self.root / text).resolve()
+        except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+            raise WorkspaceError(f"{relative!r}: {getattr(exc, 'strerror', None) or exc}") from None
         if not self.contains(real):
             raise WorkspaceError(f"{relative!r}: leads outside the workspace (symlink)")
         return real
 
     def contains(self, path: Path) -> bool:
-        """Whether `path`, symlinks followed, lies inside the workspace."""
-        real = path.resolve()
+        """Whether `path`, symlinks followed, lies inside the workspace (a symlink loop does not)."""
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return False
         return real == self.root or self.root in real.parents
 
     def _shown(self, path: Path) -> str:
@@ -64,7 +73,7 @@ class Workspace:
 
     def read(self, relative: str) -> str:
         target = self.resolve(relative)
-        if not target.is_file():
+        if not target.is_file():  # also a FIFO or a device: never opened
             raise WorkspaceError(f"{relative!r}: not a file (use list to see what is there)")
         raw = target.read_bytes()[: MAX_READ_CHARS * 4]
         if b"\0" in raw[:1024]:
@@ -83,8 +92,9 @@ class Workspace:
         matches = []
         for file in self._files(start):
             try:
-                if file.stat().st_size > MAX_GREP_FILE_BYTES:
-                    continue
+                info = file.stat()
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_GREP_FILE_BYTES:
+                    continue  # a FIFO or a device would block or never end
                 lines = file.read_text(encoding="utf-8", errors="strict").splitlines()
             except (UnicodeDecodeError, OSError):
                 continue

@@ -9,6 +9,7 @@ import click
 
 from llmdeck.agents.events import AgentAnswered, AgentFailed, RunEvent, ThoughtWritten, ToolCalled, ToolReturned
 from llmdeck.cli.groups import DefaultCommandGroup
+from llmdeck.cli.options import FLOAT, INT, NAME, setting
 from llmdeck.cli.output import emit_event, info
 from llmdeck.cli.records import export_rows, runs_group
 from llmdeck.cli.sweeps import run_sweep, sweep_options
@@ -25,7 +26,7 @@ def command() -> None:
 
 @command.command("ask")
 @click.argument("question", required=False)
-@click.option("--model", "-m", "model_name", help="Store name or .gguf path (default: the store default).")
+@click.option("--model", "-m", "model_name", type=NAME, help="Store name or .gguf path (default: the store default).")
 @click.option(
     "--tools",
     help="Comma-separated tool names (default: calculator,files,datetime,python, plus rag_search"
@@ -38,9 +39,9 @@ def command() -> None:
     help="A Python file of LangChain @tool functions (repeatable).",
 )
 @click.option("--workspace", metavar="DIR", help="Directory the files tool reads (default: here).")
-@click.option("--collection", help="RAG collection the rag_search tool searches.")
-@click.option("--max-steps", type=int, default=6, show_default=True, help="Model steps at most (the last must answer).")
-@click.option("--max-seconds", type=float, default=120.0, show_default=True, help="Wall-time limit.")
+@click.option("--collection", type=NAME, help="RAG collection the rag_search tool searches.")
+@click.option("--max-steps", type=INT, default=6, show_default=True, help="Model steps at most (the last must answer).")
+@click.option("--max-seconds", type=FLOAT, default=120.0, show_default=True, help="Wall-time limit.")
 @click.option("--system", help="Extra instructions before the ReAct ones.")
 @click.option(
     "--thoughts/--no-thoughts",
@@ -55,8 +56,8 @@ def command() -> None:
     show_default=True,
     help="Tool results as user 'Result:' messages, or as `tool` messages (where the template has that role).",
 )
-@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
-@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--ctx", "n_ctx", type=setting("n_ctx"), help="Context window to load the model with.")
+@click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp.")
 @click.option(
     "--constrained/--free",
     default=True,

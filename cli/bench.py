@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from llmdeck.cli.options import INT, NAME, setting
 from llmdeck.cli.output import emit_event, info
 
 
@@ -19,6 +20,7 @@ def command() -> None:
     "models",
     multiple=True,
     required=True,
+    type=NAME,
     help="A store model, MODEL+RUN (a training run's LoRA on MODEL) or +RUN (on the run's base); repeat to"
     " compare (differences are against the first).",
 )
@@ -36,16 +38,16 @@ def command() -> None:
     show_default=True,
     help="Which tasks (held-out ones are never trained on).",
 )
-@click.option("--limit", type=int, help="At most this many tasks per category (quick runs).")
+@click.option("--limit", type=INT, help="At most this many tasks per category (quick runs).")
 @click.option(
     "--parts",
     default=",".join(("agent-constrained", "agent-free", "verify")),
     show_default=True,
     help="What to run: agent-constrained, agent-free, verify (comma-separated).",
 )
-@click.option("--max-steps", type=int, default=4, show_default=True, help="Agent: model steps at most.")
-@click.option("--max-rounds", type=int, default=3, show_default=True, help="Verify: write-and-run rounds at most.")
-@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--max-steps", type=INT, default=4, show_default=True, help="Agent: model steps at most.")
+@click.option("--max-rounds", type=INT, default=3, show_default=True, help="Verify: write-and-run rounds at most.")
+@click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines, then the report as the last line.")
 def agents_command(models, task_files, split, limit, parts, max_steps, max_rounds, n_threads, as_json):
     """Held-out tool questions (with and without grammar constraints) and coding tasks, every model side by side:

@@ -6,19 +6,25 @@ import sys
 
 import click
 
+from llmdeck.cli.options import INT, NAME
 from llmdeck.cli.output import generation_options, info, stream_answer
 
 
 @click.command("chat")
 @click.argument("prompt", required=False)
-@click.option("--model", "-m", "model_name", help="Store name or .gguf path (default: the store default).")
+@click.option("--model", "-m", "model_name", type=NAME, help="Store name or .gguf path (default: the store default).")
 @click.option("--system", "-s", help="System prompt.")
 @generation_options
-@click.option("--rag", "rag_collection", help="Answer from this document collection, citing sources [n].")
-@click.option("--session", "session_id", help="Resume (or start) this saved session: its history is the memory.")
-@click.option("-k", "rag_k", type=int, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
+@click.option("--rag", "rag_collection", type=NAME, help="Answer from this document collection, citing sources [n].")
 @click.option(
-    "--adapter", "adapter_run", help="Apply this finished run's LoRA at load (default model: the run's base)."
+    "--session", "session_id", type=NAME, help="Resume (or start) this saved session: its history is the memory."
+)
+@click.option("-k", "rag_k", type=INT, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
+@click.option(
+    "--adapter",
+    "adapter_run",
+    type=NAME,
+    help="Apply this finished run's LoRA at load (default model: the run's base).",
 )
 def command(
     prompt,

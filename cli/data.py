@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from llmdeck.cli.options import INT, NAME
 from llmdeck.cli.output import emit_json, info
 
 FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "messages", "text", "preference"]
@@ -25,9 +26,11 @@ def command() -> None:
     show_default=True,
     help="Data format (auto detects it when unambiguous).",
 )
-@click.option("--model", help="Count tokens under this base model's tokenizer (default: the default store model).")
 @click.option(
-    "--max-length", type=int, default=512, show_default=True, help="Report rows longer than this many tokens."
+    "--model", type=NAME, help="Count tokens under this base model's tokenizer (default: the default store model)."
+)
+@click.option(
+    "--max-length", type=INT, default=512, show_default=True, help="Report rows longer than this many tokens."
 )
 @click.option("--no-tokens", is_flag=True, help="Skip token statistics (no tokenizer load).")
 @click.option(
@@ -122,7 +125,11 @@ def _print_report(report) -> None:
     "--since", help="Only attempts since then: a date/time (2026-03-14, 2026-03-14T09:30) or an age (90m, 12h, 3d)."
 )
 @click.option(
-    "--sweep", "collections", multiple=True, help="Only attempts of this sweep (its collection name; repeatable)."
+    "--sweep",
+    "collections",
+    multiple=True,
+    type=NAME,
+    help="Only attempts of this sweep (its collection name; repeatable).",
 )
 @click.option(
     "--tasks",
@@ -131,7 +138,7 @@ def _print_report(report) -> None:
     type=click.Path(dir_okay=False),
     help="A task file whose held-out tasks must stay out (repeatable; recorded held-out attempts always do).",
 )
-@click.option("--max-per-task", type=int, default=4, show_default=True, help="Verified traces kept per task at most.")
+@click.option("--max-per-task", type=INT, default=4, show_default=True, help="Verified traces kept per task at most.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON document.")
 def from_runs(out, agent_only, verify_only, since, collections, task_files, max_per_task, as_json):
     """Verified attempts -> SFT data (`messages` with tool calls; verified programs); tasks with a verified and a

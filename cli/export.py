@@ -8,6 +8,7 @@ from contextlib import closing
 
 import click
 
+from llmdeck.cli.options import NAME, Number
 from llmdeck.cli.output import emit_json, info, table
 from llmdeck.core.units import human_size
 
@@ -79,12 +80,16 @@ def report_rows(report) -> list[dict]:
     show_default=True,
     help="Quant types, comma-separated (f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, ...).",
 )
-@click.option("--name", help="Store name prefix; each quant is registered as NAME.QUANT (default: the run name).")
+@click.option(
+    "--name", type=NAME, help="Store name prefix; each quant is registered as NAME.QUANT (default: the run name)."
+)
 @click.option(
     "--keep-intermediates", is_flag=True, help="Keep the merged HF directory and the f16 GGUF (in RUN_DIR/export)."
 )
 @click.option(
-    "--max-loss-delta", type=float, help="Refuse to register a quant whose loss exceeds the f16's by more than this."
+    "--max-loss-delta",
+    type=Number(float, 0.0, 100.0),
+    help="Refuse to register a quant whose loss exceeds the f16's by more than this.",
 )
 @click.option(
     "--eval-data",
@@ -92,7 +97,7 @@ def report_rows(report) -> list[dict]:
     help="Score the quants on this file (default: the run's eval split, else its training rows).",
 )
 @click.option(
-    "--eval-examples", type=click.IntRange(min=1), default=32, show_default=True, help="Examples scored per quant."
+    "--eval-examples", type=Number(int, 1, 100_000), default=32, show_default=True, help="Examples scored per quant."
 )
 @click.option("--no-eval", is_flag=True, help="Skip scoring the quants (faster on big models; no loss recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as one JSON document on stdout.")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from llmdeck.cli.options import FLOAT, NAME
 from llmdeck.cli.output import emit_json, info
 
 
@@ -51,11 +52,15 @@ def _values(items) -> list[str]:
 )
 @click.option("--weights", cls=ManyValues, help="One weight per model (default: equal). slerp: t = w2 / (w1 + w2).")
 @click.option(
-    "--out", "name", required=True, help="Name of the merged model (a run; and the store name with --export)."
+    "--out",
+    "name",
+    required=True,
+    type=NAME,
+    help="Name of the merged model (a run; and the store name with --export).",
 )
 @click.option("--base", help="ties/dare_ties: the shared base (default: the runs' base).")
 @click.option(
-    "--density", type=float, default=0.5, show_default=True, help="ties/dare_ties: share of each task vector kept."
+    "--density", type=FLOAT, default=0.5, show_default=True, help="ties/dare_ties: share of each task vector kept."
 )
 @click.option(
     "--as-adapter", is_flag=True, help="Combine LoRA runs of one base into one adapter (peft add_weighted_adapter)."

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from llmdeck.cli.options import NAME
 from llmdeck.cli.output import emit_json, emit_result, info, table
 from llmdeck.core.units import human_count, human_size
 
@@ -67,7 +68,7 @@ def show_model(name: str, as_json: bool) -> None:
 
 @command.command("import")
 @click.argument("path")
-@click.option("--name", help="Store name (default: derived from the file name).")
+@click.option("--name", type=NAME, help="Store name (default: derived from the file name).")
 @click.option("--copy", is_flag=True, help="Copy the file into the store instead of referencing it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new entry as JSON on stdout.")
 def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None:
@@ -107,7 +108,7 @@ def default_model(name: str, as_json: bool) -> None:
 @command.command("quantize")
 @click.argument("name")
 @click.option("--quant", required=True, help="Target type: f16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, ...")
-@click.option("--name", "new_name", help="Store name of the result (default: NAME with the quant suffix).")
+@click.option("--name", "new_name", type=NAME, help="Store name of the result (default: NAME with the quant suffix).")
 @click.option(
     "--allow-requantize", is_flag=True, help="Quantize an already-quantized model (loses more than from f16)."
 )

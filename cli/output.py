@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from llmdeck.cli.options import INT, setting
 from llmdeck.core.events import Event
 from llmdeck.core.units import duration
 
@@ -100,13 +101,15 @@ def progress_printer():
 def generation_options(func):
     """The sampling and loading flags `chat` and `complete` share (None: the config's defaults)."""
     options = [
-        click.option("--temperature", type=float, help="Sampling temperature (default from config, 0.7)."),
-        click.option("--top-p", type=float, help="Nucleus sampling (default 0.95)."),
-        click.option("--max-tokens", type=int, help="Cap on generated tokens (default 512)."),
-        click.option("--seed", type=int, help="Sampling seed for reproducible output."),
+        click.option(
+            "--temperature", type=setting("temperature"), help="Sampling temperature (default from config, 0.7)."
+        ),
+        click.option("--top-p", type=setting("top_p"), help="Nucleus sampling (default 0.95)."),
+        click.option("--max-tokens", type=setting("max_tokens"), help="Cap on generated tokens (default 512)."),
+        click.option("--seed", type=INT, help="Sampling seed for reproducible output."),
         click.option("--stop", multiple=True, help="Stop sequence (repeatable)."),
-        click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with."),
-        click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp."),
+        click.option("--ctx", "n_ctx", type=setting("n_ctx"), help="Context window to load the model with."),
+        click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp."),
         click.option("--json", "as_json", is_flag=True, help="JSON lines: token events, then a done event with stats."),
     ]
     for option in reversed(options):

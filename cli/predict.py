@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from llmdeck.cli.options import Number
 from llmdeck.cli.output import emit_json
 
 
@@ -22,7 +23,7 @@ def _text_or_file(value: str | None) -> str | None:
 @click.argument("run_id")
 @click.argument("text")
 @click.option("--context", help="extractive-qa: the passage to answer from (or @FILE).")
-@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="mlm: fills shown per [MASK].")
+@click.option("--top-k", type=Number(int, 1), default=5, show_default=True, help="mlm: fills shown per [MASK].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def command(run_id: str, text: str, context: str | None, top_k: int, as_json: bool) -> None:
     """Run a finished task-head run on TEXT: token-cls labels each word (and lists the entities), extractive-qa

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from llmdeck.cli.options import INT, NAME
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -16,7 +17,7 @@ def command() -> None:
 
 @command.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--collection", "-c", required=True, help="Collection name (3-46 chars: a-z, 0-9, '-').")
+@click.option("--collection", "-c", required=True, type=NAME, help="Collection name (3-46 chars: a-z, 0-9, '-').")
 @click.option(
     "--store", type=click.Choice(["chroma", "pinecone"]), help="Vector store for a new collection (default chroma)."
 )
@@ -31,9 +32,9 @@ def command() -> None:
 )
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
-@click.option("--chunk-size", type=int, default=1000, show_default=True, help="Characters per chunk.")
+@click.option("--chunk-size", type=INT, default=1000, show_default=True, help="Characters per chunk.")
 @click.option(
-    "--chunk-overlap", type=int, default=150, show_default=True, help="Characters shared by neighbouring chunks."
+    "--chunk-overlap", type=INT, default=150, show_default=True, help="Characters shared by neighbouring chunks."
 )
 @click.option("--prune", is_flag=True, help="Remove sources of the collection that are not among PATHS any more.")
 @click.option(
@@ -120,8 +121,8 @@ def rm_command(name, as_json):
 
 @command.command("query")
 @click.argument("question")
-@click.option("--collection", "-c", required=True, help="Collection to search.")
-@click.option("-k", "k", type=int, default=5, show_default=True, help="How many chunks.")
+@click.option("--collection", "-c", required=True, type=NAME, help="Collection to search.")
+@click.option("-k", "k", type=INT, default=5, show_default=True, help="How many chunks.")
 @click.option("--embedding-model", help="Refused unless it is the collection's own model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the chunks as one JSON document.")
 def query_command(question, collection, k, embedding_model, as_json):

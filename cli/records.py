@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from llmdeck.agents.events import RunEvent
+from llmdeck.cli.options import INT
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -23,7 +24,7 @@ def runs_group(kind: str, render_event: Callable[[RunEvent], str | None], export
         """Recorded runs: list, show, export as training data."""
 
     @group.command("list")
-    @click.option("--limit", type=int, default=50, show_default=True, help="Newest runs shown.")
+    @click.option("--limit", type=INT, default=50, show_default=True, help="Newest runs shown.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
     def list_command(limit, as_json):
         """Runs, newest first."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from llmdeck.cli.options import Number
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -21,7 +22,7 @@ def command() -> None:
     type=click.Path(),
     help="Rows to score: preference pairs (both sides), conversations, prompts with answers, or text.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Texts scored at once.")
+@click.option("--batch-size", type=Number(int, 1), default=8, show_default=True, help="Texts scored at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def score(run_id: str, data_file: str, batch_size: int, as_json: bool) -> None:
     """Score every row of FILE with the reward run: pairs get chosen, rejected and margin (and the share ranked

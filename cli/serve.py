@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
+from llmdeck.cli.options import INT, NAME
 from llmdeck.cli.output import info
 
 
 @click.command("serve")
 @click.option(
-    "--model", "-m", "model_names", multiple=True, help="Store name to serve (repeatable; default: the store default)."
+    "--model",
+    "-m",
+    "model_names",
+    multiple=True,
+    type=NAME,
+    help="Store name to serve (repeatable; default: the store default).",
 )
 @click.option(
     "--host",
@@ -19,7 +25,7 @@ from llmdeck.cli.output import info
     show_default=True,
     help="Interface to bind. Anything but loopback (e.g. 0.0.0.0) shares the models on the network: set a key.",
 )
-@click.option("--port", default=8000, show_default=True, type=int, help="TCP port, 1-65535.")
+@click.option("--port", default=8000, show_default=True, type=INT, help="TCP port, 1-65535.")
 @click.option(
     "--api-key-file",
     type=click.Path(path_type=Path),
@@ -30,11 +36,14 @@ from llmdeck.cli.output import info
     help="Require this bearer token. Prefer LLMDECK_API_KEY or --api-key-file: a key on the "
     "command line is visible to every user in `ps`.",
 )
-@click.option("--adapter", "adapter_run", help="Apply this finished run's LoRA to the model (default: the run's base).")
+@click.option(
+    "--adapter", "adapter_run", type=NAME, help="Apply this finished run's LoRA to the model (default: the run's base)."
+)
 @click.option(
     "--rag",
     "rag_collections",
     multiple=True,
+    type=NAME,
     help="Also serve model rag:COLLECTION, answered from that collection with sources (repeatable).",
 )
 def command(model_names, host, port, api_key_file, api_key, adapter_run, rag_collections):

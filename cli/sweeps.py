@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from llmdeck.cli.options import FLOAT, INT, NAME
 from llmdeck.cli.output import emit_event, info
 
 if TYPE_CHECKING:
@@ -25,10 +26,10 @@ def sweep_options(kind: str):
                 help="A task file (JSON lines with checks or expected answers): attempt every task of --split,"
                 " recording each attempt with its verdict. Re-running the same command resumes it.",
             ),
-            click.option("--samples", type=int, default=1, show_default=True, help="Attempts per task (with --tasks)."),
+            click.option("--samples", type=INT, default=1, show_default=True, help="Attempts per task (with --tasks)."),
             click.option(
                 "--temperature",
-                type=float,
+                type=FLOAT,
                 default=0.0,
                 show_default=True,
                 help="Sampling temperature (0: greedy; several --samples need it above 0).",
@@ -45,15 +46,17 @@ def sweep_options(kind: str):
                 show_default=True,
                 help="Which tasks of the file (with --tasks).",
             ),
-            click.option("--limit", type=int, help="At most this many tasks per category (with --tasks; quick runs)."),
+            click.option("--limit", type=INT, help="At most this many tasks per category (with --tasks; quick runs)."),
             click.option(
                 "--sweep",
                 "collection_name",
+                type=NAME,
                 help="With --tasks: name of the sweep, the attempts' collection (default: derived from the file,"
                 " model and sampling, so the same command resumes it).",
             ),
             click.option(
                 "--adapter",
+                type=NAME,
                 help="A finished training run whose LoRA is applied to the model (default model: the run's own base).",
             ),
         ]

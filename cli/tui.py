@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from llmdeck.cli.options import NAME
+
 
 def run_app(model: str | None = None) -> None:
     """Check the model first (an unknown name is one line and exit 2, not a failure at the first message)."""
@@ -29,7 +31,7 @@ def run_headless(script: Path, out_dir: Path, model: str | None = None) -> None:
 
 
 @click.command("tui")
-@click.option("--model", "-m", help="Store model to chat with (default: the store default).")
+@click.option("--model", "-m", type=NAME, help="Store model to chat with (default: the store default).")
 @click.option("--headless", is_flag=True, help="Run without a terminal (needs --script).")
 @click.option(
     "--script",

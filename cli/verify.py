@@ -8,6 +8,7 @@ import click
 
 from llmdeck.agents.events import CodeExecuted, CodeWritten, MessageSent, RunEvent, VerdictReached
 from llmdeck.cli.groups import DefaultCommandGroup
+from llmdeck.cli.options import FLOAT, INT, NAME, setting
 from llmdeck.cli.output import emit_event, info
 from llmdeck.cli.records import export_rows, runs_group
 from llmdeck.cli.sweeps import run_sweep, sweep_options
@@ -43,16 +44,20 @@ def command() -> None:
 @command.command("run")
 @click.argument("task", required=False)
 @click.option(
-    "--model", "-m", "model_name", help="Store name or .gguf path of the writer (default: the store default)."
+    "--model",
+    "-m",
+    "model_name",
+    type=NAME,
+    help="Store name or .gguf path of the writer (default: the store default).",
 )
 @click.option(
     "--tests", type=click.Path(dir_okay=False), help="Python file of asserts / test_ functions run against the code."
 )
 @click.option("--expect", help="The exact stdout the program must print.")
-@click.option("--max-rounds", type=int, default=3, show_default=True, help="Write-and-run rounds at most.")
-@click.option("--max-tokens", type=int, default=1024, show_default=True, help="Tokens per written reply.")
+@click.option("--max-rounds", type=INT, default=3, show_default=True, help="Write-and-run rounds at most.")
+@click.option("--max-tokens", type=INT, default=1024, show_default=True, help="Tokens per written reply.")
 @click.option(
-    "--timeout", "wall_s", type=float, default=10.0, show_default=True, help="Wall seconds per sandboxed run."
+    "--timeout", "wall_s", type=FLOAT, default=10.0, show_default=True, help="Wall seconds per sandboxed run."
 )
 @click.option(
     "--isolation",
@@ -61,8 +66,8 @@ def command() -> None:
     show_default=True,
     help="Sandbox tier (auto: the strongest available; `llmdeck verify --help` says what each hides).",
 )
-@click.option("--ctx", "n_ctx", type=int, help="Context window to load the model with.")
-@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--ctx", "n_ctx", type=setting("n_ctx"), help="Context window to load the model with.")
+@click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp.")
 @click.option(
     "--json",
     "as_json",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
+from llmdeck.core.validate import file_kind
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -103,10 +104,11 @@ class _Cursor:
 
 def check_header(path: Path) -> None:
     """Cheap check (4 bytes) that `path` exists and starts like a GGUF file."""
-    if not path.exists():
+    kind = file_kind(path)
+    if kind == "no such file":
         raise BadInput(f"{path}: no such file")
-    if not path.is_file():
-        raise BadInput(f"{path}: not a file (expected a .gguf model file)")
+    if kind is not None:
+        raise BadInput(f"{path}: {kind}, not a file (expected a .gguf model file)")
     try:
         with path.open("rb") as handle:
             magic = handle.read(4)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,31 @@ class LoadOptions:
     n_threads: int | None = None
     n_gpu_layers: int = -1
     lora_path: str | None = None  # a GGUF LoRA applied at load (a run's adapter): part of the cache key
+    n_ctx_given: bool = field(default=False, compare=False)  # --ctx or config.toml's n_ctx, not the default
 
     @classmethod
     def from_settings(cls, lora_path: str | None = None, **overrides: Any) -> LoadOptions:
         """config.toml's values with `overrides` on top, validated by the same rules (BadInput naming the flag)."""
         settings = settings_with(**overrides)
+        given = overrides.get("n_ctx") is not None or "n_ctx" in load_settings().model_fields_set
         return cls(
-            n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers, lora_path=lora_path
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            lora_path=lora_path,
+            n_ctx_given=given,
         )
+
+    def fitted(self, path: Path, trained_context: int | None) -> LoadOptions:
+        """These options within the model's trained context: a context asked for (--ctx, config.toml) beyond it is
+        BadInput naming the range; the default is lowered to it."""
+        if not isinstance(trained_context, int) or trained_context <= 0 or self.n_ctx <= trained_context:
+            return self
+        if self.n_ctx_given:
+            raise BadInput(
+                f"--ctx {self.n_ctx}: above the trained context of {path.name} (accepted: 256..{trained_context})"
+            )
+        return replace(self, n_ctx=trained_context)
 
     def threads(self) -> int:
         return self.n_threads or os.cpu_count() or 1
@@ -130,7 +147,8 @@ class ModelCache:
 
 
 def _load(path: Path, options: LoadOptions) -> LoadedModel:
-    read_gguf_info(path)  # refuses missing, non-GGUF and truncated files before llama.cpp sees them
+    info = read_gguf_info(path)  # refuses missing, non-GGUF and truncated files before llama.cpp sees them
+    options = options.fitted(path, info.context_length)
     return LoadedModel(path=path, options=options, llama=_model_loader(path, options))
 
 

@@ -107,28 +107,32 @@ def plan_server(
     options = LoadOptions.from_settings()
     entries = [store.resolve(name) for name in (model_names or [None])]
     check_port_free(host, port)
+    from llmdeck.core.gguf_meta import read_gguf_info
+
+    # refuse a damaged file before llama.cpp sees it, and a context beyond what each model was trained on
+    fitted = [options.fitted(Path(entry.path), read_gguf_info(Path(entry.path)).context_length) for entry in entries]
     model_settings = [
         ModelSettings(
             model=entry.path,
             model_alias=alias or entry.name,
-            n_ctx=options.n_ctx,
+            n_ctx=entry_options.n_ctx,
             n_threads=options.threads(),
             n_threads_batch=options.threads(),
             n_gpu_layers=options.n_gpu_layers,
             lora_path=lora_path,
             verbose=False,
         )
-        for entry in entries
+        for entry, entry_options in zip(entries, fitted, strict=True)
     ]
-    from llmdeck.core.gguf_meta import read_gguf_info
     from llmdeck.core.llama_backend import prepare_llama_cpp
 
     prepare_llama_cpp()  # the server builds its Llama objects itself
-    for entry in entries:
-        read_gguf_info(Path(entry.path))  # refuse a damaged file before llama.cpp sees it
     try:  # llama-cpp-python loads the first model here: a file it cannot load fails now, in one line
         app = create_app(
-            server_settings=ServerSettings(host=host, port=port, api_key=api_key), model_settings=model_settings
+            # interrupt_requests=False: a request waits for the model instead of cutting the running stream short
+            # (llama-cpp-python's default ends it with [DONE] and a truncated answer)
+            server_settings=ServerSettings(host=host, port=port, api_key=api_key, interrupt_requests=False),
+            model_settings=model_settings,
         )
     except (ValueError, RuntimeError, OSError) as exc:
         raise BadInput(f"{entries[0].path}: llama.cpp could not load the model ({exc})") from None
@@ -153,7 +157,7 @@ class ServedModelsOnly:
             more = message.get("more_body", False)
         try:
             requested = json.loads(body or b"{}").get("model")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             requested = None  # malformed bodies are the app's to answer
         if isinstance(requested, str) and requested not in self.served:
             return await _json_response(

@@ -13,25 +13,43 @@ from pydantic import BaseModel, Field, ValidationError
 
 from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_write_text
-from llmdeck.core.errors import BadInput, validated
+from llmdeck.core.errors import BadInput, accepted_range, validated
 from llmdeck.core.textfiles import read_text
+from llmdeck.core.validate import (
+    MAX_CTX,
+    MAX_TEMPERATURE,
+    MAX_THREADS,
+    MAX_TOKENS,
+    DocumentProblem,
+    parse_toml,
+    problem_line,
+)
 
 
 class Settings(BaseModel):
     """Defaults used when a command does not say otherwise."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     default_model: str | None = Field(
         None, description="Store name of the chat model; None means the store's default entry."
     )
-    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; None: physical cores.")
-    n_ctx: int = Field(4096, ge=256, description="Context window (tokens) when loading a GGUF model.")
-    n_gpu_layers: int = Field(-1, description="Layers offloaded to a GPU when one is available (-1: all).")
-    loaded_model_cache: int = Field(2, ge=1, description="How many llama.cpp models stay loaded at once.")
-    temperature: float = Field(0.7, ge=0.0, description="Default sampling temperature for chat.")
+    n_threads: int | None = Field(
+        None, ge=1, le=MAX_THREADS, description="CPU threads for llama.cpp; None: physical cores."
+    )
+    n_ctx: int = Field(
+        4096,
+        ge=256,
+        le=MAX_CTX,
+        description="Context window (tokens) when loading a GGUF model; at most the model's trained context.",
+    )
+    n_gpu_layers: int = Field(
+        -1, ge=-1, le=100_000, description="Layers offloaded to a GPU when one is available (-1: all)."
+    )
+    loaded_model_cache: int = Field(2, ge=1, le=64, description="How many llama.cpp models stay loaded at once.")
+    temperature: float = Field(0.7, ge=0.0, le=MAX_TEMPERATURE, description="Default sampling temperature for chat.")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Default nucleus sampling for chat.")
-    max_tokens: int = Field(512, ge=1, description="Default cap on generated tokens per answer.")
+    max_tokens: int = Field(512, ge=1, le=MAX_TOKENS, description="Default cap on generated tokens per answer.")
     embedding_model: str | None = Field(
         None, description="Sentence-transformers path or hub id for RAG; None: the embedded all-MiniLM-L6-v2."
     )
@@ -48,9 +66,11 @@ def load_settings(config_file: Path | None = None) -> Settings:
     if not config_file.exists() and not config_file.is_symlink():
         return Settings()
     try:
-        raw = tomllib.loads(read_text(config_file, "TOML settings file", max_bytes=1024 * 1024))
+        raw = parse_toml(read_text(config_file, "TOML settings file", max_bytes=1024 * 1024))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{config_file}: not valid TOML ({exc})") from None
+    except DocumentProblem as exc:
+        raise BadInput(problem_line(config_file, exc, fields=Settings)) from None
     return validated(Settings, str(config_file), raw)
 
 
@@ -75,7 +95,7 @@ def settings_with(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = [
             f"{FLAGS.get(str(item['loc'][0]), item['loc'][0])} {values.get(str(item['loc'][0]))!r}: "
-            f"{str(item['msg']).lower()}"
+            f"{str(item['msg']).lower()}{accepted_range(Settings, item)}"
             for item in exc.errors()
         ]
         raise BadInput("; ".join(problems)) from None

@@ -1,37 +1,42 @@
 """Read a user's text file (config, data, document) or say in one line why it cannot be read.
 
 Every refusal is a BadInput naming the file and the problem: missing, not a regular file (a directory,
-/dev/zero, a FIFO), unreadable (permissions), too large, binary, or not UTF-8 (with the byte offset).
+a device such as /dev/zero, a FIFO, a socket, a symlink loop: each named as what it is), unreadable
+(permissions), too large, binary, or not UTF-8 (with the byte offset).
 A UTF-8 byte-order mark is accepted and dropped.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
+from llmdeck.core.validate import file_kind
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 def check_regular_file(path: Path, what: str = "file") -> os.stat_result:
-    """The file's stat; BadInput for a missing path, a directory, a device, a FIFO or a socket, or a file this
-    process may not read."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
-    if stat.S_ISDIR(info.st_mode):
+    """The file's stat; BadInput saying what the path is instead (missing, a directory, a FIFO, a device, a socket,
+    a symlink loop, a broken symlink) or that this process may not read it. Never opens it (a FIFO cannot block)."""
+    kind = file_kind(path)
+    if kind == "no such file":
+        raise BadInput(f"{path}: no such {what}")
+    if kind == "is a directory":
         raise BadInput(f"{path}: is a directory (expected a {what})")
-    if not stat.S_ISREG(info.st_mode):
-        raise BadInput(f"{path}: not a regular file (a device, FIFO or socket); expected a {what}")
+    if kind is not None:
+        raise BadInput(f"{path}: {kind}, not a regular file; expected a {what}")
     if not os.access(path, os.R_OK):
         raise BadInput(f"{path}: cannot read the {what} (permission denied)")
-    return info
+    return path.stat()
+
+
+def missing_reason(path: Path) -> str:
+    """What to say for a path that `exists()` calls missing: "no such file or directory", or what it really is
+    (a symlink loop, a broken symlink)."""
+    kind = file_kind(path)
+    return "no such file or directory" if kind in (None, "no such file") else kind
 
 
 def read_text(path: Path, what: str = "file", max_bytes: int = DEFAULT_MAX_BYTES) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeck.core.errors import BadInput
+from llmdeck.core.validate import DocumentProblem, file_kind, parse_json
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".jsonl"}
 CODE_LANGUAGES = {
@@ -77,6 +78,8 @@ def discover_files(
         root = Path(raw).expanduser()
         if not root.exists() and not root.is_symlink():
             raise BadInput(f"{root}: no such file or directory")
+        if file_kind(root) == "is a symlink loop":
+            raise BadInput(f"{root}: is a symlink loop")
         if root.is_dir():
             candidates = _walk(root, found, follow_links)
         else:
@@ -107,7 +110,14 @@ def _walk(root: Path, found: Discovery, follow_links: bool) -> list[Path]:
         )
 
     entries = []
+    visited: set[tuple[int, int]] = set()  # (device, inode) of each folder walked: a linked loop is walked once
     for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=follow_links):
+        here = os.stat(folder)
+        if (here.st_dev, here.st_ino) in visited:
+            found.skipped.append({"path": str(Path(folder).absolute()), "reason": "walked already (a link loop)"})
+            dirs[:] = []
+            continue
+        visited.add((here.st_dev, here.st_ino))
         for name in sorted(dirs):
             linked = Path(folder) / name
             if not name.startswith(".") and linked.is_symlink() and not follow_links:
@@ -123,6 +133,9 @@ def _walk(root: Path, found: Discovery, follow_links: bool) -> list[Path]:
 
 def _skip_reason(path: Path, root: Path | None, max_file_bytes: int, follow_links: bool) -> str | None:
     suffix = path.suffix.lower()
+    kind = file_kind(path)
+    if kind in ("is a symlink loop", "is a broken symlink (its target does not exist)"):
+        return kind.removeprefix("is ")
     if root is not None and path.is_symlink() and not follow_links:  # a file named explicitly is the user's choice
         if not path.resolve().is_relative_to(root.resolve()):
             return "symbolic link out of the ingested folder (not followed; use --follow-links)"
@@ -131,7 +144,7 @@ def _skip_reason(path: Path, root: Path | None, max_file_bytes: int, follow_link
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
     if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
+        return f"{kind}, not a regular file" if kind else "not a regular file"
     if suffix not in SUPPORTED_SUFFIXES:
         return f"unsupported file type '{suffix or path.name}'"
     if info.st_size > max_file_bytes:
@@ -245,11 +258,11 @@ def _split_json(path: Path, recursive, chunk_size: int):
     text = _read_text(path)
     try:
         records = (
-            [json.loads(line) for line in text.splitlines() if line.strip()]
+            [parse_json(line) for line in text.splitlines() if line.strip()]
             if path.suffix.lower() == ".jsonl"
-            else [json.loads(text)]
+            else [parse_json(text)]
         )
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, DocumentProblem):  # not JSON within the limits: chunked as text
         return recursive.create_documents([text])
     splitter = RecursiveJsonSplitter(max_chunk_size=chunk_size)
     pieces = []

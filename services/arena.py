@@ -26,6 +26,7 @@ from llmdeck.core import db, paths
 from llmdeck.core.errors import BadInput
 from llmdeck.core.model_process import Emit, InlineHost, ModelProcess
 from llmdeck.core.runtime import Sampling, uses_default_loader
+from llmdeck.core.validate import DocumentProblem, file_kind, parse_json, problem_line
 from llmdeck.services.agent_bench import ModelSpec, parse_model
 from llmdeck.services.chat import ChatResponse, chat
 
@@ -402,6 +403,9 @@ def read_prompts(path: str | Path) -> list[ArenaPrompt]:
     """Prompts for the headless arena: a `.jsonl` file of {"prompt", "reference"?} rows, or a text file with
     one prompt per line (blank lines skipped)."""
     file = Path(path)
+    kind = file_kind(file)
+    if kind is not None:  # never opened: a FIFO would block
+        raise BadInput(f"--prompts {path}: {kind} (expected a .jsonl or text file of prompts)")
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -414,7 +418,9 @@ def read_prompts(path: str | Path) -> list[ArenaPrompt]:
             prompts.append(ArenaPrompt(line.strip()))
             continue
         try:
-            row = json.loads(line)
+            row = parse_json(line)
+        except DocumentProblem as exc:
+            raise BadInput(problem_line(path, exc, line=number)) from None
         except json.JSONDecodeError:
             raise BadInput(f'{path}:{number}: not JSON; expected {{"prompt": "...", "reference"?: "..."}}') from None
         prompt = row.get("prompt") if isinstance(row, dict) else None

@@ -24,6 +24,7 @@ from typing import Literal
 
 from llmdeck.core import db
 from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.core.validate import file_kind
 
 MAX_REASON_CHARS = 160
 Winner = Literal["A", "B", "tie"]
@@ -66,6 +67,9 @@ def load_rubric(path: str | Path | None) -> Rubric:
     if path is None:
         return DEFAULT_RUBRIC
     file = Path(path)
+    kind = file_kind(file)
+    if kind is not None:  # never opened: a FIFO would block
+        raise BadInput(f"--rubric {path}: {kind} (expected a text file of criteria)")
     try:
         text = file.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 
 from llmdeck.core.errors import BadInput, LlmdeckError, validated
 from llmdeck.core.events import Event
+from llmdeck.core.validate import MAX_COUNT, MAX_CTX, MAX_STEPS, MAX_THREADS
 from llmdeck.services.loop_state import LoopState, find_state, loop_dir, save_state
 from llmdeck.services.loop_state import list_loops as list_loops  # front ends read loops through here
 from llmdeck.services.loop_state import load_state as load_state
@@ -48,7 +49,7 @@ FIXED_FIELDS = ("tasks", "base_model", "quant")  # a resumed loop cannot change 
 class LoopConfig(BaseModel):
     """Everything a loop needs; the loop's state keeps it."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     name: str | None = Field(None, description="Loop name (lowercase letters, digits, dashes); default: loop-DATE.")
     tasks: list[str] = Field(
@@ -67,27 +68,39 @@ class LoopConfig(BaseModel):
         description="Agent attempts see the task's hint (rationalization); the data built"
         " from them asks the plain question.",
     )
-    limit: int | None = Field(None, ge=1, description="At most this many train tasks per category (quick loops).")
+    limit: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="At most this many train tasks per category (quick loops)."
+    )
     max_steps: int = Field(3, ge=1, le=20, description="Agent: model steps at most per attempt.")
     max_rounds: int = Field(2, ge=1, le=10, description="Verify: write-and-run rounds at most per attempt.")
-    max_per_task: int = Field(4, ge=1, description="Verified traces per task in the SFT data at most.")
-    sft_epochs: float = Field(1.0, gt=0, description="SFT passes over the data.")
-    sft_max_steps: int = Field(-1, ge=-1, description="SFT optimizer steps (-1: by epochs).")
-    sft_learning_rate: float = Field(2e-4, gt=0, description="SFT peak learning rate.")
-    lora_r: int = Field(16, ge=1, description="LoRA rank (alpha is twice it).")
-    max_length: int = Field(512, ge=64, description="Tokens per training sequence at most.")
-    batch_size: int = Field(4, ge=1, description="Sequences per optimizer step.")
+    max_per_task: int = Field(4, ge=1, le=10_000, description="Verified traces per task in the SFT data at most.")
+    sft_epochs: float = Field(1.0, gt=0, le=10_000, description="SFT passes over the data.")
+    sft_max_steps: int = Field(-1, ge=-1, le=MAX_STEPS, description="SFT optimizer steps (-1: by epochs).")
+    sft_learning_rate: float = Field(2e-4, gt=0, le=1, description="SFT peak learning rate.")
+    lora_r: int = Field(16, ge=1, le=4096, description="LoRA rank (alpha is twice it).")
+    max_length: int = Field(512, ge=64, le=MAX_CTX, description="Tokens per training sequence at most.")
+    batch_size: int = Field(4, ge=1, le=65536, description="Sequences per optimizer step.")
     preference: Literal["dpo", "orpo", "none"] = Field("dpo", description="Preference stage after SFT.")
-    preference_epochs: float = Field(1.0, gt=0, description="Preference passes over the pairs.")
-    preference_max_steps: int = Field(-1, ge=-1, description="Preference optimizer steps (-1: by epochs).")
-    preference_learning_rate: float = Field(5e-5, gt=0, description="Preference peak learning rate.")
-    beta: float = Field(0.1, gt=0, description="DPO temperature / ORPO weight.")
-    min_pairs: int = Field(8, ge=1, description="Fewer preference pairs than this skip the preference stage.")
+    preference_epochs: float = Field(1.0, gt=0, le=10_000, description="Preference passes over the pairs.")
+    preference_max_steps: int = Field(
+        -1, ge=-1, le=MAX_STEPS, description="Preference optimizer steps (-1: by epochs)."
+    )
+    preference_learning_rate: float = Field(5e-5, gt=0, le=1, description="Preference peak learning rate.")
+    beta: float = Field(0.1, gt=0, le=1000, description="DPO temperature / ORPO weight.")
+    min_pairs: int = Field(
+        8, ge=1, le=MAX_COUNT, description="Fewer preference pairs than this skip the preference stage."
+    )
     quant: str = Field("q8_0", description="Quant type of the exported models.")
     evaluate: bool = Field(False, description="Compare the base and each round's model on the held-out tasks.")
-    eval_limit: int | None = Field(None, ge=1, description="Held-out tasks per category in the evaluation at most.")
-    threads: int | None = Field(None, ge=1, description="llama.cpp threads for attempts and evaluation.")
-    train_threads: int | None = Field(None, ge=1, description="torch threads for training (default: all cores).")
+    eval_limit: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="Held-out tasks per category in the evaluation at most."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=MAX_THREADS, description="llama.cpp threads for attempts and evaluation."
+    )
+    train_threads: int | None = Field(
+        None, ge=1, le=MAX_THREADS, description="torch threads for training (default: all cores)."
+    )
 
 
 @dataclass(frozen=True)
@@ -615,11 +628,11 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     name = config.name or time.strftime("loop-%m%d-%H%M")
     if not NAME_PATTERN.match(name):
         raise BadInput(f"--name {name!r}: expected lowercase letters, digits and dashes (at most 41 characters)")
+    for path in config.tasks:  # before resolving: a symlink loop is named as one, not a RuntimeError
+        load_tasks(Path(path).expanduser())
     config = config.model_copy(
         update={"name": name, "tasks": [str(Path(t).expanduser().resolve()) for t in config.tasks]}
     )
-    for path in config.tasks:
-        load_tasks(path)
     from llmdeck.core.quantize import parse_quant_types
 
     parse_quant_types(config.quant)

@@ -226,7 +226,7 @@ def _bearer(scope) -> str | None:
 def _json_or_none(body: bytes):
     try:
         return json.loads(body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

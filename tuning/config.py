@@ -12,6 +12,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from llmdeck.core.errors import BadInput, validation_message
+from llmdeck.core.validate import (
+    MAX_COUNT,
+    MAX_CTX,
+    MAX_STEPS,
+    MAX_THREADS,
+    MAX_TOKENS,
+    DocumentProblem,
+    parse_yaml,
+    problem_line,
+)
 from llmdeck.tuning.data.formats import FORMATS
 from llmdeck.tuning.methods import METHOD_NAMES, get_method, names_where, spoken_list
 from llmdeck.tuning.methods import described as described_methods
@@ -57,7 +67,9 @@ class TrainConfig(BaseModel):
     )
     skip_bad: bool = Field(False, description="Skip bad rows (counted and reported) instead of refusing to launch.")
     eval_split: float = Field(0.0, ge=0.0, lt=0.5, description="Fraction of rows held out for evaluation (0: none).")
-    max_samples: int | None = Field(None, ge=1, description="Use at most this many rows (after skipping bad ones).")
+    max_samples: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="Use at most this many rows (after skipping bad ones)."
+    )
     variables: dict[str, str] = Field(
         default_factory=dict, description="Values for {{name}} placeholders in the data (--var name=value, repeatable)."
     )
@@ -76,8 +88,8 @@ class TrainConfig(BaseModel):
         description="lora, qlora (4-bit NF4 base, GPU only), lora-8bit (GPU only), dora, ia3, prompt, prefix, "
         "ptuning (soft prompts: HF-only adapters) or full.",
     )
-    lora_r: int = Field(16, ge=1, description="LoRA rank.")
-    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_r: int = Field(16, ge=1, le=4096, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, le=65536, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path (0 skips the extra copy of each input)."
     )
@@ -94,7 +106,9 @@ class TrainConfig(BaseModel):
     )
 
     # data shaping
-    max_length: int = Field(512, ge=16, description="Maximum tokens per sequence (packed block size when packing).")
+    max_length: int = Field(
+        512, ge=16, le=MAX_CTX, description="Maximum tokens per sequence (packed block size when packing)."
+    )
     packing: bool | None = Field(
         None,
         description="Pack examples into max_length blocks, padding-free (trl bfd); None: on with a GPU, off on CPU.",
@@ -110,19 +124,22 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="Peak learning rate.")
     lr_scheduler: Scheduler = Field("cosine", description="Learning rate schedule after warmup.")
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0, description="Fraction of steps spent warming up.")
-    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0, description="AdamW weight decay.")
     num_epochs: float = Field(1.0, gt=0.0, le=10_000, description="Passes over the data (ignored when max_steps > 0).")
     max_steps: int = Field(
-        -1, ge=-1, description="Stop after this many optimizer steps (-1: use num_epochs; 0 is refused)."
+        -1, ge=-1, le=MAX_STEPS, description="Stop after this many optimizer steps (-1: use num_epochs; 0 is refused)."
     )
-    batch_size: int = Field(4, ge=1, description="Sequences per device per step.")
-    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
+    batch_size: int = Field(4, ge=1, le=65536, description="Sequences per device per step.")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, le=65536, description="Micro-batches accumulated per optimizer step."
+    )
     gradient_checkpointing: bool = Field(
         True, description="Recompute activations in backward: less memory, ~20% slower."
     )
     beta: float | None = Field(
         None,
         ge=0.0,
+        le=1000.0,
         description="DPO/KTO temperature, ORPO odds-ratio weight, GRPO/RLOO KL weight; None: trl's default "
         "for the method (0.1 for dpo/orpo/kto, 0 for grpo: no reference model, 0.05 for rloo).",
     )
@@ -147,25 +164,31 @@ class TrainConfig(BaseModel):
     )
     reward_json: bool = Field(False, description="Reward 1 when the completion is valid JSON.")
     num_generations: int = Field(
-        4, ge=2, description="Completions sampled per prompt (grpo/rloo); batch_size must be a multiple."
+        4, ge=2, le=1024, description="Completions sampled per prompt (grpo/rloo); batch_size must be a multiple."
     )
-    max_completion_length: int = Field(64, ge=1, description="Most tokens generated per completion (grpo/rloo).")
+    max_completion_length: int = Field(
+        64, ge=1, le=MAX_TOKENS, description="Most tokens generated per completion (grpo/rloo)."
+    )
     temperature: float = Field(1.0, gt=0.0, le=10.0, description="Sampling temperature of the completions (grpo/rloo).")
 
     # encoder heads
     mlm_probability: float = Field(0.15, gt=0.0, lt=1.0, description="Share of tokens masked for mlm.")
     doc_stride: int = Field(
-        64, ge=8, description="Overlap in tokens between the windows of a long QA context (extractive-qa)."
+        64, ge=8, le=MAX_CTX, description="Overlap in tokens between the windows of a long QA context (extractive-qa)."
     )
 
     # bookkeeping
-    logging_steps: int = Field(1, ge=1, description="Write a metrics row every N steps.")
+    logging_steps: int = Field(1, ge=1, le=MAX_STEPS, description="Write a metrics row every N steps.")
     eval_steps: int | None = Field(
-        None, ge=1, description="Evaluate every N steps (needs eval_split > 0; default: at save_steps)."
+        None, ge=1, le=MAX_STEPS, description="Evaluate every N steps (needs eval_split > 0; default: at save_steps)."
     )
-    save_steps: int = Field(50, ge=1, description="Save a resumable checkpoint every N steps.")
-    save_total_limit: int | None = Field(3, ge=1, description="Keep at most this many checkpoints (None: all).")
-    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores / processes).")
+    save_steps: int = Field(50, ge=1, le=MAX_STEPS, description="Save a resumable checkpoint every N steps.")
+    save_total_limit: int | None = Field(
+        3, ge=1, le=10_000, description="Keep at most this many checkpoints (None: all)."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=MAX_THREADS, description="CPU threads for torch (default: all cores / processes)."
+    )
 
     # where it runs
     launcher: Launcher = Field("local", description="local (one process) or accelerate (accelerate launch).")
@@ -173,7 +196,9 @@ class TrainConfig(BaseModel):
         False,
         description="Start at once even while another run trains on this device (default: wait in the run queue).",
     )
-    num_processes: int = Field(1, ge=1, description="Processes for accelerate launch (GPUs, or CPU workers with gloo).")
+    num_processes: int = Field(
+        1, ge=1, le=1024, description="Processes for accelerate launch (GPUs, or CPU workers with gloo)."
+    )
     accelerate_config: str | None = Field(
         None, description="accelerate config file (DDP/FSDP/DeepSpeed, multi-node); None: plain multi-process."
     )
@@ -256,7 +281,7 @@ def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
     try:
         return TrainConfig(**values)
     except ValidationError as exc:
-        message = validation_message(source, exc)
+        message = validation_message(source, exc, TrainConfig)
         if not any(item["type"] == "value_error" and not item["loc"] for item in exc.errors()):
             bad_fields = {str(item["loc"][0]) for item in exc.errors() if item["loc"]}
             valid = {k: v for k, v in values.items() if k not in bad_fields and k in TrainConfig.model_fields}
@@ -274,13 +299,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
     path = Path(path)
     text = read_text_file(path, max_bytes=MAX_CONFIG_BYTES, what="config file")
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
+    except DocumentProblem as exc:
+        raise BadInput(problem_line(path, exc, fields=TrainConfig)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise BadInput(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    except RecursionError:
-        raise BadInput(f"{path}: not valid YAML (nested too deeply)") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):

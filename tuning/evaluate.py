@@ -12,6 +12,7 @@ from pathlib import Path
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.perplexity import score_gguf
+from llmdeck.core.textfiles import missing_reason
 from llmdeck.tuning import data
 from llmdeck.tuning.methods import DEFAULT_METHOD, trains_on
 
@@ -68,7 +69,7 @@ def from_file(path: str | Path, max_examples: int | None = DEFAULT_MAX_EXAMPLES)
     """A .txt file (blank-line separated passages) or a dataset file in any training format."""
     source = Path(path).expanduser()
     if not source.exists():
-        raise BadInput(f"--data {path}: no such file or directory")
+        raise BadInput(f"--data {path}: {missing_reason(source)}")
     rows, _ = data.read_rows(source)
     preference = bool(rows) and data.detect_format(rows) == "preference"
     method = trains_on("preference")[0] if preference else DEFAULT_METHOD  # pairs score their chosen reply

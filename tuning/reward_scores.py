@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
+from llmdeck.core.textfiles import missing_reason
 from llmdeck.tuning import data
 
 SCORE_BATCH = 8
@@ -35,10 +36,11 @@ def score_file(run_ref: str, path: str | Path, batch_size: int = SCORE_BATCH) ->
     run = finished_task_run(run_ref, ("reward",))
     source = Path(path).expanduser()
     if not source.exists():
-        raise BadInput(f"--data {path}: no such file or directory")
+        raise BadInput(f"--data {path}: {missing_reason(source)}")
     rows, bad = data.read_rows(source)
     if not rows:
-        raise BadInput(f"{source}: no rows")
+        reason = f" ({len(bad)} unparseable, first at {bad[0].location}: {bad[0].problem})" if bad else ""
+        raise BadInput(f"{source}: no rows{reason}")
     fmt = data.detect_format(rows)
     items, problems = [], list(bad)
     for row in rows:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.core.textfiles import missing_reason
+from llmdeck.core.validate import file_kind
 from llmdeck.tuning import data, data_record
 from llmdeck.tuning.callbacks import METRICS_FILE, STOP_FLAG, read_metrics
 from llmdeck.tuning.config import TrainConfig
@@ -97,6 +99,8 @@ def resolve_paths(config: TrainConfig) -> TrainConfig:
         path = Path(config.dataset).expanduser()
         if path.exists():
             updates["dataset"] = str(path.resolve())
+        elif path.is_symlink():  # a loop or a dangling link: say which
+            raise BadInput(f"dataset: {config.dataset}: {missing_reason(path)}")
         elif not data.looks_like_hub_name(config.dataset):
             raise BadInput(
                 f"dataset: {config.dataset}: no such file or directory (relative paths are from {Path.cwd()})"
@@ -112,8 +116,11 @@ def resolve_paths(config: TrainConfig) -> TrainConfig:
         if value:
             file, function = value.rsplit(":", 1) if name == "reward_fn" else (value, None)
             path = Path(file).expanduser()
-            if not path.is_file():
+            kind = file_kind(path)
+            if kind == "no such file":
                 raise BadInput(f"{name}: {file}: no such file (relative paths are from {Path.cwd()})")
+            if kind is not None:
+                raise BadInput(f"{name}: {file}: {kind}")
             updates[name] = str(path.resolve()) + (f":{function}" if function else "")
     if config.reward_model and Path(config.reward_model).expanduser().is_dir():  # else a reward run's id or name
         updates["reward_model"] = str(Path(config.reward_model).expanduser().resolve())

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmdeck.cli.main import cli
+from llmdeck.core.validate import MAX_CTX, MAX_STEPS, MAX_TEMPERATURE, MAX_THREADS, MAX_TOKENS
 
 NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]  # root, but bound by file permissions
 
@@ -27,6 +28,7 @@ class Case:
     phrase: str  # a phrase the error line must contain
     stdin: str | None = None
     report: bool = False  # the command prints its report on stdout before the error (data check)
+    settings: str | None = None  # the text of $LLMDECK_HOME/config.toml for this case
 
 
 def build_files(root: Path) -> dict[str, Path]:
@@ -60,6 +62,25 @@ def build_files(root: Path) -> dict[str, Path]:
         "tasks_bad_tests": root / "bad_tests_tasks.jsonl",
         "tasks_no_workspace": root / "no_workspace_tasks.jsonl",
         "tasks_array": root / "array_tasks.jsonl",
+        # hostile numbers and nesting (issue 21): every reader of the same kind of input gets the same answer
+        "big_yaml": root / "big.yaml",
+        "deep_yaml": root / "deep.yaml",
+        "big_jsonl": root / "big.jsonl",
+        "deep_jsonl": root / "deep.jsonl",
+        "big_json": root / "big.json",
+        "deep_json": root / "deep.json",
+        "big_tasks": root / "big_tasks.jsonl",
+        "deep_tasks": root / "deep_tasks.jsonl",
+        "big_prompts": root / "big_prompts.jsonl",
+        "deep_prompts": root / "deep_prompts.jsonl",
+        # special files: each is named as what it is, none is opened (a FIFO would block)
+        "fifo": root / "fifo.jsonl",
+        "loop": root / "loop.jsonl",
+        "dangling": root / "dangling.jsonl",
+        "fifo_py": root / "fifo.py",
+        "loop_py": root / "loop.py",
+        "exit_py": root / "exits.py",
+        "tools_txt": root / "tools.txt",
     }
     files["binary"].write_bytes(bytes(range(256)) * 16)
     files["latin1"].write_bytes('{"instruction": "caf\xe9", "output": "cr\xe8me"}\n'.encode("latin-1"))
@@ -111,7 +132,31 @@ def build_files(root: Path) -> dict[str, Path]:
     )
     files["tasks_no_workspace"].write_text(task_lines({**agent_task, "tool": "files", "workspace": "nowhere"}))
     files["tasks_array"].write_text(task_lines([agent_task]))
+    row = '{"instruction": "hi", "output": "hello", "n": NUMBER}'
+    files["big_yaml"].write_text(f"method: sft\nmax_steps: {BIG}\n")
+    files["deep_yaml"].write_text("lora_target_modules: " + DEEP + "\n")
+    files["big_jsonl"].write_text(row.replace("NUMBER", BIG) + "\n")
+    files["deep_jsonl"].write_text(row.replace("NUMBER", DEEP) + "\n")
+    files["big_json"].write_text("[" + row.replace("NUMBER", BIG) + "]")
+    files["deep_json"].write_text("[" + row.replace("NUMBER", DEEP) + "]")
+    files["big_tasks"].write_text(task_lines({**agent_task, "difficulty": "NUMBER"}).replace('"NUMBER"', BIG))
+    files["deep_tasks"].write_text(task_lines({**agent_task, "answers": "NUMBER"}).replace('"NUMBER"', DEEP))
+    files["big_prompts"].write_text('{"prompt": "hi", "reference": ' + BIG + "}\n")
+    files["deep_prompts"].write_text('{"prompt": "hi", "reference": ' + DEEP + "}\n")
+    os.mkfifo(files["fifo"])
+    os.mkfifo(files["fifo_py"])
+    for link in ("loop", "loop_py"):
+        files[link].symlink_to(files[link])
+    files["dangling"].symlink_to(root / "gone.jsonl")
+    files["exit_py"].write_text("import sys\n\nsys.exit(0)\n")
+    files["tools_txt"].write_text("from langchain_core.tools import tool\n")
     return files
+
+
+BIG = "9" * 5000  # past Python's int string-conversion limit (4300 digits)
+DEEP = "[" * 100_000 + "]" * 100_000  # past Python's recursion limit
+HUGE = "a 5000-digit integer is out of range"
+TOO_DEEP = "nested too deeply (at most 100 levels)"
 
 
 CASES = [
@@ -317,7 +362,7 @@ CASES = [
     Case(("agent", "--tasks", "{latin1}"), "latin1.jsonl:1: not UTF-8 text (byte 0xe9 at column 21)"),
     Case(("agent", "--tasks", "{empty}"), "no tasks"),
     Case(("agent", "--tasks", "{huge_line}"), "huge.jsonl"),
-    Case(("agent", "--tasks", "/dev/zero"), "/dev/zero: not a regular file"),
+    Case(("agent", "--tasks", "/dev/zero"), "/dev/zero: is a device, not a regular file"),
     Case(("verify", "--tasks", "{emptydir}"), "is a directory"),
     Case(("verify", "--tasks", "{tasks_code}", "--samples", "3"), "--temperature"),
     Case(("verify", "--tasks", "{tasks_code}", "--samples", "0"), "samples"),
@@ -376,6 +421,170 @@ CASES = [
     Case(("nosuch",), "No such command 'nosuch'"),
     Case(("models", "list", "--nope"), "No such option '--nope'"),
 ]
+
+# issue 21, class 1: numbers. A 5,000-digit integer in every reader (YAML config, JSONL/JSON rows, task files,
+# prompts, config.toml, flags), nan/inf, and values past a setting's finite range (stated in the error).
+TOML_BIG = f"n_threads = {BIG}\n"
+NUMBER_CASES = [
+    Case(("train", "--config", "{big_yaml}"), f"big.yaml:2: max_steps: {HUGE} (at most 100 digits) (accepted: -1.."),
+    Case(("train", "--dataset", "{big_jsonl}", "--dry-run"), f"big.jsonl:1: n: {HUGE}"),
+    Case(("train", "--dataset", "{big_json}", "--dry-run"), f"big.json: [0].n: {HUGE}"),
+    Case(("data", "check", "{big_jsonl}", "--no-tokens"), f"big.jsonl:1: n: {HUGE}"),
+    Case(("eval", "smollm2-135m-instruct", "--data", "{big_jsonl}"), f"big.jsonl:1: n: {HUGE}"),
+    Case(("reward", "score", "tuned-rm", "--data", "{big_jsonl}"), f"big.jsonl:1: n: {HUGE}"),
+    Case(("agent", "--tasks", "{big_tasks}"), f"big_tasks.jsonl:1: difficulty: {HUGE}"),
+    Case(("verify", "--tasks", "{big_tasks}"), f"big_tasks.jsonl:1: difficulty: {HUGE}"),
+    Case(("loop", "--tasks", "{big_tasks}"), f"big_tasks.jsonl:1: difficulty: {HUGE}"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--tasks", "{big_tasks}"), f"difficulty: {HUGE}"),
+    Case(("data", "from-runs", "--out", "{out}", "--tasks", "{big_tasks}"), f"difficulty: {HUGE}"),
+    Case(
+        ("arena", "--prompts", "{big_prompts}", "--model", "a", "--model", "b", "--judge", "a"),
+        f":1: reference: {HUGE}",
+    ),
+    Case(("chat", "hi"), f"config.toml:1: n_threads: {HUGE} (at most 100 digits) (accepted: 1..", settings=TOML_BIG),
+    Case(("serve",), f"config.toml:1: n_threads: {HUGE}", settings=TOML_BIG),
+    Case(("agent", "What is 2+2?"), f"config.toml:1: n_threads: {HUGE}", settings=TOML_BIG),
+    Case(("chat", "hi"), "temperature: input should be a finite number", settings="temperature = inf\n"),
+    Case(("chat", "hi"), "temperature: input should be a finite number", settings="temperature = nan\n"),
+    Case(("chat", "hi"), f"n_ctx: input should be less than or equal to {MAX_CTX}", settings="n_ctx = 1000000000000\n"),
+    Case(("chat", "hi", "--temperature", "inf"), "--temperature': 'inf' is not a finite number"),
+    Case(("chat", "hi", "--temperature", "nan"), "--temperature': 'nan' is not a finite number"),
+    Case(("chat", "hi", "--temperature", "1e400"), "is not a finite number"),
+    Case(
+        ("chat", "hi", "--temperature", "50"),
+        f"--temperature 50.0: input should be less than or equal to 5 (accepted: 0.0..{MAX_TEMPERATURE})",
+    ),
+    Case(
+        ("chat", "hi", "--max-tokens", BIG), f"--max-tokens': {HUGE} (at most 100 digits) (accepted: 1..{MAX_TOKENS})"
+    ),
+    Case(
+        ("chat", "hi", "--threads", "100000"),
+        f"--threads 100000: input should be less than or equal to {MAX_THREADS} (accepted: 1..{MAX_THREADS})",
+    ),
+    Case(("chat", "hi", "--threads", BIG), f"--threads': {HUGE}"),
+    Case(
+        ("chat", "hi", "--ctx", "1000000000000"),
+        f"--ctx 1000000000000: input should be less than or equal to {MAX_CTX}",
+    ),
+    Case(
+        ("chat", "hi", "--ctx", "100000"),
+        "--ctx 100000: above the trained context of SmolLM2-135M-Instruct.Q4_1.gguf (accepted: 256..8192)",
+    ),
+    Case(("complete", "smollm2-135m-instruct", "once", "--temperature", "inf"), "'inf' is not a finite number"),
+    Case(("agent", "What is 2+2?", "--threads", "100000"), f"accepted: 1..{MAX_THREADS}"),
+    Case(("agent", "What is 2+2?", "--max-seconds", "inf"), "'inf' is not a finite number"),
+    Case(("verify", "print 1", "--threads", "100000"), f"accepted: 1..{MAX_THREADS}"),
+    Case(("verify", "print 1", "--timeout", "nan"), "'nan' is not a finite number"),
+    Case(("bench", "agents", "--model", "smollm2-135m-instruct", "--threads", "100000"), f"accepted: 1..{MAX_THREADS}"),
+    Case(
+        ("train", "--threads", "100000", "--dry-run"),
+        f"threads: Input should be less than or equal to {MAX_THREADS} (accepted: 1..{MAX_THREADS})",
+    ),
+    Case(
+        ("train", "--max-steps", BIG, "--dry-run"),
+        f"--max-steps': {HUGE} (at most 100 digits) (accepted: -1..{MAX_STEPS})",
+    ),
+    Case(("train", "--learning-rate", "inf", "--dry-run"), "'inf' is not a finite number"),
+    Case(("train", "--batch-size", "10000000", "--dry-run"), "batch_size: Input should be less than or equal to"),
+    Case(("loop", "--threads", "100000"), f"threads: Input should be less than or equal to {MAX_THREADS}"),
+    Case(("loop", "--sft-learning-rate", "nan"), "'nan' is not a finite number"),
+    Case(("export", "ghost-run", "--max-loss-delta", "nan"), "--max-loss-delta': 'nan' is not a finite number"),
+    Case(("export", "ghost-run", "--max-loss-delta", "inf"), "--max-loss-delta': 'inf' is not a finite number"),
+    Case(("export", "ghost-run", "--eval-examples", BIG), f"--eval-examples': {HUGE}"),
+    Case(("export", "ghost-run", "--eval-examples", "1000000000"), "out of range (accepted: 1..100000)"),
+    Case(("serve", "--port", BIG), f"--port': {HUGE}"),
+    Case(("rag", "query", "--collection", "nope", "q", "-k", BIG), f"'-k': {HUGE}"),
+    Case(("rag", "ingest", "{notes}", "--collection", "docs", "--chunk-size", BIG), f"--chunk-size': {HUGE}"),
+    Case(("predict", "tuned-mlm", "a [MASK] here", "--top-k", BIG), f"--top-k': {HUGE}"),
+    Case(
+        ("merge", "--method", "ties", "--models", "tuned-sft", "tuned-sft-2", "--density", "nan", "--out", "m"),
+        "'nan' is not a finite number",
+    ),
+]
+
+# class 2: nesting 100,000 levels deep in every reader
+NESTING_CASES = [
+    Case(("train", "--config", "{deep_yaml}"), f"deep.yaml: {TOO_DEEP}"),
+    Case(("train", "--dataset", "{deep_jsonl}", "--dry-run"), f"deep.jsonl:1: {TOO_DEEP}"),
+    Case(("train", "--dataset", "{deep_json}", "--dry-run"), f"deep.json: {TOO_DEEP}"),
+    Case(("data", "check", "{deep_jsonl}", "--no-tokens"), f"deep.jsonl:1: {TOO_DEEP}"),
+    Case(("reward", "score", "tuned-rm", "--data", "{deep_jsonl}"), f"deep.jsonl:1: {TOO_DEEP}"),
+    Case(("agent", "--tasks", "{deep_tasks}"), f"deep_tasks.jsonl:1: {TOO_DEEP}"),
+    Case(("verify", "--tasks", "{deep_tasks}"), f"deep_tasks.jsonl:1: {TOO_DEEP}"),
+    Case(("loop", "--tasks", "{deep_tasks}"), f"deep_tasks.jsonl:1: {TOO_DEEP}"),
+    Case(("arena", "--prompts", "{deep_prompts}", "--model", "a", "--model", "b", "--judge", "a"), f":1: {TOO_DEEP}"),
+    Case(("chat", "hi"), f"config.toml: {TOO_DEEP}", settings="a = " + DEEP + "\n"),
+    Case(("models", "list"), f"config.toml: {TOO_DEEP}", settings="a = " + DEEP + "\n"),
+]
+
+# class 3: a FIFO, a device, a symlink loop or a dangling link passed as a file is named as what it is
+FILE_CASES = [
+    *(
+        Case(args, phrase)
+        for kind, phrase in (("{fifo}", "is a FIFO"), ("{loop}", "is a symlink loop"))
+        for args in (
+            ("train", "--dataset", kind, "--dry-run"),
+            ("train", "--config", kind),
+            ("data", "check", kind, "--no-tokens"),
+            ("agent", "--tasks", kind),
+            ("verify", "--tasks", kind),
+            ("loop", "--tasks", kind),
+            ("models", "import", kind),
+            ("eval", "smollm2-135m-instruct", "--data", kind),
+            ("reward", "score", "tuned-rm", "--data", kind),
+            ("verify", "print 1", "--tests", kind),
+            ("serve", "--api-key-file", kind),
+            ("arena", "--prompts", kind, "--model", "a", "--model", "b", "--judge", "a"),
+            ("predict", "tuned-qa", "When?", "--context", "@" + kind),
+        )
+    ),
+    Case(("train", "--dataset", "{dangling}", "--dry-run"), "is a broken symlink"),
+    Case(("agent", "--tasks", "{dangling}"), "dangling.jsonl: is a broken symlink (its target does not exist)"),
+    Case(("models", "import", "/dev/null"), "/dev/null: is a device"),
+    Case(("train", "--config", "/dev/null"), "/dev/null: is a device"),
+    Case(("data", "check", "/dev/null", "--no-tokens"), "/dev/null: is a device"),
+    Case(("rag", "ingest", "{fifo}", "--collection", "docs"), "is a FIFO (named pipe), not a regular file"),
+    Case(("rag", "ingest", "{loop}", "--collection", "docs"), "is a symlink loop"),
+    Case(
+        ("tools", "list", "--tools-file", "{fifo_py}"),
+        "fifo.py: is a FIFO (named pipe) (expected a Python file of LangChain tools)",
+    ),
+    Case(("tools", "list", "--tools-file", "{loop_py}"), "is a symlink loop"),
+    Case(("tools", "list", "--tools-file", "{exit_py}"), "exited while being imported (sys.exit(0))"),
+    Case(("tools", "list", "--tools-file", "{tools_txt}"), "tools.txt: not a .py file"),
+    Case(("agent", "What is 2+2?", "--tools-file", "{exit_py}"), "exited while being imported"),
+]
+
+# class 4: an empty name never falls back to the default silently
+EMPTY = "empty value (give a name, or leave the flag out for the default)"
+NAME_CASES = [
+    Case(args, f"{EMPTY}")
+    for flag, args in (
+        ("--model", ("chat", "hi", "--model", "")),
+        ("--session", ("chat", "hi", "--session", "")),
+        ("--rag", ("chat", "hi", "--rag", " ")),
+        ("--adapter", ("chat", "hi", "--adapter", "")),
+        ("--name", ("models", "import", "{notgguf}", "--name", "")),
+        ("--name", ("models", "quantize", "smollm2-135m-instruct", "--quant", "q8_0", "--name", "")),
+        ("--name", ("export", "ghost-run", "--name", "")),
+        ("--name", ("train", "--name", "", "--dry-run")),
+        ("--base-model", ("train", "--base-model", "", "--dry-run")),
+        ("--name", ("loop", "--name", "")),
+        ("--collection", ("rag", "ingest", "{notes}", "--collection", "")),
+        ("--collection", ("rag", "query", "--collection", "", "q")),
+        ("--model", ("serve", "--model", "")),
+        ("--rag", ("serve", "--rag", "")),
+        ("--model", ("agent", "What is 2+2?", "--model", "")),
+        ("--collection", ("agent", "What is 2+2?", "--collection", "")),
+        ("--model", ("verify", "print 1", "--model", "")),
+        ("--model", ("bench", "agents", "--model", "")),
+        ("--judge", ("arena", "--prompts", "{messages}", "--model", "a", "--model", "b", "--judge", "")),
+        ("--model", ("tui", "--model", "")),
+        ("--model", ("data", "check", "{messages}", "--model", "")),
+        ("--out", ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "")),
+    )
+]
+CASES += NUMBER_CASES + NESTING_CASES + FILE_CASES + NAME_CASES
 
 
 def state(home: Path) -> dict:
@@ -477,7 +686,11 @@ def test_the_corpus_is_large_and_reaches_every_command():
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, llmdeck_home, case):
     prepare(case)
     before = state(llmdeck_home)
+    if case.settings is not None:  # after the state is read: reading it loads the settings too
+        (llmdeck_home / "config.toml").write_text(case.settings)
     result = CliRunner().invoke(cli, fill(case.args, world), input=case.stdin)
+    if case.settings is not None:
+        (llmdeck_home / "config.toml").unlink()
     assert not (result.exception and not isinstance(result.exception, SystemExit)), repr(result.exception)
     assert_one_line_bad_input(result.exit_code, result.stderr, case.phrase, case.args)
     assert bool(result.stdout) == case.report, result.stdout

@@ -129,3 +129,95 @@ def test_serve_on_all_interfaces_without_a_key_warns(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def stream_answer(port: int, max_tokens: int) -> tuple[str, bool]:
+    """One streaming chat completion read to its end: (the text, whether `data: [DONE]` arrived)."""
+    body = {
+        "model": "smollm2-135m-instruct",
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": "Name three colours."}],
+    }
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    text, done = "", False
+    with urllib.request.urlopen(req, timeout=120) as response:
+        for raw in response:
+            line = raw.decode().strip()
+            if line == "data: [DONE]":
+                done = True
+            elif line.startswith("data: "):
+                text += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+    return text, done
+
+
+def hang_up_mid_stream(port: int) -> bytes:
+    """Start a long streaming answer, read its first chunk, and close the connection."""
+    body = json.dumps(
+        {
+            "model": "smollm2-135m-instruct",
+            "stream": True,
+            "max_tokens": 400,
+            "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
+        }
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as conn:
+        conn.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        received = b""
+        while b"data: " not in received:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
+def test_concurrent_streams_and_a_client_hanging_up_leave_the_server_serving(tmp_path):
+    """Three streaming clients at once plus one that disconnects mid-answer: every stream ends with [DONE], and
+    the request after them is answered (the model's slot was not leaked by the client that left)."""
+    import concurrent.futures
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmdeck.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request(f"http://127.0.0.1:{port}/v1/models")
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+        assert b"data: " in hang_up_mid_stream(port)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            left = pool.submit(hang_up_mid_stream, port)
+            streams = [pool.submit(stream_answer, port, 16) for _ in range(3)]
+            answers = [future.result(timeout=120) for future in streams]
+            left.result(timeout=120)
+        assert [done for _, done in answers] == [True, True, True]
+        assert all(text.strip() for text, _ in answers), answers
+        after = request(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            {"temperature": 0, "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi."}]},
+        )
+        assert after["choices"][0]["message"]["content"].strip() and server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -20,5 +20,6 @@ def test_validated_builds_the_config_or_names_every_problem_in_one_line():
     with pytest.raises(BadInput) as caught:
         validated(Limits, "demo", {"rounds": 0, "colour": "red"})
     message = str(caught.value)
-    assert message.startswith("demo: rounds: Input should be greater than or equal to 1;") and "colour:" in message
+    assert message.startswith("demo: rounds: Input should be greater than or equal to 1 (accepted: 1 or more);")
+    assert "colour:" in message
     assert "\n" not in message

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError, OfflineError
-from llmdeck.core.textfiles import check_regular_file
+from llmdeck.core.textfiles import check_regular_file, missing_reason
+from llmdeck.core.validate import DocumentProblem, parse_json, problem_line
 from llmdeck.tuning.data.rows import BadRow, Row
 from llmdeck.tuning.files import files_under, read_text_file
 
@@ -32,7 +33,9 @@ def read_rows(source: str | Path) -> tuple[list[Row], list[BadRow]]:
     elif looks_like_hub_name(str(source)):
         return _read_hub_dataset(str(source)), []
     else:
-        raise BadInput(f"{source}: no such file or directory (expected a data file, a directory or a hub dataset name)")
+        reason = missing_reason(path)
+        hint = " (expected a data file, a directory or a hub dataset name)" if reason.startswith("no such") else ""
+        raise BadInput(f"{source}: {reason}{hint}")
     rows, bad = [], []
     for file in files:
         file_rows, file_bad = _read_file(file)
@@ -98,21 +101,21 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[Row], list[BadRow]]:
             continue
         location = f"{path.name}:{number}"
         try:
-            rows.append(Row(location, json.loads(line)))
+            rows.append(Row(location, parse_json(line)))
         except json.JSONDecodeError as exc:
             bad.append(BadRow(location, f"not valid JSON ({exc.msg} at column {exc.colno})"))
-        except RecursionError:
-            bad.append(BadRow(location, "not valid JSON (nested too deeply)"))
+        except DocumentProblem as exc:
+            bad.append(BadRow(location, exc.text()))
     return rows, bad
 
 
 def _read_json(path: Path, text: str) -> list[Row]:
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise BadInput(f"{path}: not valid JSON (nested too deeply)") from None
+    except DocumentProblem as exc:
+        raise BadInput(problem_line(path, exc)) from None
     if isinstance(document, dict):
         lists = [v for v in document.values() if isinstance(v, list)]
         if len(lists) != 1:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from llmdeck.core.validate import DocumentProblem, parse_json
+
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -59,7 +61,9 @@ def conversation(turns: Any, sharegpt: bool, system: Any = None) -> list[dict]:
     key = "conversations" if sharegpt else "messages"
     if isinstance(turns, str):
         try:
-            turns = json.loads(turns)  # CSV cells hold JSON text
+            turns = parse_json(turns)  # CSV cells hold JSON text
+        except DocumentProblem as exc:
+            raise RowError(f"{key}: {exc.text()}") from None
         except json.JSONDecodeError:
             raise RowError(f"{key}: expected a list of turns, found text that is not JSON") from None
     if not isinstance(turns, list) or not turns:
@@ -95,7 +99,9 @@ def tools(value: Any) -> list | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = parse_json(value)
+        except DocumentProblem as exc:
+            raise RowError(f"tools: {exc.text()}") from None
         except json.JSONDecodeError:
             raise RowError("tools: expected a JSON list of function schemas, found text that is not JSON") from None
     if isinstance(value, dict):

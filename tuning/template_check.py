@@ -275,28 +275,27 @@ def modelfile_rendering(
 # -- what a store model is checked against ------------------------------------------------------------------
 def training_tokenizer(entry: Any, tokenizer_dir: str | Path | None = None) -> tuple[Any, str]:
     """(transformers tokenizer, where it came from) for a store model: `tokenizer_dir` when given, else the saved
-    tokenizer of the run it was exported from, else the GGUF's own as transformers reads it (what training on it
-    as a base uses). LlmdeckError when it cannot be loaded."""
+    tokenizer of the run it was exported from, else the GGUF's own as training on it as a base loads it
+    (`tuning.models.load_tokenizer`). LlmdeckError when it cannot be loaded."""
     from llmdeck.tuning.merge import TOKENIZER_FILES
+    from llmdeck.tuning.models import ModelSource, load_tokenizer
 
-    candidates: list[tuple[Path, str]] = []
+    folder: Path | None = None
     if tokenizer_dir:
         folder = Path(tokenizer_dir).expanduser()
         if not folder.is_dir() or not any((folder / name).exists() for name in TOKENIZER_FILES):
             raise BadInput(
                 f"--tokenizer {tokenizer_dir}: not a directory holding a tokenizer ({', '.join(TOKENIZER_FILES)})"
             )
-        candidates.append((folder, f"transformers tokenizer {folder}"))
-    elif entry.run_id:
-        adapter = _run_adapter_dir(entry.run_id)
-        if adapter is not None:
-            candidates.append((adapter, f"transformers tokenizer of run {entry.run_id} ({adapter})"))
-    if candidates:
-        folder, origin = candidates[0]
-        return _load_tokenizer(lambda auto: auto.from_pretrained(str(folder)), origin), origin
+        origin = f"transformers tokenizer {folder}"
+    elif entry.run_id and (folder := _run_adapter_dir(entry.run_id)) is not None:
+        origin = f"transformers tokenizer of run {entry.run_id} ({folder})"
+    if folder is not None:
+        saved = folder
+        return _load_tokenizer(lambda auto: auto.from_pretrained(str(saved)), origin), origin
     path = Path(entry.path)
-    origin = f"transformers tokenizer read from {path.name} (as training on it as a base does)"
-    return _load_tokenizer(lambda auto: auto.from_pretrained(str(path.parent), gguf_file=path.name), origin), origin
+    base = ModelSource("gguf", str(path.parent), gguf_file=path.name, display=path.name)
+    return load_tokenizer(base), f"transformers tokenizer read from {path.name} (as training on it as a base does)"
 
 
 def _run_adapter_dir(run_id: str) -> Path | None:

@@ -1,8 +1,9 @@
 """What a killed command left on disk: temporaries whose owner (pid and start time in the name) is dead.
 
-Opening the model store or the run registry reclaims them in the directories it owns and says so in one line
-on stderr; `llmdeck doctor` lists them everywhere under `$LLMDECK_HOME` (and, with --fix, removes them),
-including the owner-less temporaries that older versions wrote, once they are an hour old.
+Opening the model store or the run registry reclaims them (in the home, the store directory and the run
+directories) and says so in one line on stderr per dead owner; `llmdeck doctor` lists them everywhere under
+`$LLMDECK_HOME` (and, with --fix, removes them), including the owner-less temporaries that older versions
+wrote, once they are an hour old.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ def run_dirs() -> list[Path]:
         return sorted(p for p in paths.runs_dir().iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return []
+
+
+def command_dirs() -> list[Path]:
+    """What opening the store or the run registry reclaims: the home, the store directory, every run directory."""
+    return [paths.home(), *store_dirs(), *run_dirs()]
 
 
 def every_dir() -> list[Path]:

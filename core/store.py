@@ -166,7 +166,7 @@ class ModelStore:
 
     def __init__(self, conn: sqlite3.Connection | None = None):
         self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
-        leftovers.reclaim(leftovers.store_dirs())  # what a killed export or quantize left in the store directory
+        leftovers.reclaim(leftovers.command_dirs())  # what a killed export, quantize or write left
         self._ensure_embedded()
 
     # -- reading ---------------------------------------------------------------------------

@@ -134,7 +134,7 @@ class Registry:
 
     def __init__(self, conn: sqlite3.Connection | None = None):
         self.conn = conn or db.connection(COMPONENT, MIGRATIONS)
-        leftovers.reclaim(leftovers.run_dirs())  # what a killed export left in run directories
+        leftovers.reclaim(leftovers.command_dirs())  # what a killed export, quantize or write left
 
     def create(
         self,

@@ -78,16 +78,22 @@ def test_kill_9_of_the_owner_kills_its_child_and_the_next_store_open_reclaims_it
     owner.wait()
     assert _gone(child_pid), "the child outlived its kill -9'd parent"
 
-    ModelStore()
-    assert capsys.readouterr().err == f"reclaimed 1000 B left by a killed export (pid {owner.pid})\n" + (
+    ModelStore()  # the store directory and the run directories, one line per dead owner and kind
+    assert capsys.readouterr().err == f"reclaimed 3.9 KB left by a killed export (pid {owner.pid})\n" + (
         f"reclaimed 24 B left by an interrupted write (pid {owner.pid})\n"
     )
-    assert not list(paths.models_dir().iterdir())
-    Registry()
-    assert capsys.readouterr().err == f"reclaimed 2.9 KB left by a killed export (pid {owner.pid})\n"
-    assert not list(run_dir.iterdir())
+    assert not list(paths.models_dir().iterdir()) and not list(run_dir.iterdir())
     ModelStore(), Registry()
     assert capsys.readouterr().err == ""  # nothing left to say
+
+
+def test_opening_the_run_registry_reclaims_too(capsys):
+    run_dir = paths.runs_dir() / "run-2"
+    (run_dir / ".export-1-1-3fa9c0d1" / "hf").mkdir(parents=True)
+    (run_dir / ".export-1-1-3fa9c0d1" / "hf" / "config.json").write_bytes(b"{}" * 5)
+    Registry()
+    assert capsys.readouterr().err == "reclaimed 10 B left by a killed export (pid 1)\n"
+    assert not list(run_dir.iterdir())
 
 
 def test_sigterm_removes_the_commands_own_temporaries_and_stops_its_child(tmp_path):

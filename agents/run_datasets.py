@@ -9,7 +9,9 @@
 - `manifest.json`: what went in, what was dropped and why, and the split: the task ids trained on and the
   held-out ids kept out.
 
-Held-out tasks never leak: an attempt is dropped when its task was ever attempted as held-out, when a task
+HumanEval problems are refused (`agents.humaneval`): a run whose prompt holds one, or whose task set or task is
+tagged humaneval, stops the build with one line; it is a measurement, never training data. Held-out tasks never
+leak: an attempt is dropped when its task was ever attempted as held-out, when a task
 file given says so, or when its prompt is the text of a held-out task. Rows are deduplicated (the same
 conversation once), at most `max_per_task` traces per task keep easy tasks from drowning the rest, and agent
 traces with a malformed step are not trained on. Verify runs made without a task file (`llmdeck verify
@@ -25,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from llmdeck.agents import attempts, records
+from llmdeck.agents import attempts, humaneval, records
 from llmdeck.agents.records import RunRecord, failing_programs, trace_messages, writer_prompt
 from llmdeck.agents.tasks import TaskFile, decided_steps
 from llmdeck.core.atomic import atomic_write_text
@@ -47,6 +49,7 @@ class Attempt:
     passed: bool
     run: RunRecord
     verdict: dict = field(default_factory=dict)
+    task_set: str = ""  # the task file's name ("" for a verify run made without one)
 
 
 @dataclass
@@ -104,7 +107,15 @@ def gather(kinds: Iterable[str], since: float | None = None, collections: list[s
         for item in recorded:
             seen_runs.add(item.run_id)
             found.append(
-                Attempt(item.task_id, item.split, kind, item.passed, records.get_run(item.run_id), item.verdict)
+                Attempt(
+                    item.task_id,
+                    item.split,
+                    kind,
+                    item.passed,
+                    records.get_run(item.run_id),
+                    item.verdict,
+                    item.task_set,
+                )
             )
         if kind == "verify" and collections is None:
             for run in records.runs_with_events("verify", ("verified", *FAILED_VERIFY)):
@@ -157,10 +168,15 @@ def build(
     report = BuildReport(
         out=str(out), kinds=kinds, filters={"since": since, "collections": collections, "max_per_task": max_per_task}
     )
+    for task_file in task_files:
+        humaneval.refuse_task_file(task_file)
     heldout_ids, heldout_prompts = heldout_guard(task_files)
     by_task: dict[tuple[str, str], list[Attempt]] = {}
     held, train = set(), set()
     for attempt in gather(kinds, since, collections):
+        humaneval.refuse_attempt(
+            f"run {attempt.run.id} (task {attempt.task_id})", attempt.task_set, attempt.task_id, attempt.run.prompt
+        )
         report.attempts += 1
         report.passed += attempt.passed
         if (

@@ -145,6 +145,8 @@ def run_python(
 
 def choose_tier(isolation: str = "auto") -> str:
     """The strongest tier that works here, or the one asked for (BadInput when it is not available)."""
+    if isolation == "process":
+        return isolation  # needs nothing: no probe of the others (seconds on a busy machine)
     available = available_tiers()
     if isolation == "auto":
         return available[0]

@@ -421,12 +421,18 @@ def humaneval(
     n_threads: int | None = None,
 ) -> HumanEvalRun:
     """Check the options, load the model (a store model, or `adapter`'s LoRA on it) and return its run."""
-    from llmdeck.services.agent import load_for_run
+    from llmdeck.core.runtime import LoraNotApplicable, load_entry
+    from llmdeck.services.chat import resolve_model
 
     options = options or SuiteOptions()
     options.check()
     chosen = select(options.limit)
-    name, loaded = load_for_run(model, adapter, None, n_threads)
+    entry, lora_path = resolve_model(model, adapter)
+    try:
+        loaded = load_entry(entry, n_threads=n_threads, lora_path=lora_path)
+    except LoraNotApplicable as exc:
+        raise BadInput(f"{exc}; export the run instead: `llmdeck export {adapter}`") from None
+    name = f"{entry.name}+{adapter}" if adapter else entry.name
     files = [Path(loaded.path)] + ([Path(loaded.options.lora_path)] if loaded.options.lora_path else [])
     identity = ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
     return HumanEvalRun(model=name, loaded=loaded, options=options, problems=chosen, key=run_key(identity, options))

@@ -22,7 +22,9 @@ class Busy(LlmdeckError):
 
 @contextlib.contextmanager
 def exclusive(kind: str, name: str) -> Iterator[None]:
-    """Hold `$LLMDECK_HOME/locks/KIND-NAME.lock` for the block, or fail at once naming the holder's pid."""
+    """Hold `$LLMDECK_HOME/locks/KIND-NAME.lock` for the block, or fail at once naming the holder's pid. The file
+    is removed when the block ends (while still held; `_locked` makes a process that opened it just before retry
+    on a new one), so a command on a name that turns out not to exist leaves no lock file behind."""
     lock_dir = paths.home() / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     lock_path = lock_dir / f"{kind}-{name}.lock"
@@ -36,6 +38,9 @@ def exclusive(kind: str, name: str) -> Iterator[None]:
         finally:
             handle.seek(0)
             handle.truncate()
+            with contextlib.suppress(OSError):
+                if os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino:
+                    lock_path.unlink()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

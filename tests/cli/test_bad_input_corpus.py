@@ -733,3 +733,19 @@ def test_unreadable_files_without_roots_override(tmp_path, llmdeck_home, args, p
         env=dict(os.environ),
     )
     assert_one_line_bad_input(result.returncode, result.stderr, phrase, args)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("chat", "hi", "--rag", "nosuchcollection"),
+        ("serve", "--rag", "nosuchcollection"),
+        ("agent", "What is 2+2?", "--collection", "nosuchcollection"),
+        ("rag", "query", "--collection", "nosuchcollection", "what?"),
+        ("rag", "rm", "nosuchcollection"),
+    ],
+)
+def test_an_unknown_collection_leaves_no_lock_file(world, llmdeck_home, args):
+    result = CliRunner().invoke(cli, list(args))
+    assert_one_line_bad_input(result.exit_code, result.stderr, "collection 'nosuchcollection' not found", args)
+    assert not (llmdeck_home / "locks").exists() or list((llmdeck_home / "locks").iterdir()) == []

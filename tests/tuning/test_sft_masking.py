@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datasets
 import pytest
 
 from llmdeck.tuning.config import build_config
-from llmdeck.tuning.methods.sft import build_trainer
-from llmdeck.tuning.models import load_base_model, load_tokenizer, resolve_base
-from llmdeck.tuning.recipe import Device, adapter_config
 from llmdeck.tuning.render import conversation_tokens
 
-pytestmark = pytest.mark.slow  # builds trl's SFT trainer on a real tokenizer and model: seconds each
+# builds trl's SFT trainer on a real tokenizer and model: seconds each. datasets, the trainer and the model loader
+# are imported inside the tests: collecting this module for the fast tier imported datasets (pandas, pyarrow), ~1 s
+pytestmark = pytest.mark.slow
 
 CONVERSATION = [
     {"role": "system", "content": "Answer in one short sentence."},
@@ -24,7 +22,25 @@ CONVERSATION = [
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
+    from llmdeck.tuning.models import load_tokenizer, resolve_base
+
     return load_tokenizer(resolve_base(str(tiny_model_dir)))
+
+
+def sft_trainer(tiny_model_dir, tokenizer, config, run_dir):
+    """trl's SFT trainer as the worker builds it, on one prompt/completion row of CONVERSATION."""
+    import datasets
+
+    from llmdeck.tuning.methods.sft import build_trainer
+    from llmdeck.tuning.models import load_base_model, resolve_base
+    from llmdeck.tuning.recipe import Device, adapter_config
+
+    rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
+    model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
+    dataset = datasets.Dataset.from_list(rows)
+    return build_trainer(
+        model, tokenizer, dataset, None, config, run_dir, Device("cpu", "float32"), [], adapter_config(config)
+    )
 
 
 def masked_text(tokenizer, input_ids, keep) -> str:
@@ -45,19 +61,7 @@ def test_trainer_labels_cover_both_replies(tiny_model_dir, tokenizer, tmp_path):
     config = build_config(
         {"base_model": str(tiny_model_dir), "max_length": 128, "batch_size": 1, "max_steps": 1, "packing": False}
     )
-    rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
-    model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
-    trainer = build_trainer(
-        model,
-        tokenizer,
-        datasets.Dataset.from_list(rows),
-        None,
-        config,
-        tmp_path,
-        Device("cpu", "float32"),
-        [],
-        adapter_config(config),
-    )
+    trainer = sft_trainer(tiny_model_dir, tokenizer, config, tmp_path)
     example = trainer.train_dataset[0]
     labels = example["labels"]
     assert masked_text(tokenizer, example["input_ids"], [label != -100 for label in labels]) == (
@@ -76,17 +80,5 @@ def test_without_assistant_only_loss_the_whole_conversation_trains(tiny_model_di
             "assistant_only_loss": False,
         }
     )
-    rows = [{"prompt": CONVERSATION[:-1], "completion": CONVERSATION[-1:]}]
-    model = load_base_model(resolve_base(str(tiny_model_dir)), dtype=None)
-    trainer = build_trainer(
-        model,
-        tokenizer,
-        datasets.Dataset.from_list(rows),
-        None,
-        config,
-        tmp_path,
-        Device("cpu", "float32"),
-        [],
-        adapter_config(config),
-    )
+    trainer = sft_trainer(tiny_model_dir, tokenizer, config, tmp_path)
     assert all(label != -100 for label in trainer.train_dataset[0]["labels"])

@@ -94,6 +94,11 @@ class ExportPanel(Vertical):
             return None
         for stage in self.stages:
             stage[2] = True
+        check = report.template_check  # one line for the check: its verdict, marked when the renderings differ
+        if check:
+            verdict = ("" if check["consistent"] else "WARNING: ") + check["summary"].removeprefix("template check: ")
+            self.stages = [stage for stage in self.stages if stage[0] != "template check"]
+            self.stages.append(["template check", verdict, True])
         self._show_stages(report.stage_seconds)
         self.query_one("#export-bar", ProgressBar).update(total=1, progress=1)
         table = self.query_one("#export-report", DataTable)

@@ -34,7 +34,7 @@ KEPT_FLAGS = {
     os.ST_RELATIME: MS_RELATIME,
 }
 MNT_DETACH = 2
-PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
+PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 36, 24, 38, 1
 SYS_PIVOT_ROOT = {
     "x86_64": 155,
     "aarch64": 41,
@@ -150,6 +150,7 @@ def _limit_child(limits: dict, limit_nproc: bool, drop_capabilities: bool):
         if drop_capabilities:
             _drop_capabilities()
         os.setpgid(0, 0)
+        _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # SIGKILL when the supervisor dies (it dies with llmdeck)
         os.nice(10)  # the supervisor stays responsive to a fork bomb
         megabyte = 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * megabyte,) * 2)

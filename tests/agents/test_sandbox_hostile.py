@@ -216,3 +216,35 @@ def test_a_daemon_does_not_outlive_the_run(tier):
     assert result.exit_code == 0 and result.limit is None and result.stdout == "parent leaves\n"
     assert processes_left(script) == []
     assert result.leftover_processes >= 1
+
+
+KILLED_PARENT = """
+import sys
+from llmdeck.agents.sandbox import SandboxLimits, run_python
+code = "import time\\ntime.sleep(100)\\n"  # writes nothing: no broken pipe ends it early
+run_python(code, limits=SandboxLimits(wall_s=100, cpu_s=10), isolation=sys.argv[1], script_name=sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("tier", ALL_TIERS)
+def test_a_kill_9_of_llmdeck_ends_the_sandboxed_program(tier):
+    """`kill -9` of the process running the sandbox (verify, loop, an agent): its program does not run on."""
+    import subprocess
+    import sys
+
+    script = unique_script()
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_PARENT, tier, script])
+    deadline = time.monotonic() + 60
+
+    def program_running() -> bool:  # the program itself: not its supervisor, not the parent (both name it too)
+        return any(
+            pid != parent.pid and b"supervisor" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            for pid in processes_running(script)
+        )
+
+    while not program_running():
+        assert time.monotonic() < deadline and parent.poll() is None, "the sandboxed program did not start"
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+    assert processes_left(script) == []

@@ -159,13 +159,15 @@ class EvalReport:
         return {"models": self.models, "source": self.source, "rows": [row.to_dict() for row in self.rows]}
 
 
-def _interval(metric: Mapping | None) -> str:
+def interval_text(metric: Mapping | None) -> str:
+    """A metric's JSON form as `value [low, high]` ("-" when it has no value)."""
     if not metric or metric.get("value") is None:
         return "-"
     return f"{metric['value']:.3f} [{metric['low']:.3f}, {metric['high']:.3f}]"
 
 
-def _delta(delta: Mapping | None) -> str:
+def delta_text(delta: Mapping | None) -> str:
+    """A difference's JSON form as `+value [+low, +high]` ("-" when it has no value)."""
     if not delta or delta.get("value") is None:
         return "-"
     return f"{delta['value']:+.3f} [{delta['low']:+.3f}, {delta['high']:+.3f}]"
@@ -181,8 +183,8 @@ def format_table(report: EvalReport | Mapping) -> str:
     for row in document["rows"]:
         counts = sorted({m["n"] for m in row["models"].values()})
         cells = [row["metric"], "/".join(str(c) for c in counts)]
-        cells += [_interval(row["models"].get(label)) for label in labels]
-        cells += [_delta(row["deltas"].get(label)) for label in labels[1:]]
+        cells += [interval_text(row["models"].get(label)) for label in labels]
+        cells += [delta_text(row["deltas"].get(label)) for label in labels[1:]]
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)

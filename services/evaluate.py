@@ -98,10 +98,11 @@ class EvalReported(Event):
 EvalEvent = EvalStarted | RowScored | EvalReported
 EVAL_EVENTS = (EvalStarted, RowScored, EvalReported)
 
-Likelihood = Callable[[ModelSpec, list[tuple[list[dict], list[str]]]], list[list[float]]]
+Questions = list[tuple[list[dict], list[str]]]  # per choice row: the messages before the reply, the options
+Likelihood = Callable[[ModelSpec, Questions, int | None], list[list[float]]]
 
 
-def llama_likelihood(spec: ModelSpec, questions: list[tuple[list[dict], list[str]]]) -> list[list[float]]:
+def llama_likelihood(spec: ModelSpec, questions: Questions, n_threads: int | None = None) -> list[list[float]]:
     """Each option's log-likelihood as the model's reply, from llama.cpp's logits (the run's LoRA applied)."""
     from llmdeck.core.gguf_meta import lora_mismatch
     from llmdeck.core.perplexity import option_loglikelihoods
@@ -112,7 +113,7 @@ def llama_likelihood(spec: ModelSpec, questions: list[tuple[list[dict], list[str
         mismatch = lora_mismatch(Path(entry.path), Path(lora_path))
         if mismatch:
             raise BadInput(f"{spec.label}: llama.cpp cannot apply the LoRA {lora_path} to {entry.name}: {mismatch}")
-    return option_loglikelihoods(Path(entry.path), questions, lora_path=lora_path)
+    return option_loglikelihoods(Path(entry.path), questions, lora_path=lora_path, n_threads=n_threads)
 
 
 _likelihood: Likelihood = llama_likelihood
@@ -232,7 +233,7 @@ class Evaluation:
 
         started = time.perf_counter()
         questions = [(_messages(t), list(t.row.choice or [])) for t in todo]
-        likelihoods = _likelihood(spec, questions)
+        likelihoods = _likelihood(spec, questions, self.n_threads)
         each = (time.perf_counter() - started) / len(todo)
         return {t.id: (score_choice(t.row, values), each) for t, values in zip(todo, likelihoods)}
 
@@ -358,3 +359,83 @@ def _store(model_key: str, row_key: str, model: str, source: str, row_id: str, s
                 time.time(),
             ),
         )
+
+
+class ApartEvaluation:
+    """An eval run by `llmdeck eval --events` in a child process (the app never decodes in its own process):
+    iterate for its events, decoded from the child's JSON lines; `close()` ends the child. A child that fails
+    raises its one-line error (BadInput for exit 2)."""
+
+    def __init__(self, command: list[str]):
+        import subprocess
+        import tempfile
+
+        self.command = command
+        self.stopped = False
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # progress text: never fills a pipe
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1
+        )
+
+    def __iter__(self) -> Iterator[EvalEvent]:
+        from llmdeck.core.errors import LlmdeckError
+        from llmdeck.core.events import decoder
+
+        decode = decoder(EVAL_EVENTS)
+        assert self.process.stdout is not None  # started with stdout=PIPE
+        try:
+            for line in self.process.stdout:
+                if line.strip():
+                    yield decode(json.loads(line))
+            code = self.process.wait()
+        finally:
+            self.close()
+            self.process.stdout.close()
+        if code != 0 and not self.stopped:
+            self._stderr.seek(0)
+            lines = [line for line in self._stderr.read().splitlines() if line.strip()]
+            message = next((line for line in reversed(lines) if line.startswith("error: ")), None)
+            text = message.removeprefix("error: ") if message else (lines[-1] if lines else f"exit code {code}")
+            raise (BadInput if code == 2 else LlmdeckError)(text)
+
+    def close(self) -> None:
+        """End the child (a stopped eval keeps every score stored so far; the same eval resumes). Safe from another
+        thread than the one iterating: the iteration then ends at once, without an error."""
+        import subprocess
+
+        if self.process.poll() is None:
+            self.stopped = True
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def evaluate_apart(
+    models: Sequence[str],
+    tasks_file: str | Path,
+    *,
+    judge_model: str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    n_threads: int | None = None,
+) -> Evaluation | ApartEvaluation:
+    """The eval as the app runs it: `llmdeck eval ... --events` in a child process, or here when the models come
+    from a stand-in that exists only in this process (the tests' scripted model). Either way: iterate for events,
+    `close()` to stop."""
+    import sys
+
+    from llmdeck.core.runtime import uses_default_loader
+
+    if not uses_default_loader():
+        return evaluate(models, tasks_file, judge_model=judge_model, max_tokens=max_tokens, n_threads=n_threads)
+    command = [sys.executable, "-m", "llmdeck.cli", "eval", *models, "--tasks", str(tasks_file), "--events"]
+    command += ["--max-tokens", str(max_tokens)] + (["--judge", judge_model] if judge_model else [])
+    command += ["--threads", str(n_threads)] if n_threads else []
+    return ApartEvaluation(command)
+
+
+def sample_file() -> Path:
+    """The bundled eval file (a few rows of each check scorer), the app's default."""
+    return Path(__file__).resolve().with_name("eval_data") / "sample_evals.jsonl"

@@ -35,7 +35,9 @@ def evals(tmp_path):
 
 @pytest.fixture
 def likes_the_last_option():
-    previous = evaluation.set_likelihood(lambda spec, qs: [[-float(len(o) - i) for i in range(len(o))] for _, o in qs])
+    previous = evaluation.set_likelihood(
+        lambda spec, qs, n_threads: [[-float(len(o) - i) for i in range(len(o))] for _, o in qs]
+    )
     yield
     evaluation.set_likelihood(previous)
 

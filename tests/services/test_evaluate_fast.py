@@ -150,7 +150,7 @@ def likelihood():
     """Scripted log-likelihoods: the base model prefers the first option, the tuned one the right one."""
     asked: list[tuple[str, list]] = []
 
-    def scripted(spec, questions):
+    def scripted(spec, questions, n_threads):
         asked.append((spec.label, questions))
         right = {"Largest planet?": 1, "2 + 2?": 0}
         return [

@@ -492,3 +492,32 @@ def test_arena_screen_after_a_vote_with_the_leaderboard(snap_compare, fake_model
 
     dialog = ArenaScreen(EMBEDDED_CHAT_MODEL_NAME, "tuned", rng=random.Random(0))
     assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)
+
+
+def test_eval_screen_with_its_table(snap_compare, fake_model, tmp_path, monkeypatch):
+    from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME, embedded_chat_model_path
+    from llmdeck.core.store import ModelStore
+    from llmdeck.services.evaluate import evaluate
+    from llmdeck.tui.screens.evaluate import EvalScreen
+
+    ModelStore().register(embedded_chat_model_path(), name="tuned")
+    monkeypatch.chdir(tmp_path)  # the file's path on screen is relative
+    rows = [
+        {"id": "capital", "prompt": "Capital of France?", "exact": "Paris"},
+        {"id": "colour", "prompt": "A primary colour?", "contains": ["red", "blue", "yellow"]},
+        {"id": "six", "prompt": "6 * 7?", "regex": "42"},
+    ]
+    Path("evals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    fake_model.enqueue("Lyon", "Blue", "42", "Paris", "Red", "42")
+    models = [EMBEDDED_CHAT_MODEL_NAME, "tuned"]
+    list(evaluate(models, "evals.jsonl"))  # stored: the screen's run re-reads every score (no timings on screen)
+
+    async def run_before(pilot) -> None:
+        await dialog_shown(pilot)
+        screen = pilot.app.screen
+        pilot.app.animation_level = "none"
+        await pilot.press("ctrl+r")
+        await settled(pilot, lambda: not screen.running and screen.query_one("#eval-table").row_count == 4)
+        await steady(pilot)
+
+    assert snap_compare(DialogHost(EvalScreen(models, "evals.jsonl")), terminal_size=SIZE, run_before=run_before)

@@ -58,8 +58,9 @@ class ModelsScreen(BaseScreen):
         Binding("m", "modelfile", "Ollama Modelfile"),
         Binding("e", "export_run", "Export a run"),
         Binding("a", "arena", "Arena", show=False),
+        Binding("v", "evaluate", "Evaluate", show=False),
     ]
-    SUBSCREENS = [("a", "arena", "ArenaScreen")]
+    SUBSCREENS = [("a", "arena", "ArenaScreen"), ("v", "evaluate", "EvalScreen")]
     PALETTE = [("Show the highlighted model's details", "focus_table")]
 
     @dataclass
@@ -285,6 +286,12 @@ class ModelsScreen(BaseScreen):
         from llmdeck.tui.screens.arena import ArenaScreen
 
         self.app.push_screen(ArenaScreen(first=self.selected))
+
+    def action_evaluate(self) -> None:
+        """The eval screen, with the highlighted model as the first (the reference) model."""
+        from llmdeck.tui.screens.evaluate import EvalScreen
+
+        self.app.push_screen(EvalScreen(models=[self.selected] if self.selected else []))
 
     # -- export a run (the train screen's export, with its progress panel) ----------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")

@@ -1,0 +1,99 @@
+"""The eval screen (`v` on the models screen) on the scripted fake model: it runs the eval, shows every scored
+row and the table with intervals and the paired difference; a second run resumes from the stored scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.app import App
+from textual.widgets import DataTable
+
+from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME, embedded_chat_model_path
+from llmdeck.core.store import ModelStore
+from llmdeck.services.eval_report import wilson
+from llmdeck.tui import app as app_module
+from llmdeck.tui.app import LlmdeckApp
+from llmdeck.tui.screens.evaluate import EvalScreen
+from llmdeck.tui.screens.models import ModelsScreen
+from tests.tui.helpers import text_of, wait_for
+
+SIZE = (140, 36)
+M = EMBEDDED_CHAT_MODEL_NAME
+
+
+class EvalHost(App):
+    """A bare app showing only the eval screen."""
+
+    CSS_PATH = Path(app_module.__file__).parent / "app.tcss"
+
+    def __init__(self, screen: EvalScreen):
+        super().__init__()
+        self.eval_screen = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.eval_screen)
+
+
+def cells(table: DataTable) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+async def test_the_eval_runs_and_shows_the_rows_and_the_table(fake_model, tmp_path):
+    ModelStore().register(embedded_chat_model_path(), name="tuned")
+    evals = tmp_path / "evals.jsonl"
+    rows = [
+        {"id": "capital", "prompt": "Capital of France?", "exact": "Paris"},
+        {"id": "six", "prompt": "6*7?", "regex": "42"},
+    ]
+    evals.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fake_model.enqueue("Lyon", "42", "Paris", "42")
+    async with EvalHost(EvalScreen(models=[M, "tuned"], tasks_file=str(evals))).run_test(size=SIZE) as pilot:
+        screen = pilot.app.eval_screen
+        await wait_for(pilot, lambda: screen.is_attached)
+        await pilot.click("#eval-models")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not screen.running and screen.query_one("#eval-table", DataTable).row_count)
+        assert cells(screen.query_one("#eval-rows", DataTable)) == [
+            [M, "capital", "exact", "fail", cells(screen.query_one("#eval-rows", DataTable))[0][4]],
+            [M, "six", "regex", "pass", cells(screen.query_one("#eval-rows", DataTable))[1][4]],
+            ["tuned", "capital", "exact", "pass", cells(screen.query_one("#eval-rows", DataTable))[2][4]],
+            ["tuned", "six", "regex", "pass", cells(screen.query_one("#eval-rows", DataTable))[3][4]],
+        ]
+        table = cells(screen.query_one("#eval-table", DataTable))
+        assert [row[0] for row in table] == ["exact match", "regex match", "all checks"]
+        low, high = wilson(1, 2)
+        assert table[2][:4] == ["all checks", "2", f"0.500 [{low:.3f}, {high:.3f}]", "1.000 [0.342, 1.000]"]
+        assert table[2][4].startswith("+0.500 [")
+        assert text_of(screen.query_one("#eval-progress-label")) == "4/4"
+
+        await pilot.press("ctrl+r")  # again: every score is re-read (no reply is queued for the model)
+        await wait_for(pilot, lambda: not screen.running and "done" in text_of(screen.query_one("#eval-status")))
+        assert [row[4] for row in cells(screen.query_one("#eval-rows", DataTable))] == ["stored"] * 4
+        assert cells(screen.query_one("#eval-table", DataTable)) == table
+
+
+async def test_a_bad_eval_file_is_a_notification_not_a_crash(fake_model, tmp_path):
+    evals = tmp_path / "evals.jsonl"
+    evals.write_text('{"prompt": "Q"}\n')
+    async with EvalHost(EvalScreen(models=[M], tasks_file=str(evals))).run_test(size=SIZE) as pilot:
+        screen = pilot.app.eval_screen
+        await wait_for(pilot, lambda: screen.is_attached)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "eval failed" in text_of(screen.query_one("#eval-status")))
+        assert not screen.running
+        assert any("evals.jsonl:1: expected exactly one scorer" in n.message for n in pilot.app._notifications)
+
+
+async def test_v_on_the_models_screen_opens_it_with_the_highlighted_model(fake_model):
+    async with LlmdeckApp().run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        models = pilot.app.screen
+        await wait_for(pilot, lambda: isinstance(models, ModelsScreen) and models.selected)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EvalScreen))
+        screen = pilot.app.screen
+        assert screen.query_one("#eval-models").value == M
+        assert screen.query_one("#eval-tasks").value.endswith("sample_evals.jsonl")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: pilot.app.screen is models)

@@ -19,12 +19,12 @@ from llmdeck.agents.events import AgentAnswered, AgentEvent, AgentFailed, Though
 class AgentOptions(BaseModel):
     """How one agent run is bounded and prompted."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     max_steps: int = Field(
         6, ge=1, le=50, description="Model steps at most; the last one must answer (tools withheld)."
     )
-    max_seconds: float = Field(120.0, gt=0, description="Wall-time limit, checked before each step.")
+    max_seconds: float = Field(120.0, gt=0, le=86_400, description="Wall-time limit, checked before each step.")
     system: str | None = Field(None, description="Extra instructions placed before the ReAct instructions.")
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from llmdeck.agents.events import CodeWritten, MessageSent, VerdictReached, VerifyEvent
 from llmdeck.agents.executor import Checks, SandboxCodeExecutor
 from llmdeck.agents.sandbox import SandboxLimits, isolation_note
+from llmdeck.core.validate import MAX_TEMPERATURE, MAX_TOKENS
 
 GIVE_UP = "I give up."
 WRITER_SYSTEM = (
@@ -40,13 +41,21 @@ FENCE_PATTERN = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTAL
 class VerifyOptions(BaseModel):
     """How one verification run is bounded."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     max_rounds: int = Field(3, ge=1, le=10, description="Write-and-run rounds at most.")
-    max_tokens: int = Field(1024, ge=64, description="Tokens per written reply (the grammar bounds it too).")
-    temperature: float = Field(0.0, ge=0, description="Sampling temperature of the first program (0: greedy).")
-    retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of rewrites after a failure.")
-    seed: int | None = Field(None, description="Seeds the sampled programs, so an attempt can be replayed.")
+    max_tokens: int = Field(
+        1024, ge=64, le=MAX_TOKENS, description="Tokens per written reply (the grammar bounds it too)."
+    )
+    temperature: float = Field(
+        0.0, ge=0, le=MAX_TEMPERATURE, description="Sampling temperature of the first program (0: greedy)."
+    )
+    retry_temperature: float = Field(
+        0.7, ge=0, le=MAX_TEMPERATURE, description="Sampling temperature of rewrites after a failure."
+    )
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="Seeds the sampled programs, so an attempt can be replayed."
+    )
     constrained: bool = Field(True, description="Constrain the writer to one fenced python block (grammar).")
 
 

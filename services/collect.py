@@ -22,6 +22,7 @@ from llmdeck.agents import attempts
 from llmdeck.agents.tasks import Task, TaskFile, agent_tools, grade_agent, load_tasks, prepare_fixtures
 from llmdeck.core.errors import BadInput, validated
 from llmdeck.core.events import Event
+from llmdeck.core.validate import MAX_COUNT, MAX_TOKENS
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ SWEEP_EVENTS = (SweepStarted, AttemptRecorded, SweepFinished)
 class CollectOptions(BaseModel):
     """How a task file is swept."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     samples: int = Field(1, ge=1, le=64, description="Attempts per task.")
     temperature: float = Field(
@@ -93,13 +94,15 @@ class CollectOptions(BaseModel):
         " evaluation decodes), the others sampled at `temperature`.",
     )
     split: str = Field("train", pattern="^(train|heldout|all)$", description="Which tasks: train, heldout or all.")
-    limit: int | None = Field(None, ge=1, description="At most this many tasks per category (quick runs).")
+    limit: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="At most this many tasks per category (quick runs)."
+    )
     max_steps: int = Field(4, ge=1, le=50, description="Agent: model steps at most.")
     max_rounds: int = Field(3, ge=1, le=10, description="Verify: write-and-run rounds at most.")
-    max_tokens: int = Field(1024, ge=64, description="Verify: tokens per written program.")
+    max_tokens: int = Field(1024, ge=64, le=MAX_TOKENS, description="Verify: tokens per written program.")
     constrained: bool = Field(True, description="Agent: grammar-constrained steps (False: free text, parsed).")
     timeout_s: float = Field(
-        10.0, gt=0, description="Wall seconds per sandboxed run (verify programs, the python tool)."
+        10.0, gt=0, le=86_400, description="Wall seconds per sandboxed run (verify programs, the python tool)."
     )
     isolation: str = Field("auto", pattern="^(auto|bubblewrap|namespaces|process)$", description="Sandbox tier.")
     guide: bool = Field(

@@ -436,6 +436,19 @@ def evaluate_apart(
     return ApartEvaluation(command)
 
 
+def run_models(run_id: str, base_model: str | None) -> list[str]:
+    """What compares a run with its base: the base (a store model or .gguf; the default model for none) first,
+    then `+RUN` (the run's LoRA on it); `+RUN` alone when the base is not a GGUF llama.cpp can run."""
+    from llmdeck.core.store import ModelStore
+
+    store = ModelStore()
+    if base_model is None:
+        return [store.default_name(), f"+{run_id}"]
+    if store.exists(base_model) or (base_model.endswith(".gguf") and Path(base_model).expanduser().is_file()):
+        return [base_model, f"+{run_id}"]
+    return [f"+{run_id}"]  # a Hugging Face directory or hub id: llama.cpp runs the run's own GGUF base only
+
+
 def sample_file() -> Path:
     """The bundled eval file (a few rows of each check scorer), the app's default."""
     return Path(__file__).resolve().with_name("eval_data") / "sample_evals.jsonl"

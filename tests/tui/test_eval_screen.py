@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.app import App
 from textual.widgets import DataTable
 
@@ -97,3 +98,31 @@ async def test_v_on_the_models_screen_opens_it_with_the_highlighted_model(fake_m
         assert screen.query_one("#eval-tasks").value.endswith("sample_evals.jsonl")
         await pilot.press("escape")
         await wait_for(pilot, lambda: pilot.app.screen is models)
+
+
+@pytest.mark.slow  # the train screen's first layout takes seconds on a loaded 2-core machine
+async def test_v_on_the_train_screen_compares_the_run_with_its_base(fake_model):
+    from llmdeck.tuning.registry import Registry
+
+    registry = Registry()
+    run = registry.create("tuned", "sft", M, "sample", {"base_model": M}, "local")
+    registry.update(run.id, status="completed", last_metrics={"loss": 1.0})
+    async with LlmdeckApp().run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        train = pilot.app.screen
+        await wait_for(pilot, lambda: run.id in train.query_one("#runs-table").runs_by_id)
+        train.query_one("#runs-table").focus()
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EvalScreen))
+        assert pilot.app.screen.query_one("#eval-models").value == f"{M} +{run.id}"
+
+
+def test_a_run_is_compared_with_the_base_llama_cpp_can_run(tmp_path):
+    from llmdeck.services.evaluate import run_models
+
+    assert run_models("r1", M) == [M, "+r1"]
+    assert run_models("r1", None) == [M, "+r1"]  # the default store model
+    assert run_models("r1", str(embedded_chat_model_path())) == [str(embedded_chat_model_path()), "+r1"]
+    (tmp_path / "hf-model").mkdir()
+    assert run_models("r1", str(tmp_path / "hf-model")) == ["+r1"]  # a Hugging Face directory: +RUN alone
+    assert run_models("r1", "HuggingFaceTB/SmolLM2-135M") == ["+r1"]

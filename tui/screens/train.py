@@ -59,6 +59,7 @@ class TrainScreen(BaseScreen):
         Binding("ctrl+s", "save_config", "Save config"),
         Binding("e", "export_run", "Export run"),
         Binding("t", "chat_with_run", "Chat with run"),
+        Binding("v", "evaluate_run", "Evaluate run vs its base", show=False),
         Binding("o", "open_loops", "Self-improvement loops"),
         Binding("ctrl+x", "close_export", "Cancel/close export", show=False),
     ]
@@ -67,6 +68,7 @@ class TrainScreen(BaseScreen):
     SUBSCREENS = [
         ("o", "loop", "LoopScreen"),
         ("m", "compare_runs", "CompareRunsScreen"),
+        ("v", "evaluate", "EvalScreen"),
     ]  # in the help, with their keys
 
     # -- messages (from this screen's workers) -------------------------------------------------------
@@ -376,6 +378,17 @@ class TrainScreen(BaseScreen):
         await self.app.switch_mode("chat")
         if isinstance(self.app.screen, ChatScreen):
             self.app.screen.chat_with_run(run_id)
+
+    def action_evaluate_run(self) -> None:
+        """The eval screen comparing the highlighted run's adapter (`+RUN`) with its base model."""
+        from llmdeck.services.evaluate import run_models
+        from llmdeck.tui.screens.evaluate import EvalScreen
+
+        table = self.query_one(RunsTable)
+        run = table.runs_by_id.get(table.highlighted_run())
+        run_id = self._completed_run("evaluate")
+        if run is not None and run_id is not None:
+            self.app.push_screen(EvalScreen(models=run_models(run_id, run.config.get("base_model"))))
 
     # -- the new-run form --------------------------------------------------------------------------
     def action_new_run(self) -> None:

@@ -114,6 +114,23 @@ def copied_gguf(tmp_path, embedded_gguf) -> Path:
     return path
 
 
+TMPFS = Path("/dev/shm")
+
+
+def pytest_configure(config):
+    """The fast tier keeps its temp dirs on tmpfs when there is room: each test's fresh LLMDECK_HOME applies the
+    SQLite migrations, a commit (an fsync on disk) each, ~0.1 s a test on disk and more on a busy one. The slow tier
+    stays on disk (its checkpoints and exports are large); a PYTEST_DEBUG_TEMPROOT given by hand wins."""
+    if config.option.markexpr.replace(" ", "") != "notslow" or "PYTEST_DEBUG_TEMPROOT" in os.environ:
+        return
+    try:
+        stats = os.statvfs(TMPFS)
+    except OSError:
+        return
+    if os.access(TMPFS, os.W_OK) and stats.f_bavail * stats.f_frsize >= 2 << 30:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
+
+
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests are skipped at collection when there is no NVIDIA device, before their fixtures build
     anything (a session fixture building a tiny model cost the fast tier ~17 s for a test it then skipped)."""

@@ -173,9 +173,3 @@ def series(rows: list[dict], key: str) -> Series:
             found.steps.append(int(row["step"]))
             found.values.append(float(value))
     return found
-
-
-def config_diff(first: dict, second: dict) -> list[tuple[str, object, object]]:
-    """(field, first value, second value) for every field the two configs set differently."""
-    keys = list(first) + [k for k in second if k not in first]
-    return [(k, first.get(k), second.get(k)) for k in keys if first.get(k) != second.get(k)]

@@ -9,7 +9,7 @@ import shlex
 
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.config_fields import as_command, check_form, field_specs, parse_form, save_config
-from llmdeck.tuning.monitor import MetricsFollower, alerts, config_diff, log_tail, series, smoothed
+from llmdeck.tuning.monitor import MetricsFollower, alerts, log_tail, series, smoothed
 
 
 def test_every_config_field_is_a_form_field_with_its_help():
@@ -110,10 +110,6 @@ def test_log_tail_keeps_the_last_state_of_progress_lines(tmp_path):
     log.write_text("start\n 10%\r 50%\r100%\nend\n")
     assert log_tail(log) == ["start", "100%", "end"]
     assert log_tail(tmp_path / "none.log") == []
-
-
-def test_config_diff_lists_changed_fields_only():
-    assert config_diff({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == [("b", 2, 3), ("c", None, 4)]
 
 
 def test_the_worker_keeps_library_future_and_deprecation_warnings_out_of_the_log():

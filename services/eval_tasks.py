@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from llmdeck.core.errors import BadInput
@@ -54,14 +54,16 @@ class EvalRow(BaseModel):
     id: str | None = Field(None, min_length=1, description="The row's name (default: line-N).")
     prompt: str = Field(min_length=1, description="What the model is asked.")
     system: str | None = Field(None, description="A system prompt for this row.")
-    max_tokens: int | None = Field(None, ge=1, le=8192, description="The answer's token cap for this row.")
+    max_tokens: StrictInt | None = Field(None, ge=1, le=8192, description="The answer's token cap for this row.")
     exact: str | list[str] | None = Field(None, description="The answer equals one of these (normalized).")
     contains: str | list[str] | None = Field(None, description="The answer contains one of these (any case).")
     regex: str | None = Field(None, description="A Python regular expression found in the answer.")
     choice: list[str] | None = Field(None, description="Options, ranked by their log-likelihood.")
-    answer: str | int | None = Field(None, description="choice: the right option (its text or its 0-based index).")
+    answer: str | StrictInt | None = Field(
+        None, description="choice: the right option (its text or its 0-based index)."
+    )
     code: CodeCheck | None = Field(None, description="The answer's program is run in the sandbox and checked.")
-    judge: bool | None = Field(None, description="The --judge model grades the answer 1-10.")
+    judge: StrictBool | None = Field(None, description="The --judge model grades the answer 1-10.")
     reference: str | None = Field(None, description="judge: a reference answer the judge compares with.")
 
     @field_validator("exact", "contains")

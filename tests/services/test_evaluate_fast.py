@@ -112,6 +112,8 @@ def write(path, *rows) -> str:
         ('{"prompt": "Q", "choice": ["a", "b"], "answer": 2}', ":2: answer: index 2 is not an option (0 to 1)"),
         ('{"prompt": "Q", "choice": ["a"], "answer": "a"}', ":2: choice: expected at least two non-empty options"),
         ('{"prompt": "Q", "choice": ["a", "b"]}', ":2: answer: a choice row needs its right option"),
+        ('{"prompt": "Q", "choice": ["a", "b"], "answer": true}', ":2: answer.str: Input should be a valid string"),
+        ('{"prompt": "Q", "judge": 1}', ":2: judge: Input should be a valid boolean"),
         ('{"prompt": "Q", "code": {}}', ":2: code: expected exactly one of tests (asserts) or stdout"),
         ('{"prompt": "Q", "exact": "a", "reference": "r"}', ":2: reference: only a judge row"),
         ('{"prompt": "Q", "exact": "a", "tempo": 1}', ":2: tempo: Extra inputs are not permitted"),

@@ -114,6 +114,15 @@ def copied_gguf(tmp_path, embedded_gguf) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random-init Llama with SmolLM2's real tokenizer, built once per session for the tuning and app tests
+    (defined in each package's conftest, it was built twice in a session that runs both)."""
+    from tests.tuning.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
 TMPFS = Path("/dev/shm")
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for tuning tests: a tiny random-init Llama with SmolLM2's real tokenizer, built once per session."""
+"""Fixtures for tuning tests (the tiny random-init Llama, `tiny_model_dir`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.tuning.tiny_model import build_tiny_model
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

@@ -9,7 +9,7 @@ import click
 
 from llmdeck.agents.events import AgentAnswered, AgentFailed, RunEvent, ThoughtWritten, ToolCalled, ToolReturned
 from llmdeck.cli.groups import DefaultCommandGroup
-from llmdeck.cli.options import FLOAT, INT, NAME, setting
+from llmdeck.cli.options import FLOAT, INT, NAME, UserPath, setting
 from llmdeck.cli.output import emit_event, info
 from llmdeck.cli.records import export_rows, runs_group
 from llmdeck.cli.sweeps import run_sweep, sweep_options
@@ -35,7 +35,7 @@ def command() -> None:
 @click.option(
     "--tools-file",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="A Python file of LangChain @tool functions (repeatable).",
 )
 @click.option("--workspace", metavar="DIR", help="Directory the files tool reads (default: here).")
@@ -194,7 +194,7 @@ def render_event(event: RunEvent) -> str:
 
 
 @click.command()
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
+@click.option("--output", "-o", required=True, type=UserPath(dir_okay=False), help="JSONL file to write.")
 @click.option("--all", "include_limited", is_flag=True, help="Also runs stopped by a limit (best answers so far).")
 def export_command(output, include_limited):
     from llmdeck.agents.records import agent_trace_rows

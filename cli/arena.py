@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli.options import INT, NAME, Number
+from llmdeck.cli.options import INT, NAME, Number, UserPath
 from llmdeck.cli.output import emit_json, info, table
 
 
 @click.group("arena", invoke_without_command=True)
 @click.option(
-    "--prompts", "prompts_file", type=click.Path(dir_okay=False), help='A .jsonl of {"prompt", "reference"?} or text.'
+    "--prompts", "prompts_file", type=UserPath(dir_okay=False), help='A .jsonl of {"prompt", "reference"?} or text.'
 )
 @click.option(
     "--model", "models", multiple=True, type=NAME, help="A contender: MODEL, MODEL+RUN or +RUN (give exactly two)."
 )
 @click.option("--judge", "judge_model", type=NAME, help="The judge model (MODEL, MODEL+RUN or +RUN) that votes.")
-@click.option("--rubric", type=click.Path(dir_okay=False), help="A text file with the judge's criteria.")
+@click.option("--rubric", type=UserPath(dir_okay=False), help="A text file with the judge's criteria.")
 @click.option("--max-tokens", type=Number(int, 1), help="Cap each answer at this many tokens.")
 @click.option("--seed", type=INT, help="Seed of the random left/right order (default: random).")
 @click.option("--json", "as_json", is_flag=True, help="Print the votes and the leaderboard as one JSON document.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli.options import INT, NAME, setting
+from llmdeck.cli.options import INT, NAME, UserPath, setting
 from llmdeck.cli.output import emit_event, info
 
 
@@ -28,7 +28,7 @@ def command() -> None:
     "--tasks",
     "task_files",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="Task files (default: the bundled tool questions and coding tasks).",
 )
 @click.option(

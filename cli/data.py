@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli.options import INT, NAME
+from llmdeck.cli.options import INT, NAME, UserPath
 from llmdeck.cli.output import emit_json, info
 
 FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "messages", "text", "preference"]
@@ -116,7 +116,7 @@ def _print_report(report) -> None:
     "-o",
     "out",
     required=True,
-    type=click.Path(file_okay=False),
+    type=UserPath(file_okay=False),
     help="Directory to write sft.jsonl, preference.jsonl and manifest.json into.",
 )
 @click.option("--agent", "agent_only", is_flag=True, help="Only agent traces.")
@@ -135,7 +135,7 @@ def _print_report(report) -> None:
     "--tasks",
     "task_files",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="A task file whose held-out tasks must stay out (repeatable; recorded held-out attempts always do).",
 )
 @click.option("--max-per-task", type=INT, default=4, show_default=True, help="Verified traces kept per task at most.")
@@ -190,7 +190,7 @@ def from_runs(out, agent_only, verify_only, since, collections, task_files, max_
     "-o",
     "out",
     required=True,
-    type=click.Path(file_okay=False),
+    type=UserPath(file_okay=False),
     help="Directory to write preference.jsonl and manifest.json into.",
 )
 @click.option("--voter", help='Only votes by "user", "judge" (any judge) or "judge:MODEL" (default: all).')

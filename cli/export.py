@@ -8,7 +8,7 @@ from contextlib import closing
 
 import click
 
-from llmdeck.cli.options import NAME, Number
+from llmdeck.cli.options import FLOAT, NAME, Number, UserPath
 from llmdeck.cli.output import emit_json, info, table
 from llmdeck.core.units import human_size
 
@@ -88,12 +88,12 @@ def report_rows(report) -> list[dict]:
 )
 @click.option(
     "--max-loss-delta",
-    type=Number(float, 0.0, 100.0),
+    type=FLOAT,  # finite; the export checks that it is >= 0
     help="Refuse to register a quant whose loss exceeds the f16's by more than this.",
 )
 @click.option(
     "--eval-data",
-    type=click.Path(),
+    type=UserPath(),
     help="Score the quants on this file (default: the run's eval split, else its training rows).",
 )
 @click.option(

@@ -8,7 +8,7 @@ import signal
 import click
 
 from llmdeck.cli.groups import DefaultCommandGroup
-from llmdeck.cli.options import config_options
+from llmdeck.cli.options import UserPath, config_options
 from llmdeck.cli.output import emit_event, emit_json, info, table
 from llmdeck.services.loop import (
     LoopConfig,
@@ -25,7 +25,7 @@ from llmdeck.services.loop import (
 TASKS_OPTION = click.Option(
     ["--tasks", "tasks"],
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help=LoopConfig.model_fields["tasks"].description,
 )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from llmdeck.cli.options import NAME
+from llmdeck.cli.options import NAME, UserPath
 from llmdeck.cli.output import emit_json, emit_result, info, table
 from llmdeck.core.units import human_count, human_size
 
@@ -139,7 +139,7 @@ def quantize(name: str, quant: str, new_name: str | None, allow_requantize: bool
 
 @command.command("modelfile")
 @click.argument("name")
-@click.option("--out", "out_file", type=click.Path(path_type=Path), help="Write the Modelfile here (default: stdout).")
+@click.option("--out", "out_file", type=UserPath(path_type=Path), help="Write the Modelfile here (default: stdout).")
 @click.option("--system", help="A SYSTEM prompt to include.")
 def modelfile(name: str, out_file: Path | None, system: str | None) -> None:
     """An Ollama Modelfile for NAME: FROM the GGUF, TEMPLATE from its chat template, its stop tokens.
@@ -162,11 +162,11 @@ def modelfile(name: str, out_file: Path | None, system: str | None) -> None:
 @click.option(
     "--tokenizer",
     "tokenizer_dir",
-    type=click.Path(),
+    type=UserPath(),
     help="The training tokenizer's directory (default: the run it was exported from, else the GGUF's own).",
 )
 @click.option(
-    "--modelfile", type=click.Path(), help="Check this Modelfile's TEMPLATE (default: what `modelfile` writes)."
+    "--modelfile", type=UserPath(), help="Check this Modelfile's TEMPLATE (default: what `modelfile` writes)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def check(name: str, tokenizer_dir: str | None, modelfile: str | None, as_json: bool) -> None:
@@ -194,7 +194,7 @@ def check(name: str, tokenizer_dir: str | None, modelfile: str | None, as_json: 
 
 @command.command("export-dir")
 @click.argument("name")
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=UserPath(path_type=Path))
 @click.option(
     "--layout",
     type=click.Choice(["lmstudio"]),
@@ -225,7 +225,7 @@ def export_dir(name: str, directory: Path, layout: str, publisher: str, link: bo
 @click.option(
     "--from-sdist",
     "sdist",
-    type=click.Path(path_type=Path),
+    type=UserPath(path_type=Path),
     help="Install from this llama-cpp-python .tar.gz (offline).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {root, runtime_version} as JSON on stdout.")

@@ -80,6 +80,15 @@ class NonEmpty(click.ParamType):
 NAME = NonEmpty()
 
 
+class UserPath(click.Path):
+    """click's Path that refuses an empty value (`--out ''` would otherwise mean the current directory)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("empty value (give a path, or leave the flag out for the default)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def config_options(
     config_type: type[BaseModel], *, aliases: Mapping[str, str] = {}, custom: Mapping[str, click.Option] = {}
 ) -> Callable:

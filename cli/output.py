@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from llmdeck.cli.options import INT, setting
+from llmdeck.cli.options import Number, setting
 from llmdeck.core.events import Event
 from llmdeck.core.units import duration
 
@@ -106,7 +106,7 @@ def generation_options(func):
         ),
         click.option("--top-p", type=setting("top_p"), help="Nucleus sampling (default 0.95)."),
         click.option("--max-tokens", type=setting("max_tokens"), help="Cap on generated tokens (default 512)."),
-        click.option("--seed", type=INT, help="Sampling seed for reproducible output."),
+        click.option("--seed", type=Number(int, 0, 2**32 - 1), help="Sampling seed for reproducible output."),
         click.option("--stop", multiple=True, help="Stop sequence (repeatable)."),
         click.option("--ctx", "n_ctx", type=setting("n_ctx"), help="Context window to load the model with."),
         click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp."),

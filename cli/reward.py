@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli.options import Number
+from llmdeck.cli.options import Number, UserPath
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -19,7 +19,7 @@ def command() -> None:
     "--data",
     "data_file",
     required=True,
-    type=click.Path(),
+    type=UserPath(),
     help="Rows to score: preference pairs (both sides), conversations, prompts with answers, or text.",
 )
 @click.option("--batch-size", type=Number(int, 1), default=8, show_default=True, help="Texts scored at once.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmdeck.cli.options import INT, NAME
+from llmdeck.cli.options import INT, NAME, UserPath
 from llmdeck.cli.output import info
 
 
@@ -28,7 +28,7 @@ from llmdeck.cli.output import info
 @click.option("--port", default=8000, show_default=True, type=INT, help="TCP port, 1-65535.")
 @click.option(
     "--api-key-file",
-    type=click.Path(path_type=Path),
+    type=UserPath(path_type=Path),
     help="Require the bearer token stored in this file (preferred: not visible in `ps`).",
 )
 @click.option(

@@ -6,6 +6,7 @@ import datetime
 
 import click
 
+from llmdeck.cli.options import UserPath
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -56,7 +57,7 @@ def rm_command(session_id):
 @command.command("export")
 @click.argument("session_id")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file (default stdout).")
+@click.option("--output", "-o", type=UserPath(dir_okay=False), help="Write to this file (default stdout).")
 def export_command(session_id, fmt, output):
     """Export a session as Markdown or JSON.
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from llmdeck.cli.options import FLOAT, INT, NAME
+from llmdeck.cli.options import FLOAT, INT, NAME, UserPath
 from llmdeck.cli.output import emit_event, info
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def sweep_options(kind: str):
             click.option(
                 "--tasks",
                 "tasks_file",
-                type=click.Path(dir_okay=False),
+                type=UserPath(dir_okay=False),
                 help="A task file (JSON lines with checks or expected answers): attempt every task of --split,"
                 " recording each attempt with its verdict. Re-running the same command resumes it.",
             ),

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from llmdeck.cli.options import UserPath
 from llmdeck.cli.output import emit_json, info, table
 
 
@@ -18,7 +19,7 @@ def command() -> None:
 @click.option(
     "--tools-file",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="Also load LangChain @tool functions from this Python file (repeatable).",
 )
 @click.option(

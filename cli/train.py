@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmdeck.cli.options import config_options
+from llmdeck.cli.options import UserPath, config_options
 from llmdeck.cli.output import emit_json, info, progress_printer
 from llmdeck.core.errors import LlmdeckError
 from llmdeck.tuning.config import TrainConfig
@@ -41,7 +41,7 @@ VAR_OPTION = click.option(
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(path_type=Path, readable=False),
+    type=UserPath(path_type=Path, readable=False),
     help="YAML config file (flags override it).",
 )
 @click.option("--dry-run", is_flag=True, help="Check data and print the memory/time estimate; start nothing.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmdeck.cli.options import NAME
+from llmdeck.cli.options import NAME, UserPath
 
 
 def run_app(model: str | None = None) -> None:
@@ -36,13 +36,13 @@ def run_headless(script: Path, out_dir: Path, model: str | None = None) -> None:
 @click.option(
     "--script",
     "script",
-    type=click.Path(path_type=Path),
+    type=UserPath(path_type=Path),
     help="Replay this script of key presses, typed text, clicks, waits and screenshots (see README).",
 )
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path),
+    type=UserPath(path_type=Path),
     default=Path("screenshots"),
     show_default=True,
     help="Folder for the script's screenshots (NAME.svg and NAME.txt).",

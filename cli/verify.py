@@ -8,7 +8,7 @@ import click
 
 from llmdeck.agents.events import CodeExecuted, CodeWritten, MessageSent, RunEvent, VerdictReached
 from llmdeck.cli.groups import DefaultCommandGroup
-from llmdeck.cli.options import FLOAT, INT, NAME, setting
+from llmdeck.cli.options import FLOAT, INT, NAME, UserPath, setting
 from llmdeck.cli.output import emit_event, info
 from llmdeck.cli.records import export_rows, runs_group
 from llmdeck.cli.sweeps import run_sweep, sweep_options
@@ -51,7 +51,7 @@ def command() -> None:
     help="Store name or .gguf path of the writer (default: the store default).",
 )
 @click.option(
-    "--tests", type=click.Path(dir_okay=False), help="Python file of asserts / test_ functions run against the code."
+    "--tests", type=UserPath(dir_okay=False), help="Python file of asserts / test_ functions run against the code."
 )
 @click.option("--expect", help="The exact stdout the program must print.")
 @click.option("--max-rounds", type=INT, default=3, show_default=True, help="Write-and-run rounds at most.")
@@ -194,7 +194,7 @@ def execution_lines(event: CodeExecuted) -> str:
 
 
 @click.command()
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
+@click.option("--output", "-o", required=True, type=UserPath(dir_okay=False), help="JSONL file to write.")
 @click.option("--preference", is_flag=True, help="Failed-then-fixed pairs as preference rows (for --method dpo/orpo).")
 def export_command(output, preference):
     from llmdeck.agents.records import verify_preference_rows, verify_sft_rows

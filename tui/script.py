@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.core.validate import file_kind
 
 DEFAULT_SIZE = (120, 40)
 DEFAULT_TIMEOUT_S = 10.0
@@ -58,8 +59,11 @@ class Step:
 
 def parse_script(script: Path) -> tuple[list[Step], tuple[int, int]]:
     """The steps and the window size; BadInput naming every bad line."""
-    if not script.is_file():
+    kind = file_kind(script)
+    if kind == "no such file":
         raise BadInput(f"{script}: no such script file")
+    if kind is not None:  # never opened: a FIFO would block
+        raise BadInput(f"{script}: {kind} (expected a script file)")
     steps, problems = [], []
     for number, raw in enumerate(script.read_text(encoding="utf-8").splitlines(), start=1):
         text = raw.strip()

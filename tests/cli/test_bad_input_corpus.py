@@ -462,6 +462,7 @@ NUMBER_CASES = [
         f"--threads 100000: input should be less than or equal to {MAX_THREADS} (accepted: 1..{MAX_THREADS})",
     ),
     Case(("chat", "hi", "--threads", BIG), f"--threads': {HUGE}"),
+    Case(("chat", "hi", "--seed", "-5"), "--seed': -5 is out of range (accepted: 0..4294967295)"),
     Case(
         ("chat", "hi", "--ctx", "1000000000000"),
         f"--ctx 1000000000000: input should be less than or equal to {MAX_CTX}",
@@ -538,6 +539,10 @@ FILE_CASES = [
             ("predict", "tuned-qa", "When?", "--context", "@" + kind),
         )
     ),
+    Case(("tui", "--headless", "--script", "{fifo}"), "fifo.jsonl: is a FIFO (named pipe) (expected a script file)"),
+    Case(("tui", "--headless", "--script", "{loop}"), "loop.jsonl: is a symlink loop (expected a script file)"),
+    Case(("train", "--chat-template", "{fifo}", "--dry-run"), "chat_template: "),
+    Case(("train", "--method", "grpo", "--reward-fn", "{fifo_py}:score", "--dry-run"), "fifo.py: is a FIFO"),
     Case(("train", "--dataset", "{dangling}", "--dry-run"), "is a broken symlink"),
     Case(("agent", "--tasks", "{dangling}"), "dangling.jsonl: is a broken symlink (its target does not exist)"),
     Case(("models", "import", "/dev/null"), "/dev/null: is a device"),
@@ -582,6 +587,16 @@ NAME_CASES = [
         ("--model", ("tui", "--model", "")),
         ("--model", ("data", "check", "{messages}", "--model", "")),
         ("--out", ("merge", "--method", "linear", "--models", "tuned-sft", "tuned-sft-2", "--out", "")),
+    )
+] + [
+    Case(args, "empty value (give a path, or leave the flag out for the default)")
+    for args in (
+        ("data", "from-runs", "--out", ""),
+        ("tui", "--headless", "--script", ""),
+        ("agent", "--tasks", ""),
+        ("verify", "print 1", "--tests", ""),
+        ("tools", "list", "--tools-file", ""),
+        ("serve", "--api-key-file", ""),
     )
 ]
 CASES += NUMBER_CASES + NESTING_CASES + FILE_CASES + NAME_CASES

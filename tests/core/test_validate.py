@@ -163,3 +163,25 @@ def test_file_kind_says_what_a_path_is(tmp_path):
     from pathlib import Path
 
     assert file_kind(Path("/dev/null")) == "is a device"
+
+
+def test_a_context_beyond_the_models_trained_one_is_refused_when_asked_for_and_lowered_by_default(
+    llmdeck_home, fake_model
+):
+    from pathlib import Path
+
+    from llmdeck.core.errors import BadInput
+    from llmdeck.core.runtime import LoadOptions, load_model
+
+    model = Path("SmolLM2.gguf")
+    assert LoadOptions(n_ctx=9000).fitted(model, 8192).n_ctx == 8192  # the default (not asked for): lowered
+    assert LoadOptions(n_ctx=4096, n_ctx_given=True).fitted(model, 8192).n_ctx == 4096
+    assert LoadOptions(n_ctx=9000, n_ctx_given=True).fitted(model, None).n_ctx == 9000  # no metadata: as asked
+    with pytest.raises(
+        BadInput, match=r"--ctx 9000: above the trained context of SmolLM2.gguf \(accepted: 256..8192\)"
+    ):
+        LoadOptions(n_ctx=9000, n_ctx_given=True).fitted(model, 8192)
+    (llmdeck_home / "config.toml").write_text("n_ctx = 9000\n")  # config.toml asks for it too
+    with pytest.raises(BadInput, match="--ctx 9000: above the trained context"):
+        load_model()
+    assert fake_model.calls == []

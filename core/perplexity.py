@@ -14,6 +14,7 @@ from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.gguf_meta import read_gguf_info
+from llmdeck.core.validate import MAX_THREADS
 
 MAX_EVAL_CTX = 4096
 
@@ -141,6 +142,8 @@ def _load(path: Path, n_threads: int | None, n_ctx: int, lora_path: str | None =
 
     prepare_llama_cpp()
     threads = n_threads or os.cpu_count() or 1
+    if not 1 <= threads <= MAX_THREADS:  # llama.cpp's thread pool crashes far past the cores
+        raise BadInput(f"--threads {threads}: out of range (accepted: 1..{MAX_THREADS})")
     try:  # logits for every position: that is what a loss needs
         return Llama(
             model_path=str(path),

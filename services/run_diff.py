@@ -16,7 +16,6 @@ from typing import Any
 from llmdeck.tuning.registry import Run
 
 NOT_RECORDED = "not recorded"
-SECTIONS = ("run", "config", "data", "metrics", "eval")
 SHOWN_ELSEWHERE = ("method", "base_model", "dataset", "dataset_format")  # config keys shown in run/data
 SKIPPED_METRICS = ("time", "step", "epoch")
 

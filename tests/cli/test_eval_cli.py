@@ -133,3 +133,22 @@ def _scores(home) -> list:
     with sqlite3.connect(home / "llmdeck.db") as conn:
         found = conn.execute("SELECT name FROM sqlite_master WHERE name = 'eval_scores'").fetchall()
         return conn.execute("SELECT * FROM eval_scores").fetchall() if found else []
+
+
+def test_judge_rows_are_graded_by_the_judge_under_the_rubric(fake_model, tmp_path):
+    from llmdeck.services import judge
+
+    evals = tmp_path / "evals.jsonl"
+    evals.write_text('{"id": "tides", "prompt": "Why are there tides?", "judge": true, "reference": "The moon."}\n')
+    rubric = tmp_path / "terse.txt"
+    rubric.write_text("Prefer short answers.\n")
+    fake_model.enqueue("The moon pulls the sea.", json.dumps({"reason": "right and short", "score": 9}))
+    result = invoke("eval", M, "--tasks", str(evals), "--judge", M, "--rubric", str(rubric), "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["metric"] == "judge score (1-10)" and row["models"][M] == {"value": 9.0, "n": 1, "low": 9.0, "high": 9.0}
+    assert "Prefer short answers." in fake_model.calls[1]["messages"][0]["content"]
+    (stored,) = judge.stored_verdicts("grade")
+    assert stored["answers"] == ["The moon pulls the sea."] and stored["reference"] == "The moon."
+    again = invoke("eval", M, "--tasks", str(evals), "--judge", M, "--rubric", str(rubric), "--json")
+    assert json.loads(again.stdout)["rows"] == [row] and len(fake_model.calls) == 2  # re-read, not re-judged

@@ -81,6 +81,7 @@ def test_list_and_grep_skip_loops_and_fifos_without_blocking(files_tool):
         ('{"expression": ' + "9" * 5000 + "}", "expression: a 5000-digit integer is out of range"),
         ('{"expression": ' + "[" * 150 + "]" * 150 + "}", "nested more than 100 levels"),
     ],
+    ids=["100k-deep", "5000-digit", "150-deep"],
 )
 def test_deep_or_huge_json_arguments_are_a_malformed_step(arguments, problem):
     step = parse_step("Action: calculator\nAction Input: " + arguments, [CALCULATOR, final_answer_spec()])

@@ -181,6 +181,7 @@ def test_a_context_beyond_the_models_trained_one_is_refused_when_asked_for_and_l
         BadInput, match=r"--ctx 9000: above the trained context of SmolLM2.gguf \(accepted: 256..8192\)"
     ):
         LoadOptions(n_ctx=9000, n_ctx_given=True).fitted(model, 8192)
+    llmdeck_home.mkdir(parents=True, exist_ok=True)
     (llmdeck_home / "config.toml").write_text("n_ctx = 9000\n")  # config.toml asks for it too
     with pytest.raises(BadInput, match="--ctx 9000: above the trained context"):
         load_model()

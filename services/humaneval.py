@@ -10,8 +10,9 @@ wall-time limit; it passes when it exits 0. pass@k is the unbiased estimator of 
 (one pass or fail per problem), the normal interval of the mean for sampled estimates.
 
 Every sample is stored once it is scored (SQLite, component `humaneval`), keyed by what decides it (the model's
-files, the mode, the sampling, the sandbox limit): the same command resumes a killed run, and more `--samples`
-or a larger `--limit` extend it. Nothing here prints; `HumanEvalRun` yields a `ProblemScored` per sample.
+files, the mode, the sampling, the sandbox limit): the same command resumes a killed run, more `--samples`
+or a larger `--limit` extend it, and a sample another process of the same run stored meanwhile is read, not
+generated again. Nothing here prints; `HumanEvalRun` yields a `ProblemScored` per sample.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ class SuiteReport:
             "problems_passed": sum(1 for count in self.passed.values() if count),
             "seconds": round(self.seconds, 1),
             "resumed": self.resumed,
+            "run_key": self.run_key,  # what `stored_completions` reads the generated code back by
             "results": [
                 {"task_id": task_id, "samples": self.samples[task_id], "passed": self.passed[task_id]}
                 for task_id in self.samples
@@ -224,10 +226,25 @@ def _conn():
     return db.connection(COMPONENT, MIGRATIONS)
 
 
-def stored_samples(run_key: str) -> dict[tuple[str, int], bool]:
-    """(task id, sample) -> passed, for every sample stored under `run_key`."""
-    rows = _conn().execute("SELECT task_id, sample, passed FROM humaneval_samples WHERE run_key = ?", (run_key,))
-    return {(row["task_id"], row["sample"]): bool(row["passed"]) for row in rows}
+def stored_samples(run_key: str) -> dict[tuple[str, int], tuple[bool, str]]:
+    """(task id, sample) -> (passed, status), for every sample stored under `run_key`."""
+    rows = _conn().execute(
+        "SELECT task_id, sample, passed, status FROM humaneval_samples WHERE run_key = ?", (run_key,)
+    )
+    return {(row["task_id"], row["sample"]): (bool(row["passed"]), row["status"]) for row in rows}
+
+
+def stored_sample(run_key: str, task_id: str, sample: int) -> tuple[bool, str] | None:
+    """(passed, status) of one stored sample, or None."""
+    row = (
+        _conn()
+        .execute(
+            "SELECT passed, status FROM humaneval_samples WHERE run_key = ? AND task_id = ? AND sample = ?",
+            (run_key, task_id, sample),
+        )
+        .fetchone()
+    )
+    return None if row is None else (bool(row["passed"]), row["status"])
 
 
 def stored_completions(run_key: str) -> list[dict]:
@@ -312,11 +329,12 @@ class HumanEvalRun:
                     if self._stop:
                         return
                     done += 1
-                    if (problem.task_id, sample) in stored:
-                        passed = stored[(problem.task_id, sample)]
+                    found = stored.get((problem.task_id, sample)) or stored_sample(self.key, problem.task_id, sample)
+                    if found:  # stored before this run began, or meanwhile by another process of the same run
+                        passed, status = found
                         self._count(problem.task_id, passed)
                         self.resumed += 1
-                        yield self._event(problem.task_id, sample, passed, "stored", 0.0, done, resumed=True)
+                        yield self._event(problem.task_id, sample, passed, status, 0.0, done, resumed=True)
                         continue
                     yield self._score(problem, sample, done)
         finally:

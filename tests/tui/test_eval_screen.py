@@ -126,3 +126,26 @@ def test_a_run_is_compared_with_the_base_llama_cpp_can_run(tmp_path):
     (tmp_path / "hf-model").mkdir()
     assert run_models("r1", str(tmp_path / "hf-model")) == ["+r1"]  # a Hugging Face directory: +RUN alone
     assert run_models("r1", "HuggingFaceTB/SmolLM2-135M") == ["+r1"]
+
+
+@pytest.mark.slow  # the real model answers in a child process
+async def test_the_screen_runs_the_real_model_in_a_child_process(tmp_path):
+    import llmdeck.core.runtime as runtime
+    from llmdeck.core.settings import update_settings
+
+    update_settings(n_threads=1)  # the child reads config.toml: one thread decodes faster on a loaded machine
+    evals = tmp_path / "evals.jsonl"
+    evals.write_text(
+        json.dumps({"id": "capital", "prompt": "Capital of France?", "contains": "Paris", "max_tokens": 8})
+    )
+    async with EvalHost(EvalScreen(models=[M], tasks_file=str(evals))).run_test(size=SIZE) as pilot:
+        screen = pilot.app.eval_screen
+        await wait_for(pilot, lambda: screen.is_attached)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.evaluation is not None)
+        child = screen.evaluation.process  # type: ignore[union-attr]  # the real loader: an ApartEvaluation
+        await wait_for(pilot, lambda: screen.evaluation is None, timeout_s=240, what="the child's eval")
+        assert child.returncode == 0
+        assert [row[:3] for row in cells(screen.query_one("#eval-rows", DataTable))] == [[M, "capital", "contains"]]
+        assert cells(screen.query_one("#eval-table", DataTable))[0][:2] == ["contains", "1"]
+    assert runtime._cache is None or len(runtime._cache) == 0  # nothing was loaded (or decoded) in this process

@@ -621,6 +621,7 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     """Check the config, the task files and the base model, create or resume the loop, and return it (it runs
     when iterated). A loop of the same name resumes: its task files, base model and quant must match; rounds
     and the other settings may change."""
+    from llmdeck.agents.humaneval import refuse_task_file
     from llmdeck.agents.tasks import load_tasks
     from llmdeck.core.store import ModelStore
 
@@ -629,7 +630,7 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     if not NAME_PATTERN.match(name):
         raise BadInput(f"--name {name!r}: expected lowercase letters, digits and dashes (at most 41 characters)")
     for path in config.tasks:  # before resolving: a symlink loop is named as one, not a RuntimeError
-        load_tasks(Path(path).expanduser())
+        refuse_task_file(load_tasks(Path(path).expanduser()))  # HumanEval is a measurement, never trained on
     config = config.model_copy(
         update={"name": name, "tasks": [str(Path(t).expanduser().resolve()) for t in config.tasks]}
     )

@@ -186,3 +186,15 @@ def test_two_processes_of_one_run_share_the_store(fake_model):
     later = next(steps)  # stored by the other meanwhile: read, not generated (no scripted reply is left)
     assert (later.task_id, later.passed, later.resumed) == ("HumanEval/1", True, True)
     assert one.report().to_dict()["pass@1"] == other.report().to_dict()["pass@1"] == 1.0
+
+
+def test_the_loop_refuses_a_task_file_holding_a_humaneval_problem(tmp_path):
+    from llmdeck.services.loop import run_loop
+
+    tasks = tmp_path / "code.jsonl"
+    problem = humaneval.problems()[40]
+    tasks.write_text(json.dumps({"id": "c-1", "kind": "verify", "task": problem.prompt, "tests": "assert 1"}) + "\n")
+    with pytest.raises(BadInput, match="code.jsonl: task c-1: its prompt is HumanEval/40; HumanEval is a measurement"):
+        run_loop({"tasks": [str(tasks)], "name": "he"})
+    result = CliRunner().invoke(cli, ["loop", "--tasks", str(tasks), "--name", "he"])
+    assert result.exit_code == 2 and "HumanEval/40" in result.output and "Traceback" not in result.output

@@ -249,11 +249,11 @@ def _reconcile_before_writing(conn, collection: str) -> None:
 
     reconcile(conn, collection)
     record = registry.find(conn, collection)
-    if record is not None:
-        target = open_store(record.store, record.name, record.location, None, record.dimension, time.time())
+    if record is not None:  # a client opened before the last registered write reopens; others stay valid
+        target = open_store(record.store, record.name, record.location, None, record.dimension, record.updated_at)
         drop_unregistered(conn, record, target)
     elif Path(default_location("chroma"), "chroma.sqlite3").exists():
-        open_store("chroma", collection, default_location("chroma"), None, 0, time.time()).drop()
+        open_store("chroma", collection, default_location("chroma"), None, 0).drop()
 
 
 def _roll_back(target, written: list[str], is_new: bool, quiet: bool = False) -> bool:

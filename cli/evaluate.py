@@ -6,9 +6,11 @@ from __future__ import annotations
 import click
 
 from llmdeck.cli.humaneval import suite_eval, suite_options
+from llmdeck.cli.options import NAME, Number, UserPath
 from llmdeck.cli.output import emit_event, emit_json, info, table
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.units import human_size
+from llmdeck.core.validate import MAX_COUNT, MAX_THREADS, MAX_TOKENS
 
 
 @click.command("eval")
@@ -16,21 +18,23 @@ from llmdeck.core.units import human_size
 @click.option(
     "--tasks",
     "tasks_file",
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="An eval file (JSON lines: prompt and one scorer: exact, contains, regex, choice, code or judge): every"
     " MODEL (store model, MODEL+RUN or +RUN) answers every row; one table with 95% intervals and paired"
     " differences from the first MODEL. Re-running the same command resumes it.",
 )
-@click.option("--judge", "judge_model", help="With --tasks: the model that grades judge rows 1-10 (MODEL+RUN too).")
-@click.option("--rubric", "rubric_file", type=click.Path(dir_okay=False), help="With --judge: the judge's criteria.")
+@click.option(
+    "--judge", "judge_model", type=NAME, help="With --tasks: the model that grades judge rows 1-10 (MODEL+RUN too)."
+)
+@click.option("--rubric", "rubric_file", type=UserPath(dir_okay=False), help="With --judge: the judge's criteria.")
 @click.option(
     "--max-tokens",
-    type=click.IntRange(min=1),
+    type=Number(int, 1, MAX_TOKENS),
     default=256,
     show_default=True,
     help="With --tasks: tokens per answer (a row's max_tokens wins).",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="With --tasks: only the first N rows (quick runs).")
+@click.option("--limit", type=Number(int, 1, MAX_COUNT), help="With --tasks: only the first N rows (quick runs).")
 @click.option(
     "--isolation",
     type=click.Choice(["auto", "bubblewrap", "namespaces", "process"]),
@@ -45,13 +49,13 @@ from llmdeck.core.units import human_size
     help="With --tasks: JSON lines on stdout, one per scored row, then the report (what the app reads).",
 )
 @click.option(
-    "--data", "data_file", type=click.Path(), help="Held-out text (.txt) or a dataset file (assistant turns scored)."
+    "--data", "data_file", type=UserPath(), help="Held-out text (.txt) or a dataset file (assistant turns scored)."
 )
-@click.option("--run", "run_id", help="Use this run's eval split.")
+@click.option("--run", "run_id", type=NAME, help="Use this run's eval split.")
 @click.option(
-    "--max-examples", type=click.IntRange(min=1), default=64, show_default=True, help="Examples scored per model."
+    "--max-examples", type=Number(int, 1, MAX_COUNT), default=64, show_default=True, help="Examples scored per model."
 )
-@click.option("--threads", "n_threads", type=int, help="CPU threads for llama.cpp.")
+@click.option("--threads", "n_threads", type=Number(int, 1, MAX_THREADS), help="CPU threads for llama.cpp.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @suite_options
 def command(

@@ -471,6 +471,11 @@ NUMBER_CASES = [
     Case(("chat", "hi", "--threads", BIG), f"--threads': {HUGE}"),
     Case(("chat", "hi", "--seed", "-5"), "--seed': -5 is out of range (accepted: 0..4294967295)"),
     Case(
+        ("eval", "smollm2-135m-instruct", "--threads", "100000"), f"100000 is out of range (accepted: 1..{MAX_THREADS})"
+    ),
+    Case(("eval", "smollm2-135m-instruct", "--max-examples", BIG), f"--max-examples': {HUGE}"),
+    Case(("eval", "smollm2-135m-instruct", "--judge", ""), "empty value"),
+    Case(
         ("chat", "hi", "--ctx", "1000000000000"),
         f"--ctx 1000000000000: input should be less than or equal to {MAX_CTX}",
     ),

@@ -72,11 +72,12 @@ def bf16_matmul_speedup(size: int = 512, repeats: int = 6) -> float:
 
 def _benchmark_decision() -> dict:
     """The cached (per CPU and torch build) benchmark verdict, measuring once when there is none."""
-    import torch
+    from importlib.metadata import version
 
     from llmdeck.core import paths
 
-    key = f"{cpu_model_name()}|{platform.machine()}|torch {torch.__version__}"
+    # the installed torch's version without importing it (seconds): a cached verdict needs no torch at all
+    key = f"{cpu_model_name()}|{platform.machine()}|torch {version('torch')}"
     cache = paths.home() / "cache" / BENCH_CACHE_FILE
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))

@@ -97,6 +97,7 @@ def test_without_flags_a_benchmark_decides_once_and_is_cached(cpu, monkeypatch, 
     assert hardware.cpu_has_native_bf16() is True
 
 
+@pytest.mark.slow  # imports torch (~3 s of CPU): the fast tier imports no torch
 def test_the_real_benchmark_runs_both_dtypes_and_gives_a_ratio():
     """The real matmuls in fp32 and bf16, timed; the ratio itself is whatever the (possibly busy) machine gives."""
     speedup = hardware.bf16_matmul_speedup(size=64, repeats=2)

@@ -25,6 +25,8 @@ def check_regular_file(path: Path, what: str = "file") -> os.stat_result:
         raise BadInput(f"{path}: no such {what}")
     if kind == "is a directory":
         raise BadInput(f"{path}: is a directory (expected a {what})")
+    if kind is not None and kind.startswith("cannot be read"):  # stat itself failed (a folder we may not enter)
+        raise BadInput(f"{path}: cannot read the {what}{kind.removeprefix('cannot be read')}")
     if kind is not None:
         raise BadInput(f"{path}: {kind}, not a regular file; expected a {what}")
     if not os.access(path, os.R_OK):

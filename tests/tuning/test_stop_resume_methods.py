@@ -41,11 +41,17 @@ def same_adapter_weights(first, second) -> list[str]:
     return [name for name in a if not torch.allclose(a[name].float(), b[name].float(), atol=1e-5, rtol=1e-4)]
 
 
-def assert_same_as_uninterrupted(done, config) -> None:
+def launch_with_twin(config) -> tuple[runs.Run, runs.Run]:
+    """The run to stop and resume, and its twin: the same config trained without a stop, at the same time (both are
+    `parallel`), so the test waits for one worker's start-up and imports instead of three in a row."""
+    twin = runs.launch(config)[0]
+    return runs.launch(config)[0], twin
+
+
+def assert_same_as_uninterrupted(done, twin) -> None:
     """The same config trained without a stop ends with the same weights: the resume restored the adapter and any
     new head, the optimizer, the schedule, the data order and the random state (and the seed fixed the init)."""
-    twin = finished(runs.launch(config)[0])
-    differing = same_adapter_weights(done, twin)
+    differing = same_adapter_weights(done, finished(twin))
     assert not differing, (
         f"{done.method}: the resumed run's weights differ from an uninterrupted run's: {differing[:5]}"
     )
@@ -75,11 +81,11 @@ def stop_at_step_one_then_resume(run) -> runs.Run:
 def test_decoder_methods_resume_from_their_checkpoint_and_finish(tiny_model_dir, name):
     overrides, peft_type = DECODER_RUNS[name]
     config = tiny_config(tiny_model_dir, max_steps=STEPS, parallel=True, **overrides)
-    run = runs.launch(config)[0]
+    run, twin = launch_with_twin(config)
     done = stop_at_step_one_then_resume(run)
     adapter = json.loads((done.path / "adapter" / "adapter_config.json").read_text())
     assert adapter["peft_type"] == peft_type
-    assert_same_as_uninterrupted(done, config)
+    assert_same_as_uninterrupted(done, twin)
 
 
 @pytest.mark.parametrize("method", list(ENCODER_RUNS))
@@ -87,7 +93,8 @@ def test_encoder_heads_resume_from_their_checkpoint_and_finish(method):
     config = build_config(
         {"method": method, "max_steps": STEPS, "batch_size": 2, "max_length": 64, "save_steps": 1000, "parallel": True}
     )
-    done = stop_at_step_one_then_resume(runs.launch(config)[0])
+    run, twin = launch_with_twin(config)
+    done = stop_at_step_one_then_resume(run)
     task = json.loads((done.path / "adapter" / "task.json").read_text())
     assert task["task"] == method
-    assert_same_as_uninterrupted(done, config)
+    assert_same_as_uninterrupted(done, twin)

@@ -47,6 +47,18 @@ def hostile_tree(tmp_path: Path) -> tuple[Path, Path]:
     return docs, secret
 
 
+def in_process(*args: str) -> str:
+    """stdout of a read-only command (query, collections) run in-process: what an ingest left is what is checked,
+    and each subprocess would load the embedding model again."""
+    from click.testing import CliRunner
+
+    from llmdeck.cli.main import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 def llmdeck(*args: str, unprivileged: bool = True) -> subprocess.CompletedProcess:
     command = [*(NO_DAC if unprivileged else []), sys.executable, "-m", "llmdeck.cli", *args]
     return subprocess.run(
@@ -73,15 +85,15 @@ def test_every_hostile_file_is_ingested_or_skipped_with_a_reason(tmp_path):
     }
     assert summary["files_seen"] == 4  # good.md (its inner link is the same file), latin1.txt, bom.md, huge-line.txt
     hits = json.loads(
-        llmdeck("rag", "query", "--collection", "hostile", "What is the launch code?", "-k", "20", "--json").stdout
+        in_process("rag", "query", "--collection", "hostile", "What is the launch code?", "-k", "20", "--json")
     )
     assert hits and not any("ZEBRA" in hit["text"] for hit in hits)
     espresso = json.loads(
-        llmdeck("rag", "query", "--collection", "hostile", "espresso machine pressure", "-k", "3", "--json").stdout
+        in_process("rag", "query", "--collection", "hostile", "espresso machine pressure", "-k", "3", "--json")
     )
     assert any(hit["text"].startswith("Café crème") for hit in espresso)  # latin-1 decoded
     penguins = json.loads(
-        llmdeck("rag", "query", "--collection", "hostile", "emperor penguins breed", "-k", "3", "--json").stdout
+        in_process("rag", "query", "--collection", "hostile", "emperor penguins breed", "-k", "3", "--json")
     )
     assert any(hit["text"].startswith("# Penguins") for hit in penguins)  # the BOM dropped
 
@@ -91,7 +103,7 @@ def test_follow_links_ingests_what_the_links_point_to(tmp_path):
     docs, _ = hostile_tree(tmp_path)
     result = llmdeck("rag", "ingest", str(docs), "--collection", "followed", "--follow-links", "--json")
     assert result.returncode == 0, result.stderr
-    hits = json.loads(llmdeck("rag", "query", "--collection", "followed", "What is the launch code?", "--json").stdout)
+    hits = json.loads(in_process("rag", "query", "--collection", "followed", "What is the launch code?", "--json"))
     assert any("ZEBRA" in hit["text"] for hit in hits)
 
 
@@ -111,7 +123,7 @@ def test_an_ingest_that_stores_nothing_fails_and_leaves_no_collection(tmp_path, 
     result = llmdeck("rag", "ingest", target, "--collection", "nothing", unprivileged=False)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and "nothing to ingest into 'nothing'" in lines[0], result.stderr
-    assert json.loads(llmdeck("rag", "collections", "--json", unprivileged=False).stdout) == []
+    assert json.loads(in_process("rag", "collections", "--json")) == []
 
 
 @pytest.mark.slow

@@ -9,7 +9,9 @@ A UTF-8 byte-order mark is accepted and dropped.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.validate import file_kind
@@ -48,10 +50,24 @@ def read_text(path: Path, what: str = "file", max_bytes: int = DEFAULT_MAX_BYTES
     if info.st_size > max_bytes:
         raise BadInput(f"{path}: too large for a {what} ({info.st_size} bytes, at most {max_bytes})")
     try:
-        raw = path.read_bytes()
+        with open_regular(path, what) as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise BadInput(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if len(raw) > max_bytes:
+        raise BadInput(f"{path}: too large for a {what} (at most {max_bytes} bytes)")
     return decode_text(raw, path, what)
+
+
+def open_regular(path: Path, what: str = "file") -> BinaryIO:
+    """The file open for binary reading, opened without blocking and checked again once open: a path swapped for
+    a FIFO or a device after `check_regular_file` is refused, never waited on (OSError as `open` raises it)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise BadInput(f"{path}: not a regular file; expected a {what}")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
 
 
 def decode_text(raw: bytes, path: Path | str, what: str = "file") -> str:

@@ -8,16 +8,16 @@ import os
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput
-from llmdeck.core.textfiles import check_regular_file, decode_text
+from llmdeck.core.textfiles import check_regular_file, decode_text, open_regular
 
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def open_binary(path: Path):
+def open_binary(path: Path, what: str = "file"):
     try:
-        return path.open("rb")
+        return open_regular(path, what)
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({_reason(exc)})") from None
 
@@ -28,7 +28,7 @@ def read_text_file(path: Path, max_bytes: int | None = None, what: str = "file")
     info = check_regular_file(path, what)
     if max_bytes is not None and info.st_size > max_bytes:
         raise BadInput(f"{path}: {info.st_size} bytes is too large for a {what} (at most {max_bytes})")
-    with open_binary(path) as handle:
+    with open_binary(path, what) as handle:
         try:
             raw = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
         except OSError as exc:

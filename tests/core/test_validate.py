@@ -186,3 +186,18 @@ def test_a_context_beyond_the_models_trained_one_is_refused_when_asked_for_and_l
     with pytest.raises(BadInput, match="--ctx 9000: above the trained context"):
         load_model()
     assert fake_model.calls == []
+
+
+def test_open_regular_never_waits_on_a_fifo(tmp_path):
+    """A path swapped for a FIFO after its check is refused once open, not waited on (no writer exists)."""
+    from llmdeck.core.errors import BadInput
+    from llmdeck.core.textfiles import open_regular
+
+    fifo = tmp_path / "swapped.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(BadInput, match="swapped.jsonl: not a regular file; expected a data file"):
+        open_regular(fifo, "data file")
+    regular = tmp_path / "rows.jsonl"
+    regular.write_text('{"text": "x"}\n')
+    with open_regular(regular) as handle:
+        assert handle.read() == b'{"text": "x"}\n'

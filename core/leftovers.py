@@ -145,13 +145,14 @@ def remove(leftovers: Iterable[Leftover]) -> int:
 def reclaim(directories: Iterable[Path]) -> int:
     """Remove what dead owners left in `directories`, with one line on stderr per dead owner; bytes freed."""
     found = find_dead(directories)
-    by_owner: dict[tuple[str, int | None], list[Leftover]] = {}
+    by_owner: dict[int | None, list[Leftover]] = {}
     for leftover in found:
-        by_owner.setdefault((leftover.kind, leftover.pid), []).append(leftover)
+        by_owner.setdefault(leftover.pid, []).append(leftover)
     total = 0
-    for (kind, pid), items in by_owner.items():
+    for pid, items in by_owner.items():
         freed = remove(items)
         total += freed
-        what = "an interrupted write" if kind == "write" else f"a killed {kind}"
+        kinds = sorted({item.kind for item in items if item.kind != "write"})  # an export's writes are the export's
+        what = f"a killed {kinds[0]}" if kinds else "an interrupted write"
         print(f"reclaimed {human_size(freed)} left by {what} (pid {pid})", file=sys.stderr)
     return total

@@ -7,9 +7,12 @@ One trained run is shared by the module's tests (they share one LLMDECK_HOME).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -297,3 +300,82 @@ def test_serve_with_the_run_adapter(identity_run, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct children of `pid` (every thread's list)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def start_export(llmdeck_home, name: str, until: str) -> tuple[subprocess.Popen, list[str]]:
+    """`llmdeck export identity` through the real entry point, read until a stderr line starts with `until`."""
+    import os
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmdeck.cli", "export", "identity", "--quant", "q8_0", "--name", name, "--no-eval"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        cwd=llmdeck_home.parent,
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.startswith(until):
+            return process, seen
+    process.wait()
+    raise AssertionError(f"the export ended before {until!r}: {''.join(seen)[-2000:]}")
+
+
+@pytest.mark.parametrize("stage", ["[convert]", "[quantize q8_0]"])
+def test_kill_9_mid_export_kills_its_child_and_the_next_command_reclaims_everything(
+    identity_run, cli, llmdeck_home, stage
+):
+    from llmdeck.core.procs import start_time
+
+    before = store_state(cli)
+    run_dir = llmdeck_home / "runs" / identity_run["id"]
+    process, _ = start_export(llmdeck_home, "killed", stage)
+    deadline = time.monotonic() + 120
+    while not (kids := children_of(process.pid)):  # the converter or quantizer has started
+        assert time.monotonic() < deadline and process.poll() is None, "no child process started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # let it write part of its file
+    left_in_run_dir = list(run_dir.glob(".export-*"))
+    assert left_in_run_dir  # the merged HF directory (and the f16 GGUF, at quantize)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(start_time(kid) is not None for kid in kids):
+        assert time.monotonic() < deadline, f"children {kids} outlived their kill -9'd parent"
+        time.sleep(0.05)
+    assert [p for p in left_in_run_dir if p.exists()]  # nothing has cleaned up yet
+
+    listed = cli("models", "list", "--json")  # the next command that opens the store
+    assert listed.returncode == 0
+    [line] = [line for line in listed.stderr.splitlines() if line.startswith("reclaimed")]
+    assert line.startswith("reclaimed ") and line.endswith(f" MB left by a killed export (pid {process.pid})")
+    assert_nothing_left(cli, llmdeck_home, identity_run["id"], before)
+
+
+def test_sigterm_during_merge_leaves_nothing_behind(identity_run, cli, llmdeck_home):
+    import signal
+
+    before = store_state(cli)
+    process, _ = start_export(llmdeck_home, "terminated", "[merge]")
+    time.sleep(2.0)  # inside the merge: the base and the adapter are loading or merging
+    process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 143, rest
+    assert rest.strip().splitlines()[-1] == "terminated"
+    assert not list((llmdeck_home / "runs" / identity_run["id"]).glob(".export-*"))  # before any next command
+    assert not [p for p in (llmdeck_home / "models").iterdir() if p.name.startswith(".")]
+    assert store_state(cli) == before

@@ -27,13 +27,16 @@ def training_rows(run_id) -> list[dict]:
 
 
 def test_kto_reward_model_then_grpo_and_rloo_on_its_rewards(tiny_model_dir, cli, tmp_path):
-    kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4))[0]  # queued: one run at a time
-    reward = runs.launch(tiny_config(tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3))[
-        0
-    ]
+    # all three at once (parallel, as the other tests here): the workers' start-ups overlap instead of queueing
+    kto = runs.launch(tiny_config(tiny_model_dir, method="kto", max_steps=4, parallel=True))[0]
+    reward_config = tiny_config(
+        tiny_model_dir, method="reward", max_steps=8, max_length=128, learning_rate=1e-3, parallel=True
+    )
+    reward = runs.launch(reward_config)[0]
     rloo = runs.launch(
         tiny_config(
             tiny_model_dir,
+            parallel=True,
             method="rloo",
             reward_regex=r"\d",
             reward_json=True,

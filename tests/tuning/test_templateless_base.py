@@ -13,6 +13,14 @@ from tests.tuning.conftest import write_articles
 pytestmark = pytest.mark.slow
 
 
+def in_process(*args: str):
+    from click.testing import CliRunner
+
+    from llmdeck.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
 @pytest.fixture
 def base(cli, templateless_gguf):
     imported = cli("models", "import", str(templateless_gguf), "--name", "tiny-qwen2-base", "--json")
@@ -52,13 +60,14 @@ def test_text_trains_conversations_need_a_template(base, cli, tmp_path):
         if "loss" in row
     ] == [128, 256]  # full 64-token blocks, two per step
 
-    refused = cli("train", "--base-model", base, "--dataset", str(data.bundled_sample()), "--dry-run")
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    # the refusals in-process (click's CliRunner, as the bad-input corpus): each subprocess loaded the tokenizer anew
+    refused = in_process("train", "--base-model", base, "--dataset", str(data.bundled_sample()), "--dry-run")
+    assert refused.exit_code == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.count("\n") == 1 and "--chat-template chatml|llama3|gemma|FILE" in refused.stderr
-    checked = cli("data", "check", str(data.bundled_sample()), "--model", base)
-    assert checked.returncode == 2 and "--chat-template chatml|llama3|gemma|FILE" in checked.stderr
-    wrong = cli("train", "--base-model", base, "--chat-template", "gemma", "--dry-run")
-    assert wrong.returncode == 2 and "<end_of_turn>" in wrong.stderr and "not a single token" in wrong.stderr
+    checked = in_process("data", "check", str(data.bundled_sample()), "--model", base)
+    assert checked.exit_code == 2 and "--chat-template chatml|llama3|gemma|FILE" in checked.stderr
+    wrong = in_process("train", "--base-model", base, "--chat-template", "gemma", "--dry-run")
+    assert wrong.exit_code == 2 and "<end_of_turn>" in wrong.stderr and "not a single token" in wrong.stderr
 
     chat_run = cli(
         "train",

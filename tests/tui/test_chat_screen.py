@@ -343,7 +343,8 @@ async def test_quit_during_a_long_answer_ends_its_generation(fake_model):
 async def test_a_failing_worker_becomes_a_notification_not_a_crash(fake_model):
     app = LlmdeckApp(model="no-such-model")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "failed" in status(app))
+        # the status line and the notification are two updates: wait for both (under load they land apart)
+        await wait_for(pilot, lambda: "failed" in status(app) and any(app._notifications), what="the failure shown")
         assert app.screen.model_name is None
         assert any("no-such-model" in n.message for n in app._notifications), [n.message for n in app._notifications]
 

@@ -79,7 +79,7 @@ def test_every_hostile_file_is_ingested_or_skipped_with_a_reason(tmp_path):
         "image.png": "unsupported file type '.png'",
         "locked.md": "unreadable (Permission denied)",
         "closed": "unreadable directory (Permission denied)",
-        "pipe.txt": "not a regular file",
+        "pipe.txt": "is a FIFO (named pipe), not a regular file",
         "escape.txt": "symbolic link out of the ingested folder (not followed; use --follow-links)",
         "linked-dir": "symbolic link to a directory (not followed; use --follow-links)",
     }

@@ -117,7 +117,7 @@ def test_estimate_arithmetic():
 
 @pytest.mark.slow
 def test_memory_refusal_unless_forced(cli, tiny_model_dir):
-    result = cli("train", "--base-model", str(tiny_model_dir), "--batch-size", "100000", "--max-length", "4096")
+    result = cli("train", "--base-model", str(tiny_model_dir), "--batch-size", "65536", "--max-length", "4096")
     assert result.returncode == 2 and "exceeds" in result.stderr and "--force" in result.stderr
 
 

@@ -248,14 +248,20 @@ def _field_problem(error: ErrorDetails) -> str:
 
 
 def correct(answer: str, expected: list[str]) -> bool:
-    """A number must appear as a whole number (commas ignored); text as a word, case-insensitively. A tool's
-    error or refusal echoed as the answer is never correct."""
+    """A number must appear as a whole number (commas ignored); a sequence of numbers ("3 7 19") as those numbers
+    in that order with no other number between them ("[3, 7, 19]", "3, 7 and 19"); text as a word,
+    case-insensitively. A tool's error or refusal echoed as the answer is never correct."""
     if answer.startswith(("Error:", "Refused:")):
         return False
     text = answer.lower().replace(",", "")
+    numbers = re.findall(r"-?\d+", text)
     for value in expected:
         if re.fullmatch(r"-?\d+", value):
-            if value in re.findall(r"-?\d+", text):
+            if value in numbers:
+                return True
+        elif re.fullmatch(r"-?\d+( -?\d+)+", value):
+            wanted = value.split()
+            if any(numbers[i : i + len(wanted)] == wanted for i in range(len(numbers) - len(wanted) + 1)):
                 return True
         elif re.search(r"(?<![a-z0-9])" + re.escape(value.lower()) + r"(?![a-z0-9])", text):
             return True

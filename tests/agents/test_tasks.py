@@ -1,9 +1,11 @@
 """Task files: validation (every bad line named), the split by id, grading, and the bundled generated sets
-(regenerating gives the committed files; every answer is in the fixtures; splits are disjoint)."""
+(regenerating gives the committed files; generation is deterministic and a growing family moves no task; every
+answer is in the fixtures or computed by the hint; every coding task is passed by its reference)."""
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import re
 
@@ -126,31 +128,81 @@ def test_regenerating_the_bundled_sets_gives_the_committed_files():
         assert (task_sets.DATA_DIR / relative).read_text(encoding="utf-8") == text, relative
 
 
-def test_the_bundled_sets_are_large_exact_and_split_without_overlap():
+AGENT_FAMILIES = {
+    "arithmetic",
+    "units",
+    "dates",
+    "strings",
+    "lists",
+    "parsing",
+    "algorithms",
+    "files",
+    "rag",
+    "no-tool",
+}
+
+
+def test_the_bundled_sets_are_large_exact_and_split_by_id():
     tools, code = load_tasks(task_sets.bundled("agent")), load_tasks(task_sets.bundled("verify"))
-    assert len(tools.tasks) >= 200 and len(code.tasks) >= 100
-    assert {t.category for t in tools.tasks} == {"arithmetic", "units", "dates", "files", "rag", "no-tool"}
+    assert {t.category for t in tools.tasks} == AGENT_FAMILIES
     assert {t.difficulty for t in code.tasks} == {1, 2, 3}
     for task_file in (tools, code):
+        assert sum(t.split == "heldout" for t in task_file.tasks) >= 100  # every reported metric: n >= 100
         prompts = [t.prompt for t in task_file.tasks]
         assert len(set(prompts)) == len(prompts)
-        for category in {t.category for t in task_file.tasks}:
-            members = [t for t in task_file.tasks if t.category == category]
-            held = sum(t.split == "heldout" for t in members)
-            assert 0.2 <= held / len(members) <= 0.4, category
+        for task in task_file.tasks:
+            assert task.split == split_of(task.id), task.id
+            assert task.id.rsplit("-", 1)[1] == hashlib.sha256(task.prompt.encode()).hexdigest()[:8], task.id
     fixtures = "".join(p.read_text() for p in (task_sets.DATA_DIR / "workspace").iterdir())
     corpus = "".join(p.read_text() for p in (task_sets.DATA_DIR / "corpus").iterdir()).lower()
     for task in tools.tasks:
+        assert not correct(task.question, task.answers), task.id  # echoing the question earns nothing
         if task.category == "files":
             assert any(a in fixtures for a in task.answers), task.id
         if task.category == "rag":
             assert any(a in corpus for a in task.answers), task.id
-        if task.category in ("arithmetic", "units"):
-            expression = re.sub(
-                r"(\d+)% of (\d+)", r"\1 * \2 / 100", task.question.removeprefix("What is ").rstrip("?")
-            )
-            if task.category == "arithmetic":
-                assert str(round(eval(expression))) == task.answers[0], task.id  # noqa: S307 (our own literals)
+        if task.category == "arithmetic":
+            expression = re.sub(r"(\d+)% of (\d+)", r"\1 * \2 / 100", task.question.removeprefix("What is "))
+            assert str(round(eval(expression.rstrip("?")))) == task.answers[0], task.id  # noqa: S307 (our literals)
+
+
+def test_generation_is_deterministic_and_a_growing_family_moves_no_task():
+    first, again = task_sets.tool_tasks(), task_sets.tool_tasks()
+    assert first == again
+    assert task_sets.code_tasks() == task_sets.code_tasks()
+    assert [t["question"] for t in task_sets.tool_tasks(seed=7)[0]] != [t["question"] for t in first[0]]
+    small = {t["id"]: t for t in task_sets.tool_tasks(counts={"arithmetic": 10, "strings": 5})[0]}
+    large = {t["id"]: t for t in task_sets.tool_tasks(counts={"arithmetic": 80, "strings": 60})[0]}
+    assert sum(t["category"] == "arithmetic" for t in small.values()) == 10
+    assert sum(t["category"] == "arithmetic" for t in large.values()) == 80
+    assert all(large[task_id] == task for task_id, task in small.items())  # same ids, same questions, same split
+    code_small = task_sets.code_tasks(counts={"code-loops": 5})
+    code_large = {t["id"]: t for t in task_sets.code_tasks(counts={"code-loops": 90})}
+    assert all(code_large[t["id"]] == t for t in code_small)
+
+
+def test_every_coding_task_is_passed_by_its_reference():
+    import contextlib
+    import io
+
+    drafts = task_sets.code_drafts()
+    assert len(drafts) == len(task_sets.code_tasks())
+    for _family, draft in drafts:
+        assert draft.reference, draft.prompt
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(draft.reference + "\n" + (draft.tests or ""), {})  # noqa: S102 (our own generated code)
+        if draft.expect is not None:
+            assert out.getvalue().rstrip("\n") == draft.expect, draft.prompt
+            assert draft.expect.strip(), draft.prompt
+        else:
+            assert draft.tests.count("assert ") >= 2, draft.prompt
+
+
+def test_sequence_answers_match_in_order_whatever_the_separators():
+    assert correct("[3, 7, 19]", ["3 7 19"]) and correct("It is 3, 7 and 19.", ["3 7 19"])
+    assert not correct("3 5 7 19", ["3 7 19"]) and not correct("[19, 7, 3]", ["3 7 19"])
+    assert not correct("13 7 19", ["3 7 19"])
 
 
 def test_the_bundled_hints_lead_to_the_answers():

@@ -6,6 +6,7 @@ objects (seconds for a 49k vocabulary), while we only need the scalars and the t
 
 from __future__ import annotations
 
+import functools
 import mmap
 import struct
 from dataclasses import dataclass
@@ -126,7 +127,15 @@ def read_gguf_info(path: Path) -> GGUFInfo:
     """
     path = Path(path)
     check_header(path)
-    size = path.stat().st_size
+    stat = path.stat()
+    return _read_gguf_info(path, (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_gguf_info(path: Path, identity: tuple[int, int, int, int]) -> GGUFInfo:
+    """Parsed once per file version in a process: parsing walks the ~100k vocabulary strings (~50 ms), and a
+    process opens the store (which checks the embedded model) and loads models several times."""
+    size = identity[2]
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
         try:
             metadata, tensors, data_start = _parse(_Cursor(buffer, size))

@@ -5,7 +5,7 @@ Each model answers every held-out agent question twice, with grammar constraints
 parsed: what the model learned to do on its own), greedily, and writes every held-out program with the verify
 pair. The attempts are ordinary sweeps (`services.collect`, split "heldout", one greedy sample), so they are
 recorded, resumable, and - being held out - never become training data. Reported per model, with the number of
-tasks and a 95% interval (Wilson for rates, normal for means), and for each model after the first its
+tasks and a 95% interval (Wilson for rates, t for means: services.eval_report), and for each model after the first its
 difference from the first with a paired bootstrap 95% interval:
 
 - agent, constrained and free: tool-choice accuracy (first action), answer accuracy, well-formed runs (free),
@@ -17,9 +17,6 @@ Events: an `AttemptBenched` per attempt, then `BenchReported` (`BenchReport.to_d
 
 from __future__ import annotations
 
-import math
-import random
-import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +25,9 @@ from llmdeck.agents import attempts
 from llmdeck.agents.tasks import load_tasks
 from llmdeck.core.errors import BadInput
 from llmdeck.core.events import Event
+from llmdeck.services import eval_report
+from llmdeck.services.eval_report import Metric, mean, rate
 
-Z95 = 1.959964
-BOOTSTRAP_SAMPLES = 2000
 PARTS = ("agent-constrained", "agent-free", "verify")
 
 
@@ -57,20 +54,6 @@ def parse_model(spec: str) -> ModelSpec:
                 raise BadInput(f"--model {spec!r}: expected MODEL, MODEL+RUN or +RUN")
             return ModelSpec(text, model or None, run)
     return ModelSpec(text, text, None)
-
-
-@dataclass
-class Metric:
-    """One number of one model: value, n and its 95% interval; per-task values for paired differences."""
-
-    value: float | None
-    n: int
-    low: float | None
-    high: float | None
-    per_task: dict[str, float] = field(default_factory=dict, repr=False)
-
-    def to_dict(self) -> dict:
-        return {"value": _round(self.value), "n": self.n, "low": _round(self.low), "high": _round(self.high)}
 
 
 @dataclass
@@ -139,51 +122,9 @@ BenchEvent = AttemptBenched | BenchReported
 BENCH_EVENTS = (AttemptBenched, BenchReported)
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def wilson(successes: float, n: int) -> tuple[float | None, float | None]:
-    if n == 0:
-        return None, None
-    p = successes / n
-    denominator = 1 + Z95**2 / n
-    centre = (p + Z95**2 / (2 * n)) / denominator
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def rate(per_task: dict[str, float]) -> Metric:
-    n = len(per_task)
-    value = sum(per_task.values()) / n if n else None
-    low, high = wilson(sum(per_task.values()), n)
-    return Metric(value, n, low, high, per_task)
-
-
-def mean(per_task: dict[str, float]) -> Metric:
-    values = list(per_task.values())
-    n = len(values)
-    if not n:
-        return Metric(None, 0, None, None, per_task)
-    centre = statistics.fmean(values)
-    half = Z95 * statistics.stdev(values) / math.sqrt(n) if n > 1 else 0.0
-    return Metric(centre, n, centre - half, centre + half, per_task)
-
-
 def paired_delta(first: Metric, other: Metric, seed: int = 0) -> dict:
-    """other - first over the tasks both answered, with a paired bootstrap 95% interval."""
-    shared = sorted(set(first.per_task) & set(other.per_task))
-    if not shared:
-        return {"value": None, "low": None, "high": None, "n": 0}
-    differences = [other.per_task[t] - first.per_task[t] for t in shared]
-    rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(differences, k=len(differences))) for _ in range(BOOTSTRAP_SAMPLES))
-    return {
-        "value": _round(statistics.fmean(differences)),
-        "low": _round(means[int(0.025 * BOOTSTRAP_SAMPLES)]),
-        "high": _round(means[int(0.975 * BOOTSTRAP_SAMPLES) - 1]),
-        "n": len(shared),
-    }
+    """other - first over the tasks both answered, with a paired bootstrap 95% interval, as the report's dict."""
+    return eval_report.paired_delta(first, other, seed=seed).to_dict()
 
 
 def _metrics_from(part: str, collection: str) -> dict[str, tuple[Metric, bool]]:

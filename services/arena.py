@@ -29,13 +29,13 @@ from llmdeck.core.runtime import Sampling, uses_default_loader
 from llmdeck.core.validate import DocumentProblem, file_kind, parse_json, problem_line
 from llmdeck.services.agent_bench import ModelSpec, parse_model
 from llmdeck.services.chat import ChatResponse, chat
+from llmdeck.services.eval_report import wilson
 
 if TYPE_CHECKING:
     from llmdeck.services.chat_process import ModelChatResponse
 
 Outcome = Literal["left", "right", "tie", "both_bad"]
 OUTCOMES: tuple[Outcome, ...] = ("left", "right", "tie", "both_bad")
-Z95 = 1.959964
 PREFERENCE_FILE = "preference.jsonl"
 MANIFEST_FILE = "manifest.json"
 
@@ -273,16 +273,6 @@ class Standing:
         }
 
 
-def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (successes may hold halves for ties)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def bradley_terry_strengths(results: Sequence[tuple[str, str, float]], iterations: int = 500) -> dict[str, float]:
     """Bradley-Terry strengths by the MM algorithm (Hunter 2004) from (model, opponent, score) games, score 1 a
     win, 0.5 a tie. Each model also plays one pseudo-tie against a virtual opponent of strength 1, which fixes
@@ -338,6 +328,7 @@ def leaderboard(recorded: Sequence[Vote]) -> list[Standing]:
         n = sum(counts.values())
         points = counts["wins"] + 0.5 * (counts["ties"] + counts["both_bad"])
         low, high = wilson(points, n)
+        low, high = (0.0 if low is None else low), (1.0 if high is None else high)  # no games: anything
         standings.append(
             Standing(model, n, counts["wins"], counts["losses"], counts["ties"], counts["both_bad"], points / n, low,
                      high, ratings[model])

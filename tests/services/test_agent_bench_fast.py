@@ -12,7 +12,8 @@ from llmdeck.agents import attempts
 from llmdeck.cli.main import cli
 from llmdeck.core.errors import BadInput
 from llmdeck.core.store import ModelStore
-from llmdeck.services.agent_bench import Metric, paired_delta, parse_model, wilson
+from llmdeck.services.agent_bench import Metric, paired_delta, parse_model
+from llmdeck.services.eval_report import wilson
 
 
 def test_wilson_and_paired_bootstrap_intervals():

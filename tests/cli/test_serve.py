@@ -61,7 +61,7 @@ def test_serve_openai_compatible_chat(tmp_path):
                 assert server.poll() is None, server.stderr.read()
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.3)
-        assert [m["id"] for m in models["data"]] == ["smollm2-135m-instruct"]
+        assert [m["id"] for m in models["data"]] == ["smollm2-135m-instruct", "all-MiniLM-L6-v2"]
         question = {
             "temperature": 0,
             "max_tokens": 12,

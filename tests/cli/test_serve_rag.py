@@ -50,7 +50,7 @@ def test_rag_model_answers_with_sources_streaming_and_not(rag_server):
     import openai
 
     client, models, port = rag_server
-    assert models == ["smollm2-135m-instruct", "rag:docs"]
+    assert models == ["smollm2-135m-instruct", "all-MiniLM-L6-v2", "rag:docs"]
     question = [{"role": "user", "content": "Which city did Vesuvius bury?"}]
     answer = client.chat.completions.create(model="rag:docs", messages=question, max_tokens=24, temperature=0)
     text = answer.choices[0].message.content

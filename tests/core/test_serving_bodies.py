@@ -1,5 +1,5 @@
-"""A hostile request body (100k-deep JSON, a 5000-digit integer) reaches the served app unchanged: the model
-check in front of it neither crashes nor answers for it (the app answers malformed bodies)."""
+"""A hostile request body (100k-deep JSON, a 5000-digit integer) reaches the served app unchanged: the router in
+front of it neither crashes, nor loads a model for it, nor answers for it (the app answers malformed bodies)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from llmdeck.core.serving import ServedModelsOnly
+from llmdeck.core.serving import ModelPool, ModelRouter
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,7 @@ from llmdeck.core.serving import ServedModelsOnly
 )
 def test_hostile_bodies_pass_the_model_check_to_the_app(body):
     seen: list[bytes] = []
+    loads: list[str] = []
 
     async def app(scope, receive, send):
         message = await receive()
@@ -33,5 +34,6 @@ def test_hostile_bodies_pass_the_model_check_to_the_app(body):
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
-    asyncio.run(ServedModelsOnly(app, {"m"})(scope, receive, send))
-    assert seen == [body] and sent[0]["status"] == 400
+    pool = ModelPool({"m": "settings"}, capacity=1, keep_alive=None, load=loads.append)
+    asyncio.run(ModelRouter(app, pool)(scope, receive, send))
+    assert seen == [body] and sent[0]["status"] == 400 and loads == []

@@ -349,3 +349,51 @@ class InlineHost(_Host):
 
 if __name__ == "__main__":
     _child_main(sys.argv[1])
+
+
+class HostSlot:
+    """The one host of its kind a process talks to: a `ModelProcess` per LLMDECK_HOME (started on the first
+    request; replaced when LLMDECK_HOME changes, as between tests; its stderr to LLMDECK_HOME/`log_name`), or an
+    `InlineHost` serving `inline_serve` while `use_inline()` holds (the tests' stand-ins live only in this process).
+    `on_new_process` runs when a new process replaces the old one (a cache of its answers is stale then)."""
+
+    def __init__(
+        self,
+        handler: str,
+        inline_serve: Handler,
+        log_name: str,
+        use_inline: Callable[[], bool],
+        on_new_process: Callable[[], None] = lambda: None,
+    ):
+        self.handler, self.inline_serve, self.log_name = handler, inline_serve, log_name
+        self.use_inline, self.on_new_process = use_inline, on_new_process
+        self._lock = threading.Lock()
+        self._inline: InlineHost | None = None
+        self._process: ModelProcess | None = None
+        self._home: str | None = None
+
+    def host(self) -> ModelProcess | InlineHost:
+        from llmdeck.core import paths
+
+        with self._lock:
+            if self.use_inline():
+                if self._inline is None:
+                    self._inline = InlineHost(self.inline_serve)
+                return self._inline
+            home = os.environ.get("LLMDECK_HOME", "")
+            if self._process is not None and self._home != home:
+                self._process.close()
+                self._process = None
+            if self._process is None:
+                self._process = ModelProcess(self.handler, paths.home() / self.log_name)
+                self._home = home
+                self.on_new_process()
+            return self._process
+
+    def close(self) -> None:
+        """End the process and the inline host; the next request starts a new one."""
+        with self._lock:
+            hosts, self._process, self._inline, self._home = (self._process, self._inline), None, None, None
+        for host in hosts:
+            if host is not None:
+                host.close()

@@ -13,15 +13,12 @@ process), the same protocol is served from a thread here instead (`InlineHost`).
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from llmdeck.core import paths
 from llmdeck.core.errors import BadInput
-from llmdeck.core.model_process import Emit, Exchange, InlineHost, ModelProcess
+from llmdeck.core.model_process import Emit, Exchange, HostSlot, InlineHost, ModelProcess
 from llmdeck.core.runtime import ChatStats, Sampling, uses_default_loader
 from llmdeck.services.chat import AnswerEnded, AnswerStarted, ChatResponse, TokenStreamed, decode_chat_event
 
@@ -194,28 +191,13 @@ def started_answer(exchange: Exchange) -> ModelChatResponse:
     return ModelChatResponse(exchange, first, events)
 
 
-_hosts: dict[str, Any] = {}
-_hosts_lock = threading.Lock()
+_slot = HostSlot(HANDLER, serve, "model-process.log", lambda: not uses_default_loader())
 
 
 def model_host() -> ModelProcess | InlineHost:
     """The host that answers now: the model process (one per LLMDECK_HOME, started on first use), or the inline
     host while the runtime's loader is a stand-in."""
-    with _hosts_lock:
-        if not uses_default_loader():
-            host = _hosts.get("inline")
-            if host is None:
-                host = _hosts["inline"] = InlineHost(serve)
-            return host
-        home = os.environ.get("LLMDECK_HOME", "")
-        process = _hosts.get("process")
-        if process is not None and _hosts.get("process_home") != home:
-            process.close()
-            process = None
-        if process is None:
-            process = _hosts["process"] = ModelProcess(HANDLER, paths.home() / "model-process.log")
-            _hosts["process_home"] = home
-        return process
+    return _slot.host()
 
 
 def start_model_host() -> None:
@@ -227,9 +209,4 @@ def start_model_host() -> None:
 
 def close_model_host() -> None:
     """End the model process (and the inline host): the next answer starts a new one."""
-    with _hosts_lock:
-        for key in ("process", "inline"):
-            host = _hosts.pop(key, None)
-            if host is not None:
-                host.close()
-        _hosts.pop("process_home", None)
+    _slot.close()

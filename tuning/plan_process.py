@@ -22,10 +22,8 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from llmdeck.core import paths
-from llmdeck.core.model_process import Emit, InlineHost, ModelProcess
+from llmdeck.core.model_process import Emit, HostSlot, InlineHost, ModelProcess
 from llmdeck.tuning.config import TrainConfig
 from llmdeck.tuning.plan_summary import PlanSummary, SummaryLine
 
@@ -96,7 +94,7 @@ def summary_from_dict(found: dict) -> PlanSummary:
 # -- the app's side ----------------------------------------------------------------------------------------------
 _summaries: dict[str, PlanSummary] = {}  # config key -> its summary (refusals are asked again)
 _calls_lock = threading.RLock()  # one request at a time: a request's events are read to its end before the next
-_hosts: dict[str, Any] = {}
+_slot = HostSlot(HANDLER, serve, "plan-process.log", lambda: not uses_real_planner(), _summaries.clear)
 
 
 def config_key(config: TrainConfig) -> str:
@@ -165,29 +163,11 @@ def uses_real_planner() -> bool:
 def planner_host() -> ModelProcess | InlineHost:
     """The plan process (one per LLMDECK_HOME, started on the first request; its stderr goes to
     LLMDECK_HOME/plan-process.log), or the inline host while a stand-in plans."""
-    if not uses_real_planner():
-        host = _hosts.get("inline")
-        if host is None:
-            host = _hosts["inline"] = InlineHost(serve)
-        return host
-    home = os.environ.get("LLMDECK_HOME", "")
-    process = _hosts.get("process")
-    if process is not None and _hosts.get("process_home") != home:
-        process.close()
-        process = None
-    if process is None:
-        process = _hosts["process"] = ModelProcess(HANDLER, paths.home() / "plan-process.log")
-        _hosts["process_home"] = home
-        _summaries.clear()
-    return process
+    return _slot.host()
 
 
 def close_planner() -> None:
     """End the plan process (and the inline host); the next request starts a new one."""
     with _calls_lock:
-        for key in ("process", "inline"):
-            host = _hosts.pop(key, None)
-            if host is not None:
-                host.close()
-        _hosts.pop("process_home", None)
+        _slot.close()
         _summaries.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -45,8 +46,34 @@ CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 SPELLINGS = {"×": "*", "·": "*", "÷": "/", "^": "**", "−": "-", "²": "**2", "³": "**3"}
 
 
+def _arithmetic_pattern() -> str:
+    """A regular expression for what the calculator evaluates: numbers and constants joined by operators, with
+    opening parentheses, signs and function calls before a number and closing parentheses after it. It is the
+    calculator argument's JSON-schema `pattern`, so the grammar only lets a model write arithmetic (never
+    `} + 23 # ...`). Written for both Python's `re` and llama.cpp's regex-to-GBNF converter: no backslash
+    escapes but `\\(` `\\)` `\\*` `\\+`, classes for the rest, and every repeated group consumes an operator,
+    so a long non-match fails fast (no nested repetition to backtrack through)."""
+    functions = "|".join(sorted(FUNCTIONS, key=lambda name: (-len(name), name)))
+    constants = "|".join(sorted(CONSTANTS))
+    opening = rf"(\(|-|\+|({functions})\() *"
+    atom = rf"([0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?|{constants})"
+    closing = r" *(\)|²|³)"
+    operator_ = r" *(\*\*|//|[-+*/%^×÷·−,]) *"
+    term = rf"({opening})*{atom}({closing})*"
+    return rf"^ *{term}({operator_}{term})* *$"
+
+
+ARITHMETIC_PATTERN = _arithmetic_pattern()
+ARITHMETIC_HINT = "numbers joined by + - * / ** // %, parentheses, sqrt, round, min, max, log... e.g. 12 * (3 + 4)"
+
+
 class CalculatorError(ValueError):
     """The expression is not arithmetic we evaluate; the message says why."""
+
+
+def is_arithmetic(expression: str) -> bool:
+    """Whether `expression` fits the calculator argument's pattern (after the trailing = or ? is dropped)."""
+    return re.search(ARITHMETIC_PATTERN, expression.strip().rstrip("=?")) is not None
 
 
 def calculate(expression: str) -> str:

@@ -9,8 +9,10 @@ One assistant turn is two lines (three with an optional thought first):
 Each line is generated separately, greedily, continuing the same prompt (llama.cpp reuses the evaluated
 prefix): the thought under a one-line grammar, the action under an enum grammar over `final_answer` and
 the tool names, then the arguments under a grammar built from that tool's JSON schema
-(`LlamaGrammar.from_json_schema`, every string length capped). So every step is well formed, whatever the
-model's size; a grammar guarantees the form, not that the choice is right. Tool results are rendered into the
+(`LlamaGrammar.from_json_schema`, every string length capped, and the tool's argument patterns, enums and
+small integer ranges enforced: the calculator's grammar admits only arithmetic, the files tool's only the
+workspace's paths). So every step is well formed, whatever the model's size; a grammar guarantees the form and
+the patterns, not that the choice is right. Tool results are rendered into the
 conversation here: as user messages "Result: ..." (what small chat models follow best), or as `tool` messages
 where the template renders that role and the run asks for it.
 """
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from llmdeck.core.runtime import LoadedModel
 from llmdeck.core.validate import DocumentProblem, raw_decode_json
@@ -42,6 +45,11 @@ CHATML = (
     " + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 JSON_CHAR_CLASS = r'char ::= [^"\\\x7F\x00-\x1F]'
+JSON_DOT = r'dot ::= [^"\\\x7F\x00-\x1F]'
+MAX_RANGE_VALUES = 256  # an integer range this small is decoded as an enum of its values
+# Whether decoders enforce the tools' argument patterns (JSON-schema `pattern`) in their grammars by default;
+# bench/tool_patterns.py turns it off to measure what the patterns alone change.
+ARGUMENT_PATTERNS = True
 THOUGHT_GRAMMAR = r'root ::= " " [^\n]+ "\n"'
 STEP_PATTERN = re.compile(
     r"(?:Thought:(?P<thought>[^\n]*)\n)?\s*Action:\s*(?P<action>[^\n]+?)\s*\n\s*Action Input:\s*(?P<args>.*)", re.DOTALL
@@ -157,6 +165,40 @@ def capped_schema(schema: dict, max_chars: int) -> dict:
     return capped
 
 
+def without_patterns(schema: Any) -> Any:
+    """`schema` with every string `pattern` removed (what a grammar without argument patterns is built from, and
+    what a free-text step's shape is checked against: its values are checked when the tool is called)."""
+    if isinstance(schema, dict):
+        return {
+            k: without_patterns(v)
+            for k, v in schema.items()
+            if not (k == "pattern" and isinstance(v, str) and schema.get("type") in ("string", None))
+        }
+    if isinstance(schema, list):
+        return [without_patterns(v) for v in schema]
+    return schema
+
+
+def ranges_as_enums(schema: Any, max_values: int = MAX_RANGE_VALUES) -> Any:
+    """Integer arguments with a `minimum` and a `maximum` at most `max_values` apart become an `enum` of those
+    values (llama.cpp's schema converter ignores numeric bounds; an enum it enforces)."""
+    if isinstance(schema, list):
+        return [ranges_as_enums(v, max_values) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    node = {k: ranges_as_enums(v, max_values) for k, v in schema.items()}
+    low, high = node.get("minimum"), node.get("maximum")
+    if (
+        node.get("type") == "integer"
+        and "enum" not in node
+        and isinstance(low, (int, float))
+        and isinstance(high, (int, float))
+        and 0 <= high - low < max_values
+    ):
+        node["enum"] = list(range(math.ceil(low), math.floor(high) + 1))
+    return node
+
+
 def gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -165,14 +207,24 @@ def action_grammar(names: list[str]) -> str:
     return 'root ::= " " (' + " | ".join(gbnf_literal(n) for n in names) + ') "\\n"'
 
 
-def arguments_grammar(schema: dict, max_chars: int) -> str:
-    """A GBNF grammar for ` {json}` (a leading space, as the model writes after 'Action Input:')."""
+def arguments_grammar(schema: dict, max_chars: int, patterns: bool = True) -> str:
+    """A GBNF grammar for ` {json}` (a leading space, as the model writes after 'Action Input:'). With `patterns`,
+    string `pattern`s, enums and small integer ranges are enforced too; a pattern the converter cannot translate
+    is dropped from the grammar (the tool call is still checked against it)."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    grammar = json_schema_to_gbnf(json.dumps(capped_schema(schema, max_chars)))
+    shaped = ranges_as_enums(schema) if patterns else without_patterns(schema)
+    try:
+        grammar = json_schema_to_gbnf(json.dumps(capped_schema(shaped, max_chars)))
+    except (AssertionError, ValueError, KeyError, IndexError):  # an unsupported regex (lookaheads, ...)
+        if not patterns:
+            raise
+        return arguments_grammar(schema, max_chars, patterns=False)
     grammar = re.sub(r"^root ::=", "llmdeck-arguments ::=", grammar, flags=re.MULTILINE)
     # this converter's string characters admit raw control characters, which JSON forbids: exclude them
     grammar = re.sub(r'^char ::= \[\^"\\\\\]', lambda _: JSON_CHAR_CLASS, grammar, flags=re.MULTILINE)
+    # and a pattern's `.` admits quotes and backslashes, which would end or escape the JSON string: not those
+    grammar = re.sub(r"^dot ::= .*$", lambda _: JSON_DOT, grammar, flags=re.MULTILINE)
     return grammar + '\nroot ::= " " llmdeck-arguments\n'
 
 
@@ -239,8 +291,11 @@ class StepDecoder:
         stop_check: Callable[[], bool] | None = None,
         temperature: float = 0.0,
         seed: int | None = None,
+        argument_patterns: bool | None = None,
     ):
         self.loaded = loaded
+        # enforce the tools' argument patterns in the grammar (None: the module's ARGUMENT_PATTERNS)
+        self.argument_patterns = ARGUMENT_PATTERNS if argument_patterns is None else argument_patterns
         self.stop_check = stop_check  # checked at every token: true raises GenerationStopped
         self.template = ChatTemplate(loaded.llama, observation_role)
         self.thoughts = thoughts
@@ -282,10 +337,13 @@ class StepDecoder:
         if spec is None:  # the grammar rules this out; a model runtime ignoring grammars would not
             raise RuntimeError(f"decoded action {action!r} is none of {', '.join(o.name for o in options)}")
         text += f"Action: {action}\n"
-        grammar = arguments_grammar(spec.parameters, self.max_string_chars)
+        grammar = arguments_grammar(spec.parameters, self.max_string_chars, self.argument_patterns)
         budget = arguments_token_budget(spec.parameters, self.max_string_chars)
         generated, _ = self._complete(prompt + text + "Action Input:", grammar, budget)
-        args = json.loads(generated)  # the grammar guarantees JSON of the schema's shape
+        try:
+            args = json.loads(generated)  # the grammar guarantees JSON of the schema's shape...
+        except json.JSONDecodeError:  # ...unless an unbounded pattern ran into the token budget
+            return _malformed(text + "Action Input:" + generated, "Action Input cut off at the token budget")
         return Step(thought, action, args, step_text(thought, action, args))
 
     def _free_step(self, prompt: str, options: list[ToolSpec]) -> Step:
@@ -362,7 +420,8 @@ def parse_step(raw: str, options: list[ToolSpec]) -> Step:
         return _malformed(raw, f"Action Input is not JSON ({exc.msg})")
     except DocumentProblem as exc:
         return _malformed(raw, f"Action Input is out of bounds ({exc.text()})")
-    errors = sorted(jsonschema.Draft202012Validator(spec.parameters).iter_errors(args), key=str)
+    # the shape only: a value that breaks a tool's argument pattern is refused when the tool is called
+    errors = sorted(jsonschema.Draft202012Validator(without_patterns(spec.parameters)).iter_errors(args), key=str)
     if errors:
         return _malformed(raw, f"Action Input does not fit the schema ({errors[0].message})")
     return Step(thought, action, args, step_text(thought, action, args))

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from llmdeck.agents.calculator import ARITHMETIC_PATTERN
 from llmdeck.agents.sandbox import SandboxLimits
 from llmdeck.core import paths
 from llmdeck.core.errors import BadInput
@@ -32,10 +33,31 @@ ENTRY_POINT_GROUP = "llmdeck.tools"
 DEFAULT_TOOLS = ("calculator", "files", "datetime", "python")  # + rag_search when a collection is given
 MAX_OBSERVATION_CHARS = 1500
 HTTP_MAX_BYTES = 64 * 1024
+# Argument patterns (JSON-schema `pattern`, in the tool's schema only): the decoder's grammar enforces them, and
+# ArgumentCheck refuses a call that breaks one (a free-text step, a custom caller) in one line. They are not
+# pydantic constraints, so a tool invoked directly still reports its own error.
+URL_PATTERN = r"^https?://[-A-Za-z0-9._~:/?#@!$&'()*+,;=%]+$"
+MAX_PATH_CHOICES = 64  # a workspace with more entries gets no path pattern
+SAFE_PATH_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. -]*$")  # names a pattern spells as they are
+
+
+@dataclass(frozen=True)
+class ArgumentPattern:
+    """A JSON-schema `pattern` on a string argument, in the schema only (see URL_PATTERN's comment); written as
+    an annotation so it survives LangChain's copy of the argument model (`Field(json_schema_extra=...)` does not)."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
 
 
 class CalculatorInput(BaseModel):
-    expression: str = Field(description="arithmetic to evaluate, e.g. 12 * (3 + 4)", min_length=1, max_length=200)
+    expression: Annotated[str, ArgumentPattern(ARITHMETIC_PATTERN)] = Field(  # the grammar writes only arithmetic
+        description="arithmetic to evaluate, e.g. 12 * (3 + 4)", min_length=1, max_length=200
+    )
 
 
 class FilesInput(BaseModel):
@@ -57,7 +79,9 @@ class DatetimeInput(BaseModel):
 
 
 class HttpGetInput(BaseModel):
-    url: str = Field(description="an http:// or https:// address", min_length=8, max_length=300)
+    url: Annotated[str, ArgumentPattern(URL_PATTERN)] = Field(
+        description="an http:// or https:// address", min_length=8, max_length=300
+    )
 
 
 @dataclass
@@ -204,7 +228,53 @@ def _builtin_tool(name: str, settings: ToolSettings):
     from langchain_core.tools import StructuredTool
 
     factory, description, schema = BUILTINS[name]
+    if name == "files":
+        schema = files_input(settings.workspace or Path.cwd())
     return StructuredTool.from_function(factory(settings), name=name, description=description, args_schema=schema)
+
+
+def workspace_paths(root: Path, limit: int = MAX_PATH_CHOICES) -> list[str] | None:
+    """The workspace's relative paths: "." and every file and folder in it (hidden ones left out); None when
+    there are more than `limit`, a name a pattern would not spell plainly, or a folder cannot be listed. Nothing
+    is opened or followed (links and FIFOs are listed by name)."""
+    import os
+
+    found = ["."]
+    folders = [(root, "")]
+    try:
+        while folders:
+            folder, prefix = folders.pop(0)
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if not SAFE_PATH_NAME.match(entry.name) or len(found) >= limit:
+                        return None
+                    found.append(prefix + entry.name)
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append((Path(entry.path), prefix + entry.name + "/"))
+    except OSError:
+        return None
+    return sorted(found)
+
+
+def paths_pattern(paths: list[str]) -> str:
+    """A pattern admitting exactly `paths` (each a SAFE_PATH_NAME chain: only '.' needs spelling as a class)."""
+    return "^(" + "|".join(path.replace(".", "[.]") for path in paths) + ")$"
+
+
+def files_input(root: Path) -> type[BaseModel]:
+    """The files tool's arguments with `path` limited to what the workspace holds (when it is small enough to
+    list), so a model cannot ask for a file that is not there."""
+    from pydantic import create_model
+
+    paths = workspace_paths(root)
+    if paths is None:
+        return FilesInput
+    path = Annotated[
+        str, ArgumentPattern(paths_pattern(paths)), Field(description="path inside the workspace", max_length=200)
+    ]
+    return create_model("FilesInput", __base__=FilesInput, path=(path, "."))
 
 
 # -- custom tools -------------------------------------------------------------------------------

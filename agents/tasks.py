@@ -19,18 +19,16 @@ the task file. An agent attempt passes when its answer is right (`correct`) and,
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
 
 from llmdeck.agents.events import AgentAnswered, RunEvent, ToolCalled
 from llmdeck.core.errors import BadInput
-from llmdeck.core.validate import DocumentProblem, file_kind, parse_json
+from llmdeck.core.validate import json_object_rows, pydantic_problem, read_lines_file
 
 SPLITS = ("train", "heldout")
 HELDOUT_FRACTION = 0.3
@@ -179,30 +177,13 @@ def load_tasks(path: str | Path) -> TaskFile:
     tasks: list[Task] = []
     problems: list[str] = []
     seen: dict[str, int] = {}  # task id: the line it is on
-    for number, data in enumerate(_read_lines(path), start=1):
-        where = f"{path.name}:{number}"
-        try:
-            line = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(f"{where}: not UTF-8 text (byte {data[exc.start]:#04x} at column {exc.start + 1})")
-            continue
-        if not line.strip():
-            continue
-        try:
-            raw = parse_json(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc.msg})")
-            continue
-        except DocumentProblem as exc:
-            problems.append(f"{where}: {exc.text()}")
-            continue
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected an object, found {type(raw).__name__}")
-            continue
+    lines = read_lines_file(path, "--tasks", "a JSON lines file of tasks", MAX_TASK_FILE_BYTES)
+    for number, where, raw in json_object_rows(lines, path.name, problems):
         try:
             task = Task(**raw)
         except ValidationError as exc:
-            problems += [f"{where}: {_field_problem(error)}" for error in exc.errors()]
+            hint = f"a task has {', '.join(Task.model_fields)}"
+            problems += [pydantic_problem(where, error, hint) for error in exc.errors()]
             continue
         if task.id in seen:
             problems.append(f"{where}: id {task.id!r} already used on line {seen[task.id]}")
@@ -218,33 +199,6 @@ def load_tasks(path: str | Path) -> TaskFile:
 
 
 MAX_TASK_FILE_BYTES = 64 * 1024 * 1024
-
-
-def _read_lines(path: Path) -> list[bytes]:
-    """The file's lines as bytes (decoded one by one, so a bad byte is reported with its line)."""
-    kind = file_kind(path)
-    if kind == "no such file":
-        raise BadInput(f"--tasks {path}: no such file")
-    if kind == "is a directory":
-        raise BadInput(f"--tasks {path}: is a directory (expected a JSON lines file of tasks)")
-    if kind is not None:
-        raise BadInput(f"--tasks {path}: {kind}, not a regular file (expected a JSON lines file of tasks)")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_TASK_FILE_BYTES + 1)
-    except OSError as exc:
-        raise BadInput(f"--tasks {path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) > MAX_TASK_FILE_BYTES:
-        raise BadInput(f"--tasks {path}: larger than {MAX_TASK_FILE_BYTES // 2**20} MiB (expected a task file)")
-    return data.removeprefix(b"\xef\xbb\xbf").splitlines()
-
-
-def _field_problem(error: ErrorDetails) -> str:
-    where = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown field (a task has {', '.join(Task.model_fields)})"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 def correct(answer: str, expected: list[str]) -> bool:

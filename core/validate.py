@@ -289,3 +289,61 @@ def file_kind(path: Path) -> str | None:
         (stat.S_ISSOCK, "is a socket"),
     ]
     return next((kind for test, kind in kinds if test(mode)), "is not a regular file")
+
+
+# -- JSON lines files of rows (task files, eval files) ------------------------------------------------------------
+def read_lines_file(path: Path, flag: str, expected: str, max_bytes: int) -> list[bytes]:
+    """The lines of a JSON lines file as bytes (decoded one by one, so a bad byte is reported with its line), a
+    leading BOM dropped; BadInput (`flag path: what is wrong (expected ...)`) for a missing, special, unreadable
+    or oversized file."""
+    from llmdeck.core.errors import BadInput
+
+    kind = file_kind(path)
+    if kind == "no such file":
+        raise BadInput(f"{flag} {path}: no such file")
+    if kind is not None:
+        raise BadInput(f"{flag} {path}: {kind}, not a regular file (expected {expected})")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise BadInput(f"{flag} {path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise BadInput(f"{flag} {path}: larger than {max_bytes // 2**20} MiB (expected {expected})")
+    return data.removeprefix(b"\xef\xbb\xbf").splitlines()
+
+
+def json_object_rows(lines: list[bytes], source: str, problems: list[str]) -> Any:
+    """(line number, `source:line`, object) for each non-blank line that is a JSON object within the limits; each
+    other line adds one `source:line: what is wrong` to `problems` (so a file's every bad line is reported)."""
+    for number, data in enumerate(lines, start=1):
+        where = f"{source}:{number}"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{where}: not UTF-8 text (byte {data[exc.start]:#04x} at column {exc.start + 1})")
+            continue
+        if not text.strip():
+            continue
+        try:
+            raw = parse_json(text)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except DocumentProblem as exc:
+            problems.append(f"{where}: {exc.text()}")
+            continue
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected an object, found {type(raw).__name__}")
+            continue
+        yield number, where, raw
+
+
+def pydantic_problem(where: str, error: Any, unknown_field_hint: str = "") -> str:
+    """`where: field: message` for one of a pydantic ValidationError's errors (`unknown_field_hint`: what to say
+    of a field the model forbids)."""
+    field = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden" and unknown_field_hint:
+        return f"{where}: {field}: unknown field ({unknown_field_hint})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {field}: {message}" if field else f"{where}: {message}"

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 
 from llmdeck.core.errors import BadInput
+from llmdeck.core.validate import json_object_rows, pydantic_problem, read_lines_file
 
 SCORERS = ("exact", "contains", "regex", "choice", "code", "judge")
 MAX_EVAL_FILE_BYTES = 64 * 1024 * 1024
@@ -157,54 +157,18 @@ class EvalFile:
         return [name for name in SCORERS if name in used]
 
 
-def _problem(where: str, error: ErrorDetails) -> str:
-    field = ".".join(str(part) for part in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {field}: {message}" if field else f"{where}: {message}"
-
-
-def _read(path: Path) -> list[bytes]:
-    if not path.exists():
-        raise BadInput(f"--tasks {path}: no such file")
-    if not path.is_file():
-        raise BadInput(f"--tasks {path}: not a regular file (expected a JSON lines eval file)")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_EVAL_FILE_BYTES + 1)
-    except OSError as exc:
-        raise BadInput(f"--tasks {path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) > MAX_EVAL_FILE_BYTES:
-        raise BadInput(f"--tasks {path}: larger than {MAX_EVAL_FILE_BYTES // 2**20} MiB (expected an eval file)")
-    return data.removeprefix(b"\xef\xbb\xbf").splitlines()
-
-
 def load_eval_file(path: str | Path) -> EvalFile:
     """Read and validate an eval file; BadInput lists every bad row (`FILE:LINE: field: what is expected`)."""
     source = Path(path).expanduser()
     tasks: list[EvalTask] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for number, data in enumerate(_read(source), start=1):
-        where = f"{source}:{number}"
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(f"{where}: not UTF-8 text (byte {data[exc.start]:#04x} at column {exc.start + 1})")
-            continue
-        if not text.strip():
-            continue
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected an object with prompt and a scorer, found {type(raw).__name__}")
-            continue
+    lines = read_lines_file(source, "--tasks", "a JSON lines eval file", MAX_EVAL_FILE_BYTES)
+    for number, where, raw in json_object_rows(lines, str(source), problems):
         try:
             row = EvalRow(**raw)
         except ValidationError as exc:
-            problems += [_problem(where, error) for error in exc.errors()]
+            problems += [pydantic_problem(where, error) for error in exc.errors()]
             continue
         task_id = row.id or f"line-{number}"
         if task_id in seen:

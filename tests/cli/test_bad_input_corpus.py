@@ -266,7 +266,7 @@ CASES = [
     Case(("eval", "smollm2-135m-instruct", "--tasks", "{missing}"), "missing.jsonl: no such file"),
     Case(("eval", "smollm2-135m-instruct", "--tasks", "{latin1}"), "latin1.jsonl:1: not UTF-8 text (byte 0xe9"),
     Case(("eval", "smollm2-135m-instruct", "--tasks", "{empty}"), "empty.jsonl: no rows"),
-    Case(("eval", "smollm2-135m-instruct", "--tasks", "/dev/zero"), "/dev/zero: not a regular file"),
+    Case(("eval", "smollm2-135m-instruct", "--tasks", "/dev/zero"), "/dev/zero: is a device, not a regular file"),
     Case(("eval", "smollm2-135m-instruct", "--tasks", "{messages}"), "messages.jsonl:1: prompt: Field required"),
     Case(("eval", "smollm2-135m-instruct", "--tasks", "{messages}", "--run", "r"), "not both"),
     Case(("eval", "smollm2-135m-instruct", "--judge", "smollm2-135m-instruct"), "--judge goes with --tasks"),

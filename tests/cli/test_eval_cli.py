@@ -110,7 +110,7 @@ def test_events_are_json_lines_ending_in_the_report(fake_model, likes_the_last_o
         (("--tasks", "{missing}"), "missing.jsonl: no such file"),
         (("--tasks", "{binary}"), "binary.jsonl:9: not UTF-8 text (byte 0x80 at column 115)"),
         (("--tasks", "{empty}"), "empty.jsonl: no rows (expected JSON lines with a prompt and one of"),
-        (("--tasks", "/dev/zero"), "/dev/zero: not a regular file"),
+        (("--tasks", "/dev/zero"), "/dev/zero: is a device, not a regular file"),
         (("--tasks", "{messages}"), "messages.jsonl:1: prompt: Field required; "),
     ],
 )

@@ -119,8 +119,11 @@ def write(path, *rows) -> str:
         ('{"prompt": "Q", "exact": "a", "tempo": 1}', ":2: tempo: Extra inputs are not permitted"),
         ('{"prompt": "Q", "exact": []}', ":2: exact: expected a non-empty text"),
         ('{"id": "x", "prompt": "Q", "exact": "a"}', ":2: id: 'x' is already used on line 1"),
-        ("[1, 2]", ":2: expected an object with prompt and a scorer, found list"),
+        ("[1, 2]", ":2: expected an object, found list"),
         ('{"prompt": ', ":2: not valid JSON"),
+        # hostile numbers and nesting get the readers' shared answer (core.validate), not a traceback
+        ('{"prompt": "Q", "exact": "a", "n": ' + "9" * 5000 + "}", ":2: n: a 5000-digit integer is out of range"),
+        ('{"prompt": "Q", "exact": ' + "[" * 100_000 + "]" * 100_000 + "}", ":2: nested too deeply"),
     ],
 )
 def test_a_bad_row_names_its_file_line_and_field(tmp_path, line, problem):

@@ -117,3 +117,10 @@ def cpu_bf16_support() -> dict:
 def cpu_has_native_bf16() -> bool:
     """True where bf16 matmuls really run faster than fp32 on this CPU (AVX512_BF16 / AMX, or measured so)."""
     return cpu_bf16_support()["native_bf16"]
+
+
+def cuda_device_possible() -> bool:
+    """False when this machine has no NVIDIA device node (/dev/nvidia*, or WSL's /dev/dxg): CUDA cannot be
+    available then, and asking torch (a 3-second import) is not needed to say so."""
+    dev = Path("/dev")
+    return Path("/dev/dxg").exists() or any(dev.glob("nvidia[0-9]*")) or Path("/proc/driver/nvidia").exists()

@@ -43,11 +43,17 @@ def pick_device(config: TrainConfig) -> Device:
     """Device and weight dtype; `auto` on CPU uses bf16 only where the CPU really runs bf16 faster: a bf16 frozen
     base, or, where trained weights must stay fp32 (a new head, soft prompts, full tuning), fp32 weights under bf16
     autocast (what trl's configs turn on by default: twice as fast as fp32 for a reward model here)."""
-    import torch
+    from llmdeck.core.hardware import cuda_device_possible
 
-    cuda = torch.cuda.is_available()
+    cuda = False
+    if cuda_device_possible():
+        import torch
+
+        cuda = torch.cuda.is_available()
     autocast = False
     if config.precision == "auto" and cuda:
+        import torch
+
         dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
         reason = f"auto: {torch.cuda.get_device_name(0)}"
     elif config.precision == "auto":  # frozen base in bf16 (native bf16 matmuls), LoRA weights stay fp32

@@ -72,6 +72,12 @@ def text_documents(text: str) -> list[str]:
 
 
 def _read_parquet(path: Path) -> list[Row]:
+    with path.open("rb") as handle:  # a Parquet file starts and ends with its magic: checked before pyarrow loads
+        head = handle.read(4)
+        handle.seek(max(0, path.stat().st_size - 4))
+        tail = handle.read(4)
+    if path.stat().st_size < 12 or head != b"PAR1" or tail != b"PAR1":
+        raise BadInput(f"{path}: not a readable Parquet file (expected 'PAR1' at its start and end)")
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.widgets import Button, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, ask, late_footer
+from llmdeck.tui.screens.base import BaseScreen, ask, late_footer
 from llmdeck.tui.widgets.export_panel import ExportPanel
 from llmdeck.tui.widgets.run_monitor import RunMonitor
 from llmdeck.tui.widgets.runs_table import RunsTable
@@ -320,28 +320,21 @@ class TrainScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def export(self, run_id: str, quants: list[str], name: str | None, score: bool) -> None:
-        """One call of the export function; its progress callback posts the stages and stops it when cancelled."""
-        from llmdeck.tuning.export import export_run
+        """One export in a child process (torch and the converter stay out of the app's); its events become the
+        panel's stages, and a cancelled worker stops it (the child cleans up: nothing registered)."""
+        from llmdeck.tuning.export_process import export_in_child
 
         worker = get_current_worker()
         last = {"at": 0.0}
 
         def on_event(event) -> None:
-            if worker.is_cancelled:
-                raise WorkCancelled(f"export of {run_id}")
             counted = event.done is not None and event.done != event.total
             if counted and time.monotonic() - last["at"] < EXPORT_PROGRESS_EVERY_S:
                 return
             last["at"] = time.monotonic()
             self.post_message(self.ExportProgress(event.stage, event.message, event.done, event.total))
 
-        try:
-            report = export_run(run_id, quants=quants, name=name, score=score, on_event=on_event)
-        except Exception:
-            if worker.is_cancelled:  # the export cleaned up after itself: nothing registered, no temp files
-                self.post_message(self.ExportEnded(run_id, None))
-                return
-            raise
+        report = export_in_child(run_id, quants, name, score, on_event, lambda: worker.is_cancelled)
         self.post_message(self.ExportEnded(run_id, report))
 
     @on(ExportProgress)

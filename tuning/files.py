@@ -9,6 +9,7 @@ from pathlib import Path
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.textfiles import check_regular_file, decode_text, open_regular
+from llmdeck.core.validate import file_kind
 
 
 def _reason(exc: OSError) -> str:
@@ -39,8 +40,8 @@ def read_text_file(path: Path, max_bytes: int | None = None, what: str = "file")
 
 
 def files_under(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Regular files with one of `suffixes` under `folder`, sorted; an unreadable sub-directory is BadInput
-    (pathlib's rglob would skip it silently and train on part of the data)."""
+    """Regular files with one of `suffixes` under `folder`, sorted; an unreadable sub-directory, or a special file
+    with one of the suffixes, is BadInput (skipping either silently would train on part of the data)."""
     found = []
 
     def refuse(exc: OSError) -> None:
@@ -49,6 +50,10 @@ def files_under(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     for root, _, names in os.walk(folder, onerror=refuse):
         for name in names:
             path = Path(root) / name
-            if path.suffix.lower() in suffixes and path.is_file():
-                found.append(path)
+            if path.suffix.lower() not in suffixes:
+                continue
+            kind = file_kind(path)  # a FIFO, device or broken link named like data is said, not skipped
+            if kind is not None:
+                raise BadInput(f"{path}: {kind}, not a regular file (expected a data file; move it out of {folder})")
+            found.append(path)
     return sorted(found)

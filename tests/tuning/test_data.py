@@ -317,3 +317,22 @@ def test_placeholders_are_reported_and_substituted(tmp_path):
         cli, ["data", "check", str(path), "--no-tokens", "--var", "name=Deckbot", "--var", "author=me", "--json"]
     )
     assert clean.exit_code == 0 and json.loads(clean.stdout)["placeholders"] == {}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "loop", "dangling"])
+def test_a_special_file_named_like_data_in_a_folder_is_named_not_skipped(tmp_path, kind):
+    import os
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_jsonl(folder / "good.jsonl", [{"instruction": "Say hi.", "output": "hi"}])
+    odd = folder / "more.jsonl"
+    if kind == "fifo":
+        os.mkfifo(odd)
+    elif kind == "loop":
+        odd.symlink_to(odd)
+    else:
+        odd.symlink_to(tmp_path / "gone.jsonl")
+    expected = {"fifo": "is a FIFO", "loop": "is a symlink loop", "dangling": "is a broken symlink"}[kind]
+    with pytest.raises(BadInput, match=f"more.jsonl: {expected}.*not a regular file"):
+        data.read_rows(folder)

@@ -344,6 +344,8 @@ def plan_server(
 
     if not 1 <= port <= 65535:
         raise BadInput(f"--port {port}: expected 1-65535")
+    if capacity is not None:
+        _check_capacity(capacity)
     store = ModelStore()
     options = LoadOptions.from_settings()
     entries = [store.resolve(name) for name in (model_names or [None])]
@@ -374,7 +376,7 @@ def plan_server(
     prepare_llama_cpp()  # the server builds its Llama objects itself
     pool = ModelPool(
         model_settings,
-        capacity=capacity or load_settings().loaded_model_cache,
+        capacity=load_settings().loaded_model_cache if capacity is None else capacity,
         keep_alive=keep_alive,
         on_event=on_event,
     )
@@ -391,6 +393,21 @@ def plan_server(
         pool=pool,
         embedding_names=[e.name for e in embeddings],
     )
+
+
+def _check_capacity(capacity: int) -> None:
+    """--max-loaded within config.toml's `loaded_model_cache` bounds."""
+    from pydantic import ValidationError
+
+    from llmdeck.core.settings import Settings
+    from llmdeck.core.validate import field_range
+
+    try:
+        Settings(loaded_model_cache=capacity)
+    except ValidationError:
+        raise BadInput(
+            f"--max-loaded {capacity}: expected {field_range(Settings, 'loaded_model_cache')} (loaded_model_cache)"
+        ) from None
 
 
 def _llama_routes(server_settings: Any, pool: ModelPool) -> Any:

@@ -100,15 +100,59 @@ def report_rows(report) -> list[dict]:
     "--eval-examples", type=Number(int, 1, 100_000), default=32, show_default=True, help="Examples scored per quant."
 )
 @click.option("--no-eval", is_flag=True, help="Skip scoring the quants (faster on big models; no loss recorded).")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["gguf", "hf"]),
+    default="gguf",
+    show_default=True,
+    help="gguf: quants into the model store; hf: the merged model as an HF directory (safetensors, tokenizer, chat"
+    " template) for vLLM, TGI or SGLang.",
+)
+@click.option("--output", type=UserPath(), help="With --format hf: the directory to write (default: ./NAME-hf).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as one JSON document on stdout.")
-def command(run_id, quants, name, keep_intermediates, max_loss_delta, eval_data, eval_examples, no_eval, as_json):
-    """Export a finished run into the model store as GGUF quants, showing what each quant costs.
+@click.pass_context
+def command(
+    ctx,
+    run_id,
+    quants,
+    name,
+    keep_intermediates,
+    max_loss_delta,
+    eval_data,
+    eval_examples,
+    no_eval,
+    export_format,
+    output,
+    as_json,
+):
+    """Export a finished run into the model store as GGUF quants, showing what each quant costs; or, with
+    --format hf, as an HF model directory that vLLM, TGI and SGLang serve.
 
     Example: llmdeck export sft-smollm2 --quant q8_0,q4_k_m --max-loss-delta 0.1
-    """
-    from llmdeck.core.errors import LlmdeckError
-    from llmdeck.tuning.export import export_run
 
+    Example: llmdeck export sft-smollm2 --format hf --output ./sft-smollm2-hf  (then: vllm serve ./sft-smollm2-hf)
+    """
+    from llmdeck.core.errors import BadInput, LlmdeckError
+    from llmdeck.tuning.export import export_hf, export_run
+
+    if export_format == "hf":
+        gguf_only = ["quants", "keep_intermediates", "max_loss_delta", "eval_data", "eval_examples", "no_eval"]
+        given = [p for p in gguf_only if ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            flag = next(o for o in ctx.command.params if o.name == given[0]).opts[0]
+            raise BadInput(f"{flag}: applies to --format gguf (an HF export is the merged model, unquantized)")
+        with closing(StagePrinter()) as printer:
+            hf = export_hf(run_id, output, name=name, on_event=printer)
+        if as_json:
+            emit_json(hf.to_dict())
+        else:
+            template = "with its chat template" if hf.chat_template else "WITHOUT a chat template"
+            info(f"wrote {hf.directory} ({human_size(hf.size_bytes)}, {len(hf.files)} files, {template})")
+            info(f"serve it: vllm serve {hf.directory}")
+        return
+    if output:
+        raise BadInput("--output: applies to --format hf (GGUF quants go into the model store)")
     with closing(StagePrinter()) as printer:  # ends a redrawn progress line
         report = export_run(
             run_id,

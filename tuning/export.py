@@ -91,6 +91,23 @@ class ExportEvent:
 Progress = Callable[[ExportEvent], None]
 
 
+@dataclass
+class HfExportReport:
+    """`export --format hf`: the merged model as an HF directory (safetensors, tokenizer, chat template)."""
+
+    run_id: str
+    base_model: str
+    merged: bool
+    directory: str
+    files: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+    chat_template: bool = False  # the tokenizer carries one (vLLM, TGI and SGLang need it for chat)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def default_name(run_name: str) -> str:
     """A store name from a run name ('sft-smollm2 1123' -> 'sft-smollm2-1123')."""
     cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", run_name).strip("-._").lower()
@@ -100,7 +117,7 @@ def default_name(run_name: str) -> str:
 class _Stages:
     """Times each stage and turns its failure into an ExportError naming it."""
 
-    def __init__(self, report: ExportReport, on_event: Progress):
+    def __init__(self, report: ExportReport | HfExportReport, on_event: Progress):
         self.report, self.on_event, self.current = report, on_event, "check"
 
     def run(self, stage: str, message: str, work: Callable[[], object]):
@@ -214,6 +231,69 @@ def export_run(
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     return report
+
+
+# files of a full fine-tune's output that are training state, not the model
+TRAINING_STATE = ("checkpoint-*", "runs", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json",
+                  "training_args.bin")  # fmt: skip
+
+
+@cleanup_on_sigterm()
+def export_hf(
+    run_ref: str, directory: str | Path | None = None, name: str | None = None, on_event: Progress | None = None
+) -> HfExportReport:
+    """Merge a finished run and write it as an HF model directory (what vLLM, TGI and SGLang load): safetensors
+    weights, config, tokenizer and chat template. Written beside `directory` under a temporary name and renamed
+    into place; default `./NAME-hf`. A failure names its stage and leaves nothing behind."""
+    on_event = on_event or (lambda event: None)
+    try:
+        finished = finished_run(run_ref)
+        label = check_name(name or default_name(finished.run.name))
+        target = Path(directory).expanduser() if directory else Path.cwd() / f"{label}-hf"
+        if target.exists() or target.is_symlink():
+            raise BadInput(f"{target}: already exists (choose another --output or remove it)")
+        if not target.parent.is_dir():
+            raise BadInput(f"{target.parent}: no such directory")
+        _check_writable(target.parent)
+    except LlmdeckError as exc:
+        raise ExportError("check", str(exc), exc.exit_code) from None
+    report = HfExportReport(finished.run.id, finished.base.display, not finished.is_full, str(target.absolute()))
+    stages = _Stages(report, on_event)
+    staging = target.parent / owned_name("export", target.name)
+    try:
+        if finished.is_full:
+            stages.run(
+                "copy",
+                "full fine-tune: copying the model (no merge)",
+                lambda: shutil.copytree(finished.adapter_dir, staging, ignore=shutil.ignore_patterns(*TRAINING_STATE)),
+            )
+        else:
+            stages.run("merge", "merging the adapter into the base (peft)", lambda: merge_to_hf_dir(finished, staging))
+        stages.run("check", "safetensors weights, tokenizer, chat template", lambda: _check_hf_dir(staging, report))
+        if not report.chat_template:
+            on_event(ExportEvent("check", "warning: the tokenizer has no chat template (servers will ask for one)"))
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _check_hf_dir(directory: Path, report: HfExportReport) -> None:
+    """What a serving engine loads is there: config, safetensors weights (no pickles), a tokenizer."""
+    import json
+
+    files = sorted(p.name for p in directory.iterdir() if p.is_file())
+    if "config.json" not in files or not any(f.endswith(".safetensors") for f in files):
+        raise LlmdeckError(f"the merged model has no config.json or safetensors weights ({', '.join(files)})")
+    if "tokenizer.json" not in files and "tokenizer.model" not in files:
+        raise LlmdeckError("the merged model has no tokenizer (tokenizer.json or tokenizer.model)")
+    for pickled in [f for f in files if f.endswith((".bin", ".pt", ".pth"))]:
+        (directory / pickled).unlink()  # safetensors only: a pickle runs code when loaded
+    tokenizer_config = directory / "tokenizer_config.json"
+    in_config = tokenizer_config.exists() and bool(json.loads(tokenizer_config.read_text()).get("chat_template"))
+    report.chat_template = in_config or (directory / "chat_template.jinja").exists()
+    report.files = sorted(p.name for p in directory.iterdir() if p.is_file())
+    report.size_bytes = sum((directory / f).stat().st_size for f in report.files)
 
 
 def _template_check(report: ExportReport, finished: FinishedRun, on_event: Progress) -> dict | None:

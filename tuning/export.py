@@ -272,10 +272,22 @@ def export_hf(
         stages.run("check", "safetensors weights, tokenizer, chat template", lambda: _check_hf_dir(staging, report))
         if not report.chat_template:
             on_event(ExportEvent("check", "warning: the tokenizer has no chat template (servers will ask for one)"))
+        _readable(staging)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _readable(directory: Path) -> None:
+    """The umask's modes instead of the temporary directory's owner-only ones: a server under another user (a
+    container) reads the export."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
 
 
 def _check_hf_dir(directory: Path, report: HfExportReport) -> None:

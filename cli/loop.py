@@ -83,6 +83,9 @@ def show_event(event: LoopEvent, last_progress: dict[tuple[int, str], tuple[int,
             click.echo(round_table([event.row]))
         case LoopFinished():
             click.echo(round_table(event.rows))
+            from llmdeck.services.loop import load_state
+
+            echo_details(load_state(event.loop))
             info(
                 f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
                 f" {event.cpu_seconds / 60:.1f} min CPU"
@@ -97,6 +100,22 @@ def _interrupt(signum, frame) -> None:
 
 def round_table(rows: list[dict]) -> str:
     return table(rows, summary_columns(rows))
+
+
+def echo_details(state) -> None:
+    """After the rounds table: the held-out and transfer curve with 95% intervals, the current model and why,
+    and each round's stage times."""
+    from llmdeck.services.loop import current_model, current_reason, curve_rows, curve_table_rows, stage_times
+
+    curve = curve_table_rows(curve_rows(state))
+    if curve:
+        click.echo("\nheld-out and transfer metrics per round (value [95% interval]; round 0: the base)")
+        click.echo(table(curve, list(curve[0])))
+    click.echo(f"\ncurrent model: {current_model(state)} ({current_reason(state)})")
+    times = stage_times(state)
+    if times:
+        click.echo("\nstage wall seconds per round")
+        click.echo(table(times, list(times[0])))
 
 
 @command.command("list")
@@ -127,14 +146,25 @@ def list_command(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="The whole state as one JSON document.")
 def show_command(name: str, as_json: bool) -> None:
-    """A loop's summary table (every round) and its status."""
-    from llmdeck.services.loop import load_state, summary_rows
+    """A loop's rounds table, its held-out and transfer metrics per round with 95% intervals, the current model
+    and the gate decision that made it current, each round's stage times, and its status."""
+    from llmdeck.services.loop import current_model, current_reason, curve_rows, load_state, stage_times, summary_rows
 
     state = load_state(name)
     if as_json:
-        emit_json({**state.to_dict(), "rows": summary_rows(state)})
+        emit_json(
+            {
+                **state.to_dict(),
+                "rows": summary_rows(state),
+                "current_model": current_model(state),
+                "current_reason": current_reason(state),
+                "curve": curve_rows(state),
+                "stage_times": stage_times(state),
+            }
+        )
         return
     click.echo(round_table(summary_rows(state)))
+    echo_details(state)
     info(
         f"loop {state.name} {state.status}"
         + (f": {state.error}" if state.error else "")

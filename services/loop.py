@@ -9,7 +9,14 @@ Each round, on `model_r` (the base model in round 1, the previous round's export
 4. export-sft: the run exported to the store (`NAME-rR-sft.QUANT`);
 5. preference / export-preference: DPO (or ORPO) on the preference pairs, starting from the SFT export, exported
    as `NAME-rR.QUANT` (skipped when there are too few pairs: the SFT export is the round's model);
-6. evaluate (optional): the base and the round's model side by side on the held-out tasks.
+6. evaluate: the base, the loop's current model and the round's model side by side on the held-out tasks
+   (`services.agent_bench`, greedy; a model's answers are recorded once and reused by later rounds);
+7. transfer: the base and the round's model on what the loop never trains on: HumanEval pass@1 (greedy,
+   `services.humaneval`) and the perplexity of a general text (`TRANSFER_TEXT`);
+8. gate: the round's model becomes the loop's current model only when its paired difference from the current
+   model on the gate metric (default `GATE_METRIC`, the held-out score) has a 95% interval above zero;
+   otherwise the round is rejected, the current model stays and collects the next round with more samples and
+   a higher temperature (`collect_settings`).
 
 State lives in the state database (`services.loop_state`, written in one transaction after every stage), so a
 loop that is interrupted or killed resumes where it stopped: finished stages are skipped, a sweep resumes attempt
@@ -37,11 +44,48 @@ from pydantic import BaseModel, Field
 from llmdeck.core.errors import BadInput, LlmdeckError, validated
 from llmdeck.core.events import Event
 from llmdeck.core.validate import MAX_COUNT, MAX_CTX, MAX_STEPS, MAX_THREADS
+from llmdeck.services.eval_report import Metric, delta_text, interval_text, mean, paired_delta, rate
 from llmdeck.services.loop_state import LoopState, find_state, loop_dir, save_state
 from llmdeck.services.loop_state import list_loops as list_loops  # front ends read loops through here
 from llmdeck.services.loop_state import load_state as load_state
 
-STAGES = ("collect-agent", "collect-verify", "data", "sft", "export-sft", "preference", "export-preference", "evaluate")
+STAGES = (
+    "collect-agent",
+    "collect-verify",
+    "data",
+    "sft",
+    "export-sft",
+    "preference",
+    "export-preference",
+    "evaluate",
+    "transfer",
+    "gate",
+)
+STAGE_GROUPS = {  # `loop show`'s stage times: what a round spends its wall time on
+    "collect": ("collect-agent", "collect-verify"),
+    "build data": ("data",),
+    "train": ("sft", "preference"),
+    "export": ("export-sft", "export-preference"),
+    "measure": ("evaluate", "transfer", "gate"),
+}
+GATE_METRIC = "held-out score"  # per held-out task: verify pass@1, or the mean of an agent question's answer accuracies
+SCORE_PARTS = {  # the bench metrics the held-out score is made of, per part
+    "agent": ("answer accuracy, constrained", "answer accuracy, free"),
+    "verify": ("verify pass@1 (first program)",),
+}
+HUMANEVAL_METRIC = "humaneval pass@1"
+PERPLEXITY_METRIC = "text perplexity"
+CURVE_METRICS = (  # drawn per round (the app's charts, bench/loop.py's plot); every metric is in the JSON
+    GATE_METRIC,
+    "answer accuracy, constrained",
+    "answer accuracy, free",
+    "tool-choice accuracy, free",
+    "verify pass@1 (first program)",
+    HUMANEVAL_METRIC,
+    PERPLEXITY_METRIC,
+)
+TRANSFER_TEXT_DIST = "huggingface-hub"  # a dependency whose wheel ships the Apache License 2.0 text
+MAX_SAMPLES, MAX_TEMPERATURE = 32, 1.5  # how far a rejected round's successor escalates its collection
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 FIXED_FIELDS = ("tasks", "base_model", "quant")  # a resumed loop cannot change what its rounds were built on
 
@@ -91,7 +135,25 @@ class LoopConfig(BaseModel):
         8, ge=1, le=MAX_COUNT, description="Fewer preference pairs than this skip the preference stage."
     )
     quant: str = Field("q8_0", description="Quant type of the exported models.")
-    evaluate: bool = Field(False, description="Compare the base and each round's model on the held-out tasks.")
+    evaluate: bool = Field(
+        True,
+        description="Measure the base, the current and each round's model on the held-out tasks (the gate"
+        " decides on them; without it every round's model is promoted ungated).",
+    )
+    gate_metric: str = Field(
+        GATE_METRIC,
+        description="The metric the promotion gate decides on: 'held-out score', 'humaneval pass@1', 'text"
+        " perplexity' or a held-out metric's name (e.g. 'verify pass@1 (first program)').",
+    )
+    transfer: bool = Field(
+        True,
+        description="Also score the base and each round's model on HumanEval pass@1 and a general text's"
+        " perplexity (never trained on; with --evaluate).",
+    )
+    humaneval_limit: int | None = Field(
+        None, ge=1, le=164, description="The first N HumanEval problems only (default: all 164)."
+    )
+    max_tokens: int = Field(512, ge=64, le=4096, description="Verify: tokens per written program while collecting.")
     eval_limit: int | None = Field(
         None, ge=1, le=MAX_COUNT, description="Held-out tasks per category in the evaluation at most."
     )
@@ -182,10 +244,103 @@ def summary_rows(state: LoopState) -> list[dict]:
             "sft_loss": result("sft").get("loss"),
             "pref_loss": result("preference").get("loss"),
             "model": entry.get("output"),
+            "gate": gate_text(result("gate")),
             "minutes": round(entry.get("seconds", 0.0) / 60, 1),
         }
-        for metric, values in result("evaluate").get("metrics", {}).items():
-            row[metric] = values
+        rows.append(row)
+    return rows
+
+
+def gate_text(decision: dict) -> str | None:
+    """A gate's decision in a few words: `accepted +0.120 [+0.040, +0.200]` (its paired 95% interval)."""
+    if not decision:
+        return None
+    delta = decision.get("delta")
+    return decision["decision"] + (f" {delta_text(delta)}" if delta else "")
+
+
+def current_model(state: LoopState, upto: int | None = None) -> str | None:
+    """The loop's current model after round `upto` (default: every round): the base, replaced by each round's
+    model the gate accepted."""
+    if not state.rounds:
+        return None
+    current = state.rounds[0]["model"]
+    for entry in state.rounds[:upto]:
+        decision = ((entry["stages"].get("gate") or {}).get("result")) or {}
+        if decision.get("decision") == "accepted":
+            current = decision["candidate"]
+    return current
+
+
+def current_reason(state: LoopState) -> str:
+    """Why the current model is current, in one line (the gate decision that made it so, with its interval)."""
+    current = current_model(state)
+    for entry in reversed(state.rounds):
+        decision = ((entry["stages"].get("gate") or {}).get("result")) or {}
+        if decision.get("decision") == "accepted" and decision.get("candidate") == current:
+            return f"round {entry['round']} accepted: {decision['reason']}"
+    decided = [e for e in state.rounds if (e["stages"].get("gate") or {}).get("result")]
+    if not decided:
+        return "the base model (no round decided yet)"
+    return "the base model: " + "; ".join(
+        f"round {e['round']} rejected ({e['stages']['gate']['result']['reason']})" for e in decided
+    )
+
+
+def curve_rows(state: LoopState) -> list[dict]:
+    """Every round's model on the held-out and transfer metrics, each `{"value", "low", "high", "n"}` (a 95%
+    interval), after a row for the base (round 0) taken from the first round that measured it."""
+    rows: list[dict] = []
+    for entry in state.rounds:
+        stages = entry["stages"]
+        evaluation = ((stages.get("evaluate") or {}).get("result")) or {}
+        transfer = ((stages.get("transfer") or {}).get("result")) or {}
+        measured = {**evaluation.get("curve", {}), **transfer.get("curve", {})}
+        if not measured:
+            continue
+        if not rows:
+            base = state.rounds[0]["model"]
+            rows.append({"round": 0, "model": base, "gate": None, **_curve_of(measured, base)})
+        model = entry.get("output") or _round_model(entry)
+        if model is None:
+            continue
+        decision = ((stages.get("gate") or {}).get("result")) or {}
+        rows.append(
+            {"round": entry["round"], "model": model, "gate": decision.get("decision"), **_curve_of(measured, model)}
+        )
+    return rows
+
+
+def _curve_of(measured: dict, model: str) -> dict:
+    return {metric: values[model] for metric, values in measured.items() if model in values}
+
+
+def curve_table_rows(rows: list[dict], metrics: tuple[str, ...] = CURVE_METRICS) -> list[dict]:
+    """`curve_rows` as text cells, `value [low, high]`, for the metrics that were measured."""
+    shown = [m for m in metrics if any(m in row for row in rows)]
+    return [
+        {"round": row["round"], "model": row["model"], "gate": row["gate"] or "-"}
+        | {metric: _cell(row.get(metric)) for metric in shown}
+        for row in rows
+    ]
+
+
+def _cell(metric: dict | None) -> str:
+    if metric and metric.get("value") is not None and metric.get("low") is None:  # no interval (one text)
+        return f"{metric['value']:.3f}"
+    return interval_text(metric)
+
+
+def stage_times(state: LoopState) -> list[dict]:
+    """Per round, each stage group's wall seconds (`STAGE_GROUPS`), the round's total and what dominated."""
+    rows = []
+    for entry in state.rounds:
+        row: dict = {"round": entry["round"]}
+        for group, stages in STAGE_GROUPS.items():
+            row[group] = round(sum(float((entry["stages"].get(s) or {}).get("seconds") or 0.0) for s in stages), 1)
+        total = sum(row[g] for g in STAGE_GROUPS)
+        row["total"] = round(total, 1)
+        row["dominant"] = max(STAGE_GROUPS, key=lambda g: row[g]) if total else None
         rows.append(row)
     return rows
 
@@ -200,6 +355,7 @@ SUMMARY_COLUMNS = (
     "sft_loss",
     "pref_loss",
     "model",
+    "gate",
     "minutes",
 )
 
@@ -314,7 +470,11 @@ class LoopResponse:
             yield StageStarted(number, stage)
             record.update(status="running", started_at=record.get("started_at") or time.time())
             save_state(self.state)
-            outcome = yield from getattr(self, "_" + stage.replace("-", "_"))(number, entry, record, clock)
+            stage_started, earlier = time.perf_counter(), float(record.get("seconds") or 0.0)
+            try:
+                outcome = yield from getattr(self, "_" + stage.replace("-", "_"))(number, entry, record, clock)
+            finally:  # a stopped stage keeps the time it ran (a killed one loses only its own attempt's)
+                record["seconds"] = round(earlier + time.perf_counter() - stage_started, 3)
             if outcome is None:
                 record.update(status="skipped", finished_at=time.time())
             else:
@@ -322,18 +482,13 @@ class LoopResponse:
             entry["seconds"] = time.perf_counter() - round_started
             save_state(self.state)
             yield StageEnded(number, stage, "done" if outcome is not None else "skip", outcome)
-        entry["output"] = (
-            entry["stages"]["export-preference"].get("result", {}).get("model")
-            or entry["stages"]["export-sft"]["result"]["model"]
-        )
+        entry["output"] = _round_model(entry)
         save_state(self.state)
         yield RoundFinished(number, summary_rows(self.state)[number - 1])
 
     def _round_entry(self, number: int) -> dict:
         while len(self.state.rounds) < number:
-            previous = (
-                self.state.rounds[-1]["output"] if self.state.rounds else (self.config.base_model or _default_model())
-            )
+            previous = current_model(self.state) or self.config.base_model or _default_model()
             self.state.rounds.append(
                 {"round": len(self.state.rounds) + 1, "model": previous, "stages": {}, "seconds": 0.0}
             )
@@ -358,9 +513,10 @@ class LoopResponse:
             return None
         attempted, passed, seconds = 0, 0, 0.0
         collections: list[str] = []
+        samples, temperature = self.collect_settings(number)
         options = {
-            "samples": cfg.samples,
-            "temperature": cfg.temperature,
+            "samples": samples,
+            "temperature": temperature,
             "greedy_first": cfg.greedy_first,
             "split": "train",
             "limit": cfg.limit,
@@ -368,7 +524,7 @@ class LoopResponse:
         options.update(
             {"max_steps": cfg.max_steps, "guide": cfg.guide, "hints": cfg.hints}
             if kind == "agent"
-            else {"max_rounds": cfg.max_rounds}
+            else {"max_rounds": cfg.max_rounds, "max_tokens": cfg.max_tokens}
         )
         for path in files:
             sweep = collect(
@@ -404,7 +560,22 @@ class LoopResponse:
             "collections": collections,
             "seconds": seconds,
             "pass_rate": round(passed / attempted, 4) if attempted else None,
+            "samples": samples,
+            "temperature": temperature,
         }
+
+    def collect_settings(self, number: int) -> tuple[int, float]:
+        """Round `number`'s samples per task and temperature: the configured ones, and after each round the gate
+        rejected in a row before it, `samples` more per task and 0.2 more temperature (at most 32 and 1.5)."""
+        rejected = 0
+        for entry in reversed(self.state.rounds[: number - 1]):
+            decision = ((entry["stages"].get("gate") or {}).get("result")) or {}
+            if decision.get("decision") != "rejected":
+                break
+            rejected += 1
+        cfg = self.config
+        samples = min(MAX_SAMPLES, cfg.samples * (1 + rejected))
+        return samples, round(min(MAX_TEMPERATURE, cfg.temperature + 0.2 * rejected), 2)
 
     def _collect_agent(self, number, entry, record, clock):
         return (yield from self._sweep("agent", number, entry, record))
@@ -553,12 +724,10 @@ class LoopResponse:
 
         if not self.config.evaluate:
             return None
+        candidate = _round_model(entry)
+        models = list(dict.fromkeys([self.base_model, entry["model"], candidate]))  # base, current, candidate
         bench = compare(
-            [
-                self.base_model,
-                entry["stages"]["export-preference"].get("result", {}).get("model")
-                or entry["stages"]["export-sft"]["result"]["model"],
-            ],
+            models,
             tasks=self._task_files(),
             limit=self.config.eval_limit,
             n_threads=self.config.threads,
@@ -580,7 +749,102 @@ class LoopResponse:
         for row in report.rows:
             values = [row["models"][label]["value"] for label in report.models]
             metrics[row["metric"]] = " -> ".join("-" if v is None else f"{v:.3f}" for v in values)
-        return {"metrics": metrics, "report": report.to_json()}
+        per_item = {
+            row.metric: {label: metric.per_item for label, metric in row.models.items()} for row in bench.report.rows
+        }
+        per_item[GATE_METRIC] = {label: heldout_score(per_item, label) for label in models}
+        curve = {
+            name: {label: _metric(name, values).to_dict() for label, values in by_model.items()}
+            for name, by_model in per_item.items()
+        }
+        return {"metrics": metrics, "report": report.to_json(), "per_item": per_item, "curve": curve}
+
+    def _transfer(self, number, entry, record, clock):
+        if not (self.config.evaluate and self.config.transfer):
+            return None
+        candidate = _round_model(entry)
+        models = list(dict.fromkeys([self.base_model, entry["model"], candidate]))
+        text_path, text_name = transfer_text()
+        per_item: dict[str, dict[str, dict[str, float]]] = {HUMANEVAL_METRIC: {}}
+        perplexity: dict[str, dict] = {}
+        seconds: dict[str, float] = {}
+        for model in models:
+            started = time.perf_counter()
+            known = self._known_transfer(model, number)
+            if known is not None:  # measured by an earlier round (the base, the current model): the same files
+                per_item[HUMANEVAL_METRIC][model] = known["per_item"][HUMANEVAL_METRIC][model]
+                perplexity[model] = known["perplexity"][model]
+                continue
+            scores = yield from self._humaneval(number, model)
+            per_item[HUMANEVAL_METRIC][model] = scores
+            yield StageProgressed(number, "transfer", 0, 1, f"{model} perplexity of {text_path.name}")
+            perplexity[model] = measure_perplexity(model, text_path, self.config.threads)
+            seconds[model] = round(time.perf_counter() - started, 1)
+        curve = {
+            HUMANEVAL_METRIC: {m: rate(v).to_dict() for m, v in per_item[HUMANEVAL_METRIC].items()},
+            PERPLEXITY_METRIC: {
+                m: {"value": p["perplexity"], "low": None, "high": None, "n": p["tokens"]}
+                for m, p in perplexity.items()
+            },
+        }
+        return {
+            "per_item": per_item,
+            "perplexity": perplexity,
+            "curve": curve,
+            "text": {"path": str(text_path), "name": text_name},
+            "humaneval_limit": self.config.humaneval_limit,
+            "seconds_per_model": seconds,
+        }
+
+    def _known_transfer(self, model: str, number: int) -> dict | None:
+        for earlier in self.state.rounds[: number - 1]:
+            result = ((earlier["stages"].get("transfer") or {}).get("result")) or {}
+            if (
+                model in result.get("perplexity", {})
+                and result.get("humaneval_limit") == self.config.humaneval_limit
+                and model in result.get("per_item", {}).get(HUMANEVAL_METRIC, {})
+            ):
+                return result
+        return None
+
+    def _humaneval(self, number: int, model: str):
+        run = humaneval_run(model, self.config.humaneval_limit, self.config.threads)
+        for scored in run:
+            yield StageProgressed(
+                number,
+                "transfer",
+                scored.done,
+                scored.total,
+                f"{model} HumanEval {scored.task_id} {scored.status} ({scored.passed_so_far} passed)",
+            )
+            if self._stop:
+                run.close()
+        self._check()
+        return {task_id: float(count > 0) for task_id, count in run.report().passed.items()}
+
+    def _gate(self, number, entry, record, clock):
+        candidate, current = _round_model(entry), entry["model"]
+        if candidate is None:
+            raise LlmdeckError(f"round {number}: no exported model to decide on")
+        metric = self.config.gate_metric
+        decision = {"candidate": candidate, "current": current, "metric": metric}
+        evaluation = ((entry["stages"].get("evaluate") or {}).get("result")) or {}
+        transfer = ((entry["stages"].get("transfer") or {}).get("result")) or {}
+        yield from ()
+        if not evaluation:
+            return decision | {
+                "decision": "accepted",
+                "delta": None,
+                "reason": "not measured (--no-evaluate): promoted without a gate",
+            }
+        values = {**evaluation.get("per_item", {}), **transfer.get("per_item", {})}
+        if metric == PERPLEXITY_METRIC:
+            return decision | perplexity_gate(transfer.get("perplexity", {}), current, candidate)
+        if metric not in values:
+            raise LlmdeckError(
+                f"round {number}: --gate-metric {metric!r} was not measured (measured: {', '.join(sorted(values))})"
+            )
+        return decision | gate_decision(metric, values[metric].get(current, {}), values[metric].get(candidate, {}))
 
     # -- helpers ----------------------------------------------------------------------------------------------
     @property
@@ -591,6 +855,106 @@ class LoopResponse:
         from llmdeck.agents.task_sets import bundled
 
         return self.config.tasks or [str(bundled("agent")), str(bundled("verify"))]
+
+
+def gate_decision(metric: str, current: dict[str, float], candidate: dict[str, float]) -> dict:
+    """Accepted when candidate - current (lower-is-better metrics: current - candidate), paired over the items both
+    have, has a bootstrap 95% interval above zero; else rejected (a tie, no clear difference, or worse)."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    delta = paired_delta(Metric(None, 0, None, None, current), Metric(None, 0, None, None, candidate))
+    if delta.value is None or delta.low is None or delta.high is None:
+        return {"decision": "rejected", "delta": None, "reason": f"{metric}: no item measured on both models"}
+    low, high = sorted((sign * delta.low, sign * delta.high))
+    shown = {"value": round(sign * delta.value, 4), "low": low, "high": high, "n": delta.n}
+    text = f"{metric} {delta_text(shown)} over {delta.n} items"
+    if low > 0:
+        return {"decision": "accepted", "delta": shown, "reason": f"{text}: the 95% interval is above zero"}
+    why = "a tie" if delta.value == 0 else ("worse" if shown["value"] < 0 else "the 95% interval reaches zero")
+    return {"decision": "rejected", "delta": shown, "reason": f"{text}: {why}"}
+
+
+def perplexity_gate(perplexity: dict[str, dict], current: str, candidate: str) -> dict:
+    """The gate on the general text's perplexity (no interval: one text): accepted when it is lower."""
+    if current not in perplexity or candidate not in perplexity:
+        return {"decision": "rejected", "delta": None, "reason": f"{PERPLEXITY_METRIC}: not measured on both models"}
+    before, after = perplexity[current]["perplexity"], perplexity[candidate]["perplexity"]
+    accepted = after < before
+    reason = f"{PERPLEXITY_METRIC} {before:.2f} -> {after:.2f}: {'lower' if accepted else 'not lower'}"
+    return {"decision": "accepted" if accepted else "rejected", "delta": None, "reason": reason}
+
+
+GATE_METRICS = (
+    GATE_METRIC,
+    HUMANEVAL_METRIC,
+    PERPLEXITY_METRIC,
+    "answer accuracy, constrained",
+    "answer accuracy, free",
+    "tool-choice accuracy, constrained",
+    "tool-choice accuracy, free",
+    "well-formed runs, free",
+    "verify pass@1 (first program)",
+    "verify pass within the rounds",
+    "verify mean rounds",
+    "mean steps, constrained",
+    "mean steps, free",
+)
+LOWER_IS_BETTER = ("verify mean rounds", "mean steps, constrained", "mean steps, free", PERPLEXITY_METRIC)
+
+
+def heldout_score(per_item: dict[str, dict[str, dict[str, float]]], label: str) -> dict[str, float]:
+    """One score per held-out task for `label`: a coding task's pass@1, an agent question's answer accuracies
+    (constrained and free) averaged: the gate's default metric, paired by task."""
+    scores: dict[str, list[float]] = {}
+    for part, metrics in SCORE_PARTS.items():
+        for name in metrics:
+            for task_id, value in per_item.get(name, {}).get(label, {}).items():
+                scores.setdefault(f"{part}:{task_id}", []).append(value)
+    return {task: sum(values) / len(values) for task, values in scores.items()}
+
+
+def _metric(name: str, values: dict[str, float]) -> Metric:
+    return rate(values) if all(v in (0.0, 1.0) for v in values.values()) and "mean" not in name else mean(values)
+
+
+def _round_model(entry: dict) -> str | None:
+    """The round's trained model: the preference export, else the SFT export (None before they exist)."""
+    stages = entry["stages"]
+    return ((stages.get("export-preference") or {}).get("result") or {}).get("model") or (
+        (stages.get("export-sft") or {}).get("result") or {}
+    ).get("model")
+
+
+def transfer_text() -> tuple[Path, str]:
+    """The general text whose perplexity is measured: the Apache License 2.0 that `TRANSFER_TEXT_DIST`'s wheel
+    ships (offline, never loop training data), as (path, what it is)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(TRANSFER_TEXT_DIST)
+    except metadata.PackageNotFoundError:
+        raise LlmdeckError(f"transfer: {TRANSFER_TEXT_DIST} is not installed (its license text is measured)") from None
+    for file in dist.files or []:
+        if file.name.upper().startswith("LICENSE"):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path, f"the Apache License 2.0 text shipped in the {TRANSFER_TEXT_DIST} wheel ({file})"
+    raise LlmdeckError(f"transfer: {TRANSFER_TEXT_DIST}'s wheel has no license file")
+
+
+def humaneval_run(model: str, limit: int | None, n_threads: int | None):
+    """HumanEval pass@1, greedy, completion mode (samples stored: a killed round resumes where it stopped)."""
+    from llmdeck.services.humaneval import SuiteOptions, humaneval
+
+    return humaneval(model, SuiteOptions(limit=limit), n_threads=n_threads)
+
+
+def measure_perplexity(model: str, text_path: Path, n_threads: int | None) -> dict:
+    """The perplexity of `text_path` under `model` (every token after the first, in context-sized windows)."""
+    from llmdeck.core.perplexity import score_gguf
+    from llmdeck.core.store import ModelStore
+
+    score = score_gguf(Path(ModelStore().resolve(model).path), [{"text": text_path.read_text()}], n_threads)
+    return {"perplexity": round(score.perplexity, 4), "loss": round(score.loss, 5), "tokens": score.tokens}
 
 
 def record_stage(kind: str) -> str:
@@ -637,6 +1001,10 @@ def run_loop(config: LoopConfig | dict) -> LoopResponse:
     from llmdeck.core.quantize import parse_quant_types
 
     parse_quant_types(config.quant)
+    if config.gate_metric not in GATE_METRICS:
+        raise BadInput(f"--gate-metric {config.gate_metric!r}: expected one of {', '.join(GATE_METRICS)}")
+    if config.gate_metric in (HUMANEVAL_METRIC, PERPLEXITY_METRIC) and not config.transfer:
+        raise BadInput(f"--gate-metric {config.gate_metric!r} is measured by the transfer stage: drop --no-transfer")
     base = ModelStore().resolve(config.base_model).name
     state = find_state(name)
     if state is not None:

@@ -51,9 +51,13 @@ MIGRATIONS = [
         FOREIGN KEY (loop, round) REFERENCES loop_rounds(loop, round) ON DELETE CASCADE
     );
     """,
+    # each stage's own wall seconds (the attempts that ran it, summed: a resumed stage counts its time, not the
+    # time the loop was down)
+    "ALTER TABLE loop_stages ADD COLUMN seconds REAL;",
 ]
 STATE_FILE = "state.json"  # where an older llmdeck kept a loop's state
-STAGE_KEYS = ("status", "started_at", "run_id", "result", "finished_at")  # a stage record's keys, in this order
+# a stage record's keys, in this order
+STAGE_KEYS = ("status", "started_at", "run_id", "result", "finished_at", "seconds")
 
 
 @dataclass
@@ -151,9 +155,10 @@ def _write(conn: sqlite3.Connection, state: LoopState) -> None:
             result = json.dumps(record["result"]) if record.get("result") is not None else None
             conn.execute(
                 "INSERT INTO loop_stages (loop, round, stage, position, status, started_at, run_id, result_json,"
-                " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (loop, round, stage) DO UPDATE SET"
-                " position = excluded.position, status = excluded.status, started_at = excluded.started_at,"
-                " run_id = excluded.run_id, result_json = excluded.result_json, finished_at = excluded.finished_at",
+                " finished_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (loop, round, stage) DO"
+                " UPDATE SET position = excluded.position, status = excluded.status, started_at = excluded.started_at,"
+                " run_id = excluded.run_id, result_json = excluded.result_json, finished_at = excluded.finished_at,"
+                " seconds = excluded.seconds",
                 (
                     state.name,
                     entry["round"],
@@ -164,6 +169,7 @@ def _write(conn: sqlite3.Connection, state: LoopState) -> None:
                     record.get("run_id"),
                     result,
                     record.get("finished_at"),
+                    record.get("seconds"),
                 ),
             )
 
@@ -183,6 +189,7 @@ def _state(conn: sqlite3.Connection, row: sqlite3.Row) -> LoopState:
                 "run_id": stage_row["run_id"],
                 "result": json.loads(result) if result is not None else None,
                 "finished_at": stage_row["finished_at"],
+                "seconds": stage_row["seconds"],
             }
             stages[stage_row["stage"]] = {key: values[key] for key in STAGE_KEYS if values[key] is not None}
         entry = {

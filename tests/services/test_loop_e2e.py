@@ -94,6 +94,7 @@ def test_a_miniature_loop(tmp_path, llmdeck_home):
         "--threads",
         "1",
         "--evaluate",
+        "--no-transfer",  # HumanEval and the text's perplexity: measured by bench/loop.py, not in this test's time
         "--json",
         timeout=1800,
     )

@@ -39,12 +39,41 @@ def round_number(name: str) -> int:
     return int(re.findall(r"-r(\d+)", name)[-1])
 
 
+class FakeHumanEval:
+    """What `loop.humaneval_run` returns, scripted: no sample to stream, `passed` as its report."""
+
+    def __init__(self, passed: dict[str, int]):
+        self.passed = passed
+
+    def __iter__(self):
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+    def report(self):
+        return SimpleNamespace(passed=self.passed)
+
+
 @pytest.fixture
 def stand_ins(monkeypatch, embedded_gguf):
     """`runs.launch` and `export.export_run` replaced by stand-ins that record what they were asked to do: a launched
-    run is completed at once (`runs.get`), an export registers the embedded model under the exported name."""
+    run is completed at once (`runs.get`), an export registers the embedded model under the exported name; the
+    transfer stage's HumanEval and perplexity answer from a script (a model named -r1 passes one problem more)."""
     from llmdeck.core.store import ModelStore
+    from llmdeck.services import loop
     from llmdeck.tuning import export, runs
+
+    def humaneval_run(model, limit, n_threads):
+        calls.append(("humaneval", model, limit))
+        return FakeHumanEval({"HumanEval/0": 1, "HumanEval/1": int("-r1" in model), "HumanEval/2": 0})
+
+    def measure_perplexity(model, path, n_threads):
+        calls.append(("perplexity", model, path.name))
+        return {"perplexity": 9.5 if "-r" in model else 10.0, "loss": 2.3, "tokens": 2400}
+
+    monkeypatch.setattr(loop, "humaneval_run", humaneval_run)
+    monkeypatch.setattr(loop, "measure_perplexity", measure_perplexity)
 
     calls, launched = [], {}
 
@@ -89,12 +118,12 @@ def program(text: str) -> str:
 def test_two_rounds_in_order_with_state_saved(fake_model, code_tasks, stand_ins):
     fake_model.enqueue(program("print(0)"), program("print(5)"), program("print(1)"), program("print(1)"))
     fake_model.default_reply = program("print(0)")  # round 2: c0 passes twice, c1 fails twice
-    response = run_loop({"name": "t", "tasks": [str(code_tasks)], "rounds": 2, "samples": 2, "max_rounds": 1})
-    events = [as_json(e) for e in response]
+    config = {"name": "t", "tasks": [str(code_tasks)], "rounds": 2, "samples": 2, "max_rounds": 1, "evaluate": False}
+    events = [as_json(e) for e in run_loop(config)]
     done = [(e["round"], e["stage"], e["status"]) for e in events if e["type"] == "stage" and e["status"] != "start"]
     expected = [(r, s, "done") for r in (1, 2) for s in STAGES]
-    # no agent tasks in the file; 1 pair < --min-pairs 8; no evaluation asked for
-    skipped = ("collect-agent", "preference", "export-preference", "evaluate")
+    # no agent tasks in the file; 1 pair < --min-pairs 8; no evaluation asked for (the gate then promotes ungated)
+    skipped = ("collect-agent", "preference", "export-preference", "evaluate", "transfer")
     expected = [(r, s, "skip" if s in skipped else status) for r, s, status in expected]
     assert done == expected
     assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"
@@ -114,6 +143,7 @@ def test_two_rounds_in_order_with_state_saved(fake_model, code_tasks, stand_ins)
 
 def test_a_stopped_loop_resumes_at_the_stage_it_stopped(fake_model, code_tasks, stand_ins):
     fake_model.enqueue(program("print(0)"), program("print(5)"), program("print(1)"), program("print(1)"))
+    fake_model.default_reply = program("print(0)")  # the held-out evaluation
     config = {"name": "r", "tasks": [str(code_tasks)], "rounds": 1, "samples": 2, "min_pairs": 1, "max_rounds": 1}
     response = run_loop(config)
     for event in map(as_json, response):
@@ -124,8 +154,9 @@ def test_a_stopped_loop_resumes_at_the_stage_it_stopped(fake_model, code_tasks, 
     status = {e["stage"]: e["status"] for e in events if e["type"] == "stage" and e["status"] != "start"}
     assert status["collect-verify"] == "skip" and status["data"] == "skip" and status["sft"] == "done"
     assert status["preference"] == "done"  # 1 pair >= --min-pairs 1: DPO from the SFT export
-    assert [c[2] for c in stand_ins] == ["sft", "export-sft", "preference", "export-preference"]
-    assert stand_ins[2][3] == "r-r1-sft.q8_0"  # the preference run starts from the SFT export
+    trained = [c for c in stand_ins if c[0] in ("train", "export")]
+    assert [c[2] for c in trained] == ["sft", "export-sft", "preference", "export-preference"]
+    assert trained[2][3] == "r-r1-sft.q8_0"  # the preference run starts from the SFT export
     with pytest.raises(BadInput, match="exists with other tasks"):
         run_loop({"name": "r", "rounds": 1})  # the bundled task files, not the loop's
 
@@ -174,7 +205,7 @@ def test_a_new_loop_lives_in_the_state_database(fake_model, code_tasks, stand_in
     fake_model.default_reply = program("print(0)")
     list(run_loop({"name": "db", "tasks": [str(code_tasks)], "samples": 1, "max_rounds": 1}))
     conn = db.connect(llmdeck_home / "llmdeck.db")
-    assert db.applied_versions(conn, "loops") == {1}
+    assert db.applied_versions(conn, "loops") == {1, 2}
     ((name, status),) = conn.execute("SELECT name, status FROM loops").fetchall()
     assert (name, status) == ("db", "completed")
     stages = conn.execute("SELECT stage, status FROM loop_stages WHERE loop = 'db' ORDER BY position").fetchall()
@@ -268,7 +299,8 @@ def test_the_state_json_of_an_older_loop_is_imported_once(fake_model, code_tasks
     list(run_loop(config))
     runner = CliRunner()
     shown = json.loads(runner.invoke(cli, ["loop", "show", "old", "--json"]).stdout)
-    older = {key: value for key, value in shown.items() if key != "rows"}  # what an older llmdeck wrote to state.json
+    derived = ("rows", "current_model", "current_reason", "curve", "stage_times")
+    older = {key: value for key, value in shown.items() if key not in derived}  # what an older llmdeck wrote
     monkeypatch.setenv("LLMDECK_HOME", str(tmp_path / "older-home"))  # a home with the file and no loops table
     state_file = tmp_path / "older-home" / "loops" / "old" / "state.json"
     state_file.parent.mkdir(parents=True)

@@ -1,10 +1,12 @@
 """The loop screen with the Pilot, on the scripted fake model with training and export replaced by the loop tests'
 stand-ins (the slow tier runs a real loop through the CLI): `o` on the Train screen opens it, a loop started from
 the form runs every stage and fills the rounds table, it is listed with its status, Esc stops a running loop after
-its current step (recorded as stopped), and a bad form value is refused in one line without a loop being made."""
+its current step (recorded as stopped), a bad form value is refused in one line without a loop being made, and a
+gated loop's rounds are drawn as a chart per metric with the current model named."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -12,7 +14,8 @@ import pytest
 from llmdeck.agents import run_datasets
 from llmdeck.services.loop import list_loops, load_state
 from llmdeck.tui.app import LlmdeckApp
-from tests.services.test_loop_fast import code_tasks, program, stand_ins  # noqa: F401 - fixtures
+from tests.services.test_loop_fast import MODEL, code_tasks, program, stand_ins  # noqa: F401 - fixtures
+from tests.services.test_loop_gate import passes, scores  # noqa: F401 - fixtures
 from tests.tui.helpers import text_of, wait_for
 
 SIZE = (150, 45)
@@ -103,3 +106,26 @@ async def test_esc_stops_a_running_loop_after_its_step_and_a_bad_value_is_refuse
     assert state.status == "stopped" and len(state.rounds) == 1
     stages = state.rounds[0]["stages"]
     assert stages["data"]["status"] == "done" and stages.get("sft", {}).get("status", "pending") == "pending"
+
+
+@pytest.mark.slow  # end to end through the app: seconds
+async def test_a_gated_loop_is_charted_per_metric_with_its_current_model(fake_model, code_tasks, stand_ins, scores):  # noqa: F811
+    from llmdeck.services.loop import run_loop
+
+    fake_model.default_reply = program("print(0)")
+    scores.update({MODEL: passes(0), "chart-r1-sft.q8_0": passes(15), "chart-r2-sft.q8_0": passes(15)})
+    config = {"name": "chart", "tasks": [str(code_tasks)], "rounds": 2, "samples": 1, "max_rounds": 1}
+    await asyncio.to_thread(lambda: list(run_loop(config)))  # the verify pair runs an event loop of its own
+    app = LlmdeckApp()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_loops(pilot)
+        await wait_for(pilot, lambda: len(screen.curve) == 3, what="the loop's curve (base and two rounds)")
+        current = text_of(screen.query_one("#loop-current"))
+        assert current.startswith("current model: chart-r1-sft.q8_0 (round 1 accepted: held-out score +0.750")
+        assert [row["gate"] for row in screen.curve] == [None, "accepted", "rejected"]
+        drawn = screen.curves_drawn
+        screen.query_one("#loop-metric").value = "humaneval pass@1"
+        await wait_for(pilot, lambda: screen.curves_drawn > drawn, what="the HumanEval chart")
+        rounds = screen.query_one("#loop-rounds-table")
+        columns = [str(c.label) for c in rounds.columns.values()]
+        assert "gate" in columns

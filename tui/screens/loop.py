@@ -1,6 +1,8 @@
 """The loop screen (the Train screen's `o`): start or resume a self-improvement loop, watch its stages, and
-read each round's summary table (what was collected, the data built, the losses, the model exported and, when
-evaluated, the held-out metrics); past loops are listed with their tables.
+read each round's summary table (what was collected, the data built, the losses, the model exported, the gate's
+decision); a chart per metric (chosen in the select) draws every round's held-out or transfer value with its 95%
+interval, accepted rounds marked apart from rejected ones, and a line names the current model and why. Past
+loops are listed with their tables.
 
 One worker runs `llmdeck.services.loop.run_loop` (the same call as `llmdeck loop`). Esc stops the loop after
 its current step; a training run it started keeps going in its own process, and starting the loop again under
@@ -17,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, Log, Static
+from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, Log, Select, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
@@ -54,8 +56,14 @@ class LoopScreen(BaseScreen):
         self.running: str | None = None  # the name of the loop this screen runs
         self.response: LoopResponse | None = None  # the running loop's, for close()
         self.states: dict = {}
+        self.curve: list[dict] = []  # services.loop.curve_rows of the loop shown
+        self.curves_drawn = 0  # how many times the chart was drawn (the tests read it)
 
     def compose(self) -> ComposeResult:
+        from textual_plot import PlotWidget
+
+        from llmdeck.services.loop import CURVE_METRICS
+
         yield Header()
         with Horizontal(id="loop-body"):
             with VerticalScroll(id="loop-form"):
@@ -69,7 +77,7 @@ class LoopScreen(BaseScreen):
                 yield Input("3", type="integer", compact=True, id="loop-samples")
                 yield Label("Train tasks per category at most (empty: all)", classes="pane-title")
                 yield Input("", type="integer", compact=True, id="loop-limit")
-                yield Checkbox("Evaluate on the held-out tasks", compact=True, id="loop-evaluate")
+                yield Checkbox("Evaluate on the held-out tasks (the gate)", compact=True, id="loop-evaluate")
                 yield Label("Held-out tasks per category at most", classes="pane-title")
                 yield Input("", type="integer", compact=True, id="loop-eval-limit")
                 yield Button("Start / resume (ctrl+r)", variant="primary", id="loop-start")
@@ -79,6 +87,16 @@ class LoopScreen(BaseScreen):
                 yield DataTable(id="loop-list", cursor_type="row", zebra_stripes=True)
                 yield Label("Rounds", classes="pane-title")
                 yield DataTable(id="loop-rounds-table", zebra_stripes=True)
+                yield Static("", id="loop-current", markup=False)
+                with Horizontal(id="loop-chart"):
+                    yield Select(
+                        [(metric, metric) for metric in CURVE_METRICS],
+                        value=CURVE_METRICS[0],
+                        allow_blank=False,
+                        compact=True,
+                        id="loop-metric",
+                    )
+                    yield PlotWidget(id="loop-curve", allow_pan_and_zoom=False)
                 yield Log(id="loop-log", max_lines=2000)
         yield late_footer()
 
@@ -122,9 +140,53 @@ class LoopScreen(BaseScreen):
                 self.query_one("#loop-name", Input).value = state.name
 
     def show_rounds(self, state) -> None:
-        from llmdeck.services.loop import summary_rows
+        from llmdeck.services.loop import current_model, current_reason, curve_rows, summary_rows
 
         self.fill_rounds(summary_rows(state))
+        self.curve = curve_rows(state)
+        self.query_one("#loop-current", Static).update(
+            f"current model: {current_model(state)} ({current_reason(state)})"
+        )
+        self.draw_curve()
+
+    @on(Select.Changed, "#loop-metric")
+    def metric_chosen(self, event: Select.Changed) -> None:
+        self.draw_curve()
+
+    def draw_curve(self) -> None:
+        """The chosen metric per round (round 0: the base): its value, its 95% interval's ends, and a mark per round
+        (* accepted, x rejected)."""
+        from textual_plot import HiResMode, PlotWidget
+
+        from llmdeck.tui.widgets.run_monitor import axis_limits
+
+        metric = str(self.query_one("#loop-metric", Select).value)
+        plot = self.query_one("#loop-curve", PlotWidget)
+        plot.clear()
+        plot.set_xlabel("round")
+        plot.set_ylabel(metric)
+        points = [(row["round"], row[metric], row["gate"]) for row in self.curve if row.get(metric)]
+        points = [(r, m, gate) for r, m, gate in points if m.get("value") is not None]
+        self.curves_drawn += 1
+        if not points:
+            return
+        rounds = [float(r) for r, _, _ in points]
+        values = [float(m["value"]) for _, m, _ in points]
+        plot.plot(rounds, values, line_style="bold cyan", hires_mode=HiResMode.BRAILLE, label=metric)
+        ends = [m for _, m, _ in points if m.get("low") is not None]
+        if ends:
+            interval_rounds = [float(r) for r, m, _ in points if m.get("low") is not None]
+            plot.plot(interval_rounds, [float(m["low"]) for m in ends], line_style="grey50", label="95% interval")
+            plot.plot(interval_rounds, [float(m["high"]) for m in ends], line_style="grey50")
+        for gate, marker, style in (("accepted", "*", "bold green"), ("rejected", "x", "bold red")):
+            marked_rounds = [float(r) for r, _, g in points if g == gate]
+            marked_values = [float(m["value"]) for _, m, g in points if g == gate]
+            if marked_rounds:
+                plot.scatter(marked_rounds, marked_values, marker=marker, marker_style=style, label=gate)
+        plot.show_legend()
+        everything = values + [float(m[k]) for m in ends for k in ("low", "high")]
+        plot.set_xlimits(*axis_limits(rounds, integral=True))
+        plot.set_ylimits(*axis_limits(everything))
 
     def fill_rounds(self, rows: list[dict]) -> None:
         from llmdeck.services.loop import summary_columns
@@ -196,7 +258,6 @@ class LoopScreen(BaseScreen):
             StageProgressed,
             StageStarted,
             stage_brief,
-            summary_rows,
         )
 
         event = message.event
@@ -216,10 +277,13 @@ class LoopScreen(BaseScreen):
                     f"loop: round {event.round}, {event.stage} {event.done}/{event.total or '?'} {event.detail}"
                 )
             case RoundFinished() if self.response is not None:
-                self.fill_rounds(summary_rows(self.response.state))
+                self.show_rounds(self.response.state)
                 log.write_line(f"round {event.round} done: model {event.row.get('model')}")
             case LoopFinished():
-                self.fill_rounds(event.rows)
+                if self.response is not None:
+                    self.show_rounds(self.response.state)
+                else:
+                    self.fill_rounds(event.rows)
                 log.write_line(
                     f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
                     f" {event.cpu_seconds / 60:.1f} min CPU"

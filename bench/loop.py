@@ -1,36 +1,130 @@
 """Does the loop pay off? The embedded SmolLM2-135M runs `llmdeck loop` on the bundled task sets (its own sampled
-attempts at the train split, verified, become SFT data and DPO pairs; the tuned model is exported and collects the
-next round), then the base and the tuned model answer the held-out tasks side by side (`services.agent_bench`):
+attempts at the train split, verified, become SFT data and DPO pairs; the tuned model is exported, the gate
+promotes it only when its paired 95% interval on the held-out score is above zero, and the current model
+collects the next round). The loop itself measures the base, the current and each round's model:
 
-- tool-choice and answer accuracy without grammar constraints (free text, parsed) and with them;
-- verify pass@1 (the first, greedy program) and pass within 3 rounds, and mean rounds;
+- held-out: tool-choice and answer accuracy without grammar constraints (free text, parsed) and with them,
+  verify pass@1 (the first, greedy program), pass within the rounds, mean rounds, and the held-out score (the
+  gate's metric);
+- transfer, never trained on: HumanEval pass@1 (greedy; `--humaneval-limit N` for the first N problems) and the
+  perplexity of a general text (the Apache License text in the huggingface-hub wheel);
 
-each with n, a 95% interval, and the paired difference with its bootstrap 95% interval; plus the loop's wall and
-CPU time. Everything offline on the embedded defaults, in its own LLMDECK_HOME.
+each with n and a 95% interval. This script writes the curve as a Markdown table and an SVG plot (a panel per
+metric, an error bar per round, accepted rounds green and rejected red) into `--out`, prints each round's stage
+times, and ends with the SUMMARY line: the loop's current model against the base with the paired difference.
 
-    python bench/loop.py [--rounds 1] [--limit N] [--samples 3] [--hints] [--eval-limit N] [--home DIR] [--threads 1]
+    python bench/loop.py [--rounds 1] [--limit N] [--samples 3] [--eval-limit N] [--humaneval-limit N]
+                         [--sft-max-steps N] [--home DIR] [--out DIR] [--threads 1]
 
 `--home DIR` keeps the state (and resumes a run that was interrupted); without it a temp dir is used and removed.
+The table and the plot go to `--out` (default bench/results/: loop-curve.md, loop-curve.svg).
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-TARGETS = {  # what the issue asks the tuned model to beat the base on
-    "tool-choice accuracy, free": "tuned > base",
-    "answer accuracy, free": "tuned > base",
-    "answer accuracy, constrained": "tuned > base",
-    "verify pass@1 (first program)": "tuned > base",
-    "verify mean rounds": "tuned < base",
+TARGETS = {  # what the issue asks the loop's model to beat the base on
+    "held-out score": "current > base",
+    "tool-choice accuracy, free": "current > base",
+    "answer accuracy, free": ">= 0.60",
+    "answer accuracy, constrained": "current > base",
+    "verify pass@1 (first program)": "+0.15 over base, interval > 0",
+    "humaneval pass@1": "current >= base",
+    "text perplexity": "current <= base (not worse elsewhere)",
 }
+PANEL_W, PANEL_H, MARGIN = 260, 170, 40
+COLOURS = {"accepted": "#2a9d3f", "rejected": "#c0392b", None: "#1f5fa8"}
+
+
+def curve_markdown(rows: list[dict], metrics: list[str]) -> str:
+    """The curve as a Markdown table: a row per round (0: the base), `value [low, high]` per metric."""
+    from llmdeck.services.loop import curve_table_rows
+
+    cells = curve_table_rows(rows, tuple(metrics))
+    header = list(cells[0]) if cells else ["round"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[c]) for c in header) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def curve_svg(rows: list[dict], metrics: list[str], title: str) -> str:
+    """A panel per metric: each round's value with its 95% interval as an error bar, joined by a line; a point
+    is green when the gate accepted that round, red when it rejected it, blue for the base (round 0)."""
+    shown = [m for m in metrics if any(row.get(m) for row in rows)]
+    columns = min(3, max(1, len(shown)))
+    lines_needed = -(-len(shown) // columns) if shown else 1
+    width, height = columns * (PANEL_W + MARGIN) + MARGIN, lines_needed * (PANEL_H + MARGIN + 20) + 50
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif"'
+        ' font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{MARGIN}" y="22" font-size="14">{html.escape(title)}</text>',
+    ]
+    rounds = [row["round"] for row in rows]
+    x_max = max(rounds) if rounds else 1
+    for index, metric in enumerate(shown):
+        left = MARGIN + (index % columns) * (PANEL_W + MARGIN)
+        top = 50 + (index // columns) * (PANEL_H + MARGIN + 20)
+        points = [(row["round"], row[metric], row.get("gate")) for row in rows if row.get(metric)]
+        values = [p[1]["value"] for p in points if p[1].get("value") is not None]
+        ends = [v for p in points for v in (p[1].get("low"), p[1].get("high")) if v is not None]
+        low, high = (0.0, 1.0) if metric != "text perplexity" else (min(values + ends), max(values + ends))
+        if high - low < 1e-9:
+            low, high = low - 1, high + 1
+
+        def x(r: float, left: float = left) -> float:
+            return left + 10 + (PANEL_W - 20) * (r / x_max if x_max else 0.5)
+
+        def y(v: float, top: float = top, low: float = low, high: float = high) -> float:
+            return top + PANEL_H - (v - low) / (high - low) * PANEL_H
+
+        parts.append(f'<rect x="{left}" y="{top}" width="{PANEL_W}" height="{PANEL_H}" fill="none" stroke="#999"/>')
+        parts.append(f'<text x="{left}" y="{top - 6}">{html.escape(metric)}</text>')
+        parts.append(f'<text x="{left - 4}" y="{top + 10}" text-anchor="end">{high:.3g}</text>')
+        parts.append(f'<text x="{left - 4}" y="{top + PANEL_H}" text-anchor="end">{low:.3g}</text>')
+        for r in rounds:
+            parts.append(f'<text x="{x(r):.1f}" y="{top + PANEL_H + 14}" text-anchor="middle">{r}</text>')
+        line = " ".join(f"{x(r):.1f},{y(m['value']):.1f}" for r, m, _ in points if m.get("value") is not None)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="#1f5fa8" stroke-width="1.5"/>')
+        for r, m, gate in points:
+            if m.get("value") is None:
+                continue
+            colour = COLOURS.get(gate, COLOURS[None])
+            if m.get("low") is not None and m.get("high") is not None:
+                parts.append(
+                    f'<line x1="{x(r):.1f}" y1="{y(m["low"]):.1f}" x2="{x(r):.1f}" y2="{y(m["high"]):.1f}"'
+                    f' stroke="{colour}" stroke-width="2"/>'
+                )
+            parts.append(f'<circle cx="{x(r):.1f}" cy="{y(m["value"]):.1f}" r="3.5" fill="{colour}"/>')
+    parts.append(
+        f'<text x="{MARGIN}" y="{height - 8}">x: round (0 = base); bars: 95% intervals; green accepted, red'
+        " rejected by the gate</text>"
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def machine() -> dict:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("Model name")
+        ),
+        platform.processor(),
+    )
+    return {"cpu": model, "cores": os.cpu_count(), "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
 
 
 def main() -> None:
@@ -40,21 +134,35 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--eval-limit", type=int, help="Held-out tasks per category (default: all).")
+    parser.add_argument("--humaneval-limit", type=int, help="The first N HumanEval problems (default: all 164).")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 is fastest on a busy 2-core box).")
     parser.add_argument("--train-threads", type=int)
     parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument("--sft-max-steps", type=int)
     parser.add_argument("--preference", default="dpo", choices=["dpo", "orpo", "none"])
+    parser.add_argument("--gate-metric")
     parser.add_argument(
         "--hints", action="store_true", help="Hinted agent attempts (the data asks the plain question)."
     )
     parser.add_argument("--name", default="bench")
     parser.add_argument("--home", help="LLMDECK_HOME to use and keep (resumes an interrupted run).")
+    parser.add_argument("--out", default="bench/results", help="Where the table and the plot go.")
     args = parser.parse_args()
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="llmdeck-bench-loop-"))
     os.environ["LLMDECK_HOME"] = str(home)
 
-    from llmdeck.services.agent_bench import AttemptBenched, BenchReported, compare, format_table
-    from llmdeck.services.loop import LoopFinished, StageEnded, StageProgressed, run_loop
+    from llmdeck.services.eval_report import delta_text
+    from llmdeck.services.loop import (
+        CURVE_METRICS,
+        LoopFinished,
+        StageEnded,
+        StageProgressed,
+        current_model,
+        current_reason,
+        curve_rows,
+        run_loop,
+        stage_times,
+    )
 
     config = {
         "name": args.name,
@@ -62,10 +170,14 @@ def main() -> None:
         "limit": args.limit,
         "samples": args.samples,
         "temperature": args.temperature,
+        "eval_limit": args.eval_limit,
+        "humaneval_limit": args.humaneval_limit,
         "threads": args.threads,
         "train_threads": args.train_threads,
         "sft_epochs": args.sft_epochs,
+        "sft_max_steps": args.sft_max_steps,
         "preference": args.preference,
+        "gate_metric": args.gate_metric,
         "hints": args.hints,
     }
     started = time.perf_counter()
@@ -84,48 +196,49 @@ def main() -> None:
             done = event
     if done is None or done.status != "completed":
         raise SystemExit(f"the loop did not complete: {loop.state.status} {loop.state.error or ''}")
-    tuned = loop.state.rounds[-1]["output"]
-    base = loop.state.rounds[0]["model"]
-    print(
-        f"== loop: {done.seconds / 60:.1f} min wall, {done.cpu_seconds / 60:.1f} min CPU; comparing {base}"
-        f" and {tuned} on the held-out tasks",
-        file=sys.stderr,
-        flush=True,
-    )
-    compare_started = time.perf_counter()
-    report = None
-    for event in compare([base, tuned], limit=args.eval_limit, n_threads=args.threads):
-        if isinstance(event, AttemptBenched) and event.done % 20 == 0:
-            print(f"  {event.model} {event.part} {event.done}/{event.total}", file=sys.stderr, flush=True)
-        elif isinstance(event, BenchReported):
-            report = event
-    compare_seconds = time.perf_counter() - compare_started
-    print(format_table(report), file=sys.stderr)
-    from llmdeck.services.loop import summary_rows
+    state = loop.state
+    base, current = state.rounds[0]["model"], current_model(state)
+    curve = curve_rows(state)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    host = machine()
+    title = f"llmdeck loop {state.name}: {args.rounds} round(s), {when}, {host['cpu']} x{host['cores']}"
+    (out / "loop-curve.md").write_text(f"{title}\n\n" + curve_markdown(curve, list(CURVE_METRICS)))
+    (out / "loop-curve.svg").write_text(curve_svg(curve, list(CURVE_METRICS), title))
+    print(curve_markdown(curve, list(CURVE_METRICS)), file=sys.stderr)
+    print(f"current model: {current} ({current_reason(state)})", file=sys.stderr)
+    for row in stage_times(state):
+        print("stage seconds " + json.dumps(row), file=sys.stderr)
+    print(f"wrote {out / 'loop-curve.md'} and {out / 'loop-curve.svg'}", file=sys.stderr)
 
-    for row in summary_rows(loop.state):
-        print(json.dumps(row), file=sys.stderr)
+    last = state.rounds[-1]["stages"]
+    report = ((last.get("evaluate") or {}).get("result") or {}).get("report") or {}
+    by_metric = {row["metric"]: row for row in report.get("rows", [])}
     rows = []
-    for row in report.rows:
-        ours, theirs = row["models"][tuned], row["models"][base]
-        delta = row["deltas"][tuned]
+    first, last_curve = (curve[0], curve[-1]) if curve else ({}, {})
+    current_row = next((row for row in curve if row["model"] == current), first)
+    for metric in CURVE_METRICS:
+        ours, theirs = current_row.get(metric), first.get(metric)
+        if not ours or not theirs:
+            continue
+        delta = (by_metric.get(metric, {}).get("deltas") or {}).get(current)
         rows.append(
             {
-                "metric": f"{row['metric']} (n={ours['n']}; tuned [{ours['low']}, {ours['high']}], base"
-                f" [{theirs['low']}, {theirs['high']}]; delta {delta['value']} [{delta['low']}, {delta['high']}])",
+                "metric": f"{metric} (n={ours['n']}; current {current} vs base; delta {delta_text(delta)})",
                 "ours": ours["value"],
                 "baseline": theirs["value"],
                 "ratio": round(ours["value"] / theirs["value"], 2) if theirs["value"] else None,
-                "target": TARGETS.get(row["metric"], "report"),
+                "target": TARGETS.get(metric, "report"),
             }
         )
     rows.append(
         {
-            "metric": f"loop wall minutes ({args.rounds} round(s))",
+            "metric": f"loop wall minutes ({args.rounds} round(s); load {' '.join(host['loadavg'])})",
             "ours": round(done.seconds / 60, 1),
             "baseline": None,
             "ratio": None,
-            "target": "report",
+            "target": "< 60 per round",
         }
     )
     rows.append(
@@ -134,22 +247,16 @@ def main() -> None:
             "ours": round(done.cpu_seconds / 60, 1),
             "baseline": None,
             "ratio": None,
-            "target": "< 60 per round",
-        }
-    )
-    rows.append(
-        {
-            "metric": "held-out comparison wall minutes (both models)",
-            "ours": round(compare_seconds / 60, 1),
-            "baseline": None,
-            "ratio": None,
             "target": "report",
         }
     )
-    print(f"total {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
+    print(
+        f"total {(time.perf_counter() - started) / 60:.1f} min; last round's model {last_curve.get('model')}",
+        file=sys.stderr,
+    )
     if not args.home:
         shutil.rmtree(home, ignore_errors=True)
-    print("SUMMARY " + json.dumps({"bench": "loop", "rows": rows}))
+    print("SUMMARY " + json.dumps({"bench": "loop", "base": base, "current": current, "rows": rows}))
 
 
 if __name__ == "__main__":

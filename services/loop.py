@@ -760,8 +760,8 @@ class LoopResponse:
         return {"metrics": metrics, "report": report.to_json(), "per_item": per_item, "curve": curve}
 
     def _transfer(self, number, entry, record, clock):
-        if not (self.config.evaluate and self.config.transfer):
-            return None
+        if not (self.config.evaluate and self.config.transfer) or not entry["stages"]["evaluate"].get("result"):
+            return None  # not asked for, or a round whose held-out evaluation was skipped (an older loop resumed)
         candidate = _round_model(entry)
         models = list(dict.fromkeys([self.base_model, entry["model"], candidate]))
         text_path, text_name = transfer_text()
@@ -836,6 +836,12 @@ class LoopResponse:
                 "decision": "accepted",
                 "delta": None,
                 "reason": "not measured (--no-evaluate): promoted without a gate",
+            }
+        if "per_item" not in evaluation:
+            return decision | {
+                "decision": "accepted",
+                "delta": None,
+                "reason": "measured by an older llmdeck without per-task values: promoted without a gate",
             }
         values = {**evaluation.get("per_item", {}), **transfer.get("per_item", {})}
         if metric == PERPLEXITY_METRIC:

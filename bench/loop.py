@@ -183,6 +183,7 @@ def main() -> None:
     started = time.perf_counter()
     loop = run_loop({k: v for k, v in config.items() if v is not None})
     done = None
+    shown: dict[str, int] = {}
     for event in loop:
         if isinstance(event, StageEnded):
             print(
@@ -190,7 +191,8 @@ def main() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        elif isinstance(event, StageProgressed) and event.done % 20 == 0:
+        elif isinstance(event, StageProgressed) and event.done % 20 == 0 and shown.get(event.stage) != event.done:
+            shown[event.stage] = event.done  # a training run reports the same step every second: once
             print(f"  {event.stage} {event.done}/{event.total} {event.detail}", file=sys.stderr, flush=True)
         elif isinstance(event, LoopFinished):
             done = event

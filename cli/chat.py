@@ -21,6 +21,11 @@ from llmdeck.cli.output import generation_options, info, stream_answer
 )
 @click.option("-k", "rag_k", type=INT, default=4, show_default=True, help="With --rag: chunks retrieved per question.")
 @click.option(
+    "--retrieval",
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    help="With --rag: dense, bm25 or hybrid (both, fused by reciprocal rank; default: config.toml's, hybrid).",
+)
+@click.option(
     "--adapter",
     "adapter_run",
     type=NAME,
@@ -41,6 +46,7 @@ def command(
     rag_collection,
     session_id,
     rag_k,
+    retrieval,
     adapter_run,
 ):
     """Chat with a local model. With no PROMPT on a terminal, opens a REPL (line editing and history);
@@ -61,6 +67,7 @@ def command(
         system=system,
         rag=rag_collection,
         k=rag_k,
+        retrieval=retrieval,
         sampling=sampling,
         n_ctx=n_ctx,
         n_threads=n_threads,

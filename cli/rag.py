@@ -9,6 +9,12 @@ import click
 from llmdeck.cli.options import INT, NAME
 from llmdeck.cli.output import emit_json, info, table
 
+RETRIEVAL = click.option(
+    "--retrieval",
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    help="dense vectors, bm25 keywords, or hybrid: both fused by reciprocal rank (default: config.toml's, hybrid).",
+)
+
 
 @click.group("rag")
 def command() -> None:
@@ -124,19 +130,20 @@ def rm_command(name, as_json):
 @click.option("--collection", "-c", required=True, type=NAME, help="Collection to search.")
 @click.option("-k", "k", type=INT, default=5, show_default=True, help="How many chunks.")
 @click.option("--embedding-model", help="Refused unless it is the collection's own model.")
+@RETRIEVAL
 @click.option("--json", "as_json", is_flag=True, help="Print the chunks as one JSON document.")
-def query_command(question, collection, k, embedding_model, as_json):
+def query_command(question, collection, k, embedding_model, retrieval, as_json):
     """The chunks closest to QUESTION, best first, with source and score.
 
     Example: llmdeck rag query --collection mydocs "how do I reset my password?" -k 3
     """
     from llmdeck.rag.query import query
 
-    hits = query(collection, question, k, embedding_model)
+    hits = query(collection, question, k, embedding_model, retrieval)
     rows = [
         {
             "rank": n,
-            "score": round(h.score, 4),
+            "score": round(h.score, 6),
             "source": h.metadata.get("source"),
             "chunk": h.metadata.get("chunk"),
             "title": h.metadata.get("title"),
@@ -151,3 +158,32 @@ def query_command(question, collection, k, embedding_model, as_json):
     for row, hit in zip(rows, hits):
         click.echo(f"[{row['rank']}] {row['score']:.3f} {row['source']} (chunk {row['chunk']})")
         click.echo("    " + hit.text[:300].replace("\n", "\n    "))
+
+
+@command.command("eval")
+@click.argument("collection", type=NAME)
+@click.option("--qa", "qa_file", required=True, help="JSON lines: question, sources (file names) and/or answer.")
+@click.option(
+    "--retrieval",
+    "modes",
+    multiple=True,
+    type=click.Choice(["dense", "bm25", "hybrid"]),
+    help="Only these modes (repeatable; default: all three side by side).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report (every question's rank per mode) as JSON.")
+def eval_command(collection, qa_file, modes, as_json):
+    """Recall@1, recall@5 and MRR@10 of COLLECTION's retrieval on the questions of a QA file, per retrieval
+    mode, with 95% intervals and the misses (what came back instead).
+
+    Example: llmdeck rag eval mydocs --qa questions.jsonl
+    """
+    from pathlib import Path
+
+    from llmdeck.rag.query import RETRIEVAL_MODES
+    from llmdeck.services.rag_eval import evaluate, format_report
+
+    report = evaluate(collection, Path(qa_file), list(modes) or list(RETRIEVAL_MODES))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(format_report(report))

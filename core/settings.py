@@ -53,6 +53,10 @@ class Settings(BaseModel):
     embedding_model: str | None = Field(
         None, description="Sentence-transformers path or hub id for RAG; None: the embedded all-MiniLM-L6-v2."
     )
+    retrieval: Literal["dense", "bm25", "hybrid"] = Field(
+        "hybrid",
+        description="RAG retrieval: dense vectors, bm25 keywords, or hybrid (both, fused by reciprocal rank).",
+    )
     theme: str | None = Field(None, description="The app's colour theme (chosen in the command palette; saved here).")
     embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",

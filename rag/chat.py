@@ -90,6 +90,7 @@ def rag_prompt(
     k: int = 4,
     max_tokens: int = 512,
     condenser=None,
+    retrieval: str | None = None,
 ) -> RagPrompt:
     """Condense, retrieve and fit one RAG turn; `condenser` defaults to the chat model itself at temperature 0."""
     from llmdeck.rag.query import query
@@ -101,7 +102,7 @@ def rag_prompt(
 
         condenser = langchain_chat_model(loaded, temperature=0.0, max_tokens=64)
     standalone = condense_question(question, history, condenser)
-    hits = query(collection, standalone, k=k)
+    hits = query(collection, standalone, k=k, retrieval=retrieval)  # None: config.toml's mode (hybrid)
     messages, kept_hits, window = fit_prompt(loaded, question, history, hits, max_tokens)
     sources = [
         {

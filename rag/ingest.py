@@ -217,6 +217,9 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=
             target.delete(plan.stale_ids)
         registry.clear_pending(conn, record.name)
         target.settled()
+        from llmdeck.rag import bm25  # the keyword index follows the registry just committed (hybrid retrieval)
+
+        bm25.after_ingest(conn, record.name, plan.new_chunks, target)
     except BaseException as exc:
         full = disk_full(exc, _written_where(record), _bytes_needed(plan, record.dimension))
         if not committed and _roll_back(target, written, is_new, quiet=full is not None):

@@ -57,6 +57,9 @@ def remove_collection(name: str) -> None:
         record = registry.get(conn, name)
         open_store(record.store, record.name, record.location, None, record.dimension, record.updated_at).drop()
         registry.delete(conn, name)
+        from llmdeck.rag import bm25
+
+        bm25.remove(name)
 
 
 def open_collection(name: str, embedding_model: str | None = None):
@@ -95,18 +98,92 @@ def open_collection(name: str, embedding_model: str | None = None):
     )
 
 
-def query(collection: str, question: str, k: int = 5, embedding_model: str | None = None) -> list[Hit]:
-    """The `k` chunks closest to `question`, best first, each with text, metadata (source...) and score."""
-    if not question.strip():
-        raise BadInput("query: the question is empty")
-    if k < 1:
-        raise BadInput(f"-k {k}: expected at least 1")
+RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
+CANDIDATES = 20  # each ranking's depth before fusion (at least k)
+
+
+def retrieval_mode(mode: str | None) -> str:
+    """`mode`, or config.toml's `retrieval` (default hybrid); BadInput for anything else."""
+    if mode is None:
+        from llmdeck.core.settings import load_settings
+
+        return load_settings().retrieval
+    if mode not in RETRIEVAL_MODES:
+        raise BadInput(f"--retrieval {mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
+    return mode
+
+
+def rerank(question: str, hits: list[Hit]) -> list[Hit]:
+    """The rerank stage: takes the question and the fused hits, returns them reordered (or cut).
+    Without a reranker it keeps the fused order."""
+    return hits
+
+
+@dataclass
+class Retriever:
+    """An opened collection ready for many questions (rag eval asks hundreds): the store, the embeddings
+    and the BM25 index are opened once; `search` runs any retrieval mode."""
+
+    collection: str
+    record: registry.CollectionRecord
+    embeddings: object
+    store: object
+    known: set[str]
+    progress: bool = True
+    _bm25: object = None
+
+    def dense(self, question: str, k: int) -> list[Hit]:
+        vector = self.embeddings.embed_query(question)  # type: ignore[attr-defined]
+        return [hit for hit in self.store.search(vector, k) if not hit.id or hit.id in self.known]  # type: ignore[attr-defined]
+
+    def keyword(self, question: str, k: int) -> list[Hit]:
+        if self._bm25 is None:
+            from llmdeck.rag import bm25
+
+            self._bm25 = bm25.for_store(self.collection, self.known, self.store, progress=self.progress)  # type: ignore[arg-type]
+        return [hit for hit in self._bm25.search(question, k) if hit.id in self.known]  # type: ignore[attr-defined]
+
+    def search(self, question: str, k: int = 5, mode: str | None = None) -> list[Hit]:
+        if not question.strip():
+            raise BadInput("query: the question is empty")
+        if k < 1:
+            raise BadInput(f"-k {k}: expected at least 1")
+        mode = retrieval_mode(mode)
+        if mode == "dense":
+            return self.dense(question, k)
+        if mode == "bm25":
+            return self.keyword(question, k)
+        from llmdeck.rag.fusion import reciprocal_rank_fusion
+
+        depth = max(k, CANDIDATES)
+        fused = reciprocal_rank_fusion([self.dense(question, depth), self.keyword(question, depth)])
+        return rerank(question, fused)[:k]
+
+
+def open_retriever(collection: str, embedding_model: str | None = None, progress: bool = True) -> Retriever:
     record, embeddings, store = open_collection(collection, embedding_model)
     conn = registry.connect()
-    if registry.counts(conn, collection)[1] == 0:
+    known = registered_ids(conn, collection)  # an ingest running now may have written chunks not yet registered
+    if not known:
         raise BadInput(
             f"collection '{collection}' is empty (0 chunks); add documents with "
             f"`llmdeck rag ingest PATH --collection {collection}`"
         )
-    known = registered_ids(conn, collection)  # an ingest running now may have written chunks not yet registered
-    return [hit for hit in store.search(embeddings.embed_query(question), k) if not hit.id or hit.id in known]
+    return Retriever(collection, record, embeddings, store, known, progress)
+
+
+def query(
+    collection: str,
+    question: str,
+    k: int = 5,
+    embedding_model: str | None = None,
+    retrieval: str | None = None,
+) -> list[Hit]:
+    """The `k` chunks best matching `question`, best first, each with text, metadata (source...) and score.
+    `retrieval`: dense, bm25 or hybrid (reciprocal rank fusion of both); None: config.toml's, default hybrid."""
+    if not question.strip():
+        raise BadInput("query: the question is empty")
+    if k < 1:
+        raise BadInput(f"-k {k}: expected at least 1")
+    mode = retrieval_mode(retrieval)
+    return open_retriever(collection, embedding_model).search(question, k, mode)

@@ -53,6 +53,10 @@ class Store:
     def drop(self) -> None:
         raise NotImplementedError
 
+    def texts(self, ids: list[str]) -> dict[str, tuple[str, dict]]:
+        """id -> (text, metadata) for those of `ids` the store holds (the BM25 index is rebuilt from these)."""
+        raise NotImplementedError
+
     def settled(self) -> None:
         """This process's writes are now in the registry too: its own client is not stale because of them."""
 
@@ -148,6 +152,14 @@ class ChromaStore(Store):
 
     def ids(self):
         return list(self._collection.get(include=[])["ids"])
+
+    def texts(self, ids):
+        found: dict[str, tuple[str, dict]] = {}
+        for start in range(0, len(ids), 5000):
+            got = self._collection.get(ids=ids[start : start + 5000], include=["documents", "metadatas"])
+            for chunk_id, text, metadata in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
+                found[chunk_id] = (text or "", dict(metadata or {}))
+        return found
 
     def drop(self):
         client = chroma_client(self.location, self.changed_at)
@@ -271,6 +283,17 @@ class PineconeStore(Store):
         store = self._vectorstore()
         pairs = with_retries("query", lambda: store.similarity_search_by_vector_with_score(vector, k=k))
         return [Hit(doc.page_content, _int_fields(doc.metadata), float(score), doc.id or "") for doc, score in pairs]
+
+    def texts(self, ids):
+        index = self._index()
+        found: dict[str, tuple[str, dict]] = {}
+        for start in range(0, len(ids), 100):  # ids travel in the URL of a GET
+            batch = ids[start : start + 100]
+            got = with_retries("fetch", lambda: index.fetch(ids=batch))
+            for chunk_id, vector in (got.vectors or {}).items():
+                metadata = dict(vector.metadata or {})
+                found[chunk_id] = (str(metadata.pop("text", "")), _int_fields(metadata))
+        return found
 
     def count(self):
         stats = with_retries("describe index stats", lambda: self._index().describe_index_stats())

@@ -191,6 +191,7 @@ def chat(
     n_threads: int | None = None,
     condenser=None,
     adapter: str | None = None,
+    retrieval: str | None = None,
 ) -> ChatResponse:
     """Answer `prompt`: plain, or with memory (`session`: an id to resume or create, True for a new one, False for
     none even with `rag`; a RAG chat otherwise always keeps a session), or from the `rag` collection, citing
@@ -221,7 +222,16 @@ def chat(
     if rag:
         from llmdeck.rag.chat import rag_prompt
 
-        built = rag_prompt(loaded, prompt, rag, list(history), k=k, max_tokens=sampling.max_tokens, condenser=condenser)
+        built = rag_prompt(
+            loaded,
+            prompt,
+            rag,
+            list(history),
+            k=k,
+            max_tokens=sampling.max_tokens,
+            condenser=condenser,
+            retrieval=retrieval,
+        )
         messages, response.sources, response.standalone_question = (
             built.messages,
             built.sources,

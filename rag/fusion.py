@@ -1,0 +1,39 @@
+"""Reciprocal rank fusion: one ranking from several (dense and BM25), by 1 / (k + rank) summed per chunk.
+
+LangChain's EnsembleRetriever does the same weighted RRF, but over Retriever objects that re-run each search;
+the two rankings are already here, so this is the one small function (same formula, same default k = 60).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from llmdeck.rag.stores import Hit
+
+RRF_K = 60
+
+
+def _key(hit: Hit) -> str:
+    return hit.id or f"{hit.metadata.get('source')}#{hit.metadata.get('chunk')}#{hit.text[:200]}"
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Hit]], weights: Sequence[float] | None = None, k: int = RRF_K
+) -> list[Hit]:
+    """Fuse best-first rankings; each hit's score becomes its fused score, ties keep the first ranking's order.
+    A chunk found by several rankings appears once (the first ranking's copy of it)."""
+    weights = list(weights) if weights is not None else [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError(f"{len(weights)} weights for {len(rankings)} rankings")
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    order: dict[str, int] = {}
+    for weight, ranking in zip(weights, rankings):
+        for rank, hit in enumerate(ranking, start=1):
+            key = _key(hit)
+            if key not in first:
+                first[key], order[key] = hit, len(order)
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
+    ranked = sorted(scores, key=lambda key: (-scores[key], order[key]))
+    return [replace(first[key], score=scores[key]) for key in ranked]

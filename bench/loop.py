@@ -11,7 +11,8 @@ collects the next round). The loop itself measures the base, the current and eac
 
 each with n and a 95% interval. This script writes the curve as a Markdown table and an SVG plot (a panel per
 metric, an error bar per round, accepted rounds green and rejected red) into `--out`, prints each round's stage
-times, and ends with the SUMMARY line: the loop's current model against the base with the paired difference.
+times, and ends with the SUMMARY line: the last round's model against the base with the paired difference,
+the gate's decision and the current model.
 
     python bench/loop.py [--rounds 1] [--limit N] [--samples 3] [--eval-limit N] [--humaneval-limit N]
                          [--sft-max-steps N] [--home DIR] [--out DIR] [--threads 1]
@@ -219,15 +220,16 @@ def main() -> None:
     by_metric = {row["metric"]: row for row in report.get("rows", [])}
     rows = []
     first, last_curve = (curve[0], curve[-1]) if curve else ({}, {})
-    current_row = next((row for row in curve if row["model"] == current), first)
+    newest = last_curve.get("model")  # the last round's model, whatever the gate said of it
     for metric in CURVE_METRICS:
-        ours, theirs = current_row.get(metric), first.get(metric)
+        ours, theirs = last_curve.get(metric), first.get(metric)
         if not ours or not theirs:
             continue
-        delta = (by_metric.get(metric, {}).get("deltas") or {}).get(current)
+        delta = (by_metric.get(metric, {}).get("deltas") or {}).get(newest)
         rows.append(
             {
-                "metric": f"{metric} (n={ours['n']}; current {current} vs base; delta {delta_text(delta)})",
+                "metric": f"{metric} (n={ours['n']}; {newest} ({last_curve.get('gate')}) vs base; paired delta"
+                f" {delta_text(delta)}; current: {current})",
                 "ours": ours["value"],
                 "baseline": theirs["value"],
                 "ratio": round(ours["value"] / theirs["value"], 2) if theirs["value"] else None,

@@ -122,7 +122,7 @@ def echo_details(state) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def list_command(as_json: bool) -> None:
     """Loops, oldest first."""
-    from llmdeck.services.loop import list_loops
+    from llmdeck.services.loop import current_model, list_loops
 
     found = list_loops()
     if as_json:
@@ -135,11 +135,12 @@ def list_command(as_json: bool) -> None:
             "rounds": f"{len(s.rounds)}/{s.config.get('rounds')}",
             "base": s.rounds[0]["model"] if s.rounds else "-",
             "latest": (s.rounds[-1].get("output") if s.rounds else None),
+            "current": current_model(s),  # the model the gate last promoted (the base until one is)
             "minutes": round(s.seconds / 60, 1),
         }
         for s in found
     ]
-    click.echo(table(rows, ["name", "status", "rounds", "base", "latest", "minutes"]))
+    click.echo(table(rows, ["name", "status", "rounds", "base", "latest", "current", "minutes"]))
 
 
 @command.command("show")

@@ -126,6 +126,8 @@ def test_a_tied_round_is_rejected_and_the_next_collects_harder_and_is_accepted(
     assert "current model: g-r2-sft.q8_0 (round 2 accepted" in result.stdout
     assert "rejected +0.000 [+0.000, +0.000]" in result.stdout  # the tie, with its interval
     assert "0.750 [0.531, 0.888]" in result.stdout  # the curve: Wilson 95% of 15/20
+    listed = CliRunner().invoke(cli, ["loop", "list"]).stdout
+    assert "CURRENT" in listed and listed.splitlines()[1].split()[-2] == "g-r2-sft.q8_0"
 
 
 def test_every_stage_records_its_wall_time(fake_model, code_tasks, stand_ins, scores):  # noqa: F811

@@ -42,6 +42,7 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         screen.query_one("#loop-name").value = "from-app"
         screen.query_one("#loop-tasks").value = str(code_tasks)
         screen.query_one("#loop-samples").value = "2"
+        screen.query_one("#loop-humaneval-limit").value = "3"
         await pilot.press("ctrl+r")
         await wait_for(
             pilot,
@@ -60,7 +61,9 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         assert "[round 1] sft: done" in log and "loop from-app completed" in log
         await wait_for(pilot, lambda: screen.query_one("#loop-list").row_count == 1, what="the loops list")
         assert cell_texts(screen.query_one("#loop-list"))[0][:3] == ["from-app", "completed", "1"]
-        assert [c[:3] for c in stand_ins] == [("train", 1, "sft"), ("export", 1, "export-sft")]
+        trained = [c[:3] for c in stand_ins if c[0] in ("train", "export")]
+        assert trained == [("train", 1, "sft"), ("export", 1, "export-sft")]
+        assert ("humaneval", MODEL, 3) in stand_ins  # evaluated (the form's default) with the form's HumanEval limit
         await pilot.press("escape")  # nothing running: back to the train screen
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="the train screen")
     assert load_state("from-app").status == "completed"

@@ -77,9 +77,11 @@ class LoopScreen(BaseScreen):
                 yield Input("3", type="integer", compact=True, id="loop-samples")
                 yield Label("Train tasks per category at most (empty: all)", classes="pane-title")
                 yield Input("", type="integer", compact=True, id="loop-limit")
-                yield Checkbox("Evaluate on the held-out tasks (the gate)", compact=True, id="loop-evaluate")
+                yield Checkbox("Evaluate on the held-out tasks (the gate)", True, compact=True, id="loop-evaluate")
                 yield Label("Held-out tasks per category at most", classes="pane-title")
                 yield Input("", type="integer", compact=True, id="loop-eval-limit")
+                yield Label("HumanEval problems at most (empty: all 164)", classes="pane-title")
+                yield Input("", type="integer", compact=True, id="loop-humaneval-limit")
                 yield Button("Start / resume (ctrl+r)", variant="primary", id="loop-start")
             with Vertical(id="loop-main"):
                 yield Static("no loop running", id="loop-status", classes="status", markup=False)
@@ -215,6 +217,7 @@ class LoopScreen(BaseScreen):
             ("samples", "loop-samples"),
             ("limit", "loop-limit"),
             ("eval_limit", "loop-eval-limit"),
+            ("humaneval_limit", "loop-humaneval-limit"),
         ):
             if text(widget_id):
                 values[field] = text(widget_id)

@@ -61,6 +61,8 @@ def run_command(as_json: bool, **fields) -> None:
     try:
         for event in response:
             emit_event(event) if as_json else show_event(event, last_progress)
+            if isinstance(event, LoopFinished) and not as_json:
+                echo_details(response.state)
     finally:
         response.close()
         signal.signal(signal.SIGTERM, previous_handler)
@@ -83,9 +85,6 @@ def show_event(event: LoopEvent, last_progress: dict[tuple[int, str], tuple[int,
             click.echo(round_table([event.row]))
         case LoopFinished():
             click.echo(round_table(event.rows))
-            from llmdeck.services.loop import load_state
-
-            echo_details(load_state(event.loop))
             info(
                 f"loop {event.loop} {event.status}: {event.seconds / 60:.1f} min wall,"
                 f" {event.cpu_seconds / 60:.1f} min CPU"

@@ -170,6 +170,7 @@ def test_loop_cli_show_and_list(fake_model, code_tasks, stand_ins):
     assert result.exit_code == 0, result.output
     assert "ROUND  COLLECTED_BY" in result.stdout and "c-r1-sft.q8_0" in result.stdout  # the round's model
     assert "[round 1] sft: done" in result.stderr
+    assert "current model: " in result.stdout and "stage wall seconds per round" in result.stdout
     assert "[round 1] collect-verify: done (attempts 2, passed 1, pass_rate 0.5" in result.stderr
     shown = runner.invoke(cli, ["loop", "show", "c", "--json"])
     assert json.loads(shown.stdout)["rows"][0]["verify_pass"] == "1/2 (0.50)"

@@ -1,6 +1,7 @@
 """Ingest files into a RAG collection (llmdeck.rag.ingest.ingest) with a progress bar; dismisses with the
 collection's name once done. Esc during the ingest (or quitting the app) cancels it at its next file or
-batch of chunks: the ingest rolls back what it wrote, so the collection is as it was."""
+batch of chunks: the ingest rolls back what it wrote, so the collection is as it was.
+Ctrl+R opens the retrieval evaluation of the collection named (tui/screens/rag_eval.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
 
 
 class IngestScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Close / cancel the ingest")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Close / cancel the ingest"),
+        Binding("ctrl+r", "evaluate", "Evaluate the collection's retrieval on a QA file"),
+    ]
 
     @dataclass
     class Progress(Message):
@@ -126,6 +130,11 @@ class IngestScreen(ModalScreen[str | None]):
             self.notify(str(event.worker.error), title="ingest failed", severity="error", timeout=10)
             self.query_one("#ingest-start", Button).disabled = False
             self.query_one("#ingest-status", Static).update(f"failed: {event.worker.error}")
+
+    def action_evaluate(self) -> None:
+        from llmdeck.tui.screens.rag_eval import RagEvalScreen
+
+        self.app.push_screen(RagEvalScreen(self.query_one("#ingest-collection", Input).value.strip()))
 
     @on(Button.Pressed, "#ingest-close")
     def action_cancel(self) -> None:

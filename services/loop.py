@@ -726,6 +726,10 @@ class LoopResponse:
             return None
         candidate = _round_model(entry)
         models = list(dict.fromkeys([self.base_model, entry["model"], candidate]))  # base, current, candidate
+        from llmdeck.agents.tasks import load_tasks
+
+        if not any(load_tasks(f).select(kind, "heldout") for f in self._task_files() for kind in ("agent", "verify")):
+            return None  # nothing held out to measure on: the gate says so
         bench = compare(
             models,
             tasks=self._task_files(),
@@ -835,7 +839,7 @@ class LoopResponse:
             return decision | {
                 "decision": "accepted",
                 "delta": None,
-                "reason": "not measured (--no-evaluate): promoted without a gate",
+                "reason": "not measured (--no-evaluate, or no held-out task): promoted without a gate",
             }
         if "per_item" not in evaluation:
             return decision | {

@@ -168,3 +168,16 @@ def test_a_gate_metric_that_is_not_measured_is_refused_in_one_line(fake_model, c
         cli, ["loop", "--name", "x", "--gate-metric", "humaneval pass@1", "--no-transfer", "--tasks", str(code_tasks)]
     )
     assert result.exit_code == 2 and "drop --no-transfer" in result.stderr
+
+
+def test_task_files_without_held_out_tasks_are_promoted_ungated_and_say_so(fake_model, tmp_path, stand_ins):  # noqa: F811
+    path = tmp_path / "train-only.jsonl"
+    rows = [{"id": f"c{n}", "kind": "verify", "task": f"Print {n}.", "expect": str(n), "split": "train"} for n in "01"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fake_model.default_reply = program("print(0)")
+    list(run_loop({"name": "u", "tasks": [str(path)], "samples": 1, "max_rounds": 1}))
+    state = load_state("u")
+    assert state.status == "completed" and state.rounds[0]["stages"]["evaluate"]["status"] == "skipped"
+    gate = state.rounds[0]["stages"]["gate"]["result"]
+    assert gate["decision"] == "accepted" and "no held-out task" in gate["reason"]
+    assert current_model(state) == "u-r1-sft.q8_0"

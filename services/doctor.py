@@ -26,6 +26,7 @@ class Finding:
     """One problem: its kind, where, what it is, the bytes it holds, and (after --fix) whether it was fixed."""
 
     kind: str  # temporary | stale lock | unregistered model file | missing model file | rag mismatch | rag orphan
+    # | rag index (a BM25 index missing or stale)
     path: str
     detail: str
     size_bytes: int = 0
@@ -173,6 +174,7 @@ def _collections() -> list[Finding]:
             found.append(Finding("rag mismatch", record.location or record.store, f"'{record.name}': {exc}"))
             continue
         if state.agrees:
+            found += _keyword_index(conn, record)
             continue
         parts = [f"registry {state.registered} chunks, store {state.stored} vectors"]
         if state.unregistered:
@@ -199,6 +201,33 @@ def _collections() -> list[Finding]:
             )
         )
     return found
+
+
+def _keyword_index(conn, record) -> list[Finding]:
+    """A collection's BM25 index (hybrid retrieval) missing or older than its registry: cheap, no store access."""
+    from llmdeck.rag import bm25
+
+    state = bm25.state(record.name, bm25.registered(conn, record.name))
+    if state == "ok":
+        return []
+    return [
+        Finding(
+            "rag index",
+            str(bm25.index_path(record.name)),
+            f"collection '{record.name}': BM25 index {state} (the first query builds it; --fix does now)",
+            fix=partial(_rebuild_keyword_index, conn, record),
+        )
+    ]
+
+
+def _rebuild_keyword_index(conn, record) -> None:
+    import time
+
+    from llmdeck.rag import bm25
+    from llmdeck.rag.stores import open_store
+
+    store = open_store(record.store, record.name, record.location, None, record.dimension, time.time())
+    bm25.for_store(record.name, bm25.registered(conn, record.name), store, progress=False)
 
 
 def summary_line(report: DoctorReport) -> str:

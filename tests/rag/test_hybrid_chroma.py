@@ -10,6 +10,7 @@ import pytest
 from llmdeck.rag import bm25, registry
 from llmdeck.rag.ingest import ingest
 from llmdeck.rag.query import query, remove_collection
+from llmdeck.services.doctor import diagnose
 from llmdeck.services.rag_eval import evaluate
 from tests.rag.conftest import QUESTIONS, source_name
 
@@ -24,7 +25,15 @@ def test_index_follows_ingest_is_built_on_first_use_and_eval_scores_every_mode(c
         for question, expected in QUESTIONS[1:4]:
             assert source_name(query("docs", question, k=2, retrieval=mode)[0]) == expected, (mode, question)
 
-    bm25.remove("docs")  # a collection from before indexes: built from the store's chunks, with progress
+    bm25.remove("docs")  # a collection from before indexes: doctor names it, --fix or the first query builds it
+    findings = [f for f in diagnose().findings if f.kind == "rag index"]
+    assert [f.detail for f in findings] == [
+        "collection 'docs': BM25 index missing (the first query builds it; --fix does now)"
+    ]
+    report = diagnose(fix=True)
+    assert report.errors == [] and [f.fixed for f in report.findings if f.kind == "rag index"] == [True]
+    assert bm25.state("docs", known) == "ok"
+    bm25.remove("docs")
     capsys.readouterr()
     assert source_name(query("docs", "espresso machine pressure", k=1, retrieval="bm25")[0]) == "coffee.txt"
     assert "bm25 index of 'docs': fetching" in capsys.readouterr().err

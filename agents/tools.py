@@ -104,6 +104,7 @@ class ToolInfo:
     source: str  # "builtin", a file path, or "entry point NAME"
     default: bool  # enabled when --tools is not given
     parameters: dict  # JSON schema of the arguments
+    status: str = "ok"  # an MCP server's tools: "ok"; a disabled or failed server's row says so
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -286,10 +287,17 @@ def user_tools_dir() -> Path:
 class ToolCatalog:
     """Every tool available here: built-ins, tool files, entry points."""
 
-    def __init__(self, tool_files: tuple[str | Path, ...] = (), settings: ToolSettings | None = None):
+    def __init__(
+        self,
+        tool_files: tuple[str | Path, ...] = (),
+        settings: ToolSettings | None = None,
+        mcp_servers: dict | None = None,  # name -> core.settings.McpServer; None: config.toml's
+    ):
         self.settings = settings or ToolSettings()
         self.warnings: list[str] = []
         self.custom: dict[str, tuple[Any, str]] = {}  # name -> (BaseTool, source)
+        self.mcp_defaults: list[str] = []  # the MCP servers' tools: on by default, like the built-ins
+        self.servers: list = []  # agents.mcp_client.ServerListing, one per configured server
         named = [Path(f).expanduser() for f in tool_files]
         for file in named:
             _check_tools_file(file)
@@ -299,6 +307,26 @@ class ToolCatalog:
             self._add_from(self._load_file(file, named=file in named), str(file))
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             self._add_from(self._load_entry_point(entry_point), f"entry point {entry_point.name}")
+        self._add_mcp(mcp_servers)
+
+    def _add_mcp(self, mcp_servers: dict | None) -> None:
+        """Every configured MCP server's tools (see agents.mcp_client); a server that fails is one warning."""
+        if mcp_servers is None:
+            from llmdeck.core.settings import load_settings
+
+            mcp_servers = load_settings().mcp_servers
+        if not mcp_servers:
+            return
+        from llmdeck.agents.mcp_client import langchain_tool, list_server
+
+        for name, server in mcp_servers.items():
+            listing = list_server(name, server)
+            self.servers.append(listing)
+            if listing.problem:
+                self.warnings.append(f"mcp server {name}: {listing.problem}; its tools are left out")
+            before = set(self.custom)
+            self._add_from([langchain_tool(tool, server) for tool in listing.tools], f"mcp:{name}")
+            self.mcp_defaults += [n for n in self.custom if n not in before]
 
     def _load_file(self, file: Path, named: bool = False) -> list:
         """The tools a file defines; a file that fails to import is a warning, one that exits while it is
@@ -356,7 +384,7 @@ class ToolCatalog:
         return [*BUILTINS, *self.custom]
 
     def default_names(self) -> list[str]:
-        return [*DEFAULT_TOOLS, *(("rag_search",) if self.settings.collection else ())]
+        return [*DEFAULT_TOOLS, *(("rag_search",) if self.settings.collection else ()), *self.mcp_defaults]
 
     def build(self, names: list[str] | None = None) -> list:
         """LangChain tools for `names` (None: the defaults), in that order; unknown names are refused."""
@@ -380,7 +408,12 @@ class ToolCatalog:
                 )
             else:
                 tool, source = self.custom[name]
-                rows.append(ToolInfo(name, tool.description, source, False, tool_parameters(tool)))
+                rows.append(ToolInfo(name, tool.description, source, name in defaults, tool_parameters(tool)))
+        for server in self.servers:
+            if server.problem or not server.enabled:
+                rows.append(
+                    ToolInfo(f"({server.name})", "an MCP server", f"mcp:{server.name}", False, {}, server.status)
+                )
         return rows
 
 

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_write_text
@@ -24,6 +24,33 @@ from llmdeck.core.validate import (
     parse_toml,
     problem_line,
 )
+
+
+class McpServer(BaseModel):
+    """One `[mcp_servers.NAME]` table: an MCP server whose tools agents get (stdio `command` + `args` + `env`, or
+    streamable HTTP `url` + `headers`). `env` and `headers` values are secrets: never shown, logged or recorded."""
+
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+
+    command: str | None = Field(None, min_length=1, description="The server's program (stdio).")
+    args: list[str] = Field(default_factory=list, description="Its arguments (stdio).")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables (stdio; secret).")
+    url: str | None = Field(
+        None, pattern=r"^https?://", description="The streamable-HTTP endpoint, e.g. http://127.0.0.1:8000/mcp."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers, e.g. Authorization (secret).")
+    enabled: bool = Field(True, description="Its tools are offered to agents (the app's tools screen toggles it).")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds to wait for the server to start or answer.")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (stdio) or url (streamable HTTP)")
+        return self
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
 
 
 class Settings(BaseModel):
@@ -62,6 +89,9 @@ class Settings(BaseModel):
         "auto",
         description="auto: bf16 autocast where the CPU has native bf16 matmuls (vectors agree with fp32 to cosine"
         " > 0.9999, ~1.7x faster), else fp32.",
+    )
+    mcp_servers: dict[str, McpServer] = Field(
+        default_factory=dict, description="MCP servers whose tools agents get, by name ([mcp_servers.NAME] tables)."
     )
 
 
@@ -109,7 +139,7 @@ def save_settings(settings: Settings, config_file: Path | None = None) -> None:
     import tomli_w
 
     config_file = Path(config_file) if config_file else paths.config_path()
-    data: dict[str, Any] = {k: v for k, v in settings.model_dump().items() if v is not None}
+    data: dict[str, Any] = settings.model_dump(exclude_none=True)
     atomic_write_text(config_file, tomli_w.dumps(data))
 
 

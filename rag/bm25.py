@@ -26,7 +26,7 @@ from llmdeck.core import paths
 from llmdeck.core.atomic import atomic_path
 from llmdeck.rag.stores import Hit, Store
 
-FORMAT = 1
+FORMAT = 2
 
 
 def index_path(collection: str) -> Path:
@@ -105,9 +105,8 @@ def save(index: Bm25Index, collection: str) -> Path:
     target = index_path(collection)
     arrays: dict[str, Any] = {
         "meta": np.array(json.dumps({"format": FORMAT, "stemmer": index.stemmer, "fingerprint": index.fingerprint})),
-        "ids": np.array(index.ids, dtype=str),
-        "texts": np.array(index.texts, dtype=str),
-        "metadatas": np.array([json.dumps(m) for m in index.metadatas], dtype=str),
+        # one UTF-8 JSON blob: numpy's str arrays are 4 bytes a character, padded to the longest chunk
+        "chunks": np.frombuffer(json.dumps([index.ids, index.texts, index.metadatas]).encode(), dtype=np.uint8),
     }
     if index.retriever is not None:
         scores = index.retriever.scores
@@ -137,9 +136,7 @@ def load(collection: str) -> Bm25Index | None:
             meta = json.loads(str(saved["meta"]))
             if meta.get("format") != FORMAT:
                 return None
-            ids = [str(i) for i in saved["ids"]]
-            texts = [str(t) for t in saved["texts"]]
-            metadatas = [json.loads(str(m)) for m in saved["metadatas"]]
+            ids, texts, metadatas = json.loads(saved["chunks"].tobytes().decode("utf-8"))
             retriever = None
             if ids:
                 retriever = _module("bm25s").BM25()
@@ -152,7 +149,7 @@ def load(collection: str) -> Bm25Index | None:
                 retriever.vocab_dict = {str(term): int(i) for term, i in zip(saved["vocab_terms"], saved["vocab_ids"])}
                 retriever.unique_token_ids_set = set(retriever.vocab_dict.values())
                 retriever.nonoccurrence_array = None  # the default (lucene) method has none
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: rebuilt on use
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):  # damaged: rebuilt on use
         return None
     if not (len(ids) == len(texts) == len(metadatas)):
         return None

@@ -140,3 +140,5 @@ def print_event(event: ServeEvent) -> None:
             info(f"loaded {name} ({seconds:.1f} s)")
         case ModelUnloaded(name=name, reason=reason):
             info(f"unloaded {name} ({reason})")
+        case _:
+            raise TypeError(f"serve has no {type(event).__name__} event")

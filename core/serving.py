@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.events import Event
@@ -73,22 +73,22 @@ def describe_keep_alive(seconds: float | None) -> str:
 
 # -- events --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ServeEvent(Event):
-    """What the server did with a model (the CLI prints one line per event)."""
-
-
-@dataclass(frozen=True)
-class ModelLoaded(ServeEvent):
-    type: ClassVar[str] = "model_loaded"
+class ModelLoaded(Event):
+    type = "model_loaded"
     name: str
     seconds: float
 
 
 @dataclass(frozen=True)
-class ModelUnloaded(ServeEvent):
-    type: ClassVar[str] = "model_unloaded"
+class ModelUnloaded(Event):
+    type = "model_unloaded"
     name: str
     reason: str  # "keep-alive" (idle for keep_alive), "evicted" (room for another), "stopped" (server shut down)
+
+
+# what the server did with a model (the CLI prints one line per event)
+SERVE_EVENTS = (ModelLoaded, ModelUnloaded)
+ServeEvent = ModelLoaded | ModelUnloaded
 
 
 # -- the models ------------------------------------------------------------------------------------

@@ -29,11 +29,13 @@ from llmdeck.cli import agent as agent_cli
 from llmdeck.cli import bench as bench_cli
 from llmdeck.cli import evaluate as eval_cli
 from llmdeck.cli import loop as loop_cli
+from llmdeck.cli import serve as serve_cli
 from llmdeck.cli import sweeps as sweeps_cli
 from llmdeck.cli import verify as verify_cli
 from llmdeck.cli.output import emit_event
 from llmdeck.core import db
 from llmdeck.core.events import Event
+from llmdeck.core.serving import SERVE_EVENTS, ModelLoaded, ModelUnloaded
 from llmdeck.services.agent_bench import BENCH_EVENTS, AttemptBenched, BenchReported
 from llmdeck.services.chat import CHAT_EVENTS, AnswerEnded, AnswerFinished, AnswerStarted, TokenStreamed
 from llmdeck.services.collect import SWEEP_EVENTS, AttemptRecorded, SweepFinished, SweepStarted
@@ -100,6 +102,8 @@ EXAMPLES = [
     EvalStarted("evals.jsonl", ["m", "m+run-1"], 3, 6, 2),
     RowScored("m", "capital", "exact", 1.0, True, "Paris", {"matched": "Paris"}, 0.2, False, 1, 6),
     EvalReported(["m"], "evals.jsonl", [{"metric": "exact match", "kind": "rate", "models": {}, "deltas": {}}]),
+    ModelLoaded("m", 1.2),
+    ModelUnloaded("m", "keep-alive"),
 ]
 STREAMS = {  # each stream's events, and the CLI printer that shows them
     "agent": (AGENT_EVENTS, agent_cli.render_event),
@@ -108,6 +112,7 @@ STREAMS = {  # each stream's events, and the CLI printer that shows them
     "loop": (LOOP_EVENTS, lambda event: loop_cli.show_event(event, {})),
     "bench": (BENCH_EVENTS, bench_cli.show_event),
     "eval": (EVAL_EVENTS, eval_cli.show_event),
+    "serve": (SERVE_EVENTS, serve_cli.print_event),
     "chat": (CHAT_EVENTS, emit_event),  # chat prints its text as it comes; only --json shows its events
 }
 
@@ -119,12 +124,35 @@ def event_classes(base: type = Event) -> set[type]:
     return found
 
 
+def event_classes_in_the_source() -> set[str]:
+    """Every class of the packages' source that derives from Event, imported by this test or not (the subclass
+    walk sees only the modules imported so far, which differs from worker to worker)."""
+    import ast
+    from pathlib import Path
+
+    import llmdeck
+
+    found = set()
+    packages = [sub.resolve() for root in llmdeck.__path__ for sub in Path(root).iterdir() if sub.is_dir()]
+    for package in packages:  # the subpackages are links to the top-level folders, which rglob does not follow
+        for path in package.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef) and any(
+                    getattr(base, "id", getattr(base, "attr", None)) == "Event" for base in node.bases
+                ):
+                    found.add(f"{path.stem}.{node.name}")
+    return found
+
+
 def example_id(event: Event) -> str:
     return type(event).__name__
 
 
 def test_every_event_class_has_an_example_and_a_stream():
     assert event_classes() == {type(e) for e in EXAMPLES}
+    assert {f"{cls.__module__.rpartition('.')[2]}.{cls.__name__}" for cls in event_classes()} == (
+        event_classes_in_the_source()
+    )
     in_streams = [cls for classes, _ in STREAMS.values() for cls in classes]
     assert sorted(in_streams, key=str) == sorted(event_classes(), key=str)  # each class in exactly one stream
 

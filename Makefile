@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PIP = $(VENV)/bin/python -m pip --no-input --disable-pip-version-check -q
 STAMP = $(VENV)/.installed-$(subst /,_,$(subst =,_,$(TORCH_SPEC)))
 
-.PHONY: setup setup-dev run lint fmt test test-fast bench clean
+.PHONY: setup setup-dev run lint fmt test test-fast bench docs docs-serve clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ test-fast: lint
 
 bench: setup-dev
 	$(VENV)/bin/python bench/run_all.py
+
+# the docs site (mkdocs.yml, docs/): --strict fails on a broken link or a page missing from the nav; offline
+docs: setup-dev
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: setup-dev
+	$(VENV)/bin/mkdocs serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

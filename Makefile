@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PIP = $(VENV)/bin/python -m pip --no-input --disable-pip-version-check -q
 STAMP = $(VENV)/.installed-$(subst /,_,$(subst =,_,$(TORCH_SPEC)))
 
-.PHONY: setup setup-dev run lint fmt test test-fast bench docs docs-serve clean
+.PHONY: setup setup-dev run lint fmt test test-fast bench docs docs-serve docs-reference clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test-fast: lint
 
 bench: setup-dev
 	$(VENV)/bin/python bench/run_all.py
+
+# the generated references (docs/reference/cli.md from the click commands, configuration.md from the settings
+# model); tests/test_reference_docs.py fails until they are regenerated after a change to a flag or a setting
+docs-reference:
+	$(VENV)/bin/python -m llmdeck.cli.reference docs
 
 # the docs site (mkdocs.yml, docs/): --strict fails on a broken link or a page missing from the nav; offline
 docs: setup-dev

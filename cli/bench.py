@@ -10,7 +10,10 @@ from llmdeck.cli.output import emit_event, info
 
 @click.group("bench")
 def command() -> None:
-    """Benchmarks you can run on your own models."""
+    """Benchmarks you can run on your own models.
+
+    Example: llmdeck bench agents --model smollm2-135m-instruct --limit 3
+    """
 
 
 @command.command("agents")

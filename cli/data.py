@@ -13,7 +13,10 @@ FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "messages", "text", "preference"
 
 @click.group("data")
 def command() -> None:
-    """Inspect training datasets."""
+    """Inspect training datasets.
+
+    Example: llmdeck data check my.jsonl --format sharegpt --max-length 512
+    """
 
 
 @command.command("check")
@@ -53,6 +56,10 @@ def check(
     """Rows, detected format, rows with tools, {{placeholders}}, token length stats, what --max-length truncates
     (rows and share of assistant tokens) or, for text, the blocks it makes, and every bad row of PATH
     (default: the bundled sample). Exit code 2 when any row is bad.
+
+    Example: llmdeck data check
+
+    Example: llmdeck data check my.jsonl --format sharegpt --model smollm2-135m-instruct --max-length 512 --json
     """
     from llmdeck.cli.train import parse_vars
     from llmdeck.core.errors import BadInput

@@ -120,7 +120,10 @@ def echo_details(state) -> None:
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def list_command(as_json: bool) -> None:
-    """Loops, oldest first."""
+    """Loops, oldest first.
+
+    Example: llmdeck loop list --json
+    """
     from llmdeck.services.loop import current_model, list_loops
 
     found = list_loops()
@@ -147,7 +150,10 @@ def list_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The whole state as one JSON document.")
 def show_command(name: str, as_json: bool) -> None:
     """A loop's rounds table, its held-out and transfer metrics per round with 95% intervals, the current model
-    and the gate decision that made it current, each round's stage times, and its status."""
+    and the gate decision that made it current, each round's stage times, and its status.
+
+    Example: llmdeck loop show demo
+    """
     from llmdeck.services.loop import current_model, current_reason, curve_rows, load_state, stage_times, summary_rows
 
     state = load_state(name)

@@ -97,6 +97,8 @@ def cli(ctx: click.Context) -> None:
 
     Bare `llmdeck` opens the terminal app; every subcommand works headless
     (`--json` for scripts: JSON on stdout, human text on stderr; exit 0 ok, 1 failed, 2 bad input).
+
+    Example: llmdeck chat "Name three uses of a paperclip." --max-tokens 64
     """
     if ctx.invoked_subcommand is None:
         tui.run_app()

@@ -14,7 +14,10 @@ MCP_KEY_ENV = "LLMDECK_MCP_API_KEY"
 
 @click.group("mcp")
 def command():
-    """llmdeck as a Model Context Protocol server (the client side: `[mcp_servers]` in config.toml)."""
+    """llmdeck as a Model Context Protocol server (the client side: `[mcp_servers]` in config.toml).
+
+    Example: llmdeck mcp serve
+    """
 
 
 @command.command("serve")
@@ -34,6 +37,8 @@ def serve(over_http, host, port, api_key_file, api_key, allow_remote):
     """Expose the RAG collections (search with citations), the model store, chat with a store model and the
     verify pair as MCP tools: over stdio (a host starts `llmdeck mcp serve`), or over HTTP on loopback with a
     bearer key.
+
+    Example: LLMDECK_MCP_API_KEY=secret llmdeck mcp serve --http --port 8765
 
     Example host config (Claude Desktop, oterm): {"mcpServers": {"llmdeck": {"command": "llmdeck",
     "args": ["mcp", "serve"]}}}

@@ -20,13 +20,19 @@ def _store():
 
 @click.group("models")
 def command() -> None:
-    """Manage the GGUF model store."""
+    """Manage the GGUF model store.
+
+    Example: llmdeck models list
+    """
 
 
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def list_models(as_json: bool) -> None:
-    """List registered models (the default is marked with *)."""
+    """List registered models (the default is marked with *).
+
+    Example: llmdeck models list --json
+    """
     store = _store()
     entries = store.list()
     problem = store.missing_default()
@@ -55,7 +61,10 @@ def list_models(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def show_model(name: str, as_json: bool) -> None:
-    """Show one model's metadata and lineage."""
+    """Show one model's metadata and lineage.
+
+    Example: llmdeck models show smollm2-135m-instruct --json
+    """
     entry = _store().get(name)
     if as_json:
         emit_json(entry.to_dict())
@@ -74,6 +83,10 @@ def show_model(name: str, as_json: bool) -> None:
 def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None:
     """Register a local GGUF file (validated before anything is written), or download one into the store:
     owner/repo (its one .gguf), owner/repo:FILE.gguf, or an http(s) URL (progress on stderr, resumable).
+
+    Example: llmdeck models import ~/Downloads/model.Q4_K_M.gguf --name my-model --copy
+
+    Example: llmdeck models import owner/repo:model.Q4_K_M.gguf
     """
     from llmdeck.core.store import parse_remote
 
@@ -91,7 +104,10 @@ def import_model(path: str, name: str | None, copy: bool, as_json: bool) -> None
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the removed entry as JSON on stdout.")
 def remove_model(name: str, as_json: bool) -> None:
-    """Unregister a model (a copied file is deleted; a referenced file stays where it is)."""
+    """Unregister a model (a copied file is deleted; a referenced file stays where it is).
+
+    Example: llmdeck models rm my-model
+    """
     entry = _store().remove(name)
     emit_result(as_json, entry.to_dict(), f"removed {entry.name}")
 
@@ -100,7 +116,10 @@ def remove_model(name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the new default entry as JSON on stdout.")
 def default_model(name: str, as_json: bool) -> None:
-    """Make NAME the default model for chat, RAG and agents."""
+    """Make NAME the default model for chat, RAG and agents.
+
+    Example: llmdeck models default smollm2-135m-instruct
+    """
     entry = _store().set_default(name)
     emit_result(as_json, entry.to_dict(), f"default model: {entry.name}")
 

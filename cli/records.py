@@ -72,6 +72,11 @@ def runs_group(kind: str, render_event: Callable[[RunEvent], str | None], export
 
     group.add_command(export, "export")
     export.help = export_help
+    # examples name this group's kind (`llmdeck agent runs list`, `llmdeck verify runs list`)
+    example_id = f"{kind[0]}20260101-100000-3f2a9c"
+    group.help = f"{group.help}\n\nExample: llmdeck {kind} runs list --limit 10"
+    list_command.help = f"{list_command.help}\n\nExample: llmdeck {kind} runs list --json"
+    show_command.help = f"{show_command.help}\n\nExample: llmdeck {kind} runs show {example_id} --json"
     return group
 
 

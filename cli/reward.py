@@ -10,7 +10,10 @@ from llmdeck.cli.output import emit_json, info, table
 
 @click.group("reward")
 def command() -> None:
-    """Reward models: score data with a finished `llmdeck train --method reward` run."""
+    """Reward models: score data with a finished `llmdeck train --method reward` run.
+
+    Example: llmdeck reward score my-rm --data prefs.jsonl
+    """
 
 
 @command.command("score")

@@ -14,7 +14,10 @@ from llmdeck.core.units import duration
 
 @click.group("runs")
 def command() -> None:
-    """Training runs: list, inspect, follow, stop, resume, remove."""
+    """Training runs: list, inspect, follow, stop, resume, remove.
+
+    Example: llmdeck runs list
+    """
 
 
 def _age(timestamp: float | None) -> str:
@@ -24,7 +27,10 @@ def _age(timestamp: float | None) -> str:
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def list_runs(as_json: bool) -> None:
-    """All runs, newest first."""
+    """All runs, newest first.
+
+    Example: llmdeck runs list --json
+    """
     from llmdeck.tuning import runs
 
     found = runs.list_runs()
@@ -54,7 +60,10 @@ def list_runs(as_json: bool) -> None:
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def show(run_id: str, as_json: bool) -> None:
-    """One run: config, status, pid, metrics, checkpoints, adapter, error."""
+    """One run: config, status, pid, metrics, checkpoints, adapter, error.
+
+    Example: llmdeck runs show sft-smollm2 --json
+    """
     from llmdeck.tuning import runs
 
     data = runs.get(run_id).to_dict()
@@ -125,7 +134,10 @@ def diff(first: str, second: str, only_differences: bool, as_json: bool) -> None
 @click.argument("run_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
 def logs(run_id: str, follow: bool) -> None:
-    """The worker's log (trainer output, warnings, tracebacks)."""
+    """The worker's log (trainer output, warnings, tracebacks).
+
+    Example: llmdeck runs logs sft-smollm2 --follow
+    """
     from llmdeck.tuning import runs
 
     if follow:
@@ -141,7 +153,10 @@ def logs(run_id: str, follow: bool) -> None:
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout, one per logged step.")
 def metrics(run_id: str, as_json: bool) -> None:
-    """Per-step metrics: loss, eval loss, learning rate, grad norm, tokens/s, tokens seen, elapsed, ETA."""
+    """Per-step metrics: loss, eval loss, learning rate, grad norm, tokens/s, tokens seen, elapsed, ETA.
+
+    Example: llmdeck runs metrics sft-smollm2 --json
+    """
     from llmdeck.tuning import runs
 
     rows = runs.metrics(run_id)
@@ -170,7 +185,10 @@ def metrics(run_id: str, as_json: bool) -> None:
 @click.option("--wait", is_flag=True, help="Block until the checkpoint is saved and the run has stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
 def stop(run_id: str, wait: bool, as_json: bool) -> None:
-    """Graceful stop: a checkpoint is saved at the end of the current step; status becomes stopped."""
+    """Graceful stop: a checkpoint is saved at the end of the current step; status becomes stopped.
+
+    Example: llmdeck runs stop sft-smollm2 --wait
+    """
     from llmdeck.tuning import runs
 
     run = runs.stop(run_id, wait=wait)
@@ -187,7 +205,10 @@ def stop(run_id: str, wait: bool, as_json: bool) -> None:
 @click.option("--wait", is_flag=True, help="Block until the run ends, with progress on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
 def resume(run_id: str, wait: bool, as_json: bool) -> None:
-    """Continue a stopped or failed run from its latest checkpoint (same step and optimizer state)."""
+    """Continue a stopped or failed run from its latest checkpoint (same step and optimizer state).
+
+    Example: llmdeck runs resume sft-smollm2 --wait
+    """
     from llmdeck.tuning import runs
 
     run = runs.resume(run_id)
@@ -207,7 +228,10 @@ def resume(run_id: str, wait: bool, as_json: bool) -> None:
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the removed run as JSON on stdout.")
 def remove(run_id: str, as_json: bool) -> None:
-    """Delete a finished run's registry entry and directory (checkpoints, adapter, logs)."""
+    """Delete a finished run's registry entry and directory (checkpoints, adapter, logs).
+
+    Example: llmdeck runs rm sft-smollm2
+    """
     from llmdeck.tuning import runs
 
     run = runs.remove(run_id)

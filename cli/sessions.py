@@ -12,7 +12,10 @@ from llmdeck.cli.output import emit_json, info, table
 
 @click.group("sessions")
 def command() -> None:
-    """Saved chat sessions (`llmdeck chat --session ID` resumes one)."""
+    """Saved chat sessions (`llmdeck chat --session ID` resumes one).
+
+    Example: llmdeck sessions list
+    """
 
 
 def _when(timestamp: float) -> str:
@@ -22,7 +25,10 @@ def _when(timestamp: float) -> str:
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def list_command(as_json):
-    """List sessions, most recent first."""
+    """List sessions, most recent first.
+
+    Example: llmdeck sessions list --json
+    """
     from llmdeck.core.sessions import list_sessions
 
     rows = [s.to_dict() for s in list_sessions()]
@@ -38,7 +44,10 @@ def list_command(as_json):
 @click.argument("session_id")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document with every message.")
 def show_command(session_id, as_json):
-    """Print a session's messages (with citations for RAG answers)."""
+    """Print a session's messages (with citations for RAG answers).
+
+    Example: llmdeck sessions show 3f2a9c
+    """
     from llmdeck.core.sessions import export_session
 
     click.echo(export_session(session_id, "json" if as_json else "md"))
@@ -47,7 +56,10 @@ def show_command(session_id, as_json):
 @command.command("rm")
 @click.argument("session_id")
 def rm_command(session_id):
-    """Delete a session and its messages."""
+    """Delete a session and its messages.
+
+    Example: llmdeck sessions rm 3f2a9c
+    """
     from llmdeck.core.sessions import delete_session
 
     delete_session(session_id)

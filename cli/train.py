@@ -65,6 +65,10 @@ def command(
     tuning: lora, qlora, lora-8bit, dora, ia3, prompt, prefix, ptuning, full.
 
     Runs on one device queue: a launch while another run trains waits (status queued) unless --parallel.
+
+    Example: llmdeck train --config configs/sft-lora-smollm2.yaml --dry-run
+
+    Example: llmdeck train --base-model smollm2-135m-instruct --dataset my.jsonl --lora-r 8 --max-steps 200 --wait
     """
     from llmdeck.tuning import runs
     from llmdeck.tuning.config import load_config, read_config_file

@@ -94,7 +94,7 @@ def answer(prompt: str, as_json: bool, **options):
     if as_json:
         return response
     for source in response.sources:
-        info(f"[{source['n']}] {source['source']} (chunk {source['chunk']})")
+        info(f"[{source['n']}] {source.get('citation') or source['source']} (chunk {source['chunk']})")
     if response.session_id:
         info(f"session: {response.session_id}")
     return response

@@ -8,6 +8,7 @@ import click
 
 from llmdeck.cli.options import INT, NAME
 from llmdeck.cli.output import emit_json, info, table
+from llmdeck.cli.rag_synth import synth_command
 
 RETRIEVAL = click.option(
     "--retrieval",
@@ -147,6 +148,7 @@ def query_command(question, collection, k, embedding_model, retrieval, as_json):
             "source": h.metadata.get("source"),
             "chunk": h.metadata.get("chunk"),
             "title": h.metadata.get("title"),
+            "section": h.metadata.get("section"),
             "page": h.metadata.get("page"),
             "text": h.text,
         }
@@ -155,8 +157,11 @@ def query_command(question, collection, k, embedding_model, retrieval, as_json):
     if as_json:
         emit_json(rows)
         return
+    from llmdeck.rag.documents import citation
+
     for row, hit in zip(rows, hits):
-        click.echo(f"[{row['rank']}] {row['score']:.3f} {row['source']} (chunk {row['chunk']})")
+        click.echo(f"[{row['rank']}] {row['score']:.3f} {citation(hit.metadata)} (chunk {row['chunk']})")
+        click.echo(f"    {row['source']}")
         click.echo("    " + hit.text[:300].replace("\n", "\n    "))
 
 
@@ -187,3 +192,6 @@ def eval_command(collection, qa_file, modes, as_json):
         emit_json(report.to_dict())
     else:
         click.echo(format_report(report))
+
+
+command.add_command(synth_command)  # `rag synth`: cli/rag_synth.py

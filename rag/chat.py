@@ -28,7 +28,7 @@ class RagPrompt:
     """What to send the model for one RAG turn, and what it was built from."""
 
     messages: list[dict]
-    sources: list[dict]  # {"n", "source", "chunk", "title", "score", "text"}, numbered as cited
+    sources: list[dict]  # {"n", "source", "chunk", "title", "section", "citation", "score", "text"}, as cited
     standalone_question: str
     history_used: int
 
@@ -58,9 +58,14 @@ def format_sources(hits) -> str:
 
 
 def source_label(hit) -> str:
-    """A hit's source path, then its title where the document has one."""
+    """How the prompt names a hit: its file and section (`functools.rst.txt § lru_cache`), or its file and
+    title (a chunk from before section paths, a PDF)."""
+    from llmdeck.rag.documents import citation
+
     title = hit.metadata.get("title")
-    return hit.metadata.get("source", "?") + (f" - {title}" if title else "")
+    if hit.metadata.get("section") or not title:
+        return citation(hit.metadata)
+    return f"{citation(hit.metadata)} - {title}"
 
 
 def fit_prompt(loaded: LoadedModel, question: str, history: list[dict], hits: list, max_tokens: int):
@@ -93,6 +98,7 @@ def rag_prompt(
     retrieval: str | None = None,
 ) -> RagPrompt:
     """Condense, retrieve and fit one RAG turn; `condenser` defaults to the chat model itself at temperature 0."""
+    from llmdeck.rag.documents import citation
     from llmdeck.rag.query import query
 
     if not question.strip():
@@ -110,6 +116,8 @@ def rag_prompt(
             "source": hit.metadata.get("source"),
             "chunk": hit.metadata.get("chunk"),
             "title": hit.metadata.get("title"),
+            "section": hit.metadata.get("section"),
+            "citation": citation(hit.metadata),
             "score": round(hit.score, 4),
             "text": hit.text,
         }

@@ -1,7 +1,8 @@
 """Find files, load them with LangChain loaders and split them into chunks with per-chunk metadata.
 
-Markdown splits on headings, HTML on header tags, source code on its language's structure;
-everything else with the recursive character splitter. Chunk ids derive from source + content.
+Markdown, reStructuredText (also Sphinx's `x.rst.txt` copies) and HTML split at their headings into chunks
+that know their section path (rag/structure.py); source code on its language's structure; everything else with
+the recursive character splitter. Chunk ids derive from source + content.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.validate import DocumentProblem, file_kind, parse_json
+from llmdeck.rag.structure import PATH_SEPARATOR, Piece, split_structured, structured_kind
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".jsonl"}
 CODE_LANGUAGES = {
@@ -175,7 +177,11 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
 
 
 def split_file(path: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> list[Chunk]:
-    """Load one file and split it into chunks carrying source, title/heading, page and chunk index."""
+    """Load one file and split it into chunks carrying source, section path (structured formats), title,
+    page and chunk index."""
+    kind = structured_kind(path.name)
+    if kind is not None:
+        return _chunks(str(path), split_structured(_read_text(path), kind, chunk_size, chunk_overlap))
     documents = _split_documents(path, chunk_size, chunk_overlap)
     source = str(path)
     chunks: list[Chunk] = []
@@ -186,9 +192,8 @@ def split_file(path: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> 
             continue
         occurrence = seen.get(text, 0)
         seen[text] = occurrence + 1
-        metadata = {"source": source, "chunk": len(chunks)}
-        heading = " > ".join(str(document.metadata[k]) for k in ("h1", "h2", "h3", "h4") if document.metadata.get(k))
-        title = heading or document.metadata.get("title")
+        metadata: dict[str, Any] = {"source": source, "chunk": len(chunks)}
+        title = document.metadata.get("title")
         if title:
             metadata["title"] = str(title)[:200]
         if "page" in document.metadata:
@@ -197,23 +202,44 @@ def split_file(path: Path, chunk_size: int = 1000, chunk_overlap: int = 150) -> 
     return chunks
 
 
+def _chunks(source: str, pieces: list[Piece]) -> list[Chunk]:
+    """Chunks of a structured document: the section path is in the metadata (`section`, and `title` as before)
+    and already the first line of the text, so it is embedded and keyword-indexed with it."""
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
+    for piece in pieces:
+        text = piece.text.strip()
+        if not text:
+            continue
+        occurrence = seen.get(text, 0)
+        seen[text] = occurrence + 1
+        metadata: dict[str, Any] = {"source": source, "chunk": len(chunks)}
+        if piece.section:
+            metadata["section"] = piece.section[:500]
+            metadata["title"] = piece.section[:200]
+        chunks.append(Chunk(chunk_id(source, text, occurrence), text, metadata))
+    return chunks
+
+
+def citation(metadata: dict) -> str:
+    """How a chunk is cited: its file name, then its section below the document's title where it has one
+    (`functools.rst.txt § lru_cache`); a chunk from before section paths, or of a plain format, by its file."""
+    name = Path(str(metadata.get("source") or "?")).name
+    section = section_label(metadata)
+    return f"{name} § {section}" if section else name
+
+
+def section_label(metadata: dict) -> str:
+    """A chunk's section path below the document's title (`lru_cache` for `functools > lru_cache`), or ""."""
+    parts = str(metadata.get("section") or "").split(PATH_SEPARATOR)
+    return PATH_SEPARATOR.join(parts[1:] if len(parts) > 1 else parts).strip()
+
+
 def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     suffix = path.suffix.lower()
     recursive = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    if suffix in (".md", ".markdown"):
-        from langchain_text_splitters import MarkdownHeaderTextSplitter
-
-        headers = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
-        sections = MarkdownHeaderTextSplitter(headers, strip_headers=False).split_text(_read_text(path))
-        return recursive.split_documents(_merge_sections(sections))
-    if suffix in (".html", ".htm"):
-        from langchain_text_splitters import HTMLHeaderTextSplitter
-
-        headers = [("h1", "h1"), ("h2", "h2"), ("h3", "h3"), ("h4", "h4")]
-        sections = HTMLHeaderTextSplitter(headers).split_text(_read_text(path))
-        return recursive.split_documents(_merge_sections(sections))
     if suffix in (".json", ".jsonl"):
         return _split_json(path, recursive, chunk_size)
     if suffix == ".pdf":
@@ -227,25 +253,7 @@ def _split_documents(path: Path, chunk_size: int, chunk_overlap: int):
             Language(CODE_LANGUAGES[suffix]), chunk_size=chunk_size, chunk_overlap=chunk_overlap
         )
         return splitter.create_documents([_read_text(path)])
-    if suffix == ".rst":
-        from langchain_text_splitters import Language
-
-        splitter = RecursiveCharacterTextSplitter.from_language(
-            Language.RST, chunk_size=chunk_size, chunk_overlap=chunk_overlap
-        )
-        return splitter.create_documents([_read_text(path)])
     return recursive.create_documents([_read_text(path)])
-
-
-def _merge_sections(sections):
-    """Join consecutive pieces under the same heading (HTML yields one piece per element)."""
-    merged: list[Any] = []  # langchain Documents
-    for section in sections:
-        if merged and merged[-1].metadata == section.metadata:
-            merged[-1].page_content += "\n" + section.page_content
-        else:
-            merged.append(section)
-    return merged
 
 
 def _split_json(path: Path, recursive, chunk_size: int):

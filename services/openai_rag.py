@@ -24,13 +24,22 @@ def sources_block(sources: list[dict]) -> str:
     if not sources:
         return ""
     lines = [
-        f"[{s['n']}] {s['source']}" + (f" (chunk {s['chunk']})" if s.get("chunk") is not None else "") for s in sources
+        f"[{s['n']}] {s['source']}"
+        + (f" § {_section(s)}" if _section(s) else "")
+        + (f" (chunk {s['chunk']})" if s.get("chunk") is not None else "")
+        for s in sources
     ]
     return "\n\nSources:\n" + "\n".join(lines)
 
 
 def public_sources(sources: list[dict]) -> list[dict]:
-    return [{k: s.get(k) for k in ("n", "source", "chunk", "title", "score")} for s in sources]
+    return [{k: s.get(k) for k in ("n", "source", "chunk", "title", "section", "score")} for s in sources]
+
+
+def _section(source: dict) -> str:
+    from llmdeck.rag.documents import section_label
+
+    return section_label(source)
 
 
 class RagEndpoint:

@@ -14,7 +14,8 @@ from textual.widgets import Label, ListItem, ListView
 
 class SourceItem(ListItem):
     def __init__(self, source: dict):
-        super().__init__(Label(f"[{source.get('n')}] {source.get('source')} #{source.get('chunk')}", markup=False))
+        cited = source.get("citation") or source.get("source")  # sessions from before citations: the path
+        super().__init__(Label(f"[{source.get('n')}] {cited} #{source.get('chunk')}", markup=False))
         self.source = source
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from llmdeck.core.settings import McpServer
 
 REDACTED = "***"
+REQUEST_TIMEOUT = -32001  # the SDK's MCPError code for a request past read_timeout_seconds (mcp_types.REQUEST_TIMEOUT)
 MAX_RESULT_CHARS = 1500
 
 
@@ -47,9 +48,10 @@ class ServerListing:
 
     @property
     def status(self) -> str:
+        """disabled, failed (the reason is `problem`) or connected."""
         if not self.enabled:
             return "disabled"
-        return f"failed: {self.problem}" if self.problem else f"ok ({len(self.tools)} tools)"
+        return "failed" if self.problem else "connected"
 
 
 def redact(text: str, server: McpServer) -> str:
@@ -216,7 +218,7 @@ def _drop(name: str, server: McpServer) -> None:
 
 
 def _problem(exc: BaseException, server: McpServer) -> str:
-    if isinstance(exc, (FutureTimeout, TimeoutError)):
+    if isinstance(exc, (FutureTimeout, TimeoutError)) or getattr(exc, "code", None) == REQUEST_TIMEOUT:
         return f"no answer in {server.timeout_s:g} s"
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         return _problem(exc.exceptions[0], server)
@@ -245,6 +247,26 @@ def list_server(name: str, server: McpServer) -> ServerListing:
         schema = tool.input_schema if isinstance(tool.input_schema, dict) else {"type": "object", "properties": {}}
         listing.tools.append(McpTool(name, tool.name, (tool.description or tool.name).strip(), schema))
     return listing
+
+
+def list_servers(servers: dict[str, McpServer]) -> list[ServerListing]:
+    """Every server's listing, the servers asked at once: a hanging one costs its own timeout, not the sum."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not servers:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(servers)), thread_name_prefix="llmdeck-mcp-list") as pool:
+        return list(pool.map(lambda item: list_server(*item), servers.items()))
+
+
+def forget(name: str) -> None:
+    """End every session of the server called `name` (disabled: its stdio process exits)."""
+    with _CONNECTIONS_LOCK:
+        keys = [key for key in _CONNECTIONS if key[0] == name]
+        connections = [_CONNECTIONS.pop(key) for key in keys]
+    if connections and _LOOP.loop is not None and _LOOP.loop.is_running():
+        for connection in connections:
+            asyncio.run_coroutine_threadsafe(connection.close(), _LOOP.loop)
 
 
 def call_tool(name: str, server: McpServer, tool: str, arguments: dict) -> str:

@@ -104,7 +104,7 @@ class ToolInfo:
     source: str  # "builtin", a file path, or "entry point NAME"
     default: bool  # enabled when --tools is not given
     parameters: dict  # JSON schema of the arguments
-    status: str = "ok"  # an MCP server's tools: "ok"; a disabled or failed server's row says so
+    status: str = "ok"  # loaded and offered (the MCP servers' own status: ToolCatalog.servers)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -317,10 +317,10 @@ class ToolCatalog:
             mcp_servers = load_settings().mcp_servers
         if not mcp_servers:
             return
-        from llmdeck.agents.mcp_client import langchain_tool, list_server
+        from llmdeck.agents.mcp_client import langchain_tool, list_servers
 
-        for name, server in mcp_servers.items():
-            listing = list_server(name, server)
+        for listing in list_servers(mcp_servers):
+            name, server = listing.name, mcp_servers[listing.name]
             self.servers.append(listing)
             if listing.problem:
                 self.warnings.append(f"mcp server {name}: {listing.problem}; its tools are left out")
@@ -409,12 +409,7 @@ class ToolCatalog:
             else:
                 tool, source = self.custom[name]
                 rows.append(ToolInfo(name, tool.description, source, name in defaults, tool_parameters(tool)))
-        for server in self.servers:
-            if server.problem or not server.enabled:
-                rows.append(
-                    ToolInfo(f"({server.name})", "an MCP server", f"mcp:{server.name}", False, {}, server.status)
-                )
-        return rows
+        return rows  # the MCP servers themselves (a failed or disabled one has no tools): self.servers
 
 
 def _check_tools_file(file: Path) -> None:

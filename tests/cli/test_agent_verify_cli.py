@@ -113,7 +113,9 @@ def test_tools_list(tmp_path):
     broken.write_text("import nonexistent_module_xyz\n")
     result = invoke("tools", "list", "--json", "--tools-file", str(broken))
     assert result.exit_code == 0
-    tools = {t["name"]: t for t in json.loads(result.stdout)}
+    listing = json.loads(result.stdout)
+    assert listing["mcp_servers"] == []  # none in config.toml
+    tools = {t["name"]: t for t in listing["tools"]}
     assert set(tools) == {"calculator", "files", "rag_search", "python", "datetime", "http_get"}
     assert tools["python"]["parameters"]["properties"]["code"]["type"] == "string"
     assert "warning:" in result.stderr and "broken.py: could not load (ModuleNotFoundError" in result.stderr

@@ -1,0 +1,86 @@
+"""The agents' tools as `llmdeck tools` and the app's tools screen show them: the built-ins, the tool files and
+entry points, and each MCP server of config.toml with its status and tools; and turning an MCP server on or off.
+
+`set_mcp_server_enabled` writes `enabled` into config.toml's `[mcp_servers.NAME]` table (atomically, through
+`core.settings.update_settings`), so the change outlives the process and every later tool catalog (the next
+agent run, in the app or on the command line) sees it without a restart; a disabled server's session is closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from llmdeck.agents.tools import ToolCatalog, ToolInfo
+from llmdeck.core.errors import BadInput
+
+
+@dataclass
+class ServerInfo:
+    """One `[mcp_servers.NAME]` as listed: its transport, whether it is on, and what listing it found."""
+
+    name: str
+    transport: str  # stdio | http
+    enabled: bool
+    status: str  # connected | failed | disabled (set_mcp_server_enabled's answer: enabled | disabled)
+    problem: str | None  # the one-line reason of a failed server (secrets redacted)
+    settings: dict  # agents.mcp_client.describe: command/args or url; env and header values as ***
+    tools: list[str] = field(default_factory=list)  # its tools' names (their rows are in ToolsListing.tools)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ToolsListing:
+    """Every tool (MCP tools have source `mcp:NAME`), every MCP server, and the load warnings."""
+
+    tools: list[ToolInfo]
+    servers: list[ServerInfo]
+    warnings: list[str]
+
+    def to_dict(self) -> dict:
+        return {"tools": [t.to_dict() for t in self.tools], "mcp_servers": [s.to_dict() for s in self.servers]}
+
+
+def list_tools(tool_files: tuple[str | Path, ...] = (), mcp_servers: dict | None = None) -> ToolsListing:
+    """The tools of `tool_files`, `$LLMDECK_HOME/tools`, the entry points and the MCP servers (None: config.toml's;
+    the servers are asked at once, each within its own timeout_s)."""
+    from llmdeck.agents.mcp_client import describe
+    from llmdeck.core.settings import load_settings
+
+    if mcp_servers is None:
+        mcp_servers = load_settings().mcp_servers
+    catalog = ToolCatalog(tuple(tool_files), mcp_servers=mcp_servers)
+    tools = catalog.info()
+    servers = [
+        ServerInfo(
+            listing.name,
+            listing.transport,
+            listing.enabled,
+            listing.status,
+            listing.problem,
+            describe(mcp_servers[listing.name]),
+            [t.name for t in listing.tools if catalog.custom.get(t.name, (None, ""))[1] == f"mcp:{listing.name}"],
+        )
+        for listing in catalog.servers
+    ]
+    return ToolsListing(tools, servers, catalog.warnings)
+
+
+def set_mcp_server_enabled(name: str, enabled: bool) -> ServerInfo:
+    """Turn the MCP server `name` on or off in config.toml; its settings as they are now saved (not connected:
+    the next listing or agent run connects an enabled one). Unknown name: BadInput naming the configured ones."""
+    from llmdeck.agents.mcp_client import describe, forget
+    from llmdeck.core.settings import load_settings, update_settings
+
+    servers = load_settings().mcp_servers
+    if name not in servers:
+        known = ", ".join(sorted(servers)) or "none; add an [mcp_servers.NAME] table to config.toml"
+        raise BadInput(f"mcp server {name!r} is not in config.toml (configured: {known})")
+    changed = {key: server.model_dump(exclude_none=True) for key, server in servers.items()}
+    changed[name]["enabled"] = enabled
+    server = update_settings(mcp_servers=changed).mcp_servers[name]
+    if not enabled:
+        forget(name)
+    return ServerInfo(name, server.transport, enabled, "enabled" if enabled else "disabled", None, describe(server))

@@ -1,0 +1,90 @@
+"""A dependency-free MCP server over stdio (JSON-RPC 2.0, one message a line) for the fast tests and the bench:
+it starts in tens of milliseconds where the SDK's server (testing/mcp_test_server.py) first imports for seconds.
+It answers the handshake (`initialize`, echoing the client's protocol version), `ping`, `tools/list` and
+`tools/call`; any other request is JSON-RPC's "method not found", as the spec says.
+
+Tools: add(a, b), slow(seconds), echo(text). `--fail` exits at once; `--hang` reads and never answers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+TOOLS = [
+    {
+        "name": "add",
+        "description": "Add two integers.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    },
+    {
+        "name": "slow",
+        "description": "Sleep, then answer.",
+        "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
+    },
+    {
+        "name": "echo",
+        "description": "Repeat a text.",
+        "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    },
+]
+
+
+def call(name: str, arguments: dict) -> dict:
+    if name == "add":
+        text, error = str(int(arguments["a"]) + int(arguments["b"])), False
+    elif name == "slow":
+        time.sleep(float(arguments["seconds"]))
+        text, error = "done", False
+    elif name == "echo":
+        text, error = str(arguments["text"]), False
+    else:
+        text, error = f"unknown tool {name}", True
+    return {"content": [{"type": "text", "text": text}], "isError": error}
+
+
+def answer(request: dict) -> dict | None:
+    method, params = request.get("method"), request.get("params") or {}
+    if "id" not in request:
+        return None  # a notification (notifications/initialized, cancelled): nothing to answer
+    if method == "initialize":
+        result: dict = {
+            "protocolVersion": params.get("protocolVersion", "2025-06-18"),
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "llmdeck-lite-tools", "version": "1"},
+        }
+    elif method == "ping":
+        result = {}
+    elif method == "tools/list":
+        result = {"tools": TOOLS}
+    elif method == "tools/call":
+        try:
+            result = call(params["name"], params.get("arguments") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            result = {"content": [{"type": "text", "text": f"bad arguments: {exc}"}], "isError": True}
+    else:
+        return {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32601, "message": f"no method {method}"}}
+    return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+
+
+def main(argv: list[str]) -> None:
+    if "--fail" in argv:
+        sys.exit(3)
+    for line in sys.stdin:
+        if "--hang" in argv:
+            time.sleep(3600)
+        if not line.strip():
+            continue
+        reply = answer(json.loads(line))
+        if reply is not None:
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,71 @@
+"""`services.tools` against real MCP servers over stdio (testing/mcp_lite_server.py starts in milliseconds):
+every server listed with its status, a failing and a hanging one as one line while the listing goes on, and an
+MCP server turned off and on again in config.toml, which the next listing and tool catalog see."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmdeck.agents.tools import ToolCatalog
+from llmdeck.core.errors import BadInput
+from llmdeck.core.settings import McpServer, load_settings, update_settings
+from llmdeck.services.tools import list_tools, set_mcp_server_enabled
+
+LITE = str(Path(__file__).resolve().parents[2] / "testing" / "mcp_lite_server.py")
+SECRET = "lite-secret-value-9"
+
+
+def lite(*flags: str, timeout_s: float = 10.0, enabled: bool = True) -> McpServer:
+    return McpServer(
+        command=sys.executable, args=[LITE, *flags], env={"TOKEN": SECRET}, timeout_s=timeout_s, enabled=enabled
+    )
+
+
+def test_every_server_is_listed_with_its_status_and_a_broken_one_is_one_line():
+    listing = list_tools(
+        mcp_servers={
+            "lite": lite(),
+            "bad": lite("--fail"),
+            "stuck": lite("--hang", timeout_s=0.5),
+            "off": lite(enabled=False),
+        }
+    )
+    servers = {server.name: server for server in listing.servers}
+    assert [s.name for s in listing.servers] == ["lite", "bad", "stuck", "off"]
+    assert (servers["lite"].status, servers["lite"].tools, servers["lite"].problem) == (
+        "connected",
+        ["add", "slow", "echo"],
+        None,
+    )
+    assert servers["bad"].status == "failed" and servers["bad"].problem
+    assert (servers["stuck"].status, servers["stuck"].problem) == ("failed", "no answer in 0.5 s")
+    assert (servers["off"].status, servers["off"].tools) == ("disabled", [])
+    assert servers["lite"].settings["env"] == {"TOKEN": "***"} and SECRET not in str(listing.to_dict())
+    tools = {tool.name: tool for tool in listing.tools}
+    assert tools["add"].source == "mcp:lite" and tools["add"].parameters["required"] == ["a", "b"]
+    assert "calculator" in tools and "echo" in tools  # the built-ins next to the server's tools
+    assert len(listing.warnings) == 2 and all("\n" not in w for w in listing.warnings)
+
+
+def test_a_server_turned_off_and_on_in_config_toml():
+    update_settings(mcp_servers={"lite": lite().model_dump(exclude_none=True)})
+    assert "add" in ToolCatalog().default_names()
+    off = set_mcp_server_enabled("lite", False)
+    assert (off.status, off.enabled) == ("disabled", False)
+    assert load_settings().mcp_servers["lite"].enabled is False
+    assert load_settings().mcp_servers["lite"].env == {"TOKEN": SECRET}  # the rest of the table is kept
+    catalog = ToolCatalog()
+    assert "add" not in catalog.names() and [s.status for s in catalog.servers] == ["disabled"]
+    set_mcp_server_enabled("lite", True)
+    assert ToolCatalog().build(["add"])[0].invoke({"a": 20, "b": 22}) == "42"
+
+
+def test_an_unknown_server_is_refused_naming_the_configured_ones():
+    with pytest.raises(BadInput, match=r"'nope' is not in config.toml \(configured: none"):
+        set_mcp_server_enabled("nope", True)
+    update_settings(mcp_servers={"lite": lite().model_dump(exclude_none=True)})
+    with pytest.raises(BadInput, match=r"configured: lite\)"):
+        set_mcp_server_enabled("nope", False)

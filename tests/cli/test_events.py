@@ -29,6 +29,7 @@ from llmdeck.cli import agent as agent_cli
 from llmdeck.cli import bench as bench_cli
 from llmdeck.cli import evaluate as eval_cli
 from llmdeck.cli import loop as loop_cli
+from llmdeck.cli import rag_synth as synth_cli
 from llmdeck.cli import serve as serve_cli
 from llmdeck.cli import sweeps as sweeps_cli
 from llmdeck.cli import verify as verify_cli
@@ -41,6 +42,7 @@ from llmdeck.services.chat import CHAT_EVENTS, AnswerEnded, AnswerFinished, Answ
 from llmdeck.services.collect import SWEEP_EVENTS, AttemptRecorded, SweepFinished, SweepStarted
 from llmdeck.services.evaluate import EVAL_EVENTS, EvalReported, EvalStarted, RowScored
 from llmdeck.services.loop import LOOP_EVENTS, LoopFinished, RoundFinished, StageEnded, StageProgressed, StageStarted
+from llmdeck.services.rag_synth import SYNTH_EVENTS, QuestionSynthesized, SynthFinished, SynthStarted
 
 EXAMPLES = [
     ThoughtWritten(1, "Add them."),
@@ -104,6 +106,11 @@ EXAMPLES = [
     EvalReported(["m"], "evals.jsonl", [{"metric": "exact match", "kind": "rate", "models": {}, "deltas": {}}]),
     ModelLoaded("m", 1.2),
     ModelUnloaded("m", "keep-alive"),
+    SynthStarted("docs", "m", "hybrid", 40, 5, 15),
+    QuestionSynthesized("c1", "/d/tides.md", "Why is the sea high?", "The Moon.", 0.2, 1, True, None, 1, 1, 5, 0.4),
+    QuestionSynthesized("c2", "/d/bees.md", "", None, None, None, False, "no question", 2, 1, 5, 0.3),
+    SynthFinished("docs", "m", "hybrid", 2, 1, {"no question": 1}, "qa.jsonl", "sft.jsonl", 1, 0.7),
+    SynthFinished("docs", "m", "hybrid", 1, 0, {}, None, None, 0, 0.2, stopped=True),
 ]
 STREAMS = {  # each stream's events, and the CLI printer that shows them
     "agent": (AGENT_EVENTS, agent_cli.render_event),
@@ -113,6 +120,7 @@ STREAMS = {  # each stream's events, and the CLI printer that shows them
     "bench": (BENCH_EVENTS, bench_cli.show_event),
     "eval": (EVAL_EVENTS, eval_cli.show_event),
     "serve": (SERVE_EVENTS, serve_cli.print_event),
+    "synth": (SYNTH_EVENTS, synth_cli.show_event),
     "chat": (CHAT_EVENTS, emit_event),  # chat prints its text as it comes; only --json shows its events
 }
 

@@ -192,6 +192,8 @@ def check_writable(path: Path, flag: str) -> Path:
     if path.is_dir():
         raise BadInput(f"{flag} {path}: is a directory (expected a file to write)")
     parent = path.parent
+    if not parent.exists():
+        raise BadInput(f"{flag} {path}: the folder {parent} does not exist")
     if not parent.is_dir():
         raise BadInput(f"{flag} {path}: {parent} is not a directory")
     try:
@@ -369,9 +371,16 @@ class Synthesis:
             temperature=TEMPERATURE, top_p=0.95, max_tokens=MAX_TOKENS, seed=self.seed * 100003 + self.tried
         )
         prompt = PROMPT.format(chunk=chunk.text[:CHUNK_CHARS].strip())
-        return chat(
+        response = chat(
             prompt, model=self.model, system=SYSTEM, history=EXAMPLE, sampling=sampling, n_threads=self.n_threads
-        ).read()
+        )
+        try:
+            for _ in response:
+                if self._stop:  # close() from another thread (the app's Esc) ends the reply at its next token
+                    break
+        finally:
+            response.close()
+        return response.text
 
     def source_rank(self, question: str, chunk: Chunk) -> int | None:
         """The rank of the first hit from the chunk's own source among the top k, or None."""

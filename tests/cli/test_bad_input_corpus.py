@@ -258,6 +258,12 @@ CASES = [
     Case(("rag", "query", "--collection", "nope", " "), "empty"),
     Case(("rag", "query", "--collection", "nope", "what?", "-k", "0"), "-k 0"),
     Case(("rag", "rm", "nope"), "collection 'nope' not found"),
+    Case(("rag", "synth", "nope", "--out", "{out}.jsonl"), "collection 'nope' not found"),
+    Case(("rag", "synth", "nope", "--out", "{out}.jsonl", "--limit", "0"), "--limit 0: expected at least 1"),
+    Case(("rag", "synth", "nope", "--out", "{out}/qa.jsonl"), "out does not exist"),
+    Case(("rag", "synth", "nope", "--out", "{notes}/qa.jsonl"), "notes.txt is not a directory"),
+    Case(("rag", "synth", "nope", "--out", "{emptydir}"), "is a directory"),
+    Case(("rag", "synth", "nope", "--out", "{out}.jsonl", "--max-overlap", "7"), "--max-overlap 7.0"),
     # sessions
     Case(("sessions", "show", "ghost"), "session 'ghost' not found"),
     Case(("sessions", "rm", "ghost"), "session 'ghost' not found"),

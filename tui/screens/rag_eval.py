@@ -1,5 +1,6 @@
 """Score a collection's retrieval on a QA file (llmdeck.services.rag_eval): recall@1, recall@5 and MRR@10 per
-retrieval mode side by side, then the misses. Reached with ctrl+r from the ingest dialog. The scoring (embedding
+retrieval mode side by side, then the misses. Reached with ctrl+r from the ingest dialog; ctrl+g here generates a QA
+file from the collection's own chunks (tui/screens/rag_synth.py) and scores it. The scoring (embedding
 model, hundreds of searches) runs in a worker thread; Esc cancels it at its next search."""
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def _interval(metric: Any) -> str:
 
 
 class RagEvalScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "cancel", "Close / cancel the evaluation")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Close / cancel the evaluation"),
+        Binding("ctrl+g", "synthesize", "Generate a QA file from the collection's chunks (rag synth)"),
+    ]
 
     @dataclass
     class Progress(Message):
@@ -122,6 +126,18 @@ class RagEvalScreen(ModalScreen[None]):
             self.notify(str(error), title="rag eval failed", severity="error", timeout=10)
             self.query_one("#rag-eval-start", Button).disabled = False
             self.query_one("#rag-eval-status", Static).update(f"failed: {error}")
+
+    def action_synthesize(self) -> None:
+        """Open rag synth for the collection named; the file it writes comes back here and is scored."""
+        from llmdeck.tui.screens.rag_synth import RagSynthScreen
+
+        collection = self.query_one("#rag-eval-collection", Input).value.strip()
+        self.app.push_screen(RagSynthScreen(collection), self.synthesized)
+
+    def synthesized(self, qa_file: str | None) -> None:
+        if qa_file:
+            self.query_one("#rag-eval-qa", Input).value = qa_file
+            self.start()
 
     @on(Button.Pressed, "#rag-eval-close")
     def action_cancel(self) -> None:

@@ -41,7 +41,9 @@ class AgentsScreen(RunScreen):
         Binding("ctrl+r", "run_agent", "Run agent"),
         Binding("escape", "stop", "Stop agent"),
         Binding("ctrl+n", "new_question", "New question"),
+        Binding("ctrl+t", "open_tools", "Tools"),
     ]
+    SUBSCREENS = [("ctrl+t", "tools", "ToolsScreen")]
     PALETTE = [
         ("Pick the agent's model", "pick_model"),
         ("Toggle the agent's tools", "focus_tools"),
@@ -119,12 +121,12 @@ class AgentsScreen(RunScreen):
         with collections.prevent(Select.Changed):
             collections.set_options([(name, name) for name in message.collections])
         tools = self.query_one("#agent-tools", SelectionList)
-        listed = tools.option_count > 0  # shown again: keep the user's toggles
-        chosen_tools = set(tools.selected)
-        tools.clear_options()
+        shown = {tools.get_option_at_index(i).value for i in range(tools.option_count)}
+        chosen_tools = set(tools.selected)  # shown again: keep the user's toggles; a new tool (an MCP server
+        tools.clear_options()  # turned on in the tools screen) comes with its default
         tools.add_options(
             [
-                (f"{t.name}: {t.description}", t.name, t.name in chosen_tools if listed else t.default)
+                (f"{t.name}: {t.description}", t.name, t.name in chosen_tools if t.name in shown else t.default)
                 for t in message.tools
             ]
         )
@@ -239,6 +241,11 @@ class AgentsScreen(RunScreen):
         tools = self.query_one("#agent-tools", SelectionList)
         if name in [tools.get_option_at_index(i).value for i in range(tools.option_count)]:
             tools.select(name) if on else tools.deselect(name)
+
+    def action_open_tools(self) -> None:
+        from llmdeck.tui.screens.tools import ToolsScreen
+
+        self.app.push_screen(ToolsScreen())
 
     def action_focus_tools(self) -> None:
         self.query_one("#agent-tools", SelectionList).focus()

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmdeck.core import db, locks, paths
-from llmdeck.core.diskspace import disk_full
-from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.core.diskspace import LOW_SPACE_BYTES, disk_full, free_bytes, message
+from llmdeck.core.errors import BadInput, DiskFull, LlmdeckError
 from llmdeck.rag import registry
 from llmdeck.rag.documents import Chunk, discover_files, file_digest, split_file
 from llmdeck.rag.embeddings import embedding_dimension, load_embeddings, resolve_embedding
@@ -191,6 +191,8 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=
     """
     from tqdm import tqdm
 
+    local = _written_where(record) if record.store == "chroma" and _written_where(record) != paths.db_path() else None
+    _check_space(local, _bytes_needed(plan, record.dimension))  # before anything is opened or written
     embeddings = load_embeddings(resolve_embedding(record.embedding_model))
     target = open_store(record.store, record.name, record.location, embeddings, record.dimension, record.updated_at)
     written: list[str] = []
@@ -204,6 +206,7 @@ def _apply(conn, record, plan: _Plan, is_new: bool, progress: bool, on_progress=
         for start in range(0, len(plan.new_chunks), EMBED_BATCH):
             batch = plan.new_chunks[start : start + EMBED_BATCH]
             vectors = embeddings.embed_documents([c.text for c in batch])
+            _check_space(local, 2 * LOW_SPACE_BYTES)  # the disk may fill meanwhile: stop between writes, not in one
             registry.record_pending(conn, record.name, [c.id for c in batch], "add")
             target.add([c.id for c in batch], [c.text for c in batch], [c.metadata for c in batch], vectors)
             written += [c.id for c in batch]
@@ -237,6 +240,17 @@ def _written_where(record) -> Path:
     if record.store == "chroma" and not record.location.startswith(("http://", "https://")):
         return Path(record.location)
     return paths.db_path()
+
+
+def _check_space(path: Path | None, needed: int) -> None:
+    """Refuse to write into embedded Chroma where there is less space than `needed`: a write that meets ENOSPC
+    inside Chroma's Rust core can hang it (seen about 1 run in 3 on a full tmpfs), so a full disk is found
+    before Chroma writes, and the ingest rolls back with the same one line as a failed write."""
+    if path is None:
+        return
+    free = free_bytes(path)
+    if free is not None and free < needed:
+        raise DiskFull(message(path, needed))
 
 
 def _bytes_needed(plan: _Plan, dimension: int) -> int:

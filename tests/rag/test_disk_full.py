@@ -68,11 +68,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.xfail(
-    raises=subprocess.TimeoutExpired,
-    strict=False,
-    reason="known, open (issue 21): an ingest onto a full disk sometimes hangs inside Chroma (about 1 run in 3 here)",
-)
 def test_ingest_onto_a_full_disk_names_enospc_and_leaves_registry_equal_to_vectors(tmp_path, llmdeck_home):
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) for a private tmpfs")

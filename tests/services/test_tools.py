@@ -69,3 +69,32 @@ def test_an_unknown_server_is_refused_naming_the_configured_ones():
     update_settings(mcp_servers={"lite": lite().model_dump(exclude_none=True)})
     with pytest.raises(BadInput, match=r"configured: lite\)"):
         set_mcp_server_enabled("nope", False)
+
+
+def test_the_toggle_keeps_the_files_comments_and_an_inline_table_is_written_again(llmdeck_home):
+    config = llmdeck_home / "config.toml"
+    llmdeck_home.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "# my servers\n"
+        "[mcp_servers.lite]  # the quick one\n"
+        f'command = "{sys.executable}"\n'
+        f'args = ["{LITE}"]  # no flags\n'
+        "\n[mcp_servers.other]\n"
+        f'command = "{sys.executable}"\n'
+        "enabled = true\n",
+        encoding="utf-8",
+    )
+    set_mcp_server_enabled("lite", False)
+    text = config.read_text(encoding="utf-8")
+    assert text.startswith("# my servers\n[mcp_servers.lite]  # the quick one\nenabled = false\n")
+    assert "# no flags" in text
+    set_mcp_server_enabled("other", False)
+    assert config.read_text(encoding="utf-8").endswith(
+        f'[mcp_servers.other]\ncommand = "{sys.executable}"\nenabled = false\n'
+    )
+    assert {name: s.enabled for name, s in load_settings().mcp_servers.items()} == {"lite": False, "other": False}
+
+    config.write_text(f'mcp_servers = {{ lite = {{ command = "{sys.executable}", args = ["{LITE}"] }} }}\n')
+    set_mcp_server_enabled("lite", False)
+    assert load_settings().mcp_servers["lite"].enabled is False
+    assert load_settings().mcp_servers["lite"].args == [LITE]

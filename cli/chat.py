@@ -26,6 +26,16 @@ from llmdeck.cli.output import generation_options, info, stream_answer
     help="With --rag: dense, bm25 or hybrid (both, fused by reciprocal rank; default: config.toml's, hybrid).",
 )
 @click.option(
+    "--rerank/--no-rerank",
+    default=None,
+    help="With --rag: reorder the top chunks by the model's judgment of relevance (default: config.toml's rerank).",
+)
+@click.option(
+    "--rerank-model",
+    help="With --rag: rerank with this store model or .gguf, or a local cross-encoder folder"
+    " (default: the chat model).",
+)
+@click.option(
     "--adapter",
     "adapter_run",
     type=NAME,
@@ -47,6 +57,8 @@ def command(
     session_id,
     rag_k,
     retrieval,
+    rerank,
+    rerank_model,
     adapter_run,
 ):
     """Chat with a local model. With no PROMPT on a terminal, opens a REPL (line editing and history);
@@ -68,6 +80,8 @@ def command(
         rag=rag_collection,
         k=rag_k,
         retrieval=retrieval,
+        rerank=rerank,
+        rerank_model=rerank_model,
         sampling=sampling,
         n_ctx=n_ctx,
         n_threads=n_threads,

@@ -17,6 +17,13 @@ RETRIEVAL = click.option(
 )
 
 
+RERANK_MODEL = click.option(
+    "--rerank-model",
+    help="Rerank with this store model or .gguf (its likelihood of 'yes'), or a local cross-encoder folder"
+    " (default: config.toml's rerank_model, else the store's default model).",
+)
+
+
 @click.group("rag")
 def command() -> None:
     """Document collections for retrieval-augmented chat (`llmdeck chat --rag NAME`)."""
@@ -132,15 +139,21 @@ def rm_command(name, as_json):
 @click.option("-k", "k", type=INT, default=5, show_default=True, help="How many chunks.")
 @click.option("--embedding-model", help="Refused unless it is the collection's own model.")
 @RETRIEVAL
+@click.option(
+    "--rerank/--no-rerank",
+    default=None,
+    help="Reorder the top 10 chunks by a model's judgment of relevance (default: config.toml's rerank).",
+)
+@RERANK_MODEL
 @click.option("--json", "as_json", is_flag=True, help="Print the chunks as one JSON document.")
-def query_command(question, collection, k, embedding_model, retrieval, as_json):
+def query_command(question, collection, k, embedding_model, retrieval, rerank, rerank_model, as_json):
     """The chunks closest to QUESTION, best first, with source and score.
 
     Example: llmdeck rag query --collection mydocs "how do I reset my password?" -k 3
     """
     from llmdeck.rag.query import query
 
-    hits = query(collection, question, k, embedding_model, retrieval)
+    hits = query(collection, question, k, embedding_model, retrieval, rerank=rerank, rerank_model=rerank_model)
     rows = [
         {
             "rank": n,
@@ -172,22 +185,27 @@ def query_command(question, collection, k, embedding_model, retrieval, as_json):
     "--retrieval",
     "modes",
     multiple=True,
-    type=click.Choice(["dense", "bm25", "hybrid"]),
-    help="Only these modes (repeatable; default: all three side by side).",
+    type=click.Choice(["dense", "bm25", "hybrid", "dense+rerank", "bm25+rerank", "hybrid+rerank"]),
+    help="Only these modes (repeatable; default: dense, bm25 and hybrid side by side; MODE+rerank reranks MODE).",
 )
+@click.option("--rerank", is_flag=True, help="Add hybrid+rerank to the modes.")
+@RERANK_MODEL
 @click.option("--json", "as_json", is_flag=True, help="Print the report (every question's rank per mode) as JSON.")
-def eval_command(collection, qa_file, modes, as_json):
+def eval_command(collection, qa_file, modes, rerank, rerank_model, as_json):
     """Recall@1, recall@5 and MRR@10 of COLLECTION's retrieval on the questions of a QA file, per retrieval
-    mode, with 95% intervals and the misses (what came back instead).
+    mode, with 95% intervals, the search time per question and the misses (what came back instead).
 
-    Example: llmdeck rag eval mydocs --qa questions.jsonl
+    Example: llmdeck rag eval mydocs --qa questions.jsonl --rerank
     """
     from pathlib import Path
 
     from llmdeck.rag.query import RETRIEVAL_MODES
     from llmdeck.services.rag_eval import evaluate, format_report
 
-    report = evaluate(collection, Path(qa_file), list(modes) or list(RETRIEVAL_MODES))
+    chosen = list(modes) or list(RETRIEVAL_MODES)
+    if rerank and "hybrid+rerank" not in chosen:
+        chosen.append("hybrid+rerank")
+    report = evaluate(collection, Path(qa_file), chosen, rerank_model=rerank_model)
     if as_json:
         emit_json(report.to_dict())
     else:

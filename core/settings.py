@@ -84,6 +84,15 @@ class Settings(BaseModel):
         "hybrid",
         description="RAG retrieval: dense vectors, bm25 keywords, or hybrid (both, fused by reciprocal rank).",
     )
+    rerank: bool = Field(
+        False,
+        description="RAG: rerank the top retrieved chunks with a model (rerank_model) before they are used.",
+    )
+    rerank_model: str | None = Field(
+        None,
+        description="Reranker: a store model name or .gguf (its log-likelihood of 'yes'), or a local cross-encoder"
+        " directory; None: the chat's own model, else the store's default (the embedded SmolLM2).",
+    )
     theme: str | None = Field(None, description="The app's colour theme (chosen in the command palette; saved here).")
     embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",

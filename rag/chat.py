@@ -96,10 +96,13 @@ def rag_prompt(
     max_tokens: int = 512,
     condenser=None,
     retrieval: str | None = None,
+    rerank: bool | None = None,
+    rerank_model: str | None = None,
 ) -> RagPrompt:
-    """Condense, retrieve and fit one RAG turn; `condenser` defaults to the chat model itself at temperature 0."""
+    """Condense, retrieve and fit one RAG turn; `condenser` defaults to the chat model itself at temperature 0.
+    `rerank` (None: config.toml's) or `rerank_model`: the top hits reordered, by default by the chat model."""
     from llmdeck.rag.documents import citation
-    from llmdeck.rag.query import query
+    from llmdeck.rag.query import query, reranker_for
 
     if not question.strip():
         raise BadInput("chat: the question is empty")
@@ -108,7 +111,8 @@ def rag_prompt(
 
         condenser = langchain_chat_model(loaded, temperature=0.0, max_tokens=64)
     standalone = condense_question(question, history, condenser)
-    hits = query(collection, standalone, k=k, retrieval=retrieval)  # None: config.toml's mode (hybrid)
+    reranker = reranker_for(rerank, rerank_model, loaded)
+    hits = query(collection, standalone, k=k, retrieval=retrieval, reranker=reranker)  # None: config.toml's mode
     messages, kept_hits, window = fit_prompt(loaded, question, history, hits, max_tokens)
     sources = [
         {

@@ -113,10 +113,28 @@ def retrieval_mode(mode: str | None) -> str:
     return mode
 
 
-def rerank(question: str, hits: list[Hit]) -> list[Hit]:
-    """The rerank stage: takes the question and the fused hits, returns them reordered (or cut).
-    Without a reranker it keeps the fused order."""
-    return hits
+def rerank(question: str, hits: list[Hit], reranker=None) -> list[Hit]:
+    """The rerank stage: the first RERANK_DEPTH hits in the reranker's order (rag/rerank.py), the rest after
+    them. Without a reranker it keeps the fused order."""
+    if reranker is None:
+        return hits
+    from llmdeck.rag.rerank import rerank as reranked
+
+    return reranked(question, hits, reranker)
+
+
+def reranker_for(rerank_on: bool | None = None, rerank_model: str | None = None, loaded=None):
+    """The reranker a command asked for, or None: `rerank_on` (None: config.toml's `rerank`), on whenever a
+    `rerank_model` is named; `loaded` is the chat's own model (the default reranker in chat)."""
+    if rerank_on is None:
+        from llmdeck.core.settings import load_settings
+
+        rerank_on = load_settings().rerank
+    if not (rerank_on or rerank_model):
+        return None
+    from llmdeck.rag.rerank import open_reranker
+
+    return open_reranker(rerank_model, loaded)
 
 
 @dataclass
@@ -143,21 +161,25 @@ class Retriever:
             self._bm25 = bm25.for_store(self.collection, self.known, self.store, progress=self.progress)  # type: ignore[arg-type]
         return [hit for hit in self._bm25.search(question, k) if hit.id in self.known]  # type: ignore[attr-defined]
 
-    def search(self, question: str, k: int = 5, mode: str | None = None) -> list[Hit]:
+    def search(self, question: str, k: int = 5, mode: str | None = None, reranker=None) -> list[Hit]:
+        """The `k` best hits of `mode`; with a `reranker`, its order of the mode's first RERANK_DEPTH."""
         if not question.strip():
             raise BadInput("query: the question is empty")
         if k < 1:
             raise BadInput(f"-k {k}: expected at least 1")
         mode = retrieval_mode(mode)
+        from llmdeck.rag.rerank import RERANK_DEPTH
+
+        wanted = max(k, RERANK_DEPTH) if reranker is not None else k
         if mode == "dense":
-            return self.dense(question, k)
+            return rerank(question, self.dense(question, wanted), reranker)[:k]
         if mode == "bm25":
-            return self.keyword(question, k)
+            return rerank(question, self.keyword(question, wanted), reranker)[:k]
         from llmdeck.rag.fusion import reciprocal_rank_fusion
 
-        depth = max(k, CANDIDATES)
+        depth = max(wanted, CANDIDATES)
         fused = reciprocal_rank_fusion([self.dense(question, depth), self.keyword(question, depth)])
-        return rerank(question, fused)[:k]
+        return rerank(question, fused, reranker)[:k]
 
 
 def open_retriever(collection: str, embedding_model: str | None = None, progress: bool = True) -> Retriever:
@@ -178,12 +200,20 @@ def query(
     k: int = 5,
     embedding_model: str | None = None,
     retrieval: str | None = None,
+    rerank: bool | None = None,
+    rerank_model: str | None = None,
+    reranker=None,
 ) -> list[Hit]:
     """The `k` chunks best matching `question`, best first, each with text, metadata (source...) and score.
-    `retrieval`: dense, bm25 or hybrid (reciprocal rank fusion of both); None: config.toml's, default hybrid."""
+    `retrieval`: dense, bm25 or hybrid (reciprocal rank fusion of both); None: config.toml's, default hybrid.
+    `rerank` (None: config.toml's) or a `rerank_model`: the top hits reordered by a model (rag/rerank.py);
+    `reranker`: one already opened."""
     if not question.strip():
         raise BadInput("query: the question is empty")
     if k < 1:
         raise BadInput(f"-k {k}: expected at least 1")
     mode = retrieval_mode(retrieval)
-    return open_retriever(collection, embedding_model).search(question, k, mode)
+    retriever = open_retriever(collection, embedding_model)
+    if reranker is None:
+        reranker = reranker_for(rerank, rerank_model)
+    return retriever.search(question, k, mode, reranker)

@@ -192,6 +192,8 @@ def chat(
     condenser=None,
     adapter: str | None = None,
     retrieval: str | None = None,
+    rerank: bool | None = None,
+    rerank_model: str | None = None,
 ) -> ChatResponse:
     """Answer `prompt`: plain, or with memory (`session`: an id to resume or create, True for a new one, False for
     none even with `rag`; a RAG chat otherwise always keeps a session), or from the `rag` collection, citing
@@ -231,6 +233,8 @@ def chat(
             max_tokens=sampling.max_tokens,
             condenser=condenser,
             retrieval=retrieval,
+            rerank=rerank,
+            rerank_model=rerank_model,
         )
         messages, response.sources, response.standalone_question = (
             built.messages,

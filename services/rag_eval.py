@@ -3,14 +3,17 @@
 A QA file is JSON lines, one question per line: `question` (text), `sources` (the file names a right answer
 comes from, e.g. ["functools.rst"]; a hit counts when its source is that file or ends with that path) and/or
 `answer` (without `sources`, a hit counts when its text contains the answer), optionally `id`. Each question is
-asked in every mode (dense, bm25, hybrid); recall@1 and recall@5 (a relevant chunk among the first 1 or 5) get
+asked in every mode (dense, bm25, hybrid, and hybrid+rerank when asked: the hybrid hits reordered by a model,
+rag/rerank.py); recall@1 and recall@5 (a relevant chunk among the first 1 or 5) get
 a Wilson 95% interval, MRR@10 a t interval (services/eval_report.py), and each mode's misses list what came back
-instead.
+instead; each mode's search time per question (median and p95) is measured too.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llmdeck.core.errors import BadInput
 from llmdeck.core.validate import json_object_rows, pydantic_problem, read_lines_file
-from llmdeck.rag.query import RETRIEVAL_MODES, open_retriever
+from llmdeck.rag.query import RETRIEVAL_MODES, open_retriever, reranker_for
 from llmdeck.rag.stores import Hit
 from llmdeck.services.eval_report import Metric, mean, paired_delta, rate
 
 MAX_QA_BYTES = 32 * 2**20
 DEPTH = 10  # hits retrieved per question: MRR@10 needs ten
+RERANKED = "+rerank"  # a mode's suffix: its hits reordered by the reranker (hybrid+rerank)
+EVAL_MODES = (*RETRIEVAL_MODES, *(mode + RERANKED for mode in RETRIEVAL_MODES))
 
 
 class QaRow(BaseModel):
@@ -113,6 +118,7 @@ class Outcome:
 
     rank: int | None
     returned: list[str]
+    seconds: float = 0.0
 
 
 @dataclass
@@ -121,6 +127,8 @@ class ModeResult:
     recall_1: Metric
     recall_5: Metric
     mrr_10: Metric
+    median_ms: float = 0.0  # search time per question
+    p95_ms: float = 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -128,6 +136,8 @@ class ModeResult:
             "recall@1": self.recall_1.to_dict(),
             "recall@5": self.recall_5.to_dict(),
             "mrr@10": self.mrr_10.to_dict(),
+            "median_ms": self.median_ms,
+            "p95_ms": self.p95_ms,
         }
 
 
@@ -171,14 +181,17 @@ class RagEvalReport:
 
 
 def score(questions: Sequence[Question], outcomes: Sequence[Outcome], mode: str) -> ModeResult:
-    """recall@1, recall@5 and MRR@10 of one mode's outcomes (one per question)."""
+    """recall@1, recall@5 and MRR@10 of one mode's outcomes (one per question), and its search times."""
     keys = [q.id if q.id else f"line {q.line}" for q in questions]
     ranks = dict(zip(keys, (o.rank for o in outcomes)))
+    times = sorted(1000 * o.seconds for o in outcomes) or [0.0]
     return ModeResult(
         mode,
         rate({key: float(r is not None and r <= 1) for key, r in ranks.items()}),
         rate({key: float(r is not None and r <= 5) for key, r in ranks.items()}),
         mean({key: (1.0 / r if r is not None and r <= DEPTH else 0.0) for key, r in ranks.items()}),
+        round(statistics.median(times), 1),
+        round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
     )
 
 
@@ -188,26 +201,37 @@ def evaluate(
     modes: Sequence[str] = RETRIEVAL_MODES,
     on_progress: Callable[[int, int], None] | None = None,
     progress: bool = True,
+    rerank_model: str | None = None,
+    reranker=None,
 ) -> RagEvalReport:
     """Ask every question of `qa_file` in every mode of `modes`; `on_progress(done, total)` after each search.
-    `progress`: the first-use BM25 index build reports on stderr."""
+    `progress`: the first-use BM25 index build reports on stderr. A `MODE+rerank` mode reorders MODE's hits
+    with `reranker`, or one opened for `rerank_model` (None: config.toml's, else the store's default model)."""
     modes = list(dict.fromkeys(modes)) or list(RETRIEVAL_MODES)
     for mode in modes:
-        if mode not in RETRIEVAL_MODES:
-            raise BadInput(f"--retrieval {mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
+        if mode not in EVAL_MODES:
+            raise BadInput(f"--retrieval {mode!r}: expected one of {', '.join(EVAL_MODES)}")
     questions = load_qa(qa_file)
     ids = [q.id for q in questions]
     if len(set(ids)) != len(ids):
         duplicate = next(q for i, q in enumerate(questions) if q.id in ids[:i])
         raise BadInput(f"{qa_file}:{duplicate.line}: id: {duplicate.id!r} is used by an earlier row")
     retriever = open_retriever(collection, progress=progress)
+    if reranker is None and any(mode.endswith(RERANKED) for mode in modes):
+        reranker = reranker_for(True, rerank_model)
     outcomes: dict[str, list[Outcome]] = {mode: [] for mode in modes}
     total, done = len(questions) * len(modes), 0
     for question in questions:
         for mode in modes:
-            hits = retriever.search(question.question, DEPTH, mode)
+            started = time.perf_counter()
+            base = mode.removesuffix(RERANKED)
+            if base == mode:
+                hits = retriever.search(question.question, DEPTH, mode)
+            else:
+                hits = retriever.search(question.question, DEPTH, base, reranker=reranker)
+            seconds = time.perf_counter() - started
             outcomes[mode].append(
-                Outcome(first_relevant(question, hits), [str(h.metadata.get("source") or "?") for h in hits])
+                Outcome(first_relevant(question, hits), [str(h.metadata.get("source") or "?") for h in hits], seconds)
             )
             done += 1
             if on_progress:
@@ -232,12 +256,13 @@ def _short(source: str) -> str:
 def format_report(report: RagEvalReport, misses: int = 20) -> str:
     """The modes side by side (95% intervals), then each mode's misses (not in the top 5) with what came back."""
     lines = [f"{report.collection}: {len(report.questions)} questions from {report.qa_file}"]
-    header = f"{'mode':<8} {'recall@1':<22} {'recall@5':<22} MRR@10"
-    lines += [header, "-" * 76]
+    width = max(8, *(len(mode) for mode in report.modes))
+    header = f"{'mode':<{width}} {'recall@1':<22} {'recall@5':<22} {'MRR@10':<22} ms/query (median, p95)"
+    lines += [header, "-" * len(header)]
     for result in report.results:
         lines.append(
-            f"{result.mode:<8} {_interval(result.recall_1):<22} {_interval(result.recall_5):<22}"
-            f" {_interval(result.mrr_10):<22}".rstrip()
+            f"{result.mode:<{width}} {_interval(result.recall_1):<22} {_interval(result.recall_5):<22}"
+            f" {_interval(result.mrr_10):<22} {result.median_ms:.1f}, {result.p95_ms:.1f}"
         )
     for mode in report.modes:
         missed = report.misses(mode)

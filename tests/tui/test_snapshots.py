@@ -436,6 +436,16 @@ def test_ingest_dialog(snap_compare):
     assert snap_compare(DialogHost(IngestScreen()), terminal_size=SIZE, run_before=run_before)
 
 
+def test_rag_synth_dialog(snap_compare):
+    from llmdeck.tui.screens.rag_synth import RagSynthScreen
+
+    async def run_before(pilot) -> None:
+        pilot.app.animation_level = "none"  # the idle progress bar would otherwise sweep
+        await dialog_shown(pilot)
+
+    assert snap_compare(DialogHost(RagSynthScreen("docs")), terminal_size=SIZE, run_before=run_before)
+
+
 def test_loop_screen(snap_compare):
     from llmdeck.tui.screens.loop import LoopScreen
 

@@ -214,7 +214,18 @@ def _drop(name: str, server: McpServer) -> None:
     with _CONNECTIONS_LOCK:
         connection = _CONNECTIONS.pop((name, server.model_dump_json()), None)
     if connection is not None and _LOOP.loop is not None:
-        asyncio.run_coroutine_threadsafe(connection.close(), _LOOP.loop)
+        _closing(connection)
+
+
+_CLOSING: set = set()  # concurrent futures of sessions being closed (a stdio server gets ~2 s to exit, then a kill)
+
+
+def _closing(connection: _Connection) -> None:
+    """Close `connection` on the background loop; close_all waits for it, so no server outlives this process."""
+    assert _LOOP.loop is not None  # callers check: a connection exists only once the loop runs
+    future = asyncio.run_coroutine_threadsafe(connection.close(), _LOOP.loop)
+    _CLOSING.add(future)
+    future.add_done_callback(_CLOSING.discard)
 
 
 def _problem(exc: BaseException, server: McpServer) -> str:
@@ -266,7 +277,7 @@ def forget(name: str) -> None:
         connections = [_CONNECTIONS.pop(key) for key in keys]
     if connections and _LOOP.loop is not None and _LOOP.loop.is_running():
         for connection in connections:
-            asyncio.run_coroutine_threadsafe(connection.close(), _LOOP.loop)
+            _closing(connection)
 
 
 def call_tool(name: str, server: McpServer, tool: str, arguments: dict) -> str:
@@ -311,8 +322,9 @@ class ToolFailed(Exception):
     """An MCP tool call that did not give a result: the agent sees this one line as the tool's error."""
 
 
-def langchain_tool(tool: McpTool, server: McpServer):
-    """A LangChain tool calling `tool` on its server: the schema is the server's own (the grammar decodes it)."""
+def langchain_tool(tool: McpTool, server: McpServer, name: str | None = None):
+    """A LangChain tool calling `tool` on its server: the schema is the server's own (the grammar decodes it).
+    `name`: what agents call it, when the server's name for it is taken (`SERVER_TOOL`)."""
     from langchain_core.tools import StructuredTool, ToolException
 
     def run(**arguments: Any) -> str:
@@ -322,12 +334,12 @@ def langchain_tool(tool: McpTool, server: McpServer):
             raise ToolException(str(exc)) from None
 
     return StructuredTool(
-        name=tool.name,
+        name=name or tool.name,
         description=tool.description,
         args_schema=tool.parameters,
         func=run,
         handle_tool_error=True,
-        metadata={"mcp_server": tool.server},
+        metadata={"mcp_server": tool.server, "mcp_tool": tool.name},
     )
 
 
@@ -336,14 +348,18 @@ def close_all() -> None:
     with _CONNECTIONS_LOCK:
         connections = list(_CONNECTIONS.values())
         _CONNECTIONS.clear()
-    if not connections or _LOOP.loop is None or not _LOOP.loop.is_running():
+    if _LOOP.loop is None or not _LOOP.loop.is_running():
         return
+    pending = list(_CLOSING)  # sessions dropped after a failure or a disable, still closing
 
     async def close() -> None:
         await asyncio.gather(*(connection.close() for connection in connections), return_exceptions=True)
+        await asyncio.gather(*(asyncio.wrap_future(future) for future in pending), return_exceptions=True)
 
+    if not connections and not pending:
+        return
     try:
-        _LOOP.run(close(), 5)
+        _LOOP.run(close(), 8)  # the SDK gives a stdio server 2 s after stdin closes, then terminates, then kills
     except Exception:  # noqa: S110 - exiting anyway
         pass
 

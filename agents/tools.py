@@ -325,7 +325,14 @@ class ToolCatalog:
             if listing.problem:
                 self.warnings.append(f"mcp server {name}: {listing.problem}; its tools are left out")
             before = set(self.custom)
-            self._add_from([langchain_tool(tool, server) for tool in listing.tools], f"mcp:{name}")
+            tools = []
+            for tool in listing.tools:
+                offered = tool.name
+                if offered in BUILTINS or offered == "final_answer" or offered in self.custom:
+                    offered = f"{name}_{tool.name}"  # an MCP tool whose name is taken gets its server's prefix
+                    self.warnings.append(f"mcp:{name}: tool '{tool.name}' is offered as '{offered}' (name taken)")
+                tools.append(langchain_tool(tool, server, offered))
+            self._add_from(tools, f"mcp:{name}")
             self.mcp_defaults += [n for n in self.custom if n not in before]
 
     def _load_file(self, file: Path, named: bool = False) -> list:

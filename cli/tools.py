@@ -48,8 +48,10 @@ def list_command(tools_file, schemas, as_json):
     rows = [tool.to_dict() for tool in listing.tools]
     for row in rows:
         row["default"] = "yes" if row["default"] else ""
+        description = " ".join(row["description"].split())  # an MCP server's may run over several lines
+        row["description"] = description if len(description) <= 100 else description[:97] + "..."
         properties = row["parameters"].get("properties", {})
-        row["arguments"] = json.dumps({name: spec.get("enum", spec.get("type")) for name, spec in properties.items()})
+        row["arguments"] = json.dumps({name: argument_type(spec) for name, spec in properties.items()})
     click.echo(table(rows, ["name", "default", "source", "description", "arguments"]))
     if listing.servers:
         servers = [
@@ -67,6 +69,13 @@ def list_command(tools_file, schemas, as_json):
     if schemas:
         for tool in listing.tools:
             click.echo(f"\n{tool.name} ({tool.source}):\n{json.dumps(tool.parameters, indent=2)}")
+
+
+def argument_type(spec: dict):
+    """An argument's enum or type, for the table (`string|null` for an optional one: anyOf)."""
+    if "enum" in spec or "type" in spec:
+        return spec.get("enum", spec.get("type"))
+    return "|".join(str(choice.get("type", "?")) for choice in spec.get("anyOf", [])) or "any"
 
 
 def _toggle(name: str, enabled: bool, as_json: bool) -> None:

@@ -62,7 +62,7 @@ def list_tools(tool_files: tuple[str | Path, ...] = (), mcp_servers: dict | None
             listing.status,
             listing.problem,
             describe(mcp_servers[listing.name]),
-            [t.name for t in listing.tools if catalog.custom.get(t.name, (None, ""))[1] == f"mcp:{listing.name}"],
+            [tool for tool, (_, source) in catalog.custom.items() if source == f"mcp:{listing.name}"],
         )
         for listing in catalog.servers
     ]

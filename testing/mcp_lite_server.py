@@ -3,7 +3,8 @@ it starts in tens of milliseconds where the SDK's server (testing/mcp_test_serve
 It answers the handshake (`initialize`, echoing the client's protocol version), `ping`, `tools/list` and
 `tools/call`; any other request is JSON-RPC's "method not found", as the spec says.
 
-Tools: add(a, b), slow(seconds), echo(text). `--fail` exits at once; `--hang` reads and never answers.
+Tools: add(a, b), slow(seconds), echo(text). `--fail` exits at once; `--hang` reads and never answers (it
+exits when stdin closes).
 """
 
 from __future__ import annotations
@@ -75,10 +76,8 @@ def answer(request: dict) -> dict | None:
 def main(argv: list[str]) -> None:
     if "--fail" in argv:
         sys.exit(3)
-    for line in sys.stdin:
-        if "--hang" in argv:
-            time.sleep(3600)
-        if not line.strip():
+    for line in sys.stdin:  # ends when the client closes stdin
+        if "--hang" in argv or not line.strip():
             continue
         reply = answer(json.loads(line))
         if reply is not None:

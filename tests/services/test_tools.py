@@ -7,8 +7,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
+from llmdeck.agents.mcp_client import close_all
 from llmdeck.agents.tools import ToolCatalog
 from llmdeck.core.errors import BadInput
 from llmdeck.core.settings import McpServer, load_settings, update_settings
@@ -48,6 +50,8 @@ def test_every_server_is_listed_with_its_status_and_a_broken_one_is_one_line():
     assert tools["add"].source == "mcp:lite" and tools["add"].parameters["required"] == ["a", "b"]
     assert "calculator" in tools and "echo" in tools  # the built-ins next to the server's tools
     assert len(listing.warnings) == 2 and all("\n" not in w for w in listing.warnings)
+    close_all()  # what exit runs: the hanging server, dropped after its timeout, is ended too
+    assert not [p.cmdline() for p in psutil.Process().children(recursive=True) if "--hang" in p.cmdline()]
 
 
 def test_a_server_turned_off_and_on_in_config_toml():
@@ -98,3 +102,12 @@ def test_the_toggle_keeps_the_files_comments_and_an_inline_table_is_written_agai
     set_mcp_server_enabled("lite", False)
     assert load_settings().mcp_servers["lite"].enabled is False
     assert load_settings().mcp_servers["lite"].args == [LITE]
+
+
+def test_a_taken_tool_name_gets_its_servers_prefix_and_still_calls_the_servers_own_tool():
+    listing = list_tools(mcp_servers={"lite": lite(), "two": lite()})
+    assert [s.tools for s in listing.servers] == [["add", "slow", "echo"], ["two_add", "two_slow", "two_echo"]]
+    assert "mcp:two: tool 'add' is offered as 'two_add' (name taken)" in listing.warnings
+    catalog = ToolCatalog(mcp_servers={"lite": lite(), "two": lite()})
+    assert "two_add" in catalog.default_names()
+    assert catalog.build(["two_add"])[0].invoke({"a": 1, "b": 2}) == "3"

@@ -19,7 +19,7 @@ from llmdeck.cli.main import cli
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-PAGES = sorted([README, *DOCS.rglob("*.md")])
+PAGES = sorted([README, ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md", *DOCS.rglob("*.md")])
 SHELL_FENCES = {"sh", "bash", "shell", "console", "zsh"}
 SEPARATORS = {"|", "||", "&&", ";", "&", "(", ")", ">", ">>", "<", "2>", "|&"}
 

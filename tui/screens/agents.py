@@ -131,7 +131,7 @@ class AgentsScreen(RunScreen):
             ]
         )
         for warning in message.warnings:
-            self.notify(warning, title="a custom tool did not load", severity="warning", timeout=8)
+            self.notify(warning, title="a tool or MCP server did not load", severity="warning", timeout=8)
 
     @on(Select.Changed, "#agent-collection")
     def collection_changed(self, event: Select.Changed) -> None:
@@ -202,7 +202,7 @@ class AgentsScreen(RunScreen):
     def run_started(self, message: Started) -> None:
         self.run_id, self.run_model = message.run_id, message.model
         for warning in message.warnings:
-            self.notify(warning, title="a custom tool did not load", severity="warning", timeout=8)
+            self.notify(warning, title="a tool or MCP server did not load", severity="warning", timeout=8)
         tools = ", ".join(message.tools) or "no tools"
         self._status(f"model: {message.model} - run {message.run_id} with {tools}: working... (Esc stops)")
         self.query_one(RunHistory).reload()

@@ -233,6 +233,11 @@ def _problem(exc: BaseException, server: McpServer) -> str:
         return f"no answer in {server.timeout_s:g} s"
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         return _problem(exc.exceptions[0], server)
+    errors = getattr(exc, "errors", None)
+    if type(exc).__name__ == "ValidationError" and callable(errors) and errors():
+        first = errors()[0]  # pydantic's: the answer does not fit the protocol's schema
+        where = ".".join(str(part) for part in first.get("loc", ())) or "result"
+        return redact(f"malformed answer ({where}: {first.get('msg', 'invalid')})"[:300], server)
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact(f"{type(exc).__name__}: {text}"[:300], server)
 

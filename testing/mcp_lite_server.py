@@ -3,8 +3,8 @@ it starts in tens of milliseconds where the SDK's server (testing/mcp_test_serve
 It answers the handshake (`initialize`, echoing the client's protocol version), `ping`, `tools/list` and
 `tools/call`; any other request is JSON-RPC's "method not found", as the spec says.
 
-Tools: add(a, b), slow(seconds), echo(text). `--fail` exits at once; `--hang` reads and never answers (it
-exits when stdin closes).
+Tools: add(a, b), slow(seconds), echo(text). `--fail` exits at once; `--malformed` answers every call with a
+broken result; `--hang` reads and never answers (it exits when stdin closes).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def answer(request: dict) -> dict | None:
         result = {}
     elif method == "tools/list":
         result = {"tools": TOOLS}
+    elif method == "tools/call" and MALFORMED:
+        result = {"content": 42}  # not a list of content blocks
     elif method == "tools/call":
         try:
             result = call(params["name"], params.get("arguments") or {})
@@ -71,6 +73,9 @@ def answer(request: dict) -> dict | None:
     else:
         return {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32601, "message": f"no method {method}"}}
     return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+
+
+MALFORMED = "--malformed" in sys.argv  # every tools/call result breaks the schema
 
 
 def main(argv: list[str]) -> None:

@@ -94,3 +94,12 @@ def test_streamable_http_with_a_secret_header():
 def test_settings_refuse_a_server_without_a_transport():
     with pytest.raises(ValueError, match="either command"):
         McpServer()
+
+
+def test_a_malformed_answer_is_one_line_for_the_agent():
+    server = McpServer(command=sys.executable, args=[LITE, "--malformed"])
+    with pytest.raises(ToolFailed) as failed:
+        call_tool("m", server, "add", {"a": 1, "b": 2})
+    assert str(failed.value) == "mcp server m, tool add: malformed answer (content: Input should be a valid list)"
+    tool = ToolCatalog(mcp_servers={"m": server}).build(["add"])[0]
+    assert tool.invoke({"a": 1, "b": 2}).startswith("mcp server m, tool add: malformed answer")  # its observation

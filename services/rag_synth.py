@@ -63,7 +63,11 @@ EXAMPLE = [  # one worked example as an earlier turn: a small model follows a sh
         "Answer: A metal strip bends with the heat and breaks the circuit.",
     },
 ]
-ABOUT_THE_TEXT = re.compile(r"\b(?:the|this) (?:text|passage|article|author|document)\b", re.IGNORECASE)
+ABOUT_THE_TEXT = re.compile(  # a question about the chunk as a text ("What does the passage say?"), not its subject
+    r"\b(?:this|the given|the above|the provided) (?:text|passage|article|document)\b|\bthe (?:passage|author)\b"
+    r"|\bthe text (?:says?|said|mentions?|describes?|explains?|answers?|suggests?|tells?)\b",
+    re.IGNORECASE,
+)
 
 STOPWORDS = frozenset(
     """

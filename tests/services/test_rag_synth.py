@@ -108,6 +108,20 @@ def test_the_reply_is_parsed_labelled_or_loose():
     assert parse_reply("Question: Why?\nAnswer: no") == ("", None)  # under three words
 
 
+@pytest.mark.parametrize(
+    ("question", "about_the_text"),
+    [
+        ("How does the text answer the user's question?", True),
+        ("What is this passage about?", True),
+        ("What does the author recommend?", True),
+        ("How can I change the color of the text in a terminal?", False),
+        ("Why does the document viewer freeze?", False),
+    ],
+)
+def test_questions_about_the_text_itself_are_told_apart(question, about_the_text):
+    assert bool(rag_synth.ABOUT_THE_TEXT.search(question)) is about_the_text
+
+
 def test_the_overlap_counts_the_questions_content_words_found_in_the_chunk():
     chunk = CHUNKS["c-tides"][0]
     assert word_overlap("What causes the tides of the sea?", chunk) == pytest.approx(2 / 3)  # causes, tides, sea

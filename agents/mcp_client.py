@@ -120,13 +120,22 @@ class _Connection:
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
         self.ready: asyncio.Future | None = None
+        self.http_error: int | None = None  # the last HTTP error status the server answered (401: the key)
 
     def _transport(self):
         if self.server.url:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
-            http = httpx2.AsyncClient(headers=dict(self.server.headers), timeout=self.server.timeout_s)
+            async def note_status(response) -> None:
+                if response.status_code >= 400:
+                    self.http_error = response.status_code
+
+            http = httpx2.AsyncClient(
+                headers=dict(self.server.headers),
+                timeout=self.server.timeout_s,
+                event_hooks={"response": [note_status]},
+            )
             return streamable_http_client(self.server.url, http_client=http), http
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -228,11 +237,19 @@ def _closing(connection: _Connection) -> None:
     future.add_done_callback(_CLOSING.discard)
 
 
-def _problem(exc: BaseException, server: McpServer) -> str:
+def _problem(exc: BaseException, server: McpServer, connection: _Connection | None = None) -> str:
+    """The one line for a failure; an HTTP server's error status is named (the SDK's message does not say it)."""
+    line = _exception_line(exc, server)
+    if connection is not None and connection.http_error is not None and "no answer in" not in line:
+        line += f" (HTTP {connection.http_error}{', check its headers' if connection.http_error in (401, 403) else ''})"
+    return line
+
+
+def _exception_line(exc: BaseException, server: McpServer) -> str:
     if isinstance(exc, (FutureTimeout, TimeoutError)) or getattr(exc, "code", None) == REQUEST_TIMEOUT:
         return f"no answer in {server.timeout_s:g} s"
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _problem(exc.exceptions[0], server)
+        return _exception_line(exc.exceptions[0], server)
     errors = getattr(exc, "errors", None)
     if type(exc).__name__ == "ValidationError" and callable(errors) and errors():
         first = errors()[0]  # pydantic's: the answer does not fit the protocol's schema
@@ -251,13 +268,14 @@ def list_server(name: str, server: McpServer) -> ServerListing:
     async def job(client):
         return (await client.list_tools()).tools
 
+    connection = _connection(name, server)
     try:
-        tools = _LOOP.run(_connection(name, server).request(job), server.timeout_s + 1)
+        tools = _LOOP.run(connection.request(job), server.timeout_s + 1)
     except BaseException as exc:
         if not isinstance(exc, Exception):
             raise
         _drop(name, server)
-        listing.problem = _problem(exc, server)
+        listing.problem = _problem(exc, server, connection)
         return listing
     for tool in tools:
         schema = tool.input_schema if isinstance(tool.input_schema, dict) else {"type": "object", "properties": {}}
@@ -292,13 +310,14 @@ def call_tool(name: str, server: McpServer, tool: str, arguments: dict) -> str:
     async def job(client):
         return await client.call_tool(tool, arguments)
 
+    connection = _connection(name, server)
     try:
-        result = _LOOP.run(_connection(name, server).request(job), server.timeout_s + 1)
+        result = _LOOP.run(connection.request(job), server.timeout_s + 1)
     except BaseException as exc:
         if not isinstance(exc, Exception):
             raise
         _drop(name, server)
-        raise ToolFailed(f"mcp server {name}, tool {tool}: {_problem(exc, server)}") from None
+        raise ToolFailed(f"mcp server {name}, tool {tool}: {_problem(exc, server, connection)}") from None
     try:
         text = _result_text(result)
     except (AttributeError, TypeError, ValueError) as exc:

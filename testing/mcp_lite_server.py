@@ -4,7 +4,8 @@ It answers the handshake (`initialize`, echoing the client's protocol version), 
 `tools/call`; any other request is JSON-RPC's "method not found", as the spec says.
 
 Tools: add(a, b), slow(seconds), echo(text). `--fail` exits at once; `--malformed` answers every call with a
-broken result; `--hang` reads and never answers (it exits when stdin closes).
+broken result; `--hang` reads and never answers (it exits when stdin closes). `--http PORT [--key KEY]` serves
+streamable HTTP instead (JSON responses), refusing a request without the bearer KEY with a 401.
 """
 
 from __future__ import annotations
@@ -78,9 +79,51 @@ def answer(request: dict) -> dict | None:
 MALFORMED = "--malformed" in sys.argv  # every tools/call result breaks the schema
 
 
+def serve_http(port: int, key: str | None) -> None:
+    """Streamable HTTP on 127.0.0.1:PORT/mcp, answering each POST with one JSON response (the spec's JSON mode);
+    with `key`, a request without `Authorization: Bearer KEY` is a 401."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def _status(self, code: int) -> None:
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:  # no server-to-client stream
+            self._status(405)
+
+        def do_DELETE(self) -> None:  # the client ending its session
+            self._status(200)
+
+        def do_POST(self) -> None:
+            if self.path != "/mcp":
+                return self._status(404)
+            if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
+                return self._status(401)
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            reply = answer(request)
+            if reply is None:
+                return self._status(202)
+            body = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
 def main(argv: list[str]) -> None:
     if "--fail" in argv:
         sys.exit(3)
+    if "--http" in argv:
+        key = argv[argv.index("--key") + 1] if "--key" in argv else None
+        return serve_http(int(argv[argv.index("--http") + 1]), key)
     for line in sys.stdin:  # ends when the client closes stdin
         if "--hang" in argv or not line.strip():
             continue

@@ -111,3 +111,37 @@ def test_a_taken_tool_name_gets_its_servers_prefix_and_still_calls_the_servers_o
     catalog = ToolCatalog(mcp_servers={"lite": lite(), "two": lite()})
     assert "two_add" in catalog.default_names()
     assert catalog.build(["two_add"])[0].invoke({"a": 1, "b": 2}) == "3"
+
+
+def test_streamable_http_with_the_key_and_without_it():
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, LITE, "--http", str(port), "--key", SECRET])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the HTTP server did not start"
+                time.sleep(0.02)
+        url = f"http://127.0.0.1:{port}/mcp"
+        listing = list_tools(
+            mcp_servers={
+                "web": McpServer(url=url, headers={"Authorization": f"Bearer {SECRET}"}),
+                "nokey": McpServer(url=url, headers={"Authorization": "Bearer wrong-key"}),
+            }
+        )
+        web, nokey = listing.servers
+        assert (web.transport, web.status, web.tools) == ("http", "connected", ["add", "slow", "echo"])
+        assert web.settings["headers"] == {"Authorization": "***"} and SECRET not in str(listing.to_dict())
+        assert nokey.status == "failed" and nokey.problem.endswith("(HTTP 401, check its headers)")
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -2,10 +2,13 @@
 
 - `sft.jsonl` (`messages`): every verified agent trace (system prompt with the tools, the question, each step
   as the model wrote it with its `tool_calls`, each result, the answer) and every verified program (the
-  writer's prompt, then the code that passed its checks);
+  writer's prompt, then the code that passed its checks); a program verified after a failed round also as its
+  repair conversation (the failed program and the executor's feedback as the writer read them, then the fix;
+  the failed programs are `"weight": 0` turns: context, never trained on);
 - `preference.jsonl` (`prompt`/`chosen`/`rejected`): for a task with both a verified and a failed attempt,
   the shared start of the two as the prompt, the verified attempt's next turn as chosen and the failed
-  one's as rejected (for code: the verified program vs a failing one);
+  one's as rejected (for code: the verified program vs a failing one, and in a repair context, after a failed
+  program and its feedback, the verified program vs the failing rewrite written there);
 - `manifest.json`: what went in, what was dropped and why, and the split: the task ids trained on and the
   held-out ids kept out.
 
@@ -13,7 +16,8 @@ HumanEval problems are refused (`agents.humaneval`): a run whose prompt holds on
 tagged humaneval, stops the build with one line; it is a measurement, never training data. Held-out tasks never
 leak: an attempt is dropped when its task was ever attempted as held-out, when a task
 file given says so, or when its prompt is the text of a held-out task. Rows are deduplicated (the same
-conversation once), at most `max_per_task` traces per task keep easy tasks from drowning the rest, and agent
+conversation once), at most `max_per_task` traces per task keep easy tasks from drowning the rest (best of n
+first: a task's verified attempts are ranked by fewest rounds or steps, then the shortest), and agent
 traces with a malformed step are not trained on. Verify runs made without a task file (`llmdeck verify
 "..." --expect/--tests`) count as tasks of their own, keyed by their text and checks.
 """
@@ -28,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmdeck.agents import attempts, humaneval, records
-from llmdeck.agents.records import RunRecord, failing_programs, trace_messages, writer_prompt
+from llmdeck.agents.events import CodeExecuted, CodeWritten, MessageSent
+from llmdeck.agents.records import RunRecord, failing_programs, fenced, trace_messages, writer_prompt
 from llmdeck.agents.tasks import TaskFile, decided_steps
 from llmdeck.core.atomic import atomic_write_text
 from llmdeck.core.errors import BadInput
@@ -62,6 +67,8 @@ class BuildReport:
     passed: int = 0
     duplicates_dropped: int = 0
     hinted_rows: int = 0  # SFT rows found with a hint (rationalization), trained on the plain question
+    repair_rows: int = 0  # SFT rows that are repair conversations (failed program, feedback, the fix)
+    repair_pairs: int = 0  # preference pairs in a repair context
     capped: int = 0
     malformed_dropped: int = 0
     heldout_attempts_dropped: int = 0
@@ -207,6 +214,7 @@ def build(
             kept += 1
             sft.append({**row, "task_id": task_id, "kind": kind})
             report.hinted_rows += bool(row.get("hinted"))
+            report.repair_rows += bool(row.get("repair"))
             report.sft_rows[kind] = report.sft_rows.get(kind, 0) + 1
         pairs = _agent_pairs(task_attempts) if kind == "agent" else _verify_pairs(task_attempts)
         kept = 0
@@ -217,6 +225,7 @@ def build(
             seen_pairs.add(key)
             kept += 1
             preference.append({**pair, "task_id": task_id, "kind": kind})
+            report.repair_pairs += bool(pair.get("repair"))
             report.preference_rows[kind] = report.preference_rows.get(kind, 0) + 1
     if not sft and not preference:
         raise BadInput(
@@ -274,7 +283,7 @@ def _trace(attempt: Attempt) -> dict | None:
 
 def _agent_rows(task_attempts: list[Attempt], report: BuildReport) -> list[dict]:
     rows = []
-    for attempt in task_attempts:
+    for attempt in best_first(task_attempts):
         if not attempt.passed:
             continue
         row = _trace(attempt)
@@ -287,7 +296,7 @@ def _agent_rows(task_attempts: list[Attempt], report: BuildReport) -> list[dict]
 
 def _agent_pairs(task_attempts: list[Attempt]) -> list[dict]:
     """Verified vs failed traces of one task, from the first assistant turn where they part."""
-    good = [t for a in task_attempts if a.passed and (t := _trace(a))]
+    good = [t for a in best_first(task_attempts) if a.passed and (t := _trace(a))]
     bad = [{"messages": m} for a in task_attempts if not a.passed and (m := _messages(a.run)[0])]
     pairs = []
     for n, failed in enumerate(bad):
@@ -308,26 +317,79 @@ def _agent_pairs(task_attempts: list[Attempt]) -> list[dict]:
 
 
 # -- programs -------------------------------------------------------------------------------------
+def best_first(task_attempts: list[Attempt]) -> list[Attempt]:
+    """A task's attempts, best of n first: verified before failed, then the fewest write-and-run rounds (agent:
+    steps), then the shortest answer; ties keep the order they were attempted in."""
+    return sorted(
+        task_attempts,
+        key=lambda a: (not a.passed, a.verdict.get("rounds") or a.run.steps or 0, len(a.run.answer or "")),
+    )
+
+
+def writer_conversation(run: RunRecord) -> list[tuple[dict, bool | None]]:
+    """The turns after the writer's prompt as the writer read them, each with whether it is a program that passed
+    (None for the executor's feedback and replies without code): its replies as assistant turns, the executor's
+    feedback as user turns. Empty when a turn is missing (a run recorded before the feedback was, an error)."""
+    passed = {e.round: e.passed for e in run.events if isinstance(e, CodeExecuted)}
+    turns: list[tuple[dict, bool | None]] = []
+    for event in run.events:
+        if isinstance(event, CodeWritten):
+            turns.append(({"role": "assistant", "content": event.text}, passed.get(event.round, False)))
+        elif isinstance(event, MessageSent) and event.source == "writer":
+            turns.append(({"role": "assistant", "content": event.content}, None))
+        elif isinstance(event, MessageSent) and event.source == "executor":
+            turns.append(({"role": "user", "content": event.content}, None))
+        elif isinstance(event, MessageSent):
+            return []  # llmdeck's own error: not a conversation the writer had
+    return turns
+
+
+def repair_messages(run: RunRecord) -> list[dict] | None:
+    """A program verified after failed rounds as its repair conversation: the writer's prompt, each failed program
+    (weight 0: context) and the executor's feedback on it, then the verified program; None otherwise."""
+    turns = writer_conversation(run)
+    end = next((n for n, (_, ok) in enumerate(turns) if ok), None)
+    if end is None or not any(turn["role"] == "user" for turn, _ in turns[:end]):
+        return None
+    context = [{**turn, "weight": 0} if turn["role"] == "assistant" else turn for turn, _ in turns[:end]]
+    return [*writer_prompt(run), *context, {"role": "assistant", "content": fenced(_code(run, turns[end][0]))}]
+
+
+def _code(run: RunRecord, turn: dict) -> str:
+    written = [e.code for e in run.events if isinstance(e, CodeWritten) and e.text == turn["content"]]
+    return written[0] if written else turn["content"]
+
+
 def _verify_rows(task_attempts: list[Attempt]) -> list[dict]:
-    return [
+    """The verified programs, best first, then the repair conversations of those verified after a failed round."""
+    verified = [a for a in best_first(task_attempts) if a.passed and a.run.answer]
+    plain = [
         {
             "messages": [*writer_prompt(a.run), {"role": "assistant", "content": a.run.answer}],
             "run_id": a.run.id,
             "model": a.run.model,
         }
-        for a in task_attempts
-        if a.passed and a.run.answer
+        for a in verified
     ]
+    repairs = [
+        {"messages": messages, "run_id": a.run.id, "model": a.run.model, "repair": True}
+        for a in verified
+        if (messages := repair_messages(a.run))
+    ]
+    return plain + repairs
 
 
 def _verify_pairs(task_attempts: list[Attempt]) -> list[dict]:
-    """The verified program vs each failing program written for the same task (any attempt, any round)."""
-    chosen = [a.run.answer for a in task_attempts if a.passed and a.run.answer]
+    """The verified program (best first) vs each failing program written for the same task (any attempt, any
+    round), then, after a failed program and its feedback, the verified program vs the failing rewrite written
+    there; the two kinds interleaved so that the per-task cap keeps both."""
+    ranked = best_first(task_attempts)
+    chosen = list(dict.fromkeys(a.run.answer for a in ranked if a.passed and a.run.answer))
     rejected = list(dict.fromkeys(code for a in task_attempts for code in failing_programs(a.run)))
     if not chosen:
         return []
     prompt = writer_prompt(task_attempts[0].run)
-    return [
+    plain = [
         {
             "prompt": prompt,
             "chosen": [{"role": "assistant", "content": chosen[n % len(chosen)]}],
@@ -336,3 +398,23 @@ def _verify_pairs(task_attempts: list[Attempt]) -> list[dict]:
         for n, code in enumerate(rejected)
         if code not in chosen
     ]
+    repairs: list[dict] = []
+    for attempt in task_attempts:
+        turns = writer_conversation(attempt.run)
+        for n, (turn, ok) in enumerate(turns):
+            if ok is not False or not any(t["role"] == "user" for t, _ in turns[:n]):
+                continue  # a verified program, feedback, or the first program (a plain pair already)
+            code = fenced(_code(attempt.run, turn))
+            if code in chosen:
+                continue
+            repairs.append(
+                {
+                    "prompt": [*writer_prompt(attempt.run), *(t for t, _ in turns[:n])],
+                    "chosen": [{"role": "assistant", "content": chosen[len(repairs) % len(chosen)]}],
+                    "rejected": [{"role": "assistant", "content": code}],
+                    "repair": True,
+                }
+            )
+    mixed = [pair for both in zip(plain, repairs) for pair in both]
+    longer = plain if len(plain) > len(repairs) else repairs
+    return mixed + longer[len(mixed) // 2 :]

@@ -136,7 +136,8 @@ def _tools_of(example: dict) -> list | None:
 
 # -- tokens ---------------------------------------------------------------------------------------
 def conversation_tokens(messages: list[dict], tokenizer, tools: list | None = None) -> dict:
-    """Tokenize the rendered conversation once; mark the tokens that fall in an assistant turn's text.
+    """Tokenize the rendered conversation once; mark the tokens that fall in an assistant turn's text (except a
+    turn of `"weight": 0`, OpenAI's convention for a turn kept as context: a failed program before its repair).
 
     A turn's text runs from the end of the prompt rendered up to it (with the generation prompt) to the end
     of the conversation rendered through it; character offsets keep merges at the boundaries right.
@@ -150,7 +151,7 @@ def conversation_tokens(messages: list[dict], tokenizer, tools: list | None = No
     text = render(len(messages), False)
     spans = []
     for index, message in enumerate(messages):
-        if message["role"] != "assistant":
+        if message["role"] != "assistant" or message.get("weight") == 0:  # weight 0: context, not trained on
             continue
         before, through = render(index, True), render(index + 1, False)
         if text.startswith(through):

@@ -54,7 +54,13 @@ def message(turn: Any, index: int, sharegpt: bool) -> dict:
     roles = SHAREGPT_ROLES if sharegpt else {r: r for r in MESSAGE_ROLES}
     if role not in roles:
         raise RowError(f"{where}.{role_key}: {role!r} is not one of {', '.join(sorted(roles))}")
-    return {"role": roles[role], "content": text(turn.get(content_key), f"{where}.{content_key}")}
+    out: dict[str, str | int] = {"role": roles[role], "content": text(turn.get(content_key), f"{where}.{content_key}")}
+    weight = turn.get("weight")
+    if weight is not None:  # OpenAI's fine-tuning convention: an assistant turn of weight 0 is context, not trained on
+        if out["role"] != "assistant" or weight not in (0, 1) or isinstance(weight, bool):
+            raise RowError(f"{where}.weight: {weight!r}: expected 0 or 1, on an assistant turn")
+        out["weight"] = int(weight)
+    return out
 
 
 def conversation(turns: Any, sharegpt: bool, system: Any = None) -> list[dict]:

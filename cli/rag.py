@@ -26,7 +26,10 @@ RERANK_MODEL = click.option(
 
 @click.group("rag")
 def command() -> None:
-    """Document collections for retrieval-augmented chat (`llmdeck chat --rag NAME`)."""
+    """Document collections for retrieval-augmented chat (`llmdeck chat --rag NAME`).
+
+    Example: llmdeck rag ingest docs/ --collection mydocs && llmdeck chat --rag mydocs "How do I reset my password?"
+    """
 
 
 @command.command("ingest")
@@ -109,7 +112,10 @@ def ingest_command(
 @command.command("collections")
 @click.option("--json", "as_json", is_flag=True, help="Print the collections as one JSON document.")
 def collections_command(as_json):
-    """List collections: store, chunks, embedding model, sources."""
+    """List collections: store, chunks, embedding model, sources.
+
+    Example: llmdeck rag collections --json
+    """
     from llmdeck.rag.query import list_collections
 
     infos = [info_.to_dict() for info_ in list_collections()]

@@ -13,7 +13,10 @@ from llmdeck.cli.output import emit_json, emit_result, info, table
 @click.group("tools")
 def command() -> None:
     """Agent tools: built-ins, --tools-file files, $LLMDECK_HOME/tools/*.py, `llmdeck.tools` entry points and the
-    MCP servers of config.toml ([mcp_servers.NAME]; `enable`/`disable` turn one on or off)."""
+    MCP servers of config.toml ([mcp_servers.NAME]; `enable`/`disable` turn one on or off).
+
+    Example: llmdeck tools list
+    """
 
 
 @command.command("list")

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from llmdeck.cli import reference
+from llmdeck.cli.groups import DefaultCommandGroup
 from llmdeck.cli.main import cli
 from llmdeck.core.settings import Settings
 
@@ -29,6 +31,47 @@ def test_checked_in_reference_is_current(page):
             f"docs/{page} is out of date with the code: run `make docs-reference` and commit it.\n"
             f"missing from the page: {missing}\nstale on the page: {stale}"
         )
+
+
+def test_every_command_has_an_example_that_its_help_shows():
+    for doc in reference.command_docs(cli):
+        found = reference.examples(doc.command)
+        assert found, f"`{doc.name}` has no `Example:` paragraph in its help (add one with a real command line)"
+        help_text = " ".join(CliRunner().invoke(cli, [*doc.path[1:], "--help"], terminal_width=500).output.split())
+        for example in found:
+            assert " ".join(example.split()) in help_text, f"{doc.name}: --help does not show {example!r}"
+
+
+def test_every_example_runs_a_command_with_its_own_flags():
+    """An example's command exists and takes each flag it gives (a renamed flag fails here, not in a user's shell)."""
+    for doc in reference.command_docs(cli):
+        for example in reference.examples(doc.command):
+            invocations = [part.split() for part in example.split("  (")[0].split("&&")]
+            invocations = [
+                words[[w.startswith("llmdeck") for w in words].index(True) :]
+                for words in invocations
+                if any(w.startswith("llmdeck") for w in words)
+            ]
+            assert invocations, f"{doc.name}: {example!r} runs no llmdeck command"
+            for words in invocations:
+                command, rest = resolve(words[1:])
+                flags = {name for p in command.params for name in [*p.opts, *p.secondary_opts]} | {"-h", "--help"}
+                given = [w.split("=")[0] for w in rest if w.startswith("-") and not w[1:2].isdigit()]
+                unknown = [flag for flag in given if flag not in flags]
+                assert not unknown, f"{doc.name}: {example!r}: {command.name} takes no {unknown}"
+
+
+def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The command an example's words name (a DefaultCommandGroup's default when no subcommand is named)."""
+    command: click.Command = cli
+    while isinstance(command, click.Group):
+        if words and words[0] in command.commands:
+            command, words = command.commands[words[0]], words[1:]
+        elif isinstance(command, DefaultCommandGroup):
+            command = command.commands[command.default_command]
+        else:
+            break
+    return command, words
 
 
 def test_every_option_and_config_key_is_on_its_page():

@@ -5,6 +5,7 @@ writes nothing, and bad input as one line."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -241,3 +242,34 @@ def test_bad_options_are_one_line_before_anything_runs(retriever, tmp_path, opti
 def test_an_unknown_collection_is_named(tmp_path):
     with pytest.raises(BadInput, match="collection 'nope' not found"):
         synthesize("nope", tmp_path / "qa.jsonl")
+
+
+def test_the_app_runs_the_synth_as_a_child_and_decodes_its_lines(monkeypatch):
+    """synthesize_apart's command line, and ApartSynthesis reading a child's JSON lines back into events (here a
+    stand-in child that prints them) and raising its one-line error."""
+    started = []
+    with monkeypatch.context() as patched:
+        patched.setattr("llmdeck.core.runtime.uses_default_loader", lambda: True)
+        patched.setattr(rag_synth.ApartSynthesis, "__init__", lambda self, command: started.append(command))
+        rag_synth.synthesize_apart("docs", "qa.jsonl", limit=3, model="m", sft=None)
+    assert started == [
+        [sys.executable, "-m", "llmdeck.cli", "rag", "synth", "docs", "--out", "qa.jsonl", "--json"]
+        + ["--limit", "3", "--model", "m"]
+    ]
+
+    lines = [
+        SynthStarted("docs", "m", "hybrid", 4, 1, 3),
+        SynthFinished("docs", "m", "hybrid", 0, 0, {}, None, None, 0, 0.1),
+    ]
+    script = "".join(f"print({json.dumps(json.dumps(e.to_json()))})\n" for e in lines)
+    child = rag_synth.ApartSynthesis([sys.executable, "-c", script])
+    assert list(child) == lines
+    failing = rag_synth.ApartSynthesis(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('error: --limit 0: expected at least 1', file=sys.stderr); sys.exit(2)",
+        ]
+    )
+    with pytest.raises(BadInput, match=r"^--limit 0: expected at least 1$"):
+        list(failing)

@@ -146,6 +146,7 @@ class Collection:
     model: str | None = None
     adapter: str | None = None
     n_threads: int | None = None
+    samples_for: dict[str, int] = field(default_factory=dict)  # task id -> its attempts, when not options.samples
     total: int = 0
     resumed: int = 0
     attempted: int = 0
@@ -159,10 +160,10 @@ class Collection:
         todo = [
             (task, sample)
             for task in self.tasks
-            for sample in range(self.options.samples)
+            for sample in range(self.samples_of(task))
             if (task.id, sample) not in done
         ]
-        self.total = len(self.tasks) * self.options.samples
+        self.total = sum(self.samples_of(task) for task in self.tasks)
         self.resumed = self.total - len(todo)
         yield SweepStarted(
             collection=self.collection,
@@ -215,6 +216,11 @@ class Collection:
             passed_so_far=self.passed,
             pass_rate=round(self.passed / self.attempted, 4),
         )
+
+    def samples_of(self, task: Task) -> int:
+        """Attempts at `task` in this sweep: `samples_for` (the loop's growing n for unsolved tasks), else
+        `options.samples`."""
+        return self.samples_for.get(task.id, self.options.samples)
 
     @property
     def model_label(self) -> str:

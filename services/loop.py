@@ -3,12 +3,18 @@ ones become training data, a tuned model is trained and exported, and that model
 
 Each round, on `model_r` (the base model in round 1, the previous round's export after):
 
-1. collect-agent / collect-verify: sweeps over the train split of the task files (`services.collect`), sampled;
-2. data: `agents.run_datasets.build` over the sweeps of every round so far (held-out tasks kept out);
+1. collect-agent / collect-verify: sweeps over the train split of the task files (`services.collect`), sampled:
+   best of n (`samples` attempts per task, the verified ones kept, best first), n growing for a task never verified
+   in an earlier round (`task_samples`);
+2. data: `agents.run_datasets.build` over the sweeps of every round so far (held-out tasks kept out): verified
+   attempts, repair conversations (a failed program, the executor's feedback, the fix), preference pairs;
 3. sft: an SFT run on the base model (STaR-style: each round restarts from the base, on all data so far);
 4. export-sft: the run exported to the store (`NAME-rR-sft.QUANT`);
 5. preference / export-preference: DPO (or ORPO) on the preference pairs, starting from the SFT export, exported
    as `NAME-rR.QUANT` (skipped when there are too few pairs: the SFT export is the round's model);
+5b. rl / export-rl: GRPO on the train coding tasks with the sandbox verifier as the reward (`agents.rewards`),
+   from the round's model so far, exported as `NAME-rR-grpo.QUANT`; by default only where CUDA is (`--rl auto`:
+   on CPU a step is too slow, `GRPO_CPU_SECONDS_PER_STEP`);
 6. evaluate: the base, the loop's current model and the round's model side by side on the held-out tasks
    (`services.agent_bench`, greedy; a model's answers are recorded once and reused by later rounds);
 7. transfer: the base and the round's model on what the loop never trains on: HumanEval pass@1 (greedy,
@@ -30,6 +36,7 @@ each stage, `StageProgressed` within one, `RoundFinished` (its row of the summar
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -57,6 +64,8 @@ STAGES = (
     "export-sft",
     "preference",
     "export-preference",
+    "rl",
+    "export-rl",
     "evaluate",
     "transfer",
     "gate",
@@ -64,8 +73,8 @@ STAGES = (
 STAGE_GROUPS = {  # `loop show`'s stage times: what a round spends its wall time on
     "collect": ("collect-agent", "collect-verify"),
     "build data": ("data",),
-    "train": ("sft", "preference"),
-    "export": ("export-sft", "export-preference"),
+    "train": ("sft", "preference", "rl"),
+    "export": ("export-sft", "export-preference", "export-rl"),
     "measure": ("evaluate", "transfer", "gate"),
 }
 GATE_METRIC = "held-out score"  # per held-out task: verify pass@1, or the mean of an agent question's answer accuracies
@@ -86,6 +95,9 @@ CURVE_METRICS = (  # drawn per round (the app's charts, bench/loop.py's plot); e
 )
 TRANSFER_TEXT_DIST = "huggingface-hub"  # a dependency whose wheel ships the Apache License 2.0 text
 MAX_SAMPLES, MAX_TEMPERATURE = 32, 1.5  # how far a rejected round's successor escalates its collection
+# One GRPO step on CPU, measured (docs/loop.md): the loop's `--rl auto` runs GRPO only where CUDA is.
+GRPO_CPU_SECONDS_PER_STEP = 378.0
+GRPO_CPU_MEASURED = "SmolLM2-135M, 2 programs of 64 tokens per step, 2 shared Xeon cores, 2026-12-03"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 FIXED_FIELDS = ("tasks", "base_model", "quant")  # a resumed loop cannot change what its rounds were built on
 
@@ -103,7 +115,17 @@ class LoopConfig(BaseModel):
     )
     rounds: int = Field(1, ge=1, le=20, description="Rounds to run (a resumed loop can be given more).")
     base_model: str | None = Field(None, description="Store model to start from (default: the store default).")
-    samples: int = Field(3, ge=1, le=32, description="Attempts per task per round.")
+    samples: int = Field(3, ge=1, le=32, description="Attempts per task per round (best of n: the verified are kept).")
+    unsolved_growth: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="A task never verified in an earlier round gets this many times the attempts, once more for"
+        " each such round (1: every task gets --samples).",
+    )
+    max_task_samples: int = Field(
+        12, ge=1, le=64, description="Attempts per task per round at most, however the growth for unsolved ones went."
+    )
     temperature: float = Field(0.6, gt=0, le=2, description="Sampling temperature of the attempts after the first.")
     greedy_first: bool = Field(True, description="The first attempt at each task is greedy, the others sampled.")
     guide: bool = Field(True, description="Agent attempts start with the task's tool (the rest is the model's own).")
@@ -134,6 +156,16 @@ class LoopConfig(BaseModel):
     min_pairs: int = Field(
         8, ge=1, le=MAX_COUNT, description="Fewer preference pairs than this skip the preference stage."
     )
+    rl: Literal["auto", "grpo", "none"] = Field(
+        "auto",
+        description="GRPO with the sandbox verifier as the reward, after SFT/DPO: auto runs it only where CUDA is"
+        " (on CPU a step is too slow), grpo always, none never.",
+    )
+    rl_max_steps: int = Field(30, ge=1, le=MAX_STEPS, description="GRPO optimizer steps.")
+    rl_num_generations: int = Field(4, ge=2, le=64, description="GRPO: programs sampled per task per step.")
+    rl_max_completion_length: int = Field(256, ge=16, le=4096, description="GRPO: tokens per sampled program at most.")
+    rl_learning_rate: float = Field(1e-5, gt=0, le=1, description="GRPO peak learning rate.")
+    rl_tasks: int = Field(64, ge=1, le=MAX_COUNT, description="GRPO: train coding tasks in its prompt set at most.")
     quant: str = Field("q8_0", description="Quant type of the exported models.")
     evaluate: bool = Field(
         True,
@@ -526,6 +558,7 @@ class LoopResponse:
             if kind == "agent"
             else {"max_rounds": cfg.max_rounds, "max_tokens": cfg.max_tokens}
         )
+        grown: dict[str, int] = {}
         for path in files:
             sweep = collect(
                 path,
@@ -535,6 +568,8 @@ class LoopResponse:
                 n_threads=cfg.threads,
                 collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}",
             )
+            sweep.samples_for = self.task_samples(kind, number, samples, [task.id for task in sweep.tasks])
+            grown.update(sweep.samples_for)
             for event in sweep:
                 if isinstance(event, AttemptRecorded):
                     yield StageProgressed(
@@ -562,7 +597,36 @@ class LoopResponse:
             "pass_rate": round(passed / attempted, 4) if attempted else None,
             "samples": samples,
             "temperature": temperature,
+            "grown_tasks": len(grown),
+            "max_task_samples": max(grown.values(), default=samples),
         }
+
+    def task_samples(self, kind: str, number: int, samples: int, task_ids: list[str]) -> dict[str, int]:
+        """Best of n with n growing where it is needed: each task never verified in an earlier round gets `samples`
+        times `unsolved_growth` to the power of the earlier rounds that attempted it without a verified attempt
+        (at most `max_task_samples`); returned only for the tasks whose n is not `samples`."""
+        from llmdeck.agents import attempts
+
+        cfg = self.config
+        if cfg.unsolved_growth == 1 or number == 1:
+            return {}
+        unsolved_rounds: dict[str, int] = {}
+        solved: set[str] = set()
+        for entry in self.state.rounds[: number - 1]:
+            result = (entry["stages"].get(record_stage(kind)) or {}).get("result") or {}
+            outcome: dict[str, bool] = {}
+            for attempt in attempts.attempts(collections=result.get("collections", [])):
+                outcome[attempt.task_id] = outcome.get(attempt.task_id, False) or attempt.passed
+            solved |= {task for task, passed in outcome.items() if passed}
+            for task, passed in outcome.items():
+                unsolved_rounds[task] = unsolved_rounds.get(task, 0) + (not passed)
+        grown = {}
+        for task in task_ids:
+            rounds = 0 if task in solved else unsolved_rounds.get(task, 0)
+            n = max(samples, min(cfg.max_task_samples, samples * cfg.unsolved_growth**rounds))
+            if n != samples:
+                grown[task] = n
+        return grown
 
     def collect_settings(self, number: int) -> tuple[int, float]:
         """Round `number`'s samples per task and temperature: the configured ones, and after each round the gate
@@ -601,6 +665,8 @@ class LoopResponse:
         return {
             "sft_rows": report.sft_total,
             "preference_rows": report.preference_total,
+            "repair_rows": report.repair_rows,
+            "repair_pairs": report.repair_pairs,
             "files": report.files,
             "train_tasks": len(report.train_tasks),
             "heldout_tasks": len(report.heldout_tasks),
@@ -659,7 +725,6 @@ class LoopResponse:
         if run_id is None:
             config = build_config(
                 {
-                    **values,
                     "tuning": "lora",
                     "lora_r": cfg.lora_r,
                     "lora_alpha": 2 * cfg.lora_r,
@@ -668,6 +733,7 @@ class LoopResponse:
                     "save_steps": 25,
                     "threads": cfg.train_threads,
                     "seed": 42 + number,
+                    **values,  # the stage's own (GRPO's batch is a multiple of its group size)
                 },
                 source=f"loop {stage}",
             )
@@ -718,6 +784,81 @@ class LoopResponse:
             export_run(run_id, quants=quant, name=name, score=False, on_event=events.append)
         yield StageProgressed(number, stage, 1, 1, target)
         return {"model": target, "run_id": run_id, "seconds": round(time.perf_counter() - started, 1)}
+
+    def rl_skip_reason(self) -> str | None:
+        """Why the rl stage does not run here (None: it runs): `--rl none`, or `--rl auto` without CUDA."""
+        from llmdeck.core.hardware import cuda_device_possible
+
+        if self.config.rl == "none":
+            return "--rl none"
+        if self.config.rl == "auto" and not cuda_device_possible():
+            return (
+                f"no CUDA device: GRPO on CPU takes about {GRPO_CPU_SECONDS_PER_STEP:.0f} s per step"
+                f" ({GRPO_CPU_MEASURED}), too slow for a round; --rl grpo runs it anyway"
+            )
+        return None
+
+    def _rl(self, number, entry, record, clock):
+        reason = self.rl_skip_reason()
+        if reason is None and ((entry["stages"].get("gate") or {}).get("status")) in ("done", "skipped"):
+            reason = "the round was decided before this stage existed"
+        if reason is not None:
+            yield StageProgressed(number, "rl", 0, 0, f"skipped: {reason}")
+            return None
+        start = _round_model(entry)
+        if start is None:
+            raise LlmdeckError(f"round {number}: no exported model to start GRPO from")
+        cfg = self.config
+        dataset, prompts = self._rl_prompts(number)
+        if not prompts:
+            yield StageProgressed(number, "rl", 0, 0, "skipped: no train coding task to sample")
+            return None
+        from llmdeck.agents import rewards
+
+        values = {
+            "name": f"{self.state.name}-r{number}-grpo",
+            "method": "grpo",
+            "base_model": start,
+            "dataset": str(dataset),
+            "dataset_format": "prompt",
+            "max_steps": cfg.rl_max_steps,
+            "learning_rate": cfg.rl_learning_rate,
+            "reward_fn": f"{rewards.__file__}:verify_reward",
+            "num_generations": cfg.rl_num_generations,
+            "max_completion_length": cfg.rl_max_completion_length,
+            "temperature": cfg.temperature,
+            "batch_size": cfg.rl_num_generations,
+        }
+        result = yield from self._train(number, "rl", record, values, clock)
+        return {**result, "prompts": prompts, "start_model": start}
+
+    def _rl_prompts(self, number: int) -> tuple[Path, int]:
+        """The GRPO prompt set: train coding tasks (those this round attempted first, the ones sometimes verified
+        before the rest: a group whose programs all pass or all fail has no advantage to learn from), each the
+        writer's prompt with the task's checks (`agents.rewards.prompt_row`)."""
+        from llmdeck.agents import attempts
+        from llmdeck.agents.rewards import prompt_row
+        from llmdeck.agents.tasks import load_tasks
+        from llmdeck.core.atomic import atomic_write_text
+
+        entry = self.state.rounds[number - 1]
+        result = (entry["stages"].get("collect-verify") or {}).get("result") or {}
+        outcome: dict[str, list[bool]] = {}
+        for attempt in attempts.attempts(collections=result.get("collections", [])):
+            outcome.setdefault(attempt.task_id, []).append(attempt.passed)
+        tasks = [t for f in self._task_files() for t in load_tasks(f).select("verify", "train", self.config.limit)]
+        mixed = lambda t: 0 if len(set(outcome.get(t.id, []))) == 2 else 1 if t.id in outcome else 2  # noqa: E731
+        chosen = sorted(tasks, key=mixed)[: self.config.rl_tasks]
+        path = loop_dir(self.state.name) / f"round-{number}" / "data" / "grpo.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, "".join(json.dumps(prompt_row(t), ensure_ascii=False) + "\n" for t in chosen))
+        return path, len(chosen)
+
+    def _export_rl(self, number, entry, record, clock):
+        result = entry["stages"]["rl"].get("result")
+        if not result:
+            return None
+        return (yield from self._export(number, "export-rl", result["run_id"], f"{self.state.name}-r{number}-grpo"))
 
     def _evaluate(self, number, entry, record, clock):
         from llmdeck.services.agent_bench import AttemptBenched, BenchReported, compare
@@ -927,11 +1068,14 @@ def _metric(name: str, values: dict[str, float]) -> Metric:
 
 
 def _round_model(entry: dict) -> str | None:
-    """The round's trained model: the preference export, else the SFT export (None before they exist)."""
+    """The round's trained model: the GRPO export, else the preference export, else the SFT export (None before
+    they exist)."""
     stages = entry["stages"]
-    return ((stages.get("export-preference") or {}).get("result") or {}).get("model") or (
-        (stages.get("export-sft") or {}).get("result") or {}
-    ).get("model")
+    for stage in ("export-rl", "export-preference", "export-sft"):
+        model = ((stages.get(stage) or {}).get("result") or {}).get("model")
+        if model:
+            return model
+    return None
 
 
 def transfer_text() -> tuple[Path, str]:

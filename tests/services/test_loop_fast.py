@@ -60,6 +60,7 @@ def stand_ins(monkeypatch, embedded_gguf):
     """`runs.launch` and `export.export_run` replaced by stand-ins that record what they were asked to do: a launched
     run is completed at once (`runs.get`), an export registers the embedded model under the exported name; the
     transfer stage's HumanEval and perplexity answer from a script (a model named -r1 passes one problem more)."""
+    from llmdeck.core import hardware
     from llmdeck.core.store import ModelStore
     from llmdeck.services import loop
     from llmdeck.tuning import export, runs
@@ -73,12 +74,14 @@ def stand_ins(monkeypatch, embedded_gguf):
         return {"perplexity": 9.5 if "-r" in model else 10.0, "loss": 2.3, "tokens": 2400}
 
     monkeypatch.setattr(loop, "humaneval_run", humaneval_run)
+    monkeypatch.setattr(hardware, "cuda_device_possible", lambda: False)  # --rl auto skips GRPO, GPU or not
     monkeypatch.setattr(loop, "measure_perplexity", measure_perplexity)
 
     calls, launched = [], {}
 
     def launch(config):
-        number, stage = round_number(config.name), "sft" if config.method == "sft" else "preference"
+        number = round_number(config.name)
+        stage = {"sft": "sft", "grpo": "rl"}.get(config.method, "preference")
         calls.append(("train", number, stage, config.base_model, config.dataset))
         run = SimpleNamespace(
             id=f"run-{number}-{stage}",
@@ -96,7 +99,7 @@ def stand_ins(monkeypatch, embedded_gguf):
         return run, None
 
     def export_run(run_id, quants, name, **options):
-        stage = "export-sft" if name.endswith("-sft") else "export-preference"
+        stage = {"-sft": "export-sft", "grpo": "export-rl"}.get(name[-4:], "export-preference")
         calls.append(("export", round_number(name), stage, run_id, name))
         ModelStore().register(embedded_gguf, name=f"{name}.{quants}")
 
@@ -123,7 +126,7 @@ def test_two_rounds_in_order_with_state_saved(fake_model, code_tasks, stand_ins)
     done = [(e["round"], e["stage"], e["status"]) for e in events if e["type"] == "stage" and e["status"] != "start"]
     expected = [(r, s, "done") for r in (1, 2) for s in STAGES]
     # no agent tasks in the file; 1 pair < --min-pairs 8; no evaluation asked for (the gate then promotes ungated)
-    skipped = ("collect-agent", "preference", "export-preference", "evaluate", "transfer")
+    skipped = ("collect-agent", "preference", "export-preference", "rl", "export-rl", "evaluate", "transfer")
     expected = [(r, s, "skip" if s in skipped else status) for r, s, status in expected]
     assert done == expected
     assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"

@@ -96,7 +96,7 @@ CURVE_METRICS = (  # drawn per round (the app's charts, bench/loop.py's plot); e
 TRANSFER_TEXT_DIST = "huggingface-hub"  # a dependency whose wheel ships the Apache License 2.0 text
 MAX_SAMPLES, MAX_TEMPERATURE = 32, 1.5  # how far a rejected round's successor escalates its collection
 # One GRPO step on CPU, measured (docs/loop.md): the loop's `--rl auto` runs GRPO only where CUDA is.
-GRPO_CPU_SECONDS_PER_STEP = 378.0
+GRPO_CPU_SECONDS_PER_STEP = 362.0
 GRPO_CPU_MEASURED = "SmolLM2-135M, 2 programs of 64 tokens per step, 2 shared Xeon cores, 2026-12-03"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 FIXED_FIELDS = ("tasks", "base_model", "quant")  # a resumed loop cannot change what its rounds were built on

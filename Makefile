@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PIP = $(VENV)/bin/python -m pip --no-input --disable-pip-version-check -q
 STAMP = $(VENV)/.installed-$(subst /,_,$(subst =,_,$(TORCH_SPEC)))
 
-.PHONY: setup setup-dev run lint fmt test test-fast bench docs docs-serve docs-reference clean
+.PHONY: setup setup-dev run lint fmt test test-fast bench docs docs-serve docs-reference screenshots clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ bench: setup-dev
 
 # the generated references (docs/reference/cli.md from the click commands, configuration.md from the settings
 # model); tests/test_reference_docs.py fails until they are regenerated after a change to a flag or a setting
-docs-reference:
+docs-reference: setup-dev
 	$(VENV)/bin/python -m llmdeck.cli.reference docs
+
+# the docs' screenshots (docs/screenshots/NAME.svg): every screen of the real app, headless, driven on the embedded
+# model in a temporary LLMDECK_HOME (yours is untouched); a few minutes on 2 cores. One: `make screenshots SHOTS=chat`
+screenshots: setup-dev
+	$(VENV)/bin/python docs/screenshots.py $(SHOTS)
 
 # the docs site (mkdocs.yml, docs/): --strict fails on a broken link or a page missing from the nav; offline
 docs: setup-dev

@@ -183,7 +183,34 @@ def main() -> None:
     load_after = open("/proc/loadavg").read().split()[:3]
     print("\n".join(table))
     log(f"rerank: {n_subset} questions x {args.rerank_depth} hits in {rerank_wall:.0f} s")
+    plain = results.get("plain script (dense)")
+    subset_hybrid, subset_reranked = reranked.results
+
+    def metric(name: str, ours, base, target: str = "") -> dict:
+        ratio = round(ours / base, 3) if base else None
+        return {"metric": name, "ours": round(ours, 3), "baseline": base, "ratio": ratio, "target": target}
+
+    summary_rows = [
+        metric(
+            "recall@1 hybrid vs plain dense",
+            results["hybrid"].recall_1.value,
+            plain and plain.recall_1.value,
+            "+0.15 over the plain script",
+        ),
+        metric(
+            "recall@5 hybrid vs plain dense",
+            results["hybrid"].recall_5.value,
+            plain and plain.recall_5.value,
+            ">= 0.98",
+        ),
+        metric(
+            "recall@1 hybrid+rerank vs hybrid (subset)", subset_reranked.recall_1.value, subset_hybrid.recall_1.value
+        ),
+        metric("rerank s/query (median)", statistics.median(latency) if latency else 0.0, None),
+    ]
     summary_row = {
+        "bench": "rag_retrieval",
+        "rows": summary_rows,
         "cpu": cpu,
         "load_before": load,
         "load_after": load_after,

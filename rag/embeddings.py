@@ -39,27 +39,34 @@ def resolve_embedding(name_or_path: str | None = None) -> EmbeddingSpec:
 
 
 def embedding_precision() -> str:
-    """ "bf16" or "fp32": the setting, with auto resolved against this machine."""
+    """ "bf16" or "fp32" for bulk (ingest) embedding: the setting, with auto resolved against this machine's CPU
+    flags (no torch import: a query never needs to know)."""
     setting = load_settings().embedding_precision
     if setting != "auto":
         return setting
-    import torch
-
-    if torch.cuda.is_available():
-        return "fp32"  # sentence-transformers picks the GPU itself only when asked; CPU is what we load on
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def load_embeddings(spec: EmbeddingSpec | None = None, batch_size: int = 16):
-    """A LangChain `HuggingFaceEmbeddings` over the model, loaded once per process (normalized vectors).
+    """The LangChain `Embeddings` of a model, loaded once per process (normalized vectors).
 
-    Small encode batches beat large ones on CPU (less padding within a batch; measured 16 > 32 > 64 > 256),
-    and bf16 autocast on CPUs with native bf16 runs ~1.7x fp32 with vectors at cosine > 0.9999 of fp32.
+    A BERT-family sentence-transformers folder (the packaged all-MiniLM-L6-v2 among them) gets `BertEmbeddings`:
+    the same vectors as sentence-transformers without importing it (nor transformers, peft, bitsandbytes).
+    Anything else goes through langchain-huggingface's `HuggingFaceEmbeddings`.
     """
     spec = spec or resolve_embedding()
-    precision = embedding_precision()
-    key = f"{spec.source}|{batch_size}|{precision}"
     with _lock:
+        fast = _fast_key(spec)
+        if fast in _loaded:
+            return _loaded[fast]
+        model_dir = Path(spec.source)
+        if model_dir.is_dir() and fast_path_supported(model_dir):
+            from llmdeck.rag.bert import BertEmbeddings
+
+            _loaded[fast] = BertEmbeddings(model_dir, precision=embedding_precision)
+            return _loaded[fast]
+        precision = embedding_precision()
+        key = f"{spec.source}|{batch_size}|{precision}"
         if key not in _loaded:
             try:
                 _loaded[key] = _embeddings_class()(
@@ -71,6 +78,18 @@ def load_embeddings(spec: EmbeddingSpec | None = None, batch_size: int = 16):
             except OSError as exc:
                 raise BadInput(f"embedding model '{spec.name}': cannot load ({str(exc).splitlines()[0]})") from None
         return _loaded[key]
+
+
+def _fast_key(spec: EmbeddingSpec) -> str:
+    return f"{spec.source}|bert"
+
+
+def fast_path_supported(model_dir: Path) -> bool:
+    """A sentence-transformers folder our own BERT encoder reproduces: a BERT `config.json`, a `tokenizer.json`,
+    `model.safetensors`, and modules Transformer + mean or CLS Pooling (+ Normalize), nothing else."""
+    from llmdeck.rag.bert import describe
+
+    return describe(model_dir) is not None
 
 
 @functools.cache
@@ -93,6 +112,15 @@ def _embeddings_class():
 
 
 def embedding_dimension(embeddings) -> int:
+    if hasattr(embeddings, "dimension"):
+        return int(embeddings.dimension)
     model = embeddings._client
     dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return int(dim())
+
+
+def count_tokens(embeddings, texts: list[str]) -> int:
+    """How many tokens the model reads for `texts` (after truncation), as `/v1/embeddings` reports usage."""
+    if hasattr(embeddings, "count_tokens"):
+        return int(embeddings.count_tokens(texts))
+    return int(embeddings._client.tokenize(texts)["attention_mask"].sum())

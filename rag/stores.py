@@ -129,7 +129,16 @@ class ChromaStore(Store):
 
     @property
     def _collection(self):
-        return self._vectorstore._collection
+        """chromadb's collection, got or created as langchain-chroma does (no embedding function of Chroma's):
+        reads and writes need no langchain-chroma, whose import (with the tracing stack) costs a cold query ~2 s."""
+        if hasattr(self, "_cached"):
+            return self._cached._collection
+        if not hasattr(self, "_raw"):
+            client = chroma_client(self.location, self.changed_at)
+            self._raw = client.get_or_create_collection(
+                name=self.collection, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
+        return self._raw
 
     def add(self, ids, texts, metadatas, vectors):
         self.touched = True
@@ -142,9 +151,15 @@ class ChromaStore(Store):
 
     def search(self, vector, k):
         # cosine distance back to similarity, so every store reports "higher is closer"
-        pairs = self._vectorstore.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        collection = self._collection
+        got = collection.query(
+            query_embeddings=[list(vector)], n_results=k, include=["documents", "metadatas", "distances"]
+        )
+        ids, texts = got["ids"][0], (got["documents"] or [[]])[0]
+        metadatas, distances = (got["metadatas"] or [[]])[0], (got["distances"] or [[]])[0]
         return [
-            Hit(doc.page_content, dict(doc.metadata), 1.0 - float(distance), doc.id or "") for doc, distance in pairs
+            Hit(text or "", dict(metadata or {}), 1.0 - float(distance), chunk_id)
+            for chunk_id, text, metadata, distance in zip(ids, texts, metadatas, distances)
         ]
 
     def count(self):

@@ -22,11 +22,11 @@ def embedding_model(name_or_path: str | None = None) -> EmbeddingModel:
     spec = resolve_embedding(name_or_path)
 
     def embed(texts: list[str]) -> tuple[list[list[float]], int]:
-        from llmdeck.rag.embeddings import load_embeddings
+        from llmdeck.rag.embeddings import count_tokens, load_embeddings
 
         embeddings = load_embeddings(spec)
         vectors = embeddings.embed_documents(texts)
-        tokens = int(embeddings._client.tokenize(texts)["attention_mask"].sum())
+        tokens = count_tokens(embeddings, texts)
         return vectors, tokens
 
     return EmbeddingModel(spec.name, embed)

@@ -31,7 +31,7 @@ def rag_server(cli, corpus, tmp_path):
 
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="right-key", max_retries=0, timeout=120)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
         while True:
             try:
                 models = [m.id for m in client.models.list().data]

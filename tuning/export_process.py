@@ -81,6 +81,8 @@ def export_in_child(
         report: ExportReport | None = None
         try:
             for event in exchange:
+                if exchange.stop_requested:
+                    continue  # the child's last events before it saw the stop: nothing reaches the caller after it
                 if "progress" in event:
                     on_event(ExportEvent(**event["progress"]))
                 elif "report" in event:

@@ -23,7 +23,7 @@ from llmdeck.core.runtime import ChatStats, Sampling, uses_default_loader
 from llmdeck.services.chat import AnswerEnded, AnswerStarted, ChatResponse, TokenStreamed, decode_chat_event
 
 HANDLER = "llmdeck.services.chat_process:serve"
-BATCH_S = 0.05  # the child sends the answer's text in batches at most this far apart
+BATCH_S = 0.1  # the answer reaches the app in batches this far apart (ten a second reads smoothly; each a repaint)
 ASKS = ("ask", "regenerate", "edit")
 
 

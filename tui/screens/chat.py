@@ -434,8 +434,8 @@ class ChatScreen(BaseScreen):
         log = self.query_one(ChatLog)
         bubble = log.last_bubble()
         if bubble is not None and bubble.role == "assistant":
-            await bubble.append(message.text)
-            log.scroll_end(animate=False)
+            if await bubble.append(message.text):
+                log.scroll_end(animate=False)
 
     @on(Answered)
     async def finish_answer(self, message: Answered) -> None:

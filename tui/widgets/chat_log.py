@@ -67,6 +67,7 @@ class ChatBubble(Vertical, can_focus=True):
         self.label = label if label is not None else role
         self.streaming = streaming and role == "assistant"  # an answer being written: blocks + a plain tail
         self._tail = ""
+        self._tail_rows: int | None = None  # the rows the tail took when it was last laid out
 
     def compose(self):
         if self.role != "note":
@@ -78,19 +79,28 @@ class ChatBubble(Vertical, can_focus=True):
         else:
             yield Static(self.text, classes="body", markup=False)
 
-    async def append(self, piece: str) -> None:
-        """Add streamed text: the tail is updated, and each block it completes is mounted as Markdown once."""
+    async def append(self, piece: str) -> bool:
+        """Add streamed text: the tail is updated, and each block it completes is mounted as Markdown once.
+        True when the message may have changed its height (then the transcript scrolls to its end)."""
         self.text += piece
         if not self.is_attached:  # the app is closing
-            return
+            return False
         if not self.streaming:
             self.query_one(".body", Static).update(self.text)
-            return
+            return True
         blocks, self._tail = split_finished(self._tail + piece)
         tail = self.query_one(".tail", Static)
         if blocks:
             await self.mount_all([_markdown(block) for block in blocks], before=tail)
-        tail.update(self._tail)
+        # a layout of the whole screen costs ~10 ms here; most batches leave the tail on the rows it had
+        tail.update(self._tail, layout=False)
+        width = tail.content_size.width
+        rows = tail.get_content_height(tail.size, tail.size, width) if width else None
+        grown = bool(blocks) or rows is None or rows != self._tail_rows
+        if grown:
+            tail.refresh(layout=True)
+        self._tail_rows = rows
+        return grown
 
     async def finish(self) -> None:
         """The answer ended: show it as one Markdown document."""

@@ -16,24 +16,35 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 SIZE = (120, 40)
 OUT = Path(__file__).resolve().parent / "screenshots"
 STARTED_AT = 1767261600.0  # 2026-01-01 10:00 UTC: recorded runs show a fixed start time
 WAIT_S = 240.0  # a deadline for a wait that would never end (a loaded 2-core machine is slow, never this slow)
 
-Shot = Callable[..., Awaitable[None]]
-SHOTS: dict[str, tuple[str, Shot]] = {}
+Drive = Callable[..., Awaitable[None]]  # (pilot, screen): the steps of one shot on its ready screen
 
 
-def shot(name: str, title: str):
-    def register(func: Shot) -> Shot:
-        SHOTS[name] = (title, func)
+class Shot(NamedTuple):
+    title: str  # the SVG's window title
+    drive: Drive
+    key: str | None = None  # the app's key to its screen (F2...); None: the chat, where it opens
+    dialog: Callable[[], object] | None = None  # a screen shown alone in a DialogHost instead of the whole app
+
+
+SHOTS: dict[str, Shot] = {}
+
+
+def shot(name: str, title: str, key: str | None = None, dialog: Callable[[], object] | None = None):
+    def register(func: Drive) -> Drive:
+        SHOTS[name] = Shot(title, func, key, dialog)
         return func
 
     return register
@@ -110,159 +121,140 @@ async def mode_screen_ready(pilot, key: str | None = None) -> None:
         await pilot.pause(0.5)
 
 
-# -- the shots ------------------------------------------------------------------------------------------------------
+async def send(pilot, selector: str, words: str) -> None:
+    """`words` into the input at `selector`, then Enter, as a person sends a prompt."""
+    pilot.app.screen.query_one(selector).value = words
+    await pilot.click(selector)
+    await pilot.press("enter")
+
+
+async def take(name: str, out_dir: Path) -> None:
+    """One shot: the app on the shot's screen (or its dialog alone), headless at SIZE; the shot's own steps; then
+    the screen steadied and saved as NAME.svg."""
+    spec = SHOTS[name]
+    dialog = spec.dialog() if spec.dialog else None
+    host = app() if dialog is None else DialogHost(dialog)
+    async with host.run_test(headless=True, size=SIZE) as pilot:
+        pilot.app.animation_level = "none"  # no shot catches a transition half-way
+        if dialog is None:
+            await mode_screen_ready(pilot, spec.key)
+        else:
+            await until(pilot, lambda: pilot.app.screen is dialog, f"the {name} screen")
+        await spec.drive(pilot, pilot.app.screen)
+        await steady(pilot)
+        save(pilot, out_dir, name, spec.title)
+
+
+# -- the shots: each one's steps on its ready screen -----------------------------------------------------------------
 @shot("chat", "llmdeck: chat")
-async def chat_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        await mode_screen_ready(pilot)
-        screen = pilot.app.screen
-        screen.query_one("#prompt").value = "Give me three tips for writing clear commit messages."
-        await pilot.click("#prompt")
-        await pilot.press("enter")
-        await until(pilot, lambda: screen.busy, "the answer to start")
-        await until(pilot, lambda: not screen.busy and "tok/s" in text(screen.query_one("#chat-status")), "the answer")
-        status = screen.query_one("#chat-status")  # speeds are this machine's at that moment: tokens and context stay
-        status.update(re.sub(r", [0-9.]+ tok/s|, first token [0-9]+ ms", "", text(status)))
-        await steady(pilot)
-        save(pilot, out_dir, "chat", title)
+async def chat_shot(pilot, screen) -> None:
+    await send(pilot, "#prompt", "Give me three tips for writing clear commit messages.")
+    await until(pilot, lambda: screen.busy, "the answer to start")
+    await until(pilot, lambda: not screen.busy and "tok/s" in text(screen.query_one("#chat-status")), "the answer")
+    status = screen.query_one("#chat-status")  # speeds are this machine's at that moment: tokens and context stay
+    status.update(re.sub(r", [0-9.]+ tok/s|, first token [0-9]+ ms", "", text(status)))
 
 
-@shot("models", "llmdeck: models")
-async def models_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        await mode_screen_ready(pilot, "f2")
-        screen = pilot.app.screen
-        await until(pilot, lambda: "smollm2" in text(screen.query_one("#model-meta")), "the model's metadata")
-        meta = text(screen.query_one("#model-meta")).splitlines()  # the file's path is this machine's
-        screen.query_one("#model-meta").update("\n".join(line for line in meta if not line.startswith("file")))
-        await steady(pilot)
-        save(pilot, out_dir, "models", title)
+@shot("models", "llmdeck: models", key="f2")
+async def models_shot(pilot, screen) -> None:
+    await until(pilot, lambda: "smollm2" in text(screen.query_one("#model-meta")), "the model's metadata")
+    meta = text(screen.query_one("#model-meta")).splitlines()  # the file's path is this machine's
+    screen.query_one("#model-meta").update("\n".join(line for line in meta if not line.startswith("file")))
 
 
-@shot("train-monitor", "llmdeck: train, a run's monitor")
-async def train_monitor_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        await mode_screen_ready(pilot, "f3")
-        screen = pilot.app.screen
-        monitor = screen.query_one("#monitor")
-        await until(pilot, lambda: len(monitor.metrics_rows) == 40, "the run's metrics")
-        await steady(pilot)
-        save(pilot, out_dir, "train-monitor", title)
+@shot("train-monitor", "llmdeck: train, a run's monitor", key="f3")
+async def train_monitor_shot(pilot, screen) -> None:
+    monitor = screen.query_one("#monitor")
+    await until(pilot, lambda: len(monitor.metrics_rows) == 40, "the run's metrics")
 
 
-@shot("train-form", "llmdeck: train, the new-run form and its estimate")
-async def train_form_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        pilot.app.animation_level = "none"
-        await mode_screen_ready(pilot, "f3")
-        screen = pilot.app.screen
-        await pilot.press("ctrl+n")
-        estimate = screen.query_one("#estimate")
-        await until(pilot, lambda: "peak" in text(estimate), "the memory and time estimate")
-        await steady(pilot)
-        save(pilot, out_dir, "train-form", title)
+@shot("train-form", "llmdeck: train, the new-run form and its estimate", key="f3")
+async def train_form_shot(pilot, screen) -> None:
+    await pilot.press("ctrl+n")
+    screen.query_one("#in-dataset").value = SFT_DATASET  # a file of the session's folder, not the install's sample
+    preview, estimate = screen.query_one("#data-preview"), screen.query_one("#estimate")
+    await until(pilot, lambda: text(preview).startswith(SFT_DATASET), "the data check of the dataset")
+    await until(pilot, lambda: SFT_DATASET in text(estimate) and "peak" in text(estimate), "the estimate")
+    estimate.update(text(estimate).replace(f"{Path.cwd()}{os.sep}", ""))  # the plan's path is absolute: as typed
 
 
-@shot("agents", "llmdeck: agents, a ReAct run with tools")
-async def agents_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        await mode_screen_ready(pilot, "f4")
-        screen = pilot.app.screen
-        await until(pilot, lambda: bool(screen.models), "the store's models")
-        screen.query_one("#agent-question").value = "What is 17 * 23?"
-        await pilot.click("#agent-question")
-        await pilot.press("enter")
-        await until(pilot, lambda: screen.busy, "the agent to start")
-        await until(pilot, lambda: not screen.busy, "the agent's answer")
-        await until(pilot, lambda: screen.query_one("#agent-runs").row_count >= 1, "the run in the history")
-        await steady(pilot)
-        save(pilot, out_dir, "agents", title)
+@shot("agents", "llmdeck: agents, a ReAct run with tools", key="f4")
+async def agents_shot(pilot, screen) -> None:
+    await until(pilot, lambda: bool(screen.models), "the store's models")
+    await send(pilot, "#agent-question", "What is 17 * 23?")
+    await until(pilot, lambda: screen.busy, "the agent to start")
+    await until(pilot, lambda: not screen.busy, "the agent's answer")
+    await until(pilot, lambda: screen.query_one("#agent-runs").row_count >= 1, "the run in the history")
 
 
-@shot("verify", "llmdeck: verify, a recorded writer/executor run")
-async def verify_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        await mode_screen_ready(pilot, "f5")
-        screen = pilot.app.screen
-        table = screen.query_one("#verify-runs")
-        await until(pilot, lambda: table.row_count == 1, "the recorded run")
-        table.focus()
-        await pilot.press("enter")
-        await until(pilot, lambda: bool(screen.query_one("#verify-rounds").query(".verdict")), "the verdict")
-        await steady(pilot)
-        save(pilot, out_dir, "verify", title)
+@shot("verify", "llmdeck: verify, a recorded writer/executor run", key="f5")
+async def verify_shot(pilot, screen) -> None:
+    table = screen.query_one("#verify-runs")
+    await until(pilot, lambda: table.row_count == 1, "the recorded run")
+    table.focus()
+    await pilot.press("enter")
+    await until(pilot, lambda: bool(screen.query_one("#verify-rounds").query(".verdict")), "the verdict")
 
 
-@shot("help", "llmdeck: help (F10), every screen's keys")
-async def help_shot(out_dir: Path, title: str) -> None:
-    async with app().run_test(headless=True, size=SIZE) as pilot:
-        await mode_screen_ready(pilot, "f10")
-        await until(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen", "the help")
-        await steady(pilot)
-        save(pilot, out_dir, "help", title)
+@shot("help", "llmdeck: help (F10), every screen's keys", key="f10")
+async def help_shot(pilot, screen) -> None:
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen", "the help")
 
 
-@shot("loop", "llmdeck: the self-improvement loop (F3, then o)")
-async def loop_shot(out_dir: Path, title: str) -> None:
+def loop_dialog():
     from llmdeck.tui.screens.loop import LoopScreen
 
-    async with DialogHost(LoopScreen()).run_test(headless=True, size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(pilot.app.screen, LoopScreen), "the loop screen")
-        await pilot.pause(1.0)  # its list of loops is read in a worker
-        await steady(pilot)
-        save(pilot, out_dir, "loop", title)
+    return LoopScreen()
 
 
-@shot("eval", "llmdeck: eval (F2, then v), two models on one eval file")
-async def eval_shot(out_dir: Path, title: str) -> None:
+@shot("loop", "llmdeck: the self-improvement loop (F3, then o)", dialog=loop_dialog)
+async def loop_shot(pilot, screen) -> None:
+    await pilot.pause(1.0)  # its list of loops is read in a worker
+
+
+def eval_dialog():
     from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
     from llmdeck.tui.screens.evaluate import EvalScreen
 
-    screen = EvalScreen([EMBEDDED_CHAT_MODEL_NAME, "smollm2-copy"], "evals.jsonl")
-    async with DialogHost(screen).run_test(headless=True, size=SIZE) as pilot:
-        pilot.app.animation_level = "none"
-        await until(pilot, lambda: pilot.app.screen is screen, "the eval screen")
-        await pilot.press("ctrl+r")
-        await until(pilot, lambda: screen.running, "the eval to start")
-        await until(pilot, lambda: not screen.running and screen.query_one("#eval-table").row_count > 0, "the scores")
-        await steady(pilot)
-        save(pilot, out_dir, "eval", title)
+    return EvalScreen([EMBEDDED_CHAT_MODEL_NAME, "smollm2-copy"], "evals.jsonl")
 
 
-@shot("arena", "llmdeck: arena (F2, then a), a vote and the leaderboard")
-async def arena_shot(out_dir: Path, title: str) -> None:
+@shot("eval", "llmdeck: eval (F2, then v), two models on one eval file", dialog=eval_dialog)
+async def eval_shot(pilot, screen) -> None:
+    await pilot.press("ctrl+r")
+    await until(pilot, lambda: screen.running, "the eval to start")
+    await until(pilot, lambda: not screen.running and screen.query_one("#eval-table").row_count > 0, "the scores")
+
+
+def arena_dialog():
     import random
 
     from llmdeck.core.embedded import EMBEDDED_CHAT_MODEL_NAME
     from llmdeck.tui.screens.arena import ArenaScreen
 
-    screen = ArenaScreen(EMBEDDED_CHAT_MODEL_NAME, "smollm2-copy", rng=random.Random(0))
-    async with DialogHost(screen).run_test(headless=True, size=SIZE) as pilot:
-        await until(pilot, lambda: pilot.app.screen is screen, "the arena")
-        screen.query_one("#arena-prompt").value = "In one short sentence: what is the capital of France?"
-        await pilot.click("#arena-prompt")
-        await pilot.press("enter")
-        await until(pilot, lambda: screen.finished == {"left", "right"}, "both answers")
-        await pilot.press("left")
-        await pilot.press("l")
-        await until(pilot, lambda: screen.query_one("#arena-board").row_count == 2, "the leaderboard")
-        await steady(pilot)
-        save(pilot, out_dir, "arena", title)
+    return ArenaScreen(EMBEDDED_CHAT_MODEL_NAME, "smollm2-copy", rng=random.Random(0))
 
 
-@shot("rag-eval", "llmdeck: rag eval (F1, ctrl+l, then ctrl+r), retrieval per mode")
-async def rag_eval_shot(out_dir: Path, title: str) -> None:
+@shot("arena", "llmdeck: arena (F2, then a), a vote and the leaderboard", dialog=arena_dialog)
+async def arena_shot(pilot, screen) -> None:
+    await send(pilot, "#arena-prompt", "In one short sentence: what is the capital of France?")
+    await until(pilot, lambda: screen.finished == {"left", "right"}, "both answers")
+    await pilot.press("left")
+    await pilot.press("l")
+    await until(pilot, lambda: screen.query_one("#arena-board").row_count == 2, "the leaderboard")
+
+
+def rag_eval_dialog():
     from llmdeck.tui.screens.rag_eval import RagEvalScreen
 
     seed_collection()
-    screen = RagEvalScreen("notes", "questions.jsonl")
-    async with DialogHost(screen).run_test(headless=True, size=SIZE) as pilot:
-        pilot.app.animation_level = "none"
-        await until(pilot, lambda: pilot.app.screen is screen, "the rag eval screen")
-        await pilot.click("#rag-eval-start")
-        await until(pilot, lambda: screen.report is not None, "the recall table", timeout_s=WAIT_S * 2)
-        await steady(pilot)
-        save(pilot, out_dir, "rag-eval", title)
+    return RagEvalScreen("notes", "questions.jsonl")
+
+
+@shot("rag-eval", "llmdeck: rag eval (F1, ctrl+l, then ctrl+r), retrieval per mode", dialog=rag_eval_dialog)
+async def rag_eval_shot(pilot, screen) -> None:
+    await pilot.click("#rag-eval-start")
+    await until(pilot, lambda: screen.report is not None, "the recall table", timeout_s=WAIT_S * 2)
 
 
 # -- the temporary home's recorded state ---------------------------------------------------------------------------
@@ -384,6 +376,7 @@ def seed_verify_run() -> None:
     )
 
 
+SFT_DATASET = "sample-chats.jsonl"  # the train form's dataset: the bundled SFT sample, copied into the session's folder
 EVALS = [
     {"id": "capital", "prompt": "What is the capital of France? Answer in one word.", "contains": ["Paris"]},
     {"id": "colour", "prompt": "Name a primary colour.", "contains": ["red", "blue", "yellow", "Red", "Blue"]},
@@ -429,9 +422,11 @@ def seed() -> None:
     from llmdeck.core.embedded import embedded_chat_model_path
     from llmdeck.core.settings import update_settings
     from llmdeck.core.store import ModelStore
+    from llmdeck.tuning.data.prepare import bundled_sample
 
     update_settings(max_tokens=160, temperature=0.3)  # short answers: a shot in seconds, not minutes
     ModelStore().register(embedded_chat_model_path(), name="smollm2-copy")  # a second contender (arena, eval)
+    shutil.copyfile(bundled_sample("sft"), SFT_DATASET)  # shown by a name of its own, not the install's path
     Path("evals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in EVALS), encoding="utf-8")
     seed_training_run()
     seed_verify_run()
@@ -466,9 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(work)
         seed()
         for name in args.names or list(SHOTS):
-            title, func = SHOTS[name]
             started = time.monotonic()
-            asyncio.run(func(out_dir, title))
+            asyncio.run(take(name, out_dir))
             print(f"screenshots: {name} took {time.monotonic() - started:.1f}s", file=sys.stderr)
     return 0
 

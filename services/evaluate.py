@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmdeck.core import db
+from llmdeck.core.child_events import ChildEvents
 from llmdeck.core.errors import BadInput
 from llmdeck.core.events import Event
 from llmdeck.core.runtime import Sampling
@@ -361,56 +362,13 @@ def _store(model_key: str, row_key: str, model: str, source: str, row_id: str, s
         )
 
 
-class ApartEvaluation:
+class ApartEvaluation(ChildEvents[EvalEvent]):
     """An eval run by `llmdeck eval --events` in a child process (the app never decodes in its own process):
-    iterate for its events, decoded from the child's JSON lines; `close()` ends the child. A child that fails
-    raises its one-line error (BadInput for exit 2)."""
+    iterate for its events, decoded from the child's JSON lines; `close()` ends the child (a stopped eval keeps
+    every score stored so far; the same eval resumes). A child that fails raises its one-line error (BadInput for
+    exit 2)."""
 
-    def __init__(self, command: list[str]):
-        import subprocess
-        import tempfile
-
-        self.command = command
-        self.stopped = False
-        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # progress text: never fills a pipe
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1
-        )
-
-    def __iter__(self) -> Iterator[EvalEvent]:
-        from llmdeck.core.errors import LlmdeckError
-        from llmdeck.core.events import decoder
-
-        decode = decoder(EVAL_EVENTS)
-        assert self.process.stdout is not None  # started with stdout=PIPE
-        try:
-            for line in self.process.stdout:
-                if line.strip():
-                    yield decode(json.loads(line))
-            code = self.process.wait()
-        finally:
-            self.close()
-            self.process.stdout.close()
-        if code != 0 and not self.stopped:
-            self._stderr.seek(0)
-            lines = [line for line in self._stderr.read().splitlines() if line.strip()]
-            message = next((line for line in reversed(lines) if line.startswith("error: ")), None)
-            text = message.removeprefix("error: ") if message else (lines[-1] if lines else f"exit code {code}")
-            raise (BadInput if code == 2 else LlmdeckError)(text)
-
-    def close(self) -> None:
-        """End the child (a stopped eval keeps every score stored so far; the same eval resumes). Safe from another
-        thread than the one iterating: the iteration then ends at once, without an error."""
-        import subprocess
-
-        if self.process.poll() is None:
-            self.stopped = True
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    event_classes = EVAL_EVENTS
 
 
 def evaluate_apart(

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmdeck.core.child_events import ChildEvents
 from llmdeck.core.errors import BadInput
 from llmdeck.core.events import Event, omitted_when
 from llmdeck.core.runtime import Sampling
@@ -469,50 +470,8 @@ def synthesize_apart(collection: str, out: str | Path, **options) -> Synthesis |
     return ApartSynthesis(command)
 
 
-class ApartSynthesis:
+class ApartSynthesis(ChildEvents[SynthEvent]):
     """A synth in a child process: iterate for its events, decoded from the child's JSON lines; a child that fails
     raises its one-line error (BadInput for exit 2). `close()` ends the child, which then writes nothing."""
 
-    def __init__(self, command: list[str]):
-        import subprocess
-
-        self.command = command
-        self.stopped = False
-        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # progress text: never fills a pipe
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1
-        )
-
-    def __iter__(self) -> Iterator[SynthEvent]:
-        from llmdeck.core.errors import LlmdeckError
-        from llmdeck.core.events import decoder
-
-        decode = decoder(SYNTH_EVENTS)
-        assert self.process.stdout is not None  # started with stdout=PIPE
-        try:
-            for line in self.process.stdout:
-                if line.strip():
-                    yield decode(json.loads(line))
-            code = self.process.wait()
-        finally:
-            self.close()
-            self.process.stdout.close()
-        if code != 0 and not self.stopped:
-            self._stderr.seek(0)
-            lines = [line for line in self._stderr.read().splitlines() if line.strip()]
-            message = next((line for line in reversed(lines) if line.startswith("error: ")), None)
-            text = message.removeprefix("error: ") if message else (lines[-1] if lines else f"exit code {code}")
-            raise (BadInput if code == 2 else LlmdeckError)(text)
-
-    def close(self) -> None:
-        """End the child (it writes nothing). Safe from another thread than the one iterating."""
-        import subprocess
-
-        if self.process.poll() is None:
-            self.stopped = True
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    event_classes = SYNTH_EVENTS

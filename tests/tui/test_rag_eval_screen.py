@@ -56,5 +56,9 @@ async def test_ctrl_r_opens_the_evaluation_which_scores_in_a_worker(tmp_path, mo
         screen.query_one("#rag-eval-qa").value = str(tmp_path / "missing.jsonl")
         await pilot.click("#rag-eval-start")
         await wait_for(pilot, lambda: any("no such file" in n.message for n in app._notifications))
+        notice = next(n for n in app._notifications if "no such file" in n.message)
+        assert notice.title == "rag eval failed" and notice.severity == "error"
+        assert text_of(screen.query_one("#rag-eval-status")).startswith("failed: ")
+        assert not screen.query_one("#rag-eval-start").disabled  # it can be run again
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, IngestScreen))

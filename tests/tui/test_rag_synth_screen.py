@@ -27,6 +27,14 @@ def scripted(monkeypatch) -> FakeRetriever:
     return fake
 
 
+async def open_synth(pilot) -> RagSynthScreen:
+    """ctrl+g on the rag eval screen that Host shows: the synth screen it opens."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RagEvalScreen))
+    await pilot.press("ctrl+g")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RagSynthScreen))
+    return pilot.app.screen
+
+
 async def test_ctrl_g_generates_a_qa_file_then_evaluates_with_it(fake_model, monkeypatch, tmp_path):
     scripted(monkeypatch)
     fake_model.enqueue(
@@ -37,10 +45,7 @@ async def test_ctrl_g_generates_a_qa_file_then_evaluates_with_it(fake_model, mon
     out = tmp_path / "synth.jsonl"
     app = Host()
     async with app.run_test(size=(120, 44)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, RagEvalScreen))
-        await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: isinstance(app.screen, RagSynthScreen))
-        synth = app.screen
+        synth = await open_synth(pilot)
         assert synth.query_one("#rag-synth-collection").value == "docs"
         synth.query_one("#rag-synth-out").value = str(out)
         synth.query_one("#rag-synth-limit").value = "2"
@@ -75,10 +80,7 @@ async def test_esc_stops_the_synth_and_nothing_is_written(fake_model, monkeypatc
     out = tmp_path / "synth.jsonl"
     app = Host()
     async with app.run_test(size=(120, 44)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, RagEvalScreen))
-        await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: isinstance(app.screen, RagSynthScreen))
-        synth = app.screen
+        synth = await open_synth(pilot)
         synth.query_one("#rag-synth-out").value = str(out)
         await pilot.click("#rag-synth-start")
         await wait_for(pilot, lambda: synth.synthesis is not None, what="the synth to start")
@@ -86,3 +88,16 @@ async def test_esc_stops_the_synth_and_nothing_is_written(fake_model, monkeypatc
         await wait_for(pilot, lambda: isinstance(app.screen, RagEvalScreen))
         await app.workers.wait_for_complete()
         assert synth.synthesis._stop and not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "llmdeck-home"]
+
+
+async def test_a_failed_synth_is_a_notification_and_can_be_started_again(fake_model):
+    app = Host()
+    async with app.run_test(size=(120, 44)) as pilot:
+        synth = await open_synth(pilot)
+        synth.query_one("#rag-synth-collection").value = "nope"
+        await pilot.click("#rag-synth-start")
+        await wait_for(pilot, lambda: any(n.title == "rag synth failed" for n in app._notifications), what="failure")
+        notice = next(n for n in app._notifications if n.title == "rag synth failed")
+        assert "collection 'nope' not found" in notice.message and notice.severity == "error"
+        assert text_of(synth.query_one("#rag-synth-status")) == f"failed: {notice.message}"
+        assert not synth.query_one("#rag-synth-start").disabled

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from textual import on
 from textual.app import App
 from textual.lazy import Lazy
-from textual.screen import Screen
-from textual.widgets import Footer
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, WorkerState
 
 Answer = TypeVar("Answer")
@@ -39,6 +39,25 @@ class BaseScreen(Screen):
 
     def work_failed(self, action: str, error: BaseException | None) -> None:
         """Screens reset their own state here (a half-shown answer, a busy marker)."""
+
+
+class WorkDialog(ModalScreen[Answer]):
+    """A dialog whose start button runs one worker: a failure (not a cancel) is a notification titled
+    `f"{WORK_TITLE} failed"` and a `failed: ...` status line, and the start button works again."""
+
+    WORK_TITLE: ClassVar[str]  # "rag synth"
+    START_BUTTON: ClassVar[str]  # the start button's selector, "#rag-synth-start"
+    STATUS: ClassVar[str]  # the status line's selector, "#rag-synth-status"
+
+    @on(Worker.StateChanged)
+    def failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            if isinstance(error, WorkCancelled):
+                return
+            self.notify(str(error), title=f"{self.WORK_TITLE} failed", severity="error", timeout=10)
+            self.query_one(self.START_BUTTON, Button).disabled = False
+            self.query_one(self.STATUS, Static).update(f"failed: {error}")
 
 
 def late_footer() -> Lazy:

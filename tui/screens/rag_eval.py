@@ -13,11 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import WorkCancelled
+from llmdeck.tui.screens.base import WorkCancelled, WorkDialog
 
 COLUMNS = ("mode", "recall@1", "recall@5", "MRR@10")
 
@@ -30,11 +29,12 @@ def _interval(metric: Any) -> str:
     return f"{metric.value:.3f} [{metric.low:.2f}, {metric.high:.2f}]"
 
 
-class RagEvalScreen(ModalScreen[None]):
+class RagEvalScreen(WorkDialog[None]):
     BINDINGS = [
         Binding("escape", "cancel", "Close / cancel the evaluation"),
         Binding("ctrl+g", "synthesize", "Generate a QA file from the collection's chunks (rag synth)"),
     ]
+    WORK_TITLE, START_BUTTON, STATUS = "rag eval", "#rag-eval-start", "#rag-eval-status"
 
     @dataclass
     class Progress(Message):
@@ -116,16 +116,6 @@ class RagEvalScreen(ModalScreen[None]):
         misses = format_report(report).split("\n\n", 1)
         self.query_one("#rag-eval-misses", Static).update(misses[1] if len(misses) > 1 else "no misses in the top 5")
         self.query_one("#rag-eval-start", Button).disabled = False
-
-    @on(Worker.StateChanged)
-    def failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            if isinstance(error, WorkCancelled):
-                return
-            self.notify(str(error), title="rag eval failed", severity="error", timeout=10)
-            self.query_one("#rag-eval-start", Button).disabled = False
-            self.query_one("#rag-eval-status", Static).update(f"failed: {error}")
 
     def action_synthesize(self) -> None:
         """Open rag synth for the collection named; the file it writes comes back here and is scored."""

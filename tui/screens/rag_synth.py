@@ -13,17 +13,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
-from llmdeck.tui.screens.base import WorkCancelled
+from llmdeck.tui.screens.base import WorkCancelled, WorkDialog
 
 DEFAULT_OUT = "synth-qa.jsonl"
 
 
-class RagSynthScreen(ModalScreen[str | None]):
+class RagSynthScreen(WorkDialog[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Close / stop the synth")]
+    WORK_TITLE, START_BUTTON, STATUS = "rag synth", "#rag-synth-start", "#rag-synth-status"
 
     @dataclass
     class Happened(Message):
@@ -113,16 +113,6 @@ class RagSynthScreen(ModalScreen[str | None]):
                 status.update(f"{event.kept} kept of {event.tried} tried ({dropped}); wrote {event.out}")
                 self.written = event.out
                 self.query_one("#rag-synth-evaluate", Button).disabled = event.kept == 0
-
-    @on(Worker.StateChanged)
-    def failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            if isinstance(error, WorkCancelled):
-                return
-            self.notify(str(error), title="rag synth failed", severity="error", timeout=10)
-            self.query_one("#rag-synth-start", Button).disabled = False
-            self.query_one("#rag-synth-status", Static).update(f"failed: {error}")
 
     @on(Button.Pressed, "#rag-synth-evaluate")
     def evaluate(self) -> None:

@@ -37,7 +37,8 @@ def run_headless(script: Path, out_dir: Path, model: str | None = None) -> None:
     "--script",
     "script",
     type=UserPath(path_type=Path),
-    help="Replay this script of key presses, typed text, clicks, waits and screenshots (see README).",
+    help="Replay this script of key presses, typed text, clicks, waits and screenshots (its format: docs/app.md,"
+    ' "Scripted and headless").',
 )
 @click.option(
     "--out",

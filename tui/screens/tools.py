@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -145,7 +146,7 @@ class ToolsScreen(BaseScreen):
         self.rows = {row.key: row for row in rows}
         self.enabled = {server.name: server.enabled for server in message.listing.servers}
         for row in rows:
-            table.add_row(*row.cells, key=row.key)
+            table.add_row(*(Text(cell) for cell in row.cells), key=row.key)  # as written: "[mcp]" is no markup
         if highlighted in self.rows:
             table.move_cursor(row=table.get_row_index(highlighted))
         failed = sum(1 for server in message.listing.servers if server.status == "failed")

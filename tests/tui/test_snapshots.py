@@ -531,3 +531,43 @@ def test_eval_screen_with_its_table(snap_compare, fake_model, tmp_path, monkeypa
         await steady(pilot)
 
     assert snap_compare(DialogHost(EvalScreen(models, "evals.jsonl")), terminal_size=SIZE, run_before=run_before)
+
+
+WEATHER_TOOLS = '''from langchain_core.tools import tool
+
+
+@tool
+def weather(city: str) -> str:
+    """Today's weather in a city."""
+    return f"sunny in {city}"
+'''
+
+
+def test_tools_screen_with_a_tools_file_and_mcp_servers(snap_compare, llmdeck_home, monkeypatch):
+    import sys
+    from importlib import metadata
+
+    from llmdeck.core.settings import McpServer, update_settings
+    from llmdeck.tui.screens.tools import ToolsScreen
+
+    lite_server = Path(__file__).resolve().parents[2] / "testing" / "mcp_lite_server.py"  # starts in milliseconds
+    monkeypatch.chdir(llmdeck_home.parent)
+    monkeypatch.setenv("LLMDECK_HOME", llmdeck_home.name)  # relative: the tools file's path on screen is too
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [])  # no plugin of this machine's environment
+    (llmdeck_home / "tools").mkdir(parents=True)
+    (llmdeck_home / "tools" / "weather.py").write_text(WEATHER_TOOLS)  # loaded like a --tools-file
+    servers = {
+        "lite": McpServer(command=sys.executable, args=[str(lite_server)]),
+        "off": McpServer(command="an-mcp-server-turned-off", enabled=False),  # never started: always "disabled"
+    }
+    update_settings(mcp_servers={name: s.model_dump(exclude_none=True) for name, s in servers.items()})
+
+    async def run_before(pilot) -> None:
+        await dialog_shown(pilot)
+        screen = pilot.app.screen
+        await settled(pilot, lambda: not screen.busy and "server:off" in screen.rows)
+        table = screen.query_one("#tools-table")
+        table.move_cursor(row=table.get_row_index("tool:add"))  # beside the table: the MCP tool's schema
+        await steady(pilot)
+
+    assert snap_compare(DialogHost(ToolsScreen()), terminal_size=SIZE, run_before=run_before)

@@ -11,6 +11,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.core.events import Event, decoder
+from llmdeck.core.procs import spawn
 
 EventT = TypeVar("EventT", bound=Event)
 
@@ -26,7 +27,8 @@ class ChildEvents(Generic[EventT]):
         self.command = command
         self.stopped = False
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # progress text: never fills a pipe
-        self.process = subprocess.Popen(
+        # started by the thread that iterates and closes it (the app's worker): it dies with the app
+        self.process = spawn(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1
         )
 

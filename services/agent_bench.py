@@ -29,6 +29,7 @@ from llmdeck.services import eval_report
 from llmdeck.services.eval_report import Metric, mean, rate
 
 PARTS = ("agent-constrained", "agent-free", "verify")
+NON_NEGATIVE = (0.0, float("inf"))  # steps and rounds: a t interval of few tasks would reach below 0
 
 
 @dataclass(frozen=True)
@@ -137,13 +138,16 @@ def _metrics_from(part: str, collection: str) -> dict[str, tuple[Metric, bool]]:
                 True,
             ),
             "verify pass within the rounds": (rate({t: float(v["passed"]) for t, v in found.items()}), True),
-            "verify mean rounds": (mean({t: float(v.get("rounds", 0)) for t, v in found.items()}), False),
+            "verify mean rounds": (
+                mean({t: float(v.get("rounds", 0)) for t, v in found.items()}, bounds=NON_NEGATIVE),
+                False,
+            ),
         }
     mode = "constrained" if part == "agent-constrained" else "free"
     metrics = {
         f"tool-choice accuracy, {mode}": (rate({t: float(v["tool_ok"]) for t, v in found.items()}), True),
         f"answer accuracy, {mode}": (rate({t: float(v["correct"]) for t, v in found.items()}), True),
-        f"mean steps, {mode}": (mean({t: float(v["steps"]) for t, v in found.items()}), False),
+        f"mean steps, {mode}": (mean({t: float(v["steps"]) for t, v in found.items()}, bounds=NON_NEGATIVE), False),
     }
     if mode == "free":
         metrics["well-formed runs, free"] = (rate({t: float(v["well_formed"]) for t, v in found.items()}), True)

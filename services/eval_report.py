@@ -83,15 +83,19 @@ def rate(per_item: Mapping[str, float]) -> Metric:
     return Metric(passed / n if n else None, n, low, high, values)
 
 
-def mean(per_item: Mapping[str, float]) -> Metric:
-    """A mean with its t interval (a single item: the value itself, no width)."""
+def mean(per_item: Mapping[str, float], bounds: tuple[float, float] | None = None) -> Metric:
+    """A mean with its t interval (a single item: the value itself, no width), cut to `bounds` where the metric
+    cannot leave them (an MRR or a pass@k in 0..1: a t interval of few items would reach past them)."""
     values = dict(per_item)
     n = len(values)
     if not n:
         return Metric(None, 0, None, None, values)
     centre = statistics.fmean(values.values())
     half = t975(n - 1) * statistics.stdev(values.values()) / math.sqrt(n) if n > 1 else 0.0
-    return Metric(centre, n, centre - half, centre + half, values)
+    low, high = centre - half, centre + half
+    if bounds is not None:
+        low, high = max(bounds[0], low), min(bounds[1], high)
+    return Metric(centre, n, low, high, values)
 
 
 def paired_delta(first: Metric, other: Metric, seed: int = BOOTSTRAP_SEED) -> Delta:

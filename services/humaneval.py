@@ -208,7 +208,7 @@ def estimates(passed: Mapping[str, int], samples: int) -> dict[int, Metric]:
     found = {}
     for k in report_ks(samples):
         per_problem = {task_id: pass_at_k(samples, c, k) for task_id, c in passed.items()}
-        found[k] = rate(per_problem) if k == samples else mean(per_problem)
+        found[k] = rate(per_problem) if k == samples else mean(per_problem, bounds=(0.0, 1.0))
     return found
 
 

@@ -5,8 +5,8 @@ comes from, e.g. ["functools.rst"]; a hit counts when its source is that file or
 `answer` (without `sources`, a hit counts when its text contains the answer), optionally `id`. Each question is
 asked in every mode (dense, bm25, hybrid, and hybrid+rerank when asked: the hybrid hits reordered by a model,
 rag/rerank.py); recall@1 and recall@5 (a relevant chunk among the first 1 or 5) get
-a Wilson 95% interval, MRR@10 a t interval (services/eval_report.py), and each mode's misses list what came back
-instead; each mode's search time per question (median and p95) is measured too.
+a Wilson 95% interval, MRR@10 a t interval cut to 0..1 (services/eval_report.py), and each mode's misses list
+what came back instead; each mode's search time per question (median and p95) is measured too.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def score(questions: Sequence[Question], outcomes: Sequence[Outcome], mode: str)
         mode,
         rate({key: float(r is not None and r <= 1) for key, r in ranks.items()}),
         rate({key: float(r is not None and r <= 5) for key, r in ranks.items()}),
-        mean({key: (1.0 / r if r is not None and r <= DEPTH else 0.0) for key, r in ranks.items()}),
+        mean({key: (1.0 / r if r is not None and r <= DEPTH else 0.0) for key, r in ranks.items()}, bounds=(0.0, 1.0)),
         round(statistics.median(times), 1),
         round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
     )

@@ -45,6 +45,16 @@ def test_mean_has_a_t_interval():
     assert mean({}).value is None
 
 
+def test_a_bounded_mean_keeps_its_interval_inside_the_bounds():
+    # two questions, reciprocal ranks 1 and 0: the t interval (df 1) would be 0.5 +- 6.35
+    free = mean({"a": 1.0, "b": 0.0})
+    assert free.low < 0 and free.high > 1
+    bounded = mean({"a": 1.0, "b": 0.0}, bounds=(0.0, 1.0))
+    assert (bounded.value, bounded.low, bounded.high) == (0.5, 0.0, 1.0)
+    narrow = mean({f"q{i}": 0.4 + 0.01 * (i % 3) for i in range(30)}, bounds=(0.0, 1.0))
+    assert narrow.low == pytest.approx(mean(narrow.per_item).low) and 0 < narrow.low < narrow.high < 1
+
+
 def test_a_constant_paired_difference_has_no_width_whatever_the_spread_of_the_items():
     rng = random.Random(1)
     first = {f"q{i}": rng.uniform(1, 10) for i in range(30)}  # very different items...

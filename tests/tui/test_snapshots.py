@@ -571,3 +571,29 @@ def test_tools_screen_with_a_tools_file_and_mcp_servers(snap_compare, llmdeck_ho
         await steady(pilot)
 
     assert snap_compare(DialogHost(ToolsScreen()), terminal_size=SIZE, run_before=run_before)
+
+
+def test_rag_eval_screen_with_its_table(snap_compare, tmp_path, monkeypatch):
+    from llmdeck.rag.stores import Hit
+    from llmdeck.services import rag_eval
+    from llmdeck.tui.screens.rag_eval import RagEvalScreen
+
+    class Retriever:  # a.md is found first by bm25 and hybrid, dense only for the question about apples
+        def search(self, question, k, mode):
+            found, other = Hit("", {"source": "/d/a.md"}, 1.0, "a"), Hit("", {"source": "/d/b.md"}, 1.0, "b")
+            return [found, other] if mode != "dense" or "apples" in question else [other]
+
+    monkeypatch.setattr(rag_eval, "open_retriever", lambda collection, progress=True: Retriever())
+    monkeypatch.chdir(tmp_path)  # the QA file by a relative name: no machine path in the shot
+    rows = [{"question": "apples?", "sources": ["a.md"]}, {"question": "pears?", "sources": ["a.md"], "id": "pears"}]
+    Path("qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    dialog = RagEvalScreen("docs", qa_file="qa.jsonl")
+
+    async def run_before(pilot) -> None:
+        pilot.app.animation_level = "none"
+        await dialog_shown(pilot)
+        await pilot.click("#rag-eval-start")
+        await settled(pilot, lambda: dialog.report is not None)
+        await steady(pilot)
+
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)

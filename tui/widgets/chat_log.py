@@ -19,6 +19,7 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from textual.widget import Widget
 
+TAIL_SPARE_ROWS = 3  # empty rows kept under a streaming answer's text, so that most new rows need no layout
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -67,7 +68,7 @@ class ChatBubble(Vertical, can_focus=True):
         self.label = label if label is not None else role
         self.streaming = streaming and role == "assistant"  # an answer being written: blocks + a plain tail
         self._tail = ""
-        self._tail_rows: int | None = None  # the rows the tail took when it was last laid out
+        self._tail_rows: int | None = None  # the rows the tail was given when it was last laid out
 
     def compose(self):
         if self.role != "note":
@@ -92,14 +93,17 @@ class ChatBubble(Vertical, can_focus=True):
         tail = self.query_one(".tail", Static)
         if blocks:
             await self.mount_all([_markdown(block) for block in blocks], before=tail)
-        # a layout of the whole screen costs ~10 ms here; most batches leave the tail on the rows it had
+        # A layout of the whole screen costs tens of ms on 2 cores: the tail is given its rows and a few spare
+        # ones, and is laid out again only when its text outgrows them (or shrinks: a block left it).
         tail.update(self._tail, layout=False)
         width = tail.content_size.width
         rows = tail.get_content_height(tail.size, tail.size, width) if width else None
-        grown = bool(blocks) or rows is None or rows != self._tail_rows
+        reserved = self._tail_rows
+        grown = bool(blocks) or rows is None or reserved is None or not reserved - TAIL_SPARE_ROWS <= rows <= reserved
         if grown:
+            self._tail_rows = None if rows is None else rows + TAIL_SPARE_ROWS
+            tail.styles.height = "auto" if rows is None else self._tail_rows  # a new height: a layout
             tail.refresh(layout=True)
-        self._tail_rows = rows
         return grown
 
     async def finish(self) -> None:

@@ -75,3 +75,34 @@ async def test_the_plots_redraw_only_for_new_points_and_batch_what_arrives_meanw
         monitor.show(running, [], False, ["again"], log_reset=True)  # a log line alone redraws the log, no plot
         await wait_for(pilot, lambda: app.query_one("#monitor-log").lines == ["again"])
         assert monitor.plots_drawn == 2
+
+
+async def test_the_monitors_log_grows_without_a_layout_and_stays_at_its_end():
+    from llmdeck.tui.widgets.run_monitor import TailLog
+
+    class LogHost(App):
+        CSS = "TailLog { height: 6; width: 40; }"
+
+        def compose(self) -> ComposeResult:
+            yield TailLog(max_lines=500)
+
+    app = LogHost()
+    async with app.run_test(size=(60, 20)) as pilot:
+        log = app.query_one(TailLog)
+        await pilot.pause()
+        layouts = []
+        refresh = log.refresh
+
+        def counted(*regions, layout: bool = False, **options):
+            layouts.append(layout)
+            return refresh(*regions, layout=layout, **options)
+
+        log.refresh = counted  # type: ignore[method-assign]
+        for index in range(60):  # past its height at once, then many more writes
+            log.write_lines([f"line {index}"])
+            await pilot.pause()
+        assert 1 <= layouts.count(True) <= 3  # the first write, the scrollbar appearing; not one per write
+        assert log.vertical_scrollbar.window_virtual_size == log.line_count == 60  # the thumb follows the lines
+        assert log.is_vertical_scroll_end and log.scroll_y == log.max_scroll_y > 0
+        shown = [strip.text for strip in (log.render_line(row) for row in range(log.scrollable_content_region.height))]
+        assert any("line 59" in line for line in shown)  # the newest line is on screen

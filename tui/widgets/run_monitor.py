@@ -6,7 +6,7 @@ plots are redrawn only when points arrive, at most once every PLOT_EVERY_S, with
 A layout refresh re-renders every widget of the screen (on 2 cores ~0.15 s at 150x48, and it came a dozen times a
 second while a run logged): the texts here change without one when they keep their rows, the plots carry no legend
 widget (textual-plot re-places it with a layout at each change; the axis label names the lines instead), and the
-log, whose growth is a layout, is written with the plots."""
+log (a TailLog: its growth repaints its scrollbar instead of laying out the screen) is written with the plots."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Label, Log, Sparkline, Static
 
 from llmdeck.core.units import duration, human_size
@@ -67,6 +69,27 @@ def fitted_rows(text: str, width: int) -> int | None:
     return len(lines)
 
 
+class TailLog(Log):
+    """A Log whose size is the stylesheet's: new lines change only what it scrolls over, so they repaint it and its
+    scrollbar instead of laying out the whole screen (Textual's Log lays out at every write until `max_lines`).
+    A layout is still asked for when the lines start or stop overflowing it (the scrollbar appears or goes)."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._overflowing: bool | None = None
+
+    def watch_virtual_size(self, size: Size) -> None:
+        shown = self.container_size
+        overflowing = size.height > shown.height or size.width > shown.width
+        if not shown or overflowing != self._overflowing:
+            self.refresh(layout=True)
+        else:
+            self._scroll_update(size)  # the scrollbar's thumb, and the scroll offset kept in range
+        self._overflowing = overflowing if shown else None
+
+
 class RunMonitor(Vertical):
     """What one run is doing; `clear` when another run is followed, `show` with each update of its files."""
 
@@ -99,7 +122,7 @@ class RunMonitor(Vertical):
         yield Label("grad norm", id="grad-norm-label")
         yield Sparkline([], id="grad-norm")
         with Horizontal(id="monitor-bottom"):
-            yield Log(id="monitor-log", max_lines=500)
+            yield TailLog(id="monitor-log", max_lines=500)
             with VerticalScroll(id="monitor-config"):
                 yield Static("", id="monitor-config-text", markup=False)
 

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
-
 from llmdeck.core.errors import BadInput
 
 TOKENS_PER_BATCH = 8192  # padded tokens per torch forward: big enough GEMMs for a few cores, small enough to cache
@@ -103,8 +101,10 @@ def _pooling_mode(pooling: Any) -> str | None:
     return None
 
 
-class BertEmbeddings(Embeddings):
-    """LangChain `Embeddings` over a BERT sentence-transformers folder: normalized float vectors."""
+class BertEmbeddings:
+    """LangChain's `Embeddings` interface over a BERT sentence-transformers folder: normalized float vectors.
+    The interface, not the base class: importing langchain_core (with its callbacks and tracing) would cost a
+    cold `rag query` ~0.2 s, and the vector stores only call these methods."""
 
     def __init__(self, model_dir: Path, precision: Callable[[], str] = lambda: "fp32"):
         layout = describe(model_dir)
@@ -129,6 +129,16 @@ class BertEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([str(text)])[0].tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        import asyncio
+
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        import asyncio
+
+        return await asyncio.to_thread(self.embed_query, text)
 
     # -- ours ---------------------------------------------------------------------------------------
     def count_tokens(self, texts: Sequence[str]) -> int:

@@ -135,3 +135,44 @@ def test_the_console_script_runs_outside_the_repo(tmp_path):
         env={**os.environ, "LLMDECK_HOME": str(tmp_path / "home")},
     )
     assert result.returncode == 0 and "Usage: llmdeck" in result.stdout
+
+
+NEVER_ON_A_COLD_QUERY = [
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "peft",
+    "bitsandbytes",
+    "langchain",
+    "langchain_core",
+    "langchain_chroma",
+    "langchain_huggingface",
+    "langchain_text_splitters",
+    "bm25s",
+    "scipy",
+]
+
+
+@pytest.mark.slow  # an ingest and a query, each in a fresh process (a few seconds)
+def test_a_cold_rag_query_imports_no_heavy_library(tmp_path):
+    """`llmdeck rag query` in a fresh process finds the chunk with our numpy encoder, the saved BM25 matrix and
+    Chroma alone: none of the training stack (seconds of imports), nor LangChain or bm25s (scipy): ~0.2 s each."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keys.md").write_text("# Keys\n\nRotate the API keys every ninety days and revoke the old ones.\n")
+    env = {**os.environ, "LLMDECK_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    ingest = [sys.executable, "-m", "llmdeck.cli", "rag", "ingest", str(docs), "--collection", "keys"]
+    subprocess.run(ingest, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    query = ["rag", "query", "--collection", "keys", "how often are keys rotated?", "--json"]
+    script = (
+        f"import json, sys\nfrom llmdeck.cli.main import cli\ntry:\n    cli({query!r}, prog_name='llmdeck')\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    *answer, modules = out.stdout.splitlines()
+    assert [row["source"].endswith("keys.md") for row in json.loads("\n".join(answer))] == [True]
+    loaded = {name.split(".")[0] for name in json.loads(modules)}
+    assert {"chromadb", "llmdeck"} <= loaded  # the query ran through the store
+    assert not loaded & set(NEVER_ON_A_COLD_QUERY), sorted(loaded & set(NEVER_ON_A_COLD_QUERY))

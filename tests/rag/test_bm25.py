@@ -68,3 +68,28 @@ def test_an_empty_collection_index_searches_nothing():
     bm25.save(index, "empty")
     loaded = bm25.load("empty")
     assert loaded is not None and loaded.search("anything", 5) == []
+
+
+def test_a_loaded_index_scores_exactly_as_bm25s_does(llmdeck_home):
+    """A saved index is scored by SavedScores (no bm25s import): the same terms, repeats kept and stopwords
+    dropped, and bit-equal scores to the bm25s index it was saved from."""
+    index = built(("c1", "c2", "c3", "c4"))
+    bm25.save(index, "col")
+    loaded = bm25.load("col")
+    assert loaded is not None and isinstance(loaded.retriever, bm25.SavedScores)
+    for question in ("the water and the coffee WATER", "Feed the starter: flour, flour!", "egg of the penguins"):
+        terms = bm25.query_terms(question, "", loaded.retriever.vocab_dict)
+        assert terms == [t for t in bm25.tokenize([question])[0] if t in index.retriever.vocab_dict]
+        assert loaded.retriever.get_scores(terms).tolist() == index.retriever.get_scores(terms).tolist()
+    assert bm25.query_terms("the water water", "", loaded.retriever.vocab_dict) == ["water", "water"]
+
+
+def test_a_process_reads_an_index_again_once_the_file_changed(llmdeck_home):
+    bm25.save(built(("c1", "c2")), "col")
+    first = bm25.load("col")
+    assert first is not None and bm25.load("col") is first
+    bm25.save(built(("c1", "c2", "c3")), "col")
+    again = bm25.load("col")
+    assert again is not None and again is not first and again.ids == ["c1", "c2", "c3"]
+    bm25.remove("col")
+    assert bm25.load("col") is None

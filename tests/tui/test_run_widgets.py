@@ -77,6 +77,26 @@ async def test_the_plots_redraw_only_for_new_points_and_batch_what_arrives_meanw
         assert monitor.plots_drawn == 2
 
 
+async def test_the_stats_line_follows_the_plots_but_a_new_status_shows_at_once(monkeypatch):
+    from llmdeck.tui.widgets import run_monitor
+
+    monkeypatch.setattr(run_monitor, "PLOT_EVERY_S", 0.5)
+    app = WidgetsHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        monitor = app.query_one(RunMonitor)
+
+        def stats() -> str:
+            return str(app.query_one("#monitor-stats").render())
+
+        monitor.show(a_run("running", step=1), [{"step": 1, "loss": 2.0}], False, [])
+        assert "step 1/10" in stats()
+        monitor.show(a_run("running", step=2), [{"step": 2, "loss": 1.9}], False, [])  # the same status: waits
+        assert "step 1/10" in stats()
+        await wait_for(pilot, lambda: "step 2/10" in stats())
+        monitor.show(a_run("completed", step=3), [], False, [])  # a new status: at once
+        assert "[completed]" in stats() and "step 3/10" in stats()
+
+
 async def test_the_monitors_log_grows_without_a_layout_and_stays_at_its_end():
     from llmdeck.tui.widgets.run_monitor import TailLog
 

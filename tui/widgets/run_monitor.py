@@ -1,7 +1,8 @@
 """The train screen's live monitor of one run: stats line, alerts, loss and learning-rate plots, grad-norm
 sparkline, the log's tail and the resolved config. It keeps the metrics rows read so far, and its costs follow
 what arrives, not the run's length: alerts are scanned for the new rows only, the log gets its new lines, and the
-plots are redrawn only when points arrive, at most once every PLOT_EVERY_S, with the log's new lines.
+plots are redrawn only when points arrive, at most once every PLOT_EVERY_S, with the log's new lines and the stats
+line (a new run or status shows at once).
 
 A layout refresh re-renders every widget of the screen (on 2 cores ~0.15 s at 150x48, and it came a dozen times a
 second while a run logged): the texts here change without one when they keep their rows, the plots carry no legend
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from textual.timer import Timer
 
 PLOT_POINTS = 400  # plotted points per series (longer runs are thinned evenly)
-PLOT_EVERY_S = 1.0  # plots and log are redrawn at most this often (what arrives meanwhile waits for the next)
+PLOT_EVERY_S = 2.0  # plots, log and stats line are redrawn at most this often (what arrives meanwhile waits)
 PLOTTED = ("loss", "eval_loss", "learning_rate", "grad_norm")
 
 
@@ -102,6 +103,8 @@ class RunMonitor(Vertical):
         self._plotted_at = 0.0
         self._plot_timer: Timer | None = None
         self._texts: dict[str, tuple[str, int, int | None]] = {}  # id -> (text, width, rows) as last shown
+        self._run = None  # the run as last read: its stats line is written with the plots, at once on a new status
+        self._run_shown: tuple | None = None  # (id, status) of the stats line shown
         self._log_lines: list[str] = []  # lines waiting for the next redraw
         self._log_reset = False
 
@@ -142,6 +145,7 @@ class RunMonitor(Vertical):
         self.query_one("#monitor-log", Log).clear()
         self.query_one("#monitor-config-text", Static).update("")
         self.config_shown_for = None
+        self._run, self._run_shown = None, None
 
     def _set_text(self, widget_id: str, text: str) -> None:
         """Show `text` in a Static, with a layout refresh only when it takes other rows than the text it replaces."""
@@ -162,12 +166,13 @@ class RunMonitor(Vertical):
             self._reset_series()
         self.metrics_rows += rows
         self._add_points(rows)
-        self._stats(run)
+        self._run = run
+        if self._run_shown != (run.id, run.status):  # a new run or status shows at once, a new step with the plots
+            self._stats(run)
         if log_reset:
             self._log_lines, self._log_reset = [], True
         self._log_lines += log_lines
-        if rows or reset or log_lines or log_reset:
-            self._plots_due()
+        self._plots_due()
         if self.config_shown_for != run.id:
             import yaml
 
@@ -202,6 +207,7 @@ class RunMonitor(Vertical):
             parts.append(f"peak RSS {human_size(last['peak_rss_bytes'])}")
         if run.error:
             parts.append(f"error: {run.error}")
+        self._run_shown = (run.id, run.status)
         self._set_text("monitor-stats", "  ".join(parts))
         self._set_text("monitor-alerts", "\n".join(f"! {a.message}" for a in self._alerts[-3:]))
 
@@ -237,6 +243,8 @@ class RunMonitor(Vertical):
 
         self._plot_timer = None
         self._plotted_at = time.monotonic()
+        if self._run is not None:
+            self._stats(self._run)
         if self._log_lines or self._log_reset:
             log = self.query_one("#monitor-log", Log)
             if self._log_reset:

@@ -402,6 +402,7 @@ def test_compare_runs_dialog(snap_compare):
     async def run_before(pilot) -> None:
         await dialog_shown(pilot)
         await settled(pilot, lambda: pilot.app.screen.query_one("#compare-diff").row_count > 0)
+        await pilot.pause(0.3)  # textual-plot places its legend after the plot's next layouts (a shot came too soon)
         await steady(pilot)
 
     assert snap_compare(DialogHost(CompareRunsScreen(first, second)), terminal_size=SIZE, run_before=run_before)

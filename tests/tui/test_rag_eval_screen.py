@@ -54,6 +54,7 @@ async def test_ctrl_r_opens_the_evaluation_which_scores_in_a_worker(tmp_path, mo
         assert "2 questions" in text_of(screen.query_one("#rag-eval-status"))
 
         screen.query_one("#rag-eval-qa").value = str(tmp_path / "missing.jsonl")
+        await pilot.pause(0.1)  # the table and misses moved the button: a click before that layout missed it
         await pilot.click("#rag-eval-start")
         await wait_for(pilot, lambda: any("no such file" in n.message for n in app._notifications))
         notice = next(n for n in app._notifications if "no such file" in n.message)

@@ -62,8 +62,9 @@ class LoopScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         from textual_plot import PlotWidget
 
-        from llmdeck.services.loop import CURVE_METRICS
+        from llmdeck.services.loop import CURVE_METRICS, LoopConfig
 
+        defaults = {name: str(field.default) for name, field in LoopConfig.model_fields.items()}  # as `llmdeck loop`
         yield Header()
         with Horizontal(id="loop-body"):
             with VerticalScroll(id="loop-form"):
@@ -72,9 +73,9 @@ class LoopScreen(BaseScreen):
                 yield Label("Task files (comma-separated; empty: the bundled ones)", classes="pane-title")
                 yield Input(placeholder="bundled tool questions and coding tasks", compact=True, id="loop-tasks")
                 yield Label("Rounds", classes="pane-title")
-                yield Input("1", type="integer", compact=True, id="loop-rounds")
+                yield Input(defaults["rounds"], type="integer", compact=True, id="loop-rounds")
                 yield Label("Attempts per task", classes="pane-title")
-                yield Input("3", type="integer", compact=True, id="loop-samples")
+                yield Input(defaults["samples"], type="integer", compact=True, id="loop-samples")
                 yield Label("Train tasks per category at most (empty: all)", classes="pane-title")
                 yield Input("", type="integer", compact=True, id="loop-limit")
                 yield Checkbox("Evaluate on the held-out tasks (the gate)", True, compact=True, id="loop-evaluate")

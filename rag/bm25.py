@@ -224,7 +224,7 @@ def state(collection: str, registered: set[str]) -> str:
     index = load(collection)
     if index is None:
         return "missing"
-    return "ok" if index.fingerprint == fingerprint(registered) else "stale"
+    return "ok" if index.covers(registered) else "stale"
 
 
 def updated(

@@ -26,10 +26,9 @@ from llmdeck.agents.tasks import load_tasks
 from llmdeck.core.errors import BadInput
 from llmdeck.core.events import Event
 from llmdeck.services import eval_report
-from llmdeck.services.eval_report import Metric, mean, rate
+from llmdeck.services.eval_report import NON_NEGATIVE, Metric, mean, rate
 
 PARTS = ("agent-constrained", "agent-free", "verify")
-NON_NEGATIVE = (0.0, float("inf"))  # steps and rounds: a t interval of few tasks would reach below 0
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,10 @@ def rate(per_item: Mapping[str, float]) -> Metric:
     return Metric(passed / n if n else None, n, low, high, values)
 
 
+UNIT = (0.0, 1.0)  # a mean of shares or reciprocal ranks (pass@k, MRR)
+NON_NEGATIVE = (0.0, math.inf)  # a mean of counts (steps, rounds)
+
+
 def mean(per_item: Mapping[str, float], bounds: tuple[float, float] | None = None) -> Metric:
     """A mean with its t interval (a single item: the value itself, no width), cut to `bounds` where the metric
     cannot leave them (an MRR or a pass@k in 0..1: a t interval of few items would reach past them)."""

@@ -30,7 +30,7 @@ from typing import Literal
 from llmdeck.agents.humaneval import SUITE, Problem, problems
 from llmdeck.core import db
 from llmdeck.core.errors import BadInput
-from llmdeck.services.eval_report import EvalReport, Metric, mean, rate, report_row
+from llmdeck.services.eval_report import UNIT, EvalReport, Metric, mean, rate, report_row
 
 Mode = Literal["completion", "chat"]
 MODES: tuple[Mode, ...] = ("completion", "chat")
@@ -208,7 +208,7 @@ def estimates(passed: Mapping[str, int], samples: int) -> dict[int, Metric]:
     found = {}
     for k in report_ks(samples):
         per_problem = {task_id: pass_at_k(samples, c, k) for task_id, c in passed.items()}
-        found[k] = rate(per_problem) if k == samples else mean(per_problem, bounds=(0.0, 1.0))
+        found[k] = rate(per_problem) if k == samples else mean(per_problem, bounds=UNIT)
     return found
 
 

@@ -24,7 +24,7 @@ from llmdeck.core.errors import BadInput
 from llmdeck.core.validate import json_object_rows, pydantic_problem, read_lines_file
 from llmdeck.rag.query import RETRIEVAL_MODES, open_retriever, reranker_for
 from llmdeck.rag.stores import Hit
-from llmdeck.services.eval_report import Metric, mean, paired_delta, rate
+from llmdeck.services.eval_report import UNIT, Metric, mean, paired_delta, rate
 
 MAX_QA_BYTES = 32 * 2**20
 DEPTH = 10  # hits retrieved per question: MRR@10 needs ten
@@ -189,7 +189,7 @@ def score(questions: Sequence[Question], outcomes: Sequence[Outcome], mode: str)
         mode,
         rate({key: float(r is not None and r <= 1) for key, r in ranks.items()}),
         rate({key: float(r is not None and r <= 5) for key, r in ranks.items()}),
-        mean({key: (1.0 / r if r is not None and r <= DEPTH else 0.0) for key, r in ranks.items()}, bounds=(0.0, 1.0)),
+        mean({key: (1.0 / r if r is not None and r <= DEPTH else 0.0) for key, r in ranks.items()}, bounds=UNIT),
         round(statistics.median(times), 1),
         round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
     )

@@ -47,3 +47,15 @@ async def past_run_refused_while_busy(pilot, screen, history, field: str, attrib
     await wait_for(pilot, lambda: any(notice in n.message for n in pilot.app._notifications))
     assert getattr(widget, attribute) == "typed while busy"
     screen.busy = False
+
+
+class FakeRetriever:
+    """A collection for the rag eval screen: a.md comes first in bm25 and hybrid, and in dense only for the
+    question about apples."""
+
+    def search(self, question, k, mode):
+        from llmdeck.rag.stores import Hit
+
+        found = Hit("", {"source": "/d/a.md"}, 1.0, "a")
+        other = Hit("", {"source": "/d/b.md"}, 1.0, "b")
+        return [found, other] if mode != "dense" or "apples" in question else [other]

@@ -7,23 +7,15 @@ import json
 
 from textual.app import App
 
-from llmdeck.rag.stores import Hit
 from llmdeck.services import rag_eval
 from llmdeck.tui.screens.ingest import IngestScreen
 from llmdeck.tui.screens.rag_eval import RagEvalScreen
-from tests.tui.helpers import text_of, wait_for
+from tests.tui.helpers import FakeRetriever, text_of, wait_for
 
 
 class Host(App):
     def on_mount(self) -> None:
         self.push_screen(IngestScreen("docs"))
-
-
-class FakeRetriever:
-    def search(self, question, k, mode):
-        found = Hit("", {"source": "/d/a.md"}, 1.0, "a")
-        other = Hit("", {"source": "/d/b.md"}, 1.0, "b")
-        return [found, other] if mode != "dense" or "apples" in question else [other]
 
 
 async def test_ctrl_r_opens_the_evaluation_which_scores_in_a_worker(tmp_path, monkeypatch):

@@ -575,16 +575,11 @@ def test_tools_screen_with_a_tools_file_and_mcp_servers(snap_compare, llmdeck_ho
 
 
 def test_rag_eval_screen_with_its_table(snap_compare, tmp_path, monkeypatch):
-    from llmdeck.rag.stores import Hit
     from llmdeck.services import rag_eval
     from llmdeck.tui.screens.rag_eval import RagEvalScreen
+    from tests.tui.helpers import FakeRetriever
 
-    class Retriever:  # a.md is found first by bm25 and hybrid, dense only for the question about apples
-        def search(self, question, k, mode):
-            found, other = Hit("", {"source": "/d/a.md"}, 1.0, "a"), Hit("", {"source": "/d/b.md"}, 1.0, "b")
-            return [found, other] if mode != "dense" or "apples" in question else [other]
-
-    monkeypatch.setattr(rag_eval, "open_retriever", lambda collection, progress=True: Retriever())
+    monkeypatch.setattr(rag_eval, "open_retriever", lambda collection, progress=True: FakeRetriever())
     monkeypatch.chdir(tmp_path)  # the QA file by a relative name: no machine path in the shot
     rows = [{"question": "apples?", "sources": ["a.md"]}, {"question": "pears?", "sources": ["a.md"], "id": "pears"}]
     Path("qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))

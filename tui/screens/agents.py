@@ -24,6 +24,7 @@ from llmdeck.agents.events import RunEvent
 from llmdeck.tui.screens.base import late_footer
 from llmdeck.tui.screens.run_screen import RunScreen
 from llmdeck.tui.widgets.agent_trace import LIMIT_NOTES, AgentTrace
+from llmdeck.tui.widgets.field_input import FieldInput
 from llmdeck.tui.widgets.run_history import RunHistory
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class AgentsScreen(RunScreen):
         with Horizontal(id="agent-body"):
             with VerticalScroll(id="agent-form"):
                 yield Label("Question", classes="pane-title")
-                yield Input(placeholder="Ask; Enter runs, Esc stops", id="agent-question")
+                yield FieldInput(placeholder="Ask; Enter runs, Esc stops", id="agent-question")
                 yield Label("Model", classes="pane-title")
                 yield Select([], prompt="model", allow_blank=True, compact=True, id="agent-model")
                 yield Label("Tools (space toggles)", classes="pane-title")
@@ -90,9 +91,9 @@ class AgentsScreen(RunScreen):
                 yield Label("RAG collection (for rag_search)", classes="pane-title")
                 yield Select([], prompt="none", allow_blank=True, compact=True, id="agent-collection")
                 yield Label("Max steps", classes="pane-title")
-                yield Input("6", type="integer", compact=True, id="agent-max-steps")
+                yield FieldInput("6", type="integer", compact=True, id="agent-max-steps")
                 yield Label("Workspace (the files tool's folder)", classes="pane-title")
-                yield Input(placeholder="(the current directory)", compact=True, id="agent-workspace")
+                yield FieldInput(placeholder="(the current directory)", compact=True, id="agent-workspace")
                 yield Checkbox("Thought before each action", compact=True, id="agent-thoughts")
                 yield Button("Run (ctrl+r)", variant="primary", id="agent-run")
             with Vertical(id="agent-main"):

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
+from llmdeck.tui.widgets.field_input import FieldInput
 
 if TYPE_CHECKING:
     from llmdeck.services.arena import Matchup, Standing, Vote
@@ -66,9 +67,9 @@ class ArenaScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="arena-setup"):
-            yield Input(self.first, placeholder="model (MODEL, MODEL+RUN, +RUN)", id="arena-first")
-            yield Input(self.second, placeholder="the other model", id="arena-second")
-        yield Input(placeholder="a prompt both models answer (enter)", id="arena-prompt")
+            yield FieldInput(self.first, placeholder="model (MODEL, MODEL+RUN, +RUN)", id="arena-first")
+            yield FieldInput(self.second, placeholder="the other model", id="arena-second")
+        yield FieldInput(placeholder="a prompt both models answer (enter)", id="arena-prompt")
         with Horizontal(id="arena-answers"):
             for side, name in zip(SIDES, "AB"):
                 with Vertical(classes="arena-side"):

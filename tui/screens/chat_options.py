@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
+from llmdeck.tui.widgets.field_input import FieldInput
+
 SAMPLING_FIELDS = (
     ("temperature", "Temperature (0 = greedy)"),
     ("top_p", "Top-p (0-1]"),
@@ -33,7 +35,7 @@ class ChatOptionsScreen(ModalScreen[dict | None]):
             for name, label in SAMPLING_FIELDS:
                 yield Label(label)
                 value = self.options.get(name)
-                yield Input("" if value is None else str(value), id=f"options-{name}")
+                yield FieldInput("" if value is None else str(value), id=f"options-{name}")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (Esc)", id="cancel")

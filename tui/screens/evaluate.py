@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Header, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
+from llmdeck.tui.widgets.field_input import FieldInput
 
 if TYPE_CHECKING:
     from llmdeck.services.evaluate import ApartEvaluation, EvalReported, Evaluation, RowScored
@@ -64,9 +65,9 @@ class EvalScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="eval-setup"):
-            yield Input(" ".join(self.models), placeholder="models: MODEL MODEL+RUN +RUN", id="eval-models")
-            yield Input(self.tasks_file or "", placeholder="eval file (JSON lines)", id="eval-tasks")
-            yield Input(placeholder="judge model (for judge rows)", id="eval-judge")
+            yield FieldInput(" ".join(self.models), placeholder="models: MODEL MODEL+RUN +RUN", id="eval-models")
+            yield FieldInput(self.tasks_file or "", placeholder="eval file (JSON lines)", id="eval-tasks")
+            yield FieldInput(placeholder="judge model (for judge rows)", id="eval-judge")
         with Horizontal(id="eval-progress"):
             yield Label("", id="eval-progress-label")
             yield ProgressBar(id="eval-progress-bar", show_eta=False)

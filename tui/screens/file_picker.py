@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Input, Static
 
+from llmdeck.tui.widgets.field_input import FieldInput
+
 
 class FilteredTree(DirectoryTree):
     def __init__(self, path: Path, suffixes: tuple[str, ...], **kwargs):
@@ -41,7 +43,7 @@ class FilePickerScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog tall"):
             yield Static(self.title_text, markup=False)
-            yield Input(placeholder="type a path and press Enter, or pick below", id="picker-path")
+            yield FieldInput(placeholder="type a path and press Enter, or pick below", id="picker-path")
             yield FilteredTree(self.start, self.suffixes, id="picker-tree")
 
     @on(DirectoryTree.FileSelected)

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from llmdeck.tui.screens.base import WorkCancelled
+from llmdeck.tui.widgets.field_input import FieldInput
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,9 +54,9 @@ class IngestScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog tall"):
             yield Static("Ingest files into a collection (new or existing)", classes="dialog-title")
             yield Label("Files or folders (space-separated; quote paths with spaces)")
-            yield Input(id="ingest-paths", placeholder="~/notes docs/manual.pdf")
+            yield FieldInput(id="ingest-paths", placeholder="~/notes docs/manual.pdf")
             yield Label("Collection (lowercase letters, digits, -)")
-            yield Input(self.collection, id="ingest-collection", placeholder="my-docs")
+            yield FieldInput(self.collection, id="ingest-collection", placeholder="my-docs")
             yield ProgressBar(id="ingest-progress", show_eta=False)
             yield Static("", id="ingest-status", markup=False)
             with Horizontal(classes="buttons"):

@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, L
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
+from llmdeck.tui.widgets.field_input import FieldInput
 
 if TYPE_CHECKING:
     from llmdeck.services.loop import LoopEvent, LoopResponse
@@ -69,20 +70,20 @@ class LoopScreen(BaseScreen):
         with Horizontal(id="loop-body"):
             with VerticalScroll(id="loop-form"):
                 yield Label("Name (an existing one resumes)", classes="pane-title")
-                yield Input(placeholder="loop-DATE", compact=True, id="loop-name")
+                yield FieldInput(placeholder="loop-DATE", compact=True, id="loop-name")
                 yield Label("Task files (comma-separated; empty: the bundled ones)", classes="pane-title")
-                yield Input(placeholder="bundled tool questions and coding tasks", compact=True, id="loop-tasks")
+                yield FieldInput(placeholder="bundled tool questions and coding tasks", compact=True, id="loop-tasks")
                 yield Label("Rounds", classes="pane-title")
-                yield Input(defaults["rounds"], type="integer", compact=True, id="loop-rounds")
+                yield FieldInput(defaults["rounds"], type="integer", compact=True, id="loop-rounds")
                 yield Label("Attempts per task", classes="pane-title")
-                yield Input(defaults["samples"], type="integer", compact=True, id="loop-samples")
+                yield FieldInput(defaults["samples"], type="integer", compact=True, id="loop-samples")
                 yield Label("Train tasks per category at most (empty: all)", classes="pane-title")
-                yield Input("", type="integer", compact=True, id="loop-limit")
+                yield FieldInput("", type="integer", compact=True, id="loop-limit")
                 yield Checkbox("Evaluate on the held-out tasks (the gate)", True, compact=True, id="loop-evaluate")
                 yield Label("Held-out tasks per category at most", classes="pane-title")
-                yield Input("", type="integer", compact=True, id="loop-eval-limit")
+                yield FieldInput("", type="integer", compact=True, id="loop-eval-limit")
                 yield Label("HumanEval problems at most (empty: all 164)", classes="pane-title")
-                yield Input("", type="integer", compact=True, id="loop-humaneval-limit")
+                yield FieldInput("", type="integer", compact=True, id="loop-humaneval-limit")
                 yield Button("Start / resume (ctrl+r)", variant="primary", id="loop-start")
             with Vertical(id="loop-main"):
                 yield Static("no loop running", id="loop-status", classes="status", markup=False)

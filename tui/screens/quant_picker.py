@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, SelectionList, Static
 
+from llmdeck.tui.widgets.field_input import FieldInput
+
 
 class QuantPickerScreen(ModalScreen[dict | None]):
     """Returns {"quants": [...], "name": str | None, "score": bool}, or None when cancelled."""
@@ -38,7 +40,7 @@ class QuantPickerScreen(ModalScreen[dict | None]):
             yield Label("Quant types (space toggles)" if self.multiple else "Quant type (space picks)")
             yield SelectionList(*[(name, name, name in self.selected) for name in QUANT_TYPES], id="quant-types")
             yield Label("Store name" + (" prefix (each quant is NAME.QUANT)" if self.multiple else ""))
-            yield Input(placeholder=self.name_hint, id="quant-name")
+            yield FieldInput(placeholder=self.name_hint, id="quant-name")
             if self.scoring:
                 yield Checkbox("Score each quant against the f16 (loss, perplexity; slower)", True, id="quant-score")
             with Horizontal(classes="buttons"):

@@ -17,6 +17,7 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import WorkCancelled, WorkDialog
+from llmdeck.tui.widgets.field_input import FieldInput
 
 COLUMNS = ("mode", "recall@1", "recall@5", "MRR@10")
 
@@ -55,9 +56,9 @@ class RagEvalScreen(WorkDialog[None]):
         with Vertical(classes="dialog tall"):
             yield Static("Evaluate retrieval: dense vs bm25 vs hybrid", classes="dialog-title")
             yield Label('QA file (JSON lines: {"question": ..., "sources": ["file.md"]} and/or "answer")')
-            yield Input(self.qa_file, id="rag-eval-qa", placeholder="questions.jsonl")
+            yield FieldInput(self.qa_file, id="rag-eval-qa", placeholder="questions.jsonl")
             yield Label("Collection")
-            yield Input(self.collection, id="rag-eval-collection", placeholder="my-docs")
+            yield FieldInput(self.collection, id="rag-eval-collection", placeholder="my-docs")
             yield ProgressBar(id="rag-eval-progress", show_eta=False)
             yield Static("", id="rag-eval-status", markup=False)
             yield DataTable(id="rag-eval-table", cursor_type="row", zebra_stripes=True)

@@ -17,6 +17,7 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import WorkCancelled, WorkDialog
+from llmdeck.tui.widgets.field_input import FieldInput
 
 DEFAULT_OUT = "synth-qa.jsonl"
 
@@ -40,13 +41,13 @@ class RagSynthScreen(WorkDialog[str | None]):
         with Vertical(classes="dialog tall"):
             yield Static("Questions from the collection's own chunks (rag synth)", classes="dialog-title")
             yield Label("Collection")
-            yield Input(self.collection, id="rag-synth-collection", placeholder="my-docs")
+            yield FieldInput(self.collection, id="rag-synth-collection", placeholder="my-docs")
             yield Label("QA file to write (JSON lines for rag eval)")
-            yield Input(self.out, id="rag-synth-out", placeholder=DEFAULT_OUT)
+            yield FieldInput(self.out, id="rag-synth-out", placeholder=DEFAULT_OUT)
             yield Label("Questions (at most), and the model that writes them (empty: the default model)")
             with Horizontal(id="rag-synth-options"):
-                yield Input("20", id="rag-synth-limit", type="integer")
-                yield Input("", id="rag-synth-model", placeholder="smollm2-135m-instruct")
+                yield FieldInput("20", id="rag-synth-limit", type="integer")
+                yield FieldInput("", id="rag-synth-model", placeholder="smollm2-135m-instruct")
             yield ProgressBar(id="rag-synth-progress", show_eta=False)
             yield Static("", id="rag-synth-status", markup=False)
             yield DataTable(id="rag-synth-table", cursor_type="row", zebra_stripes=True)

@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from llmdeck.tui.widgets.field_input import FieldInput
+
 
 class TextPromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -20,7 +22,7 @@ class TextPromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.question, markup=False)
-            yield Input(self.value, placeholder=self.placeholder, id="text-prompt-input")
+            yield FieldInput(self.value, placeholder=self.placeholder, id="text-prompt-input")
 
     @on(Input.Submitted)
     def accept(self, event: Input.Submitted) -> None:

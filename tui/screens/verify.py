@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from llmdeck.agents.events import CodeExecuted, CodeWritten, RunEvent
 from llmdeck.tui.screens.base import late_footer
 from llmdeck.tui.screens.run_screen import RunScreen
+from llmdeck.tui.widgets.field_input import FieldInput
 from llmdeck.tui.widgets.run_history import RunHistory
 from llmdeck.tui.widgets.verify_rounds import VerifyRounds
 
@@ -72,12 +73,12 @@ class VerifyScreen(RunScreen):
                 yield TextArea(id="verify-expect", soft_wrap=True, compact=True, placeholder="(none)")
                 yield Label("or a tests file (.py of asserts)", classes="pane-title")
                 with Horizontal(id="verify-tests-row"):
-                    yield Input(placeholder="(none)", compact=True, id="verify-tests")
+                    yield FieldInput(placeholder="(none)", compact=True, id="verify-tests")
                     yield Button("Browse", compact=True, id="verify-browse")
                 yield Label("Writer model", classes="pane-title")
                 yield Select([], prompt="model", allow_blank=True, compact=True, id="verify-model")
                 yield Label("Max rounds", classes="pane-title")
-                yield Input("3", type="integer", compact=True, id="verify-max-rounds")
+                yield FieldInput("3", type="integer", compact=True, id="verify-max-rounds")
                 yield Label("Sandbox", classes="pane-title")
                 yield Select(
                     [(tier, tier) for tier in ISOLATION_TIERS],

@@ -16,6 +16,8 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from llmdeck.tui.widgets.field_input import FieldInput
+
 if TYPE_CHECKING:
     from textual.timer import Timer
 
@@ -100,7 +102,9 @@ class TrainForm(Horizontal):
             options = [("auto" if c == "" else c, c) for c in spec.choices]
             yield Select(options, value=default, allow_blank=False, compact=True, id=f"in-{spec.name}")
         else:
-            yield Input(default, placeholder="(default)" if spec.optional else "", compact=True, id=f"in-{spec.name}")
+            yield FieldInput(
+                default, placeholder="(default)" if spec.optional else "", compact=True, id=f"in-{spec.name}"
+            )
         if spec.name == "base_model":
             yield Label("", classes="field-name")
             yield Select([], prompt="or pick a store model", compact=True, id="pick-base-model")

@@ -7,7 +7,7 @@
   while the embedded model streams an answer (chat screen) and while a training run trains in its own
   process (train screen, monitor following it, typing into the new-run form), vs typing into the bare app.
 
-Targets (issue 13): first paint <= 1.5x the hello-world app; no key press waits > 100 ms.
+Targets (issues 13 and 22): first paint <= 1.5x the hello-world app; key latency p95 (and max) <= 100 ms.
 Prints human text on stderr and `SUMMARY {json}` last on stdout.
 
     python bench/tui_startup.py [--runs 5] [--keys 20] [--skip-training]
@@ -47,7 +47,8 @@ class Hello(App):
 Hello().run()
 """
 # distinct characters that no screen shows otherwise: the first time one appears is the update it caused
-MARKERS = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ"
+# one distinct character per key, none of which the app or the model writes: up to 78 keys a phase
+MARKERS = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩбвгджзийклмнптфцчшщъыьэюяБГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ"
 COLS, ROWS = 120, 40
 
 
@@ -130,6 +131,8 @@ def first_paint(argv: list[str], marker: str, env: dict, then: str | None = None
 
 
 def latencies(app: PtyApp, keys: int) -> list[float]:
+    if keys > len(MARKERS):
+        raise SystemExit(f"--keys: at most {len(MARKERS)} (one distinct character per key)")
     found = []
     for character in MARKERS[:keys]:
         found.append(app.key_latency(character))
@@ -238,6 +241,23 @@ def summary_row(metric: str, ours, baseline, target: str, ratio=None) -> dict:
     return {"metric": metric, "ours": ours, "baseline": baseline, "ratio": ratio, "target": target}
 
 
+def latency_rows(phase: str, ours: list[float], bare: list[float]) -> list[dict]:
+    """max, p95 and median of a phase's key latencies (ms), ours against the bare Textual Input."""
+
+    def p95(values: list[float]) -> float:
+        return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
+
+    return [
+        summary_row(
+            f"key latency {phase} (ms), {name} of {len(ours)}",
+            round(pick(ours) * 1000, 1),
+            round(pick(bare) * 1000, 1),
+            target,
+        )
+        for name, pick, target in (("p95", p95, "<= 100 ms"), ("max", max, ""), ("median", statistics.median, ""))
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -248,7 +268,7 @@ def main() -> None:
     try:
         home = work / "home"
         home.mkdir()
-        (home / "config.toml").write_text("max_tokens = 1024\ntemperature = 0.8\n")
+        (home / "config.toml").write_text("max_tokens = 3000\ntemperature = 0.8\n")  # long answers outlast 78 keys
         hello = work / "hello.py"
         hello.write_text(HELLO_APP)
         env = environment(home)
@@ -272,44 +292,14 @@ def main() -> None:
             f"typing while the model streams: {[round(x * 1000) for x in streaming]} ms"
             + ("" if kept_streaming else " (the answer ended before the last key)")
         )
-        rows.append(
-            summary_row(
-                "key latency while streaming (ms), max",
-                round(max(streaming) * 1000, 1),
-                round(max(bare) * 1000, 1),
-                "<= 100 ms",
-            )
-        )
-        rows.append(
-            summary_row(
-                "key latency while streaming (ms), median",
-                round(statistics.median(streaming) * 1000, 1),
-                round(statistics.median(bare) * 1000, 1),
-                "",
-            )
-        )
+        rows += latency_rows("while streaming", streaming, bare)
         if not args.skip_training:
             training, bare_training, run_id = bench_typing_while_training(args.keys, env, hello)
             log(
                 f"typing while run {run_id} trains: {[round(x * 1000) for x in training]} ms; "
                 f"bare Textual Input meanwhile: {[round(x * 1000) for x in bare_training]} ms"
             )
-            rows.append(
-                summary_row(
-                    "key latency while training (ms), max",
-                    round(max(training) * 1000, 1),
-                    round(max(bare_training) * 1000, 1),
-                    "<= 100 ms",
-                )
-            )
-            rows.append(
-                summary_row(
-                    "key latency while training (ms), median",
-                    round(statistics.median(training) * 1000, 1),
-                    round(statistics.median(bare_training) * 1000, 1),
-                    "",
-                )
-            )
+            rows += latency_rows("while training", training, bare_training)
         print("SUMMARY " + json.dumps({"bench": "tui_startup", "rows": rows}))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -5,7 +5,9 @@
   when llmdeck's footer keys are drawn too (the footer is mounted a frame after the first one);
 - input latency: a key press written to the terminal until the typed character appears in the app's output,
   while the embedded model streams an answer (chat screen) and while a training run trains in its own
-  process (train screen, monitor following it, typing into the new-run form), vs typing into the bare app.
+  process (train screen, monitor following it, typing into the new-run form), vs typing into the bare app;
+- the app's UI thread and whole process CPU (share of a core) while an answer streams, no key pressed: what
+  the terminal's app costs, without a test harness polling it.
 
 Targets (issues 13 and 22): first paint <= 1.5x the hello-world app; key latency p95 (and max) <= 100 ms.
 Prints human text on stderr and `SUMMARY {json}` last on stdout.
@@ -97,6 +99,17 @@ class PtyApp:
         while time.perf_counter() < end:
             self._read(max(0.0, end - time.perf_counter()))
 
+    def wait_streaming(self, timeout_s: float = 120.0) -> None:
+        """Until the app writes steadily (tokens are on screen: the model has loaded and decodes); an idle app
+        writes only its cursor's blink."""
+        deadline, steady = time.perf_counter() + timeout_s, 0
+        while steady < 3:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no steady output within {timeout_s:.0f}s")
+            before = len(self.output)
+            self.drain(0.25)
+            steady = steady + 1 if len(self.output) - before > 300 else 0
+
     def key_latency(self, character: str, timeout_s: float = 5.0) -> float:
         self.drain(0)
         start = len(self.output)
@@ -170,17 +183,31 @@ def bench_typing_bare(keys: int, env: dict, hello: Path) -> list[float]:
         app.close()
 
 
-def bench_typing_while_streaming(keys: int, env: dict) -> tuple[list[float], bool]:
+def cpu_s(pid: int, thread: int | None = None) -> float:
+    """CPU seconds of a process (or of one of its threads) so far, from /proc."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_typing_while_streaming(keys: int, env: dict, watch_s: float) -> tuple[list[float], bool, dict]:
+    """(key latencies, whether the answer still streamed at the last key, CPU shares of a core over `watch_s`
+    seconds of streaming with no key pressed: the app's UI thread (its main thread) and its whole process)."""
     app = PtyApp(llmdeck_argv(), env)
     try:
         app.wait_for("model: smollm2", timeout_s=120)
         os.write(app.master, b"Write a very long story about a dragon who learns to bake bread.\r")
         app.wait_for("thinking", timeout_s=60)
         mark = len(app.output)
-        app.drain(1.5)  # tokens are flowing
+        app.wait_streaming()
+        pid = app.process.pid
+        ui, process, started = cpu_s(pid, pid), cpu_s(pid), time.perf_counter()
+        app.drain(watch_s)
+        elapsed = time.perf_counter() - started
+        shares = {"ui_thread": (cpu_s(pid, pid) - ui) / elapsed, "app_process": (cpu_s(pid) - process) / elapsed}
         found = latencies(app, keys)
         still_streaming = b"tok/s" not in app.output[mark:]
-        return found, still_streaming
+        return found, still_streaming, shares
     finally:
         app.close()
 
@@ -263,6 +290,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keys", type=int, default=20)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--watch", type=float, default=8.0, help="seconds of streaming whose CPU is measured")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="llmdeck-tui-bench-"))
     try:
@@ -287,10 +315,27 @@ def main() -> None:
         ]
         bare = bench_typing_bare(args.keys, env, hello)
         log(f"typing, bare Textual Input: {[round(x * 1000) for x in bare]} ms")
-        streaming, kept_streaming = bench_typing_while_streaming(args.keys, env)
+        streaming, kept_streaming, shares = bench_typing_while_streaming(args.keys, env, args.watch)
         log(
             f"typing while the model streams: {[round(x * 1000) for x in streaming]} ms"
             + ("" if kept_streaming else " (the answer ended before the last key)")
+        )
+        log(
+            f"while it streams, no key pressed, over {args.watch:.0f} s: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in shares.items())
+        )
+        rows.append(
+            summary_row(
+                f"UI thread while an answer streams (share of a core, {args.watch:.0f} s)",
+                round(shares["ui_thread"], 3),
+                None,
+                "< 0.15",
+            )
+        )
+        rows.append(
+            summary_row(
+                "app process while an answer streams (share of a core)", round(shares["app_process"], 3), None, ""
+            )
         )
         rows += latency_rows("while streaming", streaming, bare)
         if not args.skip_training:

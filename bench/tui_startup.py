@@ -48,8 +48,8 @@ class Hello(App):
 
 Hello().run()
 """
-# distinct characters that no screen shows otherwise: the first time one appears is the update it caused
-# one distinct character per key, none of which the app or the model writes: up to 78 keys a phase
+# one distinct character per key, none of which any screen shows otherwise (the first time one appears is the
+# update it caused): up to 78 keys a phase
 MARKERS = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩбвгджзийклмнптфцчшщъыьэюяБГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ"
 COLS, ROWS = 120, 40
 

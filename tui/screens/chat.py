@@ -155,7 +155,10 @@ class ChatScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.query_one("#prompt", PromptInput).focus()
-        self.call_after_refresh(self._load)  # the first frame is painted before any store is read
+        # the first frame is painted before any store is read or the model process starts. Through the app: the
+        # screen's own call_after_refresh, made while it is first mounted, ran before its first frame (traced), so
+        # the workers' imports and the model process's start ran beside the first frame's render
+        self.app.call_after_refresh(self._load)
 
     @property
     def model_label(self) -> str | None:

@@ -60,8 +60,11 @@ class LlmdeckApp(App):
             self.theme = theme  # before the stylesheet is first parsed: set later, it is parsed again
 
     def on_mount(self) -> None:
+        from llmdeck.tui.terminal_watch import watch_terminal
+
         self.theme_changed_signal.subscribe(self, self._save_theme)
         self.call_after_refresh(resume_gc)
+        watch_terminal(self)
 
     def _save_theme(self, theme) -> None:
         from llmdeck.core.settings import update_settings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from llmdeck.cli.options import INT, NAME, UserPath, setting
+from llmdeck.cli.options import INT, NAME, Number, UserPath, setting
 from llmdeck.cli.output import emit_event, info
+from llmdeck.core.validate import MAX_AUTO_WORKERS, MAX_WORKERS
 
 
 @click.group("bench")
@@ -50,9 +51,15 @@ def command() -> None:
 )
 @click.option("--max-steps", type=INT, default=4, show_default=True, help="Agent: model steps at most.")
 @click.option("--max-rounds", type=INT, default=3, show_default=True, help="Verify: write-and-run rounds at most.")
-@click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp.")
+@click.option("--threads", "n_threads", type=setting("n_threads"), help="CPU threads for llama.cpp (in each worker).")
+@click.option(
+    "--workers",
+    type=Number(int, 1, MAX_WORKERS),
+    help="Processes attempting the tasks side by side, each its own llama.cpp (default: one per core on CPU,"
+    f" at most {MAX_AUTO_WORKERS}; 1 with a GPU).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines, then the report as the last line.")
-def agents_command(models, task_files, split, limit, parts, max_steps, max_rounds, n_threads, as_json):
+def agents_command(models, task_files, split, limit, parts, max_steps, max_rounds, n_threads, workers, as_json):
     """Held-out tool questions (with and without grammar constraints) and coding tasks, every model side by side:
     each number with its n and 95% interval, each difference with a paired bootstrap 95% interval.
 
@@ -69,6 +76,7 @@ def agents_command(models, task_files, split, limit, parts, max_steps, max_round
         max_rounds=max_rounds,
         n_threads=n_threads,
         parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
+        workers=workers,
     )
     try:
         for event in bench:

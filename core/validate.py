@@ -27,6 +27,8 @@ MAX_INT_DIGITS = 100  # digits of one integer literal (int64 has 19)
 
 # numeric settings shared by flags, config.toml and the config types (their pydantic bounds come from here)
 MAX_THREADS = min(512, 4 * (os.cpu_count() or 1))  # llama.cpp's and torch's thread pools
+MAX_WORKERS = 32  # processes attempting a sweep's tasks side by side
+MAX_AUTO_WORKERS = 4  # a sweep's workers when none is asked for, on CPU: one per core, at most this many
 MAX_CTX = 1 << 20  # tokens in a context window; a model's own trained context bounds it further when it loads
 MAX_TEMPERATURE = 5.0
 MAX_TOKENS = 1 << 20

@@ -167,14 +167,23 @@ class Bench:
         max_rounds: int,
         n_threads: int | None,
         parts: tuple[str, ...],
+        workers: int | None = 1,
     ):
         self.models, self.agent_file, self.code_file = models, agent_file, code_file
         self.split, self.limit, self.max_steps, self.max_rounds = split, limit, max_steps, max_rounds
-        self.n_threads, self.parts = n_threads, parts
+        self.n_threads, self.parts, self.workers = n_threads, parts, workers
         self.report = BenchReport(models=[m.label for m in models], split=split)
         self._stop = False
 
     def __iter__(self) -> Iterator[BenchEvent]:
+        from llmdeck.services.collect import close_workers
+
+        try:
+            yield from self._run()
+        finally:
+            close_workers()  # the sweeps' worker processes, shared by them, each holding a model
+
+    def _run(self) -> Iterator[BenchEvent]:
         import time
 
         from llmdeck.services.collect import AttemptRecorded, collect
@@ -196,7 +205,13 @@ class Bench:
                     else {"max_steps": self.max_steps, "constrained": part == "agent-constrained"}
                 )
                 sweep = collect(
-                    path, kind, model=spec.model, adapter=spec.adapter, options=options, n_threads=self.n_threads
+                    path,
+                    kind,
+                    model=spec.model,
+                    adapter=spec.adapter,
+                    options=options,
+                    n_threads=self.n_threads,
+                    workers=self.workers,
                 )
                 self.report.collections[spec.label][part] = sweep.collection
                 for event in sweep:
@@ -245,9 +260,11 @@ def compare(
     max_rounds: int = 3,
     n_threads: int | None = None,
     parts: tuple[str, ...] = PARTS,
+    workers: int | None = None,
 ) -> Bench:
     """Check the models and task files; the returned `Bench` runs when iterated. `tasks`: task files (default:
-    the bundled sets); a file's agent questions and coding tasks are both used."""
+    the bundled sets); a file's agent questions and coding tasks are both used. `workers`: processes attempting
+    each sweep side by side (None: `services.collect.auto_workers()`), `n_threads` llama.cpp threads in each."""
     from llmdeck.agents.task_sets import bundled
 
     if not models:
@@ -268,7 +285,7 @@ def compare(
             code_file = path
     if agent_file is None and code_file is None:
         raise BadInput(f"bench agents: no {split} tasks in {', '.join(str(f) for f in files)}")
-    return Bench(specs, agent_file, code_file, split, limit, max_steps, max_rounds, n_threads, parts)
+    return Bench(specs, agent_file, code_file, split, limit, max_steps, max_rounds, n_threads, parts, workers)
 
 
 def format_table(report: BenchReported) -> str:

@@ -4,15 +4,25 @@ an agent or verify run plus its verdict (`agents.attempts`). Re-running the same
 
 `collect()` checks the task file, the model and the fixtures before it attempts anything and returns a
 `Collection`: iterate it for events (`SweepStarted`, an `AttemptRecorded` per attempt, `SweepFinished`), read
-`summary()` when done, `close()` to stop after the current attempt.
+`summary()` when done, `close()` to stop after the current attempt(s).
+
+With `workers` above 1 the attempts run side by side in that many worker processes, each with its own llama.cpp
+(the model loaded once per worker and sweep) on `n_threads` threads (default: the cores divided among the
+workers). llama.cpp's threads wait for each other at every layer, so on a small CPU machine several one-thread
+decoders beat one decoder on every core, and do not stall when another process takes a core. Each attempt is
+independent of the others (its own prompt and seed), so its result does not depend on the number of workers;
+the parent records every attempt as it comes back, so a killed sweep resumes with the attempts left.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +32,7 @@ from llmdeck.agents import attempts
 from llmdeck.agents.tasks import Task, TaskFile, agent_tools, grade_agent, load_tasks, prepare_fixtures
 from llmdeck.core.errors import BadInput, validated
 from llmdeck.core.events import Event
-from llmdeck.core.validate import MAX_COUNT, MAX_TOKENS
+from llmdeck.core.validate import MAX_AUTO_WORKERS, MAX_COUNT, MAX_TOKENS
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,7 @@ class Collection:
     model: str | None = None
     adapter: str | None = None
     n_threads: int | None = None
+    workers: int = 1  # attempts side by side in this many worker processes (1: here, one after another)
     samples_for: dict[str, int] = field(default_factory=dict)  # task id -> its attempts, when not options.samples
     total: int = 0
     resumed: int = 0
@@ -174,18 +185,53 @@ class Collection:
             done=self.resumed,
         )
         started = time.perf_counter()
-        for task, sample in todo:
-            if self._stop:
-                break
-            yield self._attempt(task, sample)
+        if self.workers > 1 and len(todo) > 1:
+            yield from self._side_by_side(todo)
+        else:
+            for task, sample in todo:
+                if self._stop:
+                    break
+                yield self._record(task, sample, *self._run(task, sample))
         self.seconds = time.perf_counter() - started
         yield SweepFinished(**self.summary())
 
-    def _attempt(self, task: Task, sample: int) -> AttemptRecorded:
+    def _side_by_side(self, todo: list[tuple[Task, int]]) -> Iterator[AttemptRecorded]:
+        """The attempts in `self.workers` worker processes, at most one each in flight (so a stop is quick);
+        each recorded here as it comes back (the ones finished together in the sweep's order)."""
+        from dataclasses import replace
+
+        order = {(task.id, sample): i for i, (task, sample) in enumerate(todo)}
+        queue = iter(todo)
+        running: dict[Future, tuple[Task, int]] = {}
+        threads = worker_threads(self.n_threads, self.workers)
+        pool = worker_pool(self.workers, threads)
+        try:
+            while True:
+                while len(running) < self.workers and not self._stop:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    copy = replace(self, tasks=[item[0]], n_threads=threads, workers=1, by_category={})
+                    running[pool.submit(_worker_attempt, copy, item[1])] = item
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: order[(running[f][0].id, running[f][1])]):
+                    task, sample = running.pop(future)
+                    yield self._record(task, sample, *future.result())
+        finally:
+            for future in running:  # stopped by an error or by closing this iteration: not recorded
+                future.cancel()
+
+    def _run(self, task: Task, sample: int) -> tuple[str, dict, float]:
+        """Attempt `task` once (here or in a worker): its run id, its verdict and its seconds; nothing recorded."""
         start = time.perf_counter()
         temperature = 0.0 if sample == 0 and self.options.greedy_first else self.options.temperature
         seed = attempt_seed(self.collection, task.id, sample) if temperature > 0 else None
         run_id, verdict = (self._agent if self.kind == "agent" else self._verify)(task, seed, temperature)
+        return run_id, verdict, time.perf_counter() - start
+
+    def _record(self, task: Task, sample: int, run_id: str, verdict: dict, seconds: float) -> AttemptRecorded:
         attempts.add(
             self.collection,
             task.id,
@@ -209,7 +255,7 @@ class Collection:
             category=task.category,
             passed=verdict["passed"],
             run_id=run_id,
-            seconds=round(time.perf_counter() - start, 3),
+            seconds=round(seconds, 3),
             verdict=verdict,
             done=self.resumed + self.attempted,
             total=self.total,
@@ -287,7 +333,7 @@ class Collection:
         }
 
     def close(self) -> None:
-        """Stop after the current attempt (it is recorded; the rest are attempted when the collection resumes)."""
+        """Stop after the current attempt(s) (recorded; the rest are attempted when the collection resumes)."""
         self._stop = True
 
     def summary(self) -> dict:
@@ -316,8 +362,10 @@ def collect(
     options: CollectOptions | dict | None = None,
     collection: str | None = None,
     n_threads: int | None = None,
+    workers: int | None = 1,
 ) -> Collection:
-    """Check everything and return the sweep of `kind` ("agent" or "verify") tasks of `tasks_file`."""
+    """Check everything and return the sweep of `kind` ("agent" or "verify") tasks of `tasks_file`. `workers`:
+    worker processes attempting side by side (None: `auto_workers()`); `n_threads`: llama.cpp threads in each."""
     if kind not in ("agent", "verify"):
         raise ValueError(f"collect kind {kind!r}")
     options = options if isinstance(options, CollectOptions) else validated(CollectOptions, "collect", options or {})
@@ -347,7 +395,65 @@ def collect(
         model=model,
         adapter=adapter,
         n_threads=n_threads,
+        workers=auto_workers() if workers is None else workers,
     )
+
+
+def auto_workers() -> int:
+    """Worker processes for a sweep when none is asked for: one per core on CPU (at most MAX_AUTO_WORKERS); one
+    where llama.cpp offloads to a GPU, or where models come from an in-process stand-in (the tests' fakes)."""
+    from llmdeck.core import runtime
+
+    if not runtime.uses_default_loader():
+        return 1
+    from llama_cpp import llama_supports_gpu_offload
+
+    if llama_supports_gpu_offload():
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
+def worker_threads(n_threads: int | None, workers: int) -> int:
+    """llama.cpp threads in each of `workers` workers: `n_threads` when given, else the cores divided among them."""
+    return n_threads or max(1, (os.cpu_count() or 1) // workers)
+
+
+_pool: tuple[tuple, Executor] | None = None  # the worker processes, kept for the next sweep asking the same
+
+
+def worker_pool(workers: int, n_threads: int) -> Executor:
+    """`workers` worker processes (spawned: a clean interpreter, no copy of this process's models or threads).
+    Consecutive sweeps asking for the same share them, so each worker loads a model once for all of them (a
+    benchmark's three sweeps per model); `close_workers()` ends them."""
+    import multiprocessing
+
+    from llmdeck.core.paths import HOME_ENV
+
+    global _pool
+    key = (workers, n_threads, os.environ.get(HOME_ENV))
+    if _pool is not None and _pool[0] == key and not getattr(_pool[1], "_broken", False):
+        return _pool[1]
+    close_workers()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    _pool = (key, pool)
+    return pool
+
+
+def close_workers() -> None:
+    """End the worker processes kept for the next sweep (they hold a model each)."""
+    global _pool
+    if _pool is not None:
+        _pool[1].shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
+atexit.register(close_workers)
+
+
+def _worker_attempt(sweep: Collection, sample: int) -> tuple[str, dict, float]:
+    """One attempt in a worker, on a copy of the sweep holding only its task: the run is recorded there as it
+    happens (agents.records); the parent records the attempt."""
+    return sweep._run(sweep.tasks[0], sample)
 
 
 def _model_identity(model: str | None, adapter: str | None, n_threads: int | None) -> str:

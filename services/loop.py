@@ -50,7 +50,7 @@ from pydantic import BaseModel, Field
 
 from llmdeck.core.errors import BadInput, LlmdeckError, validated
 from llmdeck.core.events import Event
-from llmdeck.core.validate import MAX_COUNT, MAX_CTX, MAX_STEPS, MAX_THREADS
+from llmdeck.core.validate import MAX_AUTO_WORKERS, MAX_COUNT, MAX_CTX, MAX_STEPS, MAX_THREADS, MAX_WORKERS
 from llmdeck.services.eval_report import Metric, delta_text, interval_text, mean, paired_delta, rate
 from llmdeck.services.loop_state import LoopState, find_state, loop_dir, save_state
 from llmdeck.services.loop_state import list_loops as list_loops  # front ends read loops through here
@@ -190,7 +190,14 @@ class LoopConfig(BaseModel):
         None, ge=1, le=MAX_COUNT, description="Held-out tasks per category in the evaluation at most."
     )
     threads: int | None = Field(
-        None, ge=1, le=MAX_THREADS, description="llama.cpp threads for attempts and evaluation."
+        None, ge=1, le=MAX_THREADS, description="llama.cpp threads for attempts and evaluation (in each worker)."
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_WORKERS,
+        description="Processes attempting a sweep's tasks side by side while collecting and evaluating, each its"
+        f" own llama.cpp (default: one per core on CPU, at most {MAX_AUTO_WORKERS}; 1 with a GPU).",
     )
     train_threads: int | None = Field(
         None, ge=1, le=MAX_THREADS, description="torch threads for training (default: all cores)."
@@ -536,6 +543,14 @@ class LoopResponse:
 
     # -- the stages (generators returning the stage's result, or None when skipped) ---------------------------
     def _sweep(self, kind: str, number: int, entry: dict, record: dict):
+        from llmdeck.services.collect import close_workers
+
+        try:
+            return (yield from self._sweep_files(kind, number, entry))
+        finally:
+            close_workers()  # the sweeps' worker processes hold a model each: not kept for training
+
+    def _sweep_files(self, kind: str, number: int, entry: dict):
         from llmdeck.agents.tasks import load_tasks
         from llmdeck.services.collect import AttemptRecorded, collect
 
@@ -567,6 +582,7 @@ class LoopResponse:
                 options=options,
                 n_threads=cfg.threads,
                 collection=f"{self.state.name}-r{number}-{kind}-{Path(path).stem}",
+                workers=cfg.workers,
             )
             sweep.samples_for = self.task_samples(kind, number, samples, [task.id for task in sweep.tasks])
             grown.update(sweep.samples_for)
@@ -876,6 +892,7 @@ class LoopResponse:
             tasks=self._task_files(),
             limit=self.config.eval_limit,
             n_threads=self.config.threads,
+            workers=self.config.workers,
         )
         report = None
         for event in bench:

@@ -24,14 +24,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.rag_retrieval import baseline, log, row, write_corpus  # noqa: E402 (sets the offline environment first)
+from bench.rag_retrieval import log, measure_modes, row, write_corpus  # noqa: E402 (sets the offline environment first)
 from bench.reference_corpus import write_reference  # noqa: E402
 
 DEPTH = 20  # each ranking's depth, as hybrid fuses them (rag/query.py CANDIDATES)
@@ -62,12 +61,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="llmdeck-bench-reference-"))
     os.environ["LLMDECK_HOME"] = str(work / "home")
     from llmdeck.rag import bm25
-    from llmdeck.rag.embeddings import load_embeddings
     from llmdeck.rag.fusion import reciprocal_rank_fusion
-    from llmdeck.rag.ingest import ingest
     from llmdeck.rag.query import open_retriever
     from llmdeck.services.eval_report import paired_delta
-    from llmdeck.services.rag_eval import Outcome, evaluate, first_relevant, load_qa, score
+    from llmdeck.services.rag_eval import Outcome, first_relevant, load_qa, score
 
     load = open("/proc/loadavg").read().split()[:3]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
@@ -80,21 +77,9 @@ def main() -> None:
         args.qa = args.qa or str(REPO_ROOT / "bench" / "data" / "rag-reference-qa.jsonl")
     questions = load_qa(args.qa)
     log(f"corpus: {len(files)} pages; {len(questions)} questions from {args.qa}")
-    embeddings = load_embeddings()
-    results = {}
-    if not args.no_baseline:
-        outcomes, base_ingest_s, base_chunks = baseline(files, questions, embeddings, work / "baseline")
-        results["plain script (dense)"] = score(questions, outcomes, "plain")
-        log(row(results["plain script (dense)"], "plain script (dense)"))
-        log(f"baseline: {base_chunks} chunks in {base_ingest_s:.0f} s")
-    started = time.perf_counter()
-    summary = ingest([work / "corpus"], "bench")
-    ingest_s = time.perf_counter() - started
-    log(f"ingest: {summary.chunks_added} structure-aware chunks in {ingest_s:.0f} s")
-    report = evaluate("bench", args.qa, ["dense", "bm25", "hybrid"], progress=False)
-    results.update({r.mode: r for r in report.results})
-    for result in report.results:
-        log(row(result))
+    results, ingest_s, summary, base_ingest_s, base_chunks = measure_modes(
+        files, questions, args.qa, work, args.no_baseline
+    )
 
     # the two rankings per question, once; every variant below fuses these
     retriever = open_retriever("bench", progress=False)

@@ -116,6 +116,32 @@ def row(result, label: str | None = None) -> str:
     )
 
 
+def measure_modes(files: list[Path], questions, qa, work: Path, no_baseline: bool):
+    """The plain script (unless `no_baseline`) and `rag ingest` + `rag eval` in dense, bm25 and hybrid on the corpus
+    under `work / "corpus"`: (results by label, ingest seconds, the ingest summary, the plain script's ingest
+    seconds and chunks, None without it)."""
+    from llmdeck.rag.embeddings import load_embeddings
+    from llmdeck.rag.ingest import ingest
+    from llmdeck.services.rag_eval import evaluate, score
+
+    results = {}
+    base_ingest_s = base_chunks = None
+    if not no_baseline:
+        outcomes, base_ingest_s, base_chunks = baseline(files, questions, load_embeddings(), work / "baseline")
+        results["plain script (dense)"] = score(questions, outcomes, "plain")
+        log(row(results["plain script (dense)"], "plain script (dense)"))
+        log(f"baseline: {base_chunks} chunks in {base_ingest_s:.0f} s")
+    started = time.perf_counter()
+    summary = ingest([work / "corpus"], "bench")
+    ingest_s = time.perf_counter() - started
+    log(f"ingest: {summary.chunks_added} structure-aware chunks in {ingest_s:.0f} s")
+    report = evaluate("bench", qa, ["dense", "bm25", "hybrid"], progress=False)
+    results.update({r.mode: r for r in report.results})
+    for result in report.results:
+        log(row(result))
+    return results, ingest_s, summary, base_ingest_s, base_chunks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qa", default=str(REPO_ROOT / "docs" / "rag-retrieval-qa.jsonl"))
@@ -129,10 +155,8 @@ def main() -> None:
     if args.threads:
         (work / "home").mkdir(parents=True)
         (work / "home" / "config.toml").write_text(f"n_threads = {args.threads}\n", encoding="utf-8")
-    from llmdeck.rag.embeddings import load_embeddings
-    from llmdeck.rag.ingest import ingest
     from llmdeck.rag.rerank import open_reranker
-    from llmdeck.services.rag_eval import evaluate, load_qa, score
+    from llmdeck.services.rag_eval import evaluate, load_qa
 
     load = open("/proc/loadavg").read().split()[:3]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
@@ -140,21 +164,9 @@ def main() -> None:
     files = write_corpus(work / "corpus")
     questions = load_qa(args.qa)
     log(f"corpus: {len(files)} documents; {len(questions)} questions from {args.qa}")
-    embeddings = load_embeddings()
-    results = {}
-    if not args.no_baseline:
-        outcomes, base_ingest_s, base_chunks = baseline(files, questions, embeddings, work / "baseline")
-        results["plain script (dense)"] = score(questions, outcomes, "plain")
-        log(row(results["plain script (dense)"], "plain script (dense)"))
-        log(f"baseline: {base_chunks} chunks in {base_ingest_s:.0f} s")
-    started = time.perf_counter()
-    summary = ingest([work / "corpus"], "bench")
-    ingest_s = time.perf_counter() - started
-    log(f"ingest: {summary.chunks_added} structure-aware chunks in {ingest_s:.0f} s")
-    report = evaluate("bench", args.qa, ["dense", "bm25", "hybrid"], progress=False)
-    results.update({r.mode: r for r in report.results})
-    for result in report.results:
-        log(row(result))
+    results, ingest_s, summary, base_ingest_s, base_chunks = measure_modes(
+        files, questions, args.qa, work, args.no_baseline
+    )
 
     subset_file = work / "subset.jsonl"
     lines = [line for line in Path(args.qa).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -138,23 +138,10 @@ def test_how_many_workers_and_threads(fake_model, monkeypatch):
 
 
 @pytest.mark.slow
-def test_worker_processes_on_the_real_model_record_what_one_process_does(tmp_path):
+def test_worker_processes_on_the_real_model_record_what_one_process_does(task_file):
     """Spawned workers, each its own llama.cpp on one thread: the greedy attempts' verdicts and answers are the
     ones a single process records."""
-    path = tmp_path / "tasks.jsonl"
-    rows = [
-        {
-            "id": task_id,
-            "kind": "agent",
-            "question": f"What is {q}?",
-            "answers": [str(int(eval(q)))],  # noqa: S307
-            "tools": ["calculator"],
-            "split": "train",
-            "category": "arithmetic",
-        }
-        for task_id, q in QUESTIONS.items()
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = task_file
     try:
         list(collect(path, "agent", collection="one", n_threads=1, workers=1))
         sweep = collect(path, "agent", collection="two", n_threads=1, workers=2)

@@ -30,7 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.rag_retrieval import log, measure_modes, row, write_corpus  # noqa: E402 (sets the offline environment first)
+from bench.rag_retrieval import log, machine, measure_modes, row, write_corpus  # noqa: E402 (sets the offline environment first)
 from bench.reference_corpus import write_reference  # noqa: E402
 
 DEPTH = 20  # each ranking's depth, as hybrid fuses them (rag/query.py CANDIDATES)
@@ -66,9 +66,7 @@ def main() -> None:
     from llmdeck.services.eval_report import paired_delta
     from llmdeck.services.rag_eval import Outcome, first_relevant, load_qa, score
 
-    load = open("/proc/loadavg").read().split()[:3]
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    log(f"machine: {cpu}, {os.cpu_count()} cores, load {' '.join(load)}")
+    cpu, load = machine()
     if args.corpus == "readme":
         files = write_corpus(work / "corpus")
         args.qa = args.qa or str(REPO_ROOT / "docs" / "rag-retrieval-qa.jsonl")

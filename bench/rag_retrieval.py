@@ -116,6 +116,14 @@ def row(result, label: str | None = None) -> str:
     )
 
 
+def machine() -> tuple[str, list[str]]:
+    """(the CPU's model name, the load average's three figures), logged: every run names its machine."""
+    load = open("/proc/loadavg").read().split()[:3]
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    log(f"machine: {cpu}, {os.cpu_count()} cores, load {' '.join(load)}")
+    return cpu, load
+
+
 def measure_modes(files: list[Path], questions, qa, work: Path, no_baseline: bool):
     """The plain script (unless `no_baseline`) and `rag ingest` + `rag eval` in dense, bm25 and hybrid on the corpus
     under `work / "corpus"`: (results by label, ingest seconds, the ingest summary, the plain script's ingest
@@ -158,9 +166,7 @@ def main() -> None:
     from llmdeck.rag.rerank import open_reranker
     from llmdeck.services.rag_eval import evaluate, load_qa
 
-    load = open("/proc/loadavg").read().split()[:3]
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    log(f"machine: {cpu}, {os.cpu_count()} cores, load {' '.join(load)}")
+    cpu, load = machine()
     files = write_corpus(work / "corpus")
     questions = load_qa(args.qa)
     log(f"corpus: {len(files)} documents; {len(questions)} questions from {args.qa}")

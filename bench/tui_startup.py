@@ -7,12 +7,15 @@
   while the embedded model streams an answer (chat screen) and while a training run trains in its own
   process (train screen, monitor following it, typing into the new-run form), vs typing into the bare app;
 - the app's UI thread and whole process CPU (share of a core) while an answer streams, no key pressed: what
-  the terminal's app costs, without a test harness polling it.
+  the terminal's app costs, without a test harness polling it;
+- decode speed in the app (its status line's tok/s) vs `llmdeck chat --json` on the same prompt, model and
+  greedy sampling, runs alternating, medians: what the app's own CPU costs the model process beside it.
 
-Targets (issues 13 and 22): first paint <= 1.5x the hello-world app; key latency p95 (and max) <= 100 ms.
+Targets (issues 13 and 22): first paint <= 1.5x the hello-world app; key latency p95 (and max) <= 100 ms;
+decode in the app >= 0.9x the CLI's.
 Prints human text on stderr and `SUMMARY {json}` last on stdout.
 
-    python bench/tui_startup.py [--runs 5] [--keys 20] [--skip-training] [--first-paint-only]
+    python bench/tui_startup.py [--runs 5] [--keys 20] [--skip-training] [--first-paint-only | --decode-only]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import shutil
 import signal
@@ -212,6 +216,43 @@ def bench_typing_while_streaming(keys: int, env: dict, watch_s: float) -> tuple[
         app.close()
 
 
+DECODE_PROMPT = "Write a very long story about a dragon who learns to bake bread."
+DECODE_TOKENS = 400
+
+
+def bench_decode(runs: int, env: dict) -> tuple[list[float], list[float]]:
+    """(the app's tok/s, `llmdeck chat`'s tok/s) for `runs` greedy answers of DECODE_TOKENS tokens each, alternating:
+    one app kept open (a new chat per run, the model loaded once) and a CLI process per run."""
+    work = Path(env["LLMDECK_HOME"]).parent / "decode-home"
+    work.mkdir(exist_ok=True)
+    (work / "config.toml").write_text(f"max_tokens = {DECODE_TOKENS}\ntemperature = 0\n")
+    env = dict(env, LLMDECK_HOME=str(work))
+    cli = [*llmdeck_argv(), "chat", DECODE_PROMPT, "--json"]
+    app = PtyApp(llmdeck_argv(), env)
+    ours, baseline = [], []
+    try:
+        app.wait_for("model: smollm2", timeout_s=120)
+        for run in range(runs + 1):  # the first answer loads the model in the app's model process: not counted
+            app.drain(1.0)
+            mark = len(app.output)
+            os.write(app.master, (DECODE_PROMPT + "\r").encode())
+            app.wait_for("tok/s", timeout_s=180, start=mark)
+            app.drain(0.3)
+            screen = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", bytes(app.output[mark:])).decode("utf-8", "replace")
+            found = re.findall(r"(\d+) tokens, ([\d.]+) tok/s", screen)
+            if not found:
+                raise RuntimeError(f"no 'N tokens, X tok/s' in the app's status line: {screen[-400:]!r}")
+            if run:
+                ours.append(float(found[-1][1]))
+                done = json.loads(subprocess.run(cli, env=env, capture_output=True, text=True).stdout.splitlines()[-1])
+                baseline.append(float(done["tokens_per_s"]))
+            os.write(app.master, b"\x0e")  # ctrl+n: a new chat, the same model
+    finally:
+        app.close()
+    log(f"decode tok/s: app {ours}, llmdeck chat {baseline}; load average {os.getloadavg()[0]:.2f}")
+    return ours, baseline
+
+
 def bench_typing_while_training(keys: int, env: dict, hello: Path) -> tuple[list[float], list[float], str]:
     """(llmdeck's latencies, the bare app's latencies with the same run training, the run id)."""
     launched = subprocess.run(  # short sequences keep steps quick: their truncation is intended here
@@ -285,6 +326,18 @@ def latency_rows(phase: str, ours: list[float], bare: list[float]) -> list[dict]
     ]
 
 
+def decode_rows(runs: int, env: dict) -> list[dict]:
+    ours, baseline = bench_decode(runs, env)
+    # the machine's speed drifts by a third within minutes: the ratio is the median of each run's paired ratio
+    ratio = statistics.median(a / b for a, b in zip(ours, baseline, strict=True))
+    app, cli = statistics.median(ours), statistics.median(baseline)
+    return [
+        summary_row(
+            "decode tok/s, app vs llmdeck chat (medians; ratio: of pairs)", app, cli, ">= 0.9x", round(ratio, 2)
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -292,6 +345,9 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument(
         "--first-paint-only", action="store_true", help="only the first-paint runs: no typing, streaming or training"
+    )
+    parser.add_argument(
+        "--decode-only", action="store_true", help="only the decode runs, app vs `llmdeck chat`: no start-up or typing"
     )
     parser.add_argument("--watch", type=float, default=8.0, help="seconds of streaming whose CPU is measured")
     args = parser.parse_args()
@@ -303,6 +359,9 @@ def main() -> None:
         hello = work / "hello.py"
         hello.write_text(HELLO_APP)
         env = environment(home)
+        if args.decode_only:
+            print("SUMMARY " + json.dumps({"bench": "tui_startup", "rows": decode_rows(args.runs, env)}))
+            return
         ours, footer, baseline = bench_first_paint(args.runs, env, hello)
         rows = [
             summary_row(
@@ -351,6 +410,7 @@ def main() -> None:
                 f"bare Textual Input meanwhile: {[round(x * 1000) for x in bare_training]} ms"
             )
             rows += latency_rows("while training", training, bare_training)
+        rows += decode_rows(args.runs, env)
         print("SUMMARY " + json.dumps({"bench": "tui_startup", "rows": rows}))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,5 +1,5 @@
-"""The transcript's streaming split: complete Markdown blocks leave the plain-text tail once, so a batch costs
-the same however long the answer already is."""
+"""The transcript's streaming split: complete Markdown blocks leave the plain-text tail once, with the tail's next
+layout, so a batch costs the same however long the answer already is."""
 
 from __future__ import annotations
 
@@ -50,7 +50,20 @@ async def test_a_streamed_tail_is_laid_out_again_only_when_it_outgrows_its_rows(
             assert rows <= tail.size.height <= rows + TAIL_SPARE_ROWS
         assert rows >= 8 and False in grown
         assert 2 <= grown.count(True) <= rows // TAIL_SPARE_ROWS + 2  # a layout per few new rows, not per batch
-        await bubble.append("\n\nnext block")
+        # A finished block stays in the plain tail until the tail needs a layout anyway: its mount costs none
+        while not await bubble.append("word "):  # up to a layout: the tail has all its spare rows again
+            await pilot.pause()
         await pilot.pause()
+        assert await bubble.append("\n\nnext block") is False  # two rows more: within the spare ones
+        await pilot.pause()
+        assert not bubble.query("Markdown") and str(tail.render()).endswith("word \n\nnext block")
+        more = 0
+        while not await bubble.append(" more"):
+            more += 1
+            await pilot.pause()
+        await pilot.pause()
+        assert 0 < more < 40 * TAIL_SPARE_ROWS // 5  # a layout within the spare rows' worth of new text
         assert bubble.query(".body").first().__class__.__name__ == "Markdown"  # the finished block left the tail
-        assert str(tail.render()) == "next block" and tail.size.height == 1 + TAIL_SPARE_ROWS
+        assert str(tail.render()) == "next block" + " more" * (more + 1)
+        rows = tail.get_content_height(tail.size, tail.size, tail.content_size.width)
+        assert tail.size.height == rows + TAIL_SPARE_ROWS

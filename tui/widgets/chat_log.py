@@ -2,7 +2,10 @@
 
 While an answer streams, each batch costs the same however long the answer is: the growing tail (the block being
 written) is plain text, each block that is complete (a blank line outside a code fence, a closing fence) becomes a
-Markdown widget once, and the whole answer is rendered as one Markdown document when it ends.
+Markdown widget once, and the whole answer is rendered as one Markdown document when it ends. A layout of the chat
+screen is the one costly step (tens of ms on 2 cores, a late key if it lands on one): the tail keeps a few spare
+rows so that most batches need none, and finished blocks stay in the plain tail until the tail needs its next
+layout anyway, so that their mount costs no layout of its own.
 
 A message can be focused (click or Tab): `c` copies it, `b` copies its last code block (OSC 52).
 """
@@ -19,7 +22,7 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from textual.widget import Widget
 
-TAIL_SPARE_ROWS = 3  # empty rows kept under a streaming answer's text, so that most new rows need no layout
+TAIL_SPARE_ROWS = 6  # empty rows kept under a streaming answer's text, so that most new rows need no layout
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -67,7 +70,8 @@ class ChatBubble(Vertical, can_focus=True):
         self.text = text
         self.label = label if label is not None else role
         self.streaming = streaming and role == "assistant"  # an answer being written: blocks + a plain tail
-        self._tail = ""
+        self._tail = ""  # the text after the last finished block
+        self._finished: list[str] = []  # finished blocks not mounted yet: shown in the tail until its next layout
         self._tail_rows: int | None = None  # the rows the tail was given when it was last laid out
 
     def compose(self):
@@ -81,8 +85,9 @@ class ChatBubble(Vertical, can_focus=True):
             yield Static(self.text, classes="body", markup=False)
 
     async def append(self, piece: str) -> bool:
-        """Add streamed text: the tail is updated, and each block it completes is mounted as Markdown once.
-        True when the message may have changed its height (then the transcript scrolls to its end)."""
+        """Add streamed text: the tail is updated, and the blocks it completes are mounted as Markdown once, with the
+        tail's next layout. True when the message may have changed its height (then the transcript scrolls to its
+        end)."""
         self.text += piece
         if not self.is_attached:  # the app is closing
             return False
@@ -90,21 +95,27 @@ class ChatBubble(Vertical, can_focus=True):
             self.query_one(".body", Static).update(self.text)
             return True
         blocks, self._tail = split_finished(self._tail + piece)
+        self._finished += blocks
         tail = self.query_one(".tail", Static)
-        if blocks:
-            await self.mount_all([_markdown(block) for block in blocks], before=tail)
-        # A layout of the whole screen costs tens of ms on 2 cores: the tail is given its rows and a few spare
-        # ones, and is laid out again only when its text outgrows them (or shrinks: a block left it).
-        tail.update(self._tail, layout=False)
-        width = tail.content_size.width
-        rows = tail.get_content_height(tail.size, tail.size, width) if width else None
+        rows = self._show_tail(tail)
         reserved = self._tail_rows
-        grown = bool(blocks) or rows is None or reserved is None or not reserved - TAIL_SPARE_ROWS <= rows <= reserved
-        if grown:
-            self._tail_rows = None if rows is None else rows + TAIL_SPARE_ROWS
-            tail.styles.height = "auto" if rows is None else self._tail_rows  # a new height: a layout
-            tail.refresh(layout=True)
-        return grown
+        if rows is not None and reserved is not None and reserved - TAIL_SPARE_ROWS <= rows <= reserved:
+            return False  # the text fits the rows it has: a repaint of the tail, no layout
+        if self._finished:  # a layout is due: the finished blocks become Markdown in the same one
+            await self.mount_all([_markdown(block) for block in self._finished], before=tail)
+            self._finished = []
+            rows = self._show_tail(tail)
+        self._tail_rows = None if rows is None else rows + TAIL_SPARE_ROWS
+        tail.styles.height = "auto" if rows is None else self._tail_rows  # a new height: a layout
+        tail.refresh(layout=True)
+        return True
+
+    def _show_tail(self, tail: Static) -> int | None:
+        """Put the unmounted blocks and the tail into the tail widget without a layout; the rows the text needs
+        (None before the widget has a width)."""
+        tail.update("\n\n".join([*self._finished, self._tail]) if self._finished else self._tail, layout=False)
+        width = tail.content_size.width
+        return tail.get_content_height(tail.size, tail.size, width) if width else None
 
     async def finish(self) -> None:
         """The answer ended: show it as one Markdown document."""

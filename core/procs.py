@@ -15,6 +15,7 @@ import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -107,8 +108,24 @@ def cleanup_on_sigterm() -> Iterator[None]:
     def terminated(signum, frame):
         raise Terminated()
 
+    hook = sys.unraisablehook
+
+    def rearm(unraisable) -> None:
+        # A handler that runs inside a finalizer (`__del__`, a weakref callback: the GC runs them anywhere)
+        # raises where Python can only print and drop the exception, and the command went on to finish.
+        # Send the signal again, a moment later from a timer thread (sent at once, the handler would run still
+        # inside this hook): the handler then runs in the main thread after the finalizer has returned.
+        if isinstance(unraisable.exc_value, Terminated):
+            again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM))
+            again.daemon = True
+            again.start()
+        else:
+            hook(unraisable)
+
     previous = signal.signal(signal.SIGTERM, terminated)
+    sys.unraisablehook = rearm
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook

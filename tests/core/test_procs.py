@@ -139,3 +139,29 @@ def test_atomic_writes_carry_their_owner():
         assert match and int(match["pid"]) == os.getpid()
         assert int(match["start"]) == procs.start_time(os.getpid())
         assert leftovers.find_dead([paths.home()]) == []  # ours: we are alive
+
+
+class _TermedInFinalizer:
+    """Its finalizer receives SIGTERM and keeps running Python code, so the handler's `Terminated` is raised
+    inside `__del__`, where Python prints and drops it: as when the GC ran a library's finalizer (CI saw an
+    export merge finish with exit 0 after `regex`'s `SetBase.__del__` swallowed it)."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(1000))  # bytecode boundaries: the handler runs here, inside the finalizer
+
+
+def test_sigterm_swallowed_by_a_finalizer_still_ends_the_block(capsys):
+    previous_hook = sys.unraisablehook
+    deadline = time.monotonic() + 10.0
+    try:
+        with procs.cleanup_on_sigterm():
+            _TermedInFinalizer()  # dropped at once: its __del__ runs here
+            while time.monotonic() < deadline:  # the command's work goes on, as the merge did
+                time.sleep(0.01)
+    except procs.Terminated:
+        pass
+    else:
+        raise AssertionError("the block ran to its end after SIGTERM")
+    assert "Terminated" not in capsys.readouterr().err  # raised again, not only printed as ignored
+    assert sys.unraisablehook is previous_hook  # the block puts back what it changed

@@ -121,7 +121,24 @@ def command_dirs() -> list[Path]:
 def every_dir() -> list[Path]:
     """Every directory under $LLMDECK_HOME where llmdeck writes temporaries."""
     home = paths.home()
-    return [home, *store_dirs(), paths.runs_dir(), *run_dirs(), home / "sessions", home / "tools"]
+    return [
+        home,
+        *store_dirs(),
+        paths.runs_dir(),
+        *run_dirs(),
+        home / "sessions",
+        home / "tools",
+        *cache_dirs(),
+    ]
+
+
+def cache_dirs() -> list[Path]:
+    """The cache and its subdirectories (a GGUF's converted metadata is staged in `cache/gguf-hf`)."""
+    cache = paths.home() / "cache"
+    try:
+        return [cache, *sorted(p for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))]
+    except OSError:
+        return []
 
 
 def remove(leftovers: Iterable[Leftover]) -> int:

@@ -49,3 +49,8 @@ def runs_dir() -> Path:
 def vectors_dir() -> Path:
     """Embedded Chroma persistence and other vector data."""
     return _subdir("vectors")
+
+
+def cache_dir() -> Path:
+    """What llmdeck can rebuild from other files (a GGUF's tokenizer and config, the CPU's bf16 verdict)."""
+    return _subdir("cache")

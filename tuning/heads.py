@@ -10,17 +10,15 @@ from pathlib import Path
 from llmdeck.core.errors import BadInput, LlmdeckError
 from llmdeck.tuning.config import SOFT_PROMPT_TUNINGS
 from llmdeck.tuning.methods import find_method, get_method, methods_where
-from llmdeck.tuning.models import ModelSource
+from llmdeck.tuning.models import ModelSource, load_config
 
 TASK_FILE = "task.json"
 
 
 @functools.lru_cache(maxsize=8)
 def model_type(base: ModelSource) -> str:
-    from transformers import AutoConfig
-
     try:
-        return AutoConfig.from_pretrained(base.location, **base.load_kwargs()).model_type
+        return load_config(base).model_type
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not read the model config ({type(exc).__name__}: {exc})") from None
 

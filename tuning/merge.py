@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeck.core.errors import BadInput, LlmdeckError
-from llmdeck.tuning.models import ModelSource, resolve_base
+from llmdeck.tuning.models import ModelSource, load_config, resolve_base
 from llmdeck.tuning.registry import Registry, Run
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
@@ -156,10 +156,8 @@ def base_config_dir(base: ModelSource, scratch: Path) -> Path:
     """An HF directory with the base's config.json (all llama.cpp's LoRA converter reads of the base)."""
     if base.kind == "hf_dir":
         return Path(base.location)
-    from transformers import AutoConfig
-
     try:
-        config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
+        config = load_config(base)
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not read the model config ({type(exc).__name__}: {exc})") from None
     if not getattr(config, "architectures", None):  # a GGUF's config does not name the model class

@@ -95,14 +95,75 @@ def load_tokenizer(base: ModelSource, chat_template: str | None = None):
 
 @functools.lru_cache(maxsize=4)
 def _loaded_tokenizer(base: ModelSource, modified_ns: int | None):
-    """The base's tokenizer as its files hold it, read once per base and file time (a GGUF's vocabulary takes
-    seconds to parse, and the plan process plans again on every change of the app's form)."""
+    """The base's tokenizer as its files hold it, read once per base and file time (the plan process plans again
+    on every change of the app's form); a GGUF's from its converted metadata (see `gguf_metadata_dir`)."""
     from transformers import AutoTokenizer
 
     try:
+        if base.kind == "gguf":
+            tokenizer = AutoTokenizer.from_pretrained(gguf_metadata_dir(base))
+            tokenizer.name_or_path = base.location  # as read from the GGUF: where it came from, not the cache
+            return tokenizer
         return AutoTokenizer.from_pretrained(base.location, **base.load_kwargs())
+    except LlmdeckError:
+        raise
     except Exception as exc:
         raise LlmdeckError(f"{base.display}: could not load the tokenizer ({type(exc).__name__}: {exc})") from None
+
+
+def load_config(base: ModelSource):
+    """The base's transformers config; a GGUF's from its converted metadata."""
+    from transformers import AutoConfig
+
+    if base.kind == "gguf":
+        config = AutoConfig.from_pretrained(gguf_metadata_dir(base))
+        config._name_or_path = base.location  # as read from the GGUF
+        return config
+    return AutoConfig.from_pretrained(base.location, **base.load_kwargs())
+
+
+GGUF_METADATA_DIR = "gguf-hf"
+
+
+def gguf_metadata_dir(base: ModelSource) -> Path:
+    """A directory with a GGUF base's tokenizer files and config.json, converted by transformers once and kept
+    in the cache, keyed by the file's path, size and time and transformers' version. transformers reads both
+    from the GGUF by parsing its whole vocabulary (some 4 s each on 2 cores), in every new process: the app's
+    plan process took 12 s to its first estimate. The files are what `from_pretrained(..., gguf_file=...)`
+    returns, saved."""
+    import hashlib
+    import secrets
+    import shutil
+    from importlib.metadata import version
+
+    from llmdeck.core import leftovers, paths
+    from llmdeck.core.procs import owner_tag
+
+    assert base.gguf_file is not None  # resolve_base names the file of every gguf source
+    gguf = (Path(base.location) / base.gguf_file).resolve()
+    info = gguf.stat()
+    facts = f"{gguf}:{info.st_size}:{info.st_mtime_ns}:{version('transformers')}"  # a new transformers converts anew
+    key = hashlib.sha256(facts.encode()).hexdigest()[:24]
+    root = paths.cache_dir() / GGUF_METADATA_DIR
+    found = root / key
+    if (found / "config.json").exists():
+        return found
+    root.mkdir(parents=True, exist_ok=True)
+    leftovers.reclaim([root])  # a conversion killed before its rename
+    staging = root / f".{key}.{owner_tag()}-{secrets.token_hex(4)}.tmp"
+    try:
+        from transformers import AutoConfig, AutoTokenizer
+
+        AutoTokenizer.from_pretrained(base.location, gguf_file=base.gguf_file).save_pretrained(staging)
+        AutoConfig.from_pretrained(base.location, gguf_file=base.gguf_file).save_pretrained(staging)
+        try:
+            staging.rename(found)  # config.json last in, whole directory in at once
+        except OSError:
+            if not (found / "config.json").exists():  # not another process's conversion, done first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return found
 
 
 def _modified_ns(base: ModelSource) -> int | None:
@@ -200,14 +261,52 @@ def _forget_gguf_quantizer(model) -> None:
 def parameter_shapes(
     base: ModelSource, auto_class: str = "AutoModelForCausalLM"
 ) -> tuple[int, list[tuple[str, int, int]], dict]:
-    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; cached per
-    base (a GGUF's config takes seconds to read, and the app's form re-estimates on every change). Encoders are
-    counted as `AutoModel` (their task head is a few weights)."""
+    """(total parameters, [(linear name, in, out)], config facts) from a weightless (meta) model; kept per base in
+    this process (the app's form re-estimates on every change) and in the cache across processes (building the
+    meta model imports the architecture's modeling code: a second of a fresh plan process's first estimate).
+    Encoders are counted as `AutoModel` (their task head is a few weights)."""
+    import json
+
+    from llmdeck.core.atomic import atomic_write_text
+
+    kept = _shapes_file(base, auto_class)
+    if kept is not None:
+        try:
+            found = json.loads(kept.read_text(encoding="utf-8"))
+            return found["total"], [tuple(linear) for linear in found["linears"]], found["facts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or unreadable: measured again and rewritten
+    total, linears, facts = _measured_shapes(base, auto_class)
+    if kept is not None:
+        atomic_write_text(kept, json.dumps({"total": total, "linears": linears, "facts": facts}))
+    return total, linears, facts
+
+
+def _shapes_file(base: ModelSource, auto_class: str) -> Path | None:
+    """Where a base's shapes are kept: beside a GGUF's converted metadata, or under a hash of an HF directory's
+    config.json; None for a hub id (and for a directory without a readable config.json)."""
+    import hashlib
+    from importlib.metadata import version
+
+    from llmdeck.core import paths
+
+    if base.kind == "gguf":
+        return gguf_metadata_dir(base) / f"shapes-{auto_class}.json"
+    if base.kind != "hf_dir":
+        return None
+    try:
+        config = (Path(base.location) / "config.json").read_bytes()
+    except OSError:
+        return None
+    key = hashlib.sha256(config + f"\n{auto_class}\n{version('transformers')}".encode()).hexdigest()[:24]
+    return paths.cache_dir() / "shapes" / f"{key}.json"
+
+
+def _measured_shapes(base: ModelSource, auto_class: str) -> tuple[int, list[tuple[str, int, int]], dict]:
     import torch
     import transformers
-    from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(base.location, **base.load_kwargs())
+    config = load_config(base)
     # torch.device("meta") is a per-thread mode; accelerate's init_empty_weights patches nn.Module for every
     # thread, so the app's estimate worker would turn a model another thread builds meanwhile into meta tensors
     with torch.device("meta"):

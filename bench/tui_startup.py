@@ -9,10 +9,12 @@
 - the app's UI thread and whole process CPU (share of a core) while an answer streams, no key pressed: what
   the terminal's app costs, without a test harness polling it;
 - decode speed in the app (its status line's tok/s) vs `llmdeck chat --json` on the same prompt, model and
-  greedy sampling, runs alternating, medians: what the app's own CPU costs the model process beside it.
+  greedy sampling, runs alternating, medians: what the app's own CPU costs the model process beside it;
+- the time from opening the new-run form (ctrl+n on the train screen) to its estimate on screen, a fresh app
+  each run (the form starts the plan process, which imports torch).
 
 Targets (issues 13 and 22): first paint <= 1.5x the hello-world app; key latency p95 (and max) <= 100 ms;
-decode in the app >= 0.9x the CLI's.
+decode in the app >= 0.9x the CLI's; the estimate within 5 s.
 Prints human text on stderr and `SUMMARY {json}` last on stdout.
 
     python bench/tui_startup.py [--runs 5] [--keys 20] [--skip-training] [--first-paint-only | --decode-only]
@@ -253,6 +255,29 @@ def bench_decode(runs: int, env: dict) -> tuple[list[float], list[float]]:
     return ours, baseline
 
 
+def bench_estimate(runs: int, env: dict) -> list[float]:
+    """Seconds from ctrl+n on the train screen (the new-run form opens) to its memory and time estimate on
+    screen, a fresh app each run (its plan process starts with the form and imports torch): the first run warms
+    the file cache and is not counted."""
+    found = []
+    for run in range(runs + 1):
+        app = PtyApp(llmdeck_argv(), env)
+        try:
+            app.wait_for("Sessions")
+            os.write(app.master, b"\x1bOR")  # F3: the train screen
+            app.wait_for("ctrl+n opens", timeout_s=60)
+            app.drain(0.5)
+            mark, opened = len(app.output), time.perf_counter()
+            os.write(app.master, b"\x0e")  # ctrl+n: the new-run form
+            shown = app.wait_for("fits", timeout_s=180, start=mark)
+            if run:
+                found.append(shown - opened)
+        finally:
+            app.close()
+    log(f"new-run form -> estimate on screen: {[round(x, 2) for x in found]} s; load {os.getloadavg()[0]:.2f}")
+    return found
+
+
 def bench_typing_while_training(keys: int, env: dict, hello: Path) -> tuple[list[float], list[float], str]:
     """(llmdeck's latencies, the bare app's latencies with the same run training, the run id)."""
     launched = subprocess.run(  # short sequences keep steps quick: their truncation is intended here
@@ -403,6 +428,12 @@ def main() -> None:
             )
         )
         rows += latency_rows("while streaming", streaming, bare)
+        estimates = bench_estimate(args.runs, env)
+        rows.append(
+            summary_row(
+                "new-run form opened -> estimate on screen (s), median", statistics.median(estimates), None, "<= 5 s"
+            )
+        )
         if not args.skip_training:
             training, bare_training, run_id = bench_typing_while_training(args.keys, env, hello)
             log(

@@ -431,7 +431,10 @@ def main() -> None:
         estimates = bench_estimate(args.runs, env)
         rows.append(
             summary_row(
-                "new-run form opened -> estimate on screen (s), median", statistics.median(estimates), None, "<= 5 s"
+                "new-run form opened -> estimate on screen (s), median",
+                round(statistics.median(estimates), 2),
+                None,
+                "<= 5 s",
             )
         )
         if not args.skip_training:

@@ -43,6 +43,7 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         screen.query_one("#loop-tasks").value = str(code_tasks)
         screen.query_one("#loop-samples").value = "2"
         screen.query_one("#loop-humaneval-limit").value = "3"
+        screen.query_one("#loop-workers").value = "1"
         await pilot.press("ctrl+r")
         await wait_for(
             pilot,
@@ -66,7 +67,8 @@ async def test_a_loop_started_from_the_app_runs_and_fills_the_rounds_table(fake_
         assert ("humaneval", MODEL, 3) in stand_ins  # evaluated (the form's default) with the form's HumanEval limit
         await pilot.press("escape")  # nothing running: back to the train screen
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TrainScreen", what="the train screen")
-    assert load_state("from-app").status == "completed"
+    state = load_state("from-app")
+    assert state.status == "completed" and state.config["workers"] == 1  # the form's workers reached the loop
 
 
 @pytest.mark.slow  # end to end through the app or the training stack: seconds

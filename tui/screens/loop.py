@@ -63,6 +63,7 @@ class LoopScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         from textual_plot import PlotWidget
 
+        from llmdeck.core.validate import MAX_AUTO_WORKERS
         from llmdeck.services.loop import CURVE_METRICS, LoopConfig
 
         defaults = {name: str(field.default) for name, field in LoopConfig.model_fields.items()}  # as `llmdeck loop`
@@ -84,6 +85,11 @@ class LoopScreen(BaseScreen):
                 yield FieldInput("", type="integer", compact=True, id="loop-eval-limit")
                 yield Label("HumanEval problems at most (empty: all 164)", classes="pane-title")
                 yield FieldInput("", type="integer", compact=True, id="loop-humaneval-limit")
+                yield Label(
+                    f"Workers attempting tasks side by side (empty: one per core, at most {MAX_AUTO_WORKERS})",
+                    classes="pane-title",
+                )
+                yield FieldInput("", type="integer", compact=True, id="loop-workers")
                 yield Button("Start / resume (ctrl+r)", variant="primary", id="loop-start")
             with Vertical(id="loop-main"):
                 yield Static("no loop running", id="loop-status", classes="status", markup=False)
@@ -220,6 +226,7 @@ class LoopScreen(BaseScreen):
             ("limit", "loop-limit"),
             ("eval_limit", "loop-eval-limit"),
             ("humaneval_limit", "loop-humaneval-limit"),
+            ("workers", "loop-workers"),
         ):
             if text(widget_id):
                 values[field] = text(widget_id)

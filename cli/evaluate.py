@@ -76,6 +76,7 @@ def command(
     suite_mode,
     samples,
     temperature,
+    workers,
     timeout_s,
 ):
     """Score MODEL(s) on the same data: your eval file with --tasks, else loss per token and perplexity (default
@@ -97,6 +98,7 @@ def command(
             timeout_s=timeout_s,
             isolation=isolation,
             n_threads=n_threads,
+            workers=workers,
             as_json=as_json,
         )
     if tasks_file:

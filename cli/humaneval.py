@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from llmdeck.cli.options import Number
 from llmdeck.cli.output import emit_json, info
 from llmdeck.core.errors import BadInput, LlmdeckError
+from llmdeck.core.validate import MAX_AUTO_WORKERS, MAX_WORKERS
 
 SUITES = ("humaneval",)
 
@@ -43,6 +45,12 @@ def suite_options(func):
             help="With --suite: sampling temperature (0: greedy).",
         ),
         click.option(
+            "--workers",
+            type=Number(int, 1, MAX_WORKERS),
+            help="With --suite: processes running problems side by side, each its own llama.cpp (default: one per"
+            f" core on CPU, at most {MAX_AUTO_WORKERS}; 1 with a GPU; --threads is per worker).",
+        ),
+        click.option(
             "--timeout",
             "timeout_s",
             type=click.FloatRange(min=0, min_open=True),
@@ -57,7 +65,7 @@ def suite_options(func):
 
 
 def suite_eval(
-    models, suite, *, mode, samples, temperature, max_tokens, limit, timeout_s, isolation, n_threads, as_json
+    models, suite, *, mode, samples, temperature, max_tokens, limit, timeout_s, isolation, n_threads, workers, as_json
 ):
     """Run the suite on every model in turn (each resumes what an earlier run stored), then one table."""
     from llmdeck.services.agent_bench import parse_model
@@ -79,7 +87,7 @@ def suite_eval(
         raise BadInput("eval --suite: a MODEL is given twice")
     reports = []
     for spec in specs:
-        run = humaneval(spec.model, options, adapter=spec.adapter, n_threads=n_threads)
+        run = humaneval(spec.model, options, adapter=spec.adapter, n_threads=n_threads, workers=workers)
         info(f"{suite} {run.model}: {len(run.problems)} problems x {options.samples} sample(s), {options.mode} mode")
         try:
             for scored in run:

@@ -307,11 +307,14 @@ class HumanEvalRun:
     options: SuiteOptions
     problems: list[Problem]
     key: str
+    workers: int = 1  # samples side by side in this many worker processes (1: here, one after another)
+    source: tuple[str | None, str | None, int | None] = (None, None, None)  # (model, adapter, threads) to load
     passed: dict[str, int] = field(default_factory=dict)
     scored: dict[str, int] = field(default_factory=dict)
     resumed: int = 0
     seconds: float = 0.0
     _stop: bool = False
+    _done: int = 0
 
     @property
     def total(self) -> int:
@@ -320,25 +323,61 @@ class HumanEvalRun:
     def __iter__(self) -> Iterator[ProblemScored]:
         start = time.perf_counter()
         stored = stored_samples(self.key)
-        done = 0
+        self._done = 0
+        todo: list[tuple[Problem, int]] = []
         try:
             for problem in self.problems:
                 self.passed.setdefault(problem.task_id, 0)
                 self.scored.setdefault(problem.task_id, 0)
                 for sample in range(self.options.samples):
-                    if self._stop:
-                        return
-                    done += 1
-                    found = stored.get((problem.task_id, sample)) or stored_sample(self.key, problem.task_id, sample)
-                    if found:  # stored before this run began, or meanwhile by another process of the same run
-                        passed, status = found
-                        self._count(problem.task_id, passed)
-                        self.resumed += 1
-                        yield self._event(problem.task_id, sample, passed, status, 0.0, done, resumed=True)
-                        continue
-                    yield self._score(problem, sample, done)
+                    found = stored.get((problem.task_id, sample))
+                    if found:  # stored before this run began
+                        yield self._resumed(problem.task_id, sample, found)
+                    else:
+                        todo.append((problem, sample))
+            if self.workers > 1 and len(todo) > 1:
+                yield from self._side_by_side(todo)
+                return
+            for problem, sample in todo:
+                if self._stop:
+                    return
+                found = stored_sample(self.key, problem.task_id, sample)
+                if found:  # stored meanwhile by another process of the same run
+                    yield self._resumed(problem.task_id, sample, found)
+                    continue
+                yield self._record(problem, sample, *self._attempt(problem, sample))
         finally:
             self.seconds = time.perf_counter() - start
+
+    def _side_by_side(self, todo: list[tuple[Problem, int]]) -> Iterator[ProblemScored]:
+        """The samples in `self.workers` worker processes (the sweeps' pool: each its own llama.cpp, loaded once),
+        at most one each in flight so a stop is quick; each counted and stored here as it comes back."""
+        from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+        from llmdeck.services.collect import worker_pool, worker_threads
+
+        model, adapter, n_threads = self.source
+        threads = worker_threads(n_threads, self.workers)
+        pool = worker_pool(self.workers, threads)
+        queue = iter(todo)
+        running: dict[Future, tuple[Problem, int]] = {}
+        try:
+            while True:
+                while len(running) < self.workers and not self._stop:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    job = (model, adapter, threads, self.options, item[0].task_id, item[1])
+                    running[pool.submit(_worker_sample, *job)] = item
+                if not running:
+                    return
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    problem, sample = running.pop(future)
+                    yield self._record(problem, sample, *future.result())
+        finally:
+            for future in running:  # stopped by an error or by closing this iteration: not stored
+                future.cancel()
 
     def close(self) -> None:
         """Stop after the sample in progress (what was scored stays stored)."""
@@ -362,7 +401,16 @@ class HumanEvalRun:
             resumed=resumed,
         )
 
-    def _score(self, problem: Problem, sample: int, done: int) -> ProblemScored:
+    def _resumed(self, task_id: str, sample: int, found: tuple[bool, str]) -> ProblemScored:
+        passed, status = found
+        self._done += 1
+        self._count(task_id, passed)
+        self.resumed += 1
+        return self._event(task_id, sample, passed, status, 0.0, self._done, resumed=True)
+
+    def _attempt(self, problem: Problem, sample: int) -> tuple[bool, str, str, int, float]:
+        """Generate one sample and run it in the sandbox (here or in a worker): (passed, status, completion,
+        tokens, seconds); nothing counted or stored."""
         from llmdeck.agents.sandbox import SandboxLimits, run_python
 
         started = time.perf_counter()
@@ -375,8 +423,14 @@ class HumanEvalRun:
             script_name="humaneval.py",
         )
         status = "passed" if result.ok else result.limit or f"exit code {result.exit_code}"
-        self._count(problem.task_id, result.ok)
-        scored = self._event(problem.task_id, sample, result.ok, status, time.perf_counter() - started, done)
+        return result.ok, status, text, tokens, time.perf_counter() - started
+
+    def _record(
+        self, problem: Problem, sample: int, passed: bool, status: str, text: str, tokens: int, seconds: float
+    ) -> ProblemScored:
+        self._done += 1
+        self._count(problem.task_id, passed)
+        scored = self._event(problem.task_id, sample, passed, status, seconds, self._done)
         _store(self.key, self.model, self.options.mode, scored, text, tokens)
         return scored
 
@@ -437,8 +491,10 @@ def humaneval(
     *,
     adapter: str | None = None,
     n_threads: int | None = None,
+    workers: int | None = 1,
 ) -> HumanEvalRun:
-    """Check the options, load the model (a store model, or `adapter`'s LoRA on it) and return its run."""
+    """Check the options, load the model (a store model, or `adapter`'s LoRA on it) and return its run; its samples
+    go `workers` side by side (None: `collect.auto_workers()`, one per core on CPU)."""
     from llmdeck.core.runtime import LoraNotApplicable, load_entry
     from llmdeck.services.chat import resolve_model
 
@@ -453,4 +509,33 @@ def humaneval(
     name = f"{entry.name}+{adapter}" if adapter else entry.name
     files = [Path(loaded.path)] + ([Path(loaded.options.lora_path)] if loaded.options.lora_path else [])
     identity = ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
-    return HumanEvalRun(model=name, loaded=loaded, options=options, problems=chosen, key=run_key(identity, options))
+    if workers is None:
+        from llmdeck.services.collect import auto_workers
+
+        workers = auto_workers()
+    return HumanEvalRun(
+        model=name,
+        loaded=loaded,
+        options=options,
+        problems=chosen,
+        key=run_key(identity, options),
+        workers=workers,
+        source=(model, adapter, n_threads),
+    )
+
+
+_worker_runs: dict[tuple, HumanEvalRun] = {}  # in a worker process: the last run asked for (its model loaded)
+
+
+def _worker_sample(
+    model: str | None, adapter: str | None, n_threads: int, options: SuiteOptions, task_id: str, sample: int
+) -> tuple[bool, str, str, int, float]:
+    """One sample in a worker process: the model loaded there once (kept for the next samples), generated and run
+    in the sandbox; the parent counts and stores it."""
+    key = (model, adapter, n_threads, options)
+    run = _worker_runs.get(key)
+    if run is None:
+        _worker_runs.clear()  # the previous model's run: the loop measures one model after another
+        run = _worker_runs[key] = humaneval(model, options, adapter=adapter, n_threads=n_threads)
+    problem = next(p for p in run.problems if p.task_id == task_id)
+    return run._attempt(problem, sample)

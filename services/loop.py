@@ -970,7 +970,7 @@ class LoopResponse:
         return None
 
     def _humaneval(self, number: int, model: str):
-        run = humaneval_run(model, self.config.humaneval_limit, self.config.threads)
+        run = humaneval_run(model, self.config.humaneval_limit, self.config.threads, self.config.workers)
         for scored in run:
             yield StageProgressed(
                 number,
@@ -1112,11 +1112,12 @@ def transfer_text() -> tuple[Path, str]:
     raise LlmdeckError(f"transfer: {TRANSFER_TEXT_DIST}'s wheel has no license file")
 
 
-def humaneval_run(model: str, limit: int | None, n_threads: int | None):
-    """HumanEval pass@1, greedy, completion mode (samples stored: a killed round resumes where it stopped)."""
+def humaneval_run(model: str, limit: int | None, n_threads: int | None, workers: int | None = None):
+    """HumanEval pass@1, greedy, completion mode (samples stored: a killed round resumes where it stopped), its
+    problems `workers` side by side like the sweeps (None: one per core on CPU)."""
     from llmdeck.services.humaneval import SuiteOptions, humaneval
 
-    return humaneval(model, SuiteOptions(limit=limit), n_threads=n_threads)
+    return humaneval(model, SuiteOptions(limit=limit), n_threads=n_threads, workers=workers)
 
 
 def measure_perplexity(model: str, text_path: Path, n_threads: int | None) -> dict:

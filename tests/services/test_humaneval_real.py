@@ -39,3 +39,35 @@ def test_the_real_model_runs_two_problems_and_a_second_run_resumes_them():
     generated = re.findall(r"^(\[\d/2\] .*) \(\d+\.\d s\)  (passed \d)$", result.stderr, re.MULTILINE)
     read_back = re.findall(r"^(\[\d/2\] .*) \(stored\)  (passed \d)$", again.stderr, re.MULTILINE)
     assert len(generated) == 2 and read_back == generated
+
+
+@pytest.mark.slow
+def test_problems_side_by_side_in_workers_score_and_store_what_one_process_does():
+    from dataclasses import replace
+
+    from llmdeck.services.collect import close_workers
+    from llmdeck.services.humaneval import SuiteOptions, humaneval
+
+    options = SuiteOptions(limit=3, max_tokens=48, timeout_s=9.0)
+    try:
+        side_by_side = humaneval(None, options, n_threads=1, workers=2)
+        events = list(side_by_side)
+        assert sorted(e.task_id for e in events) == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+        assert [e.done for e in events] == [1, 2, 3] and not any(e.resumed for e in events)
+        # the same problems in this process, one after another: another sandbox limit, so another stored run
+        alone = humaneval(None, replace(options, timeout_s=8.0), n_threads=1, workers=1)
+        assert [e.task_id for e in alone] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+        assert side_by_side.report().passed == alone.report().passed
+        completions = {s["task_id"]: s["completion"] for s in stored_completions(side_by_side.key)}
+        assert completions == {s["task_id"]: s["completion"] for s in stored_completions(alone.key)}  # greedy
+
+        stopped = humaneval(None, replace(options, limit=5), n_threads=1, workers=2)
+        for event in stopped:  # the first three are stored: read back; then stopped after the next sample
+            if not event.resumed:
+                stopped.close()
+        assert stopped.resumed == 3 and 4 <= sum(stopped.scored.values()) <= 5
+        again = humaneval(None, replace(options, limit=5), n_threads=1, workers=2)
+        assert len(list(again)) == 5 and again.resumed == sum(stopped.scored.values())
+        assert len(again.report().passed) == 5
+    finally:
+        close_workers()

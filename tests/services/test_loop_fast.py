@@ -65,7 +65,7 @@ def stand_ins(monkeypatch, embedded_gguf):
     from llmdeck.services import loop
     from llmdeck.tuning import export, runs
 
-    def humaneval_run(model, limit, n_threads):
+    def humaneval_run(model, limit, n_threads, workers=None):
         calls.append(("humaneval", model, limit))
         return FakeHumanEval({"HumanEval/0": 1, "HumanEval/1": int("-r1" in model), "HumanEval/2": 0})
 

@@ -144,7 +144,9 @@ class LoopConfig(BaseModel):
     sft_max_steps: int = Field(-1, ge=-1, le=MAX_STEPS, description="SFT optimizer steps (-1: by epochs).")
     sft_learning_rate: float = Field(2e-4, gt=0, le=1, description="SFT peak learning rate.")
     lora_r: int = Field(16, ge=1, le=4096, description="LoRA rank (alpha is twice it).")
-    max_length: int = Field(512, ge=64, le=MAX_CTX, description="Tokens per training sequence at most.")
+    max_length: int = Field(
+        512, ge=64, le=MAX_CTX, description="Tokens per training row; longer rows are cut, and the stage says so."
+    )
     batch_size: int = Field(4, ge=1, le=65536, description="Sequences per optimizer step.")
     preference: Literal["dpo", "orpo", "none"] = Field("dpo", description="Preference stage after SFT.")
     preference_epochs: float = Field(1.0, gt=0, le=10_000, description="Preference passes over the pairs.")
@@ -405,7 +407,18 @@ def summary_columns(rows: list[dict]) -> list[str]:
     return list(SUMMARY_COLUMNS) + list(dict.fromkeys(extra))
 
 
-BRIEF_KEYS = ("attempts", "passed", "pass_rate", "sft_rows", "preference_rows", "run_id", "loss", "model", "seconds")
+BRIEF_KEYS = (
+    "attempts",
+    "passed",
+    "pass_rate",
+    "sft_rows",
+    "preference_rows",
+    "run_id",
+    "loss",
+    "truncated",
+    "model",
+    "seconds",
+)
 
 
 def stage_brief(result) -> str:
@@ -749,12 +762,16 @@ class LoopResponse:
                     "save_steps": 25,
                     "threads": cfg.train_threads,
                     "seed": 42 + number,
+                    # unattended: a few long rows must not stop the night's rounds; what is cut is recorded
+                    # (raise --max-length to keep every row whole)
+                    "allow_truncation": True,
                     **values,  # the stage's own (GRPO's batch is a multiple of its group size)
                 },
                 source=f"loop {stage}",
             )
-            run, _ = runs.launch(config)
+            run, launch_plan = runs.launch(config)
             record["run_id"] = run_id = run.id
+            record["truncated"] = launch_plan.truncation_warning()
             save_state(self.state)
         run = runs.get(run_id)
         if run.status in ("stopped", "failed"):
@@ -776,6 +793,7 @@ class LoopResponse:
             "steps": run.global_step,
             "loss": _round(metrics.get("loss")),
             "seconds": round((run.finished_at or time.time()) - (run.started_at or run.created_at), 1),
+            **({"truncated": record["truncated"]} if record.get("truncated") else {}),
         }
 
     def _export_sft(self, number, entry, record, clock):

@@ -82,7 +82,7 @@ def stand_ins(monkeypatch, embedded_gguf):
     def launch(config):
         number = round_number(config.name)
         stage = {"sft": "sft", "grpo": "rl"}.get(config.method, "preference")
-        calls.append(("train", number, stage, config.base_model, config.dataset))
+        calls.append(("train", number, stage, config.base_model, config.dataset, config.allow_truncation))
         run = SimpleNamespace(
             id=f"run-{number}-{stage}",
             status="completed",
@@ -96,7 +96,9 @@ def stand_ins(monkeypatch, embedded_gguf):
             finished_at=1.0,
         )
         launched[run.id] = run
-        return run, None
+        # a max_length under 100 tokens cuts the scripted rows, as the real plan would say
+        cut = f"1 of 2 rows (50.0%) exceed max_length {config.max_length}" if config.max_length < 100 else None
+        return run, SimpleNamespace(truncation_warning=lambda: cut)
 
     def export_run(run_id, quants, name, **options):
         stage = {"-sft": "export-sft", "grpo": "export-rl"}.get(name[-4:], "export-preference")
@@ -142,6 +144,22 @@ def test_two_rounds_in_order_with_state_saved(fake_model, code_tasks, stand_ins)
     assert state.status == "completed" and [r["model"] for r in state.rounds] == [MODEL, "t-r1-sft.q8_0"]
     assert state.rounds[1]["stages"]["collect-verify"]["result"]["collections"] == ["t-r2-verify-code"]
     assert {a.split for a in attempts.attempts()} == {"train"}  # the held-out task is never collected
+
+
+def test_rows_over_max_length_are_cut_and_recorded_not_a_stopped_night(fake_model, code_tasks, stand_ins):
+    fake_model.default_reply = program("print(0)")
+    for name, max_length in (("short", 64), ("long", 512)):
+        fake_model.enqueue(program("print(0)"), program("print(5)"), program("print(1)"), program("print(1)"))
+        config = {"name": name, "tasks": [str(code_tasks)], "samples": 2, "min_pairs": 1, "evaluate": False}
+        events = [as_json(e) for e in run_loop({**config, "max_length": max_length})]
+        assert events[-1]["status"] == "completed"
+        results = {e["stage"]: e.get("result") for e in events if e["type"] == "stage" and e["status"] == "done"}
+        cut = {stage: results[stage].get("truncated") for stage in ("sft", "preference")}
+        expected = f"1 of 2 rows (50.0%) exceed max_length {max_length}" if max_length < 100 else None
+        assert cut == {"sft": expected, "preference": expected}
+        assert load_state(name).rounds[0]["stages"]["sft"]["result"].get("truncated") == expected
+    trains = [c for c in stand_ins if c[0] == "train"]
+    assert len(trains) == 4 and all(c[5] for c in trains)  # unattended: launched, the cut recorded
 
 
 def test_a_stopped_loop_resumes_at_the_stage_it_stopped(fake_model, code_tasks, stand_ins):

@@ -21,10 +21,12 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -200,28 +202,16 @@ class Collection:
         each recorded here as it comes back (the ones finished together in the sweep's order)."""
         from dataclasses import replace
 
-        order = {(task.id, sample): i for i, (task, sample) in enumerate(todo)}
-        queue = iter(todo)
-        running: dict[Future, tuple[Task, int]] = {}
         threads = worker_threads(self.n_threads, self.workers)
         pool = worker_pool(self.workers, threads)
-        try:
-            while True:
-                while len(running) < self.workers and not self._stop:
-                    item = next(queue, None)
-                    if item is None:
-                        break
-                    copy = replace(self, tasks=[item[0]], n_threads=threads, workers=1, by_category={})
-                    running[pool.submit(_worker_attempt, copy, item[1])] = item
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: order[(running[f][0].id, running[f][1])]):
-                    task, sample = running.pop(future)
-                    yield self._record(task, sample, *future.result())
-        finally:
-            for future in running:  # stopped by an error or by closing this iteration: not recorded
-                future.cancel()
+
+        def submit(item: tuple[Task, int]) -> Future:
+            copy = replace(self, tasks=[item[0]], n_threads=threads, workers=1, by_category={})
+            return pool.submit(_worker_attempt, copy, item[1])
+
+        with closing(side_by_side(todo, self.workers, submit, lambda: self._stop)) as results:
+            for (task, sample), result in results:
+                yield self._record(task, sample, *result)
 
     def _run(self, task: Task, sample: int) -> tuple[str, dict, float]:
         """Attempt `task` once (here or in a worker): its run id, its verdict and its seconds; nothing recorded."""
@@ -437,6 +427,35 @@ def worker_pool(workers: int, n_threads: int) -> Executor:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     _pool = (key, pool)
     return pool
+
+
+Item = TypeVar("Item")
+
+
+def side_by_side(
+    items: Iterable[Item], workers: int, submit: Callable[[Item], Future], stopped: Callable[[], bool]
+) -> Generator[tuple[Item, Any], None, None]:
+    """Each item with its result, `workers` at most in flight (so a stop is quick): `submit(item)` starts one in
+    the pool. Results come as they finish (those finished together in the items' order); nothing more starts
+    once `stopped()`. An error or closing the iteration cancels what has not started."""
+    queue = iter(enumerate(items))
+    running: dict[Future, tuple[int, Item]] = {}
+    try:
+        while True:
+            while len(running) < workers and not stopped():
+                entry = next(queue, None)
+                if entry is None:
+                    break
+                running[submit(entry[1])] = entry
+            if not running:
+                return
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: running[f][0]):
+                _, item = running.pop(future)
+                yield item, future.result()
+    finally:
+        for future in running:  # not recorded by the caller
+            future.cancel()
 
 
 def close_workers() -> None:

@@ -352,32 +352,20 @@ class HumanEvalRun:
     def _side_by_side(self, todo: list[tuple[Problem, int]]) -> Iterator[ProblemScored]:
         """The samples in `self.workers` worker processes (the sweeps' pool: each its own llama.cpp, loaded once),
         at most one each in flight so a stop is quick; each counted and stored here as it comes back."""
-        from concurrent.futures import FIRST_COMPLETED, Future, wait
+        from contextlib import closing
 
-        from llmdeck.services.collect import worker_pool, worker_threads
+        from llmdeck.services.collect import side_by_side, worker_pool, worker_threads
 
         model, adapter, n_threads = self.source
         threads = worker_threads(n_threads, self.workers)
         pool = worker_pool(self.workers, threads)
-        queue = iter(todo)
-        running: dict[Future, tuple[Problem, int]] = {}
-        try:
-            while True:
-                while len(running) < self.workers and not self._stop:
-                    item = next(queue, None)
-                    if item is None:
-                        break
-                    job = (model, adapter, threads, self.options, item[0].task_id, item[1])
-                    running[pool.submit(_worker_sample, *job)] = item
-                if not running:
-                    return
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    problem, sample = running.pop(future)
-                    yield self._record(problem, sample, *future.result())
-        finally:
-            for future in running:  # stopped by an error or by closing this iteration: not stored
-                future.cancel()
+
+        def submit(item: tuple[Problem, int]):
+            return pool.submit(_worker_sample, model, adapter, threads, self.options, item[0].task_id, item[1])
+
+        with closing(side_by_side(todo, self.workers, submit, lambda: self._stop)) as results:
+            for (problem, sample), result in results:  # what had not come back when stopped is not stored
+                yield self._record(problem, sample, *result)
 
     def close(self) -> None:
         """Stop after the sample in progress (what was scored stays stored)."""

@@ -15,7 +15,14 @@ import pytest
 from llmdeck.agents import attempts
 from llmdeck.core import runtime
 from llmdeck.services import collect as collect_module
-from llmdeck.services.collect import AttemptRecorded, SweepStarted, auto_workers, collect, worker_threads
+from llmdeck.services.collect import (
+    AttemptRecorded,
+    SweepStarted,
+    auto_workers,
+    collect,
+    side_by_side,
+    worker_threads,
+)
 from llmdeck.testing.fake_model import FakeLlama, fake_tokens
 
 QUESTIONS = {"add": "2 + 2", "mul": "3 * 3", "sub": "9 - 4", "div": "8 / 2"}
@@ -135,6 +142,38 @@ def test_how_many_workers_and_threads(fake_model, monkeypatch):
     assert worker_threads(None, 2) == 1 and worker_threads(None, 1) == 2 and worker_threads(3, 2) == 3
     monkeypatch.setattr(collect_module.os, "cpu_count", lambda: 5)
     assert worker_threads(None, 2) == 2
+
+
+def test_side_by_side_keeps_at_most_workers_in_flight_and_starts_nothing_once_closed_or_stopped():
+    import threading
+
+    gates = {n: threading.Event() for n in range(6)}
+    started: list[int] = []
+    with ThreadPoolExecutor(max_workers=6) as pool:
+
+        def submit(n):
+            started.append(n)
+            return pool.submit(lambda: gates[n].wait(10) and n * n)
+
+        results = side_by_side(range(6), 2, submit, lambda: False)
+        gates[1].set()  # the second finishes first: it comes first
+        assert next(results) == (1, 1) and started == [0, 1]  # two in flight at most
+        gates[0].set()
+        assert next(results) == (0, 0) and started == [0, 1, 2]
+        gates[2].set()
+        assert next(results) == (2, 4) and started == [0, 1, 2, 3]
+        results.close()  # 3 is running (cancel() cannot stop it); nothing more starts
+        assert started == [0, 1, 2, 3]
+        for gate in gates.values():
+            gate.set()
+
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = []
+        for item, result in side_by_side(range(5), 2, lambda n: pool.submit(lambda: n), stop.is_set):
+            done.append((item, result))
+            stop.set()  # nothing starts after the first result; what was in flight still comes back
+        assert done == [(0, 0), (1, 1)]
 
 
 @pytest.mark.slow

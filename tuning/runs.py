@@ -75,14 +75,17 @@ class LaunchPlan:
         return None
 
     def truncation_warning(self) -> str | None:
-        """'23 of 999 rows (2.3%) exceed max_length 512: 1.2% of assistant tokens cut', or None."""
+        """'23 of 999 rows (2.3%) exceed max_length 512 ...: 1.2% of assistant tokens would be cut', or None.
+
+        With truncation allowed the tokens "are cut": the run trains on the cut rows.
+        """
         cut = self.data_report.truncation
         if not cut or not cut["rows_over"]:
             return None
         return (
             f"{cut['rows_over']} of {cut['rows']} rows ({cut['rows_over_share']:.1%}) exceed max_length "
             f"{cut['max_length']} (longest {cut['longest']} tokens): {cut['assistant_cut_share']:.1%} of assistant "
-            "tokens would be cut"
+            f"tokens {'are' if self.config.allow_truncation else 'would be'} cut"
         )
 
 

@@ -16,6 +16,7 @@ def launch_plan(
     placeholders: dict | None = None,
     generation_s: float | None = None,
     notes: list[str] | None = None,
+    allow_truncation: bool = False,
 ) -> LaunchPlan:
     report = data.DataReport(
         source="/data/sample.jsonl",
@@ -53,7 +54,7 @@ def launch_plan(
         generation_tokens_per_s=38.0 if generation_s else None,
     )
     return LaunchPlan(
-        TrainConfig(max_length=64, base_model="smollm2"),
+        TrainConfig(max_length=64, base_model="smollm2", allow_truncation=allow_truncation),
         report,
         estimate,
         "fp32",
@@ -81,6 +82,13 @@ def test_the_summary_names_data_base_memory_peak_and_time_in_order():
     assert summary.text("time") == "~20 steps, 12.3K tokens, ~1m40s"
     assert summary.fits
     assert "pass --allow-truncation" in summary.refusal  # 20% of the rows cut: a launch refuses it
+
+
+def test_the_truncation_line_says_would_be_cut_until_truncation_is_allowed():
+    head = "2 of 10 rows (20.0%) exceed max_length 64 (longest 90 tokens): 10.0% of assistant tokens"
+    assert summarize(launch_plan()).text("truncation") == f"{head} would be cut"
+    allowed = launch_plan(allow_truncation=True)
+    assert summarize(allowed).text("truncation") == f"{head} are cut" and allowed.refusal() is None
 
 
 def test_placeholders_generation_notes_and_a_plan_that_does_not_fit():

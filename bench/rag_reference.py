@@ -6,6 +6,9 @@ module (176 pages here), built in a temporary directory. Questions: bench/data/r
 to paraphrase, before any retrieval run). The baseline is bench/rag_retrieval.py's: TextLoader +
 RecursiveCharacterTextSplitter(1000, 150) + Chroma, the same MiniLM, dense top 10.
 
+A second question file, bench/data/rag-reference-qa-confirm.jsonl (100, written on 2026-12-07 before any run on
+it, `--qa`), confirmed the fusion chosen on the first file before it became hybrid's default.
+
 Fusion variants are computed from the same two rankings per question (dense and bm25, 20 deep each, as hybrid
 fuses them), so they cost no extra search. They are tuned on one half of the questions (the odd rows: 1st, 3rd...)
 and reported on the other half (the even rows), which was not looked at while choosing them.
@@ -13,6 +16,7 @@ and reported on the other half (the even rows), which was not looked at while ch
     python bench/rag_reference.py [--no-baseline] [--json-out FILE]
     python bench/rag_reference.py --corpus readme --no-baseline   # the same variants on the 50 READMEs
     python bench/rag_reference.py --stemmer-path DIR   # DIR holds PyStemmer: adds a stemmed BM25 index
+    python bench/rag_reference.py --qa bench/data/rag-reference-qa-confirm.jsonl   # the confirmation questions
 
 Human text on stderr; the last stdout line is `SUMMARY {...}`.
 """
@@ -61,7 +65,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="llmdeck-bench-reference-"))
     os.environ["LLMDECK_HOME"] = str(work / "home")
     from llmdeck.rag import bm25
-    from llmdeck.rag.fusion import reciprocal_rank_fusion
+    from llmdeck.rag.fusion import HYBRID_WEIGHTS, cap_per_source, reciprocal_rank_fusion
     from llmdeck.rag.query import open_retriever
     from llmdeck.services.eval_report import paired_delta
     from llmdeck.services.rag_eval import Outcome, first_relevant, load_qa, score
@@ -96,10 +100,12 @@ def main() -> None:
     def rrf(weights: Sequence[float], *names: str, k: int = 60) -> Callable[[int], list]:
         return lambda i: reciprocal_rank_fusion([rankings[n][i] for n in names], weights, k)
 
+    default_weights = rrf(list(HYBRID_WEIGHTS), "dense", "bm25")
     variants: dict[str, Callable[[int], list]] = {
         "dense": lambda i: dense[i],
         "bm25": lambda i: keyword[i],
-        "hybrid (RRF 1:1, k 60)": rrf([1, 1], "dense", "bm25"),
+        "hybrid (the default: RRF dense 2:1, 2 per source)": lambda i: cap_per_source(default_weights(i)),
+        "RRF 1:1, k 60 (hybrid before 2026-12-07)": rrf([1, 1], "dense", "bm25"),
     }
     for weight in (1.5, 2.0, 3.0):
         variants[f"RRF dense {weight:g}:1"] = rrf([weight, 1], "dense", "bm25")
@@ -109,9 +115,8 @@ def main() -> None:
         variants["bm25 stemmed"] = lambda i: rankings["bm25 stemmed"][i]
         variants["RRF stemmed 1:1"] = rrf([1, 1], "dense", "bm25 stemmed")
         variants["RRF stemmed dense 2:1"] = rrf([2, 1], "dense", "bm25 stemmed")
-    for name in list(variants):
-        if name.startswith(("hybrid", "RRF dense 2")):
-            variants[f"{name}, 2 per source"] = _per_source(variants[name], 2)
+    for name in ("RRF 1:1, k 60 (hybrid before 2026-12-07)", "RRF dense 3:1"):
+        variants[f"{name}, 2 per source"] = _per_source(variants[name], 2)
 
     tune, held = split(questions)
     rows: dict[str, dict] = {}
@@ -190,14 +195,10 @@ def main() -> None:
 
 def _per_source(variant: Callable[[int], list], cap: int) -> Callable[[int], list]:
     """The variant's hits with at most `cap` per source file (the rest moved to the end, in order)."""
+    from llmdeck.rag.fusion import cap_per_source
 
     def capped(i: int) -> list:
-        kept, later, seen = [], [], {}
-        for hit in variant(i):
-            source = hit.metadata.get("source")
-            seen[source] = seen.get(source, 0) + 1
-            (kept if seen[source] <= cap else later).append(hit)
-        return kept + later
+        return cap_per_source(variant(i), cap)
 
     return capped
 

@@ -65,9 +65,9 @@ class ScriptedRetriever(Retriever):
 def test_search_reranks_the_fused_candidates_deep_enough_then_cuts_to_k():
     docs = [hit(f"{n}.md") for n in "abcdefghijkl"]
     retriever = ScriptedRetriever(docs, list(reversed(docs)))
-    reranker = scripted({"about k.md": 0.0})
-    top = retriever.search("where is k?", 2, "hybrid", reranker)
-    assert top[0].id == "k.md" and len(top) == 2
+    reranker = scripted({"about h.md": 0.0})  # h: 8th of 12 in the dense order, 5th in bm25's
+    top = retriever.search("where is h?", 2, "hybrid", reranker)
+    assert top[0].id == "h.md" and len(top) == 2
     assert len(reranker.asked) == 10  # type: ignore[attr-defined]  # the fused top 10, though k is 2
     assert retriever.search("where is k?", 3, "dense", scripted({"about j.md": 0.0}))[0].id == "j.md"
     assert [h.id for h in retriever.search("where is k?", 2, "dense")] == ["a.md", "b.md"]

@@ -18,6 +18,8 @@ the gate's decision and the current model.
                          [--sft-max-steps N] [--home DIR] [--out DIR] [--threads 1]
 
 `--home DIR` keeps the state (and resumes a run that was interrupted); without it a temp dir is used and removed.
+`--home DIR --name NAME --report-only` runs nothing and writes the table and the plot of the rounds measured so
+far (for a loop stopped by Ctrl-C when the night ran out: the same command without it resumes the loop).
 The table and the plot go to `--out` (default bench/results/: loop-curve.md, loop-curve.svg).
 """
 
@@ -148,21 +150,24 @@ def main() -> None:
     parser.add_argument("--name", default="bench")
     parser.add_argument("--home", help="LLMDECK_HOME to use and keep (resumes an interrupted run).")
     parser.add_argument("--out", default="bench/results", help="Where the table and the plot go.")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Run nothing: write the table and the plot of the loop --name saved in --home (e.g. one stopped by"
+        " Ctrl-C after the rounds that fit), its rounds so far.",
+    )
     args = parser.parse_args()
+    if args.report_only and not args.home:
+        parser.error("--report-only needs --home (the LLMDECK_HOME the loop ran in)")
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="llmdeck-bench-loop-"))
     os.environ["LLMDECK_HOME"] = str(home)
 
-    from llmdeck.services.eval_report import delta_text
     from llmdeck.services.loop import (
-        CURVE_METRICS,
         LoopFinished,
         StageEnded,
         StageProgressed,
-        current_model,
-        current_reason,
         curve_rows,
         run_loop,
-        stage_times,
     )
 
     config = {
@@ -182,6 +187,13 @@ def main() -> None:
         "hints": args.hints,
     }
     started = time.perf_counter()
+    if args.report_only:
+        from llmdeck.services.loop_state import load_state
+
+        state = load_state(args.name)
+        measured = [row["round"] for row in curve_rows(state) if row["round"]]
+        write_report(args, state, len(measured), state.seconds, state.cpu_seconds, started)
+        return
     loop = run_loop({k: v for k, v in config.items() if v is not None})
     done = None
     shown: dict[str, int] = {}
@@ -199,14 +211,23 @@ def main() -> None:
             done = event
     if done is None or done.status != "completed":
         raise SystemExit(f"the loop did not complete: {loop.state.status} {loop.state.error or ''}")
-    state = loop.state
+    write_report(args, loop.state, args.rounds, done.seconds, done.cpu_seconds, started)
+    if not args.home:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def write_report(args, state, rounds: int, seconds: float, cpu_seconds: float, started: float) -> None:
+    """The curve's table and plot into --out, the stage times and the SUMMARY line, for `rounds` rounds."""
+    from llmdeck.services.eval_report import delta_text
+    from llmdeck.services.loop import CURVE_METRICS, current_model, current_reason, curve_rows, stage_times
+
     base, current = state.rounds[0]["model"], current_model(state)
     curve = curve_rows(state)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     host = machine()
-    title = f"llmdeck loop {state.name}: {args.rounds} round(s), {when}, {host['cpu']} x{host['cores']}"
+    title = f"llmdeck loop {state.name}: {rounds} round(s), {when}, {host['cpu']} x{host['cores']}"
     (out / "loop-curve.md").write_text(f"{title}\n\n" + curve_markdown(curve, list(CURVE_METRICS)))
     (out / "loop-curve.svg").write_text(curve_svg(curve, list(CURVE_METRICS), title))
     print(curve_markdown(curve, list(CURVE_METRICS)), file=sys.stderr)
@@ -215,9 +236,10 @@ def main() -> None:
         print("stage seconds " + json.dumps(row), file=sys.stderr)
     print(f"wrote {out / 'loop-curve.md'} and {out / 'loop-curve.svg'}", file=sys.stderr)
 
-    last = state.rounds[-1]["stages"]
-    report = ((last.get("evaluate") or {}).get("result") or {}).get("report") or {}
-    by_metric = {row["metric"]: row for row in report.get("rows", [])}
+    measured = [e["stages"] for e in state.rounds if ((e["stages"].get("evaluate") or {}).get("result") or {})]
+    last = measured[-1] if measured else {}  # a round stopped before its measurement has no deltas yet
+    evaluated = ((last.get("evaluate") or {}).get("result") or {}).get("report") or {}
+    by_metric = {row["metric"]: row for row in evaluated.get("rows", [])}
     rows = []
     first, last_curve = (curve[0], curve[-1]) if curve else ({}, {})
     newest = last_curve.get("model")  # the last round's model, whatever the gate said of it
@@ -238,8 +260,8 @@ def main() -> None:
         )
     rows.append(
         {
-            "metric": f"loop wall minutes ({args.rounds} round(s); load {' '.join(host['loadavg'])})",
-            "ours": round(done.seconds / 60, 1),
+            "metric": f"loop wall minutes ({rounds} round(s); load {' '.join(host['loadavg'])})",
+            "ours": round(seconds / 60, 1),
             "baseline": None,
             "ratio": None,
             "target": "< 60 per round",
@@ -247,8 +269,8 @@ def main() -> None:
     )
     rows.append(
         {
-            "metric": f"loop CPU minutes ({args.rounds} round(s))",
-            "ours": round(done.cpu_seconds / 60, 1),
+            "metric": f"loop CPU minutes ({rounds} round(s))",
+            "ours": round(cpu_seconds / 60, 1),
             "baseline": None,
             "ratio": None,
             "target": "report",
@@ -258,8 +280,6 @@ def main() -> None:
         f"total {(time.perf_counter() - started) / 60:.1f} min; last round's model {last_curve.get('model')}",
         file=sys.stderr,
     )
-    if not args.home:
-        shutil.rmtree(home, ignore_errors=True)
     print("SUMMARY " + json.dumps({"bench": "loop", "base": base, "current": current, "rows": rows}))
 
 

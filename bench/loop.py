@@ -162,13 +162,8 @@ def main() -> None:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="llmdeck-bench-loop-"))
     os.environ["LLMDECK_HOME"] = str(home)
 
-    from llmdeck.services.loop import (
-        LoopFinished,
-        StageEnded,
-        StageProgressed,
-        curve_rows,
-        run_loop,
-    )
+    from llmdeck.core.procs import cleanup_on_sigterm
+    from llmdeck.services.loop import LoopFinished, curve_rows, run_loop
 
     config = {
         "name": args.name,
@@ -192,23 +187,25 @@ def main() -> None:
 
         state = load_state(args.name)
         measured = [row["round"] for row in curve_rows(state) if row["round"]]
-        write_report(args, state, len(measured), state.seconds, state.cpu_seconds, started)
+        wall = sum(float(e.get("seconds") or 0.0) for e in state.rounds if e["round"] in measured)
+        # a loop killed without a handler (status still "running") never saved its CPU time
+        cpu = state.cpu_seconds if state.status != "running" else None
+        write_report(args, state, len(measured), wall, cpu, started)
         return
     loop = run_loop({k: v for k, v in config.items() if v is not None})
     done = None
     shown: dict[str, int] = {}
-    for event in loop:
-        if isinstance(event, StageEnded):
-            print(
-                f"[round {event.round}] {event.stage} {event.status} {json.dumps(event.result, default=str)[:300]}",
-                file=sys.stderr,
-                flush=True,
-            )
-        elif isinstance(event, StageProgressed) and event.done % 20 == 0 and shown.get(event.stage) != event.done:
-            shown[event.stage] = event.done  # a training run reports the same step every second: once
-            print(f"  {event.stage} {event.done}/{event.total} {event.detail}", file=sys.stderr, flush=True)
-        elif isinstance(event, LoopFinished):
-            done = event
+    try:
+        with cleanup_on_sigterm():  # a `kill` saves the loop's state as stopped, with its time, as Ctrl-C does
+            for event in loop:
+                show(event, shown)
+                if isinstance(event, LoopFinished):
+                    done = event
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"stopped: loop {args.name} saved in {home}; the same command resumes it, and --report-only writes"
+            " the curve of its rounds so far"
+        ) from None
     if done is None or done.status != "completed":
         raise SystemExit(f"the loop did not complete: {loop.state.status} {loop.state.error or ''}")
     write_report(args, loop.state, args.rounds, done.seconds, done.cpu_seconds, started)
@@ -216,7 +213,22 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def write_report(args, state, rounds: int, seconds: float, cpu_seconds: float, started: float) -> None:
+def show(event, shown: dict[str, int]) -> None:
+    """A stage's end, and every 20th step of its progress, on stderr."""
+    from llmdeck.services.loop import StageEnded, StageProgressed
+
+    if isinstance(event, StageEnded):
+        print(
+            f"[round {event.round}] {event.stage} {event.status} {json.dumps(event.result, default=str)[:300]}",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif isinstance(event, StageProgressed) and event.done % 20 == 0 and shown.get(event.stage) != event.done:
+        shown[event.stage] = event.done  # a training run reports the same step every second: once
+        print(f"  {event.stage} {event.done}/{event.total} {event.detail}", file=sys.stderr, flush=True)
+
+
+def write_report(args, state, rounds: int, seconds: float, cpu_seconds: float | None, started: float) -> None:
     """The curve's table and plot into --out, the stage times and the SUMMARY line, for `rounds` rounds."""
     from llmdeck.services.eval_report import delta_text
     from llmdeck.services.loop import CURVE_METRICS, current_model, current_reason, curve_rows, stage_times
@@ -270,7 +282,7 @@ def write_report(args, state, rounds: int, seconds: float, cpu_seconds: float, s
     rows.append(
         {
             "metric": f"loop CPU minutes ({rounds} round(s))",
-            "ours": round(cpu_seconds / 60, 1),
+            "ours": round(cpu_seconds / 60, 1) if cpu_seconds is not None else None,
             "baseline": None,
             "ratio": None,
             "target": "report",

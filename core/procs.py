@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,6 +74,22 @@ def _die_with(parent_pid: int, prctl) -> Callable[[], None]:
             os._exit(137)
 
     return preexec
+
+
+def exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    """A pool worker's initializer: end this process once `parent_pid` is gone (a `kill -9` of llmdeck, or a
+    SIGTERM it had no handler for), instead of staying behind with a model loaded. Polled from a daemon thread,
+    not `PR_SET_PDEATHSIG`: that follows the parent *thread* that started the worker, and a kept pool outlives
+    the thread (the app's worker) whose sweep first started it."""
+    if os.getppid() != parent_pid:  # the parent died while this one started
+        os._exit(137)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        os._exit(137)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def spawn(command: list[str], **popen_args) -> subprocess.Popen:

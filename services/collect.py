@@ -412,7 +412,8 @@ _pool: tuple[tuple, Executor] | None = None  # the worker processes, kept for th
 
 
 def worker_pool(workers: int, n_threads: int) -> Executor:
-    """`workers` worker processes (spawned: a clean interpreter, no copy of this process's models or threads).
+    """`workers` worker processes (spawned: a clean interpreter, no copy of this process's models or threads;
+    each ends itself when this process is gone).
     Consecutive sweeps asking for the same share them, so each worker loads a model once for all of them (a
     benchmark's three sweeps per model); `close_workers()` ends them."""
     import multiprocessing
@@ -424,7 +425,14 @@ def worker_pool(workers: int, n_threads: int) -> Executor:
     if _pool is not None and _pool[0] == key and not getattr(_pool[1], "_broken", False):
         return _pool[1]
     close_workers()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    from llmdeck.core.procs import exit_with_parent
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=exit_with_parent,  # a killed parent leaves no worker holding a model
+        initargs=(os.getpid(),),
+    )
     _pool = (key, pool)
     return pool
 

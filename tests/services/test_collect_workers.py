@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from llmdeck.agents import attempts
 from llmdeck.core import runtime
+from llmdeck.core.procs import start_time
 from llmdeck.services import collect as collect_module
 from llmdeck.services.collect import (
     AttemptRecorded,
@@ -189,3 +193,27 @@ def test_worker_processes_on_the_real_model_record_what_one_process_does(task_fi
     finally:
         collect_module.close_workers()
     assert recorded("two") == recorded("one") and len(recorded("one")) == len(QUESTIONS)
+
+
+def test_worker_processes_end_when_their_parent_is_killed():
+    # the parent starts the pool, lists its children (the workers, multiprocessing's resource tracker), and
+    # is SIGKILLed: no handler runs, no pool shutdown
+    script = (
+        "import os\n"
+        "from llmdeck.services.collect import worker_pool\n"
+        "pool = worker_pool(2, 1)\n"
+        "assert all(f.result() for f in [pool.submit(os.getpid) for _ in range(4)])\n"
+        "me = str(os.getpid())\n"
+        "kids = [p for p in os.listdir('/proc') if p.isdigit() and\n"
+        "        open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == me]\n"
+        "print(' '.join(kids), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    parent = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert parent.returncode == -9, parent.stderr
+    children = [int(pid) for pid in parent.stdout.split()]
+    assert children  # at least one worker was started
+    deadline = time.monotonic() + 30  # each worker looks every 0.5 s: a bound, not a speed
+    while any(start_time(pid) is not None for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in children if start_time(pid) is not None] == []

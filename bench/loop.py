@@ -248,12 +248,12 @@ def write_report(args, state, rounds: int, seconds: float, cpu_seconds: float | 
         print("stage seconds " + json.dumps(row), file=sys.stderr)
     print(f"wrote {out / 'loop-curve.md'} and {out / 'loop-curve.svg'}", file=sys.stderr)
 
-    measured = [e["stages"] for e in state.rounds if ((e["stages"].get("evaluate") or {}).get("result") or {})]
-    last = measured[-1] if measured else {}  # a round stopped before its measurement has no deltas yet
-    evaluated = ((last.get("evaluate") or {}).get("result") or {}).get("report") or {}
-    by_metric = {row["metric"]: row for row in evaluated.get("rows", [])}
     rows = []
     first, last_curve = (curve[0], curve[-1]) if curve else ({}, {})
+    # the curve's last round (a round stopped before its measurement is not on it): its deltas from the base
+    last = next((e["stages"] for e in state.rounds if e["round"] == last_curve.get("round")), {})
+    evaluated = ((last.get("evaluate") or {}).get("result") or {}).get("report") or {}
+    by_metric = {row["metric"]: row for row in evaluated.get("rows", [])}
     newest = last_curve.get("model")  # the last round's model, whatever the gate said of it
     for metric in CURVE_METRICS:
         ours, theirs = last_curve.get(metric), first.get(metric)

@@ -65,7 +65,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="llmdeck-bench-reference-"))
     os.environ["LLMDECK_HOME"] = str(work / "home")
     from llmdeck.rag import bm25
-    from llmdeck.rag.fusion import HYBRID_WEIGHTS, cap_per_source, reciprocal_rank_fusion
+    from llmdeck.rag.fusion import hybrid, reciprocal_rank_fusion
     from llmdeck.rag.query import open_retriever
     from llmdeck.services.eval_report import paired_delta
     from llmdeck.services.rag_eval import Outcome, first_relevant, load_qa, score
@@ -100,11 +100,10 @@ def main() -> None:
     def rrf(weights: Sequence[float], *names: str, k: int = 60) -> Callable[[int], list]:
         return lambda i: reciprocal_rank_fusion([rankings[n][i] for n in names], weights, k)
 
-    default_weights = rrf(list(HYBRID_WEIGHTS), "dense", "bm25")
     variants: dict[str, Callable[[int], list]] = {
         "dense": lambda i: dense[i],
         "bm25": lambda i: keyword[i],
-        "hybrid (the default: RRF dense 2:1, 2 per source)": lambda i: cap_per_source(default_weights(i)),
+        "hybrid (the default: RRF dense 2:1, 2 per source)": lambda i: hybrid(dense[i], keyword[i]),
         "RRF 1:1, k 60 (hybrid before 2026-12-07)": rrf([1, 1], "dense", "bm25"),
     }
     for weight in (1.5, 2.0, 3.0):

@@ -1,5 +1,5 @@
-"""Reciprocal rank fusion: one ranking from several (dense and BM25), by 1 / (k + rank) summed per chunk, and the
-per-source cap hybrid applies after it.
+"""Reciprocal rank fusion: one ranking from several (dense and BM25), by 1 / (k + rank) summed per chunk, the
+per-source cap, and hybrid search's ranking made of the two (`hybrid`).
 
 LangChain's EnsembleRetriever does the same weighted RRF, but over Retriever objects that re-run each search;
 the two rankings are already here, so this is the one small function (same formula, same default k = 60).
@@ -55,3 +55,9 @@ def cap_per_source(hits: Sequence[Hit], cap: int = PER_SOURCE) -> list[Hit]:
         seen[source] = seen.get(source, 0) + 1
         (kept if seen[source] <= cap else later).append(hit)
     return kept + later
+
+
+def hybrid(dense: Sequence[Hit], keyword: Sequence[Hit]) -> list[Hit]:
+    """Hybrid search's ranking of a question's dense and BM25 rankings: fused at HYBRID_WEIGHTS, then capped
+    at PER_SOURCE chunks a file before the next file's."""
+    return cap_per_source(reciprocal_rank_fusion([dense, keyword], HYBRID_WEIGHTS))

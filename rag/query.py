@@ -175,11 +175,10 @@ class Retriever:
             return rerank(question, self.dense(question, wanted), reranker)[:k]
         if mode == "bm25":
             return rerank(question, self.keyword(question, wanted), reranker)[:k]
-        from llmdeck.rag.fusion import HYBRID_WEIGHTS, cap_per_source, reciprocal_rank_fusion
+        from llmdeck.rag.fusion import hybrid
 
         depth = max(wanted, CANDIDATES)
-        fused = reciprocal_rank_fusion([self.dense(question, depth), self.keyword(question, depth)], HYBRID_WEIGHTS)
-        return rerank(question, cap_per_source(fused), reranker)[:k]
+        return rerank(question, hybrid(self.dense(question, depth), self.keyword(question, depth)), reranker)[:k]
 
 
 def open_retriever(collection: str, embedding_model: str | None = None, progress: bool = True) -> Retriever:

@@ -183,9 +183,13 @@ def main() -> None:
     }
     started = time.perf_counter()
     if args.report_only:
+        from llmdeck.core.errors import NotFound
         from llmdeck.services.loop_state import load_state
 
-        state = load_state(args.name)
+        try:
+            state = load_state(args.name)
+        except NotFound as exc:
+            parser.error(f"--name: {exc}")
         measured = [row["round"] for row in curve_rows(state) if row["round"]]
         wall = sum(float(e.get("seconds") or 0.0) for e in state.rounds if e["round"] in measured)
         # a loop killed without a handler (status still "running") never saved its CPU time

@@ -195,6 +195,7 @@ def test_worker_processes_on_the_real_model_record_what_one_process_does(task_fi
     assert recorded("two") == recorded("one") and len(recorded("one")) == len(QUESTIONS)
 
 
+@pytest.mark.slow  # failed once in four fast-tier runs beside 4 xdist workers (cause not found yet): run alone
 def test_worker_processes_end_when_their_parent_is_killed():
     # the parent starts the pool, lists its children (the workers, multiprocessing's resource tracker), and
     # is SIGKILLed: no handler runs, no pool shutdown

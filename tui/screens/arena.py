@@ -17,11 +17,13 @@ from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.field_input import FieldInput
+from llmdeck.tui.widgets.tables import fill
 
 if TYPE_CHECKING:
     from llmdeck.services.arena import Matchup, Standing, Vote
 
 SIDES = ("left", "right")
+BOARD_COLUMNS = ("model", "rating", "win rate", "95% interval", "games", "W", "L", "T", "bad")
 VOTE_WORDS = {"left": "A is better", "right": "B is better", "tie": "a tie", "both_bad": "both bad"}
 
 
@@ -82,7 +84,7 @@ class ArenaScreen(BaseScreen):
 
     def on_mount(self) -> None:
         board = self.query_one("#arena-board", DataTable)
-        board.add_columns("model", "rating", "win rate", "95% interval", "games", "W", "L", "T", "bad")
+        board.add_columns(*BOARD_COLUMNS)
         board.display = False
         self.query_one("#arena-prompt" if self.first and self.second else "#arena-first", Input).focus()
 
@@ -191,12 +193,14 @@ class ArenaScreen(BaseScreen):
     @on(BoardLoaded)
     def show_board(self, message: BoardLoaded) -> None:
         board = self.query_one("#arena-board", DataTable)
-        board.clear()
-        for s in message.standings:
-            board.add_row(
+        rows = [
+            (
                 s.model, f"{s.rating:.0f}", f"{s.win_rate:.0%}", f"{s.low:.0%}-{s.high:.0%}",
                 str(s.games), str(s.wins), str(s.losses), str(s.ties), str(s.both_bad),
-            )  # fmt: skip
+            )
+            for s in message.standings
+        ]  # fmt: skip
+        fill(board, BOARD_COLUMNS, rows)
         if not message.standings:
             self._status("No votes yet.")
 

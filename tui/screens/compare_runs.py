@@ -15,6 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from llmdeck.tui.widgets.tables import fill
+
 if TYPE_CHECKING:
     from llmdeck.services.run_diff import RunDiff
 
@@ -107,14 +109,13 @@ class CompareRunsScreen(ModalScreen[None]):
         if self.diff is None:
             return
         table = self.query_one("#compare-diff", DataTable)
-        table.clear()
         rows = self.diff.differing() if self.only_differences else self.diff.rows
+        cells: list[tuple[object, ...]] = []
         for row in rows:
             style = DIFFERS if row.differs else ""
-            cells = (row.section, row.field, shown(row.first, CELL_WIDTH), shown(row.second, CELL_WIDTH))
-            table.add_row("*" if row.differs else "", *(Text(cell, style=style) for cell in cells))
-        if not rows:
-            table.add_row("", "", "(no field differs)", "", "")
+            texts = (row.section, row.field, shown(row.first, CELL_WIDTH), shown(row.second, CELL_WIDTH))
+            cells.append(("*" if row.differs else "", *(Text(text, style=style) for text in texts)))
+        fill(table, ("", "section", "field", *self.run_ids), cells or [("", "", "(no field differs)", "", "")])
 
     @on(Worker.StateChanged)
     def failed(self, event: Worker.StateChanged) -> None:

@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.field_input import FieldInput
+from llmdeck.tui.widgets.tables import fill
 
 if TYPE_CHECKING:
     from llmdeck.services.evaluate import ApartEvaluation, EvalReported, Evaluation, RowScored
@@ -179,16 +180,18 @@ class EvalScreen(BaseScreen):
         self.running = False
         labels = event.models
         table = self.query_one("#eval-table", DataTable)
-        table.clear(columns=True)
-        table.add_columns("metric", "n", *labels, *[f"{label} - {labels[0]}" for label in labels[1:]])
+        cells = []
         for row in event.rows:
             counts = sorted({m["n"] for m in row["models"].values()})
-            table.add_row(
-                row["metric"],
-                "/".join(str(c) for c in counts),
-                *[interval_text(row["models"].get(label)) for label in labels],
-                *[delta_text(row["deltas"].get(label)) for label in labels[1:]],
+            cells.append(
+                (
+                    row["metric"],
+                    "/".join(str(c) for c in counts),
+                    *[interval_text(row["models"].get(label)) for label in labels],
+                    *[delta_text(row["deltas"].get(label)) for label in labels[1:]],
+                )
             )
+        fill(table, ("metric", "n", *labels, *[f"{label} - {labels[0]}" for label in labels[1:]]), cells)
         stopped = " (stopped: run again to score the rest)" if event.stopped else ""
         self._status(f"done: {len(event.rows)} metrics, 95% intervals; differences are paired bootstrap{stopped}")
 

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
 from llmdeck.tui.widgets.field_input import FieldInput
+from llmdeck.tui.widgets.tables import fill
 
 if TYPE_CHECKING:
     from llmdeck.services.loop import LoopEvent, LoopResponse
@@ -202,11 +203,8 @@ class LoopScreen(BaseScreen):
         from llmdeck.services.loop import summary_columns
 
         table = self.query_one("#loop-rounds-table", DataTable)
-        table.clear(columns=True)
         columns = summary_columns(rows)
-        table.add_columns(*columns)
-        for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        fill(table, columns, [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows])
 
     # -- running a loop -----------------------------------------------------------------------------
     def form_values(self) -> dict:

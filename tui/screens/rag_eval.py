@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import WorkCancelled, WorkDialog
 from llmdeck.tui.widgets.field_input import FieldInput
+from llmdeck.tui.widgets.tables import fill
 
 COLUMNS = ("mode", "recall@1", "recall@5", "MRR@10")
 
@@ -108,9 +109,11 @@ class RagEvalScreen(WorkDialog[None]):
 
         self.report = report = message.report
         table = self.query_one(DataTable)
-        table.clear()
-        for result in report.results:
-            table.add_row(result.mode, _interval(result.recall_1), _interval(result.recall_5), _interval(result.mrr_10))
+        rows = [
+            (result.mode, _interval(result.recall_1), _interval(result.recall_5), _interval(result.mrr_10))
+            for result in report.results
+        ]
+        fill(table, COLUMNS, rows)
         self.query_one("#rag-eval-status", Static).update(
             f"{report.collection}: {len(report.questions)} questions, 95% intervals"
         )

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
 from llmdeck.core.units import human_size
+from llmdeck.tui.widgets.tables import fill
 
 EXPORT_COLUMNS = ("quant", "name", "size", "loss", "ppl", "delta", "status")
 
@@ -102,9 +103,7 @@ class ExportPanel(Vertical):
         self._show_stages(report.stage_seconds)
         self.query_one("#export-bar", ProgressBar).update(total=1, progress=1)
         table = self.query_one("#export-report", DataTable)
-        table.clear()
-        for row in export_rows(report):
-            table.add_row(*row)
+        fill(table, EXPORT_COLUMNS, export_rows(report))
         registered = [q.name for q in report.quants if q.registered]
         self._title(f"Exported {run_id}: {', '.join(registered) or 'nothing registered'} (Models, F2; ctrl+x closes)")
         return registered

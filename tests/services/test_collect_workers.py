@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from llmdeck.agents import attempts
 from llmdeck.core import runtime
-from llmdeck.core.procs import start_time
+from llmdeck.core.procs import owner_alive
 from llmdeck.services import collect as collect_module
 from llmdeck.services.collect import (
     AttemptRecorded,
@@ -195,26 +196,42 @@ def test_worker_processes_on_the_real_model_record_what_one_process_does(task_fi
     assert recorded("two") == recorded("one") and len(recorded("one")) == len(QUESTIONS)
 
 
-@pytest.mark.slow  # failed once in four fast-tier runs beside 4 xdist workers (cause not found yet): run alone
 def test_worker_processes_end_when_their_parent_is_killed():
     # the parent starts the pool, lists its children (the workers, multiprocessing's resource tracker), and
     # is SIGKILLed: no handler runs, no pool shutdown
     script = (
         "import os\n"
+        "from llmdeck.core.procs import start_time\n"
         "from llmdeck.services.collect import worker_pool\n"
         "pool = worker_pool(2, 1)\n"
         "assert all(f.result() for f in [pool.submit(os.getpid) for _ in range(4)])\n"
-        "me = str(os.getpid())\n"
-        "kids = [p for p in os.listdir('/proc') if p.isdigit() and\n"
-        "        open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == me]\n"
-        "print(' '.join(kids), flush=True)\n"
+        "def parent_of(pid):\n"
+        "    try:\n"
+        "        return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1]\n"
+        "    except OSError:\n"  # any process on the machine may end between the listing and the read
+        "        return None\n"
+        "kids = [p for p in os.listdir('/proc') if p.isdigit() and parent_of(p) == str(os.getpid())]\n"
+        "born = {p: start_time(int(p)) for p in kids}\n"
+        "print(' '.join(f'{p}:{t}' for p, t in born.items() if t is not None), flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
     parent = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert parent.returncode == -9, parent.stderr
-    children = [int(pid) for pid in parent.stdout.split()]
+    # PID and start time: a PID reused by another process after a worker ended is not the worker
+    children = [tuple(map(int, child.split(":"))) for child in parent.stdout.split()]
     assert children  # at least one worker was started
     deadline = time.monotonic() + 30  # each worker looks every 0.5 s: a bound, not a speed
-    while any(start_time(pid) is not None for pid in children) and time.monotonic() < deadline:
+    while any(owner_alive(*child) for child in children) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert [pid for pid in children if start_time(pid) is not None] == []
+    left = [pid for pid, started in children if owner_alive(pid, started)]
+    assert left == [], [_described(pid) for pid in left]
+
+
+def _described(pid: int) -> str:
+    """What a process left behind is (for the failure message): its stat line and command line."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid}: gone"
+    return f"{stat.strip()} | {command}"

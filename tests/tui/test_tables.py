@@ -24,3 +24,18 @@ async def test_fill_sizes_each_column_to_its_widest_cell_before_any_refresh():
         fill(table, ("mode",), [])  # no rows: the labels' widths
         assert [c.width for c in table.ordered_columns] == [4]
         assert table.row_count == 0
+
+
+async def test_fill_keeps_row_and_column_keys_for_updates_and_cursor_moves():
+    async with TableApp().run_test() as pilot:
+        table = pilot.app.query_one(DataTable)
+        fill(
+            table,
+            ("Name", "Status"),
+            [("a", "ok"), ("b", "failed")],
+            keys=["run-a", "run-b"],
+            column_keys=["name", "status"],
+        )
+        assert table.get_row_index("run-b") == 1
+        table.update_cell("run-a", "status", "stopped")
+        assert table.get_row("run-a") == ["a", "stopped"]

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from llmdeck.core.units import human_count, human_size
 from llmdeck.tui.screens.base import BaseScreen, WorkCancelled, ask, late_footer
+from llmdeck.tui.widgets.tables import fill
 
 if TYPE_CHECKING:
     from llmdeck.services.models import ModelDetails
@@ -136,22 +137,24 @@ class ModelsScreen(BaseScreen):
         table = self.query_one(DataTable)
         keep = self.selected
         self.entries = {row.entry.name: row.entry for row in message.rows}
-        table.clear()
+        cells = []
         for row in message.rows:
             e = row.entry
             loss = f"{row.loss:.4f}" if row.loss is not None else "-"
-            table.add_row(
-                "*" if e.is_default else "",
-                e.name,
-                e.architecture,
-                human_count(e.parameter_count),
-                e.file_type,
-                human_size(e.size_bytes),
-                str(e.context_length or "-"),
-                lineage_text(row),
-                loss,
-                key=e.name,
+            cells.append(
+                (
+                    "*" if e.is_default else "",
+                    e.name,
+                    e.architecture,
+                    human_count(e.parameter_count),
+                    e.file_type,
+                    human_size(e.size_bytes),
+                    str(e.context_length or "-"),
+                    lineage_text(row),
+                    loss,
+                )
             )
+        fill(table, COLUMNS, cells, keys=[row.entry.name for row in message.rows])
         names = [row.entry.name for row in message.rows]
         if keep in names:
             table.move_cursor(row=names.index(keep))

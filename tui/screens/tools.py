@@ -23,9 +23,13 @@ from textual.widgets import DataTable, Header, Label, Static
 from textual.worker import get_current_worker
 
 from llmdeck.tui.screens.base import BaseScreen, late_footer
+from llmdeck.tui.widgets.tables import fill
 
 if TYPE_CHECKING:
     from llmdeck.services.tools import ServerInfo, ToolsListing
+
+
+COLUMNS = ("tool / MCP server", "source", "status")
 
 
 @dataclass
@@ -110,7 +114,7 @@ class ToolsScreen(BaseScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#tools-table", DataTable)
-        table.add_columns("tool / MCP server", "source", "status")
+        table.add_columns(*COLUMNS)
         table.focus()
         self.busy = True
         self.load("")
@@ -141,12 +145,11 @@ class ToolsScreen(BaseScreen):
         self.busy = False
         table = self.query_one("#tools-table", DataTable)
         highlighted = self._highlighted_key()
-        table.clear()
         rows = listing_rows(message.listing)
         self.rows = {row.key: row for row in rows}
         self.enabled = {server.name: server.enabled for server in message.listing.servers}
-        for row in rows:
-            table.add_row(*(Text(cell) for cell in row.cells), key=row.key)  # as written: "[mcp]" is no markup
+        cells = [[Text(cell) for cell in row.cells] for row in rows]  # as written: "[mcp]" is no markup
+        fill(table, COLUMNS, cells, keys=[row.key for row in rows])
         if highlighted in self.rows:
             table.move_cursor(row=table.get_row_index(highlighted))
         failed = sum(1 for server in message.listing.servers if server.status == "failed")

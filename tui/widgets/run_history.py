@@ -14,6 +14,8 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
+from llmdeck.tui.widgets.tables import fill
+
 if TYPE_CHECKING:
     from llmdeck.agents.records import RunRecord
 
@@ -68,17 +70,20 @@ class RunHistory(DataTable):
     def show(self, runs: list) -> None:
         ids = [run.id for run in runs]
         keep = self.run_ids[self.cursor_row] if self.run_ids and 0 <= self.cursor_row < len(self.run_ids) else None
-        self.clear()
+        rows = []
         for run in runs:
             prompt = " ".join(run.prompt.split())
-            self.add_row(
-                started_text(run.started_at),
-                run.status,
-                str(run.steps),
-                run.model or "-",
-                prompt[:60] + ("..." if len(prompt) > 60 else ""),
-                key=run.id,
+            rows.append(
+                (
+                    started_text(run.started_at),
+                    run.status,
+                    str(run.steps),
+                    run.model or "-",
+                    prompt[:60] + ("..." if len(prompt) > 60 else ""),
+                )
             )
+        labels = [self.steps_label if column == "steps" else column for column in COLUMNS]
+        fill(self, labels, rows, keys=ids, column_keys=COLUMNS)
         self.run_ids = ids
         if keep in ids:
             self.move_cursor(row=ids.index(keep), animate=False)

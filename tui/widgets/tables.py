@@ -18,9 +18,18 @@ def _width(cell: object) -> int:
     return max((cell_len(line) for line in str(cell).splitlines()), default=0)
 
 
-def fill(table: DataTable, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Replace `table`'s columns and rows; each column is as wide as its widest cell or label."""
+def fill(
+    table: DataTable,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    keys: Sequence[str] | None = None,
+    column_keys: Sequence[str] | None = None,
+) -> None:
+    """Replace `table`'s columns and rows; each column is as wide as its widest cell or label. `keys`: the rows'
+    keys, `column_keys`: the columns' (for `update_cell` and cursor moves by key)."""
     table.clear(columns=True)
     for index, label in enumerate(columns):
-        table.add_column(label, width=max([cell_len(label), *(_width(row[index]) for row in rows)]))
-    table.add_rows(rows)
+        width = max([cell_len(label), *(_width(row[index]) for row in rows)])
+        table.add_column(label, width=width, key=column_keys[index] if column_keys else None)
+    for index, row in enumerate(rows):
+        table.add_row(*row, key=keys[index] if keys else None)

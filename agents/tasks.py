@@ -201,21 +201,23 @@ def load_tasks(path: str | Path) -> TaskFile:
 MAX_TASK_FILE_BYTES = 64 * 1024 * 1024
 
 
+NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?")  # "3.5" is one number; the "-" of "8-14" is no sign
+
+
 def correct(answer: str, expected: list[str]) -> bool:
-    """A number must appear as a whole number (commas ignored); a sequence of numbers ("3 7 19") as those numbers
-    in that order with no other number between them ("[3, 7, 19]", "3, 7 and 19"); text as a word,
-    case-insensitively. A tool's error or refusal echoed as the answer is never correct."""
+    """A number must be the answer's first or last number (commas ignored: "1,200" is 1200); a sequence of
+    numbers ("3 7 19") must open or close the answer's numbers, in that order ("[3, 7, 19]", "3, 7 and 19"); text
+    must appear as a word, case-insensitively. First or last: "19 * 8 - 14 = 138" and "138, since 19 * 8 = 152"
+    are right, a list of numbers that only holds the answer somewhere ("apples: 75, pears: 44, plums: 82") is not
+    (a loop would train on such a guess). A tool's error or refusal echoed as the answer is never correct."""
     if answer.startswith(("Error:", "Refused:")):
         return False
     text = answer.lower().replace(",", "")
-    numbers = re.findall(r"-?\d+", text)
+    numbers = NUMBER.findall(text)
     for value in expected:
-        if re.fullmatch(r"-?\d+", value):
-            if value in numbers:
-                return True
-        elif re.fullmatch(r"-?\d+( -?\d+)+", value):
+        if re.fullmatch(r"-?\d+(?:\.\d+)?( -?\d+(?:\.\d+)?)*", value):
             wanted = value.split()
-            if any(numbers[i : i + len(wanted)] == wanted for i in range(len(numbers) - len(wanted) + 1)):
+            if numbers[: len(wanted)] == wanted or numbers[-len(wanted) :] == wanted:
                 return True
         elif re.search(r"(?<![a-z0-9])" + re.escape(value.lower()) + r"(?![a-z0-9])", text):
             return True

@@ -199,10 +199,33 @@ def test_every_coding_task_is_passed_by_its_reference():
             assert draft.tests.count("assert ") >= 2, draft.prompt
 
 
+@pytest.mark.parametrize(
+    "answer, wanted, expected",
+    [
+        ("138", "138", True),
+        ("19 * 8 - 14 = 138", "138", True),
+        ("138, since 19 * 8 = 152 and 152 - 14 = 138", "138", True),
+        ("February 2025 has 28 days.", "28", True),
+        ("-3", "-3", True),
+        ("x = -3.", "-3", True),
+        # the expected number somewhere among others: a guess a loop must not train on
+        ("apples: 75, pears: 44, plums: 82", "44", False),
+        ("Python 3.9.10-0.4.0 Python 3.4.2, not 3.5.2 nor 4", "2", False),
+        ("line 20, line 2, line 23, line 28, line 30", "28", False),
+        ("3.5", "5", False),  # a decimal is one number, not 3 and 5
+        ("8-14", "-14", False),  # a dash between numbers is no minus sign
+    ],
+)
+def test_a_number_answer_is_the_first_or_last_number(answer, wanted, expected):
+    assert correct(answer, [wanted]) is expected
+
+
 def test_sequence_answers_match_in_order_whatever_the_separators():
     assert correct("[3, 7, 19]", ["3 7 19"]) and correct("It is 3, 7 and 19.", ["3 7 19"])
     assert not correct("3 5 7 19", ["3 7 19"]) and not correct("[19, 7, 3]", ["3 7 19"])
     assert not correct("13 7 19", ["3 7 19"])
+    assert correct("The first primes over 2: 3, 7 and 19 (after 2 come 3, 5, 7...)", ["3 7 19"]) is False
+    assert correct("1 2 3 7 19", ["3 7 19"]) and correct("3 7 19, then 23", ["3 7 19"])
 
 
 def test_the_bundled_hints_lead_to_the_answers():

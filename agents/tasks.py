@@ -215,8 +215,8 @@ def correct(answer: str, expected: list[str]) -> bool:
     text = answer.lower().replace(",", "")
     numbers = NUMBER.findall(text)
     for value in expected:
-        if re.fullmatch(r"-?\d+(?:\.\d+)?( -?\d+(?:\.\d+)?)*", value):
-            wanted = value.split()
+        wanted = value.split(" ")
+        if all(NUMBER.fullmatch(part) for part in wanted):
             if numbers[: len(wanted)] == wanted or numbers[-len(wanted) :] == wanted:
                 return True
         elif re.search(r"(?<![a-z0-9])" + re.escape(value.lower()) + r"(?![a-z0-9])", text):

@@ -154,8 +154,8 @@ class ModelsScreen(BaseScreen):
                     loss,
                 )
             )
-        fill(table, COLUMNS, cells, keys=[row.entry.name for row in message.rows])
         names = [row.entry.name for row in message.rows]
+        fill(table, COLUMNS, cells, keys=names)
         if keep in names:
             table.move_cursor(row=names.index(keep))
         elif names:

@@ -50,9 +50,13 @@ class RunHistory(DataTable):
         self.run_ids: list[str] = []
 
     def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(self.steps_label if column == "steps" else column, key=column)
+        for label, column in zip(self.labels(), COLUMNS):
+            self.add_column(label, key=column)
         self.reload()
+
+    def labels(self) -> list[str]:
+        """The column headings (the steps column named for the run kind)."""
+        return [self.steps_label if column == "steps" else column for column in COLUMNS]
 
     def reload(self) -> None:
         """Read the runs again (a run started or ended)."""
@@ -82,8 +86,7 @@ class RunHistory(DataTable):
                     prompt[:60] + ("..." if len(prompt) > 60 else ""),
                 )
             )
-        labels = [self.steps_label if column == "steps" else column for column in COLUMNS]
-        fill(self, labels, rows, keys=ids, column_keys=COLUMNS)
+        fill(self, self.labels(), rows, keys=ids, column_keys=COLUMNS)
         self.run_ids = ids
         if keep in ids:
             self.move_cursor(row=ids.index(keep), animate=False)
